@@ -1,0 +1,121 @@
+#include "common/time_format.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
+namespace ratchet {
+namespace {
+
+class WithTimeZone {
+ public:
+  explicit WithTimeZone(const char* tz) {
+    const char* old = std::getenv("TZ");
+    if (old) old_ = old;
+    had_ = old != nullptr;
+    setenv("TZ", tz, 1);
+    tzset();
+  }
+  ~WithTimeZone() {
+    if (had_) setenv("TZ", old_.c_str(), 1);
+    else unsetenv("TZ");
+    tzset();
+  }
+
+ private:
+  std::string old_;
+  bool had_ = false;
+};
+
+constexpr Micros k2026_05_01_UTC = 1777593600LL * kMicrosPerSecond;  // 2026-05-01T00:00:00Z
+
+TEST(FormatLocalTime, ShowsMicrosecondsAndTheLocalOffset) {
+  WithTimeZone tz("Asia/Tokyo");
+  EXPECT_EQ(format_local_time(k2026_05_01_UTC + 123456), "2026-05-01T09:00:00.123456+09:00");
+}
+
+TEST(FormatLocalTime, ShowsNegativeOffsets) {
+  WithTimeZone tz("America/New_York");
+  EXPECT_EQ(format_local_time(k2026_05_01_UTC), "2026-04-30T20:00:00.000000-04:00");
+}
+
+TEST(FormatLocalTime, UtcHasZeroOffset) {
+  WithTimeZone tz("UTC");
+  EXPECT_EQ(format_local_time(k2026_05_01_UTC + 1), "2026-05-01T00:00:00.000001+00:00");
+}
+
+TEST(ParseDatetime, DateOnlyIsLocalMidnight) {
+  WithTimeZone tz("Asia/Tokyo");
+  auto t = parse_datetime("2026-05-01");
+  ASSERT_TRUE(t.is_ok()) << t.status().message();
+  EXPECT_EQ(*t, k2026_05_01_UTC - 9 * 3600 * kMicrosPerSecond);
+}
+
+TEST(ParseDatetime, DateTimeWithoutOffsetIsLocal) {
+  WithTimeZone tz("Asia/Tokyo");
+  auto t = parse_datetime("2026-05-01T09:00:00");
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ(*t, k2026_05_01_UTC);
+  auto spaced = parse_datetime("2026-05-01 09:00");
+  ASSERT_TRUE(spaced.is_ok());
+  EXPECT_EQ(*spaced, k2026_05_01_UTC);
+}
+
+TEST(ParseDatetime, OffsetsAreHonouredWhateverTheLocalZone) {
+  WithTimeZone tz("America/New_York");
+  for (const char* text : {"2026-05-01T09:00:00+09:00", "2026-05-01T09:00:00+0900",
+                           "2026-05-01T09:00:00+09", "2026-05-01T00:00:00Z",
+                           "2026-04-30T20:00:00-04:00"}) {
+    auto t = parse_datetime(text);
+    ASSERT_TRUE(t.is_ok()) << text;
+    EXPECT_EQ(*t, k2026_05_01_UTC) << text;
+  }
+}
+
+TEST(ParseDatetime, KeepsFractionalSeconds) {
+  auto t = parse_datetime("2026-05-01T00:00:00.25Z");
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ(*t, k2026_05_01_UTC + 250000);
+}
+
+TEST(ParseDatetime, RoundTripsItsOwnFormat) {
+  WithTimeZone tz("Europe/Paris");
+  Micros t = k2026_05_01_UTC + 654321;
+  auto parsed = parse_datetime(format_local_time(t));
+  ASSERT_TRUE(parsed.is_ok());
+  EXPECT_EQ(*parsed, t);
+}
+
+TEST(ParseDatetime, RejectsMalformedText) {
+  for (const char* text : {"", "yesterday", "2026-13-01", "2026-02-30", "2026-05-01T25:00",
+                           "2026-05-01T10", "2026-05-01T10:00+9", "2026-05-01X", "26-05-01",
+                           "2026-05-01T10:00:00+09:00junk"}) {
+    auto t = parse_datetime(text);
+    EXPECT_FALSE(t.is_ok()) << text;
+    if (!t.is_ok()) {
+      EXPECT_EQ(t.status().code(), Code::kInvalidArgument);
+      EXPECT_NE(t.status().message().find("DATETIME"), std::string::npos);
+    }
+  }
+}
+
+TEST(ParseDuration, AcceptsUnitsAndCombinations) {
+  EXPECT_EQ(*parse_duration("30s"), 30 * kMicrosPerSecond);
+  EXPECT_EQ(*parse_duration("500ms"), 500 * kMicrosPerMilli);
+  EXPECT_EQ(*parse_duration("5m"), 300 * kMicrosPerSecond);
+  EXPECT_EQ(*parse_duration("1h30m"), 5400 * kMicrosPerSecond);
+  EXPECT_EQ(*parse_duration("2.5"), 2500 * kMicrosPerMilli);
+  EXPECT_EQ(*parse_duration("1d"), 86400 * kMicrosPerSecond);
+  EXPECT_EQ(*parse_duration("0"), 0);
+}
+
+TEST(ParseDuration, RejectsMalformedText) {
+  for (const char* text : {"", "s", "-5s", "5x", "1.2.3s", "5 s", "10s5", "abc", "1e999"}) {
+    EXPECT_FALSE(parse_duration(text).is_ok()) << text;
+  }
+}
+
+}  // namespace
+}  // namespace ratchet

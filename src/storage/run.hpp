@@ -1,0 +1,90 @@
+// The records of Ratchet's one history: jobs (shell commands) and durable calls
+// live in the same table and share ids, run keys, statuses and timestamps.
+// The schema is documented in docs/storage.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.hpp"
+
+namespace ratchet {
+
+enum class RunKind { kJob, kCall };
+
+enum class RunStatus { kStarting, kRunning, kSucceeded, kFailed, kLost, kCancelled };
+
+std::string_view status_name(RunStatus status);
+std::optional<RunStatus> parse_status(std::string_view name);
+std::string_view kind_name(RunKind kind);
+inline bool is_terminal(RunStatus s) {
+  return s != RunStatus::kStarting && s != RunStatus::kRunning;
+}
+
+// A process as Ratchet identifies it: a pid alone can be reused, so the kernel's
+// start time of the process (clock ticks since boot) and the boot id come with it.
+struct ProcessIdentity {
+  int pid = 0;
+  std::int64_t start_ticks = 0;
+  std::string boot_id;
+};
+
+// What `ratchet start` asks for.
+struct JobRequest {
+  std::string run_key;
+  std::vector<std::string> command;
+  std::string cwd;
+  std::vector<std::pair<std::string, std::string>> env;  // the --env overrides, in order
+  std::optional<Micros> timeout;
+  std::string log_dir;  // where <job-id>.stdout and .stderr go
+};
+
+struct JobRecord {
+  std::string id;
+  std::string run_key;
+  RunStatus status = RunStatus::kStarting;
+  std::vector<std::string> command;
+  std::string cwd;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::optional<Micros> timeout;
+  std::string stdout_file;
+  std::string stderr_file;
+  Micros started_at = 0;
+  std::optional<Micros> finished_at;
+  // STARTING: until when the job may stay without a live supervisor.
+  Micros lease_expires_at = 0;
+  std::optional<ProcessIdentity> supervisor;
+  std::optional<ProcessIdentity> process;  // the command itself (its pid is the pgid)
+  std::optional<Micros> heartbeat_at;
+  std::optional<Micros> cancel_requested_at;
+  Micros cancel_grace = 0;
+  std::optional<int> exit_code;
+  std::optional<std::string> signal;  // "SIGKILL" when a signal ended the command
+  std::optional<std::string> error;   // why it failed, was lost or cancelled
+};
+
+// How a job ended, as its supervisor (or the one who found it lost) records it.
+struct JobOutcome {
+  RunStatus status = RunStatus::kSucceeded;
+  std::optional<int> exit_code;
+  std::optional<std::string> signal;
+  std::optional<std::string> error;
+};
+
+// The compact view of any run (job or call) that `list` and `clean` need.
+struct RunSummary {
+  std::string id;
+  RunKind kind = RunKind::kJob;
+  std::string run_key;
+  RunStatus status = RunStatus::kStarting;
+  Micros started_at = 0;
+  std::optional<Micros> finished_at;
+  std::string stdout_file;
+  std::string stderr_file;
+};
+
+}  // namespace ratchet

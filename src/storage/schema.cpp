@@ -1,0 +1,88 @@
+#include "storage/schema.hpp"
+
+#include <array>
+
+namespace ratchet::sqlite {
+namespace {
+
+// Version 1: the one history of jobs and calls, and the inbox of child results.
+constexpr const char* kVersion1 = R"sql(
+CREATE TABLE runs (
+  id                  TEXT PRIMARY KEY,
+  kind                TEXT NOT NULL CHECK (kind IN ('job', 'call')),
+  run_key             TEXT,
+  status              TEXT NOT NULL CHECK (status IN
+                        ('STARTING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')),
+  started_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  finished_at         INTEGER,
+  error               TEXT,
+  attempts            INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at    INTEGER,
+
+  command             TEXT,
+  cwd                 TEXT,
+  env                 TEXT,
+  timeout_us          INTEGER,
+  stdout_file         TEXT,
+  stderr_file         TEXT,
+  boot_id             TEXT,
+  supervisor_pid      INTEGER,
+  supervisor_start    INTEGER,
+  pid                 INTEGER,
+  pid_start           INTEGER,
+  heartbeat_at        INTEGER,
+  cancel_requested_at INTEGER,
+  cancel_grace_us     INTEGER,
+  exit_code           INTEGER,
+  signal              TEXT,
+
+  function            TEXT,
+  endpoint            TEXT,
+  version             TEXT,
+  input               BLOB,
+  output              BLOB,
+  error_type          TEXT,
+  parent_id           TEXT,
+  root_id             TEXT,
+  correlation_id      INTEGER,
+  expires_at          INTEGER,
+  phase               TEXT,
+  ready_at            INTEGER,
+  lease_owner         TEXT,
+  lease_epoch         INTEGER NOT NULL DEFAULT 0,
+  state_member        INTEGER,
+  coroutine_state     BLOB,
+  poll_min            INTEGER,
+  poll_max            INTEGER,
+  poll_deadline       INTEGER
+);
+
+CREATE INDEX runs_by_key ON runs (run_key, started_at) WHERE run_key IS NOT NULL;
+CREATE INDEX runs_by_status ON runs (status, finished_at);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE UNIQUE INDEX runs_one_live_per_key ON runs (kind, run_key)
+  WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING');
+CREATE INDEX calls_ready ON runs (ready_at) WHERE phase = 'READY';
+CREATE INDEX calls_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE call_results (
+  parent_id      TEXT NOT NULL,
+  child_id       TEXT NOT NULL,
+  correlation_id INTEGER NOT NULL,
+  output         BLOB,
+  error_type     TEXT,
+  error_message  TEXT,
+  arrived_at     INTEGER NOT NULL,
+  delivered      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (parent_id, child_id)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<const char*, 1> kMigrations{kVersion1};
+
+}  // namespace
+
+std::span<const char* const> migrations() { return kMigrations; }
+
+}  // namespace ratchet::sqlite

@@ -1,0 +1,131 @@
+#include "storage/sqlite_db.hpp"
+
+#include <sqlite3.h>
+
+namespace ratchet::sqlite {
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+Result<bool> Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  // The statement must be reset before the connection can be used again.
+  Status failure = owner_->error(rc, "query");
+  sqlite3_reset(stmt_);
+  return failure;
+}
+
+Result<int> Statement::run() {
+  auto stepped = step();
+  if (!stepped.is_ok()) return stepped.status();
+  return owner_->changes();
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::is_null(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Statement::text(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  int size = sqlite3_column_bytes(stmt_, column);
+  return data ? std::string(static_cast<const char*>(data), static_cast<std::size_t>(size))
+              : std::string();
+}
+
+std::optional<std::int64_t> Statement::optional_int64(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return int64(column);
+}
+
+std::optional<std::string> Statement::optional_text(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return text(column);
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                  SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status(Code::kUnavailable, "cannot open the store " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 0);
+  return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
+}
+
+Database::~Database() {
+  for (auto& [sql, statement] : statements_) statement.reset();
+  // Finalize every cached statement before closing.
+  sqlite3_stmt* stmt = nullptr;
+  while ((stmt = sqlite3_next_stmt(db_, nullptr)) != nullptr) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status Database::error(int rc, std::string_view what) const {
+  std::string message = std::string(what) + ": " + sqlite3_errmsg(db_);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    return Status(Code::kBusy, "the store " + path_ + " stayed locked for " +
+                                   std::to_string(busy_timeout_ms_) +
+                                   " ms by another process (RATCHET_LOCK_TIMEOUT waits longer)");
+  }
+  if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY ||
+      rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+    return Status(Code::kUnavailable, "cannot use the store " + path_ + ": " + message);
+  }
+  return Status(Code::kInternal, "store error in " + path_ + ": " + message);
+}
+
+Status Database::exec(const char* sql) {
+  char* raw_error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &raw_error);
+  sqlite3_free(raw_error);
+  if (rc != SQLITE_OK) return error(rc, sql);
+  return Status::ok();
+}
+
+Result<Statement*> Database::prepare(const char* sql) {
+  auto found = statements_.find(sql);
+  if (found != statements_.end()) {
+    found->second->reset();
+    return found->second.get();
+  }
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return error(rc, "prepare");
+  auto [it, inserted] = statements_.emplace(sql, std::make_unique<Statement>(stmt, this));
+  return it->second.get();
+}
+
+int Database::changes() const { return sqlite3_changes(db_); }
+
+}  // namespace ratchet::sqlite

@@ -1,0 +1,99 @@
+// A thin RAII layer over the SQLite C API: one connection, prepared statements
+// cached by their SQL text, and SQLite result codes turned into typed Status
+// values (busy -> kBusy, cannot open -> kUnavailable, the rest -> kInternal).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ratchet::sqlite {
+
+class Database;
+
+class Statement {
+ public:
+  Statement(sqlite3_stmt* stmt, const Database* owner) : stmt_(stmt), owner_(owner) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // Binding: 1-based like SQLite. An empty optional binds NULL.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+  Statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+  Statement& bind_blob(int index, std::string_view bytes);
+  Statement& bind_null(int index);
+  template <typename T>
+  Statement& bind(int index, const std::optional<T>& value) {
+    return value ? bind(index, *value) : bind_null(index);
+  }
+
+  // Steps once: true when a row is available, false when done.
+  Result<bool> step();
+  // Runs a statement that returns no rows; the number of rows it changed.
+  Result<int> run();
+  void reset();
+
+  bool is_null(int column) const;
+  std::int64_t int64(int column) const;
+  std::string text(int column) const;
+  std::optional<std::int64_t> optional_int64(int column) const;
+  std::optional<std::string> optional_text(int column) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+  const Database* owner_;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the file; `busy_timeout_ms` bounds lock waits.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, int busy_timeout_ms);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Status exec(const char* sql);
+  // A statement prepared once per connection; it is reset and unbound when returned.
+  Result<Statement*> prepare(const char* sql);
+
+  // BEGIN IMMEDIATE ... COMMIT, rolled back if `body` fails.
+  template <typename Body>
+  Status write_transaction(Body&& body) {
+    RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    Status status = body();
+    if (!status.is_ok()) {
+      (void)exec("ROLLBACK");
+      return status;
+    }
+    status = exec("COMMIT");
+    if (!status.is_ok()) (void)exec("ROLLBACK");
+    return status;
+  }
+
+  Status error(int rc, std::string_view what) const;
+  const std::string& path() const { return path_; }
+  int changes() const;
+  sqlite3* handle() const { return db_; }
+
+ private:
+  Database(sqlite3* db, std::string path, int busy_timeout_ms)
+      : db_(db), path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms) {}
+
+  sqlite3* db_;
+  std::string path_;
+  int busy_timeout_ms_;
+  std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
+};
+
+}  // namespace ratchet::sqlite

@@ -1,0 +1,431 @@
+#include "storage/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/ids.hpp"
+#include "storage/schema.hpp"
+#include "storage/sqlite_db.hpp"
+
+namespace ratchet {
+namespace {
+
+using sqlite::Database;
+using sqlite::Statement;
+
+// The columns of a job, in the order read_job() expects them.
+#define JOB_COLUMNS                                                                        \
+  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "         \
+  "started_at, finished_at, lease_expires_at, boot_id, supervisor_pid, supervisor_start, " \
+  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, "  \
+  "error"
+
+#define TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
+
+std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& env) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& [name, value] : env) array.push_back({name, value});
+  return array.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> env_from_json(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> env;
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  if (!array.is_array()) return env;
+  for (const auto& pair : array) {
+    if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+      env.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+    }
+  }
+  return env;
+}
+
+std::vector<std::string> command_from_json(const std::string& text) {
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  std::vector<std::string> command;
+  if (!array.is_array()) return command;
+  for (const auto& arg : array) {
+    if (arg.is_string()) command.push_back(arg.get<std::string>());
+  }
+  return command;
+}
+
+std::optional<ProcessIdentity> identity_at(const Statement& row, int pid_column,
+                                           int start_column, const std::string& boot_id) {
+  if (row.is_null(pid_column)) return std::nullopt;
+  return ProcessIdentity{static_cast<int>(row.int64(pid_column)), row.int64(start_column),
+                         boot_id};
+}
+
+JobRecord read_job(const Statement& row) {
+  JobRecord job;
+  job.id = row.text(0);
+  job.run_key = row.text(1);
+  job.status = parse_status(row.text(2)).value_or(RunStatus::kLost);
+  job.command = command_from_json(row.text(3));
+  job.cwd = row.text(4);
+  job.env = env_from_json(row.text(5));
+  job.timeout = row.optional_int64(6);
+  job.stdout_file = row.text(7);
+  job.stderr_file = row.text(8);
+  job.started_at = row.int64(9);
+  job.finished_at = row.optional_int64(10);
+  job.lease_expires_at = row.int64(11);
+  std::string boot_id = row.text(12);
+  job.supervisor = identity_at(row, 13, 14, boot_id);
+  job.process = identity_at(row, 15, 16, boot_id);
+  job.heartbeat_at = row.optional_int64(17);
+  job.cancel_requested_at = row.optional_int64(18);
+  job.cancel_grace = row.optional_int64(19).value_or(0);
+  if (auto code = row.optional_int64(20)) job.exit_code = static_cast<int>(*code);
+  job.signal = row.optional_text(21);
+  job.error = row.optional_text(22);
+  return job;
+}
+
+RunSummary read_summary(const Statement& row) {
+  RunSummary run;
+  run.id = row.text(0);
+  run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
+  run.run_key = row.text(2);
+  run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
+  run.started_at = row.int64(4);
+  run.finished_at = row.optional_int64(5);
+  run.stdout_file = row.text(6);
+  run.stderr_file = row.text(7);
+  return run;
+}
+
+// Serialises first-time set-up (WAL mode and migrations) between processes:
+// switching a fresh file to WAL must not race with another process doing it.
+class SetupLock {
+ public:
+  explicit SetupLock(const std::string& db_path) {
+    fd_ = ::open((db_path + ".setup-lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~SetupLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Database> db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock) {}
+
+  Status initialize(const StoreOptions& options);
+
+  Result<StartedJob> start_job(const JobRequest& request, Micros starting_lease,
+                               const LivenessCheck& is_live) override;
+  Result<std::optional<JobRecord>> find_job(const std::string& id) override;
+  Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) override;
+  Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) override;
+  Result<bool> claim_job(const std::string& id, const ProcessIdentity& supervisor) override;
+  Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) override;
+  Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
+  Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
+                             const std::string& reason) override;
+  Result<bool> request_cancel(const std::string& id, Micros grace) override;
+  Status heartbeat(const std::string& id) override;
+  Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status, int limit) override;
+  Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
+  Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
+
+ private:
+  Result<int> schema_version();
+  Status migrate();
+  Result<std::vector<JobRecord>> read_jobs(Statement* statement);
+  Status insert_job(const JobRequest& request, Micros starting_lease, JobRecord* job);
+
+  std::unique_ptr<Database> db_;
+  const Clock& clock_;
+};
+
+Result<int> SqliteStore::schema_version() {
+  ASSIGN_OR_RETURN(Statement * query, db_->prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool has_row, query->step());
+  int version = has_row ? static_cast<int>(query->int64(0)) : 0;
+  query->reset();  // an unfinished SELECT would hold its read transaction open
+  return version;
+}
+
+Status SqliteStore::initialize(const StoreOptions& options) {
+  RETURN_IF_ERROR(db_->exec(options.durable ? "PRAGMA synchronous=FULL"
+                                            : "PRAGMA synchronous=NORMAL"));
+  ASSIGN_OR_RETURN(int version, schema_version());
+  const int latest = static_cast<int>(sqlite::migrations().size());
+  if (version == latest) return Status::ok();
+  if (version > latest) {
+    return Status(Code::kFailedPrecondition,
+                  "the store " + db_->path() + " has schema version " + std::to_string(version) +
+                      ", newer than this ratchet understands (" + std::to_string(latest) +
+                      "); upgrade ratchet");
+  }
+  SetupLock lock(db_->path());
+  RETURN_IF_ERROR(db_->exec("PRAGMA journal_mode=WAL"));
+  return migrate();
+}
+
+Status SqliteStore::migrate() {
+  return db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(int version, schema_version());
+    auto steps = sqlite::migrations();
+    for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
+      RETURN_IF_ERROR(db_->exec(steps[i]));
+    }
+    std::string set_version = "PRAGMA user_version=" + std::to_string(steps.size());
+    return db_->exec(set_version.c_str());
+  });
+}
+
+Status SqliteStore::insert_job(const JobRequest& request, Micros starting_lease,
+                               JobRecord* job) {
+  Micros now = clock_.now();
+  job->id = new_uuid();
+  job->run_key = request.run_key;
+  job->status = RunStatus::kStarting;
+  job->command = request.command;
+  job->cwd = request.cwd;
+  job->env = request.env;
+  job->timeout = request.timeout;
+  job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
+  job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
+  job->started_at = now;
+  job->lease_expires_at = now + starting_lease;
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
+                                "updated_at, lease_expires_at, command, cwd, env, timeout_us, "
+                                "stdout_file, stderr_file) "
+                                "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, ?8, "
+                                "?9, ?10)"));
+  nlohmann::json command = job->command;
+  insert->bind(1, job->id)
+      .bind(2, job->run_key)
+      .bind(3, now)
+      .bind(4, job->lease_expires_at)
+      .bind(5, command.dump())
+      .bind(6, job->cwd)
+      .bind(7, env_to_json(job->env))
+      .bind(8, job->timeout)
+      .bind(9, job->stdout_file)
+      .bind(10, job->stderr_file);
+  return insert->run().status();
+}
+
+Result<StartedJob> SqliteStore::start_job(const JobRequest& request, Micros starting_lease,
+                                          const LivenessCheck& is_live) {
+  StartedJob started;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(Statement * live,
+                     db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' AND "
+                                  "run_key = ?1 AND status IN ('STARTING', 'RUNNING')"));
+    live->bind(1, request.run_key);
+    ASSIGN_OR_RETURN(bool has_live, live->step());
+    if (has_live) {
+      JobRecord current = read_job(*live);
+      live->reset();
+      std::string reason;
+      if (is_live(current, &reason)) {
+        started.job = std::move(current);
+        started.existing = true;
+        return Status::ok();
+      }
+      ASSIGN_OR_RETURN(bool lost, mark_job_lost(current.id, current.status, reason));
+      (void)lost;
+    }
+    live->reset();
+    return insert_job(request, starting_lease, &started.job);
+  });
+  if (!status.is_ok()) return status;
+  return started;
+}
+
+Result<std::vector<JobRecord>> SqliteStore::read_jobs(Statement* statement) {
+  std::vector<JobRecord> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, statement->step());
+    if (!has_row) break;
+    jobs.push_back(read_job(*statement));
+  }
+  statement->reset();
+  return jobs;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::find_job(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query, db_->prepare("SELECT " JOB_COLUMNS
+                                                   " FROM runs WHERE id = ?1 AND kind = 'job'"));
+  query->bind(1, id);
+  ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
+}
+
+Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::string& run_key) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = ?1 AND "
+                                "kind = 'job' ORDER BY started_at DESC, rowid DESC LIMIT 1"));
+  query->bind(1, run_key);
+  ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
+}
+
+Result<std::vector<JobRecord>> SqliteStore::jobs_for_key(const std::string& run_key) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = ?1 AND "
+                                "kind = 'job' ORDER BY started_at DESC, rowid DESC"));
+  query->bind(1, run_key);
+  return read_jobs(query);
+}
+
+Result<std::vector<JobRecord>> SqliteStore::list_jobs(std::optional<RunStatus> status,
+                                                      int limit) {
+  Statement* query = nullptr;
+  if (status) {
+    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
+                                         "AND status = ?2 ORDER BY started_at DESC, rowid DESC "
+                                         "LIMIT ?1"));
+    query->bind(2, status_name(*status));
+  } else {
+    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
+                                         "ORDER BY started_at DESC, rowid DESC LIMIT ?1"));
+  }
+  query->bind(1, limit);
+  return read_jobs(query);
+}
+
+Result<bool> SqliteStore::claim_job(const std::string& id, const ProcessIdentity& supervisor) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET supervisor_pid = ?2, supervisor_start = ?3, "
+                                "boot_id = ?4, heartbeat_at = ?5, updated_at = ?5 "
+                                "WHERE id = ?1 AND status = 'STARTING' AND supervisor_pid IS NULL"));
+  update->bind(1, id)
+      .bind(2, supervisor.pid)
+      .bind(3, supervisor.start_ticks)
+      .bind(4, supervisor.boot_id)
+      .bind(5, clock_.now());
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::mark_job_running(const std::string& id,
+                                           const ProcessIdentity& process) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET status = 'RUNNING', pid = ?2, pid_start = ?3, "
+                                "heartbeat_at = ?4, updated_at = ?4 "
+                                "WHERE id = ?1 AND status = 'STARTING'"));
+  update->bind(1, id).bind(2, process.pid).bind(3, process.start_ticks).bind(4, clock_.now());
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::finish_job(const std::string& id, const JobOutcome& outcome) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET status = ?2, exit_code = ?3, signal = ?4, "
+                                "error = ?5, finished_at = ?6, updated_at = ?6 "
+                                "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
+  update->bind(1, id)
+      .bind(2, status_name(outcome.status))
+      .bind(3, outcome.exit_code)
+      .bind(4, outcome.signal)
+      .bind(5, outcome.error)
+      .bind(6, clock_.now());
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::mark_job_lost(const std::string& id, RunStatus expected,
+                                        const std::string& reason) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET status = 'LOST', error = ?3, finished_at = ?4, "
+                                "updated_at = ?4 WHERE id = ?1 AND status = ?2"));
+  update->bind(1, id).bind(2, status_name(expected)).bind(3, reason).bind(4, clock_.now());
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET cancel_requested_at = ?2, cancel_grace_us = ?3, "
+                                "updated_at = ?2 "
+                                "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
+  update->bind(1, id).bind(2, clock_.now()).bind(3, grace);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Status SqliteStore::heartbeat(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_->prepare("UPDATE runs SET heartbeat_at = ?2 "
+                                "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
+  update->bind(1, id).bind(2, clock_.now());
+  return update->run().status();
+}
+
+Result<std::vector<RunSummary>> SqliteStore::terminal_runs_before(Micros cutoff) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT id, kind, run_key, status, started_at, finished_at, "
+                                "stdout_file, stderr_file FROM runs "
+                                "WHERE status IN " TERMINAL_STATUSES " AND finished_at < ?1 "
+                                "ORDER BY finished_at"));
+  query->bind(1, cutoff);
+  std::vector<RunSummary> runs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query->step());
+    if (!has_row) break;
+    runs.push_back(read_summary(*query));
+  }
+  query->reset();
+  return runs;
+}
+
+Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& ids) {
+  int deleted = 0;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(Statement * remove,
+                     db_->prepare("DELETE FROM runs WHERE id = ?1 AND status IN " TERMINAL_STATUSES));
+    ASSIGN_OR_RETURN(Statement * remove_results,
+                     db_->prepare("DELETE FROM call_results WHERE parent_id = ?1"));
+    for (const auto& id : ids) {
+      remove->reset();
+      remove->bind(1, id);
+      ASSIGN_OR_RETURN(int changed, remove->run());
+      deleted += changed;
+      remove_results->reset();
+      remove_results->bind(1, id);
+      RETURN_IF_ERROR(remove_results->run().status());
+    }
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return deleted;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock,
+                                                 const StoreOptions& options) {
+  int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
+  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms));
+  auto store = std::make_unique<SqliteStore>(std::move(db), clock);
+  RETURN_IF_ERROR(store->initialize(options));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
+                                          const StoreOptions& options) {
+  if (location.starts_with("postgres://") || location.starts_with("postgresql://")) {
+    return invalid_argument("PostgreSQL stores are not supported by this build yet: " +
+                            std::string("use a SQLite file path"));
+  }
+  return open_sqlite_store(location, clock, options);
+}
+
+}  // namespace ratchet

@@ -1,0 +1,85 @@
+// Store: the durable history behind every job and every durable call.
+//
+// Two backends implement it: SQLite (the embedded default, one file) and, for a
+// fleet of servers, PostgreSQL. Every state transition is a single transaction
+// guarded by the current status (compare-and-set): a method that moves a run
+// from one status to another returns false, not an error, when the run was no
+// longer in the expected status, so a late writer can never overwrite newer
+// progress. Errors are typed (common/status.hpp): kBusy when the store stayed
+// locked past its timeout, kUnavailable when it cannot be reached, kInternal
+// for anything else.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/status.hpp"
+#include "storage/run.hpp"
+
+namespace ratchet {
+
+struct StartedJob {
+  JobRecord job;
+  bool existing = false;  // the key already had a live job; nothing was started
+};
+
+struct StoreOptions {
+  // How long a writer waits for a lock held by another process before kBusy.
+  Micros lock_timeout = 10 * kMicrosPerSecond;
+  // fsync every commit (SQLite synchronous=FULL). Off keeps commits safe from a
+  // crash of any process, but not from a power loss.
+  bool durable = true;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- jobs -------------------------------------------------------------------
+
+  // Starts a job unless the newest job of the key is STARTING or RUNNING and
+  // `is_live` says so. A job that `is_live` declares dead is recorded LOST (with
+  // `lost_reason`) in the same transaction, and a new job is started.
+  using LivenessCheck = std::function<bool(const JobRecord&, std::string* lost_reason)>;
+  virtual Result<StartedJob> start_job(const JobRequest& request, Micros starting_lease,
+                                       const LivenessCheck& is_live) = 0;
+
+  virtual Result<std::optional<JobRecord>> find_job(const std::string& id) = 0;
+  virtual Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) = 0;
+  // Every job of the key, newest first.
+  virtual Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) = 0;
+
+  // STARTING without a supervisor -> STARTING with `supervisor`.
+  virtual Result<bool> claim_job(const std::string& id, const ProcessIdentity& supervisor) = 0;
+  // STARTING -> RUNNING, with the command's process.
+  virtual Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) = 0;
+  // STARTING or RUNNING -> the outcome's terminal status.
+  virtual Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) = 0;
+  // `expected` -> LOST, with the reason.
+  virtual Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
+                                     const std::string& reason) = 0;
+  // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
+  virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
+  virtual Status heartbeat(const std::string& id) = 0;
+
+  // --- every run (jobs and calls) ------------------------------------------------
+
+  // The newest jobs first, optionally of one status.
+  virtual Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status,
+                                                   int limit) = 0;
+  // Terminal runs whose finished_at is before `cutoff`.
+  virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
+  // Deletes the runs by id (terminal ones only); returns how many went.
+  virtual Result<int> delete_terminal_runs(const std::vector<std::string>& ids) = 0;
+};
+
+// Opens the store at `location`: a SQLite file path (created with its schema on
+// first use). PostgreSQL URLs arrive with the fleet backend.
+Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
+                                          const StoreOptions& options = {});
+
+}  // namespace ratchet
