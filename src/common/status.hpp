@@ -26,7 +26,7 @@ enum class Code {
   kUnauthenticated,
   kPermissionDenied,
   kDeadlineExceeded,
-  kInternal,            // a bug or an environment failure (I/O, out of memory)
+  kInternal,  // a bug or an environment failure (I/O, out of memory)
 };
 
 // The stable lower-case name of a code ("not_found"), as used in Connect errors.
@@ -66,7 +66,7 @@ inline Status internal_error(std::string m) { return {Code::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(state_).is_ok() && "Result built from an OK status");
   }
@@ -96,10 +96,10 @@ class [[nodiscard]] Result {
 #define RATCHET_CONCAT(a, b) RATCHET_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                                 \
-  do {                                                        \
-    ::ratchet::Status ratchet_status_ = (expr);               \
-    if (!ratchet_status_.is_ok()) return ratchet_status_;     \
+#define RETURN_IF_ERROR(expr)                             \
+  do {                                                    \
+    ::ratchet::Status ratchet_status_ = (expr);           \
+    if (!ratchet_status_.is_ok()) return ratchet_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, f())` binds the value of a Result or returns its Status.

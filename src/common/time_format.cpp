@@ -78,9 +78,12 @@ bool parse_offset(Scanner& s, int* offset_seconds) {
     return true;
   }
   int sign = 0;
-  if (s.accept('+')) sign = 1;
-  else if (s.accept('-')) sign = -1;
-  else return false;
+  if (s.accept('+'))
+    sign = 1;
+  else if (s.accept('-'))
+    sign = -1;
+  else
+    return false;
   int hours = 0, minutes = 0;
   if (!s.digits(2, &hours)) return false;
   if (s.accept(':')) {
@@ -109,8 +112,8 @@ std::string format_local_time(Micros t) {
   if (offset < 0) offset = -offset;
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%c%02ld:%02ld",
-                local.tm_year + 1900, local.tm_mon + 1, local.tm_mday, local.tm_hour,
-                local.tm_min, local.tm_sec, static_cast<long long>(micros), sign, offset / 3600,
+                local.tm_year + 1900, local.tm_mon + 1, local.tm_mday, local.tm_hour, local.tm_min,
+                local.tm_sec, static_cast<long long>(micros), sign, offset / 3600,
                 (offset % 3600) / 60);
   return buffer;
 }
@@ -142,8 +145,8 @@ Result<Micros> parse_datetime(std::string_view text) {
   }
   std::int64_t seconds_since_epoch = 0;
   if (offset) {
-    seconds_since_epoch = days_from_civil(year, month, day) * 86400 + hour * 3600 +
-                          minute * 60 + second - *offset;
+    seconds_since_epoch =
+        days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - *offset;
   } else {
     std::tm local{};
     local.tm_year = year - 1900;
@@ -169,8 +172,8 @@ Result<Micros> parse_duration(std::string_view text) {
   bool bare_number_allowed = true;
   while (pos < text.size()) {
     std::size_t start = pos;
-    while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) ||
-                                 text[pos] == '.')) {
+    while (pos < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
       ++pos;
     }
     if (pos == start) return bad();

@@ -19,8 +19,10 @@ class WithTimeZone {
     tzset();
   }
   ~WithTimeZone() {
-    if (had_) setenv("TZ", old_.c_str(), 1);
-    else unsetenv("TZ");
+    if (had_)
+      setenv("TZ", old_.c_str(), 1);
+    else
+      unsetenv("TZ");
     tzset();
   }
 
@@ -65,9 +67,9 @@ TEST(ParseDatetime, DateTimeWithoutOffsetIsLocal) {
 
 TEST(ParseDatetime, OffsetsAreHonouredWhateverTheLocalZone) {
   WithTimeZone tz("America/New_York");
-  for (const char* text : {"2026-05-01T09:00:00+09:00", "2026-05-01T09:00:00+0900",
-                           "2026-05-01T09:00:00+09", "2026-05-01T00:00:00Z",
-                           "2026-04-30T20:00:00-04:00"}) {
+  for (const char* text :
+       {"2026-05-01T09:00:00+09:00", "2026-05-01T09:00:00+0900", "2026-05-01T09:00:00+09",
+        "2026-05-01T00:00:00Z", "2026-04-30T20:00:00-04:00"}) {
     auto t = parse_datetime(text);
     ASSERT_TRUE(t.is_ok()) << text;
     EXPECT_EQ(*t, k2026_05_01_UTC) << text;
@@ -89,9 +91,9 @@ TEST(ParseDatetime, RoundTripsItsOwnFormat) {
 }
 
 TEST(ParseDatetime, RejectsMalformedText) {
-  for (const char* text : {"", "yesterday", "2026-13-01", "2026-02-30", "2026-05-01T25:00",
-                           "2026-05-01T10", "2026-05-01T10:00+9", "2026-05-01X", "26-05-01",
-                           "2026-05-01T10:00:00+09:00junk"}) {
+  for (const char* text :
+       {"", "yesterday", "2026-13-01", "2026-02-30", "2026-05-01T25:00", "2026-05-01T10",
+        "2026-05-01T10:00+9", "2026-05-01X", "26-05-01", "2026-05-01T10:00:00+09:00junk"}) {
     auto t = parse_datetime(text);
     EXPECT_FALSE(t.is_ok()) << text;
     if (!t.is_ok()) {

@@ -41,6 +41,9 @@ struct JobRequest {
   std::vector<std::pair<std::string, std::string>> env;  // the --env overrides, in order
   std::optional<Micros> timeout;
   std::string log_dir;  // where <job-id>.stdout and .stderr go
+  // The process that will run the job; it exists before the job is recorded, so
+  // a STARTING job always names a supervisor whose death can be detected.
+  ProcessIdentity supervisor;
 };
 
 struct JobRecord {
@@ -55,8 +58,6 @@ struct JobRecord {
   std::string stderr_file;
   Micros started_at = 0;
   std::optional<Micros> finished_at;
-  // STARTING: until when the job may stay without a live supervisor.
-  Micros lease_expires_at = 0;
   std::optional<ProcessIdentity> supervisor;
   std::optional<ProcessIdentity> process;  // the command itself (its pid is the pgid)
   std::optional<Micros> heartbeat_at;

@@ -70,9 +70,8 @@ std::optional<std::string> Statement::optional_text(int column) const {
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                  SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -98,8 +97,8 @@ Status Database::error(int rc, std::string_view what) const {
                                    std::to_string(busy_timeout_ms_) +
                                    " ms by another process (RATCHET_LOCK_TIMEOUT waits longer)");
   }
-  if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY ||
-      rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+  if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY || rc == SQLITE_NOTADB ||
+      rc == SQLITE_CORRUPT) {
     return Status(Code::kUnavailable, "cannot use the store " + path_ + ": " + message);
   }
   return Status(Code::kInternal, "store error in " + path_ + ": " + message);

@@ -17,10 +17,10 @@ using sqlite::Database;
 using sqlite::Statement;
 
 // The columns of a job, in the order read_job() expects them.
-#define JOB_COLUMNS                                                                        \
-  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "         \
-  "started_at, finished_at, lease_expires_at, boot_id, supervisor_pid, supervisor_start, " \
-  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, "  \
+#define JOB_COLUMNS                                                                         \
+  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "          \
+  "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                    \
+  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, " \
   "error"
 
 #define TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
@@ -53,11 +53,10 @@ std::vector<std::string> command_from_json(const std::string& text) {
   return command;
 }
 
-std::optional<ProcessIdentity> identity_at(const Statement& row, int pid_column,
-                                           int start_column, const std::string& boot_id) {
+std::optional<ProcessIdentity> identity_at(const Statement& row, int pid_column, int start_column,
+                                           const std::string& boot_id) {
   if (row.is_null(pid_column)) return std::nullopt;
-  return ProcessIdentity{static_cast<int>(row.int64(pid_column)), row.int64(start_column),
-                         boot_id};
+  return ProcessIdentity{static_cast<int>(row.int64(pid_column)), row.int64(start_column), boot_id};
 }
 
 JobRecord read_job(const Statement& row) {
@@ -73,16 +72,15 @@ JobRecord read_job(const Statement& row) {
   job.stderr_file = row.text(8);
   job.started_at = row.int64(9);
   job.finished_at = row.optional_int64(10);
-  job.lease_expires_at = row.int64(11);
-  std::string boot_id = row.text(12);
-  job.supervisor = identity_at(row, 13, 14, boot_id);
-  job.process = identity_at(row, 15, 16, boot_id);
-  job.heartbeat_at = row.optional_int64(17);
-  job.cancel_requested_at = row.optional_int64(18);
-  job.cancel_grace = row.optional_int64(19).value_or(0);
-  if (auto code = row.optional_int64(20)) job.exit_code = static_cast<int>(*code);
-  job.signal = row.optional_text(21);
-  job.error = row.optional_text(22);
+  std::string boot_id = row.text(11);
+  job.supervisor = identity_at(row, 12, 13, boot_id);
+  job.process = identity_at(row, 14, 15, boot_id);
+  job.heartbeat_at = row.optional_int64(16);
+  job.cancel_requested_at = row.optional_int64(17);
+  job.cancel_grace = row.optional_int64(18).value_or(0);
+  if (auto code = row.optional_int64(19)) job.exit_code = static_cast<int>(*code);
+  job.signal = row.optional_text(20);
+  job.error = row.optional_text(21);
   return job;
 }
 
@@ -122,12 +120,10 @@ class SqliteStore final : public Store {
 
   Status initialize(const StoreOptions& options);
 
-  Result<StartedJob> start_job(const JobRequest& request, Micros starting_lease,
-                               const LivenessCheck& is_live) override;
+  Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) override;
   Result<std::optional<JobRecord>> find_job(const std::string& id) override;
   Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) override;
   Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) override;
-  Result<bool> claim_job(const std::string& id, const ProcessIdentity& supervisor) override;
   Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) override;
   Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
@@ -142,7 +138,7 @@ class SqliteStore final : public Store {
   Result<int> schema_version();
   Status migrate();
   Result<std::vector<JobRecord>> read_jobs(Statement* statement);
-  Status insert_job(const JobRequest& request, Micros starting_lease, JobRecord* job);
+  Status insert_job(const JobRequest& request, JobRecord* job);
 
   std::unique_ptr<Database> db_;
   const Clock& clock_;
@@ -157,16 +153,16 @@ Result<int> SqliteStore::schema_version() {
 }
 
 Status SqliteStore::initialize(const StoreOptions& options) {
-  RETURN_IF_ERROR(db_->exec(options.durable ? "PRAGMA synchronous=FULL"
-                                            : "PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(
+      db_->exec(options.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   ASSIGN_OR_RETURN(int version, schema_version());
   const int latest = static_cast<int>(sqlite::migrations().size());
   if (version == latest) return Status::ok();
   if (version > latest) {
-    return Status(Code::kFailedPrecondition,
-                  "the store " + db_->path() + " has schema version " + std::to_string(version) +
-                      ", newer than this ratchet understands (" + std::to_string(latest) +
-                      "); upgrade ratchet");
+    return Status(Code::kFailedPrecondition, "the store " + db_->path() + " has schema version " +
+                                                 std::to_string(version) +
+                                                 ", newer than this ratchet understands (" +
+                                                 std::to_string(latest) + "); upgrade ratchet");
   }
   SetupLock lock(db_->path());
   RETURN_IF_ERROR(db_->exec("PRAGMA journal_mode=WAL"));
@@ -185,8 +181,7 @@ Status SqliteStore::migrate() {
   });
 }
 
-Status SqliteStore::insert_job(const JobRequest& request, Micros starting_lease,
-                               JobRecord* job) {
+Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
   Micros now = clock_.now();
   job->id = new_uuid();
   job->run_key = request.run_key;
@@ -198,18 +193,20 @@ Status SqliteStore::insert_job(const JobRequest& request, Micros starting_lease,
   job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
   job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
   job->started_at = now;
-  job->lease_expires_at = now + starting_lease;
+  job->supervisor = request.supervisor;
   ASSIGN_OR_RETURN(Statement * insert,
                    db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
-                                "updated_at, lease_expires_at, command, cwd, env, timeout_us, "
-                                "stdout_file, stderr_file) "
-                                "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, ?8, "
-                                "?9, ?10)"));
+                                "updated_at, boot_id, supervisor_pid, supervisor_start, "
+                                "command, cwd, env, timeout_us, stdout_file, stderr_file) "
+                                "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?11, ?12, ?5, ?6, "
+                                "?7, ?8, ?9, ?10)"));
   nlohmann::json command = job->command;
   insert->bind(1, job->id)
       .bind(2, job->run_key)
       .bind(3, now)
-      .bind(4, job->lease_expires_at)
+      .bind(4, request.supervisor.boot_id)
+      .bind(11, request.supervisor.pid)
+      .bind(12, request.supervisor.start_ticks)
       .bind(5, command.dump())
       .bind(6, job->cwd)
       .bind(7, env_to_json(job->env))
@@ -219,8 +216,7 @@ Status SqliteStore::insert_job(const JobRequest& request, Micros starting_lease,
   return insert->run().status();
 }
 
-Result<StartedJob> SqliteStore::start_job(const JobRequest& request, Micros starting_lease,
-                                          const LivenessCheck& is_live) {
+Result<StartedJob> SqliteStore::start_job(const JobRequest& request, const LivenessCheck& is_live) {
   StartedJob started;
   Status status = db_->write_transaction([&]() -> Status {
     ASSIGN_OR_RETURN(Statement * live,
@@ -241,7 +237,7 @@ Result<StartedJob> SqliteStore::start_job(const JobRequest& request, Micros star
       (void)lost;
     }
     live->reset();
-    return insert_job(request, starting_lease, &started.job);
+    return insert_job(request, &started.job);
   });
   if (!status.is_ok()) return status;
   return started;
@@ -259,8 +255,8 @@ Result<std::vector<JobRecord>> SqliteStore::read_jobs(Statement* statement) {
 }
 
 Result<std::optional<JobRecord>> SqliteStore::find_job(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * query, db_->prepare("SELECT " JOB_COLUMNS
-                                                   " FROM runs WHERE id = ?1 AND kind = 'job'"));
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE id = ?1 AND kind = 'job'"));
   query->bind(1, id);
   ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
   if (jobs.empty()) return std::optional<JobRecord>();
@@ -285,8 +281,7 @@ Result<std::vector<JobRecord>> SqliteStore::jobs_for_key(const std::string& run_
   return read_jobs(query);
 }
 
-Result<std::vector<JobRecord>> SqliteStore::list_jobs(std::optional<RunStatus> status,
-                                                      int limit) {
+Result<std::vector<JobRecord>> SqliteStore::list_jobs(std::optional<RunStatus> status, int limit) {
   Statement* query = nullptr;
   if (status) {
     ASSIGN_OR_RETURN(query, db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
@@ -301,22 +296,7 @@ Result<std::vector<JobRecord>> SqliteStore::list_jobs(std::optional<RunStatus> s
   return read_jobs(query);
 }
 
-Result<bool> SqliteStore::claim_job(const std::string& id, const ProcessIdentity& supervisor) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_->prepare("UPDATE runs SET supervisor_pid = ?2, supervisor_start = ?3, "
-                                "boot_id = ?4, heartbeat_at = ?5, updated_at = ?5 "
-                                "WHERE id = ?1 AND status = 'STARTING' AND supervisor_pid IS NULL"));
-  update->bind(1, id)
-      .bind(2, supervisor.pid)
-      .bind(3, supervisor.start_ticks)
-      .bind(4, supervisor.boot_id)
-      .bind(5, clock_.now());
-  ASSIGN_OR_RETURN(int changed, update->run());
-  return changed == 1;
-}
-
-Result<bool> SqliteStore::mark_job_running(const std::string& id,
-                                           const ProcessIdentity& process) {
+Result<bool> SqliteStore::mark_job_running(const std::string& id, const ProcessIdentity& process) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_->prepare("UPDATE runs SET status = 'RUNNING', pid = ?2, pid_start = ?3, "
                                 "heartbeat_at = ?4, updated_at = ?4 "
@@ -389,8 +369,9 @@ Result<std::vector<RunSummary>> SqliteStore::terminal_runs_before(Micros cutoff)
 Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& ids) {
   int deleted = 0;
   Status status = db_->write_transaction([&]() -> Status {
-    ASSIGN_OR_RETURN(Statement * remove,
-                     db_->prepare("DELETE FROM runs WHERE id = ?1 AND status IN " TERMINAL_STATUSES));
+    ASSIGN_OR_RETURN(
+        Statement * remove,
+        db_->prepare("DELETE FROM runs WHERE id = ?1 AND status IN " TERMINAL_STATUSES));
     ASSIGN_OR_RETURN(Statement * remove_results,
                      db_->prepare("DELETE FROM call_results WHERE parent_id = ?1"));
     for (const auto& id : ids) {

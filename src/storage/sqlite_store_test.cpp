@@ -1,10 +1,10 @@
+#include "storage/sqlite_store.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include "storage/sqlite_store.hpp"
 
 namespace ratchet {
 namespace {
@@ -35,6 +35,7 @@ class SqliteStoreTest : public ::testing::Test {
     r.cwd = "/tmp";
     r.env = {{"A", "1"}, {"B", "x=y"}};
     r.log_dir = dir_ + "/logs";
+    r.supervisor = {100, 5, "boot"};
     return r;
   }
 
@@ -51,7 +52,7 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, StartRecordsAStartingJobWithItsCommandEnvAndLogs) {
-  auto started = store_->start_job(request("k"), 5 * kMicrosPerSecond, always_live);
+  auto started = store_->start_job(request("k"), always_live);
   ASSERT_TRUE(started.is_ok()) << started.status().message();
   EXPECT_FALSE(started->existing);
   auto found = store_->find_job(started->job.id);
@@ -64,20 +65,23 @@ TEST_F(SqliteStoreTest, StartRecordsAStartingJobWithItsCommandEnvAndLogs) {
   EXPECT_EQ(job.cwd, "/tmp");
   EXPECT_EQ(job.stdout_file, dir_ + "/logs/" + job.id + ".stdout");
   EXPECT_EQ(job.started_at, clock_.now());
-  EXPECT_EQ(job.lease_expires_at, clock_.now() + 5 * kMicrosPerSecond);
+  ASSERT_TRUE(job.supervisor.has_value());
+  EXPECT_EQ(job.supervisor->pid, 100);
+  EXPECT_EQ(job.supervisor->start_ticks, 5);
+  EXPECT_EQ(job.supervisor->boot_id, "boot");
 }
 
 TEST_F(SqliteStoreTest, StartReturnsTheLiveJobOfTheKey) {
-  auto first = store_->start_job(request("k"), kMicrosPerSecond, always_live);
-  auto second = store_->start_job(request("k"), kMicrosPerSecond, always_live);
+  auto first = store_->start_job(request("k"), always_live);
+  auto second = store_->start_job(request("k"), always_live);
   ASSERT_TRUE(first.is_ok() && second.is_ok());
   EXPECT_TRUE(second->existing);
   EXPECT_EQ(second->job.id, first->job.id);
 }
 
 TEST_F(SqliteStoreTest, StartReplacesADeadJobAndRecordsItLost) {
-  auto first = store_->start_job(request("k"), kMicrosPerSecond, always_live);
-  auto second = store_->start_job(request("k"), kMicrosPerSecond, never_live);
+  auto first = store_->start_job(request("k"), always_live);
+  auto second = store_->start_job(request("k"), never_live);
   ASSERT_TRUE(first.is_ok() && second.is_ok());
   EXPECT_FALSE(second->existing);
   EXPECT_NE(second->job.id, first->job.id);
@@ -87,10 +91,10 @@ TEST_F(SqliteStoreTest, StartReplacesADeadJobAndRecordsItLost) {
 }
 
 TEST_F(SqliteStoreTest, StartAfterATerminalJobStartsANewOne) {
-  auto first = store_->start_job(request("k"), kMicrosPerSecond, always_live);
+  auto first = store_->start_job(request("k"), always_live);
   ASSERT_TRUE(*store_->finish_job(first->job.id, {RunStatus::kFailed, 3, {}, {}}));
   clock_.advance(1);
-  auto second = store_->start_job(request("k"), kMicrosPerSecond, always_live);
+  auto second = store_->start_job(request("k"), always_live);
   EXPECT_FALSE(second->existing);
   auto all = store_->jobs_for_key("k");
   ASSERT_EQ(all->size(), 2u);
@@ -100,10 +104,7 @@ TEST_F(SqliteStoreTest, StartAfterATerminalJobStartsANewOne) {
 }
 
 TEST_F(SqliteStoreTest, TransitionsAreGuardedByTheCurrentStatus) {
-  auto job = store_->start_job(request("k"), kMicrosPerSecond, always_live)->job;
-  ProcessIdentity supervisor{100, 5, "boot"};
-  EXPECT_TRUE(*store_->claim_job(job.id, supervisor));
-  EXPECT_FALSE(*store_->claim_job(job.id, supervisor)) << "claimed twice";
+  auto job = store_->start_job(request("k"), always_live)->job;
   // A fast job finishes before its supervisor records RUNNING: the late RUNNING
   // must not overwrite SUCCEEDED.
   EXPECT_TRUE(*store_->finish_job(job.id, {RunStatus::kSucceeded, 0, {}, {}}));
@@ -114,16 +115,13 @@ TEST_F(SqliteStoreTest, TransitionsAreGuardedByTheCurrentStatus) {
   auto found = store_->find_job(job.id);
   EXPECT_EQ((*found)->status, RunStatus::kSucceeded);
   EXPECT_EQ((*found)->exit_code, 0);
-  ASSERT_TRUE((*found)->supervisor.has_value());
-  EXPECT_EQ((*found)->supervisor->pid, 100);
-  EXPECT_EQ((*found)->supervisor->boot_id, "boot");
 }
 
 TEST_F(SqliteStoreTest, NewestFirstIsByInstantAndThenByInsertion) {
-  auto a = store_->start_job(request("k"), kMicrosPerSecond, never_live)->job;
-  auto b = store_->start_job(request("k"), kMicrosPerSecond, never_live)->job;  // same instant
+  auto a = store_->start_job(request("k"), never_live)->job;
+  auto b = store_->start_job(request("k"), never_live)->job;  // same instant
   clock_.advance(-kMicrosPerSecond);  // a clock step back must not reorder by text
-  auto c = store_->start_job(request("k"), kMicrosPerSecond, never_live)->job;
+  auto c = store_->start_job(request("k"), never_live)->job;
   auto all = *store_->jobs_for_key("k");
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].id, b.id);
@@ -133,13 +131,13 @@ TEST_F(SqliteStoreTest, NewestFirstIsByInstantAndThenByInsertion) {
 }
 
 TEST_F(SqliteStoreTest, CleanSelectsOnlyTerminalRunsBeforeTheCutoff) {
-  auto old_done = store_->start_job(request("a"), kMicrosPerSecond, always_live)->job;
-  auto old_running = store_->start_job(request("b"), kMicrosPerSecond, always_live)->job;
+  auto old_done = store_->start_job(request("a"), always_live)->job;
+  auto old_running = store_->start_job(request("b"), always_live)->job;
   ASSERT_TRUE(*store_->finish_job(old_done.id, {RunStatus::kSucceeded, 0, {}, {}}));
   clock_.advance(10 * kMicrosPerSecond);
   Micros cutoff = clock_.now();
   clock_.advance(1);
-  auto new_done = store_->start_job(request("c"), kMicrosPerSecond, always_live)->job;
+  auto new_done = store_->start_job(request("c"), always_live)->job;
   ASSERT_TRUE(*store_->finish_job(new_done.id, {RunStatus::kFailed, 1, {}, {}}));
 
   auto candidates = store_->terminal_runs_before(cutoff);
@@ -158,17 +156,17 @@ TEST_F(SqliteStoreTest, ALockedStoreGivesBusyNotARawSqliteError) {
   StoreOptions options;
   options.lock_timeout = 50 * kMicrosPerMilli;
   auto store = open(options);
-  auto started = store->start_job(request("k"), kMicrosPerSecond, always_live);
+  auto started = store->start_job(request("k"), always_live);
   EXPECT_FALSE(started.is_ok());
   EXPECT_EQ(started.status().code(), Code::kBusy);
   EXPECT_NE(started.status().message().find("locked"), std::string::npos);
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
-  EXPECT_TRUE(store->start_job(request("k"), kMicrosPerSecond, always_live).is_ok());
+  EXPECT_TRUE(store->start_job(request("k"), always_live).is_ok());
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheHistoryAndWalMode) {
-  auto job = store_->start_job(request("k"), kMicrosPerSecond, always_live)->job;
+  auto job = store_->start_job(request("k"), always_live)->job;
   store_.reset();
   store_ = open();
   EXPECT_TRUE(store_->find_job(job.id)->has_value());

@@ -41,20 +41,18 @@ class Store {
 
   // --- jobs -------------------------------------------------------------------
 
-  // Starts a job unless the newest job of the key is STARTING or RUNNING and
-  // `is_live` says so. A job that `is_live` declares dead is recorded LOST (with
-  // `lost_reason`) in the same transaction, and a new job is started.
+  // Starts a job (STARTING, supervised by `request.supervisor`) unless the key
+  // has a STARTING or RUNNING job that `is_live` confirms. A job that `is_live`
+  // declares dead is recorded LOST (with the reason it gives) in the same
+  // transaction, and the new job is started.
   using LivenessCheck = std::function<bool(const JobRecord&, std::string* lost_reason)>;
-  virtual Result<StartedJob> start_job(const JobRequest& request, Micros starting_lease,
-                                       const LivenessCheck& is_live) = 0;
+  virtual Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) = 0;
 
   virtual Result<std::optional<JobRecord>> find_job(const std::string& id) = 0;
   virtual Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) = 0;
   // Every job of the key, newest first.
   virtual Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) = 0;
 
-  // STARTING without a supervisor -> STARTING with `supervisor`.
-  virtual Result<bool> claim_job(const std::string& id, const ProcessIdentity& supervisor) = 0;
   // STARTING -> RUNNING, with the command's process.
   virtual Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) = 0;
   // STARTING or RUNNING -> the outcome's terminal status.
@@ -69,8 +67,7 @@ class Store {
   // --- every run (jobs and calls) ------------------------------------------------
 
   // The newest jobs first, optionally of one status.
-  virtual Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status,
-                                                   int limit) = 0;
+  virtual Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status, int limit) = 0;
   // Terminal runs whose finished_at is before `cutoff`.
   virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
   // Deletes the runs by id (terminal ones only); returns how many went.

@@ -1,0 +1,67 @@
+// The `ratchet` command line: a table of subcommands, one file each, sharing a
+// few helpers for argument errors, the job store and JSON output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/status.hpp"
+#include "jobs/runner.hpp"
+#include "storage/store.hpp"
+
+namespace ratchet::cli {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(int argc, char** argv);
+};
+
+// Every subcommand, in the order `ratchet --help` lists them.
+std::span<const Command> commands();
+
+int run_start(int argc, char** argv);
+int run_status(int argc, char** argv);
+int run_logs(int argc, char** argv);
+int run_clean(int argc, char** argv);
+int run_cancel(int argc, char** argv);
+int run_wait(int argc, char** argv);
+int run_list(int argc, char** argv);
+
+// Exit codes that are not the exit code of a Status (JOBS.md).
+constexpr int kExitJobNotSucceeded = 6;
+
+// Prints "ratchet: <message>" on stderr and returns the status's exit code.
+int fail(const Status& status);
+
+// Parses with CLI11: --help prints the help (nullopt, exit 0 follows); a parse
+// error becomes a one-line message and exit 2.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// Where the jobs' state lives, from the environment (RATCHET_HOME,
+// RATCHET_LOCK_TIMEOUT), with the directory created if needed.
+Result<jobs::StoreLocation> job_store_location(std::string* log_dir = nullptr);
+Result<std::unique_ptr<Store>> open_job_store();
+
+// `--run-key KEY | --job-id ID` as most subcommands take it.
+struct JobSelector {
+  std::string run_key;
+  std::string job_id;
+  void add_to(CLI::App& app);
+};
+// The selected job (the newest of the key), brought up to date; kNotFound if none.
+Result<JobRecord> find_selected_job(Store& store, const JobSelector& selector);
+
+// The JSON of a job (JOBS.md, "The JSON of a job").
+nlohmann::ordered_json job_json(const JobRecord& job);
+// Prints a JSON value on stdout.
+void print_json(const nlohmann::ordered_json& value);
+
+// Parses a DUR option value; kInvalidArgument with a clear message otherwise.
+Result<Micros> duration_option(std::string_view flag, const std::string& text);
+
+}  // namespace ratchet::cli

@@ -1,0 +1,40 @@
+// ratchet list [--status STATUS] [--limit N]
+#include "cli/command.hpp"
+
+namespace ratchet::cli {
+
+int run_list(int argc, char** argv) {
+  CLI::App app("List recent jobs, newest first, as a JSON array.", "list");
+  std::string status_text;
+  int limit = 50;
+  app.add_option("--status", status_text,
+                 "only jobs in this status (STARTING, RUNNING, SUCCEEDED, FAILED, LOST, "
+                 "CANCELLED)");
+  app.add_option("--limit", limit, "at most this many jobs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  std::optional<RunStatus> status;
+  if (!status_text.empty()) {
+    std::string upper = status_text;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    status = parse_status(upper);
+    if (!status) return fail(invalid_argument("list: unknown --status '" + status_text + "'"));
+  }
+
+  auto store = open_job_store();
+  if (!store.is_ok()) return fail(store.status());
+  auto jobs = (*store)->list_jobs(status, limit);
+  if (!jobs.is_ok()) return fail(jobs.status());
+  auto array = nlohmann::ordered_json::array();
+  for (auto& job : *jobs) {
+    auto current = jobs::refresh_job(**store, std::move(job));
+    if (!current.is_ok()) return fail(current.status());
+    if (status && current->status != *status) continue;
+    array.push_back(job_json(*current));
+  }
+  print_json(array);
+  return 0;
+}
+
+}  // namespace ratchet::cli

@@ -1,0 +1,97 @@
+// ratchet logs (--run-key KEY | --job-id ID) [--stream stdout|stderr] [--follow]
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cli/command.hpp"
+#include "jobs/process.hpp"
+
+namespace ratchet::cli {
+namespace {
+
+// Copies what the file has past its current offset to stdout.
+bool copy_available(int fd) {
+  char buffer[65536];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n == 0;
+    std::size_t written = 0;
+    while (written < static_cast<std::size_t>(n)) {
+      ssize_t w = write(1, buffer + written, static_cast<std::size_t>(n) - written);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;  // stdout closed (e.g. piped into head)
+      written += static_cast<std::size_t>(w);
+    }
+  }
+}
+
+// Prints the log as the job writes it, and returns once the job has ended: woken
+// by inotify when the file grows and by the supervisor's pidfd when it exits.
+Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
+  int watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (watch >= 0) inotify_add_watch(watch, path.c_str(), IN_MODIFY);
+  while (true) {
+    if (!copy_available(fd)) break;
+    if (is_terminal(job.status)) break;
+    int pidfd = job.supervisor ? jobs::open_pidfd(*job.supervisor) : -1;
+    pollfd fds[2] = {{watch, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    poll(fds, 2, 1000);  // the timeout is only a safety net
+    if (pidfd >= 0) close(pidfd);
+    if (fds[0].revents & POLLIN) {
+      char events[4096];
+      while (read(watch, events, sizeof events) > 0) {
+      }
+    }
+    auto current = store.find_job(job.id);
+    if (!current.is_ok()) return current.status();
+    if (!*current) break;
+    auto refreshed = jobs::refresh_job(store, std::move(**current));
+    if (!refreshed.is_ok()) return refreshed.status();
+    job = std::move(*refreshed);
+  }
+  copy_available(fd);
+  if (watch >= 0) close(watch);
+  return Status::ok();
+}
+
+}  // namespace
+
+int run_logs(int argc, char** argv) {
+  CLI::App app("Print the raw bytes of a job's stdout (or stderr).", "logs");
+  JobSelector selector;
+  std::string stream = "stdout";
+  bool follow_flag = false;
+  selector.add_to(app);
+  app.add_option("--stream", stream, "stdout or stderr")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"stdout", "stderr"}));
+  app.add_flag("--follow,-f", follow_flag, "keep printing as the job writes; return when it ends");
+  if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+
+  auto store = open_job_store();
+  if (!store.is_ok()) return fail(store.status());
+  auto job = find_selected_job(**store, selector);
+  if (!job.is_ok()) return fail(job.status());
+  const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && follow_flag && errno == ENOENT && !is_terminal(job->status)) {
+    // The supervisor creates the file as it launches the command.
+    auto waited = jobs::wait_for_job(**store, *job, 2 * kMicrosPerSecond);
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    return fail(not_found("the " + stream + " log of job " + job->id + " is missing (" + path +
+                          ": " + std::strerror(errno) + ")"));
+  }
+  Status status = follow_flag ? follow(**store, std::move(*job), fd, path) : Status::ok();
+  if (!follow_flag) copy_available(fd);
+  close(fd);
+  return status.is_ok() ? 0 : fail(status);
+}
+
+}  // namespace ratchet::cli

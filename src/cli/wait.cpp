@@ -1,0 +1,30 @@
+// ratchet wait (--run-key KEY | --job-id ID) [--timeout DUR]
+#include "cli/command.hpp"
+
+namespace ratchet::cli {
+
+int run_wait(int argc, char** argv) {
+  CLI::App app("Block until the job ends, then print it; exit 6 unless it SUCCEEDED.", "wait");
+  JobSelector selector;
+  std::string timeout_text;
+  selector.add_to(app);
+  app.add_option("--timeout", timeout_text, "give up after this long (exit 1)");
+  if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  std::optional<Micros> timeout;
+  if (!timeout_text.empty()) {
+    auto parsed = duration_option("--timeout", timeout_text);
+    if (!parsed.is_ok()) return fail(parsed.status());
+    timeout = *parsed;
+  }
+
+  auto store = open_job_store();
+  if (!store.is_ok()) return fail(store.status());
+  auto job = find_selected_job(**store, selector);
+  if (!job.is_ok()) return fail(job.status());
+  auto ended = jobs::wait_for_job(**store, std::move(*job), timeout);
+  if (!ended.is_ok()) return fail(ended.status());
+  print_json(job_json(*ended));
+  return ended->status == RunStatus::kSucceeded ? 0 : kExitJobNotSucceeded;
+}
+
+}  // namespace ratchet::cli

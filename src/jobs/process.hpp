@@ -1,0 +1,40 @@
+// Processes as the job runner sees them: identified by pid, kernel start time
+// and boot id (a pid alone is reused), watched through pidfds, and stopped as
+// whole process groups.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/clock.hpp"
+#include "storage/run.hpp"
+
+namespace ratchet::jobs {
+
+// This machine's boot id (/proc/sys/kernel/random/boot_id), read once.
+const std::string& current_boot_id();
+
+// The identity of a running process, or nullopt if there is none or it is a
+// zombie (it can no longer do anything) unless `include_zombies`.
+std::optional<ProcessIdentity> identify_process(int pid, bool include_zombies = false);
+
+// True when the process that `identity` names still exists and is not a zombie.
+bool is_alive(const ProcessIdentity& identity);
+
+// Opens a pidfd on the process that `identity` names; -1 if it is gone.
+int open_pidfd(const ProcessIdentity& identity);
+
+// Waits until `fd` is readable (a pidfd: the process ended) or `timeout` passes
+// (negative: forever). True when readable.
+bool wait_readable(int fd, Micros timeout);
+
+// SIGKILLs what is left of the process group a job's command led, if it is
+// still that job's group, and waits briefly for it to go. A group's id cannot
+// be reused while any member lives, so a group that exists while its leader's
+// pid is free (or still names the leader) is the job's.
+void kill_leftover_group(const ProcessIdentity& leader);
+
+// "SIGKILL" for 9; "SIG<n>" for a number without a name.
+std::string signal_name(int signal);
+
+}  // namespace ratchet::jobs

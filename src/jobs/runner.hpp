@@ -1,0 +1,45 @@
+// The job runner's operations, as `ratchet start/status/wait/cancel/logs` use
+// them. Each works on the shared store directly: there is no daemon.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/status.hpp"
+#include "storage/store.hpp"
+
+namespace ratchet::jobs {
+
+// Where and how the store is opened.
+struct StoreLocation {
+  std::string db_path;
+  StoreOptions options;
+};
+
+// True when a STARTING or RUNNING job still has a live supervisor. Otherwise
+// it explains why not, and kills whatever is left of the job's command, so a
+// job recorded LOST has nothing left running.
+bool check_job_alive(const JobRecord& job, std::string* lost_reason);
+
+// The job as it stands now: a STARTING or RUNNING job whose supervisor is gone
+// is recorded LOST first.
+Result<JobRecord> refresh_job(Store& store, JobRecord job);
+
+struct StartOutcome {
+  JobRecord job;
+  bool existing = false;
+};
+
+// Starts the job unless its key has a live one. Returns once the job is
+// RUNNING or has ended (`sync`: once it has ended).
+Result<StartOutcome> start_job(const StoreLocation& location, JobRequest request, bool sync);
+
+// Blocks until the job is terminal, waking when its supervisor exits rather
+// than polling. kDeadlineExceeded if `timeout` passes first.
+Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros> timeout);
+
+// SIGTERM to the job's process group through its supervisor, SIGKILL after
+// `grace`; the job ends CANCELLED. kFailedPrecondition if it already ended.
+Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace);
+
+}  // namespace ratchet::jobs

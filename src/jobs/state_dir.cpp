@@ -1,0 +1,62 @@
+#include "jobs/state_dir.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace ratchet::jobs {
+namespace {
+
+std::string resolve_home() {
+  if (const char* home = std::getenv("RATCHET_HOME"); home && *home) return home;
+  if (geteuid() == 0) return "/var/lib/ratchet";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/ratchet";
+  }
+  const char* user_home = std::getenv("HOME");
+  return std::string(user_home && *user_home ? user_home : ".") + "/.local/state/ratchet";
+}
+
+// mkdir -p with mode 0700 for what it creates.
+Status make_directories(const std::string& path) {
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status(Code::kUnavailable, "cannot create the state directory " + path + ": " +
+                                            std::strerror(errno) +
+                                            " (set RATCHET_HOME to a writable directory)");
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<StatePaths> prepare_state_dir() {
+  StatePaths paths;
+  paths.home = resolve_home();
+  paths.db = paths.home + "/ratchet.db";
+  paths.logs = paths.home + "/logs";
+  // The common case, everything in place, costs one access() call.
+  if (access(paths.logs.c_str(), R_OK | W_OK | X_OK) == 0 &&
+      access(paths.home.c_str(), R_OK | W_OK | X_OK) == 0) {
+    return paths;
+  }
+  RETURN_IF_ERROR(make_directories(paths.logs));
+  if (access(paths.home.c_str(), R_OK | W_OK | X_OK) != 0 ||
+      access(paths.logs.c_str(), R_OK | W_OK | X_OK) != 0) {
+    return Status(Code::kUnavailable, "the state directory " + paths.home +
+                                          " is not readable and writable: " + std::strerror(errno) +
+                                          " (set RATCHET_HOME to a directory you own)");
+  }
+  return paths;
+}
+
+}  // namespace ratchet::jobs

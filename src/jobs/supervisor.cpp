@@ -1,0 +1,354 @@
+#include "jobs/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "common/time_format.hpp"
+#include "jobs/process.hpp"
+
+namespace ratchet::jobs {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+constexpr Micros kHeartbeatInterval = 10 * kMicrosPerSecond;
+constexpr Micros kDefaultGrace = 10 * kMicrosPerSecond;
+constexpr Micros kFinalWriteDeadline = 60 * kMicrosPerSecond;
+
+Micros micros_until(Steady::time_point when) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(when - Steady::now()).count();
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string read_all(int fd) {
+  std::string data;
+  char buffer[256];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return data;
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+// Detaches from the caller: own session, no terminal, stdio on /dev/null (so a
+// caller reading `ratchet start`'s output sees EOF when `start` exits), and no
+// file descriptor inherited but the ones it needs.
+void detach(const SupervisorPipes& pipes) {
+  setsid();
+  int null_fd = open("/dev/null", O_RDWR);
+  dup2(null_fd, 0);
+  dup2(null_fd, 1);
+  dup2(null_fd, 2);
+  int keep_low = std::min(pipes.go_read, pipes.ready_write);
+  int keep_high = std::max(pipes.go_read, pipes.ready_write);
+  if (keep_low > 3) close_range(3, keep_low - 1, 0);
+  if (keep_high - keep_low > 1) close_range(keep_low + 1, keep_high - 1, 0);
+  close_range(keep_high + 1, ~0U, 0);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+// SIGTERM is taken through a signalfd so the wait loop sees it as an event.
+int take_sigterm() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+struct Launch {
+  pid_t pid = -1;
+  int error = 0;          // errno of a failed launch
+  std::string failed_at;  // what failed: "run" or "change directory to"
+};
+
+// Runs in the command's process between fork and exec.
+[[noreturn]] void become_command(const JobRequest& request, pid_t supervisor, int stdout_fd,
+                                 int stderr_fd, int error_pipe) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != supervisor) _exit(127);  // the supervisor died before the line above
+  int null_fd = open("/dev/null", O_RDONLY);
+  dup2(null_fd, 0);
+  dup2(stdout_fd, 1);
+  dup2(stderr_fd, 2);
+  auto fail = [&](char stage) {
+    int err = errno;
+    char message[1 + sizeof err];
+    message[0] = stage;
+    std::memcpy(message + 1, &err, sizeof err);
+    write_all(error_pipe, std::string_view(message, sizeof message));
+    _exit(127);
+  };
+  if (!request.cwd.empty() && chdir(request.cwd.c_str()) != 0) fail('d');
+  for (const auto& [name, value] : request.env) setenv(name.c_str(), value.c_str(), 1);
+  std::vector<char*> argv;
+  for (const auto& arg : request.command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  fail('x');
+  _exit(127);
+}
+
+Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
+  int error_pipe[2];
+  Launch result;
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) {
+    result.error = errno;
+    result.failed_at = "run";
+    return result;
+  }
+  pid_t supervisor = getpid();
+  pid_t pid = fork();
+  if (pid == 0) become_command(request, supervisor, stdout_fd, stderr_fd, error_pipe[1]);
+  close(error_pipe[1]);
+  if (pid < 0) {
+    result.error = errno;
+    result.failed_at = "run";
+    close(error_pipe[0]);
+    return result;
+  }
+  setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
+  result.pid = pid;
+  std::string report = read_all(error_pipe[0]);
+  close(error_pipe[0]);
+  if (report.size() == 1 + sizeof(int)) {
+    std::memcpy(&result.error, report.data() + 1, sizeof(int));
+    result.failed_at = report[0] == 'd' ? "change directory to" : "run";
+  }
+  return result;
+}
+
+// Writes a terminal outcome, waiting out a busy store: the result of a job
+// must not be lost to a momentary lock.
+void record_outcome(Store& store, const std::string& id, const JobOutcome& outcome) {
+  auto deadline = Steady::now() + std::chrono::microseconds(kFinalWriteDeadline);
+  while (true) {
+    auto written = store.finish_job(id, outcome);
+    if (written.is_ok() || written.status().code() != Code::kBusy || Steady::now() > deadline) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string describe_duration(Micros d) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.3gs", static_cast<double>(d) / kMicrosPerSecond);
+  return buffer;
+}
+
+// Why the supervisor is stopping the command, if it is.
+enum class StopReason { kNone, kTimeout, kCancel, kTerminated };
+
+class Supervision {
+ public:
+  Supervision(Store& store, const JobRequest& request, std::string id, pid_t pid, int sigterm_fd)
+      : store_(store), request_(request), id_(std::move(id)), pid_(pid), sigterm_fd_(sigterm_fd) {}
+
+  // Waits for the command to end, stopping it when asked; returns its outcome.
+  JobOutcome run();
+
+ private:
+  void begin_stop(StopReason reason, Micros grace);
+  void on_sigterm();
+  bool group_gone() const { return kill(-pid_, 0) != 0 && errno == ESRCH; }
+  void reap_orphans();
+  JobOutcome outcome(int wait_status) const;
+
+  Store& store_;
+  const JobRequest& request_;
+  std::string id_;
+  pid_t pid_;
+  int sigterm_fd_;
+  StopReason stop_ = StopReason::kNone;
+  Steady::time_point kill_at_ = Steady::time_point::max();
+};
+
+void Supervision::begin_stop(StopReason reason, Micros grace) {
+  if (stop_ != StopReason::kNone) return;
+  stop_ = reason;
+  kill(-pid_, SIGTERM);
+  kill_at_ = Steady::now() + std::chrono::microseconds(grace);
+}
+
+void Supervision::on_sigterm() {
+  signalfd_siginfo info;
+  while (read(sigterm_fd_, &info, sizeof info) == sizeof info) {
+  }
+  auto job = store_.find_job(id_);
+  if (job.is_ok() && job->has_value() && (*job)->cancel_requested_at) {
+    begin_stop(StopReason::kCancel, (*job)->cancel_grace);
+  } else {
+    begin_stop(StopReason::kTerminated, kDefaultGrace);
+  }
+}
+
+void Supervision::reap_orphans() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+JobOutcome Supervision::run() {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  auto started = Steady::now();
+  auto timeout_at = request_.timeout ? started + std::chrono::microseconds(*request_.timeout)
+                                     : Steady::time_point::max();
+  auto heartbeat_at = started + std::chrono::microseconds(kHeartbeatInterval);
+  int wait_status = 0;
+  bool leader_done = false;
+  while (true) {
+    auto next = std::min({timeout_at, heartbeat_at, kill_at_});
+    if (leader_done) next = std::min(next, Steady::now() + std::chrono::milliseconds(20));
+    Micros wait = std::max<Micros>(0, micros_until(next));
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {sigterm_fd_, POLLIN, 0}};
+    int n = poll(fds, leader_done ? 1 : 2,
+                 next == Steady::time_point::max() ? -1 : static_cast<int>((wait + 999) / 1000));
+    if (n < 0 && errno != EINTR) break;
+    if (!leader_done && (fds[0].revents & POLLIN)) {
+      waitpid(pid_, &wait_status, 0);
+      leader_done = true;
+      // A command that ended on its own may leave background processes; they
+      // are its business. One being stopped is stopped whole.
+      if (stop_ == StopReason::kNone) break;
+    }
+    if (fds[1].revents & POLLIN) on_sigterm();
+    auto now = Steady::now();
+    if (now >= timeout_at) {
+      begin_stop(StopReason::kTimeout, kDefaultGrace);
+      timeout_at = Steady::time_point::max();
+    }
+    if (now >= kill_at_) {
+      kill(-pid_, SIGKILL);
+      kill_at_ = Steady::time_point::max();
+    }
+    if (now >= heartbeat_at) {
+      (void)store_.heartbeat(id_);
+      heartbeat_at = now + std::chrono::microseconds(kHeartbeatInterval);
+    }
+    if (leader_done) {
+      reap_orphans();
+      if (group_gone()) break;
+    }
+  }
+  if (pidfd >= 0) close(pidfd);
+  return outcome(wait_status);
+}
+
+JobOutcome Supervision::outcome(int wait_status) const {
+  JobOutcome result;
+  if (WIFEXITED(wait_status)) {
+    result.exit_code = WEXITSTATUS(wait_status);
+  } else if (WIFSIGNALED(wait_status)) {
+    result.signal = signal_name(WTERMSIG(wait_status));
+  }
+  switch (stop_) {
+    case StopReason::kCancel:
+      result.status = RunStatus::kCancelled;
+      result.error = "cancelled by ratchet cancel";
+      break;
+    case StopReason::kTimeout:
+      result.status = RunStatus::kFailed;
+      result.error = "timed out after " + describe_duration(*request_.timeout) + " (--timeout)";
+      break;
+    case StopReason::kTerminated:
+      result.status = RunStatus::kFailed;
+      result.error = "the job's supervisor was sent SIGTERM";
+      break;
+    case StopReason::kNone:
+      result.status = result.exit_code == 0 ? RunStatus::kSucceeded : RunStatus::kFailed;
+      if (result.signal) result.error = "killed by " + *result.signal;
+      break;
+  }
+  return result;
+}
+
+int open_log(const std::string& path) {
+  return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+}
+
+JobOutcome launch_failure(const Launch& failed, const JobRequest& request, int stderr_fd) {
+  std::string what = failed.failed_at == "run" ? request.command[0] : request.cwd;
+  std::string message =
+      "cannot " + failed.failed_at + " '" + what + "': " + std::strerror(failed.error);
+  write_all(stderr_fd, "ratchet: " + message + "\n");
+  JobOutcome outcome;
+  outcome.status = RunStatus::kFailed;
+  // The shell's convention: 127 when the command is not there, 126 when it is
+  // there but cannot be executed.
+  outcome.exit_code = (failed.error == ENOENT || failed.error == ENOTDIR) ? 127 : 126;
+  outcome.error = message;
+  return outcome;
+}
+
+void supervise(SupervisorPipes pipes, const JobRequest& request, const std::string& id,
+               Store& store, int sigterm_fd) {
+  int stdout_fd = open_log(request.log_dir + "/" + id + ".stdout");
+  int stderr_fd = open_log(request.log_dir + "/" + id + ".stderr");
+  Launch launched = launch(request, stdout_fd, stderr_fd);
+  if (launched.error != 0) {
+    if (launched.pid > 0) waitpid(launched.pid, nullptr, 0);
+    record_outcome(store, id, launch_failure(launched, request, stderr_fd));
+    write_all(pipes.ready_write, "F");
+    return;
+  }
+  close(stdout_fd);
+  close(stderr_fd);
+  auto identity = identify_process(launched.pid, /*include_zombies=*/true);
+  auto running = store.mark_job_running(
+      id, identity.value_or(ProcessIdentity{launched.pid, 0, current_boot_id()}));
+  if (!running.is_ok() || !*running) {
+    // Cancelled or found lost before it could run: it must not run on.
+    kill(-launched.pid, SIGKILL);
+    waitpid(launched.pid, nullptr, 0);
+    return;
+  }
+  write_all(pipes.ready_write, "R");
+  close(pipes.ready_write);
+  Supervision supervision(store, request, id, launched.pid, sigterm_fd);
+  record_outcome(store, id, supervision.run());
+}
+
+}  // namespace
+
+void run_supervisor(SupervisorPipes pipes, const JobRequest& request, const std::string& db_path,
+                    const StoreOptions& options) {
+  detach(pipes);
+  int sigterm_fd = take_sigterm();
+  std::string id = read_all(pipes.go_read);
+  close(pipes.go_read);
+  if (id.empty()) _exit(0);  // `start` found a live job, failed, or died first
+  auto store = open_store(db_path, SystemClock::instance(), options);
+  if (store.is_ok()) supervise(pipes, request, id, **store, sigterm_fd);
+  _exit(0);
+}
+
+}  // namespace ratchet::jobs
