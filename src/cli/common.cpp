@@ -45,6 +45,12 @@ Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
   ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir());
   jobs::StoreLocation location;
   location.db_path = paths.db;
+  // Jobs commit without fsync (SQLite WAL, synchronous=NORMAL): a commit
+  // survives a crash of any process, kill -9 included, and the store stays
+  // consistent through a power loss, which may take back the last commits.
+  // RATCHET_FSYNC=1 makes every commit wait for the disk as well (~10 ms here).
+  const char* fsync = std::getenv("RATCHET_FSYNC");
+  location.options.durable = fsync && std::string_view(fsync) == "1";
   if (const char* timeout = std::getenv("RATCHET_LOCK_TIMEOUT"); timeout && *timeout) {
     ASSIGN_OR_RETURN(location.options.lock_timeout,
                      duration_option("RATCHET_LOCK_TIMEOUT", timeout));

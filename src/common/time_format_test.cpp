@@ -121,3 +121,37 @@ TEST(ParseDuration, RejectsMalformedText) {
 
 }  // namespace
 }  // namespace ratchet
+
+namespace ratchet {
+namespace {
+
+// Hostile input: random bytes, and random mixes of the characters the grammar
+// uses, must give a value or an invalid_argument, never a crash or a hang.
+TEST(TimeParsers, SurviveHostileInput) {
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::string alphabet = "0123456789-:T+Z.zs mhd,\x01\xff";
+  for (int i = 0; i < 20000; ++i) {
+    std::string text(next() % 40, '\0');
+    bool from_alphabet = i % 2 == 0;
+    for (char& c : text) {
+      c = from_alphabet ? alphabet[next() % alphabet.size()] : static_cast<char>(next());
+    }
+    auto datetime = parse_datetime(text);
+    if (!datetime.is_ok()) EXPECT_EQ(datetime.status().code(), Code::kInvalidArgument);
+    auto duration = parse_duration(text);
+    if (duration.is_ok()) {
+      EXPECT_GE(*duration, 0) << text;
+    } else {
+      EXPECT_EQ(duration.status().code(), Code::kInvalidArgument);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ratchet

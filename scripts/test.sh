@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite.
+# usage: scripts/test.sh [--with-asan]
+#   --with-asan  also builds with AddressSanitizer + UBSan and runs the suite again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_suite() {
+  local preset="$1"
+  echo "== building ($preset)"
+  bash scripts/build.sh "$preset"
+  echo "== testing ($preset)"
+  ctest --preset "$preset" -j "$(nproc)" --timeout 300
+}
+
+run_suite release
+if [ "${1:-}" = "--with-asan" ]; then
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  run_suite asan
+fi
