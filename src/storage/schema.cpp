@@ -55,7 +55,11 @@ CREATE TABLE runs (
   coroutine_state     BLOB,
   poll_min            INTEGER,
   poll_max            INTEGER,
-  poll_deadline       INTEGER
+  poll_deadline       INTEGER,
+  poll_error          BLOB,
+  children_waiting    INTEGER NOT NULL DEFAULT 0,
+  results_waiting     INTEGER NOT NULL DEFAULT 0,
+  call_status         INTEGER
 );
 
 CREATE INDEX runs_by_key ON runs (run_key, started_at) WHERE run_key IS NOT NULL;
@@ -64,6 +68,8 @@ CREATE INDEX runs_by_start ON runs (started_at);
 CREATE UNIQUE INDEX runs_one_live_per_key ON runs (kind, run_key)
   WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING');
 CREATE INDEX calls_ready ON runs (ready_at) WHERE phase = 'READY';
+CREATE INDEX calls_waiting ON runs (poll_deadline) WHERE phase = 'WAITING';
+CREATE INDEX calls_leased ON runs (lease_expires_at) WHERE phase = 'LEASED';
 CREATE INDEX calls_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
 
 CREATE TABLE call_results (
@@ -76,7 +82,8 @@ CREATE TABLE call_results (
   arrived_at     INTEGER NOT NULL,
   delivered      INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (parent_id, child_id)
-) WITHOUT ROWID;
+);
+CREATE INDEX call_results_waiting ON call_results (parent_id, arrived_at) WHERE delivered = 0;
 )sql";
 
 constexpr std::array<const char*, 1> kMigrations{kVersion1};

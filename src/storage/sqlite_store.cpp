@@ -8,6 +8,7 @@
 
 #include "common/ids.hpp"
 #include "storage/schema.hpp"
+#include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
 
 namespace ratchet {
@@ -131,6 +132,15 @@ class SqliteStore final : public Store {
   Result<bool> request_cancel(const std::string& id, Micros grace) override;
   Status heartbeat(const std::string& id) override;
   Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status, int limit) override;
+  Status calls(const std::function<Status(CallTransaction&)>& body) override {
+    return db_->write_transaction([&] {
+      auto transaction = sqlite::make_call_transaction(*db_, clock_);
+      return body(*transaction);
+    });
+  }
+  Result<std::optional<CallRecord>> find_call(const std::string& id) override {
+    return sqlite::find_call(*db_, id);
+  }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
 

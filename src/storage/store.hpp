@@ -18,6 +18,7 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "storage/call.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -63,6 +64,13 @@ class Store {
   // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
   virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
   virtual Status heartbeat(const std::string& id) = 0;
+
+  // --- calls ------------------------------------------------------------------
+
+  // Runs `body` as one write transaction: the scheduler batches many call
+  // transitions into one commit (group commit). On error nothing is written.
+  virtual Status calls(const std::function<Status(CallTransaction&)>& body) = 0;
+  virtual Result<std::optional<CallRecord>> find_call(const std::string& id) = 0;
 
   // --- every run (jobs and calls) ------------------------------------------------
 

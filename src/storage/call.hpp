@@ -1,0 +1,145 @@
+// The records and transitions of durable calls (PROTOCOL.md, "The life of a call").
+//
+// A call's `phase` says what the scheduler may do with it: READY (runnable from
+// `ready_at`), LEASED (sent to its endpoint by the lease owner until
+// `lease_expires_at`), WAITING (a suspended coroutine waiting for children or
+// for `poll_deadline`), DONE (terminal). Every write after a claim is fenced by
+// the lease epoch: a server that lost its lease cannot overwrite newer progress.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/status.hpp"
+#include "storage/run.hpp"
+
+namespace ratchet {
+
+enum class CallPhase { kReady, kLeased, kWaiting, kDone };
+std::string_view phase_name(CallPhase phase);
+
+// A call as dispatched. `input` is a serialized google.protobuf.Any, kept byte
+// for byte.
+struct NewCall {
+  std::string function;
+  std::string endpoint;
+  std::string version;
+  std::string input;
+  std::string run_key;  // empty: not idempotent
+  std::string parent_id;
+  std::string root_id;  // empty for a root call: it is its own root
+  std::uint64_t correlation_id = 0;
+  std::optional<Micros> expires_at;
+};
+
+// An error as the protocol carries it (dispatch.sdk.v1.Error, serialized).
+struct CallError {
+  std::string type;
+  std::string message;
+};
+
+// A child's final result, waiting in its parent's inbox.
+struct ChildResult {
+  std::string child_id;
+  std::uint64_t correlation_id = 0;
+  std::optional<std::string> output;  // serialized Any
+  std::optional<CallError> error;
+};
+
+// The opaque coroutine state of a suspended call, and what it waits for.
+struct PollState {
+  int member = 0;          // the oneof field number it came in (Poll: 1 or 6)
+  std::string state;       // the bytes, echoed back unchanged
+  int min_results = 1;
+  int max_results = 1;
+  Micros deadline = 0;     // absolute: re-run by then whatever arrived
+};
+
+struct CallRecord {
+  std::string id;
+  std::string run_key;
+  RunStatus status = RunStatus::kStarting;
+  CallPhase phase = CallPhase::kReady;
+  std::string function;
+  std::string endpoint;
+  std::string version;
+  std::string input;
+  std::optional<std::string> output;
+  std::optional<CallError> error;
+  int call_status = 0;  // the final dispatch.sdk.v1.Status number, once terminal
+  std::string parent_id;
+  std::string root_id;
+  std::uint64_t correlation_id = 0;
+  int attempts = 0;
+  Micros started_at = 0;  // the creation time, kept across retries and tail calls
+  std::optional<Micros> finished_at;
+  std::optional<Micros> expires_at;
+  Micros ready_at = 0;
+  std::string lease_owner;
+  std::int64_t lease_epoch = 0;
+  std::optional<Micros> lease_expires_at;
+  std::optional<PollState> poll;
+  std::optional<CallError> poll_error;  // children could not be dispatched
+  int children_waiting = 0;             // children whose results are not yet delivered
+  int results_waiting = 0;              // of those, the ones whose results arrived
+};
+
+// A claimed call and what its RunRequest carries.
+struct ClaimedCall {
+  CallRecord call;
+  std::vector<ChildResult> results;  // for a resumed coroutine, up to max_results
+};
+
+// How one attempt of a call ended, as the scheduler records it.
+struct CallEnd {
+  bool succeeded = true;
+  int call_status = 1;  // dispatch.sdk.v1.Status
+  std::optional<std::string> output;
+  std::optional<CallError> error;
+};
+
+// The transitions of calls, inside one store transaction (see Store::calls).
+class CallTransaction {
+ public:
+  virtual ~CallTransaction() = default;
+
+  // Records a new call READY now; with a run key whose call is still live,
+  // returns that call's id instead. The id of the call.
+  virtual Result<std::string> dispatch(const NewCall& call) = 0;
+
+  // Takes up to `limit` calls whose turn has come (READY and due, WAITING past
+  // the deadline, LEASED with an expired lease), leasing them to `owner` until
+  // `lease_until`, with the results each one's RunRequest should carry.
+  virtual Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
+                                                 int limit) = 0;
+
+  // Each of the following applies to the call leased under `epoch` only; false
+  // when the lease was lost. `delivered` are the child results the attempt's
+  // RunRequest carried: they are now consumed.
+  virtual Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                              const std::vector<std::string>& delivered) = 0;
+  virtual Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                             const CallError& reason) = 0;
+  virtual Result<bool> tail_call(const std::string& id, std::int64_t epoch,
+                                 const std::string& function, const std::string& input,
+                                 const std::vector<std::string>& delivered) = 0;
+  // Suspends the call with `state` and dispatches its `children`.
+  virtual Result<bool> suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                               const std::vector<NewCall>& children,
+                               const std::vector<std::string>& delivered) = 0;
+  // Re-runs the call at once with `state` and poll_result.error: its children
+  // could not be dispatched.
+  virtual Result<bool> reject_children(const std::string& id, std::int64_t epoch,
+                                       const PollState& state, const CallError& error,
+                                       const std::vector<std::string>& delivered) = 0;
+  // INCOMPATIBLE_STATE: forget the coroutine state and run from the input again.
+  virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) = 0;
+
+  // When the next call becomes due (nullopt: nothing is scheduled).
+  virtual Result<std::optional<Micros>> next_due() = 0;
+};
+
+}  // namespace ratchet

@@ -1,0 +1,427 @@
+#include "storage/sqlite_calls.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/ids.hpp"
+
+namespace ratchet::sqlite {
+namespace {
+
+#define CALL_COLUMNS                                                                            \
+  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "       \
+  "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
+  "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
+  "coroutine_state, poll_min, poll_max, poll_deadline, poll_error, children_waiting, "          \
+  "results_waiting"
+
+// The conditions under which the lease holder may write.
+#define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
+
+constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
+
+CallPhase parse_phase(const std::string& name) {
+  for (int i = 0; i < 4; ++i) {
+    if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
+  }
+  return CallPhase::kDone;
+}
+
+std::optional<CallError> error_at(const Statement& row, int type_column, int message_column) {
+  if (row.is_null(type_column)) return std::nullopt;
+  return CallError{row.text(type_column), row.text(message_column)};
+}
+
+std::string error_to_json(const CallError& error) {
+  return nlohmann::json{{"type", error.type}, {"message", error.message}}.dump();
+}
+
+std::optional<CallError> error_from_json(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  auto json = nlohmann::json::parse(*text, nullptr, false);
+  if (!json.is_object()) return std::nullopt;
+  return CallError{json.value("type", ""), json.value("message", "")};
+}
+
+CallRecord read_call(const Statement& row) {
+  CallRecord call;
+  call.id = row.text(0);
+  call.run_key = row.text(1);
+  call.status = parse_status(row.text(2)).value_or(RunStatus::kFailed);
+  call.phase = parse_phase(row.text(3));
+  call.function = row.text(4);
+  call.endpoint = row.text(5);
+  call.version = row.text(6);
+  call.input = row.text(7);
+  call.output = row.optional_text(8);
+  call.error = error_at(row, 9, 10);
+  call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
+  call.parent_id = row.text(12);
+  call.root_id = row.text(13);
+  call.correlation_id = static_cast<std::uint64_t>(row.int64(14));
+  call.attempts = static_cast<int>(row.int64(15));
+  call.started_at = row.int64(16);
+  call.finished_at = row.optional_int64(17);
+  call.expires_at = row.optional_int64(18);
+  call.ready_at = row.optional_int64(19).value_or(0);
+  call.lease_owner = row.text(20);
+  call.lease_epoch = row.int64(21);
+  call.lease_expires_at = row.optional_int64(22);
+  if (!row.is_null(23)) {
+    call.poll = PollState{static_cast<int>(row.int64(23)), row.text(24),
+                          static_cast<int>(row.int64(25)), static_cast<int>(row.int64(26)),
+                          row.int64(27)};
+  }
+  call.poll_error = error_from_json(row.optional_text(28));
+  call.children_waiting = static_cast<int>(row.int64(29));
+  call.results_waiting = static_cast<int>(row.int64(30));
+  return call;
+}
+
+class SqliteCallTransaction final : public CallTransaction {
+ public:
+  SqliteCallTransaction(Database& db, const Clock& clock) : db_(db), now_(clock.now()) {}
+
+  Result<std::string> dispatch(const NewCall& call) override;
+  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
+                                         int limit) override;
+  Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                      const std::vector<std::string>& delivered) override;
+  Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                     const CallError& reason) override;
+  Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
+                         const std::string& input,
+                         const std::vector<std::string>& delivered) override;
+  Result<bool> suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                       const std::vector<NewCall>& children,
+                       const std::vector<std::string>& delivered) override;
+  Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
+                               const CallError& error,
+                               const std::vector<std::string>& delivered) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<std::optional<Micros>> next_due() override;
+
+ private:
+  Result<std::vector<std::string>> due_ids(const char* sql, int limit);
+  Result<std::vector<ChildResult>> waiting_results(const std::string& parent_id, int limit);
+  Status consume(const std::string& id, const std::vector<std::string>& delivered);
+  Status discard_inbox(const std::string& id);
+  Status deliver_to_parent(const std::string& id);
+  Status wake_if_ready(const std::string& id);
+
+  Database& db_;
+  Micros now_;
+};
+
+Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
+  if (!call.run_key.empty()) {
+    ASSIGN_OR_RETURN(Statement * live,
+                     db_.prepare("SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 AND "
+                                 "status IN ('STARTING', 'RUNNING')"));
+    live->bind(1, call.run_key);
+    ASSIGN_OR_RETURN(bool found, live->step());
+    std::string existing = found ? live->text(0) : std::string();
+    live->reset();
+    if (found) return existing;
+  }
+  std::string id = new_uuid();
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db_.prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
+                               "updated_at, function, endpoint, version, input, parent_id, "
+                               "root_id, correlation_id, expires_at, phase, ready_at) VALUES "
+                               "(?1, 'call', NULLIF(?2, ''), 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, "
+                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3)"));
+  insert->bind(1, id)
+      .bind(2, call.run_key)
+      .bind(3, now_)
+      .bind(4, call.function)
+      .bind(5, call.endpoint)
+      .bind(6, call.version)
+      .bind_blob(7, call.input)
+      .bind(8, call.parent_id)
+      .bind(9, call.root_id.empty() ? id : call.root_id)
+      .bind(10, static_cast<std::int64_t>(call.correlation_id))
+      .bind(11, call.expires_at);
+  RETURN_IF_ERROR(insert->run().status());
+  return id;
+}
+
+Result<std::vector<std::string>> SqliteCallTransaction::due_ids(const char* sql, int limit) {
+  ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
+  query->bind(1, now_).bind(2, limit);
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    ids.push_back(query->text(0));
+  }
+  return ids;
+}
+
+Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
+    const std::string& parent_id, int limit) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT child_id, correlation_id, output, error_type, "
+                               "error_message FROM call_results WHERE parent_id = ?1 AND "
+                               "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
+  query->bind(1, parent_id).bind(2, limit);
+  std::vector<ChildResult> results;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    results.push_back(ChildResult{query->text(0), static_cast<std::uint64_t>(query->int64(1)),
+                                  query->optional_text(2), error_at(*query, 3, 4)});
+  }
+  return results;
+}
+
+Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string& owner,
+                                                              Micros lease_until, int limit) {
+  std::vector<std::string> ids;
+  for (const char* sql :
+       {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
+        "ORDER BY lease_expires_at LIMIT ?2",
+        "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
+        "ORDER BY poll_deadline LIMIT ?2",
+        "SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
+        "ORDER BY ready_at LIMIT ?2"}) {
+    int left = limit - static_cast<int>(ids.size());
+    if (left <= 0) break;
+    ASSIGN_OR_RETURN(auto found, due_ids(sql, left));
+    ids.insert(ids.end(), found.begin(), found.end());
+  }
+  std::vector<ClaimedCall> claimed;
+  claimed.reserve(ids.size());
+  ASSIGN_OR_RETURN(Statement * lease,
+                   db_.prepare("UPDATE runs SET phase = 'LEASED', status = 'RUNNING', "
+                               "lease_owner = ?2, lease_epoch = lease_epoch + 1, "
+                               "lease_expires_at = ?3, attempts = attempts + 1, updated_at = ?4 "
+                               "WHERE id = ?1 RETURNING " CALL_COLUMNS));
+  for (const auto& id : ids) {
+    lease->reset();
+    lease->bind(1, id).bind(2, owner).bind(3, lease_until).bind(4, now_);
+    ASSIGN_OR_RETURN(bool row, lease->step());
+    if (!row) continue;
+    ClaimedCall item{read_call(*lease), {}};
+    lease->reset();
+    if (item.call.poll) {
+      ASSIGN_OR_RETURN(item.results, waiting_results(id, std::max(1, item.call.poll->max_results)));
+    }
+    claimed.push_back(std::move(item));
+  }
+  return claimed;
+}
+
+Status SqliteCallTransaction::consume(const std::string& id,
+                                      const std::vector<std::string>& delivered) {
+  if (delivered.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(Statement * mark,
+                   db_.prepare("UPDATE call_results SET delivered = 1 WHERE parent_id = ?1 AND "
+                               "child_id = ?2 AND delivered = 0"));
+  int consumed = 0;
+  for (const auto& child : delivered) {
+    mark->reset();
+    mark->bind(1, id).bind(2, child);
+    ASSIGN_OR_RETURN(int changed, mark->run());
+    consumed += changed;
+  }
+  ASSIGN_OR_RETURN(Statement * count,
+                   db_.prepare("UPDATE runs SET results_waiting = MAX(0, results_waiting - ?2), "
+                               "children_waiting = MAX(0, children_waiting - ?2) WHERE id = ?1"));
+  count->bind(1, id).bind(2, consumed);
+  return count->run().status();
+}
+
+Status SqliteCallTransaction::discard_inbox(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * mark, db_.prepare("UPDATE call_results SET delivered = 1 WHERE "
+                                                 "parent_id = ?1 AND delivered = 0"));
+  mark->bind(1, id);
+  return mark->run().status();
+}
+
+// Puts a finished call's result in its parent's inbox and wakes the parent if
+// that was what it waited for.
+Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
+                               "correlation_id, output, error_type, error_message, arrived_at) "
+                               "SELECT parent_id, id, correlation_id, output, error_type, error, "
+                               "?2 FROM runs WHERE id = ?1 AND parent_id IS NOT NULL"));
+  insert->bind(1, id).bind(2, now_);
+  ASSIGN_OR_RETURN(int inserted, insert->run());
+  if (inserted == 0) return Status::ok();
+  ASSIGN_OR_RETURN(Statement * count,
+                   db_.prepare("UPDATE runs SET results_waiting = results_waiting + 1 WHERE id = "
+                               "(SELECT parent_id FROM runs WHERE id = ?1) RETURNING id"));
+  count->bind(1, id);
+  ASSIGN_OR_RETURN(bool has_parent, count->step());
+  std::string parent = has_parent ? count->text(0) : std::string();
+  count->reset();
+  return has_parent ? wake_if_ready(parent) : Status::ok();
+}
+
+Status SqliteCallTransaction::wake_if_ready(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * wake,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2 WHERE id = ?1 AND "
+                               "phase = 'WAITING' AND results_waiting >= poll_min"));
+  wake->bind(1, id).bind(2, now_);
+  return wake->run().status();
+}
+
+Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t epoch,
+                                           const CallEnd& end,
+                                           const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
+                               "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
+                               "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
+                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
+  if (end.output) update->bind_blob(4, *end.output);
+  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  update->bind(7, end.call_status).bind(8, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
+  RETURN_IF_ERROR(consume(id, delivered));
+  RETURN_IF_ERROR(deliver_to_parent(id));
+  return true;
+}
+
+Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
+                                          Micros ready_at, const CallError& reason) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                               "error = ?5, lease_owner = NULL, lease_expires_at = NULL, "
+                               "updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
+  update->bind(5, reason.message).bind(6, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_t epoch,
+                                              const std::string& function,
+                                              const std::string& input,
+                                              const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
+                               "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
+                               "lease_owner = NULL, lease_expires_at = NULL, "
+                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                               "children_waiting = 0, results_waiting = 0, updated_at = ?5 "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, function).bind_blob(4, input).bind(5, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
+  (void)delivered;  // the new function starts afresh: the whole inbox is stale
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t epoch,
+                                            const PollState& state,
+                                            const std::vector<NewCall>& children,
+                                            const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'WAITING', state_member = ?3, "
+                               "coroutine_state = ?4, poll_min = ?5, poll_max = ?6, "
+                               "poll_deadline = ?7, poll_error = NULL, lease_owner = NULL, "
+                               "lease_expires_at = NULL, children_waiting = children_waiting + "
+                               "?8, updated_at = ?9 WHERE " LEASED_UNDER_EPOCH
+                               " RETURNING root_id"));
+  update->bind(1, id).bind(2, epoch).bind(3, state.member).bind_blob(4, state.state);
+  update->bind(5, state.min_results).bind(6, state.max_results).bind(7, state.deadline);
+  update->bind(8, static_cast<int>(children.size())).bind(9, now_);
+  ASSIGN_OR_RETURN(bool row, update->step());
+  if (!row) return false;
+  std::string root_id = update->text(0);
+  update->reset();
+  RETURN_IF_ERROR(consume(id, delivered));
+  for (NewCall child : children) {
+    child.parent_id = id;
+    child.root_id = root_id;
+    child.run_key.clear();
+    RETURN_IF_ERROR(dispatch(child).status());
+  }
+  RETURN_IF_ERROR(wake_if_ready(id));
+  return true;
+}
+
+Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::int64_t epoch,
+                                                    const PollState& state,
+                                                    const CallError& error,
+                                                    const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, state_member = "
+                               "?4, coroutine_state = ?5, poll_min = ?6, poll_max = ?7, "
+                               "poll_deadline = ?3, poll_error = ?8, lease_owner = NULL, "
+                               "lease_expires_at = NULL, updated_at = ?3 "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, now_).bind(4, state.member).bind_blob(5, state.state);
+  update->bind(6, state.min_results).bind(7, state.max_results).bind(8, error_to_json(error));
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
+  RETURN_IF_ERROR(consume(id, delivered));
+  return true;
+}
+
+Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t epoch,
+                                            Micros ready_at) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, "
+                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                               "children_waiting = 0, results_waiting = 0, lease_owner = NULL, "
+                               "lease_expires_at = NULL, updated_at = ?4 "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
+  std::optional<Micros> earliest;
+  for (const char* sql : {"SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'",
+                          "SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'",
+                          "SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'"}) {
+    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (row && !query->is_null(0)) {
+      Micros t = query->int64(0);
+      if (!earliest || t < *earliest) earliest = t;
+    }
+    query->reset();
+  }
+  return earliest;
+}
+
+}  // namespace
+
+std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock) {
+  return std::make_unique<SqliteCallTransaction>(db, clock);
+}
+
+Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query, db.prepare("SELECT " CALL_COLUMNS " FROM runs WHERE id = ?1 "
+                                                 "AND kind = 'call'"));
+  query->bind(1, id);
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::optional<CallRecord> call;
+  if (row) call = read_call(*query);
+  query->reset();
+  return call;
+}
+
+}  // namespace ratchet::sqlite
+
+namespace ratchet {
+
+std::string_view phase_name(CallPhase phase) {
+  return sqlite::kPhaseNames[static_cast<int>(phase)];
+}
+
+}  // namespace ratchet

@@ -1,0 +1,254 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "storage/sqlite_store.hpp"
+
+namespace ratchet {
+namespace {
+
+class CallStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-calls-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    auto store = open_sqlite_store(dir_ + "/ratchet.db", clock_, {});
+    ASSERT_TRUE(store.is_ok()) << store.status().message();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  NewCall call(const std::string& function, std::uint64_t correlation = 0) {
+    NewCall c;
+    c.function = function;
+    c.endpoint = "http://127.0.0.1:1";
+    c.input = std::string("in\0put", 6);
+    c.correlation_id = correlation;
+    return c;
+  }
+
+  std::string dispatch(const NewCall& c) {
+    std::string id;
+    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
+                  ASSIGN_OR_RETURN(id, tx.dispatch(c));
+                  return Status::ok();
+                }).is_ok());
+    return id;
+  }
+
+  std::vector<ClaimedCall> claim(int limit = 100) {
+    std::vector<ClaimedCall> claimed;
+    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
+                  ASSIGN_OR_RETURN(claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond,
+                                                     limit));
+                  return Status::ok();
+                }).is_ok());
+    return claimed;
+  }
+
+  template <typename F>
+  bool apply(F&& f) {
+    bool applied = false;
+    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
+                  ASSIGN_OR_RETURN(applied, f(tx));
+                  return Status::ok();
+                }).is_ok());
+    return applied;
+  }
+
+  CallRecord find(const std::string& id) { return **store_->find_call(id); }
+
+  FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
+  std::string id = dispatch(call("f"));
+  auto first = claim();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].call.id, id);
+  EXPECT_EQ(first[0].call.root_id, id);
+  EXPECT_EQ(first[0].call.input, std::string("in\0put", 6));
+  EXPECT_EQ(first[0].call.lease_epoch, 1);
+  EXPECT_EQ(first[0].call.attempts, 1);
+  EXPECT_TRUE(claim().empty()) << "a leased call is not claimed again before its lease ends";
+  clock_.advance(2 * kMicrosPerSecond);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u) << "an expired lease makes the call claimable";
+  EXPECT_EQ(again[0].call.lease_epoch, 2);
+  // The first holder's late result is fenced off.
+  EXPECT_FALSE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  }));
+  EXPECT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, 2, CallEnd{true, 1, std::string("out"), {}}, {});
+  }));
+  auto done = find(id);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(done.output, "out");
+  EXPECT_EQ(done.phase, CallPhase::kDone);
+}
+
+TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
+  auto c = call("f");
+  c.run_key = "k";
+  std::string first = dispatch(c);
+  EXPECT_EQ(dispatch(c), first);
+  auto claimed = claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(first, 1, CallEnd{false, 7, {}, CallError{"E", "boom"}}, {});
+  }));
+  EXPECT_NE(dispatch(c), first) << "a finished key starts anew";
+}
+
+TEST_F(CallStoreTest, RetryWaitsForItsTime) {
+  std::string id = dispatch(call("f"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now() + 500 * kMicrosPerMilli, CallError{"TIMEOUT", "slow"});
+  }));
+  EXPECT_TRUE(claim().empty());
+  std::optional<Micros> due;
+  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
+                ASSIGN_OR_RETURN(due, tx.next_due());
+                return Status::ok();
+              }).is_ok());
+  EXPECT_EQ(due, clock_.now() + 500 * kMicrosPerMilli);
+  clock_.advance(500 * kMicrosPerMilli);
+  auto claimed = claim();
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].call.attempts, 2);
+  EXPECT_EQ(claimed[0].call.error->message, "slow");
+}
+
+TEST_F(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
+  std::string parent = dispatch(call("parent"));
+  claim();
+  PollState poll{6, std::string("state\0bytes", 11), 2, 10, clock_.now() + 60 * kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, 1, poll, {call("child", 11), call("child", 22), call("child", 33)},
+                      {});
+  }));
+  auto children = claim();
+  ASSERT_EQ(children.size(), 3u);
+  for (const auto& child : children) {
+    EXPECT_EQ(child.call.parent_id, parent);
+    EXPECT_EQ(child.call.root_id, parent);
+  }
+  // One result is not enough for min_results = 2.
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[0].call.id, 1, CallEnd{true, 1, std::string("r0"), {}}, {});
+  }));
+  EXPECT_TRUE(claim().empty());
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[1].call.id, 1, CallEnd{false, 7, {}, CallError{"ValueError", "x"}},
+                     {});
+  }));
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].call.id, parent);
+  ASSERT_TRUE(resumed[0].call.poll.has_value());
+  EXPECT_EQ(resumed[0].call.poll->member, 6);
+  EXPECT_EQ(resumed[0].call.poll->state, std::string("state\0bytes", 11));
+  ASSERT_EQ(resumed[0].results.size(), 2u);
+  EXPECT_EQ(resumed[0].results[0].correlation_id, 11u);
+  EXPECT_EQ(resumed[0].results[0].output, "r0");
+  EXPECT_EQ(resumed[0].results[1].correlation_id, 22u);
+  EXPECT_EQ(resumed[0].results[1].error->type, "ValueError");
+
+  // The parent suspends again, consuming the two results; the third child's
+  // result is the only one it receives next.
+  std::vector<std::string> delivered{resumed[0].results[0].child_id,
+                                     resumed[0].results[1].child_id};
+  poll.min_results = 1;
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, resumed[0].call.lease_epoch, poll, {}, delivered);
+  }));
+  EXPECT_TRUE(claim().empty());
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[2].call.id, 1, CallEnd{true, 1, std::string("r2"), {}}, {});
+  }));
+  auto last = claim();
+  ASSERT_EQ(last.size(), 1u);
+  ASSERT_EQ(last[0].results.size(), 1u);
+  EXPECT_EQ(last[0].results[0].correlation_id, 33u);
+}
+
+TEST_F(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
+  std::string parent = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
+  apply([&](CallTransaction& tx) { return tx.suspend(parent, 1, poll, {call("c", 7)}, {}); });
+  auto child = claim();
+  apply([&](CallTransaction& tx) {
+    return tx.finish(child[0].call.id, 1, CallEnd{true, 1, std::string("r"), {}}, {});
+  });
+  auto first = claim();
+  ASSERT_EQ(first[0].results.size(), 1u);
+  apply([&](CallTransaction& tx) {
+    return tx.retry(parent, first[0].call.lease_epoch, clock_.now(), CallError{"X", "y"});
+  });
+  auto second = claim();
+  ASSERT_EQ(second.size(), 1u);
+  ASSERT_EQ(second[0].results.size(), 1u) << "an undelivered result is offered again";
+}
+
+TEST_F(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
+  std::string parent = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
+  apply([&](CallTransaction& tx) { return tx.suspend(parent, 1, poll, {}, {}); });
+  EXPECT_TRUE(claim().empty());
+  clock_.advance(kMicrosPerSecond);
+  auto woken = claim();
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_TRUE(woken[0].results.empty());
+}
+
+TEST_F(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
+  std::string id = dispatch(call("first"));
+  auto claimed = claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.tail_call(id, 1, "second", "in2", {}); }));
+  auto next = claim();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].call.id, id);
+  EXPECT_EQ(next[0].call.function, "second");
+  EXPECT_EQ(next[0].call.input, "in2");
+  EXPECT_EQ(next[0].call.started_at, claimed[0].call.started_at);
+}
+
+TEST_F(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
+  std::string id = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.reject_children(id, 1, poll, CallError{"InvalidArgument", "bad endpoint"}, {});
+  }));
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_TRUE(resumed[0].call.poll_error.has_value());
+  EXPECT_EQ(resumed[0].call.poll_error->message, "bad endpoint");
+  EXPECT_EQ(resumed[0].call.poll->state, "s");
+}
+
+TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
+  std::string id = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 1, 5, clock_.now()};
+  apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); });
+  auto woken = claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.restart(id, woken[0].call.lease_epoch, clock_.now());
+  }));
+  auto fresh = claim();
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_FALSE(fresh[0].call.poll.has_value());
+}
+
+}  // namespace
+}  // namespace ratchet
