@@ -51,11 +51,11 @@ struct ChildResult {
 
 // The opaque coroutine state of a suspended call, and what it waits for.
 struct PollState {
-  int member = 0;          // the oneof field number it came in (Poll: 1 or 6)
-  std::string state;       // the bytes, echoed back unchanged
+  int member = 0;     // the oneof field number it came in (Poll: 1 or 6)
+  std::string state;  // the bytes, echoed back unchanged
   int min_results = 1;
   int max_results = 1;
-  Micros deadline = 0;     // absolute: re-run by then whatever arrived
+  Micros deadline = 0;  // absolute: re-run by then whatever arrived
 };
 
 struct CallRecord {

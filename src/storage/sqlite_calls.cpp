@@ -8,7 +8,7 @@ namespace ratchet::sqlite {
 namespace {
 
 #define CALL_COLUMNS                                                                            \
-  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "       \
+  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "coroutine_state, poll_min, poll_max, poll_deadline, poll_error, children_waiting, "          \
@@ -67,9 +67,9 @@ CallRecord read_call(const Statement& row) {
   call.lease_epoch = row.int64(21);
   call.lease_expires_at = row.optional_int64(22);
   if (!row.is_null(23)) {
-    call.poll = PollState{static_cast<int>(row.int64(23)), row.text(24),
-                          static_cast<int>(row.int64(25)), static_cast<int>(row.int64(26)),
-                          row.int64(27)};
+    call.poll =
+        PollState{static_cast<int>(row.int64(23)), row.text(24), static_cast<int>(row.int64(25)),
+                  static_cast<int>(row.int64(26)), row.int64(27)};
   }
   call.poll_error = error_from_json(row.optional_text(28));
   call.children_waiting = static_cast<int>(row.int64(29));
@@ -177,13 +177,12 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string& owner,
                                                               Micros lease_until, int limit) {
   std::vector<std::string> ids;
-  for (const char* sql :
-       {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
-        "ORDER BY lease_expires_at LIMIT ?2",
-        "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
-        "ORDER BY poll_deadline LIMIT ?2",
-        "SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
-        "ORDER BY ready_at LIMIT ?2"}) {
+  for (const char* sql : {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
+                          "ORDER BY lease_expires_at LIMIT ?2",
+                          "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
+                          "ORDER BY poll_deadline LIMIT ?2",
+                          "SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
+                          "ORDER BY ready_at LIMIT ?2"}) {
     int left = limit - static_cast<int>(ids.size());
     if (left <= 0) break;
     ASSIGN_OR_RETURN(auto found, due_ids(sql, left));
@@ -301,8 +300,7 @@ Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t ep
 }
 
 Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_t epoch,
-                                              const std::string& function,
-                                              const std::string& input,
+                                              const std::string& function, const std::string& input,
                                               const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
@@ -324,13 +322,13 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
                                             const PollState& state,
                                             const std::vector<NewCall>& children,
                                             const std::vector<std::string>& delivered) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'WAITING', state_member = ?3, "
-                               "coroutine_state = ?4, poll_min = ?5, poll_max = ?6, "
-                               "poll_deadline = ?7, poll_error = NULL, lease_owner = NULL, "
-                               "lease_expires_at = NULL, children_waiting = children_waiting + "
-                               "?8, updated_at = ?9 WHERE " LEASED_UNDER_EPOCH
-                               " RETURNING root_id"));
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'WAITING', state_member = ?3, "
+                  "coroutine_state = ?4, poll_min = ?5, poll_max = ?6, "
+                  "poll_deadline = ?7, poll_error = NULL, lease_owner = NULL, "
+                  "lease_expires_at = NULL, children_waiting = children_waiting + "
+                  "?8, updated_at = ?9 WHERE " LEASED_UNDER_EPOCH " RETURNING root_id"));
   update->bind(1, id).bind(2, epoch).bind(3, state.member).bind_blob(4, state.state);
   update->bind(5, state.min_results).bind(6, state.max_results).bind(7, state.deadline);
   update->bind(8, static_cast<int>(children.size())).bind(9, now_);
@@ -350,8 +348,7 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
 }
 
 Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::int64_t epoch,
-                                                    const PollState& state,
-                                                    const CallError& error,
+                                                    const PollState& state, const CallError& error,
                                                     const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, state_member = "

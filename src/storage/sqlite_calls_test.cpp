@@ -33,30 +33,36 @@ class CallStoreTest : public ::testing::Test {
 
   std::string dispatch(const NewCall& c) {
     std::string id;
-    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
-                  ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                  return Status::ok();
-                }).is_ok());
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
+                      return Status::ok();
+                    })
+                    .is_ok());
     return id;
   }
 
   std::vector<ClaimedCall> claim(int limit = 100) {
     std::vector<ClaimedCall> claimed;
-    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
-                  ASSIGN_OR_RETURN(claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond,
-                                                     limit));
-                  return Status::ok();
-                }).is_ok());
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(
+                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
+                      return Status::ok();
+                    })
+                    .is_ok());
     return claimed;
   }
 
   template <typename F>
   bool apply(F&& f) {
     bool applied = false;
-    EXPECT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
-                  ASSIGN_OR_RETURN(applied, f(tx));
-                  return Status::ok();
-                }).is_ok());
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(applied, f(tx));
+                      return Status::ok();
+                    })
+                    .is_ok());
     return applied;
   }
 
@@ -114,10 +120,12 @@ TEST_F(CallStoreTest, RetryWaitsForItsTime) {
   }));
   EXPECT_TRUE(claim().empty());
   std::optional<Micros> due;
-  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) -> Status {
-                ASSIGN_OR_RETURN(due, tx.next_due());
-                return Status::ok();
-              }).is_ok());
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(due, tx.next_due());
+                    return Status::ok();
+                  })
+                  .is_ok());
   EXPECT_EQ(due, clock_.now() + 500 * kMicrosPerMilli);
   clock_.advance(500 * kMicrosPerMilli);
   auto claimed = claim();

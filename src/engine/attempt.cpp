@@ -1,0 +1,210 @@
+#include "engine/attempt.hpp"
+
+#include "dispatch/sdk/v1/function.pb.h"
+#include "protocol/connect.hpp"
+
+namespace ratchet::engine {
+namespace {
+
+namespace pb = dispatch::sdk::v1;
+using protocol::DispatchStatus;
+
+void set_timestamp(google::protobuf::Timestamp* out, Micros t) {
+  out->set_seconds(t / kMicrosPerSecond);
+  out->set_nanos(static_cast<int>((t % kMicrosPerSecond) * 1000));
+}
+
+void fill_error(pb::Error* out, const CallError& error) {
+  out->set_type(error.type);
+  out->set_message(error.message);
+}
+
+Transition retry_because(DispatchStatus status, std::string message) {
+  Transition t;
+  t.kind = Transition::Kind::kRetry;
+  t.status = status;
+  t.reason = CallError{std::string(protocol::status_name(status)), std::move(message)};
+  return t;
+}
+
+Transition finish_with(CallEnd end, DispatchStatus status) {
+  Transition t;
+  t.kind = Transition::Kind::kFinish;
+  t.status = status;
+  t.end = std::move(end);
+  return t;
+}
+
+// An HTTP answer that is not a RunResponse.
+Transition interpret_http_failure(const EndpointReply& reply) {
+  DispatchStatus status =
+      protocol::classify_endpoint_http_failure(reply.http_status, reply.content_type);
+  auto error = protocol::connect_error_from_response(reply.http_status, reply.body);
+  std::string message = "the endpoint answered HTTP " + std::to_string(reply.http_status);
+  if (!error.message.empty()) message += ": " + error.message;
+  if (status == DispatchStatus::kInvalidResponse) {
+    message = "the endpoint answered HTTP " + std::to_string(reply.http_status) +
+              " with Content-Type '" + reply.content_type + "', not application/proto";
+  }
+  if (reply.http_status == 403) {
+    message += " (check the endpoint's DISPATCH_VERIFICATION_KEY)";
+  }
+  if (protocol::is_temporary(status)) return retry_because(status, message);
+  return finish_with(failure_end(status, message), status);
+}
+
+Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros now,
+                          const PollDefaults& defaults) {
+  Transition t;
+  t.status = DispatchStatus::kOk;
+  if (poll.has_typed_coroutine_state()) {
+    t.poll.member = pb::Poll::kTypedCoroutineStateFieldNumber;
+    poll.typed_coroutine_state().SerializeToString(&t.poll.state);
+  } else {
+    t.poll.member = pb::Poll::kCoroutineStateFieldNumber;
+    t.poll.state = poll.coroutine_state();
+  }
+  std::optional<Micros> max_wait;
+  if (poll.has_max_wait()) {
+    max_wait = poll.max_wait().seconds() * kMicrosPerSecond + poll.max_wait().nanos() / 1000;
+  }
+  // Real SDKs leave max_results unset: read that as "as many as there are".
+  auto limits = protocol::normalize_poll_limits(
+      poll.min_results(), poll.max_results() > 0 ? poll.max_results() : protocol::kMaxPollResults,
+      max_wait ? max_wait : std::optional<Micros>(defaults.max_wait));
+  t.poll.min_results = limits.min_results;
+  t.poll.max_results = limits.max_results;
+  t.poll.deadline = now + limits.max_wait;
+
+  for (const auto& child : poll.calls()) {
+    // A child without an endpoint runs where its parent runs.
+    std::string endpoint = child.endpoint().empty() ? call.endpoint : child.endpoint();
+    Status valid = protocol::validate_dispatched_call(endpoint, child.function());
+    if (!valid.is_ok()) {
+      t.kind = Transition::Kind::kRejectChildren;
+      t.reason = CallError{"InvalidArgument", valid.message()};
+      t.children.clear();
+      return t;
+    }
+    NewCall next;
+    next.function = child.function();
+    next.endpoint = std::move(endpoint);
+    next.version = child.version();
+    child.input().SerializeToString(&next.input);
+    next.correlation_id = child.correlation_id();
+    if (child.has_expiration()) {
+      next.expires_at =
+          now + child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+    }
+    t.children.push_back(std::move(next));
+  }
+  t.kind = Transition::Kind::kSuspend;
+  return t;
+}
+
+Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status) {
+  const pb::Exit& exit = response.exit();
+  if (exit.has_tail_call()) {
+    // Whatever the status: the Python SDK sends tail calls as TEMPORARY_ERROR.
+    Transition t;
+    t.kind = Transition::Kind::kTailCall;
+    t.status = status;
+    t.function = exit.tail_call().function();
+    exit.tail_call().input().SerializeToString(&t.input);
+    return t;
+  }
+  const pb::CallResult& result = exit.result();
+  std::optional<CallError> error;
+  if (result.has_error()) error = CallError{result.error().type(), result.error().message()};
+  if (status == DispatchStatus::kIncompatibleState) {
+    Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
+    t.kind = Transition::Kind::kRestart;
+    return t;
+  }
+  if (protocol::is_temporary(status)) {
+    Transition t = retry_because(status, error ? error->message : "");
+    if (error && !error->type.empty()) t.reason.type = error->type;
+    return t;
+  }
+  CallEnd end;
+  end.succeeded = status == DispatchStatus::kOk;
+  end.call_status = static_cast<int>(status);
+  if (end.succeeded) {
+    std::string output;
+    if (result.has_output()) {
+      result.output().SerializeToString(&output);
+      end.output = std::move(output);
+    }
+  } else {
+    end.error = error.value_or(CallError{std::string(protocol::status_name(status)), ""});
+    if (end.error->type.empty()) end.error->type = protocol::status_name(status);
+  }
+  return finish_with(std::move(end), status);
+}
+
+}  // namespace
+
+CallEnd failure_end(DispatchStatus status, std::string message) {
+  CallEnd end;
+  end.succeeded = false;
+  end.call_status = static_cast<int>(status);
+  end.error = CallError{std::string(protocol::status_name(status)), std::move(message)};
+  return end;
+}
+
+std::string build_run_request(const ClaimedCall& claimed) {
+  const CallRecord& call = claimed.call;
+  pb::RunRequest request;
+  request.set_function(call.function);
+  request.set_dispatch_id(call.id);
+  request.set_parent_dispatch_id(call.parent_id);
+  request.set_root_dispatch_id(call.root_id);
+  set_timestamp(request.mutable_creation_time(), call.started_at);
+  if (call.expires_at) set_timestamp(request.mutable_expiration_time(), *call.expires_at);
+  if (!call.poll) {
+    request.mutable_input()->ParseFromString(call.input);
+    return request.SerializeAsString();
+  }
+  pb::PollResult* poll = request.mutable_poll_result();
+  if (call.poll->member == pb::Poll::kTypedCoroutineStateFieldNumber) {
+    poll->mutable_typed_coroutine_state()->ParseFromString(call.poll->state);
+  } else {
+    poll->set_coroutine_state(call.poll->state);
+  }
+  for (const auto& result : claimed.results) {
+    pb::CallResult* out = poll->add_results();
+    out->set_correlation_id(result.correlation_id);
+    out->set_dispatch_id(result.child_id);
+    if (result.output) out->mutable_output()->ParseFromString(*result.output);
+    if (result.error) fill_error(out->mutable_error(), *result.error);
+  }
+  if (call.poll_error) fill_error(poll->mutable_error(), *call.poll_error);
+  return request.SerializeAsString();
+}
+
+std::vector<std::string> delivered_results(const ClaimedCall& claimed) {
+  std::vector<std::string> ids;
+  ids.reserve(claimed.results.size());
+  for (const auto& result : claimed.results) ids.push_back(result.child_id);
+  return ids;
+}
+
+Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,
+                           const PollDefaults& defaults) {
+  if (!reply.responded) return retry_because(reply.failure, reply.failure_message);
+  if (reply.http_status != 200 || reply.content_type != protocol::kProtoContentType) {
+    return interpret_http_failure(reply);
+  }
+  pb::RunResponse response;
+  if (!response.ParseFromString(reply.body)) {
+    return finish_with(failure_end(DispatchStatus::kInvalidResponse,
+                                   "the endpoint's RunResponse is not valid protobuf"),
+                       DispatchStatus::kInvalidResponse);
+  }
+  auto status =
+      protocol::dispatch_status_from_wire(response.status()).value_or(DispatchStatus::kUnspecified);
+  if (response.has_poll()) return interpret_poll(call, response.poll(), now, defaults);
+  return interpret_exit(response, status);
+}
+
+}  // namespace ratchet::engine

@@ -1,0 +1,53 @@
+// One attempt of a call, as pure functions: the RunRequest a claimed call is
+// sent as, and what the endpoint's reply means for the call (PROTOCOL.md, "The
+// life of a call" and "Status classes and retries"). No I/O, no clock reads:
+// the scheduler applies the result.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/endpoint_client.hpp"
+#include "protocol/status_class.hpp"
+#include "storage/call.hpp"
+
+namespace ratchet::engine {
+
+// Defaults for what real SDKs leave out of a Poll.
+struct PollDefaults {
+  Micros max_wait = 5 * 60 * kMicrosPerSecond;
+};
+
+// The serialized dispatch.sdk.v1.RunRequest for a claimed call.
+std::string build_run_request(const ClaimedCall& claimed);
+
+// The ids of the child results a RunRequest built from `claimed` carried.
+std::vector<std::string> delivered_results(const ClaimedCall& claimed);
+
+struct Transition {
+  enum class Kind {
+    kFinish,          // the call is done (end)
+    kRetry,           // a temporary failure: run it again later (reason)
+    kRestart,         // INCOMPATIBLE_STATE: run it again from its input (reason)
+    kTailCall,        // replace function and input (function, input)
+    kSuspend,         // a coroutine waits for children (poll, children)
+    kRejectChildren,  // the poll's children cannot be dispatched (poll, reason)
+  };
+  Kind kind = Kind::kFinish;
+  protocol::DispatchStatus status = protocol::DispatchStatus::kOk;
+  CallEnd end;
+  CallError reason;
+  std::string function;
+  std::string input;
+  PollState poll;
+  std::vector<NewCall> children;
+};
+
+// What the reply to an attempt of `call` means, at time `now`.
+Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,
+                           const PollDefaults& defaults = {});
+
+// A final failure with `status` and `message` (type: the status name).
+CallEnd failure_end(protocol::DispatchStatus status, std::string message);
+
+}  // namespace ratchet::engine

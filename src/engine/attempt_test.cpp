@@ -1,0 +1,190 @@
+#include "engine/attempt.hpp"
+
+#include <gtest/gtest.h>
+
+#include "dispatch/sdk/v1/function.pb.h"
+#include "google/protobuf/wrappers.pb.h"
+
+namespace ratchet::engine {
+namespace {
+
+namespace pb = dispatch::sdk::v1;
+using protocol::DispatchStatus;
+
+std::string any_string(const std::string& value) {
+  google::protobuf::StringValue s;
+  s.set_value(value);
+  google::protobuf::Any any;
+  any.PackFrom(s);
+  return any.SerializeAsString();
+}
+
+EndpointReply proto_reply(const pb::RunResponse& response) {
+  EndpointReply reply;
+  reply.responded = true;
+  reply.http_status = 200;
+  reply.content_type = "application/proto";
+  reply.body = response.SerializeAsString();
+  return reply;
+}
+
+CallRecord a_call() {
+  CallRecord call;
+  call.id = "id-1";
+  call.function = "f";
+  call.endpoint = "http://127.0.0.1:9";
+  call.root_id = "id-1";
+  call.input = any_string("in");
+  call.started_at = 1'700'000'000'123'456;
+  return call;
+}
+
+TEST(BuildRunRequest, CarriesIdentityInputAndCreationTime) {
+  ClaimedCall claimed{a_call(), {}};
+  pb::RunRequest request;
+  ASSERT_TRUE(request.ParseFromString(build_run_request(claimed)));
+  EXPECT_EQ(request.function(), "f");
+  EXPECT_EQ(request.dispatch_id(), "id-1");
+  EXPECT_EQ(request.root_dispatch_id(), "id-1");
+  EXPECT_EQ(request.parent_dispatch_id(), "");
+  EXPECT_EQ(request.input().SerializeAsString(), claimed.call.input) << "byte for byte";
+  EXPECT_EQ(request.creation_time().seconds(), 1'700'000'000);
+  EXPECT_EQ(request.creation_time().nanos(), 123'456'000);
+  EXPECT_FALSE(request.has_expiration_time());
+}
+
+TEST(BuildRunRequest, ResumesACoroutineInTheSameOneofMember) {
+  for (int member : {1, 6}) {
+    ClaimedCall claimed{a_call(), {}};
+    google::protobuf::Any typed;
+    typed.set_type_url("type.googleapis.com/x.State");
+    typed.set_value("abc");
+    std::string state = member == 6 ? typed.SerializeAsString() : std::string("\x00raw", 4);
+    claimed.call.poll = PollState{member, state, 1, 10, 0};
+    claimed.results.push_back(ChildResult{"child-1", 42, any_string("r"), std::nullopt});
+    claimed.results.push_back(ChildResult{"child-2", 43, std::nullopt, CallError{"E", "m"}});
+    pb::RunRequest request;
+    ASSERT_TRUE(request.ParseFromString(build_run_request(claimed)));
+    ASSERT_TRUE(request.has_poll_result());
+    const auto& poll = request.poll_result();
+    if (member == 6) {
+      ASSERT_TRUE(poll.has_typed_coroutine_state());
+      EXPECT_EQ(poll.typed_coroutine_state().SerializeAsString(), state);
+    } else {
+      ASSERT_EQ(poll.state_case(), pb::PollResult::kCoroutineState);
+      EXPECT_EQ(poll.coroutine_state(), state);
+    }
+    ASSERT_EQ(poll.results_size(), 2);
+    EXPECT_EQ(poll.results(0).correlation_id(), 42u);
+    EXPECT_EQ(poll.results(0).dispatch_id(), "child-1");
+    EXPECT_EQ(poll.results(1).error().type(), "E");
+    EXPECT_EQ(delivered_results(claimed), (std::vector<std::string>{"child-1", "child-2"}));
+  }
+}
+
+TEST(InterpretReply, OkExitFinishesWithTheOutput) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  response.mutable_exit()->mutable_result()->mutable_output()->ParseFromString(any_string("out"));
+  auto t = interpret_reply(a_call(), proto_reply(response), 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kFinish);
+  EXPECT_TRUE(t.end.succeeded);
+  EXPECT_EQ(t.end.output, any_string("out"));
+}
+
+TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
+  for (auto [status, kind] : {std::pair{pb::STATUS_TEMPORARY_ERROR, Transition::Kind::kRetry},
+                              std::pair{pb::STATUS_THROTTLED, Transition::Kind::kRetry},
+                              std::pair{pb::STATUS_TIMEOUT, Transition::Kind::kRetry},
+                              std::pair{pb::STATUS_INCOMPATIBLE_STATE, Transition::Kind::kRestart},
+                              std::pair{pb::STATUS_PERMANENT_ERROR, Transition::Kind::kFinish},
+                              std::pair{pb::STATUS_INVALID_ARGUMENT, Transition::Kind::kFinish},
+                              std::pair{pb::STATUS_UNSPECIFIED, Transition::Kind::kFinish}}) {
+    pb::RunResponse response;
+    response.set_status(status);
+    auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+    error->set_type("ValueError");
+    error->set_message("bad");
+    auto t = interpret_reply(a_call(), proto_reply(response), 0);
+    EXPECT_EQ(t.kind, kind) << status;
+    if (kind == Transition::Kind::kFinish) {
+      EXPECT_FALSE(t.end.succeeded);
+      EXPECT_EQ(t.end.error->type, "ValueError");
+      EXPECT_EQ(t.end.call_status, status);
+    }
+  }
+}
+
+TEST(InterpretReply, TailCallWinsWhateverTheStatus) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_TEMPORARY_ERROR);
+  auto* tail = response.mutable_exit()->mutable_tail_call();
+  tail->set_function("next");
+  tail->mutable_input()->ParseFromString(any_string("x"));
+  auto t = interpret_reply(a_call(), proto_reply(response), 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kTailCall);
+  EXPECT_EQ(t.function, "next");
+  EXPECT_EQ(t.input, any_string("x"));
+}
+
+TEST(InterpretReply, PollDefaultsAndClampsWhatSdksLeaveOut) {
+  pb::RunResponse response;
+  auto* poll = response.mutable_poll();
+  poll->set_coroutine_state("state");
+  poll->set_min_results(0);
+  poll->set_max_results(5000);
+  auto* child = poll->add_calls();
+  child->set_function("child");
+  child->set_correlation_id(7);
+  auto t = interpret_reply(a_call(), proto_reply(response), 1000);
+  ASSERT_EQ(t.kind, Transition::Kind::kSuspend);
+  EXPECT_EQ(t.poll.member, 1);
+  EXPECT_EQ(t.poll.min_results, 1);
+  EXPECT_EQ(t.poll.max_results, 1000);
+  EXPECT_EQ(t.poll.deadline, 1000 + 5 * 60 * kMicrosPerSecond);
+  ASSERT_EQ(t.children.size(), 1u);
+  EXPECT_EQ(t.children[0].endpoint, "http://127.0.0.1:9") << "inherits the parent's endpoint";
+  EXPECT_EQ(t.children[0].correlation_id, 7u);
+}
+
+TEST(InterpretReply, AnInvalidChildRejectsThePollWhole) {
+  pb::RunResponse response;
+  auto* poll = response.mutable_poll();
+  poll->set_coroutine_state("state");
+  poll->add_calls()->set_function("ok");
+  poll->add_calls()->set_function("not a name!");
+  auto t = interpret_reply(a_call(), proto_reply(response), 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kRejectChildren);
+  EXPECT_TRUE(t.children.empty());
+  EXPECT_FALSE(t.reason.message.empty());
+}
+
+TEST(InterpretReply, HttpFailuresAreClassified) {
+  auto reply_with = [](int status, std::string content_type) {
+    EndpointReply reply;
+    reply.responded = true;
+    reply.http_status = status;
+    reply.content_type = std::move(content_type);
+    return reply;
+  };
+  EXPECT_EQ(interpret_reply(a_call(), reply_with(503, "text/plain"), 0).kind,
+            Transition::Kind::kRetry);
+  EXPECT_EQ(interpret_reply(a_call(), reply_with(429, "text/plain"), 0).kind,
+            Transition::Kind::kRetry);
+  EXPECT_EQ(interpret_reply(a_call(), reply_with(404, "application/json"), 0).kind,
+            Transition::Kind::kFinish);
+  EXPECT_EQ(interpret_reply(a_call(), reply_with(501, "text/plain"), 0).kind,
+            Transition::Kind::kFinish);
+  auto wrong_type = interpret_reply(a_call(), reply_with(200, "text/html"), 0);
+  EXPECT_EQ(wrong_type.kind, Transition::Kind::kFinish);
+  EXPECT_EQ(wrong_type.end.call_status, pb::STATUS_INVALID_RESPONSE);
+  auto garbage = reply_with(200, "application/proto");
+  garbage.body = "\xff\xff\xff";
+  EXPECT_EQ(interpret_reply(a_call(), garbage, 0).end.call_status, pb::STATUS_INVALID_RESPONSE);
+  EndpointReply refused;
+  refused.failure = DispatchStatus::kTcpError;
+  EXPECT_EQ(interpret_reply(a_call(), refused, 0).kind, Transition::Kind::kRetry);
+}
+
+}  // namespace
+}  // namespace ratchet::engine

@@ -1,0 +1,297 @@
+#include "engine/scheduler.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace ratchet::engine {
+
+// Everything one turn of the loop takes in and gives out.
+struct Scheduler::Turn {
+  std::vector<Dispatch> dispatches;
+  std::vector<Reply> replies;
+  std::vector<ClaimedCall> to_send;
+  std::vector<std::string> finished;
+  std::optional<Micros> next_due;
+  int free_slots = 0;
+};
+
+Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
+                     SchedulerOptions options)
+    : store_(store),
+      clock_(clock),
+      client_(client),
+      options_(std::move(options)),
+      random_(options_.seed) {}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  std::lock_guard lock(mutex_);
+  if (running_) return;
+  running_ = true;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;
+    running_ = false;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::vector<Dispatch> dispatches;
+  std::vector<Waiter> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    dispatches.swap(dispatches_);
+    waiters.swap(new_waiters_);
+  }
+  Status stopping(Code::kUnavailable, "the server is shutting down");
+  for (auto& d : dispatches) d.done(stopping);
+  for (auto& w : waiters) w.done(stopping);
+  for (auto& [id, w] : waiters_) w.done(stopping);
+  waiters_.clear();
+}
+
+void Scheduler::dispatch(std::vector<NewCall> calls,
+                         std::function<void(Result<std::vector<std::string>>)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) {
+      done(Status(Code::kUnavailable, "the server is shutting down"));
+      return;
+    }
+    dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+void Scheduler::wait(std::string id, Micros deadline, std::function<void(CallOutcome)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) {
+      done(Status(Code::kUnavailable, "the server is shutting down"));
+      return;
+    }
+    new_waiters_.push_back(Waiter{std::move(id), deadline, std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+Micros Scheduler::backoff(int attempts) {
+  // Exponential, capped, with jitter over the upper half so that a burst of
+  // failures does not come back as a burst.
+  Micros delay = options_.retry.initial_backoff;
+  for (int i = 1; i < attempts && delay < options_.retry.max_backoff; ++i) delay *= 2;
+  delay = std::min(delay, options_.retry.max_backoff);
+  std::uniform_int_distribution<Micros> jitter(delay / 2, delay);
+  return jitter(random_);
+}
+
+Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition t,
+                                   Turn& turn) {
+  const CallRecord& call = claimed.call;
+  auto delivered = delivered_results(claimed);
+  Micros now = clock_.now();
+  bool applied = false;
+  using Kind = Transition::Kind;
+  if (t.kind == Kind::kRetry || t.kind == Kind::kRestart) {
+    Micros ready_at = now + backoff(call.attempts);
+    bool out_of_attempts = call.attempts >= options_.retry.max_attempts;
+    bool out_of_time = call.expires_at && ready_at >= *call.expires_at;
+    if (out_of_attempts || out_of_time) {
+      CallEnd end = failure_end(t.status, t.reason.message);
+      end.error->type = t.reason.type;
+      end.error->message += out_of_attempts
+                                ? " (gave up after " + std::to_string(call.attempts) + " attempts)"
+                                : " (the call expired)";
+      t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
+    } else if (t.kind == Kind::kRetry) {
+      ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
+      return Status::ok();
+    } else {
+      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+      return Status::ok();
+    }
+  }
+  switch (t.kind) {
+    case Kind::kFinish: {
+      ASSIGN_OR_RETURN(applied, tx.finish(call.id, call.lease_epoch, t.end, delivered));
+      if (applied) turn.finished.push_back(call.id);
+      break;
+    }
+    case Kind::kTailCall: {
+      ASSIGN_OR_RETURN(applied,
+                       tx.tail_call(call.id, call.lease_epoch, t.function, t.input, delivered));
+      break;
+    }
+    case Kind::kSuspend: {
+      ASSIGN_OR_RETURN(applied,
+                       tx.suspend(call.id, call.lease_epoch, t.poll, t.children, delivered));
+      break;
+    }
+    case Kind::kRejectChildren: {
+      ASSIGN_OR_RETURN(applied,
+                       tx.reject_children(call.id, call.lease_epoch, t.poll, t.reason, delivered));
+      break;
+    }
+    case Kind::kRetry:
+    case Kind::kRestart:
+      break;
+  }
+  (void)applied;  // false: the lease was lost; the new holder's attempt wins
+  return Status::ok();
+}
+
+Status Scheduler::apply_reply(CallTransaction& tx, const Reply& reply, Turn& turn) {
+  Transition t = interpret_reply(reply.claimed.call, reply.reply, clock_.now(), options_.poll);
+  return apply_transition(tx, reply.claimed, std::move(t), turn);
+}
+
+void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
+  Turn turn;
+  turn.dispatches.swap(dispatches_);
+  turn.replies.swap(replies_);
+  std::vector<Waiter> waiters;
+  waiters.swap(new_waiters_);
+  turn.free_slots = options_.max_in_flight - in_flight_;
+  lock.unlock();
+
+  Status committed = store_.calls([&](CallTransaction& tx) -> Status {
+    turn.to_send.clear();
+    turn.finished.clear();
+    for (auto& d : turn.dispatches) {
+      std::vector<std::string> ids;
+      for (const auto& call : d.calls) {
+        ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
+        ids.push_back(std::move(id));
+      }
+      d.ids = std::move(ids);
+    }
+    for (const auto& reply : turn.replies) RETURN_IF_ERROR(apply_reply(tx, reply, turn));
+    if (turn.free_slots > 0) {
+      Micros now = clock_.now();
+      ASSIGN_OR_RETURN(auto claimed,
+                       tx.claim(options_.owner, now + options_.lease, turn.free_slots));
+      for (auto& c : claimed) {
+        if (c.call.expires_at && *c.call.expires_at <= now) {
+          CallEnd end = failure_end(protocol::DispatchStatus::kTimeout,
+                                    "the call expired before it could run");
+          ASSIGN_OR_RETURN(bool done, tx.finish(c.call.id, c.call.lease_epoch, end, {}));
+          if (done) turn.finished.push_back(c.call.id);
+          continue;
+        }
+        turn.to_send.push_back(std::move(c));
+      }
+    }
+    ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
+    return Status::ok();
+  });
+
+  if (!committed.is_ok()) {
+    // Nothing was written. Dispatchers hear why (their clients retry); replies
+    // are kept for the next turn.
+    for (auto& d : turn.dispatches) d.done(committed);
+    lock.lock();
+    for (auto& r : turn.replies) replies_.push_back(std::move(r));
+    for (auto& w : waiters) new_waiters_.push_back(std::move(w));
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lock.lock();
+    return;
+  }
+  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  for (auto& w : waiters) waiters_.emplace(w.id, std::move(w));
+  answer_waiters(turn.finished, !waiters.empty());
+
+  lock.lock();
+  in_flight_ += static_cast<int>(turn.to_send.size());
+  next_due_ = turn.next_due;
+  lock.unlock();
+  for (auto& claimed : turn.to_send) send(std::move(claimed));
+  lock.lock();
+}
+
+void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
+  if (waiters_.empty()) return;
+  std::vector<std::string> ids;
+  if (check_all) {
+    for (auto it = waiters_.begin(); it != waiters_.end(); it = waiters_.upper_bound(it->first)) {
+      ids.push_back(it->first);
+    }
+  } else {
+    for (const auto& id : finished) {
+      if (waiters_.count(id)) ids.push_back(id);
+    }
+  }
+  Micros now = clock_.now();
+  for (const auto& id : ids) {
+    auto found = store_.find_call(id);
+    auto range = waiters_.equal_range(id);
+    if (found.is_ok() && *found && !is_terminal((*found)->status)) continue;
+    for (auto it = range.first; it != range.second; ++it) {
+      if (!found.is_ok()) {
+        it->second.done(found.status());
+      } else if (!*found) {
+        it->second.done(not_found("no call with dispatch id " + id));
+      } else {
+        it->second.done(**found);
+      }
+    }
+    waiters_.erase(range.first, range.second);
+  }
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.done(
+          Status(Code::kDeadlineExceeded, "call " + it->first + " has no result yet; wait again"));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Scheduler::send(ClaimedCall claimed) {
+  std::string body = build_run_request(claimed);
+  std::string endpoint = claimed.call.endpoint;
+  client_.run(endpoint, std::move(body),
+              [this, claimed = std::move(claimed)](EndpointReply reply) mutable {
+                {
+                  std::lock_guard lock(mutex_);
+                  --in_flight_;
+                  replies_.push_back(Reply{std::move(claimed), std::move(reply)});
+                }
+                wake_.notify_one();
+              });
+}
+
+void Scheduler::loop() {
+  std::unique_lock lock(mutex_);
+  Micros last_full_check = clock_.now();
+  while (running_) {
+    run_turn(lock);
+    if (!running_) break;
+    // Sleep until there is news, a call falls due, a waiter's deadline, or
+    // the safety poll.
+    Micros now = clock_.now();
+    Micros until = now + options_.safety_poll;
+    if (next_due_ && in_flight_ < options_.max_in_flight) until = std::min(until, *next_due_);
+    for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
+    auto has_news = [this] {
+      return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty();
+    };
+    if (until > now && !has_news()) {
+      wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);
+    }
+    if (clock_.now() - last_full_check >= options_.safety_poll && !waiters_.empty()) {
+      // Another server of a fleet may have finished a call someone waits for here.
+      lock.unlock();
+      answer_waiters({}, true);
+      lock.lock();
+      last_full_check = clock_.now();
+    }
+  }
+}
+
+}  // namespace ratchet::engine

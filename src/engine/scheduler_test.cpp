@@ -1,0 +1,306 @@
+#include "engine/scheduler.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <future>
+
+#include "dispatch/sdk/v1/function.pb.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "storage/sqlite_store.hpp"
+
+namespace ratchet::engine {
+namespace {
+
+namespace pb = dispatch::sdk::v1;
+
+std::string any_int(std::int64_t value) {
+  google::protobuf::Int64Value v;
+  v.set_value(value);
+  google::protobuf::Any any;
+  any.PackFrom(v);
+  return any.SerializeAsString();
+}
+
+std::int64_t int_of(const google::protobuf::Any& any) {
+  google::protobuf::Int64Value v;
+  any.UnpackTo(&v);
+  return v.value();
+}
+
+// An endpoint in the same process: answers each RunRequest with `handler` on a
+// thread of its own, as a network peer would.
+class FakeEndpoint final : public EndpointClient {
+ public:
+  using Handler = std::function<pb::RunResponse(const pb::RunRequest&)>;
+  explicit FakeEndpoint(Handler handler) : handler_(std::move(handler)) {
+    worker_ = std::thread([this] { serve(); });
+  }
+  ~FakeEndpoint() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  void run(const std::string&, std::string body, std::function<void(EndpointReply)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.emplace_back(std::move(body), std::move(done));
+    }
+    cv_.notify_one();
+  }
+  std::atomic<int> requests{0};
+
+ private:
+  void serve() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto [body, done] = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      pb::RunRequest request;
+      request.ParseFromString(body);
+      ++requests;
+      EndpointReply reply;
+      reply.responded = true;
+      reply.http_status = 200;
+      reply.content_type = "application/proto";
+      reply.body = handler_(request).SerializeAsString();
+      done(std::move(reply));
+      lock.lock();
+    }
+  }
+  Handler handler_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::function<void(EndpointReply)>>> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+pb::RunResponse exit_with(std::int64_t value) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  response.mutable_exit()->mutable_result()->mutable_output()->ParseFromString(any_int(value));
+  return response;
+}
+
+pb::RunResponse fail_with(pb::Status status, const std::string& message) {
+  pb::RunResponse response;
+  response.set_status(status);
+  auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+  error->set_type("RuntimeError");
+  error->set_message(message);
+  return response;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-scheduler-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    options_.retry.initial_backoff = kMicrosPerMilli;
+    options_.retry.max_backoff = 5 * kMicrosPerMilli;
+    options_.retry.max_attempts = 5;
+    options_.seed = 1;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> open() {
+    StoreOptions store_options;
+    store_options.durable = false;
+    return std::move(
+               open_sqlite_store(dir_ + "/ratchet.db", SystemClock::instance(), store_options))
+        .value();
+  }
+
+  NewCall call(const std::string& function, std::int64_t input) {
+    NewCall c;
+    c.function = function;
+    c.endpoint = "http://127.0.0.1:1";
+    c.input = any_int(input);
+    return c;
+  }
+
+  std::vector<std::string> dispatch(Scheduler& scheduler, std::vector<NewCall> calls) {
+    std::promise<Result<std::vector<std::string>>> ids;
+    scheduler.dispatch(std::move(calls), [&](auto result) { ids.set_value(std::move(result)); });
+    auto result = ids.get_future().get();
+    EXPECT_TRUE(result.is_ok()) << result.status().message();
+    return result.is_ok() ? *result : std::vector<std::string>{};
+  }
+
+  CallRecord wait(Scheduler& scheduler, const std::string& id) {
+    std::promise<CallOutcome> outcome;
+    scheduler.wait(id, SystemClock::instance().now() + 20 * kMicrosPerSecond,
+                   [&](CallOutcome o) { outcome.set_value(std::move(o)); });
+    auto result = outcome.get_future().get();
+    EXPECT_TRUE(result.is_ok()) << result.status().message();
+    return result.is_ok() ? *result : CallRecord{};
+  }
+
+  std::string dir_;
+  SchedulerOptions options_;
+};
+
+TEST_F(SchedulerTest, RunsADispatchedCallToItsResult) {
+  auto store = open();
+  FakeEndpoint endpoint([](const pb::RunRequest& r) { return exit_with(int_of(r.input()) * 2); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto ids = dispatch(scheduler, {call("double", 21)});
+  auto done = wait(scheduler, ids[0]);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(42));
+  EXPECT_EQ(done.attempts, 1);
+}
+
+TEST_F(SchedulerTest, RetriesTemporaryErrorsThenSucceeds) {
+  auto store = open();
+  std::atomic<int> calls{0};
+  FakeEndpoint endpoint([&](const pb::RunRequest&) {
+    return ++calls < 3 ? fail_with(pb::STATUS_TEMPORARY_ERROR, "flaky") : exit_with(1);
+  });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto done = wait(scheduler, dispatch(scheduler, {call("flaky", 0)})[0]);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(done.attempts, 3);
+}
+
+TEST_F(SchedulerTest, GivesUpAfterMaxAttempts) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      [](const pb::RunRequest&) { return fail_with(pb::STATUS_THROTTLED, "slow down"); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto done = wait(scheduler, dispatch(scheduler, {call("busy", 0)})[0]);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 5);
+  EXPECT_EQ(done.call_status, pb::STATUS_THROTTLED);
+  EXPECT_NE(done.error->message.find("gave up after 5 attempts"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, PermanentErrorEndsTheCallAtOnce) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      [](const pb::RunRequest&) { return fail_with(pb::STATUS_PERMANENT_ERROR, "no"); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto done = wait(scheduler, dispatch(scheduler, {call("fails", 0)})[0]);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 1);
+  EXPECT_EQ(done.error->type, "RuntimeError");
+  EXPECT_EQ(done.error->message, "no");
+}
+
+// A coroutine "sum" fans out N "leaf" children, then adds up their results;
+// its state is the running total, which travels through the server opaquely.
+pb::RunResponse sum_of_children(const pb::RunRequest& request, int children) {
+  if (request.function() == "leaf") return exit_with(int_of(request.input()));
+  if (request.has_input()) {
+    pb::RunResponse response;
+    auto* poll = response.mutable_poll();
+    poll->set_coroutine_state("0");
+    poll->set_min_results(children);
+    poll->set_max_results(children);
+    for (int i = 0; i < children; ++i) {
+      auto* child = poll->add_calls();
+      child->set_function("leaf");
+      child->set_correlation_id(static_cast<std::uint64_t>(i));
+      child->mutable_input()->ParseFromString(any_int(i + 1));
+    }
+    return response;
+  }
+  std::int64_t total = std::stoll(request.poll_result().coroutine_state());
+  std::set<std::uint64_t> correlations;
+  for (const auto& result : request.poll_result().results()) {
+    total += int_of(result.output());
+    correlations.insert(result.correlation_id());
+  }
+  EXPECT_EQ(correlations.size(), static_cast<std::size_t>(request.poll_result().results_size()));
+  return exit_with(total);
+}
+
+TEST_F(SchedulerTest, FansOutAThousandChildrenAndDeliversEachResultOnce) {
+  auto store = open();
+  const int n = 1000;
+  FakeEndpoint endpoint([&](const pb::RunRequest& r) { return sum_of_children(r, n); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto done = wait(scheduler, dispatch(scheduler, {call("sum", 0)})[0]);
+  ASSERT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(n * (n + 1) / 2));
+}
+
+TEST_F(SchedulerTest, AChildsErrorReachesItsParent) {
+  auto store = open();
+  FakeEndpoint endpoint([](const pb::RunRequest& r) {
+    if (r.function() == "child") return fail_with(pb::STATUS_PERMANENT_ERROR, "child broke");
+    if (r.has_input()) {
+      pb::RunResponse response;
+      response.mutable_poll()->set_coroutine_state("s");
+      response.mutable_poll()->add_calls()->set_function("child");
+      return response;
+    }
+    const auto& result = r.poll_result().results(0);
+    return fail_with(pb::STATUS_PERMANENT_ERROR, "parent saw: " + result.error().message());
+  });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  auto done = wait(scheduler, dispatch(scheduler, {call("parent", 0)})[0]);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.error->message, "parent saw: child broke");
+}
+
+TEST_F(SchedulerTest, ARestartedSchedulerResumesCallsWhoseLeasesLapsed) {
+  auto store = open();
+  std::string id;
+  {
+    std::promise<void> never;
+    auto blocked = never.get_future().share();
+    std::atomic<bool> release{false};
+    FakeEndpoint hanging([&](const pb::RunRequest&) {
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return exit_with(-1);
+    });
+    auto options = options_;
+    options.lease = 50 * kMicrosPerMilli;
+    Scheduler first(*store, SystemClock::instance(), hanging, options);
+    first.start();
+    id = dispatch(first, {call("slow", 0)})[0];
+    while (hanging.requests == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    first.stop();  // the server "dies" with the call leased
+    release = true;
+  }
+  FakeEndpoint healthy([](const pb::RunRequest&) { return exit_with(7); });
+  Scheduler second(*store, SystemClock::instance(), healthy, options_);
+  second.start();
+  auto done = wait(second, id);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(7));
+  EXPECT_EQ(done.attempts, 2);
+}
+
+TEST_F(SchedulerTest, WaitForAnUnknownCallIsNotFound) {
+  auto store = open();
+  FakeEndpoint endpoint([](const pb::RunRequest&) { return exit_with(0); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  std::promise<CallOutcome> outcome;
+  scheduler.wait("no-such-id", SystemClock::instance().now() + kMicrosPerSecond,
+                 [&](CallOutcome o) { outcome.set_value(std::move(o)); });
+  auto result = outcome.get_future().get();
+  ASSERT_FALSE(result.is_ok());
+  EXPECT_EQ(result.status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace ratchet::engine
