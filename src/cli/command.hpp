@@ -31,6 +31,9 @@ int run_clean(int argc, char** argv);
 int run_cancel(int argc, char** argv);
 int run_wait(int argc, char** argv);
 int run_list(int argc, char** argv);
+int run_server(int argc, char** argv);
+int run_dev(int argc, char** argv);
+int run_keygen(int argc, char** argv);
 
 // Exit codes that are not the exit code of a Status (JOBS.md).
 constexpr int kExitJobNotSucceeded = 6;

@@ -65,11 +65,12 @@ Result<std::unique_ptr<Store>> open_job_store() {
 }
 
 void JobSelector::add_to(CLI::App& app) {
-  auto* key = app.add_option("--run-key", run_key, "the run key (its newest job)");
-  auto* id = app.add_option("--job-id", job_id, "the job id");
-  key->excludes(id);
-  app.require_option(1, 0);
-  (void)id;
+  // Exactly one of the two. A group, not app.require_option(): that counts
+  // every option, so `logs --follow` alone passed and looked up run key "".
+  auto* which = app.add_option_group("job", "which job (one of)");
+  which->add_option("--run-key", run_key, "the run key (its newest job)");
+  which->add_option("--job-id", job_id, "the job id");
+  which->require_option(1);
 }
 
 Result<JobRecord> find_selected_job(Store& store, const JobSelector& selector) {

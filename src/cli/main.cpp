@@ -19,6 +19,9 @@ constexpr std::array kCommands{
     Command{"cancel", "stop a job's process group", run_cancel},
     Command{"list", "list recent jobs", run_list},
     Command{"clean", "delete finished jobs and their logs", run_clean},
+    Command{"server", "run the scheduler server for durable calls", run_server},
+    Command{"dev", "run a local server for developing an endpoint", run_dev},
+    Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

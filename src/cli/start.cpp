@@ -72,6 +72,11 @@ int run_start(int argc, char** argv) {
   request.command = app.remaining();
   if (!request.command.empty() && request.command.front() == "--") {
     request.command.erase(request.command.begin());
+  } else if (!request.command.empty() && request.command.front().starts_with("-")) {
+    // prefix_command() stops at the first argument it does not know, so an
+    // unknown flag would otherwise become the command.
+    return fail(invalid_argument("start: unknown option '" + request.command.front() +
+                                 "' (a COMMAND that starts with '-' goes after --)"));
   }
   if (request.command.empty()) {
     return fail(

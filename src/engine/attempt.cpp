@@ -191,7 +191,12 @@ std::vector<std::string> delivered_results(const ClaimedCall& claimed) {
 
 Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,
                            const PollDefaults& defaults) {
-  if (!reply.responded) return retry_because(reply.failure, reply.failure_message);
+  if (!reply.responded) {
+    if (protocol::is_temporary(reply.failure)) {
+      return retry_because(reply.failure, reply.failure_message);
+    }
+    return finish_with(failure_end(reply.failure, reply.failure_message), reply.failure);
+  }
   if (reply.http_status != 200 || reply.content_type != protocol::kProtoContentType) {
     return interpret_http_failure(reply);
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 namespace ratchet::engine {
 
 // Everything one turn of the loop takes in and gives out.
@@ -108,6 +110,9 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
                                 : " (the call expired)";
       t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
     } else if (t.kind == Kind::kRetry) {
+      spdlog::warn("call {} ({}) attempt {} failed, retrying in {} ms: {}: {}", call.id,
+                   call.function, call.attempts, (ready_at - now) / kMicrosPerMilli,
+                   t.reason.type, t.reason.message);
       ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     } else {
@@ -119,6 +124,10 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
     case Kind::kFinish: {
       ASSIGN_OR_RETURN(applied, tx.finish(call.id, call.lease_epoch, t.end, delivered));
       if (applied) turn.finished.push_back(call.id);
+      if (applied && !t.end.succeeded) {
+        spdlog::warn("call {} ({}) failed: {}: {}", call.id, call.function, t.end.error->type,
+                     t.end.error->message);
+      }
       break;
     }
     case Kind::kTailCall: {

@@ -1,0 +1,67 @@
+// ratchet dev ENDPOINT_URL [--host HOST] [--port PORT] [--api-key KEY] [--db PATH]
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/command.hpp"
+#include "cli/server_setup.hpp"
+#include "http/url.hpp"
+
+namespace ratchet::cli {
+
+int run_dev(int argc, char** argv) {
+  CLI::App app("Start a local server for development: a fresh signing key, API key 'test', "
+               "and a temporary store; print how to configure an SDK.",
+               "dev");
+  std::string endpoint_url, host = "127.0.0.1", api_key = "test", db;
+  int port = 4450;
+  app.add_option("ENDPOINT_URL", endpoint_url, "where your service (the SDK) listens")
+      ->required();
+  app.add_option("--host", host, "the address to listen on")->capture_default_str();
+  app.add_option("--port", port, "the port to listen on")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
+  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  auto url = http::parse_url(endpoint_url);
+  if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
+  auto key = protocol::SigningKey::generate();
+  if (!key.is_ok()) return fail(key.status());
+
+  std::string temporary_dir;
+  if (db.empty()) {
+    char pattern[] = "/tmp/ratchet-dev-XXXXXX";
+    if (!mkdtemp(pattern)) return fail(internal_error("cannot create a temporary directory"));
+    temporary_dir = pattern;
+    db = temporary_dir + "/ratchet.db";
+  }
+  server::ServerConfig config;
+  config.host = host;
+  config.port = static_cast<std::uint16_t>(port);
+  config.db_path = db;
+  config.api.api_keys = {api_key};
+  config.signing_key = *key;
+  config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
+  std::string public_key = key->public_key_base64();
+  int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
+    std::string address = host + ":" + std::to_string(running.port());
+    std::printf(
+        "Spawned a Ratchet server on %s\n"
+        "Dispatching function calls to the endpoint at %s\n"
+        "The Dispatch SDK can be configured with:\n"
+        "  export DISPATCH_API_URL=\"http://%s\"\n"
+        "  export DISPATCH_API_KEY=\"%s\"\n"
+        "  export DISPATCH_ENDPOINT_URL=\"%s\"\n"
+        "  export DISPATCH_VERIFICATION_KEY=\"%s\"\n",
+        address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
+        endpoint_url.c_str(), public_key.c_str());
+    std::fflush(stdout);
+  });
+  if (!temporary_dir.empty()) std::filesystem::remove_all(temporary_dir);
+  return exit_code;
+}
+
+}  // namespace ratchet::cli

@@ -1,0 +1,123 @@
+// ratchet server [--listen HOST:PORT] [--db PATH] [--api-key KEY]... [--signing-key FILE] ...
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "cli/command.hpp"
+#include "cli/server_setup.hpp"
+#include "jobs/state_dir.hpp"
+
+namespace ratchet::cli {
+namespace {
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : std::move(fallback);
+}
+
+Status parse_listen(const std::string& listen, server::ServerConfig* config) {
+  auto colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      port = std::stoi(listen.substr(colon + 1));
+    } catch (...) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    return invalid_argument("--listen expects HOST:PORT, got '" + listen + "'");
+  }
+  config->host = listen.substr(0, colon);
+  config->port = static_cast<std::uint16_t>(port);
+  return Status::ok();
+}
+
+void add_keys(const std::string& comma_separated, std::set<std::string>* keys) {
+  std::size_t start = 0;
+  while (start <= comma_separated.size()) {
+    auto end = comma_separated.find(',', start);
+    if (end == std::string::npos) end = comma_separated.size();
+    if (end > start) keys->insert(comma_separated.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
+Result<std::optional<protocol::SigningKey>> signing_key(const std::string& file) {
+  if (!file.empty()) {
+    ASSIGN_OR_RETURN(auto key, read_signing_key_file(file));
+    return std::optional<protocol::SigningKey>(std::move(key));
+  }
+  if (const char* text = std::getenv("RATCHET_SIGNING_KEY"); text && *text) {
+    ASSIGN_OR_RETURN(auto key, parse_signing_key(text));
+    return std::optional<protocol::SigningKey>(std::move(key));
+  }
+  return std::optional<protocol::SigningKey>();
+}
+
+}  // namespace
+
+int run_server(int argc, char** argv) {
+  CLI::App app("Run the scheduler server: store durable calls, send them to their endpoints "
+               "(signed), retry, and answer the Dispatch API.",
+               "server");
+  std::string listen = env_or("RATCHET_LISTEN", "127.0.0.1:4450");
+  std::string db = env_or("RATCHET_DB", "");
+  std::vector<std::string> api_keys;
+  std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
+  std::string request_timeout = "5m";
+  server::ServerConfig config;
+  app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
+      ->capture_default_str();
+  app.add_option("--db", db, "the SQLite store (env RATCHET_DB; default: the state directory's)");
+  app.add_option("--api-key", api_keys,
+                 "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
+                 "comma-separated)")
+      ->allow_extra_args(false);
+  app.add_option("--signing-key", key_file,
+                 "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
+                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)");
+  app.add_option("--max-in-flight", config.scheduler.max_in_flight,
+                 "calls sent to endpoints and not yet answered")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--max-attempts", config.scheduler.retry.max_attempts,
+                 "attempts before a call with temporary failures fails")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
+      ->capture_default_str();
+  if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+
+  if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);
+  for (const auto& key : api_keys) config.api.api_keys.insert(key);
+  add_keys(env_or("RATCHET_API_KEYS", ""), &config.api.api_keys);
+  if (config.api.api_keys.empty()) {
+    return fail(invalid_argument(
+        "no API key: give --api-key KEY (or RATCHET_API_KEYS) so that only your clients can "
+        "dispatch"));
+  }
+  auto timeout = duration_option("--request-timeout", request_timeout);
+  if (!timeout.is_ok()) return fail(timeout.status());
+  config.endpoint.request_timeout = std::chrono::milliseconds(*timeout / kMicrosPerMilli);
+  config.scheduler.lease = *timeout + 60 * kMicrosPerSecond;
+  auto key = signing_key(key_file);
+  if (!key.is_ok()) return fail(key.status());
+  config.signing_key = std::move(*key);
+  if (db.empty()) {
+    auto paths = jobs::prepare_state_dir();
+    if (!paths.is_ok()) return fail(paths.status());
+    db = paths->db;
+  }
+  config.db_path = db;
+  bool unsigned_requests = !config.signing_key;
+  return serve_until_signal(std::move(config), [&](const server::Server& running) {
+    spdlog::info("ratchet server listening on {}:{} with the store {}", listen.substr(0, listen.rfind(':')),
+                 running.port(), db);
+    if (unsigned_requests) {
+      spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
+    }
+  });
+}
+
+}  // namespace ratchet::cli

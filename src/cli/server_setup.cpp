@@ -1,0 +1,48 @@
+#include "cli/server_setup.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/command.hpp"
+#include "protocol/base64.hpp"
+
+namespace ratchet::cli {
+
+Result<protocol::SigningKey> parse_signing_key(const std::string& text) {
+  if (text.find("-----BEGIN") != std::string::npos) {
+    return protocol::SigningKey::from_private_pem(text);
+  }
+  auto raw = protocol::base64_decode(text);
+  if (!raw || raw->size() != 32) {
+    return invalid_argument(
+        "the signing key is neither a PEM private key nor the base64 of 32 raw bytes");
+  }
+  return protocol::SigningKey::from_raw_private_key(*raw);
+}
+
+Result<protocol::SigningKey> read_signing_key_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return invalid_argument("cannot read the signing key file " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  auto key = parse_signing_key(text.str());
+  if (!key.is_ok()) return invalid_argument(path + ": " + key.status().message());
+  return key;
+}
+
+int serve_until_signal(server::ServerConfig config,
+                       const std::function<void(const server::Server&)>& started) {
+  server::block_shutdown_signals();
+  server::log_to_stderr();
+  auto running = server::Server::start(std::move(config));
+  if (!running.is_ok()) return fail(running.status());
+  started(**running);
+  int signal = server::wait_for_shutdown_signal();
+  spdlog::info("received signal {}, shutting down", signal);
+  (*running)->stop();
+  return 0;
+}
+
+}  // namespace ratchet::cli

@@ -1,0 +1,23 @@
+// What `ratchet server` and `ratchet dev` share: reading a signing key, and
+// running a server until SIGINT or SIGTERM.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/status.hpp"
+#include "protocol/signing.hpp"
+#include "server/server.hpp"
+
+namespace ratchet::cli {
+
+// A private key as PEM (PKCS#8) or as the base64 of its raw 32 bytes.
+Result<protocol::SigningKey> parse_signing_key(const std::string& text);
+Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
+
+// Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM.
+// Returns the exit code.
+int serve_until_signal(server::ServerConfig config,
+                       const std::function<void(const server::Server&)>& started);
+
+}  // namespace ratchet::cli

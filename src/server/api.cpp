@@ -1,0 +1,155 @@
+#include "server/api.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "dispatch/sdk/v1/dispatch.pb.h"
+#include "protocol/connect.hpp"
+
+namespace ratchet::server {
+namespace {
+
+namespace pb = dispatch::sdk::v1;
+
+http::Response proto_response(const google::protobuf::Message& message) {
+  return http::Response::with_body(200, std::string(protocol::kProtoContentType),
+                                   message.SerializeAsString());
+}
+
+Micros duration_micros(const google::protobuf::Duration& d) {
+  return d.seconds() * kMicrosPerSecond + d.nanos() / 1000;
+}
+
+// Reads the dispatch id that Wait takes as its body: printable, bounded.
+Result<std::string> parse_dispatch_id(std::string_view body) {
+  if (body.empty() || body.size() > 256) {
+    return invalid_argument("Wait expects a dispatch id (1 to 256 bytes) as its body");
+  }
+  for (unsigned char c : body) {
+    if (c < 0x21 || c > 0x7e) return invalid_argument("the dispatch id has invalid bytes");
+  }
+  return std::string(body);
+}
+
+}  // namespace
+
+http::Response connect_error(const Status& status) {
+  return http::Response::with_body(http_status_for(status.code()),
+                                   std::string(protocol::kJsonContentType),
+                                   protocol::connect_error_body(status));
+}
+
+Api::Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options)
+    : scheduler_(scheduler), clock_(clock), options_(std::move(options)) {}
+
+bool Api::authorized(const http::Request& request) const {
+  if (options_.api_keys.empty()) return true;
+  auto header = request.header("Authorization");
+  if (!header) return false;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header->size() <= kBearer.size() || !http::iequals(header->substr(0, 7), kBearer)) {
+    return false;
+  }
+  return options_.api_keys.count(std::string(header->substr(kBearer.size()))) > 0;
+}
+
+void Api::handle(http::Request request, http::Responder responder) {
+  std::string_view path = request.path();
+  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath;
+  if (!known) {
+    responder.send(connect_error(not_found("no such RPC: " + std::string(path))));
+    return;
+  }
+  if (request.method != "POST") {
+    responder.send(connect_error(invalid_argument("RPCs are POST requests")));
+    return;
+  }
+  if (!authorized(request)) {
+    responder.send(connect_error(Status(
+        Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
+    return;
+  }
+  if (path == protocol::kDispatchPath) {
+    dispatch(request, std::move(responder));
+  } else {
+    wait(request, std::move(responder));
+  }
+}
+
+void Api::dispatch(const http::Request& request, http::Responder responder) {
+  auto content_type = request.header("Content-Type").value_or("");
+  if (!content_type.empty() && content_type != protocol::kProtoContentType) {
+    responder.send(connect_error(invalid_argument(
+        "Dispatch takes Content-Type application/proto, not " + std::string(content_type))));
+    return;
+  }
+  pb::DispatchRequest message;
+  if (!message.ParseFromString(request.body)) {
+    responder.send(connect_error(invalid_argument("the body is not a DispatchRequest")));
+    return;
+  }
+  Micros now = clock_.now();
+  std::vector<NewCall> calls;
+  calls.reserve(static_cast<std::size_t>(message.calls_size()));
+  for (int i = 0; i < message.calls_size(); ++i) {
+    const pb::Call& call = message.calls(i);
+    Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
+    if (!valid.is_ok()) {
+      responder.send(connect_error(
+          invalid_argument("call " + std::to_string(i) + ": " + valid.message())));
+      return;
+    }
+    NewCall next;
+    next.function = call.function();
+    next.endpoint = call.endpoint();
+    next.version = call.version();
+    call.input().SerializeToString(&next.input);
+    next.run_key = call.run_key();
+    if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
+      next.expires_at = now + duration_micros(call.expiration());
+    } else if (options_.default_expiration) {
+      next.expires_at = now + *options_.default_expiration;
+    }
+    calls.push_back(std::move(next));
+  }
+  scheduler_.dispatch(std::move(calls), [responder](Result<std::vector<std::string>> ids) {
+    if (!ids.is_ok()) {
+      responder.send(connect_error(ids.status()));
+      return;
+    }
+    pb::DispatchResponse response;
+    for (auto& id : *ids) response.add_dispatch_ids(std::move(id));
+    responder.send(proto_response(response));
+  });
+}
+
+void Api::wait(const http::Request& request, http::Responder responder) {
+  auto id = parse_dispatch_id(request.body);
+  if (!id.is_ok()) {
+    responder.send(connect_error(id.status()));
+    return;
+  }
+  Micros wait_for = options_.max_wait;
+  if (auto timeout = request.header(protocol::kConnectTimeoutHeader)) {
+    Micros ms = 0;
+    auto [end, error] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), ms);
+    if (error == std::errc() && ms > 0) wait_for = std::min(wait_for, ms * kMicrosPerMilli);
+  }
+  scheduler_.wait(*id, clock_.now() + wait_for, [responder](engine::CallOutcome outcome) {
+    if (!outcome.is_ok()) {
+      responder.send(connect_error(outcome.status()));
+      return;
+    }
+    pb::CallResult result;
+    result.set_dispatch_id(outcome->id);
+    result.set_correlation_id(outcome->correlation_id);
+    if (outcome->output) result.mutable_output()->ParseFromString(*outcome->output);
+    if (outcome->error && outcome->status != RunStatus::kSucceeded) {
+      result.mutable_error()->set_type(outcome->error->type);
+      result.mutable_error()->set_message(outcome->error->message);
+    }
+    responder.send(proto_response(result));
+  });
+}
+
+}  // namespace ratchet::server

@@ -1,0 +1,40 @@
+// The server's API: DispatchService.Dispatch and Ratchet's DispatchService.Wait
+// over Connect unary (PROTOCOL.md), with bearer-key authentication. Requests
+// are checked here, before anything is recorded: a Dispatch is all or nothing.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "common/clock.hpp"
+#include "engine/scheduler.hpp"
+#include "http/server.hpp"
+
+namespace ratchet::server {
+
+struct ApiOptions {
+  std::set<std::string> api_keys;  // empty: no authentication (never the default)
+  Micros max_wait = 60 * kMicrosPerSecond;  // the longest one Wait blocks
+  std::optional<Micros> default_expiration;  // for calls dispatched without one
+};
+
+class Api {
+ public:
+  Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options);
+  // The http::Server handler.
+  void handle(http::Request request, http::Responder responder);
+
+ private:
+  void dispatch(const http::Request& request, http::Responder responder);
+  void wait(const http::Request& request, http::Responder responder);
+  bool authorized(const http::Request& request) const;
+
+  engine::Scheduler& scheduler_;
+  const Clock& clock_;
+  ApiOptions options_;
+};
+
+// A Connect error response.
+http::Response connect_error(const Status& status);
+
+}  // namespace ratchet::server

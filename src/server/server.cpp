@@ -1,0 +1,96 @@
+#include "server/server.hpp"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "common/ids.hpp"
+#include "http/server.hpp"
+#include "storage/store.hpp"
+
+namespace ratchet::server {
+
+// Declared in the order they are built; torn down explicitly in reverse (see
+// stop): the endpoint client must not outlive the scheduler it calls back.
+struct Server::Parts {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<engine::Scheduler> scheduler;
+  std::unique_ptr<HttpEndpointClient> client;
+  std::unique_ptr<Api> api;
+  std::unique_ptr<http::Server> http;
+  bool stopped = false;
+};
+
+Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
+  auto parts = std::make_unique<Parts>();
+  StoreOptions store_options;
+  store_options.durable = config.durable;
+  ASSIGN_OR_RETURN(parts->store,
+                   open_store(config.db_path, SystemClock::instance(), store_options));
+  parts->client = std::make_unique<HttpEndpointClient>(config.signing_key,
+                                                       SystemClock::instance(), config.endpoint);
+  if (config.scheduler.owner == "ratchet") {
+    config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
+  }
+  parts->scheduler = std::make_unique<engine::Scheduler>(
+      *parts->store, SystemClock::instance(), *parts->client, config.scheduler);
+  parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);
+  parts->scheduler->start();
+  http::ServerOptions http_options;
+  http_options.host = config.host;
+  http_options.port = config.port;
+  http_options.io_threads = config.io_threads;
+  Api* api = parts->api.get();
+  auto http = http::Server::start(http_options, [api](http::Request request,
+                                                      http::Responder responder) {
+    api->handle(std::move(request), std::move(responder));
+  });
+  if (!http.is_ok()) {
+    parts->scheduler->stop();
+    return http.status();
+  }
+  parts->http = std::move(http).value();
+  return std::unique_ptr<Server>(new Server(std::move(parts)));
+}
+
+Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Server::~Server() { stop(); }
+
+std::uint16_t Server::port() const { return parts_->http->port(); }
+
+void Server::stop() {
+  if (parts_->stopped) return;
+  parts_->stopped = true;
+  parts_->http->stop(std::chrono::seconds(2));
+  parts_->scheduler->stop();
+  parts_->client.reset();
+}
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int wait_for_shutdown_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int received = 0;
+  sigwait(&set, &received);
+  return received;
+}
+
+void log_to_stderr() {
+  auto logger = spdlog::stderr_color_mt("ratchet");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace ratchet::server
