@@ -56,11 +56,23 @@ struct JobSelector {
   std::string job_id;
   void add_to(CLI::App& app);
 };
-// The selected job (the newest of the key), brought up to date; kNotFound if none.
+// A run as the CLI shows it: a job or a durable call, from the one history.
+struct RunView {
+  std::optional<JobRecord> job;
+  std::optional<CallRecord> call;
+};
+// The run a summary names, jobs brought up to date (LOST when their supervisor is gone).
+Result<RunView> load_run(Store& store, const RunSummary& summary);
+// The selected run (the newest of the key); kNotFound if none.
+Result<RunView> find_selected_run(Store& store, const JobSelector& selector);
+// The selected job; kNotFound if none, or if it is a durable call.
 Result<JobRecord> find_selected_job(Store& store, const JobSelector& selector);
 
 // The JSON of a job (JOBS.md, "The JSON of a job").
 nlohmann::ordered_json job_json(const JobRecord& job);
+// The JSON of a durable call: function, status, attempts, last error, ids, timings.
+nlohmann::ordered_json call_json(const CallRecord& call);
+nlohmann::ordered_json run_json(const RunView& run);
 // Prints a JSON value on stdout.
 void print_json(const nlohmann::ordered_json& value);
 

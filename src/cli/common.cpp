@@ -4,7 +4,10 @@
 
 #include "cli/command.hpp"
 #include "common/time_format.hpp"
+#include "google/protobuf/any.pb.h"
 #include "jobs/state_dir.hpp"
+#include "protocol/status_class.hpp"
+#include "protocol/values.hpp"
 
 namespace ratchet::cli {
 
@@ -44,7 +47,9 @@ Result<Micros> duration_option(std::string_view flag, const std::string& text) {
 Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
   ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir());
   jobs::StoreLocation location;
-  location.db_path = paths.db;
+  // RATCHET_DB points jobs and `ratchet server` at one store outside the state directory.
+  const char* db = std::getenv("RATCHET_DB");
+  location.db_path = db && *db ? db : paths.db;
   // Jobs commit without fsync (SQLite WAL, synchronous=NORMAL): a commit
   // survives a crash of any process, kill -9 included, and the store stays
   // consistent through a power loss, which may take back the last commits.
@@ -71,6 +76,32 @@ void JobSelector::add_to(CLI::App& app) {
   which->add_option("--run-key", run_key, "the run key (its newest job)");
   which->add_option("--job-id", job_id, "the job id");
   which->require_option(1);
+}
+
+Result<RunView> load_run(Store& store, const RunSummary& summary) {
+  RunView run;
+  if (summary.kind == RunKind::kCall) {
+    ASSIGN_OR_RETURN(run.call, store.find_call(summary.id));
+    if (!run.call) return not_found("no call with dispatch id " + summary.id);
+    return run;
+  }
+  ASSIGN_OR_RETURN(auto job, store.find_job(summary.id));
+  if (!job) return not_found("no job with id " + summary.id);
+  ASSIGN_OR_RETURN(run.job, jobs::refresh_job(store, std::move(*job)));
+  return run;
+}
+
+Result<RunView> find_selected_run(Store& store, const JobSelector& selector) {
+  if (!selector.job_id.empty()) {
+    ASSIGN_OR_RETURN(auto job, store.find_job(selector.job_id));
+    if (job) return RunView{std::move(job), std::nullopt};
+    ASSIGN_OR_RETURN(auto call, store.find_call(selector.job_id));
+    if (call) return RunView{std::nullopt, std::move(call)};
+    return not_found("no job or call with id " + selector.job_id);
+  }
+  ASSIGN_OR_RETURN(auto newest, store.runs_for_key(selector.run_key, 1));
+  if (newest.empty()) return not_found("no job with run key " + selector.run_key);
+  return load_run(store, newest.front());
 }
 
 Result<JobRecord> find_selected_job(Store& store, const JobSelector& selector) {
@@ -120,6 +151,53 @@ nlohmann::ordered_json job_json(const JobRecord& job) {
   out["started_at"] = format_local_time(job.started_at);
   out["finished_at"] = optional_time(job.finished_at);
   return out;
+}
+
+namespace {
+
+// A stored google.protobuf.Any as JSON when its type is one of the protocol's
+// values; otherwise its type and size.
+nlohmann::ordered_json any_json(const std::optional<std::string>& bytes) {
+  if (!bytes) return nullptr;
+  google::protobuf::Any any;
+  if (!any.ParseFromString(*bytes)) return {{"bytes", bytes->size()}};
+  auto value = protocol::unpack_to_json(any);
+  if (value.is_ok()) return nlohmann::ordered_json::parse(value->dump());
+  return {{"type_url", any.type_url()}, {"bytes", any.value().size()}};
+}
+
+}  // namespace
+
+nlohmann::ordered_json call_json(const CallRecord& call) {
+  nlohmann::ordered_json out;
+  out["kind"] = "call";
+  out["run_key"] =
+      call.run_key.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(call.run_key);
+  out["dispatch_id"] = call.id;
+  out["function"] = call.function;
+  out["endpoint"] = call.endpoint;
+  out["status"] = status_name(call.status);
+  out["phase"] = phase_name(call.phase);
+  out["attempts"] = call.attempts;
+  auto dispatch_status = protocol::dispatch_status_from_wire(call.call_status);
+  out["call_status"] = call.call_status != 0 && dispatch_status
+                           ? nlohmann::ordered_json(protocol::status_name(*dispatch_status))
+                           : nullptr;
+  out["output"] = any_json(call.output);
+  out["error"] = call.error ? nlohmann::ordered_json{{"type", call.error->type},
+                                                     {"message", call.error->message}}
+                            : nullptr;
+  out["parent_id"] = call.parent_id.empty() ? nlohmann::ordered_json(nullptr)
+                                            : nlohmann::ordered_json(call.parent_id);
+  out["root_id"] = call.root_id;
+  out["started_at"] = format_local_time(call.started_at);
+  out["finished_at"] = optional_time(call.finished_at);
+  out["expires_at"] = optional_time(call.expires_at);
+  return out;
+}
+
+nlohmann::ordered_json run_json(const RunView& run) {
+  return run.job ? job_json(*run.job) : call_json(*run.call);
 }
 
 void print_json(const nlohmann::ordered_json& value) {

@@ -12,13 +12,13 @@
 namespace ratchet::cli {
 
 int run_dev(int argc, char** argv) {
-  CLI::App app("Start a local server for development: a fresh signing key, API key 'test', "
-               "and a temporary store; print how to configure an SDK.",
-               "dev");
+  CLI::App app(
+      "Start a local server for development: a fresh signing key, API key 'test', "
+      "and a temporary store; print how to configure an SDK.",
+      "dev");
   std::string endpoint_url, host = "127.0.0.1", api_key = "test", db;
   int port = 4450;
-  app.add_option("ENDPOINT_URL", endpoint_url, "where your service (the SDK) listens")
-      ->required();
+  app.add_option("ENDPOINT_URL", endpoint_url, "where your service (the SDK) listens")->required();
   app.add_option("--host", host, "the address to listen on")->capture_default_str();
   app.add_option("--port", port, "the port to listen on")
       ->capture_default_str()

@@ -12,10 +12,11 @@
 namespace ratchet::cli {
 
 int run_keygen(int argc, char** argv) {
-  CLI::App app("Make an Ed25519 key pair for signing requests to endpoints: the private key "
-               "(PEM) for `ratchet server --signing-key`, the public key for the SDK's "
-               "DISPATCH_VERIFICATION_KEY.",
-               "keygen");
+  CLI::App app(
+      "Make an Ed25519 key pair for signing requests to endpoints: the private key "
+      "(PEM) for `ratchet server --signing-key`, the public key for the SDK's "
+      "DISPATCH_VERIFICATION_KEY.",
+      "keygen");
   std::string out;
   app.add_option("--out", out, "write the private key to this file (mode 0600; must not exist)");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;

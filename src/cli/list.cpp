@@ -4,7 +4,7 @@
 namespace ratchet::cli {
 
 int run_list(int argc, char** argv) {
-  CLI::App app("List recent jobs, newest first, as a JSON array.", "list");
+  CLI::App app("List recent jobs and durable calls, newest first, as a JSON array.", "list");
   std::string status_text;
   int limit = 50;
   app.add_option("--status", status_text,
@@ -24,14 +24,14 @@ int run_list(int argc, char** argv) {
 
   auto store = open_job_store();
   if (!store.is_ok()) return fail(store.status());
-  auto jobs = (*store)->list_jobs(status, limit);
-  if (!jobs.is_ok()) return fail(jobs.status());
+  auto runs = (*store)->list_runs(status, limit);
+  if (!runs.is_ok()) return fail(runs.status());
   auto array = nlohmann::ordered_json::array();
-  for (auto& job : *jobs) {
-    auto current = jobs::refresh_job(**store, std::move(job));
-    if (!current.is_ok()) return fail(current.status());
-    if (status && current->status != *status) continue;
-    array.push_back(job_json(*current));
+  for (const auto& summary : *runs) {
+    auto run = load_run(**store, summary);
+    if (!run.is_ok()) return fail(run.status());
+    if (status && run->job && run->job->status != *status) continue;  // found LOST just now
+    array.push_back(run_json(*run));
   }
   print_json(array);
   return 0;

@@ -1,6 +1,7 @@
 // ratchet server [--listen HOST:PORT] [--db PATH] [--api-key KEY]... [--signing-key FILE] ...
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "cli/command.hpp"
@@ -58,9 +59,10 @@ Result<std::optional<protocol::SigningKey>> signing_key(const std::string& file)
 }  // namespace
 
 int run_server(int argc, char** argv) {
-  CLI::App app("Run the scheduler server: store durable calls, send them to their endpoints "
-               "(signed), retry, and answer the Dispatch API.",
-               "server");
+  CLI::App app(
+      "Run the scheduler server: store durable calls, send them to their endpoints "
+      "(signed), retry, and answer the Dispatch API.",
+      "server");
   std::string listen = env_or("RATCHET_LISTEN", "127.0.0.1:4450");
   std::string db = env_or("RATCHET_DB", "");
   std::vector<std::string> api_keys;
@@ -100,7 +102,11 @@ int run_server(int argc, char** argv) {
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());
   config.endpoint.request_timeout = std::chrono::milliseconds(*timeout / kMicrosPerMilli);
-  config.scheduler.lease = *timeout + 60 * kMicrosPerSecond;
+  // The lease outlives the attempt by a margin for the commit of its reply. It
+  // is also how long a crashed server's calls wait to be taken up again, so the
+  // margin scales with the timeout (5 s to 1 min) rather than being a fixed minute.
+  config.scheduler.lease =
+      *timeout + std::clamp(*timeout, 5 * kMicrosPerSecond, 60 * kMicrosPerSecond);
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);
@@ -112,8 +118,8 @@ int run_server(int argc, char** argv) {
   config.db_path = db;
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
-    spdlog::info("ratchet server listening on {}:{} with the store {}", listen.substr(0, listen.rfind(':')),
-                 running.port(), db);
+    spdlog::info("ratchet server listening on {}:{} with the store {}",
+                 listen.substr(0, listen.rfind(':')), running.port(), db);
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

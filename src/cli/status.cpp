@@ -1,4 +1,6 @@
 // ratchet status (--run-key KEY | --job-id ID) [--all]
+#include <limits>
+
 #include "cli/command.hpp"
 
 namespace ratchet::cli {
@@ -17,19 +19,19 @@ int run_status(int argc, char** argv) {
   auto store = open_job_store();
   if (!store.is_ok()) return fail(store.status());
   if (!all) {
-    auto job = find_selected_job(**store, selector);
-    if (!job.is_ok()) return fail(job.status());
-    print_json(job_json(*job));
+    auto run = find_selected_run(**store, selector);
+    if (!run.is_ok()) return fail(run.status());
+    print_json(run_json(*run));
     return 0;
   }
-  auto jobs = (*store)->jobs_for_key(selector.run_key);
-  if (!jobs.is_ok()) return fail(jobs.status());
-  if (jobs->empty()) return fail(not_found("no job with run key " + selector.run_key));
+  auto runs = (*store)->runs_for_key(selector.run_key, std::numeric_limits<int>::max());
+  if (!runs.is_ok()) return fail(runs.status());
+  if (runs->empty()) return fail(not_found("no job with run key " + selector.run_key));
   auto array = nlohmann::ordered_json::array();
-  for (auto& job : *jobs) {
-    auto current = jobs::refresh_job(**store, std::move(job));
-    if (!current.is_ok()) return fail(current.status());
-    array.push_back(job_json(*current));
+  for (const auto& summary : *runs) {
+    auto run = load_run(**store, summary);
+    if (!run.is_ok()) return fail(run.status());
+    array.push_back(run_json(*run));
   }
   print_json(array);
   return 0;

@@ -95,8 +95,8 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     const pb::Call& call = message.calls(i);
     Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
     if (!valid.is_ok()) {
-      responder.send(connect_error(
-          invalid_argument("call " + std::to_string(i) + ": " + valid.message())));
+      responder.send(
+          connect_error(invalid_argument("call " + std::to_string(i) + ": " + valid.message())));
       return;
     }
     NewCall next;

@@ -13,8 +13,8 @@
 namespace ratchet::server {
 
 struct ApiOptions {
-  std::set<std::string> api_keys;  // empty: no authentication (never the default)
-  Micros max_wait = 60 * kMicrosPerSecond;  // the longest one Wait blocks
+  std::set<std::string> api_keys;            // empty: no authentication (never the default)
+  Micros max_wait = 60 * kMicrosPerSecond;   // the longest one Wait blocks
   std::optional<Micros> default_expiration;  // for calls dispatched without one
 };
 

@@ -70,8 +70,8 @@ engine::EndpointReply failure(DispatchStatus status, std::string message) {
 
 }  // namespace
 
-HttpEndpointClient::HttpEndpointClient(std::optional<protocol::SigningKey> key,
-                                       const Clock& clock, EndpointClientOptions options)
+HttpEndpointClient::HttpEndpointClient(std::optional<protocol::SigningKey> key, const Clock& clock,
+                                       EndpointClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(key), clock, options)) {}
 
 HttpEndpointClient::~HttpEndpointClient() = default;
@@ -81,8 +81,7 @@ void HttpEndpointClient::run(const std::string& endpoint, std::string run_reques
   auto url = impl_->url_of(endpoint);
   if (!url.is_ok()) {
     done(failure(DispatchStatus::kInvalidArgument,
-                 "this server cannot send calls to '" + endpoint + "': " +
-                     url.status().message()));
+                 "this server cannot send calls to '" + endpoint + "': " + url.status().message()));
     return;
   }
   http::Request request;
@@ -106,21 +105,21 @@ void HttpEndpointClient::run(const std::string& endpoint, std::string run_reques
   request.body = std::move(run_request);
   http::RequestOptions options;
   options.timeout = impl_->options.request_timeout;
-  impl_->client.send(*url, std::move(request), options,
-                     [done = std::move(done)](Result<http::Response> response) {
-                       if (!response.is_ok()) {
-                         auto kind = http::error_kind(response.status());
-                         done(failure(kind ? status_for(*kind) : DispatchStatus::kTcpError,
-                                      response.status().message()));
-                         return;
-                       }
-                       engine::EndpointReply reply;
-                       reply.responded = true;
-                       reply.http_status = response->status;
-                       reply.content_type = std::string(response->header("Content-Type").value_or(""));
-                       reply.body = std::move(response->body);
-                       done(std::move(reply));
-                     });
+  impl_->client.send(
+      *url, std::move(request), options, [done = std::move(done)](Result<http::Response> response) {
+        if (!response.is_ok()) {
+          auto kind = http::error_kind(response.status());
+          done(failure(kind ? status_for(*kind) : DispatchStatus::kTcpError,
+                       response.status().message()));
+          return;
+        }
+        engine::EndpointReply reply;
+        reply.responded = true;
+        reply.http_status = response->status;
+        reply.content_type = std::string(response->header("Content-Type").value_or(""));
+        reply.body = std::move(response->body);
+        done(std::move(reply));
+      });
 }
 
 }  // namespace ratchet::server

@@ -28,13 +28,13 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   store_options.durable = config.durable;
   ASSIGN_OR_RETURN(parts->store,
                    open_store(config.db_path, SystemClock::instance(), store_options));
-  parts->client = std::make_unique<HttpEndpointClient>(config.signing_key,
-                                                       SystemClock::instance(), config.endpoint);
+  parts->client = std::make_unique<HttpEndpointClient>(config.signing_key, SystemClock::instance(),
+                                                       config.endpoint);
   if (config.scheduler.owner == "ratchet") {
     config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
   }
-  parts->scheduler = std::make_unique<engine::Scheduler>(
-      *parts->store, SystemClock::instance(), *parts->client, config.scheduler);
+  parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
+                                                         *parts->client, config.scheduler);
   parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);
   parts->scheduler->start();
   http::ServerOptions http_options;
@@ -42,10 +42,10 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
   Api* api = parts->api.get();
-  auto http = http::Server::start(http_options, [api](http::Request request,
-                                                      http::Responder responder) {
-    api->handle(std::move(request), std::move(responder));
-  });
+  auto http =
+      http::Server::start(http_options, [api](http::Request request, http::Responder responder) {
+        api->handle(std::move(request), std::move(responder));
+      });
   if (!http.is_ok()) {
     parts->scheduler->stop();
     return http.status();

@@ -131,7 +131,8 @@ class SqliteStore final : public Store {
                              const std::string& reason) override;
   Result<bool> request_cancel(const std::string& id, Micros grace) override;
   Status heartbeat(const std::string& id) override;
-  Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status, int limit) override;
+  Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
+  Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
     return db_->write_transaction([&] {
       auto transaction = sqlite::make_call_transaction(*db_, clock_);
@@ -148,6 +149,7 @@ class SqliteStore final : public Store {
   Result<int> schema_version();
   Status migrate();
   Result<std::vector<JobRecord>> read_jobs(Statement* statement);
+  Result<std::vector<RunSummary>> read_summaries(Statement* statement);
   Status insert_job(const JobRequest& request, JobRecord* job);
 
   std::unique_ptr<Database> db_;
@@ -291,19 +293,40 @@ Result<std::vector<JobRecord>> SqliteStore::jobs_for_key(const std::string& run_
   return read_jobs(query);
 }
 
-Result<std::vector<JobRecord>> SqliteStore::list_jobs(std::optional<RunStatus> status, int limit) {
+#define SUMMARY_COLUMNS \
+  "id, kind, run_key, status, started_at, finished_at, stdout_file, stderr_file"
+
+Result<std::vector<RunSummary>> SqliteStore::read_summaries(Statement* statement) {
+  std::vector<RunSummary> runs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, statement->step());
+    if (!has_row) break;
+    runs.push_back(read_summary(*statement));
+  }
+  statement->reset();
+  return runs;
+}
+
+Result<std::vector<RunSummary>> SqliteStore::list_runs(std::optional<RunStatus> status, int limit) {
   Statement* query = nullptr;
   if (status) {
-    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
-                                         "AND status = ?2 ORDER BY started_at DESC, rowid DESC "
-                                         "LIMIT ?1"));
+    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " SUMMARY_COLUMNS " FROM runs WHERE status = ?2 "
+                                         "ORDER BY started_at DESC, rowid DESC LIMIT ?1"));
     query->bind(2, status_name(*status));
   } else {
-    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
+    ASSIGN_OR_RETURN(query, db_->prepare("SELECT " SUMMARY_COLUMNS " FROM runs "
                                          "ORDER BY started_at DESC, rowid DESC LIMIT ?1"));
   }
   query->bind(1, limit);
-  return read_jobs(query);
+  return read_summaries(query);
+}
+
+Result<std::vector<RunSummary>> SqliteStore::runs_for_key(const std::string& run_key, int limit) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " SUMMARY_COLUMNS " FROM runs WHERE run_key = ?1 "
+                                "ORDER BY started_at DESC, rowid DESC LIMIT ?2"));
+  query->bind(1, run_key).bind(2, limit);
+  return read_summaries(query);
 }
 
 Result<bool> SqliteStore::mark_job_running(const std::string& id, const ProcessIdentity& process) {
@@ -361,19 +384,11 @@ Status SqliteStore::heartbeat(const std::string& id) {
 
 Result<std::vector<RunSummary>> SqliteStore::terminal_runs_before(Micros cutoff) {
   ASSIGN_OR_RETURN(Statement * query,
-                   db_->prepare("SELECT id, kind, run_key, status, started_at, finished_at, "
-                                "stdout_file, stderr_file FROM runs "
+                   db_->prepare("SELECT " SUMMARY_COLUMNS " FROM runs "
                                 "WHERE status IN " TERMINAL_STATUSES " AND finished_at < ?1 "
                                 "ORDER BY finished_at"));
   query->bind(1, cutoff);
-  std::vector<RunSummary> runs;
-  while (true) {
-    ASSIGN_OR_RETURN(bool has_row, query->step());
-    if (!has_row) break;
-    runs.push_back(read_summary(*query));
-  }
-  query->reset();
-  return runs;
+  return read_summaries(query);
 }
 
 Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& ids) {

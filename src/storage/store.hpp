@@ -74,8 +74,10 @@ class Store {
 
   // --- every run (jobs and calls) ------------------------------------------------
 
-  // The newest jobs first, optionally of one status.
-  virtual Result<std::vector<JobRecord>> list_jobs(std::optional<RunStatus> status, int limit) = 0;
+  // The newest runs (jobs and calls) first, optionally of one status.
+  virtual Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) = 0;
+  // The runs (jobs and calls) of a run key, newest first.
+  virtual Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) = 0;
   // Terminal runs whose finished_at is before `cutoff`.
   virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
   // Deletes the runs by id (terminal ones only); returns how many went.
