@@ -1,0 +1,287 @@
+#include "http/client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "http/server.hpp"
+#include "http/test_support.hpp"
+
+namespace ratchet::http {
+namespace {
+
+using namespace ratchet::http::testing;
+
+// A server on an ephemeral port; responds "<method> <target> host=<Host>".
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+
+  void start(ServerOptions options) {
+    Result<std::unique_ptr<Server>> server =
+        Server::start(std::move(options), [this](Request request, Responder responder) {
+          handle(std::move(request), std::move(responder));
+        });
+    ASSERT_TRUE(server.is_ok()) << server.status().message();
+    server_ = std::move(server).value();
+    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    url_ = parse_url(base_).value();
+  }
+
+  virtual void handle(Request request, Responder responder) {
+    if (request.path() == "/slow") {
+      std::lock_guard lock(mutex_);
+      slow_.push_back(std::move(responder));
+      slow_arrived_.notify_all();
+      return;
+    }
+    if (request.path() == "/big") {
+      return responder.send(Response::with_body(200, "text/plain", std::string(4096, 'b')));
+    }
+    responder.send(Response::with_body(
+        200, "text/plain",
+        request.method + " " + request.target +
+            " host=" + std::string(request.header("Host").value_or("")) + " " + request.body));
+  }
+
+  // Blocks until the server holds `n` requests to /slow.
+  void wait_for_slow(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    slow_arrived_.wait(lock, [&] { return slow_.size() >= n; });
+  }
+
+  void TearDown() override {
+    std::lock_guard lock(mutex_);
+    slow_.clear();
+  }
+
+  std::unique_ptr<Server> server_;
+  std::string base_;
+  Url url_;
+  std::mutex mutex_;
+  std::condition_variable slow_arrived_;
+  std::vector<Responder> slow_;
+};
+
+TEST_F(ClientTest, SendsToAnAbsoluteUrlWithHostHeader) {
+  Client client;
+  Result<Response> response = client.send_sync(Request{"POST", base_ + "/p/q?x=1", {}, "body"});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body,
+            "POST /p/q?x=1 host=127.0.0.1:" + std::to_string(server_->port()) + " body");
+  EXPECT_EQ(response->header("content-length"), std::to_string(response->body.size()));
+}
+
+TEST_F(ClientTest, SendsUnderAUrlPathPrefix) {
+  Client client;
+  Url url = parse_url(base_ + "/api/").value();
+  Result<Response> response = client.send_sync(url, Request{"GET", "/Run", {}, ""});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->body.substr(0, 13), "GET /api/Run ");
+}
+
+TEST_F(ClientTest, ReusesAKeepAliveConnection) {
+  Client client;
+  for (int i = 0; i < 20; ++i) {
+    Result<Response> response = client.send_sync(url_, Request{"GET", "/", {}, ""});
+    ASSERT_TRUE(response.is_ok()) << response.status().message();
+  }
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(server_->connections_accepted(), 1u);
+}
+
+TEST_F(ClientTest, CompletesAThousandConcurrentRequests) {
+  ClientOptions options;
+  options.io_threads = 2;
+  Client client(options);
+  constexpr int kRequests = 1000;
+  std::atomic<int> ok{0};
+  std::latch done(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    client.send(url_, Request{"POST", "/n", {}, std::to_string(i)}, {},
+                [&, i](Result<Response> response) {
+                  if (response.is_ok() && response->status == 200 &&
+                      response->body.ends_with(" " + std::to_string(i))) {
+                    ++ok;
+                  }
+                  done.count_down();
+                });
+  }
+  done.wait();
+  EXPECT_EQ(ok.load(), kRequests);
+  EXPECT_LE(server_->connections_accepted(), options.max_connections_per_host);
+}
+
+TEST_F(ClientTest, BoundsConnectionsPerHostAndQueuesTheRest) {
+  ClientOptions options;
+  options.max_connections_per_host = 2;
+  Client client(options);
+  std::atomic<int> ok{0};
+  std::latch done(50);
+  for (int i = 0; i < 50; ++i) {
+    client.send(url_, Request{"GET", "/", {}, ""}, {}, [&](Result<Response> response) {
+      if (response.is_ok()) ++ok;
+      done.count_down();
+    });
+  }
+  done.wait();
+  EXPECT_EQ(ok.load(), 50);
+  EXPECT_LE(server_->connections_accepted(), 2u);
+}
+
+TEST_F(ClientTest, SlowResponseHitsTheRequestTimeout) {
+  Client client;
+  RequestOptions quick;
+  quick.timeout = std::chrono::milliseconds(100);
+  Result<Response> response = client.send_sync(url_, Request{"GET", "/slow", {}, ""}, quick);
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kTimeout) << response.status().message();
+  EXPECT_EQ(response.status().code(), Code::kDeadlineExceeded);
+}
+
+TEST_F(ClientTest, RequestWaitingForABusyPoolTimesOut) {
+  ClientOptions options;
+  options.max_connections_per_host = 1;
+  Client client(options);
+  RequestOptions quick;
+  quick.timeout = std::chrono::milliseconds(100);
+  std::promise<Result<Response>> first;
+  client.send(url_, Request{"GET", "/slow", {}, ""}, {},
+              [&](Result<Response> r) { first.set_value(std::move(r)); });
+  Result<Response> second = client.send_sync(url_, Request{"GET", "/", {}, ""}, quick);
+  ASSERT_FALSE(second.is_ok());
+  EXPECT_EQ(error_kind(second.status()), ErrorKind::kTimeout) << second.status().message();
+  {
+    std::lock_guard lock(mutex_);
+    for (Responder& r : slow_) r.send(Response::with_body(200, "text/plain", "done"));
+  }
+  EXPECT_TRUE(first.get_future().get().is_ok());
+}
+
+TEST_F(ClientTest, ResponseOverTheLimitIsAnError) {
+  ClientOptions options;
+  options.response_body_limit = 1024;
+  Client client(options);
+  Result<Response> response = client.send_sync(url_, Request{"GET", "/big", {}, ""});
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kResponseTooLarge)
+      << response.status().message();
+}
+
+TEST(Client, ConnectionRefusedIsATcpError) {
+  ClosedPort port;
+  Client client;
+  Result<Response> response = client.send_sync(
+      Request{"GET", "http://127.0.0.1:" + std::to_string(port.port()) + "/", {}, ""});
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kTcp) << response.status().message();
+  EXPECT_EQ(response.status().code(), Code::kUnavailable);
+}
+
+TEST(Client, UnknownHostIsADnsError) {
+  Client client;
+  Result<Response> response =
+      client.send_sync(Request{"GET", "http://no-such-host.invalid/", {}, ""});
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kDns) << response.status().message();
+}
+
+TEST(Client, InvalidUrlIsAnInvalidRequest) {
+  Client client;
+  Result<Response> response = client.send_sync(Request{"GET", "ftp://h/", {}, ""});
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kInvalidRequest);
+  EXPECT_EQ(response.status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ClientTest, HttpsToAPlainHttpServerIsATlsError) {
+  ClientOptions options;
+  options.verify_peer = false;
+  Client client(options);
+  Result<Response> response = client.send_sync(
+      Request{"GET", "https://127.0.0.1:" + std::to_string(server_->port()) + "/", {}, ""});
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kTls) << response.status().message();
+}
+
+TEST(Client, MalformedResponseIsReported) {
+  RawListener listener;
+  std::thread peer([&] {
+    int fd = listener.accept_one();
+    read_message(fd);
+    write_all(fd, "HELLO THERE\r\n\r\n");
+    close(fd);
+  });
+  Client client;
+  Result<Response> response = client.send_sync(
+      Request{"GET", "http://127.0.0.1:" + std::to_string(listener.port()) + "/", {}, ""});
+  peer.join();
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kMalformedResponse)
+      << response.status().message();
+}
+
+// The server answers one request per connection, keep-alive, then closes the
+// connection: the client's pooled connection is stale for the next request.
+TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {
+  RawListener listener;
+  std::thread peer([&] {
+    for (int i = 0; i < 2; ++i) {
+      int fd = listener.accept_one();
+      read_message(fd);
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      shutdown(fd, SHUT_RDWR);
+      close(fd);
+    }
+  });
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
+  Result<Response> first = client.send_sync(url, Request{"GET", "/1", {}, ""});
+  ASSERT_TRUE(first.is_ok()) << first.status().message();
+  Result<Response> second = client.send_sync(url, Request{"GET", "/2", {}, ""});
+  peer.join();
+  ASSERT_TRUE(second.is_ok()) << second.status().message();
+  EXPECT_EQ(second->body, "ok");
+  EXPECT_EQ(client.connections_opened(), 2u);
+}
+
+// A connection closed without any response is an error, not retried, when it
+// was a new connection (the request may have been acted on).
+TEST(Client, ConnectionClosedWithoutAResponseIsATcpError) {
+  RawListener listener;
+  std::thread peer([&] {
+    int fd = listener.accept_one();
+    read_message(fd);
+    close(fd);
+  });
+  Client client;
+  Result<Response> response = client.send_sync(
+      Request{"GET", "http://127.0.0.1:" + std::to_string(listener.port()) + "/", {}, ""});
+  peer.join();
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kTcp) << response.status().message();
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST_F(ClientTest, DestroyingTheClientFailsRequestsInFlight) {
+  std::promise<Result<Response>> result;
+  {
+    Client client;
+    client.send(url_, Request{"GET", "/slow", {}, ""}, {},
+                [&](Result<Response> r) { result.set_value(std::move(r)); });
+    wait_for_slow(1);  // the request is truly in flight
+  }
+  Result<Response> response = result.get_future().get();
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kShutdown) << response.status().message();
+}
+
+}  // namespace
+}  // namespace ratchet::http

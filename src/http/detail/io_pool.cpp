@@ -1,0 +1,45 @@
+#include "http/detail/io_pool.hpp"
+
+#include <pthread.h>
+
+namespace ratchet::http::detail {
+
+IoPool::IoPool(int threads) {
+  int n = threads < 1 ? 1 : threads;
+  for (int i = 0; i < n; ++i) {
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    guards_.emplace_back(contexts_.back()->get_executor());
+  }
+}
+
+IoPool::~IoPool() {
+  stop_and_join();
+  // Destroy the contexts in reverse order of creation; each destroys its own
+  // pending handlers (and the objects they keep alive).
+  while (!contexts_.empty()) contexts_.pop_back();
+}
+
+void IoPool::start(const std::string& name) {
+  std::string thread_name = name.substr(0, 15);  // the kernel's limit
+  for (auto& context : contexts_) {
+    threads_.emplace_back([io = context.get(), thread_name] {
+      pthread_setname_np(pthread_self(), thread_name.c_str());
+      io->run();
+    });
+  }
+}
+
+void IoPool::stop_and_join() {
+  for (auto& guard : guards_) guard.reset();
+  for (auto& context : contexts_) context->stop();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+}
+
+boost::asio::io_context& IoPool::next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+}  // namespace ratchet::http::detail

@@ -1,0 +1,571 @@
+// http::Server on Boost.Beast. One Session per TCP connection, living on one
+// io_context (one thread), so a Session's members need no locking. Responders
+// reach their Session through a weak_ptr and post to its io_context; the
+// shared `Gate` makes sure nothing is posted once the io_contexts are going
+// away.
+#include "http/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "http/detail/io_pool.hpp"
+
+namespace ratchet::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Open while the io_contexts may receive posts; closed (for good) by stop().
+struct Gate {
+  std::shared_mutex mutex;
+  bool open = true;
+};
+
+// A fixed pool of threads running blocking handlers, for start_blocking().
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads) {
+    for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) {
+      threads_.emplace_back([this] { run(); });
+    }
+  }
+  ~WorkerPool() { stop(); }
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;  // `job` is dropped: its Responder answers 500
+      jobs_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+  }
+
+  // Drops the jobs not started and joins the threads (after running jobs end).
+  void stop() {
+    std::deque<std::function<void()>> dropped;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      dropped.swap(jobs_);
+    }
+    wake_.notify_all();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  void run() {
+    pthread_setname_np(pthread_self(), "ratchet-worker");
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+class Session;
+
+// What every Session of one server shares.
+struct ServerShared {
+  ServerOptions options;
+  Server::Handler handler;
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> accepted{0};
+
+  std::mutex sessions_mutex;
+  std::condition_variable sessions_changed;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+
+  // Runs `fn(session)` on each live session's own thread.
+  template <typename Fn>
+  void for_each_session(Fn fn);
+};
+
+Response plain_error(int status, std::string text) {
+  return Response::with_body(status, "text/plain; charset=utf-8", std::move(text));
+}
+
+Response run_blocking_handler(const Server::BlockingHandler& handler, const Request& request) {
+  try {
+    return handler(request);
+  } catch (const std::exception& e) {
+    return plain_error(500, std::string("the handler failed: ") + e.what() + "\n");
+  } catch (...) {
+    return plain_error(500, "the handler failed with an unknown exception\n");
+  }
+}
+
+}  // namespace
+
+// Lives as long as some copy of the Responder; answers 500 if never used.
+class Responder::State {
+ public:
+  State(std::shared_ptr<Gate> gate, std::weak_ptr<Session> session)
+      : gate_(std::move(gate)), session_(std::move(session)) {}
+  ~State() {
+    if (!sent_.load(std::memory_order_relaxed)) {
+      send(plain_error(500, "the handler finished without a response\n"));
+    }
+  }
+
+  void send(Response response);
+
+ private:
+  std::shared_ptr<Gate> gate_;
+  std::weak_ptr<Session> session_;
+  std::atomic<bool> sent_{false};
+};
+
+void Responder::send(Response response) const {
+  if (state_) state_->send(std::move(response));
+}
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<ServerShared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+
+  ~Session() {
+    std::lock_guard lock(shared_->sessions_mutex);
+    shared_->sessions.erase(this);
+    shared_->sessions_changed.notify_all();
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(shared_->sessions_mutex);
+      shared_->sessions.emplace(this, weak_from_this());
+    }
+    beast::error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    wait_for_request();
+  }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  // The server is stopping: an idle connection closes now, a busy one after
+  // its response (which says `Connection: close`).
+  void on_stopping() {
+    if (!in_flight_) close();
+  }
+
+  void close() {
+    self_while_in_flight_.reset();
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  void deliver(Response response);
+
+ private:
+  void wait_for_request();
+  void read_header();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void on_request();
+  void reject(beast::error_code ec);
+  void lingering_close();
+  void drain(std::size_t drained);
+  void send_error(int status, std::string text);
+  void write_response();
+  void on_written(beast::error_code ec);
+
+  const ServerOptions& options() const { return shared_->options; }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerShared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  bool keep_alive_ = false;    // what the current request allows
+  bool head_request_ = false;  // the response has a Content-Length but no body
+  bool in_flight_ = false;     // a request was handed to the handler, not yet answered
+  bool response_in_progress_ = false;
+  bool closed_ = false;
+  // While the handler holds the request, nothing else owns the Session: it
+  // owns itself until deliver() or close().
+  std::shared_ptr<Session> self_while_in_flight_;
+};
+
+bool is_http_syntax_error(beast::error_code ec) {
+  static const beast::error_category& http_errors =
+      beast::error_code(bhttp::error::bad_method).category();
+  return ec.category() == http_errors && ec != bhttp::error::end_of_stream &&
+         ec != bhttp::error::partial_message;
+}
+
+template <typename Fn>
+void ServerShared::for_each_session(Fn fn) {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mutex);
+    for (auto& [raw, weak] : sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) {
+    asio::post(session->executor(), [session, fn] { fn(*session); });
+  }
+}
+
+// Between requests: wait up to idle_timeout for the first byte of the next one.
+void Session::wait_for_request() {
+  if (closed_) return;
+  if (shared_->stopping.load()) return close();
+  if (buffer_.size() > 0) return read_header();  // a pipelined request is here
+  stream_.expires_after(options().idle_timeout);
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (ec || self->closed_) return self->close();
+                            self->buffer_.commit(n);
+                            self->read_header();
+                          });
+}
+
+void Session::read_header() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
+  parser_->body_limit(options().body_limit);
+  stream_.expires_after(options().header_timeout);
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+}
+
+void Session::on_header(beast::error_code ec) {
+  if (closed_) return;
+  if (ec) return reject(ec);
+  auto length = parser_->content_length();
+  if (length && *length > options().body_limit) return reject(bhttp::error::body_limit);
+  keep_alive_ = parser_->get().keep_alive();
+  head_request_ = parser_->get().method() == bhttp::verb::head;
+  if (parser_->is_done()) return on_request();
+  auto expect = parser_->get().find(bhttp::field::expect);
+  if (expect == parser_->get().end() || !iequals(expect->value(), "100-continue")) {
+    return read_body();
+  }
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  stream_.expires_after(options().io_timeout);
+  asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec || self->closed_) return self->close();
+                      self->read_body();
+                    });
+}
+
+void Session::read_body() {
+  stream_.expires_after(options().io_timeout);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (self->closed_) return;
+                      if (ec) return self->reject(ec);
+                      self->on_request();
+                    });
+}
+
+// A request could not be read: answer what the client did wrong, or just close
+// when it went away or stalled.
+void Session::reject(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) {
+    return send_error(413, "the request body is larger than " +
+                               std::to_string(options().body_limit) + " bytes\n");
+  }
+  if (is_http_syntax_error(ec)) {
+    return send_error(400, "malformed HTTP request: " + ec.message() + "\n");
+  }
+  close();
+}
+
+void Session::on_request() {
+  bhttp::request<bhttp::string_body> message = parser_->release();
+  parser_.reset();
+  Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    request.headers.add(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  in_flight_ = true;
+  self_while_in_flight_ = shared_from_this();
+  Responder responder(std::make_shared<Responder::State>(shared_->gate, weak_from_this()));
+  try {
+    shared_->handler(std::move(request), std::move(responder));
+  } catch (...) {
+    // The Responder given to the handler was destroyed unsent: the client gets 500.
+  }
+}
+
+void Session::deliver(Response response) {
+  if (closed_ || !in_flight_ || response_in_progress_) return;
+  response_in_progress_ = true;
+  if (response.status < 100 || response.status > 999) {
+    response = plain_error(500, "the handler answered an invalid HTTP status\n");
+  }
+  response_ = {};
+  response_.version(11);
+  response_.result(static_cast<unsigned>(response.status));
+  for (const Header& field : response.headers) {
+    response_.insert(field.name, field.value);
+  }
+  int status = response.status;
+  bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless) response_.body() = std::move(response.body);
+  response_.prepare_payload();
+  if (head_request_) response_.body().clear();  // Content-Length stays
+  write_response();
+  self_while_in_flight_.reset();  // the write's handler owns the Session now
+}
+
+void Session::send_error(int status, std::string text) {
+  keep_alive_ = false;
+  head_request_ = false;
+  in_flight_ = true;
+  deliver(plain_error(status, std::move(text)));
+}
+
+void Session::write_response() {
+  response_.keep_alive(keep_alive_ && !shared_->stopping.load());
+  stream_.expires_after(options().io_timeout);
+  bhttp::async_write(
+      stream_, response_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_written(ec); });
+}
+
+void Session::on_written(beast::error_code ec) {
+  in_flight_ = false;
+  response_in_progress_ = false;
+  if (ec || closed_) return close();
+  if (!response_.keep_alive()) return lingering_close();
+  response_ = {};
+  wait_for_request();
+}
+
+// Closing a socket with unread input makes the kernel send a reset, which can
+// destroy the response before the client reads it (a 413 sent without reading
+// the body, say). So: half-close, then discard what the client still sends,
+// for a bounded time and size.
+void Session::lingering_close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  buffer_.clear();
+  stream_.expires_after(std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
+  drain(0);
+}
+
+void Session::drain(std::size_t drained) {
+  static constexpr std::size_t kMaxDrained = 4 << 20;
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this(), drained](
+                                                          beast::error_code ec, std::size_t n) {
+    if (ec || self->closed_ || drained + n > kMaxDrained) return self->close();
+    self->drain(drained + n);
+  });
+}
+
+}  // namespace
+
+void Responder::State::send(Response response) {
+  if (sent_.exchange(true)) return;
+  std::shared_lock lock(gate_->mutex);
+  if (!gate_->open) return;
+  std::shared_ptr<Session> session = session_.lock();
+  if (!session) return;
+  asio::any_io_executor executor = session->executor();
+  asio::dispatch(executor,
+                 [session = std::move(session), response = std::move(response)]() mutable {
+                   session->deliver(std::move(response));
+                 });
+}
+
+struct Server::Impl {
+  std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
+  detail::IoPool io;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
+  std::uint16_t port = 0;
+  std::shared_ptr<WorkerPool> workers;
+  bool stopped = false;
+
+  explicit Impl(int io_threads) : io(io_threads), acceptor(io.at(0)), accept_retry(io.at(0)) {}
+
+  Status bind(const std::string& host, std::uint16_t wanted_port);
+  void accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void wait_for_sessions(Clock::time_point deadline);
+  void stop(std::chrono::milliseconds grace);
+  void release_stuck_sessions();
+};
+
+Status Server::Impl::bind(const std::string& host, std::uint16_t wanted_port) {
+  beast::error_code ec;
+  tcp::resolver resolver(io.at(0));
+  auto endpoints = resolver.resolve(host, std::to_string(wanted_port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return invalid_argument("cannot resolve the listen address '" + host + "': " + ec.message());
+  }
+  tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  std::string where = host + ":" + std::to_string(wanted_port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return unavailable("cannot listen on " + where + ": " + ec.message() +
+                       " (is another process using the port?)");
+  }
+  port = acceptor.local_endpoint().port();
+  return Status::ok();
+}
+
+void Server::Impl::accept() {
+  acceptor.async_accept(io.next(), [this](beast::error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+  if (ec) {
+    // Typically out of file descriptors: back off instead of spinning.
+    accept_retry.expires_after(std::chrono::milliseconds(50));
+    accept_retry.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
+    return;
+  }
+  shared->accepted.fetch_add(1, std::memory_order_relaxed);
+  auto session = std::make_shared<Session>(std::move(socket), shared);
+  asio::post(session->executor(), [session] { session->start(); });
+  accept();
+}
+
+void Server::Impl::wait_for_sessions(Clock::time_point deadline) {
+  std::unique_lock lock(shared->sessions_mutex);
+  shared->sessions_changed.wait_until(lock, deadline, [&] { return shared->sessions.empty(); });
+}
+
+void Server::Impl::stop(std::chrono::milliseconds grace) {
+  if (stopped) return;
+  stopped = true;
+  Clock::time_point deadline = Clock::now() + grace;
+  shared->stopping.store(true);
+  asio::post(io.at(0), [this] {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    accept_retry.cancel();
+  });
+  shared->for_each_session([](Session& session) { session.on_stopping(); });
+  wait_for_sessions(deadline);
+  shared->for_each_session([](Session& session) { session.close(); });
+  wait_for_sessions(Clock::now() + std::chrono::milliseconds(200));
+  if (workers) workers->stop();
+  {
+    std::unique_lock lock(shared->gate->mutex);
+    shared->gate->open = false;
+  }
+  io.stop_and_join();
+  release_stuck_sessions();
+}
+
+// A Session whose close() was posted but never ran (the io threads stopped
+// first) still owns itself; break that cycle now that no I/O thread runs.
+void Server::Impl::release_stuck_sessions() {
+  std::vector<std::shared_ptr<Session>> stuck;
+  {
+    std::lock_guard lock(shared->sessions_mutex);
+    for (auto& [raw, weak] : shared->sessions) {
+      if (auto session = weak.lock()) stuck.push_back(std::move(session));
+    }
+  }
+  for (auto& session : stuck) session->close();
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  if (impl_) impl_->stop(std::chrono::milliseconds(0));
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
+  if (!handler) return invalid_argument("http::Server::start needs a handler");
+  if (options.io_threads < 1) return invalid_argument("ServerOptions::io_threads must be >= 1");
+  auto impl = std::make_unique<Impl>(options.io_threads);
+  RETURN_IF_ERROR(impl->bind(options.host, options.port));
+  impl->shared->options = std::move(options);
+  impl->shared->handler = std::move(handler);
+  impl->accept();
+  impl->io.start("ratchet-http-s");
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Result<std::unique_ptr<Server>> Server::start_blocking(ServerOptions options,
+                                                       BlockingHandler handler) {
+  if (!handler) return invalid_argument("http::Server::start_blocking needs a handler");
+  if (options.worker_threads < 1) {
+    return invalid_argument("ServerOptions::worker_threads must be >= 1");
+  }
+  auto workers = std::make_shared<WorkerPool>(options.worker_threads);
+  auto shared_handler = std::make_shared<BlockingHandler>(std::move(handler));
+  // The raw pool pointer is safe: the Server owns the pool and stop() stops the
+  // pool before it stops the I/O threads that run this lambda.
+  auto run = [pool = workers.get(), shared_handler](Request request, Responder responder) {
+    pool->post([shared_handler, request = std::move(request), responder = std::move(responder)] {
+      responder.send(run_blocking_handler(*shared_handler, request));
+    });
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<Server> server, start(std::move(options), std::move(run)));
+  server->impl_->workers = std::move(workers);
+  return server;
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+std::uint64_t Server::connections_accepted() const {
+  return impl_->shared->accepted.load(std::memory_order_relaxed);
+}
+
+void Server::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+
+}  // namespace ratchet::http

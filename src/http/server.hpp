@@ -1,0 +1,100 @@
+// http::Server: an HTTP/1.1 server for Ratchet's API and for SDK endpoints.
+//
+// Contract:
+// - Server::start binds host:port (port 0 picks a free port: see port()) and
+//   serves on `io_threads` I/O threads until stop() or destruction.
+// - Each request is read in full (body de-chunked, at most `body_limit` bytes)
+//   and handed to the Handler together with a Responder. Requests on one
+//   connection are handled one at a time, in order (keep-alive; no parallel
+//   pipelining). The Handler runs on an I/O thread: it must not block. To
+//   answer later, keep the Responder (it is copyable) and call send() from any
+//   thread. start_blocking() runs a synchronous handler on its own pool of
+//   `worker_threads` threads instead, for user code that may block.
+// - Exactly one response per request: the first send() wins, later ones are
+//   ignored, and when the last copy of a Responder is destroyed unsent the
+//   client gets 500. send() after stop() is a harmless no-op.
+// - Protocol errors never reach the Handler: malformed HTTP (bad request line,
+//   bad chunked encoding, headers over `header_limit`) is answered 400 and the
+//   connection closed; a body over `body_limit` is answered 413 without reading
+//   the rest, then the connection is closed. A connection idle between requests
+//   for `idle_timeout`, or slower than `header_timeout` to send a request's
+//   headers, or than `io_timeout` to send its body or read the response, is
+//   closed.
+// - stop(grace) stops accepting, closes idle connections, lets requests already
+//   handed to the Handler be answered until the grace period ends, then closes
+//   everything. It waits for running blocking handlers to return (user code
+//   cannot be interrupted); queued ones that have not started are answered 500.
+//   Call stop() (and destroy the Server) from a thread of your own, never from
+//   a handler: it joins the server's threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.hpp"
+#include "http/message.hpp"
+
+namespace ratchet::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // an IP address or a name to resolve
+  std::uint16_t port = 0;          // 0: any free port
+  int io_threads = 1;
+  int worker_threads = 4;  // only for Server::start_blocking
+  std::size_t body_limit = 16'000'000;
+  std::size_t header_limit = 64 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds io_timeout{60'000};
+};
+
+// The way to answer one request; see the contract above. Cheap to copy.
+class Responder {
+ public:
+  class State;  // defined by the server
+
+  Responder() = default;  // an empty Responder: send() does nothing
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Sends `response` unless a response was already sent. Any thread.
+  void send(Response response) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+class Server {
+ public:
+  using Handler = std::function<void(Request, Responder)>;
+  using BlockingHandler = std::function<Response(const Request&)>;
+
+  // Binds and starts serving. Fails with kUnavailable when the address cannot
+  // be bound (in use, not local) and kInvalidArgument for bad options.
+  static Result<std::unique_ptr<Server>> start(ServerOptions options, Handler handler);
+  // Like start(), but runs `handler` on `options.worker_threads` threads; an
+  // exception escaping it is answered 500.
+  static Result<std::unique_ptr<Server>> start_blocking(ServerOptions options,
+                                                        BlockingHandler handler);
+
+  ~Server();  // stop() with no grace period
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (the chosen one when ServerOptions::port was 0).
+  std::uint16_t port() const;
+  // How many connections were accepted since start; for tests and metrics.
+  std::uint64_t connections_accepted() const;
+  // Graceful shutdown; see the contract above. Idempotent; blocks until done.
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ratchet::http

@@ -1,0 +1,311 @@
+#include "http/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "http/client.hpp"
+#include "http/test_support.hpp"
+
+namespace ratchet::http {
+namespace {
+
+using namespace ratchet::http::testing;
+
+// Answers with what it received: "METHOD path query body" and an X-Host echo.
+void echo(Request request, Responder responder) {
+  Response response = Response::with_body(200, "text/plain",
+                                          request.method + " " + std::string(request.path()) + " " +
+                                              std::string(request.query()) + " " + request.body);
+  response.headers.add("X-Host", std::string(request.header("host").value_or("")));
+  responder.send(std::move(response));
+}
+
+std::unique_ptr<Server> start_server(ServerOptions options, Server::Handler handler) {
+  Result<std::unique_ptr<Server>> server = Server::start(std::move(options), std::move(handler));
+  EXPECT_TRUE(server.is_ok()) << server.status().message();
+  return std::move(server).value();
+}
+
+// Requests whose Responders the test holds until it decides to answer.
+class HeldRequests {
+ public:
+  Server::Handler handler() {
+    return [this](Request, Responder responder) {
+      std::lock_guard lock(mutex_);
+      held_.push_back(std::move(responder));
+      changed_.notify_all();
+    };
+  }
+  void wait_for(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return held_.size() >= n; });
+  }
+  void answer_all(int status) {
+    std::vector<Responder> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (Responder& responder : held)
+      responder.send(Response::with_body(status, "text/plain", "late"));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Responder> held_;
+};
+
+TEST(Server, RoundTripsARequest) {
+  auto server = start_server({}, echo);
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(write_all(
+      fd, "POST /echo?x=1 HTTP/1.1\r\nHost: Example:1\r\nContent-Length: 5\r\n\r\nhello"));
+  std::string response = read_message(fd);
+  close(fd);
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_NE(response.find("X-Host: Example:1"), std::string::npos) << response;
+  EXPECT_NE(response.find("POST /echo x=1 hello"), std::string::npos) << response;
+}
+
+TEST(Server, DecodesChunkedRequestBodies) {
+  auto server = start_server({}, echo);
+  int fd = connect_to(server->port());
+  ASSERT_TRUE(write_all(fd,
+                        "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
+  std::string response = read_message(fd);
+  close(fd);
+  EXPECT_NE(response.find("POST /c  abcde"), std::string::npos) << response;
+}
+
+TEST(Server, AnswersPipelinedRequestsInOrder) {
+  auto server = start_server({}, echo);
+  int fd = connect_to(server->port());
+  ASSERT_TRUE(write_all(fd,
+                        "GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+                        "GET /two HTTP/1.1\r\nHost: h\r\n\r\n"));
+  std::string first = read_message(fd);
+  std::string second = read_message(fd);
+  close(fd);
+  EXPECT_NE(first.find("GET /one"), std::string::npos) << first;
+  EXPECT_NE(second.find("GET /two"), std::string::npos) << second;
+}
+
+TEST(Server, AnswersHeadWithContentLengthButNoBody) {
+  auto server = start_server({}, echo);
+  Client client;
+  Result<Response> response = client.send_sync(
+      Request{"HEAD", "http://127.0.0.1:" + std::to_string(server->port()) + "/h", {}, ""});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->body, "");
+  EXPECT_EQ(response->header("Content-Length"), "9");  // "HEAD /h  "
+}
+
+TEST(Server, ClosesConnectionsIdleOrSlowToSendHeaders) {
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(50);
+  options.header_timeout = std::chrono::milliseconds(50);
+  auto server = start_server(options, echo);
+  int idle = connect_to(server->port());
+  int slow = connect_to(server->port());
+  ASSERT_TRUE(write_all(slow, "GET / HTTP/1.1\r\nHost:"));
+  EXPECT_EQ(read_until_close(idle), "");  // returns at the server's close, not our 5 s timeout
+  EXPECT_EQ(read_until_close(slow), "");
+  close(idle);
+  close(slow);
+}
+
+TEST(Server, KeepAliveServesManyRequestsOnOneConnection) {
+  auto server = start_server({}, echo);
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+  for (int i = 0; i < 10; ++i) {
+    Result<Response> response = client.send_sync(url, Request{"GET", "/k", {}, ""});
+    ASSERT_TRUE(response.is_ok()) << response.status().message();
+    EXPECT_EQ(response->status, 200);
+  }
+  EXPECT_EQ(server->connections_accepted(), 1u);
+}
+
+TEST(Server, AnswersBodyOverTheLimitWith413AndCloses) {
+  ServerOptions options;
+  options.body_limit = 1024;
+  std::atomic<int> handled{0};
+  auto server = start_server(options, [&](Request request, Responder responder) {
+    ++handled;
+    echo(std::move(request), std::move(responder));
+  });
+  int fd = connect_to(server->port());
+  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 2048\r\n\r\n" +
+                                std::string(2048, 'x')));
+  std::string response = read_until_close(fd);
+  close(fd);
+  EXPECT_EQ(status_of(response), 413) << response;
+  EXPECT_EQ(handled.load(), 0);
+}
+
+TEST(Server, AnswersChunkedBodyOverTheLimitWith413) {
+  ServerOptions options;
+  options.body_limit = 1024;
+  auto server = start_server(options, echo);
+  int fd = connect_to(server->port());
+  std::string chunk = "400\r\n" + std::string(1024, 'y') + "\r\n";
+  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                chunk + chunk + "0\r\n\r\n"));
+  std::string response = read_until_close(fd);
+  close(fd);
+  EXPECT_EQ(status_of(response), 413) << response;
+}
+
+TEST(Server, AnswersMalformedRequestsWith400OrClosesAndKeepsServing) {
+  ServerOptions options;
+  options.header_limit = 1024;
+  auto server = start_server(options, echo);
+  const std::string bad_requests[] = {
+      std::string("\x01\x02\xff garbage\r\n\r\n", 14),
+      "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n",
+      "GET / HTTP/9.9\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+  };
+  for (const std::string& bad : bad_requests) {
+    int fd = connect_to(server->port());
+    ASSERT_GE(fd, 0);
+    write_all(fd, bad);
+    std::string response = read_until_close(fd);
+    close(fd);
+    int status = status_of(response);
+    EXPECT_TRUE(status == 400 || status == 0) << response;
+  }
+  Client client;
+  Result<Response> response = client.send_sync(
+      Request{"GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/ok", {}, ""});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+}
+
+TEST(Server, ResponderAnswersFromAnotherThread) {
+  std::vector<std::thread> answerers;
+  std::mutex mutex;
+  auto server = start_server({}, [&](Request request, Responder responder) {
+    std::lock_guard lock(mutex);
+    answerers.emplace_back([request = std::move(request), responder] {
+      responder.send(Response::with_body(202, "text/plain", "later " + request.body));
+    });
+  });
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+  Result<Response> response = client.send_sync(url, Request{"POST", "/a", {}, "x"});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 202);
+  EXPECT_EQ(response->body, "later x");
+  for (auto& thread : answerers) thread.join();
+}
+
+TEST(Server, SecondSendIsIgnoredAndDroppedResponderAnswers500) {
+  auto server = start_server({}, [](Request request, Responder responder) {
+    if (request.path() == "/drop") return;
+    responder.send(Response::with_body(200, "text/plain", "first"));
+    responder.send(Response::with_body(201, "text/plain", "second"));
+  });
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+  Result<Response> twice = client.send_sync(url, Request{"GET", "/twice", {}, ""});
+  ASSERT_TRUE(twice.is_ok());
+  EXPECT_EQ(twice->status, 200);
+  EXPECT_EQ(twice->body, "first");
+  Result<Response> dropped = client.send_sync(url, Request{"GET", "/drop", {}, ""});
+  ASSERT_TRUE(dropped.is_ok());
+  EXPECT_EQ(dropped->status, 500);
+}
+
+TEST(Server, BlockingHandlersRunOnWorkerThreadsNotIoThreads) {
+  ServerOptions options;
+  options.io_threads = 1;
+  options.worker_threads = 4;
+  std::latch all_inside(4);
+  auto server = Server::start_blocking(options, [&](const Request& request) {
+    if (request.path() == "/throw") throw std::runtime_error("boom");
+    all_inside.arrive_and_wait();  // deadlocks if handlers ran on the I/O thread
+    return Response::with_body(200, "text/plain", "ok");
+  });
+  ASSERT_TRUE(server.is_ok());
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string((*server)->port())).value();
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      Result<Response> response = client.send_sync(url, Request{"GET", "/", {}, ""});
+      if (response.is_ok() && response->status == 200) ++ok;
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(ok.load(), 4);
+  Result<Response> thrown = client.send_sync(url, Request{"GET", "/throw", {}, ""});
+  ASSERT_TRUE(thrown.is_ok());
+  EXPECT_EQ(thrown->status, 500);
+  EXPECT_NE(thrown->body.find("boom"), std::string::npos);
+}
+
+TEST(Server, StopLetsInFlightRequestsFinishThenRefusesConnections) {
+  HeldRequests held;
+  auto server = start_server({}, held.handler());
+  std::uint16_t port = server->port();
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(port)).value();
+  std::atomic<int> ok{0};
+  std::latch done(3);
+  for (int i = 0; i < 3; ++i) {
+    client.send(url, Request{"GET", "/", {}, ""}, {}, [&](Result<Response> response) {
+      if (response.is_ok() && response->status == 200) ++ok;
+      done.count_down();
+    });
+  }
+  held.wait_for(3);
+  std::thread stopper([&] { server->stop(std::chrono::seconds(10)); });
+  // Stop has begun once new connections are refused.
+  for (int fd; (fd = connect_to(port)) >= 0;) close(fd);
+  held.answer_all(200);
+  done.wait();
+  stopper.join();
+  EXPECT_EQ(ok.load(), 3);
+}
+
+TEST(Server, StopAfterGraceClosesUnansweredRequests) {
+  HeldRequests held;
+  auto server = start_server({}, held.handler());
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+  std::promise<Result<Response>> result;
+  client.send(url, Request{"GET", "/", {}, ""}, {},
+              [&](Result<Response> response) { result.set_value(std::move(response)); });
+  held.wait_for(1);
+  server->stop(std::chrono::milliseconds(50));
+  Result<Response> response = result.get_future().get();
+  ASSERT_FALSE(response.is_ok());
+  EXPECT_EQ(error_kind(response.status()), ErrorKind::kTcp) << response.status().message();
+  held.answer_all(200);  // a no-op after stop; must not crash
+}
+
+TEST(Server, FailsToStartOnAPortInUse) {
+  RawListener taken;
+  ServerOptions options;
+  options.port = taken.port();
+  Result<std::unique_ptr<Server>> server = Server::start(options, echo);
+  ASSERT_FALSE(server.is_ok());
+  EXPECT_EQ(server.status().code(), Code::kUnavailable);
+  EXPECT_NE(server.status().message().find(std::to_string(taken.port())), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ratchet::http
