@@ -94,7 +94,11 @@ Result<RunView> load_run(Store& store, const RunSummary& summary) {
 Result<RunView> find_selected_run(Store& store, const JobSelector& selector) {
   if (!selector.job_id.empty()) {
     ASSIGN_OR_RETURN(auto job, store.find_job(selector.job_id));
-    if (job) return RunView{std::move(job), std::nullopt};
+    if (job) {
+      // Brought up to date like a job found by key: LOST if its supervisor is gone.
+      ASSIGN_OR_RETURN(auto current, jobs::refresh_job(store, std::move(*job)));
+      return RunView{std::move(current), std::nullopt};
+    }
     ASSIGN_OR_RETURN(auto call, store.find_call(selector.job_id));
     if (call) return RunView{std::nullopt, std::move(call)};
     return not_found("no job or call with id " + selector.job_id);

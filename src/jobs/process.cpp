@@ -9,7 +9,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 namespace ratchet::jobs {
 namespace {
@@ -96,11 +95,9 @@ void kill_leftover_group(const ProcessIdentity& leader) {
   if (leader.pid <= 1 || leader.boot_id != current_boot_id()) return;
   auto stat = read_stat(leader.pid);
   if (stat && stat->start_ticks != leader.start_ticks) return;  // the pid is someone else's now
-  if (kill(-leader.pid, SIGKILL) != 0) return;                  // no such group: nothing left
-  for (int i = 0; i < 100; ++i) {
-    if (kill(-leader.pid, 0) != 0 && errno == ESRCH) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // No need to wait for the group to go: a process with SIGKILL pending never
+  // runs user code again, whenever its parent gets round to reaping it.
+  kill(-leader.pid, SIGKILL);
 }
 
 std::string signal_name(int signal) {

@@ -29,7 +29,7 @@ int open_pidfd(const ProcessIdentity& identity);
 bool wait_readable(int fd, Micros timeout);
 
 // SIGKILLs what is left of the process group a job's command led, if it is
-// still that job's group, and waits briefly for it to go. A group's id cannot
+// still that job's group. A group's id cannot
 // be reused while any member lives, so a group that exists while its leader's
 // pid is free (or still names the leader) is the job's.
 void kill_leftover_group(const ProcessIdentity& leader);
