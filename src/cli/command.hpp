@@ -21,8 +21,9 @@ struct Command {
   int (*run)(int argc, char** argv);
 };
 
-// Every subcommand, in the order `ratchet --help` lists them.
-std::span<const Command> commands();
+// Runs the subcommand argv[1] from `table`; usage, --help, --version, and
+// "did you mean" for a near miss.
+int run_command_table(std::span<const Command> table, int argc, char** argv);
 
 int run_start(int argc, char** argv);
 int run_status(int argc, char** argv);
