@@ -133,7 +133,10 @@ void Api::wait(const http::Request& request, http::Responder responder) {
   if (auto timeout = request.header(protocol::kConnectTimeoutHeader)) {
     Micros ms = 0;
     auto [end, error] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), ms);
-    if (error == std::errc() && ms > 0) wait_for = std::min(wait_for, ms * kMicrosPerMilli);
+    // Compared in milliseconds: a huge timeout must not overflow into the past.
+    if (error == std::errc() && ms > 0 && ms < wait_for / kMicrosPerMilli) {
+      wait_for = ms * kMicrosPerMilli;
+    }
   }
   scheduler_.wait(*id, clock_.now() + wait_for, [responder](engine::CallOutcome outcome) {
     if (!outcome.is_ok()) {

@@ -234,7 +234,17 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * mark, db_.prepare("UPDATE call_results SET delivered = 1 WHERE "
                                                  "parent_id = ?1 AND delivered = 0"));
   mark->bind(1, id);
-  return mark->run().status();
+  RETURN_IF_ERROR(mark->run().status());
+  // The children still running are abandoned too: the call starts afresh and
+  // reuses its correlation ids, so their results must never reach it. A result
+  // already marked delivered makes deliver_to_parent's INSERT OR IGNORE a no-op.
+  ASSIGN_OR_RETURN(Statement * abandon,
+                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
+                               "correlation_id, arrived_at, delivered) SELECT parent_id, id, "
+                               "correlation_id, ?2, 1 FROM runs WHERE parent_id = ?1 AND "
+                               "phase != 'DONE'"));
+  abandon->bind(1, id).bind(2, now_);
+  return abandon->run().status();
 }
 
 // Puts a finished call's result in its parent's inbox and wakes the parent if

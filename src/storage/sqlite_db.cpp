@@ -68,7 +68,8 @@ std::optional<std::string> Statement::optional_text(int column) const {
   return text(column);
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms) {
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
+                                                 int wal_pages) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -82,9 +83,12 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int bu
   // Short-lived CLI processes open and close the store constantly. Without
   // these, the last one out checkpoints and deletes the WAL, and the next one
   // recreates it: a growing file makes every commit's fsync a journal commit
-  // of the file system too (~10 ms here instead of ~0.1 ms). Checkpoints still
-  // happen, automatically, every 1000 pages of WAL.
+  // of the file system too (~10 ms here instead of ~0.1 ms). Checkpoints
+  // happen automatically instead, every `wal_pages` pages of WAL; the first
+  // process to open the store re-reads the WAL (SQLite's recovery), so a
+  // short-lived process wants that bound small.
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_wal_autocheckpoint(db, wal_pages);
   int persist_wal = 1;
   sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
   return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));

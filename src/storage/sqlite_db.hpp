@@ -59,8 +59,10 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating if needed) the file; `busy_timeout_ms` bounds lock waits.
-  static Result<std::unique_ptr<Database>> open(const std::string& path, int busy_timeout_ms);
+  // Opens (creating if needed) the file; `busy_timeout_ms` bounds lock waits;
+  // the WAL is checkpointed every `wal_pages` pages.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, int busy_timeout_ms,
+                                                int wal_pages);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -419,7 +419,7 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock,
                                                  const StoreOptions& options) {
   int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
-  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms));
+  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages));
   auto store = std::make_unique<SqliteStore>(std::move(db), clock);
   RETURN_IF_ERROR(store->initialize(options));
   return std::unique_ptr<Store>(std::move(store));

@@ -34,6 +34,10 @@ struct StoreOptions {
   // fsync every commit (SQLite synchronous=FULL). Off keeps commits safe from a
   // crash of any process, but not from a power loss.
   bool durable = true;
+  // Checkpoint the WAL every this many pages. A process that lives for one
+  // command wants it small (the first to open the store re-reads the WAL); a
+  // server wants it large (each checkpoint costs an fsync of the database).
+  int wal_checkpoint_pages = 1000;
 };
 
 class Store {
