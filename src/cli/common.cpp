@@ -56,6 +56,7 @@ Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
   // RATCHET_FSYNC=1 makes every commit wait for the disk as well (~10 ms here).
   const char* fsync = std::getenv("RATCHET_FSYNC");
   location.options.durable = fsync && std::string_view(fsync) == "1";
+  location.options.wal_checkpoint_pages = 64;
   if (const char* timeout = std::getenv("RATCHET_LOCK_TIMEOUT"); timeout && *timeout) {
     ASSIGN_OR_RETURN(location.options.lock_timeout,
                      duration_option("RATCHET_LOCK_TIMEOUT", timeout));

@@ -1,0 +1,100 @@
+// The seam between the SDK's header templates and its compiled runtime
+// (src/sdk/runtime.cpp). Not for users: names here may change.
+//
+// A Context is one run of a durable coroutine: the replay journal it resumes
+// from, the step counter, the calls it made in this run, what it waits for.
+// While the runtime runs or resumes a coroutine, current_context() is that
+// run's Context (a thread-local), and every co_await of a durable call asks it
+// for the step's result.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace ratchet::detail {
+
+// A durable call, before it is made: the function's name and its input.
+struct CallSpec {
+  std::string function;
+  nlohmann::json input;
+};
+
+class Context;
+
+// The Context of the coroutine running on this thread, or nullptr.
+Context* current_context() noexcept;
+// Like current_context(), but throws std::logic_error naming `what` outside a
+// durable coroutine (a Call can only be awaited inside one).
+Context& require_context(std::string_view what);
+
+enum class WaitMode {
+  kOne,   // one call's result
+  kAll,   // every result, or the first error
+  kAny,   // the first success, or every error
+  kRace,  // the first result, success or error
+};
+
+// Gives `n` calls the next step numbers (consecutive; returns the first),
+// checking each against the journal: a step whose function or argument hash
+// differs from the recorded one throws IncompatibleStateError naming the step.
+std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n);
+// True when the steps [first, first + n) satisfy `mode` already.
+bool wait_satisfied(const Context& context, WaitMode mode, std::uint64_t first, std::size_t n);
+// Records that the coroutine suspends at `handle` until the steps satisfy `mode`.
+void suspend_on(Context& context, std::coroutine_handle<> handle, WaitMode mode,
+                std::uint64_t first, std::size_t n);
+// The step that decides a satisfied wait: kAll the first error to arrive (0
+// when none failed), kAny the first success (else the first error), kRace the
+// first result, kOne the step itself.
+std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t first,
+                            std::size_t n);
+
+// A completed step's result.
+struct Outcome {
+  bool ok = false;
+  nlohmann::json value;    // when ok
+  std::string error_type;  // otherwise
+  std::string error_message;
+};
+Outcome step_outcome(const Context& context, std::uint64_t step);
+
+// Replaces the running call with `call` (an Exit with a tail call).
+void request_tail_call(Context& context, CallSpec call);
+// True when the coroutine on this thread asked for a tail call: its frames
+// then stop instead of resuming their callers.
+bool tail_call_requested() noexcept;
+
+// Throws the exception for a failed step (its remote type and message).
+[[noreturn]] void throw_step_error(const Outcome& outcome);
+// Throws InvalidResponseError: step `step`'s result (0: a root call's result)
+// cannot be read as the awaited type.
+[[noreturn]] void throw_bad_result(std::uint64_t step, const std::exception& cause);
+// Throws InvalidArgumentError: an input cannot be read as the function's
+// parameters.
+[[noreturn]] void throw_bad_input(const std::exception& cause);
+
+// The value of an outcome as T, or the outcome's error raised.
+template <typename T>
+T value_of(const Outcome& outcome, std::uint64_t step) {
+  if (!outcome.ok) throw_step_error(outcome);
+  if constexpr (!std::is_void_v<T>) {
+    try {
+      return outcome.value.template get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      throw_bad_result(step, e);
+    }
+  }
+}
+
+template <typename T>
+T result_of(const Context& context, std::uint64_t step) {
+  return value_of<T>(step_outcome(context, step), step);
+}
+
+}  // namespace ratchet::detail

@@ -1,0 +1,153 @@
+// Dispatch: the SDK's entry point. It holds the configuration, the registry of
+// durable functions, the client of the server's API, and the endpoint that
+// runs functions when the server asks.
+//
+//   ratchet::Dispatch dispatch;      // configured from DISPATCH_* variables
+//   auto greet = dispatch.function("greet", [](std::string name) { return "hi " + name; });
+//   int main() {
+//     greet.dispatch("World");       // a durable call: the server runs it
+//     dispatch.serve();              // run functions at DISPATCH_ENDPOINT_ADDR
+//   }
+//
+// Configuration: each Options field that is set wins over its variable.
+//
+//   DISPATCH_API_KEY           the server's API key (needed to dispatch)
+//   DISPATCH_API_URL           the server (default http://127.0.0.1:4450)
+//   DISPATCH_ENDPOINT_URL      where the server reaches this service (needed to dispatch)
+//   DISPATCH_ENDPOINT_ADDR     where serve() listens (default 127.0.0.1:8000)
+//   DISPATCH_VERIFICATION_KEY  the server's public key (PEM or base64); when set,
+//                              unsigned, badly signed or stale requests are refused
+//   DISPATCH_TRACE             1: print each coroutine journal as it is saved
+//
+// A value that is needed and missing raises ConfigurationError naming it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ratchet/call.hpp"
+#include "ratchet/errors.hpp"
+#include "ratchet/function.hpp"
+
+namespace ratchet {
+
+struct Options {
+  std::optional<std::string> api_key;
+  std::optional<std::string> api_url;
+  std::optional<std::string> endpoint_url;
+  std::optional<std::string> endpoint_addr;
+  std::optional<std::string> verification_key;
+  std::optional<bool> trace;
+  // Suspended coroutine frames kept alive in this process, so that resuming
+  // one here does not replay it (least recently used go first). 0: always replay.
+  std::size_t frame_cache_size = 1024;
+  // Threads that run functions in serve(): a function blocked on I/O holds one.
+  int worker_threads = 16;
+  // Bound on one request to the server's API.
+  std::chrono::milliseconds api_timeout{30'000};
+};
+
+// The resolved configuration.
+struct Config {
+  std::string api_key;       // empty when not configured
+  std::string api_url;
+  std::string endpoint_url;  // empty when not configured
+  std::string endpoint_addr;
+  std::string verification_key;  // empty: requests are not verified
+  bool trace = false;
+};
+
+// An HTTP request and response, framework-agnostic, for handle().
+struct Request {
+  std::string method;
+  std::string path;  // the request target: path and optional query
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // The first header of that name (case-insensitive).
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+class Dispatch {
+ public:
+  Dispatch();  // from the environment
+  explicit Dispatch(Options options);
+  ~Dispatch();
+  Dispatch(const Dispatch&) = delete;
+  Dispatch& operator=(const Dispatch&) = delete;
+
+  // Registers `fn` (a plain callable, or a coroutine returning Task<T>) under
+  // `name` (^[a-zA-Z_][a-zA-Z0-9_<>.]*$; unique). The callable is kept for the
+  // Dispatch's lifetime; register functions before serving.
+  template <typename F>
+  auto function(std::string name, F fn) {
+    using Traits = detail::CallableTraits<std::decay_t<F>>;
+    using R = typename Traits::result;
+    return make_function<R>(std::move(name), std::move(fn), typename Traits::args{});
+  }
+
+  // Several calls in one Dispatch request.
+  class Batch {
+   public:
+    template <typename T>
+    Batch& add(Call<T> call, std::string run_key = {}) {
+      items_.push_back({std::move(call).spec(), std::move(run_key)});
+      return *this;
+    }
+    std::size_t size() const { return items_.size(); }
+    // Sends them; their dispatch ids, in order. The batch is empty afterwards.
+    std::vector<std::string> dispatch();
+
+   private:
+    friend class Dispatch;
+    explicit Batch(detail::DispatchCore* core) : core_(core) {}
+    detail::DispatchCore* core_;
+    std::vector<detail::DispatchItem> items_;
+  };
+  Batch batch() { return Batch(core_.get()); }
+
+  // The endpoint: answers the server's FunctionService/Run requests (and 404
+  // for anything else). Runs the function on the calling thread: mount it on a
+  // server with a thread pool. Thread-safe.
+  Response handle(const Request& request);
+  Handler handler();
+
+  // Starts the built-in HTTP server at DISPATCH_ENDPOINT_ADDR (port 0 picks a
+  // free one) on a pool of worker threads; returns the bound port.
+  std::uint16_t start();
+  // start(), then blocks until stop() or SIGINT/SIGTERM.
+  void serve();
+  // Stops the built-in server (waits for running functions). Idempotent.
+  void stop();
+
+  const Config& config() const;
+
+ private:
+  template <typename R, typename F, typename... A>
+  auto make_function(std::string name, F fn, detail::TypeList<A...> args) {
+    using T = typename detail::ResultOf<R>::type;
+    detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args));
+    return Function<T(A...)>(core_.get(), std::move(name));
+  }
+
+  std::unique_ptr<detail::DispatchCore> core_;
+};
+
+}  // namespace ratchet

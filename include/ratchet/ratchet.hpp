@@ -1,0 +1,9 @@
+// The Ratchet SDK: durable functions and distributed coroutines for C++.
+// See dispatch.hpp to start.
+#pragma once
+
+#include "ratchet/call.hpp"
+#include "ratchet/dispatch.hpp"
+#include "ratchet/errors.hpp"
+#include "ratchet/function.hpp"
+#include "ratchet/task.hpp"

@@ -1,0 +1,146 @@
+// The client side of the server's API: DispatchService.Dispatch and Ratchet's
+// DispatchService.Wait (PROTOCOL.md), as blocking calls that raise the
+// ratchet::Error for what went wrong.
+#include <algorithm>
+
+#include "dispatch/sdk/v1/dispatch.pb.h"
+#include "protocol/connect.hpp"
+#include "protocol/values.hpp"
+#include "sdk/core.hpp"
+
+namespace ratchet::detail {
+
+namespace pb = ::dispatch::sdk::v1;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+http::Url api_url(const DispatchCore& core) {
+  return *http::parse_url(core.config.api_url);  // resolve_config checked that it parses
+}
+
+http::Request api_request(const DispatchCore& core, std::string_view path, std::string body) {
+  if (core.config.api_key.empty()) {
+    throw ConfigurationError(
+        "DISPATCH_API_KEY is not set: set it to the API key of the Ratchet server at " +
+        core.config.api_url + " (`ratchet dev` uses \"test\")");
+  }
+  http::Request request;
+  request.method = "POST";
+  request.target = std::string(path);
+  request.headers.set("Authorization", "Bearer " + core.config.api_key);
+  request.headers.set("Content-Type", std::string(protocol::kProtoContentType));
+  request.headers.set(std::string(protocol::kConnectProtocolVersionHeader),
+                      std::string(protocol::kConnectProtocolVersion));
+  request.body = std::move(body);
+  return request;
+}
+
+[[noreturn]] void throw_transport_error(const DispatchCore& core, const Status& status) {
+  std::string message = "cannot reach the Ratchet server at " + core.config.api_url + ": " +
+                        status.message() + " (check DISPATCH_API_URL)";
+  auto kind = http::error_kind(status);
+  CallStatus call_status = CallStatus::kTcpError;
+  if (kind == http::ErrorKind::kDns) call_status = CallStatus::kDnsError;
+  if (kind == http::ErrorKind::kTls) call_status = CallStatus::kTlsError;
+  if (kind == http::ErrorKind::kTimeout) call_status = CallStatus::kTimeout;
+  if (kind == http::ErrorKind::kMalformedResponse) call_status = CallStatus::kInvalidResponse;
+  throw_error(call_status, std::move(message));
+}
+
+[[noreturn]] void throw_api_error(const http::Response& response, std::string_view what) {
+  auto error = protocol::connect_error_from_response(response.status, response.body);
+  std::string message = std::string(what) + ": " +
+                        std::string(protocol::connect_code_name(error.code)) + ": " + error.message;
+  if (response.status == 401) message += " (check DISPATCH_API_KEY)";
+  throw_error(status_for_http_code(response.status), std::move(message));
+}
+
+Result<http::Response> send(DispatchCore& core, http::Request request,
+                            std::chrono::milliseconds timeout) {
+  http::RequestOptions options;
+  options.timeout = timeout;
+  return core.client().send_sync(api_url(core), std::move(request), options);
+}
+
+}  // namespace
+
+std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items) {
+  if (core.config.endpoint_url.empty()) {
+    throw ConfigurationError(
+        "DISPATCH_ENDPOINT_URL is not set: set it to the URL where the Ratchet server reaches "
+        "this service's functions, e.g. http://127.0.0.1:8000");
+  }
+  pb::DispatchRequest dispatch;
+  for (auto& item : items) {
+    auto input = protocol::pack_json(item.call.input);
+    if (!input.is_ok()) {
+      throw InvalidArgumentError("the arguments of " + item.call.function +
+                                 " cannot be sent: " + input.status().message());
+    }
+    pb::Call* call = dispatch.add_calls();
+    call->set_endpoint(core.config.endpoint_url);
+    call->set_function(item.call.function);
+    *call->mutable_input() = std::move(*input);
+    call->set_run_key(item.run_key);
+  }
+  auto response = send(core, api_request(core, protocol::kDispatchPath,
+                                         dispatch.SerializeAsString()),
+                       core.options.api_timeout);
+  if (!response.is_ok()) throw_transport_error(core, response.status());
+  if (response->status != 200) throw_api_error(*response, "the server refused the dispatch");
+  pb::DispatchResponse ids;
+  if (!ids.ParseFromString(response->body) ||
+      ids.dispatch_ids_size() != dispatch.calls_size()) {
+    throw InvalidResponseError("the server's answer to Dispatch is not a DispatchResponse with " +
+                               std::to_string(dispatch.calls_size()) + " ids");
+  }
+  return {ids.dispatch_ids().begin(), ids.dispatch_ids().end()};
+}
+
+Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
+                        std::chrono::milliseconds timeout) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    auto left = duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      throw TimeoutError("call " + dispatch_id + " has no result after " +
+                         std::to_string(timeout.count()) + " ms");
+    }
+    // The server answers 504 after at most a minute: ask again until the deadline.
+    auto chunk = std::min(left, milliseconds(50'000));
+    http::Request request = api_request(core, protocol::kWaitPath, dispatch_id);
+    request.headers.set(std::string(protocol::kConnectTimeoutHeader),
+                        std::to_string(chunk.count()));
+    auto response = send(core, std::move(request), chunk + milliseconds(10'000));
+    if (!response.is_ok()) throw_transport_error(core, response.status());
+    if (response->status == 504) continue;
+    if (response->status != 200) throw_api_error(*response, "cannot wait for call " + dispatch_id);
+    pb::CallResult result;
+    if (!result.ParseFromString(response->body)) {
+      throw InvalidResponseError("the server's answer to Wait is not a CallResult");
+    }
+    Outcome outcome;
+    if (result.has_error()) {
+      outcome.error_type = result.error().type();
+      outcome.error_message = result.error().message();
+      return outcome;
+    }
+    auto value = result.has_output() ? protocol::unpack_to_json(result.output())
+                                     : Result<nlohmann::json>(nlohmann::json());
+    if (!value.is_ok()) {
+      outcome.error_type = "InvalidResponseError";
+      outcome.error_message = "the result of call " + dispatch_id +
+                              " cannot be read: " + value.status().message();
+      return outcome;
+    }
+    outcome.ok = true;
+    outcome.value = std::move(*value);
+    return outcome;
+  }
+}
+
+}  // namespace ratchet::detail

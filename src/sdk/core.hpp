@@ -1,0 +1,56 @@
+// DispatchCore: what a ratchet::Dispatch owns (configuration, the function
+// registry, the runtime, the API client, the built-in server).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "protocol/signing.hpp"
+#include "ratchet/dispatch.hpp"
+#include "sdk/runtime.hpp"
+
+namespace ratchet::detail {
+
+class DispatchCore {
+ public:
+  explicit DispatchCore(Options options);
+  ~DispatchCore();
+
+  const Options options;
+  const Config config;
+  const std::optional<protocol::VerificationKey> verification_key;
+
+  // The registered function `name`, or nullptr. Entries are never removed.
+  const FunctionEntry* find(const std::string& name) const;
+  void add(const std::string& name, FunctionEntry entry);
+
+  sdk::Runtime& runtime() { return runtime_; }
+  // The client of the server's API, made on first use.
+  http::Client& client();
+
+  // Logs once that requests are not verified.
+  void warn_unverified();
+
+  std::mutex server_mutex;
+  std::unique_ptr<http::Server> server;
+
+ private:
+  mutable std::mutex functions_mutex_;
+  std::map<std::string, FunctionEntry> functions_;
+  std::once_flag unverified_warning_;
+  std::mutex client_mutex_;
+  std::unique_ptr<http::Client> client_;
+  // Declared last: destroyed first, so that cached frames go before the
+  // functions whose code they run.
+  sdk::Runtime runtime_;
+};
+
+// Configuration from options and the environment; throws ConfigurationError.
+Config resolve_config(const Options& options);
+
+}  // namespace ratchet::detail

@@ -1,0 +1,241 @@
+// ratchet::Dispatch: configuration, registration, the built-in server.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "http/message.hpp"
+#include "http/url.hpp"
+#include "protocol/connect.hpp"
+#include "sdk/core.hpp"
+
+namespace ratchet {
+
+namespace detail {
+namespace {
+
+std::optional<std::string> env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+std::string pick(const std::optional<std::string>& option, const char* variable,
+                 std::string fallback = {}) {
+  if (option) return *option;
+  return env(variable).value_or(std::move(fallback));
+}
+
+std::optional<protocol::VerificationKey> parse_verification_key(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  auto key = protocol::VerificationKey::parse(text);
+  if (!key.is_ok()) {
+    throw ConfigurationError("DISPATCH_VERIFICATION_KEY is not a valid Ed25519 public key (" +
+                             key.status().message() +
+                             "): set it to the base64 public key `ratchet keygen` or `ratchet "
+                             "dev` prints, or to a PEM public key");
+  }
+  return *key;
+}
+
+}  // namespace
+
+Config resolve_config(const Options& options) {
+  Config config;
+  config.api_key = pick(options.api_key, "DISPATCH_API_KEY");
+  config.api_url = pick(options.api_url, "DISPATCH_API_URL", "http://127.0.0.1:4450");
+  config.endpoint_url = pick(options.endpoint_url, "DISPATCH_ENDPOINT_URL");
+  config.endpoint_addr = pick(options.endpoint_addr, "DISPATCH_ENDPOINT_ADDR", "127.0.0.1:8000");
+  config.verification_key = pick(options.verification_key, "DISPATCH_VERIFICATION_KEY");
+  if (options.trace) {
+    config.trace = *options.trace;
+  } else {
+    auto trace = env("DISPATCH_TRACE");
+    config.trace = trace && *trace != "0" && *trace != "false";
+  }
+  if (!http::parse_url(config.api_url).is_ok()) {
+    throw ConfigurationError("DISPATCH_API_URL is not a valid URL (" + config.api_url +
+                             "): set it to the server's URL, e.g. http://127.0.0.1:4450");
+  }
+  if (!config.endpoint_url.empty() && !http::parse_url(config.endpoint_url).is_ok()) {
+    throw ConfigurationError("DISPATCH_ENDPOINT_URL is not a valid URL (" + config.endpoint_url +
+                             "): set it to where the server reaches this service, e.g. "
+                             "http://127.0.0.1:8000");
+  }
+  return config;
+}
+
+DispatchCore::DispatchCore(Options opts)
+    : options(std::move(opts)),
+      config(resolve_config(options)),
+      verification_key(parse_verification_key(config.verification_key)),
+      runtime_(sdk::RuntimeOptions{options.frame_cache_size, config.trace}) {}
+
+DispatchCore::~DispatchCore() {
+  std::unique_ptr<http::Server> running;
+  {
+    std::lock_guard lock(server_mutex);
+    running = std::move(server);
+  }
+  if (running) running->stop();
+}
+
+const FunctionEntry* DispatchCore::find(const std::string& name) const {
+  std::lock_guard lock(functions_mutex_);
+  auto it = functions_.find(name);
+  return it == functions_.end() ? nullptr : &it->second;
+}
+
+void DispatchCore::add(const std::string& name, FunctionEntry entry) {
+  if (!protocol::is_valid_function_name(name)) {
+    throw std::invalid_argument("ratchet: function name \"" + name +
+                                "\" is not valid: use letters, digits, _ . < > and do not start "
+                                "with a digit");
+  }
+  std::lock_guard lock(functions_mutex_);
+  if (!functions_.emplace(name, std::move(entry)).second) {
+    throw std::invalid_argument("ratchet: function \"" + name + "\" is registered twice");
+  }
+}
+
+http::Client& DispatchCore::client() {
+  std::lock_guard lock(client_mutex_);
+  if (!client_) client_ = std::make_unique<http::Client>();
+  return *client_;
+}
+
+void DispatchCore::warn_unverified() {
+  std::call_once(unverified_warning_, [] {
+    std::fprintf(stderr,
+                 "ratchet: warning: DISPATCH_VERIFICATION_KEY is not set, so requests to this "
+                 "endpoint are not verified: anyone who can reach it can run its functions\n");
+  });
+}
+
+void register_function(DispatchCore& core, const std::string& name, FunctionEntry entry) {
+  core.add(name, std::move(entry));
+}
+
+}  // namespace detail
+
+std::optional<std::string_view> Request::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (http::iequals(key, name)) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+Dispatch::Dispatch() : Dispatch(Options{}) {}
+Dispatch::Dispatch(Options options)
+    : core_(std::make_unique<detail::DispatchCore>(std::move(options))) {}
+Dispatch::~Dispatch() = default;
+
+const Config& Dispatch::config() const { return core_->config; }
+
+Handler Dispatch::handler() {
+  return [this](const Request& request) { return handle(request); };
+}
+
+std::vector<std::string> Dispatch::Batch::dispatch() {
+  if (items_.empty()) return {};
+  auto ids = detail::dispatch_calls(*core_, std::move(items_));
+  items_.clear();
+  return ids;
+}
+
+namespace {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+HostPort parse_addr(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  std::string host = colon == std::string::npos ? addr : addr.substr(0, colon);
+  std::string port = colon == std::string::npos ? "" : addr.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  char* end = nullptr;
+  long number = std::strtol(port.c_str(), &end, 10);
+  if (host.empty() || port.empty() || *end != '\0' || number < 0 || number > 65535) {
+    throw ConfigurationError("DISPATCH_ENDPOINT_ADDR is not HOST:PORT (" + addr +
+                             "): set it to where this service listens, e.g. 127.0.0.1:8000");
+  }
+  return {host, static_cast<std::uint16_t>(number)};
+}
+
+http::Response to_http(Response response) {
+  http::Response out;
+  out.status = response.status;
+  for (auto& [name, value] : response.headers) out.headers.add(name, std::move(value));
+  out.body = std::move(response.body);
+  return out;
+}
+
+Request from_http(const http::Request& request) {
+  Request in;
+  in.method = request.method;
+  in.path = request.target;
+  for (const auto& header : request.headers) in.headers.emplace_back(header.name, header.value);
+  in.body = request.body;
+  return in;
+}
+
+std::atomic<bool> g_signalled{false};
+extern "C" void on_stop_signal(int) { g_signalled.store(true); }
+
+}  // namespace
+
+std::uint16_t Dispatch::start() {
+  std::lock_guard lock(core_->server_mutex);
+  if (core_->server) return core_->server->port();
+  HostPort addr = parse_addr(core_->config.endpoint_addr);
+  http::ServerOptions options;
+  options.host = addr.host;
+  options.port = addr.port;
+  options.worker_threads = std::max(1, core_->options.worker_threads);
+  // One byte over the protocol's limit reaches handle(), which answers 400;
+  // anything larger is refused by the transport (413) without being read.
+  options.body_limit = protocol::kMaxRequestBodyBytes + 1;
+  auto server = http::Server::start_blocking(
+      options, [this](const http::Request& request) { return to_http(handle(from_http(request))); });
+  if (!server.is_ok()) {
+    throw ConfigurationError("cannot listen at DISPATCH_ENDPOINT_ADDR " +
+                             core_->config.endpoint_addr + ": " + server.status().message());
+  }
+  core_->server = std::move(*server);
+  return core_->server->port();
+}
+
+void Dispatch::serve() {
+  std::uint16_t port = start();
+  std::fprintf(stderr, "ratchet: serving durable functions at %s (port %u)\n",
+               core_->config.endpoint_addr.c_str(), static_cast<unsigned>(port));
+  g_signalled.store(false);
+  auto previous_int = std::signal(SIGINT, on_stop_signal);
+  auto previous_term = std::signal(SIGTERM, on_stop_signal);
+  while (!g_signalled.load()) {
+    {
+      std::lock_guard lock(core_->server_mutex);
+      if (!core_->server) break;  // stop() was called
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  stop();
+}
+
+void Dispatch::stop() {
+  std::unique_ptr<http::Server> running;
+  {
+    std::lock_guard lock(core_->server_mutex);
+    running = std::move(core_->server);
+  }
+  if (running) running->stop();
+}
+
+}  // namespace ratchet

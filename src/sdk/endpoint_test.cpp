@@ -1,0 +1,226 @@
+// The endpoint's HTTP contract: routes, body limits, unknown functions, and
+// request signature verification (PROTOCOL.md, "Request signing").
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <future>
+#include <string>
+
+#include "common/clock.hpp"
+#include "http/client.hpp"
+#include "protocol/signing.hpp"
+#include "ratchet/ratchet.hpp"
+#include "sdk/test_support.hpp"
+
+namespace ratchet {
+namespace {
+
+using nlohmann::json;
+using namespace ratchet::testing;
+
+std::string connect_code(const Response& response) {
+  return json::parse(response.body).value("code", "");
+}
+
+TEST(Endpoint, UnknownFunctionIs404ConnectJson) {
+  Dispatch dispatch(test_options());
+  Response response = dispatch.handle(http_request(first_run("missing", 1)));
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(connect_code(response), "not_found");
+  EXPECT_NE(response.body.find("missing"), std::string::npos);
+}
+
+TEST(Endpoint, OtherPathsAre404) {
+  Dispatch dispatch(test_options());
+  Request request = http_request(first_run("f", 1));
+  request.path = "/other";
+  EXPECT_EQ(dispatch.handle(request).status, 404);
+}
+
+TEST(Endpoint, EmptyAndOversizedBodiesAre400) {
+  Dispatch dispatch(test_options());
+  Request request = http_request(first_run("f", 1));
+  request.body.clear();
+  Response response = dispatch.handle(request);
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(connect_code(response), "invalid_argument");
+  request.body.assign(16'000'001, 'x');
+  EXPECT_EQ(dispatch.handle(request).status, 400);
+}
+
+TEST(Endpoint, GarbageBodyIs400) {
+  Dispatch dispatch(test_options());
+  Request request = http_request(first_run("f", 1));
+  request.body = "\xff\xff\xff";
+  EXPECT_EQ(dispatch.handle(request).status, 400);
+}
+
+TEST(Endpoint, MountsUnderAPathPrefix) {
+  Dispatch dispatch(test_options());
+  dispatch.function("f", [](int x) { return x; });
+  Request request = http_request(first_run("f", 1));
+  request.path = "/api/dispatch.sdk.v1.FunctionService/Run?x=1";
+  EXPECT_EQ(dispatch.handle(request).status, 200);
+}
+
+// The key pair of PROTOCOL.md's test vector.
+std::string test_private_key() {
+  const std::string hex = "0ecafbc9a94763276652e49779f0ae9001e8d994a6d440f6a72190625c217a21";
+  std::string raw;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    raw += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  return raw;
+}
+constexpr const char* kPublicKey = "Z+nTe2VRcw8t8Ihx++D+nXtbO28nwjWIOTLRgzrelYs=";
+
+class Verification : public ::testing::Test {
+ protected:
+  Verification() : dispatch_(options()) {
+    dispatch_.function("greet", [](std::string name) { return "hi " + name; });
+  }
+  static Options options() {
+    Options o = test_options();
+    o.verification_key = kPublicKey;
+    return o;
+  }
+  Request signed_request(std::int64_t created_seconds) {
+    Request request = http_request(first_run("greet", "World"));
+    auto key = protocol::SigningKey::from_raw_private_key(test_private_key()).value();
+    auto headers = protocol::sign_request(key, "POST", request.path, "127.0.0.1:8000",
+                                          "application/proto", request.body, created_seconds)
+                       .value();
+    request.headers.emplace_back("Content-Digest", headers.content_digest);
+    request.headers.emplace_back("Signature-Input", headers.signature_input);
+    request.headers.emplace_back("Signature", headers.signature);
+    return request;
+  }
+  static std::int64_t now_seconds() { return SystemClock::instance().now() / kMicrosPerSecond; }
+
+  Dispatch dispatch_;
+};
+
+TEST_F(Verification, AcceptsAGoodSignature) {
+  Response response = dispatch_.handle(signed_request(now_seconds()));
+  EXPECT_EQ(response.status, 200) << response.body;
+}
+
+TEST_F(Verification, RefusesAnUnsignedRequest) {
+  Response response = dispatch_.handle(http_request(first_run("greet", "World")));
+  EXPECT_EQ(response.status, 403);
+  EXPECT_EQ(connect_code(response), "permission_denied");
+}
+
+TEST_F(Verification, RefusesABadSignature) {
+  Request request = signed_request(now_seconds());
+  request.body = first_run("greet", "Mallory").SerializeAsString();  // digest no longer matches
+  EXPECT_EQ(dispatch_.handle(request).status, 403);
+  request = signed_request(now_seconds());
+  for (auto& [name, value] : request.headers) {
+    if (name == "Signature") value[12] = value[12] == 'A' ? 'B' : 'A';
+  }
+  EXPECT_EQ(dispatch_.handle(request).status, 403);
+}
+
+TEST_F(Verification, RefusesAStaleSignature) {
+  Response response = dispatch_.handle(signed_request(now_seconds() - 10 * 60));
+  EXPECT_EQ(response.status, 403);
+}
+
+TEST_F(Verification, RefusesAnotherKeyId) {
+  Request request = signed_request(now_seconds());
+  for (auto& [name, value] : request.headers) {
+    if (name == "Signature-Input") {
+      value.replace(value.find("keyid=\"default\""), 15, "keyid=\"other\"");
+    }
+  }
+  EXPECT_EQ(dispatch_.handle(request).status, 401);
+}
+
+TEST(Serve, ABlockedFunctionDoesNotBlockOtherCalls) {
+  Options options = test_options();
+  options.worker_threads = 4;
+  Dispatch dispatch(options);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatch.function("blocked", [released](int) {
+    released.wait();
+    return 0;
+  });
+  dispatch.function("quick", [](int x) { return x; });
+  std::uint16_t port = dispatch.start();
+
+  auto post = [port](const std::string& function) {
+    http::Request request;
+    request.method = "POST";
+    request.target = "http://127.0.0.1:" + std::to_string(port) + std::string(protocol::kRunPath);
+    request.headers.set("Content-Type", "application/proto");
+    request.body = first_run(function, 1).SerializeAsString();
+    return request;
+  };
+  http::Client client;
+  std::promise<int> blocked_status;
+  client.send(post("blocked"), {}, [&](Result<http::Response> r) {
+    blocked_status.set_value(r.is_ok() ? r->status : -1);
+  });
+  auto quick = client.send_sync(post("quick"));
+  ASSERT_TRUE(quick.is_ok()) << quick.status().message();
+  EXPECT_EQ(quick->status, 200);
+  release.set_value();
+  EXPECT_EQ(blocked_status.get_future().get(), 200);
+  dispatch.stop();
+}
+
+TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
+  Options options = test_options();
+  options.verification_key = "not a key";
+  try {
+    Dispatch dispatch(options);
+    FAIL() << "no error";
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("DISPATCH_VERIFICATION_KEY"), std::string::npos);
+  }
+}
+
+TEST(Configuration, DispatchWithoutAnApiKeyNamesTheVariable) {
+  Options options = test_options();
+  options.api_key = "";
+  Dispatch dispatch(options);
+  auto f = dispatch.function("f", [](int x) { return x; });
+  try {
+    (void)f.dispatch(1);
+    FAIL() << "no error";
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("DISPATCH_API_KEY"), std::string::npos);
+  }
+}
+
+TEST(Configuration, DispatchWithoutAnEndpointUrlNamesTheVariable) {
+  Options options = test_options();
+  options.endpoint_url = "";
+  Dispatch dispatch(options);
+  auto f = dispatch.function("f", [](int x) { return x; });
+  try {
+    (void)f.dispatch(1);
+    FAIL() << "no error";
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("DISPATCH_ENDPOINT_URL"), std::string::npos);
+  }
+}
+
+TEST(Configuration, DefaultsApply) {
+  Options options;
+  options.api_url.reset();
+  Dispatch dispatch(test_options());
+  EXPECT_EQ(dispatch.config().endpoint_url, "http://127.0.0.1:8000");
+}
+
+TEST(Registration, RejectsDuplicateAndInvalidNames) {
+  Dispatch dispatch(test_options());
+  dispatch.function("f", [](int x) { return x; });
+  EXPECT_THROW(dispatch.function("f", [](int x) { return x; }), std::invalid_argument);
+  EXPECT_THROW(dispatch.function("1bad", [](int x) { return x; }), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ratchet

@@ -1,0 +1,100 @@
+// The one table of statuses, read in each direction.
+#include "ratchet/errors.hpp"
+
+#include <gtest/gtest.h>
+
+#include <system_error>
+
+#include "ratchet/ratchet.hpp"
+#include "sdk/test_support.hpp"
+
+namespace ratchet {
+namespace {
+
+using namespace ratchet::testing;
+
+ErrorInfo classify(std::exception_ptr e) { return classify_exception(std::move(e)); }
+
+TEST(Errors, RatchetErrorsCarryTheirStatusAndTypeName) {
+  auto info = classify(std::make_exception_ptr(TemporaryError("later")));
+  EXPECT_EQ(info.status, CallStatus::kTemporaryError);
+  EXPECT_EQ(info.type, "TemporaryError");
+  EXPECT_EQ(info.message, "later");
+  EXPECT_EQ(classify(std::make_exception_ptr(ThrottledError("x"))).status, CallStatus::kThrottled);
+  EXPECT_EQ(classify(std::make_exception_ptr(TimeoutError("x"))).status, CallStatus::kTimeout);
+}
+
+TEST(Errors, StandardExceptionsMapSensibly) {
+  auto info = classify(std::make_exception_ptr(std::invalid_argument("bad")));
+  EXPECT_EQ(info.status, CallStatus::kInvalidArgument);
+  EXPECT_EQ(info.type, "std::invalid_argument");
+  auto refused = std::make_exception_ptr(
+      std::system_error(std::make_error_code(std::errc::connection_refused), "connect"));
+  EXPECT_EQ(classify(refused).status, CallStatus::kTcpError);
+  EXPECT_EQ(classify(std::make_exception_ptr(std::runtime_error("x"))).status,
+            CallStatus::kPermanentError);
+  EXPECT_EQ(classify(std::make_exception_ptr(42)).status, CallStatus::kPermanentError);
+}
+
+TEST(Errors, RemoteErrorsRaiseTheirClassAndKeepTheRemoteType) {
+  try {
+    throw_remote_error("ThrottledError", "slow down");
+  } catch (const ThrottledError& e) {
+    EXPECT_EQ(e.type(), "ThrottledError");
+    EXPECT_STREQ(e.what(), "slow down");
+  }
+  try {
+    throw_remote_error("ValueError", "bad");
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_EQ(e.type(), "ValueError");
+  }
+  try {
+    throw_remote_error("KeyError", "k");
+  } catch (const PermanentError& e) {
+    EXPECT_EQ(e.type(), "KeyError");
+  }
+}
+
+TEST(Errors, HttpCodesMapPerTheProtocol) {
+  EXPECT_EQ(status_for_http_code(200), CallStatus::kOk);
+  EXPECT_EQ(status_for_http_code(400), CallStatus::kInvalidArgument);
+  EXPECT_EQ(status_for_http_code(401), CallStatus::kUnauthenticated);
+  EXPECT_EQ(status_for_http_code(403), CallStatus::kPermissionDenied);
+  EXPECT_EQ(status_for_http_code(404), CallStatus::kNotFound);
+  EXPECT_EQ(status_for_http_code(408), CallStatus::kTimeout);
+  EXPECT_EQ(status_for_http_code(429), CallStatus::kThrottled);
+  EXPECT_EQ(status_for_http_code(501), CallStatus::kPermanentError);
+  EXPECT_EQ(status_for_http_code(503), CallStatus::kTemporaryError);
+  EXPECT_EQ(status_for_http_code(302), CallStatus::kPermanentError);
+  EXPECT_NO_THROW(check_http_status(204));
+  EXPECT_THROW(check_http_status(503, "the publisher"), TemporaryError);
+  EXPECT_THROW(check_http_status(429), ThrottledError);
+}
+
+TEST(Errors, FunctionsThatThrowExitWithTheMappedStatus) {
+  Dispatch dispatch(test_options());
+  dispatch.function("temporary", []() -> int { throw TemporaryError("try again"); });
+  dispatch.function("invalid", []() -> int { throw std::invalid_argument("no"); });
+  dispatch.function("other", []() -> int { throw std::runtime_error("boom"); });
+  dispatch.function("coro", []() -> Task<int> {
+    throw ThrottledError("busy");
+    co_return 1;
+  });
+  struct Case {
+    const char* function;
+    pb::Status status;
+    const char* type;
+  };
+  for (const Case& c : {Case{"temporary", pb::STATUS_TEMPORARY_ERROR, "TemporaryError"},
+                        Case{"invalid", pb::STATUS_INVALID_ARGUMENT, "std::invalid_argument"},
+                        Case{"other", pb::STATUS_PERMANENT_ERROR, "std::runtime_error"},
+                        Case{"coro", pb::STATUS_THROTTLED, "ThrottledError"}}) {
+    auto answer = run(dispatch, first_run(c.function, nullptr));
+    EXPECT_EQ(answer.status(), c.status) << c.function;
+    EXPECT_EQ(answer.exit().result().error().type(), c.type) << c.function;
+    EXPECT_TRUE(answer.exit().result().error().value().empty());
+  }
+}
+
+}  // namespace
+}  // namespace ratchet

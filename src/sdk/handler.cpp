@@ -1,0 +1,99 @@
+// The endpoint: FunctionService/Run requests in, RunResponses out (PROTOCOL.md).
+// Checks, in order: the route, the body's size, the signature (when a
+// verification key is configured), the RunRequest, the function's name. Every
+// refusal is a Connect JSON error; a function's own failure is a 200 whose
+// RunResponse carries the status.
+#include "common/clock.hpp"
+#include "http/message.hpp"
+#include "protocol/connect.hpp"
+#include "protocol/signing.hpp"
+#include "sdk/core.hpp"
+
+namespace ratchet {
+
+namespace pb = ::dispatch::sdk::v1;
+
+namespace {
+
+Response connect_error(protocol::ConnectCode code, std::string_view message) {
+  Response response;
+  response.status = protocol::http_status_for(code);
+  response.headers.emplace_back("Content-Type", std::string(protocol::kJsonContentType));
+  response.body = protocol::connect_error_body(code, message);
+  return response;
+}
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+std::string_view path_of(std::string_view target) {
+  auto query = target.find('?');
+  return query == std::string_view::npos ? target : target.substr(0, query);
+}
+
+Status verify(const protocol::VerificationKey& key, const Request& request) {
+  protocol::HeaderLookup lookup = [&request](std::string_view name) -> std::optional<std::string> {
+    std::optional<std::string> combined;
+    for (const auto& [key, value] : request.headers) {
+      if (!http::iequals(key, name)) continue;
+      combined = combined ? *combined + ", " + value : value;
+    }
+    return combined;
+  };
+  std::string authority(request.header("Host").value_or(""));
+  return protocol::verify_request(key, request.method, request.path, authority, lookup,
+                                  request.body, SystemClock::instance().now());
+}
+
+}  // namespace
+
+Response Dispatch::handle(const Request& request) {
+  using protocol::ConnectCode;
+  std::string_view path = path_of(request.path);
+  if (!ends_with(path, protocol::kRunPath)) {
+    return connect_error(ConnectCode::kNotFound,
+                         "no such RPC: " + std::string(path) + " (this endpoint serves POST " +
+                             std::string(protocol::kRunPath) + ")");
+  }
+  if (request.method != "POST") {
+    return connect_error(ConnectCode::kNotFound, std::string(protocol::kRunPath) +
+                                                     " takes POST, not " + request.method);
+  }
+  if (request.body.empty() || request.body.size() > protocol::kMaxRequestBodyBytes) {
+    return connect_error(ConnectCode::kInvalidArgument,
+                         request.body.empty()
+                             ? "the request body is empty: expected a RunRequest"
+                             : "the request body is larger than 16000000 bytes");
+  }
+  if (core_->verification_key) {
+    Status verified = verify(*core_->verification_key, request);
+    if (!verified.is_ok()) {
+      Response response = connect_error(protocol::connect_code_for(verified.code()),
+                                        "request signature: " + verified.message());
+      return response;
+    }
+  } else {
+    core_->warn_unverified();
+  }
+  pb::RunRequest run;
+  if (!run.ParseFromString(request.body)) {
+    return connect_error(ConnectCode::kInvalidArgument, "the body is not a RunRequest");
+  }
+  const detail::FunctionEntry* entry = core_->find(run.function());
+  if (entry == nullptr) {
+    return connect_error(ConnectCode::kNotFound,
+                         "function \"" + run.function() + "\" is not registered at this endpoint");
+  }
+  // The calls a coroutine makes run here too: at the configured URL, or else
+  // at the address the server used to reach us.
+  std::string endpoint = core_->config.endpoint_url;
+  if (endpoint.empty()) endpoint = "http://" + std::string(request.header("Host").value_or(""));
+  pb::RunResponse answer = core_->runtime().run(*entry, run, endpoint);
+  Response response;
+  response.headers.emplace_back("Content-Type", std::string(protocol::kProtoContentType));
+  answer.SerializeToString(&response.body);
+  return response;
+}
+
+}  // namespace ratchet

@@ -1,0 +1,50 @@
+// The replay journal of a durable coroutine (proto/ratchet/sdk/v1/journal.proto;
+// its format is documented there): encoding it as the
+// Poll's typed_coroutine_state, recording the results a PollResult brings, and
+// the checks and printing around it.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/status.hpp"
+#include "dispatch/sdk/v1/poll.pb.h"
+#include "ratchet/sdk/v1/journal.pb.h"
+
+namespace ratchet::sdk {
+
+namespace jv1 = ::ratchet::sdk::v1;
+
+inline constexpr std::uint32_t kJournalVersion = 1;
+
+// 64-bit FNV-1a of the arguments' canonical JSON text (nlohmann::json keeps
+// object keys sorted, so equal values give equal text).
+std::uint64_t argument_hash(const nlohmann::json& arguments);
+
+jv1::Journal new_journal(std::string_view function, const google::protobuf::Any& input);
+
+// The state for a Poll. The bytes are what the server echoes back.
+google::protobuf::Any encode_journal(const jv1::Journal& journal);
+// The journal in a PollResult's typed_coroutine_state; kInvalidArgument with a
+// reason when it is not one this SDK can resume.
+Result<jv1::Journal> decode_journal(const google::protobuf::Any& state);
+
+inline bool is_pending(const jv1::Step& step) {
+  return step.outcome_case() == jv1::Step::OUTCOME_NOT_SET;
+}
+
+// Records the results (and a dispatch error) a PollResult carries. A result
+// for an unknown or already completed step is ignored: each result is recorded
+// once. Returns how many were ignored.
+int record_results(jv1::Journal& journal, const dispatch::sdk::v1::PollResult& poll_result);
+
+// OK when the code's step `step` calls what the journal recorded; otherwise the
+// message of the INCOMPATIBLE_STATE error, naming the step.
+Status check_step(const jv1::Step& recorded, std::string_view function, std::uint64_t hash);
+
+// A human-readable rendering, one line per step, for DISPATCH_TRACE.
+std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id);
+
+}  // namespace ratchet::sdk

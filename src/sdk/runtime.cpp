@@ -1,0 +1,472 @@
+#include "sdk/runtime.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <stdexcept>
+#include <string_view>
+
+#include "protocol/values.hpp"
+#include "ratchet/errors.hpp"
+
+namespace ratchet::detail {
+
+namespace pb = ::dispatch::sdk::v1;
+
+namespace {
+
+thread_local Context* t_current = nullptr;
+
+// Makes `context` the current one on this thread while it lives.
+class CurrentContext {
+ public:
+  explicit CurrentContext(Context* context) : previous_(t_current) { t_current = context; }
+  ~CurrentContext() { t_current = previous_; }
+  CurrentContext(const CurrentContext&) = delete;
+  CurrentContext& operator=(const CurrentContext&) = delete;
+
+ private:
+  Context* previous_;
+};
+
+const sdk::jv1::Step& step_at(const Context& context, std::uint64_t step) {
+  if (step == 0 || step > static_cast<std::uint64_t>(context.journal.steps_size())) {
+    throw std::logic_error("ratchet: step " + std::to_string(step) + " is not in the journal");
+  }
+  return context.journal.steps(static_cast<int>(step - 1));
+}
+
+}  // namespace
+
+Context* current_context() noexcept { return t_current; }
+
+Context& require_context(std::string_view what) {
+  if (t_current == nullptr) {
+    throw std::logic_error(std::string(what) +
+                           " outside a durable coroutine: durable calls can be awaited only in "
+                           "a function registered with ratchet::Dispatch and run by it");
+  }
+  return *t_current;
+}
+
+std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n) {
+  if (context.divergence) throw IncompatibleStateError(*context.divergence);
+  const auto recorded = static_cast<std::uint64_t>(context.journal.steps_size());
+  const std::uint64_t first = context.next_step;
+  // Check and pack everything before recording anything.
+  std::vector<pb::Call> made;
+  std::vector<std::uint64_t> hashes;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t step = first + i;
+    std::uint64_t hash = sdk::argument_hash(calls[i].input);
+    hashes.push_back(hash);
+    if (step <= recorded) {
+      Status same = sdk::check_step(step_at(context, step), calls[i].function, hash);
+      if (!same.is_ok()) {
+        context.divergence = same.message();
+        throw IncompatibleStateError(same.message());
+      }
+      continue;
+    }
+    auto input = protocol::pack_json(calls[i].input);
+    if (!input.is_ok()) {
+      throw InvalidArgumentError("the arguments of step " + std::to_string(step) + " (" +
+                                 calls[i].function + ") cannot be sent: " +
+                                 input.status().message());
+    }
+    pb::Call call;
+    call.set_correlation_id(step);
+    call.set_endpoint(context.endpoint);
+    call.set_function(calls[i].function);
+    *call.mutable_input() = std::move(*input);
+    made.push_back(std::move(call));
+  }
+  for (auto& call : made) {
+    sdk::jv1::Step* step = context.journal.add_steps();
+    step->set_step(call.correlation_id());
+    step->set_function(call.function());
+    step->set_argument_hash(hashes[call.correlation_id() - first]);
+    context.new_calls.push_back(std::move(call));
+  }
+  context.next_step = first + n;
+  return first;
+}
+
+namespace {
+
+struct Tally {
+  std::size_t done = 0;
+  std::size_t failed = 0;
+};
+
+Tally tally(const Context& context, std::uint64_t first, std::size_t n) {
+  Tally t;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& step = step_at(context, first + i);
+    if (sdk::is_pending(step)) continue;
+    ++t.done;
+    if (step.has_error()) ++t.failed;
+  }
+  return t;
+}
+
+}  // namespace
+
+bool wait_satisfied(const Context& context, WaitMode mode, std::uint64_t first, std::size_t n) {
+  Tally t = tally(context, first, n);
+  switch (mode) {
+    case WaitMode::kOne:
+    case WaitMode::kRace:
+      return t.done > 0;
+    case WaitMode::kAll:
+      return t.done == n || t.failed > 0;
+    case WaitMode::kAny:
+      return t.done > t.failed || t.done == n;
+  }
+  return false;
+}
+
+void suspend_on(Context& context, std::coroutine_handle<> handle, WaitMode mode,
+                std::uint64_t first, std::size_t n) {
+  context.suspended = true;
+  context.resume_at = handle;
+  context.mode = mode;
+  context.first = first;
+  context.count = n;
+}
+
+std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t first,
+                            std::size_t n) {
+  if (mode == WaitMode::kOne) return first;
+  // The earliest result to arrive among those that qualify.
+  auto earliest = [&](const std::function<bool(const sdk::jv1::Step&)>& qualifies) {
+    std::uint64_t best = 0;
+    std::uint64_t best_completion = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& step = step_at(context, first + i);
+      if (sdk::is_pending(step) || !qualifies(step)) continue;
+      if (best == 0 || step.completion() < best_completion) {
+        best = first + i;
+        best_completion = step.completion();
+      }
+    }
+    return best;
+  };
+  auto failed = [](const sdk::jv1::Step& s) { return s.has_error(); };
+  auto succeeded = [](const sdk::jv1::Step& s) { return s.has_output(); };
+  auto finished = [](const sdk::jv1::Step&) { return true; };
+  switch (mode) {
+    case WaitMode::kAll:
+      return earliest(failed);
+    case WaitMode::kAny: {
+      std::uint64_t success = earliest(succeeded);
+      return success != 0 ? success : earliest(failed);
+    }
+    default:
+      return earliest(finished);
+  }
+}
+
+Outcome step_outcome(const Context& context, std::uint64_t step) {
+  const auto& recorded = step_at(context, step);
+  Outcome outcome;
+  if (recorded.has_error()) {
+    outcome.error_type = recorded.error().type();
+    outcome.error_message = recorded.error().message();
+    return outcome;
+  }
+  if (!recorded.has_output()) {
+    throw std::logic_error("ratchet: step " + std::to_string(step) + " has no result yet");
+  }
+  auto value = protocol::unpack_to_json(recorded.output());
+  if (!value.is_ok()) {
+    outcome.error_type = "InvalidResponseError";
+    outcome.error_message = "the result of step " + std::to_string(step) + " (" +
+                            recorded.function() + ") cannot be read: " + value.status().message();
+    return outcome;
+  }
+  outcome.ok = true;
+  outcome.value = std::move(*value);
+  return outcome;
+}
+
+void request_tail_call(Context& context, CallSpec call) { context.tail_call = std::move(call); }
+
+bool tail_call_requested() noexcept { return t_current != nullptr && t_current->tail_call; }
+
+void throw_step_error(const Outcome& outcome) {
+  throw_remote_error(outcome.error_type, outcome.error_message);
+}
+
+void throw_bad_result(std::uint64_t step, const std::exception& cause) {
+  std::string what = step == 0 ? "the call's result" : "the result of step " + std::to_string(step);
+  throw InvalidResponseError(what + " does not have the awaited type: " + cause.what());
+}
+
+void throw_bad_input(const std::exception& cause) {
+  throw InvalidArgumentError(std::string("the input does not match the function's parameters: ") +
+                             cause.what());
+}
+
+}  // namespace ratchet::detail
+
+namespace ratchet::sdk {
+
+namespace pb = ::dispatch::sdk::v1;
+using detail::Context;
+
+std::size_t state_digest(const google::protobuf::Any& state) {
+  return std::hash<std::string_view>{}(state.value()) ^ (state.value().size() * 0x9e3779b97f4a7c15ull);
+}
+
+// ---- FrameCache ----
+
+FrameCache::~FrameCache() = default;
+
+void FrameCache::put(const std::string& dispatch_id, std::size_t digest,
+                     std::unique_ptr<Context> context) {
+  if (capacity_ == 0) return;  // `context` is destroyed here, outside the lock
+  std::unique_ptr<Context> evicted;
+  std::unique_ptr<Context> replaced;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = index_.find(dispatch_id); it != index_.end()) {
+      replaced = std::move(it->second->context);
+      entries_.erase(it->second);
+      index_.erase(it);
+    }
+    entries_.push_front(Entry{dispatch_id, digest, std::move(context)});
+    index_[dispatch_id] = entries_.begin();
+    if (entries_.size() > capacity_) {
+      evicted = std::move(entries_.back().context);
+      index_.erase(entries_.back().dispatch_id);
+      entries_.pop_back();
+    }
+  }
+}
+
+std::unique_ptr<Context> FrameCache::take(const std::string& dispatch_id, std::size_t digest) {
+  std::unique_ptr<Context> stale;
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(dispatch_id);
+  if (it == index_.end()) return nullptr;
+  std::unique_ptr<Context> context = std::move(it->second->context);
+  bool same = it->second->digest == digest;
+  entries_.erase(it->second);
+  index_.erase(it);
+  if (!same) {
+    stale = std::move(context);  // another state: the frame cannot serve it
+    return nullptr;
+  }
+  ++hits_;
+  return context;
+}
+
+void FrameCache::erase(const std::string& dispatch_id) {
+  std::unique_ptr<Context> stale;
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(dispatch_id);
+  if (it == index_.end()) return;
+  stale = std::move(it->second->context);
+  entries_.erase(it->second);
+  index_.erase(it);
+}
+
+std::size_t FrameCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+std::uint64_t FrameCache::hits() const {
+  std::lock_guard lock(mutex_);
+  return hits_;
+}
+
+// ---- Runtime ----
+
+namespace {
+
+pb::RunResponse exit_with_error(const ErrorInfo& error) {
+  pb::RunResponse response;
+  response.set_status(static_cast<pb::Status>(error.status));
+  pb::Error* wire = response.mutable_exit()->mutable_result()->mutable_error();
+  wire->set_type(error.type);
+  wire->set_message(error.message);
+  return response;
+}
+
+pb::RunResponse exit_with_exception(std::exception_ptr error) {
+  return exit_with_error(classify_exception(std::move(error)));
+}
+
+pb::RunResponse exit_with_output(const nlohmann::json& output) {
+  auto packed = protocol::pack_json(output);
+  if (!packed.is_ok()) {
+    return exit_with_error({CallStatus::kPermanentError, "PermanentError",
+                            "the function's result cannot be sent: " + packed.status().message()});
+  }
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  *response.mutable_exit()->mutable_result()->mutable_output() = std::move(*packed);
+  return response;
+}
+
+pb::RunResponse incompatible(std::string message) {
+  return exit_with_error({CallStatus::kIncompatibleState, "IncompatibleStateError",
+                          std::move(message)});
+}
+
+Result<nlohmann::json> input_of(const google::protobuf::Any& input) {
+  if (input.type_url().empty() && input.value().empty()) return nlohmann::json();
+  return protocol::unpack_to_json(input);
+}
+
+// Resumes the coroutine at `handle` with `context` current on this thread,
+// until it suspends or finishes.
+void resume(Context& context, std::coroutine_handle<> handle) {
+  detail::CurrentContext current(&context);
+  context.suspended = false;
+  handle.resume();
+}
+
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options) : options_(options), cache_(options.frame_cache_size) {}
+
+pb::RunResponse Runtime::run(const detail::FunctionEntry& entry, const pb::RunRequest& request,
+                             const std::string& endpoint) {
+  try {
+    return entry.start ? run_coroutine(entry, request, endpoint) : run_plain(entry, request);
+  } catch (...) {
+    return exit_with_exception(std::current_exception());
+  }
+}
+
+pb::RunResponse Runtime::run_plain(const detail::FunctionEntry& entry,
+                                   const pb::RunRequest& request) {
+  if (!request.has_input()) {
+    return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
+                            "function " + request.function() +
+                                " is not a coroutine: it cannot be resumed with a poll result"});
+  }
+  auto input = input_of(request.input());
+  if (!input.is_ok()) {
+    return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
+                            "the input cannot be read: " + input.status().message()});
+  }
+  try {
+    return exit_with_output(entry.plain(*input));
+  } catch (...) {
+    return exit_with_exception(std::current_exception());
+  }
+}
+
+pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
+                                       const pb::RunRequest& request,
+                                       const std::string& endpoint) {
+  std::unique_ptr<Context> context;
+  if (request.has_poll_result()) {
+    const pb::PollResult& poll_result = request.poll_result();
+    if (!poll_result.has_typed_coroutine_state()) {
+      return incompatible("the coroutine state did not come back as typed_coroutine_state");
+    }
+    const auto& state = poll_result.typed_coroutine_state();
+    context = cache_.take(request.dispatch_id(), state_digest(state));
+    if (context) {
+      record_results(context->journal, poll_result);
+      context->new_calls.clear();
+      if (!detail::wait_satisfied(*context, context->mode, context->first, context->count)) {
+        return suspend(std::move(context));  // still waiting: poll again
+      }
+      resume(*context, context->resume_at);
+      return conclude(std::move(context));
+    }
+    auto journal = decode_journal(state);
+    if (!journal.is_ok()) return incompatible(journal.status().message());
+    if (journal->function() != request.function()) {
+      return incompatible("the coroutine journal belongs to " + journal->function() + ", not " +
+                          request.function());
+    }
+    record_results(*journal, poll_result);
+    context = std::make_unique<Context>(request.dispatch_id(), endpoint, std::move(*journal));
+  } else {
+    cache_.erase(request.dispatch_id());  // a restart from the input
+    context = std::make_unique<Context>(request.dispatch_id(), endpoint,
+                                        new_journal(request.function(), request.input()));
+  }
+  auto input = input_of(context->journal.input());
+  if (!input.is_ok()) {
+    return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
+                            "the input cannot be read: " + input.status().message()});
+  }
+  context->root.emplace(entry.start(*input));
+  resume(*context, detail::TaskAccess::handle(*context->root));
+  return conclude(std::move(context));
+}
+
+pb::RunResponse Runtime::conclude(std::unique_ptr<Context> context) {
+  if (context->divergence) return incompatible(*context->divergence);
+  if (context->tail_call) {
+    auto input = protocol::pack_json(context->tail_call->input);
+    if (!input.is_ok()) {
+      return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
+                              "the tail call's arguments cannot be sent: " +
+                                  input.status().message()});
+    }
+    pb::RunResponse response;
+    response.set_status(pb::STATUS_OK);
+    pb::Call* call = response.mutable_exit()->mutable_tail_call();
+    call->set_endpoint(context->endpoint);
+    call->set_function(context->tail_call->function);
+    *call->mutable_input() = std::move(*input);
+    return response;
+  }
+  auto handle = detail::TaskAccess::handle(*context->root);
+  if (handle.done()) {
+    try {
+      return exit_with_output(handle.promise().take());
+    } catch (...) {
+      return exit_with_exception(std::current_exception());
+    }
+  }
+  if (!context->suspended) {
+    return exit_with_error({CallStatus::kPermanentError, "PermanentError",
+                            "the coroutine suspended on something that is not a durable call "
+                            "(only ratchet Calls, gather/any/race and Tasks can be awaited)"});
+  }
+  return suspend(std::move(context));
+}
+
+pb::RunResponse Runtime::suspend(std::unique_ptr<Context> context) {
+  auto& journal = context->journal;
+  if (!context->new_calls.empty()) {
+    journal.set_last_poll_first_step(context->new_calls.front().correlation_id());
+  }
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  pb::Poll* poll = response.mutable_poll();
+  *poll->mutable_typed_coroutine_state() = encode_journal(journal);
+  for (auto& call : context->new_calls) *poll->add_calls() = std::move(call);
+  context->new_calls.clear();
+  // Wake on the first result, except for gather, which needs them all.
+  std::int32_t wanted = 1;
+  if (context->mode == detail::WaitMode::kAll) {
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < context->count; ++i) {
+      if (is_pending(journal.steps(static_cast<int>(context->first + i - 1)))) ++pending;
+    }
+    wanted = static_cast<std::int32_t>(std::clamp<std::size_t>(pending, 1, 1000));
+  }
+  poll->set_min_results(wanted);
+  poll->set_max_results(1000);
+  if (options_.trace) {
+    std::string text = describe_journal(journal, context->dispatch_id);
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
+  std::size_t digest = state_digest(poll->typed_coroutine_state());
+  std::string id = context->dispatch_id;
+  cache_.put(id, digest, std::move(context));
+  return response;
+}
+
+}  // namespace ratchet::sdk

@@ -1,0 +1,129 @@
+// The runtime of durable functions: runs a RunRequest's function and answers
+// its RunResponse. Plain functions run once and Exit. Coroutines run against
+// their replay journal (journal.hpp):
+//
+// - A first run starts the coroutine from its input with an empty journal.
+// - Each co_await of durable calls is a group of steps (detail::begin_steps).
+//   A step already in the journal is checked against it (function and argument
+//   hash: a mismatch is INCOMPATIBLE_STATE naming the step); a new one becomes a
+//   Call of the Poll, with correlation_id = its step number.
+// - When the coroutine suspends, the answer is a Poll with the journal as its
+//   typed_coroutine_state, and the live frame goes into the FrameCache.
+// - A resume (PollResult) records the results in the journal. If the cache
+//   holds this call's frame, saved with exactly the state the server echoes,
+//   that frame continues where it stopped; otherwise the coroutine runs again
+//   from its input and every recorded step returns at once (replay).
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/sdk/v1/function.pb.h"
+#include "ratchet/function.hpp"
+#include "sdk/journal.hpp"
+
+namespace ratchet::detail {
+
+// One run of a durable coroutine; see detail/runtime.hpp.
+class Context {
+ public:
+  Context(std::string dispatch_id, std::string endpoint, sdk::jv1::Journal journal)
+      : dispatch_id(std::move(dispatch_id)),
+        endpoint(std::move(endpoint)),
+        journal(std::move(journal)) {}
+
+  std::string dispatch_id;
+  std::string endpoint;  // where the calls it makes run (this service)
+  sdk::jv1::Journal journal;
+  std::uint64_t next_step = 1;
+  std::vector<dispatch::sdk::v1::Call> new_calls;  // made since the last Poll
+
+  // Where it is suspended, and on what.
+  bool suspended = false;
+  std::coroutine_handle<> resume_at;
+  WaitMode mode = WaitMode::kOne;
+  std::uint64_t first = 0;
+  std::size_t count = 0;
+
+  std::optional<CallSpec> tail_call;
+  std::optional<std::string> divergence;  // the INCOMPATIBLE_STATE message
+  std::optional<Task<nlohmann::json>> root;
+};
+
+}  // namespace ratchet::detail
+
+namespace ratchet::sdk {
+
+// Suspended coroutine frames, by dispatch id, least recently used evicted
+// first. An entry is only handed out for the exact state it saved (a digest of
+// the journal bytes): a retried or stale RunRequest replays instead.
+class FrameCache {
+ public:
+  explicit FrameCache(std::size_t capacity) : capacity_(capacity) {}
+  ~FrameCache();
+
+  void put(const std::string& dispatch_id, std::size_t state_digest,
+           std::unique_ptr<detail::Context> context);
+  std::unique_ptr<detail::Context> take(const std::string& dispatch_id, std::size_t state_digest);
+  void erase(const std::string& dispatch_id);
+
+  std::size_t size() const;
+  std::size_t capacity() const { return capacity_; }
+  std::uint64_t hits() const;
+
+ private:
+  struct Entry {
+    std::string dispatch_id;
+    std::size_t digest;
+    std::unique_ptr<detail::Context> context;
+  };
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::list<Entry> entries_;  // most recently used first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  std::uint64_t hits_ = 0;
+};
+
+struct RuntimeOptions {
+  std::size_t frame_cache_size = 1024;
+  bool trace = false;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options);
+
+  // Runs `request` with `entry` (the function it names). `endpoint` is this
+  // service's URL, for the calls a coroutine makes. Never throws.
+  dispatch::sdk::v1::RunResponse run(const detail::FunctionEntry& entry,
+                                     const dispatch::sdk::v1::RunRequest& request,
+                                     const std::string& endpoint);
+
+  FrameCache& cache() { return cache_; }
+
+ private:
+  dispatch::sdk::v1::RunResponse run_plain(const detail::FunctionEntry& entry,
+                                           const dispatch::sdk::v1::RunRequest& request);
+  dispatch::sdk::v1::RunResponse run_coroutine(const detail::FunctionEntry& entry,
+                                               const dispatch::sdk::v1::RunRequest& request,
+                                               const std::string& endpoint);
+  // What to answer once the coroutine stopped running.
+  dispatch::sdk::v1::RunResponse conclude(std::unique_ptr<detail::Context> context);
+  dispatch::sdk::v1::RunResponse suspend(std::unique_ptr<detail::Context> context);
+
+  RuntimeOptions options_;
+  FrameCache cache_;
+};
+
+// Digest of a journal's bytes, the FrameCache's check that a frame and a state agree.
+std::size_t state_digest(const google::protobuf::Any& state);
+
+}  // namespace ratchet::sdk
