@@ -372,7 +372,9 @@ TEST_F(JobsCli, HundredConcurrentStartsOfOneKeyStartOneJob) {
   std::vector<Process> starts;
   starts.reserve(kStarts);
   for (int i = 0; i < kStarts; ++i) {
-    starts.push_back(spawn_ratchet({"start", "--run-key", "same", "--", "sleep", "2"}));
+    // Long enough to outlive the slowest start (sanitizer builds start slowly):
+    // a start after the job ended would rightly start a second one.
+    starts.push_back(spawn_ratchet({"start", "--run-key", "same", "--", "sleep", "300"}));
   }
   std::set<std::string> ids;
   int existing = 0;

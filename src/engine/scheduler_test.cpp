@@ -264,21 +264,22 @@ TEST_F(SchedulerTest, ARestartedSchedulerResumesCallsWhoseLeasesLapsed) {
   auto store = open();
   std::string id;
   {
-    std::promise<void> never;
-    auto blocked = never.get_future().share();
     std::atomic<bool> release{false};
-    FakeEndpoint hanging([&](const pb::RunRequest&) {
+    // The endpoint outlives nothing it calls back: it is torn down (its last
+    // reply delivered) before the scheduler that sent the request.
+    auto hanging = std::make_unique<FakeEndpoint>([&](const pb::RunRequest&) {
       while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       return exit_with(-1);
     });
     auto options = options_;
     options.lease = 50 * kMicrosPerMilli;
-    Scheduler first(*store, SystemClock::instance(), hanging, options);
+    Scheduler first(*store, SystemClock::instance(), *hanging, options);
     first.start();
     id = dispatch(first, {call("slow", 0)})[0];
-    while (hanging.requests == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (hanging->requests == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     first.stop();  // the server "dies" with the call leased
     release = true;
+    hanging.reset();
   }
   FakeEndpoint healthy([](const pb::RunRequest&) { return exit_with(7); });
   Scheduler second(*store, SystemClock::instance(), healthy, options_);

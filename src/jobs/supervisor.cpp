@@ -71,11 +71,13 @@ void detach(const SupervisorPipes& pipes) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
-// SIGTERM is taken through a signalfd so the wait loop sees it as an event.
-int take_sigterm() {
+// SIGTERM and SIGCHLD are taken through a signalfd, blocked from before the
+// command starts, so the wait loop sees them as events and none is missed.
+int take_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGCHLD);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
@@ -171,24 +173,30 @@ enum class StopReason { kNone, kTimeout, kCancel, kTerminated };
 
 class Supervision {
  public:
-  Supervision(Store& store, const JobRequest& request, std::string id, pid_t pid, int sigterm_fd)
-      : store_(store), request_(request), id_(std::move(id)), pid_(pid), sigterm_fd_(sigterm_fd) {}
+  Supervision(Store& store, const JobRequest& request, std::string id, pid_t pid, int signal_fd)
+      : store_(store), request_(request), id_(std::move(id)), pid_(pid), signal_fd_(signal_fd) {}
 
   // Waits for the command to end, stopping it when asked; returns its outcome.
   JobOutcome run();
 
  private:
   void begin_stop(StopReason reason, Micros grace);
+  // Reads the pending signals; true when one of them was SIGTERM.
+  bool drain_signals();
   void on_sigterm();
   bool group_gone() const { return kill(-pid_, 0) != 0 && errno == ESRCH; }
-  void reap_orphans();
+  // Reaps every child that has ended (the command, and the orphans of its
+  // group that come to the supervisor as their subreaper); true once the
+  // command itself has, with its status in `wait_status`.
+  bool reap(int* wait_status);
   JobOutcome outcome(int wait_status) const;
 
   Store& store_;
   const JobRequest& request_;
   std::string id_;
   pid_t pid_;
-  int sigterm_fd_;
+  int signal_fd_;
+  bool command_ended_ = false;
   StopReason stop_ = StopReason::kNone;
   Steady::time_point kill_at_ = Steady::time_point::max();
 };
@@ -200,10 +208,16 @@ void Supervision::begin_stop(StopReason reason, Micros grace) {
   kill_at_ = Steady::now() + std::chrono::microseconds(grace);
 }
 
-void Supervision::on_sigterm() {
+bool Supervision::drain_signals() {
+  bool sigterm = false;
   signalfd_siginfo info;
-  while (read(sigterm_fd_, &info, sizeof info) == sizeof info) {
+  while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGTERM) sigterm = true;
   }
+  return sigterm;
+}
+
+void Supervision::on_sigterm() {
   auto job = store_.find_job(id_);
   if (job.is_ok() && job->has_value() && (*job)->cancel_requested_at) {
     begin_stop(StopReason::kCancel, (*job)->cancel_grace);
@@ -212,35 +226,43 @@ void Supervision::on_sigterm() {
   }
 }
 
-void Supervision::reap_orphans() {
-  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+bool Supervision::reap(int* wait_status) {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    if (pid == pid_) {
+      *wait_status = status;
+      command_ended_ = true;
+    }
   }
+  return command_ended_;
 }
 
 JobOutcome Supervision::run() {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   auto started = Steady::now();
   auto timeout_at = request_.timeout ? started + std::chrono::microseconds(*request_.timeout)
                                      : Steady::time_point::max();
   auto heartbeat_at = started + std::chrono::microseconds(kHeartbeatInterval);
   int wait_status = 0;
-  bool leader_done = false;
   while (true) {
-    auto next = std::min({timeout_at, heartbeat_at, kill_at_});
-    if (leader_done) next = std::min(next, Steady::now() + std::chrono::milliseconds(20));
-    Micros wait = std::max<Micros>(0, micros_until(next));
-    pollfd fds[2] = {{pidfd, POLLIN, 0}, {sigterm_fd_, POLLIN, 0}};
-    int n = poll(fds, leader_done ? 1 : 2,
-                 next == Steady::time_point::max() ? -1 : static_cast<int>((wait + 999) / 1000));
-    if (n < 0 && errno != EINTR) break;
-    if (!leader_done && (fds[0].revents & POLLIN)) {
-      waitpid(pid_, &wait_status, 0);
-      leader_done = true;
+    bool was_running = !command_ended_;
+    if (reap(&wait_status) && was_running && stop_ == StopReason::kNone) {
       // A command that ended on its own may leave background processes; they
       // are its business. One being stopped is stopped whole.
-      if (stop_ == StopReason::kNone) break;
+      break;
     }
-    if (fds[1].revents & POLLIN) on_sigterm();
+    if (command_ended_ && group_gone()) break;
+    auto next = std::min({timeout_at, heartbeat_at, kill_at_});
+    // Orphans outside the supervisor's care (they changed session) send no
+    // SIGCHLD here: look again at the group every 20 ms while stopping it.
+    if (command_ended_) next = std::min(next, Steady::now() + std::chrono::milliseconds(20));
+    Micros wait = std::max<Micros>(0, micros_until(next));
+    pollfd watched{signal_fd_, POLLIN, 0};
+    int n = poll(&watched, 1,
+                 next == Steady::time_point::max() ? -1 : static_cast<int>((wait + 999) / 1000));
+    if (n < 0 && errno != EINTR) break;
+    if ((watched.revents & POLLIN) && drain_signals()) on_sigterm();
     auto now = Steady::now();
     if (now >= timeout_at) {
       begin_stop(StopReason::kTimeout, kDefaultGrace);
@@ -254,12 +276,7 @@ JobOutcome Supervision::run() {
       (void)store_.heartbeat(id_);
       heartbeat_at = now + std::chrono::microseconds(kHeartbeatInterval);
     }
-    if (leader_done) {
-      reap_orphans();
-      if (group_gone()) break;
-    }
   }
-  if (pidfd >= 0) close(pidfd);
   return outcome(wait_status);
 }
 
@@ -310,7 +327,7 @@ JobOutcome launch_failure(const Launch& failed, const JobRequest& request, int s
 }
 
 void supervise(SupervisorPipes pipes, const JobRequest& request, const std::string& id,
-               Store& store, int sigterm_fd) {
+               Store& store, int signal_fd) {
   int stdout_fd = open_log(request.log_dir + "/" + id + ".stdout");
   int stderr_fd = open_log(request.log_dir + "/" + id + ".stderr");
   Launch launched = launch(request, stdout_fd, stderr_fd);
@@ -333,7 +350,7 @@ void supervise(SupervisorPipes pipes, const JobRequest& request, const std::stri
   }
   write_all(pipes.ready_write, "R");
   close(pipes.ready_write);
-  Supervision supervision(store, request, id, launched.pid, sigterm_fd);
+  Supervision supervision(store, request, id, launched.pid, signal_fd);
   record_outcome(store, id, supervision.run());
 }
 
@@ -342,12 +359,12 @@ void supervise(SupervisorPipes pipes, const JobRequest& request, const std::stri
 void run_supervisor(SupervisorPipes pipes, const JobRequest& request, const std::string& db_path,
                     const StoreOptions& options) {
   detach(pipes);
-  int sigterm_fd = take_sigterm();
+  int signal_fd = take_signals();
   std::string id = read_all(pipes.go_read);
   close(pipes.go_read);
   if (id.empty()) _exit(0);  // `start` found a live job, failed, or died first
   auto store = open_store(db_path, SystemClock::instance(), options);
-  if (store.is_ok()) supervise(pipes, request, id, **store, sigterm_fd);
+  if (store.is_ok()) supervise(pipes, request, id, **store, signal_fd);
   _exit(0);
 }
 

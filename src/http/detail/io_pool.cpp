@@ -14,9 +14,12 @@ IoPool::IoPool(int threads) {
 
 IoPool::~IoPool() {
   stop_and_join();
-  // Destroy the contexts in reverse order of creation; each destroys its own
-  // pending handlers (and the objects they keep alive).
-  while (!contexts_.empty()) contexts_.pop_back();
+  // Destroy the contexts in order of creation; each destroys its own pending
+  // handlers (and the objects they keep alive). The acceptor lives on the
+  // first, and its pending accept holds a socket of another context: that
+  // context must still exist when the first one destroys the accept.
+  for (auto& context : contexts_) context.reset();
+  contexts_.clear();
 }
 
 void IoPool::start(const std::string& name) {
