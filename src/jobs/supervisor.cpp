@@ -19,6 +19,8 @@
 #include "common/time_format.hpp"
 #include "jobs/process.hpp"
 
+extern char** environ;
+
 namespace ratchet::jobs {
 namespace {
 
@@ -88,13 +90,37 @@ struct Launch {
   std::string failed_at;  // what failed: "run" or "change directory to"
 };
 
-// Runs in the command's process between fork and exec.
-[[noreturn]] void become_command(const JobRequest& request, pid_t supervisor, int stdout_fd,
-                                 int stderr_fd, int error_pipe) {
+// The command's argv and environment, built before the child exists: the
+// child shares the supervisor's memory until it execs (vfork), so it must not
+// allocate or change anything.
+struct CommandImage {
+  std::vector<std::string> env_storage;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+
+  explicit CommandImage(const JobRequest& request) {
+    for (char** entry = environ; *entry; ++entry) {
+      std::string_view text(*entry);
+      std::string_view name = text.substr(0, text.find('='));
+      bool overridden = false;
+      for (const auto& [key, value] : request.env) overridden = overridden || key == name;
+      if (!overridden) env_storage.emplace_back(text);
+    }
+    for (const auto& [key, value] : request.env) env_storage.push_back(key + "=" + value);
+    for (auto& entry : env_storage) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    for (const auto& arg : request.command) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+  }
+};
+
+// Runs in the command's process between vfork and exec: system calls only.
+[[noreturn]] void become_command(const CommandImage& image, const char* cwd, pid_t supervisor,
+                                 int stdout_fd, int stderr_fd, int error_pipe) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);  // the child's own table (no CLONE_SIGHAND)
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(127);  // the supervisor died before the line above
@@ -102,21 +128,17 @@ struct Launch {
   dup2(null_fd, 0);
   dup2(stdout_fd, 1);
   dup2(stderr_fd, 2);
-  auto fail = [&](char stage) {
-    int err = errno;
-    char message[1 + sizeof err];
-    message[0] = stage;
-    std::memcpy(message + 1, &err, sizeof err);
-    write_all(error_pipe, std::string_view(message, sizeof message));
-    _exit(127);
-  };
-  if (!request.cwd.empty() && chdir(request.cwd.c_str()) != 0) fail('d');
-  for (const auto& [name, value] : request.env) setenv(name.c_str(), value.c_str(), 1);
-  std::vector<char*> argv;
-  for (const auto& arg : request.command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  execvp(argv[0], argv.data());
-  fail('x');
+  char stage = 'x';
+  if (*cwd == '\0' || chdir(cwd) == 0) {
+    execvpe(image.argv[0], image.argv.data(), image.envp.data());
+  } else {
+    stage = 'd';
+  }
+  int err = errno;
+  char message[1 + sizeof err];
+  message[0] = stage;
+  std::memcpy(message + 1, &err, sizeof err);
+  (void)!write(error_pipe, message, sizeof message);
   _exit(127);
 }
 
@@ -128,9 +150,14 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
     result.failed_at = "run";
     return result;
   }
+  CommandImage image(request);
   pid_t supervisor = getpid();
-  pid_t pid = fork();
-  if (pid == 0) become_command(request, supervisor, stdout_fd, stderr_fd, error_pipe[1]);
+  // vfork: no copy of the supervisor's page tables, and the supervisor waits
+  // until the command has exec'd (or failed to).
+  pid_t pid = vfork();
+  if (pid == 0) {
+    become_command(image, request.cwd.c_str(), supervisor, stdout_fd, stderr_fd, error_pipe[1]);
+  }
   close(error_pipe[1]);
   if (pid < 0) {
     result.error = errno;
@@ -138,7 +165,7 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
     close(error_pipe[0]);
     return result;
   }
-  setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
+  setpgid(pid, pid);  // the child did it already; harmless if it has exec'd
   result.pid = pid;
   std::string report = read_all(error_pipe[0]);
   close(error_pipe[0]);
