@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets everything up, builds the release configuration and runs the benchmarks.
+# Each prints its figures beside a baseline measured in the same run.
+# usage: scripts/bench.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh release
+echo "== jobs"
+build/release/bench/jobs_bench build/release/src/cli/ratchet "$@"
+echo "== server"
+build/release/bench/server_bench "$@"
