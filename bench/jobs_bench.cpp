@@ -80,11 +80,10 @@ void seed_history(const std::string& db_path, const std::string& logs, int first
                      "(?1, 'job', ?2, 'SUCCEEDED', ?3, ?3, ?3, '[\"true\"]', '/', '[]', ?4, ?5, "
                      "0, 'seed', 1, 1, 1, 1)",
                      -1, &insert, nullptr);
-  const long long year_ago_us =
-      (std::chrono::duration_cast<std::chrono::microseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-           .count()) -
-      365LL * 86400 * 1000000;
+  const long long year_ago_us = (std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) -
+                                365LL * 86400 * 1000000;
   for (int i = first; i < first + count; ++i) {
     char id[64], key[64];
     std::snprintf(id, sizeof id, "seed-%08d", i);
@@ -110,8 +109,8 @@ void seed_history(const std::string& db_path, const std::string& logs, int first
 struct Home {
   std::string dir, db, logs;
   explicit Home(const char* name) {
-    dir = std::filesystem::temp_directory_path() / ("ratchet-bench-" + std::string(name) + "-" +
-                                                    std::to_string(getpid()));
+    dir = std::filesystem::temp_directory_path() /
+          ("ratchet-bench-" + std::string(name) + "-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir);
     db = dir + "/ratchet.db";
     logs = dir + "/logs";
@@ -136,12 +135,12 @@ int main(int argc, char** argv) {
     Home home("start");
     double sh = median_ms({"/bin/sh", "-c", "true"}, runs);
     double start = median_ms({ratchet, "start", "--run-key", "K", "--sync", "--", "true"}, runs);
-    std::printf("%-44s %12.3f %12.3f %8.2f\n", "start --sync -- true vs /bin/sh -c true", start,
-                sh, start / sh);
+    std::printf("%-44s %12.3f %12.3f %8.2f\n", "start --sync -- true vs /bin/sh -c true", start, sh,
+                start / sh);
   }
 
-  std::vector<int> sizes = quick ? std::vector<int>{1000, 100000}
-                                 : std::vector<int>{1000, 100000, 1000000};
+  std::vector<int> sizes =
+      quick ? std::vector<int>{1000, 100000} : std::vector<int>{1000, 100000, 1000000};
   Home home("status");
   run_ms({ratchet, "list", "--limit", "1"});  // creates the store and its schema
   int seeded = 0;

@@ -42,17 +42,17 @@ double ms_since(Steady::time_point start) {
 std::unique_ptr<http::Server> start_endpoint(std::atomic<int>* served) {
   http::ServerOptions options;
   options.io_threads = 1;
-  auto server = http::Server::start(options, [served](http::Request request,
-                                                      http::Responder responder) {
-    pb::RunRequest run;
-    run.ParseFromString(request.body);
-    pb::RunResponse response;
-    response.set_status(pb::STATUS_OK);
-    *response.mutable_exit()->mutable_result()->mutable_output() = run.input();
-    served->fetch_add(1, std::memory_order_relaxed);
-    responder.send(http::Response::with_body(200, "application/proto",
-                                             response.SerializeAsString()));
-  });
+  auto server =
+      http::Server::start(options, [served](http::Request request, http::Responder responder) {
+        pb::RunRequest run;
+        run.ParseFromString(request.body);
+        pb::RunResponse response;
+        response.set_status(pb::STATUS_OK);
+        *response.mutable_exit()->mutable_result()->mutable_output() = run.input();
+        served->fetch_add(1, std::memory_order_relaxed);
+        responder.send(
+            http::Response::with_body(200, "application/proto", response.SerializeAsString()));
+      });
   if (!server.is_ok()) {
     std::fprintf(stderr, "endpoint: %s\n", server.status().message().c_str());
     std::exit(1);
@@ -184,22 +184,24 @@ int main(int argc, char** argv) {
   std::vector<double> through, straight;
   for (int i = 0; i < latency_samples; ++i) {
     auto t = Steady::now();
-    auto sent = client.send_sync(direct, post(std::string(protocol::kRunPath),
-                                              run_request_body(i)));
+    auto sent =
+        client.send_sync(direct, post(std::string(protocol::kRunPath), run_request_body(i)));
     straight.push_back(ms_since(t));
     t = Steady::now();
     pb::DispatchRequest request;
     auto* call = request.add_calls();
     call->set_function("echo");
     call->set_endpoint(endpoint_url);
-    auto dispatched = client.send_sync(api, post(std::string(protocol::kDispatchPath),
-                                                 request.SerializeAsString()));
+    auto dispatched = client.send_sync(
+        api, post(std::string(protocol::kDispatchPath), request.SerializeAsString()));
     pb::DispatchResponse ids;
-    if (!dispatched.is_ok() || !ids.ParseFromString(dispatched->body) || ids.dispatch_ids_size() != 1) {
+    if (!dispatched.is_ok() || !ids.ParseFromString(dispatched->body) ||
+        ids.dispatch_ids_size() != 1) {
       std::fprintf(stderr, "dispatch failed\n");
       return 1;
     }
-    auto waited = client.send_sync(api, post(std::string(protocol::kWaitPath), ids.dispatch_ids(0)));
+    auto waited =
+        client.send_sync(api, post(std::string(protocol::kWaitPath), ids.dispatch_ids(0)));
     through.push_back(ms_since(t));
     if (!waited.is_ok() || waited->status != 200) {
       std::fprintf(stderr, "wait failed\n");
@@ -213,8 +215,8 @@ int main(int argc, char** argv) {
   std::printf("%-52s %12.0f %12.0f\n",
               ("calls/s, " + std::to_string(calls) + " independent calls").c_str(),
               calls / (server_ms / 1000), calls / (floor_ms / 1000));
-  std::printf("%-52s %12.3f %12.3f\n", "one call p50 ms (dispatch+run+result vs run)",
-              through_p50, straight_p50);
+  std::printf("%-52s %12.3f %12.3f\n", "one call p50 ms (dispatch+run+result vs run)", through_p50,
+              straight_p50);
   std::printf("%-52s %12.3f %12.3f\n", "one call p99 ms", through_p99, straight_p99);
   std::printf("%-52s %12.3f\n", "server overhead p50 ms", through_p50 - straight_p50);
   sqlite3_close(reader);

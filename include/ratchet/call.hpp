@@ -176,8 +176,8 @@ class [[nodiscard]] Tuple {
 // Calls of different result types, all at once: `auto [a, b] = co_await
 // ratchet::all(f(x), g(y));`. Errors as for gather.
 template <typename... T>
-  requires(sizeof...(T) > 0 && (!std::is_void_v<T> && ...))
-detail::Tuple<T...> all(Call<T>... calls) {
+requires(sizeof...(T) > 0 &&
+         (!std::is_void_v<T> && ...)) detail::Tuple<T...> all(Call<T>... calls) {
   return detail::Tuple<T...>(std::move(calls)...);
 }
 

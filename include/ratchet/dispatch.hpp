@@ -58,7 +58,7 @@ struct Options {
 
 // The resolved configuration.
 struct Config {
-  std::string api_key;       // empty when not configured
+  std::string api_key;  // empty when not configured
   std::string api_url;
   std::string endpoint_url;  // empty when not configured
   std::string endpoint_addr;

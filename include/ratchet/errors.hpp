@@ -64,10 +64,10 @@ class Error : public std::runtime_error {
   std::string type_;
 };
 
-#define RATCHET_DEFINE_ERROR(Name, Status)                        \
-  class Name : public Error {                                     \
-   public:                                                        \
-    explicit Name(std::string message, std::string type = {})     \
+#define RATCHET_DEFINE_ERROR(Name, Status)                                  \
+  class Name : public Error {                                               \
+   public:                                                                  \
+    explicit Name(std::string message, std::string type = {})               \
         : Error(CallStatus::Status, std::move(message), std::move(type)) {} \
   };
 

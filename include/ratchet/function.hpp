@@ -87,9 +87,10 @@ std::tuple<A...> unpack_arguments(const nlohmann::json& input) {
       return std::tuple<A...>(input.template get<A>()...);
     } else {
       if (!input.is_array() || input.size() != sizeof...(A)) {
-        throw InvalidArgumentError("the input does not match the function's parameters: "
-                                   "expected an array of " + std::to_string(sizeof...(A)) +
-                                   " arguments, got " + input.dump());
+        throw InvalidArgumentError(
+            "the input does not match the function's parameters: "
+            "expected an array of " +
+            std::to_string(sizeof...(A)) + " arguments, got " + input.dump());
       }
       return unpack_array<A...>(input, std::index_sequence_for<A...>{});
     }
@@ -185,7 +186,8 @@ class Function<R(Args...)> {
   std::string dispatch(Args... args) const { return dispatch(RunKey{}, std::move(args)...); }
   std::string dispatch(RunKey key, Args... args) const {
     std::vector<detail::DispatchItem> items;
-    items.push_back({detail::CallSpec{name_, detail::pack_arguments(args...)}, std::move(key.value)});
+    items.push_back(
+        {detail::CallSpec{name_, detail::pack_arguments(args...)}, std::move(key.value)});
     return detail::dispatch_calls(*core_, std::move(items)).at(0);
   }
 

@@ -1,9 +1,9 @@
 #include "engine/scheduler.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
-
-#include <spdlog/spdlog.h>
 
 namespace ratchet::engine {
 
@@ -111,8 +111,8 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
       t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
     } else if (t.kind == Kind::kRetry) {
       spdlog::warn("call {} ({}) attempt {} failed, retrying in {} ms: {}: {}", call.id,
-                   call.function, call.attempts, (ready_at - now) / kMicrosPerMilli,
-                   t.reason.type, t.reason.message);
+                   call.function, call.attempts, (ready_at - now) / kMicrosPerMilli, t.reason.type,
+                   t.reason.message);
       ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     } else {

@@ -287,7 +287,8 @@ TEST_F(SchedulerTest, ARestartedSchedulerResumesCallsWhoseLeasesLapsed) {
   auto done = wait(second, id);
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.output, any_int(7));
-  EXPECT_GE(done.attempts, 2);  // the first server may have re-claimed it once its short lease lapsed
+  EXPECT_GE(done.attempts,
+            2);  // the first server may have re-claimed it once its short lease lapsed
 }
 
 TEST_F(SchedulerTest, WaitForAnUnknownCallIsNotFound) {

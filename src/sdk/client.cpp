@@ -85,14 +85,13 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<Dispatch
     *call->mutable_input() = std::move(*input);
     call->set_run_key(item.run_key);
   }
-  auto response = send(core, api_request(core, protocol::kDispatchPath,
-                                         dispatch.SerializeAsString()),
-                       core.options.api_timeout);
+  auto response =
+      send(core, api_request(core, protocol::kDispatchPath, dispatch.SerializeAsString()),
+           core.options.api_timeout);
   if (!response.is_ok()) throw_transport_error(core, response.status());
   if (response->status != 200) throw_api_error(*response, "the server refused the dispatch");
   pb::DispatchResponse ids;
-  if (!ids.ParseFromString(response->body) ||
-      ids.dispatch_ids_size() != dispatch.calls_size()) {
+  if (!ids.ParseFromString(response->body) || ids.dispatch_ids_size() != dispatch.calls_size()) {
     throw InvalidResponseError("the server's answer to Dispatch is not a DispatchResponse with " +
                                std::to_string(dispatch.calls_size()) + " ids");
   }
@@ -133,8 +132,8 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
                                      : Result<nlohmann::json>(nlohmann::json());
     if (!value.is_ok()) {
       outcome.error_type = "InvalidResponseError";
-      outcome.error_message = "the result of call " + dispatch_id +
-                              " cannot be read: " + value.status().message();
+      outcome.error_message =
+          "the result of call " + dispatch_id + " cannot be read: " + value.status().message();
       return outcome;
     }
     outcome.ok = true;

@@ -200,8 +200,9 @@ std::uint16_t Dispatch::start() {
   // One byte over the protocol's limit reaches handle(), which answers 400;
   // anything larger is refused by the transport (413) without being read.
   options.body_limit = protocol::kMaxRequestBodyBytes + 1;
-  auto server = http::Server::start_blocking(
-      options, [this](const http::Request& request) { return to_http(handle(from_http(request))); });
+  auto server = http::Server::start_blocking(options, [this](const http::Request& request) {
+    return to_http(handle(from_http(request)));
+  });
   if (!server.is_ok()) {
     throw ConfigurationError("cannot listen at DISPATCH_ENDPOINT_ADDR " +
                              core_->config.endpoint_addr + ": " + server.status().message());

@@ -2,8 +2,8 @@
 // request signature verification (PROTOCOL.md, "Request signing").
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/clock.hpp"

@@ -52,19 +52,18 @@ Response Dispatch::handle(const Request& request) {
   using protocol::ConnectCode;
   std::string_view path = path_of(request.path);
   if (!ends_with(path, protocol::kRunPath)) {
-    return connect_error(ConnectCode::kNotFound,
-                         "no such RPC: " + std::string(path) + " (this endpoint serves POST " +
-                             std::string(protocol::kRunPath) + ")");
+    return connect_error(ConnectCode::kNotFound, "no such RPC: " + std::string(path) +
+                                                     " (this endpoint serves POST " +
+                                                     std::string(protocol::kRunPath) + ")");
   }
   if (request.method != "POST") {
-    return connect_error(ConnectCode::kNotFound, std::string(protocol::kRunPath) +
-                                                     " takes POST, not " + request.method);
+    return connect_error(ConnectCode::kNotFound,
+                         std::string(protocol::kRunPath) + " takes POST, not " + request.method);
   }
   if (request.body.empty() || request.body.size() > protocol::kMaxRequestBodyBytes) {
     return connect_error(ConnectCode::kInvalidArgument,
-                         request.body.empty()
-                             ? "the request body is empty: expected a RunRequest"
-                             : "the request body is larger than 16000000 bytes");
+                         request.body.empty() ? "the request body is empty: expected a RunRequest"
+                                              : "the request body is larger than 16000000 bytes");
   }
   if (core_->verification_key) {
     Status verified = verify(*core_->verification_key, request);

@@ -89,9 +89,8 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
          n <= static_cast<std::uint64_t>(journal.steps_size()); ++n) {
       jv1::Step& step = *journal.mutable_steps(static_cast<int>(n - 1));
       if (!is_pending(step)) continue;
-      step.mutable_error()->set_type(poll_result.error().type().empty()
-                                         ? "TemporaryError"
-                                         : poll_result.error().type());
+      step.mutable_error()->set_type(
+          poll_result.error().type().empty() ? "TemporaryError" : poll_result.error().type());
       step.mutable_error()->set_message("the call could not be dispatched: " +
                                         poll_result.error().message());
       complete(journal, step);
@@ -113,8 +112,10 @@ std::string hex(std::uint64_t value) {
 Status check_step(const jv1::Step& recorded, std::string_view function, std::uint64_t hash) {
   if (recorded.function() == function && recorded.argument_hash() == hash) return Status::ok();
   std::string what = recorded.function() != function
-                         ? "the code now calls " + std::string(function) + " where the journal "
-                               "recorded a call to " + recorded.function()
+                         ? "the code now calls " + std::string(function) +
+                               " where the journal "
+                               "recorded a call to " +
+                               recorded.function()
                          : "the code now calls " + std::string(function) +
                                " with other arguments (hash " + hex(hash) + ", recorded " +
                                hex(recorded.argument_hash()) + ")";
@@ -137,9 +138,9 @@ std::string describe_journal(const jv1::Journal& journal, std::string_view dispa
       text += "error " + step.error().type() + ": " + step.error().message();
     } else {
       auto value = protocol::unpack_to_json(step.output());
-      std::string shown = value.is_ok() ? value->dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace)
-                                        : "<" + std::string(step.output().type_url()) + ">";
+      std::string shown =
+          value.is_ok() ? value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                        : "<" + std::string(step.output().type_url()) + ">";
       if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
       text += "ok " + shown;
     }

@@ -71,8 +71,8 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
     auto input = protocol::pack_json(calls[i].input);
     if (!input.is_ok()) {
       throw InvalidArgumentError("the arguments of step " + std::to_string(step) + " (" +
-                                 calls[i].function + ") cannot be sent: " +
-                                 input.status().message());
+                                 calls[i].function +
+                                 ") cannot be sent: " + input.status().message());
     }
     pb::Call call;
     call.set_correlation_id(step);
@@ -216,7 +216,8 @@ namespace pb = ::dispatch::sdk::v1;
 using detail::Context;
 
 std::size_t state_digest(const google::protobuf::Any& state) {
-  return std::hash<std::string_view>{}(state.value()) ^ (state.value().size() * 0x9e3779b97f4a7c15ull);
+  return std::hash<std::string_view>{}(state.value()) ^
+         (state.value().size() * 0x9e3779b97f4a7c15ull);
 }
 
 // ---- FrameCache ----
@@ -312,8 +313,8 @@ pb::RunResponse exit_with_output(const nlohmann::json& output) {
 }
 
 pb::RunResponse incompatible(std::string message) {
-  return exit_with_error({CallStatus::kIncompatibleState, "IncompatibleStateError",
-                          std::move(message)});
+  return exit_with_error(
+      {CallStatus::kIncompatibleState, "IncompatibleStateError", std::move(message)});
 }
 
 Result<nlohmann::json> input_of(const google::protobuf::Any& input) {
@@ -362,8 +363,7 @@ pb::RunResponse Runtime::run_plain(const detail::FunctionEntry& entry,
 }
 
 pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
-                                       const pb::RunRequest& request,
-                                       const std::string& endpoint) {
+                                       const pb::RunRequest& request, const std::string& endpoint) {
   std::unique_ptr<Context> context;
   if (request.has_poll_result()) {
     const pb::PollResult& poll_result = request.poll_result();
@@ -409,9 +409,9 @@ pb::RunResponse Runtime::conclude(std::unique_ptr<Context> context) {
   if (context->tail_call) {
     auto input = protocol::pack_json(context->tail_call->input);
     if (!input.is_ok()) {
-      return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
-                              "the tail call's arguments cannot be sent: " +
-                                  input.status().message()});
+      return exit_with_error(
+          {CallStatus::kInvalidArgument, "InvalidArgumentError",
+           "the tail call's arguments cannot be sent: " + input.status().message()});
     }
     pb::RunResponse response;
     response.set_status(pb::STATUS_OK);

@@ -87,8 +87,8 @@ std::string drive(Pipeline& p, const std::string& id) {
   while (answer.has_poll()) {
     std::vector<pb::CallResult> results;
     for (const auto& call : answer.poll().calls()) {
-      results.push_back(ok_result(call.correlation_id(),
-                                  unpacked(call.input()).get<std::string>() + "!"));
+      results.push_back(
+          ok_result(call.correlation_id(), unpacked(call.input()).get<std::string>() + "!"));
     }
     answer = run(p.dispatch, resume("pipeline", answer.poll(), results, id));
   }
@@ -115,8 +115,7 @@ TEST(Runtime, AnotherProcessResumesByReplay) {
   Pipeline first;
   Pipeline second;  // another process: same code, empty cache
   auto answer = run(first.dispatch, first_run("pipeline", "hello"));
-  answer = run(second.dispatch,
-               resume("pipeline", answer.poll(), {ok_result(1, "hello!")}));
+  answer = run(second.dispatch, resume("pipeline", answer.poll(), {ok_result(1, "hello!")}));
   ASSERT_TRUE(answer.has_poll());
   ASSERT_EQ(answer.poll().calls_size(), 1);
   EXPECT_EQ(answer.poll().calls(0).correlation_id(), 2u);
@@ -222,7 +221,8 @@ TEST(Runtime, AChildsErrorIsRaisedAsItsTypedException) {
     }
   });
   auto answer = run(dispatch, first_run("caller", "http://x"));
-  answer = run(dispatch, resume("caller", answer.poll(), {error_result(1, "TimeoutError", "slow")}));
+  answer =
+      run(dispatch, resume("caller", answer.poll(), {error_result(1, "TimeoutError", "slow")}));
   EXPECT_EQ(unpacked(answer.exit().result().output()), "caught TimeoutError: slow");
 }
 
@@ -231,8 +231,8 @@ TEST(Runtime, AnUncaughtChildErrorFailsTheParentWithItsType) {
   auto fetch = dispatch.function("fetch", [](std::string) { return 1; });
   dispatch.function("caller", [&]() -> Task<int> { co_return co_await fetch("u"); });
   auto answer = run(dispatch, first_run("caller", nullptr));
-  answer = run(dispatch,
-               resume("caller", answer.poll(), {error_result(1, "ValueError", "bad value")}));
+  answer =
+      run(dispatch, resume("caller", answer.poll(), {error_result(1, "ValueError", "bad value")}));
   EXPECT_EQ(answer.status(), pb::STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(answer.exit().result().error().type(), "ValueError");
   EXPECT_EQ(answer.exit().result().error().message(), "bad value");
@@ -244,7 +244,7 @@ TEST(Runtime, GatherRaisesTheFirstErrorToArrive) {
   dispatch.function("g", [&]() -> Task<std::string> {
     try {
       std::vector<Call<int>> calls = {f(1), f(2), f(3)};  // (GCC 12 cannot take a braced
-      co_await gather(std::move(calls));                   // list inside a co_await)
+      co_await gather(std::move(calls));                  // list inside a co_await)
       co_return "no error";
     } catch (const Error& e) {
       co_return std::string(e.what());
@@ -276,8 +276,8 @@ TEST(Runtime, AnyReturnsTheFirstSuccessAndRaceTheFirstResult) {
   EXPECT_EQ(unpacked(answer.exit().result().output()), 30);
 
   answer = run(dispatch, first_run("race_of", nullptr, "r"));
-  answer = run(dispatch,
-               resume("race_of", answer.poll(), {error_result(2, "ThrottledError", "slow down")}, "r"));
+  answer = run(dispatch, resume("race_of", answer.poll(),
+                                {error_result(2, "ThrottledError", "slow down")}, "r"));
   EXPECT_EQ(answer.status(), pb::STATUS_THROTTLED);
 }
 

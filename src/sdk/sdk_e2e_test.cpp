@@ -123,9 +123,8 @@ TEST_F(SdkEndToEnd, PipelineFanOutAndErrorsThroughARealServer) {
     for (int i = 0; i < n; ++i) calls.push_back(transform(std::to_string(i)));
     co_return co_await gather(std::move(calls));
   });
-  auto refuse = dispatch.function("refuse", [](std::string why) -> int {
-    throw std::invalid_argument(why);
-  });
+  auto refuse =
+      dispatch.function("refuse", [](std::string why) -> int { throw std::invalid_argument(why); });
   auto caller = dispatch.function("caller", [&]() -> Task<std::string> {
     try {
       co_await refuse("no thanks");

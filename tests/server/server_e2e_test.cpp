@@ -163,8 +163,8 @@ class ServerE2E : public ::testing::Test {
 
   // `ratchet status --job-id <id>` on the server's store, as JSON.
   json call_status(const std::string& id) {
-    auto status = testing::run_process({testing::ratchet_bin(), "status", "--job-id", id},
-                                       store_env());
+    auto status =
+        testing::run_process({testing::ratchet_bin(), "status", "--job-id", id}, store_env());
     EXPECT_EQ(status.exit_code, 0) << status.err;
     auto shown = json::parse(status.out, nullptr, false);
     EXPECT_TRUE(shown.is_object()) << status.out;
@@ -173,17 +173,16 @@ class ServerE2E : public ::testing::Test {
 
   // How many durable calls the server's store holds, as `ratchet list` shows them.
   int count_calls() {
-    auto list = testing::run_process({testing::ratchet_bin(), "list", "--limit", "100000"},
-                                     store_env());
+    auto list =
+        testing::run_process({testing::ratchet_bin(), "list", "--limit", "100000"}, store_env());
     EXPECT_EQ(list.exit_code, 0) << list.err;
     auto runs = json::parse(list.out, nullptr, false);
     if (!runs.is_array()) {
       ADD_FAILURE() << "ratchet list printed no JSON array: " << list.out;
       return -1;
     }
-    return static_cast<int>(std::count_if(runs.begin(), runs.end(), [](const json& run) {
-      return run.value("kind", "") == "call";
-    }));
+    return static_cast<int>(std::count_if(
+        runs.begin(), runs.end(), [](const json& run) { return run.value("kind", "") == "call"; }));
   }
 
   // A second server on its own store, sending to the same endpoint.
@@ -539,8 +538,8 @@ TEST_F(ServerE2E, DispatchWithoutTheRightKeyIs401AndRecordsNothing) {
        {std::optional<std::string>(), std::optional<std::string>("Bearer wrong"),
         std::optional<std::string>("k"), std::optional<std::string>("Basic k")}) {
     SCOPED_TRACE(authorization.value_or("<none>"));
-    auto response = client_->post(protocol::kDispatchPath, request.SerializeAsString(),
-                                  authorization);
+    auto response =
+        client_->post(protocol::kDispatchPath, request.SerializeAsString(), authorization);
     ASSERT_TRUE(response.is_ok()) << response.status().message();
     EXPECT_EQ(response->status, 401);
     EXPECT_EQ(response->header("Content-Type").value_or(""), "application/json");
@@ -567,8 +566,7 @@ TEST_F(ServerE2E, BadDispatchRequestsAre400AndRecordNothing) {
   auto spaced_function = make_call(endpoint_->url(), "a b", protocol::pack_int64(1));
   std::vector<std::pair<std::string, std::string>> bodies;  // what, body
   bodies.emplace_back("garbage", std::string("\xff\xff\xff garbage", 11));
-  for (const auto& [what, calls] :
-       std::vector<std::pair<std::string, std::vector<pb::Call>>>{
+  for (const auto& [what, calls] : std::vector<std::pair<std::string, std::vector<pb::Call>>>{
            {"ftp endpoint", {bad_endpoint}},
            {"no endpoint", {no_endpoint}},
            {"invalid function", {bad_function}},
@@ -674,9 +672,8 @@ TEST_F(ServerE2E, EndpointRefusesAServerWithAnotherKeyAndTheCallFails) {
       << "the private key is readable by its owner only";
   EXPECT_FALSE(testing::keygen(dir_.file("other.pem")).is_ok())
       << "keygen --out never overwrites a key";
-  for (const auto& [name, key_file] :
-       std::vector<std::pair<std::string, std::string>>{{"other-key", dir_.file("other.pem")},
-                                                        {"unsigned", ""}}) {
+  for (const auto& [name, key_file] : std::vector<std::pair<std::string, std::string>>{
+           {"other-key", dir_.file("other.pem")}, {"unsigned", ""}}) {
     SCOPED_TRACE(name);
     int rejected_before = endpoint_->rejected_signatures();
     auto server = another_server(name, key_file, kDefaultServerArgs);
@@ -699,9 +696,9 @@ TEST_F(ServerE2E, EndpointRefusesAServerWithAnotherKeyAndTheCallFails) {
 
 TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
   endpoint_->set_verification_key(std::nullopt);
-  auto dev = ChildProcess::spawn({testing::ratchet_bin(), "dev", endpoint_->url(), "--port", "0",
-                                  "--db", dir_.file("dev.db")},
-                                 {}, dir_.file("dev.out"), dir_.file("dev.err"));
+  auto dev = ChildProcess::spawn(
+      {testing::ratchet_bin(), "dev", endpoint_->url(), "--port", "0", "--db", dir_.file("dev.db")},
+      {}, dir_.file("dev.out"), dir_.file("dev.err"));
   ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   std::string out;
   for (auto deadline = Steady::now() + 15s; Steady::now() < deadline;) {
@@ -713,8 +710,9 @@ TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
   static const std::regex kBlock(
       "Spawned a Ratchet server on 127\\.0\\.0\\.1:([0-9]+)\n[\\s\\S]*"
       "export DISPATCH_VERIFICATION_KEY=\"([A-Za-z0-9+/=]+)\"\n");
-  ASSERT_TRUE(std::regex_search(out, match, kBlock))
-      << "stdout:\n" << out << "stderr:\n" << testing::read_file(dir_.file("dev.err"));
+  ASSERT_TRUE(std::regex_search(out, match, kBlock)) << "stdout:\n"
+                                                     << out << "stderr:\n"
+                                                     << testing::read_file(dir_.file("dev.err"));
   std::string address = "127.0.0.1:" + match[1].str();
   std::string key_text = match[2].str();
   EXPECT_EQ(out, "Spawned a Ratchet server on " + address +
@@ -784,15 +782,15 @@ TEST_F(ServerE2E, StatusShowsDispatchedCalls) {
   EXPECT_EQ(shown.value("call_status", ""), "STATUS_PERMANENT_ERROR");
   EXPECT_EQ(shown["error"].value("type", ""), "ValueError");
 
-  auto unknown = testing::run_process({testing::ratchet_bin(), "status", "--job-id", "nope"},
-                                      store_env());
+  auto unknown =
+      testing::run_process({testing::ratchet_bin(), "status", "--job-id", "nope"}, store_env());
   EXPECT_NE(unknown.exit_code, 0);
 }
 
 TEST_F(ServerE2E, TestEndpointMainServesSignedCalls) {
-  auto process = ChildProcess::spawn(
-      {TEST_ENDPOINT_MAIN, "--port", "0", "--verification-key", public_key_},
-      {}, dir_.file("endpoint.out"), dir_.file("endpoint.err"));
+  auto process =
+      ChildProcess::spawn({TEST_ENDPOINT_MAIN, "--port", "0", "--verification-key", public_key_},
+                          {}, dir_.file("endpoint.out"), dir_.file("endpoint.err"));
   ASSERT_TRUE(process.is_ok()) << process.status().message();
   std::smatch match;
   std::string out;
@@ -805,9 +803,9 @@ TEST_F(ServerE2E, TestEndpointMainServesSignedCalls) {
   ASSERT_TRUE(std::regex_search(out, match, kListening))
       << out << testing::read_file(dir_.file("endpoint.err"));
   std::string url = "http://127.0.0.1:" + match[1].str();
-  auto ids = client_->dispatch(
-      {make_call(url, "echo", protocol::pack_int64(3)),
-       make_call(url, "fanout", json_input({{"k", 4}, {"min", 1}, {"max", 2}}))});
+  auto ids =
+      client_->dispatch({make_call(url, "echo", protocol::pack_int64(3)),
+                         make_call(url, "fanout", json_input({{"k", 4}, {"min", 1}, {"max", 2}}))});
   ASSERT_TRUE(ids.is_ok()) << ids.status().message();
   EXPECT_EQ(int64_of(result_of((*ids)[0]).output()), 3);
   EXPECT_EQ(int64_of(result_of((*ids)[1]).output()), 10);
@@ -908,8 +906,8 @@ class Dispatcher {
       for (int i = 0; i < kBatchSize; ++i) {
         int n = b * kBatchSize + i;
         if (n % 5 == 0) {
-          calls.push_back(make_call(endpoint_url_, "fanout",
-                                    json_input({{"k", 10}, {"min", 2}, {"max", 4}})));
+          calls.push_back(
+              make_call(endpoint_url_, "fanout", json_input({{"k", 10}, {"min", 2}, {"max", 4}})));
           outputs.push_back(55);
         } else {
           calls.push_back(make_call(endpoint_url_, "fail_then_ok", protocol::pack_int64(n % 3)));
@@ -926,8 +924,7 @@ class Dispatcher {
         }
         if (Steady::now() >= deadline) {
           std::lock_guard lock(mutex_);
-          error_ = "batch " + std::to_string(b) + " never acknowledged: " +
-                   ids.status().message();
+          error_ = "batch " + std::to_string(b) + " never acknowledged: " + ids.status().message();
           break;
         }
         std::this_thread::sleep_for(20ms);  // the server is down: poll until it is back
@@ -959,8 +956,8 @@ TEST_F(ServerE2E, KillNineWhileCallsAreInFlightLosesNothingAndDeliversOnce) {
   options.min_delay = 100ms;
   options.max_delay = 300ms;
   TestEndpoint slow(options);
-  ServerProcess server(ServerSettings{dir_.file("crash"), "k", dir_.file("signing.pem"),
-                                      {"--request-timeout", "2s"}});
+  ServerProcess server(ServerSettings{
+      dir_.file("crash"), "k", dir_.file("signing.pem"), {"--request-timeout", "2s"}});
   std::filesystem::create_directories(dir_.file("crash"));
   Status started = server.start();
   ASSERT_TRUE(started.is_ok()) << started.message();

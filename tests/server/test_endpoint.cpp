@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
-#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "dispatch/sdk/v1/function.pb.h"
@@ -22,8 +22,7 @@ using Steady = std::chrono::steady_clock;
 using nlohmann::json;
 
 std::int64_t steady_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             Steady::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now().time_since_epoch())
       .count();
 }
 
@@ -150,8 +149,8 @@ struct FanoutState {
   int outstanding() const { return static_cast<int>(std::count(seen.begin(), seen.end(), '0')); }
 
   json to_json() const {
-    return json{{"k", k}, {"min", min}, {"max", max}, {"typed", typed}, {"sum", sum},
-                {"seen", seen}};
+    return json{{"k", k},         {"min", min}, {"max", max},
+                {"typed", typed}, {"sum", sum}, {"seen", seen}};
   }
   static std::optional<FanoutState> from_json(const json& j) {
     if (!j.is_object()) return std::nullopt;
@@ -235,9 +234,9 @@ std::optional<http::Response> TestEndpoint::Impl::check_signature(const http::Re
     }
     return value;
   };
-  Status verified_status = protocol::verify_request(
-      *current, request.method, request.target, request.header("Host").value_or(""), lookup,
-      request.body, SystemClock::instance().now());
+  Status verified_status = protocol::verify_request(*current, request.method, request.target,
+                                                    request.header("Host").value_or(""), lookup,
+                                                    request.body, SystemClock::instance().now());
   std::lock_guard lock(mutex);
   if (verified_status.is_ok()) {
     ++verified;
@@ -312,10 +311,9 @@ void TestEndpoint::Impl::handle(http::Request request, http::Responder responder
     responder.send(std::move(answer.response));
     return;
   }
-  delayer.post(Steady::now() + delay,
-               [responder, response = std::move(answer.response)]() mutable {
-                 responder.send(std::move(response));
-               });
+  delayer.post(Steady::now() + delay, [responder, response = std::move(answer.response)]() mutable {
+    responder.send(std::move(response));
+  });
 }
 
 Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
@@ -325,11 +323,15 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
   if (function == "fanout" || function == "tree" || function == "mid") {
     if (request.has_poll_result()) return resume_fanout(request);
     if (function == "tree") {
-      return start_fanout(request, json{{"k", 2}, {"min", 2}, {"max", 2}, {"child", "mid"},
-                                        {"inherit_endpoint", true}});
+      return start_fanout(
+          request,
+          json{{"k", 2}, {"min", 2}, {"max", 2}, {"child", "mid"}, {"inherit_endpoint", true}});
     }
     if (function == "mid") {
-      return start_fanout(request, json{{"k", 2}, {"min", 2}, {"max", 2}, {"child", "echo"},
+      return start_fanout(request, json{{"k", 2},
+                                        {"min", 2},
+                                        {"max", 2},
+                                        {"child", "echo"},
                                         {"base", int64_of(input).value_or(0)},
                                         {"inherit_endpoint", true}});
     }
@@ -415,8 +417,8 @@ Answer TestEndpoint::Impl::start_fanout(const pb::RunRequest& request, const jso
   std::string endpoint = spec.value("inherit_endpoint", false) ? "" : url();
   std::vector<pb::Call> calls;
   for (int j = 1; j <= state.k; ++j) {
-    calls.push_back(child_call(kCorrelationBase + j, endpoint, child,
-                               protocol::pack_int64(base * 10 + j)));
+    calls.push_back(
+        child_call(kCorrelationBase + j, endpoint, child, protocol::pack_int64(base * 10 + j)));
   }
   return {poll_fanout(state, std::move(calls))};
 }

@@ -82,17 +82,17 @@ struct RecordedRequest {
   std::string dispatch_id;
   std::string parent_id;
   std::string root_id;
-  std::string input;            // the serialized Any, when run from input
-  bool resumed = false;         // poll_result instead of input
-  int state_member = 0;         // PollResult member: 1 coroutine_state, 4 typed
-  std::string state;            // the state bytes (serialized Any when typed)
-  bool poll_error = false;      // poll_result.error was set
+  std::string input;        // the serialized Any, when run from input
+  bool resumed = false;     // poll_result instead of input
+  int state_member = 0;     // PollResult member: 1 coroutine_state, 4 typed
+  std::string state;        // the state bytes (serialized Any when typed)
+  bool poll_error = false;  // poll_result.error was set
   std::string poll_error_message;
   std::vector<std::pair<std::uint64_t, std::string>> results;  // correlation id, dispatch id
   std::int64_t creation_time_us = 0;
   std::int64_t expiration_time_us = 0;  // 0: none
-  std::int64_t received_us = 0;  // steady clock, for gaps between attempts
-  int http_status = 0;           // what was answered; 0 for hang
+  std::int64_t received_us = 0;         // steady clock, for gaps between attempts
+  int http_status = 0;                  // what was answered; 0 for hang
 };
 
 class TestEndpoint {

@@ -39,9 +39,9 @@ Status status_of_error_response(const http::Response& response) {
 Result<std::vector<std::string>> ApiClient::dispatch(const std::vector<pb::Call>& calls) {
   pb::DispatchRequest request;
   for (const auto& call : calls) *request.add_calls() = call;
-  ASSIGN_OR_RETURN(http::Response response,
-                   post(protocol::kDispatchPath, request.SerializeAsString(),
-                        "Bearer " + api_key_));
+  ASSIGN_OR_RETURN(
+      http::Response response,
+      post(protocol::kDispatchPath, request.SerializeAsString(), "Bearer " + api_key_));
   if (response.status != 200) return status_of_error_response(response);
   pb::DispatchResponse answer;
   if (!answer.ParseFromString(response.body)) {
@@ -52,8 +52,8 @@ Result<std::vector<std::string>> ApiClient::dispatch(const std::vector<pb::Call>
 
 Result<std::string> ApiClient::dispatch_one(const pb::Call& call) {
   ASSIGN_OR_RETURN(auto ids, dispatch({call}));
-  if (ids.size() != 1) return internal_error("Dispatch answered " + std::to_string(ids.size()) +
-                                             " ids for 1 call");
+  if (ids.size() != 1)
+    return internal_error("Dispatch answered " + std::to_string(ids.size()) + " ids for 1 call");
   return ids[0];
 }
 

@@ -198,21 +198,20 @@ Status ServerProcess::start() {
   if (running()) return failed_precondition("the server is already running");
   ++starts_;
   std::string base = settings_.home + "/server-" + std::to_string(starts_);
-  std::vector<std::string> argv = {ratchet_bin(), "server", "--listen",
-                                   "127.0.0.1:" + std::to_string(port_), "--db", db_path(),
-                                   "--api-key", settings_.api_key};
+  std::vector<std::string> argv = {
+      ratchet_bin(), "server",  "--listen",  "127.0.0.1:" + std::to_string(port_),
+      "--db",        db_path(), "--api-key", settings_.api_key};
   if (!settings_.signing_key_file.empty()) {
     argv.push_back("--signing-key");
     argv.push_back(settings_.signing_key_file);
   }
   argv.insert(argv.end(), settings_.extra_args.begin(), settings_.extra_args.end());
-  ASSIGN_OR_RETURN(ChildProcess child,
-                   ChildProcess::spawn(argv,
-                                       {{"RATCHET_HOME", settings_.home},
-                                        {"RATCHET_API_KEYS", ""},
-                                        {"RATCHET_SIGNING_KEY", ""},
-                                        {"RATCHET_SIGNING_KEY_FILE", ""}},
-                                       base + ".out", base + ".err"));
+  ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::spawn(argv,
+                                                           {{"RATCHET_HOME", settings_.home},
+                                                            {"RATCHET_API_KEYS", ""},
+                                                            {"RATCHET_SIGNING_KEY", ""},
+                                                            {"RATCHET_SIGNING_KEY_FILE", ""}},
+                                                           base + ".out", base + ".err"));
   process_ = std::move(child);
   static const std::regex kListening("listening on [^ ]+:([0-9]+) with the store");
   auto deadline = Steady::now() + std::chrono::seconds(15);

@@ -47,8 +47,7 @@ class ChildProcess {
  public:
   static Result<ChildProcess> spawn(const std::vector<std::string>& argv,
                                     const std::vector<std::pair<std::string, std::string>>& env,
-                                    const std::string& stdout_path,
-                                    const std::string& stderr_path);
+                                    const std::string& stdout_path, const std::string& stderr_path);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();
@@ -69,7 +68,7 @@ class ChildProcess {
 struct ServerSettings {
   std::string home;  // RATCHET_HOME of the server; the store is <home>/ratchet.db
   std::string api_key = "k";
-  std::string signing_key_file;          // empty: unsigned requests
+  std::string signing_key_file;         // empty: unsigned requests
   std::vector<std::string> extra_args;  // e.g. {"--max-attempts", "3"}
 };
 
