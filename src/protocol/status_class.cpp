@@ -57,8 +57,6 @@ std::optional<DispatchStatus> dispatch_status_from_wire(int value) {
   return kStatuses[static_cast<std::size_t>(value)].status;
 }
 
-std::string_view status_name(DispatchStatus status) { return info(status).name; }
-
 std::optional<DispatchStatus> status_from_name(std::string_view name) {
   for (const StatusInfo& entry : kStatuses) {
     if (entry.name == name) return entry.status;
@@ -66,31 +64,7 @@ std::optional<DispatchStatus> status_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-bool is_temporary(DispatchStatus status) { return info(status).retry_class == Class::kTemporary; }
-
 bool restarts_from_input(DispatchStatus status) { return info(status).restarts_from_input; }
-
-DispatchStatus status_for_http_code(int http_code) {
-  switch (http_code) {
-    case 400:
-      return DispatchStatus::kInvalidArgument;
-    case 401:
-      return DispatchStatus::kUnauthenticated;
-    case 403:
-      return DispatchStatus::kPermissionDenied;
-    case 404:
-      return DispatchStatus::kNotFound;
-    case 408:
-      return DispatchStatus::kTimeout;
-    case 429:
-      return DispatchStatus::kThrottled;
-    case 501:
-      return DispatchStatus::kPermanentError;
-  }
-  if (http_code >= 200 && http_code < 300) return DispatchStatus::kOk;
-  if (http_code >= 500 && http_code < 600) return DispatchStatus::kTemporaryError;
-  return DispatchStatus::kPermanentError;
-}
 
 DispatchStatus classify_endpoint_http_failure(int http_code, std::string_view content_type) {
   if (http_code >= 200 && http_code < 300) {
@@ -102,3 +76,36 @@ DispatchStatus classify_endpoint_http_failure(int http_code, std::string_view co
 }
 
 }  // namespace ratchet::protocol
+
+// The public SDK's functions (include/ratchet/errors.hpp), from the same table.
+namespace ratchet {
+
+std::string_view status_name(CallStatus status) { return protocol::info(status).name; }
+
+bool is_temporary(CallStatus status) {
+  return protocol::info(status).retry_class == protocol::Class::kTemporary;
+}
+
+CallStatus status_for_http_code(int http_code) {
+  switch (http_code) {
+    case 400:
+      return CallStatus::kInvalidArgument;
+    case 401:
+      return CallStatus::kUnauthenticated;
+    case 403:
+      return CallStatus::kPermissionDenied;
+    case 404:
+      return CallStatus::kNotFound;
+    case 408:
+      return CallStatus::kTimeout;
+    case 429:
+      return CallStatus::kThrottled;
+    case 501:
+      return CallStatus::kPermanentError;
+  }
+  if (http_code >= 200 && http_code < 300) return CallStatus::kOk;
+  if (http_code >= 500 && http_code < 600) return CallStatus::kTemporaryError;
+  return CallStatus::kPermanentError;
+}
+
+}  // namespace ratchet

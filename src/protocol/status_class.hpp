@@ -13,45 +13,33 @@
 #include <optional>
 #include <string_view>
 
+#include "ratchet/errors.hpp"
+
 namespace ratchet::protocol {
 
-enum class DispatchStatus : int {
-  kUnspecified = 0,
-  kOk = 1,
-  kTimeout = 2,
-  kThrottled = 3,
-  kInvalidArgument = 4,
-  kInvalidResponse = 5,
-  kTemporaryError = 6,
-  kPermanentError = 7,
-  kIncompatibleState = 8,
-  kDnsError = 9,
-  kTcpError = 10,
-  kTlsError = 11,
-  kHttpError = 12,
-  kUnauthenticated = 13,
-  kPermissionDenied = 14,
-  kNotFound = 15,
-};
+// The public SDK's enum is the one definition of the protocol's statuses
+// (include/ratchet/errors.hpp); the server and the SDK share it.
+using DispatchStatus = ratchet::CallStatus;
 
 // The status for a wire value, or nullopt for a number this version does not know.
 std::optional<DispatchStatus> dispatch_status_from_wire(int value);
 
-// The proto enum name, e.g. "STATUS_TEMPORARY_ERROR".
-std::string_view status_name(DispatchStatus status);
+// status_name ("STATUS_TEMPORARY_ERROR"), is_temporary and status_for_http_code
+// are the public SDK's functions (include/ratchet/errors.hpp), defined from the
+// table in status_class.cpp.
+using ratchet::is_temporary;
+using ratchet::status_for_http_code;
+using ratchet::status_name;
 // The status named `name` (as status_name gives it), or nullopt.
 std::optional<DispatchStatus> status_from_name(std::string_view name);
 
-// True for statuses that are retried; false for terminal ones.
-bool is_temporary(DispatchStatus status);
 inline bool is_terminal(DispatchStatus status) { return !is_temporary(status); }
 // True when a retry must restart the call from its original input (INCOMPATIBLE_STATE).
 bool restarts_from_input(DispatchStatus status);
 
-// The SDK's mapping of an HTTP response code to a status: 2xx OK, 400 INVALID_ARGUMENT,
-// 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 408 TIMEOUT, 429 THROTTLED,
-// 501 PERMANENT_ERROR, other 5xx TEMPORARY_ERROR, anything else PERMANENT_ERROR.
-DispatchStatus status_for_http_code(int http_code);
+// status_for_http_code: 2xx OK, 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403
+// PERMISSION_DENIED, 404 NOT_FOUND, 408 TIMEOUT, 429 THROTTLED, 501 PERMANENT_ERROR,
+// other 5xx TEMPORARY_ERROR, anything else PERMANENT_ERROR.
 
 // The server's reading of an endpoint's answer to a RunRequest, before decoding its body.
 // kOk means "200-299 with Content-Type exactly application/proto: decode the RunResponse".

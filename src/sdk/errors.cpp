@@ -104,18 +104,6 @@ CallStatus status_for_standard(const std::exception& e) {
 
 }  // namespace
 
-std::string_view status_name(CallStatus status) {
-  return protocol::status_name(static_cast<protocol::DispatchStatus>(status));
-}
-
-bool is_temporary(CallStatus status) {
-  return protocol::is_temporary(static_cast<protocol::DispatchStatus>(status));
-}
-
-CallStatus status_for_http_code(int http_code) {
-  return static_cast<CallStatus>(protocol::status_for_http_code(http_code));
-}
-
 Error::Error(CallStatus status, std::string message, std::string type)
     : std::runtime_error(std::move(message)),
       status_(status),
