@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libsqlite3-dev sqlite3 libpq-dev postgresql
+  libsqlite3-dev sqlite3 libpq-dev tzdata
   libboost-dev libssl-dev
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
