@@ -601,6 +601,7 @@ TEST_F(JobsCli, SyncStartExits0OnSuccessAnd6OtherwiseWithTheEnd) {
   json bad = start_sync("bad", {"sh", "-c", "sleep 0.1; exit 3"}, {}, 6);
   EXPECT_EQ(bad["status"], "FAILED");
   EXPECT_EQ(bad["exit_code"], 3);
+  EXPECT_EQ(bad["error"], "exited with code 3");
 
   json killed = start_sync("killed", {"sh", "-c", "kill -9 $$"}, {}, 6);
   EXPECT_EQ(killed["status"], "FAILED");

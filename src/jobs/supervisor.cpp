@@ -330,6 +330,9 @@ JobOutcome Supervision::outcome(int wait_status) const {
     case StopReason::kNone:
       result.status = result.exit_code == 0 ? RunStatus::kSucceeded : RunStatus::kFailed;
       if (result.signal) result.error = "killed by " + *result.signal;
+      if (result.exit_code && *result.exit_code != 0) {
+        result.error = "exited with code " + std::to_string(*result.exit_code);
+      }
       break;
   }
   return result;
