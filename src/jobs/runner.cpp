@@ -18,10 +18,9 @@
 namespace ratchet::jobs {
 namespace {
 
-// How long a job whose supervisor has no pid recorded may wait for it. Only
-// histories written by other tools can hold such a job: `start` records the
-// supervisor with the job.
-constexpr Micros kSafetyPoll = kMicrosPerSecond;
+// How often to look again at a job whose supervisor cannot be watched through
+// a pidfd (it has just exited, so the next look records its end or LOST).
+constexpr Micros kRecheckInterval = 10 * kMicrosPerMilli;
 
 std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
@@ -157,8 +156,8 @@ Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros
       wait_readable(pidfd, left);
       close(pidfd);
     } else {
-      Micros nap = left < 0 ? kSafetyPoll : std::min(left, kSafetyPoll);
-      std::this_thread::sleep_for(std::chrono::microseconds(std::min<Micros>(nap, 10'000)));
+      Micros nap = left < 0 ? kRecheckInterval : std::min(left, kRecheckInterval);
+      std::this_thread::sleep_for(std::chrono::microseconds(nap));
     }
     ASSIGN_OR_RETURN(job, reload(store, job.id));
   }

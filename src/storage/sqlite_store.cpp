@@ -124,7 +124,6 @@ class SqliteStore final : public Store {
   Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) override;
   Result<std::optional<JobRecord>> find_job(const std::string& id) override;
   Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) override;
-  Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) override;
   Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) override;
   Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
@@ -283,14 +282,6 @@ Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::stri
   ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
   if (jobs.empty()) return std::optional<JobRecord>();
   return std::optional<JobRecord>(std::move(jobs.front()));
-}
-
-Result<std::vector<JobRecord>> SqliteStore::jobs_for_key(const std::string& run_key) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = ?1 AND "
-                                "kind = 'job' ORDER BY started_at DESC, rowid DESC"));
-  query->bind(1, run_key);
-  return read_jobs(query);
 }
 
 #define SUMMARY_COLUMNS \

@@ -96,11 +96,11 @@ TEST_F(SqliteStoreTest, StartAfterATerminalJobStartsANewOne) {
   clock_.advance(1);
   auto second = store_->start_job(request("k"), always_live);
   EXPECT_FALSE(second->existing);
-  auto all = store_->jobs_for_key("k");
+  auto all = store_->runs_for_key("k", 100);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, second->job.id);
   EXPECT_EQ((*all)[1].id, first->job.id);
-  EXPECT_EQ((*all)[1].exit_code, 3);
+  EXPECT_EQ((*store_->find_job(first->job.id))->exit_code, 3);
 }
 
 TEST_F(SqliteStoreTest, TransitionsAreGuardedByTheCurrentStatus) {
@@ -122,7 +122,7 @@ TEST_F(SqliteStoreTest, NewestFirstIsByInstantAndThenByInsertion) {
   auto b = store_->start_job(request("k"), never_live)->job;  // same instant
   clock_.advance(-kMicrosPerSecond);  // a clock step back must not reorder by text
   auto c = store_->start_job(request("k"), never_live)->job;
-  auto all = *store_->jobs_for_key("k");
+  auto all = *store_->runs_for_key("k", 100);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].id, b.id);
   EXPECT_EQ(all[1].id, a.id);

@@ -55,8 +55,6 @@ class Store {
 
   virtual Result<std::optional<JobRecord>> find_job(const std::string& id) = 0;
   virtual Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) = 0;
-  // Every job of the key, newest first.
-  virtual Result<std::vector<JobRecord>> jobs_for_key(const std::string& run_key) = 0;
 
   // STARTING -> RUNNING, with the command's process.
   virtual Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) = 0;
