@@ -19,6 +19,44 @@ std::uint64_t argument_hash(const nlohmann::json& arguments) {
   return hash;
 }
 
+namespace {
+
+// The index of `name` in the journal's names, added when new. A coroutine
+// uses a handful of functions and result types, so a scan is enough.
+std::uint32_t intern(jv1::Journal& journal, std::string_view name) {
+  for (int i = 0; i < journal.names_size(); ++i) {
+    if (journal.names(i) == name) return static_cast<std::uint32_t>(i);
+  }
+  journal.add_names(std::string(name));
+  return static_cast<std::uint32_t>(journal.names_size() - 1);
+}
+
+const std::string& name_at(const jv1::Journal& journal, std::uint32_t index) {
+  static const std::string unknown;
+  return index < static_cast<std::uint32_t>(journal.names_size())
+             ? journal.names(static_cast<int>(index))
+             : unknown;
+}
+
+}  // namespace
+
+void add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash) {
+  jv1::Step* step = journal.add_steps();
+  step->set_function(intern(journal, function));
+  step->set_argument_hash(hash);
+}
+
+const std::string& step_function(const jv1::Journal& journal, std::uint64_t step) {
+  return name_at(journal, journal.steps(static_cast<int>(step - 1)).function());
+}
+
+google::protobuf::Any step_output(const jv1::Journal& journal, const jv1::Step& step) {
+  google::protobuf::Any any;
+  any.set_type_url(name_at(journal, step.output().type()));
+  any.set_value(step.output().value());
+  return any;
+}
+
 jv1::Journal new_journal(std::string_view function, const google::protobuf::Any& input) {
   jv1::Journal journal;
   journal.set_version(kJournalVersion);
@@ -40,14 +78,15 @@ Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
                             ", not a Ratchet C++ journal");
   }
   if (!state.UnpackTo(&journal)) return invalid_argument("the coroutine journal does not parse");
-  if (journal.version() > kJournalVersion) {
+  if (journal.version() != kJournalVersion) {
     return invalid_argument("the coroutine journal has version " +
-                            std::to_string(journal.version()) + "; this SDK reads up to " +
+                            std::to_string(journal.version()) + "; this SDK reads version " +
                             std::to_string(kJournalVersion));
   }
-  for (int i = 0; i < journal.steps_size(); ++i) {
-    if (journal.steps(i).step() != static_cast<std::uint64_t>(i) + 1) {
-      return invalid_argument("the coroutine journal's steps are out of order");
+  const auto names = static_cast<std::uint32_t>(journal.names_size());
+  for (const jv1::Step& step : journal.steps()) {
+    if (step.function() >= names || (step.has_output() && step.output().type() >= names)) {
+      return invalid_argument("the coroutine journal refers to a name it does not have");
     }
   }
   return journal;
@@ -75,12 +114,13 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
     if (result.has_error()) {
       step.mutable_error()->set_type(result.error().type());
       step.mutable_error()->set_message(result.error().message());
-    } else if (result.has_output()) {
-      *step.mutable_output() = result.output();
     } else {
-      *step.mutable_output() = protocol::pack_null();  // a result with neither: null
+      // A result with neither output nor error is null.
+      static const google::protobuf::Any null = protocol::pack_null();
+      const google::protobuf::Any& output = result.has_output() ? result.output() : null;
+      step.mutable_output()->set_type(intern(journal, output.type_url()));
+      step.mutable_output()->set_value(output.value());
     }
-    step.set_dispatch_id(result.dispatch_id());
     complete(journal, step);
   }
   if (poll_result.has_error()) {
@@ -109,18 +149,19 @@ std::string hex(std::uint64_t value) {
 
 }  // namespace
 
-Status check_step(const jv1::Step& recorded, std::string_view function, std::uint64_t hash) {
-  if (recorded.function() == function && recorded.argument_hash() == hash) return Status::ok();
-  std::string what = recorded.function() != function
+Status check_step(const jv1::Journal& journal, std::uint64_t step, std::string_view function,
+                  std::uint64_t hash) {
+  const jv1::Step& recorded = journal.steps(static_cast<int>(step - 1));
+  const std::string& recorded_function = name_at(journal, recorded.function());
+  if (recorded_function == function && recorded.argument_hash() == hash) return Status::ok();
+  std::string what = recorded_function != function
                          ? "the code now calls " + std::string(function) +
-                               " where the journal "
-                               "recorded a call to " +
-                               recorded.function()
+                               " where the journal recorded a call to " + recorded_function
                          : "the code now calls " + std::string(function) +
                                " with other arguments (hash " + hex(hash) + ", recorded " +
                                hex(recorded.argument_hash()) + ")";
   return Status(Code::kFailedPrecondition,
-                "step " + std::to_string(recorded.step()) + " diverged: " + what +
+                "step " + std::to_string(step) + " diverged: " + what +
                     "; the coroutine's code changed under a running call, so it restarts "
                     "from its input");
 }
@@ -129,18 +170,21 @@ std::string describe_journal(const jv1::Journal& journal, std::string_view dispa
   std::string text = "ratchet: journal of " + journal.function() + " (dispatch id " +
                      std::string(dispatch_id) + "), " + std::to_string(journal.steps_size()) +
                      " steps, " + std::to_string(journal.completed()) + " completed\n";
+  std::uint64_t number = 0;
   for (const jv1::Step& step : journal.steps()) {
-    text += "  #" + std::to_string(step.step()) + " " + step.function() + " args " +
+    ++number;
+    text += "  #" + std::to_string(number) + " " + name_at(journal, step.function()) + " args " +
             hex(step.argument_hash()) + ": ";
     if (is_pending(step)) {
       text += "pending";
     } else if (step.has_error()) {
       text += "error " + step.error().type() + ": " + step.error().message();
     } else {
-      auto value = protocol::unpack_to_json(step.output());
+      auto output = step_output(journal, step);
+      auto value = protocol::unpack_to_json(output);
       std::string shown =
           value.is_ok() ? value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                        : "<" + std::string(step.output().type_url()) + ">";
+                        : "<" + output.type_url() + ">";
       if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
       text += "ok " + shown;
     }

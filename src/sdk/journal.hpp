@@ -17,7 +17,7 @@ namespace ratchet::sdk {
 
 namespace jv1 = ::ratchet::sdk::v1;
 
-inline constexpr std::uint32_t kJournalVersion = 1;
+inline constexpr std::uint32_t kJournalVersion = 2;
 
 // 64-bit FNV-1a of the arguments' canonical JSON text (nlohmann::json keeps
 // object keys sorted, so equal values give equal text).
@@ -35,14 +35,22 @@ inline bool is_pending(const jv1::Step& step) {
   return step.outcome_case() == jv1::Step::OUTCOME_NOT_SET;
 }
 
+// Appends a pending step calling `function` with arguments of hash `hash`.
+void add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash);
+// The function that step `step` (1-based) called.
+const std::string& step_function(const jv1::Journal& journal, std::uint64_t step);
+// The output of a step that succeeded, as the Any it arrived as.
+google::protobuf::Any step_output(const jv1::Journal& journal, const jv1::Step& step);
+
 // Records the results (and a dispatch error) a PollResult carries. A result
 // for an unknown or already completed step is ignored: each result is recorded
 // once. Returns how many were ignored.
 int record_results(jv1::Journal& journal, const dispatch::sdk::v1::PollResult& poll_result);
 
-// OK when the code's step `step` calls what the journal recorded; otherwise the
-// message of the INCOMPATIBLE_STATE error, naming the step.
-Status check_step(const jv1::Step& recorded, std::string_view function, std::uint64_t hash);
+// OK when the code's step `step` (1-based, recorded) calls what the journal
+// recorded; otherwise the message of the INCOMPATIBLE_STATE error, naming the step.
+Status check_step(const jv1::Journal& journal, std::uint64_t step, std::string_view function,
+                  std::uint64_t hash);
 
 // A human-readable rendering, one line per step, for DISPATCH_TRACE.
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id);

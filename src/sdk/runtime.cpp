@@ -61,7 +61,7 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
     std::uint64_t hash = sdk::argument_hash(calls[i].input);
     hashes.push_back(hash);
     if (step <= recorded) {
-      Status same = sdk::check_step(step_at(context, step), calls[i].function, hash);
+      Status same = sdk::check_step(context.journal, step, calls[i].function, hash);
       if (!same.is_ok()) {
         context.divergence = same.message();
         throw IncompatibleStateError(same.message());
@@ -82,10 +82,7 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
     made.push_back(std::move(call));
   }
   for (auto& call : made) {
-    sdk::jv1::Step* step = context.journal.add_steps();
-    step->set_step(call.correlation_id());
-    step->set_function(call.function());
-    step->set_argument_hash(hashes[call.correlation_id() - first]);
+    sdk::add_step(context.journal, call.function(), hashes[call.correlation_id() - first]);
     context.new_calls.push_back(std::move(call));
   }
   context.next_step = first + n;
@@ -178,11 +175,12 @@ Outcome step_outcome(const Context& context, std::uint64_t step) {
   if (!recorded.has_output()) {
     throw std::logic_error("ratchet: step " + std::to_string(step) + " has no result yet");
   }
-  auto value = protocol::unpack_to_json(recorded.output());
+  auto value = protocol::unpack_to_json(sdk::step_output(context.journal, recorded));
   if (!value.is_ok()) {
     outcome.error_type = "InvalidResponseError";
     outcome.error_message = "the result of step " + std::to_string(step) + " (" +
-                            recorded.function() + ") cannot be read: " + value.status().message();
+                            sdk::step_function(context.journal, step) +
+                            ") cannot be read: " + value.status().message();
     return outcome;
   }
   outcome.ok = true;

@@ -1,0 +1,176 @@
+// The SDK's per-step cost: a durable coroutine of N sequential steps (each
+// `co_await work(i)`, a plain function), end to end through a Ratchet server
+// on loopback (durable SQLite, fsync on, requests signed and verified).
+//
+// The coroutine notes when it first gets past each step; a step's cost is the
+// time from getting past the previous step to getting past this one: the
+// Poll that records the call, the call's run, its result, and the resume.
+// It runs twice in this process: with the frame cache (a resume continues the
+// live frame) and with replay forced (cache size 0: every resume runs the
+// coroutine again from its input over the journal). Beside them, the floor
+// from the same run: one plain call through the server (dispatch, run, Wait).
+// It prints figures; it asserts nothing.
+//
+// usage: sdk_bench [--quick]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "ratchet/ratchet.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+std::uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t size = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct Figures {
+  double p50 = 0, p99 = 0, first_tenth = 0, last_tenth = 0, total_s = 0;
+};
+
+double mean(const std::vector<double>& v, std::size_t from, std::size_t to) {
+  return std::accumulate(v.begin() + from, v.begin() + to, 0.0) / static_cast<double>(to - from);
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+// First time the coroutine got past each step, shared by the runs below (one at a time).
+std::mutex passed_mutex;
+std::vector<Steady::time_point> passed;
+
+ratchet::Options endpoint_options(std::uint16_t server_port, const std::string& public_key,
+                                  std::size_t cache_size) {
+  std::uint16_t port = free_port();
+  ratchet::Options o;
+  o.api_key = "bench";
+  o.api_url = "http://127.0.0.1:" + std::to_string(server_port);
+  o.endpoint_addr = "127.0.0.1:" + std::to_string(port);
+  o.endpoint_url = "http://127.0.0.1:" + std::to_string(port);
+  o.verification_key = public_key;
+  o.trace = false;
+  o.frame_cache_size = cache_size;
+  return o;
+}
+
+// One run of the N-step coroutine with the given cache size.
+Figures run_steps(std::uint16_t server_port, const std::string& public_key, std::size_t cache,
+                  int steps) {
+  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, cache));
+  auto work = dispatch.function("work", [](int i) { return i; });
+  auto coroutine = dispatch.function("steps", [&](int n) -> ratchet::Task<long long> {
+    long long sum = 0;
+    for (int i = 1; i <= n; ++i) {
+      sum += co_await work(i);
+      std::lock_guard lock(passed_mutex);
+      if (passed[i] == Steady::time_point{}) passed[i] = Steady::now();
+    }
+    co_return sum;
+  });
+  dispatch.start();
+  {
+    std::lock_guard lock(passed_mutex);
+    passed.assign(steps + 1, Steady::time_point{});
+  }
+  auto start = Steady::now();
+  std::string id = coroutine.dispatch(steps);
+  long long sum = coroutine.wait(id, std::chrono::minutes(30));
+  Figures f;
+  f.total_s = std::chrono::duration<double>(Steady::now() - start).count();
+  if (sum != static_cast<long long>(steps) * (steps + 1) / 2) {
+    std::fprintf(stderr, "wrong result %lld\n", sum);
+    std::exit(1);
+  }
+  std::vector<double> per_step;
+  for (int i = 2; i <= steps; ++i) {  // from step 1 on: the first includes the dispatch
+    per_step.push_back(std::chrono::duration<double, std::milli>(passed[i] - passed[i - 1]).count());
+  }
+  std::size_t tenth = std::max<std::size_t>(1, per_step.size() / 10);
+  f.p50 = percentile(per_step, 0.50);
+  f.p99 = percentile(per_step, 0.99);
+  f.first_tenth = mean(per_step, 0, tenth);
+  f.last_tenth = mean(per_step, per_step.size() - tenth, per_step.size());
+  dispatch.stop();
+  return f;
+}
+
+// Floor: one plain call at a time through the server (dispatch, run, Wait).
+std::vector<double> plain_calls(std::uint16_t server_port, const std::string& public_key,
+                                int count) {
+  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 0));
+  auto work = dispatch.function("work", [](int i) { return i; });
+  dispatch.start();
+  std::vector<double> samples;
+  for (int i = 0; i < count; ++i) {
+    auto t = Steady::now();
+    work.run(i);
+    samples.push_back(std::chrono::duration<double, std::milli>(Steady::now() - t).count());
+  }
+  dispatch.stop();
+  return samples;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const int steps = quick ? 200 : 1000;
+
+  std::string dir = "/tmp/ratchet-sdk-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  ratchet::server::ServerConfig config;
+  config.port = 0;
+  config.db_path = dir + "/ratchet.db";
+  config.durable = true;
+  config.api.api_keys = {"bench"};
+  config.signing_key = *ratchet::protocol::SigningKey::generate();
+  std::string public_key = config.signing_key->public_key_base64();
+  auto server = ratchet::server::Server::start(config);
+  if (!server.is_ok()) {
+    std::fprintf(stderr, "server: %s\n", server.status().message().c_str());
+    return 1;
+  }
+  std::uint16_t port = (*server)->port();
+
+  auto plain = plain_calls(port, public_key, quick ? 100 : 300);
+  Figures cached = run_steps(port, public_key, 1024, steps);
+  Figures replayed = run_steps(port, public_key, 0, steps);
+
+  std::printf("%d sequential steps, ms per step   %10s %10s %12s %12s %9s\n", steps, "p50", "p99",
+              "first 10%", "last 10%", "total s");
+  auto row = [](const char* what, const Figures& f) {
+    std::printf("%-36s %10.3f %10.3f %12.3f %12.3f %9.2f\n", what, f.p50, f.p99, f.first_tenth,
+                f.last_tenth, f.total_s);
+  };
+  row("with the frame cache", cached);
+  row("replay forced (cache off)", replayed);
+  std::printf("%-36s %10.3f %10.3f\n", "floor: one plain call (dispatch+Wait)",
+              percentile(plain, 0.5), percentile(plain, 0.99));
+
+  (*server)->stop();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
