@@ -86,7 +86,21 @@ CREATE TABLE call_results (
 CREATE INDEX call_results_waiting ON call_results (parent_id, arrived_at) WHERE delivered = 0;
 )sql";
 
-constexpr std::array<const char*, 1> kMigrations{kVersion1};
+// A suspended coroutine's state leaves the runs table: it grows with every
+// step of the coroutine, and SQLite rewrites a whole row (overflow pages
+// included) whenever any column of it changes, which happens several times a
+// step. In a table of its own it is written once per Poll.
+constexpr const char* kVersion2 = R"sql(
+CREATE TABLE coroutine_states (
+  call_id TEXT PRIMARY KEY,
+  state   BLOB NOT NULL
+);
+INSERT INTO coroutine_states (call_id, state)
+  SELECT id, coroutine_state FROM runs WHERE coroutine_state IS NOT NULL;
+ALTER TABLE runs DROP COLUMN coroutine_state;
+)sql";
+
+constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
 
 }  // namespace
 

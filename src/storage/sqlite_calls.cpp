@@ -11,8 +11,7 @@ namespace {
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "coroutine_state, poll_min, poll_max, poll_deadline, poll_error, children_waiting, "          \
-  "results_waiting"
+  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
@@ -66,14 +65,13 @@ CallRecord read_call(const Statement& row) {
   call.lease_owner = row.text(20);
   call.lease_epoch = row.int64(21);
   call.lease_expires_at = row.optional_int64(22);
-  if (!row.is_null(23)) {
-    call.poll =
-        PollState{static_cast<int>(row.int64(23)), row.text(24), static_cast<int>(row.int64(25)),
-                  static_cast<int>(row.int64(26)), row.int64(27)};
+  if (!row.is_null(23)) {  // the state itself is in coroutine_states: see load_state
+    call.poll = PollState{static_cast<int>(row.int64(23)), {}, static_cast<int>(row.int64(24)),
+                          static_cast<int>(row.int64(25)), row.int64(26)};
   }
-  call.poll_error = error_from_json(row.optional_text(28));
-  call.children_waiting = static_cast<int>(row.int64(29));
-  call.results_waiting = static_cast<int>(row.int64(30));
+  call.poll_error = error_from_json(row.optional_text(27));
+  call.children_waiting = static_cast<int>(row.int64(28));
+  call.results_waiting = static_cast<int>(row.int64(29));
   return call;
 }
 
@@ -107,6 +105,9 @@ class SqliteCallTransaction final : public CallTransaction {
   Status discard_inbox(const std::string& id);
   Status deliver_to_parent(const std::string& id);
   Status wake_if_ready(const std::string& id);
+  Status save_state(const std::string& id, const std::string& state);
+  Status drop_state(const std::string& id);
+  Result<std::string> load_state(const std::string& id);
 
   Database& db_;
   Micros now_;
@@ -203,6 +204,7 @@ Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string&
     ClaimedCall item{read_call(*lease), {}};
     lease->reset();
     if (item.call.poll) {
+      ASSIGN_OR_RETURN(item.call.poll->state, load_state(id));
       ASSIGN_OR_RETURN(item.results, waiting_results(id, std::max(1, item.call.poll->max_results)));
     }
     claimed.push_back(std::move(item));
@@ -283,7 +285,7 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
                                "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
-                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
@@ -292,6 +294,7 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
+  RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(consume(id, delivered));
   RETURN_IF_ERROR(deliver_to_parent(id));
   return true;
@@ -316,7 +319,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
-                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, updated_at = ?5 "
                                "WHERE " LEASED_UNDER_EPOCH));
@@ -324,6 +327,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
   (void)delivered;  // the new function starts afresh: the whole inbox is stale
+  RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
 }
@@ -335,17 +339,18 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
   ASSIGN_OR_RETURN(
       Statement * update,
       db_.prepare("UPDATE runs SET phase = 'WAITING', state_member = ?3, "
-                  "coroutine_state = ?4, poll_min = ?5, poll_max = ?6, "
-                  "poll_deadline = ?7, poll_error = NULL, lease_owner = NULL, "
-                  "lease_expires_at = NULL, children_waiting = children_waiting + "
-                  "?8, updated_at = ?9 WHERE " LEASED_UNDER_EPOCH " RETURNING root_id"));
-  update->bind(1, id).bind(2, epoch).bind(3, state.member).bind_blob(4, state.state);
-  update->bind(5, state.min_results).bind(6, state.max_results).bind(7, state.deadline);
-  update->bind(8, static_cast<int>(children.size())).bind(9, now_);
+                  "poll_min = ?4, poll_max = ?5, poll_deadline = ?6, poll_error = NULL, "
+                  "lease_owner = NULL, lease_expires_at = NULL, children_waiting = "
+                  "children_waiting + ?7, updated_at = ?8 WHERE " LEASED_UNDER_EPOCH
+                  " RETURNING root_id"));
+  update->bind(1, id).bind(2, epoch).bind(3, state.member);
+  update->bind(4, state.min_results).bind(5, state.max_results).bind(6, state.deadline);
+  update->bind(7, static_cast<int>(children.size())).bind(8, now_);
   ASSIGN_OR_RETURN(bool row, update->step());
   if (!row) return false;
   std::string root_id = update->text(0);
   update->reset();
+  RETURN_IF_ERROR(save_state(id, state.state));
   RETURN_IF_ERROR(consume(id, delivered));
   for (NewCall child : children) {
     child.parent_id = id;
@@ -362,14 +367,14 @@ Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::
                                                     const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, state_member = "
-                               "?4, coroutine_state = ?5, poll_min = ?6, poll_max = ?7, "
-                               "poll_deadline = ?3, poll_error = ?8, lease_owner = NULL, "
-                               "lease_expires_at = NULL, updated_at = ?3 "
-                               "WHERE " LEASED_UNDER_EPOCH));
-  update->bind(1, id).bind(2, epoch).bind(3, now_).bind(4, state.member).bind_blob(5, state.state);
-  update->bind(6, state.min_results).bind(7, state.max_results).bind(8, error_to_json(error));
+                               "?4, poll_min = ?5, poll_max = ?6, poll_deadline = ?3, "
+                               "poll_error = ?7, lease_owner = NULL, lease_expires_at = NULL, "
+                               "updated_at = ?3 WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, now_).bind(4, state.member);
+  update->bind(5, state.min_results).bind(6, state.max_results).bind(7, error_to_json(error));
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
+  RETURN_IF_ERROR(save_state(id, state.state));
   RETURN_IF_ERROR(consume(id, delivered));
   return true;
 }
@@ -378,7 +383,7 @@ Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t 
                                             Micros ready_at) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, "
-                               "coroutine_state = NULL, state_member = NULL, poll_min = NULL, "
+                               "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, lease_owner = NULL, "
                                "lease_expires_at = NULL, updated_at = ?4 "
@@ -386,8 +391,34 @@ Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t 
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
+  RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Status SqliteCallTransaction::save_state(const std::string& id, const std::string& state) {
+  ASSIGN_OR_RETURN(Statement * save,
+                   db_.prepare("INSERT INTO coroutine_states (call_id, state) VALUES (?1, ?2) "
+                               "ON CONFLICT (call_id) DO UPDATE SET state = excluded.state"));
+  save->bind(1, id).bind_blob(2, state);
+  return save->run().status();
+}
+
+Status SqliteCallTransaction::drop_state(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * drop,
+                   db_.prepare("DELETE FROM coroutine_states WHERE call_id = ?1"));
+  drop->bind(1, id);
+  return drop->run().status();
+}
+
+Result<std::string> SqliteCallTransaction::load_state(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * load,
+                   db_.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
+  load->bind(1, id);
+  ASSIGN_OR_RETURN(bool row, load->step());
+  std::string state = row ? load->text(0) : std::string();
+  load->reset();
+  return state;
 }
 
 Result<std::optional<Micros>> SqliteCallTransaction::next_due() {

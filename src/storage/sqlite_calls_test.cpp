@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
 
 namespace ratchet {
@@ -67,6 +69,18 @@ class CallStoreTest : public ::testing::Test {
   }
 
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
+
+  // How many coroutine states the store file holds, read by another connection.
+  int stored_states() {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ + "/ratchet.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* query = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM coroutine_states", -1, &query, nullptr);
+    int count = sqlite3_step(query) == SQLITE_ROW ? sqlite3_column_int(query, 0) : -1;
+    sqlite3_finalize(query);
+    sqlite3_close(db);
+    return count;
+  }
 
   FakeClock clock_;
   std::string dir_;
@@ -256,6 +270,65 @@ TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
   auto fresh = claim();
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_FALSE(fresh[0].call.poll.has_value());
+  EXPECT_EQ(stored_states(), 0);
+}
+
+TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
+  std::string id = dispatch(call("parent"));
+  claim();
+  PollState poll{6, "first", 1, 5, clock_.now()};
+  apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); });
+  auto woken = claim();
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_EQ(woken[0].call.poll->state, "first");
+  poll.state = std::string(100'000, 'x');  // a long journal
+  apply([&](CallTransaction& tx) {
+    return tx.suspend(id, woken[0].call.lease_epoch, poll, {}, {});
+  });
+  EXPECT_EQ(stored_states(), 1);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].call.poll->state, poll.state);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, again[0].call.lease_epoch, CallEnd{true, 1, std::string("out"), {}}, {});
+  }));
+  EXPECT_EQ(stored_states(), 0);
+}
+
+// A store of schema version 1 kept coroutine states in the runs table; opening
+// it moves them, so a call suspended before the upgrade resumes after it.
+TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
+  char pattern[] = "/tmp/ratchet-migrate-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  std::string path = dir + "/ratchet.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sqlite::migrations()[0], nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO runs (id, kind, status, started_at, updated_at, function, "
+                         "endpoint, input, root_id, phase, ready_at, state_member, "
+                         "coroutine_state, poll_min, poll_max, poll_deadline) VALUES ('c1', "
+                         "'call', 'RUNNING', 1, 1, 'f', 'http://127.0.0.1:1', '', 'c1', "
+                         "'READY', 1, 6, 'journal bytes', 1, 5, 1); PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  FakeClock clock;
+  auto store = open_sqlite_store(path, clock, {});
+  ASSERT_TRUE(store.is_ok()) << store.status().message();
+  std::vector<ClaimedCall> claimed;
+  ASSERT_TRUE((*store)
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(claimed, tx.claim("a", clock.now() + kMicrosPerSecond, 10));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(claimed[0].call.poll.has_value());
+  EXPECT_EQ(claimed[0].call.poll->state, "journal bytes");
+  store->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
