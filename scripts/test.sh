@@ -14,6 +14,8 @@ run_suite() {
 }
 
 run_suite release
+echo "== checking the installed SDK (release)"
+bash scripts/check-install.sh build/release
 if [ "${1:-}" = "--with-asan" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -8,6 +8,10 @@
 
 #include <array>
 #include <cmath>
+#include <optional>
+#include <string>
+
+#include "protocol/base64.hpp"
 
 namespace ratchet::protocol {
 namespace {
@@ -272,8 +276,38 @@ Result<pb::Any> pack_json(const json& value) {
       return pack_bytes(std::string(bytes.begin(), bytes.end()));
     }
     default:
+      if (is_message_marker(value)) return any_of_marker(value);
       return pack_json_as_value(value);
   }
+}
+
+bool is_message_marker(const json& value) {
+  return value.is_object() && value.size() == 1 && value.contains(kMessageMarkerKey);
+}
+
+json message_marker(const pb::Any& any) {
+  json parts = {{"type_url", any.type_url()}, {"value", base64_encode(any.value())}};
+  return {{kMessageMarkerKey, std::move(parts)}};
+}
+
+Result<pb::Any> any_of_marker(const json& marker) {
+  static const std::string kShape =
+      "{\"" + std::string(kMessageMarkerKey) +
+      "\": {\"type_url\": \"type.googleapis.com/<message>\", \"value\": \"<base64>\"}}";
+  if (!is_message_marker(marker)) return invalid_argument("a message marker must be " + kShape);
+  const json& parts = marker.at(kMessageMarkerKey);
+  const bool well_formed = parts.is_object() && parts.size() == 2 && parts.contains("type_url") &&
+                           parts["type_url"].is_string() && parts.contains("value") &&
+                           parts["value"].is_string();
+  if (!well_formed) return invalid_argument("malformed message marker: it must be " + kShape);
+  const auto& type_url = parts["type_url"].get_ref<const std::string&>();
+  if (type_url.empty()) return invalid_argument("malformed message marker: empty type_url");
+  std::optional<std::string> bytes = base64_decode(parts["value"].get_ref<const std::string&>());
+  if (!bytes) return invalid_argument("malformed message marker: its value is not base64");
+  pb::Any any;
+  any.set_type_url(type_url);
+  any.set_value(std::move(*bytes));
+  return any;
 }
 
 std::string_view type_name_of(const pb::Any& any) {
@@ -293,8 +327,10 @@ Result<json> unpack_to_json(const pb::Any& any) {
                             ") cannot be read from C++: have the Python side pass JSON-like "
                             "values");
   }
-  return invalid_argument("cannot unpack a value of type URL \"" + any.type_url().substr(0, 200) +
-                          "\"");
+  if (name.empty()) return invalid_argument("a value without a type URL cannot be read");
+  // Some other protobuf message: whoever reads the JSON decides whether it is the message
+  // it expects (ratchet/protobuf.hpp).
+  return message_marker(any);
 }
 
 }  // namespace ratchet::protocol

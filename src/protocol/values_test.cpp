@@ -1,11 +1,15 @@
 #include "protocol/values.hpp"
 
 #include <google/protobuf/duration.pb.h>
+#include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/wrappers.pb.h>
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "dispatch/sdk/python/v1/pickled.pb.h"
+#include "protocol/base64.hpp"
 
 namespace ratchet::protocol {
 namespace {
@@ -102,12 +106,11 @@ TEST(Values, UnpacksTheOtherStandardTypes) {
   EXPECT_EQ(unpack_to_json(any).value(), json({{"k", "v"}}));
 }
 
-TEST(Values, UnknownTypeUrlsAreAClearError) {
+TEST(Values, PickledPythonObjectsAndMissingTypeUrlsAreAClearError) {
   pb::Any any;
-  any.set_type_url("type.googleapis.com/acme.Thing");
   Result<json> unpacked = unpack_to_json(any);
   ASSERT_FALSE(unpacked.is_ok());
-  EXPECT_NE(unpacked.status().message().find("acme.Thing"), std::string::npos);
+  EXPECT_NE(unpacked.status().message().find("type URL"), std::string::npos);
 
   dispatch::sdk::python::v1::Pickled pickled;
   pickled.set_pickled_value("\x80\x04N.");
@@ -116,6 +119,70 @@ TEST(Values, UnknownTypeUrlsAreAClearError) {
   unpacked = unpack_to_json(any);
   ASSERT_FALSE(unpacked.is_ok());
   EXPECT_NE(unpacked.status().message().find("pickled"), std::string::npos);
+}
+
+// A message the value table does not name (FieldMask stands for a user's message).
+pb::Any field_mask_any() {
+  pb::FieldMask mask;
+  mask.add_paths("a.b");
+  mask.add_paths("c");
+  pb::Any any;
+  any.PackFrom(mask);
+  return any;
+}
+
+TEST(Values, OtherMessagesUnpackAsAMarkerOfTheirAny) {
+  const pb::Any any = field_mask_any();
+  const json marker = unpack_to_json(any).value();
+  EXPECT_TRUE(is_message_marker(marker));
+  EXPECT_EQ(marker, json({{"$ratchet.any",
+                           {{"type_url", "type.googleapis.com/google.protobuf.FieldMask"},
+                            {"value", base64_encode(any.value())}}}}));
+}
+
+TEST(Values, AMarkerPacksAsTheAnyItself) {
+  const pb::Any any = field_mask_any();
+  Result<pb::Any> packed = pack_json(message_marker(any));
+  ASSERT_TRUE(packed.is_ok()) << packed.status().message();
+  EXPECT_EQ(packed->type_url(), "type.googleapis.com/google.protobuf.FieldMask");
+  EXPECT_EQ(packed->value(), any.value());
+  pb::FieldMask back;
+  ASSERT_TRUE(packed->UnpackTo(&back));
+  EXPECT_EQ(back.paths_size(), 2);
+  // Any type URL and bytes travel as they are, even empty bytes (a default message).
+  pb::Any foreign;
+  foreign.set_type_url("example.com/acme.Order");
+  EXPECT_EQ(round_trip(message_marker(foreign)), message_marker(foreign));
+}
+
+TEST(Values, MarkersNestedInAListOrObjectTravelInAValue) {
+  const json marker = message_marker(field_mask_any());
+  const json arguments = json::array({marker, 7, {{"mask", marker}}});
+  Result<pb::Any> packed = pack_json(arguments);
+  ASSERT_TRUE(packed.is_ok()) << packed.status().message();
+  EXPECT_EQ(packed->type_url(), "type.googleapis.com/google.protobuf.Value");
+  EXPECT_EQ(unpack_to_json(*packed).value(), arguments);
+}
+
+TEST(Values, MalformedMarkersAreRefused) {
+  const std::vector<json> malformed = {
+      {{"$ratchet.any", "x"}},
+      {{"$ratchet.any", {{"type_url", "type.googleapis.com/a.B"}}}},
+      {{"$ratchet.any", {{"type_url", 1}, {"value", ""}}}},
+      {{"$ratchet.any", {{"type_url", ""}, {"value", ""}}}},
+      {{"$ratchet.any", {{"type_url", "type.googleapis.com/a.B"}, {"value", "not base64!"}}}},
+      {{"$ratchet.any", {{"type_url", "t/a.B"}, {"value", ""}, {"extra", 1}}}},
+  };
+  for (const json& marker : malformed) {
+    EXPECT_TRUE(is_message_marker(marker)) << marker;
+    Result<pb::Any> packed = pack_json(marker);
+    ASSERT_FALSE(packed.is_ok()) << marker;
+    EXPECT_NE(packed.status().message().find("marker"), std::string::npos);
+  }
+  // The key among others is ordinary JSON.
+  const json ordinary = {{"$ratchet.any", 1}, {"other", 2}};
+  EXPECT_FALSE(is_message_marker(ordinary));
+  EXPECT_EQ(round_trip(ordinary), ordinary);
 }
 
 TEST(Values, CorruptBytesAreAnErrorNotACrash) {
