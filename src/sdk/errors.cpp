@@ -77,7 +77,8 @@ std::optional<CallStatus> status_for_type(std::string_view type) {
   for (const Alias& alias : kAliases) {
     if (alias.type == type) return alias.status;
   }
-  return std::nullopt;
+  // A call the server gave up on carries its status's name ("STATUS_TCP_ERROR").
+  return protocol::status_from_name(type);
 }
 
 std::string demangled_name(const std::type_info& type) {

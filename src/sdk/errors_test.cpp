@@ -53,6 +53,11 @@ TEST(Errors, RemoteErrorsRaiseTheirClassAndKeepTheRemoteType) {
   } catch (const PermanentError& e) {
     EXPECT_EQ(e.type(), "KeyError");
   }
+  // The server names a status when it gives up on a call that failed in transit.
+  EXPECT_THROW(throw_remote_error("STATUS_TCP_ERROR", "refused (gave up after 20 attempts)"),
+               TcpError);
+  EXPECT_THROW(throw_remote_error("STATUS_INCOMPATIBLE_STATE", "diverged"),
+               IncompatibleStateError);
 }
 
 TEST(Errors, HttpCodesMapPerTheProtocol) {

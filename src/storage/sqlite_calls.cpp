@@ -338,7 +338,7 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
                                             const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(
       Statement * update,
-      db_.prepare("UPDATE runs SET phase = 'WAITING', state_member = ?3, "
+      db_.prepare("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = ?3, "
                   "poll_min = ?4, poll_max = ?5, poll_deadline = ?6, poll_error = NULL, "
                   "lease_owner = NULL, lease_expires_at = NULL, children_waiting = "
                   "children_waiting + ?7, updated_at = ?8 WHERE " LEASED_UNDER_EPOCH

@@ -286,6 +286,7 @@ TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
     return tx.suspend(id, woken[0].call.lease_epoch, poll, {}, {});
   });
   EXPECT_EQ(stored_states(), 1);
+  EXPECT_EQ(find(id).attempts, 0);  // progress: the next failure starts a fresh count
   auto again = claim();
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].call.poll->state, poll.state);

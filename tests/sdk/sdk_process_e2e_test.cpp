@@ -1,0 +1,370 @@
+// The SDK end to end across endpoint processes: a real `ratchet server`
+// (RATCHET_BIN) drives the `steps` coroutine of steps_endpoint_main, a process
+// the tests kill with SIGKILL, stop with SIGTERM and replace on the same port.
+// The test process only dispatches and waits (a Dispatch client, no server).
+//
+// What a step did is read from the endpoint's log: work(i) appends "i" before
+// it returns, and steps run strictly in order, so the log says which steps ran
+// and how often. Nothing here sleeps to synchronise: every wait is a Wait RPC
+// or a poll with a deadline.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ratchet/ratchet.hpp"
+#include "support/server_process.hpp"
+
+namespace ratchet {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::ServerProcess;
+using testing::ServerSettings;
+using testing::TempDir;
+using Steady = std::chrono::steady_clock;
+
+// Generous: a loaded 2-core machine under AddressSanitizer is slow, and a
+// deadline only matters when the test is failing anyway.
+constexpr auto kStartTimeout = 30s;
+constexpr auto kRunTimeout = 90s;
+
+// The sum of i*i for i = 1..n: what steps(n) returns.
+int sum_of_squares(int n) { return n * (n + 1) * (2 * n + 1) / 6; }
+
+// The lines of a log written by work(i): one number each.
+std::vector<int> read_log(const std::string& path) {
+  std::vector<int> numbers;
+  std::istringstream lines(testing::read_file(path));
+  for (std::string line; std::getline(lines, line);) numbers.push_back(std::stoi(line));
+  return numbers;
+}
+
+std::size_t count_lines(const std::string& path) {
+  std::string text = testing::read_file(path);
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+std::map<int, int> occurrences(const std::vector<int>& numbers) {
+  std::map<int, int> count;
+  for (int n : numbers) ++count[n];
+  return count;
+}
+
+std::vector<int> sequence(int first, int last) {
+  std::vector<int> numbers;
+  for (int i = first; i <= last; ++i) numbers.push_back(i);
+  return numbers;
+}
+
+std::vector<int> concat(std::vector<std::vector<int>> parts) {
+  std::vector<int> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// How many times the coroutine's body started (see --coroutine-log).
+std::size_t starts(const std::string& coroutine_log) {
+  std::istringstream lines(testing::read_file(coroutine_log));
+  std::size_t count = 0;
+  for (std::string line; std::getline(lines, line);) count += line == "start";
+  return count;
+}
+
+// Polls `done` until it is true; false after `timeout`.
+template <typename Predicate>
+bool wait_until(Predicate done, std::chrono::milliseconds timeout = kRunTimeout) {
+  auto deadline = Steady::now() + timeout;
+  while (!done()) {
+    if (Steady::now() >= deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+bool wait_for_lines(const std::string& path, std::size_t lines) {
+  return wait_until([&] { return count_lines(path) >= lines; });
+}
+
+class SdkProcesses : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto public_key = testing::keygen(dir_.file("signing.pem"));
+    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
+    public_key_ = *public_key;
+    ServerSettings settings;
+    settings.home = dir_.path();
+    settings.signing_key_file = dir_.file("signing.pem");
+    // A request the endpoint never answers fails in seconds, not minutes.
+    settings.extra_args = {"--request-timeout", "20s"};
+    server_ = std::make_unique<ServerProcess>(std::move(settings));
+    Status started = server_->start();
+    ASSERT_TRUE(started.is_ok()) << started.message();
+  }
+
+  void TearDown() override {
+    if (endpoint_) {
+      endpoint_->signal(SIGTERM);
+      endpoint_->wait_exit(10s);
+    }
+    if (HasFailure()) std::cerr << diagnostics();
+  }
+
+  // Starts steps_endpoint_main with `flags` at the endpoint's port (the first
+  // start picks a free one, later starts reuse it) and waits until it serves.
+  ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags) {
+    if (endpoint_ && endpoint_->running()) {
+      return ::testing::AssertionFailure() << "the previous endpoint is still running";
+    }
+    ++endpoint_starts_;
+    std::string err = endpoint_stderr(endpoint_starts_);
+    std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto child = ChildProcess::spawn(
+        argv,
+        {{"DISPATCH_API_KEY", "k"},
+         {"DISPATCH_API_URL", server_->url()},
+         {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(endpoint_port_)},
+         // Unset: the coroutine's calls go where the server reached it.
+         {"DISPATCH_ENDPOINT_URL", ""},
+         {"DISPATCH_VERIFICATION_KEY", public_key_},
+         {"DISPATCH_TRACE", ""}},
+        dir_.file("endpoint-" + std::to_string(endpoint_starts_) + ".out"), err);
+    if (!child.is_ok()) return ::testing::AssertionFailure() << child.status().message();
+    endpoint_.emplace(std::move(*child));
+    static const std::regex kServing("serving durable functions at .* \\(port ([0-9]+)\\)");
+    auto deadline = Steady::now() + kStartTimeout;
+    while (Steady::now() < deadline) {
+      std::smatch match;
+      std::string log = testing::read_file(err);
+      if (std::regex_search(log, match, kServing)) {
+        endpoint_port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+        return ::testing::AssertionSuccess();
+      }
+      if (!endpoint_->running()) {
+        return ::testing::AssertionFailure() << "the endpoint exited before it served:\n" << log;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return ::testing::AssertionFailure() << "the endpoint did not serve within 30 s";
+  }
+
+  // Sends `signal_number` to the endpoint and waits until it is gone; its wait status.
+  int stop_endpoint(int signal_number) {
+    if (!endpoint_) return -1;
+    endpoint_->signal(signal_number);
+    int status = endpoint_->wait_exit(30s);
+    endpoint_.reset();
+    return status;
+  }
+
+  // A root call of steps(n) at the endpoint, dispatched through a client of
+  // the server's API.
+  std::string dispatch_steps(int n) {
+    if (!client_) {
+      Options options;
+      options.api_key = "k";
+      options.api_url = server_->url();
+      options.endpoint_url = "http://127.0.0.1:" + std::to_string(endpoint_port_);
+      options.verification_key = "";
+      options.trace = false;
+      client_ = std::make_unique<Dispatch>(options);
+      // Registered for a typed handle only: this process serves nothing.
+      steps_.emplace(client_->function("steps", [](int) -> int {
+        throw std::logic_error("steps runs in steps_endpoint_main, not in the test");
+      }));
+    }
+    return steps_->dispatch(n);
+  }
+
+  // The result of the steps call `id`; fails the test if it has none in time.
+  std::optional<int> wait_steps(const std::string& id) {
+    try {
+      return steps_->wait(id, kRunTimeout);
+    } catch (const Error& e) {
+      ADD_FAILURE() << "steps call " << id << " failed: " << status_name(e.status()) << " "
+                    << e.type() << ": " << e.what();
+      return std::nullopt;
+    }
+  }
+
+  std::string endpoint_stderr(int start) const {
+    return dir_.file("endpoint-" + std::to_string(start) + ".err");
+  }
+
+  std::string diagnostics() const {
+    std::string text = server_ ? server_->logs() : "";
+    for (int i = 1; i <= endpoint_starts_; ++i) {
+      text += "---- endpoint start " + std::to_string(i) + " ----\n";
+      text += testing::read_file(endpoint_stderr(i));
+    }
+    return text;
+  }
+
+  std::string file(const std::string& name) const { return dir_.file(name); }
+  const ServerProcess& server() const { return *server_; }
+
+ private:
+  TempDir dir_;
+  std::string public_key_;
+  std::unique_ptr<ServerProcess> server_;
+  std::uint16_t endpoint_port_ = 0;
+  int endpoint_starts_ = 0;
+  std::optional<ChildProcess> endpoint_;
+  std::unique_ptr<Dispatch> client_;
+  std::optional<Function<int(int)>> steps_;
+};
+
+// The kill of the issue: steps run strictly in order (step i+1 is dispatched
+// by the coroutine's resume with step i's result, which the server recorded
+// first), so when the kill leaves L lines in the log, steps 1..L-1 were
+// recorded and must not run again; only step L (logged, perhaps not answered)
+// may. The kill follows a new line closely, so it mostly lands in work(L).
+TEST_F(SdkProcesses, KillNineMidCoroutineRerunsOnlyTheUnrecordedStep) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--work-delay-ms", "20"}));
+  std::string id = dispatch_steps(50);
+  ASSERT_TRUE(wait_for_lines(log, 20)) << "the steps did not run";
+
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+  std::vector<int> before = read_log(log);
+  const int killed_at = static_cast<int>(before.size());
+  ASSERT_LT(killed_at, 50) << "the coroutine finished before the kill: nothing was tested";
+  for (int i = 0; i < killed_at; ++i) ASSERT_EQ(before[i], i + 1) << "steps ran out of order";
+
+  ASSERT_TRUE(start_endpoint({"--log", log}));
+  std::optional<int> result = wait_steps(id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(50));
+
+  std::map<int, int> runs = occurrences(read_log(log));
+  for (int step = 1; step <= 50; ++step) {
+    if (step == killed_at) {
+      EXPECT_TRUE(runs[step] == 1 || runs[step] == 2)
+          << "step " << step << " (running at the kill) ran " << runs[step] << " times";
+    } else {
+      EXPECT_EQ(runs[step], 1) << "step " << step << " (killed at step " << killed_at << ")";
+    }
+  }
+  EXPECT_EQ(runs.size(), 50u) << "work ran with arguments outside 1..50";
+}
+
+// The same kill landing while the coroutine itself runs: it holds after step
+// 25's result, so steps 1..25 are recorded, and none of them may run again.
+// The server retries the coroutine's own attempt on the new process, which
+// replays the journal. (Its 26th attempt: a resume is not a failed attempt,
+// or a coroutine longer than --max-attempts could not survive one failure.)
+TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
+  const std::string log = file("work.log");
+  const std::string coroutine_log = file("coroutine.log");
+  ASSERT_TRUE(
+      start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-after", "25"}));
+  std::string id = dispatch_steps(50);
+  ASSERT_TRUE(wait_until([&] {
+    return testing::read_file(coroutine_log).find("hold") != std::string::npos;
+  })) << "the coroutine did not reach step 25";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+  ASSERT_EQ(read_log(log), sequence(1, 25));
+
+  ASSERT_TRUE(start_endpoint({"--log", log, "--coroutine-log", coroutine_log}));
+  std::optional<int> result = wait_steps(id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(50));
+  EXPECT_EQ(read_log(log), sequence(1, 50)) << "each step ran exactly once";
+  EXPECT_EQ(starts(coroutine_log), 2u) << "a first run, and one replay on the new process";
+}
+
+// The coroutine is suspended at step 25 (work(25) holds) when its process is
+// killed and replaced by one whose coroutine calls work(1005) at step 5. Once
+// work(25) ran again there, the replay of the journal answers
+// INCOMPATIBLE_STATE naming step 5; per PROTOCOL.md (rule 7) the server then
+// restarts the call from its input, so the call completes with the new code's
+// result, every step of which ran again. (Past step 20: the restart must not
+// count as one more of --max-attempts' attempts on top of every resume.)
+TEST_F(SdkProcesses, ChangedCodeDivergesAtTheStepAndRestartsFromTheInput) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+  std::string id = dispatch_steps(30);
+  ASSERT_TRUE(wait_for_lines(log, 25)) << "the steps did not run";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+
+  ASSERT_TRUE(start_endpoint({"--log", log, "--diverge-at", "5"}));
+  std::optional<int> result = wait_steps(id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(30) - 5 * 5 + 1005 * 1005);
+
+  EXPECT_NE(server().logs().find("step 5 diverged: the code now calls work with other arguments"),
+            std::string::npos)
+      << "the server did not report the divergence naming the step";
+  // The old code's steps 1..25; work(25) again (its attempt died with the
+  // process); then the new code from its input.
+  EXPECT_EQ(read_log(log),
+            concat({sequence(1, 25), {25}, sequence(1, 4), {1005}, sequence(6, 30)}));
+}
+
+// The same coroutine resumed from the live frame (one process throughout),
+// by replay on a second process, and by replay on every resume (no frame
+// cache) gives the same result. The cache's bound is unit-tested
+// (Runtime.TheFrameCacheIsBounded).
+TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
+  constexpr int kSteps = 30;
+  auto flags = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> all = {"--log", file(name + ".log"), "--coroutine-log",
+                                    file(name + ".coroutine")};
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+
+  // Cache: the body started once; every resume continued the live frame.
+  ASSERT_TRUE(start_endpoint(flags("cached", {})));
+  std::optional<int> cached = wait_steps(dispatch_steps(kSteps));
+  EXPECT_EQ(starts(file("cached.coroutine")), 1u) << "a resume replayed despite the cache";
+  int status = stop_endpoint(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+
+  // Replay on a second process: the first is killed while the coroutine is
+  // suspended at step 10 (work(10) holds). The second, on the same port with
+  // an empty cache, runs work(10) again, replays the journal once, and then
+  // resumes its own live frame.
+  ASSERT_TRUE(start_endpoint(flags("first", {"--hold-at", "10"})));
+  std::string id = dispatch_steps(kSteps);
+  ASSERT_TRUE(wait_for_lines(file("first.log"), 10));
+  status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+  ASSERT_TRUE(start_endpoint(flags("second", {})));
+  std::optional<int> replayed = wait_steps(id);
+  EXPECT_EQ(read_log(file("first.log")), sequence(1, 10));
+  EXPECT_EQ(read_log(file("second.log")), sequence(10, kSteps));
+  EXPECT_EQ(starts(file("first.coroutine")), 1u);
+  EXPECT_EQ(starts(file("second.coroutine")), 1u) << "one replay, then the live frame";
+  status = stop_endpoint(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+
+  // No cache: every resume replays (the first run and kSteps resumes).
+  ASSERT_TRUE(start_endpoint(flags("uncached", {"--frame-cache", "0"})));
+  std::optional<int> uncached = wait_steps(dispatch_steps(kSteps));
+  EXPECT_GE(starts(file("uncached.coroutine")), static_cast<std::size_t>(kSteps + 1));
+
+  ASSERT_TRUE(cached && replayed && uncached);
+  EXPECT_EQ(*cached, sum_of_squares(kSteps));
+  EXPECT_EQ(*replayed, *cached);
+  EXPECT_EQ(*uncached, *cached);
+}
+
+}  // namespace
+}  // namespace ratchet

@@ -1,0 +1,130 @@
+// steps_endpoint_main --log FILE [--coroutine-log FILE] [--work-delay-ms D]
+//                     [--hold-at K] [--hold-after K] [--diverge-at K]
+//                     [--frame-cache N]
+//
+// An SDK endpoint as a process of its own, for the tests that kill, stop and
+// replace it (sdk_process_e2e_test.cpp). Configured from the DISPATCH_*
+// variables; serves until SIGINT or SIGTERM (or SIGKILL). Its functions:
+//
+//   work(i)   appends the line "i" to the --log file, sleeps --work-delay-ms
+//             (so that a kill can land while a step runs), returns i*i.
+//   steps(n)  a coroutine: n sequential `co_await work(i)`, i = 1..n; returns
+//             the sum. Each time its body starts (a first run, or a replay)
+//             it appends "start" to the --coroutine-log: a resume from the
+//             frame cache starts nothing.
+//
+// Holds, so that the test kills the process at a known point (each lasts a
+// minute, so that a broken test still ends):
+// --hold-at K: work(K) logs its line, then does not return: the coroutine is
+// suspended at step K.
+// --hold-after K: the coroutine, given step K's result, appends "hold" to the
+// --coroutine-log and does not go on: it is running, its step K recorded.
+// --diverge-at K stands for a code change: step K calls work(1000 + K).
+// --frame-cache N is Options::frame_cache_size (0: every resume replays).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <thread>
+
+#include "ratchet/ratchet.hpp"
+
+namespace {
+
+struct Flags {
+  std::string log;
+  std::string coroutine_log;
+  int work_delay_ms = 0;
+  int hold_at = 0;
+  int hold_after = 0;
+  int diverge_at = 0;
+  std::size_t frame_cache = 1024;
+};
+
+// One write(2) per line on an O_APPEND descriptor: lines from concurrent or
+// killed writers never interleave.
+void append_line(const std::string& path, const std::string& line) {
+  if (path.empty()) return;
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::perror(path.c_str());
+    std::abort();  // a test probe that cannot record must not pass silently
+  }
+  std::string text = line + "\n";
+  if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
+  close(fd);
+}
+
+int usage(const std::string& why) {
+  std::fprintf(stderr,
+               "steps_endpoint_main: %s\nusage: steps_endpoint_main --log FILE "
+               "[--coroutine-log FILE] [--work-delay-ms D] [--hold-at K] [--hold-after K] "
+               "[--diverge-at K] [--frame-cache N]\n",
+               why.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (i + 1 >= argc) return usage("missing value for " + flag);
+    std::string value = argv[++i];
+    if (flag == "--log") {
+      flags.log = value;
+    } else if (flag == "--coroutine-log") {
+      flags.coroutine_log = value;
+    } else if (flag == "--work-delay-ms") {
+      flags.work_delay_ms = std::atoi(value.c_str());
+    } else if (flag == "--hold-after") {
+      flags.hold_after = std::atoi(value.c_str());
+    } else if (flag == "--hold-at") {
+      flags.hold_at = std::atoi(value.c_str());
+    } else if (flag == "--diverge-at") {
+      flags.diverge_at = std::atoi(value.c_str());
+    } else if (flag == "--frame-cache") {
+      flags.frame_cache = static_cast<std::size_t>(std::strtoul(value.c_str(), nullptr, 10));
+    } else {
+      return usage("unknown flag " + flag);
+    }
+  }
+  if (flags.log.empty()) return usage("--log is required");
+
+  try {
+    ratchet::Options options;
+    options.frame_cache_size = flags.frame_cache;
+    ratchet::Dispatch dispatch(options);
+
+    auto work = dispatch.function("work", [&flags](int i) {
+      append_line(flags.log, std::to_string(i));
+      std::this_thread::sleep_for(std::chrono::milliseconds(flags.work_delay_ms));
+      if (i == flags.hold_at) std::this_thread::sleep_for(std::chrono::minutes(1));
+      return i * i;
+    });
+    auto steps = dispatch.function("steps", [&flags, work](int n) -> ratchet::Task<int> {
+      append_line(flags.coroutine_log, "start");
+      int sum = 0;
+      for (int i = 1; i <= n; ++i) {
+        int argument = i == flags.diverge_at ? 1000 + i : i;
+        sum += co_await work(argument);
+        if (i == flags.hold_after) {
+          append_line(flags.coroutine_log, "hold");
+          std::this_thread::sleep_for(std::chrono::minutes(1));
+        }
+      }
+      co_return sum;
+    });
+    (void)steps;
+    dispatch.serve();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "steps_endpoint_main: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
