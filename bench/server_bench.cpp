@@ -96,13 +96,13 @@ double blast(http::Client& client, const http::Url& url, int count, int concurre
     }
     client.send(url, make(i), {}, [&](Result<http::Response> response) {
       bool ok = response.is_ok() && response->status == 200;
-      {
-        std::lock_guard lock(mutex);
-        ++done;
-        if (!ok) ++failures;
-      }
-      done_cv.notify_one();
       launch();
+      // Counted last, and notified under the lock: once `done` reaches
+      // `count`, blast returns and its locals are gone.
+      std::lock_guard lock(mutex);
+      ++done;
+      if (!ok) ++failures;
+      done_cv.notify_one();
     });
   };
   auto start = Steady::now();

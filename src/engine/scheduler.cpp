@@ -200,6 +200,14 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
       }
     }
     ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
+    // The claimed calls go out now, before the commit: its fsync is the
+    // longest part of a turn, and a call's run overlaps it instead of waiting
+    // for it. Their replies are applied by a later turn, after this commit.
+    // Should the commit not happen (a crash, an I/O error), the leases were
+    // never recorded: a reply then finds no lease of its epoch and is
+    // dropped, and the call runs again, as it would after a crash during its
+    // run. Nothing is acknowledged before the commit.
+    send_all(turn.to_send);
     return Status::ok();
   });
 
@@ -220,11 +228,7 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   answer_waiters(turn.finished, !waiters.empty());
 
   lock.lock();
-  in_flight_ += static_cast<int>(turn.to_send.size());
   next_due_ = turn.next_due;
-  lock.unlock();
-  for (auto& claimed : turn.to_send) send(std::move(claimed));
-  lock.lock();
 }
 
 void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
@@ -264,6 +268,16 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
       ++it;
     }
   }
+}
+
+void Scheduler::send_all(std::vector<ClaimedCall>& claimed) {
+  if (claimed.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_ += static_cast<int>(claimed.size());
+  }
+  for (auto& call : claimed) send(std::move(call));
+  claimed.clear();
 }
 
 void Scheduler::send(ClaimedCall claimed) {

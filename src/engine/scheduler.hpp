@@ -90,6 +90,8 @@ class Scheduler {
   Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition t,
                           Turn& turn);
   Micros backoff(int attempts);
+  // Sends the calls (counted in flight); leaves `claimed` empty.
+  void send_all(std::vector<ClaimedCall>& claimed);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
 
