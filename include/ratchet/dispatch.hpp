@@ -13,7 +13,9 @@
 //
 //   DISPATCH_API_KEY           the server's API key (needed to dispatch)
 //   DISPATCH_API_URL           the server (default http://127.0.0.1:4450)
-//   DISPATCH_ENDPOINT_URL      where the server reaches this service (needed to dispatch)
+//   DISPATCH_ENDPOINT_URL      where the server reaches this service (needed to dispatch;
+//                              when unset, start()'s address once it listens, e.g. on
+//                              127.0.0.1:0, the port it picked)
 //   DISPATCH_ENDPOINT_ADDR     where serve() listens (default 127.0.0.1:8000)
 //   DISPATCH_VERIFICATION_KEY  the server's public key (PEM or base64); when set,
 //                              unsigned, badly signed or stale requests are refused

@@ -67,10 +67,11 @@ Result<http::Response> send(DispatchCore& core, http::Request request,
 }  // namespace
 
 std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items) {
-  if (core.config.endpoint_url.empty()) {
+  const std::string endpoint = core.endpoint_url();
+  if (endpoint.empty()) {
     throw ConfigurationError(
         "DISPATCH_ENDPOINT_URL is not set: set it to the URL where the Ratchet server reaches "
-        "this service's functions, e.g. http://127.0.0.1:8000");
+        "this service's functions, e.g. http://127.0.0.1:8000 (or start() this service first)");
   }
   pb::DispatchRequest dispatch;
   for (auto& item : items) {
@@ -80,7 +81,7 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<Dispatch
                                  " cannot be sent: " + input.status().message());
     }
     pb::Call* call = dispatch.add_calls();
-    call->set_endpoint(core.config.endpoint_url);
+    call->set_endpoint(endpoint);
     call->set_function(item.call.function);
     *call->mutable_input() = std::move(*input);
     call->set_run_key(item.run_key);

@@ -36,6 +36,12 @@ class DispatchCore {
   // Logs once that requests are not verified.
   void warn_unverified();
 
+  // Where the server reaches this service's functions: DISPATCH_ENDPOINT_URL, or
+  // else the built-in server's address once start() listens on a specific host;
+  // empty when neither.
+  std::string endpoint_url() const;
+  void set_served_url(std::string url);
+
   std::mutex server_mutex;
   std::unique_ptr<http::Server> server;
 
@@ -44,6 +50,9 @@ class DispatchCore {
   std::map<std::string, FunctionEntry> functions_;
   std::once_flag unverified_warning_;
   std::mutex client_mutex_;
+  // Its own lock: handlers read it while stop() holds server_mutex waiting for them.
+  mutable std::mutex served_url_mutex_;
+  std::string served_url_;  // http://HOST:PORT of the built-in server
   std::unique_ptr<http::Client> client_;
   // Declared last: destroyed first, so that cached frames go before the
   // functions whose code they run.

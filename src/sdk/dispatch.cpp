@@ -105,6 +105,17 @@ http::Client& DispatchCore::client() {
   return *client_;
 }
 
+std::string DispatchCore::endpoint_url() const {
+  if (!config.endpoint_url.empty()) return config.endpoint_url;
+  std::lock_guard lock(served_url_mutex_);
+  return served_url_;
+}
+
+void DispatchCore::set_served_url(std::string url) {
+  std::lock_guard lock(served_url_mutex_);
+  served_url_ = std::move(url);
+}
+
 void DispatchCore::warn_unverified() {
   std::call_once(unverified_warning_, [] {
     std::fprintf(stderr,
@@ -208,6 +219,11 @@ std::uint16_t Dispatch::start() {
                              core_->config.endpoint_addr + ": " + server.status().message());
   }
   core_->server = std::move(*server);
+  // A wildcard address names no host the server could reach.
+  if (addr.host != "0.0.0.0" && addr.host != "::") {
+    std::string host = addr.host.find(':') != std::string::npos ? "[" + addr.host + "]" : addr.host;
+    core_->set_served_url("http://" + host + ":" + std::to_string(core_->server->port()));
+  }
   return core_->server->port();
 }
 

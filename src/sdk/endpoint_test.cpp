@@ -208,6 +208,26 @@ TEST(Configuration, DispatchWithoutAnEndpointUrlNamesTheVariable) {
   }
 }
 
+TEST(Configuration, WithoutAnEndpointUrlDispatchesNameTheStartedServer) {
+  Options options = test_options();
+  options.endpoint_url = "";
+  options.endpoint_addr = "127.0.0.1:0";
+  Dispatch dispatch(options);
+  auto f = dispatch.function("f", [](int x) { return x; });
+  EXPECT_THROW((void)f.dispatch(1), ConfigurationError);  // not listening yet
+  std::uint16_t port = dispatch.start();
+  // The dispatch itself fails (no Ratchet server at the API URL), but no longer
+  // for want of an endpoint URL.
+  try {
+    (void)f.dispatch(1);
+  } catch (const ConfigurationError& e) {
+    ADD_FAILURE() << "still a configuration error after start() on port " << port << ": "
+                  << e.what();
+  } catch (const Error&) {
+  }
+  dispatch.stop();
+}
+
 TEST(Configuration, DefaultsApply) {
   Options options;
   options.api_url.reset();

@@ -86,7 +86,7 @@ Response Dispatch::handle(const Request& request) {
   }
   // The calls a coroutine makes run here too: at the configured URL, or else
   // at the address the server used to reach us.
-  std::string endpoint = core_->config.endpoint_url;
+  std::string endpoint = core_->endpoint_url();
   if (endpoint.empty()) endpoint = "http://" + std::string(request.header("Host").value_or(""));
   pb::RunResponse answer = core_->runtime().run(*entry, run, endpoint);
   Response response;
