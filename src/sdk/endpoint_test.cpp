@@ -182,30 +182,28 @@ TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
   }
 }
 
-TEST(Configuration, DispatchWithoutAnApiKeyNamesTheVariable) {
-  Options options = test_options();
-  options.api_key = "";
+// A dispatch with `options` fails with a ConfigurationError naming `variable`.
+void expect_dispatch_names(const Options& options, const std::string& variable) {
   Dispatch dispatch(options);
   auto f = dispatch.function("f", [](int x) { return x; });
   try {
     (void)f.dispatch(1);
-    FAIL() << "no error";
+    ADD_FAILURE() << "no error";
   } catch (const ConfigurationError& e) {
-    EXPECT_NE(std::string(e.what()).find("DISPATCH_API_KEY"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(variable), std::string::npos) << e.what();
   }
+}
+
+TEST(Configuration, DispatchWithoutAnApiKeyNamesTheVariable) {
+  Options options = test_options();
+  options.api_key = "";
+  expect_dispatch_names(options, "DISPATCH_API_KEY");
 }
 
 TEST(Configuration, DispatchWithoutAnEndpointUrlNamesTheVariable) {
   Options options = test_options();
   options.endpoint_url = "";
-  Dispatch dispatch(options);
-  auto f = dispatch.function("f", [](int x) { return x; });
-  try {
-    (void)f.dispatch(1);
-    FAIL() << "no error";
-  } catch (const ConfigurationError& e) {
-    EXPECT_NE(std::string(e.what()).find("DISPATCH_ENDPOINT_URL"), std::string::npos);
-  }
+  expect_dispatch_names(options, "DISPATCH_ENDPOINT_URL");
 }
 
 TEST(Configuration, WithoutAnEndpointUrlDispatchesNameTheStartedServer) {
