@@ -90,7 +90,8 @@ Figures run_steps(std::uint16_t server_port, const std::string& public_key, std:
   }
   std::vector<double> per_step;
   for (int i = 2; i <= steps; ++i) {  // from step 1 on: the first includes the dispatch
-    per_step.push_back(std::chrono::duration<double, std::milli>(passed[i] - passed[i - 1]).count());
+    per_step.push_back(
+        std::chrono::duration<double, std::milli>(passed[i] - passed[i - 1]).count());
   }
   std::size_t tenth = std::max<std::size_t>(1, per_step.size() / 10);
   f.p50 = percentile(per_step, 0.50);

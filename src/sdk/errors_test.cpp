@@ -56,8 +56,7 @@ TEST(Errors, RemoteErrorsRaiseTheirClassAndKeepTheRemoteType) {
   // The server names a status when it gives up on a call that failed in transit.
   EXPECT_THROW(throw_remote_error("STATUS_TCP_ERROR", "refused (gave up after 20 attempts)"),
                TcpError);
-  EXPECT_THROW(throw_remote_error("STATUS_INCOMPATIBLE_STATE", "diverged"),
-               IncompatibleStateError);
+  EXPECT_THROW(throw_remote_error("STATUS_INCOMPATIBLE_STATE", "diverged"), IncompatibleStateError);
 }
 
 TEST(Errors, HttpCodesMapPerTheProtocol) {

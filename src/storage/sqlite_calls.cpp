@@ -66,8 +66,11 @@ CallRecord read_call(const Statement& row) {
   call.lease_epoch = row.int64(21);
   call.lease_expires_at = row.optional_int64(22);
   if (!row.is_null(23)) {  // the state itself is in coroutine_states: see load_state
-    call.poll = PollState{static_cast<int>(row.int64(23)), {}, static_cast<int>(row.int64(24)),
-                          static_cast<int>(row.int64(25)), row.int64(26)};
+    call.poll = PollState{static_cast<int>(row.int64(23)),
+                          {},
+                          static_cast<int>(row.int64(24)),
+                          static_cast<int>(row.int64(25)),
+                          row.int64(26)};
   }
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));

@@ -282,9 +282,8 @@ TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
   ASSERT_EQ(woken.size(), 1u);
   EXPECT_EQ(woken[0].call.poll->state, "first");
   poll.state = std::string(100'000, 'x');  // a long journal
-  apply([&](CallTransaction& tx) {
-    return tx.suspend(id, woken[0].call.lease_epoch, poll, {}, {});
-  });
+  apply(
+      [&](CallTransaction& tx) { return tx.suspend(id, woken[0].call.lease_epoch, poll, {}, {}); });
   EXPECT_EQ(stored_states(), 1);
   EXPECT_EQ(find(id).attempts, 0);  // progress: the next failure starts a fresh count
   auto again = claim();
