@@ -221,8 +221,11 @@ std::uint16_t Dispatch::start() {
   core_->server = std::move(*server);
   // A wildcard address names no host the server could reach.
   if (addr.host != "0.0.0.0" && addr.host != "::") {
-    std::string host = addr.host.find(':') != std::string::npos ? "[" + addr.host + "]" : addr.host;
-    core_->set_served_url("http://" + host + ":" + std::to_string(core_->server->port()));
+    http::Url served;
+    served.scheme = "http";
+    served.host = addr.host;
+    served.port = core_->server->port();
+    core_->set_served_url(served.origin());
   }
   return core_->server->port();
 }
