@@ -1,6 +1,7 @@
 // End-to-end tests of the job runner: the real `ratchet` binary (RATCHET_BIN)
 // run as processes against a fresh state directory per test, checked against
 // JOBS.md through its JSON output, exit codes, log files and /proc.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +92,16 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+// Whether the process has a pidfd open: how `start --sync` and `wait` wait on
+// a supervisor.
+bool holds_pidfd(int pid) {
+  std::error_code error;
+  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
+    if (fs::read_symlink(fd.path(), error).string() == "anon_inode:[pidfd]") return true;
+  }
+  return false;
 }
 
 std::string read_file(const std::string& path) {
@@ -609,8 +621,21 @@ TEST_F(JobsCli, SyncStartExits0OnSuccessAnd6OtherwiseWithTheEnd) {
   EXPECT_EQ(killed["signal"], "SIGKILL");
 
   // --sync on a key whose job another start owns waits for that job's end.
-  json owned = start("owned", {"sh", "-c", "sleep 0.2; exit 4"});
-  json joined = start_sync("owned", {"true"}, {}, 6);
+  // The job ends only once the joining start is waiting on its supervisor (it
+  // holds a pidfd of it): a job that ended first would let the join start anew.
+  const std::string gate = dir_ + "/owned.fifo";
+  ASSERT_EQ(mkfifo(gate.c_str(), 0600), 0);
+  json owned = start("owned", {"sh", "-c", "read line < \"$0\"; exit 4", gate});
+  Process joiner = spawn_ratchet({"start", "--run-key", "owned", "--sync", "--", "true"});
+  ASSERT_TRUE(eventually([&] { return holds_pidfd(joiner.pid()); }, 30s))
+      << "the joining start never waited on the owned job";
+  int writer = open(gate.c_str(), O_WRONLY | O_NONBLOCK);  // the job reads it, or this fails
+  ASSERT_GE(writer, 0) << "the owned job is not reading its gate: " << std::strerror(errno);
+  ASSERT_EQ(write(writer, "go\n", 3), 3);
+  close(writer);
+  ProcessResult joined_result = joiner.finish();
+  EXPECT_EQ(joined_result.exit_code, 6) << joined_result.err;
+  json joined = json::parse(joined_result.out, nullptr, false);
   EXPECT_EQ(joined["existing"], true);
   EXPECT_EQ(joined["job_id"], owned["job_id"]);
   EXPECT_EQ(joined["status"], "FAILED");
