@@ -3,7 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
+
+#include "common/ids.hpp"
 
 namespace ratchet::engine {
 
@@ -11,11 +12,31 @@ namespace ratchet::engine {
 struct Scheduler::Turn {
   std::vector<Dispatch> dispatches;
   std::vector<Reply> replies;
+  std::vector<Waiter> waiters;
   std::vector<ClaimedCall> to_send;
+  std::vector<Lease> sent;  // sent before the commit
   std::vector<std::string> finished;
   std::optional<Micros> next_due;
   int free_slots = 0;
+  bool send_before_commit = true;
+  bool keep_instances = false;  // beat, and take over the instances that are gone
+  bool last = false;            // a drain's last turn: release `release`, unregister
+  std::vector<Lease> release;
+  // What the log says once the turn is committed.
+  std::vector<RetryEvent> retries;
+  std::vector<std::string> failures;
+  std::vector<std::pair<InstanceRecord, int>> taken_over;
+  bool reregistered = false;
 };
+
+bool instance_gone(const InstanceRecord& self, const InstanceRecord& other, Micros now,
+                   Micros timeout, const ProcessProbe& process_alive) {
+  if (other.id == self.id) return false;
+  if (process_alive && !self.host_id.empty() && other.host_id == self.host_id) {
+    return !process_alive(other);
+  }
+  return other.heartbeat_at < saturating_add(now, -timeout);
+}
 
 Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
                      SchedulerOptions options)
@@ -23,7 +44,11 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       clock_(clock),
       client_(client),
       options_(std::move(options)),
-      random_(options_.seed) {}
+      random_(options_.seed),
+      retry_log_(options_.retry_log_period, 5,
+                 [](const std::string& line) { spdlog::warn("{}", line); }) {
+  if (options_.instance.id.empty()) options_.instance.id = "ratchet-" + new_uuid();
+}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -34,6 +59,15 @@ void Scheduler::start() {
   thread_ = std::thread([this] { loop(); });
 }
 
+void Scheduler::drain(Micros grace) {
+  std::unique_lock lock(mutex_);
+  if (!running_ || drained_) return;
+  draining_ = true;
+  drain_deadline_ = saturating_add(clock_.now(), grace);
+  wake_.notify_all();
+  drained_cv_.wait(lock, [this] { return drained_ || !running_; });
+}
+
 void Scheduler::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -41,6 +75,7 @@ void Scheduler::stop() {
     running_ = false;
   }
   wake_.notify_all();
+  drained_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::vector<Dispatch> dispatches;
   std::vector<Waiter> waiters;
@@ -58,13 +93,22 @@ void Scheduler::stop() {
 
 void Scheduler::dispatch(std::vector<NewCall> calls,
                          std::function<void(Result<std::vector<std::string>>)> done) {
+  std::optional<Status> refused;
   {
     std::lock_guard lock(mutex_);
     if (!running_) {
-      done(Status(Code::kUnavailable, "the server is shutting down"));
-      return;
+      refused = Status(Code::kUnavailable, "the server is shutting down");
+    } else if (store_failure_) {
+      // Refused rather than queued: while the store fails, nothing may pile
+      // up in memory, and the client holds the calls until they can be recorded.
+      refused = store_failure_;
+    } else {
+      dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
     }
-    dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
+  }
+  if (refused) {
+    done(*refused);
+    return;
   }
   wake_.notify_one();
 }
@@ -109,19 +153,22 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
                                 ? " (gave up after " + std::to_string(call.attempts) + " attempts)"
                                 : " (the call expired)";
       t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
-    } else if (t.kind == Kind::kRetry) {
-      spdlog::warn("call {} ({}) attempt {} failed, retrying in {} ms: {}: {}", call.id,
-                   call.function, call.attempts, (ready_at - now) / kMicrosPerMilli, t.reason.type,
-                   t.reason.message);
-      ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
-      return Status::ok();
     } else {
-      // The only place the endpoint's reason (e.g. the SDK's "step N
-      // diverged: ...") is kept: restart() forgets the state it was about.
-      spdlog::warn("call {} ({}) attempt {} answered {}, restarting from its input in {} ms: {}",
-                   call.id, call.function, call.attempts, t.reason.type,
-                   (ready_at - now) / kMicrosPerMilli, t.reason.message);
-      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+      // The log line is the only place the endpoint's reason for a restart
+      // (e.g. the SDK's "step N diverged: ...") is kept: restart() forgets
+      // the state it was about.
+      bool retry = t.kind == Kind::kRetry;
+      if (retry) {
+        ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
+      } else {
+        ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+      }
+      if (applied) {
+        turn.retries.push_back(RetryEvent{
+            call.id, call.function, call.endpoint, call.attempts,
+            retry ? "failed" : "answered " + t.reason.type + ", restarting from its input",
+            t.reason, ready_at - now});
+      }
       return Status::ok();
     }
   }
@@ -130,8 +177,8 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
       ASSIGN_OR_RETURN(applied, tx.finish(call.id, call.lease_epoch, t.end, delivered));
       if (applied) turn.finished.push_back(call.id);
       if (applied && !t.end.succeeded) {
-        spdlog::warn("call {} ({}) failed: {}: {}", call.id, call.function, t.end.error->type,
-                     t.end.error->message);
+        turn.failures.push_back("call " + call.id + " (" + call.function +
+                                ") failed: " + t.end.error->type + ": " + t.end.error->message);
       }
       break;
     }
@@ -163,72 +210,190 @@ Status Scheduler::apply_reply(CallTransaction& tx, const Reply& reply, Turn& tur
   return apply_transition(tx, reply.claimed, std::move(t), turn);
 }
 
-void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
+Status Scheduler::keep_instances(CallTransaction& tx, Turn& turn) {
+  if (!turn.keep_instances) return Status::ok();
+  const InstanceRecord& self = options_.instance;
+  bool beat = false;
+  if (registered_) {
+    ASSIGN_OR_RETURN(beat, tx.beat(self.id));
+    turn.reregistered = !beat;
+  }
+  if (!beat) RETURN_IF_ERROR(tx.register_instance(self));
+  ASSIGN_OR_RETURN(auto all, tx.instances());
+  Micros now = clock_.now();
+  for (const auto& other : all) {
+    if (!instance_gone(self, other, now, options_.instance_timeout, options_.process_alive)) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(int freed, tx.take_over(other.id));
+    turn.taken_over.emplace_back(other, freed);
+  }
+  return Status::ok();
+}
+
+Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
+  if (turn.free_slots <= 0) return Status::ok();
+  Micros now = clock_.now();
+  ASSIGN_OR_RETURN(auto claimed,
+                   tx.claim(options_.instance.id, now + options_.lease, turn.free_slots));
+  for (auto& c : claimed) {
+    if (c.call.expires_at && *c.call.expires_at <= now) {
+      CallEnd end =
+          failure_end(protocol::DispatchStatus::kTimeout, "the call expired before it could run");
+      ASSIGN_OR_RETURN(bool done, tx.finish(c.call.id, c.call.lease_epoch, end, {}));
+      if (done) turn.finished.push_back(c.call.id);
+      continue;
+    }
+    turn.to_send.push_back(std::move(c));
+  }
+  return Status::ok();
+}
+
+Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
+  RETURN_IF_ERROR(keep_instances(tx, turn));
+  for (auto& d : turn.dispatches) {
+    std::vector<std::string> ids;
+    for (const auto& call : d.calls) {
+      ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
+      ids.push_back(std::move(id));
+    }
+    d.ids = std::move(ids);
+  }
+  for (const auto& reply : turn.replies) RETURN_IF_ERROR(apply_reply(tx, reply, turn));
+  if (turn.last) {
+    for (const auto& [id, epoch] : turn.release) RETURN_IF_ERROR(tx.release(id, epoch).status());
+    RETURN_IF_ERROR(tx.unregister_instance(options_.instance.id));
+  }
+  RETURN_IF_ERROR(claim(tx, turn));
+  ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
+  // The claimed calls go out now, before the commit: its fsync is the
+  // longest part of a turn, and a call's run overlaps it instead of waiting
+  // for it. Their replies are applied by a later turn, after this commit.
+  // Should the commit not happen (a crash, an I/O error), the leases were
+  // never recorded: after an I/O error their replies are dropped (see
+  // after_failure), and the calls run again once a commit records a claim,
+  // as they would after a crash during their run. Nothing is acknowledged
+  // before the commit. While the store fails, calls go out after the commit
+  // only, so that nothing unrecorded is sent again and again.
+  if (turn.send_before_commit) send_all(turn.to_send, &turn.sent);
+  return Status::ok();
+}
+
+bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   Turn turn;
   turn.dispatches.swap(dispatches_);
   turn.replies.swap(replies_);
-  std::vector<Waiter> waiters;
-  waiters.swap(new_waiters_);
-  turn.free_slots = options_.max_in_flight - in_flight_;
+  turn.waiters.swap(new_waiters_);
+  turn.free_slots = draining_ ? 0 : options_.max_in_flight - in_flight_;
+  turn.send_before_commit = !store_failure_;
+  Micros now = clock_.now();
+  turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
+  if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
+  turn.keep_instances = !drained_ && !turn.last &&
+                        (!registered_ || now >= last_heartbeat_ + options_.heartbeat_interval);
   lock.unlock();
 
-  Status committed = store_.calls([&](CallTransaction& tx) -> Status {
-    turn.to_send.clear();
-    turn.finished.clear();
-    for (auto& d : turn.dispatches) {
-      std::vector<std::string> ids;
-      for (const auto& call : d.calls) {
-        ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
-        ids.push_back(std::move(id));
-      }
-      d.ids = std::move(ids);
-    }
-    for (const auto& reply : turn.replies) RETURN_IF_ERROR(apply_reply(tx, reply, turn));
-    if (turn.free_slots > 0) {
-      Micros now = clock_.now();
-      ASSIGN_OR_RETURN(auto claimed,
-                       tx.claim(options_.owner, now + options_.lease, turn.free_slots));
-      for (auto& c : claimed) {
-        if (c.call.expires_at && *c.call.expires_at <= now) {
-          CallEnd end = failure_end(protocol::DispatchStatus::kTimeout,
-                                    "the call expired before it could run");
-          ASSIGN_OR_RETURN(bool done, tx.finish(c.call.id, c.call.lease_epoch, end, {}));
-          if (done) turn.finished.push_back(c.call.id);
-          continue;
-        }
-        turn.to_send.push_back(std::move(c));
-      }
-    }
-    ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
-    // The claimed calls go out now, before the commit: its fsync is the
-    // longest part of a turn, and a call's run overlaps it instead of waiting
-    // for it. Their replies are applied by a later turn, after this commit.
-    // Should the commit not happen (a crash, an I/O error), the leases were
-    // never recorded: a reply then finds no lease of its epoch and is
-    // dropped, and the call runs again, as it would after a crash during its
-    // run. Nothing is acknowledged before the commit.
-    send_all(turn.to_send);
-    return Status::ok();
-  });
-
+  Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
   if (!committed.is_ok()) {
-    // Nothing was written. Dispatchers hear why (their clients retry); replies
-    // are kept for the next turn.
-    for (auto& d : turn.dispatches) d.done(committed);
+    after_failure(committed, turn);
     lock.lock();
-    for (auto& r : turn.replies) replies_.push_back(std::move(r));
-    for (auto& w : waiters) new_waiters_.push_back(std::move(w));
-    lock.unlock();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lock.lock();
-    return;
+    return false;
   }
-  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
-  for (auto& w : waiters) waiters_.emplace(w.id, std::move(w));
-  answer_waiters(turn.finished, !waiters.empty());
-
+  after_commit(turn);
   lock.lock();
   next_due_ = turn.next_due;
+  if (turn.last) {
+    // Their replies, should they still come, are for leases given back.
+    for (const auto& lease : turn.release) {
+      auto it = sent_.find(lease.first);
+      if (it != sent_.end() && it->second == lease.second) {
+        sent_.erase(it);
+        ignored_.insert(lease);
+      }
+    }
+    drained_ = true;
+    drained_cv_.notify_all();
+  }
+  return true;
+}
+
+void Scheduler::after_commit(Turn& turn) {
+  Micros now = clock_.now();
+  if (failed_turns_ > 0) {
+    spdlog::info("the store works again after {} ms and {} failed attempts: dispatches are "
+                 "accepted again",
+                 (now - failing_since_) / kMicrosPerMilli, failed_turns_);
+    failed_turns_ = 0;
+    std::lock_guard lock(mutex_);
+    store_failure_.reset();
+  }
+  if (!turn.send_before_commit) send_all(turn.to_send, nullptr);
+  if (turn.keep_instances) {
+    registered_ = true;
+    last_heartbeat_ = now;
+  }
+  if (turn.reregistered) {
+    spdlog::warn("another server judged this one ({}) gone and took over its calls; it "
+                 "recorded itself again",
+                 options_.instance.id);
+  }
+  for (const auto& [other, freed] : turn.taken_over) {
+    spdlog::info("took over the {} calls leased by server instance {} (pid {}, last heartbeat {} "
+                 "ms ago): it is gone",
+                 freed, other.id, other.pid, (now - other.heartbeat_at) / kMicrosPerMilli);
+  }
+  if (turn.last) {
+    spdlog::info("released the {} calls still in flight: any server runs them now",
+                 turn.release.size());
+  }
+  for (const auto& event : turn.retries) retry_log_.retried(event, now);
+  for (const auto& line : turn.failures) spdlog::warn("{}", line);
+  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
+  answer_waiters(turn.finished, !turn.waiters.empty());
+}
+
+void Scheduler::after_failure(const Status& error, Turn& turn) {
+  Micros now = clock_.now();
+  if (failed_turns_ == 0) {
+    failing_since_ = now;
+    store_delay_ = options_.store_retry_initial;
+    spdlog::error("the store fails: {}. Until it works again, dispatches are refused "
+                  "(unavailable) and the scheduler tries again after {} ms, backing off to "
+                  "every {} ms; nothing is lost",
+                  error.message(), store_delay_ / kMicrosPerMilli,
+                  options_.store_retry_max / kMicrosPerMilli);
+  } else {
+    store_delay_ = std::min(store_delay_ * 2, options_.store_retry_max);
+  }
+  ++failed_turns_;
+  Status refusal(Code::kUnavailable, "the store cannot record anything now (" + error.message() +
+                                         "); nothing was recorded: try again later");
+  for (auto& d : turn.dispatches) d.done(refusal);
+  {
+    std::lock_guard lock(mutex_);
+    store_failure_ = refusal;
+    next_store_try_ = now + store_delay_;
+    // The replies wait for the next turn (before those that came since).
+    replies_.insert(replies_.begin(), std::make_move_iterator(turn.replies.begin()),
+                    std::make_move_iterator(turn.replies.end()));
+    // What went out before the failed commit was never leased: its replies
+    // must not be applied (the epoch they name will be claimed again).
+    for (const auto& lease : turn.sent) {
+      auto it = sent_.find(lease.first);
+      if (it != sent_.end() && it->second == lease.second) {
+        sent_.erase(it);
+        ignored_.insert(lease);
+        continue;
+      }
+      std::erase_if(replies_, [&](const Reply& r) {
+        return r.claimed.call.id == lease.first && r.claimed.call.lease_epoch == lease.second;
+      });
+    }
+  }
+  // Waiters are answered from reads, which a full disk still allows.
+  for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
+  answer_waiters({}, !turn.waiters.empty());
 }
 
 void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
@@ -243,7 +408,6 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
       if (waiters_.count(id)) ids.push_back(id);
     }
   }
-  Micros now = clock_.now();
   for (const auto& id : ids) {
     auto found = store_.find_call(id);
     auto range = waiters_.equal_range(id);
@@ -259,6 +423,10 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
     }
     waiters_.erase(range.first, range.second);
   }
+  expire_waiters(clock_.now());
+}
+
+void Scheduler::expire_waiters(Micros now) {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->second.deadline <= now) {
       it->second.done(
@@ -270,11 +438,15 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
   }
 }
 
-void Scheduler::send_all(std::vector<ClaimedCall>& claimed) {
+void Scheduler::send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent) {
   if (claimed.empty()) return;
   {
     std::lock_guard lock(mutex_);
     in_flight_ += static_cast<int>(claimed.size());
+    for (const auto& c : claimed) {
+      sent_[c.call.id] = c.call.lease_epoch;
+      if (sent) sent->emplace_back(c.call.id, c.call.lease_epoch);
+    }
   }
   for (auto& call : claimed) send(std::move(call));
   claimed.clear();
@@ -288,30 +460,64 @@ void Scheduler::send(ClaimedCall claimed) {
                 {
                   std::lock_guard lock(mutex_);
                   --in_flight_;
-                  replies_.push_back(Reply{std::move(claimed), std::move(reply)});
+                  Lease lease{claimed.call.id, claimed.call.lease_epoch};
+                  if (ignored_.erase(lease) == 0) {
+                    auto it = sent_.find(lease.first);
+                    if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
+                    replies_.push_back(Reply{std::move(claimed), std::move(reply)});
+                  }
                 }
                 wake_.notify_one();
               });
+}
+
+Micros Scheduler::wake_at(Micros now) const {
+  Micros until = now + options_.safety_poll;
+  if (store_failure_) {
+    until = next_store_try_;
+  } else {
+    if (next_due_ && !draining_ && in_flight_ < options_.max_in_flight) {
+      until = std::min(until, *next_due_);
+    }
+    if (!drained_) until = std::min(until, last_heartbeat_ + options_.heartbeat_interval);
+  }
+  if (draining_ && !drained_) until = std::min(until, drain_deadline_);
+  for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
+  if (auto flush = retry_log_.next_flush()) until = std::min(until, *flush);
+  return until;
 }
 
 void Scheduler::loop() {
   std::unique_lock lock(mutex_);
   Micros last_full_check = clock_.now();
   while (running_) {
-    run_turn(lock);
+    if (!store_failure_ || clock_.now() >= next_store_try_) run_turn(lock);
     if (!running_) break;
-    // Sleep until there is news, a call falls due, a waiter's deadline, or
-    // the safety poll.
     Micros now = clock_.now();
-    Micros until = now + options_.safety_poll;
-    if (next_due_ && in_flight_ < options_.max_in_flight) until = std::min(until, *next_due_);
-    for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
-    auto has_news = [this] {
-      return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty();
-    };
-    if (until > now && !has_news()) {
-      wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);
+    if (draining_ && !drained_ && store_failure_ && now >= drain_deadline_) {
+      // The leases cannot be given back: the next server takes them over
+      // once this process is gone.
+      spdlog::warn("the store still fails at the end of the shutdown grace period: {} calls in "
+                   "flight are left to the next server",
+                   sent_.size());
+      drained_ = true;
+      drained_cv_.notify_all();
     }
+    lock.unlock();
+    expire_waiters(now);
+    retry_log_.flush(now);
+    lock.lock();
+    // Sleep until there is news, a call falls due, a waiter's deadline, the
+    // next heartbeat, or the safety poll. While the store fails, only the
+    // backoff ends the sleep: news waits for the next try.
+    auto has_news = [this] {
+      if (!running_) return true;
+      if (store_failure_) return false;
+      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+             (draining_ && !drained_ && sent_.empty());
+    };
+    Micros until = wake_at(now);
+    if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);
     if (clock_.now() - last_full_check >= options_.safety_poll && !waiters_.empty()) {
       // Another server of a fleet may have finished a call someone waits for here.
       lock.unlock();

@@ -5,8 +5,20 @@
 // together with the claims of ready calls in ONE transaction (group commit:
 // one fsync carries many steps), then answers dispatchers and waiters and
 // sends the claimed calls to their endpoints. Replies arrive on any thread and
-// wake the loop. Time comes from the injected Clock, randomness (retry jitter)
-// from the injected source, the network from the EndpointClient.
+// wake the loop. Time (including how long the loop sleeps) comes from the
+// injected Clock, randomness (retry jitter) from the injected source, the
+// network from the EndpointClient.
+//
+// A failing store (a full disk, an I/O error, a lock held too long) does not
+// make the scheduler spin: failed turns are retried after a capped
+// exponential backoff, nothing claimed by a failed turn is sent again until a
+// commit records it, new dispatches are refused (kUnavailable: clients retry)
+// so that nothing queues up without bound, and the log says so once when the
+// store starts failing and once when it works again.
+//
+// Each scheduler is a server instance with a record and a heartbeat in the
+// store (storage/instance.hpp). It takes over the leases of instances that
+// are gone, and drain() (a deploy) hands its own back.
 #pragma once
 
 #include <condition_variable>
@@ -14,13 +26,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
+#include "engine/retry_log.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::engine {
@@ -31,8 +47,14 @@ struct RetryPolicy {
   Micros max_backoff = 30 * kMicrosPerSecond;
 };
 
+// Whether the process of an instance of this host still runs (its pid with
+// its start time).
+using ProcessProbe = std::function<bool(const InstanceRecord&)>;
+
 struct SchedulerOptions {
-  std::string owner = "ratchet";              // this server's name on the leases it takes
+  // This server instance: `id` is the name on the leases it takes (unique per
+  // start); host_id, pid and pid_start let others tell when it is gone.
+  InstanceRecord instance;  // an empty id: "ratchet-<uuid>"
   int max_in_flight = 512;                    // calls sent and not yet answered
   Micros lease = 15 * 60 * kMicrosPerSecond;  // > the endpoint request timeout
   // How often to look for work anyway (other servers of a fleet, a clock that
@@ -41,10 +63,28 @@ struct SchedulerOptions {
   RetryPolicy retry;
   PollDefaults poll;
   std::uint64_t seed = std::random_device{}();
+  // While the store fails, turns are retried after this backoff, doubling
+  // from the first to the cap.
+  Micros store_retry_initial = 50 * kMicrosPerMilli;
+  Micros store_retry_max = 2 * kMicrosPerSecond;
+  // How often the instance beats and looks for instances that are gone, and
+  // how old another host's heartbeat must be for its instance to be gone.
+  Micros heartbeat_interval = 2 * kMicrosPerSecond;
+  Micros instance_timeout = 30 * kMicrosPerSecond;
+  // Empty: every instance is judged by its heartbeat alone.
+  ProcessProbe process_alive;
+  // Retries are logged aggregated (retry_log.hpp), one summary per period.
+  Micros retry_log_period = 30 * kMicrosPerSecond;
 };
 
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
+
+// Whether instance `other` is gone, as `self` sees it at `now`: on the same
+// host (same host_id, and a probe to ask), when its process no longer runs;
+// otherwise when its heartbeat is older than `timeout`. Never `self`.
+bool instance_gone(const InstanceRecord& self, const InstanceRecord& other, Micros now,
+                   Micros timeout, const ProcessProbe& process_alive);
 
 class Scheduler {
  public:
@@ -54,12 +94,20 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   void start();
+  // A deploy: stops claiming, waits up to `grace` (on the Clock) for the
+  // replies of the calls in flight and records them, then releases the leases
+  // it still holds (READY at once, for any server) and removes its instance
+  // record. Dispatches and waits are still served. Returns once done; stop()
+  // next.
+  void drain(Micros grace);
   // Stops taking new work; replies still in flight are recorded if they arrive
-  // before `stop` returns, else their calls are retried when their leases end.
+  // before `stop` returns, else their calls are taken over by the next server
+  // (or retried when their leases end).
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed. The calls must be valid (see protocol::validate_dispatched_call).
+  // committed; kUnavailable (nothing recorded) while the store fails. The calls
+  // must be valid (see protocol::validate_dispatched_call).
   void dispatch(std::vector<NewCall> calls,
                 std::function<void(Result<std::vector<std::string>>)> done);
 
@@ -82,18 +130,26 @@ class Scheduler {
     Micros deadline;
     std::function<void(CallOutcome)> done;
   };
+  using Lease = std::pair<std::string, std::int64_t>;  // call id, epoch
   struct Turn;
 
   void loop();
-  void run_turn(std::unique_lock<std::mutex>& lock);
+  Micros wake_at(Micros now) const;
+  bool run_turn(std::unique_lock<std::mutex>& lock);
+  Status apply_turn(CallTransaction& tx, Turn& turn);
+  Status claim(CallTransaction& tx, Turn& turn);
+  Status keep_instances(CallTransaction& tx, Turn& turn);
   Status apply_reply(CallTransaction& tx, const Reply& reply, Turn& turn);
   Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition t,
                           Turn& turn);
+  void after_commit(Turn& turn);
+  void after_failure(const Status& error, Turn& turn);
   Micros backoff(int attempts);
   // Sends the calls (counted in flight); leaves `claimed` empty.
-  void send_all(std::vector<ClaimedCall>& claimed);
+  void send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  void expire_waiters(Micros now);
 
   Store& store_;
   const Clock& clock_;
@@ -103,16 +159,31 @@ class Scheduler {
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable drained_cv_;
   bool running_ = false;
+  bool draining_ = false;  // no more claims
+  bool drained_ = false;   // the leases left were released
+  Micros drain_deadline_ = 0;
+  std::optional<Status> store_failure_;  // set while the store fails
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
   int in_flight_ = 0;
+  std::map<std::string, std::int64_t> sent_;  // in flight: call id -> epoch
+  // Sent by a turn whose commit failed, or released: their replies are dropped.
+  std::set<Lease> ignored_;
   std::optional<Micros> next_due_;
+  Micros next_store_try_ = 0;
   std::thread thread_;
 
   // Loop thread only.
   std::multimap<std::string, Waiter> waiters_;
+  bool registered_ = false;
+  Micros last_heartbeat_ = 0;
+  Micros store_delay_ = 0;
+  Micros failing_since_ = 0;
+  int failed_turns_ = 0;
+  RetryLog retry_log_;
 };
 
 }  // namespace ratchet::engine

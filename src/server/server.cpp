@@ -30,8 +30,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
                    open_store(config.db_path, SystemClock::instance(), store_options));
   parts->client = std::make_unique<HttpEndpointClient>(config.signing_key, SystemClock::instance(),
                                                        config.endpoint);
-  if (config.scheduler.owner == "ratchet") {
-    config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
+  if (config.scheduler.instance.id.empty()) {
+    config.scheduler.instance.id =
+        "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
   }
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);

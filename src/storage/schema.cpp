@@ -100,7 +100,21 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
+// Server instances, so that a live server takes over the leases of a dead one
+// at once (storage/instance.hpp). Leases name their instance in lease_owner.
+constexpr const char* kInstances = R"sql(
+CREATE TABLE instances (
+  id           TEXT PRIMARY KEY,
+  host_id      TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  pid_start    INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+);
+CREATE INDEX calls_by_lease_owner ON runs (lease_owner) WHERE phase = 'LEASED';
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kInstances};
 
 }  // namespace
 

@@ -100,6 +100,12 @@ class SqliteCallTransaction final : public CallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
   Result<std::optional<Micros>> next_due() override;
+  Result<bool> release(const std::string& id, std::int64_t epoch) override;
+  Status register_instance(const InstanceRecord& self) override;
+  Result<bool> beat(const std::string& id) override;
+  Result<std::vector<InstanceRecord>> instances() override;
+  Result<int> take_over(const std::string& id) override;
+  Status unregister_instance(const std::string& id) override;
 
  private:
   Result<std::vector<std::string>> due_ids(const char* sql, int limit);
@@ -438,6 +444,68 @@ Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
     query->reset();
   }
   return earliest;
+}
+
+Result<bool> SqliteCallTransaction::release(const std::string& id, std::int64_t epoch) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, lease_owner = "
+                               "NULL, lease_expires_at = NULL, updated_at = ?3 "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Status SqliteCallTransaction::register_instance(const InstanceRecord& self) {
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db_.prepare("INSERT OR REPLACE INTO instances (id, host_id, pid, pid_start, "
+                               "started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"));
+  insert->bind(1, self.id).bind(2, self.host_id).bind(3, self.pid).bind(4, self.pid_start);
+  insert->bind(5, now_);
+  return insert->run().status();
+}
+
+Result<bool> SqliteCallTransaction::beat(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE instances SET heartbeat_at = ?2 WHERE id = ?1"));
+  update->bind(1, id).bind(2, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
+}
+
+Result<std::vector<InstanceRecord>> SqliteCallTransaction::instances() {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT id, host_id, pid, pid_start, started_at, heartbeat_at "
+                               "FROM instances ORDER BY started_at, id"));
+  std::vector<InstanceRecord> all;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    all.push_back(InstanceRecord{query->text(0), query->text(1),
+                                 static_cast<int>(query->int64(2)), query->int64(3),
+                                 query->int64(4), query->int64(5)});
+  }
+  return all;
+}
+
+Result<int> SqliteCallTransaction::take_over(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * remove, db_.prepare("DELETE FROM instances WHERE id = ?1"));
+  remove->bind(1, id);
+  ASSIGN_OR_RETURN(int removed, remove->run());
+  if (removed == 0) return 0;
+  // Expired now, the leases are due for the next claim, which takes a new
+  // epoch: the lease stays fenced against the instance if it is not gone after all.
+  ASSIGN_OR_RETURN(Statement * expire,
+                   db_.prepare("UPDATE runs SET lease_expires_at = ?2 WHERE phase = 'LEASED' AND "
+                               "lease_owner = ?1 AND lease_expires_at > ?2"));
+  expire->bind(1, id).bind(2, now_);
+  return expire->run();
+}
+
+Status SqliteCallTransaction::unregister_instance(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * remove, db_.prepare("DELETE FROM instances WHERE id = ?1"));
+  remove->bind(1, id);
+  return remove->run().status();
 }
 
 }  // namespace

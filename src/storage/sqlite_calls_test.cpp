@@ -297,6 +297,94 @@ TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
 
 // A store of schema version 1 kept coroutine states in the runs table; opening
 // it moves them, so a call suspended before the upgrade resumes after it.
+TEST_F(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
+  std::string id = dispatch(call("f"));
+  ASSERT_EQ(claim().size(), 1u);
+  EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.release(id, 7); }))
+      << "a release under another epoch changes nothing";
+  EXPECT_TRUE(claim().empty());
+  EXPECT_TRUE(apply([&](CallTransaction& tx) { return tx.release(id, 1); }));
+  CallRecord released = find(id);
+  EXPECT_EQ(released.phase, CallPhase::kReady);
+  EXPECT_EQ(released.lease_owner, "");
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u) << "a released call is claimable at once, not after its lease";
+  EXPECT_EQ(again[0].call.lease_epoch, 2);
+  EXPECT_FALSE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  })) << "the releasing holder's late reply is fenced off";
+}
+
+TEST_F(CallStoreTest, InstancesRegisterBeatAndAreListed) {
+  InstanceRecord self{"server-a", "host-1", 42, 1234, 0, 0};
+  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.register_instance(self); })
+                  .is_ok());
+  Micros registered = clock_.now();
+  clock_.advance(3 * kMicrosPerSecond);
+  EXPECT_TRUE(apply([&](CallTransaction& tx) { return tx.beat("server-a"); }));
+  EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.beat("server-b"); }))
+      << "an instance without a record is told so";
+  std::vector<InstanceRecord> all;
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(all, tx.instances());
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, "server-a");
+  EXPECT_EQ(all[0].host_id, "host-1");
+  EXPECT_EQ(all[0].pid, 42);
+  EXPECT_EQ(all[0].pid_start, 1234);
+  EXPECT_EQ(all[0].started_at, registered);
+  EXPECT_EQ(all[0].heartbeat_at, clock_.now());
+  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.unregister_instance("server-a"); })
+                  .is_ok());
+  EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.beat("server-a"); }));
+}
+
+TEST_F(CallStoreTest, TakeOverMakesAGoneInstancesLeasesClaimableUnderANewEpoch) {
+  InstanceRecord gone{"server-a", "host-1", 42, 1234, 0, 0};
+  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.register_instance(gone); })
+                  .is_ok());
+  std::string mine = dispatch(call("f"));
+  std::string other = dispatch(call("g"));
+  ASSERT_EQ(claim(1).size(), 1u);  // leased to server-a (see claim())
+  std::vector<ClaimedCall> by_b;
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(by_b, tx.claim("server-b", clock_.now() + kMicrosPerSecond, 1));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_EQ(by_b.size(), 1u);
+  EXPECT_TRUE(claim().empty()) << "both leases are live";
+
+  int freed = -1;
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(freed, tx.take_over("server-a"));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  EXPECT_EQ(freed, 1) << "only server-a's lease";
+  auto taken = claim();
+  ASSERT_EQ(taken.size(), 1u) << "server-a's call is claimable at once";
+  EXPECT_EQ(taken[0].call.id, mine);
+  EXPECT_EQ(taken[0].call.lease_epoch, 2);
+  EXPECT_FALSE(apply([&](CallTransaction& tx) {
+    return tx.finish(mine, 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  })) << "whatever the gone instance still writes is fenced off";
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(freed, tx.take_over("server-a"));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  EXPECT_EQ(freed, 0) << "a second takeover (another server's) finds nothing";
+  EXPECT_EQ(find(other).lease_owner, "server-b");
+}
+
 TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   char pattern[] = "/tmp/ratchet-migrate-XXXXXX";
   std::string dir = mkdtemp(pattern);
