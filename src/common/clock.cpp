@@ -41,7 +41,7 @@ void FakeClock::set(Micros to) {
 void FakeClock::wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                            Micros deadline, const std::function<bool()>& ready) const {
   if (ready() || now() >= deadline) return;
-  Sleeper me{lock.mutex(), &cv};
+  Sleeper me{lock.mutex(), &cv, deadline, &ready};
   // mutex_ is never taken while holding a sleeper's mutex (set() takes them
   // the other way round).
   lock.unlock();
@@ -62,6 +62,27 @@ void FakeClock::wait_until(std::unique_lock<std::mutex>& lock, std::condition_va
 int FakeClock::sleepers() const {
   std::lock_guard guard(mutex_);
   return static_cast<int>(sleepers_.size());
+}
+
+std::optional<Micros> FakeClock::earliest_deadline() const {
+  std::lock_guard guard(mutex_);
+  std::optional<Micros> earliest;
+  for (const Sleeper* sleeper : sleepers_) {
+    if (!earliest || sleeper->deadline < *earliest) earliest = sleeper->deadline;
+  }
+  return earliest;
+}
+
+int FakeClock::idle_sleepers() const {
+  std::lock_guard guard(mutex_);
+  int idle = 0;
+  for (const Sleeper* sleeper : sleepers_) {
+    std::lock_guard sleeping(*sleeper->mutex);
+    // One whose deadline has come is about to run, even if it has not left
+    // wait_until yet.
+    if (!(*sleeper->ready)() && now() < sleeper->deadline) ++idle;
+  }
+  return idle;
 }
 
 }  // namespace ratchet

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace ratchet {
@@ -72,13 +73,23 @@ class FakeClock final : public Clock {
   void set(Micros to);
   void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Micros deadline,
                   const std::function<bool()>& ready) const override;
-  // How many threads are in wait_until now.
+  // How many threads are in wait_until now, and the earliest deadline they
+  // wait for (nullopt: none waits): a test moves the clock there to run the
+  // next timer, exactly.
   int sleepers() const;
+  std::optional<Micros> earliest_deadline() const;
+  // How many of them have nothing to do but wait for the clock: what they
+  // wait for (`ready`) is false and their deadline is still to come. When all
+  // are, and nothing else can give them work, moving the clock is the only way
+  // forward.
+  int idle_sleepers() const;
 
  private:
   struct Sleeper {
     std::mutex* mutex;
     std::condition_variable* cv;
+    Micros deadline;
+    const std::function<bool()>* ready;
   };
   std::atomic<Micros> now_;
   mutable std::mutex mutex_;  // guards sleepers_; taken before any sleeper's mutex

@@ -48,6 +48,7 @@ TEST(FakeClock, WakesASleeperOnlyWhenMovedPastItsDeadline) {
     std::this_thread::yield();
   }
   ASSERT_EQ(clock.sleepers(), 1) << "the sleeper never started waiting";
+  EXPECT_EQ(clock.earliest_deadline(), deadline);
   clock.advance(9 * kMicrosPerSecond);
   EXPECT_EQ(sleeper.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   EXPECT_EQ(clock.sleepers(), 1) << "woken before its deadline";
@@ -55,6 +56,7 @@ TEST(FakeClock, WakesASleeperOnlyWhenMovedPastItsDeadline) {
   EXPECT_EQ(sleeper.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "moving the clock to the deadline must wake the sleeper";
   EXPECT_EQ(clock.sleepers(), 0);
+  EXPECT_EQ(clock.earliest_deadline(), std::nullopt);
 }
 
 TEST(FakeClock, ASleeperStillReturnsWhenWhatItWaitsForHappens) {

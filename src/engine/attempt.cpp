@@ -9,7 +9,15 @@ namespace {
 namespace pb = dispatch::sdk::v1;
 using protocol::DispatchStatus;
 
+// google.protobuf.Timestamp ends at 9999-12-31T23:59:59Z; a later (saturated)
+// time is sent as that.
+constexpr std::int64_t kLastTimestampSecond = 253'402'300'799;
+
 void set_timestamp(google::protobuf::Timestamp* out, Micros t) {
+  if (t / kMicrosPerSecond > kLastTimestampSecond) {
+    out->set_seconds(kLastTimestampSecond);
+    return;
+  }
   out->set_seconds(t / kMicrosPerSecond);
   out->set_nanos(static_cast<int>((t % kMicrosPerSecond) * 1000));
 }
@@ -65,16 +73,15 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     t.poll.state = poll.coroutine_state();
   }
   std::optional<Micros> max_wait;
-  if (poll.has_max_wait()) {
-    max_wait = poll.max_wait().seconds() * kMicrosPerSecond + poll.max_wait().nanos() / 1000;
-  }
+  if (poll.has_max_wait())
+    max_wait = duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
   // Real SDKs leave max_results unset: read that as "as many as there are".
   auto limits = protocol::normalize_poll_limits(
       poll.min_results(), poll.max_results() > 0 ? poll.max_results() : protocol::kMaxPollResults,
       max_wait ? max_wait : std::optional<Micros>(defaults.max_wait));
   t.poll.min_results = limits.min_results;
   t.poll.max_results = limits.max_results;
-  t.poll.deadline = now + limits.max_wait;
+  t.poll.deadline = saturating_add(now, limits.max_wait);
 
   for (const auto& child : poll.calls()) {
     // A child without an endpoint runs where its parent runs.
@@ -93,8 +100,9 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
     if (child.has_expiration()) {
-      next.expires_at =
-          now + child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+      // Saturated: an expiration too far away to count is none.
+      next.expires_at = saturating_add(
+          now, duration_micros(child.expiration().seconds(), child.expiration().nanos()));
     }
     t.children.push_back(std::move(next));
   }

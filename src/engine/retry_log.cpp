@@ -14,8 +14,8 @@ void RetryLog::retried(const RetryEvent& event, Micros now) {
     sink_("call " + event.call_id + " (" + event.function + ") attempt " +
           std::to_string(event.attempt) + " " + event.what + ", retrying in " +
           std::to_string(event.delay / kMicrosPerMilli) + " ms: " + because +
-          " (further retries are counted in a summary; ratchet status --job-id " +
-          event.call_id + " shows its attempts and last error)");
+          " (further retries are counted in a summary; ratchet status --job-id " + event.call_id +
+          " shows its attempts and last error)");
     return;
   }
   ++counts.retries;
@@ -27,10 +27,10 @@ void RetryLog::flush(Micros now) {
   if (counts_.empty() || now < period_start_ + period_) return;
   for (const auto& [key, counts] : counts_) {
     if (counts.retries == 0) continue;
-    sink_(std::to_string(counts.retries) + " more retries of " + std::to_string(counts.calls.size()) +
-          " calls to " + key.first + " at " + key.second + " in the last " +
-          std::to_string((now - period_start_) / kMicrosPerSecond) + " s; the last: " +
-          counts.last_reason);
+    sink_(std::to_string(counts.retries) + " more retries of " +
+          std::to_string(counts.calls.size()) + " calls to " + key.first + " at " + key.second +
+          " in the last " + std::to_string((now - period_start_) / kMicrosPerSecond) +
+          " s; the last: " + counts.last_reason);
   }
   counts_.clear();
 }

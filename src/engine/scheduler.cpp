@@ -60,12 +60,23 @@ void Scheduler::start() {
 }
 
 void Scheduler::drain(Micros grace) {
-  std::unique_lock lock(mutex_);
-  if (!running_ || drained_) return;
-  draining_ = true;
-  drain_deadline_ = saturating_add(clock_.now(), grace);
+  begin_drain(grace);
+  await_drained();
+}
+
+void Scheduler::begin_drain(Micros grace) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_ || draining_) return;
+    draining_ = true;
+    drain_deadline_ = saturating_add(clock_.now(), grace);
+  }
   wake_.notify_all();
-  drained_cv_.wait(lock, [this] { return drained_ || !running_; });
+}
+
+void Scheduler::await_drained() {
+  std::unique_lock lock(mutex_);
+  drained_cv_.wait(lock, [this] { return drained_ || !running_ || !draining_; });
 }
 
 void Scheduler::stop() {
@@ -320,9 +331,10 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
 void Scheduler::after_commit(Turn& turn) {
   Micros now = clock_.now();
   if (failed_turns_ > 0) {
-    spdlog::info("the store works again after {} ms and {} failed attempts: dispatches are "
-                 "accepted again",
-                 (now - failing_since_) / kMicrosPerMilli, failed_turns_);
+    spdlog::info(
+        "the store works again after {} ms and {} failed attempts: dispatches are "
+        "accepted again",
+        (now - failing_since_) / kMicrosPerMilli, failed_turns_);
     failed_turns_ = 0;
     std::lock_guard lock(mutex_);
     store_failure_.reset();
@@ -333,14 +345,16 @@ void Scheduler::after_commit(Turn& turn) {
     last_heartbeat_ = now;
   }
   if (turn.reregistered) {
-    spdlog::warn("another server judged this one ({}) gone and took over its calls; it "
-                 "recorded itself again",
-                 options_.instance.id);
+    spdlog::warn(
+        "another server judged this one ({}) gone and took over its calls; it "
+        "recorded itself again",
+        options_.instance.id);
   }
   for (const auto& [other, freed] : turn.taken_over) {
-    spdlog::info("took over the {} calls leased by server instance {} (pid {}, last heartbeat {} "
-                 "ms ago): it is gone",
-                 freed, other.id, other.pid, (now - other.heartbeat_at) / kMicrosPerMilli);
+    spdlog::info(
+        "took over the {} calls leased by server instance {} (pid {}, last heartbeat {} "
+        "ms ago): it is gone",
+        freed, other.id, other.pid, (now - other.heartbeat_at) / kMicrosPerMilli);
   }
   if (turn.last) {
     spdlog::info("released the {} calls still in flight: any server runs them now",
@@ -358,22 +372,25 @@ void Scheduler::after_failure(const Status& error, Turn& turn) {
   if (failed_turns_ == 0) {
     failing_since_ = now;
     store_delay_ = options_.store_retry_initial;
-    spdlog::error("the store fails: {}. Until it works again, dispatches are refused "
-                  "(unavailable) and the scheduler tries again after {} ms, backing off to "
-                  "every {} ms; nothing is lost",
-                  error.message(), store_delay_ / kMicrosPerMilli,
-                  options_.store_retry_max / kMicrosPerMilli);
+    spdlog::error(
+        "the store fails: {}. Until it works again, dispatches are refused "
+        "(unavailable) and the scheduler tries again after {} ms, backing off to "
+        "every {} ms; nothing is lost",
+        error.message(), store_delay_ / kMicrosPerMilli,
+        options_.store_retry_max / kMicrosPerMilli);
   } else {
     store_delay_ = std::min(store_delay_ * 2, options_.store_retry_max);
   }
   ++failed_turns_;
   Status refusal(Code::kUnavailable, "the store cannot record anything now (" + error.message() +
                                          "); nothing was recorded: try again later");
-  for (auto& d : turn.dispatches) d.done(refusal);
   {
     std::lock_guard lock(mutex_);
     store_failure_ = refusal;
     next_store_try_ = now + store_delay_;
+    // Those that came during the turn are refused too, rather than wait.
+    for (auto& d : dispatches_) turn.dispatches.push_back(std::move(d));
+    dispatches_.clear();
     // The replies wait for the next turn (before those that came since).
     replies_.insert(replies_.begin(), std::make_move_iterator(turn.replies.begin()),
                     std::make_move_iterator(turn.replies.end()));
@@ -391,6 +408,9 @@ void Scheduler::after_failure(const Status& error, Turn& turn) {
       });
     }
   }
+  // Refused after store_failure_ is set, so that a client who dispatches again
+  // at once is refused at once too.
+  for (auto& d : turn.dispatches) d.done(refusal);
   // Waiters are answered from reads, which a full disk still allows.
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters({}, !turn.waiters.empty());
@@ -497,9 +517,10 @@ void Scheduler::loop() {
     if (draining_ && !drained_ && store_failure_ && now >= drain_deadline_) {
       // The leases cannot be given back: the next server takes them over
       // once this process is gone.
-      spdlog::warn("the store still fails at the end of the shutdown grace period: {} calls in "
-                   "flight are left to the next server",
-                   sent_.size());
+      spdlog::warn(
+          "the store still fails at the end of the shutdown grace period: {} calls in "
+          "flight are left to the next server",
+          sent_.size());
       drained_ = true;
       drained_cv_.notify_all();
     }

@@ -54,7 +54,7 @@ using ProcessProbe = std::function<bool(const InstanceRecord&)>;
 struct SchedulerOptions {
   // This server instance: `id` is the name on the leases it takes (unique per
   // start); host_id, pid and pid_start let others tell when it is gone.
-  InstanceRecord instance;  // an empty id: "ratchet-<uuid>"
+  InstanceRecord instance;                    // an empty id: "ratchet-<uuid>"
   int max_in_flight = 512;                    // calls sent and not yet answered
   Micros lease = 15 * 60 * kMicrosPerSecond;  // > the endpoint request timeout
   // How often to look for work anyway (other servers of a fleet, a clock that
@@ -98,8 +98,10 @@ class Scheduler {
   // replies of the calls in flight and records them, then releases the leases
   // it still holds (READY at once, for any server) and removes its instance
   // record. Dispatches and waits are still served. Returns once done; stop()
-  // next.
+  // next. begin_drain() starts it and returns; await_drained() waits for its end.
   void drain(Micros grace);
+  void begin_drain(Micros grace);
+  void await_drained();
   // Stops taking new work; replies still in flight are recorded if they arrive
   // before `stop` returns, else their calls are taken over by the next server
   // (or retried when their leases end).

@@ -1,187 +1,85 @@
+// The scheduler in fake time: a FakeClock drives backoff, leases, expiration
+// and max_wait, moved by testing::drive() to the next timer whenever
+// everything waits for it. No test sleeps for time to pass.
 #include "engine/scheduler.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <deque>
-#include <filesystem>
 #include <future>
+#include <set>
 
-#include "dispatch/sdk/v1/function.pb.h"
-#include "google/protobuf/wrappers.pb.h"
-#include "storage/sqlite_store.hpp"
+#include "engine/test_support.hpp"
 
 namespace ratchet::engine {
 namespace {
 
-namespace pb = dispatch::sdk::v1;
-
-std::string any_int(std::int64_t value) {
-  google::protobuf::Int64Value v;
-  v.set_value(value);
-  google::protobuf::Any any;
-  any.PackFrom(v);
-  return any.SerializeAsString();
-}
-
-std::int64_t int_of(const google::protobuf::Any& any) {
-  google::protobuf::Int64Value v;
-  any.UnpackTo(&v);
-  return v.value();
-}
-
-// An endpoint in the same process: answers each RunRequest with `handler` on a
-// thread of its own, as a network peer would.
-class FakeEndpoint final : public EndpointClient {
- public:
-  using Handler = std::function<pb::RunResponse(const pb::RunRequest&)>;
-  explicit FakeEndpoint(Handler handler) : handler_(std::move(handler)) {
-    worker_ = std::thread([this] { serve(); });
-  }
-  ~FakeEndpoint() override {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    worker_.join();
-  }
-  void run(const std::string&, std::string body, std::function<void(EndpointReply)> done) override {
-    {
-      std::lock_guard lock(mutex_);
-      queue_.emplace_back(std::move(body), std::move(done));
-    }
-    cv_.notify_one();
-  }
-  std::atomic<int> requests{0};
-
- private:
-  void serve() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      auto [body, done] = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      pb::RunRequest request;
-      request.ParseFromString(body);
-      ++requests;
-      EndpointReply reply;
-      reply.responded = true;
-      reply.http_status = 200;
-      reply.content_type = "application/proto";
-      reply.body = handler_(request).SerializeAsString();
-      done(std::move(reply));
-      lock.lock();
-    }
-  }
-  Handler handler_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::string, std::function<void(EndpointReply)>>> queue_;
-  bool stopping_ = false;
-  std::thread worker_;
-};
-
-pb::RunResponse exit_with(std::int64_t value) {
-  pb::RunResponse response;
-  response.set_status(pb::STATUS_OK);
-  response.mutable_exit()->mutable_result()->mutable_output()->ParseFromString(any_int(value));
-  return response;
-}
-
-pb::RunResponse fail_with(pb::Status status, const std::string& message) {
-  pb::RunResponse response;
-  response.set_status(status);
-  auto* error = response.mutable_exit()->mutable_result()->mutable_error();
-  error->set_type("RuntimeError");
-  error->set_message(message);
-  return response;
-}
-
-class SchedulerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/ratchet-scheduler-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    options_.retry.initial_backoff = kMicrosPerMilli;
-    options_.retry.max_backoff = 5 * kMicrosPerMilli;
-    options_.retry.max_attempts = 5;
-    options_.seed = 1;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::unique_ptr<Store> open() {
-    StoreOptions store_options;
-    store_options.durable = false;
-    return std::move(
-               open_sqlite_store(dir_ + "/ratchet.db", SystemClock::instance(), store_options))
-        .value();
-  }
-
-  NewCall call(const std::string& function, std::int64_t input) {
-    NewCall c;
-    c.function = function;
-    c.endpoint = "http://127.0.0.1:1";
-    c.input = any_int(input);
-    return c;
-  }
-
-  std::vector<std::string> dispatch(Scheduler& scheduler, std::vector<NewCall> calls) {
-    std::promise<Result<std::vector<std::string>>> ids;
-    scheduler.dispatch(std::move(calls), [&](auto result) { ids.set_value(std::move(result)); });
-    auto result = ids.get_future().get();
-    EXPECT_TRUE(result.is_ok()) << result.status().message();
-    return result.is_ok() ? *result : std::vector<std::string>{};
-  }
-
-  CallRecord wait(Scheduler& scheduler, const std::string& id) {
-    std::promise<CallOutcome> outcome;
-    scheduler.wait(id, SystemClock::instance().now() + 20 * kMicrosPerSecond,
-                   [&](CallOutcome o) { outcome.set_value(std::move(o)); });
-    auto result = outcome.get_future().get();
-    EXPECT_TRUE(result.is_ok()) << result.status().message();
-    return result.is_ok() ? *result : CallRecord{};
-  }
-
-  std::string dir_;
-  SchedulerOptions options_;
-};
+using namespace testing;
 
 TEST_F(SchedulerTest, RunsADispatchedCallToItsResult) {
   auto store = open();
-  FakeEndpoint endpoint([](const pb::RunRequest& r) { return exit_with(int_of(r.input()) * 2); });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(
+      clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input()) * 2); }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
   auto ids = dispatch(scheduler, {call("double", 21)});
-  auto done = wait(scheduler, ids[0]);
+  auto done = await(scheduler, ids[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.output, any_int(42));
   EXPECT_EQ(done.attempts, 1);
 }
 
+TEST_F(SchedulerTest, RetriesTemporaryErrorsWithCappedExponentialBackoffAndJitter) {
+  auto store = open();
+  options_.retry.max_attempts = 7;
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
+                          return fail_with(pb::STATUS_TEMPORARY_ERROR, "flaky");
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("flaky", 0)})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 7);
+  EXPECT_NE(done.error->message.find("gave up after 7 attempts"), std::string::npos);
+
+  auto attempts = endpoint.received_for(id);
+  ASSERT_EQ(attempts.size(), 7u);
+  // Attempt k+1 comes after a delay in [d/2, d], d = min(100 ms * 2^(k-1), 1 s).
+  std::set<Micros> gaps;
+  Micros ceiling = 100 * kMicrosPerMilli;
+  for (std::size_t k = 1; k < attempts.size(); ++k) {
+    Micros gap = attempts[k].at - attempts[k - 1].at;
+    EXPECT_GE(gap, ceiling / 2) << "attempt " << k + 1 << " came early";
+    EXPECT_LE(gap, ceiling) << "attempt " << k + 1 << " came late";
+    gaps.insert(gap);
+    ceiling = std::min(ceiling * 2, kMicrosPerSecond);
+  }
+  EXPECT_GT(gaps.size(), 3u) << "jitter spreads the delays";
+}
+
 TEST_F(SchedulerTest, RetriesTemporaryErrorsThenSucceeds) {
   auto store = open();
   std::atomic<int> calls{0};
-  FakeEndpoint endpoint([&](const pb::RunRequest&) {
-    return ++calls < 3 ? fail_with(pb::STATUS_TEMPORARY_ERROR, "flaky") : exit_with(1);
-  });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_, answer([&](const pb::RunRequest&) {
+                          return ++calls < 3 ? fail_with(pb::STATUS_TEMPORARY_ERROR, "flaky")
+                                             : exit_with(1);
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  auto done = wait(scheduler, dispatch(scheduler, {call("flaky", 0)})[0]);
+  auto done = await(scheduler, dispatch(scheduler, {call("flaky", 0)})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(done.attempts, 3);
 }
 
 TEST_F(SchedulerTest, GivesUpAfterMaxAttempts) {
   auto store = open();
-  FakeEndpoint endpoint(
-      [](const pb::RunRequest&) { return fail_with(pb::STATUS_THROTTLED, "slow down"); });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
+                          return fail_with(pb::STATUS_THROTTLED, "slow down");
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  auto done = wait(scheduler, dispatch(scheduler, {call("busy", 0)})[0]);
+  auto done = await(scheduler, dispatch(scheduler, {call("busy", 0)})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.attempts, 5);
   EXPECT_EQ(done.call_status, pb::STATUS_THROTTLED);
@@ -190,15 +88,59 @@ TEST_F(SchedulerTest, GivesUpAfterMaxAttempts) {
 
 TEST_F(SchedulerTest, PermanentErrorEndsTheCallAtOnce) {
   auto store = open();
-  FakeEndpoint endpoint(
-      [](const pb::RunRequest&) { return fail_with(pb::STATUS_PERMANENT_ERROR, "no"); });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
+                          return fail_with(pb::STATUS_PERMANENT_ERROR, "no");
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  auto done = wait(scheduler, dispatch(scheduler, {call("fails", 0)})[0]);
+  auto done = await(scheduler, dispatch(scheduler, {call("fails", 0)})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.attempts, 1);
   EXPECT_EQ(done.error->type, "RuntimeError");
   EXPECT_EQ(done.error->message, "no");
+}
+
+TEST_F(SchedulerTest, RetriesStopAtTheCallsExpiration) {
+  auto store = open();
+  options_.retry.max_attempts = 100;
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
+                          return fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  NewCall expiring = call("expiring", 0);
+  Micros dispatched = clock_.now();
+  expiring.expires_at = dispatched + 3 * kMicrosPerSecond;
+  auto done = await(scheduler, dispatch(scheduler, {expiring})[0], {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_NE(done.error->message.find("(the call expired)"), std::string::npos)
+      << done.error->message;
+  EXPECT_LT(done.attempts, 10);
+  EXPECT_LT(endpoint.received().back().at, *expiring.expires_at)
+      << "no attempt starts after the expiration";
+  EXPECT_GE(*done.finished_at - dispatched, kMicrosPerSecond)
+      << "the call ran until close to its expiration";
+}
+
+TEST_F(SchedulerTest, ACallWhoseExpirationPassedBeforeItRanFailsWithTimeout) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(1); }));
+  NewCall late = call("late", 0);
+  late.expires_at = clock_.now() + kMicrosPerSecond;
+  std::string id;
+  ASSERT_TRUE(store
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(id, tx.dispatch(late));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  clock_.advance(2 * kMicrosPerSecond);  // the server was down until after the expiration
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.call_status, pb::STATUS_TIMEOUT);
+  EXPECT_TRUE(endpoint.received().empty());
 }
 
 // A coroutine "sum" fans out N "leaf" children, then adds up their results;
@@ -232,76 +174,145 @@ pb::RunResponse sum_of_children(const pb::RunRequest& request, int children) {
 TEST_F(SchedulerTest, FansOutAThousandChildrenAndDeliversEachResultOnce) {
   auto store = open();
   const int n = 1000;
-  FakeEndpoint endpoint([&](const pb::RunRequest& r) { return sum_of_children(r, n); });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_,
+                        answer([&](const pb::RunRequest& r) { return sum_of_children(r, n); }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  auto done = wait(scheduler, dispatch(scheduler, {call("sum", 0)})[0]);
+  auto done = await(scheduler, dispatch(scheduler, {call("sum", 0)})[0], {&endpoint});
   ASSERT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.output, any_int(n * (n + 1) / 2));
 }
 
 TEST_F(SchedulerTest, AChildsErrorReachesItsParent) {
   auto store = open();
-  FakeEndpoint endpoint([](const pb::RunRequest& r) {
-    if (r.function() == "child") return fail_with(pb::STATUS_PERMANENT_ERROR, "child broke");
-    if (r.has_input()) {
-      pb::RunResponse response;
-      response.mutable_poll()->set_coroutine_state("s");
-      response.mutable_poll()->add_calls()->set_function("child");
-      return response;
-    }
-    const auto& result = r.poll_result().results(0);
-    return fail_with(pb::STATUS_PERMANENT_ERROR, "parent saw: " + result.error().message());
-  });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) {
+                          if (r.function() == "child") {
+                            return fail_with(pb::STATUS_PERMANENT_ERROR, "child broke");
+                          }
+                          if (r.has_input()) {
+                            pb::RunResponse response;
+                            response.mutable_poll()->set_coroutine_state("s");
+                            response.mutable_poll()->add_calls()->set_function("child");
+                            return response;
+                          }
+                          const auto& result = r.poll_result().results(0);
+                          return fail_with(pb::STATUS_PERMANENT_ERROR,
+                                           "parent saw: " + result.error().message());
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  auto done = wait(scheduler, dispatch(scheduler, {call("parent", 0)})[0]);
+  auto done = await(scheduler, dispatch(scheduler, {call("parent", 0)})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.error->message, "parent saw: child broke");
 }
 
-TEST_F(SchedulerTest, ARestartedSchedulerResumesCallsWhoseLeasesLapsed) {
+TEST_F(SchedulerTest, ACoroutineResumesAtMaxWaitWithTheResultsThatArrived) {
   auto store = open();
-  std::string id;
-  {
-    std::atomic<bool> release{false};
-    // The endpoint outlives nothing it calls back: it is torn down (its last
-    // reply delivered) before the scheduler that sent the request.
-    auto hanging = std::make_unique<FakeEndpoint>([&](const pb::RunRequest&) {
-      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      return exit_with(-1);
-    });
-    auto options = options_;
-    options.lease = 50 * kMicrosPerMilli;
-    Scheduler first(*store, SystemClock::instance(), *hanging, options);
-    first.start();
-    id = dispatch(first, {call("slow", 0)})[0];
-    while (hanging->requests == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    first.stop();  // the server "dies" with the call leased
-    release = true;
-    hanging.reset();
-  }
-  FakeEndpoint healthy([](const pb::RunRequest&) { return exit_with(7); });
-  Scheduler second(*store, SystemClock::instance(), healthy, options_);
-  second.start();
-  auto done = wait(second, id);
+  // "parent" waits for 2 children for at most 10 s; "hang" never answers.
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "hang") return std::nullopt;
+    if (r.function() == "quick") return exit_with(5);
+    if (r.has_input()) {
+      pb::RunResponse response;
+      auto* poll = response.mutable_poll();
+      poll->set_coroutine_state("s");
+      poll->set_min_results(2);
+      poll->set_max_results(2);
+      poll->mutable_max_wait()->set_seconds(10);
+      poll->add_calls()->set_function("quick");
+      poll->add_calls()->set_function("hang");
+      return response;
+    }
+    return exit_with(r.poll_result().results_size());
+  });
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  Micros started = clock_.now();
+  auto id = dispatch(scheduler, {call("parent", 0)})[0];
+  auto done = await(scheduler, id, {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
-  EXPECT_EQ(*done.output, any_int(7));
-  EXPECT_GE(done.attempts,
-            2);  // the first server may have re-claimed it once its short lease lapsed
+  EXPECT_EQ(*done.output, any_int(1)) << "resumed with the one result that arrived";
+  auto runs = endpoint.received_for(id);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1].at - started, 10 * kMicrosPerSecond) << "resumed at max_wait, not before";
+}
+
+TEST_F(SchedulerTest, AHugeChildExpirationSaturatesInsteadOfFailingTheChild) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      clock_, answer([](const pb::RunRequest& r) {
+        if (r.function() == "child") return exit_with(3);
+        if (r.has_input()) {
+          pb::RunResponse response;
+          response.mutable_poll()->set_coroutine_state("s");
+          auto* child = response.mutable_poll()->add_calls();
+          child->set_function("child");
+          child->mutable_expiration()->set_seconds(9'300'000'000'000LL);
+          response.mutable_poll()->mutable_max_wait()->set_seconds(9'300'000'000'000LL);
+          return response;
+        }
+        return exit_with(int_of(r.poll_result().results(0).output()));
+      }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto done = await(scheduler, dispatch(scheduler, {call("parent", 0)})[0], {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded) << (done.error ? done.error->message : "");
+  EXPECT_EQ(*done.output, any_int(3)) << "the child ran instead of expiring at once";
 }
 
 TEST_F(SchedulerTest, WaitForAnUnknownCallIsNotFound) {
   auto store = open();
-  FakeEndpoint endpoint([](const pb::RunRequest&) { return exit_with(0); });
-  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(0); }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
   std::promise<CallOutcome> outcome;
-  scheduler.wait("no-such-id", SystemClock::instance().now() + kMicrosPerSecond,
+  scheduler.wait("no-such-id", clock_.now() + kMicrosPerSecond,
                  [&](CallOutcome o) { outcome.set_value(std::move(o)); });
-  auto result = outcome.get_future().get();
+  auto future = outcome.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto result = future.get();
   ASSERT_FALSE(result.is_ok());
   EXPECT_EQ(result.status().code(), Code::kNotFound);
+}
+
+TEST_F(SchedulerTest, AWaitEndsAtItsDeadlineInFakeTime) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) { return std::nullopt; });
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("hang", 0)})[0];
+  auto outcome = std::make_shared<std::promise<CallOutcome>>();
+  auto future = outcome->get_future();
+  Micros deadline = clock_.now() + 5 * kMicrosPerSecond;
+  scheduler.wait(id, deadline, [outcome](CallOutcome o) { outcome->set_value(std::move(o)); });
+  ASSERT_TRUE(drive(clock_, {&endpoint}, 1, [&] {
+    return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }));
+  EXPECT_EQ(clock_.now(), deadline);
+  EXPECT_EQ(future.get().status().code(), Code::kDeadlineExceeded);
+}
+
+TEST(InstanceGone, SameHostByProcessOtherHostsByHeartbeatNeverSelf) {
+  InstanceRecord self{"a", "host-1", 1, 10, 0, 0};
+  InstanceRecord same_host{"b", "host-1", 2, 20, 0, 0};
+  InstanceRecord other_host{"c", "host-2", 2, 20, 0, 0};
+  Micros now = 100 * kMicrosPerSecond;
+  Micros timeout = 30 * kMicrosPerSecond;
+  auto alive = [](const InstanceRecord&) { return true; };
+  auto dead = [](const InstanceRecord&) { return false; };
+  same_host.heartbeat_at = now;
+  EXPECT_TRUE(instance_gone(self, same_host, now, timeout, dead)) << "its process is gone";
+  same_host.heartbeat_at = 0;
+  EXPECT_FALSE(instance_gone(self, same_host, now, timeout, alive))
+      << "a live process with an old heartbeat (stopped, or its store failed) keeps its leases";
+  other_host.heartbeat_at = now - timeout;
+  EXPECT_FALSE(instance_gone(self, other_host, now, timeout, dead))
+      << "another host's pids mean nothing here";
+  other_host.heartbeat_at = now - timeout - 1;
+  EXPECT_TRUE(instance_gone(self, other_host, now, timeout, alive));
+  EXPECT_FALSE(instance_gone(self, self, now, timeout, dead));
+  EXPECT_TRUE(instance_gone(self, same_host, now, timeout, ProcessProbe()))
+      << "without a probe, the heartbeat decides";
 }
 
 }  // namespace

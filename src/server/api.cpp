@@ -17,7 +17,7 @@ http::Response proto_response(const google::protobuf::Message& message) {
 }
 
 Micros duration_micros(const google::protobuf::Duration& d) {
-  return d.seconds() * kMicrosPerSecond + d.nanos() / 1000;
+  return ratchet::duration_micros(d.seconds(), d.nanos());
 }
 
 // Reads the dispatch id that Wait takes as its body: printable, bounded.
@@ -106,9 +106,10 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     call.input().SerializeToString(&next.input);
     next.run_key = call.run_key();
     if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
-      next.expires_at = now + duration_micros(call.expiration());
+      // Saturated: an expiration too far away to count is none.
+      next.expires_at = saturating_add(now, duration_micros(call.expiration()));
     } else if (options_.default_expiration) {
-      next.expires_at = now + *options_.default_expiration;
+      next.expires_at = saturating_add(now, *options_.default_expiration);
     }
     calls.push_back(std::move(next));
   }

@@ -481,9 +481,8 @@ Result<std::vector<InstanceRecord>> SqliteCallTransaction::instances() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
-    all.push_back(InstanceRecord{query->text(0), query->text(1),
-                                 static_cast<int>(query->int64(2)), query->int64(3),
-                                 query->int64(4), query->int64(5)});
+    all.push_back(InstanceRecord{query->text(0), query->text(1), static_cast<int>(query->int64(2)),
+                                 query->int64(3), query->int64(4), query->int64(5)});
   }
   return all;
 }

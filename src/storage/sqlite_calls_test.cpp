@@ -317,8 +317,8 @@ TEST_F(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
 
 TEST_F(CallStoreTest, InstancesRegisterBeatAndAreListed) {
   InstanceRecord self{"server-a", "host-1", 42, 1234, 0, 0};
-  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.register_instance(self); })
-                  .is_ok());
+  ASSERT_TRUE(
+      store_->calls([&](CallTransaction& tx) { return tx.register_instance(self); }).is_ok());
   Micros registered = clock_.now();
   clock_.advance(3 * kMicrosPerSecond);
   EXPECT_TRUE(apply([&](CallTransaction& tx) { return tx.beat("server-a"); }));
@@ -345,15 +345,16 @@ TEST_F(CallStoreTest, InstancesRegisterBeatAndAreListed) {
 
 TEST_F(CallStoreTest, TakeOverMakesAGoneInstancesLeasesClaimableUnderANewEpoch) {
   InstanceRecord gone{"server-a", "host-1", 42, 1234, 0, 0};
-  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.register_instance(gone); })
-                  .is_ok());
+  ASSERT_TRUE(
+      store_->calls([&](CallTransaction& tx) { return tx.register_instance(gone); }).is_ok());
   std::string mine = dispatch(call("f"));
   std::string other = dispatch(call("g"));
   ASSERT_EQ(claim(1).size(), 1u);  // leased to server-a (see claim())
   std::vector<ClaimedCall> by_b;
   ASSERT_TRUE(store_
                   ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(by_b, tx.claim("server-b", clock_.now() + kMicrosPerSecond, 1));
+                    ASSIGN_OR_RETURN(by_b,
+                                     tx.claim("server-b", clock_.now() + kMicrosPerSecond, 1));
                     return Status::ok();
                   })
                   .is_ok());
