@@ -25,9 +25,16 @@ int run_dev(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
   app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  std::string shutdown_grace = "10s";
+  app.add_option("--shutdown-grace", shutdown_grace,
+                 "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
+                 "leases are given back for the next server")
+      ->capture_default_str();
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
+  auto grace = duration_option("--shutdown-grace", shutdown_grace);
+  if (!grace.is_ok()) return fail(grace.status());
   auto key = protocol::SigningKey::generate();
   if (!key.is_ok()) return fail(key.status());
 
@@ -45,6 +52,7 @@ int run_dev(int argc, char** argv) {
   config.api.api_keys = {api_key};
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
+  config.shutdown_grace = *grace;
   std::string public_key = key->public_key_base64();
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());

@@ -89,6 +89,11 @@ int run_server(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
       ->capture_default_str();
+  std::string shutdown_grace = "10s";
+  app.add_option("--shutdown-grace", shutdown_grace,
+                 "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
+                 "leases are given back for the next server")
+      ->capture_default_str();
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);
@@ -107,6 +112,9 @@ int run_server(int argc, char** argv) {
   // margin scales with the timeout (5 s to 1 min) rather than being a fixed minute.
   config.scheduler.lease =
       *timeout + std::clamp(*timeout, 5 * kMicrosPerSecond, 60 * kMicrosPerSecond);
+  auto grace = duration_option("--shutdown-grace", shutdown_grace);
+  if (!grace.is_ok()) return fail(grace.status());
+  config.shutdown_grace = *grace;
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);

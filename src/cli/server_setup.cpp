@@ -1,11 +1,14 @@
 #include "cli/server_setup.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "cli/command.hpp"
+#include "jobs/process.hpp"
 #include "protocol/base64.hpp"
 
 namespace ratchet::cli {
@@ -32,15 +35,53 @@ Result<protocol::SigningKey> read_signing_key_file(const std::string& path) {
   return key;
 }
 
+namespace {
+
+// Where this process's pid means something to another server reading the
+// store: the host, its boot, and the pid namespace (containers share a boot).
+std::string host_id() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  char pid_namespace[64] = {};
+  ssize_t n = readlink("/proc/self/ns/pid", pid_namespace, sizeof pid_namespace - 1);
+  if (n < 0) n = 0;
+  return std::string(host) + "/" + jobs::current_boot_id() + "/" + std::string(pid_namespace, n);
+}
+
+}  // namespace
+
+void identify_instance(engine::SchedulerOptions& options) {
+  options.instance.host_id = host_id();
+  options.instance.pid = getpid();
+  auto self = jobs::identify_process(getpid());
+  options.instance.pid_start = self ? self->start_ticks : 0;
+  options.process_alive = [](const InstanceRecord& other) {
+    return jobs::is_alive(ProcessIdentity{other.pid, other.pid_start, jobs::current_boot_id()});
+  };
+}
+
 int serve_until_signal(server::ServerConfig config,
                        const std::function<void(const server::Server&)>& started) {
   server::block_shutdown_signals();
   server::log_to_stderr();
+  identify_instance(config.scheduler);
+  Micros grace = config.shutdown_grace;
   auto running = server::Server::start(std::move(config));
   if (!running.is_ok()) return fail(running.status());
   started(**running);
   int signal = server::wait_for_shutdown_signal();
-  spdlog::info("received signal {}, shutting down", signal);
+  spdlog::info(
+      "received signal {}: shutting down; the calls in flight have {} ms to answer (a "
+      "second signal stops at once)",
+      signal, grace / kMicrosPerMilli);
+  // A second signal ends the process at once: what was acknowledged is in the
+  // store, and the next server takes over the leases of this one.
+  std::thread([] {
+    int again = server::wait_for_shutdown_signal();
+    spdlog::warn("received signal {} again: stopping now", again);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   (*running)->stop();
   return 0;
 }

@@ -15,8 +15,13 @@ namespace ratchet::cli {
 Result<protocol::SigningKey> parse_signing_key(const std::string& text);
 Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
 
-// Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM.
-// Returns the exit code.
+// Fills in who this process is as a server instance (host, pid, start time)
+// and how to tell whether another instance of this host still runs.
+void identify_instance(engine::SchedulerOptions& options);
+
+// Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM,
+// then stops it gracefully (ServerConfig::shutdown_grace); a second signal
+// ends the process at once. Returns the exit code.
 int serve_until_signal(server::ServerConfig config,
                        const std::function<void(const server::Server&)>& started);
 

@@ -1,5 +1,8 @@
 #include "server/api.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -31,6 +34,25 @@ Result<std::string> parse_dispatch_id(std::string_view body) {
   return std::string(body);
 }
 
+// The calls in a serialized DispatchRequest (field 1), counted without
+// decoding them; nullopt when the bytes are not a well-formed message (the
+// parser then says so).
+std::optional<std::size_t> count_calls(std::string_view body) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  std::size_t calls = 0;
+  while (std::uint32_t tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == pb::DispatchRequest::kCallsFieldNumber &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      ++calls;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
+  }
+  if (!in.ConsumedEntireMessage()) return std::nullopt;
+  return calls;
+}
+
 }  // namespace
 
 http::Response connect_error(const Status& status) {
@@ -39,8 +61,11 @@ http::Response connect_error(const Status& status) {
                                    protocol::connect_error_body(status));
 }
 
-Api::Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options)
-    : scheduler_(scheduler), clock_(clock), options_(std::move(options)) {}
+Api::Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, Executor decode)
+    : scheduler_(scheduler),
+      clock_(clock),
+      options_(std::move(options)),
+      decode_(std::move(decode)) {}
 
 bool Api::authorized(const http::Request& request) const {
   if (options_.api_keys.empty()) return true;
@@ -70,17 +95,39 @@ void Api::handle(http::Request request, http::Responder responder) {
     return;
   }
   if (path == protocol::kDispatchPath) {
-    dispatch(request, std::move(responder));
+    dispatch(std::move(request), std::move(responder));
   } else {
     wait(request, std::move(responder));
   }
 }
 
-void Api::dispatch(const http::Request& request, http::Responder responder) {
+void Api::dispatch(http::Request request, http::Responder responder) {
   auto content_type = request.header("Content-Type").value_or("");
   if (!content_type.empty() && content_type != protocol::kProtoContentType) {
     responder.send(connect_error(invalid_argument(
         "Dispatch takes Content-Type application/proto, not " + std::string(content_type))));
+    return;
+  }
+  if (!decode_) {
+    decode_dispatch(request, std::move(responder));
+    return;
+  }
+  auto job = [this, request = std::move(request), responder]() mutable {
+    decode_dispatch(request, std::move(responder));
+  };
+  if (!decode_(std::move(job))) {
+    responder.send(connect_error(
+        unavailable("the server is decoding too many Dispatch requests; try again shortly")));
+  }
+}
+
+void Api::decode_dispatch(const http::Request& request, http::Responder responder) {
+  auto calls_in_body = count_calls(request.body);
+  if (calls_in_body && *calls_in_body > static_cast<std::size_t>(kMaxCallsPerDispatch)) {
+    responder.send(connect_error(
+        invalid_argument("a Dispatch carries at most " + std::to_string(kMaxCallsPerDispatch) +
+                         " calls; this one has " + std::to_string(*calls_in_body) +
+                         ": split it into several (nothing was recorded)")));
     return;
   }
   pb::DispatchRequest message;

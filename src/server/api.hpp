@@ -3,6 +3,7 @@
 // are checked here, before anything is recorded: a Dispatch is all or nothing.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -12,6 +13,10 @@
 
 namespace ratchet::server {
 
+// At most this many calls in one Dispatch; a larger one is refused whole
+// (invalid_argument, naming the limit) before it is decoded.
+inline constexpr int kMaxCallsPerDispatch = 10'000;
+
 struct ApiOptions {
   std::set<std::string> api_keys;            // empty: no authentication (never the default)
   Micros max_wait = 60 * kMicrosPerSecond;   // the longest one Wait blocks
@@ -20,18 +25,26 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options);
+  // Runs a job off the I/O thread, or answers false when it cannot take more.
+  // A Dispatch of thousands of calls takes milliseconds to decode: on the I/O
+  // thread, that would hold up every other client's request.
+  using Executor = std::function<bool(std::function<void()>)>;
+
+  // With no executor, Dispatch requests are decoded where they arrive.
+  Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, Executor decode = {});
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
 
  private:
-  void dispatch(const http::Request& request, http::Responder responder);
+  void dispatch(http::Request request, http::Responder responder);
+  void decode_dispatch(const http::Request& request, http::Responder responder);
   void wait(const http::Request& request, http::Responder responder);
   bool authorized(const http::Request& request) const;
 
   engine::Scheduler& scheduler_;
   const Clock& clock_;
   ApiOptions options_;
+  Executor decode_;
 };
 
 // A Connect error response.

@@ -7,6 +7,7 @@
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
+#include "server/work_queue.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::server {
@@ -17,8 +18,10 @@ struct Server::Parts {
   std::unique_ptr<Store> store;
   std::unique_ptr<engine::Scheduler> scheduler;
   std::unique_ptr<HttpEndpointClient> client;
+  std::unique_ptr<WorkQueue> decoder;  // decodes Dispatch requests off the I/O thread
   std::unique_ptr<Api> api;
   std::unique_ptr<http::Server> http;
+  Micros shutdown_grace = 0;
   bool stopped = false;
 };
 
@@ -26,6 +29,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto parts = std::make_unique<Parts>();
   StoreOptions store_options;
   store_options.durable = config.durable;
+  store_options.disk_reserve_bytes = config.disk_reserve_bytes;
+  store_options.check_integrity = true;  // a damaged store must not start a server that answers 503
+  parts->shutdown_grace = config.shutdown_grace;
   ASSIGN_OR_RETURN(parts->store,
                    open_store(config.db_path, SystemClock::instance(), store_options));
   parts->client = std::make_unique<HttpEndpointClient>(config.signing_key, SystemClock::instance(),
@@ -36,7 +42,12 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   }
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);
-  parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);
+  // Two threads: the decoding of one huge Dispatch never holds up the others.
+  parts->decoder = std::make_unique<WorkQueue>(2, 64);
+  WorkQueue* decoder = parts->decoder.get();
+  parts->api = std::make_unique<Api>(
+      *parts->scheduler, SystemClock::instance(), config.api,
+      [decoder](std::function<void()> job) { return decoder->post(std::move(job)); });
   parts->scheduler->start();
   http::ServerOptions http_options;
   http_options.host = config.host;
@@ -65,6 +76,8 @@ void Server::stop() {
   if (parts_->stopped) return;
   parts_->stopped = true;
   parts_->http->stop(std::chrono::seconds(2));
+  parts_->decoder.reset();  // decodes what is queued (its answers go nowhere now)
+  parts_->scheduler->drain(parts_->shutdown_grace);
   parts_->scheduler->stop();
   parts_->client.reset();
 }

@@ -25,6 +25,11 @@ struct ServerConfig {
   engine::SchedulerOptions scheduler;
   EndpointClientOptions endpoint;
   int io_threads = 1;
+  // stop() waits this long for the replies of the calls in flight, then
+  // releases their leases (a deploy: docs/server.md).
+  Micros shutdown_grace = 10 * kMicrosPerSecond;
+  // Disk kept in reserve beside the store for when the disk fills (StoreOptions).
+  std::int64_t disk_reserve_bytes = 8 * 1024 * 1024;
 };
 
 class Server {
@@ -32,7 +37,9 @@ class Server {
   static Result<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   std::uint16_t port() const;
-  // Stops accepting, lets in-flight API requests end, stops the scheduler.
+  // Stops accepting, lets in-flight API requests end, drains the scheduler
+  // (replies of calls in flight for up to `shutdown_grace`, then their leases
+  // are released) and stops it.
   void stop();
 
   struct Parts;

@@ -103,7 +103,16 @@ Database::~Database() {
 }
 
 Status Database::error(int rc, std::string_view what) const {
+  last_error_ = rc;
   std::string message = std::string(what) + ": " + sqlite3_errmsg(db_);
+  // Worth retrying: the server backs off and recovers once space returns.
+  if (rc == SQLITE_FULL) {
+    return Status(Code::kUnavailable,
+                  "the disk of the store " + path_ + " is full (" + message + "): free some space");
+  }
+  if (rc == SQLITE_IOERR) {
+    return Status(Code::kUnavailable, "I/O error on the store " + path_ + ": " + message);
+  }
   if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
     return Status(Code::kBusy, "the store " + path_ + " stayed locked for " +
                                    std::to_string(busy_timeout_ms_) +

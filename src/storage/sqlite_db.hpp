@@ -74,6 +74,7 @@ class Database {
   // BEGIN IMMEDIATE ... COMMIT, rolled back if `body` fails.
   template <typename Body>
   Status write_transaction(Body&& body) {
+    last_error_ = 0;
     RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
     Status status = body();
     if (!status.is_ok()) {
@@ -85,7 +86,11 @@ class Database {
     return status;
   }
 
+  // The Status for SQLite result code `rc` (remembered as last_error()).
   Status error(int rc, std::string_view what) const;
+  // The result code of the last error since the last write_transaction began
+  // (0: none), e.g. SQLITE_FULL.
+  int last_error() const { return last_error_; }
   const std::string& path() const { return path_; }
   int changes() const;
   sqlite3* handle() const { return db_; }
@@ -97,6 +102,7 @@ class Database {
   sqlite3* db_;
   std::string path_;
   int busy_timeout_ms_;
+  mutable int last_error_ = 0;
   std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
 };
 

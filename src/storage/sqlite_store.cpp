@@ -1,12 +1,14 @@
 #include "storage/sqlite_store.hpp"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/ids.hpp"
+#include "storage/disk_reserve.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
@@ -116,8 +118,10 @@ class SetupLock {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Database> db, const Clock& clock)
-      : db_(std::move(db)), clock_(clock) {}
+  SqliteStore(std::unique_ptr<Database> db, const Clock& clock, const StoreOptions& options)
+      : db_(std::move(db)),
+        clock_(clock),
+        reserve_(db_->path() + ".reserve", options.disk_reserve_bytes) {}
 
   Status initialize(const StoreOptions& options);
 
@@ -133,10 +137,13 @@ class SqliteStore final : public Store {
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
-    return db_->write_transaction([&] {
+    Status status = db_->write_transaction([&] {
       auto transaction = sqlite::make_call_transaction(*db_, clock_);
       return body(*transaction);
     });
+    if (!status.is_ok() && db_->last_error() == SQLITE_FULL) make_room();
+    if (status.is_ok()) keep_reserve();
+    return status;
   }
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return sqlite::find_call(*db_, id);
@@ -147,12 +154,17 @@ class SqliteStore final : public Store {
  private:
   Result<int> schema_version();
   Status migrate();
+  Status check_integrity();
+  void make_room();
+  void keep_reserve();
   Result<std::vector<JobRecord>> read_jobs(Statement* statement);
   Result<std::vector<RunSummary>> read_summaries(Statement* statement);
   Status insert_job(const JobRequest& request, JobRecord* job);
 
   std::unique_ptr<Database> db_;
   const Clock& clock_;
+  sqlite::DiskReserve reserve_;
+  Micros next_reserve_try_ = 0;
 };
 
 Result<int> SqliteStore::schema_version() {
@@ -166,6 +178,12 @@ Result<int> SqliteStore::schema_version() {
 Status SqliteStore::initialize(const StoreOptions& options) {
   RETURN_IF_ERROR(
       db_->exec(options.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  if (options.check_integrity) RETURN_IF_ERROR(check_integrity());
+  if (options.disk_reserve_bytes > 0) {
+    std::string limit = "PRAGMA journal_size_limit=" + std::to_string(options.disk_reserve_bytes);
+    RETURN_IF_ERROR(db_->exec(limit.c_str()));
+    keep_reserve();  // on a disk already full, it is taken later
+  }
   ASSIGN_OR_RETURN(int version, schema_version());
   const int latest = static_cast<int>(sqlite::migrations().size());
   if (version == latest) return Status::ok();
@@ -190,6 +208,44 @@ Status SqliteStore::migrate() {
     std::string set_version = "PRAGMA user_version=" + std::to_string(steps.size());
     return db_->exec(set_version.c_str());
   });
+}
+
+Status SqliteStore::check_integrity() {
+  // quick_check reads every page but skips the costly cross-checks of
+  // integrity_check (index contents against their tables).
+  ASSIGN_OR_RETURN(Statement * check, db_->prepare("PRAGMA quick_check(3)"));
+  std::string problems;
+  while (true) {
+    auto row = check->step();
+    if (!row.is_ok()) {
+      problems = row.status().message();
+      break;
+    }
+    if (!*row) break;
+    std::string line = check->text(0);
+    if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+  }
+  check->reset();
+  if (problems.empty()) return Status::ok();
+  return Status(Code::kUnavailable, "the store " + db_->path() + " is damaged (" + problems +
+                                        "): restore it from a backup, or move it away to "
+                                        "start with an empty one");
+}
+
+// A commit failed for want of space. The WAL may hold most of what space the
+// store has: move it into the database and truncate it. That can need new
+// pages in the database, which is what the reserve is for.
+void SqliteStore::make_room() {
+  if (db_->exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok()) return;
+  if (reserve_.release()) (void)db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  next_reserve_try_ = clock_.now() + 10 * kMicrosPerSecond;
+}
+
+// Takes the reserve back once commits succeed, trying at most every 10 s
+// while the disk stays short of room.
+void SqliteStore::keep_reserve() {
+  if (reserve_.held() || clock_.now() < next_reserve_try_) return;
+  if (!reserve_.take()) next_reserve_try_ = clock_.now() + 10 * kMicrosPerSecond;
 }
 
 Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
@@ -411,7 +467,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
                                                  const StoreOptions& options) {
   int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
   ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages));
-  auto store = std::make_unique<SqliteStore>(std::move(db), clock);
+  auto store = std::make_unique<SqliteStore>(std::move(db), clock, options);
   RETURN_IF_ERROR(store->initialize(options));
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -38,6 +38,13 @@ struct StoreOptions {
   // command wants it small (the first to open the store re-reads the WAL); a
   // server wants it large (each checkpoint costs an fsync of the database).
   int wal_checkpoint_pages = 1000;
+  // A server's store: keeps this many bytes of disk in a file beside it
+  // (<path>.reserve), given back when the disk fills so that the WAL can still
+  // be moved into the database and truncated; the WAL is also truncated to
+  // this size after checkpoints. 0: none.
+  std::int64_t disk_reserve_bytes = 0;
+  // Checks the file at open (SQLite's quick_check) and refuses a damaged store.
+  bool check_integrity = false;
 };
 
 class Store {

@@ -70,6 +70,7 @@ struct ServerSettings {
   std::string api_key = "k";
   std::string signing_key_file;         // empty: unsigned requests
   std::vector<std::string> extra_args;  // e.g. {"--max-attempts", "3"}
+  std::string db;                       // empty: <home>/ratchet.db
 };
 
 // `ratchet server --listen 127.0.0.1:<port> --db <home>/ratchet.db --api-key ...`.
@@ -89,7 +90,9 @@ class ServerProcess {
 
   std::uint16_t port() const { return port_; }
   std::string url() const;  // http://127.0.0.1:<port>
-  std::string db_path() const { return settings_.home + "/ratchet.db"; }
+  std::string db_path() const {
+    return settings_.db.empty() ? settings_.home + "/ratchet.db" : settings_.db;
+  }
   const std::string& home() const { return settings_.home; }
   // Everything every start of the server wrote to stderr.
   std::string logs() const;
