@@ -30,6 +30,7 @@ int run_status(int argc, char** argv);
 int run_logs(int argc, char** argv);
 int run_clean(int argc, char** argv);
 int run_cancel(int argc, char** argv);
+int run_retry(int argc, char** argv);
 int run_wait(int argc, char** argv);
 int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
@@ -76,6 +77,11 @@ nlohmann::ordered_json call_json(const CallRecord& call);
 nlohmann::ordered_json run_json(const RunView& run);
 // Prints a JSON value on stdout.
 void print_json(const nlohmann::ordered_json& value);
+
+// Who a command acts as, in a call's history: "cli:<user>".
+std::string cli_actor();
+// A call's history as `status` shows it (the events kept, oldest first).
+nlohmann::ordered_json history_json(const std::vector<HistoryEvent>& events);
 
 // Parses a DUR option value; kInvalidArgument with a clear message otherwise.
 Result<Micros> duration_option(std::string_view flag, const std::string& text);

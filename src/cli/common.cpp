@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -198,6 +200,36 @@ nlohmann::ordered_json call_json(const CallRecord& call) {
   out["started_at"] = format_local_time(call.started_at);
   out["finished_at"] = optional_time(call.finished_at);
   out["expires_at"] = optional_time(call.expires_at);
+  return out;
+}
+
+std::string cli_actor() {
+  // From the environment: the binary is linked statically, where getpwuid()
+  // would need the shared NSS libraries of the glibc it was built with.
+  for (const char* name : {"USER", "LOGNAME"}) {
+    const char* user = std::getenv(name);
+    if (user != nullptr && *user != '\0') return "cli:" + std::string(user);
+  }
+  return "cli:uid-" + std::to_string(getuid());
+}
+
+nlohmann::ordered_json history_json(const std::vector<HistoryEvent>& events) {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& e : events) {
+    nlohmann::ordered_json event;
+    event["number"] = e.number;
+    event["kind"] = e.kind;
+    event["at"] = format_local_time(e.at);
+    event["duration_ms"] =
+        e.duration ? nlohmann::ordered_json(static_cast<double>(*e.duration) / kMicrosPerMilli)
+                   : nullptr;
+    event["attempt"] = e.attempt;
+    event["outcome"] = e.outcome;
+    event["detail"] = e.detail;
+    if (e.children > 0) event["children"] = e.children;
+    if (e.results > 0) event["results"] = e.results;
+    out.push_back(std::move(event));
+  }
   return out;
 }
 

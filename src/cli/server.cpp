@@ -94,7 +94,16 @@ int run_server(int argc, char** argv) {
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
                  "leases are given back for the next server")
       ->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one object per line, with call_id, function and attempt on "
+                 "the lines about a call")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--metrics-public", config.api.metrics_public,
+               "serve GET /metrics without an API key (for a scraper on a private network)");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  config.log_json = log_format == "json";
 
   if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);
   for (const auto& key : api_keys) config.api.api_keys.insert(key);

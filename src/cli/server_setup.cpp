@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
+#include "engine/call_log.hpp"
 #include "jobs/process.hpp"
 #include "protocol/base64.hpp"
 
@@ -64,6 +65,7 @@ int serve_until_signal(server::ServerConfig config,
                        const std::function<void(const server::Server&)>& started) {
   server::block_shutdown_signals();
   server::log_to_stderr();
+  if (config.log_json) engine::set_log_format(engine::LogFormat::kJson);
   identify_instance(config.scheduler);
   Micros grace = config.shutdown_grace;
   auto running = server::Server::start(std::move(config));

@@ -5,26 +5,47 @@
 #include <algorithm>
 
 #include "common/ids.hpp"
+#include "engine/call_log.hpp"
 
 namespace ratchet::engine {
+namespace {
+
+// How soon to look again for due calls left for lack of room at their endpoints.
+constexpr Micros kBlockedRetry = 20 * kMicrosPerMilli;
+
+}  // namespace
 
 // Everything one turn of the loop takes in and gives out.
 struct Scheduler::Turn {
   std::vector<Dispatch> dispatches;
   std::vector<Reply> replies;
   std::vector<Waiter> waiters;
+  std::vector<Action> actions;
   std::vector<ClaimedCall> to_send;
   std::vector<Lease> sent;  // sent before the commit
   std::vector<std::string> finished;
   std::optional<Micros> next_due;
   int free_slots = 0;
+  std::map<std::string, int> room;  // per endpoint (EndpointLimits), when the turn began
+  int new_endpoint_room = 0;        // of an endpoint with nothing in flight
+  bool blocked = false;             // due calls were left for lack of room
   bool send_before_commit = true;
+  bool read_figures = false;
+  std::optional<QueueFigures> queue_figures;
+  std::vector<HistoryEvent> history;
+  std::vector<std::pair<std::string, std::uint64_t>> load;             // AIMD: endpoint, ticket...
+  std::vector<LoadSignal> signals;                                     // ...and what its reply said
+  std::map<std::pair<std::string, std::string>, std::uint64_t> ended;  // (function, status)
+  int retried = 0;
+  int claimed = 0;
+  int cancelled = 0;
+  int expired = 0;
   bool keep_instances = false;  // beat, and take over the instances that are gone
   bool last = false;            // a drain's last turn: release `release`, unregister
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
-  std::vector<std::string> failures;
+  std::vector<CallLine> failures;
   std::vector<std::pair<InstanceRecord, int>> taken_over;
   bool reregistered = false;
 };
@@ -45,9 +66,17 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       client_(client),
       options_(std::move(options)),
       random_(options_.seed),
+      limits_([this] {
+        AimdOptions aimd = options_.aimd;
+        aimd.max = std::max(1, std::min(aimd.max, options_.max_in_flight));
+        aimd.initial = std::clamp(aimd.initial, aimd.min, aimd.max);
+        return aimd;
+      }()),
       retry_log_(options_.retry_log_period, 5,
-                 [](const std::string& line) { spdlog::warn("{}", line); }) {
+                 [](const std::string& line) { spdlog::warn("{}", line); }),
+      fair_(options_.fair_quantum) {
   if (options_.instance.id.empty()) options_.instance.id = "ratchet-" + new_uuid();
+  figures_.max_in_flight = options_.max_in_flight;
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -90,13 +119,16 @@ void Scheduler::stop() {
   if (thread_.joinable()) thread_.join();
   std::vector<Dispatch> dispatches;
   std::vector<Waiter> waiters;
+  std::vector<Action> actions;
   {
     std::lock_guard lock(mutex_);
     dispatches.swap(dispatches_);
     waiters.swap(new_waiters_);
+    actions.swap(actions_);
   }
   Status stopping(Code::kUnavailable, "the server is shutting down");
   for (auto& d : dispatches) d.done(stopping);
+  for (auto& a : actions) a.done(stopping);
   for (auto& w : waiters) w.done(stopping);
   for (auto& [id, w] : waiters_) w.done(stopping);
   waiters_.clear();
@@ -136,6 +168,44 @@ void Scheduler::wait(std::string id, Micros deadline, std::function<void(CallOut
   wake_.notify_one();
 }
 
+void Scheduler::cancel(std::string id, std::string actor, ActionDone done) {
+  act(Action{true, std::move(id), std::move(actor), std::move(done)});
+}
+
+void Scheduler::retry_now(std::string id, std::string actor, ActionDone done) {
+  act(Action{false, std::move(id), std::move(actor), std::move(done)});
+}
+
+void Scheduler::act(Action action) {
+  std::optional<Status> refused;
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) {
+      refused = Status(Code::kUnavailable, "the server is shutting down");
+    } else if (store_failure_) {
+      refused = store_failure_;
+    } else {
+      actions_.push_back(std::move(action));
+    }
+  }
+  if (refused) {
+    action.done(*refused);
+    return;
+  }
+  wake_.notify_one();
+}
+
+SchedulerFigures Scheduler::figures() {
+  std::lock_guard lock(mutex_);
+  // While someone reads them, the loop keeps the queue depths fresh.
+  figures_wanted_until_ = saturating_add(clock_.now(), 10 * options_.figures_period);
+  SchedulerFigures copy = figures_;
+  copy.in_flight = in_flight_;
+  copy.endpoints = limits_.figures();
+  copy.store_failing = store_failure_.has_value();
+  return copy;
+}
+
 Micros Scheduler::backoff(int attempts) {
   // Exponential, capped, with jitter over the upper half so that a burst of
   // failures does not come back as a burst.
@@ -146,8 +216,37 @@ Micros Scheduler::backoff(int attempts) {
   return jitter(random_);
 }
 
-Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition t,
-                                   Turn& turn) {
+// Why an attempt of a claimed call started (its history says so).
+std::string wake_reason(const ClaimedCall& claimed) {
+  const CallRecord& call = claimed.call;
+  if (call.poll) {
+    return static_cast<int>(claimed.results.size()) >= call.poll->min_results ? "results"
+                                                                              : "deadline";
+  }
+  return call.attempts <= 1 ? "dispatched" : "retry";
+}
+
+std::string_view outcome_of(const Transition& t) {
+  using Kind = Transition::Kind;
+  switch (t.kind) {
+    case Kind::kFinish:
+      return t.end.succeeded ? "succeeded" : "failed";
+    case Kind::kRetry:
+      return "retry";
+    case Kind::kRestart:
+      return "restart";
+    case Kind::kTailCall:
+      return "tail_call";
+    case Kind::kSuspend:
+      return "suspended";
+    case Kind::kRejectChildren:
+      return "rejected";
+  }
+  return "failed";
+}
+
+Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition& t,
+                                   Turn& turn, bool* applied_out) {
   const CallRecord& call = claimed.call;
   auto delivered = delivered_results(claimed);
   Micros now = clock_.now();
@@ -155,19 +254,17 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
   using Kind = Transition::Kind;
   if (t.kind == Kind::kRetry || t.kind == Kind::kRestart) {
     Micros ready_at = now + backoff(call.attempts);
-    bool out_of_attempts = call.attempts >= options_.retry.max_attempts;
-    bool out_of_time = call.expires_at && ready_at >= *call.expires_at;
-    if (out_of_attempts || out_of_time) {
+    if (call.attempts >= options_.retry.max_attempts) {
       CallEnd end = failure_end(t.status, t.reason.message);
       end.error->type = t.reason.type;
-      end.error->message += out_of_attempts
-                                ? " (gave up after " + std::to_string(call.attempts) + " attempts)"
-                                : " (the call expired)";
+      end.error->message += " (gave up after " + std::to_string(call.attempts) + " attempts)";
       t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
     } else {
-      // The log line is the only place the endpoint's reason for a restart
-      // (e.g. the SDK's "step N diverged: ...") is kept: restart() forgets
-      // the state it was about.
+      // A retry due after the call's expiration is recorded all the same:
+      // the call fails TIMEOUT at its expiration (CallTransaction::expire),
+      // not now. The log line is the only place the endpoint's reason for a
+      // restart (e.g. the SDK's "step N diverged: ...") is kept: restart()
+      // forgets the state it was about.
       bool retry = t.kind == Kind::kRetry;
       if (retry) {
         ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
@@ -175,21 +272,27 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
         ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
       }
       if (applied) {
+        ++turn.retried;
         turn.retries.push_back(RetryEvent{
             call.id, call.function, call.endpoint, call.attempts,
             retry ? "failed" : "answered " + t.reason.type + ", restarting from its input",
             t.reason, ready_at - now});
       }
+      *applied_out = applied;
       return Status::ok();
     }
   }
   switch (t.kind) {
     case Kind::kFinish: {
       ASSIGN_OR_RETURN(applied, tx.finish(call.id, call.lease_epoch, t.end, delivered));
-      if (applied) turn.finished.push_back(call.id);
+      if (applied) {
+        turn.finished.push_back(call.id);
+        ++turn.ended[{call.function, t.end.succeeded ? "SUCCEEDED" : "FAILED"}];
+      }
       if (applied && !t.end.succeeded) {
-        turn.failures.push_back("call " + call.id + " (" + call.function +
-                                ") failed: " + t.end.error->type + ": " + t.end.error->message);
+        turn.failures.push_back(
+            CallLine{call.id, call.function, call.attempts,
+                     "failed: " + t.end.error->type + ": " + t.end.error->message});
       }
       break;
     }
@@ -212,13 +315,82 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
     case Kind::kRestart:
       break;
   }
-  (void)applied;  // false: the lease was lost; the new holder's attempt wins
+  // false: the lease was lost (or the call was cancelled or expired): the
+  // reply is ignored.
+  *applied_out = applied;
   return Status::ok();
+}
+
+void Scheduler::record_attempt(const Reply& reply, const Transition& t, bool applied, Turn& turn) {
+  const ClaimedCall& claimed = reply.claimed;
+  const CallRecord& call = claimed.call;
+  Micros now = clock_.now();
+  HistoryEvent attempt{call.id,
+                       "attempt",
+                       0,
+                       reply.sent_at,
+                       now - reply.sent_at,
+                       call.attempts,
+                       static_cast<int>(t.status),
+                       std::string(applied ? outcome_of(t) : "lost"),
+                       wake_reason(claimed),
+                       0,
+                       static_cast<int>(claimed.results.size())};
+  const CallError* error = nullptr;
+  if (t.kind == Transition::Kind::kFinish) {
+    if (t.end.error) error = &*t.end.error;
+  } else if (!t.reason.type.empty()) {
+    error = &t.reason;
+  }
+  if (error) attempt.detail += "; " + error->type + ": " + error->message;
+  turn.history.push_back(std::move(attempt));
+  if (applied && t.kind == Transition::Kind::kSuspend) {
+    std::string waits = "min_results " + std::to_string(t.poll.min_results) + ", deadline " +
+                        std::to_string(t.poll.deadline);
+    turn.history.push_back(HistoryEvent{call.id,
+                                        "poll",
+                                        0,
+                                        now,
+                                        {},
+                                        call.attempts,
+                                        0,
+                                        "waiting",
+                                        std::move(waits),
+                                        static_cast<int>(t.children.size()),
+                                        0});
+  }
 }
 
 Status Scheduler::apply_reply(CallTransaction& tx, const Reply& reply, Turn& turn) {
   Transition t = interpret_reply(reply.claimed.call, reply.reply, clock_.now(), options_.poll);
-  return apply_transition(tx, reply.claimed, std::move(t), turn);
+  turn.load.emplace_back(reply.claimed.call.endpoint, reply.ticket);
+  turn.signals.push_back(load_signal(reply.reply, t.status));
+  bool applied = false;
+  RETURN_IF_ERROR(apply_transition(tx, reply.claimed, t, turn, &applied));
+  record_attempt(reply, t, applied, turn);
+  return Status::ok();
+}
+
+Status Scheduler::apply_action(CallTransaction& tx, Action& action, Turn& turn) {
+  Result<std::vector<std::string>> result = std::vector<std::string>{};
+  if (action.cancel) {
+    result = tx.cancel(action.id, action.actor);
+    if (result.is_ok()) {
+      turn.cancelled += static_cast<int>(result->size());
+      turn.finished.insert(turn.finished.end(), result->begin(), result->end());
+    }
+  } else {
+    auto skipped = tx.retry_now(action.id, action.actor);
+    if (skipped.is_ok()) {
+      result = *skipped ? std::vector<std::string>{action.id} : std::vector<std::string>{};
+    } else {
+      result = skipped.status();
+    }
+  }
+  // An unknown id is the action's answer, not the turn's failure.
+  if (!result.is_ok() && result.status().code() != Code::kNotFound) return result.status();
+  action.result = std::move(result);
+  return Status::ok();
 }
 
 Status Scheduler::keep_instances(CallTransaction& tx, Turn& turn) {
@@ -243,20 +415,48 @@ Status Scheduler::keep_instances(CallTransaction& tx, Turn& turn) {
 }
 
 Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
-  if (turn.free_slots <= 0) return Status::ok();
   Micros now = clock_.now();
-  ASSIGN_OR_RETURN(auto claimed,
-                   tx.claim(options_.instance.id, now + options_.lease, turn.free_slots));
-  for (auto& c : claimed) {
-    if (c.call.expires_at && *c.call.expires_at <= now) {
-      CallEnd end =
-          failure_end(protocol::DispatchStatus::kTimeout, "the call expired before it could run");
-      ASSIGN_OR_RETURN(bool done, tx.finish(c.call.id, c.call.lease_epoch, end, {}));
-      if (done) turn.finished.push_back(c.call.id);
-      continue;
-    }
+  // Expired calls end first, at their expiration, whatever they were doing.
+  ASSIGN_OR_RETURN(
+      auto expired,
+      tx.expire(failure_end(protocol::DispatchStatus::kTimeout, "the call expired"), 1000));
+  turn.expired = static_cast<int>(expired.size());
+  turn.finished.insert(turn.finished.end(), expired.begin(), expired.end());
+  if (turn.free_slots <= 0) return Status::ok();
+  Micros lease_until = now + options_.lease;
+  // Expired leases and coroutines past their deadline first: they were due
+  // before anything ready now.
+  ASSIGN_OR_RETURN(auto urgent,
+                   tx.claim_urgent(options_.instance.id, lease_until, turn.free_slots));
+  int slots = turn.free_slots - static_cast<int>(urgent.size());
+  for (auto& c : urgent) {
+    --turn.room[c.call.endpoint];
     turn.to_send.push_back(std::move(c));
   }
+  if (slots > 0) RETURN_IF_ERROR(claim_fairly(tx, turn, slots, lease_until));
+  turn.claimed = static_cast<int>(turn.to_send.size());
+  return Status::ok();
+}
+
+Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until) {
+  ASSIGN_OR_RETURN(auto due, tx.due_queues(fair_.cursor(), 1000));
+  if (due.empty()) return Status::ok();
+  // Only what an endpoint has room for is claimed: the rest stays in the store.
+  std::map<std::string, int> room;
+  for (const auto& q : due) {
+    auto known = turn.room.find(q.endpoint);
+    room[q.endpoint] = known != turn.room.end() ? known->second : turn.new_endpoint_room;
+  }
+  auto take = [&](const QueueKey& queue, int limit) -> Result<int> {
+    ASSIGN_OR_RETURN(auto claimed, tx.claim_queue(queue, options_.instance.id, lease_until, limit));
+    int got = static_cast<int>(claimed.size());
+    for (auto& c : claimed) turn.to_send.push_back(std::move(c));
+    return got;
+  };
+  ASSIGN_OR_RETURN(int taken, fair_.serve(due, slots, room, take));
+  // A full endpoint's calls wait for its replies, which wake the loop.
+  for (const auto& [endpoint, left] : room) turn.blocked = turn.blocked || left <= 0;
+  (void)taken;
   return Status::ok();
 }
 
@@ -271,12 +471,22 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
     d.ids = std::move(ids);
   }
   for (const auto& reply : turn.replies) RETURN_IF_ERROR(apply_reply(tx, reply, turn));
+  for (auto& action : turn.actions) RETURN_IF_ERROR(apply_action(tx, action, turn));
+  RETURN_IF_ERROR(tx.record_history(turn.history));
+  if (turn.read_figures) {
+    ASSIGN_OR_RETURN(auto figures, tx.queue_figures());
+    turn.queue_figures = std::move(figures);
+  }
   if (turn.last) {
     for (const auto& [id, epoch] : turn.release) RETURN_IF_ERROR(tx.release(id, epoch).status());
     RETURN_IF_ERROR(tx.unregister_instance(options_.instance.id));
   }
   RETURN_IF_ERROR(claim(tx, turn));
   ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
+  ASSIGN_OR_RETURN(auto next_expiry, tx.next_expiry());
+  if (next_expiry && (!turn.next_due || *next_expiry < *turn.next_due)) {
+    turn.next_due = next_expiry;
+  }
   // The claimed calls go out now, before the commit: its fsync is the
   // longest part of a turn, and a call's run overlaps it instead of waiting
   // for it. Their replies are applied by a later turn, after this commit.
@@ -295,16 +505,24 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   turn.dispatches.swap(dispatches_);
   turn.replies.swap(replies_);
   turn.waiters.swap(new_waiters_);
+  turn.actions.swap(actions_);
   turn.free_slots = draining_ ? 0 : options_.max_in_flight - in_flight_;
+  for (const auto& e : limits_.figures()) turn.room[e.endpoint] = limits_.room(e.endpoint);
+  turn.new_endpoint_room = limits_.room("");
+
   turn.send_before_commit = !store_failure_;
   Micros now = clock_.now();
+  turn.read_figures =
+      now < figures_wanted_until_ && now >= figures_read_at_ + options_.figures_period;
   turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
   if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
   turn.keep_instances = !drained_ && !turn.last &&
                         (!registered_ || now >= last_heartbeat_ + options_.heartbeat_interval);
   lock.unlock();
 
+  Micros began = clock_.now();
   Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
+  Micros took = clock_.now() - began;
   if (!committed.is_ok()) {
     after_failure(committed, turn);
     lock.lock();
@@ -312,7 +530,13 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   }
   after_commit(turn);
   lock.lock();
+  count(turn, took);
   next_due_ = turn.next_due;
+  if (turn.blocked && next_due_ && *next_due_ <= clock_.now()) {
+    // Due calls wait for room at their endpoints: replies bring it (and wake
+    // the loop); look again shortly anyway, rather than at once and again.
+    next_due_ = clock_.now() + kBlockedRetry;
+  }
   if (turn.last) {
     // Their replies, should they still come, are for leases given back.
     for (const auto& lease : turn.release) {
@@ -326,6 +550,31 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
     drained_cv_.notify_all();
   }
   return true;
+}
+
+void Scheduler::count(const Turn& turn, Micros commit_took) {
+  // Under mutex_: figures() copies them.
+  SchedulerFigures& f = figures_;
+  for (const auto& [key, n] : turn.ended) f.calls_ended[key] += n;
+  for (const auto& d : turn.dispatches) f.calls_dispatched += d.calls.size();
+  f.attempts += turn.replies.size();
+  f.retries += static_cast<std::uint64_t>(turn.retried);
+  f.cancelled += static_cast<std::uint64_t>(turn.cancelled);
+  f.expired += static_cast<std::uint64_t>(turn.expired);
+  f.commit_seconds.observe(static_cast<double>(commit_took) / kMicrosPerSecond);
+  std::size_t size = turn.replies.size() + static_cast<std::size_t>(turn.claimed);
+  for (const auto& d : turn.dispatches) size += d.calls.size();
+  f.turn_size.observe(static_cast<double>(size));
+  if (turn.queue_figures) {
+    f.queue_depth = turn.queue_figures->ready;
+    f.waiting = turn.queue_figures->waiting;
+    figures_read_at_ = clock_.now();
+  }
+  // AIMD: what the replies said about their endpoints (counted once: the
+  // replies of a failed turn come again in the next).
+  for (std::size_t i = 0; i < turn.load.size(); ++i) {
+    limits_.observed(turn.load[i].first, turn.load[i].second, turn.signals[i]);
+  }
 }
 
 void Scheduler::after_commit(Turn& turn) {
@@ -361,8 +610,9 @@ void Scheduler::after_commit(Turn& turn) {
                  turn.release.size());
   }
   for (const auto& event : turn.retries) retry_log_.retried(event, now);
-  for (const auto& line : turn.failures) spdlog::warn("{}", line);
+  for (const auto& line : turn.failures) log_call(LogLevel::kWarn, line);
   for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  for (auto& a : turn.actions) a.done(std::move(a.result));
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters(turn.finished, !turn.waiters.empty());
 }
@@ -411,6 +661,7 @@ void Scheduler::after_failure(const Status& error, Turn& turn) {
   // Refused after store_failure_ is set, so that a client who dispatches again
   // at once is refused at once too.
   for (auto& d : turn.dispatches) d.done(refusal);
+  for (auto& a : turn.actions) a.done(refusal);
   // Waiters are answered from reads, which a full disk still allows.
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters({}, !turn.waiters.empty());
@@ -460,35 +711,41 @@ void Scheduler::expire_waiters(Micros now) {
 
 void Scheduler::send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent) {
   if (claimed.empty()) return;
+  std::vector<std::uint64_t> tickets;
+  tickets.reserve(claimed.size());
   {
     std::lock_guard lock(mutex_);
     in_flight_ += static_cast<int>(claimed.size());
     for (const auto& c : claimed) {
       sent_[c.call.id] = c.call.lease_epoch;
       if (sent) sent->emplace_back(c.call.id, c.call.lease_epoch);
+      tickets.push_back(limits_.sent(c.call.endpoint));
     }
   }
-  for (auto& call : claimed) send(std::move(call));
+  for (std::size_t i = 0; i < claimed.size(); ++i) send(std::move(claimed[i]), tickets[i]);
   claimed.clear();
 }
 
-void Scheduler::send(ClaimedCall claimed) {
+void Scheduler::send(ClaimedCall claimed, std::uint64_t ticket) {
   std::string body = build_run_request(claimed);
   std::string endpoint = claimed.call.endpoint;
-  client_.run(endpoint, std::move(body),
-              [this, claimed = std::move(claimed)](EndpointReply reply) mutable {
-                {
-                  std::lock_guard lock(mutex_);
-                  --in_flight_;
-                  Lease lease{claimed.call.id, claimed.call.lease_epoch};
-                  if (ignored_.erase(lease) == 0) {
-                    auto it = sent_.find(lease.first);
-                    if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
-                    replies_.push_back(Reply{std::move(claimed), std::move(reply)});
-                  }
-                }
-                wake_.notify_one();
-              });
+  Micros sent_at = clock_.now();
+  client_.run(
+      endpoint, std::move(body),
+      [this, claimed = std::move(claimed), ticket, sent_at](EndpointReply reply) mutable {
+        {
+          std::lock_guard lock(mutex_);
+          --in_flight_;
+          limits_.answered(claimed.call.endpoint);
+          Lease lease{claimed.call.id, claimed.call.lease_epoch};
+          if (ignored_.erase(lease) == 0) {
+            auto it = sent_.find(lease.first);
+            if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
+            replies_.push_back(Reply{std::move(claimed), std::move(reply), ticket, sent_at});
+          }
+        }
+        wake_.notify_one();
+      });
 }
 
 Micros Scheduler::wake_at(Micros now) const {
@@ -535,7 +792,7 @@ void Scheduler::loop() {
       if (!running_) return true;
       if (store_failure_) return false;
       return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
-             (draining_ && !drained_ && sent_.empty());
+             !actions_.empty() || (draining_ && !drained_ && sent_.empty());
     };
     Micros until = wake_at(now);
     if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);

@@ -36,6 +36,9 @@
 
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
+#include "engine/endpoint_limits.hpp"
+#include "engine/fair_queue.hpp"
+#include "engine/figures.hpp"
 #include "engine/retry_log.hpp"
 #include "storage/store.hpp"
 
@@ -75,6 +78,14 @@ struct SchedulerOptions {
   ProcessProbe process_alive;
   // Retries are logged aggregated (retry_log.hpp), one summary per period.
   Micros retry_log_period = 30 * kMicrosPerSecond;
+  // Ready calls are claimed per queue (function at endpoint) in deficit round
+  // robin; each round, the queues of an endpoint share this many calls.
+  int fair_quantum = 32;
+  // Each endpoint's in-flight limit (AIMD); its max is at most max_in_flight.
+  AimdOptions aimd;
+  // How often the queue depths of figures() are read from the store, while
+  // someone reads them.
+  Micros figures_period = kMicrosPerSecond;
 };
 
 // A call's final result, as Wait answers it.
@@ -117,6 +128,19 @@ class Scheduler {
   // or kDeadlineExceeded at `deadline`; kNotFound for an unknown id.
   void wait(std::string id, Micros deadline, std::function<void(CallOutcome)> done);
 
+  // Cancels the call and its descendants (CallTransaction::cancel) in the
+  // next turn, and answers the ids cancelled once committed; their waiters
+  // are answered at once. `actor` goes into the history.
+  using ActionDone = std::function<void(Result<std::vector<std::string>>)>;
+  void cancel(std::string id, std::string actor, ActionDone done);
+  // Skips the call's backoff (CallTransaction::retry_now): answers {id} when
+  // it was waiting out a backoff, {} otherwise.
+  void retry_now(std::string id, std::string actor, ActionDone done);
+
+  // The scheduler's figures now (figures.hpp): what /metrics and the
+  // dashboard show. Cheap: copies what the loop keeps.
+  SchedulerFigures figures();
+
  private:
   struct Dispatch {
     std::vector<NewCall> calls;
@@ -126,6 +150,15 @@ class Scheduler {
   struct Reply {
     ClaimedCall claimed;
     EndpointReply reply;
+    std::uint64_t ticket = 0;  // its endpoint's window (EndpointLimits)
+    Micros sent_at = 0;
+  };
+  struct Action {
+    bool cancel = true;  // else retry now
+    std::string id;
+    std::string actor;
+    ActionDone done;
+    Result<std::vector<std::string>> result = std::vector<std::string>{};
   };
   struct Waiter {
     std::string id;
@@ -140,16 +173,22 @@ class Scheduler {
   bool run_turn(std::unique_lock<std::mutex>& lock);
   Status apply_turn(CallTransaction& tx, Turn& turn);
   Status claim(CallTransaction& tx, Turn& turn);
+  Status claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until);
+  void act(Action action);
+  Status apply_action(CallTransaction& tx, Action& action, Turn& turn);
+  Status read_figures(CallTransaction& tx, Turn& turn);
+  void record_attempt(const Reply& reply, const Transition& t, bool applied, Turn& turn);
   Status keep_instances(CallTransaction& tx, Turn& turn);
   Status apply_reply(CallTransaction& tx, const Reply& reply, Turn& turn);
-  Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition t,
-                          Turn& turn);
+  Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition& t,
+                          Turn& turn, bool* applied);
   void after_commit(Turn& turn);
   void after_failure(const Status& error, Turn& turn);
   Micros backoff(int attempts);
   // Sends the calls (counted in flight); leaves `claimed` empty.
   void send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent);
-  void send(ClaimedCall claimed);
+  void send(ClaimedCall claimed, std::uint64_t ticket);
+  void count(const Turn& turn, Micros commit_took);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
   void expire_waiters(Micros now);
 
@@ -170,7 +209,11 @@ class Scheduler {
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
+  std::vector<Action> actions_;
   int in_flight_ = 0;
+  EndpointLimits limits_;
+  SchedulerFigures figures_;                  // the counters and histograms; read by figures()
+  Micros figures_wanted_until_ = 0;           // someone read them lately: keep the depths fresh
   std::map<std::string, std::int64_t> sent_;  // in flight: call id -> epoch
   // Sent by a turn whose commit failed, or released: their replies are dropped.
   std::set<Lease> ignored_;
@@ -186,6 +229,8 @@ class Scheduler {
   Micros failing_since_ = 0;
   int failed_turns_ = 0;
   RetryLog retry_log_;
+  DeficitRoundRobin fair_;
+  Micros figures_read_at_ = 0;
 };
 
 }  // namespace ratchet::engine

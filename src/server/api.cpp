@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "dispatch/sdk/v1/dispatch.pb.h"
 #include "protocol/connect.hpp"
+#include "server/metrics.hpp"
 
 namespace ratchet::server {
 namespace {
@@ -23,10 +25,11 @@ Micros duration_micros(const google::protobuf::Duration& d) {
   return ratchet::duration_micros(d.seconds(), d.nanos());
 }
 
-// Reads the dispatch id that Wait takes as its body: printable, bounded.
+// Reads the dispatch id that Wait, Cancel and RetryNow take as their body:
+// printable, bounded.
 Result<std::string> parse_dispatch_id(std::string_view body) {
   if (body.empty() || body.size() > 256) {
-    return invalid_argument("Wait expects a dispatch id (1 to 256 bytes) as its body");
+    return invalid_argument("the RPC expects a dispatch id (1 to 256 bytes) as its body");
   }
   for (unsigned char c : body) {
     if (c < 0x21 || c > 0x7e) return invalid_argument("the dispatch id has invalid bytes");
@@ -55,6 +58,18 @@ std::optional<std::size_t> count_calls(std::string_view body) {
 
 }  // namespace
 
+std::string api_actor(std::string_view key) {
+  if (key.empty()) return "api";
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : key) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(hash >> 32));
+  return std::string("api-key:") + hex;
+}
+
 http::Response connect_error(const Status& status) {
   return http::Response::with_body(http_status_for(status.code()),
                                    std::string(protocol::kJsonContentType),
@@ -80,7 +95,17 @@ bool Api::authorized(const http::Request& request) const {
 
 void Api::handle(http::Request request, http::Responder responder) {
   std::string_view path = request.path();
-  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath;
+  if (path == kMetricsPath && request.method == "GET") {
+    if (!options_.metrics_public && !authorized(request)) {
+      responder.send(connect_error(Status(
+          Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
+      return;
+    }
+    metrics(std::move(responder));
+    return;
+  }
+  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath ||
+               path == kCancelPath || path == kRetryNowPath;
   if (!known) {
     responder.send(connect_error(not_found("no such RPC: " + std::string(path))));
     return;
@@ -96,9 +121,44 @@ void Api::handle(http::Request request, http::Responder responder) {
   }
   if (path == protocol::kDispatchPath) {
     dispatch(std::move(request), std::move(responder));
-  } else {
+  } else if (path == protocol::kWaitPath) {
     wait(request, std::move(responder));
+  } else {
+    act(request, std::move(responder));
   }
+}
+
+void Api::act(const http::Request& request, http::Responder responder) {
+  auto id = parse_dispatch_id(request.body);
+  if (!id.is_ok()) {
+    responder.send(connect_error(id.status()));
+    return;
+  }
+  std::string key;
+  if (!options_.api_keys.empty()) {
+    key = std::string(request.header("Authorization").value_or("").substr(7));
+  }
+  bool cancel = request.path() == kCancelPath;
+  auto done = [responder, cancel](Result<std::vector<std::string>> ids) {
+    if (!ids.is_ok()) {
+      responder.send(connect_error(ids.status()));
+      return;
+    }
+    nlohmann::json body =
+        cancel ? nlohmann::json{{"cancelled", *ids}} : nlohmann::json{{"retried", !ids->empty()}};
+    responder.send(
+        http::Response::with_body(200, std::string(protocol::kJsonContentType), body.dump()));
+  };
+  if (cancel) {
+    scheduler_.cancel(*id, api_actor(key), std::move(done));
+  } else {
+    scheduler_.retry_now(*id, api_actor(key), std::move(done));
+  }
+}
+
+void Api::metrics(http::Responder responder) {
+  responder.send(http::Response::with_body(200, std::string(kMetricsContentType),
+                                           prometheus_text(scheduler_.figures())));
 }
 
 void Api::dispatch(http::Request request, http::Responder responder) {

@@ -1,5 +1,6 @@
-// The server's API: DispatchService.Dispatch and Ratchet's DispatchService.Wait
-// over Connect unary (PROTOCOL.md), with bearer-key authentication. Requests
+// The server's API: DispatchService.Dispatch and Ratchet's extensions
+// DispatchService.Wait, .Cancel and .RetryNow over Connect unary (PROTOCOL.md,
+// docs/server.md), and GET /metrics, with bearer-key authentication. Requests
 // are checked here, before anything is recorded: a Dispatch is all or nothing.
 #pragma once
 
@@ -21,7 +22,16 @@ struct ApiOptions {
   std::set<std::string> api_keys;            // empty: no authentication (never the default)
   Micros max_wait = 60 * kMicrosPerSecond;   // the longest one Wait blocks
   std::optional<Micros> default_expiration;  // for calls dispatched without one
+  bool metrics_public = false;               // GET /metrics without a key
 };
+
+inline constexpr std::string_view kCancelPath = "/dispatch.sdk.v1.DispatchService/Cancel";
+inline constexpr std::string_view kRetryNowPath = "/dispatch.sdk.v1.DispatchService/RetryNow";
+
+// Who an API request acts as, in a call's history: "api-key:" and a
+// fingerprint of its key (FNV-1a, 8 hex digits; never the key itself), or
+// "api" when the server takes no keys.
+std::string api_actor(std::string_view key);
 
 class Api {
  public:
@@ -39,6 +49,8 @@ class Api {
   void dispatch(http::Request request, http::Responder responder);
   void decode_dispatch(const http::Request& request, http::Responder responder);
   void wait(const http::Request& request, http::Responder responder);
+  void act(const http::Request& request, http::Responder responder);
+  void metrics(http::Responder responder);
   bool authorized(const http::Request& request) const;
 
   engine::Scheduler& scheduler_;

@@ -30,6 +30,8 @@ struct ServerConfig {
   Micros shutdown_grace = 10 * kMicrosPerSecond;
   // Disk kept in reserve beside the store for when the disk fills (StoreOptions).
   std::int64_t disk_reserve_bytes = 8 * 1024 * 1024;
+  // Log lines as JSON objects (engine/call_log.hpp) rather than text.
+  bool log_json = false;
 };
 
 class Server {

@@ -7,9 +7,12 @@
 // the lease epoch: a server that lost its lease cannot overwrite newer progress.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -102,6 +105,47 @@ struct CallEnd {
   std::optional<CallError> error;
 };
 
+// One entry of a call's history (docs/storage.md, "call_history"): an attempt
+// (recorded when it ends), a poll (a coroutine suspended), or an action on the
+// call (cancel, retry now, expiry). Written in the transaction of the
+// transition it describes.
+struct HistoryEvent {
+  std::string call_id;
+  std::string kind;                // "attempt", "poll", "cancel", "retry_now", "expired"
+  std::int64_t number = 0;         // its place in the call's history, from 1 (set by the store)
+  Micros at = 0;                   // an attempt's start; otherwise when it happened
+  std::optional<Micros> duration;  // an attempt's
+  int attempt = 0;
+  int call_status = 0;  // an attempt's dispatch.sdk.v1.Status; 0 for none
+  // attempt: "succeeded", "failed", "retry", "suspended", "tail_call",
+  // "restart", "rejected", "lost" (its reply was fenced off); poll: "waiting".
+  std::string outcome;
+  // attempt: the error ("Type: message") and why it started ("dispatched",
+  // "retry", "results", "deadline", "lease expired"); poll: what it waits for;
+  // action: who ("cli:<user>", "api-key:<fingerprint>") and why.
+  std::string detail;
+  int children = 0;  // poll: children dispatched
+  int results = 0;   // attempt: child results its request delivered
+};
+
+// A call's history keeps its first kHistoryHead and its last kHistoryTail
+// events: a call retried or resumed 100,000 times keeps 220 rows, and the
+// numbers of the rows kept say how many fell out between them.
+inline constexpr int kHistoryHead = 20;
+inline constexpr int kHistoryTail = 200;
+
+// A queue of ready calls: the calls of one function at one endpoint.
+struct QueueKey {
+  std::string endpoint;
+  std::string function;
+  auto operator<=>(const QueueKey&) const = default;
+};
+
+struct QueueFigures {
+  std::map<std::string, std::int64_t> ready;  // by function
+  std::int64_t waiting = 0;
+};
+
 // The transitions of calls, inside one store transaction (see Store::calls).
 class CallTransaction {
  public:
@@ -113,7 +157,8 @@ class CallTransaction {
 
   // Takes up to `limit` calls whose turn has come (READY and due, WAITING past
   // the deadline, LEASED with an expired lease), leasing them to `owner` until
-  // `lease_until`, with the results each one's RunRequest should carry.
+  // `lease_until`, with the results each one's RunRequest should carry. The
+  // scheduler claims fairly instead (claim_urgent, due_queues, claim_queue).
   virtual Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
                                                  int limit) = 0;
 
@@ -160,6 +205,56 @@ class CallTransaction {
   virtual Result<int> take_over(const std::string& id) = 0;
   // Removes the record of an instance that stopped cleanly.
   virtual Status unregister_instance(const std::string& id) = 0;
+
+  // --- fair claims (issue 10) ------------------------------------------------
+  //
+  // The claim contract: claim_urgent() takes the urgent calls (expired leases,
+  // coroutines past their poll deadline) in the order they fell due; ready
+  // calls are taken queue by queue, a queue being the calls of one function
+  // at one endpoint, so that the scheduler serves the queues in deficit round
+  // robin (engine/fair_queue.hpp). due_queues() lists the queues with a READY
+  // call due now, at most `limit`, in (endpoint, function) order from just
+  // after `after` (wrapping around), so that a store with more queues than
+  // `limit` still shows each in turn; claim_queue() leases up to `limit` of
+  // one queue's due calls, oldest ready_at first. On PostgreSQL both take
+  // rows FOR UPDATE SKIP LOCKED, so servers of a fleet claim different calls.
+  virtual Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner,
+                                                        Micros lease_until, int limit) = 0;
+  virtual Result<std::vector<QueueKey>> due_queues(const QueueKey& after, int limit) = 0;
+  virtual Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue,
+                                                       const std::string& owner, Micros lease_until,
+                                                       int limit) = 0;
+
+  // --- history and actions ---------------------------------------------------
+
+  // Appends to the calls' histories (bounded: kHistoryHead, kHistoryTail).
+  virtual Status record_history(const std::vector<HistoryEvent>& events) = 0;
+  // A call's history, oldest first.
+  virtual Result<std::vector<HistoryEvent>> history(const std::string& id) = 0;
+
+  // Cancels the call and all its descendants that are not done: they end
+  // CANCELLED (error type CancelledError, status PERMANENT_ERROR), their
+  // leases are fenced (a reply still in flight is ignored), and the call's
+  // waiting parent receives the error. `actor` is recorded in the history.
+  // The calls cancelled (the call first); empty when it was done already;
+  // kNotFound for an unknown id.
+  virtual Result<std::vector<std::string>> cancel(const std::string& id,
+                                                  const std::string& actor) = 0;
+  // A call waiting out a retry's backoff is due now. False when it was not
+  // (running, waiting for children, done); kNotFound for an unknown id.
+  virtual Result<bool> retry_now(const std::string& id, const std::string& actor) = 0;
+  // Calls past their expiration that are not done end FAILED with TIMEOUT
+  // now, whatever they were doing (a reply still in flight is ignored), and
+  // their waiting parents receive the error. At most `limit`; their ids.
+  virtual Result<std::vector<std::string>> expire(const CallEnd& end, int limit) = 0;
+  // When the next live call expires.
+  virtual Result<std::optional<Micros>> next_expiry() = 0;
+  // READY calls due now per function, and suspended coroutines (metrics).
+  virtual Result<QueueFigures> queue_figures() = 0;
 };
+
+// The error a cancelled call ends with, which its waiting parent receives.
+// dispatch-py raises it as a RuntimeError (it knows no CancelledError type).
+inline constexpr std::string_view kCancelledErrorType = "CancelledError";
 
 }  // namespace ratchet

@@ -114,7 +114,30 @@ CREATE TABLE instances (
 CREATE INDEX calls_by_lease_owner ON runs (lease_owner) WHERE phase = 'LEASED';
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kInstances};
+// Fair claims, expiry and each call's history (issue 10). Ready calls are
+// claimed queue by queue (one function at one endpoint); live calls with an
+// expiration are found by it; the history is bounded per call (call.hpp).
+constexpr const char* kHistory = R"sql(
+CREATE INDEX calls_ready_by_queue ON runs (endpoint, function, ready_at) WHERE phase = 'READY';
+CREATE INDEX calls_expiring ON runs (expires_at)
+  WHERE expires_at IS NOT NULL AND phase != 'DONE';
+CREATE TABLE call_history (
+  call_id     TEXT NOT NULL,
+  number      INTEGER NOT NULL,
+  kind        TEXT NOT NULL,
+  at          INTEGER NOT NULL,
+  duration_us INTEGER,
+  attempt     INTEGER NOT NULL DEFAULT 0,
+  call_status INTEGER NOT NULL DEFAULT 0,
+  outcome     TEXT NOT NULL DEFAULT '',
+  detail      TEXT NOT NULL DEFAULT '',
+  children    INTEGER NOT NULL DEFAULT 0,
+  results     INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (call_id, number)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kInstances, kHistory};
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "storage/sqlite_calls.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/ids.hpp"
@@ -106,8 +107,25 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<std::vector<InstanceRecord>> instances() override;
   Result<int> take_over(const std::string& id) override;
   Status unregister_instance(const std::string& id) override;
+  Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
+                                                int limit) override;
+  Result<std::vector<QueueKey>> due_queues(const QueueKey& after, int limit) override;
+  Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue, const std::string& owner,
+                                               Micros lease_until, int limit) override;
+  Status record_history(const std::vector<HistoryEvent>& events) override;
+  Result<std::vector<HistoryEvent>> history(const std::string& id) override;
+  Result<std::vector<std::string>> cancel(const std::string& id, const std::string& actor) override;
+  Result<bool> retry_now(const std::string& id, const std::string& actor) override;
+  Result<std::vector<std::string>> expire(const CallEnd& end, int limit) override;
+  Result<std::optional<Micros>> next_expiry() override;
+  Result<QueueFigures> queue_figures() override;
 
  private:
+  Result<std::vector<ClaimedCall>> lease_ids(const std::vector<std::string>& ids,
+                                             const std::string& owner, Micros lease_until);
+  Result<std::optional<QueueKey>> next_due_queue(const std::optional<QueueKey>& after);
+  Result<bool> exists(const std::string& id);
+  Status end_call(const std::string& id, const char* status, const CallEnd& end);
   Result<std::vector<std::string>> due_ids(const char* sql, int limit);
   Result<std::vector<ChildResult>> waiting_results(const std::string& parent_id, int limit);
   Status consume(const std::string& id, const std::vector<std::string>& delivered);
@@ -186,18 +204,91 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
 
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string& owner,
                                                               Micros lease_until, int limit) {
+  ASSIGN_OR_RETURN(auto claimed, claim_urgent(owner, lease_until, limit));
+  int left = limit - static_cast<int>(claimed.size());
+  if (left <= 0) return claimed;
+  ASSIGN_OR_RETURN(auto ids, due_ids("SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
+                                     "ORDER BY ready_at LIMIT ?2",
+                                     left));
+  ASSIGN_OR_RETURN(auto ready, lease_ids(ids, owner, lease_until));
+  for (auto& c : ready) claimed.push_back(std::move(c));
+  return claimed;
+}
+
+Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
+                                                                     Micros lease_until,
+                                                                     int limit) {
   std::vector<std::string> ids;
   for (const char* sql : {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
                           "ORDER BY lease_expires_at LIMIT ?2",
                           "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
-                          "ORDER BY poll_deadline LIMIT ?2",
-                          "SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
-                          "ORDER BY ready_at LIMIT ?2"}) {
+                          "ORDER BY poll_deadline LIMIT ?2"}) {
     int left = limit - static_cast<int>(ids.size());
     if (left <= 0) break;
     ASSIGN_OR_RETURN(auto found, due_ids(sql, left));
     ids.insert(ids.end(), found.begin(), found.end());
   }
+  return lease_ids(ids, owner, lease_until);
+}
+
+Result<std::optional<QueueKey>> SqliteCallTransaction::next_due_queue(
+    const std::optional<QueueKey>& after) {
+  // One seek of calls_ready_by_queue per queue (a loose index scan): the
+  // cost grows with the number of queues, not with the calls in them.
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db_.prepare(after ? "SELECT endpoint, function FROM runs WHERE phase = 'READY' AND "
+                          "(endpoint, function) > (?1, ?2) AND ready_at <= ?3 "
+                          "ORDER BY endpoint, function LIMIT 1"
+                        : "SELECT endpoint, function FROM runs WHERE phase = 'READY' AND "
+                          "ready_at <= ?3 ORDER BY endpoint, function LIMIT 1"));
+  if (after) query->bind(1, after->endpoint).bind(2, after->function);
+  query->bind(3, now_);
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::optional<QueueKey> next;
+  if (row) next = QueueKey{query->text(0), query->text(1)};
+  query->reset();
+  return next;
+}
+
+Result<std::vector<QueueKey>> SqliteCallTransaction::due_queues(const QueueKey& after, int limit) {
+  // From just after `after` to the last queue, then from the first to `after`.
+  std::vector<QueueKey> queues;
+  std::optional<QueueKey> cursor = after;
+  bool wrapped = false;
+  while (static_cast<int>(queues.size()) < limit) {
+    ASSIGN_OR_RETURN(auto next, next_due_queue(cursor));
+    if (!next && !wrapped) {
+      wrapped = true;
+      cursor.reset();
+      continue;
+    }
+    if (!next || (wrapped && *next > after)) break;
+    queues.push_back(*next);
+    cursor = *next;
+    if (wrapped && *next == after) break;
+  }
+  return queues;
+}
+
+Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_queue(const QueueKey& queue,
+                                                                    const std::string& owner,
+                                                                    Micros lease_until, int limit) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT id FROM runs WHERE phase = 'READY' AND endpoint = ?1 AND "
+                               "function = ?2 AND ready_at <= ?3 ORDER BY ready_at LIMIT ?4"));
+  query->bind(1, queue.endpoint).bind(2, queue.function).bind(3, now_).bind(4, limit);
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    ids.push_back(query->text(0));
+  }
+  return lease_ids(ids, owner, lease_until);
+}
+
+Result<std::vector<ClaimedCall>> SqliteCallTransaction::lease_ids(
+    const std::vector<std::string>& ids, const std::string& owner, Micros lease_until) {
   std::vector<ClaimedCall> claimed;
   claimed.reserve(ids.size());
   ASSIGN_OR_RETURN(Statement * lease,
@@ -505,6 +596,204 @@ Status SqliteCallTransaction::unregister_instance(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * remove, db_.prepare("DELETE FROM instances WHERE id = ?1"));
   remove->bind(1, id);
   return remove->run().status();
+}
+
+std::string bounded_detail(const std::string& detail) {
+  // An error message can be megabytes; the history keeps its start.
+  constexpr std::size_t kMaxDetail = 1024;
+  return detail.size() <= kMaxDetail ? detail : detail.substr(0, kMaxDetail) + "...";
+}
+
+Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& events) {
+  if (events.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(
+      Statement * insert,
+      db_.prepare("INSERT INTO call_history (call_id, number, kind, at, duration_us, attempt, "
+                  "call_status, outcome, detail, children, results) VALUES (?1, (SELECT "
+                  "COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = ?1), ?2, ?3, "
+                  "?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING number"));
+  // The event that leaves the tail window goes, unless it is in the head.
+  ASSIGN_OR_RETURN(Statement * trim,
+                   db_.prepare("DELETE FROM call_history WHERE call_id = ?1 AND number = ?2 "
+                               "AND number > ?3"));
+  for (const auto& e : events) {
+    insert->reset();
+    insert->bind(1, e.call_id).bind(2, e.kind).bind(3, e.at).bind(4, e.duration);
+    insert->bind(5, e.attempt).bind(6, e.call_status).bind(7, e.outcome);
+    insert->bind(8, bounded_detail(e.detail)).bind(9, e.children).bind(10, e.results);
+    ASSIGN_OR_RETURN(bool row, insert->step());
+    std::int64_t number = row ? insert->int64(0) : 0;
+    insert->reset();
+    trim->reset();
+    trim->bind(1, e.call_id).bind(2, number - kHistoryTail).bind(3, kHistoryHead);
+    RETURN_IF_ERROR(trim->run().status());
+  }
+  return Status::ok();
+}
+
+Result<std::vector<HistoryEvent>> SqliteCallTransaction::history(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT number, kind, at, duration_us, attempt, call_status, "
+                               "outcome, detail, children, results FROM call_history WHERE "
+                               "call_id = ?1 ORDER BY number"));
+  query->bind(1, id);
+  std::vector<HistoryEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    HistoryEvent e;
+    e.call_id = id;
+    e.number = query->int64(0);
+    e.kind = query->text(1);
+    e.at = query->int64(2);
+    e.duration = query->optional_int64(3);
+    e.attempt = static_cast<int>(query->int64(4));
+    e.call_status = static_cast<int>(query->int64(5));
+    e.outcome = query->text(6);
+    e.detail = query->text(7);
+    e.children = static_cast<int>(query->int64(8));
+    e.results = static_cast<int>(query->int64(9));
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+Result<bool> SqliteCallTransaction::exists(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT 1 FROM runs WHERE id = ?1 AND kind = 'call'"));
+  query->bind(1, id);
+  ASSIGN_OR_RETURN(bool row, query->step());
+  query->reset();
+  return row;
+}
+
+// Ends a call that is not done, whatever its phase: its lease, if any, is
+// fenced off (finish() and the others require phase LEASED).
+Status SqliteCallTransaction::end_call(const std::string& id, const char* status,
+                                       const CallEnd& end) {
+  // The last attempt's error, if any, stays in the message: it is often why.
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET status = ?2, phase = 'DONE', error_type = ?3, "
+                  "error = ?4 || COALESCE(' (last error: ' || error_type || ': ' || "
+                  "error || ')', ''), call_status = ?5, finished_at = ?6, updated_at = ?6, "
+                  "lease_owner = NULL, lease_expires_at = NULL, "
+                  "state_member = NULL, poll_min = NULL, poll_max = NULL, "
+                  "poll_deadline = NULL, poll_error = NULL "
+                  "WHERE id = ?1 AND phase != 'DONE'"));
+  update->bind(1, id).bind(2, status).bind(3, end.error ? end.error->type : "");
+  update->bind(4, end.error ? end.error->message : "").bind(5, end.call_status).bind(6, now_);
+  RETURN_IF_ERROR(update->run().status());
+  return drop_state(id);
+}
+
+Result<std::vector<std::string>> SqliteCallTransaction::cancel(const std::string& id,
+                                                               const std::string& actor) {
+  ASSIGN_OR_RETURN(bool found, exists(id));
+  if (!found) return not_found("no call with dispatch id " + id);
+  // The call's whole tree, its finished branches included: a finished
+  // coroutine may have left children running.
+  ASSIGN_OR_RETURN(Statement * tree,
+                   db_.prepare("WITH RECURSIVE tree(id) AS (SELECT ?1 UNION SELECT runs.id FROM "
+                               "runs JOIN tree ON runs.parent_id = tree.id) SELECT runs.id FROM "
+                               "runs JOIN tree USING (id) WHERE runs.phase != 'DONE'"));
+  tree->bind(1, id);
+  std::vector<std::string> live;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, tree->step());
+    if (!row) break;
+    live.push_back(tree->text(0));
+  }
+  // The call itself first, as documented.
+  auto self = std::find(live.begin(), live.end(), id);
+  if (self == live.end()) return live;  // done already: nothing to cancel
+  std::iter_swap(live.begin(), self);
+  CallEnd end;
+  end.succeeded = false;
+  end.call_status = 7;  // PERMANENT_ERROR: a cancelled call is never retried
+  std::vector<HistoryEvent> events;
+  for (const auto& each : live) {
+    std::string why =
+        each == id ? "cancelled by " + actor : "cancelled by " + actor + " with its ancestor " + id;
+    end.error = CallError{std::string(kCancelledErrorType), "call " + each + " was " + why};
+    RETURN_IF_ERROR(end_call(each, "CANCELLED", end));
+    events.push_back(HistoryEvent{each, "cancel", 0, now_, {}, 0, 0, "cancelled", why, 0, 0});
+  }
+  RETURN_IF_ERROR(record_history(events));
+  // Only the call's own parent may still wait: the others' parents are cancelled.
+  RETURN_IF_ERROR(deliver_to_parent(id));
+  return live;
+}
+
+Result<bool> SqliteCallTransaction::retry_now(const std::string& id, const std::string& actor) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET ready_at = ?2, updated_at = ?2 WHERE id = ?1 AND "
+                               "kind = 'call' AND phase = 'READY' AND ready_at > ?2"));
+  update->bind(1, id).bind(2, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) {
+    ASSIGN_OR_RETURN(bool found, exists(id));
+    if (!found) return not_found("no call with dispatch id " + id);
+    return false;
+  }
+  RETURN_IF_ERROR(record_history(
+      {HistoryEvent{id, "retry_now", 0, now_, {}, 0, 0, "ready", "by " + actor, 0, 0}}));
+  return true;
+}
+
+Result<std::vector<std::string>> SqliteCallTransaction::expire(const CallEnd& end, int limit) {
+  ASSIGN_OR_RETURN(auto ids, due_ids("SELECT id FROM runs WHERE expires_at IS NOT NULL AND "
+                                     "phase != 'DONE' AND expires_at <= ?1 ORDER BY expires_at "
+                                     "LIMIT ?2",
+                                     limit));
+  std::vector<HistoryEvent> events;
+  for (const auto& id : ids) {
+    RETURN_IF_ERROR(end_call(id, "FAILED", end));
+    events.push_back(HistoryEvent{id,
+                                  "expired",
+                                  0,
+                                  now_,
+                                  {},
+                                  0,
+                                  end.call_status,
+                                  "failed",
+                                  end.error ? end.error->message : "",
+                                  0,
+                                  0});
+    RETURN_IF_ERROR(deliver_to_parent(id));
+  }
+  RETURN_IF_ERROR(record_history(events));
+  return ids;
+}
+
+Result<std::optional<Micros>> SqliteCallTransaction::next_expiry() {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT MIN(expires_at) FROM runs WHERE expires_at IS NOT NULL "
+                               "AND phase != 'DONE'"));
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::optional<Micros> earliest;
+  if (row && !query->is_null(0)) earliest = query->int64(0);
+  query->reset();
+  return earliest;
+}
+
+Result<QueueFigures> SqliteCallTransaction::queue_figures() {
+  QueueFigures figures;
+  ASSIGN_OR_RETURN(Statement * ready,
+                   db_.prepare("SELECT function, COUNT(*) FROM runs WHERE phase = 'READY' AND "
+                               "ready_at <= ?1 GROUP BY endpoint, function"));
+  ready->bind(1, now_);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, ready->step());
+    if (!row) break;
+    figures.ready[ready->text(0)] += ready->int64(1);
+  }
+  ASSIGN_OR_RETURN(Statement * waiting,
+                   db_.prepare("SELECT COUNT(*) FROM runs WHERE phase = 'WAITING'"));
+  ASSIGN_OR_RETURN(bool row, waiting->step());
+  figures.waiting = row ? waiting->int64(0) : 0;
+  waiting->reset();
+  return figures;
 }
 
 }  // namespace

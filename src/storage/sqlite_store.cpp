@@ -446,6 +446,8 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
         db_->prepare("DELETE FROM runs WHERE id = ?1 AND status IN " TERMINAL_STATUSES));
     ASSIGN_OR_RETURN(Statement * remove_results,
                      db_->prepare("DELETE FROM call_results WHERE parent_id = ?1"));
+    ASSIGN_OR_RETURN(Statement * remove_history,
+                     db_->prepare("DELETE FROM call_history WHERE call_id = ?1"));
     for (const auto& id : ids) {
       remove->reset();
       remove->bind(1, id);
@@ -454,6 +456,10 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
       remove_results->reset();
       remove_results->bind(1, id);
       RETURN_IF_ERROR(remove_results->run().status());
+      if (changed == 0) continue;
+      remove_history->reset();
+      remove_history->bind(1, id);
+      RETURN_IF_ERROR(remove_history->run().status());
     }
     return Status::ok();
   });

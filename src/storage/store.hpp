@@ -80,6 +80,15 @@ class Store {
   // transitions into one commit (group commit). On error nothing is written.
   virtual Status calls(const std::function<Status(CallTransaction&)>& body) = 0;
   virtual Result<std::optional<CallRecord>> find_call(const std::string& id) = 0;
+  // A call's history, oldest first (CallTransaction::history).
+  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id) {
+    std::vector<HistoryEvent> events;
+    RETURN_IF_ERROR(calls([&](CallTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(events, tx.history(id));
+      return Status::ok();
+    }));
+    return events;
+  }
 
   // --- every run (jobs and calls) ------------------------------------------------
 

@@ -1,0 +1,278 @@
+// Issue 10 in fake time: fair claims, adaptive limits per endpoint,
+// cancellation and retry now, history, expiry and durable sleep.
+#include <gtest/gtest.h>
+
+#include "engine/scheduler.hpp"
+#include "engine/test_support.hpp"
+
+namespace ratchet::engine {
+namespace {
+
+using namespace testing;
+
+// A coroutine that dispatches one `child` and ends with what it got.
+std::optional<pb::RunResponse> parent_of(const pb::RunRequest& r, const std::string& child) {
+  if (r.has_input()) {
+    pb::RunResponse response;
+    response.mutable_poll()->set_coroutine_state("s");
+    response.mutable_poll()->add_calls()->set_function(child);
+    return response;
+  }
+  const auto& result = r.poll_result().results(0);
+  if (result.has_error()) {
+    return fail_with(pb::STATUS_PERMANENT_ERROR,
+                     "child: " + result.error().type() + ": " + result.error().message());
+  }
+  return exit_with(int_of(result.output()));
+}
+
+class SchedulerFairnessTest : public SchedulerTest {
+ protected:
+  // Records `calls` straight into the store, as a flood dispatched earlier.
+  std::vector<std::string> record(Store& store, const std::vector<NewCall>& calls) {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(store
+                    .calls([&](CallTransaction& tx) -> Status {
+                      for (const auto& c : calls) {
+                        ASSIGN_OR_RETURN(auto id, tx.dispatch(c));
+                        ids.push_back(id);
+                      }
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return ids;
+  }
+  std::vector<HistoryEvent> history(const std::string& id) {
+    if (!reader_) reader_ = open();
+    auto events = reader_->call_history(id);
+    EXPECT_TRUE(events.is_ok());
+    return events.is_ok() ? *events : std::vector<HistoryEvent>{};
+  }
+  // Waits (bounded, in real time) for `ready`, driving fake time meanwhile.
+  bool until(const std::vector<const FakeEndpoint*>& endpoints,
+             const std::function<bool()>& ready) {
+    return drive(clock_, endpoints, 1, ready);
+  }
+};
+
+TEST_F(SchedulerFairnessTest, TenCallsOfBDispatchedAfterFiftyThousandOfAStartInTheFirstTurn) {
+  auto store = open();
+  std::vector<NewCall> flood(50'000, call("A", 0));
+  record(*store, flood);
+  clock_.advance(1);
+  auto b = record(*store, std::vector<NewCall>(10, call("B", 0)));
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(1); }));
+  options_.max_in_flight = 64;
+  options_.aimd.initial = 64;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  for (const auto& id : b) await(scheduler, id, {&endpoint});
+  auto received = endpoint.received();
+  std::size_t last_b = 0;
+  for (std::size_t i = 0; i < received.size(); ++i) {
+    if (received[i].function == "B") last_b = i;
+  }
+  EXPECT_LT(last_b, 64u) << "B's calls were sent in the first turn, not after A's flood";
+}
+
+TEST_F(SchedulerFairnessTest, ASlowEndpointHoldsOnlyItsLimitAndDoesNotSlowAnother) {
+  auto store = open();
+  // "slow" never answers; "fast" answers at once.
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "slow") return std::nullopt;
+    return exit_with(2);
+  });
+  options_.aimd.initial = 8;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  NewCall slow = call("slow", 0);
+  slow.endpoint = "http://slow";
+  NewCall fast = call("fast", 0);
+  fast.endpoint = "http://fast";
+  dispatch(scheduler, std::vector<NewCall>(100, slow));
+  auto fast_ids = dispatch(scheduler, std::vector<NewCall>(100, fast));
+  for (const auto& id : fast_ids)
+    EXPECT_EQ(await(scheduler, id, {&endpoint}).status, RunStatus::kSucceeded);
+  EXPECT_EQ(endpoint.held(), 8u)
+      << "only the slow endpoint's limit was sent; the rest wait in the store";
+  auto figures = scheduler.figures();
+  bool seen = false;
+  for (const auto& e : figures.endpoints) {
+    if (e.endpoint != "http://slow") continue;
+    seen = true;
+    EXPECT_EQ(e.in_flight, 8);
+    EXPECT_EQ(e.limit, 8);
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {
+  auto store = open();
+  std::atomic<int> calls{0};
+  FakeEndpoint endpoint(clock_, answer([&](const pb::RunRequest&) {
+                          return ++calls <= 40 ? fail_with(pb::STATUS_THROTTLED, "slow down")
+                                               : exit_with(1);
+                        }));
+  options_.aimd.initial = 16;
+  options_.retry.max_attempts = 100;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto ids = dispatch(scheduler, std::vector<NewCall>(16, call("t", 0)));
+  for (const auto& id : ids) await(scheduler, id, {&endpoint});
+  auto figures = scheduler.figures();
+  ASSERT_EQ(figures.endpoints.size(), 1u) << "a cut endpoint is remembered";
+  EXPECT_LT(figures.endpoints[0].limit, 16);
+  EXPECT_GE(figures.retries, 40u);
+}
+
+TEST_F(SchedulerFairnessTest, CancelEndsTheTreeTellsTheParentAndIgnoresTheReplyInFlight) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "grandparent") return parent_of(r, "parent");
+    if (r.function() == "parent") return parent_of(r, "child");
+    return std::nullopt;  // the child hangs
+  });
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto root = dispatch(scheduler, {call("grandparent", 0)})[0];
+  ASSERT_TRUE(endpoint.wait_for_requests(3));
+  std::string parent_id, child_id;
+  for (const auto& r : endpoint.received()) {
+    if (r.function == "parent") parent_id = r.dispatch_id;
+    if (r.function == "child") child_id = r.dispatch_id;
+  }
+  std::promise<Result<std::vector<std::string>>> answered;
+  scheduler.cancel(parent_id, "cli:ann", [&](auto ids) { answered.set_value(std::move(ids)); });
+  auto cancelled = answered.get_future().get();
+  ASSERT_TRUE(cancelled.is_ok()) << cancelled.status().message();
+  EXPECT_EQ(*cancelled, (std::vector<std::string>{parent_id, child_id}));
+
+  auto done = await(scheduler, root, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_NE(done.error->message.find("child: CancelledError"), std::string::npos)
+      << done.error->message;
+  EXPECT_EQ(find(child_id).status, RunStatus::kCancelled);
+
+  // The child's reply comes after all: it is recorded as lost, not applied.
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(9)); });
+  ASSERT_TRUE(until({&endpoint}, [&] {
+    auto events = history(child_id);
+    return !events.empty() && events.back().outcome == "lost";
+  })) << "the late reply was never recorded";
+  EXPECT_EQ(find(child_id).status, RunStatus::kCancelled);
+  EXPECT_FALSE(find(child_id).output.has_value());
+  auto events = history(child_id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "cancel");
+  EXPECT_NE(events[0].detail.find("cli:ann"), std::string::npos);
+  EXPECT_EQ(scheduler.figures().cancelled, 2u);
+}
+
+TEST_F(SchedulerFairnessTest, RetryNowRunsACallInBackoffAtOnce) {
+  auto store = open();
+  std::atomic<int> calls{0};
+  FakeEndpoint endpoint(clock_, answer([&](const pb::RunRequest&) {
+                          return ++calls == 1 ? fail_with(pb::STATUS_TEMPORARY_ERROR, "flaky")
+                                              : exit_with(1);
+                        }));
+  options_.retry.initial_backoff = 3600 * kMicrosPerSecond;
+  options_.retry.max_backoff = 3600 * kMicrosPerSecond;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("f", 0)})[0];
+  ASSERT_TRUE(until({&endpoint}, [&] { return history(id).size() == 1; }));
+  Micros failed_at = clock_.now();
+  std::promise<Result<std::vector<std::string>>> answered;
+  scheduler.retry_now(id, "api-key:ab12", [&](auto ids) { answered.set_value(std::move(ids)); });
+  auto skipped = answered.get_future().get();
+  ASSERT_TRUE(skipped.is_ok());
+  EXPECT_EQ(*skipped, std::vector<std::string>{id});
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.finished_at, failed_at) << "no backoff was waited out";
+  auto events = history(id);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].outcome, "retry");
+  EXPECT_EQ(events[1].kind, "retry_now");
+  EXPECT_EQ(events[2].outcome, "succeeded");
+  EXPECT_EQ(events[2].detail, "retry");
+}
+
+TEST_F(SchedulerFairnessTest, EveryAttemptAndPollIsInTheHistory) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "parent") return parent_of(r, "child");
+    return exit_with(4);
+  });
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("parent", 0)})[0];
+  EXPECT_EQ(await(scheduler, id, {&endpoint}).status, RunStatus::kSucceeded);
+  auto events = history(id);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, "attempt");
+  EXPECT_EQ(events[0].outcome, "suspended");
+  EXPECT_EQ(events[0].detail, "dispatched");
+  EXPECT_EQ(events[1].kind, "poll");
+  EXPECT_EQ(events[1].children, 1);
+  EXPECT_EQ(events[2].kind, "attempt");
+  EXPECT_EQ(events[2].outcome, "succeeded");
+  EXPECT_EQ(events[2].detail, "results");
+  EXPECT_EQ(events[2].results, 1);
+  EXPECT_EQ(events[2].call_status, pb::STATUS_OK);
+}
+
+TEST_F(SchedulerFairnessTest, AnExpiredChildFailsAtItsExpirationAndItsParentGetsTheError) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "parent" && r.has_input()) {
+      pb::RunResponse response;
+      response.mutable_poll()->set_coroutine_state("s");
+      auto* child = response.mutable_poll()->add_calls();
+      child->set_function("child");
+      child->mutable_expiration()->set_seconds(5);
+      return response;
+    }
+    if (r.function() == "parent") return parent_of(r, "");
+    return std::nullopt;  // the child hangs past its expiration
+  });
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  Micros started = clock_.now();
+  auto id = dispatch(scheduler, {call("parent", 0)})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_NE(done.error->message.find("child: STATUS_TIMEOUT"), std::string::npos)
+      << done.error->message;
+  EXPECT_EQ(*done.finished_at, started + 5 * kMicrosPerSecond)
+      << "the child failed at its expiration, not at the end of its lease";
+}
+
+TEST_F(SchedulerFairnessTest, ADurableSleepWakesAtItsTimeAndHoldsNoThread) {
+  auto store = open();
+  // A Poll with no calls and max_wait 1 h: a sleep.
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) {
+                          if (r.has_input()) {
+                            pb::RunResponse response;
+                            response.mutable_poll()->set_coroutine_state("s");
+                            response.mutable_poll()->mutable_max_wait()->set_seconds(3600);
+                            return response;
+                          }
+                          return exit_with(7);
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  Micros started = clock_.now();
+  auto ids = dispatch(scheduler, std::vector<NewCall>(100, call("sleeper", 0)));
+  for (const auto& id : ids) {
+    auto done = await(scheduler, id, {&endpoint});
+    EXPECT_EQ(done.status, RunStatus::kSucceeded);
+    auto runs = endpoint.received_for(id);
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_EQ(runs[1].at - started, 3600 * kMicrosPerSecond) << "woke at its time";
+  }
+  EXPECT_EQ(scheduler.figures().in_flight, 0) << "nothing is held while they sleep";
+}
+
+}  // namespace
+}  // namespace ratchet::engine

@@ -1,0 +1,241 @@
+// The store's side of issue 10: claims queue by queue, cancellation of a call
+// tree, retry now, expiry, and each call's bounded history.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "storage/sqlite_store.hpp"
+
+namespace ratchet {
+namespace {
+
+class CallActionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-actions-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    auto store = open_sqlite_store(dir_ + "/ratchet.db", clock_, {});
+    ASSERT_TRUE(store.is_ok()) << store.status().message();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static NewCall call(const std::string& function, const std::string& endpoint = "http://a") {
+    NewCall c;
+    c.function = function;
+    c.endpoint = endpoint;
+    c.input = "in";
+    return c;
+  }
+
+  // Runs `f` in one transaction and returns what it produced.
+  template <typename F>
+  auto in_tx(F&& f) {
+    using T = std::remove_cvref_t<decltype(*f(std::declval<CallTransaction&>()))>;
+    T value{};
+    Status status = store_->calls([&](CallTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(value, f(tx));
+      return Status::ok();
+    });
+    EXPECT_TRUE(status.is_ok()) << status.message();
+    return value;
+  }
+
+  std::string dispatch(const NewCall& c) {
+    return in_tx([&](CallTransaction& tx) { return tx.dispatch(c); });
+  }
+  std::vector<ClaimedCall> claim_all() {
+    return in_tx([&](CallTransaction& tx) { return tx.claim("me", lease_until(), 1000); });
+  }
+  Micros lease_until() const { return clock_.now() + 60 * kMicrosPerSecond; }
+  CallRecord find(const std::string& id) { return **store_->find_call(id); }
+
+  FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
+  for (int i = 0; i < 5; ++i) dispatch(call("A"));
+  dispatch(call("B"));
+  dispatch(call("C", "http://b"));
+  auto all = in_tx([&](CallTransaction& tx) { return tx.due_queues({}, 10); });
+  EXPECT_EQ(all, (std::vector<QueueKey>{{"http://a", "A"}, {"http://a", "B"}, {"http://b", "C"}}));
+  auto rotated = in_tx([&](CallTransaction& tx) { return tx.due_queues({"http://a", "A"}, 10); });
+  EXPECT_EQ(rotated,
+            (std::vector<QueueKey>{{"http://a", "B"}, {"http://b", "C"}, {"http://a", "A"}}));
+  auto two = in_tx([&](CallTransaction& tx) { return tx.due_queues({"http://a", "B"}, 2); });
+  EXPECT_EQ(two, (std::vector<QueueKey>{{"http://b", "C"}, {"http://a", "A"}}));
+}
+
+TEST_F(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
+  std::string id = dispatch(call("A"));
+  claim_all();
+  ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now() + kMicrosPerSecond, CallError{"E", "later"});
+  }));
+  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.due_queues({}, 10); }).empty());
+  clock_.advance(kMicrosPerSecond);
+  EXPECT_EQ(in_tx([&](CallTransaction& tx) { return tx.due_queues({}, 10); }).size(), 1u);
+}
+
+TEST_F(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
+  std::string a1 = dispatch(call("A"));
+  clock_.advance(1);
+  std::string b1 = dispatch(call("B"));
+  clock_.advance(1);
+  std::string a2 = dispatch(call("A"));
+  auto claimed = in_tx([&](CallTransaction& tx) {
+    return tx.claim_queue({"http://a", "A"}, "me", lease_until(), 10);
+  });
+  ASSERT_EQ(claimed.size(), 2u);
+  EXPECT_EQ(claimed[0].call.id, a1);
+  EXPECT_EQ(claimed[1].call.id, a2);
+  EXPECT_EQ(claimed[0].call.phase, CallPhase::kLeased);
+  EXPECT_EQ(find(b1).phase, CallPhase::kReady);
+}
+
+TEST_F(CallActionsTest, ClaimUrgentTakesExpiredLeasesAndPastDeadlinesNotReadyCalls) {
+  std::string leased = dispatch(call("A"));
+  claim_all();
+  dispatch(call("B"));
+  clock_.advance(61 * kMicrosPerSecond);
+  auto urgent =
+      in_tx([&](CallTransaction& tx) { return tx.claim_urgent("me", lease_until(), 10); });
+  ASSERT_EQ(urgent.size(), 1u);
+  EXPECT_EQ(urgent[0].call.id, leased);
+}
+
+// A parent waiting for `child`, which waits for `grandchild`.
+struct Tree {
+  std::string parent, child, grandchild;
+};
+
+TEST_F(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingParent) {
+  Tree t;
+  t.parent = dispatch(call("parent"));
+  claim_all();
+  PollState poll{6, "state", 1, 1, clock_.now() + 3600 * kMicrosPerSecond};
+  ASSERT_TRUE(in_tx(
+      [&](CallTransaction& tx) { return tx.suspend(t.parent, 1, poll, {call("child")}, {}); }));
+  auto children = claim_all();
+  ASSERT_EQ(children.size(), 1u);
+  t.child = children[0].call.id;
+  ASSERT_TRUE(in_tx(
+      [&](CallTransaction& tx) { return tx.suspend(t.child, 1, poll, {call("grandchild")}, {}); }));
+  auto grandchildren = claim_all();
+  ASSERT_EQ(grandchildren.size(), 1u);
+  t.grandchild = grandchildren[0].call.id;
+
+  auto cancelled = in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "cli:ann"); });
+  EXPECT_EQ(cancelled, (std::vector<std::string>{t.child, t.grandchild}));
+  for (const auto& id : {t.child, t.grandchild}) {
+    auto record = find(id);
+    EXPECT_EQ(record.status, RunStatus::kCancelled) << id;
+    EXPECT_EQ(record.phase, CallPhase::kDone);
+    EXPECT_EQ(record.error->type, kCancelledErrorType);
+  }
+  // The grandchild's attempt in flight is fenced off.
+  EXPECT_FALSE(in_tx([&](CallTransaction& tx) {
+    return tx.finish(t.grandchild, 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  }));
+  EXPECT_EQ(find(t.grandchild).status, RunStatus::kCancelled);
+  // The parent wakes with the cancellation as its child's error.
+  auto woken = claim_all();
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_EQ(woken[0].call.id, t.parent);
+  ASSERT_EQ(woken[0].results.size(), 1u);
+  EXPECT_EQ(woken[0].results[0].child_id, t.child);
+  EXPECT_EQ(woken[0].results[0].error->type, kCancelledErrorType);
+  EXPECT_NE(woken[0].results[0].error->message.find("cli:ann"), std::string::npos);
+
+  auto history = *store_->call_history(t.grandchild);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].kind, "cancel");
+  EXPECT_NE(history[0].detail.find("cli:ann"), std::string::npos);
+  EXPECT_NE(history[0].detail.find(t.child), std::string::npos) << "names the ancestor";
+
+  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "cli:ann"); }).empty())
+      << "a done call is not cancelled again";
+  Status unknown =
+      store_->calls([&](CallTransaction& tx) { return tx.cancel("nope", "x").status(); });
+  EXPECT_EQ(unknown.code(), Code::kNotFound);
+}
+
+TEST_F(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
+  std::string id = dispatch(call("A"));
+  claim_all();
+  ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now() + 3600 * kMicrosPerSecond, CallError{"E", "later"});
+  }));
+  EXPECT_TRUE(claim_all().empty());
+  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.retry_now(id, "api-key:1234"); }));
+  EXPECT_EQ(claim_all().size(), 1u);
+  EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.retry_now(id, "x"); }))
+      << "a running call has no backoff to skip";
+  auto history = *store_->call_history(id);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].kind, "retry_now");
+  EXPECT_EQ(history[0].detail, "by api-key:1234");
+}
+
+TEST_F(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent) {
+  std::string parent = dispatch(call("parent"));
+  claim_all();
+  NewCall child = call("child");
+  child.expires_at = clock_.now() + kMicrosPerSecond;
+  PollState poll{6, "state", 1, 1, clock_.now() + 3600 * kMicrosPerSecond};
+  ASSERT_TRUE(in_tx([&](CallTransaction& tx) { return tx.suspend(parent, 1, poll, {child}, {}); }));
+  auto leased = claim_all();  // the child is in flight
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(in_tx([&](CallTransaction& tx) { return tx.next_expiry(); }), child.expires_at);
+  CallEnd timeout{false, 2, {}, CallError{"TIMEOUT", "the call expired"}};
+  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.expire(timeout, 10); }).empty());
+  clock_.advance(kMicrosPerSecond);
+  auto expired = in_tx([&](CallTransaction& tx) { return tx.expire(timeout, 10); });
+  ASSERT_EQ(expired.size(), 1u);
+  auto record = find(expired[0]);
+  EXPECT_EQ(record.status, RunStatus::kFailed);
+  EXPECT_EQ(record.call_status, 2);
+  EXPECT_FALSE(in_tx([&](CallTransaction& tx) {
+    return tx.finish(expired[0], 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  })) << "the reply of the attempt in flight is ignored";
+  auto woken = claim_all();
+  ASSERT_EQ(woken.size(), 1u);
+  ASSERT_EQ(woken[0].results.size(), 1u);
+  EXPECT_EQ(woken[0].results[0].error->type, "TIMEOUT");
+  EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.next_expiry(); }).has_value());
+}
+
+TEST_F(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
+  std::string id = dispatch(call("A"));
+  constexpr int kEvents = 1000;
+  std::vector<HistoryEvent> events;
+  for (int i = 1; i <= kEvents; ++i) {
+    events.push_back(HistoryEvent{id, "attempt", 0, i, 5, i, 6, "retry", "E: boom", 0, 0});
+  }
+  ASSERT_TRUE(
+      store_->calls([&](CallTransaction& tx) { return tx.record_history(events); }).is_ok());
+  auto history = *store_->call_history(id);
+  ASSERT_EQ(history.size(), static_cast<std::size_t>(kHistoryHead + kHistoryTail));
+  EXPECT_EQ(history.front().number, 1);
+  EXPECT_EQ(history[kHistoryHead - 1].number, kHistoryHead);
+  EXPECT_EQ(history[kHistoryHead].number, kEvents - kHistoryTail + 1);
+  EXPECT_EQ(history.back().number, kEvents);
+  EXPECT_EQ(history.back().attempt, kEvents);
+  EXPECT_EQ(history.back().duration, 5);
+}
+
+TEST_F(CallActionsTest, ALongErrorIsCutInTheHistory) {
+  std::string id = dispatch(call("A"));
+  HistoryEvent e{id, "attempt", 0, 1, 1, 1, 6, "retry", std::string(100'000, 'x'), 0, 0};
+  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.record_history({e}); }).is_ok());
+  EXPECT_LT((*store_->call_history(id))[0].detail.size(), 2000u);
+}
+
+}  // namespace
+}  // namespace ratchet
