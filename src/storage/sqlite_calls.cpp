@@ -457,6 +457,32 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   return call;
 }
 
+Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT " CALL_COLUMNS " FROM runs WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
+  query->bind(1, parent_id).bind(2, limit);
+  std::vector<CallRecord> children;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    children.push_back(read_call(*query));
+  }
+  query->reset();
+  return children;
+}
+
+Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {
+  ASSIGN_OR_RETURN(Statement * load,
+                   db.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
+  load->bind(1, call_id);
+  ASSIGN_OR_RETURN(bool row, load->step());
+  std::optional<std::string> state;
+  if (row) state = load->text(0);
+  load->reset();
+  return state;
+}
+
 }  // namespace ratchet::sqlite
 
 namespace ratchet {

@@ -1,0 +1,15 @@
+// The SQLite implementation of the dashboard's reads (storage/browse.hpp).
+#pragma once
+
+#include "storage/browse.hpp"
+#include "storage/sqlite_db.hpp"
+
+namespace ratchet::sqlite {
+
+Result<RunPage> browse_runs(Database& db, const RunQuery& query);
+Result<HealthCounts> health_counts(Database& db, Micros now, Micros since);
+
+// The statement browse_runs runs for `filter` (for tests of its query plan).
+const char* browse_sql(const RunFilter& filter);
+
+}  // namespace ratchet::sqlite
