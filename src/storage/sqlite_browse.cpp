@@ -20,15 +20,17 @@ namespace {
 
 // Every filter is also a residual condition with a NULL meaning "any"; the
 // first term of each query names the one that drives the index.
-#define BROWSE_REST                                                              \
-  " AND (?1 IS NULL OR run_key = ?1) AND (?2 IS NULL OR " NAME_EXPR              \
-  " = ?2)"                                                                       \
-  " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR kind = ?4)"               \
-  " AND started_at >= ?5 AND started_at < ?6 AND (started_at, rowid) < (?7, ?8)" \
-  " ORDER BY started_at DESC, rowid DESC LIMIT ?9"
+#define BROWSE_REST                                                       \
+  " AND (?1 IS NULL OR run_key = ?1) AND (?2 IS NULL OR " NAME_EXPR       \
+  " = ?2)"                                                                \
+  " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR kind = ?4)"        \
+  " AND started_at BETWEEN ?5 AND ?6 AND (started_at < ?6 OR rowid < ?7)" \
+  " ORDER BY started_at DESC, rowid DESC LIMIT ?8"
 
-// One statement per driving index; the cursor is (started_at, rowid) of the
-// last row of the previous page.
+// One statement per driving index. ?6 is the newest started_at a page may
+// show (the cursor's or the time range's) and ?7 the rowid below which rows of
+// exactly that time are shown: one upper bound, so that SQLite starts the index
+// range there instead of skipping the pages before it.
 constexpr std::array<const char*, 7> kBrowse{
     BROWSE_SELECT "run_key = ?1 AND parent_id IS NULL" BROWSE_REST,     // runs_by_key
     BROWSE_SELECT "run_key = ?1" BROWSE_REST,                           // runs_by_key
@@ -97,9 +99,18 @@ void bind_filter(Statement& query, const RunFilter& filter, const Cursor& cursor
   if (!filter.name.empty()) query.bind(2, filter.name);
   if (filter.status) query.bind(3, status_name(*filter.status));
   if (filter.kind) query.bind(4, kind_name(*filter.kind));
-  query.bind(5, filter.started_from.value_or(std::numeric_limits<Micros>::min()));
-  query.bind(6, filter.started_before.value_or(std::numeric_limits<Micros>::max()));
-  query.bind(7, cursor.started_at).bind(8, cursor.rowid).bind(9, limit);
+  constexpr Micros kMax = std::numeric_limits<Micros>::max();
+  constexpr Micros kMin = std::numeric_limits<Micros>::min();
+  Micros newest = filter.started_before
+                      ? (*filter.started_before == kMin ? kMin : *filter.started_before - 1)
+                      : kMax;
+  std::int64_t below_rowid = std::numeric_limits<std::int64_t>::max();
+  if (cursor.started_at <= newest) {
+    newest = cursor.started_at;
+    below_rowid = cursor.rowid;
+  }
+  query.bind(5, filter.started_from.value_or(kMin));
+  query.bind(6, newest).bind(7, below_rowid).bind(8, limit);
 }
 
 // Runs `sql` (one ?1 parameter, or none when `bound` is null) and collects
