@@ -113,9 +113,10 @@ int main(int argc, char** argv) {
   fill(path, total);
   double fill_s = std::chrono::duration<double>(Steady::now() - fill_start).count();
   auto store = std::move(open_store(path, SystemClock::instance())).value();
-  std::printf("dashboard_bench: %ld runs (%ld jobs, %ld root calls, %ld child calls), filled in "
-              "%.1f s\n",
-              total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
+  std::printf(
+      "dashboard_bench: %ld runs (%ld jobs, %ld root calls, %ld child calls), filled in "
+      "%.1f s\n",
+      total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
 
   const int rounds = quick ? 20 : 50;
   Figures lookup = measure(rounds, [&] {

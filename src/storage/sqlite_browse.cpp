@@ -65,16 +65,6 @@ Result<Cursor> parse_cursor(const std::string& text) {
   return cursor;
 }
 
-std::vector<std::string> command_of(const std::string& text) {
-  std::vector<std::string> command;
-  auto array = nlohmann::json::parse(text, nullptr, false);
-  if (!array.is_array()) return command;
-  for (const auto& arg : array) {
-    if (arg.is_string()) command.push_back(arg.get<std::string>());
-  }
-  return command;
-}
-
 RunRow read_row(const Statement& row) {
   RunRow run;
   run.id = row.text(0);
@@ -84,7 +74,7 @@ RunRow read_row(const Statement& row) {
   run.started_at = row.int64(4);
   run.finished_at = row.optional_int64(5);
   run.function = row.text(6);
-  run.command = command_of(row.text(7));
+  run.command = command_from_json(row.text(7));
   run.attempts = static_cast<int>(row.int64(8));
   run.error_type = row.text(9);
   run.error = row.optional_text(10);
@@ -138,6 +128,16 @@ long long total(const std::vector<HealthCounts::Count>& rows, std::string_view n
 }
 
 }  // namespace
+
+std::vector<std::string> command_from_json(const std::string& text) {
+  std::vector<std::string> command;
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  if (!array.is_array()) return command;
+  for (const auto& arg : array) {
+    if (arg.is_string()) command.push_back(arg.get<std::string>());
+  }
+  return command;
+}
 
 const char* browse_sql(const RunFilter& filter) {
   if (!filter.run_key.empty()) return kBrowse[filter.roots_only ? 0 : 1];

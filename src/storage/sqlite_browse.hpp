@@ -1,6 +1,9 @@
 // The SQLite implementation of the dashboard's reads (storage/browse.hpp).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "storage/browse.hpp"
 #include "storage/sqlite_db.hpp"
 
@@ -8,6 +11,9 @@ namespace ratchet::sqlite {
 
 Result<RunPage> browse_runs(Database& db, const RunQuery& query);
 Result<HealthCounts> health_counts(Database& db, Micros now, Micros since);
+
+// A job's argv from the JSON array the runs table keeps (empty when malformed).
+std::vector<std::string> command_from_json(const std::string& text);
 
 // The statement browse_runs runs for `filter` (for tests of its query plan).
 const char* browse_sql(const RunFilter& filter);

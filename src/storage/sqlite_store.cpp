@@ -45,16 +45,6 @@ std::vector<std::pair<std::string, std::string>> env_from_json(const std::string
   return env;
 }
 
-std::vector<std::string> command_from_json(const std::string& text) {
-  auto array = nlohmann::json::parse(text, nullptr, false);
-  std::vector<std::string> command;
-  if (!array.is_array()) return command;
-  for (const auto& arg : array) {
-    if (arg.is_string()) command.push_back(arg.get<std::string>());
-  }
-  return command;
-}
-
 std::optional<ProcessIdentity> identity_at(const Statement& row, int pid_column, int start_column,
                                            const std::string& boot_id) {
   if (row.is_null(pid_column)) return std::nullopt;
@@ -66,7 +56,7 @@ JobRecord read_job(const Statement& row) {
   job.id = row.text(0);
   job.run_key = row.text(1);
   job.status = parse_status(row.text(2)).value_or(RunStatus::kLost);
-  job.command = command_from_json(row.text(3));
+  job.command = sqlite::command_from_json(row.text(3));
   job.cwd = row.text(4);
   job.env = env_from_json(row.text(5));
   job.timeout = row.optional_int64(6);
