@@ -113,7 +113,12 @@ json node_json(const CallRecord& call) {
               {"correlation_id", call.correlation_id},
               {"started_at", call.started_at},
               {"finished_at", optional_micros(call.finished_at)}};
-  if (call.error) out["error"] = render_error(*call.error);
+  if (call.error) {
+    // A tree shows the start of each error; the call's own page shows all of it.
+    CallError error = *call.error;
+    if (error.message.size() > kTreeErrorChars) error.message.resize(kTreeErrorChars);
+    out["error"] = render_error(error);
+  }
   return out;
 }
 
@@ -172,6 +177,7 @@ Result<json> runs_view(Store& store, const Params& params) {
 Result<json> call_view(Store& store, const std::string& id) {
   ASSIGN_OR_RETURN(CallRecord call, find_call(store, id));
   json out = node_json(call);
+  if (call.error) out["error"] = render_error(*call.error);
   out["run_key"] = call.run_key;
   out["endpoint"] = call.endpoint;
   out["version"] = call.version;

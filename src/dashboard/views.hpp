@@ -34,6 +34,7 @@ Result<nlohmann::json> health_view(Store& store, Micros now);
 // The limits of one tree: children per call, and calls in all.
 inline constexpr int kTreeChildren = 1000;
 inline constexpr int kTreeNodes = 5000;
+inline constexpr std::size_t kTreeErrorChars = 1000;
 inline constexpr std::size_t kLogChunk = 256 * 1024;
 
 }  // namespace ratchet::dashboard

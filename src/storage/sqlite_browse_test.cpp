@@ -43,6 +43,7 @@ class BrowseTest : public ::testing::Test {
     NewCall c;
     c.function = function;
     c.endpoint = "http://127.0.0.1:1";
+    c.input = std::string(1000, 'i');
     c.parent_id = parent;
     c.root_id = parent;
     c.run_key = run_key;
@@ -234,6 +235,9 @@ TEST_F(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   ASSERT_EQ(children->size(), 2u);
   EXPECT_EQ((*children)[0].id, first);
   EXPECT_EQ((*children)[1].id, second);
+  EXPECT_EQ((*children)[0].function, "square");
+  EXPECT_TRUE((*children)[0].input.empty()) << "a tree does not read the children's inputs";
+  EXPECT_EQ((*store_->find_call(first))->input.size(), 1000u);
   EXPECT_EQ(store_->child_calls(parent, 1)->size(), 1u);
   auto none = store_->coroutine_state(parent);
   ASSERT_TRUE(none.is_ok());

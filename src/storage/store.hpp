@@ -92,7 +92,8 @@ class Store {
 
   // One page of runs, newest first (started_at, then insertion order).
   virtual Result<RunPage> browse_runs(const RunQuery& query) { return no_browsing(); }
-  // The calls `parent_id` dispatched, oldest first, at most `limit`.
+  // The calls `parent_id` dispatched, oldest first, at most `limit`, without
+  // their input and output (empty).
   virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
     return no_browsing();
   }
