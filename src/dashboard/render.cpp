@@ -142,7 +142,9 @@ nlohmann::json render_value(std::string_view serialized_any) {
 }
 
 nlohmann::json render_error(const CallError& error) {
-  return {{"type", error.type}, {"message", error.message}};
+  nlohmann::json out = {{"type", error.type}, {"message", error.message}};
+  if (!error.traceback.empty()) out["traceback"] = error.traceback;
+  return out;
 }
 
 nlohmann::json render_coroutine_state(int member, std::string_view state) {

@@ -111,6 +111,11 @@ TEST(RenderCoroutineState, PythonStatesAndBadJournalsAreDescribedNotDecoded) {
   EXPECT_EQ(render_coroutine_state(6, state.SerializeAsString())["steps"][0]["function"], "?");
 }
 
+TEST(RenderError, ShowsATracebackOnlyWhereThereIsOne) {
+  EXPECT_EQ(render_error(CallError{"E", "boom", ""}), json({{"type", "E"}, {"message", "boom"}}));
+  EXPECT_EQ(render_error(CallError{"KeyError", "'x'", "Traceback\n"})["traceback"], "Traceback\n");
+}
+
 TEST(RenderEnv, MasksTheValuesOfSecretLookingNames) {
   json env = render_env({{"MODE", "full"},
                          {"API_KEY", "k1"},

@@ -110,6 +110,8 @@ constexpr const char* kDashboardIndexes = R"sql(
 CREATE INDEX runs_roots ON runs (started_at) WHERE parent_id IS NULL;
 CREATE INDEX runs_roots_by_status ON runs (status, started_at) WHERE parent_id IS NULL;
 CREATE INDEX runs_roots_by_kind ON runs (kind, started_at) WHERE parent_id IS NULL;
+-- Python's traceback of a call's (last) error, for the dashboard.
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 CREATE INDEX runs_roots_by_name ON runs (
   coalesce(function, CASE WHEN json_valid(command) THEN json_extract(command, '$[0]') END),
   started_at) WHERE parent_id IS NULL;

@@ -126,6 +126,27 @@ TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   EXPECT_NE(dispatch(c), first) << "a finished key starts anew";
 }
 
+TEST_F(CallStoreTest, AnErrorsTracebackIsKeptByRetriesAndTheEnd) {
+  std::string id = dispatch(call("f"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", "Traceback 1\n"});
+  }));
+  EXPECT_EQ(find(id).error->traceback, "Traceback 1\n");
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, 2, CallEnd{false, 7, {}, CallError{"ValueError", "no", "Traceback 2\n"}},
+                     {});
+  }));
+  EXPECT_EQ(find(id).error->traceback, "Traceback 2\n");
+  std::string plain = dispatch(call("g"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(plain, 1, CallEnd{false, 7, {}, CallError{"E", "boom"}}, {});
+  }));
+  EXPECT_EQ(find(plain).error->traceback, "");
+}
+
 TEST_F(CallStoreTest, RetryWaitsForItsTime) {
   std::string id = dispatch(call("f"));
   claim();

@@ -191,6 +191,7 @@ try {
     await waitText("#call-status", "FAILED");
     await waitText("#error-box", "ValueError");
     await waitText("#error-box", "permanent failure for order-42");
+    await waitText("#error-box .traceback", "Traceback (most recent call last)");
     expect((await text("#main")).includes("order-42"), "its input, as text");
     await shot("04-failed-call");
   });

@@ -43,12 +43,14 @@ http::Response exit_ok(const google::protobuf::Any& output) {
   return proto_response(response);
 }
 
-http::Response exit_error(pb::Status status, const std::string& type, const std::string& message) {
+http::Response exit_error(pb::Status status, const std::string& type, const std::string& message,
+                          const std::string& traceback = "") {
   pb::RunResponse response;
   response.set_status(status);
   pb::Error* error = response.mutable_exit()->mutable_result()->mutable_error();
   error->set_type(type);
   error->set_message(message);
+  error->set_traceback(traceback);
   return proto_response(response);
 }
 
@@ -383,7 +385,10 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
   }
   if (function == "permanent") {
     return {exit_error(pb::STATUS_PERMANENT_ERROR, "ValueError",
-                       "permanent failure for " + text_of(input))};
+                       "permanent failure for " + text_of(input),
+                       "Traceback (most recent call last):\n  File \"app.py\", line 7, in "
+                       "permanent\nValueError: permanent failure for " +
+                           text_of(input) + "\n")};
   }
   if (function == "hang") return {http::Response{}, {}, true};
   if (function == "gated") return {exit_ok(input), {}, false, true};

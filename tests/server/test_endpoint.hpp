@@ -9,7 +9,8 @@
 //                 Int64Value), then OK with the input as output
 //   throttle      HTTP 429 the first N times (N: input), then like echo
 //   http500       HTTP 500 the first N times (N: input), then like echo
-//   permanent     PERMANENT_ERROR, Error{type "ValueError", message quoting the input}
+//   permanent     PERMANENT_ERROR, Error{type "ValueError", message quoting the input,
+//                 and a Python-like traceback}
 //   hang          never answers (until the endpoint stops)
 //   gated         like echo, but only once open_gate() was called (it holds
 //                 the answers until then)
