@@ -8,6 +8,7 @@
 
 #include "dashboard/render.hpp"
 #include "storage/sqlite_store.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet::dashboard {
 namespace {
@@ -32,13 +33,8 @@ class ViewsTest : public ::testing::Test {
     c.endpoint = "http://127.0.0.1:1";
     c.parent_id = parent;
     c.root_id = parent;
-    std::string id;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                      return Status::ok();
-                    })
-                    .is_ok());
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
     return id;
   }
 

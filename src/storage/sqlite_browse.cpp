@@ -67,12 +67,7 @@ Result<Cursor> parse_cursor(const std::string& text) {
 
 RunRow read_row(const Statement& row) {
   RunRow run;
-  run.id = row.text(0);
-  run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
-  run.run_key = row.text(2);
-  run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
-  run.started_at = row.int64(4);
-  run.finished_at = row.optional_int64(5);
+  read_run_head(row, run);
   run.function = row.text(6);
   run.command = command_from_json(row.text(7));
   run.attempts = static_cast<int>(row.int64(8));

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "storage/sqlite_store.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 namespace {
@@ -47,13 +48,8 @@ class BrowseTest : public ::testing::Test {
     c.parent_id = parent;
     c.root_id = parent;
     c.run_key = run_key;
-    std::string id;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                      return Status::ok();
-                    })
-                    .is_ok());
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
     return id;
   }
 

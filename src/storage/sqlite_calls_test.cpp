@@ -6,6 +6,7 @@
 
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 namespace {
@@ -34,13 +35,8 @@ class CallStoreTest : public ::testing::Test {
   }
 
   std::string dispatch(const NewCall& c) {
-    std::string id;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                      return Status::ok();
-                    })
-                    .is_ok());
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
     return id;
   }
 

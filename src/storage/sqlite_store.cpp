@@ -78,12 +78,7 @@ JobRecord read_job(const Statement& row) {
 
 RunSummary read_summary(const Statement& row) {
   RunSummary run;
-  run.id = row.text(0);
-  run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
-  run.run_key = row.text(2);
-  run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
-  run.started_at = row.int64(4);
-  run.finished_at = row.optional_int64(5);
+  sqlite::read_run_head(row, run);
   run.stdout_file = row.text(6);
   run.stderr_file = row.text(7);
   return run;
