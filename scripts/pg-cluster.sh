@@ -3,7 +3,8 @@
 # a data directory of its own, a free port on 127.0.0.1, run as an unprivileged
 # user (initdb refuses root: as root it runs as the `postgres` user).
 #
-# usage: scripts/pg-cluster.sh start DIR [--durable]   prints the URL of its database
+# usage: scripts/pg-cluster.sh start DIR [--durable]   prints the URL of its database;
+#                                                      a restart keeps its port
 #        scripts/pg-cluster.sh stop DIR                 stops it (fast shutdown); idempotent
 #        scripts/pg-cluster.sh url DIR                  prints the URL again
 #
@@ -58,16 +59,25 @@ start() {
   if [ "$durable" = "--durable" ]; then fsync="on"; fi
   local attempt port
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 20000))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi  # taken
+    if [ -f "$dir/port" ]; then
+      port="$(cat "$dir/port")"  # a restart: the clients have its URL
+    else
+      port=$((20000 + RANDOM % 20000))
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi  # taken
+    fi
+    # pg_stat_statements: the benchmark counts the statements a call costs.
     if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync \
-          -c max_connections=200 -c shared_buffers=64MB" >/dev/null; then
-      echo "$port" >"$dir/port"
-      as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ratchet ratchet
+          -c max_connections=200 -c shared_buffers=64MB \
+          -c shared_preload_libraries=pg_stat_statements" >/dev/null; then
+      if [ ! -f "$dir/port" ]; then
+        echo "$port" >"$dir/port"
+        as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ratchet ratchet
+      fi
       print_url
       return 0
     fi
+    if [ -f "$dir/port" ]; then break; fi
   done
   echo "pg-cluster: could not start PostgreSQL; its log:" >&2
   tail -n 20 "$dir/server.log" >&2 || true

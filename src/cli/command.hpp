@@ -35,6 +35,7 @@ int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
+int run_migrate(int argc, char** argv);
 
 // Exit codes that are not the exit code of a Status (JOBS.md).
 constexpr int kExitJobNotSucceeded = 6;
@@ -46,8 +47,21 @@ int fail(const Status& status);
 // error becomes a one-line message and exit 2.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
-// Where the jobs' state lives, from the environment (RATCHET_HOME,
-// RATCHET_LOCK_TIMEOUT), with the directory created if needed.
+// --db: the store of a job command, a SQLite file or a postgres:// URL (it sets
+// RATCHET_DB, which the job's supervisor inherits).
+void add_store_option(CLI::App& app);
+
+// Keeps the command line this process was started with, for
+// run_in_server_executable.
+void remember_command_line(int argc, char** argv);
+// Replaces this process with `ratchet-server` (installed beside `ratchet`) on
+// the same command line; returns only on failure, with its exit code.
+int run_in_server_executable(int argc, char** argv);
+
+// Where the jobs' state lives, from the environment (RATCHET_HOME, RATCHET_DB,
+// RATCHET_LOCK_TIMEOUT), with the directory created if needed. A PostgreSQL
+// store in an executable without its backend (the static `ratchet`) re-runs the
+// whole command in ratchet-server, which has it.
 Result<jobs::StoreLocation> job_store_location(std::string* log_dir = nullptr);
 Result<std::unique_ptr<Store>> open_job_store();
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "jobs/process.hpp"
+#include "jobs/state_dir.hpp"
 #include "jobs/supervisor.hpp"
 
 namespace ratchet::jobs {
@@ -48,6 +49,13 @@ Result<JobRecord> reload(Store& store, const std::string& id) {
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
   if (is_terminal(job.status)) return false;
+  if (!job.host_id.empty() && job.host_id != current_host_id()) {
+    // Another host's pids mean nothing here: its supervisor lives while it
+    // renews its lease, and stops the command itself if it finds it taken.
+    if (job.lease_expires_at && *job.lease_expires_at > SystemClock::instance().now()) return true;
+    *lost_reason = "its supervisor on host " + job.host_id + " stopped renewing its lease";
+    return false;
+  }
   if (!job.supervisor) {
     *lost_reason = "no supervisor was recorded for the job";
     return false;

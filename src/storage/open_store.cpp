@@ -9,10 +9,6 @@
 
 namespace ratchet {
 
-bool is_postgres_location(std::string_view location) {
-  return location.starts_with("postgres://") || location.starts_with("postgresql://");
-}
-
 #ifdef RATCHET_WITH_POSTGRES
 bool postgres_backend_linked() { return true; }
 #else

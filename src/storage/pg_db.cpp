@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "storage/store.hpp"
+
 namespace ratchet::pg {
 namespace {
 
@@ -51,21 +53,6 @@ Code code_for_sqlstate(std::string_view state) {
 }
 
 }  // namespace
-
-std::string redact_url(std::string_view url) {
-  // postgres://user:password@host/...: drop what is between the first ':' after
-  // the scheme and the '@'.
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  auto at = url.find('@', scheme_end + 3);
-  auto slash = url.find('/', scheme_end + 3);
-  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) {
-    return std::string(url);
-  }
-  auto colon = url.find(':', scheme_end + 3);
-  if (colon == std::string_view::npos || colon > at) return std::string(url);
-  return std::string(url.substr(0, colon)) + ":***" + std::string(url.substr(at));
-}
 
 Params& Params::add(std::int64_t value) {
   std::uint64_t big = htobe64(static_cast<std::uint64_t>(value));
@@ -177,6 +164,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
   const char* values[] = {timeout.c_str(), "ratchet", "10", "5", "3", url.c_str(), nullptr};
   pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (!conn) return internal_error("out of memory connecting to PostgreSQL");
+  // Notices (a NOTICE of CREATE ... IF NOT EXISTS, a FATAL of a terminated
+  // session) would go to stderr: errors reach the user as Status, in one line.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   auto connection = std::unique_ptr<Connection>(new Connection(conn, url, options));
   if (PQstatus(conn) != CONNECTION_OK) return connection->connection_error("cannot connect");
   RETURN_IF_ERROR(connection->configure());
@@ -185,7 +176,9 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
 
 Status Connection::configure() {
   std::string settings =
-      "SET lock_timeout = " + std::to_string(std::max<Micros>(1, options_.lock_timeout / 1000));
+      "SET lock_timeout = " + std::to_string(std::max<Micros>(1, options_.lock_timeout / 1000)) +
+      "; SET idle_in_transaction_session_timeout = " +
+      std::to_string(std::max<Micros>(1, options_.idle_in_transaction_timeout / 1000));
   if (!options_.durable) settings += "; SET synchronous_commit = off";
   return exec(settings);
 }
@@ -197,8 +190,8 @@ Status Connection::connection_error(std::string_view what) const {
     code = Code::kBusy;  // an established connection broke: the server went away
   }
   std::string hint = code == Code::kBusy ? " (retry once it is back)" : "";
-  return Status(code, std::string(what) + " to the PostgreSQL store " + redact_url(url_) + ": " +
-                          message + hint);
+  return Status(code, std::string(what) + " to the PostgreSQL store " + display_location(url_) +
+                          ": " + message + hint);
 }
 
 Status Connection::error_from(const pg_result* result, std::string_view what) const {
@@ -206,7 +199,7 @@ Status Connection::error_from(const pg_result* result, std::string_view what) co
   if (!state || PQstatus(conn_) == CONNECTION_BAD) return connection_error("lost the connection");
   std::string message = one_line(PQresultErrorMessage(result));
   Code code = code_for_sqlstate(state);
-  std::string store = "the PostgreSQL store " + redact_url(url_);
+  std::string store = "the PostgreSQL store " + display_location(url_);
   switch (code) {
     case Code::kBusy:
       return Status(code, store + " stayed busy (" + std::string(state) + ": " + message +

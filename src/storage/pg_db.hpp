@@ -29,9 +29,6 @@ struct pg_result;
 
 namespace ratchet::pg {
 
-// The URL without its password, for messages.
-std::string redact_url(std::string_view url);
-
 // Positional parameters $1, $2, ... in the order they are added.
 class Params {
  public:
@@ -95,6 +92,10 @@ struct ConnectOptions {
   Micros lock_timeout = 10 * kMicrosPerSecond;  // SET lock_timeout
   Micros connect_timeout = 10 * kMicrosPerSecond;
   bool durable = true;  // off: synchronous_commit = off (still crash-safe for the server)
+  // A transaction left open this long (its process paused or hung) is ended
+  // by PostgreSQL, so that the row and advisory locks it holds do not stop
+  // the rest of the fleet.
+  Micros idle_in_transaction_timeout = 8 * kMicrosPerSecond;
 };
 
 class Connection {

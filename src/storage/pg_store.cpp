@@ -48,6 +48,7 @@ pg::ConnectOptions connect_options(const StoreOptions& options) {
   connect.lock_timeout = options.lock_timeout;
   connect.connect_timeout = options.lock_timeout;
   connect.durable = options.durable;
+  connect.idle_in_transaction_timeout = options.instance_timeout;
   return connect;
 }
 
@@ -138,7 +139,7 @@ class PgStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
   Result<bool> request_cancel(const std::string& id, Micros grace) override;
-  Status heartbeat(const std::string& id) override;
+  Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override;
@@ -189,7 +190,7 @@ Status PgStore::initialize() {
   const int latest = static_cast<int>(pg::migrations().size());
   if (version == latest) return Status::ok();
   if (version > latest) {
-    return failed_precondition("the PostgreSQL store " + pg::redact_url(db_->url()) +
+    return failed_precondition("the PostgreSQL store " + display_location(db_->url()) +
                                " has schema version " + std::to_string(version) +
                                ", newer than this ratchet understands (" + std::to_string(latest) +
                                "); upgrade ratchet");
@@ -213,28 +214,17 @@ Status PgStore::migrate() {
 }
 
 Status PgStore::insert_job(const JobRequest& request, JobRecord* job) {
-  Micros now = clock_.now();
-  job->id = new_uuid();
-  job->run_key = request.run_key;
-  job->status = RunStatus::kStarting;
-  job->command = request.command;
-  job->cwd = request.cwd;
-  job->env = request.env;
-  job->timeout = request.timeout;
-  job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
-  job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
-  job->started_at = now;
-  job->supervisor = request.supervisor;
+  *job = records::new_job(request, new_uuid(), clock_.now());
   return db_
       ->run(
           "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, boot_id, "
           "supervisor_pid, supervisor_start, command, cwd, env, timeout_us, stdout_file, "
-          "stderr_file) VALUES ($1, 'job', $2, 'STARTING', $3, $3, $4, $5, $6, $7, $8, $9, "
-          "$10, $11, $12)",
+          "stderr_file, host_id, lease_expires_at) VALUES ($1, 'job', $2, 'STARTING', $3, $3, "
+          "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
           Params()
               .add(job->id)
               .add(job->run_key)
-              .add(now)
+              .add(job->started_at)
               .add(request.supervisor.boot_id)
               .add(request.supervisor.pid)
               .add(request.supervisor.start_ticks)
@@ -243,7 +233,9 @@ Status PgStore::insert_job(const JobRequest& request, JobRecord* job) {
               .add(records::env_to_json(job->env))
               .add(job->timeout)
               .add(job->stdout_file)
-              .add(job->stderr_file))
+              .add(job->stderr_file)
+              .add(job->host_id)
+              .add(job->lease_expires_at))
       .status();
 }
 
@@ -369,13 +361,11 @@ Result<bool> PgStore::request_cancel(const std::string& id, Micros grace) {
   return changed == 1;
 }
 
-Status PgStore::heartbeat(const std::string& id) {
-  return db_
-      ->run(
-          "UPDATE runs SET heartbeat_at = $2 "
-          "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
-          Params().add(id).add(clock_.now()))
-      .status();
+Result<bool> PgStore::heartbeat(const std::string& id, Micros lease_until) {
+  ASSIGN_OR_RETURN(int changed, db_->run("UPDATE runs SET heartbeat_at = $2, lease_expires_at = $3 "
+                                         "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
+                                         Params().add(id).add(clock_.now()).add(lease_until)));
+  return changed == 1;
 }
 
 Result<std::vector<RunSummary>> PgStore::terminal_runs_before(Micros cutoff) {

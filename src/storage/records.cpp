@@ -59,6 +59,24 @@ CallPhase parse_phase(const std::string& name) {
   return CallPhase::kDone;
 }
 
+JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
+  JobRecord job;
+  job.id = std::move(id);
+  job.run_key = request.run_key;
+  job.status = RunStatus::kStarting;
+  job.command = request.command;
+  job.cwd = request.cwd;
+  job.env = request.env;
+  job.timeout = request.timeout;
+  job.stdout_file = request.log_dir + "/" + job.id + ".stdout";
+  job.stderr_file = request.log_dir + "/" + job.id + ".stderr";
+  job.started_at = now;
+  job.supervisor = request.supervisor;
+  job.host_id = request.host_id;
+  job.lease_expires_at = now + request.lease;
+  return job;
+}
+
 }  // namespace ratchet::records
 
 namespace ratchet {

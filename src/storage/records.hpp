@@ -19,7 +19,7 @@ namespace ratchet::records {
   "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "          \
   "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                    \
   "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, " \
-  "error"
+  "error, host_id, lease_expires_at"
 
 #define RATCHET_SUMMARY_COLUMNS \
   "id, kind, run_key, status, started_at, finished_at, stdout_file, stderr_file"
@@ -39,6 +39,8 @@ std::vector<std::string> command_from_json(const std::string& text);
 std::string error_to_json(const CallError& error);
 std::optional<CallError> error_from_json(const std::optional<std::string>& text);
 CallPhase parse_phase(const std::string& name);
+// The record of a job just started (STARTING) by `request` at `now`.
+JobRecord new_job(const JobRequest& request, std::string id, Micros now);
 
 template <typename Row>
 std::optional<ProcessIdentity> identity_at(const Row& row, int pid_column, int start_column,
@@ -70,6 +72,8 @@ JobRecord read_job(const Row& row) {
   if (auto code = row.optional_int64(19)) job.exit_code = static_cast<int>(*code);
   job.signal = row.optional_text(20);
   job.error = row.optional_text(21);
+  job.host_id = row.text(22);
+  job.lease_expires_at = row.optional_int64(23);
   return job;
 }
 

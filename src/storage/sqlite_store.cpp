@@ -54,7 +54,7 @@ class SqliteStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
   Result<bool> request_cancel(const std::string& id, Micros grace) override;
-  Status heartbeat(const std::string& id) override;
+  Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
@@ -118,27 +118,17 @@ Status SqliteStore::migrate() {
 }
 
 Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
-  Micros now = clock_.now();
-  job->id = new_uuid();
-  job->run_key = request.run_key;
-  job->status = RunStatus::kStarting;
-  job->command = request.command;
-  job->cwd = request.cwd;
-  job->env = request.env;
-  job->timeout = request.timeout;
-  job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
-  job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
-  job->started_at = now;
-  job->supervisor = request.supervisor;
+  *job = records::new_job(request, new_uuid(), clock_.now());
   ASSIGN_OR_RETURN(Statement * insert,
                    db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                 "updated_at, boot_id, supervisor_pid, supervisor_start, "
-                                "command, cwd, env, timeout_us, stdout_file, stderr_file) "
+                                "command, cwd, env, timeout_us, stdout_file, stderr_file, "
+                                "host_id, lease_expires_at) "
                                 "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?11, ?12, ?5, ?6, "
-                                "?7, ?8, ?9, ?10)"));
+                                "?7, ?8, ?9, ?10, ?13, ?14)"));
   insert->bind(1, job->id)
       .bind(2, job->run_key)
-      .bind(3, now)
+      .bind(3, job->started_at)
       .bind(4, request.supervisor.boot_id)
       .bind(11, request.supervisor.pid)
       .bind(12, request.supervisor.start_ticks)
@@ -147,7 +137,9 @@ Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
       .bind(7, records::env_to_json(job->env))
       .bind(8, job->timeout)
       .bind(9, job->stdout_file)
-      .bind(10, job->stderr_file);
+      .bind(10, job->stderr_file)
+      .bind(13, job->host_id)
+      .bind(14, job->lease_expires_at);
   return insert->run().status();
 }
 
@@ -286,12 +278,13 @@ Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace) {
   return changed == 1;
 }
 
-Status SqliteStore::heartbeat(const std::string& id) {
+Result<bool> SqliteStore::heartbeat(const std::string& id, Micros lease_until) {
   ASSIGN_OR_RETURN(Statement * update,
-                   db_->prepare("UPDATE runs SET heartbeat_at = ?2 "
+                   db_->prepare("UPDATE runs SET heartbeat_at = ?2, lease_expires_at = ?3 "
                                 "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
-  update->bind(1, id).bind(2, clock_.now());
-  return update->run().status();
+  update->bind(1, id).bind(2, clock_.now()).bind(3, lease_until);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
 }
 
 Result<std::vector<RunSummary>> SqliteStore::terminal_runs_before(Micros cutoff) {

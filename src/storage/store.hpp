@@ -73,7 +73,11 @@ class Store {
                                      const std::string& reason) = 0;
   // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
   virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
-  virtual Status heartbeat(const std::string& id) = 0;
+  // The supervisor's sign of life: renews its lease until `lease_until`. False
+  // when the job is no longer STARTING or RUNNING: someone else ended it (it
+  // was seen LOST from another host while this supervisor was paused), and
+  // the supervisor must stop its command rather than finish it.
+  virtual Result<bool> heartbeat(const std::string& id, Micros lease_until) = 0;
 
   // --- calls ------------------------------------------------------------------
 
@@ -105,6 +109,8 @@ Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clo
 
 // True when `location` names a PostgreSQL store.
 bool is_postgres_location(std::string_view location);
+// The location as messages and logs show it: a URL without its password.
+std::string display_location(std::string_view location);
 // Whether this executable has the PostgreSQL backend: the `ratchet` command
 // does not (it stays a static binary that starts in a millisecond) and hands
 // commands on a PostgreSQL store to `ratchet-server`, which does.
