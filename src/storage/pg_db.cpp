@@ -149,8 +149,36 @@ Connection::Connection(pg_conn* conn, std::string url, ConnectOptions options)
 
 Connection::~Connection() { PQfinish(conn_); }
 
+namespace {
+
+// Takes Ratchet's own parameter out of the URL's query (libpq refuses unknown
+// ones): ratchet_pooler=transaction says a transaction-mode pooler (PgBouncer)
+// is in the way, so no session state may be relied on.
+std::string without_ratchet_parameters(const std::string& url, bool* pooled) {
+  auto query = url.find('?');
+  if (query == std::string::npos) return url;
+  std::string kept;
+  std::size_t start = query + 1;
+  while (start <= url.size()) {
+    auto end = url.find('&', start);
+    if (end == std::string::npos) end = url.size();
+    std::string parameter = url.substr(start, end - start);
+    if (parameter == "ratchet_pooler=transaction") {
+      *pooled = true;
+    } else if (!parameter.empty()) {
+      kept += (kept.empty() ? "?" : "&") + parameter;
+    }
+    start = end + 1;
+  }
+  return url.substr(0, query) + kept;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
-                                                     const ConnectOptions& options) {
+                                                     const ConnectOptions& given) {
+  ConnectOptions options = given;
+  std::string libpq_url = without_ratchet_parameters(url, &options.pooled);
   std::string timeout =
       std::to_string(std::max<Micros>(2, options.connect_timeout / kMicrosPerSecond));
   // Defaults first: whatever the URL says comes later and wins.
@@ -161,7 +189,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
                             "keepalives_count",
                             "dbname",
                             nullptr};
-  const char* values[] = {timeout.c_str(), "ratchet", "10", "5", "3", url.c_str(), nullptr};
+  const char* values[] = {timeout.c_str(), "ratchet", "10", "5", "3", libpq_url.c_str(), nullptr};
   pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (!conn) return internal_error("out of memory connecting to PostgreSQL");
   // Notices (a NOTICE of CREATE ... IF NOT EXISTS, a FATAL of a terminated
@@ -174,13 +202,24 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
   return connection;
 }
 
-Status Connection::configure() {
-  std::string settings =
-      "SET lock_timeout = " + std::to_string(std::max<Micros>(1, options_.lock_timeout / 1000)) +
-      "; SET idle_in_transaction_session_timeout = " +
+std::string Connection::settings(const char* set) const {
+  std::string sql =
+      std::string(set) +
+      " lock_timeout = " + std::to_string(std::max<Micros>(1, options_.lock_timeout / 1000)) +
+      "; " + set + " idle_in_transaction_session_timeout = " +
       std::to_string(std::max<Micros>(1, options_.idle_in_transaction_timeout / 1000));
-  if (!options_.durable) settings += "; SET synchronous_commit = off";
-  return exec(settings);
+  if (!options_.durable) sql += std::string("; ") + set + " synchronous_commit = off";
+  return sql;
+}
+
+Status Connection::configure() {
+  // Behind a transaction pooler the session is not ours: each transaction
+  // sets them for itself (begin_sql).
+  return options_.pooled ? Status::ok() : exec(settings("SET"));
+}
+
+std::string Connection::begin_sql() const {
+  return options_.pooled ? "BEGIN; " + settings("SET LOCAL") : "BEGIN";
 }
 
 Status Connection::connection_error(std::string_view what) const {
@@ -254,7 +293,6 @@ Result<std::string> Connection::prepared_name(const char* sql, const Params& par
 Result<Rows> Connection::query(const char* sql, const Params& params) {
   // Outside a transaction a lost connection can be replaced: nothing is half done.
   if (!in_transaction_) RETURN_IF_ERROR(ensure_connected());
-  ASSIGN_OR_RETURN(std::string name, prepared_name(sql, params));
   std::vector<const char*> values(params.values_.size());
   std::vector<int> lengths(params.values_.size());
   std::vector<int> formats(params.values_.size(), 1);
@@ -262,8 +300,18 @@ Result<Rows> Connection::query(const char* sql, const Params& params) {
     values[i] = params.null_[i] ? nullptr : params.values_[i].data();
     lengths[i] = static_cast<int>(params.values_[i].size());
   }
-  pg_result* result = PQexecPrepared(conn_, name.c_str(), params.size(), values.data(),
-                                     lengths.data(), formats.data(), /*resultFormat=*/1);
+  pg_result* result = nullptr;
+  if (options_.pooled) {
+    // A statement prepared on one server session is unknown to the next one
+    // the pooler hands out: parse it with every execution (same round trips).
+    result = PQexecParams(conn_, sql, params.size(),
+                          params.types_.empty() ? nullptr : params.types_.data(), values.data(),
+                          lengths.data(), formats.data(), /*resultFormat=*/1);
+  } else {
+    ASSIGN_OR_RETURN(std::string name, prepared_name(sql, params));
+    result = PQexecPrepared(conn_, name.c_str(), params.size(), values.data(), lengths.data(),
+                            formats.data(), /*resultFormat=*/1);
+  }
   ++round_trips_;
   Rows rows(result);
   auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;

@@ -96,6 +96,10 @@ struct ConnectOptions {
   // by PostgreSQL, so that the row and advisory locks it holds do not stop
   // the rest of the fleet.
   Micros idle_in_transaction_timeout = 8 * kMicrosPerSecond;
+  // A transaction-mode pooler (PgBouncer) is between us and the server: no
+  // prepared statements, settings per transaction. Set by the URL parameter
+  // ratchet_pooler=transaction (which is not passed on to libpq).
+  bool pooled = false;
 };
 
 class Connection {
@@ -119,7 +123,7 @@ class Connection {
   template <typename Body>
   Status transaction(Body&& body, const std::string& before_commit = "") {
     RETURN_IF_ERROR(ensure_connected());
-    RETURN_IF_ERROR(exec("BEGIN"));
+    RETURN_IF_ERROR(exec(begin_sql()));
     in_transaction_ = true;
     Status status = body();
     if (status.is_ok()) status = exec(before_commit + "COMMIT");
@@ -146,6 +150,9 @@ class Connection {
   Status connection_error(std::string_view what) const;
   Result<std::string> prepared_name(const char* sql, const Params& params);
   Status configure();
+  // The session settings, as SET or SET LOCAL statements.
+  std::string settings(const char* set) const;
+  std::string begin_sql() const;
   void rollback();
 
   pg_conn* conn_;

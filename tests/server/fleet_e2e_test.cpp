@@ -21,6 +21,7 @@
 #include "protocol/values.hpp"
 #include "storage/pg_testing.hpp"
 #include "support/api_client.hpp"
+#include "support/run_process.hpp"
 #include "support/server_process.hpp"
 #include "test_endpoint.hpp"
 
@@ -76,8 +77,12 @@ class FleetE2E : public ::testing::Test {
   ServerProcess& start_server() {
     std::string home = dir_.file("server-" + std::to_string(servers_.size()));
     std::filesystem::create_directories(home);
-    servers_.push_back(std::make_unique<ServerProcess>(ServerSettings{
-        home, "k", dir_.file("signing.pem"), {"--request-timeout", "10s"}, db_->url()}));
+    servers_.push_back(std::make_unique<ServerProcess>(
+        ServerSettings{home,
+                       "k",
+                       dir_.file("signing.pem"),
+                       {"--request-timeout", "10s"},
+                       store_url_.empty() ? db_->url() : store_url_}));
     Status started = servers_.back()->start();
     EXPECT_TRUE(started.is_ok()) << started.message();
     return *servers_.back();
@@ -145,6 +150,7 @@ class FleetE2E : public ::testing::Test {
 
   TempDir dir_;
   std::optional<testing::PgTestDatabase> db_;
+  std::string store_url_;  // the servers' --db; empty: db_'s URL
   std::optional<protocol::VerificationKey> key_;
   std::unique_ptr<TestEndpoint> endpoint_;
   std::vector<std::unique_ptr<ServerProcess>> servers_;
@@ -175,6 +181,35 @@ TEST_F(FleetE2E, TheCallsOfAServerKilledWithSigkillFinishOnTheOthers) {
   EXPECT_EQ(number("SELECT count(*) FROM runs WHERE kind = 'call' AND status = 'SUCCEEDED' "
                    "AND output = input"),
             600);
+}
+
+// PgBouncer in transaction mode: LISTEN does not survive it (notifications
+// never arrive) nor do prepared statements and session settings. The fleet
+// shares the calls all the same, woken by its safety poll.
+TEST_F(FleetE2E, TwoServersBehindATransactionPoolerThatDropsListenShareTheCalls) {
+  char pattern[] = "/tmp/ratchet-pgbouncer-XXXXXX";
+  std::string pooler_dir = mkdtemp(pattern);
+  std::string script = std::string(RATCHET_SOURCE_DIR) + "/scripts/pgbouncer.sh";
+  struct Stop {
+    std::string script, dir;
+    ~Stop() {
+      testing::run_process({"bash", script, "stop", dir}, {}, 30s);
+      std::filesystem::remove_all(dir);
+    }
+  } stop{script, pooler_dir};
+  auto pooler = testing::run_process({"bash", script, "start", pooler_dir, db_->url()}, {}, 60s);
+  ASSERT_EQ(pooler.exit_code, 0) << pooler.err;
+  store_url_ = pooler.out.substr(0, pooler.out.find('\n'));
+  ASSERT_NE(store_url_.find("ratchet_pooler=transaction"), std::string::npos) << store_url_;
+  start_endpoint();
+  start_server();
+  start_server();
+  ASSERT_FALSE(HasFailure());
+  auto ids = dispatch_echoes(2000);
+  ASSERT_EQ(ids.size(), 2000u);
+  ASSERT_TRUE(wait_for_count("SELECT count(*) FROM runs WHERE phase = 'DONE'", 2000, 120s));
+  expect_each_ran_once_with_its_result(ids);
+  EXPECT_EQ(number("SELECT count(*) FROM instances WHERE heartbeat_at > 0"), 2);
 }
 
 // A server paused (SIGSTOP) past its heartbeat has its calls taken over; when
