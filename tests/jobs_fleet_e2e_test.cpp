@@ -51,10 +51,7 @@ bool process_exists(int pid) {
 class JobsFleet : public ::testing::Test {
  protected:
   void SetUp() override {
-    RATCHET_REQUIRE_PG();
-    auto database = testing::PgTestDatabase::create();
-    ASSERT_TRUE(database.is_ok()) << database.status().message();
-    db_.emplace(std::move(*database));
+    RATCHET_OPEN_PG_DATABASE(db_);
     char pattern[] = "/tmp/ratchet-hosts-XXXXXX";
     dir_ = mkdtemp(pattern);
   }

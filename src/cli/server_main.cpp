@@ -9,19 +9,14 @@
 namespace ratchet::cli {
 namespace {
 
-constexpr std::array kCommands{
-    Command{"server", "run the scheduler server for durable calls", run_server},
-    Command{"dev", "run a local server for developing an endpoint", run_dev},
-    Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
-    Command{"migrate", "copy a SQLite store into PostgreSQL", run_migrate},
-    Command{"start", "run a command once per run key", run_start},
-    Command{"status", "show a job or call (or every one of a run key) as JSON", run_status},
-    Command{"logs", "print a job's stdout or stderr", run_logs},
-    Command{"wait", "block until a job ends", run_wait},
-    Command{"cancel", "stop a job's process group", run_cancel},
-    Command{"list", "list recent jobs and calls", run_list},
-    Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
-};
+constexpr auto kCommands = join_tables(
+    std::array{
+        Command{"server", "run the scheduler server for durable calls", run_server},
+        Command{"dev", "run a local server for developing an endpoint", run_dev},
+        Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
+        Command{"migrate", "copy a SQLite store into PostgreSQL", run_migrate},
+    },
+    kJobCommands);
 
 }  // namespace
 }  // namespace ratchet::cli

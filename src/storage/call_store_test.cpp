@@ -14,17 +14,6 @@ namespace {
 // The call transitions of the Store, on each backend.
 class CallStoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    BackendTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    store_ = open(clock_);
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    BackendTest::TearDown();
-  }
-
   NewCall call(const std::string& function, std::uint64_t correlation = 0) {
     NewCall c;
     c.function = function;
@@ -73,9 +62,6 @@ class CallStoreTest : public BackendTest {
 
   // How many coroutine states the store holds, read by another connection.
   int stored_states() { return static_cast<int>(number("SELECT COUNT(*) FROM coroutine_states")); }
-
-  FakeClock clock_;
-  std::unique_ptr<Store> store_;
 };
 
 RATCHET_ON_BOTH_BACKENDS(CallStoreTest);

@@ -12,18 +12,14 @@
 #include "storage/pg_db.hpp"
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
+#include "storage/store_test_support.hpp"
 
 namespace ratchet {
 namespace {
 
 class PgStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    RATCHET_REQUIRE_PG();
-    auto database = testing::PgTestDatabase::create();
-    ASSERT_TRUE(database.is_ok()) << database.status().message();
-    db_.emplace(std::move(*database));
-  }
+  void SetUp() override { RATCHET_OPEN_PG_DATABASE(db_); }
 
   std::unique_ptr<Store> open(const std::string& instance = "", Micros lock_timeout = 0) {
     StoreOptions options;
@@ -67,14 +63,7 @@ class PgStoreTest : public ::testing::Test {
     return claimed;
   }
 
-  JobRequest job_request(const std::string& key) {
-    JobRequest r;
-    r.run_key = key;
-    r.command = {"true"};
-    r.log_dir = "/tmp";
-    r.supervisor = {100, 5, "boot"};
-    return r;
-  }
+  JobRequest job_request(const std::string& key) { return test_job_request(key, "/tmp"); }
 
   FakeClock clock_;
   std::optional<testing::PgTestDatabase> db_;
@@ -85,16 +74,13 @@ TEST_F(PgStoreTest, ALockHeldPastTheTimeoutIsBusyWithAMessage) {
   auto other = raw_connection();
   ASSERT_TRUE(other.is_ok()) << other.status().message();
   ASSERT_TRUE((*other)->exec("BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE").is_ok());
-  auto started =
-      store->start_job(job_request("k"), [](const JobRecord&, std::string*) { return true; });
+  auto started = store->start_job(job_request("k"), always_live);
   ASSERT_FALSE(started.is_ok());
   EXPECT_EQ(started.status().code(), Code::kBusy);
   EXPECT_NE(started.status().message().find("busy"), std::string::npos)
       << started.status().message();
   ASSERT_TRUE((*other)->exec("ROLLBACK").is_ok());
-  EXPECT_TRUE(
-      store->start_job(job_request("k"), [](const JobRecord&, std::string*) { return true; })
-          .is_ok());
+  EXPECT_TRUE(store->start_job(job_request("k"), always_live).is_ok());
 }
 
 TEST_F(PgStoreTest, AServerThatIsNotThereIsBusyAndNamesTheStoreWithoutItsPassword) {
@@ -140,8 +126,7 @@ TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {
 
 TEST_F(PgStoreTest, TextThatIsNotUtf8IsRefusedNotMangled) {
   auto store = open();
-  auto started = store->start_job(job_request("bad\xff key"),
-                                  [](const JobRecord&, std::string*) { return true; });
+  auto started = store->start_job(job_request("bad\xff key"), always_live);
   ASSERT_FALSE(started.is_ok());
   EXPECT_EQ(started.status().code(), Code::kInvalidArgument) << started.status().message();
   auto nul = call("f");
@@ -152,8 +137,7 @@ TEST_F(PgStoreTest, TextThatIsNotUtf8IsRefusedNotMangled) {
 
 TEST_F(PgStoreTest, ALostConnectionIsReplacedByTheNextOperation) {
   auto store = open();
-  auto job =
-      store->start_job(job_request("k"), [](const JobRecord&, std::string*) { return true; });
+  auto job = store->start_job(job_request("k"), always_live);
   ASSERT_TRUE(job.is_ok());
   // What a restart of PostgreSQL does to every session.
   ASSERT_TRUE(db_->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "

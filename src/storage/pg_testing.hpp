@@ -55,3 +55,13 @@ class PgTestDatabase {
       }                                                           \
     }                                                             \
   } while (0)
+
+// In a test body or SetUp: RATCHET_REQUIRE_PG, then a fresh database in `db`
+// (a std::optional<PgTestDatabase>).
+#define RATCHET_OPEN_PG_DATABASE(db)                              \
+  RATCHET_REQUIRE_PG();                                           \
+  do {                                                            \
+    auto created_ = ::ratchet::testing::PgTestDatabase::create(); \
+    ASSERT_TRUE(created_.is_ok()) << created_.status().message(); \
+    (db).emplace(std::move(*created_));                           \
+  } while (0)

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "storage/store_test_support.hpp"
+
 namespace ratchet {
 namespace {
 
@@ -29,22 +31,7 @@ class SqliteStoreTest : public ::testing::Test {
     return store.is_ok() ? std::move(store).value() : nullptr;
   }
 
-  JobRequest request(const std::string& key) {
-    JobRequest r;
-    r.run_key = key;
-    r.command = {"echo", "hello world"};
-    r.cwd = "/tmp";
-    r.env = {{"A", "1"}, {"B", "x=y"}};
-    r.log_dir = dir_ + "/logs";
-    r.supervisor = {100, 5, "boot"};
-    return r;
-  }
-
-  static bool always_live(const JobRecord&, std::string*) { return true; }
-  static bool never_live(const JobRecord&, std::string* reason) {
-    *reason = "supervisor gone";
-    return false;
-  }
+  JobRequest request(const std::string& key) { return test_job_request(key, dir_ + "/logs"); }
 
   FakeClock clock_;
   std::string dir_;

@@ -8,36 +8,7 @@ namespace {
 // The job and run operations of the Store, on each backend.
 class StoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    BackendTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    store_ = open(clock_);
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    BackendTest::TearDown();
-  }
-
-  JobRequest request(const std::string& key) {
-    JobRequest r;
-    r.run_key = key;
-    r.command = {"echo", "hello world"};
-    r.cwd = "/tmp";
-    r.env = {{"A", "1"}, {"B", "x=y"}};
-    r.log_dir = dir_ + "/logs";
-    r.supervisor = {100, 5, "boot"};
-    return r;
-  }
-
-  static bool always_live(const JobRecord&, std::string*) { return true; }
-  static bool never_live(const JobRecord&, std::string* reason) {
-    *reason = "supervisor gone";
-    return false;
-  }
-
-  FakeClock clock_;
-  std::unique_ptr<Store> store_;
+  JobRequest request(const std::string& key) { return test_job_request(key, dir_ + "/logs"); }
 };
 
 RATCHET_ON_BOTH_BACKENDS(StoreTest);

@@ -17,22 +17,41 @@
 
 namespace ratchet {
 
+// A job request as the store tests make them.
+inline JobRequest test_job_request(const std::string& key, const std::string& log_dir) {
+  JobRequest r;
+  r.run_key = key;
+  r.command = {"echo", "hello world"};
+  r.cwd = "/tmp";
+  r.env = {{"A", "1"}, {"B", "x=y"}};
+  r.log_dir = log_dir;
+  r.supervisor = {100, 5, "boot"};
+  return r;
+}
+
+inline bool always_live(const JobRecord&, std::string*) { return true; }
+inline bool never_live(const JobRecord&, std::string* reason) {
+  *reason = "supervisor gone";
+  return false;
+}
+
+// A fresh store of the backend in store_, on clock_.
 class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     char pattern[] = "/tmp/ratchet-store-XXXXXX";
     dir_ = mkdtemp(pattern);
     if (postgres()) {
-      RATCHET_REQUIRE_PG();
-      auto database = testing::PgTestDatabase::create();
-      ASSERT_TRUE(database.is_ok()) << database.status().message();
-      pg_.emplace(std::move(*database));
+      RATCHET_OPEN_PG_DATABASE(pg_);
       location_ = pg_->url();
     } else {
       location_ = dir_ + "/ratchet.db";
     }
+    store_ = open(clock_);
+    ASSERT_NE(store_, nullptr);
   }
   void TearDown() override {
+    store_.reset();
     pg_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -62,9 +81,11 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     return n;
   }
 
+  FakeClock clock_;
   std::string dir_;
   std::string location_;
   std::optional<testing::PgTestDatabase> pg_;
+  std::unique_ptr<Store> store_;
 };
 
 // Names the instantiations after the backend: Backends/StoreTest.X/postgres.

@@ -41,10 +41,7 @@ using Steady = std::chrono::steady_clock;
 class FleetE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    RATCHET_REQUIRE_PG();
-    auto database = testing::PgTestDatabase::create();
-    ASSERT_TRUE(database.is_ok()) << database.status().message();
-    db_.emplace(std::move(*database));
+    RATCHET_OPEN_PG_DATABASE(db_);
     auto public_key = testing::keygen(dir_.file("signing.pem"));
     ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
     auto key = protocol::VerificationKey::parse(*public_key);
