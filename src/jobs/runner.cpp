@@ -22,6 +22,10 @@ namespace {
 // How often to look again at a job whose supervisor cannot be watched through
 // a pidfd (it has just exited, so the next look records its end or LOST).
 constexpr Micros kRecheckInterval = 10 * kMicrosPerMilli;
+// How often to look again at a job of another host (a shared PostgreSQL
+// store): no pidfd can tell when it ends, and a shorter poll would be a load
+// on the database for every waiting command.
+constexpr Micros kRemoteRecheckInterval = 500 * kMicrosPerMilli;
 
 std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
@@ -164,7 +168,9 @@ Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros
       wait_readable(pidfd, left);
       close(pidfd);
     } else {
-      Micros nap = left < 0 ? kRecheckInterval : std::min(left, kRecheckInterval);
+      bool remote = !job.host_id.empty() && job.host_id != current_host_id();
+      Micros interval = remote ? kRemoteRecheckInterval : kRecheckInterval;
+      Micros nap = left < 0 ? interval : std::min(left, interval);
       std::this_thread::sleep_for(std::chrono::microseconds(nap));
     }
     ASSIGN_OR_RETURN(job, reload(store, job.id));
