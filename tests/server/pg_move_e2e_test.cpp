@@ -119,7 +119,14 @@ TEST_F(PgMove, MigrateCopiesFinishedAndInFlightCallsAndAServerOnPostgresFinishes
   auto finished = dispatch_mix(10);
   expect_results(finished);
   auto in_flight = dispatch_mix(20);
-  ASSERT_TRUE(endpoint_->wait_for_requests(endpoint_->request_count() + 10, 30s));
+  // Calls that take 3 s an attempt: surely in flight at the kill below.
+  ApiClient client(server_->url(), "k");
+  std::vector<pb::Call> slow(5, make_call(endpoint_->url(), "slow", protocol::pack_int64(3000)));
+  std::size_t before_slow = endpoint_->request_count();
+  auto slow_ids = client.dispatch(slow);
+  ASSERT_TRUE(slow_ids.is_ok()) << slow_ids.status().message();
+  for (const auto& id : *slow_ids) in_flight[id] = 3000;
+  ASSERT_TRUE(endpoint_->wait_for_requests(before_slow + 5, 30s));
 
   auto refused = ratchet({"migrate", "--from", sqlite, "--to", database->url()});
   EXPECT_EQ(refused.exit_code, 4) << refused.err;
