@@ -28,14 +28,7 @@ if [ -z "$bindir" ]; then
   exit 1
 fi
 
-# Runs a server binary as the cluster's owner.
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
+source "$(dirname "$0")/pg-common.sh"
 
 print_url() {
   local port
@@ -46,7 +39,7 @@ print_url() {
 start() {
   local durable="${1:-}"
   mkdir -p "$dir"
-  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
+  give_to_owner "$dir"
   chmod 0700 "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_owner "$bindir/initdb" -D "$dir/data" -U ratchet -A trust -E UTF8 --locale C.UTF-8 \
@@ -62,8 +55,7 @@ start() {
     if [ -f "$dir/port" ]; then
       port="$(cat "$dir/port")"  # a restart: the clients have its URL
     else
-      port=$((20000 + RANDOM % 20000))
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi  # taken
+      port="$(random_free_port)"
     fi
     # pg_stat_statements: the benchmark counts the statements a call costs.
     if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
@@ -79,9 +71,7 @@ start() {
     fi
     if [ -f "$dir/port" ]; then break; fi
   done
-  echo "pg-cluster: could not start PostgreSQL; its log:" >&2
-  tail -n 20 "$dir/server.log" >&2 || true
-  exit 1
+  give_up "pg-cluster: could not start PostgreSQL" "$dir/server.log"
 }
 
 stop() {

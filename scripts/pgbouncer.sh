@@ -18,9 +18,7 @@ if ! command -v pgbouncer >/dev/null; then
   exit 1
 fi
 
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+source "$(dirname "$0")/pg-common.sh"
 
 start() {
   local upstream="$1"
@@ -32,11 +30,10 @@ start() {
   local database="${rest#*/}"
   database="${database%%\?*}"
   mkdir -p "$dir"
-  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
+  give_to_owner "$dir"
   local attempt port
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 20000))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    port="$(random_free_port)"
     cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 * = host=${hostport%%:*} port=${hostport##*:}
@@ -54,10 +51,10 @@ logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
     echo "\"$user\" \"\"" >"$dir/users.txt"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"/pgbouncer.ini "$dir"/users.txt; fi
+    give_to_owner "$dir"/pgbouncer.ini "$dir"/users.txt
     if as_owner pgbouncer -d "$dir/pgbouncer.ini" >/dev/null 2>&1; then
       for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if port_taken "$port"; then
           echo "postgres://$user@127.0.0.1:$port/$database?ratchet_pooler=transaction"
           return 0
         fi
@@ -65,9 +62,7 @@ INI
       done
     fi
   done
-  echo "pgbouncer.sh: could not start PgBouncer; its log:" >&2
-  tail -n 20 "$dir/pgbouncer.log" >&2 || true
-  exit 1
+  give_up "pgbouncer.sh: could not start PgBouncer" "$dir/pgbouncer.log"
 }
 
 stop() {
