@@ -100,6 +100,14 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
+
 // The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
 // first, by status, kind or name (a call's function, a job's program). Partial
 // indexes over the roots only, so that the many child calls of a fan-out cost
@@ -117,7 +125,8 @@ CREATE INDEX runs_roots_by_name ON runs (
   started_at) WHERE parent_id IS NULL;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kDashboardIndexes};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3,
+                                                kDashboardIndexes};
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "storage/records.hpp"
+
 namespace ratchet::sqlite {
 namespace {
 
@@ -69,7 +71,7 @@ RunRow read_row(const Statement& row) {
   RunRow run;
   read_run_head(row, run);
   run.function = row.text(6);
-  run.command = command_from_json(row.text(7));
+  run.command = records::command_from_json(row.text(7));
   run.attempts = static_cast<int>(row.int64(8));
   run.error_type = row.text(9);
   run.error = row.optional_text(10);
@@ -123,16 +125,6 @@ long long total(const std::vector<HealthCounts::Count>& rows, std::string_view n
 }
 
 }  // namespace
-
-std::vector<std::string> command_from_json(const std::string& text) {
-  std::vector<std::string> command;
-  auto array = nlohmann::json::parse(text, nullptr, false);
-  if (!array.is_array()) return command;
-  for (const auto& arg : array) {
-    if (arg.is_string()) command.push_back(arg.get<std::string>());
-  }
-  return command;
-}
 
 const char* browse_sql(const RunFilter& filter) {
   if (!filter.run_key.empty()) return kBrowse[filter.roots_only ? 0 : 1];

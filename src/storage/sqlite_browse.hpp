@@ -24,9 +24,6 @@ void read_run_head(const Statement& row, Run& run) {
   run.finished_at = row.optional_int64(5);
 }
 
-// A job's argv from the JSON array the runs table keeps (empty when malformed).
-std::vector<std::string> command_from_json(const std::string& text);
-
 // The statement browse_runs runs for `filter` (for tests of its query plan).
 const char* browse_sql(const RunFilter& filter);
 
