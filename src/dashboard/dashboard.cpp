@@ -33,6 +33,7 @@ class Readers {
       : db_path_(context.db_path), clock_(context.clock), limit_(options.queue_limit) {
     store_options_ = context.store_options;
     store_options_.durable = false;  // it only reads
+    store_options_.instance.clear();  // and is no scheduler instance of a fleet
     for (int i = 0; i < std::max(1, options.threads); ++i) {
       threads_.emplace_back([this] { run(); });
     }
