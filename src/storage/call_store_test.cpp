@@ -7,6 +7,7 @@
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/store_test_support.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 namespace {
