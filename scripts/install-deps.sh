@@ -15,7 +15,13 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev
   procps
+  chromium  # the dashboard's browser test (tests/dashboard)
 )
+# Node.js 20+ and npm drive that test. Machines of this project come with
+# them; Debian's own packages (Node.js 18) are the fallback when there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -104,7 +104,13 @@ CREATE TABLE instances (
 );
 )sql";
 
-constexpr std::array<const char*, 1> kMigrations{kVersion1};
+// Python's traceback of a call's (last) error, for the dashboard. (This
+// backend does not write it yet: the SQLite one does.)
+constexpr const char* kVersion2 = R"sql(
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
+)sql";
+
+constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
 
 }  // namespace
 

@@ -28,7 +28,8 @@ namespace ratchet::records {
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
+  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
+  "error_traceback"
 
 #define RATCHET_TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
 
@@ -132,6 +133,7 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
+  if (call.error) call.error->traceback = row.text(30);
   return call;
 }
 
