@@ -7,6 +7,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "http/url.hpp"
 
 namespace ratchet::cli {
@@ -24,7 +25,9 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  app.add_option("--db", db,
+                 "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
+                 "SQLite file)");
   std::string shutdown_grace = "10s";
   app.add_option("--shutdown-grace", shutdown_grace,
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
@@ -53,6 +56,7 @@ int run_dev(int argc, char** argv) {
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
   config.shutdown_grace = *grace;
+  config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());
@@ -67,6 +71,8 @@ int run_dev(int argc, char** argv) {
         address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
         endpoint_url.c_str(), public_key.c_str());
     std::fflush(stdout);
+    // On stderr: stdout is the block above, as the protocol's tooling prints it.
+    spdlog::info("the dashboard is at http://{}/ (its key: the API key)", address);
   });
   if (!temporary_dir.empty()) std::filesystem::remove_all(temporary_dir);
   return exit_code;

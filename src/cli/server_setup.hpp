@@ -17,7 +17,7 @@ Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
 
 // Fills in who this process is as a server instance (host, pid, start time)
 // and how to tell whether another instance of this host still runs.
-void identify_instance(engine::SchedulerOptions& options);
+void identify_instance(server::ServerConfig& config);
 
 // Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM,
 // then stops it gracefully (ServerConfig::shutdown_grace); a second signal

@@ -123,7 +123,9 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   }
   const pb::CallResult& result = exit.result();
   std::optional<CallError> error;
-  if (result.has_error()) error = CallError{result.error().type(), result.error().message()};
+  if (result.has_error()) {
+    error = CallError{result.error().type(), result.error().message(), result.error().traceback()};
+  }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
     t.kind = Transition::Kind::kRestart;
@@ -132,6 +134,7 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   if (protocol::is_temporary(status)) {
     Transition t = retry_because(status, error ? error->message : "");
     if (error && !error->type.empty()) t.reason.type = error->type;
+    if (error) t.reason.traceback = error->traceback;
     return t;
   }
   CallEnd end;

@@ -115,6 +115,20 @@ TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
   }
 }
 
+TEST(InterpretReply, KeepsAPythonErrorsTracebackForPeopleToRead) {
+  for (auto status : {pb::STATUS_PERMANENT_ERROR, pb::STATUS_TEMPORARY_ERROR}) {
+    pb::RunResponse response;
+    response.set_status(status);
+    auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+    error->set_type("KeyError");
+    error->set_message("'x'");
+    error->set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 3\n");
+    auto t = interpret_reply(a_call(), proto_reply(response), 0);
+    const CallError& kept = t.kind == Transition::Kind::kFinish ? *t.end.error : t.reason;
+    EXPECT_EQ(kept.traceback, error->traceback()) << status;
+  }
+}
+
 TEST(InterpretReply, TailCallWinsWhateverTheStatus) {
   pb::RunResponse response;
   response.set_status(pb::STATUS_TEMPORARY_ERROR);

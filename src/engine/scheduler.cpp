@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "common/ids.hpp"
 
 namespace ratchet::engine {
 
@@ -19,24 +18,12 @@ struct Scheduler::Turn {
   std::optional<Micros> next_due;
   int free_slots = 0;
   bool send_before_commit = true;
-  bool keep_instances = false;  // beat, and take over the instances that are gone
-  bool last = false;            // a drain's last turn: release `release`, unregister
+  bool last = false;  // a drain's last turn: give back `release`
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
   std::vector<std::string> failures;
-  std::vector<std::pair<InstanceRecord, int>> taken_over;
-  bool reregistered = false;
 };
-
-bool instance_gone(const InstanceRecord& self, const InstanceRecord& other, Micros now,
-                   Micros timeout, const ProcessProbe& process_alive) {
-  if (other.id == self.id) return false;
-  if (process_alive && !self.host_id.empty() && other.host_id == self.host_id) {
-    return !process_alive(other);
-  }
-  return other.heartbeat_at < saturating_add(now, -timeout);
-}
 
 Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
                      SchedulerOptions options)
@@ -47,7 +34,6 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       random_(options_.seed),
       retry_log_(options_.retry_log_period, 5,
                  [](const std::string& line) { spdlog::warn("{}", line); }) {
-  if (options_.instance.id.empty()) options_.instance.id = "ratchet-" + new_uuid();
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -57,6 +43,15 @@ void Scheduler::start() {
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
+  // Another server of a fleet made calls due: look now rather than at the
+  // next safety poll.
+  store_.watch_calls([this] {
+    {
+      std::lock_guard lock(mutex_);
+      store_news_ = true;
+    }
+    wake_.notify_one();
+  });
 }
 
 void Scheduler::drain(Micros grace) {
@@ -85,6 +80,7 @@ void Scheduler::stop() {
     if (!running_) return;
     running_ = false;
   }
+  store_.watch_calls(nullptr);
   wake_.notify_all();
   drained_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -221,32 +217,11 @@ Status Scheduler::apply_reply(CallTransaction& tx, const Reply& reply, Turn& tur
   return apply_transition(tx, reply.claimed, std::move(t), turn);
 }
 
-Status Scheduler::keep_instances(CallTransaction& tx, Turn& turn) {
-  if (!turn.keep_instances) return Status::ok();
-  const InstanceRecord& self = options_.instance;
-  bool beat = false;
-  if (registered_) {
-    ASSIGN_OR_RETURN(beat, tx.beat(self.id));
-    turn.reregistered = !beat;
-  }
-  if (!beat) RETURN_IF_ERROR(tx.register_instance(self));
-  ASSIGN_OR_RETURN(auto all, tx.instances());
-  Micros now = clock_.now();
-  for (const auto& other : all) {
-    if (!instance_gone(self, other, now, options_.instance_timeout, options_.process_alive)) {
-      continue;
-    }
-    ASSIGN_OR_RETURN(int freed, tx.take_over(other.id));
-    turn.taken_over.emplace_back(other, freed);
-  }
-  return Status::ok();
-}
-
 Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
   if (turn.free_slots <= 0) return Status::ok();
   Micros now = clock_.now();
   ASSIGN_OR_RETURN(auto claimed,
-                   tx.claim(options_.instance.id, now + options_.lease, turn.free_slots));
+                   tx.claim(options_.owner, now + options_.lease, turn.free_slots));
   for (auto& c : claimed) {
     if (c.call.expires_at && *c.call.expires_at <= now) {
       CallEnd end =
@@ -261,7 +236,6 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
 }
 
 Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
-  RETURN_IF_ERROR(keep_instances(tx, turn));
   for (auto& d : turn.dispatches) {
     std::vector<std::string> ids;
     for (const auto& call : d.calls) {
@@ -273,7 +247,6 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
   for (const auto& reply : turn.replies) RETURN_IF_ERROR(apply_reply(tx, reply, turn));
   if (turn.last) {
     for (const auto& [id, epoch] : turn.release) RETURN_IF_ERROR(tx.release(id, epoch).status());
-    RETURN_IF_ERROR(tx.unregister_instance(options_.instance.id));
   }
   RETURN_IF_ERROR(claim(tx, turn));
   ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
@@ -300,8 +273,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   Micros now = clock_.now();
   turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
   if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
-  turn.keep_instances = !drained_ && !turn.last &&
-                        (!registered_ || now >= last_heartbeat_ + options_.heartbeat_interval);
+  store_news_ = false;
   lock.unlock();
 
   Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
@@ -340,22 +312,6 @@ void Scheduler::after_commit(Turn& turn) {
     store_failure_.reset();
   }
   if (!turn.send_before_commit) send_all(turn.to_send, nullptr);
-  if (turn.keep_instances) {
-    registered_ = true;
-    last_heartbeat_ = now;
-  }
-  if (turn.reregistered) {
-    spdlog::warn(
-        "another server judged this one ({}) gone and took over its calls; it "
-        "recorded itself again",
-        options_.instance.id);
-  }
-  for (const auto& [other, freed] : turn.taken_over) {
-    spdlog::info(
-        "took over the {} calls leased by server instance {} (pid {}, last heartbeat {} "
-        "ms ago): it is gone",
-        freed, other.id, other.pid, (now - other.heartbeat_at) / kMicrosPerMilli);
-  }
   if (turn.last) {
     spdlog::info("released the {} calls still in flight: any server runs them now",
                  turn.release.size());
@@ -499,7 +455,6 @@ Micros Scheduler::wake_at(Micros now) const {
     if (next_due_ && !draining_ && in_flight_ < options_.max_in_flight) {
       until = std::min(until, *next_due_);
     }
-    if (!drained_) until = std::min(until, last_heartbeat_ + options_.heartbeat_interval);
   }
   if (draining_ && !drained_) until = std::min(until, drain_deadline_);
   for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
@@ -528,13 +483,13 @@ void Scheduler::loop() {
     expire_waiters(now);
     retry_log_.flush(now);
     lock.lock();
-    // Sleep until there is news, a call falls due, a waiter's deadline, the
-    // next heartbeat, or the safety poll. While the store fails, only the
-    // backoff ends the sleep: news waits for the next try.
+    // Sleep until there is news, a call falls due, a waiter's deadline, or
+    // the safety poll (whose turn also carries the store's heartbeat). While
+    // the store fails, only the backoff ends the sleep: news waits for it.
     auto has_news = [this] {
       if (!running_) return true;
       if (store_failure_) return false;
-      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() || store_news_ ||
              (draining_ && !drained_ && sent_.empty());
     };
     Micros until = wake_at(now);

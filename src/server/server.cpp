@@ -20,15 +20,42 @@ struct Server::Parts {
   std::unique_ptr<HttpEndpointClient> client;
   std::unique_ptr<WorkQueue> decoder;  // decodes Dispatch requests off the I/O thread
   std::unique_ptr<Api> api;
+  std::unique_ptr<Extension> extension;
   std::unique_ptr<http::Server> http;
   Micros shutdown_grace = 0;
   bool stopped = false;
 };
 
+namespace {
+
+// The one routing table of the server's HTTP port: the Dispatch API's RPCs
+// (every path under its services' prefix, so an unknown RPC is the API's 404),
+// then the extension.
+http::Server::Handler route(Api* api, Extension* extension) {
+  return [api, extension](http::Request request, http::Responder responder) {
+    bool rpc = request.path().starts_with("/dispatch.sdk.v1.");
+    if (rpc || !extension) {
+      api->handle(std::move(request), std::move(responder));
+    } else {
+      extension->handle(std::move(request), std::move(responder));
+    }
+  };
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto parts = std::make_unique<Parts>();
+  if (config.scheduler.owner == "ratchet") {
+    config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
+  }
   StoreOptions store_options;
   store_options.durable = config.durable;
+  store_options.instance = config.scheduler.owner;  // a fleet takes over its leases once it is gone
+  store_options.identity = config.identity;
+  store_options.process_alive = config.process_alive;
+  // Readers of the same store (the dashboard) check nothing and keep no reserve.
+  StoreOptions reader_options = store_options;
   store_options.disk_reserve_bytes = config.disk_reserve_bytes;
   store_options.check_integrity = true;  // a damaged store must not start a server that answers 503
   parts->shutdown_grace = config.shutdown_grace;
@@ -36,10 +63,6 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
                    open_store(config.db_path, SystemClock::instance(), store_options));
   parts->client = std::make_unique<HttpEndpointClient>(config.signing_key, SystemClock::instance(),
                                                        config.endpoint);
-  if (config.scheduler.instance.id.empty()) {
-    config.scheduler.instance.id =
-        "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
-  }
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);
   // Two threads: the decoding of one huge Dispatch never holds up the others.
@@ -49,16 +72,23 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
       *parts->scheduler, SystemClock::instance(), config.api,
       [decoder](std::function<void()> job) { return decoder->post(std::move(job)); });
   parts->scheduler->start();
+  if (config.extension) {
+    ExtensionContext context{config.db_path, reader_options, config.api.api_keys,
+                             *parts->scheduler, SystemClock::instance()};
+    auto extension = config.extension(context);
+    if (!extension.is_ok()) {
+      parts->scheduler->stop();
+      return extension.status();
+    }
+    parts->extension = std::move(extension).value();
+  }
   http::ServerOptions http_options;
   http_options.host = config.host;
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
-  Api* api = parts->api.get();
-  auto http =
-      http::Server::start(http_options, [api](http::Request request, http::Responder responder) {
-        api->handle(std::move(request), std::move(responder));
-      });
+  auto http = http::Server::start(http_options, route(parts->api.get(), parts->extension.get()));
   if (!http.is_ok()) {
+    if (parts->extension) parts->extension->stop();
     parts->scheduler->stop();
     return http.status();
   }
@@ -77,6 +107,7 @@ void Server::stop() {
   parts_->stopped = true;
   parts_->http->stop(std::chrono::seconds(2));
   parts_->decoder.reset();  // decodes what is queued (its answers go nowhere now)
+  if (parts_->extension) parts_->extension->stop();
   parts_->scheduler->drain(parts_->shutdown_grace);
   parts_->scheduler->stop();
   parts_->client.reset();

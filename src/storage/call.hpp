@@ -14,7 +14,6 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
-#include "storage/instance.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -40,6 +39,10 @@ struct NewCall {
 struct CallError {
   std::string type;
   std::string message;
+  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
+  // kept for people to read (the dashboard), not sent on. (The initializer lets
+  // CallError{type, message} stay free of -Wmissing-field-initializers.)
+  std::string traceback = {};
 };
 
 // A child's final result, waiting in its parent's inbox.
@@ -145,21 +148,6 @@ class CallTransaction {
   // Gives the call back (a deploy): READY at once for any server. Fenced like
   // the transitions above; false when the lease was lost.
   virtual Result<bool> release(const std::string& id, std::int64_t epoch) = 0;
-
-  // --- server instances (instance.hpp) ---------------------------------------
-
-  // Records `self` with a heartbeat now, replacing a record of the same id.
-  virtual Status register_instance(const InstanceRecord& self) = 0;
-  // Refreshes the heartbeat of instance `id`; false when its record is gone
-  // (another server judged it gone and took over its leases).
-  virtual Result<bool> beat(const std::string& id) = 0;
-  virtual Result<std::vector<InstanceRecord>> instances() = 0;
-  // Instance `id` is gone: removes its record and ends its leases now, so that
-  // the next claim of any server takes its calls (under a new epoch). The
-  // number of calls freed; 0 as well when another server took it over first.
-  virtual Result<int> take_over(const std::string& id) = 0;
-  // Removes the record of an instance that stopped cleanly.
-  virtual Status unregister_instance(const std::string& id) = 0;
 };
 
 }  // namespace ratchet
