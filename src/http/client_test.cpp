@@ -228,6 +228,36 @@ TEST(Client, MalformedResponseIsReported) {
       << response.status().message();
 }
 
+// A response Beast cannot store (a 64 KiB trailer field) used to throw on the
+// client's I/O thread and abort the process.
+TEST(Client, HostileTrailerInAResponseIsAMalformedResponse) {
+  RawListener listener;
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n";
+  const std::string hostile[] = {
+      chunked + "X: " + std::string(65534, 'a') + "\r\n\r\n",
+      chunked + std::string(65534, 'n') + ": v\r\n\r\n",
+      chunked + "X: " + std::string(1'000'000, 'a') + "\r\n\r\n",
+  };
+  std::thread peer([&] {
+    for (const std::string& bytes : hostile) {
+      int fd = listener.accept_one();
+      read_message(fd);
+      write_all(fd, bytes);
+      close(fd);
+    }
+  });
+  Client client;
+  for (std::size_t i = 0; i < std::size(hostile); ++i) {
+    Result<Response> response = client.send_sync(
+        Request{"GET", "http://127.0.0.1:" + std::to_string(listener.port()) + "/", {}, ""});
+    ASSERT_FALSE(response.is_ok());
+    EXPECT_EQ(error_kind(response.status()), ErrorKind::kMalformedResponse)
+        << response.status().message();
+  }
+  peer.join();
+}
+
 // The server answers one request per connection, keep-alive, then closes the
 // connection: the client's pooled connection is stale for the next request.
 TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {

@@ -12,10 +12,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -25,13 +21,13 @@
 #include <unordered_map>
 
 #include "http/detail/io_pool.hpp"
+#include "http/parser.hpp"
 
 namespace ratchet::http {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -199,11 +195,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void wait_for_request();
-  void read_header();
-  void on_header(beast::error_code ec);
-  void read_body();
+  void start_request();
+  void parse();
+  void read_more();
+  void on_header();
+  void continue_body();
   void on_request();
-  void reject(beast::error_code ec);
+  void reject(ParseError error, const std::string& reason);
   void lingering_close();
   void drain(std::size_t drained);
   void send_error(int status, std::string text);
@@ -211,15 +209,21 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_written(beast::error_code ec);
 
   const ServerOptions& options() const { return shared_->options; }
+  std::string_view buffered() const {
+    auto data = buffer_.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
 
   beast::tcp_stream stream_;
   std::shared_ptr<ServerShared> shared_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> response_;
-  bool keep_alive_ = false;    // what the current request allows
-  bool head_request_ = false;  // the response has a Content-Length but no body
-  bool in_flight_ = false;     // a request was handed to the handler, not yet answered
+  std::optional<RequestParser> parser_;
+  bool header_seen_ = false;    // on_header() ran for the current request
+  Clock::time_point deadline_;  // for the header, then for the body, of the current request
+  std::string response_;        // the bytes being written
+  bool keep_alive_ = false;     // what the current request allows
+  bool head_request_ = false;   // the response has a Content-Length but no body
+  bool in_flight_ = false;      // a request was handed to the handler, not yet answered
   bool response_in_progress_ = false;
   bool closed_ = false;
   // While the handler holds the request, nothing else owns the Session: it
@@ -227,11 +231,19 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Session> self_while_in_flight_;
 };
 
-bool is_http_syntax_error(beast::error_code ec) {
-  static const beast::error_category& http_errors =
-      beast::error_code(bhttp::error::bad_method).category();
-  return ec.category() == http_errors && ec != bhttp::error::end_of_stream &&
-         ec != bhttp::error::partial_message;
+constexpr std::size_t kReadSize = 16 * 1024;
+
+int status_for(ParseError error) {
+  switch (error) {
+    case ParseError::kHeadersTooLarge:
+      return 431;
+    case ParseError::kBodyTooLarge:
+      return 413;
+    case ParseError::kMalformed:
+    case ParseError::kNone:
+      break;
+  }
+  return 400;
 }
 
 template <typename Fn>
@@ -252,80 +264,89 @@ void ServerShared::for_each_session(Fn fn) {
 void Session::wait_for_request() {
   if (closed_) return;
   if (shared_->stopping.load()) return close();
-  if (buffer_.size() > 0) return read_header();  // a pipelined request is here
+  if (buffer_.size() > 0) return start_request();  // a pipelined request is here
   stream_.expires_after(options().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
+  stream_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                             if (ec || self->closed_) return self->close();
                             self->buffer_.commit(n);
-                            self->read_header();
+                            self->start_request();
                           });
 }
 
-void Session::read_header() {
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-  parser_->body_limit(options().body_limit);
-  stream_.expires_after(options().header_timeout);
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+// The first byte of a request is here: its header must follow within
+// header_timeout of it, however the client spreads it out.
+void Session::start_request() {
+  parser_.emplace(ParseLimits{options().header_limit, options().body_limit});
+  header_seen_ = false;
+  deadline_ = Clock::now() + options().header_timeout;
+  parse();
 }
 
-void Session::on_header(beast::error_code ec) {
-  if (closed_) return;
-  if (ec) return reject(ec);
-  auto length = parser_->content_length();
-  if (length && *length > options().body_limit) return reject(bhttp::error::body_limit);
-  keep_alive_ = parser_->get().keep_alive();
-  head_request_ = parser_->get().method() == bhttp::verb::head;
-  if (parser_->is_done()) return on_request();
-  auto expect = parser_->get().find(bhttp::field::expect);
-  if (expect == parser_->get().end() || !iequals(expect->value(), "100-continue")) {
-    return read_body();
+// Parses what is buffered, and reads more until the request is complete.
+void Session::parse() {
+  ParseStep step = parser_->put(buffered(), /*stop_after_header=*/!header_seen_);
+  buffer_.consume(step.consumed);
+  if (step.error != ParseError::kNone) return reject(step.error, parser_->error_message());
+  if (parser_->header_done() && !header_seen_) {
+    header_seen_ = true;
+    return on_header();
   }
+  if (parser_->done()) return on_request();
+  read_more();
+}
+
+void Session::read_more() {
+  stream_.expires_at(deadline_);
+  stream_.async_read_some(buffer_.prepare(kReadSize),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (self->closed_) return;
+                            // The client went away or stalled: there is no one to answer.
+                            if (ec) return self->close();
+                            self->buffer_.commit(n);
+                            self->parse();
+                          });
+}
+
+void Session::on_header() {
+  const Request& header = parser_->request();
+  keep_alive_ = parser_->keep_alive() && parser_->http11();
+  head_request_ = header.method == "HEAD";
+  if (options().header_check) {
+    std::optional<Response> refusal;
+    try {
+      refusal = options().header_check(header);
+    } catch (...) {
+      refusal = plain_error(500, "the header check failed\n");
+    }
+    if (refusal) {
+      // Answered without reading the body: the connection cannot carry on.
+      keep_alive_ = false;
+      in_flight_ = true;
+      return deliver(std::move(*refusal));
+    }
+  }
+  deadline_ = Clock::now() + options().io_timeout;
+  if (parser_->done() || !parser_->expects_continue()) return parse();
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  stream_.expires_after(options().io_timeout);
+  stream_.expires_at(deadline_);
   asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       if (ec || self->closed_) return self->close();
-                      self->read_body();
+                      self->parse();
                     });
 }
 
-void Session::read_body() {
-  stream_.expires_after(options().io_timeout);
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (self->closed_) return;
-                      if (ec) return self->reject(ec);
-                      self->on_request();
-                    });
-}
-
-// A request could not be read: answer what the client did wrong, or just close
-// when it went away or stalled.
-void Session::reject(beast::error_code ec) {
-  if (ec == bhttp::error::body_limit) {
-    return send_error(413, "the request body is larger than " +
-                               std::to_string(options().body_limit) + " bytes\n");
-  }
-  if (is_http_syntax_error(ec)) {
-    return send_error(400, "malformed HTTP request: " + ec.message() + "\n");
-  }
-  close();
+// A request could not be read: answer what the client did wrong, then close.
+void Session::reject(ParseError error, const std::string& reason) {
+  int status = status_for(error);
+  std::string what = status == 400 ? "malformed HTTP request: " : "";
+  send_error(status, what + reason + "\n");
 }
 
 void Session::on_request() {
-  bhttp::request<bhttp::string_body> message = parser_->release();
+  Request request = parser_->take_request();
   parser_.reset();
-  Request request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message) {
-    request.headers.add(std::string(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
   in_flight_ = true;
   self_while_in_flight_ = shared_from_this();
   Responder responder(std::make_shared<Responder::State>(shared_->gate, weak_from_this()));
@@ -339,20 +360,16 @@ void Session::on_request() {
 void Session::deliver(Response response) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
   response_in_progress_ = true;
-  if (response.status < 100 || response.status > 999) {
-    response = plain_error(500, "the handler answered an invalid HTTP status\n");
+  bool keep_alive = keep_alive_ && !shared_->stopping.load();
+  Result<std::string> bytes = serialize_response(response, keep_alive, head_request_);
+  if (!bytes.is_ok()) {
+    keep_alive = false;
+    bytes = serialize_response(
+        plain_error(500, "the handler's response is invalid: " + bytes.status().message() + "\n"),
+        keep_alive, head_request_);
   }
-  response_ = {};
-  response_.version(11);
-  response_.result(static_cast<unsigned>(response.status));
-  for (const Header& field : response.headers) {
-    response_.insert(field.name, field.value);
-  }
-  int status = response.status;
-  bool bodiless = status < 200 || status == 204 || status == 304;
-  if (!bodiless) response_.body() = std::move(response.body);
-  response_.prepare_payload();
-  if (head_request_) response_.body().clear();  // Content-Length stays
+  keep_alive_ = keep_alive;
+  response_ = std::move(bytes).value();
   write_response();
   self_while_in_flight_.reset();  // the write's handler owns the Session now
 }
@@ -365,19 +382,18 @@ void Session::send_error(int status, std::string text) {
 }
 
 void Session::write_response() {
-  response_.keep_alive(keep_alive_ && !shared_->stopping.load());
   stream_.expires_after(options().io_timeout);
-  bhttp::async_write(
-      stream_, response_,
+  asio::async_write(
+      stream_, asio::buffer(response_),
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_written(ec); });
 }
 
 void Session::on_written(beast::error_code ec) {
   in_flight_ = false;
   response_in_progress_ = false;
+  response_.clear();
   if (ec || closed_) return close();
-  if (!response_.keep_alive()) return lingering_close();
-  response_ = {};
+  if (!keep_alive_) return lingering_close();
   wait_for_request();
 }
 
