@@ -14,6 +14,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -106,6 +107,13 @@ struct ServerShared {
   std::mutex sessions_mutex;
   std::condition_variable sessions_changed;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<int> refusing{0};  // connections being answered 503 (not in `sessions`)
+
+  // True when a new connection may be served: there is room under
+  // max_connections, or room is being made by closing the connection that has
+  // waited longest with no request past its header (idle, or still sending a
+  // header). False when every connection is busy with a request.
+  bool make_room();
 
   // Runs `fn(session)` on each live session's own thread.
   template <typename Fn>
@@ -159,19 +167,39 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
 
   ~Session() {
+    if (refused_) shared_->refusing.fetch_sub(1);
     std::lock_guard lock(shared_->sessions_mutex);
     shared_->sessions.erase(this);
     shared_->sessions_changed.notify_all();
   }
 
   void start() {
-    {
-      std::lock_guard lock(shared_->sessions_mutex);
-      shared_->sessions.emplace(this, weak_from_this());
-    }
     beast::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
     wait_for_request();
+  }
+
+  // Answers 503 and closes: the server is at max_connections, all busy.
+  void refuse() {
+    refused_ = true;
+    in_flight_ = true;
+    keep_alive_ = false;
+    Response response = plain_error(503, "the server is at its limit of " +
+                                             std::to_string(options().max_connections) +
+                                             " connections: try again shortly\n");
+    response.headers.add("Retry-After", "1");
+    deliver(std::move(response));
+  }
+
+  // Since when the connection could be closed to make room (idle, or reading a
+  // header); kBusy while a request is past its header. Any thread.
+  static constexpr Clock::rep kBusy = std::numeric_limits<Clock::rep>::max();
+  Clock::rep evictable_since() const { return evictable_since_.load(std::memory_order_relaxed); }
+
+  // Closes the connection to make room, unless a request got past its header
+  // since it was chosen (the cap is then exceeded by one, briefly).
+  void evict() {
+    if (evictable_since() != kBusy) close();
   }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -209,6 +237,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_written(beast::error_code ec);
 
   const ServerOptions& options() const { return shared_->options; }
+  void set_evictable(bool evictable) {
+    evictable_since_.store(evictable ? Clock::now().time_since_epoch().count() : kBusy,
+                           std::memory_order_relaxed);
+  }
   std::string_view buffered() const {
     auto data = buffer_.data();
     return {static_cast<const char*>(data.data()), data.size()};
@@ -218,6 +250,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ServerShared> shared_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
+  std::atomic<Clock::rep> evictable_since_{Clock::now().time_since_epoch().count()};
   bool header_seen_ = false;    // on_header() ran for the current request
   Clock::time_point deadline_;  // for the header, then for the body, of the current request
   std::string response_;        // the bytes being written
@@ -226,6 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_flight_ = false;      // a request was handed to the handler, not yet answered
   bool response_in_progress_ = false;
   bool closed_ = false;
+  bool refused_ = false;  // counted in ServerShared::refusing
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;
@@ -244,6 +278,28 @@ int status_for(ParseError error) {
       break;
   }
   return 400;
+}
+
+bool ServerShared::make_room() {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard lock(sessions_mutex);
+    if (sessions.size() < options.max_connections) return true;
+    Clock::rep oldest = Session::kBusy;
+    for (auto& [raw, weak] : sessions) {
+      std::shared_ptr<Session> session = weak.lock();
+      if (!session) return true;  // one is closing already
+      Clock::rep since = session->evictable_since();
+      if (since < oldest) {
+        oldest = since;
+        victim = std::move(session);
+      }
+    }
+  }
+  if (!victim) return false;
+  asio::any_io_executor executor = victim->executor();
+  asio::post(executor, [victim = std::move(victim)] { victim->evict(); });
+  return true;
 }
 
 template <typename Fn>
@@ -265,6 +321,7 @@ void Session::wait_for_request() {
   if (closed_) return;
   if (shared_->stopping.load()) return close();
   if (buffer_.size() > 0) return start_request();  // a pipelined request is here
+  set_evictable(true);
   stream_.expires_after(options().idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -326,6 +383,7 @@ void Session::on_header() {
       return deliver(std::move(*refusal));
     }
   }
+  set_evictable(false);
   deadline_ = Clock::now() + options().io_timeout;
   if (parser_->done() || !parser_->expects_continue()) return parse();
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -402,6 +460,7 @@ void Session::on_written(beast::error_code ec) {
 // the body, say). So: half-close, then discard what the client still sends,
 // for a bounded time and size.
 void Session::lingering_close() {
+  set_evictable(true);
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   buffer_.clear();
@@ -448,6 +507,7 @@ struct Server::Impl {
   Status bind(const std::string& host, std::uint16_t wanted_port);
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  void refuse(tcp::socket socket);
   void wait_for_sessions(Clock::time_point deadline);
   void stop(std::chrono::milliseconds grace);
   void release_stuck_sessions();
@@ -492,9 +552,31 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   shared->accepted.fetch_add(1, std::memory_order_relaxed);
-  auto session = std::make_shared<Session>(std::move(socket), shared);
-  asio::post(session->executor(), [session] { session->start(); });
+  if (!shared->make_room()) {
+    refuse(std::move(socket));
+  } else {
+    auto session = std::make_shared<Session>(std::move(socket), shared);
+    {
+      std::lock_guard lock(shared->sessions_mutex);
+      shared->sessions.emplace(session.get(), session);
+    }
+    asio::post(session->executor(), [session] { session->start(); });
+  }
   accept();
+}
+
+// At the cap with every connection busy: a 503 for the client, which is not
+// counted in `sessions`. Beyond kMaxRefusing of those at once, just a close.
+void Server::Impl::refuse(tcp::socket socket) {
+  static constexpr int kMaxRefusing = 64;
+  if (shared->refusing.fetch_add(1) >= kMaxRefusing) {
+    shared->refusing.fetch_sub(1);
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  auto session = std::make_shared<Session>(std::move(socket), shared);
+  asio::post(session->executor(), [session] { session->refuse(); });
 }
 
 void Server::Impl::wait_for_sessions(Clock::time_point deadline) {
@@ -547,6 +629,9 @@ Server::~Server() {
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
   if (!handler) return invalid_argument("http::Server::start needs a handler");
   if (options.io_threads < 1) return invalid_argument("ServerOptions::io_threads must be >= 1");
+  if (options.max_connections < 1) {
+    return invalid_argument("ServerOptions::max_connections must be >= 1");
+  }
   auto impl = std::make_unique<Impl>(options.io_threads);
   RETURN_IF_ERROR(impl->bind(options.host, options.port));
   impl->shared->options = std::move(options);

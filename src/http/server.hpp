@@ -22,6 +22,12 @@
 //   for `idle_timeout`, or slower than `header_timeout` to send a request's
 //   header (from its first byte, however it is spread out), or than
 //   `io_timeout` to send its body or read the response, is closed.
+// - At most `max_connections` connections are served at once. When one more
+//   arrives, the connection that has waited longest without a request past
+//   its header (an idle keep-alive one, or one still sending a header) is
+//   closed to make room; when every connection is busy with a request, the
+//   new one is answered 503 with Retry-After and closed. Idle or slow clients
+//   therefore cannot lock a well-behaved one out.
 // - `header_check`, when set, sees each request's header before any of its
 //   body is read, and may refuse it (say, a wrong API key: 401): the refusal
 //   is sent with `Connection: close` and the body is never read.
@@ -51,7 +57,8 @@ struct ServerOptions {
   int io_threads = 1;
   int worker_threads = 4;  // only for Server::start_blocking
   std::size_t body_limit = 16'000'000;
-  std::size_t header_limit = 64 * 1024;
+  std::size_t header_limit = 64 * 1024;  // header and trailer sections together
+  std::size_t max_connections = 512;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds io_timeout{60'000};

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -58,6 +59,17 @@ inline std::string read_until_close(int fd) {
     ssize_t n = recv(fd, chunk, sizeof chunk, 0);
     if (n <= 0) return out;
     out.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+// True when the peer closes the connection (EOF or reset), after discarding
+// whatever it sends first; false when the 5 s receive timeout passes first.
+inline bool closed_by_peer(int fd) {
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
   }
 }
 

@@ -53,23 +53,26 @@ bool Api::authorized(const http::Request& request) const {
   return options_.api_keys.count(std::string(header->substr(kBearer.size()))) > 0;
 }
 
+std::optional<http::Response> Api::check_header(const http::Request& header) const {
+  std::string_view path = header.path();
+  if (path != protocol::kDispatchPath && path != protocol::kWaitPath) {
+    return connect_error(not_found("no such RPC: " + std::string(path)));
+  }
+  if (header.method != "POST") return connect_error(invalid_argument("RPCs are POST requests"));
+  if (!authorized(header)) {
+    return connect_error(
+        Status(Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)"));
+  }
+  return std::nullopt;
+}
+
 void Api::handle(http::Request request, http::Responder responder) {
-  std::string_view path = request.path();
-  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath;
-  if (!known) {
-    responder.send(connect_error(not_found("no such RPC: " + std::string(path))));
+  // The server ran the check already; again here, so that the handler stands alone.
+  if (auto refusal = check_header(request)) {
+    responder.send(std::move(*refusal));
     return;
   }
-  if (request.method != "POST") {
-    responder.send(connect_error(invalid_argument("RPCs are POST requests")));
-    return;
-  }
-  if (!authorized(request)) {
-    responder.send(connect_error(Status(
-        Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
-    return;
-  }
-  if (path == protocol::kDispatchPath) {
+  if (request.path() == protocol::kDispatchPath) {
     dispatch(request, std::move(responder));
   } else {
     wait(request, std::move(responder));
@@ -78,7 +81,7 @@ void Api::handle(http::Request request, http::Responder responder) {
 
 void Api::dispatch(const http::Request& request, http::Responder responder) {
   auto content_type = request.header("Content-Type").value_or("");
-  if (!content_type.empty() && content_type != protocol::kProtoContentType) {
+  if (!content_type.empty() && !protocol::is_proto_content_type(content_type)) {
     responder.send(connect_error(invalid_argument(
         "Dispatch takes Content-Type application/proto, not " + std::string(content_type))));
     return;

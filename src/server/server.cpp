@@ -42,6 +42,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
   Api* api = parts->api.get();
+  http_options.header_check = [api](const http::Request& header) {
+    return api->check_header(header);
+  };
   auto http =
       http::Server::start(http_options, [api](http::Request request, http::Responder responder) {
         api->handle(std::move(request), std::move(responder));
