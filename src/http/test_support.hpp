@@ -10,9 +10,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 namespace ratchet::http::testing {
 
@@ -118,6 +120,7 @@ class RawListener {
   ~RawListener() { close(fd_); }
 
   std::uint16_t port() const { return port_; }
+  int fd() const { return fd_; }
   int accept_one() {
     int fd = accept(fd_, nullptr, nullptr);
     if (fd >= 0) set_receive_timeout(fd);
@@ -146,6 +149,41 @@ class ClosedPort {
  private:
   int fd_ = -1;
   std::uint16_t port_ = 0;
+};
+
+// A peer that answers every request on every connection with the same bytes,
+// then closes: a hostile HTTP server for clients, on 127.0.0.1, any port.
+class ScriptedPeer {
+ public:
+  explicit ScriptedPeer(std::string reply) : reply_(std::move(reply)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedPeer() {
+    stopping_ = true;
+    shutdown(listener_.fd(), SHUT_RDWR);  // wakes the accept()
+    thread_.join();
+  }
+  std::uint16_t port() const { return listener_.port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      int fd = listener_.accept_one();
+      if (fd < 0) continue;
+      ++connections_;
+      read_message(fd);
+      write_all(fd, reply_);
+      close(fd);
+    }
+  }
+
+  std::string reply_;
+  RawListener listener_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
 };
 
 }  // namespace ratchet::http::testing

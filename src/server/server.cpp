@@ -3,13 +3,50 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::server {
+
+namespace {
+
+// Descriptors kept out of the connection cap: the store, its WAL, and
+// connections to endpoints (up to 256 per endpoint host).
+constexpr std::size_t kReservedFiles = 320;
+
+// Raises the soft limit on open files to the hard one; the soft limit now.
+std::size_t raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+// The connection cap that leaves room for the reserved descriptors.
+std::size_t connection_cap(std::size_t wanted) {
+  std::size_t files = raise_open_files_limit();
+  std::size_t room = files > 2 * kReservedFiles ? files - kReservedFiles : files / 2;
+  std::size_t cap = std::max<std::size_t>(1, std::min(wanted, room));
+  if (cap < wanted) {
+    spdlog::warn(
+        "serving at most {} API connections, not {}: the limit on open files is {} (raise it "
+        "with ulimit -n)",
+        cap, wanted, files);
+  }
+  return cap;
+}
+
+}  // namespace
 
 // Declared in the order they are built; torn down explicitly in reverse (see
 // stop): the endpoint client must not outlive the scheduler it calls back.
@@ -41,6 +78,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   http_options.host = config.host;
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
+  http_options.max_connections = connection_cap(config.max_connections);
   Api* api = parts->api.get();
   http_options.header_check = [api](const http::Request& header) {
     return api->check_header(header);
