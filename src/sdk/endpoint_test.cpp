@@ -127,6 +127,36 @@ TEST_F(Verification, RefusesAStaleSignature) {
   EXPECT_EQ(response.status, 403);
 }
 
+// Issue 8, item 10: the protocol has no nonce, so a captured request could be
+// sent again within the signature's 5 minutes and run its function again.
+TEST_F(Verification, RefusesARequestSentAgainWithTheSameSignature) {
+  int runs = 0;
+  dispatch_.function("count", [&runs](int) { return ++runs; });
+  Request request = http_request(first_run("count", 1));
+  auto key = protocol::SigningKey::from_raw_private_key(test_private_key()).value();
+  auto headers = protocol::sign_request(key, "POST", request.path, "127.0.0.1:8000",
+                                        "application/proto", request.body, now_seconds())
+                     .value();
+  request.headers.emplace_back("Content-Digest", headers.content_digest);
+  request.headers.emplace_back("Signature-Input", headers.signature_input);
+  request.headers.emplace_back("Signature", headers.signature);
+  EXPECT_EQ(dispatch_.handle(request).status, 200);
+  Response replayed = dispatch_.handle(request);
+  EXPECT_EQ(replayed.status, 503) << replayed.body;
+  EXPECT_NE(replayed.body.find("already"), std::string::npos) << replayed.body;
+  EXPECT_EQ(runs, 1);
+  // Another signature of the same request (a later second) is a new request.
+  auto later = protocol::sign_request(key, "POST", request.path, "127.0.0.1:8000",
+                                      "application/proto", request.body, now_seconds() + 1)
+                   .value();
+  for (auto& [name, value] : request.headers) {
+    if (name == "Signature-Input") value = later.signature_input;
+    if (name == "Signature") value = later.signature;
+  }
+  EXPECT_EQ(dispatch_.handle(request).status, 200);
+  EXPECT_EQ(runs, 2);
+}
+
 TEST_F(Verification, RefusesAnotherKeyId) {
   Request request = signed_request(now_seconds());
   for (auto& [name, value] : request.headers) {
