@@ -8,6 +8,7 @@
 
 #include "common/clock.hpp"
 #include "http/client.hpp"
+#include "http/test_support.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/ratchet.hpp"
 #include "sdk/test_support.hpp"
@@ -199,6 +200,57 @@ TEST(Serve, ABlockedFunctionDoesNotBlockOtherCalls) {
   release.set_value();
   EXPECT_EQ(blocked_status.get_future().get(), 200);
   dispatch.stop();
+}
+
+// Issue 8, item 1: a trailer Beast could not store aborted the endpoint's
+// process before the signature was even checked.
+TEST(Serve, HostileHttpIsAnswered4xxAndTheEndpointKeepsServing) {
+  Dispatch dispatch(test_options());
+  dispatch.function("quick", [](int x) { return x; });
+  std::uint16_t port = dispatch.start();
+  const std::string run = "POST " + std::string(protocol::kRunPath) +
+                          " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  for (const std::string& bytes :
+       {run + "X: " + std::string(65534, 'a') + "\r\n\r\n",
+        run + std::string(65534, 'n') + ": v\r\n\r\n",
+        std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, br\r\n\r\nabc")}) {
+    int fd = http::testing::connect_to(port);
+    ASSERT_GE(fd, 0);
+    http::testing::write_all(fd, bytes);
+    std::string answer = http::testing::read_until_close(fd);
+    close(fd);
+    int status = http::testing::status_of(answer);
+    EXPECT_TRUE(status == 400 || status == 431) << answer.substr(0, 200);
+  }
+  http::Request request;
+  request.method = "POST";
+  request.target = "http://127.0.0.1:" + std::to_string(port) + std::string(protocol::kRunPath);
+  request.headers.set("Content-Type", "application/proto");
+  request.body = first_run("quick", 5).SerializeAsString();
+  http::Client client;
+  auto response = client.send_sync(request);
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+  dispatch.stop();
+}
+
+// Issue 8, item 1, the SDK's client: a hostile API server aborted the process.
+TEST(Client, HostileApiServerIsAnErrorNotACrash) {
+  http::testing::ScriptedPeer hostile(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\nX: " +
+      std::string(65534, 'a') + "\r\n\r\n");
+  Options options = test_options();
+  options.api_url = hostile.url();
+  Dispatch dispatch(options);
+  auto f = dispatch.function("f", [](int x) { return x; });
+  try {
+    (void)f.dispatch(1);
+    ADD_FAILURE() << "dispatch succeeded against a hostile server";
+  } catch (const InvalidResponseError& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed HTTP response"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)f.wait("some-id"), InvalidResponseError);
 }
 
 TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
