@@ -38,6 +38,12 @@ class Api {
   ApiOptions options_;
 };
 
+// The calls of a DispatchRequest's bytes, each validated, as they are recorded
+// (expirations from `now`); kInvalidArgument naming the first bad call: a
+// Dispatch is all or nothing. Pure: the fuzzer's way in.
+Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
+                                             const ApiOptions& options);
+
 // A Connect error response.
 http::Response connect_error(const Status& status);
 

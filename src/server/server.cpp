@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -129,6 +130,10 @@ int wait_for_shutdown_signal() {
 }
 
 void log_to_stderr() {
+  // protobuf logs an error for every string field that is not UTF-8: a client
+  // could fill the log with one line per request. The API answers those 400.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
   auto logger = spdlog::stderr_color_mt("ratchet");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   spdlog::set_default_logger(logger);
