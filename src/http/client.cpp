@@ -308,7 +308,11 @@ void Connection::on_connected(beast::error_code ec) {
     return write_request();
   }
   if (!is_ip_address(host_)) SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str());
-  if (client_.options.verify_peer) secure_->set_verify_callback(ssl::host_name_verification(host_));
+  if (client_.options.verify_peer) {
+    beast::error_code verify_ec;  // the overload without it throws, on an I/O thread
+    secure_->set_verify_callback(ssl::host_name_verification(host_), verify_ec);
+    if (verify_ec) return fail_connecting(verify_ec, ErrorKind::kTls, "TLS set-up for " + where());
+  }
   secure_->async_handshake(
       ssl::stream_base::client,
       [self = shared_from_this()](beast::error_code hs_ec) { self->on_handshake(hs_ec); });
