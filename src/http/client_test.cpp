@@ -51,9 +51,11 @@ class ClientTest : public ::testing::Test {
   }
 
   // Blocks until the server holds `n` requests to /slow.
-  void wait_for_slow(std::size_t n) {
+  // True once the server holds `n` requests to /slow; false after 30 s.
+  [[nodiscard]] bool wait_for_slow(std::size_t n) {
     std::unique_lock lock(mutex_);
-    slow_arrived_.wait(lock, [&] { return slow_.size() >= n; });
+    return slow_arrived_.wait_for(lock, std::chrono::seconds(30),
+                                  [&] { return slow_.size() >= n; });
   }
 
   void TearDown() override {
@@ -306,7 +308,7 @@ TEST_F(ClientTest, DestroyingTheClientFailsRequestsInFlight) {
     Client client;
     client.send(url_, Request{"GET", "/slow", {}, ""}, {},
                 [&](Result<Response> r) { result.set_value(std::move(r)); });
-    wait_for_slow(1);  // the request is truly in flight
+    ASSERT_TRUE(wait_for_slow(1)) << "the request never reached the server";
   }
   Result<Response> response = result.get_future().get();
   ASSERT_FALSE(response.is_ok());

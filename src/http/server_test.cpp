@@ -43,9 +43,10 @@ class HeldRequests {
       changed_.notify_all();
     };
   }
-  void wait_for(std::size_t n) {
+  // True once the handler holds `n` requests; false after 30 s.
+  [[nodiscard]] bool wait_for(std::size_t n) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return held_.size() >= n; });
+    return changed_.wait_for(lock, std::chrono::seconds(30), [&] { return held_.size() >= n; });
   }
   void answer_all(int status) {
     std::vector<Responder> held;
@@ -273,13 +274,13 @@ TEST(Server, AtTheCapWithEveryConnectionBusyANewOneGets503) {
   options.max_connections = 2;
   HeldRequests held;
   auto server = start_server(options, held.handler());
+  std::latch done(2);  // before the client, whose destructor completes requests
   Client client;
   Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
-  std::latch done(2);
   for (int i = 0; i < 2; ++i) {
     client.send(url, Request{"GET", "/", {}, ""}, {}, [&](Result<Response>) { done.count_down(); });
   }
-  held.wait_for(2);
+  ASSERT_TRUE(held.wait_for(2)) << "the requests never reached the handler";
   int fd = connect_to(server->port());
   ASSERT_GE(fd, 0);
   write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -359,20 +360,28 @@ TEST(Server, StopLetsInFlightRequestsFinishThenRefusesConnections) {
   HeldRequests held;
   auto server = start_server({}, held.handler());
   std::uint16_t port = server->port();
+  std::atomic<int> ok{0};
+  std::latch done(3);  // before the client, whose destructor completes requests
   Client client;
   Url url = parse_url("http://127.0.0.1:" + std::to_string(port)).value();
-  std::atomic<int> ok{0};
-  std::latch done(3);
   for (int i = 0; i < 3; ++i) {
     client.send(url, Request{"GET", "/", {}, ""}, {}, [&](Result<Response> response) {
       if (response.is_ok() && response->status == 200) ++ok;
       done.count_down();
     });
   }
-  held.wait_for(3);
+  ASSERT_TRUE(held.wait_for(3)) << "the requests never reached the handler";
   std::thread stopper([&] { server->stop(std::chrono::seconds(10)); });
-  // Stop has begun once new connections are refused.
-  for (int fd; (fd = connect_to(port)) >= 0;) close(fd);
+  // Stop has begun once new connections are refused (bounded: a stop that
+  // never closes the listener fails here instead of hanging).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    int fd = connect_to(port);
+    refused = fd < 0;
+    if (fd >= 0) close(fd);
+  }
+  EXPECT_TRUE(refused) << "the server still accepts connections 30 s into stop()";
   held.answer_all(200);
   done.wait();
   stopper.join();
@@ -382,12 +391,12 @@ TEST(Server, StopLetsInFlightRequestsFinishThenRefusesConnections) {
 TEST(Server, StopAfterGraceClosesUnansweredRequests) {
   HeldRequests held;
   auto server = start_server({}, held.handler());
+  std::promise<Result<Response>> result;  // before the client, which completes it
   Client client;
   Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
-  std::promise<Result<Response>> result;
   client.send(url, Request{"GET", "/", {}, ""}, {},
               [&](Result<Response> response) { result.set_value(std::move(response)); });
-  held.wait_for(1);
+  ASSERT_TRUE(held.wait_for(1)) << "the request never reached the handler";
   server->stop(std::chrono::milliseconds(50));
   Result<Response> response = result.get_future().get();
   ASSERT_FALSE(response.is_ok());

@@ -2,9 +2,12 @@
 // request signature verification (PROTOCOL.md, "Request signing").
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "http/client.hpp"
@@ -308,11 +311,50 @@ TEST(Configuration, WithoutAnEndpointUrlDispatchesNameTheStartedServer) {
   dispatch.stop();
 }
 
+// Unsets the DISPATCH_* variables for the test's lifetime.
+class CleanEnvironment {
+ public:
+  CleanEnvironment() {
+    for (const char* name : kNames) {
+      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
+      unsetenv(name);
+    }
+  }
+  ~CleanEnvironment() {
+    for (const auto& [name, value] : saved_) setenv(name.c_str(), value.c_str(), 1);
+  }
+
+ private:
+  static constexpr const char* kNames[] = {"DISPATCH_API_KEY",          "DISPATCH_API_URL",
+                                           "DISPATCH_ENDPOINT_URL",     "DISPATCH_ENDPOINT_ADDR",
+                                           "DISPATCH_VERIFICATION_KEY", "DISPATCH_TRACE"};
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+// It used to assert a value it had set itself; now nothing is set.
 TEST(Configuration, DefaultsApply) {
+  CleanEnvironment clean;
+  Dispatch dispatch{Options{}};
+  const Config& config = dispatch.config();
+  EXPECT_EQ(config.api_url, "http://127.0.0.1:4450");
+  EXPECT_EQ(config.endpoint_addr, "127.0.0.1:8000");
+  EXPECT_EQ(config.api_key, "");
+  EXPECT_EQ(config.endpoint_url, "");
+  EXPECT_EQ(config.verification_key, "");
+  EXPECT_FALSE(config.trace);
+}
+
+TEST(Configuration, TheEnvironmentFillsWhatOptionsLeaveOut) {
+  CleanEnvironment clean;
+  setenv("DISPATCH_API_URL", "http://10.0.0.1:9", 1);
+  setenv("DISPATCH_ENDPOINT_ADDR", "0.0.0.0:7", 1);
+  setenv("DISPATCH_TRACE", "1", 1);
   Options options;
-  options.api_url.reset();
-  Dispatch dispatch(test_options());
-  EXPECT_EQ(dispatch.config().endpoint_url, "http://127.0.0.1:8000");
+  options.endpoint_addr = "127.0.0.1:6";
+  Dispatch dispatch(options);
+  EXPECT_EQ(dispatch.config().api_url, "http://10.0.0.1:9");
+  EXPECT_EQ(dispatch.config().endpoint_addr, "127.0.0.1:6") << "options win";
+  EXPECT_TRUE(dispatch.config().trace);
 }
 
 TEST(Registration, RejectsDuplicateAndInvalidNames) {
