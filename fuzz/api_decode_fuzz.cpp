@@ -4,21 +4,19 @@
 // and results. The first byte chooses which. Invariants: nothing throws or
 // crashes, UB included (expirations used to overflow).
 #include <google/protobuf/any.pb.h>
-#include <google/protobuf/stubs/logging.h>
 
 #include <string>
 
 #include "fuzz_input.hpp"
+#include "protobuf_quiet.hpp"
 #include "protocol/connect.hpp"
 #include "protocol/values.hpp"
 #include "server/api.hpp"
 
 using namespace ratchet;
 
-// protobuf logs every string field that is not UTF-8: millions of lines here.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
+  ratchet::fuzz::quiet_protobuf();
   return 0;
 }
 

@@ -5,12 +5,12 @@
 // which replays against it. Invariants: nothing throws out or crashes; every
 // answer is an HTTP response with a status.
 #include <google/protobuf/any.pb.h>
-#include <google/protobuf/stubs/logging.h>
 
 #include <string>
 
 #include "dispatch/sdk/v1/function.pb.h"
 #include "fuzz_input.hpp"
+#include "protobuf_quiet.hpp"
 #include "ratchet/ratchet.hpp"
 #include "sdk/journal.hpp"
 
@@ -72,10 +72,8 @@ void resume(std::string_view bytes) {
 
 }  // namespace
 
-// protobuf logs every string field that is not UTF-8: millions of lines here.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
+  ratchet::fuzz::quiet_protobuf();
   return 0;
 }
 

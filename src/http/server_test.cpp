@@ -145,11 +145,9 @@ TEST(Server, AnswersBodyOverTheLimitWith413AndCloses) {
     ++handled;
     echo(std::move(request), std::move(responder));
   });
-  int fd = connect_to(server->port());
-  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 2048\r\n\r\n" +
-                                std::string(2048, 'x')));
-  std::string response = read_until_close(fd);
-  close(fd);
+  std::string response =
+      exchange(server->port(), "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 2048\r\n\r\n" +
+                                   std::string(2048, 'x'));
   EXPECT_EQ(status_of(response), 413) << response;
   EXPECT_EQ(handled.load(), 0);
 }
@@ -158,12 +156,10 @@ TEST(Server, AnswersChunkedBodyOverTheLimitWith413) {
   ServerOptions options;
   options.body_limit = 1024;
   auto server = start_server(options, echo);
-  int fd = connect_to(server->port());
   std::string chunk = "400\r\n" + std::string(1024, 'y') + "\r\n";
-  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                chunk + chunk + "0\r\n\r\n"));
-  std::string response = read_until_close(fd);
-  close(fd);
+  std::string response = exchange(
+      server->port(), "POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                          chunk + chunk + "0\r\n\r\n");
   EXPECT_EQ(status_of(response), 413) << response;
 }
 
@@ -182,11 +178,7 @@ TEST(Server, AnswersMalformedRequestsWith4xxAndKeepsServing) {
       {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400},
   };
   for (const auto& [bad, expected] : bad_requests) {
-    int fd = connect_to(server->port());
-    ASSERT_GE(fd, 0);
-    write_all(fd, bad);
-    std::string response = read_until_close(fd);
-    close(fd);
+    std::string response = exchange(server->port(), bad);
     EXPECT_EQ(status_of(response), expected) << response;
   }
   Client client;
@@ -209,11 +201,7 @@ TEST(Server, AnswersHugeTrailerFieldsWith4xxAndKeepsServing) {
       chunked + "1\r\nz\r\n0\r\nX: " + std::string(200'000, 'a') + "\r\n\r\n",
   };
   for (const std::string& bytes : hostile) {
-    int fd = connect_to(server->port());
-    ASSERT_GE(fd, 0);
-    write_all(fd, bytes);
-    std::string response = read_until_close(fd);
-    close(fd);
+    std::string response = exchange(server->port(), bytes);
     int status = status_of(response);
     EXPECT_TRUE(status >= 400 && status < 500) << response.substr(0, 200);
   }
@@ -238,13 +226,10 @@ TEST(Server, BoundsHeaderAndTrailerSectionsTogether) {
   std::string trailer;
   for (int i = 0; i < 100; ++i)
     trailer += "T" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
-  int fd = connect_to(server->port());
-  ASSERT_TRUE(write_all(fd,
-                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "1\r\nz\r\n0\r\n" +
-                            trailer + "\r\n"));
-  std::string response = read_until_close(fd);
-  close(fd);
+  std::string response = exchange(server->port(),
+                                  "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "1\r\nz\r\n0\r\n" +
+                                      trailer + "\r\n");
   EXPECT_EQ(status_of(response), 431) << response;
   EXPECT_EQ(handled.load(), 0);
 }
@@ -281,11 +266,7 @@ TEST(Server, AtTheCapWithEveryConnectionBusyANewOneGets503) {
     client.send(url, Request{"GET", "/", {}, ""}, {}, [&](Result<Response>) { done.count_down(); });
   }
   ASSERT_TRUE(held.wait_for(2)) << "the requests never reached the handler";
-  int fd = connect_to(server->port());
-  ASSERT_GE(fd, 0);
-  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-  std::string response = read_until_close(fd);
-  close(fd);
+  std::string response = exchange(server->port(), "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(status_of(response), 503) << response;
   EXPECT_NE(response.find("Retry-After: 1"), std::string::npos) << response;
   held.answer_all(200);

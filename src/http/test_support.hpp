@@ -75,6 +75,17 @@ inline bool closed_by_peer(int fd) {
   }
 }
 
+// Sends `bytes` on a new connection to `port`; everything the server answers
+// until it closes ("" when the connection is refused).
+inline std::string exchange(std::uint16_t port, const std::string& bytes) {
+  int fd = connect_to(port);
+  if (fd < 0) return "";
+  write_all(fd, bytes);
+  std::string answer = read_until_close(fd);
+  close(fd);
+  return answer;
+}
+
 // One HTTP message with a Content-Length body (or none): head and body.
 inline std::string read_message(int fd) {
   std::string out;

@@ -217,11 +217,7 @@ TEST(Serve, HostileHttpIsAnswered4xxAndTheEndpointKeepsServing) {
        {run + "X: " + std::string(65534, 'a') + "\r\n\r\n",
         run + std::string(65534, 'n') + ": v\r\n\r\n",
         std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, br\r\n\r\nabc")}) {
-    int fd = http::testing::connect_to(port);
-    ASSERT_GE(fd, 0);
-    http::testing::write_all(fd, bytes);
-    std::string answer = http::testing::read_until_close(fd);
-    close(fd);
+    std::string answer = http::testing::exchange(port, bytes);
     int status = http::testing::status_of(answer);
     EXPECT_TRUE(status == 400 || status == 431) << answer.substr(0, 200);
   }

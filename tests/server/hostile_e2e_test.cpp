@@ -42,16 +42,6 @@ const std::string kChunkedDispatch =
     "POST /dispatch.sdk.v1.DispatchService/Dispatch HTTP/1.1\r\nHost: x\r\n"
     "Transfer-Encoding: chunked\r\n";
 
-// Sends `bytes` on a new connection; the whole answer (until the server closes).
-std::string exchange(std::uint16_t port, const std::string& bytes) {
-  int fd = connect_to(port);
-  if (fd < 0) return "<connection refused>";
-  write_all(fd, bytes);
-  std::string answer = read_until_close(fd);
-  close(fd);
-  return answer;
-}
-
 class HostileE2E : public ::testing::Test {
  protected:
   void SetUp() override { start_server({"--max-attempts", "2", "--request-timeout", "3s"}); }
