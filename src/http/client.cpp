@@ -216,6 +216,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_handshake(beast::error_code ec);
   void write_request();
   void read_response();
+  void new_parser();
   void parse();
   void read_more();
   void on_io_error(beast::error_code ec);
@@ -353,21 +354,29 @@ void Connection::write_request() {
 }
 
 void Connection::read_response() {
-  parser_.emplace(
-      ParseLimits{client_.options.response_header_limit, client_.options.response_body_limit});
-  if (exchange_->method == "HEAD") parser_->expect_no_body();
+  new_parser();
   parse();
 }
 
-// Parses what is buffered, and reads more until the response is complete.
+void Connection::new_parser() {
+  parser_.emplace(
+      ParseLimits{client_.options.response_header_limit, client_.options.response_body_limit});
+  if (exchange_->method == "HEAD") parser_->expect_no_body();
+}
+
+// Parses what is buffered, and reads more until the final response is complete.
 void Connection::parse() {
-  auto data = buffer_.data();
-  ParseStep step =
-      parser_->put(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  buffer_.consume(step.consumed);
-  if (step.error != ParseError::kNone) return on_parse_error();
-  if (parser_->done()) return succeed();
-  read_more();
+  for (;;) {
+    auto data = buffer_.data();
+    ParseStep step =
+        parser_->put(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(step.consumed);
+    if (step.error != ParseError::kNone) return on_parse_error();
+    if (!parser_->done()) return read_more();
+    int status = parser_->response().status;
+    if (status >= 200 || status == 101) return succeed();
+    new_parser();  // an interim response (100 Continue, 103 Early Hints): the final one follows
+  }
 }
 
 void Connection::read_more() {

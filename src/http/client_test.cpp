@@ -260,6 +260,18 @@ TEST(Client, HostileTrailerInAResponseIsAMalformedResponse) {
   peer.join();
 }
 
+// 1xx responses are interim (RFC 9110 section 15.2): the final one follows.
+TEST(Client, SkipsInterimResponses) {
+  ScriptedPeer peer(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Client client;
+  Result<Response> response = client.send_sync(Request{"GET", peer.url() + "/", {}, ""});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "ok");
+}
+
 // The server answers one request per connection, keep-alive, then closes the
 // connection: the client's pooled connection is stale for the next request.
 TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {

@@ -10,6 +10,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 #include <limits>
+#include <vector>
 
 namespace ratchet::http {
 namespace {
@@ -37,17 +38,28 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// True when the last coding of a Transfer-Encoding value is "chunked" (empty
-// list elements do not count, as RFC 9110 section 5.6.1 says).
-bool ends_in_chunked(std::string_view value) {
-  std::string_view last;
+// Why a request's Transfer-Encoding cannot be read, or "" when it is exactly
+// "chunked" (empty list elements do not count: RFC 9110 section 5.6.1). Any
+// other coding is refused: one that does not end in chunked leaves the length
+// unknown (RFC 9112 section 6.3), "chunked, chunked" would be read by Beast as
+// no body and the rest as another request, and no other coding is supported.
+std::string transfer_encoding_problem(std::string_view value) {
+  std::vector<std::string_view> codings;
   while (!value.empty()) {
     std::size_t comma = value.find(',');
     std::string_view element = trim_ows(value.substr(0, comma));
-    if (!element.empty()) last = element;
+    if (!element.empty()) codings.push_back(trim_ows(element.substr(0, element.find(';'))));
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
   }
-  return iequals(trim_ows(last.substr(0, last.find(';'))), "chunked");
+  if (codings.empty() || !iequals(codings.back(), "chunked")) {
+    return "the request's Transfer-Encoding does not end in chunked, so its length cannot be "
+           "known (RFC 9112 section 6.3)";
+  }
+  if (codings.size() > 1) {
+    return "the request's Transfer-Encoding has codings other than one chunked, which this "
+           "server does not support";
+  }
+  return "";
 }
 
 // Shared by requests and responses. `Message` is Request or Response.
@@ -171,10 +183,9 @@ class Parser : public bhttp::basic_parser<isRequest> {
                                   std::to_string(limits_.header_limit) + " bytes");
     }
     if (this->is_header_done()) return;  // a trailer field: counted, then dropped
-    if (isRequest && iequals(name, "Transfer-Encoding") && !ends_in_chunked(value)) {
-      return fail_in_callback(ec, ParseError::kMalformed,
-                              "the request's Transfer-Encoding does not end in chunked, so its "
-                              "length cannot be known (RFC 9112 section 6.3)");
+    if (isRequest && iequals(name, "Transfer-Encoding")) {
+      std::string problem = transfer_encoding_problem(value);
+      if (!problem.empty()) return fail_in_callback(ec, ParseError::kMalformed, problem);
     }
     if (isRequest && iequals(name, "Expect") && iequals(value, "100-continue")) {
       expects_continue_ = true;

@@ -16,8 +16,9 @@
 // - The body (de-chunked) is at most `body_limit` bytes; a Content-Length over
 //   it fails as soon as the header is read, before any of the body arrives.
 // - A request whose Transfer-Encoding does not end in `chunked` has no
-//   determinable length: kMalformed (RFC 9112 section 6.3), never an empty body.
-//   A response's does, and is read until the connection closes.
+//   determinable length: kMalformed (RFC 9112 section 6.3), never an empty body;
+//   so is one with any other coding ("gzip, chunked", "chunked, chunked"). A
+//   response's length is then where the connection closes.
 // - Names and values are kept byte for byte; the Request's body grows as the
 //   body arrives and is complete once done().
 #pragma once
