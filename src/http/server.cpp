@@ -281,24 +281,30 @@ int status_for(ParseError error) {
 }
 
 bool ServerShared::make_room() {
-  std::shared_ptr<Session> victim;
+  // Released after the lock: a Session's destructor takes it.
+  std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard lock(sessions_mutex);
     if (sessions.size() < options.max_connections) return true;
-    Clock::rep oldest = Session::kBusy;
+    live.reserve(sessions.size());
     for (auto& [raw, weak] : sessions) {
       std::shared_ptr<Session> session = weak.lock();
       if (!session) return true;  // one is closing already
-      Clock::rep since = session->evictable_since();
-      if (since < oldest) {
-        oldest = since;
-        victim = std::move(session);
-      }
+      live.push_back(std::move(session));
+    }
+  }
+  Session* victim = nullptr;
+  Clock::rep oldest = Session::kBusy;
+  for (const auto& session : live) {
+    Clock::rep since = session->evictable_since();
+    if (since < oldest) {
+      oldest = since;
+      victim = session.get();
     }
   }
   if (!victim) return false;
-  asio::any_io_executor executor = victim->executor();
-  asio::post(executor, [victim = std::move(victim)] { victim->evict(); });
+  auto chosen = victim->shared_from_this();
+  asio::post(chosen->executor(), [chosen] { chosen->evict(); });
   return true;
 }
 
