@@ -273,6 +273,41 @@ TEST(Server, AtTheCapWithEveryConnectionBusyANewOneGets503) {
   done.wait();
 }
 
+// Clients and idle sockets racing for a cap of 4 from several threads: every
+// request gets an answer (200, or 503 while all four are busy), none hangs.
+TEST(Server, ManyClientsAgainstASmallCapAllGetAnAnswer) {
+  ServerOptions options;
+  options.max_connections = 4;
+  options.io_threads = 2;
+  auto server = start_server(options, echo);
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+  std::atomic<int> answered{0};
+  std::atomic<int> unanswered{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      Client client;
+      for (int i = 0; i < 20; ++i) {
+        if (t % 2 == 0) close(connect_to(server->port()));  // an idle socket, gone at once
+        RequestOptions timeout;
+        timeout.timeout = std::chrono::seconds(20);
+        Result<Response> response = client.send_sync(url, Request{"GET", "/", {}, ""}, timeout);
+        bool ok = response.is_ok() && (response->status == 200 || response->status == 503);
+        // An evicted keep-alive connection can also end a request (reset).
+        bool evicted = !response.is_ok() && error_kind(response.status()) == ErrorKind::kTcp;
+        ++(ok || evicted ? answered : unanswered);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(answered.load(), 120);
+  EXPECT_EQ(unanswered.load(), 0);
+  Client client;
+  Result<Response> last = client.send_sync(url, Request{"GET", "/", {}, ""});
+  ASSERT_TRUE(last.is_ok()) << last.status().message();
+  EXPECT_EQ(last->status, 200);
+}
+
 TEST(Server, ResponderAnswersFromAnotherThread) {
   std::vector<std::thread> answerers;
   std::mutex mutex;
