@@ -25,6 +25,7 @@ constexpr std::size_t kFieldFraming = 4;
 // room for the last-chunk line itself.
 constexpr std::size_t kChunkLineSlack = 1024;
 constexpr std::uint64_t kMaxReserve = 1 << 20;
+constexpr std::size_t kMinChunkedRest = 5;
 
 bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
@@ -78,6 +79,11 @@ class Parser : public bhttp::basic_parser<isRequest> {
       step.error = error_;
       return step;
     }
+    // Beast 1.74 asserts (debug builds) that it is given at least 5 bytes once
+    // it has met the last chunk, which a client trickling bytes breaks. An
+    // unfinished chunked body always has at least 5 bytes to come ("0", CRLF,
+    // CRLF), so waiting for them never stalls a valid message.
+    if (this->is_header_done() && this->chunked() && data.size() < kMinChunkedRest) return step;
     this->eager(!(stop_after_header && !this->is_header_done()));
     error_code ec;
     try {
