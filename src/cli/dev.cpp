@@ -24,7 +24,9 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  app.add_option("--db", db,
+                 "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
+                 "SQLite file)");
   server::ServerConfig config;
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")

@@ -100,7 +100,14 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};
 
 }  // namespace
 
