@@ -28,7 +28,7 @@ class SdkEndToEnd : public ::testing::Test {
     ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
     public_key_ = *public_key;
     server_ = std::make_unique<testing::ServerProcess>(
-        testing::ServerSettings{dir_.path(), "k", dir_.file("signing.pem"), {}});
+        testing::ServerSettings{dir_.path(), "k", dir_.file("signing.pem"), {}, ""});
     Status started = server_->start();
     ASSERT_TRUE(started.is_ok()) << started.message();
   }

@@ -50,7 +50,7 @@ class HostileE2E : public ::testing::Test {
   void start_server(std::vector<std::string> args, std::optional<rlimit> open_files = {}) {
     std::string home = dir_.file("server-" + std::to_string(++servers_));
     std::filesystem::create_directories(home);
-    server_ = std::make_unique<ServerProcess>(ServerSettings{home, "k", "", std::move(args)});
+    server_ = std::make_unique<ServerProcess>(ServerSettings{home, "k", "", std::move(args), ""});
     if (open_files) server_->set_open_files_limit(*open_files);
     Status started = server_->start();
     ASSERT_TRUE(started.is_ok()) << started.message();

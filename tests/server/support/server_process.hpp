@@ -102,7 +102,6 @@ class ServerProcess {
     return settings_.db.empty() ? settings_.home + "/ratchet.db" : settings_.db;
   }
   const std::string& home() const { return settings_.home; }
-  pid_t pid() const { return process_ ? process_->pid() : -1; }
   // The RLIMIT_NOFILE (soft, hard) of the next start, instead of this process's.
   void set_open_files_limit(rlimit limit) { open_files_ = limit; }
   // Everything every start of the server wrote to stderr.
