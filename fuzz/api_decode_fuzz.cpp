@@ -15,11 +15,6 @@
 
 using namespace ratchet;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  ratchet::fuzz::quiet_protobuf();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   ratchet::fuzz::Input input(data, size);
   std::uint8_t choice = input.byte();

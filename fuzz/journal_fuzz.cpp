@@ -72,11 +72,6 @@ void resume(std::string_view bytes) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  ratchet::fuzz::quiet_protobuf();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   ratchet::fuzz::Input input(data, size);
   std::uint8_t choice = input.byte();
