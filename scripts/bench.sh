@@ -9,6 +9,8 @@ echo "== jobs"
 build/release/bench/jobs_bench build/release/src/cli/ratchet "$@"
 echo "== server"
 build/release/bench/server_bench "$@"
+echo "== recovery (kill -9, SIGTERM)"
+build/release/bench/recovery_bench build/release/src/cli/ratchet "$@"
 echo "== fleet (PostgreSQL, a private durable cluster)"
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/ratchet-bench-pg-XXXXXX")"
 trap 'bash scripts/pg-cluster.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT

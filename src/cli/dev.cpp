@@ -28,12 +28,18 @@ int run_dev(int argc, char** argv) {
   app.add_option("--db", db,
                  "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
                  "SQLite file)");
+  server::ServerConfig config;
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   std::string shutdown_grace = "10s";
   app.add_option("--shutdown-grace", shutdown_grace,
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
                  "leases are given back for the next server")
       ->capture_default_str();
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
@@ -48,7 +54,6 @@ int run_dev(int argc, char** argv) {
     temporary_dir = pattern;
     db = temporary_dir + "/ratchet.db";
   }
-  server::ServerConfig config;
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);
   config.db_path = db;

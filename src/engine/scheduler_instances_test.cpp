@@ -33,6 +33,12 @@ class SchedulerInstancesTest : public SchedulerTest {
     };
     return open(options);
   }
+  // The scheduler of instance `id`: its leases name the instance its store records.
+  SchedulerOptions as(const std::string& id) const {
+    SchedulerOptions options = options_;
+    options.owner = id;
+    return options;
+  }
   void declare_dead(const std::string& id) {
     std::lock_guard lock(mutex_);
     dead_.insert(id[0]);
@@ -50,7 +56,7 @@ TEST_F(SchedulerInstancesTest, AnExpiredLeaseIsClaimedByAnotherServer) {
   auto store_a = open();
   auto store_b = open();
   options_.lease = 60 * kMicrosPerSecond;
-  options_.instance_timeout = kMaxMicros / 4;  // no takeover: the lease alone decides
+  // Stores opened without an instance record none: the lease alone decides.
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
   SchedulerOptions busy = options_;
@@ -60,7 +66,7 @@ TEST_F(SchedulerInstancesTest, AnExpiredLeaseIsClaimedByAnotherServer) {
   Micros dispatched = clock_.now();
   auto id = dispatch(a, {call("slow", 0)})[0];
   ASSERT_TRUE(hanging.wait_for_requests(1));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   auto done = await(b, id, {&hanging, &healthy}, 2);
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
@@ -75,7 +81,7 @@ TEST_F(SchedulerInstancesTest, ARestartTakesOverTheCallsOfItsDeadPredecessorAtOn
   FakeEndpoint hanging(clock_, hold());
   std::string id;
   {
-    Scheduler a(*store_a, clock_, hanging, options_);
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
@@ -85,7 +91,7 @@ TEST_F(SchedulerInstancesTest, ARestartTakesOverTheCallsOfItsDeadPredecessorAtOn
   declare_dead("a");
   auto store_b = open_as("b");
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   Micros restarted = clock_.now();
   b.start();
   auto done = await(b, id, {&healthy});
@@ -101,11 +107,11 @@ TEST_F(SchedulerInstancesTest, ALiveServerTakesOverAPeerWhoseProcessDiedWithinAH
   auto store_b = open_as("b");
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   std::string id;
   {
-    Scheduler a(*store_a, clock_, hanging, options_);
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
@@ -126,11 +132,11 @@ TEST_F(SchedulerInstancesTest, ALivePeerKeepsItsLeases) {
   auto store_b = open_as("b");
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler a(*store_a, clock_, hanging, options_);
+  Scheduler a(*store_a, clock_, hanging, as("a"));
   a.start();
   auto id = dispatch(a, {call("slow", 0)})[0];
   ASSERT_TRUE(hanging.wait_for_requests(1));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   Micros start = clock_.now();
   ASSERT_TRUE(drive(clock_, {&hanging, &healthy}, 2,
@@ -147,7 +153,7 @@ TEST_F(SchedulerInstancesTest, AnotherHostsInstanceIsGoneOnlyOnceItsHeartbeatIsT
   std::string id;
   Micros last_beat = 0;
   {
-    Scheduler a(*store_a, clock_, hanging, options_);
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
@@ -155,7 +161,7 @@ TEST_F(SchedulerInstancesTest, AnotherHostsInstanceIsGoneOnlyOnceItsHeartbeatIsT
     a.stop();
   }
   declare_dead("a");  // the probe must not be asked about another host's pid
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   auto done = await(b, id, {&healthy, &hanging});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
@@ -169,7 +175,7 @@ TEST_F(SchedulerInstancesTest, AnotherHostsInstanceIsGoneOnlyOnceItsHeartbeatIsT
 TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRest) {
   auto store_a = open_as("a");
   FakeEndpoint endpoint(clock_, hold());
-  Scheduler a(*store_a, clock_, endpoint, options_);
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
   a.start();
   auto ids = dispatch(a, {call("answered", 1), call("slow", 2)});
   ASSERT_TRUE(endpoint.wait_for_requests(2));
@@ -196,7 +202,7 @@ TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRe
 
   auto store_b = open_as("b");
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(2); }));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   Micros started = clock_.now();
   b.start();
   auto done = await(b, ids[1], {&healthy});
@@ -208,7 +214,7 @@ TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRe
 TEST_F(SchedulerInstancesTest, DrainEndsAsSoonAsTheLastReplyIsRecorded) {
   auto store_a = open_as("a");
   FakeEndpoint endpoint(clock_, hold());
-  Scheduler a(*store_a, clock_, endpoint, options_);
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
   a.start();
   auto ids = dispatch(a, {call("f", 1)});
   ASSERT_TRUE(endpoint.wait_for_requests(1));

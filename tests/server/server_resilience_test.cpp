@@ -142,8 +142,6 @@ TEST_F(Resilience, AfterKillNineAndARestartEveryCallInFlightRunsAgainAtOnce) {
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - restarted);
   std::cout << "every call in flight ran again " << took.count()
             << " ms after the restart began (bench/recovery_bench measures it)\n";
-  EXPECT_NE(server_->logs().find("took over the 50 calls leased by server instance"),
-            std::string::npos);
 }
 
 TEST_F(Resilience, SigtermRecordsRepliesWithinTheGraceAndGivesTheRestBack) {
