@@ -16,7 +16,9 @@
 //   DISPATCH_ENDPOINT_URL      where the server reaches this service (needed to dispatch;
 //                              when unset, start()'s address once it listens, e.g. on
 //                              127.0.0.1:0, the port it picked)
-//   DISPATCH_ENDPOINT_ADDR     where serve() listens (default 127.0.0.1:8000)
+//   DISPATCH_ENDPOINT_ADDR     where start()/serve() listen; when unset, the host and port
+//                              of an http DISPATCH_ENDPOINT_URL (a DNS name other than
+//                              localhost: 0.0.0.0), else 127.0.0.1:8000
 //   DISPATCH_VERIFICATION_KEY  the server's public key (PEM or base64); when set,
 //                              unsigned, badly signed or stale requests are refused
 //   DISPATCH_TRACE             1: print each coroutine journal as it is saved
@@ -64,6 +66,9 @@ struct Config {
   std::string api_url;
   std::string endpoint_url;  // empty when not configured
   std::string endpoint_addr;
+  // Where endpoint_addr came from: "DISPATCH_ENDPOINT_ADDR" (or Options),
+  // "DISPATCH_ENDPOINT_URL" (derived from it), or "the default".
+  std::string endpoint_addr_source;
   std::string verification_key;  // empty: requests are not verified
   bool trace = false;
 };
@@ -148,6 +153,8 @@ class Dispatch {
     detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args));
     return Function<T(A...)>(core_.get(), std::move(name));
   }
+
+  Response handle_run(const Request& request);
 
   std::unique_ptr<detail::DispatchCore> core_;
 };

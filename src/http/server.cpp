@@ -17,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -86,7 +87,20 @@ class WorkerPool {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
+      run_job(job);
+    }
+  }
+
+  // A job answers its request whatever happens (run_blocking_handler); what
+  // could still escape (an allocation failure while answering) is logged,
+  // not left to end the process.
+  static void run_job(const std::function<void()>& job) {
+    try {
       job();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ratchet: a request's worker failed: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "ratchet: a request's worker failed with a non-standard exception\n");
     }
   }
 

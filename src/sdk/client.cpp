@@ -64,6 +64,15 @@ Result<http::Response> send(DispatchCore& core, http::Request request,
   return core.client().send_sync(api_url(core), std::move(request), options);
 }
 
+// A call the server gave up on because it could not reach its endpoint most
+// often means the service listens somewhere else than its URL says.
+std::string unreachable_hint(const std::string& error_type) {
+  if (error_type != "STATUS_TCP_ERROR" && error_type != "STATUS_DNS_ERROR") return {};
+  return " (the Ratchet server could not reach the function's endpoint: check that the "
+         "service serving it listens where DISPATCH_ENDPOINT_URL says; it logs the address "
+         "it listens at when it starts)";
+}
+
 }  // namespace
 
 std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items) {
@@ -126,7 +135,7 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
     Outcome outcome;
     if (result.has_error()) {
       outcome.error_type = result.error().type();
-      outcome.error_message = result.error().message();
+      outcome.error_message = result.error().message() + unreachable_hint(outcome.error_type);
       return outcome;
     }
     auto value = result.has_output() ? protocol::unpack_to_json(result.output())

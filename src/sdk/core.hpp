@@ -61,5 +61,9 @@ class DispatchCore {
 
 // Configuration from options and the environment; throws ConfigurationError.
 Config resolve_config(const Options& options);
+// Where to listen so that the server reaches this service at `endpoint_url`:
+// its host and port (localhost as 127.0.0.1, another DNS name as 0.0.0.0);
+// nullopt for an https URL (a proxy's) or one that does not parse.
+std::optional<std::string> listen_address_for(const std::string& endpoint_url);
 
 }  // namespace ratchet::detail

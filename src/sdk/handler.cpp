@@ -3,6 +3,8 @@
 // verification key is configured), the RunRequest, the function's name. Every
 // refusal is a Connect JSON error; a function's own failure is a 200 whose
 // RunResponse carries the status.
+#include <cstdio>
+
 #include "common/clock.hpp"
 #include "http/message.hpp"
 #include "protocol/connect.hpp"
@@ -49,6 +51,21 @@ Status verify(const protocol::VerificationKey& key, const Request& request) {
 }  // namespace
 
 Response Dispatch::handle(const Request& request) {
+  // Whatever goes wrong answers this request; it never escapes into the
+  // server's thread (where it would end the process).
+  try {
+    return handle_run(request);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request: %s\n", e.what());
+    return connect_error(protocol::ConnectCode::kInternal,
+                         std::string("the endpoint failed: ") + e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request\n");
+    return connect_error(protocol::ConnectCode::kInternal, "the endpoint failed");
+  }
+}
+
+Response Dispatch::handle_run(const Request& request) {
   using protocol::ConnectCode;
   std::string_view path = path_of(request.path);
   if (!ends_with(path, protocol::kRunPath)) {
