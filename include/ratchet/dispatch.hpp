@@ -58,6 +58,9 @@ struct Options {
   int worker_threads = 16;
   // Bound on one request to the server's API.
   std::chrono::milliseconds api_timeout{30'000};
+  // The clock of ratchet::sleep and ratchet::now (empty: the system clock); a
+  // test may pass a fake one.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 // The resolved configuration.

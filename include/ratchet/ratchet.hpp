@@ -6,4 +6,5 @@
 #include "ratchet/dispatch.hpp"
 #include "ratchet/errors.hpp"
 #include "ratchet/function.hpp"
+#include "ratchet/steps.hpp"
 #include "ratchet/task.hpp"

@@ -1,5 +1,7 @@
 #include "engine/attempt.hpp"
 
+#include <algorithm>
+
 #include "dispatch/sdk/v1/function.pb.h"
 #include "protocol/connect.hpp"
 
@@ -160,6 +162,7 @@ std::string build_run_request(const ClaimedCall& claimed) {
   request.set_parent_dispatch_id(call.parent_id);
   request.set_root_dispatch_id(call.root_id);
   set_timestamp(request.mutable_creation_time(), call.started_at);
+  request.set_attempt(static_cast<std::uint32_t>(std::max(call.attempts, 0)));
   if (call.expires_at) set_timestamp(request.mutable_expiration_time(), *call.expires_at);
   if (!call.poll) {
     request.mutable_input()->ParseFromString(call.input);

@@ -53,6 +53,14 @@ TEST(BuildRunRequest, CarriesIdentityInputAndCreationTime) {
   EXPECT_FALSE(request.has_expiration_time());
 }
 
+TEST(BuildRunRequest, CarriesTheAttemptAsRatchetsExtension) {
+  ClaimedCall claimed{a_call(), {}};
+  claimed.call.attempts = 3;  // the claim counted this attempt
+  pb::RunRequest request;
+  ASSERT_TRUE(request.ParseFromString(build_run_request(claimed)));
+  EXPECT_EQ(request.attempt(), 3u);
+}
+
 TEST(BuildRunRequest, ResumesACoroutineInTheSameOneofMember) {
   for (int member : {1, 6}) {
     ClaimedCall claimed{a_call(), {}};

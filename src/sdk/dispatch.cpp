@@ -82,7 +82,9 @@ DispatchCore::DispatchCore(Options opts)
     : options(std::move(opts)),
       config(resolve_config(options)),
       verification_key(parse_verification_key(config.verification_key)),
-      runtime_(sdk::RuntimeOptions{options.frame_cache_size, config.trace}) {}
+      runtime_(sdk::RuntimeOptions{
+          options.frame_cache_size, config.trace,
+          options.clock ? options.clock : sdk::WallClock(std::chrono::system_clock::now)}) {}
 
 DispatchCore::~DispatchCore() {
   std::unique_ptr<http::Server> running;

@@ -15,9 +15,11 @@
 //   from its input and every recorded step returns at once (replay).
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -30,17 +32,26 @@
 #include "ratchet/function.hpp"
 #include "sdk/journal.hpp"
 
+namespace ratchet::sdk {
+// The clock of sleeps and now() (Options::clock).
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
+}  // namespace ratchet::sdk
+
 namespace ratchet::detail {
 
 // One run of a durable coroutine; see detail/runtime.hpp.
 class Context {
  public:
-  Context(std::string dispatch_id, std::string endpoint, sdk::jv1::Journal journal)
-      : dispatch_id(std::move(dispatch_id)),
+  Context(CallInfo info, std::string endpoint, sdk::jv1::Journal journal,
+          const sdk::WallClock& clock)
+      : dispatch_id(info.dispatch_id),
+        info(std::move(info)),
         endpoint(std::move(endpoint)),
-        journal(std::move(journal)) {}
+        journal(std::move(journal)),
+        clock(clock) {}
 
   std::string dispatch_id;
+  CallInfo info;         // ratchet::current() while it runs
   std::string endpoint;  // where the calls it makes run (this service)
   sdk::jv1::Journal journal;
   std::uint64_t next_step = 1;
@@ -53,10 +64,15 @@ class Context {
   std::uint64_t first = 0;
   std::size_t count = 0;
 
+  const sdk::WallClock& clock;
+
   std::optional<CallSpec> tail_call;
   std::optional<std::string> divergence;  // the INCOMPATIBLE_STATE message
   std::optional<Task<nlohmann::json>> root;
 };
+
+// Completes step `step` if it is a pending sleep whose time has come.
+void settle_sleep(Context& context, std::uint64_t step);
 
 }  // namespace ratchet::detail
 
@@ -95,6 +111,7 @@ class FrameCache {
 struct RuntimeOptions {
   std::size_t frame_cache_size = 1024;
   bool trace = false;
+  WallClock clock;  // empty: the system clock
 };
 
 class Runtime {
