@@ -80,8 +80,7 @@ Figures run_steps(std::uint16_t server_port, const std::string& public_key, std:
     passed.assign(steps + 1, Steady::time_point{});
   }
   auto start = Steady::now();
-  std::string id = coroutine.dispatch(steps);
-  long long sum = coroutine.wait(id, std::chrono::minutes(30));
+  long long sum = coroutine.wait(coroutine.dispatch(steps), std::chrono::minutes(30));
   Figures f;
   f.total_s = std::chrono::duration<double>(Steady::now() - start).count();
   if (sum != static_cast<long long>(steps) * (steps + 1) / 2) {

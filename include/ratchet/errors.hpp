@@ -90,6 +90,20 @@ RATCHET_DEFINE_ERROR(NotFoundError, kNotFound)
 
 #undef RATCHET_DEFINE_ERROR
 
+// Function::wait gave up before the call had a result. The call is not over
+// (wait again with its handle): this is the waiter's own deadline, not a call
+// outcome, and so not a TimeoutError, which is a call that timed out on the
+// server. Thrown out of a durable function, it is a TIMEOUT (retried).
+class WaitTimeoutError : public std::runtime_error {
+ public:
+  WaitTimeoutError(std::string dispatch_id, const std::string& message)
+      : std::runtime_error(message), dispatch_id_(std::move(dispatch_id)) {}
+  const std::string& dispatch_id() const noexcept { return dispatch_id_; }
+
+ private:
+  std::string dispatch_id_;
+};
+
 // A configuration problem (a missing or malformed DISPATCH_* variable); the
 // message names the variable and says what to set.
 class ConfigurationError : public std::runtime_error {

@@ -75,7 +75,7 @@ std::string unreachable_hint(const std::string& error_type) {
 
 }  // namespace
 
-std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items) {
+std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<CallSpec> calls) {
   const std::string endpoint = core.endpoint_url();
   if (endpoint.empty()) {
     throw ConfigurationError(
@@ -83,17 +83,13 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<Dispatch
         "this service's functions, e.g. http://127.0.0.1:8000 (or start() this service first)");
   }
   pb::DispatchRequest dispatch;
-  for (auto& item : items) {
-    auto input = protocol::pack_json(item.call.input);
-    if (!input.is_ok()) {
-      throw InvalidArgumentError("the arguments of " + item.call.function +
-                                 " cannot be sent: " + input.status().message());
-    }
+  for (auto& spec : calls) {
     pb::Call* call = dispatch.add_calls();
-    call->set_endpoint(endpoint);
-    call->set_function(item.call.function);
-    *call->mutable_input() = std::move(*input);
-    call->set_run_key(item.run_key);
+    *call = make_call(spec, endpoint, spec.function);
+    call->set_run_key(spec.options.run_key());
+    if (spec.options.run_key_scope() == RunKeyScope::kOnceEver) {
+      call->set_run_key_scope(pb::Call::RUN_KEY_ONCE_EVER);
+    }
   }
   auto response =
       send(core, api_request(core, protocol::kDispatchPath, dispatch.SerializeAsString()),
@@ -116,8 +112,9 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
   while (true) {
     auto left = duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      throw TimeoutError("call " + dispatch_id + " has no result after " +
-                         std::to_string(timeout.count()) + " ms");
+      throw WaitTimeoutError(dispatch_id, "call " + dispatch_id + " has no result after " +
+                                              std::to_string(timeout.count()) +
+                                              " ms of waiting; it goes on: wait again");
     }
     // The server answers 504 after at most a minute: ask again until the deadline.
     auto chunk = std::min(left, milliseconds(50'000));

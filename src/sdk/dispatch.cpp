@@ -95,6 +95,26 @@ DispatchCore::~DispatchCore() {
   if (running) running->stop();
 }
 
+void DispatchCore::define(const std::string& name, FunctionEntry entry) {
+  std::lock_guard lock(functions_mutex_);
+  auto it = functions_.find(name);
+  if (it == functions_.end() || is_defined(it->second)) {
+    throw std::invalid_argument(
+        "ratchet: function \"" + name +
+        (it == functions_.end() ? "\" was not declared by this Dispatch" : "\" is defined twice"));
+  }
+  it->second = std::move(entry);
+}
+
+std::vector<std::string> DispatchCore::undefined() const {
+  std::lock_guard lock(functions_mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : functions_) {
+    if (!is_defined(entry)) names.push_back(name);
+  }
+  return names;
+}
+
 const FunctionEntry* DispatchCore::find(const std::string& name) const {
   std::lock_guard lock(functions_mutex_);
   auto it = functions_.find(name);
@@ -142,6 +162,14 @@ void register_function(DispatchCore& core, const std::string& name, FunctionEntr
   core.add(name, std::move(entry));
 }
 
+void declare_function(DispatchCore& core, const std::string& name) {
+  core.add(name, FunctionEntry{});
+}
+
+void define_function(DispatchCore& core, const std::string& name, FunctionEntry entry) {
+  core.define(name, std::move(entry));
+}
+
 }  // namespace detail
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
@@ -163,9 +191,9 @@ Handler Dispatch::handler() {
 }
 
 std::vector<std::string> Dispatch::Batch::dispatch() {
-  if (items_.empty()) return {};
-  auto ids = detail::dispatch_calls(*core_, std::move(items_));
-  items_.clear();
+  if (calls_.empty()) return {};
+  auto ids = detail::dispatch_calls(*core_, std::move(calls_));
+  calls_.clear();
   return ids;
 }
 
@@ -247,6 +275,10 @@ extern "C" void on_stop_signal(int) { g_signalled.store(true); }
 std::uint16_t Dispatch::start() {
   std::lock_guard lock(core_->server_mutex);
   if (core_->server) return core_->server->port();
+  if (auto undefined = core_->undefined(); !undefined.empty()) {
+    throw ConfigurationError("function " + undefined.front() +
+                             " is declared but not defined: Dispatch::define it before start()");
+  }
   HostPort addr = parse_addr(core_->config.endpoint_addr);
   http::ServerOptions options;
   options.host = addr.host;

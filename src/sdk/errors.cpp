@@ -63,6 +63,7 @@ constexpr Alias kAliases[] = {
     {"ConnectionRefusedError", CallStatus::kTcpError},
     {"ConnectionResetError", CallStatus::kTcpError},
     {"PermissionError", CallStatus::kPermissionDenied},
+    {"ratchet::WaitTimeoutError", CallStatus::kTimeout},
 };
 
 const Row& row_for(CallStatus status) {
@@ -114,6 +115,7 @@ std::optional<detail::RegisteredError> registered_named(std::string_view type) {
 // The status of a standard exception that is not a ratchet::Error.
 CallStatus status_for_standard(const std::exception& e) {
   if (dynamic_cast<const std::invalid_argument*>(&e)) return CallStatus::kInvalidArgument;
+  if (dynamic_cast<const WaitTimeoutError*>(&e)) return CallStatus::kTimeout;
   if (auto* system = dynamic_cast<const std::system_error*>(&e)) {
     const std::error_code& code = system->code();
     if (code == std::errc::timed_out) return CallStatus::kTimeout;

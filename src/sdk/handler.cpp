@@ -97,9 +97,11 @@ Response Dispatch::handle_run(const Request& request) {
     return connect_error(ConnectCode::kInvalidArgument, "the body is not a RunRequest");
   }
   const detail::FunctionEntry* entry = core_->find(run.function());
-  if (entry == nullptr) {
+  if (entry == nullptr || !detail::is_defined(*entry)) {
     return connect_error(ConnectCode::kNotFound,
-                         "function \"" + run.function() + "\" is not registered at this endpoint");
+                         "function \"" + run.function() + "\" is " +
+                             (entry ? "declared but not defined" : "not registered") +
+                             " at this endpoint");
   }
   // The calls a coroutine makes run here too: at the configured URL, or else
   // at the address the server used to reach us.

@@ -66,6 +66,25 @@ Context& require_context(std::string_view what) {
   return *t_current;
 }
 
+pb::Call make_call(const CallSpec& spec, const std::string& endpoint, std::string_view what) {
+  auto input = protocol::pack_json(spec.input);
+  if (!input.is_ok()) {
+    throw InvalidArgumentError("the arguments of " + std::string(what) +
+                               " cannot be sent: " + input.status().message());
+  }
+  pb::Call call;
+  call.set_endpoint(endpoint);
+  call.set_function(spec.function);
+  *call.mutable_input() = std::move(*input);
+  if (auto expiration = spec.options.expiration()) {
+    call.mutable_expiration()->set_seconds(expiration->count() / 1'000'000);
+    call.mutable_expiration()->set_nanos(
+        static_cast<std::int32_t>(expiration->count() % 1'000'000) * 1000);
+  }
+  call.set_max_attempts(static_cast<std::uint32_t>(spec.options.max_attempts()));
+  return call;
+}
+
 const CallInfo& require_call(std::string_view what) {
   if (t_call == nullptr) {
     throw std::logic_error(std::string(what) +
@@ -191,17 +210,15 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
       check_recorded(context, step, sdk::jv1::STEP_KIND_CALL, calls[i].function, hash);
       continue;
     }
-    auto input = protocol::pack_json(calls[i].input);
-    if (!input.is_ok()) {
-      throw InvalidArgumentError("the arguments of step " + std::to_string(step) + " (" +
-                                 calls[i].function +
-                                 ") cannot be sent: " + input.status().message());
+    std::string what = "step " + std::to_string(step) + " (" + calls[i].function + ")";
+    if (!calls[i].options.run_key().empty()) {
+      throw InvalidArgumentError(
+          what +
+          " has a run key: run keys dedupe dispatches (fn.dispatch); a call awaited in "
+          "a coroutine is made once per step of its journal already");
     }
-    pb::Call call;
+    pb::Call call = make_call(calls[i], context.endpoint, what);
     call.set_correlation_id(step);
-    call.set_endpoint(context.endpoint);
-    call.set_function(calls[i].function);
-    *call.mutable_input() = std::move(*input);
     made.push_back(std::move(call));
   }
   for (auto& call : made) {
@@ -241,6 +258,8 @@ bool wait_satisfied(const Context& context, WaitMode mode, std::uint64_t first, 
       return t.done > 0;
     case WaitMode::kAll:
       return t.done == n || t.failed > 0;
+    case WaitMode::kSettled:
+      return t.done == n;
     case WaitMode::kAny:
       return t.done > t.failed || t.done == n;
   }
@@ -598,9 +617,9 @@ pb::RunResponse Runtime::suspend(std::unique_ptr<Context> context) {
   *poll->mutable_typed_coroutine_state() = encode_journal(journal);
   for (auto& call : context->new_calls) *poll->add_calls() = std::move(call);
   context->new_calls.clear();
-  // Wake on the first result, except for gather, which needs them all.
+  // Wake on the first result, except for gather (settled or not), which needs them all.
   std::int32_t wanted = 1;
-  if (context->mode == detail::WaitMode::kAll) {
+  if (context->mode == detail::WaitMode::kAll || context->mode == detail::WaitMode::kSettled) {
     std::size_t pending = 0;
     for (std::size_t i = 0; i < context->count; ++i) {
       if (is_pending(journal.steps(static_cast<int>(context->first + i - 1)))) ++pending;

@@ -74,6 +74,12 @@ class Context {
 // Completes step `step` if it is a pending sleep whose time has come.
 void settle_sleep(Context& context, std::uint64_t step);
 
+// The wire Call for `spec` at `endpoint` (input, expiration, max_attempts; no
+// run key: dispatches add it). InvalidArgumentError naming `what` when the
+// input cannot be sent.
+dispatch::sdk::v1::Call make_call(const CallSpec& spec, const std::string& endpoint,
+                                  std::string_view what);
+
 }  // namespace ratchet::detail
 
 namespace ratchet::sdk {

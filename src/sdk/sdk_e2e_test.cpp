@@ -153,7 +153,7 @@ TEST_F(SdkEndToEnd, PipelineFanOutAndErrorsThroughARealServer) {
   batch.add(transform("a")).add(transform("b"));
   auto ids = batch.dispatch();
   ASSERT_EQ(ids.size(), 2u);
-  EXPECT_EQ(transform.wait(ids[1]), "b!");
+  EXPECT_EQ(transform.wait(Handle<std::string>(ids[1])), "b!");
   dispatch.stop();
 }
 

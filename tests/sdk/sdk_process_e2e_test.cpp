@@ -172,7 +172,7 @@ class SdkProcesses : public ::testing::Test {
 
   // A root call of steps(n) at the endpoint, dispatched through a client of
   // the server's API.
-  std::string dispatch_steps(int n) {
+  Handle<int> dispatch_steps(int n) {
     if (!client_) {
       Options options;
       options.api_key = "k";
@@ -190,11 +190,11 @@ class SdkProcesses : public ::testing::Test {
   }
 
   // The result of the steps call `id`; fails the test if it has none in time.
-  std::optional<int> wait_steps(const std::string& id) {
+  std::optional<int> wait_steps(const Handle<int>& id) {
     try {
       return steps_->wait(id, kRunTimeout);
     } catch (const Error& e) {
-      ADD_FAILURE() << "steps call " << id << " failed: " << status_name(e.status()) << " "
+      ADD_FAILURE() << "steps call " << id.id() << " failed: " << status_name(e.status()) << " "
                     << e.type() << ": " << e.what();
       return std::nullopt;
     }
@@ -235,7 +235,7 @@ class SdkProcesses : public ::testing::Test {
 TEST_F(SdkProcesses, KillNineMidCoroutineRerunsOnlyTheUnrecordedStep) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--work-delay-ms", "20"}));
-  std::string id = dispatch_steps(50);
+  auto id = dispatch_steps(50);
   ASSERT_TRUE(wait_for_lines(log, 20)) << "the steps did not run";
 
   int status = stop_endpoint(SIGKILL);
@@ -272,7 +272,7 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
   const std::string coroutine_log = file("coroutine.log");
   ASSERT_TRUE(
       start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-after", "25"}));
-  std::string id = dispatch_steps(50);
+  auto id = dispatch_steps(50);
   ASSERT_TRUE(wait_until([&] {
     return testing::read_file(coroutine_log).find("hold") != std::string::npos;
   })) << "the coroutine did not reach step 25";
@@ -298,7 +298,7 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
 TEST_F(SdkProcesses, ChangedCodeDivergesAtTheStepAndRestartsFromTheInput) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
-  std::string id = dispatch_steps(30);
+  auto id = dispatch_steps(30);
   ASSERT_TRUE(wait_for_lines(log, 25)) << "the steps did not run";
   int status = stop_endpoint(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
@@ -342,7 +342,7 @@ TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
   // an empty cache, runs work(10) again, replays the journal once, and then
   // resumes its own live frame.
   ASSERT_TRUE(start_endpoint(flags("first", {"--hold-at", "10"})));
-  std::string id = dispatch_steps(kSteps);
+  auto id = dispatch_steps(kSteps);
   ASSERT_TRUE(wait_for_lines(file("first.log"), 10));
   status = stop_endpoint(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;

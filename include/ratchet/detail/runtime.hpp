@@ -19,6 +19,8 @@
 #include <string_view>
 #include <utility>
 
+#include "ratchet/call_options.hpp"
+
 namespace ratchet {
 
 // The call a function runs for (ratchet::current(), steps.hpp).
@@ -37,10 +39,12 @@ struct CallInfo {
 
 namespace ratchet::detail {
 
-// A durable call, before it is made: the function's name and its input.
+// A durable call, before it is made: the function's name, its input, and how
+// the server treats it.
 struct CallSpec {
   std::string function;
   nlohmann::json input;
+  CallOptions options;
 };
 
 class Context;
@@ -52,10 +56,11 @@ Context* current_context() noexcept;
 Context& require_context(std::string_view what);
 
 enum class WaitMode {
-  kOne,   // one call's result
-  kAll,   // every result, or the first error
-  kAny,   // the first success, or every error
-  kRace,  // the first result, success or error
+  kOne,      // one call's result
+  kAll,      // every result, or the first error
+  kAny,      // the first success, or every error
+  kRace,     // the first result, success or error
+  kSettled,  // every result or error
 };
 
 // Gives `n` calls the next step numbers (consecutive; returns the first),
