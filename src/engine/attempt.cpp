@@ -68,7 +68,7 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
   }
   std::optional<Micros> max_wait;
   if (poll.has_max_wait()) {
-    max_wait = poll.max_wait().seconds() * kMicrosPerSecond + poll.max_wait().nanos() / 1000;
+    max_wait = protocol::duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
   }
   // Real SDKs leave max_results unset: read that as "as many as there are".
   auto limits = protocol::normalize_poll_limits(
@@ -94,9 +94,10 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     next.version = child.version();
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(child.max_attempts(), 1'000'000));
     if (child.has_expiration()) {
       next.expires_at =
-          now + child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+          now + protocol::duration_micros(child.expiration().seconds(), child.expiration().nanos());
     }
     t.children.push_back(std::move(next));
   }

@@ -17,7 +17,7 @@ http::Response proto_response(const google::protobuf::Message& message) {
 }
 
 Micros duration_micros(const google::protobuf::Duration& d) {
-  return d.seconds() * kMicrosPerSecond + d.nanos() / 1000;
+  return protocol::duration_micros(d.seconds(), d.nanos());
 }
 
 // Reads the dispatch id that Wait takes as its body: printable, bounded.
@@ -105,6 +105,8 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     next.version = call.version();
     call.input().SerializeToString(&next.input);
     next.run_key = call.run_key();
+    next.run_key_once = call.run_key_scope() == pb::Call::RUN_KEY_ONCE_EVER;
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(call.max_attempts(), 1'000'000));
     if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
       next.expires_at = now + duration_micros(call.expiration());
     } else if (options_.default_expiration) {

@@ -100,7 +100,13 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kCallMaxAttempts};
 
 }  // namespace
 

@@ -11,7 +11,8 @@ namespace {
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
+  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
+  "max_attempts"
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
@@ -75,6 +76,7 @@ CallRecord read_call(const Statement& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
+  call.max_attempts = static_cast<int>(row.optional_int64(30).value_or(0));
   return call;
 }
 
@@ -118,9 +120,12 @@ class SqliteCallTransaction final : public CallTransaction {
 
 Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   if (!call.run_key.empty()) {
-    ASSIGN_OR_RETURN(Statement * live,
-                     db_.prepare("SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 AND "
-                                 "status IN ('STARTING', 'RUNNING')"));
+    ASSIGN_OR_RETURN(
+        Statement * live,
+        db_.prepare(call.run_key_once ? "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+                                      : "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "AND status IN ('STARTING', 'RUNNING')"));
     live->bind(1, call.run_key);
     ASSIGN_OR_RETURN(bool found, live->step());
     std::string existing = found ? live->text(0) : std::string();
@@ -131,9 +136,10 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                "updated_at, function, endpoint, version, input, parent_id, "
-                               "root_id, correlation_id, expires_at, phase, ready_at) VALUES "
+                               "root_id, correlation_id, expires_at, phase, ready_at, "
+                               "max_attempts) VALUES "
                                "(?1, 'call', NULLIF(?2, ''), 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, "
-                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3)"));
+                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3, NULLIF(?12, 0))"));
   insert->bind(1, id)
       .bind(2, call.run_key)
       .bind(3, now_)
@@ -144,7 +150,8 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
       .bind(8, call.parent_id)
       .bind(9, call.root_id.empty() ? id : call.root_id)
       .bind(10, static_cast<std::int64_t>(call.correlation_id))
-      .bind(11, call.expires_at);
+      .bind(11, call.expires_at)
+      .bind(12, call.max_attempts);
   RETURN_IF_ERROR(insert->run().status());
   return id;
 }
