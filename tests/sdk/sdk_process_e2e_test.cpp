@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ratchet/ratchet.hpp"
+#include "support/run_process.hpp"
 #include "support/server_process.hpp"
 
 namespace ratchet {
@@ -170,9 +171,9 @@ class SdkProcesses : public ::testing::Test {
     return status;
   }
 
-  // A root call of steps(n) at the endpoint, dispatched through a client of
-  // the server's API.
-  Handle<int> dispatch_steps(int n) {
+  // A client of the server's API for the endpoint's functions. Its Functions
+  // are declared only, for their typed handles: this process serves nothing.
+  Dispatch& client() {
     if (!client_) {
       Options options;
       options.api_key = "k";
@@ -181,23 +182,35 @@ class SdkProcesses : public ::testing::Test {
       options.verification_key = "";
       options.trace = false;
       client_ = std::make_unique<Dispatch>(options);
-      // Registered for a typed handle only: this process serves nothing.
-      steps_.emplace(client_->function("steps", [](int) -> int {
-        throw std::logic_error("steps runs in steps_endpoint_main, not in the test");
-      }));
     }
+    return *client_;
+  }
+
+  // A root call of steps(n) at the endpoint, dispatched through the client.
+  Handle<int> dispatch_steps(int n) {
+    if (!steps_) steps_.emplace(client().declare<int(int)>("steps"));
     return steps_->dispatch(n);
   }
 
-  // The result of the steps call `id`; fails the test if it has none in time.
-  std::optional<int> wait_steps(const Handle<int>& id) {
+  // The result of a call; fails the test if it has none in time.
+  template <typename R, typename... A>
+  std::optional<R> wait_for(const Function<R(A...)>& fn, const Handle<R>& id) {
     try {
-      return steps_->wait(id, kRunTimeout);
-    } catch (const Error& e) {
-      ADD_FAILURE() << "steps call " << id.id() << " failed: " << status_name(e.status()) << " "
-                    << e.type() << ": " << e.what();
+      return fn.wait(id, kRunTimeout);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << fn.name() << " call " << id.id() << " failed: " << e.what();
       return std::nullopt;
     }
+  }
+  std::optional<int> wait_steps(const Handle<int>& id) { return wait_for(*steps_, id); }
+
+  // `ratchet status --job-id ID` on the server's store, as JSON.
+  nlohmann::json call_status(const std::string& id) const {
+    auto status =
+        testing::run_process({testing::ratchet_bin(), "status", "--job-id", id},
+                             {{"RATCHET_HOME", dir_.path()}, {"RATCHET_DB", server_->db_path()}});
+    auto shown = nlohmann::json::parse(status.out, nullptr, false);
+    return shown.is_object() ? shown : nlohmann::json::object();
   }
 
   std::string endpoint_stderr(int start) const {
@@ -364,6 +377,68 @@ TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
   EXPECT_EQ(*cached, sum_of_squares(kSteps));
   EXPECT_EQ(*replayed, *cached);
   EXPECT_EQ(*uncached, *cached);
+}
+
+// How many lines of `path` are exactly `line`.
+std::size_t lines_equal(const std::string& path, const std::string& line) {
+  std::istringstream lines(testing::read_file(path));
+  std::size_t count = 0;
+  for (std::string text; std::getline(lines, text);) count += text == line;
+  return count;
+}
+
+// A coroutine sleeps across a kill -9 of its process: the wake time was
+// recorded with the Poll that suspended it, so a new process resumes it when
+// it is due, and the local step before the sleep (recorded by that Poll) does
+// not run again.
+TEST_F(SdkProcesses, ASleepOutlivesAKillNineOfItsProcess) {
+  constexpr int kSleepMs = 2000;
+  const std::string log = file("coroutine.log");
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+  auto nap = client().declare<long long(int)>("nap");
+  Handle<long long> call = nap.dispatch(kSleepMs);
+  // Sleeping, as the server's store says (what `ratchet status` shows).
+  nlohmann::json shown;
+  ASSERT_TRUE(wait_until([&] {
+    shown = call_status(call.id());
+    return shown.value("phase", "") == "WAITING";
+  })) << shown.dump();
+  EXPECT_TRUE(shown["wakes_by"].is_string()) << shown.dump();
+  EXPECT_EQ(lines_equal(log, "before"), 1u);
+
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+
+  std::optional<long long> slept = wait_for(nap, call);
+  ASSERT_TRUE(slept.has_value());
+  EXPECT_GE(*slept, kSleepMs) << "the recorded times around the sleep";
+  EXPECT_EQ(lines_equal(log, "nap start"), 2u) << "a first run, and the replay after the wake";
+  EXPECT_EQ(lines_equal(log, "before"), 1u) << "recorded by the sleep's Poll: never again";
+  EXPECT_EQ(lines_equal(log, "after"), 1u);
+}
+
+// step() results survive a crash and do not run again once recorded: steps a
+// and b are recorded by the Poll of work(1); step c, killed while it runs,
+// was not recorded, so it runs again (at least once until recorded).
+TEST_F(SdkProcesses, RecordedStepsSurviveAKillAndOnlyTheUnrecordedOneRunsAgain) {
+  const std::string log = file("coroutine.log");
+  ASSERT_TRUE(
+      start_endpoint({"--log", file("work.log"), "--coroutine-log", log, "--hold-in-step", "c"}));
+  auto ledger = client().declare<int()>("ledger");
+  Handle<int> call = ledger.dispatch();
+  ASSERT_TRUE(wait_until([&] { return lines_equal(log, "step c") == 1; })) << "step c did not run";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+  std::optional<int> result = wait_for(ledger, call);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, 'a' + 'b' + 1 + 'c');
+  EXPECT_EQ(lines_equal(log, "step a"), 1u);
+  EXPECT_EQ(lines_equal(log, "step b"), 1u);
+  EXPECT_EQ(lines_equal(log, "step c"), 2u) << "killed before it was recorded: ran again";
+  EXPECT_EQ(read_log(file("work.log")), std::vector<int>{1}) << "the durable call ran once";
 }
 
 }  // namespace
