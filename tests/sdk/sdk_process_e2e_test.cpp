@@ -16,6 +16,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/server.hpp"
 #include "ratchet/ratchet.hpp"
 #include "support/run_process.hpp"
 #include "support/server_process.hpp"
@@ -123,15 +125,17 @@ class SdkProcesses : public ::testing::Test {
     if (HasFailure()) std::cerr << diagnostics();
   }
 
-  // Starts steps_endpoint_main with `flags` at the endpoint's port (the first
-  // start picks a free one, later starts reuse it) and waits until it serves.
-  ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags) {
+  // Starts `binary` (steps_endpoint_main by default) with `flags` at the
+  // endpoint's port (the first start picks a free one, later starts reuse it)
+  // and waits until it serves.
+  ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags,
+                                            const std::string& binary = STEPS_ENDPOINT_MAIN) {
     if (endpoint_ && endpoint_->running()) {
       return ::testing::AssertionFailure() << "the previous endpoint is still running";
     }
     ++endpoint_starts_;
     std::string err = endpoint_stderr(endpoint_starts_);
-    std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
+    std::vector<std::string> argv = {binary};
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto child = ChildProcess::spawn(
         argv,
@@ -439,6 +443,100 @@ TEST_F(SdkProcesses, RecordedStepsSurviveAKillAndOnlyTheUnrecordedOneRunsAgain) 
   EXPECT_EQ(lines_equal(log, "step b"), 1u);
   EXPECT_EQ(lines_equal(log, "step c"), 2u) << "killed before it was recorded: ran again";
   EXPECT_EQ(read_log(file("work.log")), std::vector<int>{1}) << "the durable call ran once";
+}
+
+// The payment service of the saga: charges once per Idempotency-Key (a
+// second request with the key gets the first charge's id), refunds by key.
+class PaymentStub {
+ public:
+  PaymentStub() {
+    http::ServerOptions options;
+    options.port = 0;
+    auto server = http::Server::start_blocking(
+        options, [this](const http::Request& request) { return handle(request); });
+    EXPECT_TRUE(server.is_ok()) << server.status().message();
+    if (server.is_ok()) server_ = std::move(*server);
+  }
+  ~PaymentStub() {
+    if (server_) server_->stop();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+
+  struct Ledger {
+    int charge_requests = 0;
+    std::map<std::string, std::string> charges;  // key -> charge id
+    std::vector<std::string> refunds;            // keys
+  };
+  Ledger ledger() const {
+    std::lock_guard lock(mutex_);
+    return ledger_;
+  }
+
+ private:
+  http::Response handle(const http::Request& request) {
+    std::string key(request.header("Idempotency-Key").value_or(""));
+    std::lock_guard lock(mutex_);
+    if (key.empty()) return http::Response::with_body(400, "text/plain", "no key");
+    if (request.path() == "/charge") {
+      ++ledger_.charge_requests;
+      auto [it, created] =
+          ledger_.charges.emplace(key, "ch-" + std::to_string(ledger_.charges.size() + 1));
+      return http::Response::with_body(200, "text/plain", it->second);
+    }
+    if (request.path() == "/refund") {
+      ledger_.refunds.push_back(key);
+      return http::Response::with_body(200, "text/plain", "refunded");
+    }
+    return http::Response::with_body(404, "text/plain", "no such route");
+  }
+
+  mutable std::mutex mutex_;
+  Ledger ledger_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// The saga of issue 14, with a kill -9 inside the charge: the payment service
+// has charged, the step has not returned. The new process runs the charge step
+// again (it was not recorded), with the same key, so the service charges once;
+// then one reservation of three fails, and the two that succeeded are
+// cancelled and the charge refunded.
+TEST_F(SdkProcesses, ASagaKilledInsideTheChargeChargesOnceAndCompensates) {
+  PaymentStub payments;
+  const std::string log = file("saga.log");
+  ASSERT_TRUE(start_endpoint({"--payments", payments.url(), "--log", log, "--hold-after-charge"},
+                             SAGA_ENDPOINT_MAIN));
+  auto order = client().declare<nlohmann::json(nlohmann::json)>("order");
+  nlohmann::json input = {{"cents", 2500}, {"items", {"chair", "sold-out-lamp", "desk"}}};
+  Handle<nlohmann::json> call = order.dispatch(input);
+  ASSERT_TRUE(wait_until([&] {
+    return payments.ledger().charges.size() == 1 &&
+           testing::read_file(log).find("charged") != std::string::npos;
+  })) << "the charge did not happen";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+
+  ASSERT_TRUE(start_endpoint({"--payments", payments.url(), "--log", log}, SAGA_ENDPOINT_MAIN));
+  std::optional<nlohmann::json> result = wait_for(order, call);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, (nlohmann::json{{"status", "compensated"},
+                                     {"charge", "ch-1"},
+                                     {"cancelled", {"res-chair", "res-desk"}},
+                                     {"failed", {"sold-out-lamp is sold out"}}}))
+      << result->dump();
+
+  PaymentStub::Ledger ledger = payments.ledger();
+  const std::string key = call.id() + "/charge";  // derived from ratchet::current()
+  EXPECT_EQ(ledger.charge_requests, 2) << "the unrecorded charge step ran again";
+  EXPECT_EQ(ledger.charges, (std::map<std::string, std::string>{{key, "ch-1"}})) << "charged once";
+  EXPECT_EQ(ledger.refunds, std::vector<std::string>{key});
+  EXPECT_EQ(lines_equal(log, "charged ch-1"), 2u);
+  EXPECT_EQ(lines_equal(log, "reserve chair"), 1u);
+  EXPECT_EQ(lines_equal(log, "reserve desk"), 1u);
+  EXPECT_EQ(lines_equal(log, "cancel res-chair"), 1u);
+  EXPECT_EQ(lines_equal(log, "cancel res-desk"), 1u);
+  EXPECT_EQ(lines_equal(log, "refunded ch-1"), 1u);
+  EXPECT_EQ(testing::read_file(log).find("lamp"), std::string::npos)
+      << "the failed reservation is not cancelled";
 }
 
 }  // namespace

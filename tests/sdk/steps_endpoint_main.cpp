@@ -30,9 +30,6 @@
 // --frame-cache N is Options::frame_cache_size (0: every resume replays).
 // --hold-in-step NAME: ledger's local step NAME logs its line, then does not
 // return: the process is killed inside a step that is not yet recorded.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +37,7 @@
 #include <string>
 #include <thread>
 
+#include "probe_log.hpp"
 #include "ratchet/ratchet.hpp"
 
 namespace {
@@ -55,19 +53,7 @@ struct Flags {
   std::string hold_in_step;
 };
 
-// One write(2) per line on an O_APPEND descriptor: lines from concurrent or
-// killed writers never interleave.
-void append_line(const std::string& path, const std::string& line) {
-  if (path.empty()) return;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    std::perror(path.c_str());
-    std::abort();  // a test probe that cannot record must not pass silently
-  }
-  std::string text = line + "\n";
-  if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
-  close(fd);
-}
+using ratchet::testing::append_line;
 
 int usage(const std::string& why) {
   std::fprintf(stderr,
