@@ -141,6 +141,28 @@ int main() try {
     return "report for " + day;
   });
 
+  auto nap = dispatch.function("nap", [](int ms) -> ratchet::Task<long long> {
+    auto before = co_await ratchet::now();  // a local step: recorded, replayed as is
+    co_await ratchet::sleep(std::chrono::milliseconds(ms));  // durable: the process may exit
+    auto after = co_await ratchet::now();
+    co_return std::chrono::duration_cast<std::chrono::milliseconds>(after - before).count();
+  });
+
+  auto reserve = dispatch.function("reserve", [](std::string item) -> std::string {
+    if (item.rfind("sold-out", 0) == 0) throw ratchet::PermanentError(item + " is sold out");
+    return "res-" + item;
+  });
+  auto reserve_all = dispatch.function(
+      "reserve_all", [reserve](std::vector<std::string> items) -> ratchet::Task<json> {
+        std::vector<ratchet::Call<std::string>> calls;
+        for (const auto& item : items) calls.push_back(reserve(item));
+        json outcomes = json::array();
+        for (const auto& r : co_await ratchet::gather_settled(std::move(calls))) {
+          outcomes.push_back(r.ok() ? r.value() : std::string("failed: ") + r.error().what());
+        }
+        co_return outcomes;
+      });
+
   // ---- The tour.
 
   dispatch.start();  // serve the functions at DISPATCH_ENDPOINT_ADDR
@@ -195,6 +217,23 @@ int main() try {
   std::string results = std::to_string(a) + ", \"" + b + "\", " + std::to_string(c);
   tour.check(ids.size() == 3 && results == "49, \"batched!\", 64",
              std::to_string(ids.size()) + " ids; results " + results);
+
+  tour.step("nap(1000): now(), a durable sleep of one second, now()");
+  long long slept = run(nap, 1000);
+  tour.check(slept >= 1000, "the recorded times are " + std::to_string(slept) + " ms apart");
+
+  tour.step("reserve_all: gather_settled of three reservations, one sold out, once ever");
+  auto once = reserve_all.with(
+      ratchet::CallOptions().run_key("reservation-7", ratchet::RunKeyScope::kOnceEver));
+  std::vector<std::string> items = {"chair", "sold-out-lamp", "desk"};
+  ratchet::Handle<json> booked = once.dispatch(items);
+  json outcomes = once.wait(booked, std::chrono::minutes(1));
+  ratchet::Handle<json> again = once.dispatch(items);  // the key's finished call, not a new one
+  tour.check(
+      again == booked &&
+          outcomes == json::array({"res-chair", "failed: sold-out-lamp is sold out", "res-desk"}),
+      outcomes.dump() + (again == booked ? "; dispatched again: the same call"
+                                         : "; dispatched again: ANOTHER call"));
 
   dispatch.stop();
   return tour.finish();
