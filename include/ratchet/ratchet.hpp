@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ratchet/call.hpp"
+#include "ratchet/call_options.hpp"
 #include "ratchet/dispatch.hpp"
 #include "ratchet/errors.hpp"
 #include "ratchet/function.hpp"

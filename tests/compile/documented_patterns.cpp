@@ -81,6 +81,7 @@ int main() {
 
     std::vector<ratchet::Call<std::string>> calls;
     for (const auto& item : items) calls.push_back(reserve(item));
+    (void)co_await reserve.with(ratchet::CallOptions().max_attempts(3))(items.front());
     std::vector<ratchet::Settled<std::string>> settled =
         co_await ratchet::gather_settled(std::move(calls));
     std::vector<std::string> reserved;
