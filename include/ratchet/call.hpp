@@ -68,35 +68,13 @@ class [[nodiscard]] Call {
   std::uint64_t step_ = 0;
 };
 
-// The outcome of one call of gather_settled: its value, or its error.
-template <typename T>
-class Settled {
+namespace detail {
+
+// What Settled<T> and Settled<void> share: the error of a call that failed.
+class SettledError {
  public:
-  static Settled of_value(T value) {
-    Settled s;
-    s.value_.emplace(std::move(value));
-    return s;
-  }
-  static Settled of_error(std::exception_ptr error) {
-    Settled s;
-    ErrorInfo info = classify_exception(error);
-    s.error_.emplace(info.status, info.message, info.type);
-    s.exception_ = std::move(error);
-    return s;
-  }
-
-  bool ok() const noexcept { return value_.has_value(); }
+  bool ok() const noexcept { return !error_.has_value(); }
   explicit operator bool() const noexcept { return ok(); }
-
-  // The value; raises the call's error (as its own type) when it failed.
-  T& value() & {
-    if (!ok()) rethrow();
-    return *value_;
-  }
-  const T& value() const& {
-    if (!ok()) rethrow();
-    return *value_;
-  }
   // The call's error (status(), type(), what()); std::logic_error if it succeeded.
   const Error& error() const {
     if (ok()) throw std::logic_error("ratchet::Settled::error() of a call that succeeded");
@@ -108,38 +86,59 @@ class Settled {
     std::rethrow_exception(exception_);
   }
 
+ protected:
+  void set_error(std::exception_ptr error) {
+    ErrorInfo info = classify_exception(error);
+    error_.emplace(info.status, info.message, info.type);
+    exception_ = std::move(error);
+  }
+
  private:
-  std::optional<T> value_;
   std::optional<Error> error_;
   std::exception_ptr exception_;
 };
 
+}  // namespace detail
+
+// The outcome of one call of gather_settled: its value, or its error.
+template <typename T>
+class Settled : public detail::SettledError {
+ public:
+  static Settled of_value(T value) {
+    Settled s;
+    s.value_.emplace(std::move(value));
+    return s;
+  }
+  static Settled of_error(std::exception_ptr error) {
+    Settled s;
+    s.set_error(std::move(error));
+    return s;
+  }
+
+  // The value; raises the call's error (as its own type) when it failed.
+  T& value() & {
+    if (!ok()) rethrow();
+    return *value_;
+  }
+  const T& value() const& {
+    if (!ok()) rethrow();
+    return *value_;
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
 // For Call<void>: whether it succeeded, and its error.
 template <>
-class Settled<void> {
+class Settled<void> : public detail::SettledError {
  public:
   static Settled of_value() { return Settled(); }
   static Settled of_error(std::exception_ptr error) {
     Settled s;
-    ErrorInfo info = classify_exception(error);
-    s.error_.emplace(info.status, info.message, info.type);
-    s.exception_ = std::move(error);
+    s.set_error(std::move(error));
     return s;
   }
-  bool ok() const noexcept { return !error_.has_value(); }
-  explicit operator bool() const noexcept { return ok(); }
-  const Error& error() const {
-    if (ok()) throw std::logic_error("ratchet::Settled::error() of a call that succeeded");
-    return *error_;
-  }
-  [[noreturn]] void rethrow() const {
-    if (ok()) throw std::logic_error("ratchet::Settled::rethrow() of a call that succeeded");
-    std::rethrow_exception(exception_);
-  }
-
- private:
-  std::optional<Error> error_;
-  std::exception_ptr exception_;
 };
 
 namespace detail {

@@ -119,16 +119,19 @@ TEST(Steps, AStepNotYetInAPollRunsAgainWhenTheAttemptIsRetried) {
   EXPECT_EQ(p.b_runs, 2) << "ran after the last Poll, in both attempts";
 }
 
-TEST(Steps, AStepsExceptionIsRecordedAndRaisedAgainWithItsStatus) {
-  Dispatch dispatch(test_options());
-  std::atomic<int> runs{0};
+// "failing": a step that (when `throws`) fails with a refused connection,
+// caught as the TcpError it stands for, then a durable call.
+void define_failing(Dispatch& dispatch, std::atomic<int>& runs, bool throws) {
   auto work = dispatch.function("work", [](int x) { return x; });
-  dispatch.function("failing", [&, work]() -> Task<std::string> {
+  dispatch.function("failing", [&runs, throws, work]() -> Task<std::string> {
     std::string seen;
     try {
       co_await step("refused", [&]() -> int {
         ++runs;
-        throw std::system_error(std::make_error_code(std::errc::connection_refused), "pay");
+        if (throws) {
+          throw std::system_error(std::make_error_code(std::errc::connection_refused), "pay");
+        }
+        return 0;
       });
     } catch (const TcpError& e) {
       seen = e.type() + ": " + e.what();
@@ -136,6 +139,12 @@ TEST(Steps, AStepsExceptionIsRecordedAndRaisedAgainWithItsStatus) {
     co_await work(1);
     co_return seen;
   });
+}
+
+TEST(Steps, AStepsExceptionIsRecordedAndRaisedAgainWithItsStatus) {
+  std::atomic<int> runs{0};
+  Dispatch dispatch(test_options());
+  define_failing(dispatch, runs, true);
   auto answer = run(dispatch, first_run("failing", nullptr));
   ASSERT_TRUE(answer.has_poll());
   auto journal = journal_of(answer.poll());
@@ -145,20 +154,7 @@ TEST(Steps, AStepsExceptionIsRecordedAndRaisedAgainWithItsStatus) {
   Options no_cache = test_options();
   no_cache.frame_cache_size = 0;
   Dispatch other(no_cache);  // replays: the recorded exception, the same class
-  auto other_work = other.function("work", [](int x) { return x; });
-  other.function("failing", [&, other_work]() -> Task<std::string> {
-    std::string seen;
-    try {
-      co_await step("refused", [&]() -> int {
-        ++runs;
-        return 0;
-      });
-    } catch (const TcpError& e) {
-      seen = e.type() + ": " + e.what();
-    }
-    co_await other_work(1);
-    co_return seen;
-  });
+  define_failing(other, runs, false);
   answer = run(other, resume("failing", answer.poll(), {ok_result(2, 1)}));
   ASSERT_TRUE(answer.has_exit());
   std::string seen = unpacked(answer.exit().result().output()).get<std::string>();

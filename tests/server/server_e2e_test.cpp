@@ -694,18 +694,28 @@ TEST_F(ServerE2E, EndpointRefusesAServerWithAnotherKeyAndTheCallFails) {
   }
 }
 
-TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
-  endpoint_->set_verification_key(std::nullopt);
-  auto dev = ChildProcess::spawn(
-      {testing::ratchet_bin(), "dev", endpoint_->url(), "--port", "0", "--db", dir_.file("dev.db")},
-      {}, dir_.file("dev.out"), dir_.file("dev.err"));
-  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
-  std::string out;
+// Starts `ratchet dev` for the test endpoint on a free port with `flags`, and
+// waits until it has printed its whole configuration (or exited): its stdout
+// in `out`.
+Result<ChildProcess> start_dev(const std::string& endpoint_url, const TempDir& dir,
+                               const std::vector<std::string>& flags, std::string& out) {
+  std::vector<std::string> argv = {testing::ratchet_bin(), "dev", endpoint_url, "--port", "0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto dev = ChildProcess::spawn(argv, {}, dir.file("dev.out"), dir.file("dev.err"));
+  if (!dev.is_ok()) return dev;
   for (auto deadline = Steady::now() + 15s; Steady::now() < deadline;) {
-    out = testing::read_file(dir_.file("dev.out"));
+    out = testing::read_file(dir.file("dev.out"));
     if (out.find("ratchet status") != std::string::npos || !dev->running()) break;
     std::this_thread::sleep_for(10ms);
   }
+  return dev;
+}
+
+TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
+  endpoint_->set_verification_key(std::nullopt);
+  std::string out;
+  auto dev = start_dev(endpoint_->url(), dir_, {"--db", dir_.file("dev.db")}, out);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   std::smatch match;
   static const std::regex kBlock(
       "Spawned a Ratchet server on 127\\.0\\.0\\.1:([0-9]+)\n[\\s\\S]*"
@@ -781,15 +791,9 @@ TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
 // and dev deletes it when it stops (--db keeps one: the test above).
 TEST_F(ServerE2E, DevSaysWhereItsTemporaryStoreIsAndDeletesItWhenItStops) {
   endpoint_->set_verification_key(std::nullopt);
-  auto dev = ChildProcess::spawn({testing::ratchet_bin(), "dev", endpoint_->url(), "--port", "0"},
-                                 {}, dir_.file("dev.out"), dir_.file("dev.err"));
-  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   std::string out;
-  for (auto deadline = Steady::now() + 15s; Steady::now() < deadline;) {
-    out = testing::read_file(dir_.file("dev.out"));
-    if (out.find("ratchet status") != std::string::npos || !dev->running()) break;
-    std::this_thread::sleep_for(10ms);
-  }
+  auto dev = start_dev(endpoint_->url(), dir_, {}, out);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   std::smatch match;
   static const std::regex kStore(
       "Spawned a Ratchet server on (127\\.0\\.0\\.1:[0-9]+)\n[\\s\\S]*"
