@@ -74,6 +74,12 @@ class Context {
 // Completes step `step` if it is a pending sleep whose time has come.
 void settle_sleep(Context& context, std::uint64_t step);
 
+// Throws IncompatibleStateError (and remembers why, so that the coroutine
+// cannot catch its way past it) when recorded step `step` is not of `kind`,
+// `function` and `hash`.
+void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kind,
+                    std::string_view function, std::uint64_t hash);
+
 // The wire Call for `spec` at `endpoint` (input, expiration, max_attempts; no
 // run key: dispatches add it). InvalidArgumentError naming `what` when the
 // input cannot be sent.
