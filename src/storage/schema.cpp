@@ -100,13 +100,20 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
 // A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
 // NULL: the server's. The once-ever run-key lookup uses runs_by_key.
 constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kCallMaxAttempts};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3, kCallMaxAttempts};
 
 }  // namespace
 
