@@ -25,6 +25,11 @@ std::string listen_advice(const std::optional<std::string>& listen) {
 }
 
 std::string store_advice(const std::string& db, bool temporary) {
+  if (db.rfind("postgres", 0) == 0) {
+    // Not printed: the URL may hold a password.
+    return "The store is the PostgreSQL database of --db (kept when this server stops).\n"
+           "See a call with: RATCHET_DB=<that URL> ratchet status --job-id <dispatch id>";
+  }
   std::string text = "The store is " + db;
   text += temporary ? " (temporary: deleted when this server stops; --db PATH keeps one)."
                     : " (kept when this server stops).";

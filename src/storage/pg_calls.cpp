@@ -35,6 +35,8 @@ constexpr const char* kClaim =
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
     "due LIMIT $4) "
     "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+// The columns kClaim returns after CALL_COLUMNS: the state, then seq.
+constexpr int kClaimStateColumn = records::kCallColumnCount;
 
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
@@ -98,9 +100,10 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
   if (call.run_key_once && !call.run_key.empty()) {
     // Once ever: the key's newest call, whatever its status. None yet: insert
     // as below, where a concurrent first dispatch of the key meets the index.
-    ASSIGN_OR_RETURN(Rows newest, db_.query("SELECT id FROM runs WHERE kind = 'call' AND "
-                                            "run_key = $1 ORDER BY started_at DESC, id LIMIT 1",
-                                            Params().add(call.run_key)));
+    ASSIGN_OR_RETURN(Rows newest,
+                     db_.query("SELECT id FROM runs WHERE kind = 'call' AND "
+                               "run_key = $1 ORDER BY started_at DESC, seq DESC LIMIT 1",
+                               Params().add(call.run_key)));
     if (!newest.empty()) return newest[0].text(0);
   }
   std::string id = new_uuid();
@@ -153,8 +156,8 @@ Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros 
   ordered.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
     ClaimedCall item{read_call(rows[i]), {}};
-    if (item.call.poll) item.call.poll->state = rows[i].text(30);
-    ordered.emplace_back(rows[i].int64(31), std::move(item));
+    if (item.call.poll) item.call.poll->state = rows[i].text(kClaimStateColumn);
+    ordered.emplace_back(rows[i].int64(kClaimStateColumn + 1), std::move(item));
   }
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,16 @@ namespace ratchet::records {
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
   "max_attempts"
+
+// How many columns RATCHET_CALL_COLUMNS names (what a query adds comes after).
+inline constexpr int kCallColumnCount = 31;
+constexpr int count_columns(std::string_view list) {
+  int commas = 0;
+  for (char c : list) commas += c == ',';
+  return commas + 1;
+}
+static_assert(count_columns(RATCHET_CALL_COLUMNS) == kCallColumnCount,
+              "kCallColumnCount must follow RATCHET_CALL_COLUMNS");
 
 #define RATCHET_TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
 
