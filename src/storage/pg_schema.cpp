@@ -110,7 +110,13 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kCallMaxAttempts};
 
 }  // namespace
 
