@@ -20,7 +20,7 @@ http::Response proto_response(const google::protobuf::Message& message) {
 }
 
 Micros duration_micros(const google::protobuf::Duration& d) {
-  return ratchet::duration_micros(d.seconds(), d.nanos());
+  return protocol::duration_micros(d.seconds(), d.nanos());
 }
 
 // Reads the dispatch id that Wait takes as its body: printable, bounded.
@@ -81,6 +81,8 @@ Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
     next.version = call.version();
     call.input().SerializeToString(&next.input);
     next.run_key = call.run_key();
+    next.run_key_once = call.run_key_scope() == pb::Call::RUN_KEY_ONCE_EVER;
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(call.max_attempts(), 1'000'000));
     if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
       // Saturated: an expiration too far away to count (9.2e12 s overflowed
       // into the past and failed the call at once) is as good as none.

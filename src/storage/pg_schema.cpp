@@ -110,6 +110,12 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // Who runs each instance, so that a server of the same host takes over the
 // leases of one whose process is gone at once (storage/instance.hpp).
 constexpr const char* kInstanceIdentity = R"sql(
@@ -118,7 +124,8 @@ ALTER TABLE instances ADD COLUMN pid BIGINT;
 ALTER TABLE instances ADD COLUMN pid_start BIGINT;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kInstanceIdentity};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
+                                                kInstanceIdentity};
 
 }  // namespace
 

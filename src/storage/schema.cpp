@@ -125,6 +125,12 @@ CREATE INDEX runs_roots_by_name ON runs (
   started_at) WHERE parent_id IS NULL;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // Server instances with their heartbeats, so that a server takes over the
 // leases of one that is gone (storage/instance.hpp); leases name their
 // instance in lease_owner. As PostgreSQL's, with who runs it (host, pid).
@@ -140,8 +146,8 @@ CREATE TABLE instances (
 CREATE INDEX calls_leased_by ON runs (lease_owner) WHERE phase = 'LEASED';
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3,
-                                                kDashboardIndexes, kInstances};
+constexpr std::array<const char*, 6> kMigrations{kVersion1, kVersion2, kVersion3,
+                                                kDashboardIndexes, kCallMaxAttempts, kInstances};
 
 }  // namespace
 
