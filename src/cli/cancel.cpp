@@ -44,6 +44,7 @@ int run_cancel(int argc, char** argv) {
   selector.add_to(app);
   app.add_option("--grace", grace_text, "(jobs) time between SIGTERM and SIGKILL")
       ->capture_default_str();
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto grace = duration_option("--grace", grace_text);
   if (!grace.is_ok()) return fail(grace.status());

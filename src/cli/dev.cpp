@@ -4,17 +4,46 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "http/url.hpp"
 
 namespace ratchet::cli {
 
+namespace {
+
+std::string listen_advice(const std::optional<std::string>& listen) {
+  if (!listen) {
+    return "Your service must listen where the proxy at that https URL forwards to "
+           "(DISPATCH_ENDPOINT_ADDR).";
+  }
+  return "Your service must listen at " + *listen +
+         " (DISPATCH_ENDPOINT_ADDR; the C++ SDK derives it from DISPATCH_ENDPOINT_URL when unset).";
+}
+
+std::string store_advice(const std::string& db, bool temporary) {
+  if (db.rfind("postgres", 0) == 0) {
+    // Not printed: the URL may hold a password.
+    return "The store is the PostgreSQL database of --db (kept when this server stops).\n"
+           "See a call with: RATCHET_DB=<that URL> ratchet status --job-id <dispatch id>";
+  }
+  std::string text = "The store is " + db;
+  text += temporary ? " (temporary: deleted when this server stops; --db PATH keeps one)."
+                    : " (kept when this server stops).";
+  return text + "\nSee a call with: RATCHET_DB=\"" + db +
+         "\" ratchet status --job-id <dispatch id>";
+}
+
+}  // namespace
+
 int run_dev(int argc, char** argv) {
   CLI::App app(
       "Start a local server for development: a fresh signing key, API key 'test', "
-      "and a temporary store; print how to configure an SDK.",
+      "and a temporary store (or --db); print how to configure an SDK and where the store is.",
       "dev");
   std::string endpoint_url, host = "127.0.0.1", api_key = "test", db;
   int port = 4450;
@@ -24,13 +53,21 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  app.add_option("--db", db,
+                 "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
+                 "SQLite file)");
+  server::ServerConfig config;
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   std::string shutdown_grace = "10s";
   app.add_option("--shutdown-grace", shutdown_grace,
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
                  "leases are given back for the next server")
       ->capture_default_str();
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
@@ -45,7 +82,6 @@ int run_dev(int argc, char** argv) {
     temporary_dir = pattern;
     db = temporary_dir + "/ratchet.db";
   }
-  server::ServerConfig config;
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);
   config.db_path = db;
@@ -53,7 +89,9 @@ int run_dev(int argc, char** argv) {
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
   config.shutdown_grace = *grace;
+  config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
+  std::optional<std::string> listen = http::listen_address_for(*url);
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());
     std::printf(
@@ -66,7 +104,12 @@ int run_dev(int argc, char** argv) {
         "  export DISPATCH_VERIFICATION_KEY=\"%s\"\n",
         address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
         endpoint_url.c_str(), public_key.c_str());
+    if (listen) std::printf("  export DISPATCH_ENDPOINT_ADDR=\"%s\"\n", listen->c_str());
+    std::printf("%s\n", listen_advice(listen).c_str());
+    std::printf("%s\n", store_advice(db, !temporary_dir.empty()).c_str());
     std::fflush(stdout);
+    // On stderr: stdout is the block above, as the protocol's tooling prints it.
+    spdlog::info("the dashboard is at http://{}/ (its key: the API key)", address);
   });
   if (!temporary_dir.empty()) std::filesystem::remove_all(temporary_dir);
   return exit_code;

@@ -9,6 +9,7 @@ int run_retry(int argc, char** argv) {
   CLI::App app("Run a durable call waiting out a retry's backoff now.", "retry");
   std::string id;
   app.add_option("--job-id", id, "the call's dispatch id")->required();
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   auto store = open_job_store();

@@ -10,6 +10,7 @@
 #include "cli/command.hpp"
 #include "engine/call_log.hpp"
 #include "jobs/process.hpp"
+#include "jobs/state_dir.hpp"
 #include "protocol/base64.hpp"
 
 namespace ratchet::cli {
@@ -36,28 +37,43 @@ Result<protocol::SigningKey> read_signing_key_file(const std::string& path) {
   return key;
 }
 
+Status check_api_key(std::string_view key, std::string_view where) {
+  if (key.empty()) {
+    return invalid_argument(std::string(where) +
+                            " has an empty API key: give a secret that clients send as "
+                            "`Authorization: Bearer <key>`");
+  }
+  for (unsigned char c : key) {
+    if (c <= 0x20 || c == 0x7f) {
+      return invalid_argument(std::string(where) +
+                              " has an API key with a space or control character, which "
+                              "cannot be sent in an Authorization header");
+    }
+  }
+  return Status::ok();
+}
+
 namespace {
 
 // Where this process's pid means something to another server reading the
-// store: the host, its boot, and the pid namespace (containers share a boot).
+// store: this host as jobs know it (the state directory's host id), its boot,
+// and the pid namespace (containers share a boot).
 std::string host_id() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
   char pid_namespace[64] = {};
   ssize_t n = readlink("/proc/self/ns/pid", pid_namespace, sizeof pid_namespace - 1);
-  if (n < 0) n = 0;
-  return std::string(host) + "/" + jobs::current_boot_id() + "/" + std::string(pid_namespace, n);
+  return jobs::current_host_id() + "/" + jobs::current_boot_id() + "/" +
+         std::string(pid_namespace, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
 }  // namespace
 
-void identify_instance(engine::SchedulerOptions& options) {
-  options.instance.host_id = host_id();
-  options.instance.pid = getpid();
+void identify_instance(server::ServerConfig& config) {
+  config.identity.host_id = host_id();
+  config.identity.pid = getpid();
   auto self = jobs::identify_process(getpid());
-  options.instance.pid_start = self ? self->start_ticks : 0;
-  options.process_alive = [](const InstanceRecord& other) {
-    return jobs::is_alive(ProcessIdentity{other.pid, other.pid_start, jobs::current_boot_id()});
+  config.identity.pid_start = self ? self->start_ticks : 0;
+  config.process_alive = [](int pid, std::int64_t pid_start) {
+    return jobs::is_alive(ProcessIdentity{pid, pid_start, jobs::current_boot_id()});
   };
 }
 
@@ -66,7 +82,7 @@ int serve_until_signal(server::ServerConfig config,
   server::block_shutdown_signals();
   server::log_to_stderr();
   if (config.log_json) engine::set_log_format(engine::LogFormat::kJson);
-  identify_instance(config.scheduler);
+  identify_instance(config);
   Micros grace = config.shutdown_grace;
   auto running = server::Server::start(std::move(config));
   if (!running.is_ok()) return fail(running.status());

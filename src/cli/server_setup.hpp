@@ -15,9 +15,13 @@ namespace ratchet::cli {
 Result<protocol::SigningKey> parse_signing_key(const std::string& text);
 Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
 
+// OK for an API key a client can send as `Authorization: Bearer <key>`: not
+// empty, no spaces or control characters. `where` names the flag or variable.
+Status check_api_key(std::string_view key, std::string_view where);
+
 // Fills in who this process is as a server instance (host, pid, start time)
 // and how to tell whether another instance of this host still runs.
-void identify_instance(engine::SchedulerOptions& options);
+void identify_instance(server::ServerConfig& config);
 
 // Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM,
 // then stops it gracefully (ServerConfig::shutdown_grace); a second signal

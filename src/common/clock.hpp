@@ -32,16 +32,6 @@ constexpr Micros saturating_add(Micros a, Micros b) {
   return sum;
 }
 
-// A duration given as seconds and nanoseconds (google.protobuf.Duration), in
-// microseconds, clamped to the range of Micros.
-constexpr Micros duration_micros(std::int64_t seconds, std::int32_t nanos) {
-  Micros whole = 0;
-  if (__builtin_mul_overflow(seconds, kMicrosPerSecond, &whole)) {
-    return seconds > 0 ? kMaxMicros : kMinMicros;
-  }
-  return saturating_add(whole, nanos / 1000);
-}
-
 class Clock {
  public:
   virtual ~Clock() = default;

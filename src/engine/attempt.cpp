@@ -1,5 +1,7 @@
 #include "engine/attempt.hpp"
 
+#include <algorithm>
+
 #include "dispatch/sdk/v1/function.pb.h"
 #include "protocol/connect.hpp"
 
@@ -73,8 +75,9 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     t.poll.state = poll.coroutine_state();
   }
   std::optional<Micros> max_wait;
-  if (poll.has_max_wait())
-    max_wait = duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
+  if (poll.has_max_wait()) {
+    max_wait = protocol::duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
+  }
   // Real SDKs leave max_results unset: read that as "as many as there are".
   auto limits = protocol::normalize_poll_limits(
       poll.min_results(), poll.max_results() > 0 ? poll.max_results() : protocol::kMaxPollResults,
@@ -99,10 +102,11 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     next.version = child.version();
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(child.max_attempts(), 1'000'000));
     if (child.has_expiration()) {
-      // Saturated: an expiration too far away to count is none.
+      // Saturated: an expiration too far away to count is as good as none.
       next.expires_at = saturating_add(
-          now, duration_micros(child.expiration().seconds(), child.expiration().nanos()));
+          now, protocol::duration_micros(child.expiration().seconds(), child.expiration().nanos()));
     }
     t.children.push_back(std::move(next));
   }
@@ -123,7 +127,9 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   }
   const pb::CallResult& result = exit.result();
   std::optional<CallError> error;
-  if (result.has_error()) error = CallError{result.error().type(), result.error().message()};
+  if (result.has_error()) {
+    error = CallError{result.error().type(), result.error().message(), result.error().traceback()};
+  }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
     t.kind = Transition::Kind::kRestart;
@@ -132,6 +138,7 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   if (protocol::is_temporary(status)) {
     Transition t = retry_because(status, error ? error->message : "");
     if (error && !error->type.empty()) t.reason.type = error->type;
+    if (error) t.reason.traceback = error->traceback;
     return t;
   }
   CallEnd end;
@@ -168,6 +175,7 @@ std::string build_run_request(const ClaimedCall& claimed) {
   request.set_parent_dispatch_id(call.parent_id);
   request.set_root_dispatch_id(call.root_id);
   set_timestamp(request.mutable_creation_time(), call.started_at);
+  request.set_attempt(static_cast<std::uint32_t>(std::max(call.attempts, 0)));
   if (call.expires_at) set_timestamp(request.mutable_expiration_time(), *call.expires_at);
   if (!call.poll) {
     request.mutable_input()->ParseFromString(call.input);
@@ -205,7 +213,7 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
     }
     return finish_with(failure_end(reply.failure, reply.failure_message), reply.failure);
   }
-  if (reply.http_status != 200 || reply.content_type != protocol::kProtoContentType) {
+  if (reply.http_status != 200 || !protocol::is_proto_content_type(reply.content_type)) {
     return interpret_http_failure(reply);
   }
   pb::RunResponse response;

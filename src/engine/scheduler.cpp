@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "common/ids.hpp"
 #include "engine/call_log.hpp"
 
 namespace ratchet::engine {
@@ -40,24 +39,12 @@ struct Scheduler::Turn {
   int claimed = 0;
   int cancelled = 0;
   int expired = 0;
-  bool keep_instances = false;  // beat, and take over the instances that are gone
-  bool last = false;            // a drain's last turn: release `release`, unregister
+  bool last = false;  // a drain's last turn: give back `release`
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
   std::vector<CallLine> failures;
-  std::vector<std::pair<InstanceRecord, int>> taken_over;
-  bool reregistered = false;
 };
-
-bool instance_gone(const InstanceRecord& self, const InstanceRecord& other, Micros now,
-                   Micros timeout, const ProcessProbe& process_alive) {
-  if (other.id == self.id) return false;
-  if (process_alive && !self.host_id.empty() && other.host_id == self.host_id) {
-    return !process_alive(other);
-  }
-  return other.heartbeat_at < saturating_add(now, -timeout);
-}
 
 Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
                      SchedulerOptions options)
@@ -75,7 +62,6 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       retry_log_(options_.retry_log_period, 5,
                  [](const std::string& line) { spdlog::warn("{}", line); }),
       fair_(options_.fair_quantum) {
-  if (options_.instance.id.empty()) options_.instance.id = "ratchet-" + new_uuid();
   figures_.max_in_flight = options_.max_in_flight;
 }
 
@@ -86,6 +72,15 @@ void Scheduler::start() {
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
+  // Another server of a fleet made calls due: look now rather than at the
+  // next safety poll.
+  store_.watch_calls([this] {
+    {
+      std::lock_guard lock(mutex_);
+      store_news_ = true;
+    }
+    wake_.notify_one();
+  });
 }
 
 void Scheduler::drain(Micros grace) {
@@ -114,6 +109,7 @@ void Scheduler::stop() {
     if (!running_) return;
     running_ = false;
   }
+  store_.watch_calls(nullptr);
   wake_.notify_all();
   drained_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -254,7 +250,9 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
   using Kind = Transition::Kind;
   if (t.kind == Kind::kRetry || t.kind == Kind::kRestart) {
     Micros ready_at = now + backoff(call.attempts);
-    if (call.attempts >= options_.retry.max_attempts) {
+    // A call's own limit (Call.max_attempts, Ratchet's extension) wins.
+    int max_attempts = call.max_attempts > 0 ? call.max_attempts : options_.retry.max_attempts;
+    if (call.attempts >= max_attempts) {
       CallEnd end = failure_end(t.status, t.reason.message);
       end.error->type = t.reason.type;
       end.error->message += " (gave up after " + std::to_string(call.attempts) + " attempts)";
@@ -393,27 +391,6 @@ Status Scheduler::apply_action(CallTransaction& tx, Action& action, Turn& turn) 
   return Status::ok();
 }
 
-Status Scheduler::keep_instances(CallTransaction& tx, Turn& turn) {
-  if (!turn.keep_instances) return Status::ok();
-  const InstanceRecord& self = options_.instance;
-  bool beat = false;
-  if (registered_) {
-    ASSIGN_OR_RETURN(beat, tx.beat(self.id));
-    turn.reregistered = !beat;
-  }
-  if (!beat) RETURN_IF_ERROR(tx.register_instance(self));
-  ASSIGN_OR_RETURN(auto all, tx.instances());
-  Micros now = clock_.now();
-  for (const auto& other : all) {
-    if (!instance_gone(self, other, now, options_.instance_timeout, options_.process_alive)) {
-      continue;
-    }
-    ASSIGN_OR_RETURN(int freed, tx.take_over(other.id));
-    turn.taken_over.emplace_back(other, freed);
-  }
-  return Status::ok();
-}
-
 Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
   Micros now = clock_.now();
   // Expired calls end first, at their expiration, whatever they were doing.
@@ -426,11 +403,11 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
   Micros lease_until = now + options_.lease;
   // Expired leases and coroutines past their deadline first: they were due
   // before anything ready now.
-  ASSIGN_OR_RETURN(auto urgent,
-                   tx.claim_urgent(options_.instance.id, lease_until, turn.free_slots));
+  ASSIGN_OR_RETURN(auto urgent, tx.claim_urgent(options_.owner, lease_until, turn.free_slots));
   int slots = turn.free_slots - static_cast<int>(urgent.size());
   for (auto& c : urgent) {
-    --turn.room[c.call.endpoint];
+    auto [room, added] = turn.room.try_emplace(c.call.endpoint, turn.new_endpoint_room);
+    --room->second;
     turn.to_send.push_back(std::move(c));
   }
   if (slots > 0) RETURN_IF_ERROR(claim_fairly(tx, turn, slots, lease_until));
@@ -448,7 +425,7 @@ Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micro
     room[q.endpoint] = known != turn.room.end() ? known->second : turn.new_endpoint_room;
   }
   auto take = [&](const QueueKey& queue, int limit) -> Result<int> {
-    ASSIGN_OR_RETURN(auto claimed, tx.claim_queue(queue, options_.instance.id, lease_until, limit));
+    ASSIGN_OR_RETURN(auto claimed, tx.claim_queue(queue, options_.owner, lease_until, limit));
     int got = static_cast<int>(claimed.size());
     for (auto& c : claimed) turn.to_send.push_back(std::move(c));
     return got;
@@ -461,7 +438,6 @@ Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micro
 }
 
 Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
-  RETURN_IF_ERROR(keep_instances(tx, turn));
   for (auto& d : turn.dispatches) {
     std::vector<std::string> ids;
     for (const auto& call : d.calls) {
@@ -479,7 +455,6 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
   }
   if (turn.last) {
     for (const auto& [id, epoch] : turn.release) RETURN_IF_ERROR(tx.release(id, epoch).status());
-    RETURN_IF_ERROR(tx.unregister_instance(options_.instance.id));
   }
   RETURN_IF_ERROR(claim(tx, turn));
   ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
@@ -516,8 +491,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
       now < figures_wanted_until_ && now >= figures_read_at_ + options_.figures_period;
   turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
   if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
-  turn.keep_instances = !drained_ && !turn.last &&
-                        (!registered_ || now >= last_heartbeat_ + options_.heartbeat_interval);
+  store_news_ = false;
   lock.unlock();
 
   Micros began = clock_.now();
@@ -589,22 +563,6 @@ void Scheduler::after_commit(Turn& turn) {
     store_failure_.reset();
   }
   if (!turn.send_before_commit) send_all(turn.to_send, nullptr);
-  if (turn.keep_instances) {
-    registered_ = true;
-    last_heartbeat_ = now;
-  }
-  if (turn.reregistered) {
-    spdlog::warn(
-        "another server judged this one ({}) gone and took over its calls; it "
-        "recorded itself again",
-        options_.instance.id);
-  }
-  for (const auto& [other, freed] : turn.taken_over) {
-    spdlog::info(
-        "took over the {} calls leased by server instance {} (pid {}, last heartbeat {} "
-        "ms ago): it is gone",
-        freed, other.id, other.pid, (now - other.heartbeat_at) / kMicrosPerMilli);
-  }
   if (turn.last) {
     spdlog::info("released the {} calls still in flight: any server runs them now",
                  turn.release.size());
@@ -756,7 +714,6 @@ Micros Scheduler::wake_at(Micros now) const {
     if (next_due_ && !draining_ && in_flight_ < options_.max_in_flight) {
       until = std::min(until, *next_due_);
     }
-    if (!drained_) until = std::min(until, last_heartbeat_ + options_.heartbeat_interval);
   }
   if (draining_ && !drained_) until = std::min(until, drain_deadline_);
   for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
@@ -785,13 +742,13 @@ void Scheduler::loop() {
     expire_waiters(now);
     retry_log_.flush(now);
     lock.lock();
-    // Sleep until there is news, a call falls due, a waiter's deadline, the
-    // next heartbeat, or the safety poll. While the store fails, only the
-    // backoff ends the sleep: news waits for the next try.
+    // Sleep until there is news, a call falls due, a waiter's deadline, or
+    // the safety poll (whose turn also carries the store's heartbeat). While
+    // the store fails, only the backoff ends the sleep: news waits for it.
     auto has_news = [this] {
       if (!running_) return true;
       if (store_failure_) return false;
-      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() || store_news_ ||
              !actions_.empty() || (draining_ && !drained_ && sent_.empty());
     };
     Micros until = wake_at(now);

@@ -16,9 +16,8 @@
 // so that nothing queues up without bound, and the log says so once when the
 // store starts failing and once when it works again.
 //
-// Each scheduler is a server instance with a record and a heartbeat in the
-// store (storage/instance.hpp). It takes over the leases of instances that
-// are gone, and drain() (a deploy) hands its own back.
+// The store takes over the leases of server instances that are gone
+// (storage/instance.hpp); drain() (a deploy) hands this one's back.
 #pragma once
 
 #include <condition_variable>
@@ -50,14 +49,8 @@ struct RetryPolicy {
   Micros max_backoff = 30 * kMicrosPerSecond;
 };
 
-// Whether the process of an instance of this host still runs (its pid with
-// its start time).
-using ProcessProbe = std::function<bool(const InstanceRecord&)>;
-
 struct SchedulerOptions {
-  // This server instance: `id` is the name on the leases it takes (unique per
-  // start); host_id, pid and pid_start let others tell when it is gone.
-  InstanceRecord instance;                    // an empty id: "ratchet-<uuid>"
+  std::string owner = "ratchet";              // this server's name on the leases it takes
   int max_in_flight = 512;                    // calls sent and not yet answered
   Micros lease = 15 * 60 * kMicrosPerSecond;  // > the endpoint request timeout
   // How often to look for work anyway (other servers of a fleet, a clock that
@@ -70,12 +63,6 @@ struct SchedulerOptions {
   // from the first to the cap.
   Micros store_retry_initial = 50 * kMicrosPerMilli;
   Micros store_retry_max = 2 * kMicrosPerSecond;
-  // How often the instance beats and looks for instances that are gone, and
-  // how old another host's heartbeat must be for its instance to be gone.
-  Micros heartbeat_interval = 2 * kMicrosPerSecond;
-  Micros instance_timeout = 30 * kMicrosPerSecond;
-  // Empty: every instance is judged by its heartbeat alone.
-  ProcessProbe process_alive;
   // Retries are logged aggregated (retry_log.hpp), one summary per period.
   Micros retry_log_period = 30 * kMicrosPerSecond;
   // Ready calls are claimed per queue (function at endpoint) in deficit round
@@ -91,12 +78,6 @@ struct SchedulerOptions {
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
 
-// Whether instance `other` is gone, as `self` sees it at `now`: on the same
-// host (same host_id, and a probe to ask), when its process no longer runs;
-// otherwise when its heartbeat is older than `timeout`. Never `self`.
-bool instance_gone(const InstanceRecord& self, const InstanceRecord& other, Micros now,
-                   Micros timeout, const ProcessProbe& process_alive);
-
 class Scheduler {
  public:
   Scheduler(Store& store, const Clock& clock, EndpointClient& client, SchedulerOptions options);
@@ -107,9 +88,9 @@ class Scheduler {
   void start();
   // A deploy: stops claiming, waits up to `grace` (on the Clock) for the
   // replies of the calls in flight and records them, then releases the leases
-  // it still holds (READY at once, for any server) and removes its instance
-  // record. Dispatches and waits are still served. Returns once done; stop()
-  // next. begin_drain() starts it and returns; await_drained() waits for its end.
+  // it still holds (READY at once, for any server). Dispatches and waits are
+  // still served. Returns once done; stop() next. begin_drain() starts it and
+  // returns; await_drained() waits for its end.
   void drain(Micros grace);
   void begin_drain(Micros grace);
   void await_drained();
@@ -178,7 +159,6 @@ class Scheduler {
   Status apply_action(CallTransaction& tx, Action& action, Turn& turn);
   Status read_figures(CallTransaction& tx, Turn& turn);
   void record_attempt(const Reply& reply, const Transition& t, bool applied, Turn& turn);
-  Status keep_instances(CallTransaction& tx, Turn& turn);
   Status apply_reply(CallTransaction& tx, const Reply& reply, Turn& turn);
   Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition& t,
                           Turn& turn, bool* applied);
@@ -217,14 +197,13 @@ class Scheduler {
   std::map<std::string, std::int64_t> sent_;  // in flight: call id -> epoch
   // Sent by a turn whose commit failed, or released: their replies are dropped.
   std::set<Lease> ignored_;
+  bool store_news_ = false;  // watch_calls: another process made calls due
   std::optional<Micros> next_due_;
   Micros next_store_try_ = 0;
   std::thread thread_;
 
   // Loop thread only.
   std::multimap<std::string, Waiter> waiters_;
-  bool registered_ = false;
-  Micros last_heartbeat_ = 0;
   Micros store_delay_ = 0;
   Micros failing_since_ = 0;
   int failed_turns_ = 0;

@@ -1,4 +1,5 @@
-// Server instances in fake time: leases that expire, the takeover of an
+// Server instances in fake time (their records and heartbeats are the
+// store's: storage/instance.hpp): leases that expire, the takeover of an
 // instance that is gone, and drain() (a deploy) giving the leases back.
 #include <gtest/gtest.h>
 
@@ -18,38 +19,33 @@ class SchedulerInstancesTest : public SchedulerTest {
   void SetUp() override {
     SchedulerTest::SetUp();
     options_.lease = 15 * 60 * kMicrosPerSecond;
-    options_.heartbeat_interval = 2 * kMicrosPerSecond;
   }
 
-  // An instance of host "host-1" whose process the test declares alive or not.
-  SchedulerOptions on_host(const std::string& id) {
-    SchedulerOptions options = options_;
-    options.instance = InstanceRecord{id, "host-1", 100, 1, 0, 0};
-    options.process_alive = [this](const InstanceRecord& other) {
+  // The store of server instance `id`, on `host`, whose process the test
+  // declares alive or not (its pid is the id's first letter).
+  std::unique_ptr<Store> open_as(const std::string& id, const std::string& host = "host-1") {
+    StoreOptions options;
+    options.instance = id;
+    options.identity = InstanceIdentity{host, id[0], 1};
+    options.process_alive = [this](int pid, std::int64_t) {
       std::lock_guard lock(mutex_);
-      return dead_.count(other.id) == 0;
+      return dead_.count(pid) == 0;
     };
+    return open(options);
+  }
+  // The scheduler of instance `id`: its leases name the instance its store records.
+  SchedulerOptions as(const std::string& id) const {
+    SchedulerOptions options = options_;
+    options.owner = id;
     return options;
   }
   void declare_dead(const std::string& id) {
     std::lock_guard lock(mutex_);
-    dead_.insert(id);
-  }
-
-  std::vector<InstanceRecord> instances() {
-    std::vector<InstanceRecord> all;
-    auto store = open();
-    EXPECT_TRUE(store
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(all, tx.instances());
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return all;
+    dead_.insert(id[0]);
   }
 
   std::mutex mutex_;
-  std::set<std::string> dead_;
+  std::set<int> dead_;
 };
 
 FakeEndpoint::Handler hold() {
@@ -60,7 +56,7 @@ TEST_F(SchedulerInstancesTest, AnExpiredLeaseIsClaimedByAnotherServer) {
   auto store_a = open();
   auto store_b = open();
   options_.lease = 60 * kMicrosPerSecond;
-  options_.instance_timeout = kMaxMicros / 4;  // no takeover: the lease alone decides
+  // Stores opened without an instance record none: the lease alone decides.
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
   SchedulerOptions busy = options_;
@@ -70,7 +66,7 @@ TEST_F(SchedulerInstancesTest, AnExpiredLeaseIsClaimedByAnotherServer) {
   Micros dispatched = clock_.now();
   auto id = dispatch(a, {call("slow", 0)})[0];
   ASSERT_TRUE(hanging.wait_for_requests(1));
-  Scheduler b(*store_b, clock_, healthy, options_);
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   auto done = await(b, id, {&hanging, &healthy}, 2);
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
@@ -81,22 +77,21 @@ TEST_F(SchedulerInstancesTest, AnExpiredLeaseIsClaimedByAnotherServer) {
 }
 
 TEST_F(SchedulerInstancesTest, ARestartTakesOverTheCallsOfItsDeadPredecessorAtOnce) {
-  auto store_a = open();
+  auto store_a = open_as("a");  // kept open: a crash marks nothing gone
   FakeEndpoint hanging(clock_, hold());
   std::string id;
   {
-    Scheduler a(*store_a, clock_, hanging, on_host("a"));
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
-    a.stop();  // as if killed: no drain, the lease and the record stay
+    a.stop();  // as if killed: no drain, the lease and the heartbeat stay
   }
-  ASSERT_EQ(find(id).lease_owner, "a");
-  ASSERT_EQ(instances().size(), 1u);
+  ASSERT_EQ(find(id).phase, CallPhase::kLeased);
   declare_dead("a");
-  auto store_b = open();
+  auto store_b = open_as("b");
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler b(*store_b, clock_, healthy, on_host("b"));
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   Micros restarted = clock_.now();
   b.start();
   auto done = await(b, id, {&healthy});
@@ -104,22 +99,19 @@ TEST_F(SchedulerInstancesTest, ARestartTakesOverTheCallsOfItsDeadPredecessorAtOn
   EXPECT_EQ(*done.output, any_int(7));
   ASSERT_EQ(healthy.received().size(), 1u);
   EXPECT_EQ(healthy.received()[0].at, restarted)
-      << "run again at once, not after the 15-minute lease";
-  auto left = instances();
-  ASSERT_EQ(left.size(), 1u);
-  EXPECT_EQ(left[0].id, "b") << "the dead instance's record is gone";
+      << "run again at once, not after the heartbeat timeout or the 15-minute lease";
 }
 
 TEST_F(SchedulerInstancesTest, ALiveServerTakesOverAPeerWhoseProcessDiedWithinAHeartbeat) {
-  auto store_a = open();
-  auto store_b = open();
+  auto store_a = open_as("a");
+  auto store_b = open_as("b");
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler b(*store_b, clock_, healthy, on_host("b"));
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   std::string id;
   {
-    Scheduler a(*store_a, clock_, hanging, on_host("a"));
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
@@ -130,41 +122,38 @@ TEST_F(SchedulerInstancesTest, ALiveServerTakesOverAPeerWhoseProcessDiedWithinAH
   auto done = await(b, id, {&healthy, &hanging});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   ASSERT_EQ(healthy.received().size(), 1u);
-  EXPECT_LE(healthy.received()[0].at - died, options_.heartbeat_interval)
-      << "taken over at the next heartbeat, not after the lease";
+  StoreOptions defaults;
+  EXPECT_LE(healthy.received()[0].at - died, defaults.instance_heartbeat)
+      << "taken over at b's next heartbeat, not after the timeout or the lease";
 }
 
 TEST_F(SchedulerInstancesTest, ALivePeerKeepsItsLeases) {
-  auto store_a = open();
-  auto store_b = open();
+  auto store_a = open_as("a");
+  auto store_b = open_as("b");
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  Scheduler a(*store_a, clock_, hanging, on_host("a"));
+  Scheduler a(*store_a, clock_, hanging, as("a"));
   a.start();
   auto id = dispatch(a, {call("slow", 0)})[0];
   ASSERT_TRUE(hanging.wait_for_requests(1));
-  Scheduler b(*store_b, clock_, healthy, on_host("b"));
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   Micros start = clock_.now();
   ASSERT_TRUE(drive(clock_, {&hanging, &healthy}, 2,
                     [&] { return clock_.now() >= start + 60 * kMicrosPerSecond; }));
   EXPECT_TRUE(healthy.received().empty()) << "b took a call whose holder is alive";
   EXPECT_EQ(find(id).lease_owner, "a");
-  EXPECT_EQ(instances().size(), 2u);
 }
 
 TEST_F(SchedulerInstancesTest, AnotherHostsInstanceIsGoneOnlyOnceItsHeartbeatIsTooOld) {
-  auto store_a = open();
-  auto store_b = open();
-  options_.instance_timeout = 30 * kMicrosPerSecond;
+  auto store_a = open_as("a", "host-2");
+  auto store_b = open_as("b");
   FakeEndpoint hanging(clock_, hold());
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(7); }));
-  SchedulerOptions elsewhere = on_host("a");
-  elsewhere.instance.host_id = "host-2";
   std::string id;
   Micros last_beat = 0;
   {
-    Scheduler a(*store_a, clock_, hanging, elsewhere);
+    Scheduler a(*store_a, clock_, hanging, as("a"));
     a.start();
     id = dispatch(a, {call("slow", 0)})[0];
     ASSERT_TRUE(hanging.wait_for_requests(1));
@@ -172,20 +161,21 @@ TEST_F(SchedulerInstancesTest, AnotherHostsInstanceIsGoneOnlyOnceItsHeartbeatIsT
     a.stop();
   }
   declare_dead("a");  // the probe must not be asked about another host's pid
-  Scheduler b(*store_b, clock_, healthy, on_host("b"));
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   b.start();
   auto done = await(b, id, {&healthy, &hanging});
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   ASSERT_EQ(healthy.received().size(), 1u);
+  StoreOptions defaults;
   Micros taken = healthy.received()[0].at - last_beat;
-  EXPECT_GT(taken, options_.instance_timeout);
-  EXPECT_LE(taken, options_.instance_timeout + options_.heartbeat_interval);
+  EXPECT_GE(taken, defaults.instance_timeout);
+  EXPECT_LE(taken, defaults.instance_timeout + options_.safety_poll);
 }
 
 TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRest) {
-  auto store_a = open();
+  auto store_a = open_as("a");
   FakeEndpoint endpoint(clock_, hold());
-  Scheduler a(*store_a, clock_, endpoint, on_host("a"));
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
   a.start();
   auto ids = dispatch(a, {call("answered", 1), call("slow", 2)});
   ASSERT_TRUE(endpoint.wait_for_requests(2));
@@ -208,12 +198,11 @@ TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRe
   EXPECT_EQ(released.phase, CallPhase::kReady);
   EXPECT_EQ(released.lease_owner, "");
   EXPECT_LE(released.ready_at, clock_.now());
-  EXPECT_TRUE(instances().empty()) << "a drained instance removes its record";
   a.stop();
 
-  auto store_b = open();
+  auto store_b = open_as("b");
   FakeEndpoint healthy(clock_, answer([](const pb::RunRequest&) { return exit_with(2); }));
-  Scheduler b(*store_b, clock_, healthy, on_host("b"));
+  Scheduler b(*store_b, clock_, healthy, as("b"));
   Micros started = clock_.now();
   b.start();
   auto done = await(b, ids[1], {&healthy});
@@ -223,9 +212,9 @@ TEST_F(SchedulerInstancesTest, DrainRecordsRepliesWithinTheGraceAndReleasesTheRe
 }
 
 TEST_F(SchedulerInstancesTest, DrainEndsAsSoonAsTheLastReplyIsRecorded) {
-  auto store_a = open();
+  auto store_a = open_as("a");
   FakeEndpoint endpoint(clock_, hold());
-  Scheduler a(*store_a, clock_, endpoint, on_host("a"));
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
   a.start();
   auto ids = dispatch(a, {call("f", 1)});
   ASSERT_TRUE(endpoint.wait_for_requests(1));

@@ -1,7 +1,7 @@
 // The scheduler when its store fails (a full disk): capped exponential
 // backoff of the turns, nothing unrecorded sent again, dispatches refused,
 // one log line per change of state, recovery by itself. In fake time, with a
-// store whose commits fail on demand (testing::FaultyStore).
+// store whose commits fail on demand (testing::ControlledStore).
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -50,7 +50,7 @@ class SchedulerStoreFailureTest : public SchedulerTest {
     options_.store_retry_initial = 50 * kMicrosPerMilli;
     options_.store_retry_max = 2 * kMicrosPerSecond;
     real_ = open();
-    store_ = std::make_unique<FaultyStore>(*real_, clock_);
+    store_ = std::make_unique<ControlledStore>(*real_, clock_);
   }
 
   // Drives fake time until the store has seen `n` more transactions.
@@ -74,7 +74,7 @@ class SchedulerStoreFailureTest : public SchedulerTest {
   }
 
   std::unique_ptr<Store> real_;
-  std::unique_ptr<FaultyStore> store_;
+  std::unique_ptr<ControlledStore> store_;
 };
 
 TEST_F(SchedulerStoreFailureTest, FailedTurnsAreRetriedWithCappedExponentialBackoff) {

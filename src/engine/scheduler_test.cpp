@@ -86,6 +86,24 @@ TEST_F(SchedulerTest, GivesUpAfterMaxAttempts) {
   EXPECT_NE(done.error->message.find("gave up after 5 attempts"), std::string::npos);
 }
 
+TEST_F(SchedulerTest, ACallsOwnMaxAttemptsWinsOverTheServers) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      [](const pb::RunRequest&) { return fail_with(pb::STATUS_THROTTLED, "slow down"); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);  // 5 attempts
+  scheduler.start();
+  NewCall fewer = call("busy", 0);
+  fewer.max_attempts = 2;
+  NewCall more = call("busy", 1);
+  more.max_attempts = 7;
+  auto ids = dispatch(scheduler, {fewer, more});
+  auto done = wait(scheduler, ids[0]);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 2);
+  EXPECT_NE(done.error->message.find("gave up after 2 attempts"), std::string::npos);
+  EXPECT_EQ(wait(scheduler, ids[1]).attempts, 7);
+}
+
 TEST_F(SchedulerTest, PermanentErrorEndsTheCallAtOnce) {
   auto store = open();
   FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
@@ -292,27 +310,26 @@ TEST_F(SchedulerTest, AWaitEndsAtItsDeadlineInFakeTime) {
   EXPECT_EQ(future.get().status().code(), Code::kDeadlineExceeded);
 }
 
-TEST(InstanceGone, SameHostByProcessOtherHostsByHeartbeatNeverSelf) {
-  InstanceRecord self{"a", "host-1", 1, 10, 0, 0};
-  InstanceRecord same_host{"b", "host-1", 2, 20, 0, 0};
-  InstanceRecord other_host{"c", "host-2", 2, 20, 0, 0};
-  Micros now = 100 * kMicrosPerSecond;
-  Micros timeout = 30 * kMicrosPerSecond;
-  auto alive = [](const InstanceRecord&) { return true; };
-  auto dead = [](const InstanceRecord&) { return false; };
-  same_host.heartbeat_at = now;
-  EXPECT_TRUE(instance_gone(self, same_host, now, timeout, dead)) << "its process is gone";
-  same_host.heartbeat_at = 0;
-  EXPECT_FALSE(instance_gone(self, same_host, now, timeout, alive))
-      << "a live process with an old heartbeat (stopped, or its store failed) keeps its leases";
-  other_host.heartbeat_at = now - timeout;
-  EXPECT_FALSE(instance_gone(self, other_host, now, timeout, dead))
-      << "another host's pids mean nothing here";
-  other_host.heartbeat_at = now - timeout - 1;
-  EXPECT_TRUE(instance_gone(self, other_host, now, timeout, alive));
-  EXPECT_FALSE(instance_gone(self, self, now, timeout, dead));
-  EXPECT_TRUE(instance_gone(self, same_host, now, timeout, ProcessProbe()))
-      << "without a probe, the heartbeat decides";
+TEST_F(SchedulerTest, WorkAnnouncedByAnotherServerRunsWithoutWaitingForTheSafetyPoll) {
+  auto store = open();
+  ControlledStore announcing(*store, clock_);
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
+  options_.safety_poll = 3600 * kMicrosPerSecond;  // it would sleep an hour
+  Scheduler scheduler(announcing, clock_, endpoint, options_);
+  scheduler.start();
+  await(scheduler, dispatch(scheduler, {call("first", 1)})[0], {&endpoint});
+  auto other = open();  // another server of the fleet records a call
+  std::string id;
+  ASSERT_TRUE(other
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(id, tx.dispatch(call("f", 2)));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  Micros announced = clock_.now();
+  announcing.announce();
+  ASSERT_TRUE(endpoint.wait_for_requests(2)) << "the scheduler slept through the announcement";
+  EXPECT_EQ(endpoint.received_for(id).at(0).at, announced) << "run without the clock moving";
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Test-only helpers for the scheduler's tests, which run in fake time: an
 // endpoint in the same process (FakeEndpoint), a store whose commits fail on
-// demand (FaultyStore), and a driver that moves a FakeClock to the next timer
+// demand (ControlledStore), and a driver that moves a FakeClock to the next timer
 // whenever everything waits for time and nothing else can happen.
 #pragma once
 
@@ -184,20 +184,30 @@ class FakeEndpoint final : public EndpointClient {
   std::thread worker_;
 };
 
-// A Store whose call transactions fail at the commit while `failing` is set:
-// the body runs (statements succeed, the scheduler may send what it claimed),
-// then the transaction is rolled back with a disk-full error, as SQLite does
-// when the disk fills. Records the time of every call transaction.
-class FaultyStore final : public Store {
+// A Store around a real one, for the tests to control: its call transactions
+// fail at the commit while `failing` is set (the body runs, statements
+// succeed, the scheduler may send what it claimed; then the transaction is
+// rolled back with a disk-full error, as SQLite's is when the disk fills), it
+// records the time of every call transaction, and announce() plays another
+// server of a fleet calling the watch_calls callback.
+class ControlledStore final : public Store {
  public:
-  FaultyStore(Store& real, const Clock& clock) : real_(real), clock_(clock) {}
+  ControlledStore(Store& real, const Clock& clock) : real_(real), clock_(clock) {}
   std::atomic<bool> failing{false};
 
   std::vector<Micros> transactions() const {
     std::lock_guard lock(mutex_);
     return transactions_;
   }
+  void announce() {
+    std::lock_guard lock(mutex_);
+    if (news_) news_();
+  }
 
+  void watch_calls(std::function<void()> news) override {
+    std::lock_guard lock(mutex_);
+    news_ = std::move(news);
+  }
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
     {
       std::lock_guard lock(mutex_);
@@ -233,7 +243,9 @@ class FaultyStore final : public Store {
   Result<bool> request_cancel(const std::string& id, Micros grace) override {
     return real_.request_cancel(id, grace);
   }
-  Status heartbeat(const std::string& id) override { return real_.heartbeat(id); }
+  Result<bool> heartbeat(const std::string& id, Micros lease_until) override {
+    return real_.heartbeat(id, lease_until);
+  }
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> s, int limit) override {
     return real_.list_runs(s, limit);
   }
@@ -252,6 +264,7 @@ class FaultyStore final : public Store {
   const Clock& clock_;
   mutable std::mutex mutex_;
   std::vector<Micros> transactions_;
+  std::function<void()> news_;
 };
 
 // Moves `clock` to the next timer whenever `sleepers` threads wait on it with
@@ -301,11 +314,11 @@ class SchedulerTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // A connection to the test's store (one per scheduler, one for the test's reads).
-  std::unique_ptr<Store> open() {
-    StoreOptions store_options;
-    store_options.durable = false;
-    return std::move(open_sqlite_store(dir_ + "/ratchet.db", clock_, store_options)).value();
+  // A connection to the test's store (one per scheduler, one for the test's
+  // reads); `options` name the server instance that uses it, if any.
+  std::unique_ptr<Store> open(StoreOptions options = {}) {
+    options.durable = false;
+    return std::move(open_sqlite_store(dir_ + "/ratchet.db", clock_, options)).value();
   }
 
   NewCall call(const std::string& function, std::int64_t input) {

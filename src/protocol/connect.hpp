@@ -30,6 +30,12 @@ inline constexpr std::string_view kConnectProtocolVersionHeader = "Connect-Proto
 inline constexpr std::string_view kConnectProtocolVersion = "1";
 inline constexpr std::string_view kConnectTimeoutHeader = "Connect-Timeout-Ms";
 
+// True when a Content-Type names application/proto, whatever its parameters and
+// case ("Application/Proto; charset=utf-8"): RFC 9110 section 8.3.1.
+bool is_proto_content_type(std::string_view content_type);
+// The "type/subtype" of a media type, without parameters or surrounding spaces.
+std::string_view media_type_essence(std::string_view content_type);
+
 // Request bodies that are empty or larger than this are rejected with 400.
 inline constexpr std::size_t kMaxRequestBodyBytes = 16'000'000;
 
@@ -106,5 +112,11 @@ inline constexpr std::int32_t kMaxPollResults = 1000;
 inline constexpr Micros kDefaultPollMaxWait = 5 * 60 * kMicrosPerSecond;
 PollLimits normalize_poll_limits(std::int32_t min_results, std::int32_t max_results,
                                  std::optional<Micros> max_wait);
+
+// A google.protobuf.Duration's seconds and nanos in microseconds, clamped to
+// +-100 years: a Poll's max_wait (a durable sleep) or a Call's expiration from
+// the network must not overflow the deadline computed from it.
+inline constexpr Micros kMaxDurationMicros = 100LL * 366 * 24 * 3600 * kMicrosPerSecond;
+Micros duration_micros(std::int64_t seconds, std::int32_t nanos);
 
 }  // namespace ratchet::protocol

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace ratchet::protocol {
@@ -97,6 +98,16 @@ TEST(ConnectError, FromResponseFallsBackOnTheHttpStatus) {
   EXPECT_EQ(connect_error_from_response(500, "").message, "HTTP 500");
 }
 
+TEST(ContentType, ProtoIsRecognisedWhateverItsParametersAndCase) {
+  EXPECT_TRUE(is_proto_content_type("application/proto"));
+  EXPECT_TRUE(is_proto_content_type("application/proto; charset=utf-8"));
+  EXPECT_TRUE(is_proto_content_type(" Application/PROTO ;charset=\"utf-8\""));
+  EXPECT_FALSE(is_proto_content_type("application/protobuf"));
+  EXPECT_FALSE(is_proto_content_type("application/json; x=application/proto"));
+  EXPECT_FALSE(is_proto_content_type(""));
+  EXPECT_EQ(media_type_essence("text/plain ; charset=utf-8"), "text/plain");
+}
+
 TEST(ValidateDispatchedCall, AcceptsTheSupportedEndpointsAndPythonNames) {
   for (const char* endpoint : {"http://127.0.0.1:8000", "https://example.com/x", "bridge://a",
                                "arn:aws:lambda:us-east-1:123:function:f"}) {
@@ -136,6 +147,14 @@ TEST(NormalizePollLimits, ClampsWhatRealSdksSend) {
   EXPECT_EQ(limits.min_results, 3);
   EXPECT_EQ(limits.max_results, 3);
   EXPECT_EQ(limits.max_wait, kDefaultPollMaxWait);
+}
+
+TEST(DurationMicros, ConvertsAndClampsWhatCouldOverflowADeadline) {
+  EXPECT_EQ(duration_micros(2, 500'000'000), 2'500'000);
+  EXPECT_EQ(duration_micros(0, 1000), 1);
+  EXPECT_EQ(duration_micros(std::numeric_limits<std::int64_t>::max(), 999'999'999),
+            kMaxDurationMicros);
+  EXPECT_EQ(duration_micros(std::numeric_limits<std::int64_t>::min(), 0), -kMaxDurationMicros);
 }
 
 }  // namespace

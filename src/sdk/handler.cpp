@@ -1,8 +1,11 @@
 // The endpoint: FunctionService/Run requests in, RunResponses out (PROTOCOL.md).
 // Checks, in order: the route, the body's size, the signature (when a
-// verification key is configured), the RunRequest, the function's name. Every
+// verification key is configured) and that it was not used before (a replay,
+// 503: protocol/replay_guard.hpp), the RunRequest, the function's name. Every
 // refusal is a Connect JSON error; a function's own failure is a 200 whose
 // RunResponse carries the status.
+#include <cstdio>
+
 #include "common/clock.hpp"
 #include "http/message.hpp"
 #include "protocol/connect.hpp"
@@ -32,7 +35,9 @@ std::string_view path_of(std::string_view target) {
   return query == std::string_view::npos ? target : target.substr(0, query);
 }
 
-Status verify(const protocol::VerificationKey& key, const Request& request) {
+// The signature's checks, then whether it was seen before (a replay).
+Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& replays,
+              const Request& request) {
   protocol::HeaderLookup lookup = [&request](std::string_view name) -> std::optional<std::string> {
     std::optional<std::string> combined;
     for (const auto& [key, value] : request.headers) {
@@ -42,13 +47,31 @@ Status verify(const protocol::VerificationKey& key, const Request& request) {
     return combined;
   };
   std::string authority(request.header("Host").value_or(""));
-  return protocol::verify_request(key, request.method, request.path, authority, lookup,
-                                  request.body, SystemClock::instance().now());
+  Micros now = SystemClock::instance().now();
+  ASSIGN_OR_RETURN(protocol::VerifiedSignature verified,
+                   protocol::verify_request_signature(key, request.method, request.path, authority,
+                                                      lookup, request.body, now));
+  return replays.admit(verified.signature, verified.created, now);
 }
 
 }  // namespace
 
 Response Dispatch::handle(const Request& request) {
+  // Whatever goes wrong answers this request; it never escapes into the
+  // server's thread (where it would end the process).
+  try {
+    return handle_run(request);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request: %s\n", e.what());
+    return connect_error(protocol::ConnectCode::kInternal,
+                         std::string("the endpoint failed: ") + e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request\n");
+    return connect_error(protocol::ConnectCode::kInternal, "the endpoint failed");
+  }
+}
+
+Response Dispatch::handle_run(const Request& request) {
   using protocol::ConnectCode;
   std::string_view path = path_of(request.path);
   if (!ends_with(path, protocol::kRunPath)) {
@@ -66,7 +89,7 @@ Response Dispatch::handle(const Request& request) {
                                               : "the request body is larger than 16000000 bytes");
   }
   if (core_->verification_key) {
-    Status verified = verify(*core_->verification_key, request);
+    Status verified = verify(*core_->verification_key, core_->replay_guard, request);
     if (!verified.is_ok()) {
       Response response = connect_error(protocol::connect_code_for(verified.code()),
                                         "request signature: " + verified.message());
@@ -80,9 +103,11 @@ Response Dispatch::handle(const Request& request) {
     return connect_error(ConnectCode::kInvalidArgument, "the body is not a RunRequest");
   }
   const detail::FunctionEntry* entry = core_->find(run.function());
-  if (entry == nullptr) {
+  if (entry == nullptr || !detail::is_defined(*entry)) {
     return connect_error(ConnectCode::kNotFound,
-                         "function \"" + run.function() + "\" is not registered at this endpoint");
+                         "function \"" + run.function() + "\" is " +
+                             (entry ? "declared but not defined" : "not registered") +
+                             " at this endpoint");
   }
   // The calls a coroutine makes run here too: at the configured URL, or else
   // at the address the server used to reach us.

@@ -22,7 +22,7 @@ http::Response proto_response(const google::protobuf::Message& message) {
 }
 
 Micros duration_micros(const google::protobuf::Duration& d) {
-  return ratchet::duration_micros(d.seconds(), d.nanos());
+  return protocol::duration_micros(d.seconds(), d.nanos());
 }
 
 // Reads the dispatch id that Wait, Cancel and RetryNow take as their body:
@@ -70,6 +70,46 @@ std::string api_actor(std::string_view key) {
   return std::string("api-key:") + hex;
 }
 
+Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
+                                             const ApiOptions& options) {
+  auto calls_in_body = count_calls(body);
+  if (calls_in_body && *calls_in_body > static_cast<std::size_t>(kMaxCallsPerDispatch)) {
+    return invalid_argument("a Dispatch carries at most " + std::to_string(kMaxCallsPerDispatch) +
+                            " calls; this one has " + std::to_string(*calls_in_body) +
+                            ": split it into several (nothing was recorded)");
+  }
+  pb::DispatchRequest message;
+  if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return invalid_argument("the body is not a DispatchRequest");
+  }
+  std::vector<NewCall> calls;
+  calls.reserve(static_cast<std::size_t>(message.calls_size()));
+  for (int i = 0; i < message.calls_size(); ++i) {
+    const pb::Call& call = message.calls(i);
+    Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
+    if (!valid.is_ok()) {
+      return invalid_argument("call " + std::to_string(i) + ": " + valid.message());
+    }
+    NewCall next;
+    next.function = call.function();
+    next.endpoint = call.endpoint();
+    next.version = call.version();
+    call.input().SerializeToString(&next.input);
+    next.run_key = call.run_key();
+    next.run_key_once = call.run_key_scope() == pb::Call::RUN_KEY_ONCE_EVER;
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(call.max_attempts(), 1'000'000));
+    if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
+      // Saturated: an expiration too far away to count (9.2e12 s overflowed
+      // into the past and failed the call at once) is as good as none.
+      next.expires_at = saturating_add(now, duration_micros(call.expiration()));
+    } else if (options.default_expiration) {
+      next.expires_at = saturating_add(now, *options.default_expiration);
+    }
+    calls.push_back(std::move(next));
+  }
+  return calls;
+}
+
 http::Response connect_error(const Status& status) {
   return http::Response::with_body(http_status_for(status.code()),
                                    std::string(protocol::kJsonContentType),
@@ -93,33 +133,36 @@ bool Api::authorized(const http::Request& request) const {
   return options_.api_keys.count(std::string(header->substr(kBearer.size()))) > 0;
 }
 
+std::optional<http::Response> Api::check_header(const http::Request& header) const {
+  std::string_view path = header.path();
+  auto unauthenticated = [] {
+    return connect_error(
+        Status(Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)"));
+  };
+  if (path == kMetricsPath) {
+    if (header.method != "GET") return connect_error(invalid_argument("/metrics takes GET"));
+    if (!options_.metrics_public && !authorized(header)) return unauthenticated();
+    return std::nullopt;
+  }
+  if (path != protocol::kDispatchPath && path != protocol::kWaitPath && path != kCancelPath &&
+      path != kRetryNowPath) {
+    return connect_error(not_found("no such RPC: " + std::string(path)));
+  }
+  if (header.method != "POST") return connect_error(invalid_argument("RPCs are POST requests"));
+  if (!authorized(header)) return unauthenticated();
+  return std::nullopt;
+}
+
 void Api::handle(http::Request request, http::Responder responder) {
+  // The server ran the check already; again here, so that the handler stands alone.
+  if (auto refusal = check_header(request)) {
+    responder.send(std::move(*refusal));
+    return;
+  }
   std::string_view path = request.path();
-  if (path == kMetricsPath && request.method == "GET") {
-    if (!options_.metrics_public && !authorized(request)) {
-      responder.send(connect_error(Status(
-          Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
-      return;
-    }
+  if (path == kMetricsPath) {
     metrics(std::move(responder));
-    return;
-  }
-  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath ||
-               path == kCancelPath || path == kRetryNowPath;
-  if (!known) {
-    responder.send(connect_error(not_found("no such RPC: " + std::string(path))));
-    return;
-  }
-  if (request.method != "POST") {
-    responder.send(connect_error(invalid_argument("RPCs are POST requests")));
-    return;
-  }
-  if (!authorized(request)) {
-    responder.send(connect_error(Status(
-        Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
-    return;
-  }
-  if (path == protocol::kDispatchPath) {
+  } else if (path == protocol::kDispatchPath) {
     dispatch(std::move(request), std::move(responder));
   } else if (path == protocol::kWaitPath) {
     wait(request, std::move(responder));
@@ -163,17 +206,17 @@ void Api::metrics(http::Responder responder) {
 
 void Api::dispatch(http::Request request, http::Responder responder) {
   auto content_type = request.header("Content-Type").value_or("");
-  if (!content_type.empty() && content_type != protocol::kProtoContentType) {
+  if (!content_type.empty() && !protocol::is_proto_content_type(content_type)) {
     responder.send(connect_error(invalid_argument(
         "Dispatch takes Content-Type application/proto, not " + std::string(content_type))));
     return;
   }
   if (!decode_) {
-    decode_dispatch(request, std::move(responder));
+    record_dispatch(request, std::move(responder));
     return;
   }
   auto job = [this, request = std::move(request), responder]() mutable {
-    decode_dispatch(request, std::move(responder));
+    record_dispatch(request, std::move(responder));
   };
   if (!decode_(std::move(job))) {
     responder.send(connect_error(
@@ -181,46 +224,13 @@ void Api::dispatch(http::Request request, http::Responder responder) {
   }
 }
 
-void Api::decode_dispatch(const http::Request& request, http::Responder responder) {
-  auto calls_in_body = count_calls(request.body);
-  if (calls_in_body && *calls_in_body > static_cast<std::size_t>(kMaxCallsPerDispatch)) {
-    responder.send(connect_error(
-        invalid_argument("a Dispatch carries at most " + std::to_string(kMaxCallsPerDispatch) +
-                         " calls; this one has " + std::to_string(*calls_in_body) +
-                         ": split it into several (nothing was recorded)")));
+void Api::record_dispatch(const http::Request& request, http::Responder responder) {
+  auto calls = decode_dispatch(request.body, clock_.now(), options_);
+  if (!calls.is_ok()) {
+    responder.send(connect_error(calls.status()));
     return;
   }
-  pb::DispatchRequest message;
-  if (!message.ParseFromString(request.body)) {
-    responder.send(connect_error(invalid_argument("the body is not a DispatchRequest")));
-    return;
-  }
-  Micros now = clock_.now();
-  std::vector<NewCall> calls;
-  calls.reserve(static_cast<std::size_t>(message.calls_size()));
-  for (int i = 0; i < message.calls_size(); ++i) {
-    const pb::Call& call = message.calls(i);
-    Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
-    if (!valid.is_ok()) {
-      responder.send(
-          connect_error(invalid_argument("call " + std::to_string(i) + ": " + valid.message())));
-      return;
-    }
-    NewCall next;
-    next.function = call.function();
-    next.endpoint = call.endpoint();
-    next.version = call.version();
-    call.input().SerializeToString(&next.input);
-    next.run_key = call.run_key();
-    if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
-      // Saturated: an expiration too far away to count is none.
-      next.expires_at = saturating_add(now, duration_micros(call.expiration()));
-    } else if (options_.default_expiration) {
-      next.expires_at = saturating_add(now, *options_.default_expiration);
-    }
-    calls.push_back(std::move(next));
-  }
-  scheduler_.dispatch(std::move(calls), [responder](Result<std::vector<std::string>> ids) {
+  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids) {
     if (!ids.is_ok()) {
       responder.send(connect_error(ids.status()));
       return;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -44,10 +45,13 @@ class Api {
   Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, Executor decode = {});
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
+  // The http::Server header check: refuses an unknown route, a method other
+  // than POST and a missing or unknown key before any of the body is read.
+  std::optional<http::Response> check_header(const http::Request& header) const;
 
  private:
   void dispatch(http::Request request, http::Responder responder);
-  void decode_dispatch(const http::Request& request, http::Responder responder);
+  void record_dispatch(const http::Request& request, http::Responder responder);
   void wait(const http::Request& request, http::Responder responder);
   void act(const http::Request& request, http::Responder responder);
   void metrics(http::Responder responder);
@@ -58,6 +62,13 @@ class Api {
   ApiOptions options_;
   Executor decode_;
 };
+
+// The calls of a DispatchRequest's bytes, each validated, as they are recorded
+// (expirations from `now`, saturated); kInvalidArgument naming the first bad
+// call, or the limit when there are more than kMaxCallsPerDispatch: a
+// Dispatch is all or nothing. Pure: the fuzzer's way in.
+Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
+                                             const ApiOptions& options);
 
 // A Connect error response.
 http::Response connect_error(const Status& status);

@@ -1,5 +1,6 @@
 // The Dispatch API over real HTTP on loopback, with a real scheduler and store:
-// the bound on calls per Dispatch, and decoding off the I/O thread.
+// the bound on calls per Dispatch, and decoding off the I/O thread; and the
+// decoding of a Dispatch's bytes itself.
 #include "server/api.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -216,6 +218,43 @@ TEST(WorkQueue, RefusesJobsBeyondItsBoundAndRunsTheOthers) {
     changed.notify_all();
   }
   EXPECT_EQ(ran, 3) << "the queued jobs ran before the queue was destroyed";
+}
+
+constexpr Micros kNow = 1'700'000'000LL * kMicrosPerSecond;
+
+pb::Call a_call() {
+  pb::Call call;
+  call.set_endpoint("http://127.0.0.1:8000");
+  call.set_function("echo");
+  return call;
+}
+
+TEST(DecodeDispatch, AHugeExpirationIsAsGoodAsNoneAndNeverInThePast) {
+  // 9.2e12 s overflowed the microseconds (undefined behaviour) into the past,
+  // and the call expired at once.
+  for (std::int64_t seconds :
+       {std::int64_t{9'300'000'000'000}, std::numeric_limits<std::int64_t>::max()}) {
+    pb::DispatchRequest request;
+    *request.add_calls() = a_call();
+    request.mutable_calls(0)->mutable_expiration()->set_seconds(seconds);
+    request.mutable_calls(0)->mutable_expiration()->set_nanos(999'999'999);
+    auto calls = decode_dispatch(request.SerializeAsString(), kNow, {});
+    ASSERT_TRUE(calls.is_ok()) << calls.status().message();
+    ASSERT_TRUE((*calls)[0].expires_at.has_value());
+    EXPECT_GT(*(*calls)[0].expires_at, kNow + 99LL * 365 * 24 * 3600 * kMicrosPerSecond);
+  }
+}
+
+TEST(DecodeDispatch, IsAllOrNothingAndNamesTheBadCall) {
+  pb::DispatchRequest request;
+  *request.add_calls() = a_call();
+  *request.add_calls() = a_call();
+  request.mutable_calls(1)->set_function("1bad");
+  auto calls = decode_dispatch(request.SerializeAsString(), kNow, {});
+  ASSERT_FALSE(calls.is_ok());
+  EXPECT_EQ(calls.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(calls.status().message().find("call 1"), std::string::npos) << calls.status().message();
+  EXPECT_FALSE(decode_dispatch("\xff\xff garbage", kNow, {}).is_ok());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "engine/scheduler.hpp"
 #include "protocol/signing.hpp"
 #include "server/api.hpp"
+#include "server/extension.hpp"
 #include "server/http_endpoint_client.hpp"
 
 namespace ratchet::server {
@@ -25,17 +26,28 @@ struct ServerConfig {
   engine::SchedulerOptions scheduler;
   EndpointClientOptions endpoint;
   int io_threads = 1;
+  // What serves the paths the Dispatch API does not own (none: 404).
+  ExtensionFactory extension;
   // stop() waits this long for the replies of the calls in flight, then
   // releases their leases (a deploy: docs/server.md).
   Micros shutdown_grace = 10 * kMicrosPerSecond;
   // Disk kept in reserve beside the store for when the disk fills (StoreOptions).
   std::int64_t disk_reserve_bytes = 8 * 1024 * 1024;
+  // Who runs this server, and how to tell whether another server of this host
+  // still runs (StoreOptions): a restart takes over a crashed one's calls at once.
+  InstanceIdentity identity;
+  ProcessProbe process_alive;
+  // API connections served at once (http::ServerOptions::max_connections),
+  // lowered at start when the limit on open files leaves no room for them.
+  std::size_t max_connections = 4096;
   // Log lines as JSON objects (engine/call_log.hpp) rather than text.
   bool log_json = false;
 };
 
 class Server {
  public:
+  // Raises the soft limit on open files to the hard one first (each connection
+  // is a descriptor: the usual soft limit of 1,024 is a denial of service).
   static Result<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   std::uint16_t port() const;

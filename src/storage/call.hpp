@@ -17,7 +17,6 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
-#include "storage/instance.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -33,6 +32,10 @@ struct NewCall {
   std::string version;
   std::string input;
   std::string run_key;  // empty: not idempotent
+  // Ratchet's extension: the key dedupes against any call ever dispatched with
+  // it (its newest), not only a live one.
+  bool run_key_once = false;
+  int max_attempts = 0;  // Ratchet's extension: 0 is the server's --max-attempts
   std::string parent_id;
   std::string root_id;  // empty for a root call: it is its own root
   std::uint64_t correlation_id = 0;
@@ -43,6 +46,10 @@ struct NewCall {
 struct CallError {
   std::string type;
   std::string message;
+  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
+  // kept for people to read (the dashboard), not sent on. (The initializer lets
+  // CallError{type, message} stay free of -Wmissing-field-initializers.)
+  std::string traceback = {};
 };
 
 // A child's final result, waiting in its parent's inbox.
@@ -78,6 +85,7 @@ struct CallRecord {
   std::string root_id;
   std::uint64_t correlation_id = 0;
   int attempts = 0;
+  int max_attempts = 0;   // this call's own limit (0: the server's)
   Micros started_at = 0;  // the creation time, kept across retries and tail calls
   std::optional<Micros> finished_at;
   std::optional<Micros> expires_at;
@@ -151,8 +159,9 @@ class CallTransaction {
  public:
   virtual ~CallTransaction() = default;
 
-  // Records a new call READY now; with a run key whose call is still live,
-  // returns that call's id instead. The id of the call.
+  // Records a new call READY now; with a run key whose call is still live (or,
+  // with run_key_once, that has any call), returns that call's id instead.
+  // The id of the call.
   virtual Result<std::string> dispatch(const NewCall& call) = 0;
 
   // Takes up to `limit` calls whose turn has come (READY and due, WAITING past
@@ -190,21 +199,6 @@ class CallTransaction {
   // Gives the call back (a deploy): READY at once for any server. Fenced like
   // the transitions above; false when the lease was lost.
   virtual Result<bool> release(const std::string& id, std::int64_t epoch) = 0;
-
-  // --- server instances (instance.hpp) ---------------------------------------
-
-  // Records `self` with a heartbeat now, replacing a record of the same id.
-  virtual Status register_instance(const InstanceRecord& self) = 0;
-  // Refreshes the heartbeat of instance `id`; false when its record is gone
-  // (another server judged it gone and took over its leases).
-  virtual Result<bool> beat(const std::string& id) = 0;
-  virtual Result<std::vector<InstanceRecord>> instances() = 0;
-  // Instance `id` is gone: removes its record and ends its leases now, so that
-  // the next claim of any server takes its calls (under a new epoch). The
-  // number of calls freed; 0 as well when another server took it over first.
-  virtual Result<int> take_over(const std::string& id) = 0;
-  // Removes the record of an instance that stopped cleanly.
-  virtual Status unregister_instance(const std::string& id) = 0;
 
   // --- fair claims (issue 10) ------------------------------------------------
   //

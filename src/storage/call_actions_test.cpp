@@ -1,29 +1,19 @@
-// The store's side of issue 10: claims queue by queue, cancellation of a call
-// tree, retry now, expiry, and each call's bounded history.
+// The store's side of issue 10, on both backends: claims queue by queue,
+// cancellation of a call tree, retry now, expiry, and each call's bounded
+// history.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "storage/sqlite_store.hpp"
+#include "storage/store_test_support.hpp"
 
 namespace ratchet {
 namespace {
 
-class CallActionsTest : public ::testing::Test {
+class CallActionsTest : public BackendTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/ratchet-actions-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    auto store = open_sqlite_store(dir_ + "/ratchet.db", clock_, {});
-    ASSERT_TRUE(store.is_ok()) << store.status().message();
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   static NewCall call(const std::string& function, const std::string& endpoint = "http://a") {
     NewCall c;
     c.function = function;
@@ -53,13 +43,11 @@ class CallActionsTest : public ::testing::Test {
   }
   Micros lease_until() const { return clock_.now() + 60 * kMicrosPerSecond; }
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
-
-  FakeClock clock_;
-  std::string dir_;
-  std::unique_ptr<Store> store_;
 };
 
-TEST_F(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
+RATCHET_ON_BOTH_BACKENDS(CallActionsTest);
+
+TEST_P(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
   for (int i = 0; i < 5; ++i) dispatch(call("A"));
   dispatch(call("B"));
   dispatch(call("C", "http://b"));
@@ -72,7 +60,7 @@ TEST_F(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
   EXPECT_EQ(two, (std::vector<QueueKey>{{"http://b", "C"}, {"http://a", "A"}}));
 }
 
-TEST_F(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
+TEST_P(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
   std::string id = dispatch(call("A"));
   claim_all();
   ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
@@ -83,7 +71,7 @@ TEST_F(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
   EXPECT_EQ(in_tx([&](CallTransaction& tx) { return tx.due_queues({}, 10); }).size(), 1u);
 }
 
-TEST_F(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
+TEST_P(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
   std::string a1 = dispatch(call("A"));
   clock_.advance(1);
   std::string b1 = dispatch(call("B"));
@@ -99,7 +87,7 @@ TEST_F(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
   EXPECT_EQ(find(b1).phase, CallPhase::kReady);
 }
 
-TEST_F(CallActionsTest, ClaimUrgentTakesExpiredLeasesAndPastDeadlinesNotReadyCalls) {
+TEST_P(CallActionsTest, ClaimUrgentTakesExpiredLeasesAndPastDeadlinesNotReadyCalls) {
   std::string leased = dispatch(call("A"));
   claim_all();
   dispatch(call("B"));
@@ -115,7 +103,7 @@ struct Tree {
   std::string parent, child, grandchild;
 };
 
-TEST_F(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingParent) {
+TEST_P(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingParent) {
   Tree t;
   t.parent = dispatch(call("parent"));
   claim_all();
@@ -166,7 +154,7 @@ TEST_F(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingPare
   EXPECT_EQ(unknown.code(), Code::kNotFound);
 }
 
-TEST_F(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
+TEST_P(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
   std::string id = dispatch(call("A"));
   claim_all();
   ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
@@ -183,7 +171,7 @@ TEST_F(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
   EXPECT_EQ(history[0].detail, "by api-key:1234");
 }
 
-TEST_F(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent) {
+TEST_P(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent) {
   std::string parent = dispatch(call("parent"));
   claim_all();
   NewCall child = call("child");
@@ -211,7 +199,7 @@ TEST_F(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent
   EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.next_expiry(); }).has_value());
 }
 
-TEST_F(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
+TEST_P(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   std::string id = dispatch(call("A"));
   constexpr int kEvents = 1000;
   std::vector<HistoryEvent> events;
@@ -230,7 +218,7 @@ TEST_F(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   EXPECT_EQ(history.back().duration, 5);
 }
 
-TEST_F(CallActionsTest, ALongErrorIsCutInTheHistory) {
+TEST_P(CallActionsTest, ALongErrorIsCutInTheHistory) {
   std::string id = dispatch(call("A"));
   HistoryEvent e{id, "attempt", 0, 1, 1, 1, 6, "retry", std::string(100'000, 'x'), 0, 0};
   ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.record_history({e}); }).is_ok());

@@ -100,18 +100,50 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
-// Server instances, so that a live server takes over the leases of a dead one
-// at once (storage/instance.hpp). Leases name their instance in lease_owner.
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
+
+// The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
+// first, by status, kind or name (a call's function, a job's program). Partial
+// indexes over the roots only, so that the many child calls of a fan-out cost
+// the scheduler no extra index writes. The name expression must be written
+// exactly so in queries for SQLite to use the index (sqlite_browse.cpp); its
+// json_valid keeps a malformed command from failing the whole statement.
+constexpr const char* kDashboardIndexes = R"sql(
+CREATE INDEX runs_roots ON runs (started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_status ON runs (status, started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_kind ON runs (kind, started_at) WHERE parent_id IS NULL;
+-- Python's traceback of a call's (last) error, for the dashboard.
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
+CREATE INDEX runs_roots_by_name ON runs (
+  coalesce(function, CASE WHEN json_valid(command) THEN json_extract(command, '$[0]') END),
+  started_at) WHERE parent_id IS NULL;
+)sql";
+
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+// Server instances with their heartbeats, so that a server takes over the
+// leases of one that is gone (storage/instance.hpp); leases name their
+// instance in lease_owner. As PostgreSQL's, with who runs it (host, pid).
 constexpr const char* kInstances = R"sql(
 CREATE TABLE instances (
   id           TEXT PRIMARY KEY,
-  host_id      TEXT NOT NULL,
-  pid          INTEGER NOT NULL,
-  pid_start    INTEGER NOT NULL,
   started_at   INTEGER NOT NULL,
-  heartbeat_at INTEGER NOT NULL
+  heartbeat_at INTEGER NOT NULL,
+  host_id      TEXT,
+  pid          INTEGER,
+  pid_start    INTEGER
 );
-CREATE INDEX calls_by_lease_owner ON runs (lease_owner) WHERE phase = 'LEASED';
+CREATE INDEX calls_leased_by ON runs (lease_owner) WHERE phase = 'LEASED';
 )sql";
 
 // Fair claims, expiry and each call's history (issue 10). Ready calls are
@@ -137,7 +169,9 @@ CREATE TABLE call_history (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kInstances, kHistory};
+constexpr std::array<const char*, 7> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                 kDashboardIndexes, kCallMaxAttempts, kInstances,
+                                                 kHistory};
 
 }  // namespace
 

@@ -1,87 +1,26 @@
 #include "storage/sqlite_calls.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "common/ids.hpp"
+#include "storage/records.hpp"
 
 namespace ratchet::sqlite {
 namespace {
 
-#define CALL_COLUMNS                                                                            \
-  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
-  "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
-  "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
+#define CALL_COLUMNS RATCHET_CALL_COLUMNS
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
 
-constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
-
-CallPhase parse_phase(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
-    if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
-  }
-  return CallPhase::kDone;
-}
-
-std::optional<CallError> error_at(const Statement& row, int type_column, int message_column) {
-  if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column)};
-}
-
-std::string error_to_json(const CallError& error) {
-  return nlohmann::json{{"type", error.type}, {"message", error.message}}.dump();
-}
-
-std::optional<CallError> error_from_json(const std::optional<std::string>& text) {
-  if (!text) return std::nullopt;
-  auto json = nlohmann::json::parse(*text, nullptr, false);
-  if (!json.is_object()) return std::nullopt;
-  return CallError{json.value("type", ""), json.value("message", "")};
-}
-
-CallRecord read_call(const Statement& row) {
-  CallRecord call;
-  call.id = row.text(0);
-  call.run_key = row.text(1);
-  call.status = parse_status(row.text(2)).value_or(RunStatus::kFailed);
-  call.phase = parse_phase(row.text(3));
-  call.function = row.text(4);
-  call.endpoint = row.text(5);
-  call.version = row.text(6);
-  call.input = row.text(7);
-  call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10);
-  call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
-  call.parent_id = row.text(12);
-  call.root_id = row.text(13);
-  call.correlation_id = static_cast<std::uint64_t>(row.int64(14));
-  call.attempts = static_cast<int>(row.int64(15));
-  call.started_at = row.int64(16);
-  call.finished_at = row.optional_int64(17);
-  call.expires_at = row.optional_int64(18);
-  call.ready_at = row.optional_int64(19).value_or(0);
-  call.lease_owner = row.text(20);
-  call.lease_epoch = row.int64(21);
-  call.lease_expires_at = row.optional_int64(22);
-  if (!row.is_null(23)) {  // the state itself is in coroutine_states: see load_state
-    call.poll = PollState{static_cast<int>(row.int64(23)),
-                          {},
-                          static_cast<int>(row.int64(24)),
-                          static_cast<int>(row.int64(25)),
-                          row.int64(26)};
-  }
-  call.poll_error = error_from_json(row.optional_text(27));
-  call.children_waiting = static_cast<int>(row.int64(28));
-  call.results_waiting = static_cast<int>(row.int64(29));
-  return call;
-}
+using records::error_at;
+using records::error_to_json;
+using records::read_call;
 
 class SqliteCallTransaction final : public CallTransaction {
  public:
-  SqliteCallTransaction(Database& db, const Clock& clock) : db_(db), now_(clock.now()) {}
+  SqliteCallTransaction(Database& db, const Clock& clock, Micros instance_timeout)
+      : db_(db), now_(clock.now()), dead_line_(saturating_add(now_, -instance_timeout)) {}
 
   Result<std::string> dispatch(const NewCall& call) override;
   Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
@@ -102,11 +41,6 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
   Result<std::optional<Micros>> next_due() override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
-  Status register_instance(const InstanceRecord& self) override;
-  Result<bool> beat(const std::string& id) override;
-  Result<std::vector<InstanceRecord>> instances() override;
-  Result<int> take_over(const std::string& id) override;
-  Status unregister_instance(const std::string& id) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
                                                 int limit) override;
   Result<std::vector<QueueKey>> due_queues(const QueueKey& after, int limit) override;
@@ -126,7 +60,7 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<std::optional<QueueKey>> next_due_queue(const std::optional<QueueKey>& after);
   Result<bool> exists(const std::string& id);
   Status end_call(const std::string& id, const char* status, const CallEnd& end);
-  Result<std::vector<std::string>> due_ids(const char* sql, int limit);
+  Result<std::vector<std::string>> due_ids(const char* sql, int limit, bool orphans = false);
   Result<std::vector<ChildResult>> waiting_results(const std::string& parent_id, int limit);
   Status consume(const std::string& id, const std::vector<std::string>& delivered);
   Status discard_inbox(const std::string& id);
@@ -138,13 +72,17 @@ class SqliteCallTransaction final : public CallTransaction {
 
   Database& db_;
   Micros now_;
+  Micros dead_line_;  // an instance whose last heartbeat is no later is gone
 };
 
 Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   if (!call.run_key.empty()) {
-    ASSIGN_OR_RETURN(Statement * live,
-                     db_.prepare("SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 AND "
-                                 "status IN ('STARTING', 'RUNNING')"));
+    ASSIGN_OR_RETURN(
+        Statement * live,
+        db_.prepare(call.run_key_once ? "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+                                      : "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "AND status IN ('STARTING', 'RUNNING')"));
     live->bind(1, call.run_key);
     ASSIGN_OR_RETURN(bool found, live->step());
     std::string existing = found ? live->text(0) : std::string();
@@ -155,9 +93,10 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                "updated_at, function, endpoint, version, input, parent_id, "
-                               "root_id, correlation_id, expires_at, phase, ready_at) VALUES "
+                               "root_id, correlation_id, expires_at, phase, ready_at, "
+                               "max_attempts) VALUES "
                                "(?1, 'call', NULLIF(?2, ''), 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, "
-                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3)"));
+                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3, NULLIF(?12, 0))"));
   insert->bind(1, id)
       .bind(2, call.run_key)
       .bind(3, now_)
@@ -168,14 +107,17 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
       .bind(8, call.parent_id)
       .bind(9, call.root_id.empty() ? id : call.root_id)
       .bind(10, static_cast<std::int64_t>(call.correlation_id))
-      .bind(11, call.expires_at);
+      .bind(11, call.expires_at)
+      .bind(12, call.max_attempts);
   RETURN_IF_ERROR(insert->run().status());
   return id;
 }
 
-Result<std::vector<std::string>> SqliteCallTransaction::due_ids(const char* sql, int limit) {
+Result<std::vector<std::string>> SqliteCallTransaction::due_ids(const char* sql, int limit,
+                                                                bool orphans) {
   ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
   query->bind(1, now_).bind(2, limit);
+  if (orphans) query->bind(3, dead_line_);
   std::vector<std::string> ids;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
@@ -218,14 +160,21 @@ Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string&
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
                                                                      Micros lease_until,
                                                                      int limit) {
+  // Most urgent first: expired leases, leases of instances that are gone
+  // (silent past the timeout, or marked gone: storage/instance.hpp), waiting
+  // coroutines past their deadline. As PostgreSQL's claim.
+  constexpr const char* kOrphaned =
+      "SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at > ?1 AND lease_owner IN "
+      "(SELECT id FROM instances WHERE heartbeat_at <= ?3) LIMIT ?2";
   std::vector<std::string> ids;
   for (const char* sql : {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
                           "ORDER BY lease_expires_at LIMIT ?2",
+                          kOrphaned,
                           "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
                           "ORDER BY poll_deadline LIMIT ?2"}) {
     int left = limit - static_cast<int>(ids.size());
     if (left <= 0) break;
-    ASSIGN_OR_RETURN(auto found, due_ids(sql, left));
+    ASSIGN_OR_RETURN(auto found, due_ids(sql, left, sql == kOrphaned));
     ids.insert(ids.end(), found.begin(), found.end());
   }
   return lease_ids(ids, owner, lease_until);
@@ -386,11 +335,13 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
-                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
-                               "WHERE " LEASED_UNDER_EPOCH));
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                               "error_traceback = NULLIF(?9, '') WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
-  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  if (end.error) {
+    update->bind(5, end.error->type).bind(6, end.error->message).bind(9, end.error->traceback);
+  }
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -402,12 +353,13 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
 
 Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
                                           Micros ready_at, const CallError& reason) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                               "error = ?5, lease_owner = NULL, lease_expires_at = NULL, "
-                               "updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                  "error = ?5, error_traceback = NULLIF(?7, ''), lease_owner = NULL, "
+                  "lease_expires_at = NULL, updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
-  update->bind(5, reason.message).bind(6, now_);
+  update->bind(5, reason.message).bind(6, now_).bind(7, reason.traceback);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
 }
@@ -418,6 +370,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
+                               "error_traceback = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
@@ -547,63 +500,6 @@ Result<bool> SqliteCallTransaction::release(const std::string& id, std::int64_t 
   return changed == 1;
 }
 
-Status SqliteCallTransaction::register_instance(const InstanceRecord& self) {
-  ASSIGN_OR_RETURN(Statement * insert,
-                   db_.prepare("INSERT OR REPLACE INTO instances (id, host_id, pid, pid_start, "
-                               "started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"));
-  insert->bind(1, self.id).bind(2, self.host_id).bind(3, self.pid).bind(4, self.pid_start);
-  insert->bind(5, now_);
-  return insert->run().status();
-}
-
-Result<bool> SqliteCallTransaction::beat(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE instances SET heartbeat_at = ?2 WHERE id = ?1"));
-  update->bind(1, id).bind(2, now_);
-  ASSIGN_OR_RETURN(int changed, update->run());
-  return changed == 1;
-}
-
-Result<std::vector<InstanceRecord>> SqliteCallTransaction::instances() {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db_.prepare("SELECT id, host_id, pid, pid_start, started_at, heartbeat_at "
-                               "FROM instances ORDER BY started_at, id"));
-  std::vector<InstanceRecord> all;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (!row) break;
-    all.push_back(InstanceRecord{query->text(0), query->text(1), static_cast<int>(query->int64(2)),
-                                 query->int64(3), query->int64(4), query->int64(5)});
-  }
-  return all;
-}
-
-Result<int> SqliteCallTransaction::take_over(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * remove, db_.prepare("DELETE FROM instances WHERE id = ?1"));
-  remove->bind(1, id);
-  ASSIGN_OR_RETURN(int removed, remove->run());
-  if (removed == 0) return 0;
-  // Expired now, the leases are due for the next claim, which takes a new
-  // epoch: the lease stays fenced against the instance if it is not gone after all.
-  ASSIGN_OR_RETURN(Statement * expire,
-                   db_.prepare("UPDATE runs SET lease_expires_at = ?2 WHERE phase = 'LEASED' AND "
-                               "lease_owner = ?1 AND lease_expires_at > ?2"));
-  expire->bind(1, id).bind(2, now_);
-  return expire->run();
-}
-
-Status SqliteCallTransaction::unregister_instance(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * remove, db_.prepare("DELETE FROM instances WHERE id = ?1"));
-  remove->bind(1, id);
-  return remove->run().status();
-}
-
-std::string bounded_detail(const std::string& detail) {
-  // An error message can be megabytes; the history keeps its start.
-  constexpr std::size_t kMaxDetail = 1024;
-  return detail.size() <= kMaxDetail ? detail : detail.substr(0, kMaxDetail) + "...";
-}
-
 Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& events) {
   if (events.empty()) return Status::ok();
   ASSIGN_OR_RETURN(
@@ -620,7 +516,7 @@ Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& ev
     insert->reset();
     insert->bind(1, e.call_id).bind(2, e.kind).bind(3, e.at).bind(4, e.duration);
     insert->bind(5, e.attempt).bind(6, e.call_status).bind(7, e.outcome);
-    insert->bind(8, bounded_detail(e.detail)).bind(9, e.children).bind(10, e.results);
+    insert->bind(8, records::history_detail(e.detail)).bind(9, e.children).bind(10, e.results);
     ASSIGN_OR_RETURN(bool row, insert->step());
     std::int64_t number = row ? insert->int64(0) : 0;
     insert->reset();
@@ -708,16 +604,10 @@ Result<std::vector<std::string>> SqliteCallTransaction::cancel(const std::string
   auto self = std::find(live.begin(), live.end(), id);
   if (self == live.end()) return live;  // done already: nothing to cancel
   std::iter_swap(live.begin(), self);
-  CallEnd end;
-  end.succeeded = false;
-  end.call_status = 7;  // PERMANENT_ERROR: a cancelled call is never retried
   std::vector<HistoryEvent> events;
   for (const auto& each : live) {
-    std::string why =
-        each == id ? "cancelled by " + actor : "cancelled by " + actor + " with its ancestor " + id;
-    end.error = CallError{std::string(kCancelledErrorType), "call " + each + " was " + why};
-    RETURN_IF_ERROR(end_call(each, "CANCELLED", end));
-    events.push_back(HistoryEvent{each, "cancel", 0, now_, {}, 0, 0, "cancelled", why, 0, 0});
+    RETURN_IF_ERROR(end_call(each, "CANCELLED", records::cancelled_end(each, id, actor)));
+    events.push_back(records::cancelled_event(each, id, actor, now_));
   }
   RETURN_IF_ERROR(record_history(events));
   // Only the call's own parent may still wait: the others' parents are cancelled.
@@ -798,8 +688,9 @@ Result<QueueFigures> SqliteCallTransaction::queue_figures() {
 
 }  // namespace
 
-std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock) {
-  return std::make_unique<SqliteCallTransaction>(db, clock);
+std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
+                                                       Micros instance_timeout) {
+  return std::make_unique<SqliteCallTransaction>(db, clock, instance_timeout);
 }
 
 Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id) {
@@ -813,12 +704,38 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   return call;
 }
 
-}  // namespace ratchet::sqlite
-
-namespace ratchet {
-
-std::string_view phase_name(CallPhase phase) {
-  return sqlite::kPhaseNames[static_cast<int>(phase)];
+Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
+  // Without input and output (NULL in their places): a fan-out's children may
+  // carry megabytes each, and a tree shows neither.
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
+                              "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
+                              "correlation_id, attempts, started_at, finished_at, expires_at, "
+                              "ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                              "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                              "children_waiting, results_waiting, error_traceback FROM runs "
+                              "WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
+  query->bind(1, parent_id).bind(2, limit);
+  std::vector<CallRecord> children;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    children.push_back(read_call(*query));
+  }
+  query->reset();
+  return children;
 }
 
-}  // namespace ratchet
+Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {
+  ASSIGN_OR_RETURN(Statement * load,
+                   db.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
+  load->bind(1, call_id);
+  ASSIGN_OR_RETURN(bool row, load->step());
+  std::optional<std::string> state;
+  if (row) state = load->text(0);
+  load->reset();
+  return state;
+}
+
+}  // namespace ratchet::sqlite

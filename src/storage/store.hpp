@@ -14,11 +14,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "storage/browse.hpp"
 #include "storage/call.hpp"
+#include "storage/instance.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -38,10 +41,24 @@ struct StoreOptions {
   // command wants it small (the first to open the store re-reads the WAL); a
   // server wants it large (each checkpoint costs an fsync of the database).
   int wal_checkpoint_pages = 1000;
+  // The server's name on the leases it takes. A store shared by a fleet
+  // records it with a heartbeat every `instance_heartbeat` (in the server's
+  // own transactions), and the calls leased by an instance silent for
+  // `instance_timeout`, or marked gone, are taken over by the others at their
+  // next claim. An instance is marked gone when its store is closed (a clean
+  // stop), and when a server of the same host (same `identity.host_id`) finds
+  // its process no longer running (`process_alive`): after a crash and a
+  // restart, its calls run again at once (storage/instance.hpp). Empty: a
+  // process that takes no leases.
+  std::string instance;
+  InstanceIdentity identity;
+  ProcessProbe process_alive;  // empty: the heartbeat alone tells
+  Micros instance_heartbeat = 2 * kMicrosPerSecond;
+  Micros instance_timeout = 8 * kMicrosPerSecond;
   // A server's store: keeps this many bytes of disk in a file beside it
   // (<path>.reserve), given back when the disk fills so that the WAL can still
   // be moved into the database and truncated; the WAL is also truncated to
-  // this size after checkpoints. 0: none.
+  // this size after checkpoints. 0: none. (SQLite.)
   std::int64_t disk_reserve_bytes = 0;
   // Checks the file at open (SQLite's quick_check) and refuses a damaged store.
   bool check_integrity = false;
@@ -72,7 +89,11 @@ class Store {
                                      const std::string& reason) = 0;
   // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
   virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
-  virtual Status heartbeat(const std::string& id) = 0;
+  // The supervisor's sign of life: renews its lease until `lease_until`. False
+  // when the job is no longer STARTING or RUNNING: someone else ended it (it
+  // was seen LOST from another host while this supervisor was paused), and
+  // the supervisor must stop its command rather than finish it.
+  virtual Result<bool> heartbeat(const std::string& id, Micros lease_until) = 0;
 
   // --- calls ------------------------------------------------------------------
 
@@ -80,6 +101,10 @@ class Store {
   // transitions into one commit (group commit). On error nothing is written.
   virtual Status calls(const std::function<Status(CallTransaction&)>& body) = 0;
   virtual Result<std::optional<CallRecord>> find_call(const std::string& id) = 0;
+  // Calls `news` (on another thread) when another process may have made calls
+  // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
+  // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
+  virtual void watch_calls(std::function<void()> news) {}
   // A call's history, oldest first (CallTransaction::history).
   virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id) {
     std::vector<HistoryEvent> events;
@@ -100,11 +125,44 @@ class Store {
   virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
   // Deletes the runs by id (terminal ones only); returns how many went.
   virtual Result<int> delete_terminal_runs(const std::vector<std::string>& ids) = 0;
+
+  // --- reading for the dashboard (storage/browse.hpp) ----------------------------
+  // A backend without them answers kFailedPrecondition, so that it builds and
+  // serves everything else until it has them.
+
+  // One page of runs, newest first (started_at, then insertion order).
+  virtual Result<RunPage> browse_runs(const RunQuery& query) { return no_browsing(); }
+  // The calls `parent_id` dispatched, oldest first, at most `limit`, without
+  // their input and output (empty).
+  virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
+    return no_browsing();
+  }
+  // The state of a suspended coroutine's latest Poll (CallRecord::poll says
+  // which member it came in); nullopt when it has none.
+  virtual Result<std::optional<std::string>> coroutine_state(const std::string& call_id) {
+    return no_browsing();
+  }
+  // What is live now, and the runs finished since `since`.
+  virtual Result<HealthCounts> health_counts(Micros since) { return no_browsing(); }
+
+ private:
+  static Status no_browsing() {
+    return failed_precondition("this store does not serve the dashboard's reads yet");
+  }
 };
 
-// Opens the store at `location`: a SQLite file path (created with its schema on
-// first use). PostgreSQL URLs arrive with the fleet backend.
+// Opens the store at `location`: a postgres:// (or postgresql://) URL, or else a
+// SQLite file path; either is given its schema on first use.
 Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
                                           const StoreOptions& options = {});
+
+// True when `location` names a PostgreSQL store.
+bool is_postgres_location(std::string_view location);
+// The location as messages and logs show it: a URL without its password.
+std::string display_location(std::string_view location);
+// Whether this executable has the PostgreSQL backend: the `ratchet` command
+// does not (it stays a static binary that starts in a millisecond) and hands
+// commands on a PostgreSQL store to `ratchet-server`, which does.
+bool postgres_backend_linked();
 
 }  // namespace ratchet

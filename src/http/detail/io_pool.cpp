@@ -2,7 +2,31 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <exception>
+
 namespace ratchet::http::detail {
+namespace {
+
+// An exception that escapes a handler unwinds io_context::run(); left to
+// escape the thread it would end the process (std::terminate). It is logged
+// and the thread goes on with the next handler: one failed operation must not
+// take down every connection of a service.
+void run_until_stopped(boost::asio::io_context& io, const std::string& name) {
+  for (;;) {
+    try {
+      io.run();
+      return;  // stopped, or out of work
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ratchet: an I/O handler of %s failed: %s\n", name.c_str(), e.what());
+    } catch (...) {
+      std::fprintf(stderr, "ratchet: an I/O handler of %s failed with a non-standard exception\n",
+                   name.c_str());
+    }
+  }
+}
+
+}  // namespace
 
 IoPool::IoPool(int threads) {
   int n = threads < 1 ? 1 : threads;
@@ -27,7 +51,7 @@ void IoPool::start(const std::string& name) {
   for (auto& context : contexts_) {
     threads_.emplace_back([io = context.get(), thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());
-      io->run();
+      run_until_stopped(*io, thread_name);
     });
   }
 }

@@ -3,27 +3,19 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
+#include "storage/store_test_support.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 namespace {
 
-class CallStoreTest : public ::testing::Test {
+// The call transitions of the Store, on each backend.
+class CallStoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/ratchet-calls-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    auto store = open_sqlite_store(dir_ + "/ratchet.db", clock_, {});
-    ASSERT_TRUE(store.is_ok()) << store.status().message();
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   NewCall call(const std::string& function, std::uint64_t correlation = 0) {
     NewCall c;
     c.function = function;
@@ -34,13 +26,8 @@ class CallStoreTest : public ::testing::Test {
   }
 
   std::string dispatch(const NewCall& c) {
-    std::string id;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                      return Status::ok();
-                    })
-                    .is_ok());
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
     return id;
   }
 
@@ -70,24 +57,13 @@ class CallStoreTest : public ::testing::Test {
 
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
-  // How many coroutine states the store file holds, read by another connection.
-  int stored_states() {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open((dir_ + "/ratchet.db").c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM coroutine_states", -1, &query, nullptr);
-    int count = sqlite3_step(query) == SQLITE_ROW ? sqlite3_column_int(query, 0) : -1;
-    sqlite3_finalize(query);
-    sqlite3_close(db);
-    return count;
-  }
-
-  FakeClock clock_;
-  std::string dir_;
-  std::unique_ptr<Store> store_;
+  // How many coroutine states the store holds, read by another connection.
+  int stored_states() { return static_cast<int>(number("SELECT COUNT(*) FROM coroutine_states")); }
 };
 
-TEST_F(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
+RATCHET_ON_BOTH_BACKENDS(CallStoreTest);
+
+TEST_P(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
   std::string id = dispatch(call("f"));
   auto first = claim();
   ASSERT_EQ(first.size(), 1u);
@@ -114,7 +90,7 @@ TEST_F(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
   EXPECT_EQ(done.phase, CallPhase::kDone);
 }
 
-TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
+TEST_P(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   auto c = call("f");
   c.run_key = "k";
   std::string first = dispatch(c);
@@ -126,7 +102,37 @@ TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   EXPECT_NE(dispatch(c), first) << "a finished key starts anew";
 }
 
-TEST_F(CallStoreTest, RetryWaitsForItsTime) {
+// Like jobs' --strict: a key that has had a call returns that call for good,
+// finished or not, and a plain dispatch of the key still starts anew once the
+// call is over.
+TEST_P(CallStoreTest, AOnceEverRunKeyReturnsTheKeysCallEvenWhenItIsFinished) {
+  auto c = call("f");
+  c.run_key = "order-42";
+  c.run_key_once = true;
+  std::string first = dispatch(c);
+  EXPECT_EQ(dispatch(c), first);
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(first, 1, CallEnd{true, 1, std::string("charged"), {}}, {});
+  }));
+  EXPECT_EQ(dispatch(c), first) << "once ever: the finished call, not a second charge";
+  c.run_key_once = false;
+  std::string second = dispatch(c);
+  EXPECT_NE(second, first) << "while-running keys start anew once the call is over";
+  c.run_key_once = true;
+  EXPECT_EQ(dispatch(c), second) << "the key's newest call";
+}
+
+TEST_P(CallStoreTest, ACallKeepsItsOwnMaxAttempts) {
+  auto c = call("f");
+  c.max_attempts = 3;
+  std::string limited = dispatch(c);
+  std::string plain = dispatch(call("g"));
+  EXPECT_EQ(find(limited).max_attempts, 3);
+  EXPECT_EQ(find(plain).max_attempts, 0);
+}
+
+TEST_P(CallStoreTest, RetryWaitsForItsTime) {
   std::string id = dispatch(call("f"));
   claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
@@ -148,7 +154,7 @@ TEST_F(CallStoreTest, RetryWaitsForItsTime) {
   EXPECT_EQ(claimed[0].call.error->message, "slow");
 }
 
-TEST_F(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
+TEST_P(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{6, std::string("state\0bytes", 11), 2, 10, clock_.now() + 60 * kMicrosPerSecond};
@@ -201,7 +207,7 @@ TEST_F(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
   EXPECT_EQ(last[0].results[0].correlation_id, 33u);
 }
 
-TEST_F(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
+TEST_P(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -220,7 +226,7 @@ TEST_F(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
   ASSERT_EQ(second[0].results.size(), 1u) << "an undelivered result is offered again";
 }
 
-TEST_F(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
+TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -232,7 +238,7 @@ TEST_F(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   EXPECT_TRUE(woken[0].results.empty());
 }
 
-TEST_F(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
+TEST_P(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
   std::string id = dispatch(call("first"));
   auto claimed = claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.tail_call(id, 1, "second", "in2", {}); }));
@@ -244,7 +250,7 @@ TEST_F(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
   EXPECT_EQ(next[0].call.started_at, claimed[0].call.started_at);
 }
 
-TEST_F(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
+TEST_P(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -258,7 +264,7 @@ TEST_F(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   EXPECT_EQ(resumed[0].call.poll->state, "s");
 }
 
-TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
+TEST_P(CallStoreTest, RestartForgetsTheCoroutineState) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now()};
@@ -273,7 +279,7 @@ TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
   EXPECT_EQ(stored_states(), 0);
 }
 
-TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
+TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{6, "first", 1, 5, clock_.now()};
@@ -297,7 +303,7 @@ TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
 
 // A store of schema version 1 kept coroutine states in the runs table; opening
 // it moves them, so a call suspended before the upgrade resumes after it.
-TEST_F(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
+TEST_P(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
   std::string id = dispatch(call("f"));
   ASSERT_EQ(claim().size(), 1u);
   EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.release(id, 7); }))
@@ -315,75 +321,79 @@ TEST_F(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
   })) << "the releasing holder's late reply is fenced off";
 }
 
-TEST_F(CallStoreTest, InstancesRegisterBeatAndAreListed) {
-  InstanceRecord self{"server-a", "host-1", 42, 1234, 0, 0};
-  ASSERT_TRUE(
-      store_->calls([&](CallTransaction& tx) { return tx.register_instance(self); }).is_ok());
-  Micros registered = clock_.now();
-  clock_.advance(3 * kMicrosPerSecond);
-  EXPECT_TRUE(apply([&](CallTransaction& tx) { return tx.beat("server-a"); }));
-  EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.beat("server-b"); }))
-      << "an instance without a record is told so";
-  std::vector<InstanceRecord> all;
-  ASSERT_TRUE(store_
-                  ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(all, tx.instances());
-                    return Status::ok();
-                  })
-                  .is_ok());
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].id, "server-a");
-  EXPECT_EQ(all[0].host_id, "host-1");
-  EXPECT_EQ(all[0].pid, 42);
-  EXPECT_EQ(all[0].pid_start, 1234);
-  EXPECT_EQ(all[0].started_at, registered);
-  EXPECT_EQ(all[0].heartbeat_at, clock_.now());
-  ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.unregister_instance("server-a"); })
-                  .is_ok());
-  EXPECT_FALSE(apply([&](CallTransaction& tx) { return tx.beat("server-a"); }));
+// Server instances (storage/instance.hpp): each store below is one server's.
+class InstanceStoreTest : public CallStoreTest {
+ protected:
+  // The store of instance `id` on `host`; its process is alive unless declared dead.
+  std::unique_ptr<Store> open_as(const std::string& id, const std::string& host = "host-1") {
+    StoreOptions options;
+    options.instance = id;
+    options.identity = InstanceIdentity{host, id[0], 1};
+    options.process_alive = [this](int pid, std::int64_t) { return dead_.count(pid) == 0; };
+    return open(clock_, options);
+  }
+  std::vector<ClaimedCall> claim_by(Store& store, const std::string& owner) {
+    std::vector<ClaimedCall> claimed;
+    Status status = store.calls([&](CallTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(claimed, tx.claim(owner, clock_.now() + 60 * kMicrosPerSecond, 100));
+      return Status::ok();
+    });
+    EXPECT_TRUE(status.is_ok()) << status.message();
+    return claimed;
+  }
+  std::set<int> dead_;
+};
+
+RATCHET_ON_BOTH_BACKENDS(InstanceStoreTest);
+
+TEST_P(InstanceStoreTest, TheLeasesOfASilentInstanceAreTakenOverAndItsLateWritesRejected) {
+  auto a = open_as("a", "host-1");
+  auto b = open_as("b", "host-2");
+  std::string id = testing::dispatch_call(*a, call("f"));
+  auto first = claim_by(*a, "a");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(claim_by(*b, "b").empty()) << "a is alive: its lease holds";
+  // a stops beating (paused, partitioned); its lease has a minute left.
+  clock_.advance(9 * kMicrosPerSecond);
+  auto taken = claim_by(*b, "b");
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].call.id, id);
+  EXPECT_EQ(taken[0].call.lease_epoch, first[0].call.lease_epoch + 1);
+  bool late = true;
+  ASSERT_TRUE(a->calls([&](CallTransaction& tx) -> Status {
+                 ASSIGN_OR_RETURN(late, tx.finish(id, first[0].call.lease_epoch,
+                                                  CallEnd{true, 1, std::string("old"), {}}, {}));
+                 return Status::ok();
+               }).is_ok());
+  EXPECT_FALSE(late);
+  EXPECT_TRUE(claim_by(*b, "b").empty()) << "b's own lease is live";
 }
 
-TEST_F(CallStoreTest, TakeOverMakesAGoneInstancesLeasesClaimableUnderANewEpoch) {
-  InstanceRecord gone{"server-a", "host-1", 42, 1234, 0, 0};
-  ASSERT_TRUE(
-      store_->calls([&](CallTransaction& tx) { return tx.register_instance(gone); }).is_ok());
-  std::string mine = dispatch(call("f"));
-  std::string other = dispatch(call("g"));
-  ASSERT_EQ(claim(1).size(), 1u);  // leased to server-a (see claim())
-  std::vector<ClaimedCall> by_b;
-  ASSERT_TRUE(store_
-                  ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(by_b,
-                                     tx.claim("server-b", clock_.now() + kMicrosPerSecond, 1));
-                    return Status::ok();
-                  })
-                  .is_ok());
-  ASSERT_EQ(by_b.size(), 1u);
-  EXPECT_TRUE(claim().empty()) << "both leases are live";
+TEST_P(InstanceStoreTest, AnInstanceThatStopsHandsItsLeasesOverAtOnce) {
+  auto a = open_as("a");
+  auto b = open_as("b");
+  testing::dispatch_call(*a, call("f"));
+  ASSERT_EQ(claim_by(*a, "a").size(), 1u);
+  EXPECT_TRUE(claim_by(*b, "b").empty());
+  a.reset();
+  EXPECT_EQ(claim_by(*b, "b").size(), 1u);
+}
 
-  int freed = -1;
-  ASSERT_TRUE(store_
-                  ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(freed, tx.take_over("server-a"));
-                    return Status::ok();
-                  })
-                  .is_ok());
-  EXPECT_EQ(freed, 1) << "only server-a's lease";
-  auto taken = claim();
-  ASSERT_EQ(taken.size(), 1u) << "server-a's call is claimable at once";
-  EXPECT_EQ(taken[0].call.id, mine);
-  EXPECT_EQ(taken[0].call.lease_epoch, 2);
-  EXPECT_FALSE(apply([&](CallTransaction& tx) {
-    return tx.finish(mine, 1, CallEnd{true, 1, std::string("late"), {}}, {});
-  })) << "whatever the gone instance still writes is fenced off";
-  ASSERT_TRUE(store_
-                  ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(freed, tx.take_over("server-a"));
-                    return Status::ok();
-                  })
-                  .is_ok());
-  EXPECT_EQ(freed, 0) << "a second takeover (another server's) finds nothing";
-  EXPECT_EQ(find(other).lease_owner, "server-b");
+TEST_P(InstanceStoreTest, AnInstanceOfThisHostWhoseProcessIsGoneHasItsLeasesTakenOverAtOnce) {
+  auto a = open_as("a");
+  auto c = open_as("c", "host-2");
+  EXPECT_TRUE(claim_by(*c, "c").empty());  // c beats once
+  testing::dispatch_call(*a, call("f"));
+  testing::dispatch_call(*a, call("g"));
+  ASSERT_EQ(claim_by(*a, "a").size(), 2u);
+  dead_.insert('a');  // killed: its store stays open, nothing marks it gone
+  dead_.insert('c');  // another host's pid means nothing here
+  auto b = open_as("b");
+  auto taken = claim_by(*b, "b");
+  EXPECT_EQ(taken.size(), 2u) << "a restarted server runs its predecessor's calls at once";
+  EXPECT_EQ(number("SELECT heartbeat_at FROM instances WHERE id = 'a'"), 0) << "marked gone";
+  EXPECT_GT(number("SELECT heartbeat_at FROM instances WHERE id = 'c'"), 0)
+      << "another host's instance is judged by its heartbeat only";
 }
 
 TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {

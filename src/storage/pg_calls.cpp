@@ -1,0 +1,691 @@
+#include "storage/pg_calls.hpp"
+
+#include <algorithm>
+
+#include "common/ids.hpp"
+#include "storage/records.hpp"
+
+namespace ratchet::pg {
+namespace {
+
+#define CALL_COLUMNS RATCHET_CALL_COLUMNS
+
+// The conditions under which the lease holder may write.
+#define LEASED_UNDER_EPOCH "id = $1 AND lease_epoch = $2 AND phase = 'LEASED'"
+
+using records::error_at;
+using records::read_call;
+
+// The calls whose turn has come, most urgent kind first. Each branch locks the
+// rows it returns and skips the rows another server's transaction has locked,
+// so servers claiming at once take different calls without waiting. Fairness
+// between functions (issue 10) changes this query and nothing else.
+constexpr const char* kClaim =
+    "WITH expired AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= $1 "
+    "  ORDER BY lease_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "orphaned AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_owner IN "
+    "  (SELECT id FROM instances WHERE heartbeat_at <= $5) LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "woken AS (SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= $1 "
+    "  ORDER BY poll_deadline LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "ready AS (SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= $1 "
+    "  ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
+    "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
+    "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
+    "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
+    "due LIMIT $4) "
+    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+// The fair claim's two parts (call.hpp, "fair claims"): the urgent calls, then
+// the ready calls of one queue.
+constexpr const char* kClaimUrgent =
+    "WITH expired AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= $1 "
+    "  ORDER BY lease_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "orphaned AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_owner IN "
+    "  (SELECT id FROM instances WHERE heartbeat_at <= $5) LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "woken AS (SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= $1 "
+    "  ORDER BY poll_deadline LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
+    "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
+    "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
+    "SELECT id FROM orphaned UNION ALL SELECT id FROM woken) due LIMIT $4) "
+    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+constexpr const char* kClaimQueue =
+    "WITH ready AS (SELECT id FROM runs WHERE phase = 'READY' AND endpoint = $5 AND "
+    "  function = $6 AND ready_at <= $1 ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
+    "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
+    "updated_at = $1 WHERE id IN (SELECT id FROM ready) "
+    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+// The columns kClaim returns after CALL_COLUMNS: the state, then seq.
+constexpr int kClaimStateColumn = records::kCallColumnCount;
+
+// Up to `max_results` undelivered results of each claimed coroutine, in arrival
+// order; the ids and limits come as comma-separated lists (ids are UUIDs).
+constexpr const char* kWaitingResults =
+    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message "
+    "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "
+    "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
+    "ORDER BY arrived_at, seq LIMIT p.lim) r";
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += ',';
+    joined += item;
+  }
+  return joined;
+}
+
+class CallTx final : public PgCallTransaction {
+ public:
+  CallTx(Connection& db, const Clock& clock, const FleetTiming& timing)
+      : db_(db), now_(clock.now()), timing_(timing) {}
+
+  bool made_work() const override { return made_work_; }
+
+  Result<std::string> dispatch(const NewCall& call) override;
+  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
+                                         int limit) override;
+  Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                      const std::vector<std::string>& delivered) override;
+  Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                     const CallError& reason) override;
+  Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
+                         const std::string& input,
+                         const std::vector<std::string>& delivered) override;
+  Result<bool> suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                       const std::vector<NewCall>& children,
+                       const std::vector<std::string>& delivered) override;
+  Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
+                               const CallError& error,
+                               const std::vector<std::string>& delivered) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<std::optional<Micros>> next_due() override;
+  Result<bool> release(const std::string& id, std::int64_t epoch) override;
+  Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
+                                                int limit) override;
+  Result<std::vector<QueueKey>> due_queues(const QueueKey& after, int limit) override;
+  Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue, const std::string& owner,
+                                               Micros lease_until, int limit) override;
+  Status record_history(const std::vector<HistoryEvent>& events) override;
+  Result<std::vector<HistoryEvent>> history(const std::string& id) override;
+  Result<std::vector<std::string>> cancel(const std::string& id, const std::string& actor) override;
+  Result<bool> retry_now(const std::string& id, const std::string& actor) override;
+  Result<std::vector<std::string>> expire(const CallEnd& end, int limit) override;
+  Result<std::optional<Micros>> next_expiry() override;
+  Result<QueueFigures> queue_figures() override;
+
+ private:
+  Result<std::vector<ClaimedCall>> leased(Rows rows);
+  Result<bool> exists(const std::string& id);
+  Status end_call(const std::string& id, const char* status, const CallEnd& end);
+  Status attach_results(std::vector<ClaimedCall>& claimed);
+  Status consume(const std::string& id, const std::vector<std::string>& delivered);
+  Status discard_inbox(const std::string& id);
+  Status deliver_to_parent(const std::string& id);
+  Status wake_if_ready(const std::string& id);
+  Status save_state(const std::string& id, const std::string& state);
+  Status drop_state(const std::string& id);
+
+  Connection& db_;
+  Micros now_;
+  FleetTiming timing_;
+  bool made_work_ = false;
+};
+
+Result<std::string> CallTx::dispatch(const NewCall& call) {
+  if (call.run_key_once && !call.run_key.empty()) {
+    // Once ever: the key's newest call, whatever its status. None yet: insert
+    // as below, where a concurrent first dispatch of the key meets the index.
+    ASSIGN_OR_RETURN(Rows newest,
+                     db_.query("SELECT id FROM runs WHERE kind = 'call' AND "
+                               "run_key = $1 ORDER BY started_at DESC, seq DESC LIMIT 1",
+                               Params().add(call.run_key)));
+    if (!newest.empty()) return newest[0].text(0);
+  }
+  std::string id = new_uuid();
+  // With a run key whose call is live, the unique index turns the insert into
+  // nothing (waiting for a concurrent dispatch of the key to commit first),
+  // and the live call's id is returned instead.
+  ASSIGN_OR_RETURN(
+      Rows inserted,
+      db_.query("INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, function, "
+                "endpoint, version, input, parent_id, root_id, correlation_id, expires_at, phase, "
+                "ready_at, max_attempts) VALUES ($1, 'call', NULLIF($2, ''), 'STARTING', $3, $3, "
+                "$4, $5, $6, $7, NULLIF($8, ''), $9, $10, $11, 'READY', $3, NULLIF($12, 0)) "
+                "ON CONFLICT (kind, run_key) "
+                "WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING') DO NOTHING "
+                "RETURNING id",
+                Params()
+                    .add(id)
+                    .add(call.run_key)
+                    .add(now_)
+                    .add(call.function)
+                    .add(call.endpoint)
+                    .add(call.version)
+                    .add_bytes(call.input)
+                    .add(call.parent_id)
+                    .add(call.root_id.empty() ? id : call.root_id)
+                    .add(static_cast<std::int64_t>(call.correlation_id))
+                    .add(call.expires_at)
+                    .add(static_cast<std::int64_t>(call.max_attempts))));
+  if (!inserted.empty()) {
+    made_work_ = true;
+    return id;
+  }
+  ASSIGN_OR_RETURN(Rows live, db_.query("SELECT id FROM runs WHERE kind = 'call' AND run_key = $1 "
+                                        "AND status IN ('STARTING', 'RUNNING')",
+                                        Params().add(call.run_key)));
+  if (live.empty()) return internal_error("the live call of run key " + call.run_key + " vanished");
+  return live[0].text(0);
+}
+
+Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros lease_until,
+                                               int limit) {
+  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaim, Params()
+                                                    .add(now_)
+                                                    .add(owner)
+                                                    .add(lease_until)
+                                                    .add(limit)
+                                                    .add(now_ - timing_.dead_after)));
+  return leased(std::move(rows));
+}
+
+Result<std::vector<ClaimedCall>> CallTx::leased(Rows rows) {
+  // UPDATE ... RETURNING comes in no particular order: creation order, as SQLite.
+  std::vector<std::pair<std::int64_t, ClaimedCall>> ordered;
+  ordered.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    ClaimedCall item{read_call(rows[i]), {}};
+    if (item.call.poll) item.call.poll->state = rows[i].text(kClaimStateColumn);
+    ordered.emplace_back(rows[i].int64(kClaimStateColumn + 1), std::move(item));
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<ClaimedCall> claimed;
+  claimed.reserve(ordered.size());
+  for (auto& [seq, item] : ordered) claimed.push_back(std::move(item));
+  RETURN_IF_ERROR(attach_results(claimed));
+  return claimed;
+}
+
+Status CallTx::attach_results(std::vector<ClaimedCall>& claimed) {
+  std::vector<std::string> ids, limits;
+  for (const auto& item : claimed) {
+    if (!item.call.poll) continue;
+    ids.push_back(item.call.id);
+    limits.push_back(std::to_string(std::max(1, item.call.poll->max_results)));
+  }
+  if (ids.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query(kWaitingResults, Params().add(join(ids)).add(join(limits))));
+  for (int i = 0; i < rows.size(); ++i) {
+    Row row = rows[i];
+    std::string parent = row.text(0);
+    for (auto& item : claimed) {
+      if (item.call.id != parent) continue;
+      item.results.push_back(ChildResult{row.text(1), static_cast<std::uint64_t>(row.int64(2)),
+                                         row.optional_text(3), error_at(row, 4, 5)});
+    }
+  }
+  return Status::ok();
+}
+
+Status CallTx::consume(const std::string& id, const std::vector<std::string>& delivered) {
+  if (delivered.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(int consumed,
+                   db_.run("UPDATE call_results SET delivered = true WHERE parent_id = $1 AND "
+                           "child_id = ANY(string_to_array($2, ',')) AND NOT delivered",
+                           Params().add(id).add(join(delivered))));
+  return db_
+      .run(
+          "UPDATE runs SET results_waiting = GREATEST(0, results_waiting - $2), "
+          "children_waiting = GREATEST(0, children_waiting - $2) WHERE id = $1",
+          Params().add(id).add(consumed))
+      .status();
+}
+
+Status CallTx::discard_inbox(const std::string& id) {
+  RETURN_IF_ERROR(db_.run("UPDATE call_results SET delivered = true WHERE parent_id = $1 AND "
+                          "NOT delivered",
+                          Params().add(id))
+                      .status());
+  // The children still running are abandoned too: the call starts afresh and
+  // reuses its correlation ids, so their results must never reach it. A result
+  // already marked delivered makes deliver_to_parent's insert a no-op.
+  return db_
+      .run(
+          "INSERT INTO call_results (parent_id, child_id, correlation_id, arrived_at, "
+          "delivered) SELECT parent_id, id, correlation_id, $2, true FROM runs WHERE "
+          "parent_id = $1 AND phase != 'DONE' ON CONFLICT DO NOTHING",
+          Params().add(id).add(now_))
+      .status();
+}
+
+// Puts a finished call's result in its parent's inbox and wakes the parent if
+// that was what it waited for.
+Status CallTx::deliver_to_parent(const std::string& id) {
+  ASSIGN_OR_RETURN(int inserted,
+                   db_.run("INSERT INTO call_results (parent_id, child_id, correlation_id, "
+                           "output, error_type, error_message, arrived_at) SELECT parent_id, id, "
+                           "correlation_id, output, error_type, error, $2 FROM runs WHERE id = $1 "
+                           "AND parent_id IS NOT NULL ON CONFLICT DO NOTHING",
+                           Params().add(id).add(now_)));
+  if (inserted == 0) return Status::ok();
+  // Counting the result and waking the parent are one statement: the parent's
+  // row is locked once.
+  ASSIGN_OR_RETURN(
+      Rows woken,
+      db_.query("UPDATE runs SET results_waiting = results_waiting + 1, "
+                "phase = CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min "
+                "THEN 'READY' ELSE phase END, "
+                "ready_at = CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min "
+                "THEN $2 ELSE ready_at END "
+                "WHERE id = (SELECT parent_id FROM runs WHERE id = $1) RETURNING phase",
+                Params().add(id).add(now_)));
+  if (!woken.empty() && woken[0].text(0) == "READY") made_work_ = true;
+  return Status::ok();
+}
+
+Status CallTx::wake_if_ready(const std::string& id) {
+  ASSIGN_OR_RETURN(int woken,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $2 WHERE id = $1 AND "
+                           "phase = 'WAITING' AND results_waiting >= poll_min",
+                           Params().add(id).add(now_)));
+  if (woken > 0) made_work_ = true;
+  return Status::ok();
+}
+
+Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                            const std::vector<std::string>& delivered) {
+  Params params;
+  params.add(id).add(epoch).add(end.succeeded ? "SUCCEEDED" : "FAILED");
+  end.output ? params.add_bytes(*end.output) : params.add_null();
+  if (end.error) {
+    params.add(end.error->type).add(end.error->message);
+  } else {
+    params.add_null().add_null();
+  }
+  params.add(end.call_status).add(now_);
+  ASSIGN_OR_RETURN(
+      Rows done,
+      db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
+                "error = $6, call_status = $7, finished_at = $8, updated_at = $8, "
+                "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
+                "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
+                params));
+  if (done.empty()) return false;
+  bool has_parent = done[0].int64(0) != 0;
+  if (done[0].int64(1) > 0) RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(consume(id, delivered));
+  if (has_parent) RETURN_IF_ERROR(deliver_to_parent(id));
+  return true;
+}
+
+Result<bool> CallTx::release(const std::string& id, std::int64_t epoch) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $3 WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(now_)));
+  if (changed == 1) made_work_ = true;
+  return changed == 1;
+}
+
+Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                           const CallError& reason) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
+                           "error = $5, lease_owner = NULL, lease_expires_at = NULL, "
+                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(ready_at)
+                               .add(reason.type)
+                               .add(reason.message)
+                               .add(now_)));
+  if (changed == 1 && ready_at <= now_) made_work_ = true;
+  return changed == 1;
+}
+
+Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
+                               const std::string& function, const std::string& input,
+                               const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
+                           "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
+                           "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
+                           "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
+                           "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
+                           "updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(function).add_bytes(input).add(now_)));
+  if (changed == 0) return false;
+  (void)delivered;  // the new function starts afresh: the whole inbox is stale
+  made_work_ = true;
+  RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Result<bool> CallTx::suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                             const std::vector<NewCall>& children,
+                             const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Rows updated,
+                   db_.query("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = $3, "
+                             "poll_min = $4, poll_max = $5, poll_deadline = $6, poll_error = NULL, "
+                             "lease_owner = NULL, lease_expires_at = NULL, children_waiting = "
+                             "children_waiting + $7, updated_at = $8 WHERE " LEASED_UNDER_EPOCH
+                             " RETURNING root_id",
+                             Params()
+                                 .add(id)
+                                 .add(epoch)
+                                 .add(state.member)
+                                 .add(state.min_results)
+                                 .add(state.max_results)
+                                 .add(state.deadline)
+                                 .add(static_cast<int>(children.size()))
+                                 .add(now_)));
+  if (updated.empty()) return false;
+  std::string root_id = updated[0].text(0);
+  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(consume(id, delivered));
+  for (NewCall child : children) {
+    child.parent_id = id;
+    child.root_id = root_id;
+    child.run_key.clear();
+    RETURN_IF_ERROR(dispatch(child).status());
+  }
+  RETURN_IF_ERROR(wake_if_ready(id));
+  return true;
+}
+
+Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
+                                     const PollState& state, const CallError& error,
+                                     const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = $4, "
+                           "poll_min = $5, poll_max = $6, poll_deadline = $3, poll_error = $7, "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $3 "
+                           "WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(now_)
+                               .add(state.member)
+                               .add(state.min_results)
+                               .add(state.max_results)
+                               .add(records::error_to_json(error))));
+  if (changed == 0) return false;
+  made_work_ = true;
+  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(consume(id, delivered));
+  return true;
+}
+
+Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = NULL, "
+                           "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
+                           "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 "
+                           "WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(ready_at).add(now_)));
+  if (changed == 0) return false;
+  if (ready_at <= now_) made_work_ = true;
+  RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Status CallTx::save_state(const std::string& id, const std::string& state) {
+  return db_
+      .run(
+          "INSERT INTO coroutine_states (call_id, state) VALUES ($1, $2) "
+          "ON CONFLICT (call_id) DO UPDATE SET state = excluded.state",
+          Params().add(id).add_bytes(state))
+      .status();
+}
+
+Status CallTx::drop_state(const std::string& id) {
+  return db_.run("DELETE FROM coroutine_states WHERE call_id = $1", Params().add(id)).status();
+}
+
+Result<std::optional<Micros>> CallTx::next_due() {
+  // Leases of instances that stopped heartbeating are due when they are seen
+  // dead; the safety poll finds those.
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query("SELECT LEAST((SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'), "
+                             "(SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'), "
+                             "(SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'))"));
+  if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
+  return std::optional<Micros>(rows[0].int64(0));
+}
+
+Result<std::vector<ClaimedCall>> CallTx::claim_urgent(const std::string& owner, Micros lease_until,
+                                                      int limit) {
+  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaimUrgent, Params()
+                                                          .add(now_)
+                                                          .add(owner)
+                                                          .add(lease_until)
+                                                          .add(limit)
+                                                          .add(now_ - timing_.dead_after)));
+  return leased(std::move(rows));
+}
+
+Result<std::vector<QueueKey>> CallTx::due_queues(const QueueKey& after, int limit) {
+  // A loose index scan of calls_ready_by_queue (one probe per queue).
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db_.query("WITH RECURSIVE q(endpoint, function) AS ("
+                "(SELECT endpoint, function FROM runs WHERE phase = 'READY' "
+                "ORDER BY endpoint, function LIMIT 1) UNION ALL "
+                "SELECT n.endpoint, n.function FROM q CROSS JOIN LATERAL "
+                "(SELECT endpoint, function FROM runs WHERE phase = 'READY' AND "
+                "(endpoint, function) > (q.endpoint, q.function) "
+                "ORDER BY endpoint, function LIMIT 1) n) "
+                "SELECT endpoint, function FROM q WHERE EXISTS (SELECT 1 FROM runs WHERE "
+                "phase = 'READY' AND endpoint = q.endpoint AND function = q.function AND "
+                "ready_at <= $1)",
+                Params().add(now_)));
+  std::vector<QueueKey> all;
+  for (int i = 0; i < rows.size(); ++i) all.push_back(QueueKey{rows[i].text(0), rows[i].text(1)});
+  // From just after `after`, wrapping around, in byte order (the scan walks
+  // the database's collation, whose order may differ).
+  std::sort(all.begin(), all.end());
+  auto start = std::upper_bound(all.begin(), all.end(), after);
+  std::rotate(all.begin(), start, all.end());
+  if (static_cast<int>(all.size()) > limit) all.resize(static_cast<std::size_t>(limit));
+  return all;
+}
+
+Result<std::vector<ClaimedCall>> CallTx::claim_queue(const QueueKey& queue,
+                                                     const std::string& owner, Micros lease_until,
+                                                     int limit) {
+  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaimQueue, Params()
+                                                         .add(now_)
+                                                         .add(owner)
+                                                         .add(lease_until)
+                                                         .add(limit)
+                                                         .add(queue.endpoint)
+                                                         .add(queue.function)));
+  return leased(std::move(rows));
+}
+
+Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
+  for (const auto& e : events) {
+    ASSIGN_OR_RETURN(
+        Rows added,
+        db_.query("INSERT INTO call_history (call_id, number, kind, at, duration_us, attempt, "
+                  "call_status, outcome, detail, children, results) VALUES ($1, (SELECT "
+                  "COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = $1), $2, $3, "
+                  "$4, $5, $6, $7, $8, $9, $10) RETURNING number",
+                  Params()
+                      .add(e.call_id)
+                      .add(e.kind)
+                      .add(e.at)
+                      .add(e.duration)
+                      .add(e.attempt)
+                      .add(e.call_status)
+                      .add(e.outcome)
+                      .add(records::history_detail(e.detail))
+                      .add(e.children)
+                      .add(e.results)));
+    if (added.empty()) continue;
+    // The event that leaves the tail window goes, unless it is in the head.
+    RETURN_IF_ERROR(
+        db_.run("DELETE FROM call_history WHERE call_id = $1 AND number = $2 AND "
+                "number > $3",
+                Params().add(e.call_id).add(added[0].int64(0) - kHistoryTail).add(kHistoryHead))
+            .status());
+  }
+  return Status::ok();
+}
+
+Result<std::vector<HistoryEvent>> CallTx::history(const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query("SELECT number, kind, at, duration_us, attempt, call_status, "
+                             "outcome, detail, children, results FROM call_history WHERE "
+                             "call_id = $1 ORDER BY number",
+                             Params().add(id)));
+  std::vector<HistoryEvent> events;
+  for (int i = 0; i < rows.size(); ++i) {
+    Row row = rows[i];
+    events.push_back(HistoryEvent{id, row.text(1), row.int64(0), row.int64(2),
+                                  row.optional_int64(3), static_cast<int>(row.int64(4)),
+                                  static_cast<int>(row.int64(5)), row.text(6), row.text(7),
+                                  static_cast<int>(row.int64(8)), static_cast<int>(row.int64(9))});
+  }
+  return events;
+}
+
+Result<bool> CallTx::exists(const std::string& id) {
+  ASSIGN_OR_RETURN(
+      Rows rows, db_.query("SELECT 1 FROM runs WHERE id = $1 AND kind = 'call'", Params().add(id)));
+  return !rows.empty();
+}
+
+Status CallTx::end_call(const std::string& id, const char* status, const CallEnd& end) {
+  // The last attempt's error, if any, stays in the message: it is often why.
+  RETURN_IF_ERROR(db_.run("UPDATE runs SET status = $2, phase = 'DONE', error_type = $3, "
+                          "error = $4 || COALESCE(' (last error: ' || error_type || ': ' || "
+                          "error || ')', ''), call_status = $5, finished_at = $6, "
+                          "updated_at = $6, lease_owner = NULL, lease_expires_at = NULL, "
+                          "state_member = NULL, poll_min = NULL, poll_max = NULL, "
+                          "poll_deadline = NULL, poll_error = NULL "
+                          "WHERE id = $1 AND phase != 'DONE'",
+                          Params()
+                              .add(id)
+                              .add(status)
+                              .add(end.error ? end.error->type : "")
+                              .add(end.error ? end.error->message : "")
+                              .add(end.call_status)
+                              .add(now_))
+                      .status());
+  return drop_state(id);
+}
+
+Result<std::vector<std::string>> CallTx::cancel(const std::string& id, const std::string& actor) {
+  ASSIGN_OR_RETURN(bool found, exists(id));
+  if (!found) return not_found("no call with dispatch id " + id);
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query("WITH RECURSIVE tree(id) AS (SELECT $1::text UNION SELECT runs.id "
+                             "FROM runs JOIN tree ON runs.parent_id = tree.id) SELECT runs.id "
+                             "FROM runs JOIN tree USING (id) WHERE runs.phase != 'DONE' "
+                             "FOR UPDATE OF runs",
+                             Params().add(id)));
+  std::vector<std::string> live;
+  for (int i = 0; i < rows.size(); ++i) live.push_back(rows[i].text(0));
+  auto self = std::find(live.begin(), live.end(), id);
+  if (self == live.end()) return live;  // done already: nothing to cancel
+  std::iter_swap(live.begin(), self);
+  std::vector<HistoryEvent> events;
+  for (const auto& each : live) {
+    RETURN_IF_ERROR(end_call(each, "CANCELLED", records::cancelled_end(each, id, actor)));
+    events.push_back(records::cancelled_event(each, id, actor, now_));
+  }
+  RETURN_IF_ERROR(record_history(events));
+  RETURN_IF_ERROR(deliver_to_parent(id));
+  return live;
+}
+
+Result<bool> CallTx::retry_now(const std::string& id, const std::string& actor) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET ready_at = $2, updated_at = $2 WHERE id = $1 AND "
+                           "kind = 'call' AND phase = 'READY' AND ready_at > $2",
+                           Params().add(id).add(now_)));
+  if (changed == 0) {
+    ASSIGN_OR_RETURN(bool found, exists(id));
+    if (!found) return not_found("no call with dispatch id " + id);
+    return false;
+  }
+  made_work_ = true;
+  RETURN_IF_ERROR(record_history(
+      {HistoryEvent{id, "retry_now", 0, now_, {}, 0, 0, "ready", "by " + actor, 0, 0}}));
+  return true;
+}
+
+Result<std::vector<std::string>> CallTx::expire(const CallEnd& end, int limit) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query("SELECT id FROM runs WHERE expires_at IS NOT NULL AND phase != "
+                             "'DONE' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 "
+                             "FOR UPDATE SKIP LOCKED",
+                             Params().add(now_).add(limit)));
+  std::vector<std::string> ids;
+  std::vector<HistoryEvent> events;
+  for (int i = 0; i < rows.size(); ++i) {
+    std::string id = rows[i].text(0);
+    RETURN_IF_ERROR(end_call(id, "FAILED", end));
+    events.push_back(HistoryEvent{id,
+                                  "expired",
+                                  0,
+                                  now_,
+                                  {},
+                                  0,
+                                  end.call_status,
+                                  "failed",
+                                  end.error ? end.error->message : "",
+                                  0,
+                                  0});
+    RETURN_IF_ERROR(deliver_to_parent(id));
+    ids.push_back(std::move(id));
+  }
+  RETURN_IF_ERROR(record_history(events));
+  return ids;
+}
+
+Result<std::optional<Micros>> CallTx::next_expiry() {
+  ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT MIN(expires_at) FROM runs WHERE expires_at IS "
+                                        "NOT NULL AND phase != 'DONE'"));
+  if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
+  return std::optional<Micros>(rows[0].int64(0));
+}
+
+Result<QueueFigures> CallTx::queue_figures() {
+  QueueFigures figures;
+  ASSIGN_OR_RETURN(Rows ready, db_.query("SELECT function, COUNT(*) FROM runs WHERE phase = "
+                                         "'READY' AND ready_at <= $1 GROUP BY function",
+                                         Params().add(now_)));
+  for (int i = 0; i < ready.size(); ++i) figures.ready[ready[i].text(0)] = ready[i].int64(1);
+  ASSIGN_OR_RETURN(Rows waiting, db_.query("SELECT COUNT(*) FROM runs WHERE phase = 'WAITING'"));
+  figures.waiting = waiting.empty() ? 0 : waiting[0].int64(0);
+  return figures;
+}
+
+}  // namespace
+
+std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const Clock& clock,
+                                                         const FleetTiming& timing) {
+  return std::make_unique<CallTx>(db, clock, timing);
+}
+
+Result<std::optional<CallRecord>> find_call(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " CALL_COLUMNS " FROM runs WHERE id = $1 AND "
+                                       "kind = 'call'",
+                                       Params().add(id)));
+  if (rows.empty()) return std::optional<CallRecord>();
+  return std::optional<CallRecord>(read_call(rows[0]));
+}
+
+}  // namespace ratchet::pg
