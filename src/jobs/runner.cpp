@@ -181,7 +181,7 @@ Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace) {
     if (done || job.status == RunStatus::kCancelled) return job;
     if (is_terminal(job.status)) return already_ended(job);
   }
-  ASSIGN_OR_RETURN(bool requested, store.request_cancel(job.id, grace));
+  ASSIGN_OR_RETURN(bool requested, store.request_cancel(job.id, grace, std::nullopt));
   if (!requested) {
     ASSIGN_OR_RETURN(job, reload(store, job.id));
     return already_ended(job);

@@ -14,7 +14,28 @@ constexpr std::array<std::pair<RunStatus, std::string_view>, 6> kStatusNames{{
     {RunStatus::kCancelled, "CANCELLED"},
 }};
 
+constexpr std::array<std::pair<JobTrigger, std::string_view>, 4> kTriggerNames{{
+    {JobTrigger::kStart, "start"},
+    {JobTrigger::kRerun, "rerun"},
+    {JobTrigger::kRetry, "retry"},
+    {JobTrigger::kImport, "import"},
+}};
+
 }  // namespace
+
+std::string_view trigger_name(JobTrigger trigger) {
+  for (const auto& [t, name] : kTriggerNames) {
+    if (t == trigger) return name;
+  }
+  return "start";
+}
+
+std::optional<JobTrigger> parse_trigger(std::string_view name) {
+  for (const auto& [t, n] : kTriggerNames) {
+    if (n == name) return t;
+  }
+  return std::nullopt;
+}
 
 std::string_view status_name(RunStatus status) {
   for (const auto& [s, name] : kStatusNames) {

@@ -109,6 +109,11 @@ Status Database::error(int rc, std::string_view what) const {
                                    std::to_string(busy_timeout_ms_) +
                                    " ms by another process (RATCHET_LOCK_TIMEOUT waits longer)");
   }
+  if (rc == SQLITE_FULL) {
+    // Worth retrying: the write succeeds once space is freed.
+    return Status(Code::kUnavailable,
+                  "the disk holding the store " + path_ + " is full (" + message + ")");
+  }
   if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY || rc == SQLITE_NOTADB ||
       rc == SQLITE_CORRUPT) {
     return Status(Code::kUnavailable, "cannot use the store " + path_ + ": " + message);

@@ -22,7 +22,8 @@ using sqlite::Statement;
   "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "          \
   "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                    \
   "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, " \
-  "error"
+  "error, attempt_no, rerun_of_job_id, rerun_reason, started_by, strict, "                  \
+  "strict_override_used, retries, retry_delay_us, cancel_reason"
 
 #define TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
 
@@ -82,6 +83,15 @@ JobRecord read_job(const Statement& row) {
   if (auto code = row.optional_int64(19)) job.exit_code = static_cast<int>(*code);
   job.signal = row.optional_text(20);
   job.error = row.optional_text(21);
+  job.attempt_no = static_cast<int>(row.optional_int64(22).value_or(1));
+  job.rerun_of_job_id = row.optional_text(23);
+  job.rerun_reason = row.optional_text(24);
+  job.trigger = parse_trigger(row.text(25)).value_or(JobTrigger::kStart);
+  job.strict = row.int64(26) != 0;
+  job.strict_override_used = row.int64(27) != 0;
+  job.retries = static_cast<int>(row.int64(28));
+  job.retry_delay = row.optional_int64(29);
+  job.cancel_reason = row.optional_text(30);
   return job;
 }
 
@@ -128,7 +138,14 @@ class SqliteStore final : public Store {
   Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
-  Result<bool> request_cancel(const std::string& id, Micros grace) override;
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& outcome,
+                                             const JobRequest& next) override;
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override;
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override;
+  Result<KeyUnlock> unlock_key(const std::string& run_key, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& is_live) override;
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override;
   Status heartbeat(const std::string& id) override;
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
@@ -149,7 +166,17 @@ class SqliteStore final : public Store {
   Status migrate();
   Result<std::vector<JobRecord>> read_jobs(Statement* statement);
   Result<std::vector<RunSummary>> read_summaries(Statement* statement);
-  Status insert_job(const JobRequest& request, JobRecord* job);
+  Result<std::optional<JobRecord>> read_one_job(Statement* statement);
+  // The key's live job, after recording LOST a live-looking one that is not.
+  Result<std::optional<JobRecord>> live_job_of_key(const std::string& run_key,
+                                                   const LivenessCheck& is_live);
+  // Uses up the key's unlock if it has one that has not expired; its reason.
+  Result<std::optional<std::optional<std::string>>> take_unlock(const std::string& run_key);
+  // Records `job` (filled from `request`) as the next job of its key after `previous`.
+  Status insert_job(const JobRequest& request, const std::optional<JobRecord>& previous,
+                    bool override_used, JobRecord* job);
+  Status insert_record(const JobRecord& job, const std::optional<std::string>& boot_id,
+                       bool ignore_existing, int* inserted);
 
   std::unique_ptr<Database> db_;
   const Clock& clock_;
@@ -192,8 +219,8 @@ Status SqliteStore::migrate() {
   });
 }
 
-Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
-  Micros now = clock_.now();
+Status SqliteStore::insert_job(const JobRequest& request, const std::optional<JobRecord>& previous,
+                               bool override_used, JobRecord* job) {
   job->id = new_uuid();
   job->run_key = request.run_key;
   job->status = RunStatus::kStarting;
@@ -203,55 +230,141 @@ Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
   job->timeout = request.timeout;
   job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
   job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
-  job->started_at = now;
+  job->started_at = clock_.now();
   job->supervisor = request.supervisor;
-  ASSIGN_OR_RETURN(Statement * insert,
-                   db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
-                                "updated_at, boot_id, supervisor_pid, supervisor_start, "
-                                "command, cwd, env, timeout_us, stdout_file, stderr_file) "
-                                "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?11, ?12, ?5, ?6, "
-                                "?7, ?8, ?9, ?10)"));
-  nlohmann::json command = job->command;
-  insert->bind(1, job->id)
-      .bind(2, job->run_key)
-      .bind(3, now)
-      .bind(4, request.supervisor.boot_id)
-      .bind(11, request.supervisor.pid)
-      .bind(12, request.supervisor.start_ticks)
-      .bind(5, command.dump())
-      .bind(6, job->cwd)
-      .bind(7, env_to_json(job->env))
-      .bind(8, job->timeout)
-      .bind(9, job->stdout_file)
-      .bind(10, job->stderr_file);
-  return insert->run().status();
+  job->attempt_no = previous ? previous->attempt_no + 1 : 1;
+  job->rerun_of_job_id = request.rerun_of_job_id;
+  if (!job->rerun_of_job_id && previous) job->rerun_of_job_id = previous->id;
+  job->rerun_reason = request.rerun_reason;
+  job->trigger = request.trigger;
+  job->strict = request.strict;
+  job->strict_override_used = override_used;
+  job->retries = request.retries;
+  job->retry_delay = request.retry_delay;
+  return insert_record(*job, request.supervisor.boot_id, /*ignore_existing=*/false, nullptr);
+}
+
+#define INSERT_JOB                                                                              \
+  "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, finished_at, boot_id, " \
+  "supervisor_pid, supervisor_start, pid, pid_start, command, cwd, env, timeout_us, "           \
+  "stdout_file, stderr_file, exit_code, signal, error, cancel_requested_at, cancel_grace_us, "  \
+  "attempt_no, rerun_of_job_id, rerun_reason, started_by, strict, strict_override_used, "       \
+  "retries, retry_delay_us, cancel_reason) VALUES (?1, 'job', ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, " \
+  "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "   \
+  "?27, ?28, ?29, ?30)"
+
+Status SqliteStore::insert_record(const JobRecord& job, const std::optional<std::string>& boot_id,
+                                  bool ignore_existing, int* inserted) {
+  // A new job's id must be new: only an import skips the ids it finds.
+  ASSIGN_OR_RETURN(
+      Statement * insert,
+      db_->prepare(ignore_existing ? INSERT_JOB " ON CONFLICT (id) DO NOTHING" : INSERT_JOB));
+  auto optional_pid = [](const std::optional<ProcessIdentity>& p) {
+    return p ? std::optional<std::int64_t>(p->pid) : std::nullopt;
+  };
+  auto optional_start = [](const std::optional<ProcessIdentity>& p) {
+    return p ? std::optional<std::int64_t>(p->start_ticks) : std::nullopt;
+  };
+  nlohmann::json command = job.command;
+  insert->bind(1, job.id)
+      .bind(2, job.run_key)
+      .bind(3, status_name(job.status))
+      .bind(4, job.started_at)
+      .bind(5, job.finished_at)
+      .bind(6, boot_id)
+      .bind(7, optional_pid(job.supervisor))
+      .bind(8, optional_start(job.supervisor))
+      .bind(9, optional_pid(job.process))
+      .bind(10, optional_start(job.process))
+      .bind(11, command.dump())
+      .bind(12, job.cwd)
+      .bind(13, env_to_json(job.env))
+      .bind(14, job.timeout)
+      .bind(15, job.stdout_file)
+      .bind(16, job.stderr_file)
+      .bind(17, job.exit_code)
+      .bind(18, job.signal)
+      .bind(19, job.error)
+      .bind(20, job.cancel_requested_at)
+      .bind(21, job.cancel_grace)
+      .bind(22, job.attempt_no)
+      .bind(23, job.rerun_of_job_id)
+      .bind(24, job.rerun_reason)
+      .bind(25, trigger_name(job.trigger))
+      .bind(26, job.strict ? 1 : 0)
+      .bind(27, job.strict_override_used ? 1 : 0)
+      .bind(28, job.retries)
+      .bind(29, job.retry_delay)
+      .bind(30, job.cancel_reason);
+  ASSIGN_OR_RETURN(int changed, insert->run());
+  if (inserted) *inserted += changed;
+  return Status::ok();
+}
+
+Result<std::optional<JobRecord>> SqliteStore::live_job_of_key(const std::string& run_key,
+                                                              const LivenessCheck& is_live) {
+  ASSIGN_OR_RETURN(Statement * live,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' AND "
+                                "run_key = ?1 AND status IN ('STARTING', 'RUNNING')"));
+  live->bind(1, run_key);
+  ASSIGN_OR_RETURN(auto current, read_one_job(live));
+  if (!current) return current;
+  std::string reason;
+  if (is_live(*current, &reason)) return current;
+  ASSIGN_OR_RETURN(bool lost, mark_job_lost(current->id, current->status, reason));
+  (void)lost;
+  return std::optional<JobRecord>();
+}
+
+Result<std::optional<std::optional<std::string>>> SqliteStore::take_unlock(
+    const std::string& run_key) {
+  using Taken = std::optional<std::optional<std::string>>;
+  ASSIGN_OR_RETURN(Statement * take, db_->prepare("DELETE FROM job_unlocks WHERE run_key = ?1 "
+                                                  "RETURNING reason, expires_at"));
+  take->bind(1, run_key);
+  ASSIGN_OR_RETURN(bool found, take->step());
+  if (!found) return Taken();
+  std::optional<std::string> reason = take->optional_text(0);
+  std::optional<Micros> expires_at = take->optional_int64(1);
+  ASSIGN_OR_RETURN(bool more, take->step());  // runs the statement to its end
+  (void)more;
+  take->reset();
+  // A lapsed unlock is deleted all the same: it will never be good again.
+  if (expires_at && *expires_at <= clock_.now()) return Taken();
+  return Taken(std::move(reason));
 }
 
 Result<StartedJob> SqliteStore::start_job(const JobRequest& request, const LivenessCheck& is_live) {
   StartedJob started;
   Status status = db_->write_transaction([&]() -> Status {
-    ASSIGN_OR_RETURN(Statement * live,
-                     db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' AND "
-                                  "run_key = ?1 AND status IN ('STARTING', 'RUNNING')"));
-    live->bind(1, request.run_key);
-    ASSIGN_OR_RETURN(bool has_live, live->step());
-    if (has_live) {
-      JobRecord current = read_job(*live);
-      live->reset();
-      std::string reason;
-      if (is_live(current, &reason)) {
-        started.job = std::move(current);
-        started.existing = true;
-        return Status::ok();
-      }
-      ASSIGN_OR_RETURN(bool lost, mark_job_lost(current.id, current.status, reason));
-      (void)lost;
+    ASSIGN_OR_RETURN(auto live, live_job_of_key(request.run_key, is_live));
+    if (live) {
+      started.job = std::move(*live);
+      started.existing = true;
+      started.accepted = !request.strict;
+      return Status::ok();
     }
-    live->reset();
-    return insert_job(request, &started.job);
+    ASSIGN_OR_RETURN(auto previous, newest_job_for_key(request.run_key));
+    if (!request.strict || !previous) return insert_job(request, previous, false, &started.job);
+    ASSIGN_OR_RETURN(auto unlock, take_unlock(request.run_key));
+    if (!unlock) {
+      started.job = std::move(*previous);
+      started.existing = true;
+      started.accepted = false;
+      return Status::ok();
+    }
+    JobRequest unlocked = request;
+    unlocked.rerun_reason = std::move(*unlock);
+    return insert_job(unlocked, previous, /*override_used=*/true, &started.job);
   });
   if (!status.is_ok()) return status;
   return started;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::read_one_job(Statement* statement) {
+  ASSIGN_OR_RETURN(auto jobs, read_jobs(statement));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
 }
 
 Result<std::vector<JobRecord>> SqliteStore::read_jobs(Statement* statement) {
@@ -355,14 +468,81 @@ Result<bool> SqliteStore::mark_job_lost(const std::string& id, RunStatus expecte
   return changed == 1;
 }
 
-Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace) {
+Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace,
+                                         const std::optional<std::string>& reason) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_->prepare("UPDATE runs SET cancel_requested_at = ?2, cancel_grace_us = ?3, "
-                                "updated_at = ?2 "
+                                "cancel_reason = ?4, updated_at = ?2 "
                                 "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
-  update->bind(1, id).bind(2, clock_.now()).bind(3, grace);
+  update->bind(1, id).bind(2, clock_.now()).bind(3, grace).bind(4, reason);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::retry_job(const std::string& id,
+                                                        const JobOutcome& outcome,
+                                                        const JobRequest& next) {
+  std::optional<JobRecord> retry;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(auto failed, find_job(id));
+    ASSIGN_OR_RETURN(bool finished, finish_job(id, outcome));
+    if (!finished || !failed) return Status::ok();
+    JobRequest attempt = next;
+    attempt.trigger = JobTrigger::kRetry;
+    attempt.rerun_of_job_id = id;
+    retry.emplace();
+    return insert_job(attempt, failed, false, &*retry);
+  });
+  if (!status.is_ok()) return status;
+  return retry;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::find_retry_of(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE rerun_of_job_id = ?1 "
+                                "AND kind = 'job' AND started_by = 'retry'"));
+  query->bind(1, id);
+  return read_one_job(query);
+}
+
+Result<KeyUnlock> SqliteStore::unlock_key(const std::string& run_key,
+                                          const std::optional<std::string>& reason,
+                                          std::optional<Micros> ttl, const LivenessCheck& is_live) {
+  KeyUnlock unlock{run_key, reason, clock_.now(), std::nullopt, {}};
+  if (ttl) unlock.expires_at = unlock.created_at + *ttl;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(auto live, live_job_of_key(run_key, is_live));
+    if (live) {
+      return failed_precondition("Cannot unlock active job " + live->id + " (it is " +
+                                 std::string(status_name(live->status)) +
+                                 "); wait for it or cancel it first");
+    }
+    ASSIGN_OR_RETURN(auto newest, newest_job_for_key(run_key));
+    if (!newest) return not_found("there is no job to unlock");
+    unlock.newest = std::move(*newest);
+    ASSIGN_OR_RETURN(Statement * upsert,
+                     db_->prepare("INSERT OR REPLACE INTO job_unlocks (run_key, reason, "
+                                  "created_at, expires_at) VALUES (?1, ?2, ?3, ?4)"));
+    upsert->bind(1, run_key).bind(2, reason).bind(3, unlock.created_at).bind(4, unlock.expires_at);
+    return upsert->run().status();
+  });
+  if (!status.is_ok()) return status;
+  return unlock;
+}
+
+Result<int> SqliteStore::import_jobs(const std::vector<JobRecord>& jobs) {
+  int inserted = 0;
+  Status status = db_->write_transaction([&]() -> Status {
+    for (const auto& job : jobs) {
+      std::optional<std::string> boot_id;
+      if (job.supervisor) boot_id = job.supervisor->boot_id;
+      if (job.process) boot_id = job.process->boot_id;
+      RETURN_IF_ERROR(insert_record(job, boot_id, /*ignore_existing=*/true, &inserted));
+    }
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return inserted;
 }
 
 Status SqliteStore::heartbeat(const std::string& id) {
