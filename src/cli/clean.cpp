@@ -45,8 +45,8 @@ int run_clean(int argc, char** argv) {
   for (const auto& run : *runs) {
     if (dry_run) {
       std::fprintf(stderr, "would delete %s %s (run key %s, %s, finished %s)\n",
-                   std::string(kind_name(run.kind)).c_str(), run.id.c_str(), run.run_key.c_str(),
-                   std::string(status_name(run.status)).c_str(),
+                   std::string(kind_name(run.kind)).c_str(), run.id.c_str(),
+                   key_text(run.run_key).c_str(), std::string(status_name(run.status)).c_str(),
                    format_local_time(*run.finished_at).c_str());
       ids.push_back(run.id);
       continue;

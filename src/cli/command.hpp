@@ -11,6 +11,7 @@
 
 #include "common/status.hpp"
 #include "jobs/runner.hpp"
+#include "jobs/state_dir.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::cli {
@@ -30,6 +31,10 @@ int run_status(int argc, char** argv);
 int run_logs(int argc, char** argv);
 int run_clean(int argc, char** argv);
 int run_cancel(int argc, char** argv);
+int run_abort(int argc, char** argv);
+int run_unlock(int argc, char** argv);
+int run_rerun(int argc, char** argv);
+int run_import(int argc, char** argv);
 int run_wait(int argc, char** argv);
 int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
@@ -47,9 +52,18 @@ int fail(const Status& status);
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
 // Where the jobs' state lives, from the environment (RATCHET_HOME,
-// RATCHET_LOCK_TIMEOUT), with the directory created if needed.
-Result<jobs::StoreLocation> job_store_location(std::string* log_dir = nullptr);
-Result<std::unique_ptr<Store>> open_job_store();
+// RATCHET_LOCK_TIMEOUT), with the directory created if needed (kRead: one the
+// command cannot write will do). What the job commands create from then on is
+// private (jobs::use_private_file_modes).
+Result<jobs::StoreLocation> job_store_location(
+    std::string* log_dir = nullptr, jobs::StateAccess access = jobs::StateAccess::kWrite);
+Result<std::unique_ptr<Store>> open_job_store(jobs::StateAccess access = jobs::StateAccess::kWrite);
+
+// `--run-key KEY`: not empty, and given as JSON shows it (common/byte_text.hpp)
+// or as its raw bytes.
+CLI::Option* add_run_key_option(CLI::App& app, std::string* run_key, const std::string& help);
+// A run key as JSON and messages show it.
+std::string key_text(const std::string& run_key);
 
 // `--run-key KEY | --job-id ID` as most subcommands take it.
 struct JobSelector {
@@ -76,6 +90,11 @@ nlohmann::ordered_json call_json(const CallRecord& call);
 nlohmann::ordered_json run_json(const RunView& run);
 // Prints a JSON value on stdout.
 void print_json(const nlohmann::ordered_json& value);
+
+// How `start` and `rerun` print what they did, and their exit code.
+int print_start(const jobs::StartOutcome& outcome, bool sync, bool strict);
+// With --sync, a start that found the key's job live waits for its end.
+Result<jobs::StartOutcome> finish_sync_start(jobs::StartOutcome outcome);
 
 // Parses a DUR option value; kInvalidArgument with a clear message otherwise.
 Result<Micros> duration_option(std::string_view flag, const std::string& text);

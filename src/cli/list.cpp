@@ -22,7 +22,7 @@ int run_list(int argc, char** argv) {
     if (!status) return fail(invalid_argument("list: unknown --status '" + status_text + "'"));
   }
 
-  auto store = open_job_store();
+  auto store = open_job_store(jobs::StateAccess::kRead);
   if (!store.is_ok()) return fail(store.status());
   auto runs = (*store)->list_runs(status, limit);
   if (!runs.is_ok()) return fail(runs.status());

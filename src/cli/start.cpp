@@ -1,4 +1,5 @@
-// ratchet start --run-key KEY [--sync] [--timeout DUR] [--cwd DIR] [--env K=V]... [--] COMMAND...
+// ratchet start --run-key KEY [--sync] [--strict] [--retries N [--retry-delay DUR]]
+//               [--timeout DUR] [--cwd DIR] [--env K=V]... [--] COMMAND...
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,29 +37,54 @@ Status resolve_cwd(const std::string& given, JobRequest* request) {
   return Status::ok();
 }
 
-int print_outcome(const jobs::StartOutcome& outcome, bool sync) {
+}  // namespace
+
+int print_start(const jobs::StartOutcome& outcome, bool sync, bool strict) {
   auto json = nlohmann::ordered_json::object();
-  json["accepted"] = true;
+  json["accepted"] = outcome.accepted;
   json["existing"] = outcome.existing;
   json["mode"] = sync ? "sync" : "async";
+  json["strict"] = strict;
+  json["strict_override_used"] = false;
   json.update(job_json(outcome.job));
+  // What this start did, not what the job's own start did.
+  json["strict"] = strict;
+  json["strict_override_used"] = !outcome.existing && outcome.job.strict_override_used;
   print_json(json);
   if (sync && outcome.job.status != RunStatus::kSucceeded) return kExitJobNotSucceeded;
   return 0;
 }
 
-}  // namespace
+Result<jobs::StartOutcome> finish_sync_start(jobs::StartOutcome outcome) {
+  if (!outcome.existing || is_terminal(outcome.job.status)) return outcome;
+  // Another start owns the job: wait for its end (its last attempt's) as if
+  // it were ours.
+  ASSIGN_OR_RETURN(auto store, open_job_store(jobs::StateAccess::kRead));
+  ASSIGN_OR_RETURN(outcome.job, jobs::wait_for_job(*store, std::move(outcome.job), std::nullopt,
+                                                   /*follow_retries=*/true));
+  return outcome;
+}
 
 int run_start(int argc, char** argv) {
   CLI::App app(
       "Run COMMAND once for the run key: if the key's newest job is STARTING or "
       "RUNNING, print it (\"existing\": true) and start nothing.",
       "start");
-  std::string run_key, timeout, cwd;
+  std::string run_key, timeout, cwd, retry_delay;
   std::vector<std::string> env;
-  bool sync = false;
-  app.add_option("--run-key", run_key, "the idempotency key")->required();
+  bool sync = false, strict = false;
+  int retries = 0;
+  add_run_key_option(app, &run_key, "the idempotency key")->required();
   app.add_flag("--sync", sync, "wait for the job to end; exit 6 unless it SUCCEEDED");
+  app.add_flag("--strict", strict,
+               "run the key once ever: if it has had any job, print that job "
+               "(\"accepted\": false) unless 'ratchet unlock' allowed one more run");
+  app.add_option("--retries", retries,
+                 "run a FAILED command again, up to N more times, each attempt a job of the key")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--retry-delay", retry_delay,
+                 "the pause before the first retry (default 1s), doubled for each next one "
+                 "(with jitter, at most 5m or this)");
   app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)");
   app.add_option("--cwd", cwd, "the directory to run in (default: the current one)");
   app.add_option("--env", env, "NAME=VALUE for the command's environment (repeatable)")
@@ -82,7 +108,13 @@ int run_start(int argc, char** argv) {
     return fail(
         invalid_argument("start: missing COMMAND (ratchet start --run-key KEY -- COMMAND)"));
   }
-  if (run_key.empty()) return fail(invalid_argument("start: --run-key must not be empty"));
+  request.strict = strict;
+  request.retries = retries;
+  if (!retry_delay.empty()) {
+    auto parsed = duration_option("--retry-delay", retry_delay);
+    if (!parsed.is_ok()) return fail(parsed.status());
+    request.retry_delay = *parsed;
+  }
   if (!timeout.empty()) {
     auto parsed = duration_option("--timeout", timeout);
     if (!parsed.is_ok()) return fail(parsed.status());
@@ -95,16 +127,9 @@ int run_start(int argc, char** argv) {
   auto location = job_store_location(&request.log_dir);
   if (!location.is_ok()) return fail(location.status());
   auto outcome = jobs::start_job(*location, std::move(request), sync);
+  if (outcome.is_ok() && sync) outcome = finish_sync_start(std::move(*outcome));
   if (!outcome.is_ok()) return fail(outcome.status());
-  if (sync && outcome->existing && !is_terminal(outcome->job.status)) {
-    // Another start owns the job: wait for its end as if it were ours.
-    auto store = open_job_store();
-    if (!store.is_ok()) return fail(store.status());
-    auto ended = jobs::wait_for_job(**store, outcome->job, std::nullopt);
-    if (!ended.is_ok()) return fail(ended.status());
-    outcome->job = std::move(*ended);
-  }
-  return print_outcome(*outcome, sync);
+  return print_start(*outcome, sync, strict);
 }
 
 }  // namespace ratchet::cli

@@ -94,6 +94,20 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int bu
   return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
 }
 
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path,
+                                                          int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status(Code::kUnavailable, "cannot open " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 0);
+  return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
+}
+
 Database::~Database() {
   for (auto& [sql, statement] : statements_) statement.reset();
   // Finalize every cached statement before closing.

@@ -63,6 +63,9 @@ class Database {
   // the WAL is checkpointed every `wal_pages` pages.
   static Result<std::unique_ptr<Database>> open(const std::string& path, int busy_timeout_ms,
                                                 int wal_pages);
+  // Opens a database someone else owns, to read it only (`ratchet import`).
+  static Result<std::unique_ptr<Database>> open_read_only(const std::string& path,
+                                                          int busy_timeout_ms);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
