@@ -397,5 +397,86 @@ TEST_F(JobsOrchestration, StoreAndLogsArePrivateWhateverTheUmask) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// ratchet import --from-orchesjob
+
+// An orchesjob 1.0 state directory written by tests/data/make-orchesjob-home.sh.
+std::string make_orchesjob_home(const std::string& dir, const std::string& live_pid = "") {
+  auto made = testing::run_process(
+      {"sh", std::string(RATCHET_TESTS_DIR) + "/data/make-orchesjob-home.sh", dir, live_pid});
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  return dir;
+}
+
+TEST_F(JobsOrchestration, ImportCopiesAnOrchesjobHistoryOnce) {
+  const std::string orchesjob = make_orchesjob_home(dir_ + "/orchesjob");
+  const Env tokyo = {{"TZ", "Asia/Tokyo"}};
+  json imported = ratchet_json({"import", "--from-orchesjob", orchesjob});
+  EXPECT_EQ(imported["imported"], 6);
+  EXPECT_EQ(imported["skipped"], 0);
+  EXPECT_EQ(imported["lost"], 1);
+  EXPECT_EQ(imported["logs_copied"], 5);
+
+  json nightly = history("nightly", tokyo);
+  ASSERT_EQ(nightly.size(), 2u);
+  EXPECT_EQ(nightly[0]["job_id"], "oj-nightly-2");
+  EXPECT_EQ(nightly[0]["status"], "FAILED");
+  EXPECT_EQ(nightly[0]["exit_code"], 3);
+  EXPECT_EQ(nightly[0]["attempt_no"], 2);
+  EXPECT_EQ(nightly[0]["rerun_of_job_id"], "oj-nightly-1");
+  EXPECT_EQ(nightly[0]["started_by"], "import");
+  EXPECT_EQ(nightly[1]["command"], json({"/usr/local/bin/backup.sh", "--full"}));
+  EXPECT_EQ(nightly[1]["started_at"], "2026-01-01T02:00:00.000001+09:00");
+  EXPECT_EQ(nightly[1]["finished_at"], "2026-01-01T02:05:42.654321+09:00");
+  EXPECT_EQ(ratchet({"logs", "--job-id", "oj-nightly-1"}).out, "backup done\n");
+  EXPECT_EQ(ratchet({"logs", "--run-key", "nightly", "--stream", "stderr"}).out,
+            "disk quota exceeded\n");
+
+  json launch_failure = status_of("oj-report-1");
+  EXPECT_EQ(launch_failure["status"], "FAILED");
+  EXPECT_TRUE(launch_failure["exit_code"].is_null()) << "-1 is orchesjob's failed launch";
+  EXPECT_NE(launch_failure["error"].get<std::string>().find("launched"), std::string::npos);
+  expect_error(ratchet({"logs", "--job-id", "oj-report-1"}), 3, "a log orchesjob never wrote");
+  json cancelled = status_of("oj-report-2");
+  EXPECT_EQ(cancelled["status"], "CANCELLED");
+  EXPECT_EQ(cancelled["signal"], "SIGTERM") << "-15: Python's signal 15";
+  json stale = status_of("oj-stale-1");
+  EXPECT_EQ(stale["status"], "LOST") << "left RUNNING by an orchesjob that is gone";
+  EXPECT_TRUE(stale["finished_at"].is_string());
+  EXPECT_EQ(status_of("oj-named-1")["run_key"], "named") << "named by run_keys only";
+
+  // Importing again changes nothing.
+  json again = ratchet_json({"import", "--from-orchesjob", orchesjob});
+  EXPECT_EQ(again["imported"], 0);
+  EXPECT_EQ(again["skipped"], 6);
+  EXPECT_EQ(ratchet_json({"list"}).size(), 6u);
+  // Ratchet's own next job of the key follows the imported ones.
+  json next = start_sync("nightly", {"true"});
+  EXPECT_EQ(next["attempt_no"], 3);
+  EXPECT_EQ(next["rerun_of_job_id"], "oj-nightly-2");
+}
+
+TEST_F(JobsOrchestration, ImportIsRefusedWhileAnOrchesjobJobRuns) {
+  Process worker = Process::spawn({"sleep", "300"});
+  const std::string orchesjob =
+      make_orchesjob_home(dir_ + "/orchesjob", std::to_string(worker.pid()));
+  auto refused = ratchet({"import", "--from-orchesjob", orchesjob});
+  expect_error(refused, 4, "import while an orchesjob job runs");
+  EXPECT_NE(refused.err.find("oj-live-1"), std::string::npos) << refused.err;
+  EXPECT_EQ(ratchet_json({"list"}), json::array()) << "nothing was imported";
+  kill(worker.pid(), SIGKILL);
+  worker.finish();
+  EXPECT_EQ(ratchet_json({"import", "--from-orchesjob", orchesjob})["imported"], 7);
+}
+
+TEST_F(JobsOrchestration, ImportReadsOnlyTheDirectoryItIsGiven) {
+  const std::string orchesjob = make_orchesjob_home(dir_ + "/orchesjob");
+  const Env home = {{"ORCHESJOB_HOME", orchesjob}};
+  expect_error(ratchet({"import"}, home), 2, "import without --from-orchesjob");
+  expect_error(ratchet({"import", "--from-orchesjob", dir_ + "/nowhere"}, home), 3,
+               "import of a directory without orchesjob.db");
+  EXPECT_EQ(ratchet_json({"list"}), json::array());
+}
+
 }  // namespace
 }  // namespace ratchet::jobs_test
