@@ -15,11 +15,13 @@ int cancel_named(const char* name, int argc, char** argv) {
   double grace_seconds = -1;
   selector.add_to(app);
   auto* grace = app.add_option("--grace", grace_text, "time between SIGTERM and SIGKILL")
+                    ->type_name("DUR")
                     ->capture_default_str();
   app.add_option("--grace-seconds", grace_seconds, "the same, in seconds (orchesjob's flag)")
+      ->type_name("N")
       ->check(CLI::Range(0.0, 1e9))
       ->excludes(grace);
-  app.add_option("--reason", reason, "why, recorded as the job's cancel_reason");
+  app.add_option("--reason", reason, "why, recorded as the job's cancel_reason")->type_name("TEXT");
   if (name == std::string_view("abort")) app.footer("'abort' is another name for 'cancel'.");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   if (grace_seconds >= 0) grace_text = std::to_string(grace_seconds) + "s";

@@ -28,6 +28,7 @@ int run_clean(int argc, char** argv) {
   bool dry_run = false;
   app.add_option("--before", before,
                  "ISO 8601 date or date-time; without an offset it is local time")
+      ->type_name("DATETIME")
       ->required();
   app.add_flag("--dry-run", dry_run, "list on stderr what would go; delete nothing");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;

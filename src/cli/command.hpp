@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -25,6 +26,27 @@ struct Command {
 // Runs the subcommand argv[1] from `table`; usage, --help, --version, and
 // "did you mean" for a near miss.
 int run_command_table(std::span<const Command> table, int argc, char** argv);
+
+// The job runner's commands, run by `ratchet` itself.
+std::span<const Command> job_commands();
+// The server's commands, which `ratchet` runs by executing `ratchet-server`
+// (their `run` is null here; ratchet-server has the functions).
+std::span<const Command> server_command_names();
+
+// What `ratchet --help` says besides the commands, and ratchet(1) with it.
+struct HelpEntry {
+  std::string_view name;
+  std::string_view text;
+};
+std::span<const HelpEntry> exit_code_help();
+std::span<const HelpEntry> environment_help();
+
+// While a hook is set, parse() hands it the command's CLI::App instead of
+// parsing, and the command returns 0 without doing anything: how
+// ratchet-docgen reads every command's options, from the definitions that
+// `--help` prints, to write the man pages and the shell completions.
+using AppHook = std::function<void(const CLI::App&)>;
+void set_parse_hook(AppHook hook);
 
 int run_start(int argc, char** argv);
 int run_status(int argc, char** argv);

@@ -51,9 +51,20 @@ std::vector<std::string> spell_out_empty_values(const CLI::App& app, int argc, c
   return args;
 }
 
+AppHook& parse_hook() {
+  static AppHook hook;
+  return hook;
+}
+
 }  // namespace
 
+void set_parse_hook(AppHook hook) { parse_hook() = std::move(hook); }
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  if (parse_hook()) {
+    parse_hook()(app);
+    return 0;
+  }
   std::vector<std::string> args = spell_out_empty_values(app, argc, argv);
   std::vector<char*> pointers;
   for (auto& arg : args) pointers.push_back(arg.data());
@@ -109,6 +120,7 @@ Result<std::unique_ptr<Store>> open_job_store(jobs::StateAccess access) {
 
 CLI::Option* add_run_key_option(CLI::App& app, std::string* run_key, const std::string& help) {
   return app.add_option("--run-key", *run_key, help)
+      ->type_name("KEY")
       ->check([](const std::string& key) {
         return key.empty() ? std::string("must not be empty") : std::string();
       })
@@ -122,7 +134,7 @@ void JobSelector::add_to(CLI::App& app) {
   // every option, so `logs --follow` alone passed and looked up run key "".
   auto* which = app.add_option_group("job", "which job (one of)");
   add_run_key_option(*which, &run_key, "the run key (its newest job)");
-  which->add_option("--job-id", job_id, "the job id");
+  which->add_option("--job-id", job_id, "the job id")->type_name("ID");
   which->require_option(1);
 }
 

@@ -24,7 +24,7 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)")->type_name("FILE");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));

@@ -13,7 +13,9 @@ int run_import(int argc, char** argv) {
       "Refused while one of its jobs runs. Jobs already imported are left as they are.",
       "import");
   std::string dir;
-  app.add_option("--from-orchesjob", dir, "orchesjob's state directory")->required();
+  app.add_option("--from-orchesjob", dir, "orchesjob's state directory")
+      ->type_name("DIR")
+      ->required();
   app.footer(
       "ORCHESJOB_HOME is not read: what is imported is named on the command line, so that a "
       "variable left in an environment cannot change it.");

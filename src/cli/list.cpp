@@ -7,9 +7,10 @@ int run_list(int argc, char** argv) {
   CLI::App app("List recent jobs and durable calls, newest first, as a JSON array.", "list");
   std::string status_text;
   int limit = 50;
-  app.add_option("--status", status_text,
-                 "only jobs in this status (STARTING, RUNNING, SUCCEEDED, FAILED, LOST, "
-                 "CANCELLED)");
+  app.add_option("--status", status_text, "only jobs in this status (any case)")
+      ->type_name("STATUS")
+      ->check(CLI::IsMember({"STARTING", "RUNNING", "SUCCEEDED", "FAILED", "LOST", "CANCELLED"},
+                            CLI::ignore_case));
   app.add_option("--limit", limit, "at most this many jobs")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));

@@ -4,7 +4,6 @@
 // libraries (protobuf, OpenSSL, Boost.Asio).
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -36,27 +35,19 @@ int run_in_server_executable(int argc, char** argv) {
                                              " (it is installed beside ratchet)"));
 }
 
-constexpr std::array kCommands{
-    Command{"start", "run a command once per run key", run_start},
-    Command{"status", "show a job or call (or every one of a run key) as JSON", run_status},
-    Command{"logs", "print a job's stdout or stderr", run_logs},
-    Command{"wait", "block until a job ends", run_wait},
-    Command{"cancel", "stop a job's process group", run_cancel},
-    Command{"abort", "another name for cancel (orchesjob's)", run_abort},
-    Command{"unlock", "let a strict run key run once more", run_unlock},
-    Command{"rerun", "run a job's command again as a new job of its key", run_rerun},
-    Command{"list", "list recent jobs and calls", run_list},
-    Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
-    Command{"import", "copy an orchesjob state directory's history into the store", run_import},
-    Command{"server", "run the scheduler server for durable calls", run_in_server_executable},
-    Command{"dev", "run a local server for developing an endpoint", run_in_server_executable},
-    Command{"keygen", "make a key pair for signing requests to endpoints",
-            run_in_server_executable},
-};
+// The job commands, then the server's, which run in ratchet-server.
+std::vector<Command> all_commands() {
+  std::vector<Command> table(job_commands().begin(), job_commands().end());
+  for (Command command : server_command_names()) {
+    command.run = run_in_server_executable;
+    table.push_back(command);
+  }
+  return table;
+}
 
 }  // namespace
 }  // namespace ratchet::cli
 
 int main(int argc, char** argv) {
-  return ratchet::cli::run_command_table(ratchet::cli::kCommands, argc, argv);
+  return ratchet::cli::run_command_table(ratchet::cli::all_commands(), argc, argv);
 }

@@ -71,14 +71,16 @@ int run_server(int argc, char** argv) {
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
-  app.add_option("--db", db, "the SQLite store (env RATCHET_DB; default: the state directory's)");
+  app.add_option("--db", db, "the SQLite store (env RATCHET_DB; default: the state directory's)")
+      ->type_name("FILE");
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
       ->allow_extra_args(false);
   app.add_option("--signing-key", key_file,
                  "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
-                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)");
+                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)")
+      ->type_name("FILE");
   app.add_option("--max-in-flight", config.scheduler.max_in_flight,
                  "calls sent to endpoints and not yet answered")
       ->capture_default_str()

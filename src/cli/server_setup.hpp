@@ -3,13 +3,18 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 
+#include "cli/command.hpp"
 #include "common/status.hpp"
 #include "protocol/signing.hpp"
 #include "server/server.hpp"
 
 namespace ratchet::cli {
+
+// The server's commands with their functions: what ratchet-server runs.
+std::span<const Command> server_commands();
 
 // A private key as PEM (PKCS#8) or as the base64 of its raw 32 bytes.
 Result<protocol::SigningKey> parse_signing_key(const std::string& text);

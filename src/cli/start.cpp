@@ -68,7 +68,9 @@ Result<jobs::StartOutcome> finish_sync_start(jobs::StartOutcome outcome) {
 int run_start(int argc, char** argv) {
   CLI::App app(
       "Run COMMAND once for the run key: if the key's newest job is STARTING or "
-      "RUNNING, print it (\"existing\": true) and start nothing.",
+      "RUNNING, print it (\"existing\": true) and start nothing. With --strict, a key "
+      "that has had any job runs nothing more (unless unlocked); with --retries, a "
+      "FAILED command runs again. Prints the job as JSON.",
       "start");
   std::string run_key, timeout, cwd, retry_delay;
   std::vector<std::string> env;
@@ -81,13 +83,18 @@ int run_start(int argc, char** argv) {
                "(\"accepted\": false) unless 'ratchet unlock' allowed one more run");
   app.add_option("--retries", retries,
                  "run a FAILED command again, up to N more times, each attempt a job of the key")
+      ->type_name("N")
       ->check(CLI::Range(0, 1000));
   app.add_option("--retry-delay", retry_delay,
                  "the pause before the first retry (default 1s), doubled for each next one "
-                 "(with jitter, at most 5m or this)");
-  app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)");
-  app.add_option("--cwd", cwd, "the directory to run in (default: the current one)");
-  app.add_option("--env", env, "NAME=VALUE for the command's environment (repeatable)")
+                 "(with jitter, at most 5m or this)")
+      ->type_name("DUR");
+  app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)")
+      ->type_name("DUR");
+  app.add_option("--cwd", cwd, "the directory to run in (default: the current one)")
+      ->type_name("DIR");
+  app.add_option("--env", env, "NAME=VALUE for the command's environment")
+      ->type_name("NAME=VALUE")
       ->allow_extra_args(false);
   app.prefix_command();
   app.footer("COMMAND and its arguments follow the options, after an optional --.");

@@ -14,7 +14,8 @@ int run_unlock(int argc, char** argv) {
   app.add_option("--reason", reason, "why; recorded on the next job as its rerun_reason");
   app.add_option("--ttl", ttl_text,
                  "the unlock lapses if no strict start uses it within this long (default: it "
-                 "waits until used)");
+                 "waits until used)")
+      ->type_name("DUR");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> ttl;
   if (!ttl_text.empty()) {

@@ -8,7 +8,7 @@ int run_wait(int argc, char** argv) {
   JobSelector selector;
   std::string timeout_text;
   selector.add_to(app);
-  app.add_option("--timeout", timeout_text, "give up after this long (exit 1)");
+  app.add_option("--timeout", timeout_text, "give up after this long (exit 1)")->type_name("DUR");
   app.footer(
       "With --run-key, a job that 'start --retries' runs again is waited for through its "
       "last attempt.");
