@@ -116,6 +116,7 @@ class Reporter {
   }
   // The supervisor is done: what a sync start returns.
   void final(const JobRecord& job) { send(encode_report(StartedJob{job, false, true})); }
+  bool sent() const { return fd_ < 0; }
 
  private:
   void send(const std::string& report) {
@@ -465,6 +466,7 @@ AttemptEnd Supervisor::run_attempt(const JobRecord& job) {
     return AttemptEnd{false, {}, StopReason::kNone};
   }
   reporter_.progress(current(job));
+  if (reporter_.sent()) (void)store_.checkpoint_if_due();  // `start` has its answer
   Supervision supervision(store_, request_, job.id, launched.pid, signal_fd_);
   return supervision.run();
 }
@@ -517,6 +519,7 @@ void Supervisor::run(JobRecord job) {
   JobRecord last = current(job);
   reporter_.progress(last);
   reporter_.final(last);
+  (void)store_.checkpoint_if_due();
 }
 
 }  // namespace
@@ -532,13 +535,15 @@ void run_supervisor(int report_fd, const SupervisorTask& task) {
   int signal_fd = take_signals();
   Reporter reporter(report_fd, task.sync);
   JobRequest request = task.request;
+  StoreOptions options = task.options;
+  options.defer_checkpoints = true;  // the checkpoint waits until `start` has its answer
   auto self = identify_process(getpid(), /*include_zombies=*/true);
   if (!self) {
     reporter.fail(internal_error("the job's supervisor cannot read its own /proc entry"));
     _exit(0);
   }
   request.supervisor = *self;
-  auto store = open_store(task.db_path, SystemClock::instance(), task.options);
+  auto store = open_store(task.db_path, SystemClock::instance(), options);
   if (!store.is_ok()) {
     reporter.fail(store.status());
     _exit(0);
@@ -551,6 +556,7 @@ void run_supervisor(int report_fd, const SupervisorTask& task) {
   fault_point("after-commit");
   if (started->existing) {
     reporter.existing(*started);
+    (void)(*store)->checkpoint_if_due();
     _exit(0);
   }
   Supervisor supervisor(**store, request, signal_fd, reporter);

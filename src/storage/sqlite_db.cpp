@@ -69,7 +69,7 @@ std::optional<std::string> Statement::optional_text(int column) const {
 }
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
-                                                 int wal_pages) {
+                                                 int wal_pages, bool deferred) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -88,14 +88,35 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int bu
   // process to open the store re-reads the WAL (SQLite's recovery), so a
   // short-lived process wants that bound small.
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  sqlite3_wal_autocheckpoint(db, wal_pages);
   int persist_wal = 1;
   sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-  return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
+  std::unique_ptr<Database> database(new Database(db, path, busy_timeout_ms));
+  database->wal_pages_ = wal_pages;
+  if (!deferred) {
+    sqlite3_wal_autocheckpoint(db, wal_pages);
+  } else {
+    // Replaces the automatic checkpoint (itself a WAL hook): count, do not act.
+    sqlite3_wal_hook(
+        db,
+        [](void* self, sqlite3*, const char*, int frames) {
+          static_cast<Database*>(self)->wal_frames_ = frames;
+          return SQLITE_OK;
+        },
+        database.get());
+  }
+  return database;
+}
+
+Status Database::checkpoint_if_due() {
+  if (wal_frames_ < wal_pages_) return Status::ok();
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return error(rc, "checkpoint");
+  wal_frames_ = 0;
+  return Status::ok();
 }
 
 Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path,
-                                                          int busy_timeout_ms) {
+                                                           int busy_timeout_ms) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {

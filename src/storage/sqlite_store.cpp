@@ -147,6 +147,7 @@ class SqliteStore final : public Store {
                                std::optional<Micros> ttl, const LivenessCheck& is_live) override;
   Result<int> import_jobs(const std::vector<JobRecord>& jobs) override;
   Status heartbeat(const std::string& id) override;
+  Status checkpoint_if_due() override { return db_->checkpoint_if_due(); }
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
@@ -590,7 +591,8 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock,
                                                  const StoreOptions& options) {
   int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
-  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages));
+  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages,
+                                           options.defer_checkpoints));
   auto store = std::make_unique<SqliteStore>(std::move(db), clock);
   RETURN_IF_ERROR(store->initialize(options));
   return std::unique_ptr<Store>(std::move(store));

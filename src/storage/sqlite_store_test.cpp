@@ -203,6 +203,32 @@ TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsAClearError) {
   EXPECT_EQ(store.status().code(), Code::kUnavailable);
 }
 
+TEST_F(SqliteStoreTest, DeferredCheckpointsWaitForCheckpointIfDue) {
+  auto db_size = [&] { return std::filesystem::file_size(path_); };
+  StoreOptions deferred;
+  deferred.durable = false;
+  deferred.wal_checkpoint_pages = 4;
+  deferred.defer_checkpoints = true;
+  store_.reset();
+  store_ = open(deferred);
+  const auto before = db_size();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(store_->start_job(request(std::to_string(i)), never_live).is_ok());
+  EXPECT_EQ(db_size(), before) << "no commit checkpointed into the database file";
+  ASSERT_TRUE(store_->checkpoint_if_due().is_ok());
+  EXPECT_GT(db_size(), before) << "the checkpoint copied the WAL into the database file";
+
+  // Without deferral, the commits themselves checkpoint.
+  StoreOptions automatic = deferred;
+  automatic.defer_checkpoints = false;
+  store_.reset();
+  store_ = open(automatic);
+  const auto now = db_size();
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(store_->start_job(request("a" + std::to_string(i)), never_live).is_ok());
+  EXPECT_GT(db_size(), now);
+}
+
 // --- run-once keys, unlocks, lineage, retries --------------------------------
 
 TEST_F(SqliteStoreTest, JobsAreNumberedWithinTheirKeyEachFollowingThePrevious) {

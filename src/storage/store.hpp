@@ -41,6 +41,10 @@ struct StoreOptions {
   // command wants it small (the first to open the store re-reads the WAL); a
   // server wants it large (each checkpoint costs an fsync of the database).
   int wal_checkpoint_pages = 1000;
+  // Checkpoint only in checkpoint_if_due(), never inside a commit: for a
+  // process whose caller waits on its commits (the job supervisor, which
+  // `ratchet start` waits on), so the checkpoint's fsyncs come after the answer.
+  bool defer_checkpoints = false;
 };
 
 class Store {
@@ -89,6 +93,10 @@ class Store {
   // id is already in the store is left as it is. Returns how many were added.
   virtual Result<int> import_jobs(const std::vector<JobRecord>& jobs) = 0;
   virtual Status heartbeat(const std::string& id) = 0;
+
+  // With StoreOptions::defer_checkpoints, the checkpoint the commits so far
+  // made due, if they did; otherwise (and for stores without one) nothing.
+  virtual Status checkpoint_if_due() { return Status::ok(); }
 
   // --- calls ------------------------------------------------------------------
 
