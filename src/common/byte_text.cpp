@@ -1,6 +1,8 @@
 #include "common/byte_text.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 
 namespace ratchet {
 namespace {
@@ -55,44 +57,47 @@ void append_escaped(std::string_view bytes, std::string* out) {
   for (char b : bytes) append_utf8(kFirstEscape + (static_cast<std::uint8_t>(b) - 0x80), out);
 }
 
-}  // namespace
-
-std::string bytes_to_text(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  while (!bytes.empty()) {
-    char32_t c = 0;
-    std::size_t length = decode(bytes, &c);
-    if (length == 0) {
-      append_escaped(bytes.substr(0, 1), &out);
-      length = 1;
-    } else if (c >= kFirstEscape && c <= kLastEscape) {
-      append_escaped(bytes.substr(0, length), &out);
-    } else {
-      out.append(bytes.substr(0, length));
-    }
-    bytes.remove_prefix(length);
-  }
-  return out;
-}
-
-std::string text_to_bytes(std::string_view text) {
+// The text `each(sequence, code_point, &out)` writes for each valid UTF-8
+// sequence of `text`, and for each byte that is not part of one (with no
+// code point).
+template <typename Each>
+std::string rewrite(std::string_view text, Each&& each) {
   std::string out;
   out.reserve(text.size());
   while (!text.empty()) {
     char32_t c = 0;
     std::size_t length = decode(text, &c);
-    if (length == 0) {
-      length = 1;
-      out.push_back(text.front());
-    } else if (c >= kFirstEscape && c <= kLastEscape) {
-      out.push_back(static_cast<char>(0x80 + (c - kFirstEscape)));
-    } else {
-      out.append(text.substr(0, length));
-    }
+    std::optional<char32_t> code_point;
+    if (length > 0) code_point = c;
+    length = std::max<std::size_t>(length, 1);
+    each(text.substr(0, length), code_point, &out);
     text.remove_prefix(length);
   }
   return out;
+}
+
+bool is_escape(std::optional<char32_t> c) { return c && *c >= kFirstEscape && *c <= kLastEscape; }
+
+}  // namespace
+
+std::string bytes_to_text(std::string_view bytes) {
+  return rewrite(bytes, [](std::string_view sequence, std::optional<char32_t> c, std::string* out) {
+    if (!c || is_escape(c)) {
+      append_escaped(sequence, out);
+    } else {
+      out->append(sequence);
+    }
+  });
+}
+
+std::string text_to_bytes(std::string_view text) {
+  return rewrite(text, [](std::string_view sequence, std::optional<char32_t> c, std::string* out) {
+    if (is_escape(c)) {
+      out->push_back(static_cast<char>(0x80 + (*c - kFirstEscape)));
+    } else {
+      out->append(sequence);
+    }
+  });
 }
 
 }  // namespace ratchet

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -98,6 +99,31 @@ void kill_leftover_group(const ProcessIdentity& leader) {
   // No need to wait for the group to go: a process with SIGKILL pending never
   // runs user code again, whenever its parent gets round to reaping it.
   kill(-leader.pid, SIGKILL);
+}
+
+std::string read_to_end(int fd) {
+  std::string data;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return data;
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+void write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void fault_point(const char* name) {
+  const char* fault = std::getenv("RATCHET_TEST_FAULT");
+  if (fault && std::strcmp(fault, name) == 0) raise(SIGKILL);
 }
 
 std::string signal_name(int signal) {

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/clock.hpp"
 #include "storage/run.hpp"
@@ -36,5 +37,13 @@ void kill_leftover_group(const ProcessIdentity& leader);
 
 // "SIGKILL" for 9; "SIG<n>" for a number without a name.
 std::string signal_name(int signal);
+
+// Reads `fd` until its end (or an error): a pipe whose writers are gone.
+std::string read_to_end(int fd);
+// Writes all of `data`, unless the descriptor fails first.
+void write_fully(int fd, std::string_view data);
+
+// A test-only fault point: RATCHET_TEST_FAULT=<name> SIGKILLs the process here.
+void fault_point(const char* name);
 
 }  // namespace ratchet::jobs

@@ -35,24 +35,6 @@ std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
 }
 
-// A test-only fault point: RATCHET_TEST_FAULT=start-after-fork kills `start`
-// once its supervisor exists, before it has reported.
-void fault_point(const char* name) {
-  const char* fault = std::getenv("RATCHET_TEST_FAULT");
-  if (fault && std::strcmp(fault, name) == 0) raise(SIGKILL);
-}
-
-std::string read_all(int fd) {
-  std::string data;
-  char buffer[4096];
-  while (true) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return data;
-    data.append(buffer, static_cast<std::size_t>(n));
-  }
-}
-
 Result<JobRecord> reload(Store& store, const std::string& id) {
   ASSIGN_OR_RETURN(auto found, store.find_job(id));
   if (!found) return not_found("job " + id + " is no longer in the history");
@@ -145,15 +127,19 @@ Result<StartOutcome> start_job(const StoreLocation& location, JobRequest request
                    SupervisorTask{std::move(request), location.db_path, location.options, sync});
   }
   close(report[1]);
-  fault_point("start-after-fork");
-  std::string bytes = read_all(report[0]);
+  fault_point("start-after-fork");  // tests: `start` killed before the report
+  std::string bytes = read_to_end(report[0]);
   close(report[0]);
-  waitpid(pid, nullptr, WNOHANG);  // reaped now if it has exited; else init will
   if (bytes.empty()) {
+    // It closed the pipe without reporting: it died. Reaped, it is dead to
+    // whoever looks at the job next, which is then recorded LOST.
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     return internal_error("the job's supervisor (pid " + std::to_string(pid) +
                           ") ended before it reported; `ratchet status --run-key` shows what "
                           "it recorded");
   }
+  waitpid(pid, nullptr, WNOHANG);  // reaped now if it has exited; else init will
   ASSIGN_OR_RETURN(StartedJob started, decode_report(bytes));
   return StartOutcome{std::move(started.job), started.existing, started.accepted};
 }

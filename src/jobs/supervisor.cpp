@@ -50,33 +50,6 @@ Micros micros_until(Steady::time_point when) {
   return std::chrono::duration_cast<std::chrono::microseconds>(when - Steady::now()).count();
 }
 
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-std::string read_all(int fd) {
-  std::string data;
-  char buffer[256];
-  while (true) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return data;
-    data.append(buffer, static_cast<std::size_t>(n));
-  }
-}
-
-// A test-only fault point: RATCHET_TEST_FAULT=after-commit kills the
-// supervisor between recording the job and running it.
-void fault_point(const char* name) {
-  const char* fault = std::getenv("RATCHET_TEST_FAULT");
-  if (fault && std::strcmp(fault, name) == 0) raise(SIGKILL);
-}
-
 // Detaches from the caller: own session, no terminal, stdio on /dev/null (so a
 // caller reading `ratchet start`'s output sees EOF when `start` exits), and no
 // file descriptor inherited but the report pipe.
@@ -121,7 +94,7 @@ class Reporter {
  private:
   void send(const std::string& report) {
     if (fd_ < 0) return;
-    write_all(fd_, report);
+    write_fully(fd_, report);
     close(fd_);
     fd_ = -1;
   }
@@ -229,7 +202,7 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
   }
   setpgid(pid, pid);  // the child did it already; harmless if it has exec'd
   result.pid = pid;
-  std::string report = read_all(error_pipe[0]);
+  std::string report = read_to_end(error_pipe[0]);
   close(error_pipe[0]);
   if (report.size() == 1 + sizeof(int)) {
     std::memcpy(&result.error, report.data() + 1, sizeof(int));
@@ -404,7 +377,7 @@ JobOutcome launch_failure(const Launch& failed, const JobRequest& request, int s
   std::string what = failed.failed_at == "run" ? request.command[0] : request.cwd;
   std::string message =
       "cannot " + failed.failed_at + " '" + what + "': " + std::strerror(failed.error);
-  write_all(stderr_fd, "ratchet: " + message + "\n");
+  write_fully(stderr_fd, "ratchet: " + message + "\n");
   JobOutcome outcome;
   outcome.status = RunStatus::kFailed;
   // The shell's convention: 127 when the command is not there, 126 when it is
@@ -553,7 +526,7 @@ void run_supervisor(int report_fd, const SupervisorTask& task) {
     reporter.fail(started.status());
     _exit(0);
   }
-  fault_point("after-commit");
+  fault_point("after-commit");  // tests: a supervisor killed once the job is recorded
   if (started->existing) {
     reporter.existing(*started);
     (void)(*store)->checkpoint_if_due();

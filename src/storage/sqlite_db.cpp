@@ -68,18 +68,28 @@ std::optional<std::string> Statement::optional_text(int column) const {
   return text(column);
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
-                                                 int wal_pages, bool deferred) {
+namespace {
+
+Result<sqlite3*> open_handle(const std::string& path, int flags, int busy_timeout_ms,
+                             const std::string& what) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Status(Code::kUnavailable, "cannot open the store " + path + ": " + message);
+    return Status(Code::kUnavailable, "cannot open " + what + path + ": " + message);
   }
   sqlite3_busy_timeout(db, busy_timeout_ms);
   sqlite3_extended_result_codes(db, 0);
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
+                                                 int wal_pages, bool deferred) {
+  ASSIGN_OR_RETURN(sqlite3 * db, open_handle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                             busy_timeout_ms, "the store "));
   // Short-lived CLI processes open and close the store constantly. Without
   // these, the last one out checkpoints and deletes the WAL, and the next one
   // recreates it: a growing file makes every commit's fsync a journal commit

@@ -46,11 +46,24 @@ struct ProcStat {
   long long start_ticks = 0;
 };
 
+// The whole file, or what could be read of it: a /proc file whose process
+// exits while it is read ends early (an ifstream would throw ESRCH).
+inline std::string read_file(const std::string& path) {
+  std::string text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = read(fd, buffer, sizeof buffer)) > 0)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(fd);
+  return text;
+}
+
 // Fields 3-5 and 22 of /proc/<pid>/stat, counted from the last ')' (the
 // command name may hold spaces and parentheses).
 inline std::optional<ProcStat> proc_stat(int pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream fields(text.substr(close + 1));
@@ -111,11 +124,6 @@ inline bool holds_pidfd(int pid) {
     if (fs::read_symlink(fd.path(), error).string() == "anon_inode:[pidfd]") return true;
   }
   return false;
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
 inline int count_lines(const std::string& text) {
@@ -230,6 +238,23 @@ class JobsCli : public ::testing::Test {
 
   Process spawn_ratchet(std::vector<std::string> args, Env extra = {}) {
     return Process::spawn(argv_of(std::move(args)), env_with(std::move(extra)));
+  }
+
+  // Runs `count` copies of `args` at once, each of which must exit 0 and print
+  // a JSON object; what they printed.
+  std::vector<json> race(const std::vector<std::string>& args, int count) {
+    std::vector<Process> racers;
+    racers.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) racers.push_back(spawn_ratchet(args));
+    std::vector<json> printed;
+    for (auto& process : racers) {
+      ProcessResult result = process.finish(60s);
+      EXPECT_EQ(result.exit_code, 0) << result.err;
+      json job = json::parse(result.out, nullptr, false);
+      EXPECT_TRUE(job.is_object()) << result.out;
+      printed.push_back(job.is_object() ? job : json::object());
+    }
+    return printed;
   }
 
   // Runs a command that must succeed (exit `expected_exit`) and prints JSON.
