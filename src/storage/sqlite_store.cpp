@@ -346,8 +346,11 @@ Result<StartedJob> SqliteStore::start_job(const JobRequest& request, const Liven
       return Status::ok();
     }
     ASSIGN_OR_RETURN(auto previous, newest_job_for_key(request.run_key));
-    if (!request.strict || !previous) return insert_job(request, previous, false, &started.job);
+    if (!request.strict) return insert_job(request, previous, false, &started.job);
     ASSIGN_OR_RETURN(auto unlock, take_unlock(request.run_key));
+    // A key whose jobs were all cleaned runs anyway; an unlock left from before
+    // is used up by it rather than kept for a later start.
+    if (!previous) return insert_job(request, previous, false, &started.job);
     if (!unlock) {
       started.job = std::move(*previous);
       started.existing = true;

@@ -318,6 +318,22 @@ TEST_F(SqliteStoreTest, AnUnlockNotUsedWithinItsTtlLapses) {
   EXPECT_TRUE(used->job.strict_override_used);
 }
 
+TEST_F(SqliteStoreTest, AnUnlockDoesNotOutliveTheHistoryOfItsKey) {
+  JobRequest strict = request("k");
+  strict.strict = true;
+  auto first = store_->start_job(strict, always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(first.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  ASSERT_TRUE(store_->unlock_key("k", "once more", std::nullopt, always_live).is_ok());
+  ASSERT_EQ(*store_->delete_terminal_runs({first.id}), 1);  // `ratchet clean`
+  // The key has no job: a strict start runs, and uses the unlock up.
+  auto fresh = store_->start_job(strict, always_live)->job;
+  EXPECT_FALSE(fresh.strict_override_used);
+  ASSERT_TRUE(*store_->finish_job(fresh.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  auto after = store_->start_job(strict, always_live);
+  EXPECT_TRUE(after->existing) << "the unlock from before the clean was not kept";
+  EXPECT_FALSE(after->accepted);
+}
+
 TEST_F(SqliteStoreTest, UnlockRefusesALiveJobAndAKeyWithoutJobs) {
   auto live = store_->start_job(request("k"), always_live)->job;
   auto refused = store_->unlock_key("k", std::nullopt, std::nullopt, always_live);
