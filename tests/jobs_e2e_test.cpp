@@ -94,6 +94,17 @@ TEST_F(JobsCli, HistoryIsNewestFirstAcrossATimeZoneChange) {
       << read_in_la["finished_at"];
 }
 
+TEST_F(JobsCli, ListFiltersByAStatusGivenInAnyCase) {
+  json ok = start_sync("ok", {"true"});
+  json bad = start_sync("bad", {"false"}, {}, 6);
+  for (std::string status : {"FAILED", "failed", "Failed"}) {
+    json listed = ratchet_json({"list", "--status", status});
+    ASSERT_EQ(listed.size(), 1u) << status;
+    EXPECT_EQ(listed[0]["job_id"], bad["job_id"]);
+  }
+  EXPECT_EQ(ratchet_json({"list", "--status", "succeeded"})[0]["job_id"], ok["job_id"]);
+}
+
 TEST_F(JobsCli, HundredConcurrentStartsOfOneKeyStartOneJob) {
   constexpr int kStarts = 100;
   // Long enough to outlive the slowest start (sanitizer builds start slowly):
@@ -438,6 +449,7 @@ TEST_F(JobsCli, InvalidArgumentsExit2) {
       {"unlock", "--ttl", "1h"},
       {"rerun", "--sync"},
       {"import"},
+      {"list", "--status", "bogus"},
       {"frobnicate"},
   };
   for (const auto& args : cases) {
