@@ -1,6 +1,7 @@
 // End-to-end tests of the job runner: the real `ratchet` binary (RATCHET_BIN)
 // run as processes against a fresh state directory per test, checked against
 // JOBS.md through its JSON output, exit codes, log files and /proc.
+#include <map>
 #include <regex>
 #include <set>
 
@@ -524,6 +525,39 @@ TEST_F(JobsCli, EnvAndCwdReachTheCommandAndAreRecorded) {
   json shown = status_of(job["job_id"]);
   EXPECT_EQ(shown["cwd"], work);
   EXPECT_EQ(shown["env"], job["env"]);
+}
+
+TEST_F(JobsCli, JobsTakeTheirLogFilesFromAReserveOfEmptyOnes) {
+  auto spares = [&] {
+    std::map<ino_t, std::string> found;
+    for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+      const std::string name = entry.path().filename();
+      if (!name.starts_with(".spare-")) continue;
+      struct stat info {};
+      if (stat(entry.path().c_str(), &info) == 0) found[info.st_ino] = name;
+    }
+    return found;
+  };
+  start_sync("first", {"true"});
+  // Made once `start` had its answer.
+  ASSERT_TRUE(eventually([&] { return spares().size() == 4; })) << spares().size();
+  for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+    struct stat info {};
+    ASSERT_EQ(stat(entry.path().c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u) << entry.path();
+  }
+  auto reserve = spares();
+  json second = start_sync("second", {"sh", "-c", "echo out; echo err >&2"});
+  for (const std::string stream : {"stdout_file", "stderr_file"}) {
+    struct stat info {};
+    ASSERT_EQ(stat(second[stream].get<std::string>().c_str(), &info), 0);
+    EXPECT_TRUE(reserve.count(info.st_ino)) << stream << " was created, not taken from the reserve";
+  }
+  EXPECT_EQ(read_file(second["stdout_file"]), "out\n");
+  EXPECT_EQ(read_file(second["stderr_file"]), "err\n");
+  // A job's logs are its own; `clean` leaves the reserve alone.
+  EXPECT_EQ(ratchet_json({"clean", "--before", "2999-01-01"})["deleted"], 2);
+  ASSERT_TRUE(eventually([&] { return spares().size() == 4; }));
 }
 
 TEST_F(JobsCli, StateDirectoryIsCreatedPrivateOnFirstUse) {
