@@ -560,6 +560,21 @@ TEST_F(JobsCli, JobsTakeTheirLogFilesFromAReserveOfEmptyOnes) {
   ASSERT_TRUE(eventually([&] { return spares().size() == 4; }));
 }
 
+TEST_F(JobsCli, TheCommandGetsDefaultSignalsWhateverItsCallerIgnored) {
+  // The caller ignores SIGINT and SIGQUIT (as a shell's background job does);
+  // the supervisor itself ignores SIGHUP and SIGPIPE.
+  auto result = testing::run_process(
+      {"sh", "-c",
+       "trap '' INT QUIT; exec \"$0\" start --run-key sig --sync -- cat /proc/self/status", bin_},
+      env_with({}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  json job = json::parse(result.out);
+  std::string status = read_file(job["stdout_file"]);
+  auto line = status.find("SigIgn:");
+  ASSERT_NE(line, std::string::npos) << status;
+  EXPECT_EQ(status.substr(line, status.find('\n', line) - line), "SigIgn:\t0000000000000000");
+}
+
 TEST_F(JobsCli, StateDirectoryIsCreatedPrivateOnFirstUse) {
   ASSERT_FALSE(fs::exists(home_));
   start_sync("first", {"true"});

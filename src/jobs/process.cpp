@@ -23,8 +23,8 @@ struct ProcStat {
 std::optional<std::string> read_small_file(const char* path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
-  char buffer[1024];
-  ssize_t n = read(fd, buffer, sizeof buffer - 1);
+  char buffer[4096];  // /proc/self/status is about 1.5 KB
+  ssize_t n = read(fd, buffer, sizeof buffer);
   close(fd);
   if (n < 0) return std::nullopt;
   return std::string(buffer, static_cast<std::size_t>(n));
@@ -106,6 +106,21 @@ void kill_leftover_group(const ProcessIdentity& leader) {
   // No need to wait for the group to go: a process with SIGKILL pending never
   // runs user code again, whenever its parent gets round to reaping it.
   kill(-leader.pid, SIGKILL);
+}
+
+std::vector<int> ignored_signals() {
+  std::vector<int> signals;
+  auto status = read_small_file("/proc/self/status");
+  auto line = status ? status->find("\nSigIgn:") : std::string::npos;
+  if (line == std::string::npos) {
+    for (int s = 1; s < NSIG; ++s) signals.push_back(s);
+    return signals;
+  }
+  std::uint64_t mask = std::strtoull(status->c_str() + line + 8, nullptr, 16);
+  for (int s = 1; s <= 64 && s < NSIG; ++s) {
+    if (mask & (std::uint64_t{1} << (s - 1))) signals.push_back(s);
+  }
+  return signals;
 }
 
 std::string read_to_end(int fd) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "storage/run.hpp"
@@ -37,6 +38,10 @@ void kill_leftover_group(const ProcessIdentity& leader);
 
 // "SIGKILL" for 9; "SIG<n>" for a number without a name.
 std::string signal_name(int signal);
+
+// The signals this process ignores (SIG_IGN survives exec; handlers do not),
+// from /proc/self/status; every signal if that cannot be read.
+std::vector<int> ignored_signals();
 
 // Reads `fd` until its end (or an error): a pipe whose writers are gone.
 std::string read_to_end(int fd);
