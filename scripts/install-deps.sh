@@ -7,14 +7,23 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libsqlite3-dev sqlite3 libpq-dev tzdata
+  postgresql  # the tests' private cluster (scripts/pg-cluster.sh)
+  pgbouncer   # a fleet behind a transaction pooler (scripts/pgbouncer.sh)
   libboost-dev libssl-dev
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev
+  clang libclang-rt-14-dev
   procps
   zsh groff-base
+  chromium  # the dashboard's browser test (tests/dashboard)
 )
+# Node.js 20+ and npm drive that test. Machines of this project come with
+# them; Debian's own packages (Node.js 18) are the fallback when there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/pg_testing.hpp"
 #include "support/run_process.hpp"
 
 namespace ratchet {
@@ -117,12 +118,13 @@ TEST_F(Package, HoldsTheCommandsTheSdkManPagesAndCompletions) {
     EXPECT_TRUE(fs::exists(root_ / path)) << path;
   }
   auto names = commands();
-  EXPECT_GE(names.size(), 14u);
+  EXPECT_GE(names.size(), 15u);
   for (const auto& name : names) {
     EXPECT_TRUE(fs::exists(root_ / ("usr/share/man/man1/ratchet-" + name + ".1.gz"))) << name;
   }
   auto depends = run_process({"dpkg-deb", "-f", deb_.string(), "Depends"});
   EXPECT_NE(depends.out.find("libssl3"), std::string::npos) << depends.out;
+  EXPECT_NE(depends.out.find("libpq5"), std::string::npos) << depends.out;
 }
 
 TEST_F(Package, EveryCommandRunsFromTheUnpackedTree) {
@@ -174,6 +176,24 @@ TEST_F(Package, EveryCommandRunsFromTheUnpackedTree) {
     EXPECT_FALSE(ended.timed_out) << server[4] << " did not stop on SIGTERM";
     EXPECT_EQ(ended.exit_code, 0) << server[4] << ": " << ended.out;
   }
+}
+
+// Jobs on a PostgreSQL store: the static `ratchet` hands them on to the
+// packaged ratchet-server, which loads libpq (a Depends of the package).
+TEST_F(Package, JobsRunOnAPostgresStoreFromTheUnpackedTree) {
+  std::optional<testing::PgTestDatabase> db;
+  RATCHET_OPEN_PG_DATABASE(db);
+  auto started = ratchet({"start", "--db", db->url(), "--run-key", "pg", "--strict", "--sync", "--",
+                          "echo", "on postgres"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  auto logs = ratchet({"logs", "--db", db->url(), "--run-key", "pg"});
+  EXPECT_EQ(logs.out, "on postgres\n") << logs.err;
+  auto again = ratchet({"start", "--db", db->url(), "--run-key", "pg", "--strict", "--", "true"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("\"accepted\": false"), std::string::npos) << again.out;
+  auto jobs = db->number("SELECT count(*) FROM runs WHERE kind = 'job'");
+  ASSERT_TRUE(jobs.is_ok()) << jobs.status().message();
+  EXPECT_EQ(*jobs, 1);
 }
 
 TEST_F(Package, EachManPageDocumentsEveryOptionOfItsHelp) {

@@ -23,6 +23,7 @@ int cancel_named(const char* name, int argc, char** argv) {
       ->excludes(grace);
   app.add_option("--reason", reason, "why, recorded as the job's cancel_reason")->type_name("TEXT");
   if (name == std::string_view("abort")) app.footer("'abort' is another name for 'cancel'.");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   if (grace_seconds >= 0) grace_text = std::to_string(grace_seconds) + "s";
   auto grace_time = duration_option("--grace", grace_text);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -20,18 +21,12 @@ namespace ratchet::cli {
 struct Command {
   std::string_view name;
   std::string_view summary;
-  int (*run)(int argc, char** argv);
+  int (*run)(int argc, char** argv) = nullptr;
 };
 
 // Runs the subcommand argv[1] from `table`; usage, --help, --version, and
 // "did you mean" for a near miss.
 int run_command_table(std::span<const Command> table, int argc, char** argv);
-
-// The job runner's commands, run by `ratchet` itself.
-std::span<const Command> job_commands();
-// The server's commands, which `ratchet` runs by executing `ratchet-server`
-// (their `run` is null here; ratchet-server has the functions).
-std::span<const Command> server_command_names();
 
 // What `ratchet --help` says besides the commands, and ratchet(1) with it.
 struct HelpEntry {
@@ -62,6 +57,51 @@ int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
+int run_migrate(int argc, char** argv);
+
+// The job commands: `ratchet` runs them, and so does `ratchet-server` (for a
+// PostgreSQL store, which `ratchet` hands on to it).
+inline constexpr std::array kJobCommands{
+    Command{"start", "run a command once per run key", run_start},
+    Command{"status", "show a job or call (or every one of a run key) as JSON", run_status},
+    Command{"logs", "print a job's stdout or stderr", run_logs},
+    Command{"wait", "block until a job ends", run_wait},
+    Command{"cancel", "stop a job's process group", run_cancel},
+    Command{"abort", "another name for cancel (orchesjob's)", run_abort},
+    Command{"unlock", "let a strict run key run once more", run_unlock},
+    Command{"rerun", "run a job's command again as a new job of its key", run_rerun},
+    Command{"list", "list recent jobs and calls", run_list},
+    Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
+    Command{"import", "copy an orchesjob state directory's history into the store", run_import},
+};
+
+// The server's commands, run by ratchet-server (`ratchet` hands them on to it
+// through with_runner(): the static `ratchet` links none of their functions).
+inline constexpr std::array kServerCommands{
+    Command{"server", "run the scheduler server for durable calls", run_server},
+    Command{"dev", "run a local server for developing an endpoint", run_dev},
+    Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
+    Command{"migrate", "copy a SQLite store into PostgreSQL", run_migrate},
+};
+
+// Two tables as one, `first`'s commands first.
+template <std::size_t N, std::size_t M>
+constexpr std::array<Command, N + M> join_tables(const std::array<Command, N>& first,
+                                                 const std::array<Command, M>& second) {
+  std::array<Command, N + M> all{};
+  for (std::size_t i = 0; i < N; ++i) all[i] = first[i];
+  for (std::size_t i = 0; i < M; ++i) all[N + i] = second[i];
+  return all;
+}
+
+// `table` with every command run by `run`.
+template <std::size_t N>
+constexpr std::array<Command, N> with_runner(const std::array<Command, N>& table,
+                                             int (*run)(int argc, char** argv)) {
+  std::array<Command, N> all = table;
+  for (auto& command : all) command.run = run;
+  return all;
+}
 
 // Exit codes that are not the exit code of a Status (JOBS.md).
 constexpr int kExitJobNotSucceeded = 6;
@@ -73,13 +113,31 @@ int fail(const Status& status);
 // error becomes a one-line message and exit 2.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
-// Where the jobs' state lives, from the environment (RATCHET_HOME,
+// --db: the store of a job command, a SQLite file or a postgres:// URL (it sets
+// RATCHET_DB, which the job's supervisor inherits).
+void add_store_option(CLI::App& app);
+
+// Keeps the command line this process was started with, for
+// run_in_server_executable.
+void remember_command_line(int argc, char** argv);
+// Replaces this process with `ratchet-server` (installed beside `ratchet`) on
+// the same command line; returns only on failure, with its exit code.
+int run_in_server_executable(int argc, char** argv);
+
+// Where the jobs' state lives, from the environment (RATCHET_HOME, RATCHET_DB,
 // RATCHET_LOCK_TIMEOUT), with the directory created if needed (kRead: one the
 // command cannot write will do). What the job commands create from then on is
-// private (jobs::use_private_file_modes).
+// private (jobs::use_private_file_modes). A PostgreSQL store in an executable
+// without its backend (the static `ratchet`) re-runs the whole command in
+// ratchet-server, which has it.
 Result<jobs::StoreLocation> job_store_location(
     std::string* log_dir = nullptr, jobs::StateAccess access = jobs::StateAccess::kWrite);
 Result<std::unique_ptr<Store>> open_job_store(jobs::StateAccess access = jobs::StateAccess::kWrite);
+
+// The job's supervisor runs on this host (jobs::current_host_id()), renewing
+// a lease of RATCHET_JOB_LEASE (default 30s) that other hosts sharing the store
+// go by.
+Status run_on_this_host(JobRequest* request);
 
 // `--run-key KEY`: not empty, and given as JSON shows it (common/byte_text.hpp)
 // or as its raw bytes.

@@ -7,6 +7,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "http/url.hpp"
 
 namespace ratchet::cli {
@@ -24,8 +25,17 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)")->type_name("FILE");
+  app.add_option("--db", db,
+                 "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
+                 "SQLite file)")
+      ->type_name("FILE|URL");
+  server::ServerConfig config;
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
   auto key = protocol::SigningKey::generate();
@@ -38,13 +48,13 @@ int run_dev(int argc, char** argv) {
     temporary_dir = pattern;
     db = temporary_dir + "/ratchet.db";
   }
-  server::ServerConfig config;
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);
   config.db_path = db;
   config.api.api_keys = {api_key};
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
+  config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());
@@ -59,6 +69,8 @@ int run_dev(int argc, char** argv) {
         address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
         endpoint_url.c_str(), public_key.c_str());
     std::fflush(stdout);
+    // On stderr: stdout is the block above, as the protocol's tooling prints it.
+    spdlog::info("the dashboard is at http://{}/ (its key: the API key)", address);
   });
   if (!temporary_dir.empty()) std::filesystem::remove_all(temporary_dir);
   return exit_code;

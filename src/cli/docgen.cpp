@@ -208,7 +208,9 @@ void write_main_page(const std::filesystem::path& dir, const std::vector<Command
 // --- completions ---------------------------------------------------------------
 
 bool takes_directory(const OptionDoc& option) { return option.value == "DIR"; }
-bool takes_file(const OptionDoc& option) { return option.value == "FILE"; }
+bool takes_file(const OptionDoc& option) {
+  return option.value == "FILE" || option.value == "FILE|URL";
+}
 
 std::string joined(const std::vector<std::string>& words, const std::string& separator = " ") {
   std::string out;
@@ -356,8 +358,9 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(out / "man1");
   std::filesystem::create_directories(out / "completion");
   std::vector<CommandDoc> commands;
-  for (const auto& command : job_commands()) commands.push_back(read_command(command));
-  for (const auto& command : server_commands()) commands.push_back(read_command(command));
+  for (const auto& command : join_tables(kJobCommands, kServerCommands)) {
+    commands.push_back(read_command(command));
+  }
   for (const auto& command : commands) write_command_page(out / "man1", command);
   write_main_page(out / "man1", commands);
   write_bash(out / "completion", commands);

@@ -19,6 +19,7 @@ int run_import(int argc, char** argv) {
   app.footer(
       "ORCHESJOB_HOME is not read: what is imported is named on the command line, so that a "
       "variable left in an environment cannot change it.");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   std::string log_dir;

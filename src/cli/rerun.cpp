@@ -30,6 +30,7 @@ Result<JobRequest> request_to_rerun(const JobSelector& selector, const std::stri
   request.trigger = JobTrigger::kRerun;
   request.rerun_of_job_id = job.id;
   if (!reason.empty()) request.rerun_reason = reason;
+  RETURN_IF_ERROR(run_on_this_host(&request));
   return request;
 }
 
@@ -47,6 +48,7 @@ int run_rerun(int argc, char** argv) {
   selector.add_to(app);
   app.add_flag("--sync", sync, "wait for the new job to end; exit 6 unless it SUCCEEDED");
   app.add_option("--reason", reason, "why; recorded as the new job's rerun_reason");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   std::string log_dir;

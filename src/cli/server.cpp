@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "jobs/state_dir.hpp"
 
 namespace ratchet::cli {
@@ -34,14 +35,20 @@ Status parse_listen(const std::string& listen, server::ServerConfig* config) {
   return Status::ok();
 }
 
-void add_keys(const std::string& comma_separated, std::set<std::string>* keys) {
+// The keys of RATCHET_API_KEYS ("a,b"); an empty one ("a,,b", "a,") is an
+// error rather than skipped: it is a typo, or a key that was meant to be there.
+Status add_keys(const std::string& comma_separated, std::set<std::string>* keys) {
+  if (comma_separated.empty()) return Status::ok();
   std::size_t start = 0;
   while (start <= comma_separated.size()) {
     auto end = comma_separated.find(',', start);
     if (end == std::string::npos) end = comma_separated.size();
-    if (end > start) keys->insert(comma_separated.substr(start, end - start));
+    std::string key = comma_separated.substr(start, end - start);
+    RETURN_IF_ERROR(check_api_key(key, "RATCHET_API_KEYS"));
+    keys->insert(std::move(key));
     start = end + 1;
   }
+  return Status::ok();
 }
 
 Result<std::optional<protocol::SigningKey>> signing_key(const std::string& file) {
@@ -66,16 +73,23 @@ int run_server(int argc, char** argv) {
   std::string listen = env_or("RATCHET_LISTEN", "127.0.0.1:4450");
   std::string db = env_or("RATCHET_DB", "");
   std::vector<std::string> api_keys;
+  std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
-  app.add_option("--db", db, "the SQLite store (env RATCHET_DB; default: the state directory's)")
-      ->type_name("FILE");
+  app.add_option("--db", db,
+                 "the store: a SQLite file or a postgres:// URL shared by a fleet of servers "
+                 "(env RATCHET_DB; default: the state directory's ratchet.db)")
+      ->type_name("FILE|URL");
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
+      ->allow_extra_args(false);
+  app.add_option("--read-key", read_keys,
+                 "a bearer key that may read the dashboard but not act (repeatable; env "
+                 "RATCHET_READ_KEYS, comma-separated)")
       ->allow_extra_args(false);
   app.add_option("--signing-key", key_file,
                  "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
@@ -91,18 +105,38 @@ int run_server(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
       ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);
-  for (const auto& key : api_keys) config.api.api_keys.insert(key);
-  add_keys(env_or("RATCHET_API_KEYS", ""), &config.api.api_keys);
+  for (const auto& key : api_keys) {
+    if (Status s = check_api_key(key, "--api-key"); !s.is_ok()) return fail(s);
+    config.api.api_keys.insert(key);
+  }
+  if (Status s = add_keys(env_or("RATCHET_API_KEYS", ""), &config.api.api_keys); !s.is_ok()) {
+    return fail(s);
+  }
   if (config.api.api_keys.empty()) {
     return fail(invalid_argument(
         "no API key: give --api-key KEY (or RATCHET_API_KEYS) so that only your clients can "
         "dispatch"));
   }
+  dashboard::DashboardOptions dashboard_options;
+  for (const auto& key : read_keys) dashboard_options.read_keys.insert(key);
+  if (Status s = add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+      !s.is_ok()) {
+    return fail(s);
+  }
+  config.extension = dashboard::make_dashboard(std::move(dashboard_options));
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());
+  if (*timeout < kMicrosPerMilli) {
+    return fail(invalid_argument("--request-timeout must be at least 1ms, not " + request_timeout +
+                                 ": every attempt would time out"));
+  }
   config.endpoint.request_timeout = std::chrono::milliseconds(*timeout / kMicrosPerMilli);
   // The lease outlives the attempt by a margin for the commit of its reply. It
   // is also how long a crashed server's calls wait to be taken up again, so the
@@ -120,8 +154,11 @@ int run_server(int argc, char** argv) {
   config.db_path = db;
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
-    spdlog::info("ratchet server listening on {}:{} with the store {}",
-                 listen.substr(0, listen.rfind(':')), running.port(), db);
+    spdlog::info(
+        "ratchet server listening on {}:{} with the store {}; the dashboard is at "
+        "http://{}:{}/",
+        listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
+        listen.substr(0, listen.rfind(':')), running.port());
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

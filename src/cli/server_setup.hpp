@@ -13,12 +13,13 @@
 
 namespace ratchet::cli {
 
-// The server's commands with their functions: what ratchet-server runs.
-std::span<const Command> server_commands();
-
 // A private key as PEM (PKCS#8) or as the base64 of its raw 32 bytes.
 Result<protocol::SigningKey> parse_signing_key(const std::string& text);
 Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
+
+// OK for an API key a client can send as `Authorization: Bearer <key>`: not
+// empty, no spaces or control characters. `where` names the flag or variable.
+Status check_api_key(std::string_view key, std::string_view where);
 
 // Starts the server, calls `started` with it, and runs until SIGINT/SIGTERM.
 // Returns the exit code.

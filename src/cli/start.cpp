@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 
 #include "cli/command.hpp"
+#include "jobs/state_dir.hpp"
 
 namespace ratchet::cli {
 namespace {
@@ -98,6 +100,7 @@ int run_start(int argc, char** argv) {
       ->allow_extra_args(false);
   app.prefix_command();
   app.footer("COMMAND and its arguments follow the options, after an optional --.");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   JobRequest request;
@@ -133,6 +136,7 @@ int run_start(int argc, char** argv) {
 
   auto location = job_store_location(&request.log_dir);
   if (!location.is_ok()) return fail(location.status());
+  if (Status s = run_on_this_host(&request); !s.is_ok()) return fail(s);
   auto outcome = jobs::start_job(*location, std::move(request), sync);
   if (outcome.is_ok() && sync) outcome = finish_sync_start(std::move(*outcome));
   if (!outcome.is_ok()) return fail(outcome.status());

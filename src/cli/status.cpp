@@ -13,6 +13,7 @@ int run_status(int argc, char** argv) {
   app.add_flag("--all", all,
                "with --run-key: every job of the key, newest first (with --job-id: that job, "
                "as orchesjob does)");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   auto store = open_job_store(jobs::StateAccess::kRead);

@@ -16,6 +16,7 @@ int run_unlock(int argc, char** argv) {
                  "the unlock lapses if no strict start uses it within this long (default: it "
                  "waits until used)")
       ->type_name("DUR");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> ttl;
   if (!ttl_text.empty()) {

@@ -12,6 +12,7 @@ int run_wait(int argc, char** argv) {
   app.footer(
       "With --run-key, a job that 'start --retries' runs again is waited for through its "
       "last attempt.");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> timeout;
   if (!timeout_text.empty()) {

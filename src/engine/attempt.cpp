@@ -115,7 +115,9 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   }
   const pb::CallResult& result = exit.result();
   std::optional<CallError> error;
-  if (result.has_error()) error = CallError{result.error().type(), result.error().message()};
+  if (result.has_error()) {
+    error = CallError{result.error().type(), result.error().message(), result.error().traceback()};
+  }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
     t.kind = Transition::Kind::kRestart;
@@ -124,6 +126,7 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   if (protocol::is_temporary(status)) {
     Transition t = retry_because(status, error ? error->message : "");
     if (error && !error->type.empty()) t.reason.type = error->type;
+    if (error) t.reason.traceback = error->traceback;
     return t;
   }
   CallEnd end;
@@ -197,7 +200,7 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
     }
     return finish_with(failure_end(reply.failure, reply.failure_message), reply.failure);
   }
-  if (reply.http_status != 200 || reply.content_type != protocol::kProtoContentType) {
+  if (reply.http_status != 200 || !protocol::is_proto_content_type(reply.content_type)) {
     return interpret_http_failure(reply);
   }
   pb::RunResponse response;

@@ -92,6 +92,17 @@ TEST(InterpretReply, OkExitFinishesWithTheOutput) {
   EXPECT_EQ(t.end.output, any_string("out"));
 }
 
+TEST(InterpretReply, ProtoWithMediaTypeParametersIsARunResponse) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  response.mutable_exit()->mutable_result()->mutable_output()->ParseFromString(any_string("out"));
+  EndpointReply reply = proto_reply(response);
+  reply.content_type = "application/proto; charset=utf-8";
+  auto t = interpret_reply(a_call(), reply, 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kFinish);
+  EXPECT_TRUE(t.end.succeeded);
+}
+
 TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
   for (auto [status, kind] : {std::pair{pb::STATUS_TEMPORARY_ERROR, Transition::Kind::kRetry},
                               std::pair{pb::STATUS_THROTTLED, Transition::Kind::kRetry},
@@ -112,6 +123,20 @@ TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
       EXPECT_EQ(t.end.error->type, "ValueError");
       EXPECT_EQ(t.end.call_status, status);
     }
+  }
+}
+
+TEST(InterpretReply, KeepsAPythonErrorsTracebackForPeopleToRead) {
+  for (auto status : {pb::STATUS_PERMANENT_ERROR, pb::STATUS_TEMPORARY_ERROR}) {
+    pb::RunResponse response;
+    response.set_status(status);
+    auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+    error->set_type("KeyError");
+    error->set_message("'x'");
+    error->set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 3\n");
+    auto t = interpret_reply(a_call(), proto_reply(response), 0);
+    const CallError& kept = t.kind == Transition::Kind::kFinish ? *t.end.error : t.reason;
+    EXPECT_EQ(kept.traceback, error->traceback()) << status;
   }
 }
 

@@ -32,6 +32,15 @@ void Scheduler::start() {
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
+  // Another server of a fleet made calls due: look now rather than at the
+  // next safety poll.
+  store_.watch_calls([this] {
+    {
+      std::lock_guard lock(mutex_);
+      store_news_ = true;
+    }
+    wake_.notify_one();
+  });
 }
 
 void Scheduler::stop() {
@@ -40,6 +49,7 @@ void Scheduler::stop() {
     if (!running_) return;
     running_ = false;
   }
+  store_.watch_calls(nullptr);
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::vector<Dispatch> dispatches;
@@ -170,6 +180,7 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   std::vector<Waiter> waiters;
   waiters.swap(new_waiters_);
   turn.free_slots = options_.max_in_flight - in_flight_;
+  store_news_ = false;
   lock.unlock();
 
   Status committed = store_.calls([&](CallTransaction& tx) -> Status {
@@ -307,7 +318,8 @@ void Scheduler::loop() {
     if (next_due_ && in_flight_ < options_.max_in_flight) until = std::min(until, *next_due_);
     for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
     auto has_news = [this] {
-      return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty();
+      return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+             store_news_;
     };
     if (until > now && !has_news()) {
       wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);

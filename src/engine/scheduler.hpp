@@ -108,6 +108,7 @@ class Scheduler {
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
   int in_flight_ = 0;
+  bool store_news_ = false;  // watch_calls: another process made calls due
   std::optional<Micros> next_due_;
   std::thread thread_;
 

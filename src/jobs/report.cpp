@@ -116,6 +116,8 @@ void put_job(Writer& out, const JobRecord& job) {
   out.put(static_cast<std::int64_t>(job.retries));
   out.put(job.retry_delay);
   out.put(job.cancel_reason);
+  out.put(job.host_id);
+  out.put(job.lease_expires_at);
 }
 
 JobRecord read_job(Reader& in) {
@@ -151,6 +153,8 @@ JobRecord read_job(Reader& in) {
   job.retries = static_cast<int>(in.number());
   job.retry_delay = in.optional_number();
   job.cancel_reason = in.optional_text();
+  job.host_id = in.text();
+  job.lease_expires_at = in.optional_number();
   return job;
 }
 

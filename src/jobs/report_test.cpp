@@ -35,6 +35,8 @@ JobRecord full_record() {
   job.retries = 4;
   job.retry_delay = 100;
   job.cancel_reason = "why";
+  job.host_id = "host-a";
+  job.lease_expires_at = 99;
   return job;
 }
 
@@ -75,6 +77,8 @@ TEST(Report, AJobComesBackFieldForField) {
   EXPECT_EQ(b.retries, a.retries);
   EXPECT_EQ(b.retry_delay, a.retry_delay);
   EXPECT_EQ(b.cancel_reason, a.cancel_reason);
+  EXPECT_EQ(b.host_id, a.host_id);
+  EXPECT_EQ(b.lease_expires_at, a.lease_expires_at);
 }
 
 TEST(Report, AnEmptyRecordComesBackEmpty) {

@@ -16,6 +16,7 @@
 
 #include "jobs/process.hpp"
 #include "jobs/report.hpp"
+#include "jobs/state_dir.hpp"
 #include "jobs/supervisor.hpp"
 
 namespace ratchet::jobs {
@@ -30,6 +31,15 @@ constexpr Micros kFirstRecheck = 10 * kMicrosPerMilli;
 constexpr Micros kLastRecheck = kMicrosPerSecond;
 // How long `cancel` waits past the grace for the supervisor to record the end.
 constexpr Micros kCancelSlack = 5 * kMicrosPerSecond;
+// How often to look again at a job of another host (a shared PostgreSQL
+// store): no pidfd can tell when it ends, and a shorter poll would be a load
+// on the database for every waiting command.
+constexpr Micros kRemoteRecheckInterval = 500 * kMicrosPerMilli;
+
+// A job of another host (a shared PostgreSQL store): its pids mean nothing here.
+bool on_another_host(const JobRecord& job) {
+  return !job.host_id.empty() && job.host_id != current_host_id();
+}
 
 std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
@@ -50,6 +60,11 @@ Micros until(Steady::time_point deadline) {
 // Sleeps until the job may have changed: its command or its supervisor
 // exited, or (neither can be watched) a short recheck interval passed.
 void wait_for_change(const JobRecord& job, Micros left, Micros* recheck) {
+  if (on_another_host(job)) {
+    Micros nap = left < 0 ? kRemoteRecheckInterval : std::min(left, kRemoteRecheckInterval);
+    std::this_thread::sleep_for(std::chrono::microseconds(nap));
+    return;
+  }
   int command = job.status == RunStatus::kRunning && job.process ? open_pidfd(*job.process) : -1;
   int supervisor = job.supervisor ? open_pidfd(*job.supervisor) : -1;
   Micros timeout = left;
@@ -77,6 +92,13 @@ void wait_for_change(const JobRecord& job, Micros left, Micros* recheck) {
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
   if (is_terminal(job.status)) return false;
+  if (on_another_host(job)) {
+    // Another host's pids mean nothing here: its supervisor lives while it
+    // renews its lease, and stops the command itself if it finds it taken.
+    if (job.lease_expires_at && *job.lease_expires_at > SystemClock::instance().now()) return true;
+    *lost_reason = "its supervisor on host " + job.host_id + " stopped renewing its lease";
+    return false;
+  }
   if (!job.supervisor) {
     *lost_reason = "no supervisor was recorded for the job";
     return false;

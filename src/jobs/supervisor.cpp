@@ -41,7 +41,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr Micros kHeartbeatInterval = 10 * kMicrosPerSecond;
 constexpr Micros kDefaultGrace = 10 * kMicrosPerSecond;
 constexpr Micros kFirstWriteRetry = 20 * kMicrosPerMilli;
 constexpr Micros kLastWriteRetry = kMicrosPerSecond;
@@ -222,7 +221,7 @@ std::string describe_duration(Micros d) {
 }
 
 // Why the supervisor is stopping the command, if it is.
-enum class StopReason { kNone, kTimeout, kCancel, kTerminated };
+enum class StopReason { kNone, kTimeout, kCancel, kTerminated, kLeaseLost };
 
 // How one attempt ended; `started` is false when it was cancelled or found
 // lost before its command could run (nothing to record).
@@ -305,7 +304,9 @@ AttemptEnd Supervision::run() {
   auto started = Steady::now();
   auto timeout_at = request_.timeout ? started + std::chrono::microseconds(*request_.timeout)
                                      : Steady::time_point::max();
-  auto heartbeat_at = started + std::chrono::microseconds(kHeartbeatInterval);
+  // Three heartbeats per lease: one late beat does not lose the job.
+  const auto heartbeat_every = std::chrono::microseconds(std::max<Micros>(request_.lease / 3, 1));
+  auto heartbeat_at = started + heartbeat_every;
   int wait_status = 0;
   while (true) {
     bool was_running = !command_ended_;
@@ -335,8 +336,12 @@ AttemptEnd Supervision::run() {
       kill_at_ = Steady::time_point::max();
     }
     if (now >= heartbeat_at) {
-      (void)store_.heartbeat(id_);
-      heartbeat_at = now + std::chrono::microseconds(kHeartbeatInterval);
+      // After a pause past the lease (SIGSTOP, a suspended VM) the job may
+      // have been seen LOST from another host and started again there: the
+      // key must not run twice, so the command stops here.
+      auto owned = store_.heartbeat(id_, SystemClock::instance().now() + request_.lease);
+      if (owned.is_ok() && !*owned) begin_stop(StopReason::kLeaseLost, kDefaultGrace);
+      heartbeat_at = now + heartbeat_every;
     }
   }
   return AttemptEnd{true, outcome(wait_status), stop_};
@@ -361,6 +366,10 @@ JobOutcome Supervision::outcome(int wait_status) const {
     case StopReason::kTerminated:
       result.status = RunStatus::kFailed;
       result.error = "the job's supervisor was sent SIGTERM";
+      break;
+    case StopReason::kLeaseLost:  // recorded already (LOST): this changes nothing
+      result.status = RunStatus::kLost;
+      result.error = "the supervisor lost its lease";
       break;
     case StopReason::kNone:
       result.status = result.exit_code == 0 ? RunStatus::kSucceeded : RunStatus::kFailed;
@@ -481,11 +490,19 @@ bool Supervisor::should_retry(const AttemptEnd& end, int retries_done) const {
 
 bool Supervisor::wait_before(const JobRecord& retry, Micros delay) {
   auto until = Steady::now() + std::chrono::microseconds(delay);
+  // The delay may outlast the retry's lease: it is renewed meanwhile, or
+  // another host sharing the store would see the retry LOST.
+  const Micros heartbeat_every = std::max<Micros>(request_.lease / 3, 1);
   while (Steady::now() < until) {
     pollfd watched{signal_fd_, POLLIN, 0};
     Micros left = std::max<Micros>(0, micros_until(until));
-    poll(&watched, 1, static_cast<int>((left + 999) / 1000));
-    if (!(watched.revents & POLLIN)) continue;
+    poll(&watched, 1, static_cast<int>((std::min(left, heartbeat_every) + 999) / 1000));
+    if (!(watched.revents & POLLIN)) {
+      if (Steady::now() >= until) break;
+      auto owned = store_.heartbeat(retry.id, SystemClock::instance().now() + request_.lease);
+      if (owned.is_ok() && !*owned) return false;  // ended meanwhile (cancelled, or seen LOST)
+      continue;
+    }
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
     if (!drain_signals(signal_fd_)) continue;

@@ -39,6 +39,10 @@ struct NewCall {
 struct CallError {
   std::string type;
   std::string message;
+  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
+  // kept for people to read (the dashboard), not sent on. (The initializer lets
+  // CallError{type, message} stay free of -Wmissing-field-initializers.)
+  std::string traceback = {};
 };
 
 // A child's final result, waiting in its parent's inbox.

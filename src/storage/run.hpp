@@ -59,6 +59,10 @@ struct JobRequest {
   std::optional<std::string> rerun_reason;
   int retries = 0;  // --retries: how many times a FAILED attempt is run again
   std::optional<Micros> retry_delay;
+  // The host the supervisor runs on (jobs/state_dir.hpp), and how long its
+  // heartbeat lease lasts: another host sees the job LOST once it lapses.
+  std::string host_id;
+  Micros lease = 30 * kMicrosPerSecond;
 };
 
 struct JobRecord {
@@ -79,8 +83,10 @@ struct JobRecord {
   std::optional<Micros> cancel_requested_at;
   Micros cancel_grace = 0;
   std::optional<int> exit_code;
-  std::optional<std::string> signal;  // "SIGKILL" when a signal ended the command
-  std::optional<std::string> error;   // why it failed, was lost or cancelled
+  std::optional<std::string> signal;       // "SIGKILL" when a signal ended the command
+  std::optional<std::string> error;        // why it failed, was lost or cancelled
+  std::string host_id;                     // where the supervisor runs ("" before host ids)
+  std::optional<Micros> lease_expires_at;  // the supervisor's heartbeat lease
   // Lineage: the job's number within its key (1, 2, ...) and the job it follows.
   int attempt_no = 1;
   std::optional<std::string> rerun_of_job_id;

@@ -100,6 +100,30 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
+// The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
+// first, by status, kind or name (a call's function, a job's program). Partial
+// indexes over the roots only, so that the many child calls of a fan-out cost
+// the scheduler no extra index writes. The name expression must be written
+// exactly so in queries for SQLite to use the index (sqlite_browse.cpp); its
+// json_valid keeps a malformed command from failing the whole statement.
+constexpr const char* kDashboardIndexes = R"sql(
+CREATE INDEX runs_roots ON runs (started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_status ON runs (status, started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_kind ON runs (kind, started_at) WHERE parent_id IS NULL;
+-- Python's traceback of a call's (last) error, for the dashboard.
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
+CREATE INDEX runs_roots_by_name ON runs (
+  coalesce(function, CASE WHEN json_valid(command) THEN json_extract(command, '$[0]') END),
+  started_at) WHERE parent_id IS NULL;
+)sql";
+
 // Jobs for orchestrators: lineage (each job's number within its key and the
 // job it follows), run-once keys and their unlocks, retries, and why a job was
 // cancelled. Jobs recorded before this version are numbered in the order they
@@ -133,7 +157,8 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kJobLineage};
+constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3, kDashboardIndexes,
+                                                 kJobLineage};
 
 }  // namespace
 

@@ -1,82 +1,19 @@
 #include "storage/sqlite_calls.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "common/ids.hpp"
+#include "storage/records.hpp"
 
 namespace ratchet::sqlite {
 namespace {
 
-#define CALL_COLUMNS                                                                            \
-  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
-  "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
-  "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
+#define CALL_COLUMNS RATCHET_CALL_COLUMNS
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
 
-constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
-
-CallPhase parse_phase(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
-    if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
-  }
-  return CallPhase::kDone;
-}
-
-std::optional<CallError> error_at(const Statement& row, int type_column, int message_column) {
-  if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column)};
-}
-
-std::string error_to_json(const CallError& error) {
-  return nlohmann::json{{"type", error.type}, {"message", error.message}}.dump();
-}
-
-std::optional<CallError> error_from_json(const std::optional<std::string>& text) {
-  if (!text) return std::nullopt;
-  auto json = nlohmann::json::parse(*text, nullptr, false);
-  if (!json.is_object()) return std::nullopt;
-  return CallError{json.value("type", ""), json.value("message", "")};
-}
-
-CallRecord read_call(const Statement& row) {
-  CallRecord call;
-  call.id = row.text(0);
-  call.run_key = row.text(1);
-  call.status = parse_status(row.text(2)).value_or(RunStatus::kFailed);
-  call.phase = parse_phase(row.text(3));
-  call.function = row.text(4);
-  call.endpoint = row.text(5);
-  call.version = row.text(6);
-  call.input = row.text(7);
-  call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10);
-  call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
-  call.parent_id = row.text(12);
-  call.root_id = row.text(13);
-  call.correlation_id = static_cast<std::uint64_t>(row.int64(14));
-  call.attempts = static_cast<int>(row.int64(15));
-  call.started_at = row.int64(16);
-  call.finished_at = row.optional_int64(17);
-  call.expires_at = row.optional_int64(18);
-  call.ready_at = row.optional_int64(19).value_or(0);
-  call.lease_owner = row.text(20);
-  call.lease_epoch = row.int64(21);
-  call.lease_expires_at = row.optional_int64(22);
-  if (!row.is_null(23)) {  // the state itself is in coroutine_states: see load_state
-    call.poll = PollState{static_cast<int>(row.int64(23)),
-                          {},
-                          static_cast<int>(row.int64(24)),
-                          static_cast<int>(row.int64(25)),
-                          row.int64(26)};
-  }
-  call.poll_error = error_from_json(row.optional_text(27));
-  call.children_waiting = static_cast<int>(row.int64(28));
-  call.results_waiting = static_cast<int>(row.int64(29));
-  return call;
-}
+using records::error_at;
+using records::error_to_json;
+using records::read_call;
 
 class SqliteCallTransaction final : public CallTransaction {
  public:
@@ -289,11 +226,13 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
-                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
-                               "WHERE " LEASED_UNDER_EPOCH));
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                               "error_traceback = NULLIF(?9, '') WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
-  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  if (end.error) {
+    update->bind(5, end.error->type).bind(6, end.error->message).bind(9, end.error->traceback);
+  }
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -305,12 +244,13 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
 
 Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
                                           Micros ready_at, const CallError& reason) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                               "error = ?5, lease_owner = NULL, lease_expires_at = NULL, "
-                               "updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                  "error = ?5, error_traceback = NULLIF(?7, ''), lease_owner = NULL, "
+                  "lease_expires_at = NULL, updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
-  update->bind(5, reason.message).bind(6, now_);
+  update->bind(5, reason.message).bind(6, now_).bind(7, reason.traceback);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
 }
@@ -321,6 +261,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
+                               "error_traceback = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
@@ -457,12 +398,38 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   return call;
 }
 
-}  // namespace ratchet::sqlite
-
-namespace ratchet {
-
-std::string_view phase_name(CallPhase phase) {
-  return sqlite::kPhaseNames[static_cast<int>(phase)];
+Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
+  // Without input and output (NULL in their places): a fan-out's children may
+  // carry megabytes each, and a tree shows neither.
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
+                              "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
+                              "correlation_id, attempts, started_at, finished_at, expires_at, "
+                              "ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                              "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                              "children_waiting, results_waiting, error_traceback FROM runs "
+                              "WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
+  query->bind(1, parent_id).bind(2, limit);
+  std::vector<CallRecord> children;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    children.push_back(read_call(*query));
+  }
+  query->reset();
+  return children;
 }
 
-}  // namespace ratchet
+Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {
+  ASSIGN_OR_RETURN(Statement * load,
+                   db.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
+  load->bind(1, call_id);
+  ASSIGN_OR_RETURN(bool row, load->step());
+  std::optional<std::string> state;
+  if (row) state = load->text(0);
+  load->reset();
+  return state;
+}
+
+}  // namespace ratchet::sqlite

@@ -14,10 +14,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/run.hpp"
 
@@ -45,6 +47,13 @@ struct StoreOptions {
   // process whose caller waits on its commits (the job supervisor, which
   // `ratchet start` waits on), so the checkpoint's fsyncs come after the answer.
   bool defer_checkpoints = false;
+  // The server's name on the leases it takes. A store shared by a fleet
+  // (PostgreSQL) records it with a heartbeat every `instance_heartbeat`, and
+  // the calls leased by an instance silent for `instance_timeout` are taken
+  // over by the others. Empty: a process that takes no leases.
+  std::string instance;
+  Micros instance_heartbeat = 2 * kMicrosPerSecond;
+  Micros instance_timeout = 8 * kMicrosPerSecond;
 };
 
 class Store {
@@ -92,7 +101,11 @@ class Store {
   // Adds jobs recorded elsewhere (`ratchet import`), all or none; a job whose
   // id is already in the store is left as it is. Returns how many were added.
   virtual Result<int> import_jobs(const std::vector<JobRecord>& jobs) = 0;
-  virtual Status heartbeat(const std::string& id) = 0;
+  // The supervisor's sign of life: renews its lease until `lease_until`. False
+  // when the job is no longer STARTING or RUNNING: someone else ended it (it
+  // was seen LOST from another host while this supervisor was paused), and
+  // the supervisor must stop its command rather than finish it.
+  virtual Result<bool> heartbeat(const std::string& id, Micros lease_until) = 0;
 
   // With StoreOptions::defer_checkpoints, the checkpoint the commits so far
   // made due, if they did; otherwise (and for stores without one) nothing.
@@ -104,6 +117,10 @@ class Store {
   // transitions into one commit (group commit). On error nothing is written.
   virtual Status calls(const std::function<Status(CallTransaction&)>& body) = 0;
   virtual Result<std::optional<CallRecord>> find_call(const std::string& id) = 0;
+  // Calls `news` (on another thread) when another process may have made calls
+  // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
+  // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
+  virtual void watch_calls(std::function<void()> news) {}
 
   // --- every run (jobs and calls) ------------------------------------------------
 
@@ -115,11 +132,44 @@ class Store {
   virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
   // Deletes the runs by id (terminal ones only); returns how many went.
   virtual Result<int> delete_terminal_runs(const std::vector<std::string>& ids) = 0;
+
+  // --- reading for the dashboard (storage/browse.hpp) ----------------------------
+  // A backend without them answers kFailedPrecondition, so that it builds and
+  // serves everything else until it has them.
+
+  // One page of runs, newest first (started_at, then insertion order).
+  virtual Result<RunPage> browse_runs(const RunQuery& query) { return no_browsing(); }
+  // The calls `parent_id` dispatched, oldest first, at most `limit`, without
+  // their input and output (empty).
+  virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
+    return no_browsing();
+  }
+  // The state of a suspended coroutine's latest Poll (CallRecord::poll says
+  // which member it came in); nullopt when it has none.
+  virtual Result<std::optional<std::string>> coroutine_state(const std::string& call_id) {
+    return no_browsing();
+  }
+  // What is live now, and the runs finished since `since`.
+  virtual Result<HealthCounts> health_counts(Micros since) { return no_browsing(); }
+
+ private:
+  static Status no_browsing() {
+    return failed_precondition("this store does not serve the dashboard's reads yet");
+  }
 };
 
-// Opens the store at `location`: a SQLite file path (created with its schema on
-// first use). PostgreSQL URLs arrive with the fleet backend.
+// Opens the store at `location`: a postgres:// (or postgresql://) URL, or else a
+// SQLite file path; either is given its schema on first use.
 Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
                                           const StoreOptions& options = {});
+
+// True when `location` names a PostgreSQL store.
+bool is_postgres_location(std::string_view location);
+// The location as messages and logs show it: a URL without its password.
+std::string display_location(std::string_view location);
+// Whether this executable has the PostgreSQL backend: the `ratchet` command
+// does not (it stays a static binary that starts in a millisecond) and hands
+// commands on a PostgreSQL store to `ratchet-server`, which does.
+bool postgres_backend_linked();
 
 }  // namespace ratchet

@@ -3,6 +3,7 @@
 // output in files, killed with any signal and restarted on the same store.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -45,9 +46,11 @@ Result<std::string> keygen(const std::string& private_key_file);
 // running when destroyed is SIGKILLed and reaped.
 class ChildProcess {
  public:
+  // `open_files`: the child's RLIMIT_NOFILE (soft, hard), set before exec.
   static Result<ChildProcess> spawn(const std::vector<std::string>& argv,
                                     const std::vector<std::pair<std::string, std::string>>& env,
-                                    const std::string& stdout_path, const std::string& stderr_path);
+                                    const std::string& stdout_path, const std::string& stderr_path,
+                                    std::optional<rlimit> open_files = std::nullopt);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();
@@ -70,9 +73,10 @@ struct ServerSettings {
   std::string api_key = "k";
   std::string signing_key_file;         // empty: unsigned requests
   std::vector<std::string> extra_args;  // e.g. {"--max-attempts", "3"}
+  std::string db;                       // the store; empty: <home>/ratchet.db
 };
 
-// `ratchet server --listen 127.0.0.1:<port> --db <home>/ratchet.db --api-key ...`.
+// `ratchet server --listen 127.0.0.1:<port> --db <store> --api-key ...`.
 // The first start listens on a port the server picks (read from its log); every
 // restart reuses it, on the same store.
 class ServerProcess {
@@ -86,11 +90,20 @@ class ServerProcess {
   // `timeout`); its wait status.
   int kill(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool running();
+  // Sends a signal without waiting (SIGSTOP, SIGCONT).
+  void signal(int signal_number) const {
+    if (process_) process_->signal(signal_number);
+  }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
 
   std::uint16_t port() const { return port_; }
   std::string url() const;  // http://127.0.0.1:<port>
-  std::string db_path() const { return settings_.home + "/ratchet.db"; }
+  std::string db_path() const {
+    return settings_.db.empty() ? settings_.home + "/ratchet.db" : settings_.db;
+  }
   const std::string& home() const { return settings_.home; }
+  // The RLIMIT_NOFILE (soft, hard) of the next start, instead of this process's.
+  void set_open_files_limit(rlimit limit) { open_files_ = limit; }
   // Everything every start of the server wrote to stderr.
   std::string logs() const;
 
@@ -98,6 +111,7 @@ class ServerProcess {
   ServerSettings settings_;
   std::uint16_t port_ = 0;
   int starts_ = 0;
+  std::optional<rlimit> open_files_;
   std::optional<ChildProcess> process_;
 };
 
