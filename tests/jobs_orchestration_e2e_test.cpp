@@ -254,7 +254,7 @@ TEST_F(JobsOrchestration, ACancelledJobIsNotRetried) {
   EXPECT_EQ(cancelled["cancel_reason"], "wrong parameters");
   EXPECT_TRUE(cancelled["cancelled_at"].is_string());
   EXPECT_NE(cancelled["error"].get<std::string>().find("wrong parameters"), std::string::npos);
-  int supervisor = recorded_supervisor_pid(db_path(), job["job_id"]);
+  int supervisor = supervisor_pid_of(job["job_id"]);
   ASSERT_TRUE(eventually([&] { return !alive(supervisor); })) << "the supervisor retried";
   EXPECT_EQ(history("stop").size(), 1u);
 }
@@ -276,7 +276,7 @@ TEST_F(JobsOrchestration, CancelDuringARetryDelayEndsTheChain) {
   json cancelled = ratchet_json({"cancel", "--run-key", "wait"});
   EXPECT_EQ(cancelled["job_id"], pending["job_id"]);
   EXPECT_EQ(cancelled["status"], "CANCELLED");
-  int supervisor = recorded_supervisor_pid(db_path(), pending["job_id"]);
+  int supervisor = supervisor_pid_of(pending["job_id"]);
   ASSERT_TRUE(eventually([&] { return !alive(supervisor); }))
       << "the supervisor left its delay when the retry was cancelled";
   EXPECT_EQ(history("wait").size(), 2u);
@@ -362,9 +362,10 @@ TEST_F(JobsOrchestration, StoreAndLogsArePrivateWhateverTheUmask) {
     json job = start_sync("k", {"sh", "-c", "umask; echo secret >&2"});
     umask(saved);
     EXPECT_EQ(job["status"], "SUCCEEDED");
-    for (const std::string& file :
-         {db_path(), db_path() + "-wal", db_path() + "-shm", job["stdout_file"].get<std::string>(),
-          job["stderr_file"].get<std::string>()}) {
+    std::vector<std::string> files = {job["stdout_file"], job["stderr_file"]};
+    if (!on_postgres())
+      files.insert(files.end(), {db_path(), db_path() + "-wal", db_path() + "-shm"});
+    for (const std::string& file : files) {
       struct stat info {};
       ASSERT_EQ(stat(file.c_str(), &info), 0) << file;
       EXPECT_EQ(info.st_mode & 0777, 0600u) << file;

@@ -129,7 +129,6 @@ int run_in_server_executable(int argc, char** argv) {
 }
 
 Result<jobs::StoreLocation> job_store_location(std::string* log_dir, jobs::StateAccess access) {
-  jobs::use_private_file_modes();
   // RATCHET_DB points jobs and `ratchet server` at one store outside the state directory.
   const char* db = std::getenv("RATCHET_DB");
   if (db && is_postgres_location(db) && !postgres_backend_linked() && !command_line.empty()) {
@@ -137,6 +136,8 @@ Result<jobs::StoreLocation> job_store_location(std::string* log_dir, jobs::State
                                              command_line.data() + 1);
     std::exit(exit_code);
   }
+  // After the hand-over: ratchet-server must see the caller's umask to keep it.
+  jobs::use_private_file_modes();
   ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir(access));
   jobs::StoreLocation location;
   location.db_path = db && *db ? db : paths.db;

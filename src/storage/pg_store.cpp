@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/byte_text.hpp"
 #include "common/ids.hpp"
 #include "storage/job_rules.hpp"
 #include "storage/pg_calls.hpp"
@@ -34,6 +35,11 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7310423615)
 constexpr const char* kChannel = "ratchet_calls";
 // How often a server removes the rows of instances that died long ago.
 constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
+
+// A run key as this backend keeps it. PostgreSQL's text must be UTF-8, and a
+// job's run key is any bytes: it is kept in the lossless text form JSON shows
+// (common/byte_text.hpp), the same as the bytes for every key that is UTF-8.
+std::string stored_key(const std::string& run_key) { return bytes_to_text(run_key); }
 
 std::string join_ids(const std::vector<std::string>& ids) {
   std::string joined;
@@ -247,7 +253,7 @@ Result<int> PgStore::insert_job(const JobRecord& job, bool ignore_existing) {
   return db_->run(ignore_existing ? INSERT_JOB " ON CONFLICT (id) DO NOTHING" : INSERT_JOB,
                   Params()
                       .add(job.id)
-                      .add(job.run_key)
+                      .add(stored_key(job.run_key))
                       .add(status_name(job.status))
                       .add(job.started_at)
                       .add(job.finished_at)
@@ -283,7 +289,7 @@ Result<int> PgStore::insert_job(const JobRecord& job, bool ignore_existing) {
 Status PgStore::with_key_locked(const std::string& run_key, const std::function<Status()>& body) {
   return db_->transaction([&]() -> Status {
     RETURN_IF_ERROR(db_->run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                             Params().add("ratchet job key " + run_key))
+                             Params().add("ratchet job key " + stored_key(run_key)))
                         .status());
     return body();
   });
@@ -337,7 +343,7 @@ Status PgStore::put_unlock(const KeyUnlock& unlock) {
           "$4) ON CONFLICT (run_key) DO UPDATE SET reason = excluded.reason, created_at = "
           "excluded.created_at, expires_at = excluded.expires_at",
           Params()
-              .add(unlock.run_key)
+              .add(stored_key(unlock.run_key))
               .add(unlock.reason)
               .add(unlock.created_at)
               .add(unlock.expires_at))
@@ -347,7 +353,7 @@ Status PgStore::put_unlock(const KeyUnlock& unlock) {
 Result<std::optional<job_rules::TakenUnlock>> PgStore::take_unlock(const std::string& run_key) {
   ASSIGN_OR_RETURN(Rows rows, db_->query("DELETE FROM job_unlocks WHERE run_key = $1 "
                                          "RETURNING reason, expires_at",
-                                         Params().add(run_key)));
+                                         Params().add(stored_key(run_key))));
   if (rows.empty()) return std::optional<job_rules::TakenUnlock>();
   return std::optional<job_rules::TakenUnlock>(
       job_rules::TakenUnlock{rows[0].optional_text(0), rows[0].optional_int64(1)});
@@ -367,7 +373,7 @@ Result<std::optional<JobRecord>> PgStore::live_job_of_key(const std::string& run
   return read_one_job("SELECT " JOB_COLUMNS
                       " FROM runs WHERE kind = 'job' AND run_key = $1 "
                       "AND status IN ('STARTING', 'RUNNING')",
-                      Params().add(run_key));
+                      Params().add(stored_key(run_key)));
 }
 
 Result<std::optional<JobRecord>> PgStore::read_one_job(const char* sql, const Params& params) {
@@ -379,7 +385,10 @@ Result<std::optional<JobRecord>> PgStore::read_one_job(const char* sql, const Pa
 Result<std::vector<JobRecord>> PgStore::read_jobs(const char* sql, const Params& params) {
   ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
   std::vector<JobRecord> jobs;
-  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows[i]));
+  for (int i = 0; i < rows.size(); ++i) {
+    jobs.push_back(read_job(rows[i]));
+    jobs.back().run_key = text_to_bytes(jobs.back().run_key);
+  }
   return jobs;
 }
 
@@ -392,13 +401,16 @@ Result<std::optional<JobRecord>> PgStore::newest_job_for_key(const std::string& 
   return read_one_job("SELECT " JOB_COLUMNS
                       " FROM runs WHERE run_key = $1 AND kind = 'job' "
                       "ORDER BY started_at DESC, seq DESC LIMIT 1",
-                      Params().add(run_key));
+                      Params().add(stored_key(run_key)));
 }
 
 Result<std::vector<RunSummary>> PgStore::read_summaries(const char* sql, const Params& params) {
   ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
   std::vector<RunSummary> runs;
-  for (int i = 0; i < rows.size(); ++i) runs.push_back(read_summary(rows[i]));
+  for (int i = 0; i < rows.size(); ++i) {
+    runs.push_back(read_summary(rows[i]));
+    runs.back().run_key = text_to_bytes(runs.back().run_key);
+  }
   return runs;
 }
 
@@ -419,7 +431,7 @@ Result<std::vector<RunSummary>> PgStore::runs_for_key(const std::string& run_key
   return read_summaries("SELECT " SUMMARY_COLUMNS
                         " FROM runs WHERE run_key = $1 "
                         "ORDER BY started_at DESC, seq DESC LIMIT $2",
-                        Params().add(run_key).add(limit));
+                        Params().add(stored_key(run_key)).add(limit));
 }
 
 Result<bool> PgStore::mark_job_running(const std::string& id, const ProcessIdentity& process) {

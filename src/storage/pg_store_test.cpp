@@ -155,7 +155,11 @@ TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {
 
 TEST_F(PgStoreTest, TextThatIsNotUtf8IsRefusedNotMangled) {
   auto store = open();
-  auto started = store->start_job(job_request("bad\xff key"), always_live);
+  // (A job's run key is bytes, kept in its lossless text form: StoreTest.
+  // ARunKeyThatIsNotUtf8IsKeptAndFoundAgain. Its other text is refused.)
+  JobRequest bad_cwd = job_request("k");
+  bad_cwd.cwd = "/tmp/bad\xff dir";
+  auto started = store->start_job(bad_cwd, always_live);
   ASSERT_FALSE(started.is_ok());
   EXPECT_EQ(started.status().code(), Code::kInvalidArgument) << started.status().message();
   auto nul = call("f");

@@ -300,5 +300,25 @@ TEST_P(StoreTest, ImportAddsEachJobOnceWithItsFields) {
   EXPECT_EQ(next.rerun_of_job_id, "orches-1");
 }
 
+// A run key is bytes (a job's key comes from the command line): one that is
+// not UTF-8 is kept and found again on both backends.
+TEST_P(StoreTest, ARunKeyThatIsNotUtf8IsKeptAndFoundAgain) {
+  const std::string key = "nightly-\xff\xfe-\xc3";
+  JobRequest strict = request(key);
+  strict.strict = true;
+  auto started = store_->start_job(strict, always_live);
+  ASSERT_TRUE(started.is_ok()) << started.status().message();
+  EXPECT_EQ(started->job.run_key, key);
+  auto newest = store_->newest_job_for_key(key);
+  ASSERT_TRUE(newest.is_ok() && newest->has_value());
+  EXPECT_EQ((*newest)->run_key, key);
+  EXPECT_EQ((*store_->runs_for_key(key, 10))[0].run_key, key);
+  EXPECT_EQ((*store_->list_runs(std::nullopt, 10))[0].run_key, key);
+  EXPECT_TRUE(store_->start_job(strict, always_live)->existing);
+  ASSERT_TRUE(*store_->finish_job(started->job.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  ASSERT_TRUE(store_->unlock_key(key, std::nullopt, std::nullopt, always_live).is_ok());
+  EXPECT_TRUE(store_->start_job(strict, always_live)->job.strict_override_used);
+}
+
 }  // namespace
 }  // namespace ratchet

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/pg_testing.hpp"
 #include "support/run_process.hpp"
 
 namespace ratchet::jobs_test {
@@ -183,6 +184,9 @@ inline int recorded_supervisor_pid(const std::string& db_path, const std::string
 // ---------------------------------------------------------------------------
 // The fixture: a fresh RATCHET_HOME per test, and nothing left running after.
 
+// With RATCHET_JOBS_BACKEND=postgres (a second ctest registration of a suite),
+// the jobs go to a fresh PostgreSQL database per test (RATCHET_DB) instead of
+// the state directory's SQLite file.
 class JobsCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -193,6 +197,17 @@ class JobsCli : public ::testing::Test {
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = fs::canonical(pattern).string();
     home_ = dir_ + "/home";
+    const char* backend = std::getenv("RATCHET_JOBS_BACKEND");
+    if (backend && std::string_view(backend) == "postgres") RATCHET_OPEN_PG_DATABASE(pg_);
+  }
+
+  bool on_postgres() const { return pg_.has_value(); }
+
+  // The pid of the job's supervisor as the store recorded it.
+  int supervisor_pid_of(const std::string& job_id) {
+    if (!pg_) return recorded_supervisor_pid(db_path(), job_id);
+    auto pid = pg_->number("SELECT supervisor_pid FROM runs WHERE id = '" + job_id + "'");
+    return pid.is_ok() ? static_cast<int>(*pid) : 0;
   }
 
   void TearDown() override {
@@ -223,6 +238,7 @@ class JobsCli : public ::testing::Test {
 
   Env env_with(Env extra) const {
     extra.insert(extra.begin(), {"RATCHET_HOME", home_});
+    if (pg_) extra.insert(extra.begin(), {"RATCHET_DB", pg_->url()});
     return extra;
   }
 
@@ -309,6 +325,7 @@ class JobsCli : public ::testing::Test {
   }
 
   std::string bin_;
+  std::optional<testing::PgTestDatabase> pg_;
   std::string dir_;
   std::string home_;
 };
