@@ -119,24 +119,10 @@ TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   for (std::size_t i = 0; i < before; ++i) schema += pg::migrations()[i];
   schema += "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");";
   ASSERT_TRUE(db_->exec(schema).is_ok());
-  ASSERT_TRUE(db_->exec("INSERT INTO runs (id, kind, run_key, status, started_at, updated_at) "
-                        "VALUES ('a2', 'job', 'a', 'SUCCEEDED', 20, 20), "
-                        "('a1', 'job', 'a', 'FAILED', 10, 10), "
-                        "('b1', 'job', 'b', 'SUCCEEDED', 15, 15), "
-                        "('c', 'call', 'a', 'SUCCEEDED', 30, 30)")
-                  .is_ok());
+  ASSERT_TRUE(db_->exec(kJobsBeforeLineage).is_ok());
   auto store = open();
   ASSERT_NE(store, nullptr);
-  auto a1 = **store->find_job("a1");
-  auto a2 = **store->find_job("a2");
-  EXPECT_EQ(a1.attempt_no, 1);
-  EXPECT_FALSE(a1.rerun_of_job_id.has_value());
-  EXPECT_EQ(a2.attempt_no, 2);
-  EXPECT_EQ(a2.rerun_of_job_id, "a1");
-  EXPECT_EQ((**store->find_job("b1")).attempt_no, 1);
-  auto next = store->start_job(test_job_request("a", "/tmp"), always_live);
-  ASSERT_TRUE(next.is_ok()) << next.status().message();
-  EXPECT_EQ(next->job.attempt_no, 3);
+  expect_jobs_numbered_by_key(*store);
 }
 
 TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {

@@ -128,25 +128,13 @@ TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   for (std::size_t i = 0; i < before; ++i) {
     ASSERT_EQ(sqlite3_exec(raw, sqlite::migrations()[i], nullptr, nullptr, nullptr), SQLITE_OK);
   }
-  const char* jobs =
-      "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at) VALUES "
-      "('a2', 'job', 'a', 'SUCCEEDED', 20, 20), ('a1', 'job', 'a', 'FAILED', 10, 10), "
-      "('b1', 'job', 'b', 'SUCCEEDED', 15, 15), ('c', 'call', 'a', 'SUCCEEDED', 30, 30);";
-  ASSERT_EQ(sqlite3_exec(raw, jobs, nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, kJobsBeforeLineage, nullptr, nullptr, nullptr), SQLITE_OK);
   std::string version = "PRAGMA user_version=" + std::to_string(before);
   ASSERT_EQ(sqlite3_exec(raw, version.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
   store_ = open();
   ASSERT_NE(store_, nullptr);
-  auto a1 = **store_->find_job("a1");
-  auto a2 = **store_->find_job("a2");
-  auto b1 = **store_->find_job("b1");
-  EXPECT_EQ(a1.attempt_no, 1);
-  EXPECT_FALSE(a1.rerun_of_job_id.has_value());
-  EXPECT_EQ(a2.attempt_no, 2);
-  EXPECT_EQ(a2.rerun_of_job_id, "a1");
-  EXPECT_EQ(b1.attempt_no, 1);
-  EXPECT_EQ(store_->start_job(request("a"), always_live)->job.attempt_no, 3);
+  expect_jobs_numbered_by_key(*store_);
 }
 
 }  // namespace
