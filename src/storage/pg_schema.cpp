@@ -110,11 +110,17 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // Jobs for orchestrators, as SQLite's kJobLineage (docs/storage.md): lineage,
 // run-once keys and their unlocks, retries, and why a job was cancelled; the
 // jobs recorded before are numbered in the order they started. Flags are
 // BIGINT 0/1, as in SQLite, so that both read them with one row reader.
-constexpr const char* kVersion3 = R"sql(
+constexpr const char* kJobLineage = R"sql(
 ALTER TABLE runs ADD COLUMN attempt_no BIGINT;
 ALTER TABLE runs ADD COLUMN rerun_of_job_id TEXT;
 ALTER TABLE runs ADD COLUMN rerun_reason TEXT;
@@ -143,7 +149,8 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
+                                                 kJobLineage};
 
 }  // namespace
 

@@ -124,6 +124,12 @@ CREATE INDEX runs_roots_by_name ON runs (
   started_at) WHERE parent_id IS NULL;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // Jobs for orchestrators: lineage (each job's number within its key and the
 // job it follows), run-once keys and their unlocks, retries, and why a job was
 // cancelled. Jobs recorded before this version are numbered in the order they
@@ -157,8 +163,8 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3, kDashboardIndexes,
-                                                 kJobLineage};
+constexpr std::array<const char*, 6> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage};
 
 }  // namespace
 
