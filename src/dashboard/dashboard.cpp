@@ -32,7 +32,7 @@ class Readers {
   Readers(const server::ExtensionContext& context, const DashboardOptions& options)
       : db_path_(context.db_path), clock_(context.clock), limit_(options.queue_limit) {
     store_options_ = context.store_options;
-    store_options_.durable = false;   // it only reads
+    store_options_.durable = false;  // it only reads
     store_options_.instance.clear();  // and is no scheduler instance of a fleet
     for (int i = 0; i < std::max(1, options.threads); ++i) {
       threads_.emplace_back([this] { run(); });
@@ -181,9 +181,8 @@ std::optional<http::Response> Dashboard::check_header(const http::Request& heade
   std::string_view path = header.path();
   if (path.starts_with(kApiPrefix)) {
     if (access(header) != Access::kNone) return std::nullopt;
-    return error_response(
-        Status(Code::kUnauthenticated,
-               "missing or unknown key (Authorization: Bearer <API key or read key>)"));
+    return error_response(Status(Code::kUnauthenticated,
+                                 "missing or unknown key (Authorization: Bearer <API key or read key>)"));
   }
   if (header.method != "GET" && header.method != "HEAD") {
     return error_response(invalid_argument("the dashboard's pages are read with GET"));
@@ -280,13 +279,13 @@ void Dashboard::cancel_job(const std::string& id, const Params& params, http::Re
     }
     grace = *parsed;
   }
-  std::optional<std::string> reason;  // recorded as the job's cancel_reason
-  if (auto found = params.find("reason"); found != params.end()) reason = found->second;
-  read(std::move(responder), [id, grace, reason](Store& store) -> Result<json> {
+  read(std::move(responder), [id, grace](Store& store) -> Result<json> {
     ASSIGN_OR_RETURN(auto job, store.find_job(id));
     if (!job) return not_found("no job with id " + id);
     spdlog::info("dashboard: cancelling job {} (grace {} ms)", id, grace / kMicrosPerMilli);
-    ASSIGN_OR_RETURN(JobRecord cancelled, jobs::cancel_job(store, std::move(*job), grace, reason));
+    // No reason: the dashboard's cancel takes none (yet), so none is recorded.
+    ASSIGN_OR_RETURN(JobRecord cancelled,
+                     jobs::cancel_job(store, std::move(*job), grace, std::nullopt));
     return job_view(store, cancelled.id);
   });
 }
