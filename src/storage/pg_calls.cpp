@@ -253,12 +253,14 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
     params.add_null().add_null();
   }
   params.add(end.call_status).add(now_);
+  end.error ? params.add(end.error->traceback) : params.add("");
   ASSIGN_OR_RETURN(
       Rows done,
       db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
                 "error = $6, call_status = $7, finished_at = $8, updated_at = $8, "
                 "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
-                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                "error_traceback = NULLIF($9, '') "
                 "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
                 "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
                 params));
@@ -274,15 +276,16 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                            const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
-                           "error = $5, lease_owner = NULL, lease_expires_at = NULL, "
-                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           "error = $5, error_traceback = NULLIF($7, ''), lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
                                .add(epoch)
                                .add(ready_at)
                                .add(reason.type)
                                .add(reason.message)
-                               .add(now_)));
+                               .add(now_)
+                               .add(reason.traceback)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
 }
@@ -293,6 +296,7 @@ Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
                            "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
+                           "error_traceback = NULL, "
                            "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
