@@ -315,6 +315,22 @@ TEST_P(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {
   EXPECT_TRUE(later->finished_since.empty());
 }
 
+// The dashboard's live views poll it from a connection of their own.
+TEST_P(BrowseTest, TheChangeStampMovesWhenAnotherConnectionCommits) {
+  auto reader = open(clock_);
+  ASSERT_NE(reader, nullptr);
+  auto before = reader->change_stamp();
+  ASSERT_TRUE(before.is_ok()) << before.status().message();
+  if (!postgres()) {
+    // PostgreSQL's may move with any write on the server; SQLite's only with this file's.
+    EXPECT_EQ(*reader->change_stamp(), *before) << "nothing changed";
+  }
+  call("f");
+  auto after = reader->change_stamp();
+  ASSERT_TRUE(after.is_ok()) << after.status().message();
+  EXPECT_NE(*after, *before);
+}
+
 RATCHET_ON_BOTH_BACKENDS(BrowseTest);
 
 }  // namespace

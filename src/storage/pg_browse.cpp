@@ -136,4 +136,9 @@ Result<HealthCounts> health_counts(Connection& db, Micros now, Micros since) {
   return health;
 }
 
+Result<std::string> change_stamp(Connection& db) {
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT pg_current_snapshot()::text"));
+  return rows.empty() ? std::string() : rows[0].text(0);
+}
+
 }  // namespace ratchet::pg

@@ -16,6 +16,11 @@ Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& p
                                             int limit);
 Result<std::optional<std::string>> coroutine_state(Connection& db, const std::string& call_id);
 Result<HealthCounts> health_counts(Connection& db, Micros now, Micros since);
+// The server's current snapshot (the transactions in progress and the next
+// id): it changes when any transaction that wrote commits or starts. Of the
+// whole server, not only this database: a change elsewhere only costs the
+// caller a needless read.
+Result<std::string> change_stamp(Connection& db);
 
 // The statement browse_runs runs for `filter` (for tests of its query plan).
 const std::string& browse_sql(const RunFilter& filter);

@@ -162,6 +162,7 @@ class PgStore final : public Store {
   Result<HealthCounts> health_counts(Micros since) override {
     return pg::health_counts(*db_, clock_.now(), since);
   }
+  Result<std::string> change_stamp() override { return pg::change_stamp(*db_); }
 
  private:
   Result<int> schema_version();

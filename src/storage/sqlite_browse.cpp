@@ -128,4 +128,12 @@ Result<HealthCounts> health_counts(Database& db, Micros now, Micros since) {
   return health;
 }
 
+Result<std::string> data_version(Database& db) {
+  ASSIGN_OR_RETURN(Statement * query, db.prepare("PRAGMA data_version"));
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::string version = row ? std::to_string(query->int64(0)) : "";
+  query->reset();
+  return version;
+}
+
 }  // namespace ratchet::sqlite
