@@ -107,6 +107,7 @@ constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN host_id TEXT;
 )sql";
 
+
 // The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
 // first, by status, kind or name (a call's function, a job's program). Partial
 // indexes over the roots only, so that the many child calls of a fan-out cost
@@ -125,7 +126,7 @@ CREATE INDEX runs_roots_by_name ON runs (
 )sql";
 
 constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3,
-                                                 kDashboardIndexes};
+                                                kDashboardIndexes};
 
 }  // namespace
 
