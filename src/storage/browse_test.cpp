@@ -38,6 +38,7 @@ class BrowseTest : public BackendTest {
     c.parent_id = parent;
     c.root_id = parent;
     c.run_key = run_key;
+    c.max_attempts = 3;
     std::string id = testing::dispatch_call(*store_, c);
     EXPECT_FALSE(id.empty());
     return id;
@@ -254,6 +255,7 @@ TEST_P(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   EXPECT_EQ((*children)[0].id, first);
   EXPECT_EQ((*children)[1].id, second);
   EXPECT_EQ((*children)[0].function, "square");
+  EXPECT_EQ((*children)[0].max_attempts, 3) << "every column of a call but its values";
   EXPECT_TRUE((*children)[0].input.empty()) << "a tree does not read the children's inputs";
   EXPECT_EQ((*store_->find_call(first))->input.size(), 1000u);
   EXPECT_EQ(store_->child_calls(parent, 1)->size(), 1u);

@@ -109,6 +109,12 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // The dashboard's runs list (storage/browse.hpp, pg_browse.cpp): jobs and root
 // calls newest first, by status, kind or name, each page one backward range
 // of an index. Partial indexes over the roots only, so that the children of a
@@ -134,7 +140,8 @@ CREATE INDEX runs_roots_by_name ON runs (ratchet_run_name(function, command), st
   WHERE parent_id IS NULL;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kDashboardIndexes};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
+                                                kDashboardIndexes};
 
 }  // namespace
 

@@ -125,8 +125,14 @@ CREATE INDEX runs_roots_by_name ON runs (
   started_at) WHERE parent_id IS NULL;
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3,
-                                                kDashboardIndexes};
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3,
+                                                kDashboardIndexes, kCallMaxAttempts};
 
 }  // namespace
 
