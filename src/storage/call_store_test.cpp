@@ -263,19 +263,24 @@ TEST_P(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   EXPECT_EQ(resumed[0].call.poll->state, "s");
 }
 
-TEST_P(CallStoreTest, RestartForgetsTheCoroutineState) {
+TEST_P(CallStoreTest, RestartForgetsTheCoroutineStateAndKeepsWhy) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now()};
   apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); });
   auto woken = claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.restart(id, woken[0].call.lease_epoch, clock_.now());
+    return tx.restart(id, woken[0].call.lease_epoch, clock_.now(),
+                      CallError{"IncompatibleStateError", "step 2 diverged: shout", ""});
   }));
   auto fresh = claim();
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_FALSE(fresh[0].call.poll.has_value());
   EXPECT_EQ(stored_states(), 0);
+  // The dashboard shows where the replay diverged from the last error.
+  ASSERT_TRUE(fresh[0].call.error.has_value());
+  EXPECT_EQ(fresh[0].call.error->type, "IncompatibleStateError");
+  EXPECT_EQ(fresh[0].call.error->message, "step 2 diverged: shout");
 }
 
 TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {

@@ -35,7 +35,8 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
                                const CallError& error,
                                const std::vector<std::string>& delivered) override;
-  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                       const CallError& reason) override;
   Result<std::optional<Micros>> next_due() override;
 
  private:
@@ -329,15 +330,17 @@ Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::
 }
 
 Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t epoch,
-                                            Micros ready_at) {
+                                            Micros ready_at, const CallError& reason) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, lease_owner = NULL, "
-                               "lease_expires_at = NULL, updated_at = ?4 "
+                               "lease_expires_at = NULL, updated_at = ?4, error_type = ?5, "
+                               "error = ?6, error_traceback = NULLIF(?7, '') "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, now_);
+  update->bind(5, reason.type).bind(6, reason.message).bind(7, reason.traceback);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
   RETURN_IF_ERROR(drop_state(id));
