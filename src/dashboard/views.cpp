@@ -182,8 +182,8 @@ std::optional<int> diverged_at(const CallRecord& call) {
   if (!message.starts_with("step ")) return std::nullopt;
   int step = 0;
   auto [end, error] = std::from_chars(message.data() + 5, message.data() + message.size(), step);
-  if (error != std::errc() || std::string_view(end, message.data() + message.size())
-                                      .substr(0, 9) != " diverged") {
+  if (error != std::errc() ||
+      std::string_view(end, message.data() + message.size()).substr(0, 9) != " diverged") {
     return std::nullopt;
   }
   return step;

@@ -121,15 +121,14 @@ TEST_F(ViewsTest, ACallShowsItsInputAndState) {
 TEST_F(ViewsTest, ACallRestartedByADivergedReplayShowsTheStep) {
   std::string id = call("pipeline");
   auto restart = [&](CallError reason) {
-    ASSERT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(auto claimed, tx.claim("me", clock_.now() + 1000, 10));
-                      if (claimed.empty()) return internal_error("nothing to claim");
-                      return tx
-                          .restart(id, claimed[0].call.lease_epoch, clock_.now(), reason)
-                          .status();
-                    })
-                    .is_ok());
+    ASSERT_TRUE(
+        store_
+            ->calls([&](CallTransaction& tx) -> Status {
+              ASSIGN_OR_RETURN(auto claimed, tx.claim("me", clock_.now() + 1000, 10));
+              if (claimed.empty()) return internal_error("nothing to claim");
+              return tx.restart(id, claimed[0].call.lease_epoch, clock_.now(), reason).status();
+            })
+            .is_ok());
   };
   restart({"IncompatibleStateError", "step 3 diverged: the code now calls shout, not greet", ""});
   auto view = call_view(*store_, id);

@@ -266,23 +266,6 @@ TEST_P(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
 
 TEST_P(BrowseTest, AnErrorsTracebackIsKeptByRetriesAndTheEnd) {
   std::string id = call("f");
-  auto claim = [&] {
-    ASSERT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      return tx.claim("me", clock_.now() + kMicrosPerSecond, 10).status();
-                    })
-                    .is_ok());
-  };
-  auto apply = [&](const std::function<Result<bool>(CallTransaction&)>& f) {
-    bool applied = false;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(applied, f(tx));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return applied;
-  };
   claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
     return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", "Traceback 1\n"});

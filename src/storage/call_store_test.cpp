@@ -30,30 +30,6 @@ class CallStoreTest : public BackendTest {
     return id;
   }
 
-  std::vector<ClaimedCall> claim(int limit = 100) {
-    std::vector<ClaimedCall> claimed;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(
-                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return claimed;
-  }
-
-  template <typename F>
-  bool apply(F&& f) {
-    bool applied = false;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(applied, f(tx));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return applied;
-  }
-
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
   // How many coroutine states the store holds, read by another connection.

@@ -94,15 +94,22 @@ JobRecord read_job(const Row& row) {
   return job;
 }
 
-template <typename Row>
-RunSummary read_summary(const Row& row) {
-  RunSummary run;
+// The columns every list of runs starts with: id, kind, run_key, status,
+// started_at, finished_at (RunSummary and RunRow alike).
+template <typename Row, typename Run>
+void read_run_head(const Row& row, Run& run) {
   run.id = row.text(0);
   run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
   run.run_key = row.text(2);
   run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
   run.started_at = row.int64(4);
   run.finished_at = row.optional_int64(5);
+}
+
+template <typename Row>
+RunSummary read_summary(const Row& row) {
+  RunSummary run;
+  read_run_head(row, run);
   run.stdout_file = row.text(6);
   run.stderr_file = row.text(7);
   return run;
@@ -111,12 +118,7 @@ RunSummary read_summary(const Row& row) {
 template <typename Row>
 RunRow read_run_row(const Row& row) {
   RunRow run;
-  run.id = row.text(0);
-  run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
-  run.run_key = row.text(2);
-  run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
-  run.started_at = row.int64(4);
-  run.finished_at = row.optional_int64(5);
+  read_run_head(row, run);
   run.function = row.text(6);
   run.command = command_from_json(row.text(7));
   run.attempts = static_cast<int>(row.int64(8));
