@@ -409,15 +409,16 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
   // Without input and output (NULL in their places): a fan-out's children may
   // carry megabytes each, and a tree shows neither.
-  ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
-                              "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
-                              "correlation_id, attempts, started_at, finished_at, expires_at, "
-                              "ready_at, lease_owner, lease_epoch, lease_expires_at, "
-                              "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                              "children_waiting, results_waiting, error_traceback, max_attempts FROM runs "
-                              "WHERE parent_id = ?1 "
-                              "ORDER BY started_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
+                 "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
+                 "correlation_id, attempts, started_at, finished_at, expires_at, "
+                 "ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                 "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                 "children_waiting, results_waiting, error_traceback, max_attempts FROM runs "
+                 "WHERE parent_id = ?1 "
+                 "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<CallRecord> children;
   while (true) {
