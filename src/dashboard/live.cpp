@@ -124,8 +124,8 @@ void LiveViews::publish(std::vector<Read>& reads, Steady::time_point now) {
 
 void LiveViews::run() {
   pthread_setname_np(pthread_self(), "ratchet-live");
-  auto store = open_store(db_path_, clock_, store_options_);
-  if (!store.is_ok()) spdlog::error("dashboard live views: {}", store.status().message());
+  // Opened when a view first has clients, and again after a failure to open.
+  Result<std::unique_ptr<Store>> store = unavailable("not opened yet");
   std::string stamp;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
@@ -135,6 +135,10 @@ void LiveViews::run() {
     if (prune() == 0) continue;
     lock.unlock();
     // Outside the lock: the HTTP threads that subscribe never wait for the store.
+    if (!store.is_ok()) {
+      store = open_store(db_path_, clock_, store_options_);
+      if (!store.is_ok()) spdlog::warn("dashboard live views: {}", store.status().message());
+    }
     bool changed = true;
     if (store.is_ok()) {
       auto now_stamp = (*store)->change_stamp();
