@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/run.hpp"
 
@@ -25,6 +26,11 @@ namespace ratchet::records {
 
 #define RATCHET_SUMMARY_COLUMNS \
   "id, kind, run_key, status, started_at, finished_at, stdout_file, stderr_file"
+
+// The columns of a line of the dashboard's runs list, read by read_run_row().
+#define RATCHET_RUN_ROW_COLUMNS                                                       \
+  "id, kind, run_key, status, started_at, finished_at, function, command, attempts, " \
+  "error_type, error, exit_code, parent_id, root_id"
 
 #define RATCHET_CALL_COLUMNS                                                                    \
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
@@ -102,17 +108,39 @@ JobRecord read_job(const Row& row) {
   return job;
 }
 
-template <typename Row>
-RunSummary read_summary(const Row& row) {
-  RunSummary run;
+// The columns every list of runs starts with: id, kind, run_key, status,
+// started_at, finished_at (RunSummary and RunRow alike).
+template <typename Row, typename Run>
+void read_run_head(const Row& row, Run& run) {
   run.id = row.text(0);
   run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
   run.run_key = row.text(2);
   run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
   run.started_at = row.int64(4);
   run.finished_at = row.optional_int64(5);
+}
+
+template <typename Row>
+RunSummary read_summary(const Row& row) {
+  RunSummary run;
+  read_run_head(row, run);
   run.stdout_file = row.text(6);
   run.stderr_file = row.text(7);
+  return run;
+}
+
+template <typename Row>
+RunRow read_run_row(const Row& row) {
+  RunRow run;
+  read_run_head(row, run);
+  run.function = row.text(6);
+  run.command = command_from_json(row.text(7));
+  run.attempts = static_cast<int>(row.int64(8));
+  run.error_type = row.text(9);
+  run.error = row.optional_text(10);
+  if (auto code = row.optional_int64(11)) run.exit_code = static_cast<int>(*code);
+  run.parent_id = row.text(12);
+  run.root_id = row.text(13);
   return run;
 }
 
