@@ -16,6 +16,7 @@ packages=(
   libcpp-httplib-dev
   clang libclang-rt-14-dev
   procps
+  zsh groff-base
   chromium  # the dashboard's browser test (tests/dashboard)
 )
 # Node.js 20+ and npm drive that test. Machines of this project come with

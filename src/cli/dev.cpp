@@ -55,7 +55,8 @@ int run_dev(int argc, char** argv) {
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
   app.add_option("--db", db,
                  "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
-                 "SQLite file)");
+                 "SQLite file)")
+      ->type_name("FILE|URL");
   server::ServerConfig config;
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 
+#include "cli/command.hpp"
 #include "common/status.hpp"
 #include "protocol/signing.hpp"
 #include "server/server.hpp"

@@ -260,14 +260,14 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
     } else {
       // A retry due after the call's expiration is recorded all the same:
       // the call fails TIMEOUT at its expiration (CallTransaction::expire),
-      // not now. The log line is the only place the endpoint's reason for a
-      // restart (e.g. the SDK's "step N diverged: ...") is kept: restart()
-      // forgets the state it was about.
+      // not now. A restart's reason (the SDK's "step N diverged: ...")
+      // becomes the call's last error, which the dashboard and `ratchet
+      // status` show.
       bool retry = t.kind == Kind::kRetry;
       if (retry) {
         ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
       } else {
-        ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+        ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at, t.reason));
       }
       if (applied) {
         ++turn.retried;

@@ -240,8 +240,23 @@ class ControlledStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus e, const std::string& r) override {
     return real_.mark_job_lost(id, e, r);
   }
-  Result<bool> request_cancel(const std::string& id, Micros grace) override {
-    return real_.request_cancel(id, grace);
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& o,
+                                             const JobRequest& next) override {
+    return real_.retry_job(id, o, next);
+  }
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override {
+    return real_.find_retry_of(id);
+  }
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override {
+    return real_.request_cancel(id, grace, reason);
+  }
+  Result<KeyUnlock> unlock_key(const std::string& k, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& l) override {
+    return real_.unlock_key(k, reason, ttl, l);
+  }
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override {
+    return real_.import_jobs(jobs);
   }
   Result<bool> heartbeat(const std::string& id, Micros lease_until) override {
     return real_.heartbeat(id, lease_until);

@@ -99,7 +99,8 @@ class CallTx final : public PgCallTransaction {
   Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
                                const CallError& error,
                                const std::vector<std::string>& delivered) override;
-  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                       const CallError& reason) override;
   Result<std::optional<Micros>> next_due() override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
@@ -307,12 +308,14 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
     params.add_null().add_null();
   }
   params.add(end.call_status).add(now_);
+  end.error ? params.add(end.error->traceback) : params.add("");
   ASSIGN_OR_RETURN(
       Rows done,
       db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
                 "error = $6, call_status = $7, finished_at = $8, updated_at = $8, "
                 "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
-                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                "error_traceback = NULLIF($9, '') "
                 "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
                 "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
                 params));
@@ -337,15 +340,16 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                            const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
-                           "error = $5, lease_owner = NULL, lease_expires_at = NULL, "
-                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           "error = $5, error_traceback = NULLIF($7, ''), lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
                                .add(epoch)
                                .add(ready_at)
                                .add(reason.type)
                                .add(reason.message)
-                               .add(now_)));
+                               .add(now_)
+                               .add(reason.traceback)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
 }
@@ -356,6 +360,7 @@ Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
                            "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
+                           "error_traceback = NULL, "
                            "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
@@ -424,14 +429,23 @@ Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
   return true;
 }
 
-Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at) {
+Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                             const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
-                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4, "
+                           "error_type = $5, error = $6, error_traceback = NULLIF($7, '') "
                            "WHERE " LEASED_UNDER_EPOCH,
-                           Params().add(id).add(epoch).add(ready_at).add(now_)));
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(ready_at)
+                               .add(now_)
+                               .add(reason.type)
+                               .add(reason.message)
+                               .add(reason.traceback)));
   if (changed == 0) return false;
   if (ready_at <= now_) made_work_ = true;
   RETURN_IF_ERROR(drop_state(id));

@@ -107,7 +107,6 @@ constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN host_id TEXT;
 )sql";
 
-
 // The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
 // first, by status, kind or name (a call's function, a job's program). Partial
 // indexes over the roots only, so that the many child calls of a fan-out cost
@@ -129,6 +128,39 @@ CREATE INDEX runs_roots_by_name ON runs (
 // NULL: the server's. The once-ever run-key lookup uses runs_by_key.
 constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+// Jobs for orchestrators: lineage (each job's number within its key and the
+// job it follows), run-once keys and their unlocks, retries, and why a job was
+// cancelled. Jobs recorded before this version are numbered in the order they
+// started, each following the previous job of its key.
+constexpr const char* kJobLineage = R"sql(
+ALTER TABLE runs ADD COLUMN attempt_no INTEGER;
+ALTER TABLE runs ADD COLUMN rerun_of_job_id TEXT;
+ALTER TABLE runs ADD COLUMN rerun_reason TEXT;
+ALTER TABLE runs ADD COLUMN started_by TEXT;
+ALTER TABLE runs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN strict_override_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retry_delay_us INTEGER;
+ALTER TABLE runs ADD COLUMN cancel_reason TEXT;
+
+UPDATE runs SET attempt_no = numbered.n, rerun_of_job_id = numbered.previous, started_by = 'start'
+  FROM (SELECT id,
+               ROW_NUMBER() OVER key_order AS n,
+               LAG(id) OVER key_order AS previous
+          FROM runs WHERE kind = 'job'
+        WINDOW key_order AS (PARTITION BY run_key ORDER BY started_at, rowid)) AS numbered
+  WHERE runs.id = numbered.id;
+
+CREATE INDEX runs_by_rerun_of ON runs (rerun_of_job_id) WHERE rerun_of_job_id IS NOT NULL;
+
+CREATE TABLE job_unlocks (
+  run_key    TEXT PRIMARY KEY,
+  reason     TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
 )sql";
 
 // Server instances with their heartbeats, so that a server takes over the
@@ -169,9 +201,9 @@ CREATE TABLE call_history (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                 kDashboardIndexes, kCallMaxAttempts, kInstances,
-                                                 kHistory};
+constexpr std::array<const char*, 8> kMigrations{
+    kVersion1,        kVersion2,   kVersion3,  kDashboardIndexes,
+    kCallMaxAttempts, kJobLineage, kInstances, kHistory};
 
 }  // namespace
 
