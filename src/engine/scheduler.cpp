@@ -130,20 +130,21 @@ void Scheduler::stop() {
   waiters_.clear();
 }
 
+std::optional<Status> Scheduler::refusal() const {
+  if (!running_) return Status(Code::kUnavailable, "the server is shutting down");
+  // Refused rather than queued: while the store fails, nothing may pile up in
+  // memory, and the client holds the request until it can be recorded.
+  if (store_failure_) return store_failure_;
+  return std::nullopt;
+}
+
 void Scheduler::dispatch(std::vector<NewCall> calls,
                          std::function<void(Result<std::vector<std::string>>)> done) {
   std::optional<Status> refused;
   {
     std::lock_guard lock(mutex_);
-    if (!running_) {
-      refused = Status(Code::kUnavailable, "the server is shutting down");
-    } else if (store_failure_) {
-      // Refused rather than queued: while the store fails, nothing may pile
-      // up in memory, and the client holds the calls until they can be recorded.
-      refused = store_failure_;
-    } else {
-      dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
-    }
+    refused = refusal();
+    if (!refused) dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
   }
   if (refused) {
     done(*refused);
@@ -176,13 +177,8 @@ void Scheduler::act(Action action) {
   std::optional<Status> refused;
   {
     std::lock_guard lock(mutex_);
-    if (!running_) {
-      refused = Status(Code::kUnavailable, "the server is shutting down");
-    } else if (store_failure_) {
-      refused = store_failure_;
-    } else {
-      actions_.push_back(std::move(action));
-    }
+    refused = refusal();
+    if (!refused) actions_.push_back(std::move(action));
   }
   if (refused) {
     action.done(*refused);

@@ -156,6 +156,8 @@ class Scheduler {
   Status claim(CallTransaction& tx, Turn& turn);
   Status claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until);
   void act(Action action);
+  // Why a request cannot be queued now (under mutex_): stopping, or the store fails.
+  std::optional<Status> refusal() const;
   Status apply_action(CallTransaction& tx, Action& action, Turn& turn);
   Status read_figures(CallTransaction& tx, Turn& turn);
   void record_attempt(const Reply& reply, const Transition& t, bool applied, Turn& turn);
