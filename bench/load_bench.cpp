@@ -41,10 +41,10 @@ namespace {
 namespace pb = dispatch::sdk::v1;
 using namespace ratchet;
 using namespace ratchet::bench;
-using Clock = std::chrono::system_clock;
+using WallClock = std::chrono::system_clock;
 
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now().time_since_epoch())
       .count();
 }
 
@@ -393,9 +393,9 @@ int main(int argc, char** argv) {
     auto late = percentiles(b.seen.lateness_ms);
     std::vector<double> os_late;
     for (int i = 0; i < 200; ++i) {
-      auto due = Clock::now() + std::chrono::milliseconds(5);
+      auto due = WallClock::now() + std::chrono::milliseconds(5);
       std::this_thread::sleep_until(due);
-      os_late.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+      os_late.push_back(std::chrono::duration<double, std::milli>(WallClock::now() - due).count());
     }
     auto os = percentiles(os_late);
     row(("sleep lateness p50 ms, " + std::to_string(sleepers) + " sleepers").c_str(), late[0],
