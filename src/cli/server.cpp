@@ -99,11 +99,21 @@ int run_server(int argc, char** argv) {
                  "calls sent to endpoints and not yet answered")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--endpoint-initial-limit", config.scheduler.aimd.initial,
+                 "calls each endpoint may have in flight at first; the limit grows while its "
+                 "calls succeed and halves when it throttles or times out")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--max-attempts", config.scheduler.retry.max_attempts,
                  "attempts before a call with temporary failures fails")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
+      ->capture_default_str();
+  std::string retry_backoff = "100ms";
+  app.add_option("--retry-backoff", retry_backoff,
+                 "the delay before a call's first retry; it doubles with each attempt, up to "
+                 "30s or this if longer (jittered)")
       ->capture_default_str();
   std::string shutdown_grace = "10s";
   app.add_option("--shutdown-grace", shutdown_grace,
@@ -157,6 +167,13 @@ int run_server(int argc, char** argv) {
   // margin scales with the timeout (5 s to 1 min) rather than being a fixed minute.
   config.scheduler.lease =
       *timeout + std::clamp(*timeout, 5 * kMicrosPerSecond, 60 * kMicrosPerSecond);
+  auto backoff = duration_option("--retry-backoff", retry_backoff);
+  if (!backoff.is_ok()) return fail(backoff.status());
+  if (*backoff < kMicrosPerMilli) {
+    return fail(invalid_argument("--retry-backoff must be at least 1ms, not " + retry_backoff));
+  }
+  config.scheduler.retry.initial_backoff = *backoff;
+  config.scheduler.retry.max_backoff = std::max(config.scheduler.retry.max_backoff, *backoff);
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
   if (!grace.is_ok()) return fail(grace.status());
   config.shutdown_grace = *grace;

@@ -21,7 +21,14 @@ int run_status(int argc, char** argv) {
   if (!all || selector.run_key.empty()) {
     auto run = find_selected_run(**store, selector);
     if (!run.is_ok()) return fail(run.status());
-    print_json(run_json(*run));
+    auto out = run_json(*run);
+    if (run->call) {
+      // What happened to the call: its attempts, polls and actions.
+      auto history = (*store)->call_history(run->call->id);
+      if (!history.is_ok()) return fail(history.status());
+      out["history"] = history_json(*history);
+    }
+    print_json(out);
     return 0;
   }
   auto runs = (*store)->runs_for_key(selector.run_key, std::numeric_limits<int>::max());

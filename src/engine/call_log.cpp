@@ -17,13 +17,20 @@ std::atomic<LogFormat> format{LogFormat::kText};
 // synchronous, so the formatter runs on the thread that logs.
 thread_local const CallLine* current_call = nullptr;
 
+// spdlog's level names are fmt::string_views, which nlohmann::json would
+// take for arrays of characters.
+std::string level_name(spdlog::level::level_enum level) {
+  auto name = spdlog::level::to_string_view(level);
+  return std::string(name.data(), name.size());
+}
+
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch()).count();
     nlohmann::json line{{"time", format_local_time(micros)},
-                        {"level", spdlog::level::to_string_view(msg.level)},
+                        {"level", level_name(msg.level)},
                         {"msg", std::string_view(msg.payload.data(), msg.payload.size())}};
     if (current_call) {
       line["call_id"] = current_call->call_id;

@@ -274,5 +274,34 @@ TEST_F(SchedulerFairnessTest, ADurableSleepWakesAtItsTimeAndHoldsNoThread) {
   EXPECT_EQ(scheduler.figures().in_flight, 0) << "nothing is held while they sleep";
 }
 
+TEST_F(SchedulerFairnessTest, FiguresShowQueueDepthPerFunctionAndSleepingCoroutines) {
+  auto store = open();
+  // "slow" never answers; "sleeper" sleeps an hour (a Poll with no calls).
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "slow") return std::nullopt;
+    pb::RunResponse response;
+    response.mutable_poll()->set_coroutine_state("s");
+    response.mutable_poll()->mutable_max_wait()->set_seconds(3600);
+    return response;
+  });
+  options_.aimd.initial = 2;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  dispatch(scheduler, std::vector<NewCall>(10, call("slow", 0)));
+  NewCall sleeper = call("sleeper", 0);
+  sleeper.endpoint = "http://sleep";
+  dispatch(scheduler, std::vector<NewCall>(3, sleeper));
+  SchedulerFigures figures;
+  EXPECT_TRUE(until({&endpoint}, [&] {
+    figures = scheduler.figures();
+    return figures.queue_depth["slow"] == 8 && figures.waiting == 3;
+  })) << "queue depth of slow: " << figures.queue_depth["slow"] << ", waiting " << figures.waiting;
+  EXPECT_EQ(figures.calls_dispatched, 13u);
+  EXPECT_EQ(figures.in_flight, 2) << "the slow endpoint's limit";
+  EXPECT_EQ(figures.queue_depth.count("sleeper"), 0u) << "a sleeping coroutine is not queued";
+  EXPECT_GT(figures.commit_seconds.count, 0u);
+  EXPECT_GT(figures.turn_size.count, 0u);
+}
+
 }  // namespace
 }  // namespace ratchet::engine

@@ -11,6 +11,7 @@
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
+#include "server/metrics.hpp"
 #include "server/work_queue.hpp"
 #include "storage/store.hpp"
 
@@ -69,10 +70,11 @@ namespace {
 // The one routing table of the server's HTTP port: the Dispatch API's RPCs
 // (every path under its services' prefix, so an unknown RPC is the API's 404),
 // then the extension.
-// Whether a request goes to the Dispatch API (the RPCs, and every path when
-// nothing else is served) rather than to the extension.
+// Whether a request goes to the Dispatch API (the RPCs, /metrics, and every
+// path when nothing else is served) rather than to the extension.
 bool for_api(const http::Request& request, const Extension* extension) {
-  return !extension || request.path().starts_with("/dispatch.sdk.v1.");
+  return !extension || request.path().starts_with("/dispatch.sdk.v1.") ||
+         request.path() == kMetricsPath;
 }
 
 // The API or the extension refuses a request by its header, before its body is read.

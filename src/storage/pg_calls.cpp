@@ -558,20 +558,7 @@ Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
 }
 
 Result<std::vector<HistoryEvent>> CallTx::history(const std::string& id) {
-  ASSIGN_OR_RETURN(Rows rows,
-                   db_.query("SELECT number, kind, at, duration_us, attempt, call_status, "
-                             "outcome, detail, children, results FROM call_history WHERE "
-                             "call_id = $1 ORDER BY number",
-                             Params().add(id)));
-  std::vector<HistoryEvent> events;
-  for (int i = 0; i < rows.size(); ++i) {
-    Row row = rows[i];
-    events.push_back(HistoryEvent{id, row.text(1), row.int64(0), row.int64(2),
-                                  row.optional_int64(3), static_cast<int>(row.int64(4)),
-                                  static_cast<int>(row.int64(5)), row.text(6), row.text(7),
-                                  static_cast<int>(row.int64(8)), static_cast<int>(row.int64(9))});
-  }
-  return events;
+  return call_history(db_, id);
 }
 
 Result<bool> CallTx::exists(const std::string& id) {
@@ -692,6 +679,23 @@ Result<QueueFigures> CallTx::queue_figures() {
 std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const Clock& clock,
                                                          const FleetTiming& timing) {
   return std::make_unique<CallTx>(db, clock, timing);
+}
+
+Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   db.query("SELECT number, kind, at, duration_us, attempt, call_status, "
+                             "outcome, detail, children, results FROM call_history WHERE "
+                             "call_id = $1 ORDER BY number",
+                             Params().add(id)));
+  std::vector<HistoryEvent> events;
+  for (int i = 0; i < rows.size(); ++i) {
+    Row row = rows[i];
+    events.push_back(HistoryEvent{id, row.text(1), row.int64(0), row.int64(2),
+                                  row.optional_int64(3), static_cast<int>(row.int64(4)),
+                                  static_cast<int>(row.int64(5)), row.text(6), row.text(7),
+                                  static_cast<int>(row.int64(8)), static_cast<int>(row.int64(9))});
+  }
+  return events;
 }
 
 Result<std::optional<CallRecord>> find_call(Connection& db, const std::string& id) {

@@ -161,6 +161,9 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return pg::find_call(*db_, id);
   }
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
+    return pg::call_history(*db_, id);
+  }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
   void watch_calls(std::function<void()> news) override;

@@ -531,30 +531,7 @@ Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& ev
 }
 
 Result<std::vector<HistoryEvent>> SqliteCallTransaction::history(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db_.prepare("SELECT number, kind, at, duration_us, attempt, call_status, "
-                               "outcome, detail, children, results FROM call_history WHERE "
-                               "call_id = ?1 ORDER BY number"));
-  query->bind(1, id);
-  std::vector<HistoryEvent> events;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (!row) break;
-    HistoryEvent e;
-    e.call_id = id;
-    e.number = query->int64(0);
-    e.kind = query->text(1);
-    e.at = query->int64(2);
-    e.duration = query->optional_int64(3);
-    e.attempt = static_cast<int>(query->int64(4));
-    e.call_status = static_cast<int>(query->int64(5));
-    e.outcome = query->text(6);
-    e.detail = query->text(7);
-    e.children = static_cast<int>(query->int64(8));
-    e.results = static_cast<int>(query->int64(9));
-    events.push_back(std::move(e));
-  }
-  return events;
+  return call_history(db_, id);
 }
 
 Result<bool> SqliteCallTransaction::exists(const std::string& id) {
@@ -729,6 +706,34 @@ Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& par
   }
   query->reset();
   return children;
+}
+
+Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT number, kind, at, duration_us, attempt, call_status, "
+                              "outcome, detail, children, results FROM call_history WHERE "
+                              "call_id = ?1 ORDER BY number"));
+  query->bind(1, id);
+  std::vector<HistoryEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    HistoryEvent e;
+    e.call_id = id;
+    e.number = query->int64(0);
+    e.kind = query->text(1);
+    e.at = query->int64(2);
+    e.duration = query->optional_int64(3);
+    e.attempt = static_cast<int>(query->int64(4));
+    e.call_status = static_cast<int>(query->int64(5));
+    e.outcome = query->text(6);
+    e.detail = query->text(7);
+    e.children = static_cast<int>(query->int64(8));
+    e.results = static_cast<int>(query->int64(9));
+    events.push_back(std::move(e));
+  }
+  query->reset();
+  return events;
 }
 
 Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {

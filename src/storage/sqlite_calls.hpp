@@ -16,6 +16,9 @@ namespace ratchet::sqlite {
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
                                                        Micros instance_timeout);
 Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id);
+// A call's history, oldest first (Store::call_history): a read, for readers
+// that cannot write too.
+Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id);
 // For the dashboard (Store::child_calls, Store::coroutine_state).
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit);
 Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id);

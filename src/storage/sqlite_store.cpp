@@ -77,6 +77,9 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return sqlite::find_call(*db_, id);
   }
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
+    return sqlite::call_history(*db_, id);
+  }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
   Result<RunPage> browse_runs(const RunQuery& query) override {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "http/client.hpp"
 #include "protocol/connect.hpp"
@@ -30,6 +31,10 @@ using testing::TestEndpoint;
 
 // The RPC as docs/server.md documents it: a client's contract, spelled out.
 constexpr std::string_view kCancelPath = "/dispatch.sdk.v1.DispatchService/Cancel";
+constexpr std::string_view kRetryNowPath = "/dispatch.sdk.v1.DispatchService/RetryNow";
+// A first retry 10 minutes after a failure: only a retry now explains a
+// second attempt within the tests' bounds.
+const std::vector<std::string> kLongBackoff = {"--retry-backoff", "10m"};
 
 class ServerControl : public ::testing::Test {
  protected:
@@ -62,6 +67,16 @@ class ServerControl : public ::testing::Test {
     auto parsed = json::parse(shown.out, nullptr, false);
     return parsed.is_object() ? parsed : json::object();
   }
+  // Waits (bounded) until the call's first attempt failed and its retry waits.
+  bool wait_for_backoff(const std::string& id) {
+    for (auto deadline = std::chrono::steady_clock::now() + 30s;
+         std::chrono::steady_clock::now() < deadline;) {
+      auto history = status_of(id)["history"];
+      if (history.is_array() && !history.empty() && history[0]["outcome"] == "retry") return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
   Result<http::Response> get_metrics(std::optional<std::string> authorization) {
     http::Request request;
     request.method = "GET";
@@ -73,6 +88,7 @@ class ServerControl : public ::testing::Test {
   }
 
   TempDir dir_;
+  TempDir other_home_;
   std::unique_ptr<TestEndpoint> endpoint_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<ApiClient> client_;
@@ -128,6 +144,38 @@ TEST_F(ServerControl, CliCancelWorksWhileTheServerIsDownAndTheCallNeverRunsAgain
   EXPECT_EQ(endpoint_->requests_for(id).size(), 1u);
 }
 
+TEST_F(ServerControl, CliRetryRunsACallInItsBackoffNow) {
+  start(kLongBackoff);
+  std::string id = dispatch("fail_then_ok", 1);
+  ASSERT_TRUE(wait_for_backoff(id)) << status_of(id).dump();
+  auto retried = cli({"retry", "--job-id", id});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  auto result = client_->await_result(id, 30s);
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_FALSE(result->has_error());
+  EXPECT_EQ(endpoint_->requests_for(id).size(), 2u);
+  auto history = status_of(id)["history"];
+  ASSERT_EQ(history.size(), 3u) << history.dump();
+  EXPECT_EQ(history[1]["kind"], "retry_now");
+  EXPECT_EQ(history[1]["detail"].get<std::string>().rfind("by cli:ann", 0), 0u) << history.dump();
+}
+
+TEST_F(ServerControl, RetryNowRpcRunsACallInItsBackoffNow) {
+  start(kLongBackoff);
+  std::string id = dispatch("fail_then_ok", 1);
+  ASSERT_TRUE(wait_for_backoff(id)) << status_of(id).dump();
+  auto response = client_->post(kRetryNowPath, id, "Bearer k", "application/octet-stream");
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(json::parse(response->body)["retried"], true);
+  auto result = client_->await_result(id, 30s);
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_FALSE(result->has_error());
+  auto again = client_->post(kRetryNowPath, id, "Bearer k", "application/octet-stream");
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(json::parse(again->body)["retried"], false) << "a done call has no backoff";
+}
+
 TEST_F(ServerControl, RetryOfACallNotInBackoffSaysSo) {
   start();
   std::string id = dispatch("echo", 5);
@@ -157,8 +205,9 @@ TEST_F(ServerControl, MetricsNeedTheKeyUnlessPublic) {
       std::string::npos);
 
   server_->kill(SIGTERM);
-  server_ =
-      std::make_unique<ServerProcess>(ServerSettings{dir_.path(), "k", "", {"--metrics-public"}, ""});
+  // Another server (a home of its own: each ServerProcess numbers its logs from 1).
+  server_ = std::make_unique<ServerProcess>(
+      ServerSettings{other_home_.path(), "k", "", {"--metrics-public"}, ""});
   ASSERT_TRUE(server_->start().is_ok());
   auto open = get_metrics(std::nullopt);
   ASSERT_TRUE(open.is_ok());
@@ -173,10 +222,12 @@ TEST_F(ServerControl, JsonLogLinesAboutACallCarryItsIdFunctionAndAttempt) {
   bool found = false;
   std::istringstream lines(server_->logs());
   for (std::string line; std::getline(lines, line);) {
-    if (line.empty()) continue;
+    // logs() marks each start of the server with a line of its own.
+    if (line.empty() || line.rfind("---- ", 0) == 0) continue;
     auto parsed = json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << "not a JSON line: " << line;
-    EXPECT_TRUE(parsed.contains("time") && parsed.contains("level") && parsed.contains("msg"));
+    EXPECT_TRUE(parsed.contains("time") && parsed.contains("msg")) << line;
+    EXPECT_TRUE(parsed["level"].is_string()) << line;
     if (parsed.value("call_id", "") == id) {
       found = true;
       EXPECT_EQ(parsed["function"], "permanent");
