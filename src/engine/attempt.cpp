@@ -14,9 +14,22 @@ void set_timestamp(google::protobuf::Timestamp* out, Micros t) {
   out->set_nanos(static_cast<int>((t % kMicrosPerSecond) * 1000));
 }
 
+// An endpoint's error goes on exactly as it came, every field included; one the
+// server made has a type and a message.
 void fill_error(pb::Error* out, const CallError& error) {
+  if (!error.encoded.empty() && out->ParseFromString(error.encoded)) return;
+  out->Clear();
   out->set_type(error.type);
   out->set_message(error.message);
+}
+
+void fill_call_result(pb::CallResult* out, const std::string& dispatch_id,
+                      std::uint64_t correlation_id, const std::optional<std::string>& output,
+                      const std::optional<CallError>& error) {
+  out->set_correlation_id(correlation_id);
+  out->set_dispatch_id(dispatch_id);
+  if (output) out->mutable_output()->ParseFromString(*output);
+  if (error) fill_error(out->mutable_error(), *error);
 }
 
 Transition retry_because(DispatchStatus status, std::string message) {
@@ -39,9 +52,9 @@ Transition finish_with(CallEnd end, DispatchStatus status) {
 Transition interpret_http_failure(const EndpointReply& reply) {
   DispatchStatus status =
       protocol::classify_endpoint_http_failure(reply.http_status, reply.content_type);
-  auto error = protocol::connect_error_from_response(reply.http_status, reply.body);
   std::string message = "the endpoint answered HTTP " + std::to_string(reply.http_status);
-  if (!error.message.empty()) message += ": " + error.message;
+  std::string text = protocol::relayed_error_text(reply.body);
+  if (!text.empty()) message += ": " + text;
   if (status == DispatchStatus::kInvalidResponse) {
     message = "the endpoint answered HTTP " + std::to_string(reply.http_status) +
               " with Content-Type '" + reply.content_type + "', not application/proto";
@@ -92,9 +105,12 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     next.version = child.version();
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
-    if (child.has_expiration()) {
-      next.expires_at =
-          now + child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+    Micros expiration =
+        child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+    if (expiration > 0) {
+      next.expires_at = now + expiration;
+    } else if (defaults.expiration) {
+      next.expires_at = now + *defaults.expiration;
     }
     t.children.push_back(std::move(next));
   }
@@ -115,7 +131,10 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   }
   const pb::CallResult& result = exit.result();
   std::optional<CallError> error;
-  if (result.has_error()) error = CallError{result.error().type(), result.error().message()};
+  if (result.has_error()) {
+    error = CallError{result.error().type(), result.error().message(),
+                      result.error().SerializeAsString()};
+  }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
     t.kind = Transition::Kind::kRestart;
@@ -160,7 +179,7 @@ std::string build_run_request(const ClaimedCall& claimed) {
   request.set_parent_dispatch_id(call.parent_id);
   request.set_root_dispatch_id(call.root_id);
   set_timestamp(request.mutable_creation_time(), call.started_at);
-  if (call.expires_at) set_timestamp(request.mutable_expiration_time(), *call.expires_at);
+  set_timestamp(request.mutable_expiration_time(), call.expires_at.value_or(kNeverExpires));
   if (!call.poll) {
     request.mutable_input()->ParseFromString(call.input);
     return request.SerializeAsString();
@@ -172,14 +191,19 @@ std::string build_run_request(const ClaimedCall& claimed) {
     poll->set_coroutine_state(call.poll->state);
   }
   for (const auto& result : claimed.results) {
-    pb::CallResult* out = poll->add_results();
-    out->set_correlation_id(result.correlation_id);
-    out->set_dispatch_id(result.child_id);
-    if (result.output) out->mutable_output()->ParseFromString(*result.output);
-    if (result.error) fill_error(out->mutable_error(), *result.error);
+    fill_call_result(poll->add_results(), result.child_id, result.correlation_id, result.output,
+                     result.error);
   }
   if (call.poll_error) fill_error(poll->mutable_error(), *call.poll_error);
   return request.SerializeAsString();
+}
+
+std::string build_call_result(const CallRecord& call) {
+  pb::CallResult result;
+  bool failed = call.status != RunStatus::kSucceeded;
+  fill_call_result(&result, call.id, call.correlation_id, call.output,
+                   failed ? call.error : std::nullopt);
+  return result.SerializeAsString();
 }
 
 std::vector<std::string> delivered_results(const ClaimedCall& claimed) {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/answer_gate.hpp"
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
 #include "storage/store.hpp"
@@ -40,11 +41,34 @@ struct SchedulerOptions {
   Micros safety_poll = kMicrosPerSecond;
   RetryPolicy retry;
   PollDefaults poll;
+  // How long after its Dispatch's answer is written a new call goes (AnswerGate).
+  Micros answer_grace = 20 * kMicrosPerMilli;
   std::uint64_t seed = std::random_device{}();
 };
 
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
+
+class Scheduler;
+
+// Lets the calls of one Dispatch go to their endpoints (see AnswerGate): they go
+// the scheduler's grace after written() is called (the API calls it once its
+// answer is in the socket), or after the last copy is destroyed, whichever
+// comes first. Copyable. The Scheduler must outlive it.
+class DispatchRelease {
+ public:
+  DispatchRelease() = default;  // releases nothing
+  void written() const;
+
+ private:
+  friend class Scheduler;
+  struct State;
+  explicit DispatchRelease(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// The ids of a Dispatch's calls in order, once committed, or why not.
+using DispatchDone = std::function<void(Result<std::vector<std::string>>, DispatchRelease)>;
 
 class Scheduler {
  public:
@@ -59,9 +83,11 @@ class Scheduler {
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed. The calls must be valid (see protocol::validate_dispatched_call).
-  void dispatch(std::vector<NewCall> calls,
-                std::function<void(Result<std::vector<std::string>>)> done);
+  // committed; they are sent once `done`'s DispatchRelease lets them go. The
+  // calls must be valid (see protocol::validate_dispatched_call).
+  void dispatch(std::vector<NewCall> calls, DispatchDone done);
+
+  friend struct DispatchRelease::State;
 
   // Answers the call's record once it is terminal (at once if it already is),
   // or kDeadlineExceeded at `deadline`; kNotFound for an unknown id.
@@ -70,7 +96,7 @@ class Scheduler {
  private:
   struct Dispatch {
     std::vector<NewCall> calls;
-    std::function<void(Result<std::vector<std::string>>)> done;
+    DispatchDone done;
     Result<std::vector<std::string>> ids = std::vector<std::string>{};
   };
   struct Reply {
@@ -94,6 +120,8 @@ class Scheduler {
   void send_all(std::vector<ClaimedCall>& claimed);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  // Any thread: a Dispatch's answer is written (DispatchRelease).
+  void answer_written(AnswerGate::Answer answer);
 
   Store& store_;
   const Clock& clock_;
@@ -107,12 +135,14 @@ class Scheduler {
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
+  std::vector<std::pair<AnswerGate::Answer, Micros>> answers_written_;
   int in_flight_ = 0;
   std::optional<Micros> next_due_;
   std::thread thread_;
 
   // Loop thread only.
   std::multimap<std::string, Waiter> waiters_;
+  AnswerGate gate_;  // its held calls are counted in flight
 };
 
 }  // namespace ratchet::engine

@@ -18,11 +18,14 @@
 #include <boost/beast/http/write.hpp>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "http/detail/io_pool.hpp"
 
@@ -120,6 +123,29 @@ Response plain_error(int status, std::string text) {
   return Response::with_body(status, "text/plain; charset=utf-8", std::move(text));
 }
 
+// A callback that runs exactly once: when run() is called, or else when it is
+// destroyed (whatever path a response takes, its `written` callback runs).
+class OnceCallback {
+ public:
+  OnceCallback() = default;
+  explicit OnceCallback(std::function<void()> fn) : fn_(std::move(fn)) {}
+  OnceCallback(OnceCallback&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
+  OnceCallback& operator=(OnceCallback&& other) noexcept {
+    if (this != &other) {
+      run();
+      fn_ = std::exchange(other.fn_, nullptr);
+    }
+    return *this;
+  }
+  ~OnceCallback() { run(); }
+  void run() {
+    if (auto fn = std::exchange(fn_, nullptr)) fn();
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+
 Response run_blocking_handler(const Server::BlockingHandler& handler, const Request& request) {
   try {
     return handler(request);
@@ -143,7 +169,7 @@ class Responder::State {
     }
   }
 
-  void send(Response response);
+  void send(Response response, OnceCallback written = {});
 
  private:
   std::shared_ptr<Gate> gate_;
@@ -153,6 +179,11 @@ class Responder::State {
 
 void Responder::send(Response response) const {
   if (state_) state_->send(std::move(response));
+}
+
+void Responder::send(Response response, std::function<void()> written) const {
+  OnceCallback callback(std::move(written));
+  if (state_) state_->send(std::move(response), std::move(callback));
 }
 
 namespace {
@@ -195,7 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  void deliver(Response response);
+  void deliver(Response response, OnceCallback written = {});
 
  private:
   void wait_for_request();
@@ -206,7 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void reject(beast::error_code ec);
   void lingering_close();
   void drain(std::size_t drained);
-  void send_error(int status, std::string text);
+  void send_error(Response response);
   void write_response();
   void on_written(beast::error_code ec);
 
@@ -222,9 +253,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_flight_ = false;     // a request was handed to the handler, not yet answered
   bool response_in_progress_ = false;
   bool closed_ = false;
+  // What lingering_close reads and discards before it closes, at most.
+  std::size_t drain_limit_ = 4 << 20;
+  bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;
+  OnceCallback written_;  // of the response being written (Responder::send)
 };
 
 bool is_http_syntax_error(beast::error_code ec) {
@@ -265,7 +300,10 @@ void Session::wait_for_request() {
 void Session::read_header() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-  parser_->body_limit(options().body_limit);
+  // No limit while reading the header, so that on_header sees a declared length
+  // over the limit (Beast would fail the header without it), and sets the limit.
+  // (Not boost::none: Beast 1.74 compares a length with it and finds it larger.)
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   stream_.expires_after(options().header_timeout);
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
@@ -276,7 +314,14 @@ void Session::on_header(beast::error_code ec) {
   if (closed_) return;
   if (ec) return reject(ec);
   auto length = parser_->content_length();
-  if (length && *length > options().body_limit) return reject(bhttp::error::body_limit);
+  if (length && *length > options().body_limit) {
+    if (*length <= 4 * static_cast<std::uint64_t>(options().body_limit)) {
+      drain_limit_ = std::max<std::size_t>(drain_limit_, *length);
+      draining_body_ = true;
+    }
+    return reject(bhttp::error::body_limit);
+  }
+  parser_->body_limit(options().body_limit);
   keep_alive_ = parser_->get().keep_alive();
   head_request_ = parser_->get().method() == bhttp::verb::head;
   if (parser_->is_done()) return on_request();
@@ -307,11 +352,12 @@ void Session::read_body() {
 // when it went away or stalled.
 void Session::reject(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
-    return send_error(413, "the request body is larger than " +
-                               std::to_string(options().body_limit) + " bytes\n");
+    if (options().body_too_large) return send_error(options().body_too_large());
+    return send_error(plain_error(413, "the request body is larger than " +
+                                           std::to_string(options().body_limit) + " bytes\n"));
   }
   if (is_http_syntax_error(ec)) {
-    return send_error(400, "malformed HTTP request: " + ec.message() + "\n");
+    return send_error(plain_error(400, "malformed HTTP request: " + ec.message() + "\n"));
   }
   close();
 }
@@ -336,9 +382,10 @@ void Session::on_request() {
   }
 }
 
-void Session::deliver(Response response) {
+void Session::deliver(Response response, OnceCallback written) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
   response_in_progress_ = true;
+  written_ = std::move(written);
   if (response.status < 100 || response.status > 999) {
     response = plain_error(500, "the handler answered an invalid HTTP status\n");
   }
@@ -357,11 +404,11 @@ void Session::deliver(Response response) {
   self_while_in_flight_.reset();  // the write's handler owns the Session now
 }
 
-void Session::send_error(int status, std::string text) {
+void Session::send_error(Response response) {
   keep_alive_ = false;
   head_request_ = false;
   in_flight_ = true;
-  deliver(plain_error(status, std::move(text)));
+  deliver(std::move(response));
 }
 
 void Session::write_response() {
@@ -375,6 +422,7 @@ void Session::write_response() {
 void Session::on_written(beast::error_code ec) {
   in_flight_ = false;
   response_in_progress_ = false;
+  written_.run();
   if (ec || closed_) return close();
   if (!response_.keep_alive()) return lingering_close();
   response_ = {};
@@ -388,34 +436,37 @@ void Session::on_written(beast::error_code ec) {
 void Session::lingering_close() {
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::size_t buffered = buffer_.size();
   buffer_.clear();
-  stream_.expires_after(std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
-  drain(0);
+  stream_.expires_after(
+      draining_body_ ? Clock::duration(options().io_timeout)
+                     : std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
+  drain(buffered);
 }
 
 void Session::drain(std::size_t drained) {
-  static constexpr std::size_t kMaxDrained = 4 << 20;
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this(), drained](
                                                           beast::error_code ec, std::size_t n) {
-    if (ec || self->closed_ || drained + n > kMaxDrained) return self->close();
+    if (ec || self->closed_ || drained + n > self->drain_limit_) return self->close();
     self->drain(drained + n);
   });
 }
 
 }  // namespace
 
-void Responder::State::send(Response response) {
+void Responder::State::send(Response response, OnceCallback written) {
   if (sent_.exchange(true)) return;
   std::shared_lock lock(gate_->mutex);
   if (!gate_->open) return;
   std::shared_ptr<Session> session = session_.lock();
   if (!session) return;
   asio::any_io_executor executor = session->executor();
-  asio::dispatch(executor,
-                 [session = std::move(session), response = std::move(response)]() mutable {
-                   session->deliver(std::move(response));
-                 });
+  // Destroyed unrun (the io_context stops first), the handler still runs `written`.
+  asio::dispatch(executor, [session = std::move(session), response = std::move(response),
+                            written = std::move(written)]() mutable {
+    session->deliver(std::move(response), std::move(written));
+  });
 }
 
 struct Server::Impl {

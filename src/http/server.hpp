@@ -15,8 +15,11 @@
 //   client gets 500. send() after stop() is a harmless no-op.
 // - Protocol errors never reach the Handler: malformed HTTP (bad request line,
 //   bad chunked encoding, headers over `header_limit`) is answered 400 and the
-//   connection closed; a body over `body_limit` is answered 413 without reading
-//   the rest, then the connection is closed. A connection idle between requests
+//   connection closed; a body over `body_limit` is answered `body_too_large`
+//   (413 by default) without handing it on, and the connection closed once the
+//   rest of the body is read and discarded (a declared body up to 4 x
+//   body_limit, so that a client that sends its whole body before it reads, as
+//   most do, sees the answer rather than a reset). A connection idle between requests
 //   for `idle_timeout`, or slower than `header_timeout` to send a request's
 //   headers, or than `io_timeout` to send its body or read the response, is
 //   closed.
@@ -45,6 +48,8 @@ struct ServerOptions {
   int io_threads = 1;
   int worker_threads = 4;  // only for Server::start_blocking
   std::size_t body_limit = 16'000'000;
+  // The answer to a body over body_limit (unset: 413 with a line of text).
+  std::function<Response()> body_too_large;
   std::size_t header_limit = 64 * 1024;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
@@ -61,6 +66,11 @@ class Responder {
 
   // Sends `response` unless a response was already sent. Any thread.
   void send(Response response) const;
+  // The same; then `written` runs once: when the response has been written to the
+  // socket, or as soon as it is clear that it will not be (a response was already
+  // sent, the connection failed or closed, the server stopped). It runs on an I/O
+  // thread or in this call, and must not block.
+  void send(Response response, std::function<void()> written) const;
 
  private:
   std::shared_ptr<State> state_;

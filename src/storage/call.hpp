@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -35,10 +36,18 @@ struct NewCall {
   std::optional<Micros> expires_at;
 };
 
-// An error as the protocol carries it (dispatch.sdk.v1.Error, serialized).
+// An error as the protocol carries it: the type and message everyone shows, and,
+// when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
+// opaque and handed on byte for byte (a Python exception's pickled value and traceback
+// travel in it). Errors the server makes (timeouts, HTTP failures, giving up) have none.
 struct CallError {
+  CallError() = default;
+  CallError(std::string type, std::string message, std::string encoded = {})
+      : type(std::move(type)), message(std::move(message)), encoded(std::move(encoded)) {}
+
   std::string type;
   std::string message;
+  std::string encoded;  // empty: made by the server
 };
 
 // A child's final result, waiting in its parent's inbox.

@@ -11,7 +11,8 @@ namespace {
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting"
+  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
+  "error_proto"
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
@@ -25,9 +26,10 @@ CallPhase parse_phase(const std::string& name) {
   return CallPhase::kDone;
 }
 
-std::optional<CallError> error_at(const Statement& row, int type_column, int message_column) {
+std::optional<CallError> error_at(const Statement& row, int type_column, int message_column,
+                                  int encoded_column) {
   if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column)};
+  return CallError{row.text(type_column), row.text(message_column), row.text(encoded_column)};
 }
 
 std::string error_to_json(const CallError& error) {
@@ -52,7 +54,7 @@ CallRecord read_call(const Statement& row) {
   call.version = row.text(6);
   call.input = row.text(7);
   call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10);
+  call.error = error_at(row, 9, 10, 30);
   call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
   call.parent_id = row.text(12);
   call.root_id = row.text(13);
@@ -163,17 +165,18 @@ Result<std::vector<std::string>> SqliteCallTransaction::due_ids(const char* sql,
 
 Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
     const std::string& parent_id, int limit) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db_.prepare("SELECT child_id, correlation_id, output, error_type, "
-                               "error_message FROM call_results WHERE parent_id = ?1 AND "
-                               "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db_.prepare("SELECT child_id, correlation_id, output, error_type, "
+                  "error_message, error_proto FROM call_results WHERE parent_id = ?1 AND "
+                  "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<ChildResult> results;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
     results.push_back(ChildResult{query->text(0), static_cast<std::uint64_t>(query->int64(1)),
-                                  query->optional_text(2), error_at(*query, 3, 4)});
+                                  query->optional_text(2), error_at(*query, 3, 4, 5)});
   }
   return results;
 }
@@ -204,7 +207,7 @@ Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string&
     lease->bind(1, id).bind(2, owner).bind(3, lease_until).bind(4, now_);
     ASSIGN_OR_RETURN(bool row, lease->step());
     if (!row) continue;
-    ClaimedCall item{read_call(*lease), {}};
+    ClaimedCall item{read_call(*lease)};
     lease->reset();
     if (item.call.poll) {
       ASSIGN_OR_RETURN(item.call.poll->state, load_state(id));
@@ -257,9 +260,10 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
 Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, output, error_type, error_message, arrived_at) "
-                               "SELECT parent_id, id, correlation_id, output, error_type, error, "
-                               "?2 FROM runs WHERE id = ?1 AND parent_id IS NOT NULL"));
+                               "correlation_id, output, error_type, error_message, error_proto, "
+                               "arrived_at) SELECT parent_id, id, correlation_id, output, "
+                               "error_type, error, error_proto, ?2 FROM runs WHERE id = ?1 AND "
+                               "parent_id IS NOT NULL"));
   insert->bind(1, id).bind(2, now_);
   ASSIGN_OR_RETURN(int inserted, insert->run());
   if (inserted == 0) return Status::ok();
@@ -286,7 +290,8 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                            const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
-                               "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
+                               "error_type = ?5, error = ?6, error_proto = ?9, "
+                               "call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
@@ -294,6 +299,7 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
   if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -307,7 +313,8 @@ Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t ep
                                           Micros ready_at, const CallError& reason) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                               "error = ?5, lease_owner = NULL, lease_expires_at = NULL, "
+                               "error = ?5, error_proto = NULL, lease_owner = NULL, "
+                               "lease_expires_at = NULL, "
                                "updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
   update->bind(5, reason.message).bind(6, now_);
@@ -321,6 +328,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
+                               "error_proto = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
