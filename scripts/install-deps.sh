@@ -13,6 +13,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev
   procps
+  # dispatch-py's tests and its test server (../shared/interop/setup.sh lists the same)
+  python3 python3-dev gcc python3-aiohttp python3-tblib python3-typing-extensions
+  python3-cryptography python3-pytest python3-fastapi python3-httpx python3-flask
+  python3-uvicorn python3-requests
 )
 
 missing=()

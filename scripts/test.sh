@@ -16,8 +16,12 @@ run_suite() {
 run_suite release
 echo "== checking the installed SDK (release)"
 bash scripts/check-install.sh build/release
+echo "== dispatch-py's tests and examples against ratchet dev (release)"
+bash scripts/dispatch-py-tests.sh build/release
 if [ "${1:-}" = "--with-asan" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   run_suite asan
+  echo "== dispatch-py's tests and examples against ratchet dev (asan)"
+  bash scripts/dispatch-py-tests.sh build/asan
 fi

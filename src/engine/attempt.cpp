@@ -185,6 +185,7 @@ std::string build_run_request(const ClaimedCall& claimed) {
     return request.SerializeAsString();
   }
   pb::PollResult* poll = request.mutable_poll_result();
+  poll->set_arrival_order(true);  // claim() lists a call's inbox by arrival
   if (call.poll->member == pb::Poll::kTypedCoroutineStateFieldNumber) {
     poll->mutable_typed_coroutine_state()->ParseFromString(call.poll->state);
   } else {

@@ -94,15 +94,21 @@ Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
 
 namespace {
 
-void complete(jv1::Journal& journal, jv1::Step& step) {
-  journal.set_completed(journal.completed() + 1);
-  step.set_completion(journal.completed());
+// Numbers the step's result in the order results arrived. Results a server lists
+// without their order (see PollResult.arrival_order) share one number: nothing says
+// which of them came first.
+void complete(jv1::Journal& journal, jv1::Step& step, bool ordered, std::uint64_t batch) {
+  if (ordered) journal.set_completed(journal.completed() + 1);
+  step.set_completion(ordered ? journal.completed() : batch);
 }
 
 }  // namespace
 
 int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
   int ignored = 0;
+  bool ordered = poll_result.arrival_order() || poll_result.results_size() < 2;
+  const std::uint64_t batch = journal.completed() + 1;
+  if (!ordered) journal.set_completed(batch);
   for (const pb::CallResult& result : poll_result.results()) {
     std::uint64_t n = result.correlation_id();
     if (n == 0 || n > static_cast<std::uint64_t>(journal.steps_size()) ||
@@ -121,7 +127,7 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
       step.mutable_output()->set_type(intern(journal, output.type_url()));
       step.mutable_output()->set_value(output.value());
     }
-    complete(journal, step);
+    complete(journal, step, ordered, batch);
   }
   if (poll_result.has_error()) {
     // The latest Poll's calls could not be dispatched: none of them runs.
@@ -133,7 +139,7 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
           poll_result.error().type().empty() ? "TemporaryError" : poll_result.error().type());
       step.mutable_error()->set_message("the call could not be dispatched: " +
                                         poll_result.error().message());
-      complete(journal, step);
+      complete(journal, step, true, 0);
     }
   }
   return ignored;

@@ -120,6 +120,7 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     }
     pb::DispatchResponse response;
     for (auto& id : *ids) response.add_dispatch_ids(std::move(id));
+    response.set_run_keys(true);
     // The calls run once the client has its ids in hand, as far as a server can
     // tell (see engine::AnswerGate).
     responder.send(proto_response(response), [release] { release.written(); });

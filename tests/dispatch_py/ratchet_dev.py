@@ -59,6 +59,7 @@ class RatchetDev:
             return ""
 
     def stop(self):
+        """Stops the server with SIGTERM; its exit status (0: it stopped cleanly)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -68,6 +69,7 @@ class RatchetDev:
                 self.process.wait()
         self.process.stdout.close()
         self._log.close()
+        return self.process.returncode
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)

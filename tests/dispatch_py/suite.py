@@ -27,6 +27,7 @@ import time
 import unittest
 
 from ratchet_dev import RatchetDev, keygen
+from stub_internet import StubInternet
 
 # (flavour, signing, test name pattern) -> why it fails with any server of the protocol.
 # Tests listed here run as expected failures, under a short timeout when they hang.
@@ -50,7 +51,7 @@ KNOWN_DEFECTS = [
 
 # How long a test may take (dispatch-py's tests have no timeout: a lost result hangs).
 TEST_TIMEOUT = 60.0
-KNOWN_DEFECT_TIMEOUT = 5.0
+KNOWN_DEFECT_TIMEOUT = 3.0
 
 
 def known_defect(flavour, signing, test_name):
@@ -118,7 +119,9 @@ def on_ratchet(base, flavour, signing):
             loop.run_until_complete = type(loop).run_until_complete.__get__(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
-            self.ratchet.stop()
+            exit_status = self.ratchet.stop()
+            if exit_status != 0:
+                self.fail(f"ratchet dev exited with status {exit_status}:\n{self.ratchet.logs()}")
             if self._outcome_failed() and not known_defect(flavour, signing,
                                                            self._testMethodName):
                 sys.stderr.write(f"--- ratchet dev's log for {self.id()}:\n{self.ratchet.logs()}\n")
@@ -154,8 +157,10 @@ class RatchetApi:
         return self
 
     async def __aexit__(self, *exc):
-        self.dev.stop()
+        exit_status = self.dev.stop()
         self.dev.remove()
+        if exit_status != 0:
+            raise AssertionError(f"ratchet dev exited with status {exit_status}")
 
 
 def client_tests():
@@ -173,6 +178,49 @@ def client_tests():
             run = fn
         case = unittest.FunctionTestCase(run, description=f"test_client.{name}")
         cases.append(case)
+    return unittest.TestSuite(cases)
+
+
+def examples_tests(signing):
+    """examples/test_examples.py, each example's test, on `ratchet dev`: its
+    `dispatch.test.function` runs the example with dispatch.test.main, which starts the
+    test server and an aiohttp endpoint in the caller's event loop; here main starts
+    `ratchet dev` instead of the test server (the endpoint and caller still share a loop,
+    as in a dispatch-py application). The examples that call the internet call
+    stub_internet instead."""
+    import dispatch.test as dt
+    from dispatch.function import default_registry
+    from dispatch.http import Dispatch
+
+    async def main(coro):
+        if signing == "on":
+            os.environ["DISPATCH_VERIFICATION_KEY"] = Settings.verification_key
+        else:
+            os.environ.pop("DISPATCH_VERIFICATION_KEY", None)
+        registry = default_registry()
+        async with dt.Server(Dispatch(registry)) as endpoint:
+            key_file = Settings.signing_key_file if signing == "on" else None
+            dev = RatchetDev(Settings.ratchet, endpoint.url, dt.DISPATCH_API_KEY, key_file)
+            try:
+                registry.client.api_key.value = dt.DISPATCH_API_KEY
+                registry.client.api_url.value = dev.url
+                registry.endpoint = endpoint.url
+                await asyncio.wait_for(coro, TEST_TIMEOUT)
+            except BaseException:
+                sys.stderr.write(f"--- ratchet dev's log:\n{dev.logs()}\n")
+                raise
+            finally:
+                exit_status = dev.stop()
+                dev.remove()
+            if exit_status != 0:
+                raise AssertionError(f"ratchet dev exited with status {exit_status}")
+
+    dt.main = main
+    import examples.test_examples as te
+    cases = []
+    for name, fn in sorted(vars(te).items()):
+        if name.startswith("test_") and callable(fn):
+            cases.append(unittest.FunctionTestCase(fn, description=f"examples.{name}"))
     return unittest.TestSuite(cases)
 
 
@@ -213,7 +261,7 @@ def main():
     parser.add_argument("--dispatch-py", required=True,
                         help="dispatch-py's source tree (with tests/), from setup.sh")
     parser.add_argument("--flavour", action="append",
-                        choices=["http", "aiohttp", "fastapi", "flask", "client"])
+                        choices=["http", "aiohttp", "fastapi", "flask", "client", "examples"])
     parser.add_argument("--signing", choices=["on", "off", "both"], default="both")
     parser.add_argument("--test", help="only the tests whose name matches this pattern")
     args = parser.parse_args()
@@ -224,7 +272,7 @@ def main():
     Settings.signing_key_file = os.path.join(keys, "signing.pem")
     Settings.verification_key = keygen(Settings.ratchet, Settings.signing_key_file)
 
-    wanted = args.flavour or ["http", "aiohttp", "fastapi", "flask", "client"]
+    wanted = args.flavour or ["http", "aiohttp", "fastapi", "flask", "client", "examples"]
     signings = ["off", "on"] if args.signing == "both" else [args.signing]
     reports = []
     for flavour, base in flavours().items():
@@ -240,6 +288,13 @@ def main():
             reports.append(run(suite, f"{flavour} endpoint, {signed}"))
     if "client" in wanted:
         reports.append(run(client_tests(), "client (tests/test_client.py)"))
+    if "examples" in wanted:
+        internet = StubInternet()
+        internet.redirect()
+        for signing in signings:
+            signed = "signature verified" if signing == "on" else "no verification key"
+            reports.append(run(examples_tests(signing), f"examples, {signed}"))
+        internet.stop()
 
     print("\ndispatch-py 0.8.0's tests against ratchet dev:")
     ok = True
