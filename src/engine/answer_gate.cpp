@@ -6,16 +6,22 @@ namespace ratchet::engine {
 
 AnswerGate::Answer AnswerGate::answering(const std::vector<std::string>& ids) {
   Answer answer = next_++;
-  answers_.emplace(answer, Open{ids, false});
+  answers_.emplace(answer, Open{ids, std::nullopt});
   for (const auto& id : ids) ++waiting_[id];
   return answer;
 }
 
-void AnswerGate::written(Answer answer, Micros at) {
+void AnswerGate::written(Answer answer, Micros at) { go_at(answer, at + grace_); }
+
+void AnswerGate::read(Answer answer, Micros at) { go_at(answer, at); }
+
+void AnswerGate::go_at(Answer answer, Micros at) {
   auto found = answers_.find(answer);
-  if (found == answers_.end() || found->second.written) return;
-  found->second.written = true;
-  due_.emplace(at + grace_, answer);
+  if (found == answers_.end()) return;
+  auto& go = found->second.go_at;
+  if (go && *go <= at) return;
+  go = at;
+  due_.emplace(at, answer);
 }
 
 bool AnswerGate::hold(ClaimedCall call) {
@@ -42,9 +48,10 @@ void AnswerGate::close(Answer answer, std::vector<ClaimedCall>& ready) {
 std::vector<ClaimedCall> AnswerGate::release_due(Micros now) {
   std::vector<ClaimedCall> ready;
   while (!due_.empty() && due_.begin()->first <= now) {
-    Answer answer = due_.begin()->second;
+    auto [at, answer] = *due_.begin();
     due_.erase(due_.begin());
-    close(answer, ready);
+    auto found = answers_.find(answer);
+    if (found != answers_.end() && found->second.go_at == at) close(answer, ready);
   }
   return ready;
 }

@@ -8,11 +8,14 @@
 //
 // A server cannot see a client read. It can see the answer in the socket, after which
 // the client still has to be scheduled, read and parse it: a call goes `grace` after its
-// answer was written (after every answer that gave its id). Nothing the client does on
-// the connection is a better signal: dispatch-py closes its connection one event-loop
-// turn before it registers the ids, and on a busy machine a thread can lose its CPU for
-// milliseconds between the two (measured: with no grace, 10 to 60% of its callers lost
-// their result on a 2-core machine at load 12; with 20 ms, 1 in 2,000).
+// answer was written (after every answer that gave its id), or as soon as the client
+// sends its next request on the connection, which it does only once it has read the
+// answer (Ratchet's own client asks Wait at once, so it waits for no grace). A closed
+// connection is not such a sign: dispatch-py closes its connection one event-loop turn
+// before it registers the ids, and on a busy machine a thread can lose its CPU for
+// milliseconds between the two (measured on 2 cores at load 12: with no grace, 10 to 60%
+// of dispatch-py's callers in another thread than their endpoint lost their result;
+// releasing on the close, 10%; with a 20 ms grace, 1 in 2,000).
 //
 // Only calls a client dispatched pass the gate. The calls of a recorded Poll have no
 // caller waiting for their ids, and go at once. Used by the scheduler's loop thread only.
@@ -37,8 +40,10 @@ class AnswerGate {
 
   // A Dispatch is about to answer these ids: they wait for it.
   Answer answering(const std::vector<std::string>& ids);
-  // The answer is in the socket since `at`: its calls may go `grace` later.
+  // The answer is in the socket since `at`: its calls may go `grace` later...
   void written(Answer answer, Micros at);
+  // ...or at `at`, when the client's next request came.
+  void read(Answer answer, Micros at);
 
   // Whether a call claimed now must wait for an answer.
   bool holds(const std::string& id) const { return waiting_.count(id) > 0; }
@@ -53,17 +58,18 @@ class AnswerGate {
   std::size_t held() const { return held_.size(); }
 
  private:
+  void go_at(Answer answer, Micros at);
   void close(Answer answer, std::vector<ClaimedCall>& ready);
 
   Micros grace_;
   Answer next_ = 1;
   struct Open {
     std::vector<std::string> ids;
-    bool written = false;
+    std::optional<Micros> go_at;
   };
   std::map<Answer, Open> answers_;
   std::map<std::string, int> waiting_;  // id -> open answers that answered it
-  std::multimap<Micros, Answer> due_;
+  std::multimap<Micros, Answer> due_;   // an entry whose time is not its go_at is stale
   std::map<std::string, ClaimedCall> held_;
 };
 

@@ -39,12 +39,23 @@ TEST(AnswerGate, HoldsACallUntilTheGraceAfterItsAnswerIsWritten) {
   EXPECT_EQ(gate.held(), 0u);
 }
 
+TEST(AnswerGate, AClientsNextRequestLetsItsCallsGoAtOnce) {
+  AnswerGate gate(kGrace);
+  auto answer = gate.answering({"a"});
+  gate.hold(claimed("a"));
+  gate.written(answer, 1000);
+  gate.read(answer, 1500);  // its next request on the connection: it has read the answer
+  EXPECT_EQ(gate.next_due(), 1500);
+  EXPECT_EQ(ids_of(gate.release_due(1500)), std::vector<std::string>{"a"});
+  EXPECT_TRUE(gate.release_due(1000 + kGrace).empty()) << "the grace's wake-up finds nothing";
+}
+
 TEST(AnswerGate, AnIdAnsweredByTwoDispatchesWaitsForBoth) {
   AnswerGate gate(kGrace);
   auto first = gate.answering({"k"});  // a run key's call, answered to two clients
   auto second = gate.answering({"k"});
   gate.hold(claimed("k"));
-  gate.written(first, 1000);
+  gate.read(first, 1000);
   EXPECT_TRUE(gate.release_due(10 * kGrace).empty());
   EXPECT_TRUE(gate.holds("k"));
   gate.written(second, 2000);

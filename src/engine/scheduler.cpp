@@ -12,16 +12,24 @@ namespace ratchet::engine {
 struct DispatchRelease::State {
   Scheduler* scheduler = nullptr;
   AnswerGate::Answer answer = 0;
-  std::atomic<bool> done{false};
+  std::atomic<bool> was_written{false};
+  std::atomic<bool> was_read{false};
 
   void written() {
-    if (!done.exchange(true)) scheduler->answer_written(answer);
+    if (!was_written.exchange(true)) scheduler->answer_event(answer, false);
+  }
+  void read() {
+    if (!was_read.exchange(true)) scheduler->answer_event(answer, true);
   }
   ~State() { written(); }
 };
 
 void DispatchRelease::written() const {
   if (state_) state_->written();
+}
+
+void DispatchRelease::read() const {
+  if (state_) state_->read();
 }
 
 // Everything one turn of the loop takes in and gives out.
@@ -187,11 +195,13 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   turn.replies.swap(replies_);
   std::vector<Waiter> waiters;
   waiters.swap(new_waiters_);
-  std::vector<std::pair<AnswerGate::Answer, Micros>> answers_written;
-  answers_written.swap(answers_written_);
+  std::vector<AnswerEvent> answer_events;
+  answer_events.swap(answer_events_);
   turn.free_slots = options_.max_in_flight - in_flight_;
   lock.unlock();
-  for (const auto& [answer, at] : answers_written) gate_.written(answer, at);
+  for (const auto& e : answer_events) {
+    e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
+  }
   // Committed and answered: they go now, before this turn's transaction.
   for (auto& call : gate_.release_due(clock_.now())) send(std::move(call));
 
@@ -269,12 +279,12 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   next_due_ = turn.next_due;
 }
 
-void Scheduler::answer_written(AnswerGate::Answer answer) {
+void Scheduler::answer_event(AnswerGate::Answer answer, bool read) {
   Micros now = clock_.now();
   {
     std::lock_guard lock(mutex_);
     if (!running_) return;  // the held calls' leases lapse; another run sends them
-    answers_written_.emplace_back(answer, now);
+    answer_events_.push_back(AnswerEvent{answer, read, now});
   }
   wake_.notify_one();
 }
@@ -357,7 +367,7 @@ void Scheduler::loop() {
     for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
     auto has_news = [this] {
       return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
-             !answers_written_.empty();
+             !answer_events_.empty();
     };
     if (until > now && !has_news()) {
       wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);

@@ -53,12 +53,14 @@ class Scheduler;
 
 // Lets the calls of one Dispatch go to their endpoints (see AnswerGate): they go
 // the scheduler's grace after written() is called (the API calls it once its
-// answer is in the socket), or after the last copy is destroyed, whichever
-// comes first. Copyable. The Scheduler must outlive it.
+// answer is in the socket) or after the last copy is destroyed, or at once when
+// read() is called (the client's next request came). Copyable. The Scheduler
+// must outlive it.
 class DispatchRelease {
  public:
   DispatchRelease() = default;  // releases nothing
   void written() const;
+  void read() const;
 
  private:
   friend class Scheduler;
@@ -120,8 +122,8 @@ class Scheduler {
   void send_all(std::vector<ClaimedCall>& claimed);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
-  // Any thread: a Dispatch's answer is written (DispatchRelease).
-  void answer_written(AnswerGate::Answer answer);
+  // Any thread: a Dispatch's answer is written, or was read (DispatchRelease).
+  void answer_event(AnswerGate::Answer answer, bool read);
 
   Store& store_;
   const Clock& clock_;
@@ -135,7 +137,12 @@ class Scheduler {
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
-  std::vector<std::pair<AnswerGate::Answer, Micros>> answers_written_;
+  struct AnswerEvent {
+    AnswerGate::Answer answer;
+    bool read;  // else written
+    Micros at;
+  };
+  std::vector<AnswerEvent> answer_events_;
   int in_flight_ = 0;
   std::optional<Micros> next_due_;
   std::thread thread_;

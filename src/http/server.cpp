@@ -169,7 +169,7 @@ class Responder::State {
     }
   }
 
-  void send(Response response, OnceCallback written = {});
+  void send(Response response, OnceCallback written = {}, std::function<void()> next_request = {});
 
  private:
   std::shared_ptr<Gate> gate_;
@@ -181,9 +181,10 @@ void Responder::send(Response response) const {
   if (state_) state_->send(std::move(response));
 }
 
-void Responder::send(Response response, std::function<void()> written) const {
+void Responder::send(Response response, std::function<void()> written,
+                     std::function<void()> next_request) const {
   OnceCallback callback(std::move(written));
-  if (state_) state_->send(std::move(response), std::move(callback));
+  if (state_) state_->send(std::move(response), std::move(callback), std::move(next_request));
 }
 
 namespace {
@@ -226,7 +227,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  void deliver(Response response, OnceCallback written = {});
+  void deliver(Response response, OnceCallback written = {},
+               std::function<void()> next_request = {});
 
  private:
   void wait_for_request();
@@ -259,7 +261,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;
-  OnceCallback written_;  // of the response being written (Responder::send)
+  // Of the response being written (Responder::send).
+  OnceCallback written_;
+  std::function<void()> next_request_;  // run only when the next request's bytes come
 };
 
 bool is_http_syntax_error(beast::error_code ec) {
@@ -287,11 +291,16 @@ void ServerShared::for_each_session(Fn fn) {
 void Session::wait_for_request() {
   if (closed_) return;
   if (shared_->stopping.load()) return close();
-  if (buffer_.size() > 0) return read_header();  // a pipelined request is here
+  if (buffer_.size() > 0) {  // a pipelined request is here
+    if (auto next = std::exchange(next_request_, nullptr)) next();
+    return read_header();
+  }
   stream_.expires_after(options().idle_timeout);
   stream_.async_read_some(buffer_.prepare(4096),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            auto next = std::exchange(self->next_request_, nullptr);
                             if (ec || self->closed_) return self->close();
+                            if (next) next();  // the client's next request has begun
                             self->buffer_.commit(n);
                             self->read_header();
                           });
@@ -382,10 +391,11 @@ void Session::on_request() {
   }
 }
 
-void Session::deliver(Response response, OnceCallback written) {
+void Session::deliver(Response response, OnceCallback written, std::function<void()> next_request) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
   response_in_progress_ = true;
   written_ = std::move(written);
+  next_request_ = std::move(next_request);
   if (response.status < 100 || response.status > 999) {
     response = plain_error(500, "the handler answered an invalid HTTP status\n");
   }
@@ -455,7 +465,8 @@ void Session::drain(std::size_t drained) {
 
 }  // namespace
 
-void Responder::State::send(Response response, OnceCallback written) {
+void Responder::State::send(Response response, OnceCallback written,
+                            std::function<void()> next_request) {
   if (sent_.exchange(true)) return;
   std::shared_lock lock(gate_->mutex);
   if (!gate_->open) return;
@@ -463,10 +474,11 @@ void Responder::State::send(Response response, OnceCallback written) {
   if (!session) return;
   asio::any_io_executor executor = session->executor();
   // Destroyed unrun (the io_context stops first), the handler still runs `written`.
-  asio::dispatch(executor, [session = std::move(session), response = std::move(response),
-                            written = std::move(written)]() mutable {
-    session->deliver(std::move(response), std::move(written));
-  });
+  asio::dispatch(
+      executor, [session = std::move(session), response = std::move(response),
+                 written = std::move(written), next_request = std::move(next_request)]() mutable {
+        session->deliver(std::move(response), std::move(written), std::move(next_request));
+      });
 }
 
 struct Server::Impl {

@@ -68,9 +68,12 @@ class Responder {
   void send(Response response) const;
   // The same; then `written` runs once: when the response has been written to the
   // socket, or as soon as it is clear that it will not be (a response was already
-  // sent, the connection failed or closed, the server stopped). It runs on an I/O
-  // thread or in this call, and must not block.
-  void send(Response response, std::function<void()> written) const;
+  // sent, the connection failed or closed, the server stopped). `next_request`
+  // runs if the client then sends another request on the connection (it has read
+  // this response), and never otherwise. They run on an I/O thread or in this
+  // call, and must not block.
+  void send(Response response, std::function<void()> written,
+            std::function<void()> next_request = {}) const;
 
  private:
   std::shared_ptr<State> state_;

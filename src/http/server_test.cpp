@@ -254,6 +254,40 @@ TEST(Server, WrittenRunsOnceTheResponseIsInTheSocket) {
   close(fd);
 }
 
+TEST(Server, NextRequestRunsWhenTheClientSendsItsNextRequestAndNotWhenItCloses) {
+  std::atomic<int> requests{0};
+  std::promise<void> next;
+  std::atomic<int> nexts{0};
+  std::promise<void> written_second;
+  auto server = start_server({}, [&](Request, Responder responder) {
+    int n = ++requests;
+    responder.send(
+        Response::with_body(200, "text/plain", "r"),
+        [&, n] {
+          if (n == 2) written_second.set_value();
+        },
+        [&, n] {
+          ++nexts;
+          if (n == 1) next.set_value();
+        });
+  });
+  int fd = connect_to(server->port());
+  const std::string request = "GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  auto first_read = next.get_future();
+  EXPECT_EQ(first_read.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "no next request yet";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(first_read.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  ASSERT_EQ(written_second.get_future().wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+  close(fd);  // closing is no sign of having read the answer: the second never runs
+  server->stop(std::chrono::seconds(2));
+  EXPECT_EQ(nexts.load(), 1);
+}
+
 TEST(Server, WrittenRunsWhenTheResponseCannotBeWrittenToo) {
   HeldRequests held;
   auto server = start_server({}, held.handler());

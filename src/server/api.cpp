@@ -123,7 +123,8 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     response.set_run_keys(true);
     // The calls run once the client has its ids in hand, as far as a server can
     // tell (see engine::AnswerGate).
-    responder.send(proto_response(response), [release] { release.written(); });
+    responder.send(
+        proto_response(response), [release] { release.written(); }, [release] { release.read(); });
   });
 }
 

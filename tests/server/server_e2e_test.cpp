@@ -1118,6 +1118,19 @@ TEST_F(ServerE2E, ADispatchedCallIsSentOnlyAfterItsAnswerIsInTheSocketAndTheGrac
   EXPECT_EQ(endpoint.requests()[0].dispatch_id, ids.dispatch_ids(0));
 }
 
+TEST_F(ServerE2E, AClientsNextRequestOnTheConnectionLetsItsCallsGoWithoutTheGrace) {
+  // The client's next request (here Wait, on the same kept-alive connection, as
+  // Ratchet's SDK asks) shows it has read the ids: no need to wait a grace of 60 s.
+  auto server = another_server("prompt", dir_.file("signing.pem"),
+                               {"--dispatch-grace", "60s", "--request-timeout", "3s"});
+  ApiClient client(server->url(), "k");
+  auto id = client.dispatch_one(make_call(endpoint_->url(), "echo", protocol::pack_int64(7)));
+  ASSERT_TRUE(id.is_ok()) << id.status().message();
+  auto result = client.await_result(*id, 20s);
+  ASSERT_TRUE(result.is_ok()) << result.status().message() << server->logs();
+  EXPECT_EQ(int64_of(result->output()), 7);
+}
+
 TEST_F(ServerE2E, AnOversizedDispatchGetsTheProtocolsErrorAfterTheWholeBody) {
   RawApiConnection client(server_->port());
   // 16,000,001 bytes, sent whole before the answer is read, as urllib and
