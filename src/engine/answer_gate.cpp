@@ -15,6 +15,13 @@ void AnswerGate::written(Answer answer, Micros at) { go_at(answer, at + grace_);
 
 void AnswerGate::read(Answer answer, Micros at) { go_at(answer, at); }
 
+void AnswerGate::waited(const std::string& id, Micros at) {
+  if (!holds(id)) return;
+  for (const auto& [answer, open] : answers_) {
+    if (std::find(open.ids.begin(), open.ids.end(), id) != open.ids.end()) go_at(answer, at);
+  }
+}
+
 void AnswerGate::go_at(Answer answer, Micros at) {
   auto found = answers_.find(answer);
   if (found == answers_.end()) return;

@@ -9,8 +9,8 @@
 // A server cannot see a client read. It can see the answer in the socket, after which
 // the client still has to be scheduled, read and parse it: a call goes `grace` after its
 // answer was written (after every answer that gave its id), or as soon as the client
-// sends its next request on the connection, which it does only once it has read the
-// answer (Ratchet's own client asks Wait at once, so it waits for no grace). A closed
+// shows it has read it: it sends its next request on the connection, or asks Wait for
+// one of the ids (Ratchet's SDK does at once, so it waits for no grace). A closed
 // connection is not such a sign: dispatch-py closes its connection one event-loop turn
 // before it registers the ids, and on a busy machine a thread can lose its CPU for
 // milliseconds between the two (measured on 2 cores at load 12: with no grace, 10 to 60%
@@ -42,8 +42,10 @@ class AnswerGate {
   Answer answering(const std::vector<std::string>& ids);
   // The answer is in the socket since `at`: its calls may go `grace` later...
   void written(Answer answer, Micros at);
-  // ...or at `at`, when the client's next request came.
+  // ...or at `at`, when the client's next request came,
   void read(Answer answer, Micros at);
+  // or when a client asked Wait for `id`: every answer that gave it was read.
+  void waited(const std::string& id, Micros at);
 
   // Whether a call claimed now must wait for an answer.
   bool holds(const std::string& id) const { return waiting_.count(id) > 0; }

@@ -50,6 +50,21 @@ TEST(AnswerGate, AClientsNextRequestLetsItsCallsGoAtOnce) {
   EXPECT_TRUE(gate.release_due(1000 + kGrace).empty()) << "the grace's wake-up finds nothing";
 }
 
+TEST(AnswerGate, AWaitForOneIdLetsItsAnswersGoAtOnce) {
+  AnswerGate gate(kGrace);
+  auto answer = gate.answering({"a", "b"});
+  auto other = gate.answering({"c"});
+  gate.hold(claimed("b"));
+  gate.hold(claimed("c"));
+  gate.waited("a", 700);  // before the answer is even written: the client has it
+  EXPECT_EQ(ids_of(gate.release_due(700)), std::vector<std::string>{"b"});
+  gate.written(other, 800);
+  EXPECT_TRUE(gate.release_due(800).empty()) << "another answer waits for its grace";
+  gate.waited("nobody-holds-this", 900);
+  EXPECT_TRUE(gate.release_due(900).empty());
+  (void)answer;
+}
+
 TEST(AnswerGate, AnIdAnsweredByTwoDispatchesWaitsForBoth) {
   AnswerGate gate(kGrace);
   auto first = gate.answering({"k"});  // a run key's call, answered to two clients

@@ -202,6 +202,7 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   for (const auto& e : answer_events) {
     e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
   }
+  for (const auto& w : waiters) gate_.waited(w.id, clock_.now());
   // Committed and answered: they go now, before this turn's transaction.
   for (auto& call : gate_.release_due(clock_.now())) send(std::move(call));
 
