@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "dispatch/sdk/v1/dispatch.pb.h"
 #include "dispatch/sdk/v1/function.pb.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -32,86 +33,7 @@ namespace {
 
 namespace pb = dispatch::sdk::v1;
 using namespace ratchet;
-using Steady = std::chrono::steady_clock;
-
-double ms_since(Steady::time_point start) {
-  return std::chrono::duration<double, std::milli>(Steady::now() - start).count();
-}
-
-// The endpoint: answers every RunRequest with its input as the output.
-std::unique_ptr<http::Server> start_endpoint(std::atomic<int>* served) {
-  http::ServerOptions options;
-  options.io_threads = 1;
-  auto server =
-      http::Server::start(options, [served](http::Request request, http::Responder responder) {
-        pb::RunRequest run;
-        run.ParseFromString(request.body);
-        pb::RunResponse response;
-        response.set_status(pb::STATUS_OK);
-        *response.mutable_exit()->mutable_result()->mutable_output() = run.input();
-        served->fetch_add(1, std::memory_order_relaxed);
-        responder.send(
-            http::Response::with_body(200, "application/proto", response.SerializeAsString()));
-      });
-  if (!server.is_ok()) {
-    std::fprintf(stderr, "endpoint: %s\n", server.status().message().c_str());
-    std::exit(1);
-  }
-  return std::move(server).value();
-}
-
-std::string run_request_body(int i) {
-  pb::RunRequest run;
-  run.set_function("echo");
-  run.set_dispatch_id("direct-" + std::to_string(i));
-  google::protobuf::Int64Value value;
-  value.set_value(i);
-  run.mutable_input()->PackFrom(value);
-  return run.SerializeAsString();
-}
-
-http::Request post(std::string path, std::string body) {
-  http::Request request;
-  request.method = "POST";
-  request.target = std::move(path);
-  request.headers.add("Content-Type", "application/proto");
-  request.headers.add("Authorization", "Bearer bench");
-  request.body = std::move(body);
-  return request;
-}
-
-// Sends `count` requests made by `make`, at most `concurrency` at a time.
-double blast(http::Client& client, const http::Url& url, int count, int concurrency,
-             const std::function<http::Request(int)>& make) {
-  std::mutex mutex;
-  std::condition_variable done_cv;
-  int next = 0, done = 0, failures = 0;
-  std::function<void()> launch;
-  launch = [&] {
-    int i;
-    {
-      std::lock_guard lock(mutex);
-      if (next >= count) return;
-      i = next++;
-    }
-    client.send(url, make(i), {}, [&](Result<http::Response> response) {
-      bool ok = response.is_ok() && response->status == 200;
-      launch();
-      // Counted last, and notified under the lock: once `done` reaches
-      // `count`, blast returns and its locals are gone.
-      std::lock_guard lock(mutex);
-      ++done;
-      if (!ok) ++failures;
-      done_cv.notify_one();
-    });
-  };
-  auto start = Steady::now();
-  for (int i = 0; i < concurrency; ++i) launch();
-  std::unique_lock lock(mutex);
-  done_cv.wait(lock, [&] { return done == count; });
-  if (failures) std::fprintf(stderr, "%d requests failed\n", failures);
-  return ms_since(start);
-}
+using namespace ratchet::bench;
 
 long long succeeded_calls(sqlite3* db) {
   sqlite3_stmt* stmt = nullptr;
@@ -165,18 +87,8 @@ int main(int argc, char** argv) {
   sqlite3* reader = nullptr;
   sqlite3_open(config.db_path.c_str(), &reader);
   auto start = Steady::now();
-  blast(client, api, calls / batch, 8, [&](int b) {
-    pb::DispatchRequest request;
-    for (int i = 0; i < batch; ++i) {
-      auto* call = request.add_calls();
-      call->set_function("echo");
-      call->set_endpoint(endpoint_url);
-      google::protobuf::Int64Value value;
-      value.set_value(b * batch + i);
-      call->mutable_input()->PackFrom(value);
-    }
-    return post(std::string(protocol::kDispatchPath), request.SerializeAsString());
-  });
+  blast(client, api, calls / batch, 8,
+        [&](int b) { return dispatch_batch(endpoint_url, b, batch); });
   while (succeeded_calls(reader) < calls) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   double server_ms = ms_since(start);
 

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libsqlite3-dev sqlite3 libpq-dev tzdata
+  postgresql  # the tests' private cluster (scripts/pg-cluster.sh)
+  pgbouncer   # a fleet behind a transaction pooler (scripts/pgbouncer.sh)
   libboost-dev libssl-dev
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev

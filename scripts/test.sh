@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A private PostgreSQL cluster for the PostgreSQL half of the suite, stopped
+# however the run ends. RATCHET_TEST_PG already set: use that database instead.
+bash scripts/install-deps.sh
+if [ -z "${RATCHET_TEST_PG:-}" ]; then
+  pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/ratchet-pg-XXXXXX")"
+  trap 'bash scripts/pg-cluster.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+  RATCHET_TEST_PG="$(bash scripts/pg-cluster.sh start "$pg_dir")"
+  export RATCHET_TEST_PG
+fi
+echo "== PostgreSQL for the tests: $RATCHET_TEST_PG"
+
 run_suite() {
   local preset="$1"
   echo "== building ($preset)"

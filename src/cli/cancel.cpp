@@ -12,6 +12,7 @@ int run_cancel(int argc, char** argv) {
   std::string grace_text = "10s";
   selector.add_to(app);
   app.add_option("--grace", grace_text, "time between SIGTERM and SIGKILL")->capture_default_str();
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto grace = duration_option("--grace", grace_text);
   if (!grace.is_ok()) return fail(grace.status());

@@ -30,6 +30,7 @@ int run_clean(int argc, char** argv) {
                  "ISO 8601 date or date-time; without an offset it is local time")
       ->required();
   app.add_flag("--dry-run", dry_run, "list on stderr what would go; delete nothing");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto cutoff = parse_datetime(before);
   if (!cutoff.is_ok()) return fail(cutoff.status());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -18,7 +19,7 @@ namespace ratchet::cli {
 struct Command {
   std::string_view name;
   std::string_view summary;
-  int (*run)(int argc, char** argv);
+  int (*run)(int argc, char** argv) = nullptr;
 };
 
 // Runs the subcommand argv[1] from `table`; usage, --help, --version, and
@@ -35,6 +36,29 @@ int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
+int run_migrate(int argc, char** argv);
+
+// The job commands: `ratchet` runs them, and so does `ratchet-server` (for a
+// PostgreSQL store, which `ratchet` hands on to it).
+inline constexpr std::array kJobCommands{
+    Command{"start", "run a command once per run key", run_start},
+    Command{"status", "show a job or call (or every one of a run key) as JSON", run_status},
+    Command{"logs", "print a job's stdout or stderr", run_logs},
+    Command{"wait", "block until a job ends", run_wait},
+    Command{"cancel", "stop a job's process group", run_cancel},
+    Command{"list", "list recent jobs and calls", run_list},
+    Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
+};
+
+// Two tables as one, `first`'s commands first.
+template <std::size_t N, std::size_t M>
+constexpr std::array<Command, N + M> join_tables(const std::array<Command, N>& first,
+                                                 const std::array<Command, M>& second) {
+  std::array<Command, N + M> all{};
+  for (std::size_t i = 0; i < N; ++i) all[i] = first[i];
+  for (std::size_t i = 0; i < M; ++i) all[N + i] = second[i];
+  return all;
+}
 
 // Exit codes that are not the exit code of a Status (JOBS.md).
 constexpr int kExitJobNotSucceeded = 6;
@@ -46,8 +70,21 @@ int fail(const Status& status);
 // error becomes a one-line message and exit 2.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
-// Where the jobs' state lives, from the environment (RATCHET_HOME,
-// RATCHET_LOCK_TIMEOUT), with the directory created if needed.
+// --db: the store of a job command, a SQLite file or a postgres:// URL (it sets
+// RATCHET_DB, which the job's supervisor inherits).
+void add_store_option(CLI::App& app);
+
+// Keeps the command line this process was started with, for
+// run_in_server_executable.
+void remember_command_line(int argc, char** argv);
+// Replaces this process with `ratchet-server` (installed beside `ratchet`) on
+// the same command line; returns only on failure, with its exit code.
+int run_in_server_executable(int argc, char** argv);
+
+// Where the jobs' state lives, from the environment (RATCHET_HOME, RATCHET_DB,
+// RATCHET_LOCK_TIMEOUT), with the directory created if needed. A PostgreSQL
+// store in an executable without its backend (the static `ratchet`) re-runs the
+// whole command in ratchet-server, which has it.
 Result<jobs::StoreLocation> job_store_location(std::string* log_dir = nullptr);
 Result<std::unique_ptr<Store>> open_job_store();
 

@@ -1,5 +1,10 @@
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "cli/command.hpp"
@@ -44,11 +49,47 @@ Result<Micros> duration_option(std::string_view flag, const std::string& text) {
   return parsed;
 }
 
+void add_store_option(CLI::App& app) {
+  app.add_option_function<std::string>(
+      "--db", [](const std::string& db) { setenv("RATCHET_DB", db.c_str(), 1); },
+      "the store: a SQLite file or a postgres:// URL (env RATCHET_DB; default: the state "
+      "directory's ratchet.db)");
+}
+
+namespace {
+std::vector<char*> command_line;
+}  // namespace
+
+void remember_command_line(int argc, char** argv) { command_line.assign(argv, argv + argc); }
+
+int run_in_server_executable(int argc, char** argv) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string path = "ratchet-server";
+  if (n > 0) {
+    std::string exe(self, static_cast<std::size_t>(n));
+    path = exe.substr(0, exe.rfind('/') + 1) + "ratchet-server";
+  }
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>("ratchet-server"));
+  for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  std::fflush(stdout);
+  execv(path.c_str(), args.data());
+  return fail(Status(Code::kUnavailable, "cannot run " + path + ": " + std::strerror(errno) +
+                                             " (it is installed beside ratchet)"));
+}
+
 Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
-  ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir());
-  jobs::StoreLocation location;
   // RATCHET_DB points jobs and `ratchet server` at one store outside the state directory.
   const char* db = std::getenv("RATCHET_DB");
+  if (db && is_postgres_location(db) && !postgres_backend_linked() && !command_line.empty()) {
+    int exit_code = run_in_server_executable(static_cast<int>(command_line.size()) - 1,
+                                             command_line.data() + 1);
+    std::exit(exit_code);
+  }
+  ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir());
+  jobs::StoreLocation location;
   location.db_path = db && *db ? db : paths.db;
   // Jobs commit without fsync (SQLite WAL, synchronous=NORMAL): a commit
   // survives a crash of any process, kill -9 included, and the store stays

@@ -26,7 +26,9 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
-  app.add_option("--db", db, "a SQLite file to keep (default: a temporary one)");
+  app.add_option("--db", db,
+                 "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
+                 "SQLite file)");
   app.add_option("--signing-key", key_file,
                  "a PEM private key from `ratchet keygen` (default: a fresh one), so that "
                  "DISPATCH_VERIFICATION_KEY stays the same across restarts");

@@ -13,6 +13,7 @@ int run_list(int argc, char** argv) {
   app.add_option("--limit", limit, "at most this many jobs")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<RunStatus> status;
   if (!status_text.empty()) {

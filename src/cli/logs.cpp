@@ -71,6 +71,7 @@ int run_logs(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"stdout", "stderr"}));
   app.add_flag("--follow,-f", follow_flag, "keep printing as the job writes; return when it ends");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   auto store = open_job_store();

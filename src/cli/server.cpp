@@ -73,7 +73,9 @@ int run_server(int argc, char** argv) {
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
-  app.add_option("--db", db, "the SQLite store (env RATCHET_DB; default: the state directory's)");
+  app.add_option("--db", db,
+                 "the store: a SQLite file or a postgres:// URL shared by a fleet of servers "
+                 "(env RATCHET_DB; default: the state directory's ratchet.db)");
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
@@ -132,7 +134,7 @@ int run_server(int argc, char** argv) {
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
     spdlog::info("ratchet server listening on {}:{} with the store {}",
-                 listen.substr(0, listen.rfind(':')), running.port(), db);
+                 listen.substr(0, listen.rfind(':')), running.port(), display_location(db));
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

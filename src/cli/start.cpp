@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 
 #include "cli/command.hpp"
+#include "jobs/state_dir.hpp"
 
 namespace ratchet::cli {
 namespace {
@@ -65,6 +67,7 @@ int run_start(int argc, char** argv) {
       ->allow_extra_args(false);
   app.prefix_command();
   app.footer("COMMAND and its arguments follow the options, after an optional --.");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   JobRequest request;
@@ -94,6 +97,13 @@ int run_start(int argc, char** argv) {
 
   auto location = job_store_location(&request.log_dir);
   if (!location.is_ok()) return fail(location.status());
+  request.host_id = jobs::current_host_id();
+  if (const char* lease = std::getenv("RATCHET_JOB_LEASE"); lease && *lease) {
+    auto parsed = duration_option("RATCHET_JOB_LEASE", lease);
+    if (!parsed.is_ok()) return fail(parsed.status());
+    if (*parsed <= 0) return fail(invalid_argument("RATCHET_JOB_LEASE must be longer than zero"));
+    request.lease = *parsed;
+  }
   auto outcome = jobs::start_job(*location, std::move(request), sync);
   if (!outcome.is_ok()) return fail(outcome.status());
   if (sync && outcome->existing && !is_terminal(outcome->job.status)) {

@@ -11,6 +11,7 @@ int run_status(int argc, char** argv) {
   bool all = false;
   selector.add_to(app);
   app.add_flag("--all", all, "with --run-key: every job of the key, newest first");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   if (all && selector.run_key.empty()) {
     return fail(invalid_argument("status: --all goes with --run-key"));

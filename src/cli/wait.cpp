@@ -9,6 +9,7 @@ int run_wait(int argc, char** argv) {
   std::string timeout_text;
   selector.add_to(app);
   app.add_option("--timeout", timeout_text, "give up after this long (exit 1)");
+  add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> timeout;
   if (!timeout_text.empty()) {

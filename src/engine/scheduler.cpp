@@ -59,6 +59,15 @@ void Scheduler::start() {
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
+  // Another server of a fleet made calls due: look now rather than at the
+  // next safety poll.
+  store_.watch_calls([this] {
+    {
+      std::lock_guard lock(mutex_);
+      store_news_ = true;
+    }
+    wake_.notify_one();
+  });
 }
 
 void Scheduler::stop() {
@@ -67,6 +76,7 @@ void Scheduler::stop() {
     if (!running_) return;
     running_ = false;
   }
+  store_.watch_calls(nullptr);
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::vector<Dispatch> dispatches;
@@ -198,6 +208,7 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   std::vector<AnswerEvent> answer_events;
   answer_events.swap(answer_events_);
   turn.free_slots = options_.max_in_flight - in_flight_;
+  store_news_ = false;
   lock.unlock();
   for (const auto& e : answer_events) {
     e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
@@ -368,7 +379,7 @@ void Scheduler::loop() {
     for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
     auto has_news = [this] {
       return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
-             !answer_events_.empty();
+             !answer_events_.empty() || store_news_;
     };
     if (until > now && !has_news()) {
       wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);

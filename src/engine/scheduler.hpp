@@ -144,6 +144,7 @@ class Scheduler {
   };
   std::vector<AnswerEvent> answer_events_;
   int in_flight_ = 0;
+  bool store_news_ = false;  // watch_calls: another process made calls due
   std::optional<Micros> next_due_;
   std::thread thread_;
 

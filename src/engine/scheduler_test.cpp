@@ -332,3 +332,93 @@ TEST_F(SchedulerTest, WaitForAnUnknownCallIsNotFound) {
 
 }  // namespace
 }  // namespace ratchet::engine
+
+namespace ratchet::engine {
+namespace {
+
+// A store that hands its watch_calls callback to the test, which plays the
+// other servers of a fleet announcing work.
+class AnnouncingStore final : public Store {
+ public:
+  explicit AnnouncingStore(Store& inner) : inner_(inner) {}
+  void announce() {
+    std::lock_guard lock(mutex_);
+    if (news_) news_();
+  }
+  void watch_calls(std::function<void()> news) override {
+    std::lock_guard lock(mutex_);
+    news_ = std::move(news);
+  }
+  Result<StartedJob> start_job(const JobRequest& r, const LivenessCheck& l) override {
+    return inner_.start_job(r, l);
+  }
+  Result<std::optional<JobRecord>> find_job(const std::string& id) override {
+    return inner_.find_job(id);
+  }
+  Result<std::optional<JobRecord>> newest_job_for_key(const std::string& key) override {
+    return inner_.newest_job_for_key(key);
+  }
+  Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& p) override {
+    return inner_.mark_job_running(id, p);
+  }
+  Result<bool> finish_job(const std::string& id, const JobOutcome& o) override {
+    return inner_.finish_job(id, o);
+  }
+  Result<bool> mark_job_lost(const std::string& id, RunStatus s, const std::string& r) override {
+    return inner_.mark_job_lost(id, s, r);
+  }
+  Result<bool> request_cancel(const std::string& id, Micros grace) override {
+    return inner_.request_cancel(id, grace);
+  }
+  Result<bool> heartbeat(const std::string& id, Micros until) override {
+    return inner_.heartbeat(id, until);
+  }
+  Status calls(const std::function<Status(CallTransaction&)>& body) override {
+    return inner_.calls(body);
+  }
+  Result<std::optional<CallRecord>> find_call(const std::string& id) override {
+    return inner_.find_call(id);
+  }
+  Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> s, int limit) override {
+    return inner_.list_runs(s, limit);
+  }
+  Result<std::vector<RunSummary>> runs_for_key(const std::string& key, int limit) override {
+    return inner_.runs_for_key(key, limit);
+  }
+  Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override {
+    return inner_.terminal_runs_before(cutoff);
+  }
+  Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override {
+    return inner_.delete_terminal_runs(ids);
+  }
+
+ private:
+  Store& inner_;
+  std::mutex mutex_;
+  std::function<void()> news_;
+};
+
+TEST_F(SchedulerTest, WorkAnnouncedByAnotherServerRunsWithoutWaitingForTheSafetyPoll) {
+  auto store = open();
+  AnnouncingStore announcing(*store);
+  std::promise<std::int64_t> ran;
+  FakeEndpoint endpoint([&](const pb::RunRequest& r) {
+    if (int_of(r.input()) == 2) ran.set_value(2);
+    return exit_with(int_of(r.input()));
+  });
+  options_.safety_poll = 3600 * kMicrosPerSecond;  // it would sleep an hour
+  Scheduler scheduler(announcing, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  wait(scheduler, dispatch(scheduler, {call("first", 1)})[0]);  // its loop is asleep now
+  auto other = open();  // another server of the fleet records a call
+  ASSERT_TRUE(other->calls([&](CallTransaction& tx) { return tx.dispatch(call("f", 2)).status(); })
+                  .is_ok());
+  announcing.announce();
+  auto future = ran.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the scheduler slept through the announcement";
+  scheduler.stop();
+}
+
+}  // namespace
+}  // namespace ratchet::engine

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -104,6 +105,36 @@ std::string signal_name(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   if (abbrev) return std::string("SIG") + abbrev;
   return "SIG" + std::to_string(signal);
+}
+
+}  // namespace ratchet::jobs
+
+namespace ratchet::jobs {
+
+std::vector<FileUser> processes_using(const std::string& path) {
+  std::error_code error;
+  auto target = std::filesystem::canonical(path, error);
+  std::vector<FileUser> users;
+  if (error) return users;
+  int self = getpid();
+  for (const auto& process : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = process.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int pid = std::atoi(name.c_str());
+    if (pid == self) continue;
+    std::error_code ignored;
+    for (const auto& fd : std::filesystem::directory_iterator(process.path() / "fd", ignored)) {
+      std::error_code unreadable;
+      if (std::filesystem::read_symlink(fd.path(), unreadable) != target) continue;
+      std::ifstream cmdline(process.path() / "cmdline");
+      std::string command((std::istreambuf_iterator<char>(cmdline)), {});
+      for (char& c : command) c = c == '\0' ? ' ' : c;
+      while (!command.empty() && command.back() == ' ') command.pop_back();
+      users.push_back(FileUser{pid, command});
+      break;
+    }
+  }
+  return users;
 }
 
 }  // namespace ratchet::jobs

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "storage/run.hpp"
@@ -33,6 +34,15 @@ bool wait_readable(int fd, Micros timeout);
 // be reused while any member lives, so a group that exists while its leader's
 // pid is free (or still names the leader) is the job's.
 void kill_leftover_group(const ProcessIdentity& leader);
+
+// A process that has a file open.
+struct FileUser {
+  int pid = 0;
+  std::string command;  // its command line, arguments separated by spaces
+};
+// The other processes (not this one) that have `path` open: scans /proc, so it
+// sees the processes of this machine that this user may inspect.
+std::vector<FileUser> processes_using(const std::string& path);
 
 // "SIGKILL" for 9; "SIG<n>" for a number without a name.
 std::string signal_name(int signal);

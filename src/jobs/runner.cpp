@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "jobs/process.hpp"
+#include "jobs/state_dir.hpp"
 #include "jobs/supervisor.hpp"
 
 namespace ratchet::jobs {
@@ -21,6 +22,10 @@ namespace {
 // How often to look again at a job whose supervisor cannot be watched through
 // a pidfd (it has just exited, so the next look records its end or LOST).
 constexpr Micros kRecheckInterval = 10 * kMicrosPerMilli;
+// How often to look again at a job of another host (a shared PostgreSQL
+// store): no pidfd can tell when it ends, and a shorter poll would be a load
+// on the database for every waiting command.
+constexpr Micros kRemoteRecheckInterval = 500 * kMicrosPerMilli;
 
 std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
@@ -48,6 +53,13 @@ Result<JobRecord> reload(Store& store, const std::string& id) {
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
   if (is_terminal(job.status)) return false;
+  if (!job.host_id.empty() && job.host_id != current_host_id()) {
+    // Another host's pids mean nothing here: its supervisor lives while it
+    // renews its lease, and stops the command itself if it finds it taken.
+    if (job.lease_expires_at && *job.lease_expires_at > SystemClock::instance().now()) return true;
+    *lost_reason = "its supervisor on host " + job.host_id + " stopped renewing its lease";
+    return false;
+  }
   if (!job.supervisor) {
     *lost_reason = "no supervisor was recorded for the job";
     return false;
@@ -156,7 +168,9 @@ Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros
       wait_readable(pidfd, left);
       close(pidfd);
     } else {
-      Micros nap = left < 0 ? kRecheckInterval : std::min(left, kRecheckInterval);
+      bool remote = !job.host_id.empty() && job.host_id != current_host_id();
+      Micros interval = remote ? kRemoteRecheckInterval : kRecheckInterval;
+      Micros nap = left < 0 ? interval : std::min(left, interval);
       std::this_thread::sleep_for(std::chrono::microseconds(nap));
     }
     ASSIGN_OR_RETURN(job, reload(store, job.id));

@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+
+#include "common/ids.hpp"
 
 namespace ratchet::jobs {
 namespace {
@@ -37,7 +40,38 @@ Status make_directories(const std::string& path) {
   return Status::ok();
 }
 
+std::string read_host_id(const std::string& path) {
+  std::ifstream file(path);
+  std::string id;
+  std::getline(file, id);
+  return id;
+}
+
+std::string load_or_make_host_id() {
+  auto paths = prepare_state_dir();
+  if (!paths.is_ok()) return "";
+  std::string path = paths->home + "/host-id";
+  std::string id = read_host_id(path);
+  if (!id.empty()) return id;
+  // Written aside, then linked into place: a racing process either wins the
+  // link or reads the winner's complete file.
+  std::string candidate = new_uuid();
+  std::string temporary = path + "." + candidate;
+  {
+    std::ofstream out(temporary);
+    out << candidate << "\n";
+  }
+  int linked = link(temporary.c_str(), path.c_str());
+  unlink(temporary.c_str());
+  return linked == 0 ? candidate : read_host_id(path);
+}
+
 }  // namespace
+
+const std::string& current_host_id() {
+  static const std::string id = load_or_make_host_id();
+  return id;
+}
 
 Result<StatePaths> prepare_state_dir() {
   StatePaths paths;

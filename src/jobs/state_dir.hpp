@@ -18,4 +18,11 @@ struct StatePaths {
 // Resolves the directory and makes sure it (and logs/) exist and are usable.
 Result<StatePaths> prepare_state_dir();
 
+// The id of this host as jobs record it: a UUID kept in the state directory's
+// `host-id` file, made on first use. A job whose supervisor ran under another
+// host id (another machine sharing a PostgreSQL store) cannot be checked by
+// its pid here: its heartbeat lease says whether it lives. "" when the file
+// cannot be read or made (the job is then treated as this host's).
+const std::string& current_host_id();
+
 }  // namespace ratchet::jobs

@@ -26,7 +26,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr Micros kHeartbeatInterval = 10 * kMicrosPerSecond;
 constexpr Micros kDefaultGrace = 10 * kMicrosPerSecond;
 constexpr Micros kFinalWriteDeadline = 60 * kMicrosPerSecond;
 
@@ -196,7 +195,7 @@ std::string describe_duration(Micros d) {
 }
 
 // Why the supervisor is stopping the command, if it is.
-enum class StopReason { kNone, kTimeout, kCancel, kTerminated };
+enum class StopReason { kNone, kTimeout, kCancel, kTerminated, kLeaseLost };
 
 class Supervision {
  public:
@@ -270,7 +269,9 @@ JobOutcome Supervision::run() {
   auto started = Steady::now();
   auto timeout_at = request_.timeout ? started + std::chrono::microseconds(*request_.timeout)
                                      : Steady::time_point::max();
-  auto heartbeat_at = started + std::chrono::microseconds(kHeartbeatInterval);
+  // Three heartbeats per lease: one late beat does not lose the job.
+  const auto heartbeat_every = std::chrono::microseconds(std::max<Micros>(request_.lease / 3, 1));
+  auto heartbeat_at = started + heartbeat_every;
   int wait_status = 0;
   while (true) {
     bool was_running = !command_ended_;
@@ -300,8 +301,12 @@ JobOutcome Supervision::run() {
       kill_at_ = Steady::time_point::max();
     }
     if (now >= heartbeat_at) {
-      (void)store_.heartbeat(id_);
-      heartbeat_at = now + std::chrono::microseconds(kHeartbeatInterval);
+      // After a pause past the lease (SIGSTOP, a suspended VM) the job may
+      // have been seen LOST from another host and started again there: the
+      // key must not run twice, so the command stops here.
+      auto owned = store_.heartbeat(id_, SystemClock::instance().now() + request_.lease);
+      if (owned.is_ok() && !*owned) begin_stop(StopReason::kLeaseLost, kDefaultGrace);
+      heartbeat_at = now + heartbeat_every;
     }
   }
   return outcome(wait_status);
@@ -326,6 +331,10 @@ JobOutcome Supervision::outcome(int wait_status) const {
     case StopReason::kTerminated:
       result.status = RunStatus::kFailed;
       result.error = "the job's supervisor was sent SIGTERM";
+      break;
+    case StopReason::kLeaseLost:  // recorded already (LOST): this changes nothing
+      result.status = RunStatus::kLost;
+      result.error = "the supervisor lost its lease";
       break;
     case StopReason::kNone:
       result.status = result.exit_code == 0 ? RunStatus::kSucceeded : RunStatus::kFailed;

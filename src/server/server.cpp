@@ -25,15 +25,16 @@ struct Server::Parts {
 
 Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto parts = std::make_unique<Parts>();
+  if (config.scheduler.owner == "ratchet") {
+    config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
+  }
   StoreOptions store_options;
   store_options.durable = config.durable;
+  store_options.instance = config.scheduler.owner;  // a fleet takes over its leases once it is gone
   ASSIGN_OR_RETURN(parts->store,
                    open_store(config.db_path, SystemClock::instance(), store_options));
   parts->client = std::make_unique<HttpEndpointClient>(config.signing_key, SystemClock::instance(),
                                                        config.endpoint);
-  if (config.scheduler.owner == "ratchet") {
-    config.scheduler.owner = "ratchet-" + std::to_string(getpid()) + "-" + new_uuid().substr(0, 8);
-  }
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);
   parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);

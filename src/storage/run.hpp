@@ -44,6 +44,10 @@ struct JobRequest {
   // The process that will run the job; it exists before the job is recorded, so
   // a STARTING job always names a supervisor whose death can be detected.
   ProcessIdentity supervisor;
+  // The host the supervisor runs on (jobs/state_dir.hpp), and how long its
+  // heartbeat lease lasts: another host sees the job LOST once it lapses.
+  std::string host_id;
+  Micros lease = 30 * kMicrosPerSecond;
 };
 
 struct JobRecord {
@@ -64,8 +68,10 @@ struct JobRecord {
   std::optional<Micros> cancel_requested_at;
   Micros cancel_grace = 0;
   std::optional<int> exit_code;
-  std::optional<std::string> signal;  // "SIGKILL" when a signal ended the command
-  std::optional<std::string> error;   // why it failed, was lost or cancelled
+  std::optional<std::string> signal;       // "SIGKILL" when a signal ended the command
+  std::optional<std::string> error;        // why it failed, was lost or cancelled
+  std::string host_id;                     // where the supervisor runs ("" before host ids)
+  std::optional<Micros> lease_expires_at;  // the supervisor's heartbeat lease
 };
 
 // How a job ended, as its supervisor (or the one who found it lost) records it.

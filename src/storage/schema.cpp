@@ -100,16 +100,23 @@ INSERT INTO coroutine_states (call_id, state)
 ALTER TABLE runs DROP COLUMN coroutine_state;
 )sql";
 
+// Jobs record the host their supervisor runs on: on a store shared by hosts,
+// a job of another host is live while its heartbeat lease (lease_expires_at)
+// is, since its pid means nothing here.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE runs ADD COLUMN host_id TEXT;
+)sql";
+
 // An error that came from an endpoint keeps every field it came with (the pickled
 // exception and traceback of a Python error, fields this server does not know): the
 // serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
 // the server made itself, which have a type and a message only.
-constexpr const char* kVersion3 = R"sql(
+constexpr const char* kVersion4 = R"sql(
 ALTER TABLE runs ADD COLUMN error_proto BLOB;
 ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3, kVersion4};
 
 }  // namespace
 

@@ -1,84 +1,19 @@
 #include "storage/sqlite_calls.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "common/ids.hpp"
+#include "storage/records.hpp"
 
 namespace ratchet::sqlite {
 namespace {
 
-#define CALL_COLUMNS                                                                            \
-  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
-  "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
-  "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
-  "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
-  "error_proto"
+#define CALL_COLUMNS RATCHET_CALL_COLUMNS
 
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = ?1 AND lease_epoch = ?2 AND phase = 'LEASED'"
 
-constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
-
-CallPhase parse_phase(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
-    if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
-  }
-  return CallPhase::kDone;
-}
-
-std::optional<CallError> error_at(const Statement& row, int type_column, int message_column,
-                                  int encoded_column) {
-  if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column), row.text(encoded_column)};
-}
-
-std::string error_to_json(const CallError& error) {
-  return nlohmann::json{{"type", error.type}, {"message", error.message}}.dump();
-}
-
-std::optional<CallError> error_from_json(const std::optional<std::string>& text) {
-  if (!text) return std::nullopt;
-  auto json = nlohmann::json::parse(*text, nullptr, false);
-  if (!json.is_object()) return std::nullopt;
-  return CallError{json.value("type", ""), json.value("message", "")};
-}
-
-CallRecord read_call(const Statement& row) {
-  CallRecord call;
-  call.id = row.text(0);
-  call.run_key = row.text(1);
-  call.status = parse_status(row.text(2)).value_or(RunStatus::kFailed);
-  call.phase = parse_phase(row.text(3));
-  call.function = row.text(4);
-  call.endpoint = row.text(5);
-  call.version = row.text(6);
-  call.input = row.text(7);
-  call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10, 30);
-  call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
-  call.parent_id = row.text(12);
-  call.root_id = row.text(13);
-  call.correlation_id = static_cast<std::uint64_t>(row.int64(14));
-  call.attempts = static_cast<int>(row.int64(15));
-  call.started_at = row.int64(16);
-  call.finished_at = row.optional_int64(17);
-  call.expires_at = row.optional_int64(18);
-  call.ready_at = row.optional_int64(19).value_or(0);
-  call.lease_owner = row.text(20);
-  call.lease_epoch = row.int64(21);
-  call.lease_expires_at = row.optional_int64(22);
-  if (!row.is_null(23)) {  // the state itself is in coroutine_states: see load_state
-    call.poll = PollState{static_cast<int>(row.int64(23)),
-                          {},
-                          static_cast<int>(row.int64(24)),
-                          static_cast<int>(row.int64(25)),
-                          row.int64(26)};
-  }
-  call.poll_error = error_from_json(row.optional_text(27));
-  call.children_waiting = static_cast<int>(row.int64(28));
-  call.results_waiting = static_cast<int>(row.int64(29));
-  return call;
-}
+using records::error_at;
+using records::error_to_json;
+using records::read_call;
 
 class SqliteCallTransaction final : public CallTransaction {
  public:
@@ -466,11 +401,3 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
 }
 
 }  // namespace ratchet::sqlite
-
-namespace ratchet {
-
-std::string_view phase_name(CallPhase phase) {
-  return sqlite::kPhaseNames[static_cast<int>(phase)];
-}
-
-}  // namespace ratchet

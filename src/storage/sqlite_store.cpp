@@ -4,9 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include "common/ids.hpp"
+#include "storage/records.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
@@ -17,86 +16,12 @@ namespace {
 using sqlite::Database;
 using sqlite::Statement;
 
-// The columns of a job, in the order read_job() expects them.
-#define JOB_COLUMNS                                                                         \
-  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "          \
-  "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                    \
-  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, " \
-  "error"
+using records::read_job;
+using records::read_summary;
 
-#define TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
-
-std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& env) {
-  nlohmann::json array = nlohmann::json::array();
-  for (const auto& [name, value] : env) array.push_back({name, value});
-  return array.dump();
-}
-
-std::vector<std::pair<std::string, std::string>> env_from_json(const std::string& text) {
-  std::vector<std::pair<std::string, std::string>> env;
-  auto array = nlohmann::json::parse(text, nullptr, false);
-  if (!array.is_array()) return env;
-  for (const auto& pair : array) {
-    if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
-      env.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
-    }
-  }
-  return env;
-}
-
-std::vector<std::string> command_from_json(const std::string& text) {
-  auto array = nlohmann::json::parse(text, nullptr, false);
-  std::vector<std::string> command;
-  if (!array.is_array()) return command;
-  for (const auto& arg : array) {
-    if (arg.is_string()) command.push_back(arg.get<std::string>());
-  }
-  return command;
-}
-
-std::optional<ProcessIdentity> identity_at(const Statement& row, int pid_column, int start_column,
-                                           const std::string& boot_id) {
-  if (row.is_null(pid_column)) return std::nullopt;
-  return ProcessIdentity{static_cast<int>(row.int64(pid_column)), row.int64(start_column), boot_id};
-}
-
-JobRecord read_job(const Statement& row) {
-  JobRecord job;
-  job.id = row.text(0);
-  job.run_key = row.text(1);
-  job.status = parse_status(row.text(2)).value_or(RunStatus::kLost);
-  job.command = command_from_json(row.text(3));
-  job.cwd = row.text(4);
-  job.env = env_from_json(row.text(5));
-  job.timeout = row.optional_int64(6);
-  job.stdout_file = row.text(7);
-  job.stderr_file = row.text(8);
-  job.started_at = row.int64(9);
-  job.finished_at = row.optional_int64(10);
-  std::string boot_id = row.text(11);
-  job.supervisor = identity_at(row, 12, 13, boot_id);
-  job.process = identity_at(row, 14, 15, boot_id);
-  job.heartbeat_at = row.optional_int64(16);
-  job.cancel_requested_at = row.optional_int64(17);
-  job.cancel_grace = row.optional_int64(18).value_or(0);
-  if (auto code = row.optional_int64(19)) job.exit_code = static_cast<int>(*code);
-  job.signal = row.optional_text(20);
-  job.error = row.optional_text(21);
-  return job;
-}
-
-RunSummary read_summary(const Statement& row) {
-  RunSummary run;
-  run.id = row.text(0);
-  run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
-  run.run_key = row.text(2);
-  run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
-  run.started_at = row.int64(4);
-  run.finished_at = row.optional_int64(5);
-  run.stdout_file = row.text(6);
-  run.stderr_file = row.text(7);
-  return run;
-}
+#define JOB_COLUMNS RATCHET_JOB_COLUMNS
+#define SUMMARY_COLUMNS RATCHET_SUMMARY_COLUMNS
+#define TERMINAL_STATUSES RATCHET_TERMINAL_STATUSES
 
 // Serialises first-time set-up (WAL mode and migrations) between processes:
 // switching a fresh file to WAL must not race with another process doing it.
@@ -129,7 +54,7 @@ class SqliteStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
   Result<bool> request_cancel(const std::string& id, Micros grace) override;
-  Status heartbeat(const std::string& id) override;
+  Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
@@ -193,37 +118,28 @@ Status SqliteStore::migrate() {
 }
 
 Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
-  Micros now = clock_.now();
-  job->id = new_uuid();
-  job->run_key = request.run_key;
-  job->status = RunStatus::kStarting;
-  job->command = request.command;
-  job->cwd = request.cwd;
-  job->env = request.env;
-  job->timeout = request.timeout;
-  job->stdout_file = request.log_dir + "/" + job->id + ".stdout";
-  job->stderr_file = request.log_dir + "/" + job->id + ".stderr";
-  job->started_at = now;
-  job->supervisor = request.supervisor;
+  *job = records::new_job(request, new_uuid(), clock_.now());
   ASSIGN_OR_RETURN(Statement * insert,
                    db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                 "updated_at, boot_id, supervisor_pid, supervisor_start, "
-                                "command, cwd, env, timeout_us, stdout_file, stderr_file) "
+                                "command, cwd, env, timeout_us, stdout_file, stderr_file, "
+                                "host_id, lease_expires_at) "
                                 "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?11, ?12, ?5, ?6, "
-                                "?7, ?8, ?9, ?10)"));
-  nlohmann::json command = job->command;
+                                "?7, ?8, ?9, ?10, ?13, ?14)"));
   insert->bind(1, job->id)
       .bind(2, job->run_key)
-      .bind(3, now)
+      .bind(3, job->started_at)
       .bind(4, request.supervisor.boot_id)
       .bind(11, request.supervisor.pid)
       .bind(12, request.supervisor.start_ticks)
-      .bind(5, command.dump())
+      .bind(5, records::command_to_json(job->command))
       .bind(6, job->cwd)
-      .bind(7, env_to_json(job->env))
+      .bind(7, records::env_to_json(job->env))
       .bind(8, job->timeout)
       .bind(9, job->stdout_file)
-      .bind(10, job->stderr_file);
+      .bind(10, job->stderr_file)
+      .bind(13, job->host_id)
+      .bind(14, job->lease_expires_at);
   return insert->run().status();
 }
 
@@ -283,9 +199,6 @@ Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::stri
   if (jobs.empty()) return std::optional<JobRecord>();
   return std::optional<JobRecord>(std::move(jobs.front()));
 }
-
-#define SUMMARY_COLUMNS \
-  "id, kind, run_key, status, started_at, finished_at, stdout_file, stderr_file"
 
 Result<std::vector<RunSummary>> SqliteStore::read_summaries(Statement* statement) {
   std::vector<RunSummary> runs;
@@ -365,12 +278,13 @@ Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace) {
   return changed == 1;
 }
 
-Status SqliteStore::heartbeat(const std::string& id) {
+Result<bool> SqliteStore::heartbeat(const std::string& id, Micros lease_until) {
   ASSIGN_OR_RETURN(Statement * update,
-                   db_->prepare("UPDATE runs SET heartbeat_at = ?2 "
+                   db_->prepare("UPDATE runs SET heartbeat_at = ?2, lease_expires_at = ?3 "
                                 "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
-  update->bind(1, id).bind(2, clock_.now());
-  return update->run().status();
+  update->bind(1, id).bind(2, clock_.now()).bind(3, lease_until);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
 }
 
 Result<std::vector<RunSummary>> SqliteStore::terminal_runs_before(Micros cutoff) {
@@ -414,15 +328,6 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
   auto store = std::make_unique<SqliteStore>(std::move(db), clock);
   RETURN_IF_ERROR(store->initialize(options));
   return std::unique_ptr<Store>(std::move(store));
-}
-
-Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
-                                          const StoreOptions& options) {
-  if (location.starts_with("postgres://") || location.starts_with("postgresql://")) {
-    return invalid_argument("PostgreSQL stores are not supported by this build yet: " +
-                            std::string("use a SQLite file path"));
-  }
-  return open_sqlite_store(location, clock, options);
 }
 
 }  // namespace ratchet

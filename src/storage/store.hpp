@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -38,6 +39,13 @@ struct StoreOptions {
   // command wants it small (the first to open the store re-reads the WAL); a
   // server wants it large (each checkpoint costs an fsync of the database).
   int wal_checkpoint_pages = 1000;
+  // The server's name on the leases it takes. A store shared by a fleet
+  // (PostgreSQL) records it with a heartbeat every `instance_heartbeat`, and
+  // the calls leased by an instance silent for `instance_timeout` are taken
+  // over by the others. Empty: a process that takes no leases.
+  std::string instance;
+  Micros instance_heartbeat = 2 * kMicrosPerSecond;
+  Micros instance_timeout = 8 * kMicrosPerSecond;
 };
 
 class Store {
@@ -65,7 +73,11 @@ class Store {
                                      const std::string& reason) = 0;
   // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
   virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
-  virtual Status heartbeat(const std::string& id) = 0;
+  // The supervisor's sign of life: renews its lease until `lease_until`. False
+  // when the job is no longer STARTING or RUNNING: someone else ended it (it
+  // was seen LOST from another host while this supervisor was paused), and
+  // the supervisor must stop its command rather than finish it.
+  virtual Result<bool> heartbeat(const std::string& id, Micros lease_until) = 0;
 
   // --- calls ------------------------------------------------------------------
 
@@ -73,6 +85,10 @@ class Store {
   // transitions into one commit (group commit). On error nothing is written.
   virtual Status calls(const std::function<Status(CallTransaction&)>& body) = 0;
   virtual Result<std::optional<CallRecord>> find_call(const std::string& id) = 0;
+  // Calls `news` (on another thread) when another process may have made calls
+  // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
+  // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
+  virtual void watch_calls(std::function<void()> news) {}
 
   // --- every run (jobs and calls) ------------------------------------------------
 
@@ -86,9 +102,18 @@ class Store {
   virtual Result<int> delete_terminal_runs(const std::vector<std::string>& ids) = 0;
 };
 
-// Opens the store at `location`: a SQLite file path (created with its schema on
-// first use). PostgreSQL URLs arrive with the fleet backend.
+// Opens the store at `location`: a postgres:// (or postgresql://) URL, or else a
+// SQLite file path; either is given its schema on first use.
 Result<std::unique_ptr<Store>> open_store(const std::string& location, const Clock& clock,
                                           const StoreOptions& options = {});
+
+// True when `location` names a PostgreSQL store.
+bool is_postgres_location(std::string_view location);
+// The location as messages and logs show it: a URL without its password.
+std::string display_location(std::string_view location);
+// Whether this executable has the PostgreSQL backend: the `ratchet` command
+// does not (it stays a static binary that starts in a millisecond) and hands
+// commands on a PostgreSQL store to `ratchet-server`, which does.
+bool postgres_backend_linked();
 
 }  // namespace ratchet

@@ -70,9 +70,10 @@ struct ServerSettings {
   std::string api_key = "k";
   std::string signing_key_file;         // empty: unsigned requests
   std::vector<std::string> extra_args;  // e.g. {"--max-attempts", "3"}
+  std::string db;                       // the store; empty: <home>/ratchet.db
 };
 
-// `ratchet server --listen 127.0.0.1:<port> --db <home>/ratchet.db --api-key ...`.
+// `ratchet server --listen 127.0.0.1:<port> --db <store> --api-key ...`.
 // The first start listens on a port the server picks (read from its log); every
 // restart reuses it, on the same store.
 class ServerProcess {
@@ -86,10 +87,17 @@ class ServerProcess {
   // `timeout`); its wait status.
   int kill(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool running();
+  // Sends a signal without waiting (SIGSTOP, SIGCONT).
+  void signal(int signal_number) const {
+    if (process_) process_->signal(signal_number);
+  }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
 
   std::uint16_t port() const { return port_; }
   std::string url() const;  // http://127.0.0.1:<port>
-  std::string db_path() const { return settings_.home + "/ratchet.db"; }
+  std::string db_path() const {
+    return settings_.db.empty() ? settings_.home + "/ratchet.db" : settings_.db;
+  }
   const std::string& home() const { return settings_.home; }
   // Everything every start of the server wrote to stderr.
   std::string logs() const;

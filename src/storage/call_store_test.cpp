@@ -6,24 +6,14 @@
 
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
+#include "storage/store_test_support.hpp"
 
 namespace ratchet {
 namespace {
 
-class CallStoreTest : public ::testing::Test {
+// The call transitions of the Store, on each backend.
+class CallStoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/ratchet-calls-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    auto store = open_sqlite_store(dir_ + "/ratchet.db", clock_, {});
-    ASSERT_TRUE(store.is_ok()) << store.status().message();
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   NewCall call(const std::string& function, std::uint64_t correlation = 0) {
     NewCall c;
     c.function = function;
@@ -70,24 +60,13 @@ class CallStoreTest : public ::testing::Test {
 
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
-  // How many coroutine states the store file holds, read by another connection.
-  int stored_states() {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open((dir_ + "/ratchet.db").c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM coroutine_states", -1, &query, nullptr);
-    int count = sqlite3_step(query) == SQLITE_ROW ? sqlite3_column_int(query, 0) : -1;
-    sqlite3_finalize(query);
-    sqlite3_close(db);
-    return count;
-  }
-
-  FakeClock clock_;
-  std::string dir_;
-  std::unique_ptr<Store> store_;
+  // How many coroutine states the store holds, read by another connection.
+  int stored_states() { return static_cast<int>(number("SELECT COUNT(*) FROM coroutine_states")); }
 };
 
-TEST_F(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
+RATCHET_ON_BOTH_BACKENDS(CallStoreTest);
+
+TEST_P(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
   std::string id = dispatch(call("f"));
   auto first = claim();
   ASSERT_EQ(first.size(), 1u);
@@ -114,7 +93,7 @@ TEST_F(CallStoreTest, DispatchedCallIsClaimedOnceWithAGrowingEpoch) {
   EXPECT_EQ(done.phase, CallPhase::kDone);
 }
 
-TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
+TEST_P(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   auto c = call("f");
   c.run_key = "k";
   std::string first = dispatch(c);
@@ -126,7 +105,7 @@ TEST_F(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   EXPECT_NE(dispatch(c), first) << "a finished key starts anew";
 }
 
-TEST_F(CallStoreTest, RetryWaitsForItsTime) {
+TEST_P(CallStoreTest, RetryWaitsForItsTime) {
   std::string id = dispatch(call("f"));
   claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
@@ -148,7 +127,7 @@ TEST_F(CallStoreTest, RetryWaitsForItsTime) {
   EXPECT_EQ(claimed[0].call.error->message, "slow");
 }
 
-TEST_F(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
+TEST_P(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{6, std::string("state\0bytes", 11), 2, 10, clock_.now() + 60 * kMicrosPerSecond};
@@ -201,7 +180,7 @@ TEST_F(CallStoreTest, SuspendedCoroutineWakesWithChildResultsExactlyOnce) {
   EXPECT_EQ(last[0].results[0].correlation_id, 33u);
 }
 
-TEST_F(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
+TEST_P(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -220,7 +199,7 @@ TEST_F(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
   ASSERT_EQ(second[0].results.size(), 1u) << "an undelivered result is offered again";
 }
 
-TEST_F(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
+TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   std::string parent = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -232,7 +211,7 @@ TEST_F(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   EXPECT_TRUE(woken[0].results.empty());
 }
 
-TEST_F(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
+TEST_P(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
   std::string id = dispatch(call("first"));
   auto claimed = claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.tail_call(id, 1, "second", "in2", {}); }));
@@ -244,7 +223,7 @@ TEST_F(CallStoreTest, TailCallReplacesFunctionAndInputKeepingIdentity) {
   EXPECT_EQ(next[0].call.started_at, claimed[0].call.started_at);
 }
 
-TEST_F(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
+TEST_P(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now() + kMicrosPerSecond};
@@ -258,7 +237,7 @@ TEST_F(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   EXPECT_EQ(resumed[0].call.poll->state, "s");
 }
 
-TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
+TEST_P(CallStoreTest, RestartForgetsTheCoroutineState) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now()};
@@ -273,7 +252,7 @@ TEST_F(CallStoreTest, RestartForgetsTheCoroutineState) {
   EXPECT_EQ(stored_states(), 0);
 }
 
-TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
+TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{6, "first", 1, 5, clock_.now()};
@@ -298,7 +277,7 @@ TEST_F(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
 // An endpoint's error is kept as the opaque bytes it came as, beside its type and
 // message: in the call's record (Wait) and in its parent's inbox (PollResult). A retry's
 // reason and an error without bytes keep none.
-TEST_F(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
+TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
   const std::string encoded("\x0a\x0aValueError\x1a\x04\x80\x04\x00.\x4a\x01z", 22);
   std::string parent = dispatch(call("parent"));
   claim();

@@ -1,0 +1,425 @@
+#include "storage/pg_calls.hpp"
+
+#include <algorithm>
+
+#include "common/ids.hpp"
+#include "storage/records.hpp"
+
+namespace ratchet::pg {
+namespace {
+
+#define CALL_COLUMNS RATCHET_CALL_COLUMNS
+
+// The conditions under which the lease holder may write.
+#define LEASED_UNDER_EPOCH "id = $1 AND lease_epoch = $2 AND phase = 'LEASED'"
+
+using records::error_at;
+using records::read_call;
+
+// The calls whose turn has come, most urgent kind first. Each branch locks the
+// rows it returns and skips the rows another server's transaction has locked,
+// so servers claiming at once take different calls without waiting. Fairness
+// between functions (issue 10) changes this query and nothing else.
+constexpr const char* kClaim =
+    "WITH expired AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= $1 "
+    "  ORDER BY lease_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "orphaned AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_owner IN "
+    "  (SELECT id FROM instances WHERE heartbeat_at <= $5) LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "woken AS (SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= $1 "
+    "  ORDER BY poll_deadline LIMIT $4 FOR UPDATE SKIP LOCKED), "
+    "ready AS (SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= $1 "
+    "  ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
+    "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
+    "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
+    "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
+    "due LIMIT $4) "
+    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+
+// Up to `max_results` undelivered results of each claimed coroutine, in arrival
+// order; the ids and limits come as comma-separated lists (ids are UUIDs).
+constexpr const char* kWaitingResults =
+    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message, "
+    "r.error_proto "
+    "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "
+    "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
+    "ORDER BY arrived_at, seq LIMIT p.lim) r";
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += ',';
+    joined += item;
+  }
+  return joined;
+}
+
+class CallTx final : public PgCallTransaction {
+ public:
+  CallTx(Connection& db, const Clock& clock, const FleetTiming& timing)
+      : db_(db), now_(clock.now()), timing_(timing) {}
+
+  bool made_work() const override { return made_work_; }
+
+  Result<std::string> dispatch(const NewCall& call) override;
+  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
+                                         int limit) override;
+  Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                      const std::vector<std::string>& delivered) override;
+  Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                     const CallError& reason) override;
+  Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
+                         const std::string& input,
+                         const std::vector<std::string>& delivered) override;
+  Result<bool> suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                       const std::vector<NewCall>& children,
+                       const std::vector<std::string>& delivered) override;
+  Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
+                               const CallError& error,
+                               const std::vector<std::string>& delivered) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<std::optional<Micros>> next_due() override;
+
+ private:
+  Status attach_results(std::vector<ClaimedCall>& claimed);
+  Status consume(const std::string& id, const std::vector<std::string>& delivered);
+  Status discard_inbox(const std::string& id);
+  Status deliver_to_parent(const std::string& id);
+  Status wake_if_ready(const std::string& id);
+  Status save_state(const std::string& id, const std::string& state);
+  Status drop_state(const std::string& id);
+
+  Connection& db_;
+  Micros now_;
+  FleetTiming timing_;
+  bool made_work_ = false;
+};
+
+Result<std::string> CallTx::dispatch(const NewCall& call) {
+  std::string id = new_uuid();
+  // With a run key whose call is live, the unique index turns the insert into
+  // nothing (waiting for a concurrent dispatch of the key to commit first),
+  // and the live call's id is returned instead.
+  ASSIGN_OR_RETURN(
+      Rows inserted,
+      db_.query("INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, function, "
+                "endpoint, version, input, parent_id, root_id, correlation_id, expires_at, phase, "
+                "ready_at) VALUES ($1, 'call', NULLIF($2, ''), 'STARTING', $3, $3, $4, $5, $6, "
+                "$7, NULLIF($8, ''), $9, $10, $11, 'READY', $3) ON CONFLICT (kind, run_key) "
+                "WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING') DO NOTHING "
+                "RETURNING id",
+                Params()
+                    .add(id)
+                    .add(call.run_key)
+                    .add(now_)
+                    .add(call.function)
+                    .add(call.endpoint)
+                    .add(call.version)
+                    .add_bytes(call.input)
+                    .add(call.parent_id)
+                    .add(call.root_id.empty() ? id : call.root_id)
+                    .add(static_cast<std::int64_t>(call.correlation_id))
+                    .add(call.expires_at)));
+  if (!inserted.empty()) {
+    made_work_ = true;
+    return id;
+  }
+  ASSIGN_OR_RETURN(Rows live, db_.query("SELECT id FROM runs WHERE kind = 'call' AND run_key = $1 "
+                                        "AND status IN ('STARTING', 'RUNNING')",
+                                        Params().add(call.run_key)));
+  if (live.empty()) return internal_error("the live call of run key " + call.run_key + " vanished");
+  return live[0].text(0);
+}
+
+Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros lease_until,
+                                               int limit) {
+  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaim, Params()
+                                                    .add(now_)
+                                                    .add(owner)
+                                                    .add(lease_until)
+                                                    .add(limit)
+                                                    .add(now_ - timing_.dead_after)));
+  // UPDATE ... RETURNING comes in no particular order: creation order, as SQLite.
+  std::vector<std::pair<std::int64_t, ClaimedCall>> ordered;
+  ordered.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    ClaimedCall item{read_call(rows[i]), {}};
+    if (item.call.poll) item.call.poll->state = rows[i].text(31);
+    ordered.emplace_back(rows[i].int64(32), std::move(item));
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<ClaimedCall> claimed;
+  claimed.reserve(ordered.size());
+  for (auto& [seq, item] : ordered) claimed.push_back(std::move(item));
+  RETURN_IF_ERROR(attach_results(claimed));
+  return claimed;
+}
+
+Status CallTx::attach_results(std::vector<ClaimedCall>& claimed) {
+  std::vector<std::string> ids, limits;
+  for (const auto& item : claimed) {
+    if (!item.call.poll) continue;
+    ids.push_back(item.call.id);
+    limits.push_back(std::to_string(std::max(1, item.call.poll->max_results)));
+  }
+  if (ids.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query(kWaitingResults, Params().add(join(ids)).add(join(limits))));
+  for (int i = 0; i < rows.size(); ++i) {
+    Row row = rows[i];
+    std::string parent = row.text(0);
+    for (auto& item : claimed) {
+      if (item.call.id != parent) continue;
+      item.results.push_back(ChildResult{row.text(1), static_cast<std::uint64_t>(row.int64(2)),
+                                         row.optional_text(3), error_at(row, 4, 5, 6)});
+    }
+  }
+  return Status::ok();
+}
+
+Status CallTx::consume(const std::string& id, const std::vector<std::string>& delivered) {
+  if (delivered.empty()) return Status::ok();
+  ASSIGN_OR_RETURN(int consumed,
+                   db_.run("UPDATE call_results SET delivered = true WHERE parent_id = $1 AND "
+                           "child_id = ANY(string_to_array($2, ',')) AND NOT delivered",
+                           Params().add(id).add(join(delivered))));
+  return db_
+      .run(
+          "UPDATE runs SET results_waiting = GREATEST(0, results_waiting - $2), "
+          "children_waiting = GREATEST(0, children_waiting - $2) WHERE id = $1",
+          Params().add(id).add(consumed))
+      .status();
+}
+
+Status CallTx::discard_inbox(const std::string& id) {
+  RETURN_IF_ERROR(db_.run("UPDATE call_results SET delivered = true WHERE parent_id = $1 AND "
+                          "NOT delivered",
+                          Params().add(id))
+                      .status());
+  // The children still running are abandoned too: the call starts afresh and
+  // reuses its correlation ids, so their results must never reach it. A result
+  // already marked delivered makes deliver_to_parent's insert a no-op.
+  return db_
+      .run(
+          "INSERT INTO call_results (parent_id, child_id, correlation_id, arrived_at, "
+          "delivered) SELECT parent_id, id, correlation_id, $2, true FROM runs WHERE "
+          "parent_id = $1 AND phase != 'DONE' ON CONFLICT DO NOTHING",
+          Params().add(id).add(now_))
+      .status();
+}
+
+// Puts a finished call's result in its parent's inbox and wakes the parent if
+// that was what it waited for.
+Status CallTx::deliver_to_parent(const std::string& id) {
+  ASSIGN_OR_RETURN(int inserted,
+                   db_.run("INSERT INTO call_results (parent_id, child_id, correlation_id, "
+                           "output, error_type, error_message, error_proto, arrived_at) SELECT "
+                           "parent_id, id, correlation_id, output, error_type, error, "
+                           "error_proto, $2 FROM runs WHERE id = $1 AND parent_id IS NOT NULL "
+                           "ON CONFLICT DO NOTHING",
+                           Params().add(id).add(now_)));
+  if (inserted == 0) return Status::ok();
+  // Counting the result and waking the parent are one statement: the parent's
+  // row is locked once.
+  ASSIGN_OR_RETURN(
+      Rows woken,
+      db_.query("UPDATE runs SET results_waiting = results_waiting + 1, "
+                "phase = CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min "
+                "THEN 'READY' ELSE phase END, "
+                "ready_at = CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min "
+                "THEN $2 ELSE ready_at END "
+                "WHERE id = (SELECT parent_id FROM runs WHERE id = $1) RETURNING phase",
+                Params().add(id).add(now_)));
+  if (!woken.empty() && woken[0].text(0) == "READY") made_work_ = true;
+  return Status::ok();
+}
+
+Status CallTx::wake_if_ready(const std::string& id) {
+  ASSIGN_OR_RETURN(int woken,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $2 WHERE id = $1 AND "
+                           "phase = 'WAITING' AND results_waiting >= poll_min",
+                           Params().add(id).add(now_)));
+  if (woken > 0) made_work_ = true;
+  return Status::ok();
+}
+
+Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
+                            const std::vector<std::string>& delivered) {
+  Params params;
+  params.add(id).add(epoch).add(end.succeeded ? "SUCCEEDED" : "FAILED");
+  end.output ? params.add_bytes(*end.output) : params.add_null();
+  if (end.error) {
+    params.add(end.error->type).add(end.error->message);
+  } else {
+    params.add_null().add_null();
+  }
+  params.add(end.call_status).add(now_);
+  bool encoded = end.error && !end.error->encoded.empty();
+  encoded ? params.add_bytes(end.error->encoded) : params.add_null();
+  ASSIGN_OR_RETURN(
+      Rows done,
+      db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
+                "error = $6, error_proto = $9, call_status = $7, finished_at = $8, "
+                "updated_at = $8, "
+                "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
+                "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
+                params));
+  if (done.empty()) return false;
+  bool has_parent = done[0].int64(0) != 0;
+  if (done[0].int64(1) > 0) RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(consume(id, delivered));
+  if (has_parent) RETURN_IF_ERROR(deliver_to_parent(id));
+  return true;
+}
+
+Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros ready_at,
+                           const CallError& reason) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
+                           "error = $5, error_proto = NULL, lease_owner = NULL, "
+                           "lease_expires_at = NULL, "
+                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(ready_at)
+                               .add(reason.type)
+                               .add(reason.message)
+                               .add(now_)));
+  if (changed == 1 && ready_at <= now_) made_work_ = true;
+  return changed == 1;
+}
+
+Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
+                               const std::string& function, const std::string& input,
+                               const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
+                           "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
+                           "error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                           "state_member = NULL, "
+                           "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
+                           "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
+                           "updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(function).add_bytes(input).add(now_)));
+  if (changed == 0) return false;
+  (void)delivered;  // the new function starts afresh: the whole inbox is stale
+  made_work_ = true;
+  RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Result<bool> CallTx::suspend(const std::string& id, std::int64_t epoch, const PollState& state,
+                             const std::vector<NewCall>& children,
+                             const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(Rows updated,
+                   db_.query("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = $3, "
+                             "poll_min = $4, poll_max = $5, poll_deadline = $6, poll_error = NULL, "
+                             "lease_owner = NULL, lease_expires_at = NULL, children_waiting = "
+                             "children_waiting + $7, updated_at = $8 WHERE " LEASED_UNDER_EPOCH
+                             " RETURNING root_id",
+                             Params()
+                                 .add(id)
+                                 .add(epoch)
+                                 .add(state.member)
+                                 .add(state.min_results)
+                                 .add(state.max_results)
+                                 .add(state.deadline)
+                                 .add(static_cast<int>(children.size()))
+                                 .add(now_)));
+  if (updated.empty()) return false;
+  std::string root_id = updated[0].text(0);
+  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(consume(id, delivered));
+  for (NewCall child : children) {
+    child.parent_id = id;
+    child.root_id = root_id;
+    child.run_key.clear();
+    RETURN_IF_ERROR(dispatch(child).status());
+  }
+  RETURN_IF_ERROR(wake_if_ready(id));
+  return true;
+}
+
+Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
+                                     const PollState& state, const CallError& error,
+                                     const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = $4, "
+                           "poll_min = $5, poll_max = $6, poll_deadline = $3, poll_error = $7, "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $3 "
+                           "WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(now_)
+                               .add(state.member)
+                               .add(state.min_results)
+                               .add(state.max_results)
+                               .add(records::error_to_json(error))));
+  if (changed == 0) return false;
+  made_work_ = true;
+  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(consume(id, delivered));
+  return true;
+}
+
+Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = NULL, "
+                           "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
+                           "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 "
+                           "WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(ready_at).add(now_)));
+  if (changed == 0) return false;
+  if (ready_at <= now_) made_work_ = true;
+  RETURN_IF_ERROR(drop_state(id));
+  RETURN_IF_ERROR(discard_inbox(id));
+  return true;
+}
+
+Status CallTx::save_state(const std::string& id, const std::string& state) {
+  return db_
+      .run(
+          "INSERT INTO coroutine_states (call_id, state) VALUES ($1, $2) "
+          "ON CONFLICT (call_id) DO UPDATE SET state = excluded.state",
+          Params().add(id).add_bytes(state))
+      .status();
+}
+
+Status CallTx::drop_state(const std::string& id) {
+  return db_.run("DELETE FROM coroutine_states WHERE call_id = $1", Params().add(id)).status();
+}
+
+Result<std::optional<Micros>> CallTx::next_due() {
+  // Leases of instances that stopped heartbeating are due when they are seen
+  // dead; the safety poll finds those.
+  ASSIGN_OR_RETURN(Rows rows,
+                   db_.query("SELECT LEAST((SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'), "
+                             "(SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'), "
+                             "(SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'))"));
+  if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
+  return std::optional<Micros>(rows[0].int64(0));
+}
+
+}  // namespace
+
+std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const Clock& clock,
+                                                         const FleetTiming& timing) {
+  return std::make_unique<CallTx>(db, clock, timing);
+}
+
+Result<std::optional<CallRecord>> find_call(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " CALL_COLUMNS " FROM runs WHERE id = $1 AND "
+                                       "kind = 'call'",
+                                       Params().add(id)));
+  if (rows.empty()) return std::optional<CallRecord>();
+  return std::optional<CallRecord>(read_call(rows[0]));
+}
+
+}  // namespace ratchet::pg

@@ -1,0 +1,453 @@
+#include "storage/pg_store.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/ids.hpp"
+#include "storage/pg_calls.hpp"
+#include "storage/pg_db.hpp"
+#include "storage/pg_schema.hpp"
+#include "storage/records.hpp"
+
+namespace ratchet {
+namespace {
+
+using pg::Connection;
+using pg::Params;
+using pg::Rows;
+using records::read_job;
+using records::read_summary;
+
+#define JOB_COLUMNS RATCHET_JOB_COLUMNS
+#define SUMMARY_COLUMNS RATCHET_SUMMARY_COLUMNS
+#define TERMINAL_STATUSES RATCHET_TERMINAL_STATUSES
+
+// Held while migrating, so that processes opening a fresh database at once do
+// not race to create the schema.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7310423615)";
+// The channel of "calls may be due" hints between the servers of a fleet.
+constexpr const char* kChannel = "ratchet_calls";
+// How often a server removes the rows of instances that died long ago.
+constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
+
+std::string join_ids(const std::vector<std::string>& ids) {
+  std::string joined;
+  for (const auto& id : ids) {
+    if (!joined.empty()) joined += ',';
+    joined += id;
+  }
+  return joined;
+}
+
+pg::ConnectOptions connect_options(const StoreOptions& options) {
+  pg::ConnectOptions connect;
+  connect.lock_timeout = options.lock_timeout;
+  connect.connect_timeout = options.lock_timeout;
+  connect.durable = options.durable;
+  connect.idle_in_transaction_timeout = options.instance_timeout;
+  return connect;
+}
+
+// Waits for NOTIFYs on a connection of its own and turns those sent by other
+// processes into calls of `news`; reconnects when the connection breaks.
+class Listener {
+ public:
+  Listener(std::string url, pg::ConnectOptions options, const std::atomic<int>& own_pid,
+           std::function<void()> news)
+      : url_(std::move(url)),
+        options_(options),
+        own_pid_(own_pid),
+        news_(std::move(news)),
+        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Listener() {
+    std::uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+    thread_.join();
+    close(wake_fd_);
+  }
+
+ private:
+  // Waits on the socket (or only the stop signal when `fd` is -1); false once stopped.
+  bool wait(int fd, int timeout_ms) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
+    return !(n > 0 && (fds[0].revents & POLLIN));
+  }
+
+  void run() {
+    int backoff_ms = 100;
+    while (true) {
+      auto connection = Connection::open(url_, options_);
+      if (!connection.is_ok() || !(*connection)->exec(std::string("LISTEN ") + kChannel).is_ok()) {
+        if (!wait(-1, backoff_ms)) return;
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+        continue;
+      }
+      backoff_ms = 100;
+      news_();  // anything sent while nobody listened
+      if (!listen(**connection)) return;
+    }
+  }
+
+  // Relays notifications until the connection breaks (true) or stop (false).
+  bool listen(Connection& connection) {
+    while (true) {
+      if (!wait(connection.socket(), -1)) return false;
+      auto senders = connection.take_notifications();
+      if (!senders.is_ok()) return true;
+      int own = own_pid_.load();
+      for (int sender : *senders) {
+        if (sender != own) {
+          news_();
+          break;
+        }
+      }
+    }
+  }
+
+  std::string url_;
+  pg::ConnectOptions options_;
+  const std::atomic<int>& own_pid_;
+  std::function<void()> news_;
+  int wake_fd_;
+  std::thread thread_;
+};
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::unique_ptr<Connection> db, const Clock& clock, const StoreOptions& options)
+      : db_(std::move(db)), clock_(clock), options_(options) {
+    own_pid_ = db_->backend_pid();
+    timing_.heartbeat_every = options.instance_heartbeat;
+    timing_.dead_after = options.instance_timeout;
+  }
+  ~PgStore() override;
+
+  Status initialize();
+
+  Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) override;
+  Result<std::optional<JobRecord>> find_job(const std::string& id) override;
+  Result<std::optional<JobRecord>> newest_job_for_key(const std::string& run_key) override;
+  Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) override;
+  Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
+  Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
+                             const std::string& reason) override;
+  Result<bool> request_cancel(const std::string& id, Micros grace) override;
+  Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
+  Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
+  Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
+  Status calls(const std::function<Status(CallTransaction&)>& body) override;
+  Result<std::optional<CallRecord>> find_call(const std::string& id) override {
+    return pg::find_call(*db_, id);
+  }
+  Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
+  Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
+  void watch_calls(std::function<void()> news) override;
+
+ private:
+  Result<int> schema_version();
+  Status migrate();
+  Result<std::vector<JobRecord>> read_jobs(const char* sql, const Params& params);
+  Result<std::vector<RunSummary>> read_summaries(const char* sql, const Params& params);
+  Status insert_job(const JobRequest& request, JobRecord* job);
+  Status beat(Micros now);
+
+  std::unique_ptr<Connection> db_;
+  const Clock& clock_;
+  StoreOptions options_;
+  pg::FleetTiming timing_;
+  std::atomic<int> own_pid_{0};
+  std::optional<Micros> last_beat_;
+  Micros last_cleanup_ = 0;
+  std::unique_ptr<Listener> listener_;
+};
+
+PgStore::~PgStore() {
+  listener_.reset();
+  if (!options_.instance.empty() && last_beat_) {
+    // Gone: the leases this instance still holds are taken over at once
+    // rather than when they expire.
+    (void)db_->run("UPDATE instances SET heartbeat_at = 0 WHERE id = $1",
+                   Params().add(options_.instance));
+  }
+}
+
+Result<int> PgStore::schema_version() {
+  ASSIGN_OR_RETURN(Rows exists, db_->query("SELECT to_regclass('ratchet_schema') IS NOT NULL"));
+  if (exists.empty() || exists[0].int64(0) == 0) return 0;
+  ASSIGN_OR_RETURN(Rows rows, db_->query("SELECT max(version) FROM ratchet_schema"));
+  return rows.empty() ? 0 : static_cast<int>(rows[0].int64(0));
+}
+
+Status PgStore::initialize() {
+  ASSIGN_OR_RETURN(int version, schema_version());
+  const int latest = static_cast<int>(pg::migrations().size());
+  if (version == latest) return Status::ok();
+  if (version > latest) {
+    return failed_precondition("the PostgreSQL store " + display_location(db_->url()) +
+                               " has schema version " + std::to_string(version) +
+                               ", newer than this ratchet understands (" + std::to_string(latest) +
+                               "); upgrade ratchet");
+  }
+  return migrate();
+}
+
+Status PgStore::migrate() {
+  return db_->transaction([&]() -> Status {
+    RETURN_IF_ERROR(db_->exec(kMigrationLock));
+    RETURN_IF_ERROR(
+        db_->exec("CREATE TABLE IF NOT EXISTS ratchet_schema (version BIGINT NOT NULL)"));
+    ASSIGN_OR_RETURN(int version, schema_version());  // another process may have done it
+    auto steps = pg::migrations();
+    for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
+      RETURN_IF_ERROR(db_->exec(steps[i]));
+    }
+    return db_->exec("DELETE FROM ratchet_schema; INSERT INTO ratchet_schema VALUES (" +
+                     std::to_string(steps.size()) + ")");
+  });
+}
+
+Status PgStore::insert_job(const JobRequest& request, JobRecord* job) {
+  *job = records::new_job(request, new_uuid(), clock_.now());
+  return db_
+      ->run(
+          "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, boot_id, "
+          "supervisor_pid, supervisor_start, command, cwd, env, timeout_us, stdout_file, "
+          "stderr_file, host_id, lease_expires_at) VALUES ($1, 'job', $2, 'STARTING', $3, $3, "
+          "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+          Params()
+              .add(job->id)
+              .add(job->run_key)
+              .add(job->started_at)
+              .add(request.supervisor.boot_id)
+              .add(request.supervisor.pid)
+              .add(request.supervisor.start_ticks)
+              .add(records::command_to_json(job->command))
+              .add(job->cwd)
+              .add(records::env_to_json(job->env))
+              .add(job->timeout)
+              .add(job->stdout_file)
+              .add(job->stderr_file)
+              .add(job->host_id)
+              .add(job->lease_expires_at))
+      .status();
+}
+
+Result<StartedJob> PgStore::start_job(const JobRequest& request, const LivenessCheck& is_live) {
+  StartedJob started;
+  Status status = db_->transaction([&]() -> Status {
+    // One start of a key at a time, fleet-wide: the check of the live job and
+    // the insert of a new one must not interleave with another host's.
+    RETURN_IF_ERROR(db_->run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                             Params().add("ratchet job key " + request.run_key))
+                        .status());
+    ASSIGN_OR_RETURN(auto live, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
+                                          "AND run_key = $1 AND status IN ('STARTING', 'RUNNING')",
+                                          Params().add(request.run_key)));
+    if (!live.empty()) {
+      JobRecord current = std::move(live.front());
+      std::string reason;
+      if (is_live(current, &reason)) {
+        started.job = std::move(current);
+        started.existing = true;
+        return Status::ok();
+      }
+      ASSIGN_OR_RETURN(bool lost, mark_job_lost(current.id, current.status, reason));
+      (void)lost;
+    }
+    return insert_job(request, &started.job);
+  });
+  if (!status.is_ok()) return status;
+  return started;
+}
+
+Result<std::vector<JobRecord>> PgStore::read_jobs(const char* sql, const Params& params) {
+  ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
+  std::vector<JobRecord> jobs;
+  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows[i]));
+  return jobs;
+}
+
+Result<std::optional<JobRecord>> PgStore::find_job(const std::string& id) {
+  ASSIGN_OR_RETURN(auto jobs, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE id = $1 AND "
+                                        "kind = 'job'",
+                                        Params().add(id)));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
+}
+
+Result<std::optional<JobRecord>> PgStore::newest_job_for_key(const std::string& run_key) {
+  ASSIGN_OR_RETURN(auto jobs, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = $1 AND "
+                                        "kind = 'job' ORDER BY started_at DESC, seq DESC LIMIT 1",
+                                        Params().add(run_key)));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
+}
+
+Result<std::vector<RunSummary>> PgStore::read_summaries(const char* sql, const Params& params) {
+  ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
+  std::vector<RunSummary> runs;
+  for (int i = 0; i < rows.size(); ++i) runs.push_back(read_summary(rows[i]));
+  return runs;
+}
+
+Result<std::vector<RunSummary>> PgStore::list_runs(std::optional<RunStatus> status, int limit) {
+  if (status) {
+    return read_summaries("SELECT " SUMMARY_COLUMNS
+                          " FROM runs WHERE status = $2 "
+                          "ORDER BY started_at DESC, seq DESC LIMIT $1",
+                          Params().add(limit).add(status_name(*status)));
+  }
+  return read_summaries("SELECT " SUMMARY_COLUMNS
+                        " FROM runs "
+                        "ORDER BY started_at DESC, seq DESC LIMIT $1",
+                        Params().add(limit));
+}
+
+Result<std::vector<RunSummary>> PgStore::runs_for_key(const std::string& run_key, int limit) {
+  return read_summaries("SELECT " SUMMARY_COLUMNS
+                        " FROM runs WHERE run_key = $1 "
+                        "ORDER BY started_at DESC, seq DESC LIMIT $2",
+                        Params().add(run_key).add(limit));
+}
+
+Result<bool> PgStore::mark_job_running(const std::string& id, const ProcessIdentity& process) {
+  ASSIGN_OR_RETURN(
+      int changed,
+      db_->run("UPDATE runs SET status = 'RUNNING', pid = $2, pid_start = $3, "
+               "heartbeat_at = $4, updated_at = $4 "
+               "WHERE id = $1 AND status = 'STARTING'",
+               Params().add(id).add(process.pid).add(process.start_ticks).add(clock_.now())));
+  return changed == 1;
+}
+
+Result<bool> PgStore::finish_job(const std::string& id, const JobOutcome& outcome) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_->run("UPDATE runs SET status = $2, exit_code = $3, signal = $4, "
+                            "error = $5, finished_at = $6, updated_at = $6 "
+                            "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
+                            Params()
+                                .add(id)
+                                .add(status_name(outcome.status))
+                                .add(outcome.exit_code)
+                                .add(outcome.signal)
+                                .add(outcome.error)
+                                .add(clock_.now())));
+  return changed == 1;
+}
+
+Result<bool> PgStore::mark_job_lost(const std::string& id, RunStatus expected,
+                                    const std::string& reason) {
+  ASSIGN_OR_RETURN(
+      int changed,
+      db_->run("UPDATE runs SET status = 'LOST', error = $3, finished_at = $4, "
+               "updated_at = $4 WHERE id = $1 AND status = $2",
+               Params().add(id).add(status_name(expected)).add(reason).add(clock_.now())));
+  return changed == 1;
+}
+
+Result<bool> PgStore::request_cancel(const std::string& id, Micros grace) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_->run("UPDATE runs SET cancel_requested_at = $2, cancel_grace_us = $3, "
+                            "updated_at = $2 "
+                            "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
+                            Params().add(id).add(clock_.now()).add(grace)));
+  return changed == 1;
+}
+
+Result<bool> PgStore::heartbeat(const std::string& id, Micros lease_until) {
+  ASSIGN_OR_RETURN(int changed, db_->run("UPDATE runs SET heartbeat_at = $2, lease_expires_at = $3 "
+                                         "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
+                                         Params().add(id).add(clock_.now()).add(lease_until)));
+  return changed == 1;
+}
+
+Result<std::vector<RunSummary>> PgStore::terminal_runs_before(Micros cutoff) {
+  return read_summaries("SELECT " SUMMARY_COLUMNS
+                        " FROM runs "
+                        "WHERE status IN " TERMINAL_STATUSES
+                        " AND finished_at < $1 "
+                        "ORDER BY finished_at",
+                        Params().add(cutoff));
+}
+
+Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
+  int deleted = 0;
+  Status status = db_->transaction([&]() -> Status {
+    std::string joined = join_ids(ids);
+    ASSIGN_OR_RETURN(deleted, db_->run("DELETE FROM runs WHERE id = ANY(string_to_array($1, ',')) "
+                                       "AND status IN " TERMINAL_STATUSES,
+                                       Params().add(joined)));
+    return db_
+        ->run("DELETE FROM call_results WHERE parent_id = ANY(string_to_array($1, ','))",
+              Params().add(joined))
+        .status();
+  });
+  if (!status.is_ok()) return status;
+  return deleted;
+}
+
+// The instance's sign of life, in the scheduler's transactions (at least one
+// a second): another server takes over its leases once it stops.
+Status PgStore::beat(Micros now) {
+  RETURN_IF_ERROR(
+      db_->run("INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, "
+               "$2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+               Params().add(options_.instance).add(now))
+          .status());
+  if (now - last_cleanup_ < kInstanceCleanupEvery) return Status::ok();
+  last_cleanup_ = now;
+  return db_
+      ->run(
+          "DELETE FROM instances WHERE heartbeat_at < $1 AND NOT EXISTS (SELECT 1 FROM runs "
+          "WHERE phase = 'LEASED' AND lease_owner = instances.id)",
+          Params().add(now - kInstanceCleanupEvery))
+      .status();
+}
+
+Status PgStore::calls(const std::function<Status(CallTransaction&)>& body) {
+  std::unique_ptr<pg::PgCallTransaction> transaction;
+  Micros now = clock_.now();
+  bool beating =
+      !options_.instance.empty() && (!last_beat_ || now - *last_beat_ >= timing_.heartbeat_every);
+  // The NOTIFY is decided once the body has run, and goes out with the COMMIT.
+  std::string before_commit;
+  Status status = db_->transaction(
+      [&]() -> Status {
+        own_pid_ = db_->backend_pid();
+        if (beating) RETURN_IF_ERROR(beat(now));
+        transaction = pg::make_call_transaction(*db_, clock_, timing_);
+        RETURN_IF_ERROR(body(*transaction));
+        if (transaction->made_work()) before_commit = std::string("NOTIFY ") + kChannel + "; ";
+        return Status::ok();
+      },
+      before_commit);
+  if (status.is_ok() && beating) last_beat_ = now;
+  return status;
+}
+
+void PgStore::watch_calls(std::function<void()> news) {
+  listener_.reset();
+  if (news) {
+    listener_ = std::make_unique<Listener>(db_->url(), connect_options(options_), own_pid_,
+                                           std::move(news));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, const Clock& clock,
+                                                   const StoreOptions& options) {
+  ASSIGN_OR_RETURN(auto db, Connection::open(url, connect_options(options)));
+  auto store = std::make_unique<PgStore>(std::move(db), clock, options);
+  RETURN_IF_ERROR(store->initialize());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace ratchet

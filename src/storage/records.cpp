@@ -1,0 +1,88 @@
+#include "storage/records.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ratchet::records {
+namespace {
+
+constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
+
+}  // namespace
+
+std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& env) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& [name, value] : env) array.push_back({name, value});
+  return array.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> env_from_json(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> env;
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  if (!array.is_array()) return env;
+  for (const auto& pair : array) {
+    if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+      env.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+    }
+  }
+  return env;
+}
+
+std::string command_to_json(const std::vector<std::string>& command) {
+  return nlohmann::json(command).dump();
+}
+
+std::vector<std::string> command_from_json(const std::string& text) {
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  std::vector<std::string> command;
+  if (!array.is_array()) return command;
+  for (const auto& arg : array) {
+    if (arg.is_string()) command.push_back(arg.get<std::string>());
+  }
+  return command;
+}
+
+std::string error_to_json(const CallError& error) {
+  return nlohmann::json{{"type", error.type}, {"message", error.message}}.dump();
+}
+
+std::optional<CallError> error_from_json(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  auto json = nlohmann::json::parse(*text, nullptr, false);
+  if (!json.is_object()) return std::nullopt;
+  return CallError{json.value("type", ""), json.value("message", "")};
+}
+
+CallPhase parse_phase(const std::string& name) {
+  for (int i = 0; i < 4; ++i) {
+    if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
+  }
+  return CallPhase::kDone;
+}
+
+JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
+  JobRecord job;
+  job.id = std::move(id);
+  job.run_key = request.run_key;
+  job.status = RunStatus::kStarting;
+  job.command = request.command;
+  job.cwd = request.cwd;
+  job.env = request.env;
+  job.timeout = request.timeout;
+  job.stdout_file = request.log_dir + "/" + job.id + ".stdout";
+  job.stderr_file = request.log_dir + "/" + job.id + ".stderr";
+  job.started_at = now;
+  job.supervisor = request.supervisor;
+  job.host_id = request.host_id;
+  job.lease_expires_at = now + request.lease;
+  return job;
+}
+
+}  // namespace ratchet::records
+
+namespace ratchet {
+
+std::string_view phase_name(CallPhase phase) {
+  return records::kPhaseNames[static_cast<int>(phase)];
+}
+
+}  // namespace ratchet

@@ -1,0 +1,100 @@
+// The store tests run against both backends: a fixture parameterized by the
+// backend's name ("sqlite": a file in a temporary directory; "postgres": a
+// fresh database on the test server, see pg_testing.hpp).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "storage/pg_testing.hpp"
+#include "storage/store.hpp"
+
+namespace ratchet {
+
+// A job request as the store tests make them.
+inline JobRequest test_job_request(const std::string& key, const std::string& log_dir) {
+  JobRequest r;
+  r.run_key = key;
+  r.command = {"echo", "hello world"};
+  r.cwd = "/tmp";
+  r.env = {{"A", "1"}, {"B", "x=y"}};
+  r.log_dir = log_dir;
+  r.supervisor = {100, 5, "boot"};
+  return r;
+}
+
+inline bool always_live(const JobRecord&, std::string*) { return true; }
+inline bool never_live(const JobRecord&, std::string* reason) {
+  *reason = "supervisor gone";
+  return false;
+}
+
+// A fresh store of the backend in store_, on clock_.
+class BackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-store-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    if (postgres()) {
+      RATCHET_OPEN_PG_DATABASE(pg_);
+      location_ = pg_->url();
+    } else {
+      location_ = dir_ + "/ratchet.db";
+    }
+    store_ = open(clock_);
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    pg_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  bool postgres() const { return GetParam() == "postgres"; }
+
+  std::unique_ptr<Store> open(const Clock& clock, StoreOptions options = {}) {
+    auto store = open_store(location_, clock, options);
+    EXPECT_TRUE(store.is_ok()) << store.status().message();
+    return store.is_ok() ? std::move(store).value() : nullptr;
+  }
+
+  // The first number a query gives, read through a connection of its own.
+  long long number(const std::string& sql) {
+    if (pg_) {
+      auto n = pg_->number(sql);
+      EXPECT_TRUE(n.is_ok()) << n.status().message();
+      return n.is_ok() ? *n : -1;
+    }
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* query = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr);
+    long long n = sqlite3_step(query) == SQLITE_ROW ? sqlite3_column_int64(query, 0) : -1;
+    sqlite3_finalize(query);
+    sqlite3_close(db);
+    return n;
+  }
+
+  FakeClock clock_;
+  std::string dir_;
+  std::string location_;
+  std::optional<testing::PgTestDatabase> pg_;
+  std::unique_ptr<Store> store_;
+};
+
+// Names the instantiations after the backend: Backends/StoreTest.X/postgres.
+inline std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
+
+#define RATCHET_ON_BOTH_BACKENDS(Fixture)                                              \
+  INSTANTIATE_TEST_SUITE_P(Backends, Fixture, ::testing::Values("sqlite", "postgres"), \
+                           ::ratchet::backend_name)
+
+}  // namespace ratchet
