@@ -24,6 +24,10 @@ run_suite() {
   ctest --preset "$preset" -j "$(nproc)" --timeout 300
 }
 
+bash scripts/install-deps.sh
+# playwright-core for the dashboard's browser test, at the version its lock file pins.
+echo "== installing the browser test's npm packages"
+(cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
 run_suite release
 echo "== checking the installed SDK (release)"
 bash scripts/check-install.sh build/release

@@ -8,6 +8,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "http/url.hpp"
 
 namespace ratchet::cli {
@@ -54,6 +55,7 @@ int run_dev(int argc, char** argv) {
   config.api.api_keys = {api_key};
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
+  config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());
@@ -68,6 +70,8 @@ int run_dev(int argc, char** argv) {
         address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
         endpoint_url.c_str(), public_key.c_str());
     std::fflush(stdout);
+    // On stderr: stdout is the block above, as the protocol's tooling prints it.
+    spdlog::info("the dashboard is at http://{}/ (its key: the API key)", address);
   });
   if (!temporary_dir.empty()) std::filesystem::remove_all(temporary_dir);
   return exit_code;

@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "dashboard/dashboard.hpp"
 #include "jobs/state_dir.hpp"
 
 namespace ratchet::cli {
@@ -66,6 +67,7 @@ int run_server(int argc, char** argv) {
   std::string listen = env_or("RATCHET_LISTEN", "127.0.0.1:4450");
   std::string db = env_or("RATCHET_DB", "");
   std::vector<std::string> api_keys;
+  std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
   std::string default_expiration;
@@ -79,6 +81,10 @@ int run_server(int argc, char** argv) {
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
+      ->allow_extra_args(false);
+  app.add_option("--read-key", read_keys,
+                 "a bearer key that may read the dashboard but not act (repeatable; env "
+                 "RATCHET_READ_KEYS, comma-separated)")
       ->allow_extra_args(false);
   app.add_option("--signing-key", key_file,
                  "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
@@ -107,6 +113,10 @@ int run_server(int argc, char** argv) {
         "no API key: give --api-key KEY (or RATCHET_API_KEYS) so that only your clients can "
         "dispatch"));
   }
+  dashboard::DashboardOptions dashboard_options;
+  for (const auto& key : read_keys) dashboard_options.read_keys.insert(key);
+  add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+  config.extension = dashboard::make_dashboard(std::move(dashboard_options));
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());
   config.endpoint.request_timeout = std::chrono::milliseconds(*timeout / kMicrosPerMilli);
@@ -133,8 +143,10 @@ int run_server(int argc, char** argv) {
   config.db_path = db;
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
-    spdlog::info("ratchet server listening on {}:{} with the store {}",
-                 listen.substr(0, listen.rfind(':')), running.port(), display_location(db));
+    spdlog::info("ratchet server listening on {}:{} with the store {}; the dashboard is at "
+                 "http://{}:{}/",
+                 listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
+                 listen.substr(0, listen.rfind(':')), running.port());
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

@@ -19,9 +19,28 @@ struct Server::Parts {
   std::unique_ptr<engine::Scheduler> scheduler;
   std::unique_ptr<HttpEndpointClient> client;
   std::unique_ptr<Api> api;
+  std::unique_ptr<Extension> extension;
   std::unique_ptr<http::Server> http;
   bool stopped = false;
 };
+
+namespace {
+
+// The one routing table of the server's HTTP port: the Dispatch API's RPCs
+// (every path under its services' prefix, so an unknown RPC is the API's 404),
+// then the extension.
+http::Server::Handler route(Api* api, Extension* extension) {
+  return [api, extension](http::Request request, http::Responder responder) {
+    bool rpc = request.path().starts_with("/dispatch.sdk.v1.");
+    if (rpc || !extension) {
+      api->handle(std::move(request), std::move(responder));
+    } else {
+      extension->handle(std::move(request), std::move(responder));
+    }
+  };
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto parts = std::make_unique<Parts>();
@@ -39,6 +58,16 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
                                                          *parts->client, config.scheduler);
   parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);
   parts->scheduler->start();
+  if (config.extension) {
+    ExtensionContext context{config.db_path, store_options, config.api.api_keys, *parts->scheduler,
+                             SystemClock::instance()};
+    auto extension = config.extension(context);
+    if (!extension.is_ok()) {
+      parts->scheduler->stop();
+      return extension.status();
+    }
+    parts->extension = std::move(extension).value();
+  }
   http::ServerOptions http_options;
   http_options.host = config.host;
   http_options.port = config.port;
@@ -52,12 +81,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
                                           std::to_string(protocol::kMaxRequestBodyBytes) +
                                           " bytes, the Dispatch protocol's limit"));
   };
-  Api* api = parts->api.get();
-  auto http =
-      http::Server::start(http_options, [api](http::Request request, http::Responder responder) {
-        api->handle(std::move(request), std::move(responder));
-      });
+  auto http = http::Server::start(http_options, route(parts->api.get(), parts->extension.get()));
   if (!http.is_ok()) {
+    if (parts->extension) parts->extension->stop();
     parts->scheduler->stop();
     return http.status();
   }
@@ -75,6 +101,7 @@ void Server::stop() {
   if (parts_->stopped) return;
   parts_->stopped = true;
   parts_->http->stop(std::chrono::seconds(2));
+  if (parts_->extension) parts_->extension->stop();
   parts_->scheduler->stop();
   parts_->client.reset();
 }

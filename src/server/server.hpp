@@ -11,6 +11,7 @@
 #include "engine/scheduler.hpp"
 #include "protocol/signing.hpp"
 #include "server/api.hpp"
+#include "server/extension.hpp"
 #include "server/http_endpoint_client.hpp"
 
 namespace ratchet::server {
@@ -25,6 +26,8 @@ struct ServerConfig {
   engine::SchedulerOptions scheduler;
   EndpointClientOptions endpoint;
   int io_threads = 1;
+  // What serves the paths the Dispatch API does not own (none: 404).
+  ExtensionFactory extension;
 };
 
 class Server {

@@ -40,14 +40,15 @@ struct NewCall {
 // when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
 // opaque and handed on byte for byte (a Python exception's pickled value and traceback
 // travel in it). Errors the server makes (timeouts, HTTP failures, giving up) have none.
+// (The initializers let CallError{type, message} stay free of
+// -Wmissing-field-initializers.)
 struct CallError {
-  CallError() = default;
-  CallError(std::string type, std::string message, std::string encoded = {})
-      : type(std::move(type)), message(std::move(message)), encoded(std::move(encoded)) {}
-
   std::string type;
   std::string message;
-  std::string encoded;  // empty: made by the server
+  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
+  // kept for people to read (the dashboard). It travels on inside `encoded`.
+  std::string traceback = {};
+  std::string encoded = {};  // empty: made by the server
 };
 
 // A child's final result, waiting in its parent's inbox.

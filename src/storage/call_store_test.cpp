@@ -7,6 +7,7 @@
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/store_test_support.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 namespace {
@@ -24,13 +25,8 @@ class CallStoreTest : public BackendTest {
   }
 
   std::string dispatch(const NewCall& c) {
-    std::string id;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(id, tx.dispatch(c));
-                      return Status::ok();
-                    })
-                    .is_ok());
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
     return id;
   }
 
@@ -294,7 +290,7 @@ TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
   auto retried = claim();
   ASSERT_EQ(retried.size(), 1u);
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    CallEnd end{false, 7, {}, CallError("ValueError", "boom", encoded)};
+    CallEnd end{false, 7, {}, CallError{"ValueError", "boom", "", encoded}};
     return tx.finish(children[0].call.id, retried[0].call.lease_epoch, end, {});
   }));
   ASSERT_TRUE(apply([&](CallTransaction& tx) {

@@ -104,13 +104,19 @@ CREATE TABLE instances (
 );
 )sql";
 
-// An endpoint's error, serialized, beside its type and message (SQLite's version 4).
+// Python's traceback of a call's (last) error, for the dashboard. (This
+// backend does not write it yet: the SQLite one does.)
 constexpr const char* kVersion2 = R"sql(
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
+)sql";
+
+// An endpoint's error, serialized, beside its type and message (SQLite's version 5).
+constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN error_proto BYTEA;
 ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations{kVersion1, kVersion2};
+constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};
 
 }  // namespace
 

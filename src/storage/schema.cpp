@@ -107,16 +107,34 @@ constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN host_id TEXT;
 )sql";
 
+// The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
+// first, by status, kind or name (a call's function, a job's program). Partial
+// indexes over the roots only, so that the many child calls of a fan-out cost
+// the scheduler no extra index writes. The name expression must be written
+// exactly so in queries for SQLite to use the index (sqlite_browse.cpp); its
+// json_valid keeps a malformed command from failing the whole statement.
+constexpr const char* kDashboardIndexes = R"sql(
+CREATE INDEX runs_roots ON runs (started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_status ON runs (status, started_at) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_kind ON runs (kind, started_at) WHERE parent_id IS NULL;
+-- Python's traceback of a call's (last) error, for the dashboard.
+ALTER TABLE runs ADD COLUMN error_traceback TEXT;
+CREATE INDEX runs_roots_by_name ON runs (
+  coalesce(function, CASE WHEN json_valid(command) THEN json_extract(command, '$[0]') END),
+  started_at) WHERE parent_id IS NULL;
+)sql";
+
 // An error that came from an endpoint keeps every field it came with (the pickled
 // exception and traceback of a Python error, fields this server does not know): the
 // serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
 // the server made itself, which have a type and a message only.
-constexpr const char* kVersion4 = R"sql(
+constexpr const char* kErrorBytes = R"sql(
 ALTER TABLE runs ADD COLUMN error_proto BLOB;
 ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kVersion3, kVersion4};
+constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3,
+                                                kDashboardIndexes, kErrorBytes};
 
 }  // namespace
 

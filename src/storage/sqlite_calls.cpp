@@ -225,16 +225,18 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                            const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
-                               "error_type = ?5, error = ?6, error_proto = ?9, "
+                               "error_type = ?5, error = ?6, error_proto = ?10, "
                                "call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
-                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
-                               "WHERE " LEASED_UNDER_EPOCH));
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
+                               "error_traceback = NULLIF(?9, '') WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
-  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
-  if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
+  if (end.error) {
+    update->bind(5, end.error->type).bind(6, end.error->message).bind(9, end.error->traceback);
+  }
+  if (end.error && !end.error->encoded.empty()) update->bind_blob(10, end.error->encoded);
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -246,13 +248,14 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
 
 Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
                                           Micros ready_at, const CallError& reason) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                               "error = ?5, error_proto = NULL, lease_owner = NULL, "
-                               "lease_expires_at = NULL, "
-                               "updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                  "error = ?5, error_traceback = NULLIF(?7, ''), error_proto = NULL, "
+                  "lease_owner = NULL, lease_expires_at = NULL, updated_at = ?6 "
+                  "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
-  update->bind(5, reason.message).bind(6, now_);
+  update->bind(5, reason.message).bind(6, now_).bind(7, reason.traceback);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
 }
@@ -263,7 +266,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
-                               "error_proto = NULL, "
+                               "error_traceback = NULL, error_proto = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
@@ -398,6 +401,40 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   if (row) call = read_call(*query);
   query->reset();
   return call;
+}
+
+Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
+  // Without input and output (NULL in their places): a fan-out's children may
+  // carry megabytes each, and a tree shows neither.
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
+                              "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
+                              "correlation_id, attempts, started_at, finished_at, expires_at, "
+                              "ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                              "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                              "children_waiting, results_waiting, error_traceback FROM runs "
+                              "WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
+  query->bind(1, parent_id).bind(2, limit);
+  std::vector<CallRecord> children;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    children.push_back(read_call(*query));
+  }
+  query->reset();
+  return children;
+}
+
+Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {
+  ASSIGN_OR_RETURN(Statement * load,
+                   db.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
+  load->bind(1, call_id);
+  ASSIGN_OR_RETURN(bool row, load->step());
+  std::optional<std::string> state;
+  if (row) state = load->text(0);
+  load->reset();
+  return state;
 }
 
 }  // namespace ratchet::sqlite

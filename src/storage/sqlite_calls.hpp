@@ -13,5 +13,8 @@ namespace ratchet::sqlite {
 
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock);
 Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id);
+// For the dashboard (Store::child_calls, Store::coroutine_state).
+Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit);
+Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id);
 
 }  // namespace ratchet::sqlite

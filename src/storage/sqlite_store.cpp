@@ -7,6 +7,7 @@
 #include "common/ids.hpp"
 #include "storage/records.hpp"
 #include "storage/schema.hpp"
+#include "storage/sqlite_browse.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
 
@@ -68,6 +69,18 @@ class SqliteStore final : public Store {
   }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
+  Result<RunPage> browse_runs(const RunQuery& query) override {
+    return sqlite::browse_runs(*db_, query);
+  }
+  Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
+    return sqlite::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
+    return sqlite::coroutine_state(*db_, call_id);
+  }
+  Result<HealthCounts> health_counts(Micros since) override {
+    return sqlite::health_counts(*db_, clock_.now(), since);
+  }
 
  private:
   Result<int> schema_version();

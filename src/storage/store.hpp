@@ -19,6 +19,7 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/run.hpp"
 
@@ -100,6 +101,30 @@ class Store {
   virtual Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) = 0;
   // Deletes the runs by id (terminal ones only); returns how many went.
   virtual Result<int> delete_terminal_runs(const std::vector<std::string>& ids) = 0;
+
+  // --- reading for the dashboard (storage/browse.hpp) ----------------------------
+  // A backend without them answers kFailedPrecondition, so that it builds and
+  // serves everything else until it has them.
+
+  // One page of runs, newest first (started_at, then insertion order).
+  virtual Result<RunPage> browse_runs(const RunQuery& query) { return no_browsing(); }
+  // The calls `parent_id` dispatched, oldest first, at most `limit`, without
+  // their input and output (empty).
+  virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
+    return no_browsing();
+  }
+  // The state of a suspended coroutine's latest Poll (CallRecord::poll says
+  // which member it came in); nullopt when it has none.
+  virtual Result<std::optional<std::string>> coroutine_state(const std::string& call_id) {
+    return no_browsing();
+  }
+  // What is live now, and the runs finished since `since`.
+  virtual Result<HealthCounts> health_counts(Micros since) { return no_browsing(); }
+
+ private:
+  static Status no_browsing() {
+    return failed_precondition("this store does not serve the dashboard's reads yet");
+  }
 };
 
 // Opens the store at `location`: a postgres:// (or postgresql://) URL, or else a

@@ -43,12 +43,14 @@ http::Response exit_ok(const google::protobuf::Any& output) {
   return proto_response(response);
 }
 
-http::Response exit_error(pb::Status status, const std::string& type, const std::string& message) {
+http::Response exit_error(pb::Status status, const std::string& type, const std::string& message,
+                          const std::string& traceback = "") {
   pb::RunResponse response;
   response.set_status(status);
   pb::Error* error = response.mutable_exit()->mutable_result()->mutable_error();
   error->set_type(type);
   error->set_message(message);
+  error->set_traceback(traceback);
   return proto_response(response);
 }
 
@@ -81,6 +83,7 @@ struct Answer {
   http::Response response;
   std::chrono::milliseconds delay{0};
   bool hang = false;
+  bool gated = false;  // held until open_gate()
 };
 
 // Runs callbacks at their due time on one thread of its own.
@@ -188,6 +191,8 @@ struct TestEndpoint::Impl {
   std::vector<std::string> violations;
   std::map<std::string, int> runs;  // "<dispatch id>/<what>" -> count
   std::vector<http::Responder> held;
+  bool gate_open = false;
+  std::vector<std::pair<http::Responder, http::Response>> gated;
   int rejected = 0;
   int verified = 0;
   std::mt19937 random{std::random_device{}()};
@@ -310,13 +315,18 @@ void TestEndpoint::Impl::handle(http::Request request, http::Responder responder
   }
   record.http_status = answer.hang ? 0 : answer.response.status;
   if (options.on_request) options.on_request(record);
+  bool hold = answer.hang;
   {
     std::lock_guard lock(mutex);
     if (answer.hang) held.push_back(responder);
+    if (answer.gated && !gate_open) {
+      gated.emplace_back(responder, std::move(answer.response));
+      hold = true;
+    }
     records.push_back(std::move(record));
   }
   arrived.notify_all();
-  if (answer.hang) return;
+  if (hold) return;
   auto delay = answer.delay + random_delay();
   if (delay.count() <= 0) {
     responder.send(std::move(answer.response));
@@ -387,7 +397,10 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
   }
   if (function == "permanent") {
     return {exit_error(pb::STATUS_PERMANENT_ERROR, "ValueError",
-                       "permanent failure for " + text_of(input))};
+                       "permanent failure for " + text_of(input),
+                       "Traceback (most recent call last):\n  File \"app.py\", line 7, in "
+                       "permanent\nValueError: permanent failure for " +
+                           text_of(input) + "\n")};
   }
   if (function == "python_error") {
     pb::RunResponse response;
@@ -400,6 +413,7 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
     return {http::Response::with_body(500, "text/plain; charset=utf-8", std::string(kText500))};
   }
   if (function == "hang") return {http::Response{}, {}, true};
+  if (function == "gated") return {exit_ok(input), {}, false, true};
   if (function == "garbage") {
     return {http::Response::with_body(200, std::string(protocol::kProtoContentType),
                                       std::string("not a protobuf \xff\xff\xff", 18))};
@@ -690,12 +704,23 @@ TestEndpoint::TestEndpoint(EndpointOptions options) : impl_(std::make_unique<Imp
 
 TestEndpoint::~TestEndpoint() { stop(); }
 
+void TestEndpoint::open_gate() {
+  std::vector<std::pair<http::Responder, http::Response>> waiting;
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->gate_open = true;
+    waiting.swap(impl_->gated);
+  }
+  for (auto& [responder, response] : waiting) responder.send(std::move(response));
+}
+
 void TestEndpoint::stop() {
   if (!impl_->server) return;
   impl_->delayer.stop();
   impl_->server->stop(std::chrono::milliseconds(0));
   std::lock_guard lock(impl_->mutex);
   impl_->held.clear();
+  impl_->gated.clear();
 }
 
 std::uint16_t TestEndpoint::port() const { return impl_->port.load(); }

@@ -9,8 +9,11 @@
 //                 Int64Value), then OK with the input as output
 //   throttle      HTTP 429 the first N times (N: input), then like echo
 //   http500       HTTP 500 the first N times (N: input), then like echo
-//   permanent     PERMANENT_ERROR, Error{type "ValueError", message quoting the input}
+//   permanent     PERMANENT_ERROR, Error{type "ValueError", message quoting the input,
+//                 and a Python-like traceback}
 //   hang          never answers (until the endpoint stops)
+//   gated         like echo, but only once open_gate() was called (it holds
+//                 the answers until then)
 //   garbage       200 application/proto whose body is not protobuf
 //   wrong_type    200 text/plain
 //   tail          Exit.tail_call to `echo` with the same input, status
@@ -141,6 +144,9 @@ class TestEndpoint {
   std::vector<std::string> violations() const;
   // Blocks until at least `n` requests arrived or `timeout` passed.
   bool wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const;
+
+  // Sends the answers `gated` calls are held for, and answers later ones at once.
+  void open_gate();
 
   // Stops serving; held (hang) and delayed answers are dropped.
   void stop();

@@ -1,0 +1,175 @@
+// dashboard_bench [--quick]: the dashboard's runs list over a big history.
+//
+// Fills a SQLite store with 1,000,000 runs (100,000 jobs; 300,000 root calls,
+// each of which has two children: 600,000 child calls; 97 % succeeded, 2 %
+// failed, 1 % running, a few lost), then times pages of 50 runs through
+// Store::browse_runs with each filter, beside the baseline of a lookup by id
+// (Store::find_call) in the same run. Goal: a page in <= 100 ms. --quick
+// uses 100,000 runs.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace {
+
+using namespace ratchet;
+using Steady = std::chrono::steady_clock;
+
+// Every row in one statement; times one millisecond apart, newest last.
+void fill(const std::string& path, long total) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  std::string sql = R"sql(
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < )sql" +
+                    std::to_string(total - 1) + R"sql()
+INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, finished_at, attempts,
+                  command, cwd, env, stdout_file, stderr_file, exit_code,
+                  function, endpoint, input, output, error_type, error, parent_id, root_id,
+                  correlation_id, phase, ready_at, lease_epoch)
+SELECT printf('run-%08d', i),
+       CASE WHEN i % 10 = 0 THEN 'job' ELSE 'call' END,
+       CASE WHEN i % 10 = 0 THEN printf('key-%d', i / 10 % 5000) END,
+       CASE WHEN i % 100000 = 7 THEN 'LOST' WHEN i % 100 = 1 THEN 'RUNNING'
+            WHEN i % 50 = 4 THEN 'FAILED' ELSE 'SUCCEEDED' END,
+       1700000000000000 + i * 1000, 1700000000000000 + i * 1000,
+       CASE WHEN i % 100 = 1 THEN NULL ELSE 1700000000000000 + i * 1000 + 500 END,
+       1,
+       CASE WHEN i % 10 = 0 THEN printf('["/usr/bin/task-%d","--all"]', i % 7) END,
+       CASE WHEN i % 10 = 0 THEN '/srv' END, CASE WHEN i % 10 = 0 THEN '[]' END,
+       CASE WHEN i % 10 = 0 THEN '/logs/out' END, CASE WHEN i % 10 = 0 THEN '/logs/err' END,
+       CASE WHEN i % 10 = 0 THEN 0 END,
+       CASE WHEN i % 10 != 0 THEN printf('function_%d', i % 20) END,
+       CASE WHEN i % 10 != 0 THEN 'http://127.0.0.1:8000' END,
+       CASE WHEN i % 10 != 0 THEN x'0a2f747970652e676f6f676c65617069732e636f6d2f676f6f676c652e70726f746f6275662e496e74363456616c75651202082a' END,
+       NULL,
+       CASE WHEN i % 50 = 4 THEN 'ValueError' END, CASE WHEN i % 50 = 4 THEN 'it failed' END,
+       -- calls i % 10 in 2..3 and 5..6, 8..9 are children of the root just before them
+       CASE WHEN i % 10 IN (2, 3, 5, 6, 8, 9) THEN printf('run-%08d', i - i % 10 + (i % 10 - 1) / 3 * 3 + 1) END,
+       CASE WHEN i % 10 = 0 THEN NULL
+            ELSE printf('run-%08d', i - i % 10 + (i % 10 - 1) / 3 * 3 + 1) END,
+       0,
+       CASE WHEN i % 10 = 0 THEN NULL WHEN i % 100 = 1 THEN 'WAITING' ELSE 'DONE' END,
+       1700000000000000 + i * 1000, 0
+FROM n;
+COMMIT;
+)sql";
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::fprintf(stderr, "fill: %s\n", error);
+    std::exit(1);
+  }
+  sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+}
+
+struct Figures {
+  double median_ms = 0;
+  double max_ms = 0;
+};
+
+Figures measure(int rounds, const std::function<void()>& body) {
+  std::vector<double> times;
+  body();  // warm the page cache and the prepared statement
+  for (int i = 0; i < rounds; ++i) {
+    auto start = Steady::now();
+    body();
+    times.push_back(std::chrono::duration<double, std::milli>(Steady::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], times.back()};
+}
+
+void page(Store& store, const RunFilter& filter, const std::string& cursor, std::size_t expect) {
+  RunQuery query{filter, cursor, 50};
+  auto result = store.browse_runs(query);
+  if (!result.is_ok() || result->runs.size() < std::min<std::size_t>(expect, 50)) {
+    std::fprintf(stderr, "browse_runs: %s (%zu runs)\n", result.status().message().c_str(),
+                 result.is_ok() ? result->runs.size() : 0);
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  long total = quick ? 100'000 : 1'000'000;
+  char pattern[] = "/tmp/ratchet-dashboard-bench-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  std::string path = dir + "/ratchet.db";
+  { auto store = open_store(path, SystemClock::instance()); }  // the schema
+  auto fill_start = Steady::now();
+  fill(path, total);
+  double fill_s = std::chrono::duration<double>(Steady::now() - fill_start).count();
+  auto store = std::move(open_store(path, SystemClock::instance())).value();
+  std::printf(
+      "dashboard_bench: %ld runs (%ld jobs, %ld root calls, %ld child calls), filled in "
+      "%.1f s\n",
+      total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
+
+  const int rounds = quick ? 20 : 50;
+  Figures lookup = measure(rounds, [&] {
+    if (!store->find_call("run-00000501").is_ok()) std::exit(1);
+  });
+  std::printf("%-52s %8s %8s\n", "what", "median", "max");
+  std::printf("%-52s %6.3f ms %6.3f ms\n", "baseline: find_call (a lookup by id)", lookup.median_ms,
+              lookup.max_ms);
+
+  // The cursor 200 pages deep, to show a page costs the same anywhere.
+  std::string deep;
+  {
+    RunQuery query;
+    for (int i = 0; i < 200; ++i) query.cursor = store->browse_runs(query)->next_cursor;
+    deep = query.cursor;
+  }
+  struct Case {
+    const char* name;
+    RunFilter filter;
+    std::string cursor;
+    std::size_t expect;
+  };
+  std::vector<Case> cases(10);
+  cases[0] = {"runs list, first page (jobs and root calls)", {}, "", 50};
+  cases[1] = {"runs list, 200 pages deep (cursor)", {}, deep, 50};
+  cases[2] = {"status FAILED", {}, "", 50};
+  cases[2].filter.status = RunStatus::kFailed;
+  cases[3] = {"status LOST (a handful in the whole store)", {}, "", 1};
+  cases[3].filter.status = RunStatus::kLost;
+  cases[4] = {"function function_4", {}, "", 50};
+  cases[4].filter.name = "function_4";
+  cases[5] = {"jobs only", {}, "", 50};
+  cases[5].filter.kind = RunKind::kJob;
+  cases[6] = {"run key key-42", {}, "", 1};
+  cases[6].filter.run_key = "key-42";
+  cases[7] = {"time range: an hour in the middle", {}, "", 50};
+  cases[7].filter.started_from = 1700000000000000 + total / 2 * 1000;
+  cases[7].filter.started_before = *cases[7].filter.started_from + 3600LL * 1000000;
+  cases[8] = {"status FAILED and function function_14", {}, "", 50};
+  cases[8].filter.status = RunStatus::kFailed;
+  cases[8].filter.name = "function_14";
+  cases[9] = {"with children (scope=all), first page", {}, "", 50};
+  cases[9].filter.roots_only = false;
+  double worst = 0;
+  for (const auto& c : cases) {
+    Figures f = measure(rounds, [&] { page(*store, c.filter, c.cursor, c.expect); });
+    worst = std::max(worst, f.median_ms);
+    std::printf("%-52s %6.3f ms %6.3f ms  (%.0f x the lookup)\n", c.name, f.median_ms, f.max_ms,
+                f.median_ms / std::max(lookup.median_ms, 1e-6));
+  }
+  std::printf("goal: a page in <= 100 ms with 1,000,000 runs: the slowest median is %.3f ms\n",
+              worst);
+  store.reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,300 @@
+#include "dashboard/dashboard.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "common/time_format.hpp"
+#include "dashboard/assets.hpp"
+#include "dashboard/render.hpp"
+#include "dashboard/views.hpp"
+#include "jobs/runner.hpp"
+#include "server/api.hpp"
+
+namespace ratchet::dashboard {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kApiPrefix = "/ratchet/v1/";
+constexpr std::string_view kAssetPrefix = "/assets/";
+
+enum class Access { kNone, kRead, kAct };
+
+// Threads that each own a store connection and run the requests' reads.
+class Readers {
+ public:
+  using Job = std::function<void(Result<Store*>)>;
+
+  Readers(const server::ExtensionContext& context, const DashboardOptions& options)
+      : db_path_(context.db_path), clock_(context.clock), limit_(options.queue_limit) {
+    store_options_ = context.store_options;
+    store_options_.durable = false;  // it only reads
+    store_options_.instance.clear();  // and is no scheduler instance of a fleet
+    for (int i = 0; i < std::max(1, options.threads); ++i) {
+      threads_.emplace_back([this] { run(); });
+    }
+  }
+  ~Readers() { stop(); }
+
+  // False when too many requests are waiting already.
+  bool post(Job job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || static_cast<int>(jobs_.size()) >= limit_) return false;
+      jobs_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+    return true;
+  }
+
+  // Runs the jobs already queued, then joins the threads.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  void run() {
+    pthread_setname_np(pthread_self(), "ratchet-dash");
+    auto store = open_store(db_path_, clock_, store_options_);
+    if (!store.is_ok()) spdlog::error("dashboard: {}", store.status().message());
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      if (store.is_ok()) {
+        job(store->get());
+      } else {
+        job(store.status());
+      }
+    }
+  }
+
+  std::string db_path_;
+  const Clock& clock_;
+  StoreOptions store_options_;
+  int limit_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+http::Response json_response(int status, const json& body) {
+  http::Response response =
+      http::Response::with_body(status, "application/json; charset=utf-8", dump(body));
+  response.headers.set("Cache-Control", "no-store");
+  return response;
+}
+
+http::Response error_response(const Status& status) { return server::connect_error(status); }
+
+http::Response not_implemented(const std::string& what) {
+  return json_response(501, {{"code", "unimplemented"},
+                             {"message", what + " arrives with the scheduler's cancellation "
+                                                "and retry-now (issue 10)"}});
+}
+
+http::Response asset_response(std::string_view name) {
+  for (const Asset& asset : assets()) {
+    if (asset.name != name) continue;
+    http::Response response =
+        http::Response::with_body(200, std::string(asset.content_type), std::string(asset.body));
+    // The page talks only to this server; nothing is inlined or fetched elsewhere.
+    response.headers.set("Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    response.headers.set("X-Content-Type-Options", "nosniff");
+    response.headers.set("Referrer-Policy", "no-referrer");
+    response.headers.set("Cache-Control", "no-cache");
+    return response;
+  }
+  return error_response(not_found("no such page: " + std::string(name)));
+}
+
+// "calls/ID/tree" -> {"calls", "ID", "tree"}; ids are printable and have no '/'.
+std::vector<std::string> split_path(std::string_view rest) {
+  std::vector<std::string> parts;
+  while (!rest.empty()) {
+    auto slash = rest.find('/');
+    parts.emplace_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  return parts;
+}
+
+class Dashboard final : public server::Extension {
+ public:
+  Dashboard(const server::ExtensionContext& context, DashboardOptions options)
+      : api_keys_(context.api_keys),
+        read_keys_(std::move(options.read_keys)),
+        clock_(context.clock),
+        readers_(context, options) {}
+
+  void handle(http::Request request, http::Responder responder) override;
+  void stop() override { readers_.stop(); }
+
+ private:
+  Access access(const http::Request& request) const;
+  void api(const http::Request& request, Access access, http::Responder responder);
+  // Runs `view` on a reader thread and answers its JSON.
+  void read(http::Responder responder, std::function<Result<json>(Store&)> view);
+  void cancel_job(const std::string& id, const Params& params, http::Responder responder);
+
+  std::set<std::string> api_keys_;
+  std::set<std::string> read_keys_;
+  const Clock& clock_;
+  Readers readers_;
+};
+
+Access Dashboard::access(const http::Request& request) const {
+  auto header = request.header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!header || header->size() <= kBearer.size() ||
+      !http::iequals(header->substr(0, kBearer.size()), kBearer)) {
+    return Access::kNone;
+  }
+  std::string key(header->substr(kBearer.size()));
+  if (api_keys_.count(key)) return Access::kAct;
+  if (read_keys_.count(key)) return Access::kRead;
+  return Access::kNone;
+}
+
+void Dashboard::handle(http::Request request, http::Responder responder) {
+  std::string_view path = request.path();
+  bool read_method = request.method == "GET" || request.method == "HEAD";
+  if (path.starts_with(kApiPrefix)) {
+    Access level = access(request);
+    if (level == Access::kNone) {
+      responder.send(error_response(
+          Status(Code::kUnauthenticated,
+                 "missing or unknown key (Authorization: Bearer <API key or read key>)")));
+      return;
+    }
+    api(request, level, std::move(responder));
+    return;
+  }
+  if (!read_method) {
+    responder.send(error_response(invalid_argument("the dashboard's pages are read with GET")));
+  } else if (path == "/" || path == "/index.html") {
+    responder.send(asset_response("index.html"));
+  } else if (path.starts_with(kAssetPrefix)) {
+    responder.send(asset_response(path.substr(kAssetPrefix.size())));
+  } else {
+    responder.send(error_response(not_found("no such page: " + std::string(path))));
+  }
+}
+
+void Dashboard::read(http::Responder responder, std::function<Result<json>(Store&)> view) {
+  bool queued = readers_.post([responder, view = std::move(view)](Result<Store*> store) {
+    if (!store.is_ok()) {
+      responder.send(error_response(store.status()));
+      return;
+    }
+    auto body = view(**store);
+    responder.send(body.is_ok() ? json_response(200, *body) : error_response(body.status()));
+  });
+  if (!queued) {
+    responder.send(error_response(unavailable("the dashboard is busy; try again")));
+  }
+}
+
+void Dashboard::api(const http::Request& request, Access level, http::Responder responder) {
+  auto parts = split_path(request.path().substr(kApiPrefix.size()));
+  Params params = parse_query(request.query());
+  bool get = request.method == "GET" || request.method == "HEAD";
+  bool post = request.method == "POST";
+  std::size_t n = parts.size();
+  const std::string& what = n > 0 ? parts[0] : std::string();
+  const std::string& id = n > 1 ? parts[1] : std::string();
+  const std::string& verb = n > 2 ? parts[2] : std::string();
+  Micros now = clock_.now();
+  if (post && n == 3 && (verb == "cancel" || verb == "retry")) {
+    if (level != Access::kAct) {
+      responder.send(
+          error_response(Status(Code::kPermissionDenied, "a read key cannot act; use an API key")));
+    } else if (what == "jobs" && verb == "cancel") {
+      cancel_job(id, params, std::move(responder));
+    } else if (what == "calls") {
+      responder.send(
+          not_implemented(verb == "cancel" ? "Cancelling a call tree" : "Retrying a call now"));
+    } else {
+      responder.send(error_response(not_found("no such action")));
+    }
+    return;
+  }
+  if (!get) {
+    responder.send(error_response(invalid_argument("the dashboard API reads with GET")));
+  } else if (n == 1 && what == "whoami") {
+    responder.send(json_response(200, {{"access", level == Access::kAct ? "act" : "read"}}));
+  } else if (n == 1 && what == "runs") {
+    read(std::move(responder), [params](Store& store) { return runs_view(store, params); });
+  } else if (n == 1 && what == "health") {
+    read(std::move(responder), [now](Store& store) { return health_view(store, now); });
+  } else if (n == 2 && what == "calls") {
+    read(std::move(responder), [id](Store& store) { return call_view(store, id); });
+  } else if (n == 3 && what == "calls" && verb == "tree") {
+    read(std::move(responder), [id, now](Store& store) { return tree_view(store, id, now); });
+  } else if (n == 2 && what == "jobs") {
+    read(std::move(responder), [id](Store& store) { return job_view(store, id); });
+  } else if (n == 3 && what == "jobs" && verb == "logs") {
+    read(std::move(responder), [id, params](Store& store) { return logs_view(store, id, params); });
+  } else {
+    responder.send(
+        error_response(not_found("no such dashboard API: " + std::string(request.path()))));
+  }
+}
+
+// Cancelling waits for the job's supervisor to end it (up to the grace period
+// and a margin), so it runs on a reader thread like a query.
+void Dashboard::cancel_job(const std::string& id, const Params& params, http::Responder responder) {
+  Micros grace = 10 * kMicrosPerSecond;
+  if (auto found = params.find("grace"); found != params.end()) {
+    auto parsed = parse_duration(found->second);
+    if (!parsed.is_ok()) {
+      responder.send(error_response(invalid_argument("grace: " + parsed.status().message())));
+      return;
+    }
+    grace = *parsed;
+  }
+  read(std::move(responder), [id, grace](Store& store) -> Result<json> {
+    ASSIGN_OR_RETURN(auto job, store.find_job(id));
+    if (!job) return not_found("no job with id " + id);
+    spdlog::info("dashboard: cancelling job {} (grace {} ms)", id, grace / kMicrosPerMilli);
+    ASSIGN_OR_RETURN(JobRecord cancelled, jobs::cancel_job(store, std::move(*job), grace));
+    return job_view(store, cancelled.id);
+  });
+}
+
+}  // namespace
+
+server::ExtensionFactory make_dashboard(DashboardOptions options) {
+  return
+      [options](
+          const server::ExtensionContext& context) -> Result<std::unique_ptr<server::Extension>> {
+        for (const auto& key : options.read_keys) {
+          if (context.api_keys.count(key)) {
+            return invalid_argument("a read key is also an API key; give each key one role");
+          }
+        }
+        return std::unique_ptr<server::Extension>(new Dashboard(context, options));
+      };
+}
+
+}  // namespace ratchet::dashboard

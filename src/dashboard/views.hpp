@@ -1,0 +1,40 @@
+// The dashboard's JSON read API (docs/server.md, "Ratchet's extension: the
+// dashboard API"): one function per view, each reading through the Store
+// interface only, so that every backend serves the same views.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/status.hpp"
+#include "storage/store.hpp"
+
+namespace ratchet::dashboard {
+
+// A request's query parameters, percent-decoded.
+using Params = std::map<std::string, std::string, std::less<>>;
+Params parse_query(std::string_view query);
+
+// GET /ratchet/v1/runs: {"runs": [...], "next_cursor": "..."}.
+Result<nlohmann::json> runs_view(Store& store, const Params& params);
+// GET /ratchet/v1/calls/{id}: the call, its values rendered, its coroutine state.
+Result<nlohmann::json> call_view(Store& store, const std::string& id);
+// GET /ratchet/v1/calls/{id}/tree: the call, its children and grandchildren.
+Result<nlohmann::json> tree_view(Store& store, const std::string& id, Micros now);
+// GET /ratchet/v1/jobs/{id}: the job (secret-looking env values masked) and
+// the other runs of its key.
+Result<nlohmann::json> job_view(Store& store, const std::string& id);
+// GET /ratchet/v1/jobs/{id}/logs?stream=stdout|stderr&offset=N: the bytes of
+// the log from `offset` (at most 256 KiB), and whether the job has ended.
+Result<nlohmann::json> logs_view(Store& store, const std::string& id, const Params& params);
+// GET /ratchet/v1/health.
+Result<nlohmann::json> health_view(Store& store, Micros now);
+
+// The limits of one tree: children per call, and calls in all.
+inline constexpr int kTreeChildren = 1000;
+inline constexpr int kTreeNodes = 5000;
+inline constexpr std::size_t kTreeErrorChars = 1000;
+inline constexpr std::size_t kLogChunk = 256 * 1024;
+
+}  // namespace ratchet::dashboard

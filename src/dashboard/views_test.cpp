@@ -1,0 +1,157 @@
+#include "dashboard/views.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "dashboard/render.hpp"
+#include "storage/sqlite_store.hpp"
+#include "storage/testing.hpp"
+
+namespace ratchet::dashboard {
+namespace {
+
+using json = nlohmann::json;
+
+class ViewsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-views-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    store_ = std::move(open_sqlite_store(dir_ + "/ratchet.db", clock_, {})).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string call(const std::string& function, const std::string& parent = "") {
+    NewCall c;
+    c.function = function;
+    c.endpoint = "http://127.0.0.1:1";
+    c.parent_id = parent;
+    c.root_id = parent;
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
+    return id;
+  }
+
+  // A finished job (its supervisor is not needed) with env and a stdout log.
+  JobRecord job(const std::string& log) {
+    JobRequest r;
+    r.run_key = "nightly";
+    r.command = {"sh", "-c", "make"};
+    r.env = {{"MODE", "full"}, {"DB_PASSWORD", "hunter2"}};
+    r.log_dir = dir_;
+    r.supervisor = {1, 1, "boot"};
+    auto started = store_->start_job(r, [](const JobRecord&, std::string*) { return true; });
+    EXPECT_TRUE(started.is_ok());
+    EXPECT_TRUE(store_->finish_job(started->job.id, {RunStatus::kSucceeded, 0, {}, {}}).value());
+    std::ofstream(started->job.stdout_file) << log;
+    return started->job;
+  }
+
+  FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST(ParseQuery, DecodesPercentAndPlus) {
+  Params params = parse_query("name=a%2Fb+c&status=FAILED&empty=&bad=%zz&flag");
+  EXPECT_EQ(params["name"], "a/b c");
+  EXPECT_EQ(params["status"], "FAILED");
+  EXPECT_EQ(params["empty"], "");
+  EXPECT_EQ(params["bad"], "%zz");
+  EXPECT_TRUE(params.count("flag"));
+}
+
+TEST_F(ViewsTest, RunsPagesFollowTheCursorAndRejectBadFilters) {
+  for (int i = 0; i < 5; ++i) call("greet");
+  auto first = runs_view(*store_, parse_query("limit=3&kind=call"));
+  ASSERT_TRUE(first.is_ok()) << first.status().message();
+  EXPECT_EQ((*first)["runs"].size(), 3u);
+  std::string cursor = (*first)["next_cursor"];
+  ASSERT_FALSE(cursor.empty());
+  auto second = runs_view(*store_, {{"limit", "3"}, {"cursor", cursor}});
+  ASSERT_TRUE(second.is_ok());
+  EXPECT_EQ((*second)["runs"].size(), 2u);
+  EXPECT_EQ((*second)["next_cursor"], "");
+  EXPECT_EQ((*second)["runs"][0]["function"], "greet");
+
+  for (std::string bad : {"status=DONE", "kind=task", "limit=0", "limit=x", "scope=some",
+                          "from=yesterday", "cursor=abc"}) {
+    auto page = runs_view(*store_, parse_query(bad));
+    ASSERT_FALSE(page.is_ok()) << bad;
+    EXPECT_EQ(page.status().code(), Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(runs_view(*store_, parse_query("from=2020-01-01&to=1")).is_ok());
+}
+
+TEST_F(ViewsTest, TheTreeOfAFanOutOf100HasEveryChildAndGrandchild) {
+  std::string root = call("fanout");
+  std::vector<std::string> children;
+  for (int i = 0; i < 100; ++i) children.push_back(call("square", root));
+  std::string grandchild = call("leaf", children[7]);
+  auto tree = tree_view(*store_, root, clock_.now());
+  ASSERT_TRUE(tree.is_ok()) << tree.status().message();
+  const json& nodes = (*tree)["nodes"];
+  ASSERT_EQ(nodes.size(), 102u);
+  EXPECT_EQ(nodes[0]["id"], root);
+  EXPECT_EQ(nodes[0]["depth"], 0);
+  EXPECT_EQ(nodes[1]["parent_id"], root);
+  EXPECT_EQ(nodes[101]["id"], grandchild);
+  EXPECT_EQ(nodes[101]["parent_id"], children[7]);
+  EXPECT_EQ(nodes[101]["depth"], 2);
+  EXPECT_EQ((*tree)["truncated"], false);
+  EXPECT_EQ(tree_view(*store_, "nope", 0).status().code(), Code::kNotFound);
+}
+
+TEST_F(ViewsTest, ACallShowsItsInputAndState) {
+  std::string id = call("greet");
+  auto shown = call_view(*store_, id);
+  ASSERT_TRUE(shown.is_ok());
+  EXPECT_EQ((*shown)["function"], "greet");
+  EXPECT_EQ((*shown)["status"], "STARTING");
+  EXPECT_EQ((*shown)["input"]["kind"], "none");
+  EXPECT_EQ(call_view(*store_, "nope").status().code(), Code::kNotFound);
+}
+
+TEST_F(ViewsTest, AJobMasksSecretsAndItsLogsReadFromAnOffset) {
+  JobRecord made = job("line one\nline two\n");
+  auto shown = job_view(*store_, made.id);
+  ASSERT_TRUE(shown.is_ok()) << shown.status().message();
+  EXPECT_EQ((*shown)["command"], json({"sh", "-c", "make"}));
+  EXPECT_EQ((*shown)["env"][0]["value"], "full");
+  EXPECT_EQ((*shown)["env"][1]["masked"], true);
+  EXPECT_EQ(dump(*shown).find("hunter2"), std::string::npos);
+  EXPECT_EQ((*shown)["attempts"].size(), 1u);
+
+  auto logs = logs_view(*store_, made.id, {});
+  ASSERT_TRUE(logs.is_ok()) << logs.status().message();
+  EXPECT_EQ((*logs)["data"], "line one\nline two\n");
+  EXPECT_EQ((*logs)["ended"], true);
+  auto rest = logs_view(*store_, made.id, {{"offset", "9"}});
+  EXPECT_EQ((*rest)["data"], "line two\n");
+  EXPECT_EQ((*rest)["next_offset"], 18);
+  auto past_end = logs_view(*store_, made.id, {{"offset", "1000"}});
+  EXPECT_EQ((*past_end)["data"], "");
+  EXPECT_EQ(logs_view(*store_, made.id, {{"stream", "stdin"}}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(logs_view(*store_, made.id, {{"offset", "-1"}}).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST_F(ViewsTest, HealthCountsTheQueueAndTheErrorRate) {
+  call("greet");
+  call("greet");
+  auto health = health_view(*store_, clock_.now());
+  ASSERT_TRUE(health.is_ok()) << health.status().message();
+  EXPECT_EQ((*health)["calls_running"], 2);
+  EXPECT_EQ((*health)["queue_by_function"][0], json({{"name", "greet"}, {"count", 2}}));
+  EXPECT_EQ((*health)["error_rate"], 0.0);
+}
+
+}  // namespace
+}  // namespace ratchet::dashboard

@@ -1,0 +1,299 @@
+#include "storage/sqlite_browse.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "storage/sqlite_store.hpp"
+#include "storage/testing.hpp"
+
+namespace ratchet {
+namespace {
+
+class BrowseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ratchet-browse-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    auto store = open_sqlite_store(path(), clock_, {});
+    ASSERT_TRUE(store.is_ok()) << store.status().message();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path() const { return dir_ + "/ratchet.db"; }
+
+  std::string job(const std::string& key, std::vector<std::string> command) {
+    JobRequest r;
+    r.run_key = key;
+    r.command = std::move(command);
+    r.log_dir = dir_;
+    r.supervisor = {100, 5, "boot"};
+    auto started = store_->start_job(r, [](const JobRecord&, std::string*) { return true; });
+    EXPECT_TRUE(started.is_ok());
+    return started->job.id;
+  }
+
+  std::string call(const std::string& function, const std::string& parent = "",
+                   const std::string& run_key = "") {
+    NewCall c;
+    c.function = function;
+    c.endpoint = "http://127.0.0.1:1";
+    c.input = std::string(1000, 'i');
+    c.parent_id = parent;
+    c.root_id = parent;
+    c.run_key = run_key;
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
+    return id;
+  }
+
+  std::vector<std::string> ids(const RunFilter& filter, int limit = 50) {
+    RunQuery query{filter, "", limit};
+    auto page = store_->browse_runs(query);
+    EXPECT_TRUE(page.is_ok()) << page.status().message();
+    std::vector<std::string> result;
+    if (page.is_ok()) {
+      for (const auto& run : page->runs) result.push_back(run.id);
+    }
+    return result;
+  }
+
+  // What SQLite's planner does with a query of this filter, read through a
+  // connection of its own.
+  std::string plan(const RunFilter& filter);
+
+  FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(BrowseTest, ListsJobsAndRootCallsNewestFirstWithoutChildren) {
+  std::string a = job("nightly", {"make", "all"});
+  clock_.advance(kMicrosPerSecond);
+  std::string b = call("fanout");
+  clock_.advance(kMicrosPerSecond);
+  std::string child = call("square", b);
+  clock_.advance(kMicrosPerSecond);
+  std::string c = call("greet");
+
+  EXPECT_EQ(ids({}), (std::vector<std::string>{c, b, a}));
+  RunFilter all;
+  all.roots_only = false;
+  EXPECT_EQ(ids(all), (std::vector<std::string>{c, child, b, a}));
+
+  RunQuery query;
+  auto page = store_->browse_runs(query);
+  ASSERT_TRUE(page.is_ok());
+  const RunRow& job_row = page->runs[2];
+  EXPECT_EQ(job_row.kind, RunKind::kJob);
+  EXPECT_EQ(job_row.run_key, "nightly");
+  EXPECT_EQ(job_row.command, (std::vector<std::string>{"make", "all"}));
+  EXPECT_EQ(page->runs[1].function, "fanout");
+  EXPECT_EQ(page->runs[1].root_id, b);
+}
+
+TEST_F(BrowseTest, CursorPagesVisitEveryRunOnceEvenWhenTimesTie) {
+  std::vector<std::string> made;
+  for (int i = 0; i < 23; ++i) {
+    made.push_back(call("f"));
+    if (i % 5 == 0) clock_.advance(1);  // most share their started_at with a neighbour
+  }
+  std::vector<std::string> seen;
+  RunQuery query;
+  query.limit = 4;
+  int pages = 0;
+  do {
+    auto page = store_->browse_runs(query);
+    ASSERT_TRUE(page.is_ok()) << page.status().message();
+    for (const auto& run : page->runs) seen.push_back(run.id);
+    query.cursor = page->next_cursor;
+    ++pages;
+  } while (!query.cursor.empty() && pages < 100);
+  EXPECT_EQ(pages, 6);
+  std::vector<std::string> newest_first(made.rbegin(), made.rend());
+  EXPECT_EQ(seen, newest_first);
+}
+
+TEST_F(BrowseTest, TheLastFullPageHasNoCursor) {
+  call("f");
+  call("f");
+  RunQuery query;
+  query.limit = 2;
+  auto page = store_->browse_runs(query);
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_EQ(page->runs.size(), 2u);
+  EXPECT_EQ(page->next_cursor, "");
+}
+
+TEST_F(BrowseTest, FiltersByStatusKindNameKeyAndTime) {
+  std::string early = job("backup", {"/usr/bin/rsync", "-a"});
+  clock_.advance(10 * kMicrosPerSecond);
+  Micros middle = clock_.now();
+  std::string keyed = call("greet", "", "greet-1");
+  std::string other = call("fanout");
+  ASSERT_TRUE(store_->finish_job(early, {RunStatus::kFailed, 1, {}, "exit 1"}).value());
+
+  RunFilter failed;
+  failed.status = RunStatus::kFailed;
+  EXPECT_EQ(ids(failed), std::vector<std::string>{early});
+  RunFilter calls;
+  calls.kind = RunKind::kCall;
+  EXPECT_EQ(ids(calls), (std::vector<std::string>{other, keyed}));
+  RunFilter by_function;
+  by_function.name = "greet";
+  EXPECT_EQ(ids(by_function), std::vector<std::string>{keyed});
+  RunFilter by_program;
+  by_program.name = "/usr/bin/rsync";
+  EXPECT_EQ(ids(by_program), std::vector<std::string>{early});
+  RunFilter by_key;
+  by_key.run_key = "greet-1";
+  EXPECT_EQ(ids(by_key), std::vector<std::string>{keyed});
+  RunFilter before;
+  before.started_before = middle;
+  EXPECT_EQ(ids(before), std::vector<std::string>{early});
+  RunFilter from;
+  from.started_from = middle;
+  from.name = "fanout";
+  EXPECT_EQ(ids(from), std::vector<std::string>{other});
+  RunFilter none;
+  none.status = RunStatus::kFailed;
+  none.kind = RunKind::kCall;
+  EXPECT_TRUE(ids(none).empty());
+}
+
+TEST_F(BrowseTest, ACursorItDidNotGiveIsAnInvalidArgument) {
+  for (std::string bad : {"x", "12", "1.", ".1", "-1.2", "1.2.3", "99999999999999999999.1"}) {
+    RunQuery query;
+    query.cursor = bad;
+    auto page = store_->browse_runs(query);
+    ASSERT_FALSE(page.is_ok()) << bad;
+    EXPECT_EQ(page.status().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
+std::string BrowseTest::plan(const RunFilter& filter) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+  std::string sql = std::string("EXPLAIN QUERY PLAN ") + sqlite::browse_sql(filter);
+  sqlite3_stmt* query = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::string steps;
+  while (sqlite3_step(query) == SQLITE_ROW) {
+    steps += reinterpret_cast<const char*>(sqlite3_column_text(query, 3));
+    steps += "\n";
+  }
+  sqlite3_finalize(query);
+  sqlite3_close(db);
+  return steps;
+}
+
+// A page must be an index range read in order: no scan of the table, no sort.
+TEST_F(BrowseTest, EveryFilterReadsItsPageFromAnIndexInOrder) {
+  struct Case {
+    RunFilter filter;
+    std::string index;
+  };
+  std::vector<Case> cases(6);
+  cases[0].index = "runs_roots ";
+  cases[1].filter.status = RunStatus::kFailed;
+  cases[1].index = "runs_roots_by_status";
+  cases[2].filter.kind = RunKind::kJob;
+  cases[2].index = "runs_roots_by_kind";
+  cases[3].filter.name = "greet";
+  cases[3].filter.status = RunStatus::kFailed;
+  cases[3].index = "runs_roots_by_name";
+  cases[4].filter.run_key = "k";
+  cases[4].filter.status = RunStatus::kFailed;
+  cases[4].index = "runs_by_key";
+  cases[5].filter.roots_only = false;
+  cases[5].index = "runs_by_start";
+  for (const auto& c : cases) {
+    std::string steps = plan(c.filter);
+    EXPECT_NE(steps.find("USING INDEX " + c.index), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("TEMP B-TREE"), std::string::npos) << steps;
+  }
+}
+
+TEST_F(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
+  std::string parent = call("fanout");
+  std::string first = call("square", parent);
+  clock_.advance(1);
+  std::string second = call("square", parent);
+  auto children = store_->child_calls(parent, 10);
+  ASSERT_TRUE(children.is_ok());
+  ASSERT_EQ(children->size(), 2u);
+  EXPECT_EQ((*children)[0].id, first);
+  EXPECT_EQ((*children)[1].id, second);
+  EXPECT_EQ((*children)[0].function, "square");
+  EXPECT_TRUE((*children)[0].input.empty()) << "a tree does not read the children's inputs";
+  EXPECT_EQ((*store_->find_call(first))->input.size(), 1000u);
+  EXPECT_EQ(store_->child_calls(parent, 1)->size(), 1u);
+  auto none = store_->coroutine_state(parent);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+// Kept by the SQLite backend (the PostgreSQL one does not write it yet).
+TEST_F(BrowseTest, AnErrorsTracebackIsKeptByRetriesAndTheEnd) {
+  std::string id = call("f");
+  auto claim = [&] {
+    ASSERT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      return tx.claim("me", clock_.now() + kMicrosPerSecond, 10).status();
+                    })
+                    .is_ok());
+  };
+  auto apply = [&](const std::function<Result<bool>(CallTransaction&)>& f) {
+    bool applied = false;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(applied, f(tx));
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return applied;
+  };
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", "Traceback 1\n"});
+  }));
+  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 1\n");
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, 2, CallEnd{false, 7, {}, CallError{"ValueError", "no", "Traceback 2\n"}},
+                     {});
+  }));
+  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 2\n");
+}
+
+TEST_F(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {
+  std::string a = job("a", {"true"});
+  job("b", {"true"});
+  call("greet");
+  call("greet");
+  call("fanout");
+  ASSERT_TRUE(store_->finish_job(a, {RunStatus::kSucceeded, 0, {}, {}}).value());
+  auto health = store_->health_counts(clock_.now() - kMicrosPerSecond);
+  ASSERT_TRUE(health.is_ok()) << health.status().message();
+  EXPECT_EQ(health->jobs_running, 1);
+  EXPECT_EQ(health->calls_running, 3);
+  ASSERT_EQ(health->finished_since.size(), 1u);
+  EXPECT_EQ(health->finished_since[0].name, "SUCCEEDED");
+  ASSERT_EQ(health->ready_by_function.size(), 2u);
+  EXPECT_EQ(health->ready_by_function[0].name, "greet");
+  EXPECT_EQ(health->ready_by_function[0].count, 2);
+  EXPECT_TRUE(health->leased_by_endpoint.empty());
+  auto later = store_->health_counts(clock_.now() + kMicrosPerSecond);
+  EXPECT_TRUE(later->finished_since.empty());
+}
+
+}  // namespace
+}  // namespace ratchet
