@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev
+  clang libclang-rt-14-dev
   procps
   chromium  # the dashboard's browser test (tests/dashboard)
   # dispatch-py's tests and its test server (../shared/interop/setup.sh lists the same)

@@ -2,6 +2,9 @@
 # Sets everything up and runs the whole test suite.
 # usage: scripts/test.sh [--with-asan]
 #   --with-asan  also builds with AddressSanitizer + UBSan and runs the suite again.
+# The release suite runs twice: once as usual, once in random order at twice the
+# parallelism (a loaded machine: what flakes shows here). Then each fuzzer runs
+# on its seed corpus for 20 s (scripts/fuzz.sh runs them longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,15 +27,18 @@ run_suite() {
   ctest --preset "$preset" -j "$(nproc)" --timeout 300
 }
 
-bash scripts/install-deps.sh
 # playwright-core for the dashboard's browser test, at the version its lock file pins.
 echo "== installing the browser test's npm packages"
 (cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
 run_suite release
+echo "== testing (release, random order, -j $((2 * $(nproc))))"
+ctest --preset release -j "$((2 * $(nproc)))" --schedule-random --timeout 300
 echo "== checking the installed SDK (release)"
 bash scripts/check-install.sh build/release
 echo "== dispatch-py's tests and examples against ratchet dev (release)"
 bash scripts/dispatch-py-tests.sh build/release
+echo "== fuzzing (20 s per target)"
+bash scripts/fuzz.sh 20
 if [ "${1:-}" = "--with-asan" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

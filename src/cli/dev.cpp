@@ -34,7 +34,13 @@ int run_dev(int argc, char** argv) {
                  "a PEM private key from `ratchet keygen` (default: a fresh one), so that "
                  "DISPATCH_VERIFICATION_KEY stays the same across restarts");
   add_dispatch_grace_option(app, dispatch_grace);
+  server::ServerConfig config;
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
   auto key = key_file.empty() ? protocol::SigningKey::generate() : read_signing_key_file(key_file);
@@ -47,7 +53,6 @@ int run_dev(int argc, char** argv) {
     temporary_dir = pattern;
     db = temporary_dir + "/ratchet.db";
   }
-  server::ServerConfig config;
   if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);

@@ -35,14 +35,20 @@ Status parse_listen(const std::string& listen, server::ServerConfig* config) {
   return Status::ok();
 }
 
-void add_keys(const std::string& comma_separated, std::set<std::string>* keys) {
+// The keys of RATCHET_API_KEYS ("a,b"); an empty one ("a,,b", "a,") is an
+// error rather than skipped: it is a typo, or a key that was meant to be there.
+Status add_keys(const std::string& comma_separated, std::set<std::string>* keys) {
+  if (comma_separated.empty()) return Status::ok();
   std::size_t start = 0;
   while (start <= comma_separated.size()) {
     auto end = comma_separated.find(',', start);
     if (end == std::string::npos) end = comma_separated.size();
-    if (end > start) keys->insert(comma_separated.substr(start, end - start));
+    std::string key = comma_separated.substr(start, end - start);
+    RETURN_IF_ERROR(check_api_key(key, "RATCHET_API_KEYS"));
+    keys->insert(std::move(key));
     start = end + 1;
   }
+  return Status::ok();
 }
 
 Result<std::optional<protocol::SigningKey>> signing_key(const std::string& file) {
@@ -103,11 +109,20 @@ int run_server(int argc, char** argv) {
                  "how long a call dispatched without an expiration may keep being retried "
                  "(default: no limit but --max-attempts)");
   add_dispatch_grace_option(app, dispatch_grace);
+  app.add_option("--max-connections", config.max_connections,
+                 "API connections served at once; idle ones make room for new ones")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
   if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);
-  for (const auto& key : api_keys) config.api.api_keys.insert(key);
-  add_keys(env_or("RATCHET_API_KEYS", ""), &config.api.api_keys);
+  for (const auto& key : api_keys) {
+    if (Status s = check_api_key(key, "--api-key"); !s.is_ok()) return fail(s);
+    config.api.api_keys.insert(key);
+  }
+  if (Status s = add_keys(env_or("RATCHET_API_KEYS", ""), &config.api.api_keys); !s.is_ok()) {
+    return fail(s);
+  }
   if (config.api.api_keys.empty()) {
     return fail(invalid_argument(
         "no API key: give --api-key KEY (or RATCHET_API_KEYS) so that only your clients can "
@@ -119,6 +134,10 @@ int run_server(int argc, char** argv) {
   config.extension = dashboard::make_dashboard(std::move(dashboard_options));
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());
+  if (*timeout < kMicrosPerMilli) {
+    return fail(invalid_argument("--request-timeout must be at least 1ms, not " + request_timeout +
+                                 ": every attempt would time out"));
+  }
   config.endpoint.request_timeout = std::chrono::milliseconds(*timeout / kMicrosPerMilli);
   // The lease outlives the attempt by a margin for the commit of its reply. It
   // is also how long a crashed server's calls wait to be taken up again, so the

@@ -46,6 +46,22 @@ Status set_dispatch_grace(const std::string& value, server::ServerConfig* config
   return Status::ok();
 }
 
+Status check_api_key(std::string_view key, std::string_view where) {
+  if (key.empty()) {
+    return invalid_argument(std::string(where) +
+                            " has an empty API key: give a secret that clients send as "
+                            "`Authorization: Bearer <key>`");
+  }
+  for (unsigned char c : key) {
+    if (c <= 0x20 || c == 0x7f) {
+      return invalid_argument(std::string(where) +
+                              " has an API key with a space or control character, which "
+                              "cannot be sent in an Authorization header");
+    }
+  }
+  return Status::ok();
+}
+
 int serve_until_signal(server::ServerConfig config,
                        const std::function<void(const server::Server&)>& started) {
   server::block_shutdown_signals();

@@ -148,6 +148,7 @@ class Dashboard final : public server::Extension {
         readers_(context, options) {}
 
   void handle(http::Request request, http::Responder responder) override;
+  std::optional<http::Response> check_header(const http::Request& header) const override;
   void stop() override { readers_.stop(); }
 
  private:
@@ -176,28 +177,33 @@ Access Dashboard::access(const http::Request& request) const {
   return Access::kNone;
 }
 
-void Dashboard::handle(http::Request request, http::Responder responder) {
-  std::string_view path = request.path();
-  bool read_method = request.method == "GET" || request.method == "HEAD";
+std::optional<http::Response> Dashboard::check_header(const http::Request& header) const {
+  std::string_view path = header.path();
   if (path.starts_with(kApiPrefix)) {
-    Access level = access(request);
-    if (level == Access::kNone) {
-      responder.send(error_response(
-          Status(Code::kUnauthenticated,
-                 "missing or unknown key (Authorization: Bearer <API key or read key>)")));
-      return;
-    }
-    api(request, level, std::move(responder));
+    if (access(header) != Access::kNone) return std::nullopt;
+    return error_response(Status(Code::kUnauthenticated,
+                                 "missing or unknown key (Authorization: Bearer <API key or read key>)"));
+  }
+  if (header.method != "GET" && header.method != "HEAD") {
+    return error_response(invalid_argument("the dashboard's pages are read with GET"));
+  }
+  if (path == "/" || path == "/index.html" || path.starts_with(kAssetPrefix)) return std::nullopt;
+  return error_response(not_found("no such page: " + std::string(path)));
+}
+
+void Dashboard::handle(http::Request request, http::Responder responder) {
+  // The server ran the check already; again here, so that the handler stands alone.
+  if (auto refusal = check_header(request)) {
+    responder.send(std::move(*refusal));
     return;
   }
-  if (!read_method) {
-    responder.send(error_response(invalid_argument("the dashboard's pages are read with GET")));
-  } else if (path == "/" || path == "/index.html") {
-    responder.send(asset_response("index.html"));
+  std::string_view path = request.path();
+  if (path.starts_with(kApiPrefix)) {
+    api(request, access(request), std::move(responder));
   } else if (path.starts_with(kAssetPrefix)) {
     responder.send(asset_response(path.substr(kAssetPrefix.size())));
   } else {
-    responder.send(error_response(not_found("no such page: " + std::string(path))));
+    responder.send(asset_response("index.html"));
   }
 }
 

@@ -223,7 +223,7 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
     }
     return finish_with(failure_end(reply.failure, reply.failure_message), reply.failure);
   }
-  if (reply.http_status != 200 || reply.content_type != protocol::kProtoContentType) {
+  if (reply.http_status != 200 || !protocol::is_proto_content_type(reply.content_type)) {
     return interpret_http_failure(reply);
   }
   pb::RunResponse response;

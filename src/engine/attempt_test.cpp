@@ -180,6 +180,17 @@ TEST(InterpretReply, OkExitFinishesWithTheOutput) {
   EXPECT_EQ(t.end.output, any_string("out"));
 }
 
+TEST(InterpretReply, ProtoWithMediaTypeParametersIsARunResponse) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  response.mutable_exit()->mutable_result()->mutable_output()->ParseFromString(any_string("out"));
+  EndpointReply reply = proto_reply(response);
+  reply.content_type = "application/proto; charset=utf-8";
+  auto t = interpret_reply(a_call(), reply, 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kFinish);
+  EXPECT_TRUE(t.end.succeeded);
+}
+
 TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
   for (auto [status, kind] : {std::pair{pb::STATUS_TEMPORARY_ERROR, Transition::Kind::kRetry},
                               std::pair{pb::STATUS_THROTTLED, Transition::Kind::kRetry},

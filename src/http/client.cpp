@@ -15,12 +15,9 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <deque>
 #include <future>
@@ -30,13 +27,13 @@
 #include <vector>
 
 #include "http/detail/io_pool.hpp"
+#include "http/parser.hpp"
 
 namespace ratchet::http {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -78,7 +75,9 @@ std::string millis(std::chrono::milliseconds ms) { return std::to_string(ms.coun
 struct Exchange {
   Url url;
   std::string origin;  // the pool's key
-  bhttp::request<bhttp::string_body> request;
+  std::string method;
+  std::string target;  // origin-form, for messages
+  std::string bytes;   // the serialized request
   std::chrono::milliseconds timeout{};
   Clock::time_point deadline;
   Client::Callback done;
@@ -92,9 +91,7 @@ struct Exchange {
                             "the HTTP client was destroyed before " + describe() + " completed"));
   }
 
-  std::string describe() const {
-    return std::string(request.method_string()) + " " + origin + std::string(request.target());
-  }
+  std::string describe() const { return method + " " + origin + target; }
 
   void complete(Result<Response> result) {
     Client::Callback callback = std::move(done);
@@ -113,29 +110,11 @@ bool is_ip_address(const std::string& host) {
   return !ec;
 }
 
-bool is_http_syntax_error(beast::error_code ec) {
-  static const beast::error_category& http_errors =
-      beast::error_code(bhttp::error::bad_method).category();
-  return ec.category() == http_errors && ec != bhttp::error::end_of_stream &&
-         ec != bhttp::error::partial_message;
-}
-
 // The peer closed or reset the connection (as a stale keep-alive one does).
 bool is_connection_closed(beast::error_code ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::connection_aborted || ec == ssl::error::stream_truncated;
-}
-
-Response to_response(bhttp::response<bhttp::string_body>&& message) {
-  Response response;
-  response.status = static_cast<int>(message.result_int());
-  response.headers.reserve(std::distance(message.begin(), message.end()));
-  for (const auto& field : message) {
-    response.headers.add(std::string(field.name_string()), std::string(field.value()));
-  }
-  response.body = std::move(message.body());
-  return response;
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
+         ec == ssl::error::stream_truncated;
 }
 
 }  // namespace
@@ -152,6 +131,8 @@ struct Client::Impl {
   explicit Impl(ClientOptions opts);
 
   void submit(std::shared_ptr<Exchange> exchange);
+  // Reports `error` from a client thread, like any other failure.
+  void fail_soon(Callback done, Status error);
   void release(std::shared_ptr<Connection> connection);
   void discard(const std::string& origin);
   void retry_on_new_connection(std::shared_ptr<Exchange> exchange);
@@ -235,8 +216,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_handshake(beast::error_code ec);
   void write_request();
   void read_response();
-  void read_body();
+  void new_parser();
+  void parse();
+  void read_more();
   void on_io_error(beast::error_code ec);
+  void on_parse_error();
   void succeed();
   void fail(ErrorKind kind, std::string_view detail);
   void fail_connecting(beast::error_code ec, ErrorKind kind, std::string_view what);
@@ -261,7 +245,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  std::optional<ResponseParser> parser_;
   std::shared_ptr<Exchange> exchange_;
   Clock::time_point connect_deadline_;
   bool connected_ = false;
@@ -325,7 +309,11 @@ void Connection::on_connected(beast::error_code ec) {
     return write_request();
   }
   if (!is_ip_address(host_)) SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str());
-  if (client_.options.verify_peer) secure_->set_verify_callback(ssl::host_name_verification(host_));
+  if (client_.options.verify_peer) {
+    beast::error_code verify_ec;  // the overload without it throws, on an I/O thread
+    secure_->set_verify_callback(ssl::host_name_verification(host_), verify_ec);
+    if (verify_ec) return fail_connecting(verify_ec, ErrorKind::kTls, "TLS set-up for " + where());
+  }
   secure_->async_handshake(
       ssl::stream_base::client,
       [self = shared_from_this()](beast::error_code hs_ec) { self->on_handshake(hs_ec); });
@@ -356,59 +344,73 @@ void Connection::fail_connecting(beast::error_code ec, ErrorKind kind, std::stri
 void Connection::write_request() {
   lowest().expires_at(exchange_->deadline);
   with_stream([&](auto& stream) {
-    bhttp::async_write(stream, exchange_->request,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (self->closed_) return;
-                         if (ec) return self->on_io_error(ec);
-                         self->read_response();
-                       });
-  });
-}
-
-// The header is read on its own because Beast 1.74's eager parsing (what
-// async_read does) loses the body_limit error of a response whose
-// Content-Length is over the limit and reads the body anyway.
-void Connection::read_response() {
-  parser_.emplace();
-  parser_->body_limit(client_.options.response_body_limit);
-  parser_->header_limit(static_cast<std::uint32_t>(client_.options.response_header_limit));
-  if (exchange_->request.method() == bhttp::verb::head) parser_->skip(true);
-  with_stream([&](auto& stream) {
-    bhttp::async_read_header(stream, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               if (self->closed_) return;
-                               if (ec) return self->on_io_error(ec);
-                               self->read_body();
-                             });
-  });
-}
-
-void Connection::read_body() {
-  // Most responses arrived whole with their header: parse the buffered bytes
-  // here rather than through another trip around the io_context.
-  beast::error_code ec;
-  while (buffer_.size() > 0 && !parser_->is_done() && !ec) {
-    std::size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (used == 0) break;
-  }
-  if (ec && ec != bhttp::error::need_more) return on_io_error(ec);
-  if (parser_->is_done()) return succeed();
-  with_stream([&](auto& stream) {
-    bhttp::async_read(stream, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+    asio::async_write(stream, asio::buffer(exchange_->bytes),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (self->closed_) return;
-                        if (read_ec) return self->on_io_error(read_ec);
-                        self->succeed();
+                        if (ec) return self->on_io_error(ec);
+                        self->read_response();
                       });
   });
 }
 
+void Connection::read_response() {
+  new_parser();
+  parse();
+}
+
+void Connection::new_parser() {
+  parser_.emplace(
+      ParseLimits{client_.options.response_header_limit, client_.options.response_body_limit});
+  if (exchange_->method == "HEAD") parser_->expect_no_body();
+}
+
+// Parses what is buffered, and reads more until the final response is complete.
+void Connection::parse() {
+  for (;;) {
+    auto data = buffer_.data();
+    ParseStep step =
+        parser_->put(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(step.consumed);
+    if (step.error != ParseError::kNone) return on_parse_error();
+    if (!parser_->done()) return read_more();
+    int status = parser_->response().status;
+    if (status >= 200 || status == 101) return succeed();
+    new_parser();  // an interim response (100 Continue, 103 Early Hints): the final one follows
+  }
+}
+
+void Connection::read_more() {
+  with_stream([&](auto& stream) {
+    stream.async_read_some(buffer_.prepare(16 * 1024),
+                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                             if (self->closed_) return;
+                             self->buffer_.commit(n);
+                             // A response without a length ends where the connection does.
+                             if (ec == asio::error::eof && self->parser_->got_some()) {
+                               if (self->parser_->put_eof() != ParseError::kNone)
+                                 return self->on_parse_error();
+                               return self->succeed();
+                             }
+                             if (ec) return self->on_io_error(ec);
+                             self->parse();
+                           });
+  });
+}
+
+void Connection::on_parse_error() {
+  std::string from = " from " + where() + ": " + parser_->error_message();
+  if (parser_->error() == ParseError::kBodyTooLarge) {
+    return fail(ErrorKind::kResponseTooLarge, "the response" + from);
+  }
+  fail(ErrorKind::kMalformedResponse, "malformed HTTP response" + from);
+}
+
 void Connection::succeed() {
-  bhttp::response<bhttp::string_body> message = parser_->release();
+  // Bytes after the response are no response to anything: such a peer gets
+  // no second request on this connection.
+  bool reusable = parser_->reusable() && buffer_.size() == 0;
+  Response response = parser_->take_response();
   parser_.reset();
-  bool reusable = message.keep_alive() && !message.need_eof();
-  Response response = to_response(std::move(message));
   ++completed_;
   std::shared_ptr<Exchange> exchange = std::move(exchange_);
   if (reusable) {
@@ -433,15 +435,6 @@ void Connection::on_io_error(beast::error_code ec) {
   if (ec == beast::error::timeout) {
     return fail(ErrorKind::kTimeout,
                 "no complete response" + from + " within " + millis(exchange_->timeout));
-  }
-  if (ec == bhttp::error::body_limit) {
-    return fail(ErrorKind::kResponseTooLarge,
-                "the response body" + from + " is larger than " +
-                    std::to_string(client_.options.response_body_limit) + " bytes");
-  }
-  if (is_http_syntax_error(ec)) {
-    return fail(ErrorKind::kMalformedResponse,
-                "malformed HTTP response" + from + ": " + ec.message());
   }
   if (ec.category() == asio::error::get_ssl_category()) {
     return fail(ErrorKind::kTls, "TLS error" + from + ": " + ec.message());
@@ -645,6 +638,12 @@ void Client::Impl::shutdown() {
   waiting.clear();  // each reports kShutdown; busy ones do when `io` is destroyed
 }
 
+void Client::Impl::fail_soon(Callback done, Status error) {
+  auto exchange = std::make_shared<Exchange>();
+  exchange->done = std::move(done);
+  asio::post(io.next(), [exchange, error] { exchange->complete(error); });
+}
+
 std::string_view error_kind_name(ErrorKind kind) { return info(kind).name; }
 
 std::optional<ErrorKind> error_kind(const Status& status) {
@@ -664,12 +663,8 @@ Client::~Client() { impl_->shutdown(); }
 void Client::send(Request request, const RequestOptions& options, Callback done) {
   Result<Url> url = parse_url(request.target);
   if (!url.is_ok()) {
-    // Reported from a client thread like any other failure.
-    auto exchange = std::make_shared<Exchange>();
-    exchange->done = std::move(done);
-    Status error = client_error(ErrorKind::kInvalidRequest, url.status().message());
-    asio::post(impl_->io.next(), [exchange, error] { exchange->complete(error); });
-    return;
+    return impl_->fail_soon(std::move(done),
+                            client_error(ErrorKind::kInvalidRequest, url.status().message()));
   }
   request.target = url->join("");
   url->path_prefix.clear();
@@ -677,23 +672,25 @@ void Client::send(Request request, const RequestOptions& options, Callback done)
 }
 
 void Client::send(const Url& url, Request request, const RequestOptions& options, Callback done) {
+  request.target = url.join(request.target);
+  if (!request.headers.has("Host")) request.headers.add("Host", url.authority());
+  if (!request.headers.has("User-Agent") && !impl_->options.user_agent.empty()) {
+    request.headers.add("User-Agent", impl_->options.user_agent);
+  }
+  Result<std::string> bytes = serialize_request(request);
+  if (!bytes.is_ok()) {
+    return impl_->fail_soon(std::move(done),
+                            client_error(ErrorKind::kInvalidRequest, bytes.status().message()));
+  }
   auto exchange = std::make_shared<Exchange>();
   exchange->url = url;
   exchange->origin = url.origin();
+  exchange->method = std::move(request.method);
+  exchange->target = std::move(request.target);
+  exchange->bytes = std::move(bytes).value();
   exchange->timeout = options.timeout;
   exchange->deadline = Clock::now() + options.timeout;
   exchange->done = std::move(done);
-  auto& message = exchange->request;
-  message.version(11);
-  message.method_string(request.method);
-  message.target(url.join(request.target));
-  for (const Header& field : request.headers) message.insert(field.name, field.value);
-  if (!request.headers.has("Host")) message.set(bhttp::field::host, url.authority());
-  if (!request.headers.has("User-Agent") && !impl_->options.user_agent.empty()) {
-    message.set(bhttp::field::user_agent, impl_->options.user_agent);
-  }
-  message.body() = std::move(request.body);
-  message.prepare_payload();
   impl_->submit(std::move(exchange));
 }
 

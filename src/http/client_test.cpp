@@ -51,9 +51,11 @@ class ClientTest : public ::testing::Test {
   }
 
   // Blocks until the server holds `n` requests to /slow.
-  void wait_for_slow(std::size_t n) {
+  // True once the server holds `n` requests to /slow; false after 30 s.
+  [[nodiscard]] bool wait_for_slow(std::size_t n) {
     std::unique_lock lock(mutex_);
-    slow_arrived_.wait(lock, [&] { return slow_.size() >= n; });
+    return slow_arrived_.wait_for(lock, std::chrono::seconds(30),
+                                  [&] { return slow_.size() >= n; });
   }
 
   void TearDown() override {
@@ -228,6 +230,48 @@ TEST(Client, MalformedResponseIsReported) {
       << response.status().message();
 }
 
+// A response Beast cannot store (a 64 KiB trailer field) used to throw on the
+// client's I/O thread and abort the process.
+TEST(Client, HostileTrailerInAResponseIsAMalformedResponse) {
+  RawListener listener;
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n";
+  const std::string hostile[] = {
+      chunked + "X: " + std::string(65534, 'a') + "\r\n\r\n",
+      chunked + std::string(65534, 'n') + ": v\r\n\r\n",
+      chunked + "X: " + std::string(1'000'000, 'a') + "\r\n\r\n",
+  };
+  std::thread peer([&] {
+    for (const std::string& bytes : hostile) {
+      int fd = listener.accept_one();
+      read_message(fd);
+      write_all(fd, bytes);
+      close(fd);
+    }
+  });
+  Client client;
+  for (std::size_t i = 0; i < std::size(hostile); ++i) {
+    Result<Response> response = client.send_sync(
+        Request{"GET", "http://127.0.0.1:" + std::to_string(listener.port()) + "/", {}, ""});
+    ASSERT_FALSE(response.is_ok());
+    EXPECT_EQ(error_kind(response.status()), ErrorKind::kMalformedResponse)
+        << response.status().message();
+  }
+  peer.join();
+}
+
+// 1xx responses are interim (RFC 9110 section 15.2): the final one follows.
+TEST(Client, SkipsInterimResponses) {
+  ScriptedPeer peer(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Client client;
+  Result<Response> response = client.send_sync(Request{"GET", peer.url() + "/", {}, ""});
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "ok");
+}
+
 // The server answers one request per connection, keep-alive, then closes the
 // connection: the client's pooled connection is stale for the next request.
 TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {
@@ -276,7 +320,7 @@ TEST_F(ClientTest, DestroyingTheClientFailsRequestsInFlight) {
     Client client;
     client.send(url_, Request{"GET", "/slow", {}, ""}, {},
                 [&](Result<Response> r) { result.set_value(std::move(r)); });
-    wait_for_slow(1);  // the request is truly in flight
+    ASSERT_TRUE(wait_for_slow(1)) << "the request never reached the server";
   }
   Result<Response> response = result.get_future().get();
   ASSERT_FALSE(response.is_ok());

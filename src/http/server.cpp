@@ -12,10 +12,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -28,13 +24,13 @@
 #include <utility>
 
 #include "http/detail/io_pool.hpp"
+#include "http/parser.hpp"
 
 namespace ratchet::http {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -113,6 +109,13 @@ struct ServerShared {
   std::mutex sessions_mutex;
   std::condition_variable sessions_changed;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<int> refusing{0};  // connections being answered 503 (not in `sessions`)
+
+  // True when a new connection may be served: there is room under
+  // max_connections, or room is being made by closing the connection that has
+  // waited longest with no request past its header (idle, or still sending a
+  // header). False when every connection is busy with a request.
+  bool make_room();
 
   // Runs `fn(session)` on each live session's own thread.
   template <typename Fn>
@@ -195,19 +198,39 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
 
   ~Session() {
+    if (refused_) shared_->refusing.fetch_sub(1);
     std::lock_guard lock(shared_->sessions_mutex);
     shared_->sessions.erase(this);
     shared_->sessions_changed.notify_all();
   }
 
   void start() {
-    {
-      std::lock_guard lock(shared_->sessions_mutex);
-      shared_->sessions.emplace(this, weak_from_this());
-    }
     beast::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
     wait_for_request();
+  }
+
+  // Answers 503 and closes: the server is at max_connections, all busy.
+  void refuse() {
+    refused_ = true;
+    in_flight_ = true;
+    keep_alive_ = false;
+    Response response = plain_error(503, "the server is at its limit of " +
+                                             std::to_string(options().max_connections) +
+                                             " connections: try again shortly\n");
+    response.headers.add("Retry-After", "1");
+    deliver(std::move(response));
+  }
+
+  // Since when the connection could be closed to make room (idle, or reading a
+  // header); kBusy while a request is past its header. Any thread.
+  static constexpr Clock::rep kBusy = std::numeric_limits<Clock::rep>::max();
+  Clock::rep evictable_since() const { return evictable_since_.load(std::memory_order_relaxed); }
+
+  // Closes the connection to make room, unless a request got past its header
+  // since it was chosen (the cap is then exceeded by one, briefly).
+  void evict() {
+    if (evictable_since() != kBusy) close();
   }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -232,11 +255,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void wait_for_request();
-  void read_header();
-  void on_header(beast::error_code ec);
-  void read_body();
+  void start_request();
+  void parse();
+  void read_more();
+  void on_header();
+  void continue_body();
   void on_request();
-  void reject(beast::error_code ec);
+  void reject(ParseError error, const std::string& reason);
   void lingering_close();
   void drain(std::size_t drained);
   void send_error(Response response);
@@ -244,17 +269,29 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_written(beast::error_code ec);
 
   const ServerOptions& options() const { return shared_->options; }
+  void set_evictable(bool evictable) {
+    evictable_since_.store(evictable ? Clock::now().time_since_epoch().count() : kBusy,
+                           std::memory_order_relaxed);
+  }
+  std::string_view buffered() const {
+    auto data = buffer_.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
 
   beast::tcp_stream stream_;
   std::shared_ptr<ServerShared> shared_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> response_;
-  bool keep_alive_ = false;    // what the current request allows
-  bool head_request_ = false;  // the response has a Content-Length but no body
-  bool in_flight_ = false;     // a request was handed to the handler, not yet answered
+  std::optional<RequestParser> parser_;
+  std::atomic<Clock::rep> evictable_since_{Clock::now().time_since_epoch().count()};
+  bool header_seen_ = false;    // on_header() ran for the current request
+  Clock::time_point deadline_;  // for the header, then for the body, of the current request
+  std::string response_;        // the bytes being written
+  bool keep_alive_ = false;     // what the current request allows
+  bool head_request_ = false;   // the response has a Content-Length but no body
+  bool in_flight_ = false;      // a request was handed to the handler, not yet answered
   bool response_in_progress_ = false;
   bool closed_ = false;
+  bool refused_ = false;  // counted in ServerShared::refusing
   // What lingering_close reads and discards before it closes, at most.
   std::size_t drain_limit_ = 4 << 20;
   bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
@@ -266,11 +303,47 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void()> next_request_;  // run only when the next request's bytes come
 };
 
-bool is_http_syntax_error(beast::error_code ec) {
-  static const beast::error_category& http_errors =
-      beast::error_code(bhttp::error::bad_method).category();
-  return ec.category() == http_errors && ec != bhttp::error::end_of_stream &&
-         ec != bhttp::error::partial_message;
+constexpr std::size_t kReadSize = 16 * 1024;
+
+int status_for(ParseError error) {
+  switch (error) {
+    case ParseError::kHeadersTooLarge:
+      return 431;
+    case ParseError::kBodyTooLarge:
+      return 413;
+    case ParseError::kMalformed:
+    case ParseError::kNone:
+      break;
+  }
+  return 400;
+}
+
+bool ServerShared::make_room() {
+  // Released after the lock: a Session's destructor takes it.
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mutex);
+    if (sessions.size() < options.max_connections) return true;
+    live.reserve(sessions.size());
+    for (auto& [raw, weak] : sessions) {
+      std::shared_ptr<Session> session = weak.lock();
+      if (!session) return true;  // one is closing already
+      live.push_back(std::move(session));
+    }
+  }
+  Session* victim = nullptr;
+  Clock::rep oldest = Session::kBusy;
+  for (const auto& session : live) {
+    Clock::rep since = session->evictable_since();
+    if (since < oldest) {
+      oldest = since;
+      victim = session.get();
+    }
+  }
+  if (!victim) return false;
+  auto chosen = victim->shared_from_this();
+  asio::post(chosen->executor(), [chosen] { chosen->evict(); });
+  return true;
 }
 
 template <typename Fn>
@@ -293,94 +366,105 @@ void Session::wait_for_request() {
   if (shared_->stopping.load()) return close();
   if (buffer_.size() > 0) {  // a pipelined request is here
     if (auto next = std::exchange(next_request_, nullptr)) next();
-    return read_header();
+    return start_request();
   }
+  set_evictable(true);
   stream_.expires_after(options().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
+  stream_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                             auto next = std::exchange(self->next_request_, nullptr);
                             if (ec || self->closed_) return self->close();
                             if (next) next();  // the client's next request has begun
                             self->buffer_.commit(n);
-                            self->read_header();
+                            self->start_request();
                           });
 }
 
-void Session::read_header() {
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-  // No limit while reading the header, so that on_header sees a declared length
-  // over the limit (Beast would fail the header without it), and sets the limit.
-  // (Not boost::none: Beast 1.74 compares a length with it and finds it larger.)
-  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-  stream_.expires_after(options().header_timeout);
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+// The first byte of a request is here: its header must follow within
+// header_timeout of it, however the client spreads it out.
+void Session::start_request() {
+  parser_.emplace(ParseLimits{options().header_limit, options().body_limit});
+  header_seen_ = false;
+  deadline_ = Clock::now() + options().header_timeout;
+  parse();
 }
 
-void Session::on_header(beast::error_code ec) {
-  if (closed_) return;
-  if (ec) return reject(ec);
-  auto length = parser_->content_length();
-  if (length && *length > options().body_limit) {
-    if (*length <= 4 * static_cast<std::uint64_t>(options().body_limit)) {
-      drain_limit_ = std::max<std::size_t>(drain_limit_, *length);
-      draining_body_ = true;
+// Parses what is buffered, and reads more until the request is complete.
+void Session::parse() {
+  ParseStep step = parser_->put(buffered(), /*stop_after_header=*/!header_seen_);
+  buffer_.consume(step.consumed);
+  if (step.error != ParseError::kNone) return reject(step.error, parser_->error_message());
+  if (parser_->header_done() && !header_seen_) {
+    header_seen_ = true;
+    return on_header();
+  }
+  if (parser_->done()) return on_request();
+  read_more();
+}
+
+void Session::read_more() {
+  stream_.expires_at(deadline_);
+  stream_.async_read_some(buffer_.prepare(kReadSize),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (self->closed_) return;
+                            // The client went away or stalled: there is no one to answer.
+                            if (ec) return self->close();
+                            self->buffer_.commit(n);
+                            self->parse();
+                          });
+}
+
+void Session::on_header() {
+  const Request& header = parser_->request();
+  keep_alive_ = parser_->keep_alive() && parser_->http11();
+  head_request_ = header.method == "HEAD";
+  if (options().header_check) {
+    std::optional<Response> refusal;
+    try {
+      refusal = options().header_check(header);
+    } catch (...) {
+      refusal = plain_error(500, "the header check failed\n");
     }
-    return reject(bhttp::error::body_limit);
+    if (refusal) {
+      // Answered without reading the body: the connection cannot carry on.
+      keep_alive_ = false;
+      in_flight_ = true;
+      return deliver(std::move(*refusal));
+    }
   }
-  parser_->body_limit(options().body_limit);
-  keep_alive_ = parser_->get().keep_alive();
-  head_request_ = parser_->get().method() == bhttp::verb::head;
-  if (parser_->is_done()) return on_request();
-  auto expect = parser_->get().find(bhttp::field::expect);
-  if (expect == parser_->get().end() || !iequals(expect->value(), "100-continue")) {
-    return read_body();
-  }
+  set_evictable(false);
+  deadline_ = Clock::now() + options().io_timeout;
+  if (parser_->done() || !parser_->expects_continue()) return parse();
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  stream_.expires_after(options().io_timeout);
+  stream_.expires_at(deadline_);
   asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       if (ec || self->closed_) return self->close();
-                      self->read_body();
+                      self->parse();
                     });
 }
 
-void Session::read_body() {
-  stream_.expires_after(options().io_timeout);
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (self->closed_) return;
-                      if (ec) return self->reject(ec);
-                      self->on_request();
-                    });
-}
-
-// A request could not be read: answer what the client did wrong, or just close
-// when it went away or stalled.
-void Session::reject(beast::error_code ec) {
-  if (ec == bhttp::error::body_limit) {
+// A request could not be read: answer what the client did wrong, then close.
+void Session::reject(ParseError error, const std::string& reason) {
+  if (error == ParseError::kBodyTooLarge) {
+    // Most clients send their whole body before they read (no Expect:
+    // 100-continue): read and discard the rest of a declared body, up to a
+    // bound, so that they see the answer rather than a reset.
+    auto length = parser_->content_length();
+    if (length && *length <= 4 * static_cast<std::uint64_t>(options().body_limit)) {
+      drain_limit_ = std::max<std::size_t>(drain_limit_, *length);
+      draining_body_ = true;
+    }
     if (options().body_too_large) return send_error(options().body_too_large());
-    return send_error(plain_error(413, "the request body is larger than " +
-                                           std::to_string(options().body_limit) + " bytes\n"));
   }
-  if (is_http_syntax_error(ec)) {
-    return send_error(plain_error(400, "malformed HTTP request: " + ec.message() + "\n"));
-  }
-  close();
+  int status = status_for(error);
+  std::string what = status == 400 ? "malformed HTTP request: " : "";
+  send_error(plain_error(status, what + reason + "\n"));
 }
 
 void Session::on_request() {
-  bhttp::request<bhttp::string_body> message = parser_->release();
+  Request request = parser_->take_request();
   parser_.reset();
-  Request request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message) {
-    request.headers.add(std::string(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
   in_flight_ = true;
   self_while_in_flight_ = shared_from_this();
   Responder responder(std::make_shared<Responder::State>(shared_->gate, weak_from_this()));
@@ -396,20 +480,16 @@ void Session::deliver(Response response, OnceCallback written, std::function<voi
   response_in_progress_ = true;
   written_ = std::move(written);
   next_request_ = std::move(next_request);
-  if (response.status < 100 || response.status > 999) {
-    response = plain_error(500, "the handler answered an invalid HTTP status\n");
+  bool keep_alive = keep_alive_ && !shared_->stopping.load();
+  Result<std::string> bytes = serialize_response(response, keep_alive, head_request_);
+  if (!bytes.is_ok()) {
+    keep_alive = false;
+    bytes = serialize_response(
+        plain_error(500, "the handler's response is invalid: " + bytes.status().message() + "\n"),
+        keep_alive, head_request_);
   }
-  response_ = {};
-  response_.version(11);
-  response_.result(static_cast<unsigned>(response.status));
-  for (const Header& field : response.headers) {
-    response_.insert(field.name, field.value);
-  }
-  int status = response.status;
-  bool bodiless = status < 200 || status == 204 || status == 304;
-  if (!bodiless) response_.body() = std::move(response.body);
-  response_.prepare_payload();
-  if (head_request_) response_.body().clear();  // Content-Length stays
+  keep_alive_ = keep_alive;
+  response_ = std::move(bytes).value();
   write_response();
   self_while_in_flight_.reset();  // the write's handler owns the Session now
 }
@@ -422,20 +502,19 @@ void Session::send_error(Response response) {
 }
 
 void Session::write_response() {
-  response_.keep_alive(keep_alive_ && !shared_->stopping.load());
   stream_.expires_after(options().io_timeout);
-  bhttp::async_write(
-      stream_, response_,
+  asio::async_write(
+      stream_, asio::buffer(response_),
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_written(ec); });
 }
 
 void Session::on_written(beast::error_code ec) {
   in_flight_ = false;
   response_in_progress_ = false;
+  response_.clear();
   written_.run();
   if (ec || closed_) return close();
-  if (!response_.keep_alive()) return lingering_close();
-  response_ = {};
+  if (!keep_alive_) return lingering_close();
   wait_for_request();
 }
 
@@ -444,6 +523,7 @@ void Session::on_written(beast::error_code ec) {
 // the body, say). So: half-close, then discard what the client still sends,
 // for a bounded time and size.
 void Session::lingering_close() {
+  set_evictable(true);
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   std::size_t buffered = buffer_.size();
@@ -495,6 +575,7 @@ struct Server::Impl {
   Status bind(const std::string& host, std::uint16_t wanted_port);
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  void refuse(tcp::socket socket);
   void wait_for_sessions(Clock::time_point deadline);
   void stop(std::chrono::milliseconds grace);
   void release_stuck_sessions();
@@ -539,9 +620,31 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   shared->accepted.fetch_add(1, std::memory_order_relaxed);
-  auto session = std::make_shared<Session>(std::move(socket), shared);
-  asio::post(session->executor(), [session] { session->start(); });
+  if (!shared->make_room()) {
+    refuse(std::move(socket));
+  } else {
+    auto session = std::make_shared<Session>(std::move(socket), shared);
+    {
+      std::lock_guard lock(shared->sessions_mutex);
+      shared->sessions.emplace(session.get(), session);
+    }
+    asio::post(session->executor(), [session] { session->start(); });
+  }
   accept();
+}
+
+// At the cap with every connection busy: a 503 for the client, which is not
+// counted in `sessions`. Beyond kMaxRefusing of those at once, just a close.
+void Server::Impl::refuse(tcp::socket socket) {
+  static constexpr int kMaxRefusing = 64;
+  if (shared->refusing.fetch_add(1) >= kMaxRefusing) {
+    shared->refusing.fetch_sub(1);
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  auto session = std::make_shared<Session>(std::move(socket), shared);
+  asio::post(session->executor(), [session] { session->refuse(); });
 }
 
 void Server::Impl::wait_for_sessions(Clock::time_point deadline) {
@@ -594,6 +697,9 @@ Server::~Server() {
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
   if (!handler) return invalid_argument("http::Server::start needs a handler");
   if (options.io_threads < 1) return invalid_argument("ServerOptions::io_threads must be >= 1");
+  if (options.max_connections < 1) {
+    return invalid_argument("ServerOptions::max_connections must be >= 1");
+  }
   auto impl = std::make_unique<Impl>(options.io_threads);
   RETURN_IF_ERROR(impl->bind(options.host, options.port));
   impl->shared->options = std::move(options);

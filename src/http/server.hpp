@@ -13,16 +13,27 @@
 // - Exactly one response per request: the first send() wins, later ones are
 //   ignored, and when the last copy of a Responder is destroyed unsent the
 //   client gets 500. send() after stop() is a harmless no-op.
-// - Protocol errors never reach the Handler: malformed HTTP (bad request line,
-//   bad chunked encoding, headers over `header_limit`) is answered 400 and the
-//   connection closed; a body over `body_limit` is answered `body_too_large`
-//   (413 by default) without handing it on, and the connection closed once the
-//   rest of the body is read and discarded (a declared body up to 4 x
-//   body_limit, so that a client that sends its whole body before it reads, as
-//   most do, sees the answer rather than a reset). A connection idle between requests
+// - Protocol errors never reach the Handler, and no bytes a client sends can
+//   make the server throw: malformed HTTP (bad request line, bad chunked
+//   encoding, a Transfer-Encoding that does not end in chunked) is answered
+//   400, header and trailer sections over `header_limit` together 431, a body
+//   over `body_limit` `body_too_large` (413 by default) without handing it on;
+//   then the connection is closed (parser.hpp has the details), once the rest
+//   of a declared body up to 4 x body_limit is read and discarded, so that a
+//   client that sends its whole body before it reads, as most do, sees the
+//   answer rather than a reset. A connection idle between requests
 //   for `idle_timeout`, or slower than `header_timeout` to send a request's
-//   headers, or than `io_timeout` to send its body or read the response, is
-//   closed.
+//   header (from its first byte, however it is spread out), or than
+//   `io_timeout` to send its body or read the response, is closed.
+// - At most `max_connections` connections are served at once. When one more
+//   arrives, the connection that has waited longest without a request past
+//   its header (an idle keep-alive one, or one still sending a header) is
+//   closed to make room; when every connection is busy with a request, the
+//   new one is answered 503 with Retry-After and closed. Idle or slow clients
+//   therefore cannot lock a well-behaved one out.
+// - `header_check`, when set, sees each request's header before any of its
+//   body is read, and may refuse it (say, a wrong API key: 401): the refusal
+//   is sent with `Connection: close` and the body is never read.
 // - stop(grace) stops accepting, closes idle connections, lets requests already
 //   handed to the Handler be answered until the grace period ends, then closes
 //   everything. It waits for running blocking handlers to return (user code
@@ -35,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.hpp"
@@ -50,10 +62,15 @@ struct ServerOptions {
   std::size_t body_limit = 16'000'000;
   // The answer to a body over body_limit (unset: 413 with a line of text).
   std::function<Response()> body_too_large;
-  std::size_t header_limit = 64 * 1024;
+  std::size_t header_limit = 64 * 1024;  // header and trailer sections together
+  std::size_t max_connections = 512;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds io_timeout{60'000};
+  // Runs on an I/O thread once a request's header has arrived (the Request's
+  // body is still empty). A Response refuses the request; nullopt reads on.
+  // It must not block; an exception from it is answered 500.
+  std::function<std::optional<Response>(const Request&)> header_check;
 };
 
 // The way to answer one request; see the contract above. Cheap to copy.

@@ -10,8 +10,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 namespace ratchet::http::testing {
 
@@ -61,6 +64,28 @@ inline std::string read_until_close(int fd) {
   }
 }
 
+// True when the peer closes the connection (EOF or reset), after discarding
+// whatever it sends first; false when the 5 s receive timeout passes first.
+inline bool closed_by_peer(int fd) {
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+// Sends `bytes` on a new connection to `port`; everything the server answers
+// until it closes ("" when the connection is refused).
+inline std::string exchange(std::uint16_t port, const std::string& bytes) {
+  int fd = connect_to(port);
+  if (fd < 0) return "";
+  write_all(fd, bytes);
+  std::string answer = read_until_close(fd);
+  close(fd);
+  return answer;
+}
+
 // One HTTP message with a Content-Length body (or none): head and body.
 inline std::string read_message(int fd) {
   std::string out;
@@ -106,6 +131,7 @@ class RawListener {
   ~RawListener() { close(fd_); }
 
   std::uint16_t port() const { return port_; }
+  int fd() const { return fd_; }
   int accept_one() {
     int fd = accept(fd_, nullptr, nullptr);
     if (fd >= 0) set_receive_timeout(fd);
@@ -134,6 +160,41 @@ class ClosedPort {
  private:
   int fd_ = -1;
   std::uint16_t port_ = 0;
+};
+
+// A peer that answers every request on every connection with the same bytes,
+// then closes: a hostile HTTP server for clients, on 127.0.0.1, any port.
+class ScriptedPeer {
+ public:
+  explicit ScriptedPeer(std::string reply) : reply_(std::move(reply)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedPeer() {
+    stopping_ = true;
+    shutdown(listener_.fd(), SHUT_RDWR);  // wakes the accept()
+    thread_.join();
+  }
+  std::uint16_t port() const { return listener_.port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      int fd = listener_.accept_one();
+      if (fd < 0) continue;
+      ++connections_;
+      read_message(fd);
+      write_all(fd, reply_);
+      close(fd);
+    }
+  }
+
+  std::string reply_;
+  RawListener listener_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
 };
 
 }  // namespace ratchet::http::testing

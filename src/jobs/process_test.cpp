@@ -39,17 +39,26 @@ TEST(Process, AZombieIsDead) {
   waitpid(child, nullptr, 0);
 }
 
+// The child lives until the test closes its end of a pipe (it used to sleep
+// 50 ms, and a loaded machine let it exit before the first check).
 TEST(Process, WaitReadableWakesWhenTheProcessEnds) {
+  int release[2];
+  ASSERT_EQ(pipe(release), 0);
   pid_t child = fork();
   if (child == 0) {
-    usleep(50'000);
+    close(release[1]);
+    char byte;
+    (void)!read(release[0], &byte, 1);  // returns at EOF: the parent closed its end
     _exit(0);
   }
+  close(release[0]);
   auto identity = identify_process(child, true);
+  ASSERT_TRUE(identity.has_value());
   int fd = open_pidfd(*identity);
   ASSERT_GE(fd, 0);
   EXPECT_FALSE(wait_readable(fd, 0));
-  EXPECT_TRUE(wait_readable(fd, 5 * kMicrosPerSecond));
+  close(release[1]);
+  EXPECT_TRUE(wait_readable(fd, 30 * kMicrosPerSecond));
   close(fd);
   waitpid(child, nullptr, 0);
 }

@@ -180,6 +180,28 @@ Result<ConnectError> parse_connect_error(std::string_view body) {
   }
 }
 
+std::string_view media_type_essence(std::string_view content_type) {
+  std::string_view essence = content_type.substr(0, content_type.find(';'));
+  while (!essence.empty() && (essence.front() == ' ' || essence.front() == '\t')) {
+    essence.remove_prefix(1);
+  }
+  while (!essence.empty() && (essence.back() == ' ' || essence.back() == '\t')) {
+    essence.remove_suffix(1);
+  }
+  return essence;
+}
+
+bool is_proto_content_type(std::string_view content_type) {
+  std::string_view essence = media_type_essence(content_type);
+  if (essence.size() != kProtoContentType.size()) return false;
+  for (std::size_t i = 0; i < essence.size(); ++i) {
+    char c = essence[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kProtoContentType[i]) return false;
+  }
+  return true;
+}
+
 ConnectError connect_error_from_response(int http_status, std::string_view body) {
   Result<ConnectError> parsed = parse_connect_error(body);
   if (parsed) return std::move(parsed).value();

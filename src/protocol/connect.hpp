@@ -30,6 +30,12 @@ inline constexpr std::string_view kConnectProtocolVersionHeader = "Connect-Proto
 inline constexpr std::string_view kConnectProtocolVersion = "1";
 inline constexpr std::string_view kConnectTimeoutHeader = "Connect-Timeout-Ms";
 
+// True when a Content-Type names application/proto, whatever its parameters and
+// case ("Application/Proto; charset=utf-8"): RFC 9110 section 8.3.1.
+bool is_proto_content_type(std::string_view content_type);
+// The "type/subtype" of a media type, without parameters or surrounding spaces.
+std::string_view media_type_essence(std::string_view content_type);
+
 // Request bodies that are empty or larger than this are rejected with 400.
 inline constexpr std::size_t kMaxRequestBodyBytes = 16'000'000;
 

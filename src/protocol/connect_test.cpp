@@ -97,6 +97,16 @@ TEST(ConnectError, FromResponseFallsBackOnTheHttpStatus) {
   EXPECT_EQ(connect_error_from_response(500, "").message, "HTTP 500");
 }
 
+TEST(ContentType, ProtoIsRecognisedWhateverItsParametersAndCase) {
+  EXPECT_TRUE(is_proto_content_type("application/proto"));
+  EXPECT_TRUE(is_proto_content_type("application/proto; charset=utf-8"));
+  EXPECT_TRUE(is_proto_content_type(" Application/PROTO ;charset=\"utf-8\""));
+  EXPECT_FALSE(is_proto_content_type("application/protobuf"));
+  EXPECT_FALSE(is_proto_content_type("application/json; x=application/proto"));
+  EXPECT_FALSE(is_proto_content_type(""));
+  EXPECT_EQ(media_type_essence("text/plain ; charset=utf-8"), "text/plain");
+}
+
 TEST(ValidateDispatchedCall, AcceptsTheSupportedEndpointsAndPythonNames) {
   for (const char* endpoint : {"http://127.0.0.1:8000", "https://example.com/x", "bridge://a",
                                "arn:aws:lambda:us-east-1:123:function:f"}) {

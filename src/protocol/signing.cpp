@@ -291,9 +291,9 @@ Status verify_content_digest(std::string_view field_value, std::string_view body
   return Status::ok();
 }
 
-Status verify_request(const VerificationKey& key, std::string_view method,
-                      std::string_view path_with_optional_query, std::string_view authority,
-                      const HeaderLookup& headers, std::string_view body, Micros now) {
+Result<VerifiedSignature> verify_request_signature(
+    const VerificationKey& key, std::string_view method, std::string_view path_with_optional_query,
+    std::string_view authority, const HeaderLookup& headers, std::string_view body, Micros now) {
   const std::optional<std::string> input = headers("signature-input");
   const std::optional<std::string> signature = headers("signature");
   if (!input || !signature || trim_ows(*input).empty()) {
@@ -313,11 +313,21 @@ Status verify_request(const VerificationKey& key, std::string_view method,
     if (status.is_ok()) {
       const std::optional<std::string> content_digest = headers("content-digest");
       if (!content_digest) return forbidden("request has no Content-Digest header");
-      return verify_content_digest(*content_digest, body);
+      RETURN_IF_ERROR(verify_content_digest(*content_digest, body));
+      ASSIGN_OR_RETURN(std::string bytes, signature_bytes(*signatures, spec.label));
+      return VerifiedSignature{std::move(bytes), *spec.created};
     }
     if (first_failure.is_ok()) first_failure = std::move(status);
   }
   return first_failure;
+}
+
+Status verify_request(const VerificationKey& key, std::string_view method,
+                      std::string_view path_with_optional_query, std::string_view authority,
+                      const HeaderLookup& headers, std::string_view body, Micros now) {
+  return verify_request_signature(key, method, path_with_optional_query, authority, headers, body,
+                                  now)
+      .status();
 }
 
 }  // namespace ratchet::protocol

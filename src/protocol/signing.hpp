@@ -113,6 +113,16 @@ Status verify_request(const VerificationKey& key, std::string_view method,
                       std::string_view path_with_optional_query, std::string_view authority,
                       const HeaderLookup& headers, std::string_view body, Micros now);
 
+// The signature that passed verify_request: what a replay cache remembers.
+struct VerifiedSignature {
+  std::string signature;  // the raw Ed25519 signature bytes
+  std::int64_t created = 0;
+};
+// verify_request, saying which signature passed.
+Result<VerifiedSignature> verify_request_signature(
+    const VerificationKey& key, std::string_view method, std::string_view path_with_optional_query,
+    std::string_view authority, const HeaderLookup& headers, std::string_view body, Micros now);
+
 // The parsers behind verify_request, exposed for tests and fuzzing.
 
 // One member of a Signature-Input field.

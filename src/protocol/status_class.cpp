@@ -68,8 +68,8 @@ bool restarts_from_input(DispatchStatus status) { return info(status).restarts_f
 
 DispatchStatus classify_endpoint_http_failure(int http_code, std::string_view content_type) {
   if (http_code >= 200 && http_code < 300) {
-    return content_type == kProtoContentType ? DispatchStatus::kOk
-                                             : DispatchStatus::kInvalidResponse;
+    return is_proto_content_type(content_type) ? DispatchStatus::kOk
+                                               : DispatchStatus::kInvalidResponse;
   }
   if (http_code >= 500 && http_code < 600 && http_code != 501) return DispatchStatus::kHttpError;
   return status_for_http_code(http_code);

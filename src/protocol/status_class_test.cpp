@@ -80,10 +80,13 @@ TEST(ClassifyEndpointHttpFailure, FailsOtherClientErrorsAnd501) {
   EXPECT_EQ(classify_endpoint_http_failure(501, ""), S::kPermanentError);
 }
 
-TEST(ClassifyEndpointHttpFailure, Requires2xxToBeExactlyApplicationProto) {
-  EXPECT_EQ(classify_endpoint_http_failure(200, "application/proto"), S::kOk);
-  for (const char* type : {"application/json", "", "application/proto; charset=utf-8",
-                           "Application/Proto", "application/protobuf"}) {
+// Media types are case-insensitive and may carry parameters (RFC 9110 8.3.1).
+TEST(ClassifyEndpointHttpFailure, Requires2xxToBeApplicationProtoWithAnyParameters) {
+  for (const char* type :
+       {"application/proto", "application/proto; charset=utf-8", "Application/Proto"}) {
+    EXPECT_EQ(classify_endpoint_http_failure(200, type), S::kOk) << type;
+  }
+  for (const char* type : {"application/json", "", "application/protobuf", "text/plain"}) {
     EXPECT_EQ(classify_endpoint_http_failure(200, type), S::kInvalidResponse) << type;
   }
 }

@@ -10,6 +10,7 @@
 
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "protocol/replay_guard.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/dispatch.hpp"
 #include "sdk/runtime.hpp"
@@ -24,6 +25,8 @@ class DispatchCore {
   const Options options;
   const Config config;
   const std::optional<protocol::VerificationKey> verification_key;
+  // The signatures accepted within their validity window: a replay is refused.
+  protocol::ReplayGuard replay_guard;
 
   // The registered function `name`, or nullptr. Entries are never removed.
   const FunctionEntry* find(const std::string& name) const;

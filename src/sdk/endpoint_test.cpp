@@ -2,12 +2,16 @@
 // request signature verification (PROTOCOL.md, "Request signing").
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "http/client.hpp"
+#include "http/test_support.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/ratchet.hpp"
 #include "sdk/test_support.hpp"
@@ -127,6 +131,36 @@ TEST_F(Verification, RefusesAStaleSignature) {
   EXPECT_EQ(response.status, 403);
 }
 
+// Issue 8, item 10: the protocol has no nonce, so a captured request could be
+// sent again within the signature's 5 minutes and run its function again.
+TEST_F(Verification, RefusesARequestSentAgainWithTheSameSignature) {
+  int runs = 0;
+  dispatch_.function("count", [&runs](int) { return ++runs; });
+  Request request = http_request(first_run("count", 1));
+  auto key = protocol::SigningKey::from_raw_private_key(test_private_key()).value();
+  auto headers = protocol::sign_request(key, "POST", request.path, "127.0.0.1:8000",
+                                        "application/proto", request.body, now_seconds())
+                     .value();
+  request.headers.emplace_back("Content-Digest", headers.content_digest);
+  request.headers.emplace_back("Signature-Input", headers.signature_input);
+  request.headers.emplace_back("Signature", headers.signature);
+  EXPECT_EQ(dispatch_.handle(request).status, 200);
+  Response replayed = dispatch_.handle(request);
+  EXPECT_EQ(replayed.status, 503) << replayed.body;
+  EXPECT_NE(replayed.body.find("already"), std::string::npos) << replayed.body;
+  EXPECT_EQ(runs, 1);
+  // Another signature of the same request (a later second) is a new request.
+  auto later = protocol::sign_request(key, "POST", request.path, "127.0.0.1:8000",
+                                      "application/proto", request.body, now_seconds() + 1)
+                   .value();
+  for (auto& [name, value] : request.headers) {
+    if (name == "Signature-Input") value = later.signature_input;
+    if (name == "Signature") value = later.signature;
+  }
+  EXPECT_EQ(dispatch_.handle(request).status, 200);
+  EXPECT_EQ(runs, 2);
+}
+
 TEST_F(Verification, RefusesAnotherKeyId) {
   Request request = signed_request(now_seconds());
   for (auto& [name, value] : request.headers) {
@@ -169,6 +203,53 @@ TEST(Serve, ABlockedFunctionDoesNotBlockOtherCalls) {
   release.set_value();
   EXPECT_EQ(blocked_status.get_future().get(), 200);
   dispatch.stop();
+}
+
+// Issue 8, item 1: a trailer Beast could not store aborted the endpoint's
+// process before the signature was even checked.
+TEST(Serve, HostileHttpIsAnswered4xxAndTheEndpointKeepsServing) {
+  Dispatch dispatch(test_options());
+  dispatch.function("quick", [](int x) { return x; });
+  std::uint16_t port = dispatch.start();
+  const std::string run = "POST " + std::string(protocol::kRunPath) +
+                          " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  for (const std::string& bytes :
+       {run + "X: " + std::string(65534, 'a') + "\r\n\r\n",
+        run + std::string(65534, 'n') + ": v\r\n\r\n",
+        std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, br\r\n\r\nabc")}) {
+    std::string answer = http::testing::exchange(port, bytes);
+    int status = http::testing::status_of(answer);
+    EXPECT_TRUE(status == 400 || status == 431) << answer.substr(0, 200);
+  }
+  http::Request request;
+  request.method = "POST";
+  request.target = "http://127.0.0.1:" + std::to_string(port) + std::string(protocol::kRunPath);
+  request.headers.set("Content-Type", "application/proto");
+  request.body = first_run("quick", 5).SerializeAsString();
+  http::Client client;
+  auto response = client.send_sync(request);
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->status, 200);
+  dispatch.stop();
+}
+
+// Issue 8, item 1, the SDK's client: a hostile API server aborted the process.
+TEST(Client, HostileApiServerIsAnErrorNotACrash) {
+  http::testing::ScriptedPeer hostile(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\nX: " +
+      std::string(65534, 'a') + "\r\n\r\n");
+  Options options = test_options();
+  options.api_url = hostile.url();
+  Dispatch dispatch(options);
+  auto f = dispatch.function("f", [](int x) { return x; });
+  try {
+    (void)f.dispatch(1);
+    ADD_FAILURE() << "dispatch succeeded against a hostile server";
+  } catch (const InvalidResponseError& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed HTTP response"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)f.wait("some-id"), InvalidResponseError);
 }
 
 TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
@@ -226,11 +307,50 @@ TEST(Configuration, WithoutAnEndpointUrlDispatchesNameTheStartedServer) {
   dispatch.stop();
 }
 
+// Unsets the DISPATCH_* variables for the test's lifetime.
+class CleanEnvironment {
+ public:
+  CleanEnvironment() {
+    for (const char* name : kNames) {
+      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
+      unsetenv(name);
+    }
+  }
+  ~CleanEnvironment() {
+    for (const auto& [name, value] : saved_) setenv(name.c_str(), value.c_str(), 1);
+  }
+
+ private:
+  static constexpr const char* kNames[] = {"DISPATCH_API_KEY",          "DISPATCH_API_URL",
+                                           "DISPATCH_ENDPOINT_URL",     "DISPATCH_ENDPOINT_ADDR",
+                                           "DISPATCH_VERIFICATION_KEY", "DISPATCH_TRACE"};
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+// It used to assert a value it had set itself; now nothing is set.
 TEST(Configuration, DefaultsApply) {
+  CleanEnvironment clean;
+  Dispatch dispatch{Options{}};
+  const Config& config = dispatch.config();
+  EXPECT_EQ(config.api_url, "http://127.0.0.1:4450");
+  EXPECT_EQ(config.endpoint_addr, "127.0.0.1:8000");
+  EXPECT_EQ(config.api_key, "");
+  EXPECT_EQ(config.endpoint_url, "");
+  EXPECT_EQ(config.verification_key, "");
+  EXPECT_FALSE(config.trace);
+}
+
+TEST(Configuration, TheEnvironmentFillsWhatOptionsLeaveOut) {
+  CleanEnvironment clean;
+  setenv("DISPATCH_API_URL", "http://10.0.0.1:9", 1);
+  setenv("DISPATCH_ENDPOINT_ADDR", "0.0.0.0:7", 1);
+  setenv("DISPATCH_TRACE", "1", 1);
   Options options;
-  options.api_url.reset();
-  Dispatch dispatch(test_options());
-  EXPECT_EQ(dispatch.config().endpoint_url, "http://127.0.0.1:8000");
+  options.endpoint_addr = "127.0.0.1:6";
+  Dispatch dispatch(options);
+  EXPECT_EQ(dispatch.config().api_url, "http://10.0.0.1:9");
+  EXPECT_EQ(dispatch.config().endpoint_addr, "127.0.0.1:6") << "options win";
+  EXPECT_TRUE(dispatch.config().trace);
 }
 
 TEST(Registration, RejectsDuplicateAndInvalidNames) {

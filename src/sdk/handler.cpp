@@ -1,6 +1,7 @@
 // The endpoint: FunctionService/Run requests in, RunResponses out (PROTOCOL.md).
 // Checks, in order: the route, the body's size, the signature (when a
-// verification key is configured), the RunRequest, the function's name. Every
+// verification key is configured) and that it was not used before (a replay,
+// 503: protocol/replay_guard.hpp), the RunRequest, the function's name. Every
 // refusal is a Connect JSON error; a function's own failure is a 200 whose
 // RunResponse carries the status.
 #include "common/clock.hpp"
@@ -32,7 +33,9 @@ std::string_view path_of(std::string_view target) {
   return query == std::string_view::npos ? target : target.substr(0, query);
 }
 
-Status verify(const protocol::VerificationKey& key, const Request& request) {
+// The signature's checks, then whether it was seen before (a replay).
+Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& replays,
+              const Request& request) {
   protocol::HeaderLookup lookup = [&request](std::string_view name) -> std::optional<std::string> {
     std::optional<std::string> combined;
     for (const auto& [key, value] : request.headers) {
@@ -42,8 +45,11 @@ Status verify(const protocol::VerificationKey& key, const Request& request) {
     return combined;
   };
   std::string authority(request.header("Host").value_or(""));
-  return protocol::verify_request(key, request.method, request.path, authority, lookup,
-                                  request.body, SystemClock::instance().now());
+  Micros now = SystemClock::instance().now();
+  ASSIGN_OR_RETURN(protocol::VerifiedSignature verified,
+                   protocol::verify_request_signature(key, request.method, request.path, authority,
+                                                      lookup, request.body, now));
+  return replays.admit(verified.signature, verified.created, now);
 }
 
 }  // namespace
@@ -66,7 +72,7 @@ Response Dispatch::handle(const Request& request) {
                                               : "the request body is larger than 16000000 bytes");
   }
   if (core_->verification_key) {
-    Status verified = verify(*core_->verification_key, request);
+    Status verified = verify(*core_->verification_key, core_->replay_guard, request);
     if (!verified.is_ok()) {
       Response response = connect_error(protocol::connect_code_for(verified.code()),
                                         "request signature: " + verified.message());

@@ -1,22 +1,17 @@
 // The SDK end to end: a real `ratchet server` process (RATCHET_BIN) drives
 // functions served by Dispatch::start() over signed HTTP: a pipeline coroutine,
 // a fan-out of 100, and a child's error reaching its parent's co_await.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
+#include <iostream>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ratchet/ratchet.hpp"
-#include "support/run_process.hpp"
+#include "support/server_process.hpp"
 
 namespace ratchet {
 namespace {
@@ -24,62 +19,22 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t size = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool accepts_connections(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
+// The server listens on a port it picks (--listen 127.0.0.1:0), read back
+// from its log: no port is chosen here and raced for (ServerProcess).
 class SdkEndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* bin = std::getenv("RATCHET_BIN");
-    ASSERT_NE(bin, nullptr) << "RATCHET_BIN must name the ratchet binary";
-    bin_ = bin;
-    char pattern[] = "/tmp/ratchet-sdk-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    auto keygen = testing::run_process({bin_, "keygen", "--out", dir_ + "/signing.pem"});
-    ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
-    auto at = keygen.out.find("DISPATCH_VERIFICATION_KEY=");
-    ASSERT_NE(at, std::string::npos) << keygen.out;
-    public_key_ = keygen.out.substr(at + 26);
-    public_key_ = public_key_.substr(0, public_key_.find('\n'));
-
-    server_port_ = free_port();
-    server_.emplace(testing::Process::spawn(
-        {bin_, "server", "--listen", "127.0.0.1:" + std::to_string(server_port_), "--db",
-         dir_ + "/ratchet.db", "--api-key", "k", "--signing-key", dir_ + "/signing.pem"}));
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!accepts_connections(server_port_) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_TRUE(accepts_connections(server_port_)) << "the server did not start";
+    auto public_key = testing::keygen(dir_.file("signing.pem"));
+    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
+    public_key_ = *public_key;
+    server_ = std::make_unique<testing::ServerProcess>(
+        testing::ServerSettings{dir_.path(), "k", dir_.file("signing.pem"), {}, ""});
+    Status started = server_->start();
+    ASSERT_TRUE(started.is_ok()) << started.message();
   }
 
   void TearDown() override {
-    if (server_) {
-      auto result = server_->finish(0ms);
-      if (HasFailure()) std::cerr << "server stderr:\n" << result.err;
-    }
-    std::filesystem::remove_all(dir_);
+    if (HasFailure() && server_) std::cerr << "server stderr:\n" << server_->logs();
   }
 
   // The endpoint listens on a port it picks; with no DISPATCH_ENDPOINT_URL,
@@ -87,7 +42,7 @@ class SdkEndToEnd : public ::testing::Test {
   Options options() const {
     Options o;
     o.api_key = "k";
-    o.api_url = "http://127.0.0.1:" + std::to_string(server_port_);
+    o.api_url = server_->url();
     o.endpoint_addr = "127.0.0.1:0";
     o.endpoint_url = "";
     o.verification_key = public_key_;
@@ -95,11 +50,9 @@ class SdkEndToEnd : public ::testing::Test {
     return o;
   }
 
-  std::string bin_;
-  std::string dir_;
+  testing::TempDir dir_;
   std::string public_key_;
-  std::uint16_t server_port_ = 0;
-  std::optional<testing::Process> server_;
+  std::unique_ptr<testing::ServerProcess> server_;
 };
 
 TEST_F(SdkEndToEnd, PipelineFanOutAndErrorsThroughARealServer) {

@@ -16,8 +16,13 @@ http::Response proto_response(const google::protobuf::Message& message) {
                                    message.SerializeAsString());
 }
 
+// An expiration longer than this is as good as none, and is read as this: the
+// arithmetic on it cannot overflow (9.2e12 s used to, and failed the call at once).
+constexpr std::int64_t kMaxExpirationSeconds = 100LL * 366 * 24 * 3600;
+
 Micros duration_micros(const google::protobuf::Duration& d) {
-  return d.seconds() * kMicrosPerSecond + d.nanos() / 1000;
+  std::int64_t seconds = std::min<std::int64_t>(d.seconds(), kMaxExpirationSeconds);
+  return seconds * kMicrosPerSecond + d.nanos() / 1000;
 }
 
 // Reads the dispatch id that Wait takes as its body: printable, bounded.
@@ -32,6 +37,36 @@ Result<std::string> parse_dispatch_id(std::string_view body) {
 }
 
 }  // namespace
+
+Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
+                                             const ApiOptions& options) {
+  pb::DispatchRequest message;
+  if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return invalid_argument("the body is not a DispatchRequest");
+  }
+  std::vector<NewCall> calls;
+  calls.reserve(static_cast<std::size_t>(message.calls_size()));
+  for (int i = 0; i < message.calls_size(); ++i) {
+    const pb::Call& call = message.calls(i);
+    Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
+    if (!valid.is_ok()) {
+      return invalid_argument("call " + std::to_string(i) + ": " + valid.message());
+    }
+    NewCall next;
+    next.function = call.function();
+    next.endpoint = call.endpoint();
+    next.version = call.version();
+    call.input().SerializeToString(&next.input);
+    next.run_key = call.run_key();
+    if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
+      next.expires_at = now + duration_micros(call.expiration());
+    } else if (options.default_expiration) {
+      next.expires_at = now + *options.default_expiration;
+    }
+    calls.push_back(std::move(next));
+  }
+  return calls;
+}
 
 http::Response connect_error(const Status& status) {
   return http::Response::with_body(http_status_for(status.code()),
@@ -53,23 +88,26 @@ bool Api::authorized(const http::Request& request) const {
   return options_.api_keys.count(std::string(header->substr(kBearer.size()))) > 0;
 }
 
+std::optional<http::Response> Api::check_header(const http::Request& header) const {
+  std::string_view path = header.path();
+  if (path != protocol::kDispatchPath && path != protocol::kWaitPath) {
+    return connect_error(not_found("no such RPC: " + std::string(path)));
+  }
+  if (header.method != "POST") return connect_error(invalid_argument("RPCs are POST requests"));
+  if (!authorized(header)) {
+    return connect_error(
+        Status(Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)"));
+  }
+  return std::nullopt;
+}
+
 void Api::handle(http::Request request, http::Responder responder) {
-  std::string_view path = request.path();
-  bool known = path == protocol::kDispatchPath || path == protocol::kWaitPath;
-  if (!known) {
-    responder.send(connect_error(not_found("no such RPC: " + std::string(path))));
+  // The server ran the check already; again here, so that the handler stands alone.
+  if (auto refusal = check_header(request)) {
+    responder.send(std::move(*refusal));
     return;
   }
-  if (request.method != "POST") {
-    responder.send(connect_error(invalid_argument("RPCs are POST requests")));
-    return;
-  }
-  if (!authorized(request)) {
-    responder.send(connect_error(Status(
-        Code::kUnauthenticated, "missing or unknown API key (Authorization: Bearer <key>)")));
-    return;
-  }
-  if (path == protocol::kDispatchPath) {
+  if (request.path() == protocol::kDispatchPath) {
     dispatch(request, std::move(responder));
   } else {
     wait(request, std::move(responder));
@@ -78,42 +116,18 @@ void Api::handle(http::Request request, http::Responder responder) {
 
 void Api::dispatch(const http::Request& request, http::Responder responder) {
   auto content_type = request.header("Content-Type").value_or("");
-  if (!content_type.empty() && content_type != protocol::kProtoContentType) {
+  if (!content_type.empty() && !protocol::is_proto_content_type(content_type)) {
     responder.send(connect_error(invalid_argument(
         "Dispatch takes Content-Type application/proto, not " + std::string(content_type))));
     return;
   }
-  pb::DispatchRequest message;
-  if (!message.ParseFromString(request.body)) {
-    responder.send(connect_error(invalid_argument("the body is not a DispatchRequest")));
+  auto calls = decode_dispatch(request.body, clock_.now(), options_);
+  if (!calls.is_ok()) {
+    responder.send(connect_error(calls.status()));
     return;
   }
-  Micros now = clock_.now();
-  std::vector<NewCall> calls;
-  calls.reserve(static_cast<std::size_t>(message.calls_size()));
-  for (int i = 0; i < message.calls_size(); ++i) {
-    const pb::Call& call = message.calls(i);
-    Status valid = protocol::validate_dispatched_call(call.endpoint(), call.function());
-    if (!valid.is_ok()) {
-      responder.send(
-          connect_error(invalid_argument("call " + std::to_string(i) + ": " + valid.message())));
-      return;
-    }
-    NewCall next;
-    next.function = call.function();
-    next.endpoint = call.endpoint();
-    next.version = call.version();
-    call.input().SerializeToString(&next.input);
-    next.run_key = call.run_key();
-    if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
-      next.expires_at = now + duration_micros(call.expiration());
-    } else if (options_.default_expiration) {
-      next.expires_at = now + *options_.default_expiration;
-    }
-    calls.push_back(std::move(next));
-  }
-  scheduler_.dispatch(std::move(calls), [responder](Result<std::vector<std::string>> ids,
-                                                    engine::DispatchRelease release) {
+  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids,
+                                                            engine::DispatchRelease release) {
     if (!ids.is_ok()) {
       responder.send(connect_error(ids.status()));
       return;

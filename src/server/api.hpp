@@ -3,6 +3,7 @@
 // are checked here, before anything is recorded: a Dispatch is all or nothing.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -23,6 +24,9 @@ class Api {
   Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options);
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
+  // The http::Server header check: refuses an unknown route, a method other
+  // than POST and a missing or unknown key before any of the body is read.
+  std::optional<http::Response> check_header(const http::Request& header) const;
 
  private:
   void dispatch(const http::Request& request, http::Responder responder);
@@ -33,6 +37,12 @@ class Api {
   const Clock& clock_;
   ApiOptions options_;
 };
+
+// The calls of a DispatchRequest's bytes, each validated, as they are recorded
+// (expirations from `now`); kInvalidArgument naming the first bad call: a
+// Dispatch is all or nothing. Pure: the fuzzer's way in.
+Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
+                                             const ApiOptions& options);
 
 // A Connect error response.
 http::Response connect_error(const Status& status);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -21,6 +22,9 @@ class Extension {
   virtual ~Extension() = default;
   // An http::Server handler: it must not block the I/O thread.
   virtual void handle(http::Request request, http::Responder responder) = 0;
+  // A refusal decided from the header alone, before the body is read
+  // (http::ServerOptions::header_check); none lets the body be read.
+  virtual std::optional<http::Response> check_header(const http::Request& header) const = 0;
   // Ends the extension's own work; requests still queued are answered.
   virtual void stop() = 0;
 };

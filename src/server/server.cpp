@@ -1,9 +1,13 @@
 #include "server/server.hpp"
 
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
@@ -11,6 +15,40 @@
 #include "storage/store.hpp"
 
 namespace ratchet::server {
+
+namespace {
+
+// Descriptors kept out of the connection cap: the store, its WAL, and
+// connections to endpoints (up to 256 per endpoint host).
+constexpr std::size_t kReservedFiles = 320;
+
+// Raises the soft limit on open files to the hard one; the soft limit now.
+std::size_t raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+// The connection cap that leaves room for the reserved descriptors.
+std::size_t connection_cap(std::size_t wanted) {
+  std::size_t files = raise_open_files_limit();
+  std::size_t room = files > 2 * kReservedFiles ? files - kReservedFiles : files / 2;
+  std::size_t cap = std::max<std::size_t>(1, std::min(wanted, room));
+  if (cap < wanted) {
+    spdlog::warn(
+        "serving at most {} API connections, not {}: the limit on open files is {} (raise it "
+        "with ulimit -n)",
+        cap, wanted, files);
+  }
+  return cap;
+}
+
+}  // namespace
 
 // Declared in the order they are built; torn down explicitly in reverse (see
 // stop): the endpoint client must not outlive the scheduler it calls back.
@@ -29,10 +67,22 @@ namespace {
 // The one routing table of the server's HTTP port: the Dispatch API's RPCs
 // (every path under its services' prefix, so an unknown RPC is the API's 404),
 // then the extension.
+// Whether a request goes to the Dispatch API (the RPCs, and every path when
+// nothing else is served) rather than to the extension.
+bool for_api(const http::Request& request, const Extension* extension) {
+  return !extension || request.path().starts_with("/dispatch.sdk.v1.");
+}
+
+// The API or the extension refuses a request by its header, before its body is read.
+std::function<std::optional<http::Response>(const http::Request&)> header_check(Api* api, Extension* extension) {
+  return [api, extension](const http::Request& header) -> std::optional<http::Response> {
+    return for_api(header, extension) ? api->check_header(header) : extension->check_header(header);
+  };
+}
+
 http::Server::Handler route(Api* api, Extension* extension) {
   return [api, extension](http::Request request, http::Responder responder) {
-    bool rpc = request.path().starts_with("/dispatch.sdk.v1.");
-    if (rpc || !extension) {
+    if (for_api(request, extension)) {
       api->handle(std::move(request), std::move(responder));
     } else {
       extension->handle(std::move(request), std::move(responder));
@@ -81,6 +131,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
                                           std::to_string(protocol::kMaxRequestBodyBytes) +
                                           " bytes, the Dispatch protocol's limit"));
   };
+  http_options.max_connections = connection_cap(config.max_connections);
+  http_options.header_check = header_check(parts->api.get(), parts->extension.get());
   auto http = http::Server::start(http_options, route(parts->api.get(), parts->extension.get()));
   if (!http.is_ok()) {
     if (parts->extension) parts->extension->stop();
@@ -126,6 +178,10 @@ int wait_for_shutdown_signal() {
 }
 
 void log_to_stderr() {
+  // protobuf logs an error for every string field that is not UTF-8: a client
+  // could fill the log with one line per request. The API answers those 400.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
   auto logger = spdlog::stderr_color_mt("ratchet");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   spdlog::set_default_logger(logger);

@@ -28,10 +28,15 @@ struct ServerConfig {
   int io_threads = 1;
   // What serves the paths the Dispatch API does not own (none: 404).
   ExtensionFactory extension;
+  // API connections served at once (http::ServerOptions::max_connections),
+  // lowered at start when the limit on open files leaves no room for them.
+  std::size_t max_connections = 4096;
 };
 
 class Server {
  public:
+  // Raises the soft limit on open files to the hard one first (each connection
+  // is a descriptor: the usual soft limit of 1,024 is a denial of service).
   static Result<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   std::uint16_t port() const;

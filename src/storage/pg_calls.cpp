@@ -144,8 +144,8 @@ Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros 
   ordered.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
     ClaimedCall item{read_call(rows[i]), {}};
-    if (item.call.poll) item.call.poll->state = rows[i].text(32);
-    ordered.emplace_back(rows[i].int64(33), std::move(item));
+    if (item.call.poll) item.call.poll->state = rows[i].text(records::kCallColumnCount);
+    ordered.emplace_back(rows[i].int64(records::kCallColumnCount + 1), std::move(item));
   }
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -31,6 +31,15 @@ namespace ratchet::records {
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
   "error_proto, error_traceback"
 
+// How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
+// them reads those from this index on.
+constexpr int count_columns(const char* list) {
+  int count = 1;
+  for (; *list != '\0'; ++list) count += *list == ',' ? 1 : 0;
+  return count;
+}
+constexpr int kCallColumnCount = count_columns(RATCHET_CALL_COLUMNS);
+
 #define RATCHET_TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
 
 std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& env);
@@ -135,7 +144,7 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
-  if (call.error) call.error->traceback = row.text(31);
+  if (call.error) call.error->traceback = row.text(kCallColumnCount - 1);
   return call;
 }
 

@@ -2,7 +2,30 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <exception>
+
 namespace ratchet::http::detail {
+namespace {
+
+// The last line of defence: the handlers are written not to throw (hostile
+// bytes are parse errors, callbacks are guarded), but should one throw all the
+// same, the connection it served is lost and the thread goes on serving the
+// others instead of taking the process down.
+void run(boost::asio::io_context& io) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ratchet: an HTTP I/O handler failed (a bug): %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "ratchet: an HTTP I/O handler failed (a bug)\n");
+    }
+  }
+}
+
+}  // namespace
 
 IoPool::IoPool(int threads) {
   int n = threads < 1 ? 1 : threads;
@@ -27,7 +50,7 @@ void IoPool::start(const std::string& name) {
   for (auto& context : contexts_) {
     threads_.emplace_back([io = context.get(), thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());
-      io->run();
+      run(*io);
     });
   }
 }

@@ -81,7 +81,7 @@ Result<std::string> keygen(const std::string& private_key_file) {
 Result<ChildProcess> ChildProcess::spawn(
     const std::vector<std::string>& argv,
     const std::vector<std::pair<std::string, std::string>>& env, const std::string& stdout_path,
-    const std::string& stderr_path) {
+    const std::string& stderr_path, std::optional<rlimit> open_files) {
   std::vector<std::string> args = argv;
   std::vector<std::string> environment;
   for (char** entry = environ; *entry; ++entry) {
@@ -112,6 +112,7 @@ Result<ChildProcess> ChildProcess::spawn(
     dup2(null_fd, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (open_files) setrlimit(RLIMIT_NOFILE, &*open_files);
     execve(arg_pointers[0], arg_pointers.data(), env_pointers.data());
     const char message[] = "server_process: exec failed\n";
     (void)!write(2, message, sizeof message - 1);
@@ -206,12 +207,13 @@ Status ServerProcess::start() {
     argv.push_back(settings_.signing_key_file);
   }
   argv.insert(argv.end(), settings_.extra_args.begin(), settings_.extra_args.end());
-  ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::spawn(argv,
-                                                           {{"RATCHET_HOME", settings_.home},
-                                                            {"RATCHET_API_KEYS", ""},
-                                                            {"RATCHET_SIGNING_KEY", ""},
-                                                            {"RATCHET_SIGNING_KEY_FILE", ""}},
-                                                           base + ".out", base + ".err"));
+  ASSIGN_OR_RETURN(ChildProcess child,
+                   ChildProcess::spawn(argv,
+                                       {{"RATCHET_HOME", settings_.home},
+                                        {"RATCHET_API_KEYS", ""},
+                                        {"RATCHET_SIGNING_KEY", ""},
+                                        {"RATCHET_SIGNING_KEY_FILE", ""}},
+                                       base + ".out", base + ".err", open_files_));
   process_ = std::move(child);
   static const std::regex kListening("listening on [^ ]+:([0-9]+) with the store");
   auto deadline = Steady::now() + std::chrono::seconds(15);

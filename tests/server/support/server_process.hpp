@@ -3,6 +3,7 @@
 // output in files, killed with any signal and restarted on the same store.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -45,9 +46,11 @@ Result<std::string> keygen(const std::string& private_key_file);
 // running when destroyed is SIGKILLed and reaped.
 class ChildProcess {
  public:
+  // `open_files`: the child's RLIMIT_NOFILE (soft, hard), set before exec.
   static Result<ChildProcess> spawn(const std::vector<std::string>& argv,
                                     const std::vector<std::pair<std::string, std::string>>& env,
-                                    const std::string& stdout_path, const std::string& stderr_path);
+                                    const std::string& stdout_path, const std::string& stderr_path,
+                                    std::optional<rlimit> open_files = std::nullopt);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();
@@ -99,6 +102,8 @@ class ServerProcess {
     return settings_.db.empty() ? settings_.home + "/ratchet.db" : settings_.db;
   }
   const std::string& home() const { return settings_.home; }
+  // The RLIMIT_NOFILE (soft, hard) of the next start, instead of this process's.
+  void set_open_files_limit(rlimit limit) { open_files_ = limit; }
   // Everything every start of the server wrote to stderr.
   std::string logs() const;
 
@@ -106,6 +111,7 @@ class ServerProcess {
   ServerSettings settings_;
   std::uint16_t port_ = 0;
   int starts_ = 0;
+  std::optional<rlimit> open_files_;
   std::optional<ChildProcess> process_;
 };
 
