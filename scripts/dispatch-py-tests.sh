@@ -8,6 +8,9 @@
 # usage: scripts/dispatch-py-tests.sh [BUILD_DIR] [suite.py options...]
 #   BUILD_DIR  a build with the ratchet binary (default build/release); dispatch-py is
 #              copied and its C extension built in BUILD_DIR/dispatch-py.
+#   --postgres URL  each `ratchet dev` keeps its calls in a fresh database on this
+#              PostgreSQL server (scripts/pg-cluster.sh start DIR prints one) instead of
+#              a SQLite file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build/release}"

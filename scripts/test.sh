@@ -37,6 +37,8 @@ echo "== checking the installed SDK (release)"
 bash scripts/check-install.sh build/release
 echo "== dispatch-py's tests and examples against ratchet dev (release)"
 bash scripts/dispatch-py-tests.sh build/release
+echo "== dispatch-py's tests and examples against ratchet dev on PostgreSQL (release)"
+bash scripts/dispatch-py-tests.sh build/release --postgres "$RATCHET_TEST_PG"
 echo "== fuzzing (20 s per target)"
 bash scripts/fuzz.sh 20
 if [ "${1:-}" = "--with-asan" ]; then

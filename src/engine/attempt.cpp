@@ -133,7 +133,7 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   std::optional<CallError> error;
   if (result.has_error()) {
     error = CallError{result.error().type(), result.error().message(),
-                      result.error().traceback(), result.error().SerializeAsString()};
+                      result.error().SerializeAsString()};
   }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
@@ -143,7 +143,9 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   if (protocol::is_temporary(status)) {
     Transition t = retry_because(status, error ? error->message : "");
     if (error && !error->type.empty()) t.reason.type = error->type;
-    if (error) t.reason.traceback = error->traceback;
+    // The attempt's whole error, for the dashboard (a Python traceback): the
+    // call's final error replaces it, bytes and all.
+    if (error) t.reason.encoded = error->encoded;
     return t;
   }
   CallEnd end;

@@ -108,7 +108,7 @@ TEST(InterpretReply, ErrorsTheServerMakesHaveATypeAndAMessageOnly) {
 TEST(BuildRunRequest, RelaysAChildsErrorAsItCame) {
   ClaimedCall claimed{a_call(), {}};
   claimed.call.poll = PollState{1, "state", 1, 10, 0};
-  CallError endpoint_error{"ValueError", "something went wrong!", "", python_error()};
+  CallError endpoint_error{"ValueError", "something went wrong!", python_error()};
   claimed.results.push_back(ChildResult{"child-1", 7, std::nullopt, endpoint_error});
   claimed.results.push_back(ChildResult{"child-2", 8, std::nullopt, CallError{"TIMEOUT", "slow"}});
   pb::RunRequest request;
@@ -126,7 +126,7 @@ TEST(BuildCallResult, AnswersWaitWithTheErrorAsItCame) {
   CallRecord call = a_call();
   call.status = RunStatus::kFailed;
   call.correlation_id = 5;
-  call.error = CallError{"ValueError", "something went wrong!", "", python_error()};
+  call.error = CallError{"ValueError", "something went wrong!", python_error()};
   pb::CallResult result;
   ASSERT_TRUE(result.ParseFromString(build_call_result(call)));
   EXPECT_EQ(result.dispatch_id(), "id-1");
@@ -214,7 +214,7 @@ TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
   }
 }
 
-TEST(InterpretReply, KeepsAPythonErrorsTracebackForPeopleToRead) {
+TEST(InterpretReply, KeepsAPythonErrorWholeWhetherItEndsTheCallOrIsRetried) {
   for (auto status : {pb::STATUS_PERMANENT_ERROR, pb::STATUS_TEMPORARY_ERROR}) {
     pb::RunResponse response;
     response.set_status(status);
@@ -224,7 +224,7 @@ TEST(InterpretReply, KeepsAPythonErrorsTracebackForPeopleToRead) {
     error->set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 3\n");
     auto t = interpret_reply(a_call(), proto_reply(response), 0);
     const CallError& kept = t.kind == Transition::Kind::kFinish ? *t.end.error : t.reason;
-    EXPECT_EQ(kept.traceback, error->traceback()) << status;
+    EXPECT_EQ(kept.encoded, error->SerializeAsString()) << status;
   }
 }
 

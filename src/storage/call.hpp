@@ -39,15 +39,13 @@ struct NewCall {
 // An error as the protocol carries it: the type and message everyone shows, and,
 // when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
 // opaque and handed on byte for byte (a Python exception's pickled value and traceback
-// travel in it). Errors the server makes (timeouts, HTTP failures, giving up) have none.
-// (The initializers let CallError{type, message} stay free of
+// travel in it, and the dashboard reads a Python traceback from it: one source for
+// both). Errors the server makes (timeouts, HTTP failures, giving up) have none.
+// (The initializer lets CallError{type, message} stay free of
 // -Wmissing-field-initializers.)
 struct CallError {
   std::string type;
   std::string message;
-  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
-  // kept for people to read (the dashboard). It travels on inside `encoded`.
-  std::string traceback = {};
   std::string encoded = {};  // empty: made by the server
 };
 

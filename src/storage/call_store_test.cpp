@@ -290,7 +290,7 @@ TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
   auto retried = claim();
   ASSERT_EQ(retried.size(), 1u);
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    CallEnd end{false, 7, {}, CallError{"ValueError", "boom", "", encoded}};
+    CallEnd end{false, 7, {}, CallError{"ValueError", "boom", encoded}};
     return tx.finish(children[0].call.id, retried[0].call.lease_epoch, end, {});
   }));
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
@@ -307,6 +307,28 @@ TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
   EXPECT_EQ(resumed[0].results[0].error->type, "ValueError");
   EXPECT_EQ(resumed[0].results[1].error->encoded, "");
   EXPECT_EQ(resumed[0].results[1].error->message, "t");
+}
+
+// A retried attempt's error keeps its bytes (the dashboard shows its Python
+// traceback from them); the call's end replaces them, with none when the server
+// made the final error.
+TEST_P(CallStoreTest, ARetriedAttemptsErrorBytesStayUntilTheCallEnds) {
+  const std::string first("\x0a\x08KeyError\x22\x0bTraceback 1", 23);
+  std::string id = dispatch(call("f"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", first});
+  }));
+  EXPECT_EQ(find(id).error->encoded, first);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    CallEnd end{false, 2, {}, CallError{"TIMEOUT", "gave up"}};
+    return tx.finish(id, again[0].call.lease_epoch, end, {});
+  }));
+  CallRecord failed = find(id);
+  EXPECT_EQ(failed.error->message, "gave up");
+  EXPECT_EQ(failed.error->encoded, "") << "the server's final error has no Error bytes";
 }
 
 // A store of schema version 1 kept coroutine states in the runs table; opening

@@ -255,8 +255,7 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
     params.add_null().add_null();
   }
   params.add(end.call_status).add(now_);
-  bool encoded = end.error && !end.error->encoded.empty();
-  encoded ? params.add_bytes(end.error->encoded) : params.add_null();
+  params.add_bytes_or_null(end.error ? end.error->encoded : std::string());
   ASSIGN_OR_RETURN(
       Rows done,
       db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
@@ -279,7 +278,7 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                            const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
-                           "error = $5, error_proto = NULL, lease_owner = NULL, "
+                           "error = $5, error_proto = $7, lease_owner = NULL, "
                            "lease_expires_at = NULL, "
                            "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
                            Params()
@@ -288,7 +287,8 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                                .add(ready_at)
                                .add(reason.type)
                                .add(reason.message)
-                               .add(now_)));
+                               .add(now_)
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
 }

@@ -110,10 +110,12 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
-// An endpoint's error, serialized, beside its type and message (SQLite's version 5).
+// An endpoint's error, serialized, beside its type and message (SQLite's version
+// 5): the dashboard reads a Python traceback from it, so error_traceback goes.
 constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN error_proto BYTEA;
 ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
+ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
 constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};

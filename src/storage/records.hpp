@@ -29,7 +29,7 @@ namespace ratchet::records {
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
-  "error_proto, error_traceback"
+  "error_proto"
 
 // How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
 // them reads those from this index on.
@@ -106,7 +106,7 @@ template <typename Row>
 std::optional<CallError> error_at(const Row& row, int type_column, int message_column,
                                   int encoded_column) {
   if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column), {}, row.text(encoded_column)};
+  return CallError{row.text(type_column), row.text(message_column), row.text(encoded_column)};
 }
 
 template <typename Row>
@@ -144,7 +144,6 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
-  if (call.error) call.error->traceback = row.text(kCallColumnCount - 1);
   return call;
 }
 

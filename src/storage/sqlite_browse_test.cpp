@@ -241,39 +241,6 @@ TEST_F(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   EXPECT_FALSE(none->has_value());
 }
 
-// Kept by the SQLite backend (the PostgreSQL one does not write it yet).
-TEST_F(BrowseTest, AnErrorsTracebackIsKeptByRetriesAndTheEnd) {
-  std::string id = call("f");
-  auto claim = [&] {
-    ASSERT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      return tx.claim("me", clock_.now() + kMicrosPerSecond, 10).status();
-                    })
-                    .is_ok());
-  };
-  auto apply = [&](const std::function<Result<bool>(CallTransaction&)>& f) {
-    bool applied = false;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(applied, f(tx));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return applied;
-  };
-  claim();
-  ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", "Traceback 1\n"});
-  }));
-  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 1\n");
-  claim();
-  ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.finish(id, 2, CallEnd{false, 7, {}, CallError{"ValueError", "no", "Traceback 2\n"}},
-                     {});
-  }));
-  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 2\n");
-}
-
 TEST_F(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {
   std::string a = job("a", {"true"});
   job("b", {"true"});

@@ -225,18 +225,16 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                            const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
-                               "error_type = ?5, error = ?6, error_proto = ?10, "
+                               "error_type = ?5, error = ?6, error_proto = ?9, "
                                "call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
-                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
-                               "error_traceback = NULLIF(?9, '') WHERE " LEASED_UNDER_EPOCH));
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                               "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
-  if (end.error) {
-    update->bind(5, end.error->type).bind(6, end.error->message).bind(9, end.error->traceback);
-  }
-  if (end.error && !end.error->encoded.empty()) update->bind_blob(10, end.error->encoded);
+  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -248,14 +246,14 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
 
 Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
                                           Micros ready_at, const CallError& reason) {
-  ASSIGN_OR_RETURN(
-      Statement * update,
-      db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                  "error = ?5, error_traceback = NULLIF(?7, ''), error_proto = NULL, "
-                  "lease_owner = NULL, lease_expires_at = NULL, updated_at = ?6 "
-                  "WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                               "error = ?5, error_proto = ?7, lease_owner = NULL, "
+                               "lease_expires_at = NULL, updated_at = ?6 "
+                               "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
-  update->bind(5, reason.message).bind(6, now_).bind(7, reason.traceback);
+  update->bind(5, reason.message).bind(6, now_);
+  if (!reason.encoded.empty()) update->bind_blob(7, reason.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
 }
@@ -266,7 +264,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
-                               "error_traceback = NULL, error_proto = NULL, "
+                               "error_proto = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
@@ -412,7 +410,7 @@ Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& par
                               "correlation_id, attempts, started_at, finished_at, expires_at, "
                               "ready_at, lease_owner, lease_epoch, lease_expires_at, "
                               "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                              "children_waiting, results_waiting, error_traceback FROM runs "
+                              "children_waiting, results_waiting, error_proto FROM runs "
                               "WHERE parent_id = ?1 "
                               "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);

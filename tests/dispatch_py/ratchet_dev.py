@@ -1,10 +1,12 @@
 """`ratchet dev` as a child process, for running dispatch-py against Ratchet.
 
-A fresh server per use: its own temporary SQLite store, a port it picks (--port 0, read
-from the configuration block it prints), and an optional signing key file so that the
-endpoint's DISPATCH_VERIFICATION_KEY can be set before the endpoint exists.
+A fresh server per use: its own store (a temporary SQLite file, or a fresh database on a
+PostgreSQL server when given one's URL), a port it picks (--port 0, read from the
+configuration block it prints), and an optional signing key file so that the endpoint's
+DISPATCH_VERIFICATION_KEY can be set before the endpoint exists.
 """
 
+import itertools
 import os
 import select
 import shutil
@@ -12,14 +14,37 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.parse
+
+_databases = itertools.count(1)
+
+
+class PostgresDatabase:
+    """A fresh database on the PostgreSQL server at `server_url` (psql makes and drops it)."""
+
+    def __init__(self, server_url):
+        self.server_url = server_url
+        self.name = f"ratchet_py_{os.getpid()}_{next(_databases)}"
+        self._psql(f"CREATE DATABASE {self.name}")
+        self.url = urllib.parse.urlparse(server_url)._replace(path="/" + self.name).geturl()
+
+    def drop(self):
+        self._psql(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+    def _psql(self, statement):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.server_url,
+                        "-c", statement], check=True, capture_output=True, timeout=30)
 
 
 class RatchetDev:
-    def __init__(self, ratchet, endpoint_url, api_key, signing_key_file=None, extra_args=()):
+    def __init__(self, ratchet, endpoint_url, api_key, signing_key_file=None, extra_args=(),
+                 postgres=None):
         self.dir = tempfile.mkdtemp(prefix="ratchet-dev-py-")
         self.log_path = os.path.join(self.dir, "server.log")
+        self.database = PostgresDatabase(postgres) if postgres else None
+        db = self.database.url if self.database else os.path.join(self.dir, "ratchet.db")
         args = [ratchet, "dev", endpoint_url, "--port", "0", "--api-key", api_key,
-                "--db", os.path.join(self.dir, "ratchet.db")]
+                "--db", db]
         if signing_key_file:
             args += ["--signing-key", signing_key_file]
         args += list(extra_args)
@@ -73,6 +98,8 @@ class RatchetDev:
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.database:
+            self.database.drop()
 
     def __enter__(self):
         return self

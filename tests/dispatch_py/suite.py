@@ -12,7 +12,11 @@ The tests that fail because of defects of dispatch-py itself are listed in KNOWN
 with the reason; they still run, and must fail (an unexpected success fails the suite, so
 that the list stays true).
 
+With --postgres URL, each `ratchet dev` keeps its calls in a fresh database on that
+PostgreSQL server instead of a SQLite file.
+
 usage: suite.py --ratchet PATH --dispatch-py DIR [--flavour NAME]... [--signing on|off|both]
+                [--postgres URL]
 """
 
 import argparse
@@ -81,6 +85,7 @@ class Settings:
     ratchet = None
     signing_key_file = None
     verification_key = None
+    postgres = None  # a PostgreSQL server's URL: each ratchet dev gets a database on it
 
 
 def on_ratchet(base, flavour, signing):
@@ -107,7 +112,8 @@ def on_ratchet(base, flavour, signing):
             endpoint = self.dispatch_test_init(dt._registry)
             dt._registry.endpoint = endpoint
             key_file = Settings.signing_key_file if signing == "on" else None
-            self.ratchet = RatchetDev(Settings.ratchet, endpoint, dt.DISPATCH_API_KEY, key_file)
+            self.ratchet = RatchetDev(Settings.ratchet, endpoint, dt.DISPATCH_API_KEY, key_file,
+                                      postgres=Settings.postgres)
             dt._registry.client.api_url.value = self.ratchet.url
             self.client_thread = threading.Thread(target=self.dispatch_test_run)
             self.client_thread.start()
@@ -150,7 +156,8 @@ class RatchetApi:
 
     def __init__(self):
         import dispatch.test as dt
-        self.dev = RatchetDev(Settings.ratchet, "http://127.0.0.1:9", dt.DISPATCH_API_KEY)
+        self.dev = RatchetDev(Settings.ratchet, "http://127.0.0.1:9", dt.DISPATCH_API_KEY,
+                              postgres=Settings.postgres)
         self.url = self.dev.url
 
     async def __aenter__(self):
@@ -200,7 +207,8 @@ def examples_tests(signing):
         registry = default_registry()
         async with dt.Server(Dispatch(registry)) as endpoint:
             key_file = Settings.signing_key_file if signing == "on" else None
-            dev = RatchetDev(Settings.ratchet, endpoint.url, dt.DISPATCH_API_KEY, key_file)
+            dev = RatchetDev(Settings.ratchet, endpoint.url, dt.DISPATCH_API_KEY, key_file,
+                             postgres=Settings.postgres)
             try:
                 registry.client.api_key.value = dt.DISPATCH_API_KEY
                 registry.client.api_url.value = dev.url
@@ -264,7 +272,11 @@ def main():
                         choices=["http", "aiohttp", "fastapi", "flask", "client", "examples"])
     parser.add_argument("--signing", choices=["on", "off", "both"], default="both")
     parser.add_argument("--test", help="only the tests whose name matches this pattern")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="keep each server's calls in a fresh database on this PostgreSQL "
+                             "server (default: a SQLite file)")
     args = parser.parse_args()
+    Settings.postgres = args.postgres
 
     sys.path.insert(0, args.dispatch_py)
     Settings.ratchet = os.path.abspath(args.ratchet)
@@ -296,7 +308,8 @@ def main():
             reports.append(run(examples_tests(signing), f"examples, {signed}"))
         internet.stop()
 
-    print("\ndispatch-py 0.8.0's tests against ratchet dev:")
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"\ndispatch-py 0.8.0's tests against ratchet dev ({store} store):")
     ok = True
     for label, c in reports:
         print(f"  {label:45} {c['passed']:3} passed, {c['failed']} failed, "
