@@ -9,7 +9,13 @@
 // live frame) and with replay forced (cache size 0: every resume runs the
 // coroutine again from its input over the journal). Beside them, the floor
 // from the same run: one plain call through the server (dispatch, run, Wait).
-// It prints figures; it asserts nothing.
+//
+// Then a local step (co_await ratchet::step) beside that server call: a
+// coroutine of N local steps, each timed from before its co_await to after,
+// recorded by the Poll of one durable call at the end. And sleep() wake-up
+// lateness: many coroutines sleep at once for staggered durations; lateness
+// is when the coroutine got past its sleep minus when it first reached it
+// and the duration. It prints figures; it asserts nothing.
 //
 // usage: sdk_bench [--quick]
 #include <unistd.h>
@@ -18,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -80,8 +87,7 @@ Figures run_steps(std::uint16_t server_port, const std::string& public_key, std:
     passed.assign(steps + 1, Steady::time_point{});
   }
   auto start = Steady::now();
-  std::string id = coroutine.dispatch(steps);
-  long long sum = coroutine.wait(id, std::chrono::minutes(30));
+  long long sum = coroutine.wait(coroutine.dispatch(steps), std::chrono::minutes(30));
   Figures f;
   f.total_s = std::chrono::duration<double>(Steady::now() - start).count();
   if (sum != static_cast<long long>(steps) * (steps + 1) / 2) {
@@ -120,6 +126,69 @@ std::vector<double> plain_calls(std::uint16_t server_port, const std::string& pu
 
 }  // namespace
 
+// N local steps in one coroutine: the time of each co_await ratchet::step.
+std::vector<double> local_steps(std::uint16_t server_port, const std::string& public_key,
+                                int steps) {
+  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 1024));
+  auto work = dispatch.function("work", [](int i) { return i; });
+  std::vector<double> samples;
+  std::mutex mutex;
+  auto coroutine = dispatch.function("local", [&, work](int n) -> ratchet::Task<long long> {
+    long long sum = 0;
+    std::vector<double> mine;
+    for (int i = 1; i <= n; ++i) {
+      auto t = Steady::now();
+      sum += co_await ratchet::step("s", [i] { return i; });
+      mine.push_back(std::chrono::duration<double, std::micro>(Steady::now() - t).count());
+    }
+    {
+      std::lock_guard lock(mutex);
+      if (samples.empty()) samples = mine;  // the first run, not the replays
+    }
+    sum += co_await work(0);  // one Poll records every step
+    co_return sum;
+  });
+  dispatch.start();
+  long long sum = coroutine.run(steps);
+  if (sum != static_cast<long long>(steps) * (steps + 1) / 2) {
+    std::fprintf(stderr, "wrong result %lld\n", sum);
+    std::exit(1);
+  }
+  dispatch.stop();
+  return samples;
+}
+
+// `sleepers` coroutines sleeping at once, sleeper i for `base_ms` + 10 i ms:
+// each one's lateness in ms.
+std::vector<double> sleep_lateness(std::uint16_t server_port, const std::string& public_key,
+                                   int sleepers, int base_ms) {
+  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 1024));
+  std::mutex mutex;
+  std::map<int, Steady::time_point> reached;
+  std::map<int, Steady::time_point> woke;
+  auto nap = dispatch.function("nap", [&](int i, int ms) -> ratchet::Task<int> {
+    {
+      std::lock_guard lock(mutex);
+      reached.emplace(i, Steady::now());  // the first time only (replays keep it)
+    }
+    co_await ratchet::sleep(std::chrono::milliseconds(ms));
+    std::lock_guard lock(mutex);
+    woke.emplace(i, Steady::now());
+    co_return i;
+  });
+  dispatch.start();
+  std::vector<ratchet::Handle<int>> calls;
+  for (int i = 0; i < sleepers; ++i) calls.push_back(nap.dispatch(i, base_ms + 10 * i));
+  for (auto& call : calls) nap.wait(call, std::chrono::minutes(5));
+  dispatch.stop();
+  std::vector<double> lateness;
+  for (int i = 0; i < sleepers; ++i) {
+    double slept = std::chrono::duration<double, std::milli>(woke[i] - reached[i]).count();
+    lateness.push_back(slept - (base_ms + 10 * i));
+  }
+  return lateness;
+}
+
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   const int steps = quick ? 200 : 1000;
@@ -154,6 +223,22 @@ int main(int argc, char** argv) {
   row("replay forced (cache off)", replayed);
   std::printf("%-36s %10.3f %10.3f\n", "floor: one plain call (dispatch+Wait)",
               percentile(plain, 0.5), percentile(plain, 0.99));
+
+  auto local = local_steps(port, public_key, steps);
+  std::printf("\n%d local steps (co_await ratchet::step)  %10s %10s %12s\n", steps, "p50 us",
+              "p99 us", "vs a call");
+  std::printf("%-36s %10.2f %10.2f %11.0fx\n", "one local step", percentile(local, 0.5),
+              percentile(local, 0.99), cached.p50 * 1000 / percentile(local, 0.5));
+  std::printf("%-36s %10.2f %10.2f\n", "one durable call step (cache, above)", cached.p50 * 1000,
+              cached.p99 * 1000);
+
+  const int sleepers = quick ? 20 : 100;
+  const int base_ms = 500;
+  auto lateness = sleep_lateness(port, public_key, sleepers, base_ms);
+  std::printf("\n%d coroutines sleeping %d..%d ms at once  %8s %8s %8s\n", sleepers, base_ms,
+              base_ms + 10 * (sleepers - 1), "p50", "p99", "max");
+  std::printf("%-36s %8.2f %8.2f %8.2f\n", "wake-up lateness, ms", percentile(lateness, 0.5),
+              percentile(lateness, 0.99), percentile(lateness, 1.0));
 
   (*server)->stop();
   std::filesystem::remove_all(dir);

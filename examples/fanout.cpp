@@ -15,7 +15,7 @@ int main(int argc, char** argv) try {
 
   auto square = dispatch.function("square", [](int x) { return x * x; });
 
-  auto sum_of_squares = dispatch.function("sum_of_squares", [&](int n) -> ratchet::Task<long> {
+  auto sum_of_squares = dispatch.function("sum_of_squares", [square](int n) -> ratchet::Task<long> {
     std::vector<ratchet::Call<int>> calls;
     for (int i = 1; i <= n; ++i) calls.push_back(square(i));
     std::vector<int> squares = co_await ratchet::gather(std::move(calls));  // all n, in order
@@ -24,7 +24,7 @@ int main(int argc, char** argv) try {
     co_return sum;
   });
 
-  auto first_square = dispatch.function("first_square", [&](int n) -> ratchet::Task<int> {
+  auto first_square = dispatch.function("first_square", [square](int n) -> ratchet::Task<int> {
     std::vector<ratchet::Call<int>> calls;
     for (int i = 1; i <= n; ++i) calls.push_back(square(i));
     co_return co_await ratchet::race(std::move(calls));  // whichever finishes first

@@ -19,8 +19,13 @@ int main() try {
     res.set_content("ok\n", "text/plain");
   });
   ratchet::mount(server, dispatch);
-  std::cout << "serving on 127.0.0.1:8000\n";
-  return server.listen("127.0.0.1", 8000) ? 0 : 1;
+  // Where the server reaches this service: DISPATCH_ENDPOINT_ADDR, or the
+  // host and port of DISPATCH_ENDPOINT_URL.
+  const std::string& addr = dispatch.config().endpoint_addr;
+  std::string host = addr.substr(0, addr.rfind(':'));
+  int port = std::stoi(addr.substr(addr.rfind(':') + 1));
+  std::cout << "serving on " << addr << "\n";
+  return server.listen(host, port) ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "example_httplib_server: " << e.what() << "\n";
   return 1;

@@ -21,17 +21,20 @@ int main(int argc, char** argv) try {
     std::printf("publish to %s: %s\n", to.c_str(), payload.dump().c_str());
   });
 
-  auto pipeline = dispatch.function("pipeline", [&](std::string msg) -> ratchet::Task<std::string> {
-    msg = co_await transform(msg);  // a durable step
-    nlohmann::json payload = {{"msg", msg}};
-    co_await publish("stdout", payload);  // another one
-    co_return msg;
-  });
+  // Captures by value: a Function is a cheap handle, and the lambda lives as
+  // long as the Dispatch.
+  auto pipeline = dispatch.function(
+      "pipeline", [transform, publish](std::string msg) -> ratchet::Task<std::string> {
+        msg = co_await transform(msg);  // a durable step
+        nlohmann::json payload = {{"msg", msg}};
+        co_await publish("stdout", payload);  // another one
+        co_return msg;
+      });
 
   dispatch.start();  // serve the functions at DISPATCH_ENDPOINT_ADDR
-  std::string id = pipeline.dispatch(argc > 1 ? argv[1] : "hello");
-  std::cout << "dispatched pipeline as " << id << "\n";
-  std::string result = pipeline.wait(id);  // the server's Wait RPC
+  ratchet::Handle<std::string> call = pipeline.dispatch(argc > 1 ? argv[1] : "hello");
+  std::cout << "dispatched pipeline as " << call.id() << "\n";
+  std::string result = pipeline.wait(call);  // the server's Wait RPC
   std::cout << "result: " << result << "\n";
   dispatch.stop();
   return 0;

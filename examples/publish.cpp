@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <ratchet/ratchet.hpp>
 #include <string>
 
@@ -20,18 +21,19 @@ int main(int argc, char** argv) try {
   examples::FlakyServer service(/*failures=*/2);  // 503, 503, then 200
   ratchet::Dispatch dispatch;
 
-  std::atomic<int> attempts{0};
+  auto attempts = std::make_shared<std::atomic<int>>(0);
   auto transform = dispatch.function(
       "transform", [](std::string msg) -> ratchet::Task<std::string> { co_return msg + "!"; });
-  auto publish = dispatch.function("publish", [&](std::string url, nlohmann::json payload) {
-    ++attempts;
+  auto publish = dispatch.function("publish", [attempts](std::string url, nlohmann::json payload) {
+    ++*attempts;
     return examples::publish(std::move(url), std::move(payload));
   });
 
   // The URL is an argument, not read from `service` inside: a coroutine must
   // make the same calls when it is replayed, possibly by another process.
   auto pipeline = dispatch.function(
-      "pipeline", [&](std::string url, std::string msg) -> ratchet::Task<std::string> {
+      "pipeline",
+      [transform, publish](std::string url, std::string msg) -> ratchet::Task<std::string> {
         msg = co_await transform(msg);
         nlohmann::json payload = {{"msg", msg}};  // built first: see call.hpp on GCC 12
         std::string answer = co_await publish(url, payload);
@@ -39,13 +41,13 @@ int main(int argc, char** argv) try {
       });
 
   dispatch.start();
-  std::string id = pipeline.dispatch(service.url("/messages"), argc > 1 ? argv[1] : "hello");
-  std::cout << "dispatched pipeline as " << id << "\n";
-  std::string result = pipeline.wait(id, std::chrono::minutes(1));
+  auto call = pipeline.dispatch(service.url("/messages"), argc > 1 ? argv[1] : "hello");
+  std::cout << "dispatched pipeline as " << call.id() << "\n";
+  std::string result = pipeline.wait(call, std::chrono::minutes(1));
   std::cout << "result: " << result << "\n"
-            << "publish was attempted " << attempts << " times\n";
+            << "publish was attempted " << *attempts << " times\n";
   dispatch.stop();
-  return attempts == 3 ? 0 : 1;
+  return *attempts == 3 ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "example_publish: " << e.what() << "\n";
   return 1;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <numeric>
 #include <ratchet/ratchet.hpp>
 #include <string>
@@ -68,14 +69,15 @@ int main() try {
   auto transform = dispatch.function(
       "transform", [](std::string msg) -> ratchet::Task<std::string> { co_return msg + "!"; });
 
-  std::atomic<int> publish_attempts{0};
-  auto publish = dispatch.function("publish", [&](std::string url, json payload) {
-    ++publish_attempts;
+  auto publish_attempts = std::make_shared<std::atomic<int>>(0);
+  auto publish = dispatch.function("publish", [publish_attempts](std::string url, json payload) {
+    ++*publish_attempts;
     return examples::publish(std::move(url), std::move(payload));  // 5xx: TemporaryError
   });
 
   auto pipeline = dispatch.function(
-      "pipeline", [&](std::string url, std::string msg) -> ratchet::Task<std::string> {
+      "pipeline",
+      [transform, publish](std::string url, std::string msg) -> ratchet::Task<std::string> {
         msg = co_await transform(msg);
         json payload = {{"msg", msg}};  // built first: GCC 12 rejects it inside co_await
         co_await publish(url, payload);
@@ -83,7 +85,7 @@ int main() try {
       });
 
   auto square = dispatch.function("square", [](int x) { return x * x; });
-  auto sum_of_squares = dispatch.function("sum_of_squares", [&](int n) -> ratchet::Task<long> {
+  auto sum_of_squares = dispatch.function("sum_of_squares", [square](int n) -> ratchet::Task<long> {
     std::vector<ratchet::Call<int>> calls;
     for (int i = 1; i <= n; ++i) calls.push_back(square(i));
     std::vector<int> squares = co_await ratchet::gather(std::move(calls));  // fan-in, in order
@@ -95,7 +97,7 @@ int main() try {
     return "42 (from " + replica + ")";
   });
   auto first_copy = dispatch.function(
-      "first_copy", [&](std::vector<std::string> replicas) -> ratchet::Task<std::string> {
+      "first_copy", [lookup](std::vector<std::string> replicas) -> ratchet::Task<std::string> {
         std::vector<ratchet::Call<std::string>> calls;
         for (const auto& replica : replicas) calls.push_back(lookup(replica));
         co_return co_await ratchet::any(std::move(calls));  // the first success
@@ -105,7 +107,7 @@ int main() try {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return who;
   });
-  auto fastest = dispatch.function("fastest", [&]() -> ratchet::Task<std::string> {
+  auto fastest = dispatch.function("fastest", [after]() -> ratchet::Task<std::string> {
     std::vector<ratchet::Call<std::string>> calls;
     calls.push_back(after(1500, "tortoise"));
     calls.push_back(after(0, "hare"));
@@ -118,7 +120,7 @@ int main() try {
     }
     return "charged " + std::to_string(cents);
   });
-  auto checkout = dispatch.function("checkout", [&](int cents) -> ratchet::Task<std::string> {
+  auto checkout = dispatch.function("checkout", [charge](int cents) -> ratchet::Task<std::string> {
     try {
       co_return co_await charge(cents);
     } catch (const ratchet::InvalidArgumentError& e) {  // the child's std::invalid_argument
@@ -128,7 +130,7 @@ int main() try {
 
   auto ship = dispatch.function(
       "ship", [](int order) { return "order " + std::to_string(order) + " shipped"; });
-  auto fulfil = dispatch.function("fulfil", [&](int order) -> ratchet::Task<std::string> {
+  auto fulfil = dispatch.function("fulfil", [ship](int order) -> ratchet::Task<std::string> {
     co_return ratchet::tail_call(ship(order));  // this call becomes ship(order), same id
   });
 
@@ -139,6 +141,28 @@ int main() try {
     return "report for " + day;
   });
 
+  auto nap = dispatch.function("nap", [](int ms) -> ratchet::Task<long long> {
+    auto before = co_await ratchet::now();  // a local step: recorded, replayed as is
+    co_await ratchet::sleep(std::chrono::milliseconds(ms));  // durable: the process may exit
+    auto after = co_await ratchet::now();
+    co_return std::chrono::duration_cast<std::chrono::milliseconds>(after - before).count();
+  });
+
+  auto reserve = dispatch.function("reserve", [](std::string item) -> std::string {
+    if (item.rfind("sold-out", 0) == 0) throw ratchet::PermanentError(item + " is sold out");
+    return "res-" + item;
+  });
+  auto reserve_all = dispatch.function(
+      "reserve_all", [reserve](std::vector<std::string> items) -> ratchet::Task<json> {
+        std::vector<ratchet::Call<std::string>> calls;
+        for (const auto& item : items) calls.push_back(reserve(item));
+        json outcomes = json::array();
+        for (const auto& r : co_await ratchet::gather_settled(std::move(calls))) {
+          outcomes.push_back(r.ok() ? r.value() : std::string("failed: ") + r.error().what());
+        }
+        co_return outcomes;
+      });
+
   // ---- The tour.
 
   dispatch.start();  // serve the functions at DISPATCH_ENDPOINT_ADDR
@@ -147,8 +171,8 @@ int main() try {
 
   tour.step("pipeline(\"hello\"): transform, then publish to a service that answers 503 twice");
   std::string message = run(pipeline, service.url("/messages"), "hello");
-  tour.check(message == "hello!" && publish_attempts == 3,
-             "\"" + message + "\"; publish was attempted " + std::to_string(publish_attempts) +
+  tour.check(message == "hello!" && *publish_attempts == 3,
+             "\"" + message + "\"; publish was attempted " + std::to_string(*publish_attempts) +
                  " times (the server retried both 503s)");
 
   tour.step("sum_of_squares(100): a fan-out of 100 calls to square, gathered");
@@ -173,24 +197,43 @@ int main() try {
   tour.check(shipped == "order 7 shipped", shipped);
 
   tour.step("report: dispatched twice with one run key while it runs");
-  std::string first = report.dispatch(ratchet::RunKey{"report-2025-01-31"}, "2025-01-31");
-  std::string second = report.dispatch(ratchet::RunKey{"report-2025-01-31"}, "2025-01-31");
+  auto daily = report.with(ratchet::CallOptions().run_key("report-2025-01-31"));
+  ratchet::Handle<std::string> first = daily.dispatch("2025-01-31");
+  ratchet::Handle<std::string> second = daily.dispatch("2025-01-31");
   release.set_value();
   std::string text = report.wait(first, std::chrono::minutes(1));
   tour.check(first == second && text == "report for 2025-01-31",
-             (first == second ? "one call, " + first : "two calls, " + first + " and " + second) +
+             (first == second ? "one call, " + first.id()
+                              : "two calls, " + first.id() + " and " + second.id()) +
                  ": \"" + text + "\"");
 
   tour.step("a batch: three calls in one Dispatch request");
   auto batch = dispatch.batch();
   batch.add(square(7)).add(transform("batched")).add(square(8));
-  std::vector<std::string> ids = batch.dispatch();
-  int a = square.wait(ids.at(0), std::chrono::minutes(1));
-  std::string b = transform.wait(ids.at(1), std::chrono::minutes(1));
-  int c = square.wait(ids.at(2), std::chrono::minutes(1));
+  std::vector<std::string> ids = batch.dispatch();  // ids: the calls' types differ
+  int a = square.wait(ratchet::Handle<int>(ids.at(0)), std::chrono::minutes(1));
+  std::string b = transform.wait(ratchet::Handle<std::string>(ids.at(1)), std::chrono::minutes(1));
+  int c = square.wait(ratchet::Handle<int>(ids.at(2)), std::chrono::minutes(1));
   std::string results = std::to_string(a) + ", \"" + b + "\", " + std::to_string(c);
   tour.check(ids.size() == 3 && results == "49, \"batched!\", 64",
              std::to_string(ids.size()) + " ids; results " + results);
+
+  tour.step("nap(1000): now(), a durable sleep of one second, now()");
+  long long slept = run(nap, 1000);
+  tour.check(slept >= 1000, "the recorded times are " + std::to_string(slept) + " ms apart");
+
+  tour.step("reserve_all: gather_settled of three reservations, one sold out, once ever");
+  auto once = reserve_all.with(
+      ratchet::CallOptions().run_key("reservation-7", ratchet::RunKeyScope::kOnceEver));
+  std::vector<std::string> items = {"chair", "sold-out-lamp", "desk"};
+  ratchet::Handle<json> booked = once.dispatch(items);
+  json outcomes = once.wait(booked, std::chrono::minutes(1));
+  ratchet::Handle<json> again = once.dispatch(items);  // the key's finished call, not a new one
+  tour.check(
+      again == booked &&
+          outcomes == json::array({"res-chair", "failed: sold-out-lamp is sold out", "res-desk"}),
+      outcomes.dump() + (again == booked ? "; dispatched again: the same call"
+                                         : "; dispatched again: ANOTHER call"));
 
   dispatch.stop();
   return tour.finish();

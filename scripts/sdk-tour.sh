@@ -63,11 +63,10 @@ printf '%s$ ratchet dev http://127.0.0.1:%s --port 0 --db %s &%s\n' \
   "$bold" "$endpoint_port" "$work/ratchet.db" "$plain"
 cat "$work/dev.out"
 # shellcheck disable=SC1090  # the export lines ratchet dev printed
+# (DISPATCH_ENDPOINT_ADDR among them: where the tour listens)
 source <(grep -E '^ *export DISPATCH_[A-Z_]+=' "$work/dev.out")
-export DISPATCH_ENDPOINT_ADDR="127.0.0.1:$endpoint_port"  # where the tour listens
 
-printf '\n%s$ export DISPATCH_ENDPOINT_ADDR=%s   # and the four lines above%s\n' \
-  "$bold" "$DISPATCH_ENDPOINT_ADDR" "$plain"
+printf '\n%s$ # the export lines above%s\n' "$bold" "$plain"
 printf '%s$ %s%s\n' "$bold" "$(basename "$tour")" "$plain"
 status=0
 "$tour" || status=$?

@@ -43,15 +43,14 @@ int main(int argc, char** argv) try {
     for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return text;
   });
-  auto greet = dispatch.function("greet", [&](std::string name) -> ratchet::Task<std::string> {
+  auto greet = dispatch.function("greet", [shout](std::string name) -> ratchet::Task<std::string> {
     std::string loud = co_await shout(name);  // a durable step
     co_return "hello, " + loud;
   });
   if (checking) return check(dispatch);
 
   dispatch.start();
-  std::string id = greet.dispatch(argc > 1 ? argv[1] : "world");
-  std::cout << greet.wait(id) << "\n";
+  std::cout << greet.wait(greet.dispatch(argc > 1 ? argv[1] : "world")) << "\n";
   dispatch.stop();
   return 0;
 } catch (const std::exception& e) {

@@ -7,6 +7,8 @@
 //   std::vector<std::string> all = co_await ratchet::gather(std::move(calls));
 //   std::string first = co_await ratchet::any(std::move(calls));
 //   std::string fastest = co_await ratchet::race(std::move(calls));
+//   for (auto& r : co_await ratchet::gather_settled(std::move(calls)))  // each Settled<T>:
+//     if (r.ok()) use(r.value()); else log(r.error().what());          // value or error
 //   co_await ratchet::tail_call(other(msg));                 // become `other`
 //
 // A failed call raises its error at the co_await, as the Error subclass for
@@ -22,6 +24,9 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <exception>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -29,6 +34,7 @@
 #include <vector>
 
 #include "ratchet/detail/runtime.hpp"
+#include "ratchet/errors.hpp"
 #include "ratchet/task.hpp"
 
 namespace ratchet {
@@ -64,6 +70,95 @@ class [[nodiscard]] Call {
 
 namespace detail {
 
+// What Settled<T> and Settled<void> share: the error of a call that failed.
+class SettledError {
+ public:
+  bool ok() const noexcept { return !error_.has_value(); }
+  explicit operator bool() const noexcept { return ok(); }
+  // The call's error (status(), type(), what()); std::logic_error if it succeeded.
+  const Error& error() const {
+    if (ok()) throw std::logic_error("ratchet::Settled::error() of a call that succeeded");
+    return *error_;
+  }
+  // Raises the call's error as the exception a co_await of it would have raised.
+  [[noreturn]] void rethrow() const {
+    if (ok()) throw std::logic_error("ratchet::Settled::rethrow() of a call that succeeded");
+    std::rethrow_exception(exception_);
+  }
+
+ protected:
+  void set_error(std::exception_ptr error) {
+    ErrorInfo info = classify_exception(error);
+    error_.emplace(info.status, info.message, info.type);
+    exception_ = std::move(error);
+  }
+
+ private:
+  std::optional<Error> error_;
+  std::exception_ptr exception_;
+};
+
+}  // namespace detail
+
+// The outcome of one call of gather_settled: its value, or its error.
+template <typename T>
+class Settled : public detail::SettledError {
+ public:
+  static Settled of_value(T value) {
+    Settled s;
+    s.value_.emplace(std::move(value));
+    return s;
+  }
+  static Settled of_error(std::exception_ptr error) {
+    Settled s;
+    s.set_error(std::move(error));
+    return s;
+  }
+
+  // The value; raises the call's error (as its own type) when it failed.
+  T& value() & {
+    if (!ok()) rethrow();
+    return *value_;
+  }
+  const T& value() const& {
+    if (!ok()) rethrow();
+    return *value_;
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
+// For Call<void>: whether it succeeded, and its error.
+template <>
+class Settled<void> : public detail::SettledError {
+ public:
+  static Settled of_value() { return Settled(); }
+  static Settled of_error(std::exception_ptr error) {
+    Settled s;
+    s.set_error(std::move(error));
+    return s;
+  }
+};
+
+namespace detail {
+
+// The Settled of a completed step: its value read as T, or its error (a value
+// that cannot be read as T is an InvalidResponseError).
+template <typename T>
+Settled<T> settle(const Context& context, std::uint64_t step) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      result_of<void>(context, step);
+      return Settled<void>::of_value();
+    } else {
+      return Settled<T>::of_value(result_of<T>(context, step));
+    }
+  } catch (...) {
+    return Settled<T>::of_error(std::current_exception());
+  }
+}
+
 // Awaits several calls of one result type as consecutive steps.
 template <typename T, WaitMode Mode>
 class [[nodiscard]] Group {
@@ -85,6 +180,13 @@ class [[nodiscard]] Group {
   auto await_resume() {
     if constexpr (Mode == WaitMode::kAll) {
       return collect();
+    } else if constexpr (Mode == WaitMode::kSettled) {
+      std::vector<Settled<T>> outcomes;
+      outcomes.reserve(specs_.size());
+      for (std::size_t i = 0; i < specs_.size(); ++i) {
+        outcomes.push_back(settle<T>(*context_, first_ + i));
+      }
+      return outcomes;
     } else {
       if (specs_.empty()) throw std::invalid_argument("ratchet::any/race of no calls");
       return result_of<T>(*context_, decisive_step(*context_, Mode, first_, specs_.size()));
@@ -126,6 +228,13 @@ detail::Group<T, detail::WaitMode::kAll> gather(std::vector<Call<T>> calls) {
 template <typename T>
 detail::Group<T, detail::WaitMode::kAll> all(std::vector<Call<T>> calls) {
   return gather(std::move(calls));
+}
+// Every call's outcome, in the calls' order, once all have finished: a failed
+// call does not hide the others' results (to compensate the ones that
+// succeeded, say). Each is a Settled<T>: ok() and value(), or error().
+template <typename T>
+detail::Group<T, detail::WaitMode::kSettled> gather_settled(std::vector<Call<T>> calls) {
+  return detail::Group<T, detail::WaitMode::kSettled>(std::move(calls));
 }
 // The first successful result; if every call fails, the first error to arrive.
 template <typename T>

@@ -16,7 +16,9 @@
 //   DISPATCH_ENDPOINT_URL      where the server reaches this service (needed to dispatch;
 //                              when unset, start()'s address once it listens, e.g. on
 //                              127.0.0.1:0, the port it picked)
-//   DISPATCH_ENDPOINT_ADDR     where serve() listens (default 127.0.0.1:8000)
+//   DISPATCH_ENDPOINT_ADDR     where start()/serve() listen; when unset, the host and port
+//                              of an http DISPATCH_ENDPOINT_URL (a DNS name other than
+//                              localhost: 0.0.0.0), else 127.0.0.1:8000
 //   DISPATCH_VERIFICATION_KEY  the server's public key (PEM or base64); when set,
 //                              unsigned, badly signed or stale requests are refused
 //   DISPATCH_TRACE             1: print each coroutine journal as it is saved
@@ -56,6 +58,9 @@ struct Options {
   int worker_threads = 16;
   // Bound on one request to the server's API.
   std::chrono::milliseconds api_timeout{30'000};
+  // The clock of ratchet::sleep and ratchet::now (empty: the system clock); a
+  // test may pass a fake one.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 // The resolved configuration.
@@ -64,6 +69,9 @@ struct Config {
   std::string api_url;
   std::string endpoint_url;  // empty when not configured
   std::string endpoint_addr;
+  // Where endpoint_addr came from: "DISPATCH_ENDPOINT_ADDR" (or Options),
+  // "DISPATCH_ENDPOINT_URL" (derived from it), or "the default".
+  std::string endpoint_addr_source;
   std::string verification_key;  // empty: requests are not verified
   bool trace = false;
 };
@@ -100,28 +108,58 @@ class Dispatch {
   // Dispatch's lifetime; register functions before serving.
   template <typename F>
   auto function(std::string name, F fn) {
+    static_assert(detail::check_callable<F>());
     using Traits = detail::CallableTraits<std::decay_t<F>>;
     using R = typename Traits::result;
     return make_function<R>(std::move(name), std::move(fn), typename Traits::args{});
   }
 
+  // Declares a function of `Signature` (R(Args...), R the result: T for a
+  // coroutine returning Task<T>) before defining it, so that it can be called
+  // from functions defined before it, including its own definition. start()
+  // refuses to serve while a declared function is not defined.
+  template <typename Signature>
+  Function<Signature> declare(std::string name) {
+    detail::declare_function(*core_, name);
+    return Function<Signature>(core_.get(), std::move(name));
+  }
+  // Defines a declared function; `fn` must have the declared parameters and result.
+  template <typename R, typename... Args, typename F>
+  void define(const Function<R(Args...)>& declared, F fn) {
+    static_assert(detail::check_callable<F>());
+    using Traits = detail::CallableTraits<std::decay_t<F>>;
+    static_assert(std::is_same_v<typename Traits::args, detail::TypeList<std::decay_t<Args>...>>,
+                  "ratchet::Dispatch::define: the parameters differ from the declaration's");
+    static_assert(
+        std::is_same_v<typename detail::ResultOf<typename Traits::result>::type, R>,
+        "ratchet::Dispatch::define: the result differs from the declaration's (a coroutine "
+        "declared R returns Task<R>)");
+    detail::define_function(
+        *core_, declared.name(),
+        detail::make_entry<typename Traits::result>(std::move(fn), typename Traits::args{}));
+  }
+
   // Several calls in one Dispatch request.
   class Batch {
    public:
+    // `run_key`, when given, replaces the call's options' key (kWhileRunning).
     template <typename T>
     Batch& add(Call<T> call, std::string run_key = {}) {
-      items_.push_back({std::move(call).spec(), std::move(run_key)});
+      detail::CallSpec spec = std::move(call).spec();
+      if (!run_key.empty()) spec.options = spec.options.run_key(std::move(run_key));
+      calls_.push_back(std::move(spec));
       return *this;
     }
-    std::size_t size() const { return items_.size(); }
-    // Sends them; their dispatch ids, in order. The batch is empty afterwards.
+    std::size_t size() const { return calls_.size(); }
+    // Sends them; their dispatch ids, in order (Handle<T>(id) to wait on one).
+    // The batch is empty afterwards.
     std::vector<std::string> dispatch();
 
    private:
     friend class Dispatch;
     explicit Batch(detail::DispatchCore* core) : core_(core) {}
     detail::DispatchCore* core_;
-    std::vector<detail::DispatchItem> items_;
+    std::vector<detail::CallSpec> calls_;
   };
   Batch batch() { return Batch(core_.get()); }
 
@@ -132,7 +170,9 @@ class Dispatch {
   Handler handler();
 
   // Starts the built-in HTTP server at DISPATCH_ENDPOINT_ADDR (port 0 picks a
-  // free one) on a pool of worker threads; returns the bound port.
+  // free one) on a pool of worker threads; returns the bound port, and logs
+  // the address to stderr. ConfigurationError when it cannot listen there or a
+  // declared function is not defined.
   std::uint16_t start();
   // start(), then blocks until stop() or SIGINT/SIGTERM.
   void serve();
@@ -148,6 +188,8 @@ class Dispatch {
     detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args));
     return Function<T(A...)>(core_.get(), std::move(name));
   }
+
+  Response handle_run(const Request& request);
 
   std::unique_ptr<detail::DispatchCore> core_;
 };

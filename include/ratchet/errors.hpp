@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace ratchet {
@@ -88,6 +90,20 @@ RATCHET_DEFINE_ERROR(NotFoundError, kNotFound)
 
 #undef RATCHET_DEFINE_ERROR
 
+// Function::wait gave up before the call had a result. The call is not over
+// (wait again with its handle): this is the waiter's own deadline, not a call
+// outcome, and so not a TimeoutError, which is a call that timed out on the
+// server. Thrown out of a durable function, it is a TIMEOUT (retried).
+class WaitTimeoutError : public std::runtime_error {
+ public:
+  WaitTimeoutError(std::string dispatch_id, const std::string& message)
+      : std::runtime_error(message), dispatch_id_(std::move(dispatch_id)) {}
+  const std::string& dispatch_id() const noexcept { return dispatch_id_; }
+
+ private:
+  std::string dispatch_id_;
+};
+
 // A configuration problem (a missing or malformed DISPATCH_* variable); the
 // message names the variable and says what to set.
 class ConfigurationError : public std::runtime_error {
@@ -98,10 +114,52 @@ class ConfigurationError : public std::runtime_error {
 // The Error subclass for `status` (PermanentError for OK/UNSPECIFIED).
 std::exception_ptr make_error(CallStatus status, std::string message, std::string type = {});
 [[noreturn]] void throw_error(CallStatus status, std::string message, std::string type = {});
-// The exception for an error that arrived over the wire: its status comes from
-// its type name (a Ratchet name, or a known foreign one like "ValueError");
-// unknown types are PermanentError, keeping the type.
-[[noreturn]] void throw_remote_error(const std::string& type, const std::string& message);
+// The exception for an error that arrived over the wire (or was recorded by a
+// local step): a type registered with register_error raises that type (when
+// it can be made from a message) or the Error of its registered status;
+// otherwise the Error of `status` if known, else of the status its type name
+// says (a Ratchet name, or a known foreign one like "ValueError"); unknown
+// types are PermanentError. The Error keeps the remote type name.
+[[noreturn]] void throw_remote_error(const std::string& type, const std::string& message,
+                                     CallStatus status = CallStatus::kUnspecified);
+
+namespace detail {
+struct RegisteredError {
+  std::string type;
+  CallStatus status = CallStatus::kPermanentError;
+  bool (*matches)(const std::exception&) = nullptr;
+  std::exception_ptr (*make)(const std::string& message) = nullptr;  // nullptr: an Error
+};
+void add_registered_error(RegisteredError error);
+std::string type_name(const std::type_info& type);  // demangled: "shop::OutOfStock"
+}  // namespace detail
+
+// Registers an exception type of yours with the status it stands for: a
+// function that throws it (or a type derived from it) fails with that status
+// and the type's name, and a coroutine awaiting that call gets an E again when
+// E can be made from a std::string message (else the Error for `status`, of
+// that type name), so `catch (const OutOfStock&)` works across calls:
+//
+//   struct OutOfStock : std::runtime_error { using std::runtime_error::runtime_error; };
+//   ratchet::register_error<OutOfStock>(ratchet::CallStatus::kPermanentError);
+//
+// `type` is its name on the wire (default: the C++ name, "shop::OutOfStock");
+// both ends must register it under the same name. Register before serving;
+// the first registration that matches a thrown exception wins, so register
+// derived types before their bases. Other exceptions keep the table above.
+template <typename E>
+void register_error(CallStatus status, std::string type = {}) {
+  static_assert(std::is_base_of_v<std::exception, E>,
+                "ratchet::register_error: E must derive from std::exception");
+  detail::RegisteredError error;
+  error.type = type.empty() ? detail::type_name(typeid(E)) : std::move(type);
+  error.status = status;
+  error.matches = [](const std::exception& e) { return dynamic_cast<const E*>(&e) != nullptr; };
+  if constexpr (std::is_constructible_v<E, std::string>) {
+    error.make = [](const std::string& message) { return std::make_exception_ptr(E(message)); };
+  }
+  detail::add_registered_error(std::move(error));
+}
 
 // For users' own HTTP calls: does nothing for 2xx, otherwise throws the Error
 // for status_for_http_code(http_code), with `what` in its message (a 503 becomes

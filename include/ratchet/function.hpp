@@ -4,15 +4,25 @@
 //       [](std::string msg) -> ratchet::Task<std::string> { co_return msg + "!"; });
 //   // transform is a ratchet::Function<std::string(std::string)>
 //
-//   co_await transform("hi");                 // inside a coroutine: a durable step
-//   std::string id = transform.dispatch("hi");  // from anywhere: a new root call
-//   std::string out = transform.wait(id);       // its result (the server's Wait RPC)
+//   co_await transform("hi");                      // inside a coroutine: a durable step
+//   ratchet::Handle<std::string> h = transform.dispatch("hi");  // from anywhere: a root call
+//   std::string out = transform.wait(h);           // its result (the server's Wait RPC)
+//   transform.with(ratchet::CallOptions().max_attempts(3)).dispatch("hi");  // call_options.hpp
 //
 // R is the callable's result, or T for a coroutine returning Task<T>. Arguments
 // and results travel as JSON-like values (nlohmann::json conversions, so user
 // types need to_json/from_json): no argument is null, one argument is its own
-// value, several are a JSON array. A Function is a cheap handle: it must not
-// outlive the Dispatch that made it.
+// value, several are a JSON array. Parameters are taken by value (or const&):
+// a durable function receives copies, never references to its caller's data.
+//
+// A Function is a cheap handle (a name and options): copy it into the lambdas
+// that call it. It must not outlive the Dispatch that made it. A function can
+// call itself, or one defined later, when it is declared first:
+//
+//   ratchet::Function<int(int)> countdown = dispatch.declare<int(int)>("countdown");
+//   dispatch.define(countdown, [countdown](int n) -> ratchet::Task<int> {
+//     co_return n == 0 ? 0 : 1 + co_await countdown(n - 1);
+//   });
 #pragma once
 
 #include <chrono>
@@ -28,6 +38,7 @@
 #include <vector>
 
 #include "ratchet/call.hpp"
+#include "ratchet/call_options.hpp"
 #include "ratchet/detail/runtime.hpp"
 #include "ratchet/errors.hpp"
 #include "ratchet/task.hpp"
@@ -36,31 +47,46 @@ namespace ratchet {
 
 // An idempotency key for a dispatch: while a call dispatched with the same key
 // is running, dispatching again returns its id instead of starting another.
+// (CallOptions::run_key says the same, and can dedupe for good.)
 struct RunKey {
   std::string value;
+};
+
+// A dispatched call whose result is an R: what Function<R(...)>::dispatch
+// returns and Function<R(...)>::wait takes, so that a call's result cannot be
+// read as another function's type. Made from a stored id with Handle<R>(id).
+template <typename R>
+class Handle {
+ public:
+  explicit Handle(std::string dispatch_id) : id_(std::move(dispatch_id)) {}
+  const std::string& id() const noexcept { return id_; }
+  friend bool operator==(const Handle&, const Handle&) = default;
+
+ private:
+  std::string id_;
 };
 
 namespace detail {
 
 class DispatchCore;
 
-struct DispatchItem {
-  CallSpec call;
-  std::string run_key;
-};
 // Sends calls to the server in one Dispatch request; their ids in order.
-std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items);
-// The result of root call `dispatch_id` (the server's Wait RPC), waiting up to `timeout`.
+std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<CallSpec> calls);
+// The result of root call `dispatch_id` (the server's Wait RPC), waiting up to
+// `timeout`; WaitTimeoutError after it.
 Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
                         std::chrono::milliseconds timeout);
 
 // A registered function, type-erased: a plain one maps its input to its output;
-// a coroutine one makes the root coroutine for an input.
+// a coroutine one makes the root coroutine for an input. Neither: declared,
+// not yet defined.
 struct FunctionEntry {
   std::function<nlohmann::json(const nlohmann::json&)> plain;
   std::function<Task<nlohmann::json>(const nlohmann::json&)> start;
 };
 void register_function(DispatchCore& core, const std::string& name, FunctionEntry entry);
+void declare_function(DispatchCore& core, const std::string& name);
+void define_function(DispatchCore& core, const std::string& name, FunctionEntry entry);
 
 template <typename... A>
 nlohmann::json pack_arguments(const A&... args) {
@@ -102,23 +128,51 @@ std::tuple<A...> unpack_arguments(const nlohmann::json& input) {
 template <typename... A>
 struct TypeList {};
 
+// The signature of a callable with exactly one (a lambda that is not generic,
+// a function pointer, a functor with one operator()); no members otherwise.
+template <typename T, typename = void>
+struct CallableTraits {};
 template <typename T>
-struct CallableTraits : CallableTraits<decltype(&T::operator())> {};
+struct CallableTraits<T, std::void_t<decltype(&T::operator())>>
+    : CallableTraits<decltype(&T::operator())> {};
 template <typename R, typename... A>
-struct CallableTraits<R (*)(A...)> {
+struct CallableTraits<R (*)(A...), void> {
   using result = R;
   using args = TypeList<std::decay_t<A>...>;
+  // A non-const lvalue reference parameter would bind to the SDK's copy of the
+  // input, not to anything of the caller's: refused (take it by value).
+  static constexpr bool takes_mutable_reference =
+      ((std::is_lvalue_reference_v<A> && !std::is_const_v<std::remove_reference_t<A>>) || ...);
 };
 template <typename R, typename... A>
-struct CallableTraits<R (*)(A...) noexcept> : CallableTraits<R (*)(A...)> {};
+struct CallableTraits<R (*)(A...) noexcept, void> : CallableTraits<R (*)(A...)> {};
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...)> : CallableTraits<R (*)(A...)> {};
+struct CallableTraits<R (C::*)(A...), void> : CallableTraits<R (*)(A...)> {};
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...) const> : CallableTraits<R (*)(A...)> {};
+struct CallableTraits<R (C::*)(A...) const, void> : CallableTraits<R (*)(A...)> {};
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...) noexcept> : CallableTraits<R (*)(A...)> {};
+struct CallableTraits<R (C::*)(A...) noexcept, void> : CallableTraits<R (*)(A...)> {};
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...) const noexcept> : CallableTraits<R (*)(A...)> {};
+struct CallableTraits<R (C::*)(A...) const noexcept, void> : CallableTraits<R (*)(A...)> {};
+
+template <typename F>
+concept HasOneSignature = requires {
+  typename CallableTraits<std::decay_t<F>>::result;
+};
+
+// The checks every registered callable passes, with messages that say what to do.
+template <typename F>
+constexpr bool check_callable() {
+  static_assert(HasOneSignature<F>,
+                "ratchet: a durable function needs parameters of fixed types: not a generic "
+                "lambda (auto parameters) nor an overloaded functor");
+  if constexpr (HasOneSignature<F>) {
+    static_assert(!CallableTraits<std::decay_t<F>>::takes_mutable_reference,
+                  "ratchet: a durable function takes its parameters by value (or const&): it "
+                  "receives copies of its inputs, never its caller's objects");
+  }
+  return true;
+}
 
 template <typename R>
 struct ResultOf {
@@ -172,30 +226,43 @@ class Function;
 template <typename R, typename... Args>
 class Function<R(Args...)> {
  public:
+  using result_type = R;
+
   Function(detail::DispatchCore* core, std::string name) : core_(core), name_(std::move(name)) {}
 
   const std::string& name() const { return name_; }
+  const CallOptions& options() const { return options_; }
+
+  // This function with `options` for the calls and dispatches made through
+  // the copy (call_options.hpp).
+  [[nodiscard]] Function with(CallOptions options) const {
+    Function copy = *this;
+    copy.options_ = std::move(options);
+    return copy;
+  }
 
   // A call to this function, to co_await inside a durable coroutine (or to add
   // to a Batch).
   Call<R> operator()(Args... args) const {
-    return Call<R>(detail::CallSpec{name_, detail::pack_arguments(args...)});
+    return Call<R>(detail::CallSpec{name_, detail::pack_arguments(args...), options_});
   }
 
-  // Starts a new root call on the server; returns its dispatch id.
-  std::string dispatch(Args... args) const { return dispatch(RunKey{}, std::move(args)...); }
-  std::string dispatch(RunKey key, Args... args) const {
-    std::vector<detail::DispatchItem> items;
-    items.push_back(
-        {detail::CallSpec{name_, detail::pack_arguments(args...)}, std::move(key.value)});
-    return detail::dispatch_calls(*core_, std::move(items)).at(0);
+  // Starts a new root call on the server; returns its handle.
+  Handle<R> dispatch(Args... args) const {
+    std::vector<detail::CallSpec> calls;
+    calls.push_back(detail::CallSpec{name_, detail::pack_arguments(args...), options_});
+    return Handle<R>(detail::dispatch_calls(*core_, std::move(calls)).at(0));
+  }
+  Handle<R> dispatch(RunKey key, Args... args) const {
+    return with(options_.run_key(std::move(key.value))).dispatch(std::move(args)...);
   }
 
-  // The result of the root call `dispatch_id`, blocking until it has one;
-  // raises its error, or TimeoutError after `timeout`.
-  R wait(const std::string& dispatch_id,
+  // The result of the root call `handle`, blocking until it has one; raises
+  // its error (a TimeoutError is a call that timed out on the server), or
+  // WaitTimeoutError when `timeout` passes first (the call goes on).
+  R wait(const Handle<R>& handle,
          std::chrono::milliseconds timeout = std::chrono::minutes(10)) const {
-    return detail::value_of<R>(detail::wait_for_result(*core_, dispatch_id, timeout), 0);
+    return detail::value_of<R>(detail::wait_for_result(*core_, handle.id(), timeout), 0);
   }
 
   // dispatch() then wait().
@@ -204,6 +271,7 @@ class Function<R(Args...)> {
  private:
   detail::DispatchCore* core_;
   std::string name_;
+  CallOptions options_;
 };
 
 }  // namespace ratchet

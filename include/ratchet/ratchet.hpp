@@ -3,7 +3,9 @@
 #pragma once
 
 #include "ratchet/call.hpp"
+#include "ratchet/call_options.hpp"
 #include "ratchet/dispatch.hpp"
 #include "ratchet/errors.hpp"
 #include "ratchet/function.hpp"
+#include "ratchet/steps.hpp"
 #include "ratchet/task.hpp"

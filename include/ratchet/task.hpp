@@ -13,6 +13,9 @@
 //
 // Code between two co_awaits must be deterministic: on another process the
 // coroutine is resumed by running it again from the start against its journal.
+// Time, randomness and I/O go in steps (steps.hpp) or durable calls, whose
+// results the journal records. docs/sdk.md, "Execution guarantees", says what
+// runs how often.
 #pragma once
 
 #include <coroutine>

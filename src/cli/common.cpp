@@ -239,6 +239,11 @@ nlohmann::ordered_json call_json(const CallRecord& call) {
   out["started_at"] = format_local_time(call.started_at);
   out["finished_at"] = optional_time(call.finished_at);
   out["expires_at"] = optional_time(call.expires_at);
+  // A waiting coroutine runs again by then at the latest: a sleep's end, or its Poll's max_wait.
+  out["wakes_by"] = call.phase == CallPhase::kWaiting && call.poll
+                        ? nlohmann::ordered_json(format_local_time(call.poll->deadline))
+                        : nullptr;
+  out["max_attempts"] = call.max_attempts > 0 ? nlohmann::ordered_json(call.max_attempts) : nullptr;
   return out;
 }
 

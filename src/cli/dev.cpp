@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
@@ -13,10 +15,36 @@
 
 namespace ratchet::cli {
 
+namespace {
+
+std::string listen_advice(const std::optional<std::string>& listen) {
+  if (!listen) {
+    return "Your service must listen where the proxy at that https URL forwards to "
+           "(DISPATCH_ENDPOINT_ADDR).";
+  }
+  return "Your service must listen at " + *listen +
+         " (DISPATCH_ENDPOINT_ADDR; the C++ SDK derives it from DISPATCH_ENDPOINT_URL when unset).";
+}
+
+std::string store_advice(const std::string& db, bool temporary) {
+  if (db.rfind("postgres", 0) == 0) {
+    // Not printed: the URL may hold a password.
+    return "The store is the PostgreSQL database of --db (kept when this server stops).\n"
+           "See a call with: RATCHET_DB=<that URL> ratchet status --job-id <dispatch id>";
+  }
+  std::string text = "The store is " + db;
+  text += temporary ? " (temporary: deleted when this server stops; --db PATH keeps one)."
+                    : " (kept when this server stops).";
+  return text + "\nSee a call with: RATCHET_DB=\"" + db +
+         "\" ratchet status --job-id <dispatch id>";
+}
+
+}  // namespace
+
 int run_dev(int argc, char** argv) {
   CLI::App app(
       "Start a local server for development: a fresh signing key, API key 'test', "
-      "and a temporary store; print how to configure an SDK.",
+      "and a temporary store (or --db); print how to configure an SDK and where the store is.",
       "dev");
   std::string endpoint_url, host = "127.0.0.1", api_key = "test", db, key_file;
   std::string dispatch_grace = "20ms";
@@ -62,6 +90,7 @@ int run_dev(int argc, char** argv) {
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
   config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
+  std::optional<std::string> listen = http::listen_address_for(*url);
   int exit_code = serve_until_signal(std::move(config), [&](const server::Server& running) {
     std::string address = host + ":" + std::to_string(running.port());
     std::printf(
@@ -74,6 +103,9 @@ int run_dev(int argc, char** argv) {
         "  export DISPATCH_VERIFICATION_KEY=\"%s\"\n",
         address.c_str(), endpoint_url.c_str(), address.c_str(), api_key.c_str(),
         endpoint_url.c_str(), public_key.c_str());
+    if (listen) std::printf("  export DISPATCH_ENDPOINT_ADDR=\"%s\"\n", listen->c_str());
+    std::printf("%s\n", listen_advice(listen).c_str());
+    std::printf("%s\n", store_advice(db, !temporary_dir.empty()).c_str());
     std::fflush(stdout);
     // On stderr: stdout is the block above, as the protocol's tooling prints it.
     spdlog::info("the dashboard is at http://{}/ (its key: the API key)", address);

@@ -1,5 +1,7 @@
 #include "engine/attempt.hpp"
 
+#include <algorithm>
+
 #include "dispatch/sdk/v1/function.pb.h"
 #include "protocol/connect.hpp"
 
@@ -79,7 +81,7 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
   }
   std::optional<Micros> max_wait;
   if (poll.has_max_wait()) {
-    max_wait = poll.max_wait().seconds() * kMicrosPerSecond + poll.max_wait().nanos() / 1000;
+    max_wait = protocol::duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
   }
   // Real SDKs leave max_results unset: read that as "as many as there are".
   auto limits = protocol::normalize_poll_limits(
@@ -105,8 +107,9 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     next.version = child.version();
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(child.max_attempts(), 1'000'000));
     Micros expiration =
-        child.expiration().seconds() * kMicrosPerSecond + child.expiration().nanos() / 1000;
+        protocol::duration_micros(child.expiration().seconds(), child.expiration().nanos());
     if (expiration > 0) {
       next.expires_at = now + expiration;
     } else if (defaults.expiration) {
@@ -182,6 +185,7 @@ std::string build_run_request(const ClaimedCall& claimed) {
   request.set_parent_dispatch_id(call.parent_id);
   request.set_root_dispatch_id(call.root_id);
   set_timestamp(request.mutable_creation_time(), call.started_at);
+  request.set_attempt(static_cast<std::uint32_t>(std::max(call.attempts, 0)));
   set_timestamp(request.mutable_expiration_time(), call.expires_at.value_or(kNeverExpires));
   if (!call.poll) {
     request.mutable_input()->ParseFromString(call.input);

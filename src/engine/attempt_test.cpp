@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "dispatch/sdk/v1/function.pb.h"
 #include "google/protobuf/wrappers.pb.h"
+#include "protocol/connect.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -141,6 +144,14 @@ TEST(BuildCallResult, AnswersWaitWithTheErrorAsItCame) {
   EXPECT_EQ(result.output().SerializeAsString(), any_string("out"));
 }
 
+TEST(BuildRunRequest, CarriesTheAttemptAsRatchetsExtension) {
+  ClaimedCall claimed{a_call(), {}};
+  claimed.call.attempts = 3;  // the claim counted this attempt
+  pb::RunRequest request;
+  ASSERT_TRUE(request.ParseFromString(build_run_request(claimed)));
+  EXPECT_EQ(request.attempt(), 3u);
+}
+
 TEST(BuildRunRequest, ResumesACoroutineInTheSameOneofMember) {
   for (int member : {1, 6}) {
     ClaimedCall claimed{a_call(), {}};
@@ -258,6 +269,37 @@ TEST(InterpretReply, PollDefaultsAndClampsWhatSdksLeaveOut) {
   ASSERT_EQ(t.children.size(), 1u);
   EXPECT_EQ(t.children[0].endpoint, "http://127.0.0.1:9") << "inherits the parent's endpoint";
   EXPECT_EQ(t.children[0].correlation_id, 7u);
+}
+
+// ratchet::sleep: a Poll with no calls and a max_wait suspends until then.
+TEST(InterpretReply, APollWithNoCallsIsADurableSleepUntilItsMaxWait) {
+  pb::RunResponse response;
+  auto* poll = response.mutable_poll();
+  poll->mutable_typed_coroutine_state()->set_type_url("type.googleapis.com/x.State");
+  poll->mutable_max_wait()->set_seconds(3600);
+  poll->set_min_results(1);
+  auto t = interpret_reply(a_call(), proto_reply(response), 1000);
+  ASSERT_EQ(t.kind, Transition::Kind::kSuspend);
+  EXPECT_TRUE(t.children.empty());
+  EXPECT_EQ(t.poll.deadline, 1000 + 3600 * kMicrosPerSecond);
+  // A max_wait no clock can reach is clamped, not overflowed into the past.
+  poll->mutable_max_wait()->set_seconds(std::numeric_limits<std::int64_t>::max());
+  t = interpret_reply(a_call(), proto_reply(response), 1000);
+  EXPECT_EQ(t.poll.deadline, 1000 + protocol::kMaxDurationMicros);
+}
+
+TEST(InterpretReply, AChildKeepsItsMaxAttemptsAndExpiration) {
+  pb::RunResponse response;
+  auto* poll = response.mutable_poll();
+  poll->set_coroutine_state("state");
+  auto* child = poll->add_calls();
+  child->set_function("child");
+  child->set_max_attempts(3);
+  child->mutable_expiration()->set_seconds(60);
+  auto t = interpret_reply(a_call(), proto_reply(response), 1000);
+  ASSERT_EQ(t.children.size(), 1u);
+  EXPECT_EQ(t.children[0].max_attempts, 3);
+  EXPECT_EQ(t.children[0].expires_at, 1000 + 60 * kMicrosPerSecond);
 }
 
 TEST(InterpretReply, AnInvalidChildRejectsThePollWhole) {

@@ -136,7 +136,9 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
   using Kind = Transition::Kind;
   if (t.kind == Kind::kRetry || t.kind == Kind::kRestart) {
     Micros ready_at = now + backoff(call.attempts);
-    bool out_of_attempts = call.attempts >= options_.retry.max_attempts;
+    // A call's own limit (Call.max_attempts, Ratchet's extension) wins.
+    int max_attempts = call.max_attempts > 0 ? call.max_attempts : options_.retry.max_attempts;
+    bool out_of_attempts = call.attempts >= max_attempts;
     bool out_of_time = call.expires_at && ready_at >= *call.expires_at;
     if (out_of_attempts || out_of_time) {
       CallEnd end = failure_end(t.status, t.reason.message);

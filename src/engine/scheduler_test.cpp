@@ -214,6 +214,24 @@ TEST_F(SchedulerTest, GivesUpAfterMaxAttempts) {
   EXPECT_NE(done.error->message.find("gave up after 5 attempts"), std::string::npos);
 }
 
+TEST_F(SchedulerTest, ACallsOwnMaxAttemptsWinsOverTheServers) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      [](const pb::RunRequest&) { return fail_with(pb::STATUS_THROTTLED, "slow down"); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);  // 5 attempts
+  scheduler.start();
+  NewCall fewer = call("busy", 0);
+  fewer.max_attempts = 2;
+  NewCall more = call("busy", 1);
+  more.max_attempts = 7;
+  auto ids = dispatch(scheduler, {fewer, more});
+  auto done = wait(scheduler, ids[0]);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 2);
+  EXPECT_NE(done.error->message.find("gave up after 2 attempts"), std::string::npos);
+  EXPECT_EQ(wait(scheduler, ids[1]).attempts, 7);
+}
+
 TEST_F(SchedulerTest, PermanentErrorEndsTheCallAtOnce) {
   auto store = open();
   FakeEndpoint endpoint(

@@ -13,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <limits>
@@ -85,7 +86,20 @@ class WorkerPool {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
+      run_job(job);
+    }
+  }
+
+  // A job answers its request whatever happens (run_blocking_handler); what
+  // could still escape (an allocation failure while answering) is logged,
+  // not left to end the process.
+  static void run_job(const std::function<void()>& job) {
+    try {
       job();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ratchet: a request's worker failed: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "ratchet: a request's worker failed with a non-standard exception\n");
     }
   }
 

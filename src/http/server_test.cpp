@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <boost/asio/post.hpp>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "http/client.hpp"
+#include "http/detail/io_pool.hpp"
 #include "http/test_support.hpp"
 
 namespace ratchet::http {
@@ -553,6 +555,24 @@ TEST(Server, FailsToStartOnAPortInUse) {
   ASSERT_FALSE(server.is_ok());
   EXPECT_EQ(server.status().code(), Code::kUnavailable);
   EXPECT_NE(server.status().message().find(std::to_string(taken.port())), std::string::npos);
+}
+
+// An exception escaping an I/O handler would otherwise end the process (it
+// unwinds io_context::run on its own thread): it is logged, and the thread
+// runs the next handler.
+TEST(IoPool, AHandlerThatThrowsIsLoggedAndTheThreadGoesOn) {
+  ::testing::internal::CaptureStderr();
+  {
+    detail::IoPool pool(1);
+    pool.start("io-test");
+    boost::asio::post(pool.at(0), [] { throw std::runtime_error("a handler's bug"); });
+    std::promise<void> next_ran;
+    boost::asio::post(pool.at(0), [&] { next_ran.set_value(); });
+    EXPECT_EQ(next_ran.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    pool.stop_and_join();
+  }
+  std::string logged = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(logged.find("a handler's bug"), std::string::npos) << logged;
 }
 
 }  // namespace

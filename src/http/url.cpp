@@ -1,5 +1,7 @@
 #include "http/url.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 
 namespace ratchet::http {
@@ -106,6 +108,28 @@ std::string Url::origin() const {
   out.append(host.find(':') != std::string::npos ? "[" + host + "]" : host);
   out.append(":").append(std::to_string(port));
   return out;
+}
+
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char address[16];
+  return inet_pton(AF_INET, host.c_str(), address) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), address) == 1;
+}
+
+}  // namespace
+
+std::optional<std::string> listen_address_for(const Url& url) {
+  if (url.is_https()) return std::nullopt;
+  std::string host = url.host;
+  if (host == "localhost") {
+    host = "127.0.0.1";
+  } else if (!is_ip_literal(host)) {
+    host = "0.0.0.0";
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(url.port);
 }
 
 std::string Url::join(std::string_view target) const {

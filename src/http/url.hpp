@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,12 @@ struct Url {
   // "/api/Run" ("/api/" + "/Run" too). Never empty: "/" at least.
   std::string join(std::string_view target) const;
 };
+
+// Where a plain-HTTP service listens to be reached at `url` ("HOST:PORT"): its
+// host and port, with localhost as 127.0.0.1 and any other DNS name as 0.0.0.0
+// (a name the process cannot bind: every interface). nullopt for https, which
+// is a proxy's address and says nothing about where the proxy forwards to.
+std::optional<std::string> listen_address_for(const Url& url);
 
 // Parses an absolute http or https URL. The error is kInvalidArgument and says
 // what is wrong with the URL and what form is expected.

@@ -242,6 +242,13 @@ Status validate_dispatched_call(std::string_view endpoint, std::string_view func
   return Status::ok();
 }
 
+Micros duration_micros(std::int64_t seconds, std::int32_t nanos) {
+  constexpr std::int64_t kMaxSeconds = kMaxDurationMicros / kMicrosPerSecond;
+  if (seconds >= kMaxSeconds) return kMaxDurationMicros;
+  if (seconds <= -kMaxSeconds) return -kMaxDurationMicros;
+  return seconds * kMicrosPerSecond + nanos / 1000;
+}
+
 PollLimits normalize_poll_limits(std::int32_t min_results, std::int32_t max_results,
                                  std::optional<Micros> max_wait) {
   PollLimits limits;

@@ -120,4 +120,10 @@ inline constexpr Micros kDefaultPollMaxWait = 5 * 60 * kMicrosPerSecond;
 PollLimits normalize_poll_limits(std::int32_t min_results, std::int32_t max_results,
                                  std::optional<Micros> max_wait);
 
+// A google.protobuf.Duration's seconds and nanos in microseconds, clamped to
+// +-100 years: a Poll's max_wait (a durable sleep) or a Call's expiration from
+// the network must not overflow the deadline computed from it.
+inline constexpr Micros kMaxDurationMicros = 100LL * 366 * 24 * 3600 * kMicrosPerSecond;
+Micros duration_micros(std::int64_t seconds, std::int32_t nanos);
+
 }  // namespace ratchet::protocol

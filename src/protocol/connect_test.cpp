@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace ratchet::protocol {
@@ -146,6 +147,14 @@ TEST(NormalizePollLimits, ClampsWhatRealSdksSend) {
   EXPECT_EQ(limits.min_results, 3);
   EXPECT_EQ(limits.max_results, 3);
   EXPECT_EQ(limits.max_wait, kDefaultPollMaxWait);
+}
+
+TEST(DurationMicros, ConvertsAndClampsWhatCouldOverflowADeadline) {
+  EXPECT_EQ(duration_micros(2, 500'000'000), 2'500'000);
+  EXPECT_EQ(duration_micros(0, 1000), 1);
+  EXPECT_EQ(duration_micros(std::numeric_limits<std::int64_t>::max(), 999'999'999),
+            kMaxDurationMicros);
+  EXPECT_EQ(duration_micros(std::numeric_limits<std::int64_t>::min(), 0), -kMaxDurationMicros);
 }
 
 }  // namespace

@@ -49,7 +49,10 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                                          {"input", 4, "google.protobuf.Any"},
                                          {"expiration", 5, "google.protobuf.Duration"},
                                          {"version", 6, "string"},
-                                         {"run_key", 100, "string"}});
+                                         // Ratchet's extensions (docs/server.md):
+                                         {"run_key", 100, "string"},
+                                         {"run_key_scope", 101, "dispatch.sdk.v1.Call.RunKeyScope"},
+                                         {"max_attempts", 102, "uint32"}});
   expect_fields(v1::CallResult::descriptor(), {{"correlation_id", 1, "uint64"},
                                                {"output", 2, "google.protobuf.Any"},
                                                {"error", 3, "dispatch.sdk.v1.Error"},
@@ -81,7 +84,8 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                  {"parent_dispatch_id", 5, "string"},
                  {"root_dispatch_id", 6, "string"},
                  {"creation_time", 7, "google.protobuf.Timestamp"},
-                 {"expiration_time", 8, "google.protobuf.Timestamp"}});
+                 {"expiration_time", 8, "google.protobuf.Timestamp"},
+                 {"attempt", 100, "uint32"}});  // Ratchet's extension
   expect_fields(v1::RunResponse::descriptor(),
                 {{"status", 1, "dispatch.sdk.v1.Status"},
                  {"exit", 2, "dispatch.sdk.v1.Exit", false, "directive"},

@@ -64,9 +64,18 @@ Result<http::Response> send(DispatchCore& core, http::Request request,
   return core.client().send_sync(api_url(core), std::move(request), options);
 }
 
+// A call the server gave up on because it could not reach its endpoint most
+// often means the service listens somewhere else than its URL says.
+std::string unreachable_hint(const std::string& error_type) {
+  if (error_type != "STATUS_TCP_ERROR" && error_type != "STATUS_DNS_ERROR") return {};
+  return " (the Ratchet server could not reach the function's endpoint: check that the "
+         "service serving it listens where DISPATCH_ENDPOINT_URL says; it logs the address "
+         "it listens at when it starts)";
+}
+
 }  // namespace
 
-std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<DispatchItem> items) {
+std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<CallSpec> calls) {
   const std::string endpoint = core.endpoint_url();
   if (endpoint.empty()) {
     throw ConfigurationError(
@@ -74,17 +83,13 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<Dispatch
         "this service's functions, e.g. http://127.0.0.1:8000 (or start() this service first)");
   }
   pb::DispatchRequest dispatch;
-  for (auto& item : items) {
-    auto input = protocol::pack_json(item.call.input);
-    if (!input.is_ok()) {
-      throw InvalidArgumentError("the arguments of " + item.call.function +
-                                 " cannot be sent: " + input.status().message());
-    }
+  for (auto& spec : calls) {
     pb::Call* call = dispatch.add_calls();
-    call->set_endpoint(endpoint);
-    call->set_function(item.call.function);
-    *call->mutable_input() = std::move(*input);
-    call->set_run_key(item.run_key);
+    *call = make_call(spec, endpoint, spec.function);
+    call->set_run_key(spec.options.run_key());
+    if (spec.options.run_key_scope() == RunKeyScope::kOnceEver) {
+      call->set_run_key_scope(pb::Call::RUN_KEY_ONCE_EVER);
+    }
   }
   auto response =
       send(core, api_request(core, protocol::kDispatchPath, dispatch.SerializeAsString()),
@@ -116,8 +121,9 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
   while (true) {
     auto left = duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      throw TimeoutError("call " + dispatch_id + " has no result after " +
-                         std::to_string(timeout.count()) + " ms");
+      throw WaitTimeoutError(dispatch_id, "call " + dispatch_id + " has no result after " +
+                                              std::to_string(timeout.count()) +
+                                              " ms of waiting; it goes on: wait again");
     }
     // The server answers 504 after at most a minute: ask again until the deadline.
     auto chunk = std::min(left, milliseconds(50'000));
@@ -140,7 +146,7 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
     Outcome outcome;
     if (result.has_error()) {
       outcome.error_type = result.error().type();
-      outcome.error_message = result.error().message();
+      outcome.error_message = result.error().message() + unreachable_hint(outcome.error_type);
       return outcome;
     }
     auto value = result.has_output() ? protocol::unpack_to_json(result.output())

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "http/client.hpp"
 #include "http/server.hpp"
@@ -31,6 +32,11 @@ class DispatchCore {
   // The registered function `name`, or nullptr. Entries are never removed.
   const FunctionEntry* find(const std::string& name) const;
   void add(const std::string& name, FunctionEntry entry);
+  // Gives a declared function its definition (std::invalid_argument if it
+  // was not declared, or is defined already).
+  void define(const std::string& name, FunctionEntry entry);
+  // Declared functions without a definition.
+  std::vector<std::string> undefined() const;
 
   sdk::Runtime& runtime() { return runtime_; }
   // The client of the server's API, made on first use.
@@ -62,7 +68,15 @@ class DispatchCore {
   sdk::Runtime runtime_;
 };
 
+inline bool is_defined(const FunctionEntry& entry) {
+  return static_cast<bool>(entry.plain) || static_cast<bool>(entry.start);
+}
+
 // Configuration from options and the environment; throws ConfigurationError.
 Config resolve_config(const Options& options);
+// Where to listen so that the server reaches this service at `endpoint_url`:
+// its host and port (localhost as 127.0.0.1, another DNS name as 0.0.0.0);
+// nullopt for an https URL (a proxy's) or one that does not parse.
+std::optional<std::string> listen_address_for(const std::string& endpoint_url);
 
 }  // namespace ratchet::detail

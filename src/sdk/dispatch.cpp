@@ -41,12 +41,24 @@ std::optional<protocol::VerificationKey> parse_verification_key(const std::strin
 
 }  // namespace
 
+std::optional<std::string> listen_address_for(const std::string& endpoint_url) {
+  auto url = http::parse_url(endpoint_url);
+  if (!url.is_ok()) return std::nullopt;
+  return http::listen_address_for(*url);
+}
+
 Config resolve_config(const Options& options) {
   Config config;
   config.api_key = pick(options.api_key, "DISPATCH_API_KEY");
   config.api_url = pick(options.api_url, "DISPATCH_API_URL", "http://127.0.0.1:4450");
   config.endpoint_url = pick(options.endpoint_url, "DISPATCH_ENDPOINT_URL");
-  config.endpoint_addr = pick(options.endpoint_addr, "DISPATCH_ENDPOINT_ADDR", "127.0.0.1:8000");
+  config.endpoint_addr = pick(options.endpoint_addr, "DISPATCH_ENDPOINT_ADDR");
+  config.endpoint_addr_source = "DISPATCH_ENDPOINT_ADDR";
+  if (config.endpoint_addr.empty()) {
+    auto derived = listen_address_for(config.endpoint_url);
+    config.endpoint_addr = derived.value_or("127.0.0.1:8000");
+    config.endpoint_addr_source = derived ? "DISPATCH_ENDPOINT_URL" : "the default";
+  }
   config.verification_key = pick(options.verification_key, "DISPATCH_VERIFICATION_KEY");
   if (options.trace) {
     config.trace = *options.trace;
@@ -70,7 +82,9 @@ DispatchCore::DispatchCore(Options opts)
     : options(std::move(opts)),
       config(resolve_config(options)),
       verification_key(parse_verification_key(config.verification_key)),
-      runtime_(sdk::RuntimeOptions{options.frame_cache_size, config.trace}) {}
+      runtime_(sdk::RuntimeOptions{
+          options.frame_cache_size, config.trace,
+          options.clock ? options.clock : sdk::WallClock(std::chrono::system_clock::now)}) {}
 
 DispatchCore::~DispatchCore() {
   std::unique_ptr<http::Server> running;
@@ -79,6 +93,26 @@ DispatchCore::~DispatchCore() {
     running = std::move(server);
   }
   if (running) running->stop();
+}
+
+void DispatchCore::define(const std::string& name, FunctionEntry entry) {
+  std::lock_guard lock(functions_mutex_);
+  auto it = functions_.find(name);
+  if (it == functions_.end() || is_defined(it->second)) {
+    throw std::invalid_argument(
+        "ratchet: function \"" + name +
+        (it == functions_.end() ? "\" was not declared by this Dispatch" : "\" is defined twice"));
+  }
+  it->second = std::move(entry);
+}
+
+std::vector<std::string> DispatchCore::undefined() const {
+  std::lock_guard lock(functions_mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : functions_) {
+    if (!is_defined(entry)) names.push_back(name);
+  }
+  return names;
 }
 
 const FunctionEntry* DispatchCore::find(const std::string& name) const {
@@ -128,6 +162,14 @@ void register_function(DispatchCore& core, const std::string& name, FunctionEntr
   core.add(name, std::move(entry));
 }
 
+void declare_function(DispatchCore& core, const std::string& name) {
+  core.add(name, FunctionEntry{});
+}
+
+void define_function(DispatchCore& core, const std::string& name, FunctionEntry entry) {
+  core.define(name, std::move(entry));
+}
+
 }  // namespace detail
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
@@ -149,9 +191,9 @@ Handler Dispatch::handler() {
 }
 
 std::vector<std::string> Dispatch::Batch::dispatch() {
-  if (items_.empty()) return {};
-  auto ids = detail::dispatch_calls(*core_, std::move(items_));
-  items_.clear();
+  if (calls_.empty()) return {};
+  auto ids = detail::dispatch_calls(*core_, std::move(calls_));
+  calls_.clear();
   return ids;
 }
 
@@ -195,6 +237,36 @@ Request from_http(const http::Request& request) {
   return in;
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Says where the service listens and where the server is told to reach it,
+// and warns when those cannot be the same place: a service that listens on
+// one port while its dispatches name another never sees a call.
+void log_listening(const Config& config, std::uint16_t port, const std::string& served_url) {
+  std::string line = "ratchet: serving durable functions at " + config.endpoint_addr + " (port " +
+                     std::to_string(port) + ")";
+  if (config.endpoint_addr_source != "DISPATCH_ENDPOINT_ADDR") {
+    line += ", the address of " + config.endpoint_addr_source;
+  }
+  if (!config.endpoint_url.empty()) {
+    line += "; calls dispatched from here name DISPATCH_ENDPOINT_URL " + config.endpoint_url;
+  } else if (!served_url.empty()) {
+    line += "; calls dispatched from here name " + served_url;
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+  auto url = http::parse_url(config.endpoint_url);
+  if (url.is_ok() && !url->is_https() && is_loopback(url->host) && url->port != port) {
+    std::fprintf(stderr,
+                 "ratchet: warning: DISPATCH_ENDPOINT_URL (%s) names port %u, but this service "
+                 "listens on port %u (%s): the server's calls will not reach it unless something "
+                 "forwards them; unset DISPATCH_ENDPOINT_ADDR to listen where the URL says\n",
+                 config.endpoint_url.c_str(), static_cast<unsigned>(url->port),
+                 static_cast<unsigned>(port), config.endpoint_addr.c_str());
+  }
+}
+
 std::atomic<bool> g_signalled{false};
 extern "C" void on_stop_signal(int) { g_signalled.store(true); }
 
@@ -203,6 +275,10 @@ extern "C" void on_stop_signal(int) { g_signalled.store(true); }
 std::uint16_t Dispatch::start() {
   std::lock_guard lock(core_->server_mutex);
   if (core_->server) return core_->server->port();
+  if (auto undefined = core_->undefined(); !undefined.empty()) {
+    throw ConfigurationError("function " + undefined.front() +
+                             " is declared but not defined: Dispatch::define it before start()");
+  }
   HostPort addr = parse_addr(core_->config.endpoint_addr);
   http::ServerOptions options;
   options.host = addr.host;
@@ -227,13 +303,12 @@ std::uint16_t Dispatch::start() {
     served.port = core_->server->port();
     core_->set_served_url(served.origin());
   }
+  log_listening(core_->config, core_->server->port(), core_->endpoint_url());
   return core_->server->port();
 }
 
 void Dispatch::serve() {
-  std::uint16_t port = start();
-  std::fprintf(stderr, "ratchet: serving durable functions at %s (port %u)\n",
-               core_->config.endpoint_addr.c_str(), static_cast<unsigned>(port));
+  start();
   g_signalled.store(false);
   auto previous_int = std::signal(SIGINT, on_stop_signal);
   auto previous_term = std::signal(SIGTERM, on_stop_signal);

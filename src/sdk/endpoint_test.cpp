@@ -14,6 +14,7 @@
 #include "http/test_support.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/ratchet.hpp"
+#include "sdk/core.hpp"
 #include "sdk/test_support.hpp"
 
 namespace ratchet {
@@ -249,7 +250,7 @@ TEST(Client, HostileApiServerIsAnErrorNotACrash) {
   } catch (const InvalidResponseError& e) {
     EXPECT_NE(std::string(e.what()).find("malformed HTTP response"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)f.wait("some-id"), InvalidResponseError);
+  EXPECT_THROW((void)f.wait(Handle<int>("some-id")), InvalidResponseError);
 }
 
 TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
@@ -351,6 +352,71 @@ TEST(Configuration, TheEnvironmentFillsWhatOptionsLeaveOut) {
   EXPECT_EQ(dispatch.config().api_url, "http://10.0.0.1:9");
   EXPECT_EQ(dispatch.config().endpoint_addr, "127.0.0.1:6") << "options win";
   EXPECT_TRUE(dispatch.config().trace);
+}
+
+TEST(Configuration, TheListenAddressIsTheHostAndPortOfAnHttpEndpointUrl) {
+  EXPECT_EQ(detail::listen_address_for("http://127.0.0.1:9000"), "127.0.0.1:9000");
+  EXPECT_EQ(detail::listen_address_for("http://localhost:9000/api"), "127.0.0.1:9000");
+  EXPECT_EQ(detail::listen_address_for("http://[::1]:9000"), "[::1]:9000");
+  EXPECT_EQ(detail::listen_address_for("http://10.1.2.3"), "10.1.2.3:80");
+  // Reached through a name: every interface.
+  EXPECT_EQ(detail::listen_address_for("http://orders.internal:8080"), "0.0.0.0:8080");
+  // https is a proxy's address: it says nothing about where this process listens.
+  EXPECT_EQ(detail::listen_address_for("https://orders.example.com"), std::nullopt);
+  EXPECT_EQ(detail::listen_address_for("not a url"), std::nullopt);
+}
+
+// Options without an endpoint address, and no DISPATCH_ENDPOINT_ADDR either.
+Options options_without_address(const std::string& endpoint_url) {
+  unsetenv("DISPATCH_ENDPOINT_ADDR");
+  Options options = test_options();
+  options.endpoint_addr.reset();
+  options.endpoint_url = endpoint_url;
+  return options;
+}
+
+// The newcomer's first run: `ratchet dev` called the port of
+// DISPATCH_ENDPOINT_URL while the service listened on the default 8000.
+TEST(Configuration, WithoutAnAddressTheServiceListensWhereItsUrlSays) {
+  std::uint16_t free = 0;
+  {
+    Dispatch probe(test_options());  // endpoint_addr 127.0.0.1:0: a port the kernel picks
+    free = probe.start();
+  }
+  Dispatch dispatch(options_without_address("http://127.0.0.1:" + std::to_string(free)));
+  EXPECT_EQ(dispatch.config().endpoint_addr, "127.0.0.1:" + std::to_string(free));
+  EXPECT_EQ(dispatch.config().endpoint_addr_source, "DISPATCH_ENDPOINT_URL");
+  ::testing::internal::CaptureStderr();
+  std::uint16_t port = dispatch.start();
+  std::string logged = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(port, free);
+  EXPECT_NE(logged.find("serving durable functions at 127.0.0.1:" + std::to_string(free)),
+            std::string::npos)
+      << logged;
+  EXPECT_NE(logged.find("the address of DISPATCH_ENDPOINT_URL"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("warning"), std::string::npos) << logged;
+  dispatch.stop();
+}
+
+TEST(Configuration, AnHttpsUrlLeavesTheDefaultAddress) {
+  Dispatch dispatch(options_without_address("https://orders.example.com"));
+  EXPECT_EQ(dispatch.config().endpoint_addr, "127.0.0.1:8000");
+  EXPECT_EQ(dispatch.config().endpoint_addr_source, "the default");
+}
+
+TEST(Configuration, StartWarnsWhenTheUrlNamesAnotherPortThanItListensOn) {
+  Options options = test_options();  // URL http://127.0.0.1:8000, address 127.0.0.1:0
+  Dispatch dispatch(options);
+  ::testing::internal::CaptureStderr();
+  std::uint16_t port = dispatch.start();
+  std::string logged = ::testing::internal::GetCapturedStderr();
+  ASSERT_NE(port, 8000);
+  EXPECT_NE(logged.find("warning: DISPATCH_ENDPOINT_URL (http://127.0.0.1:8000) names port 8000, "
+                        "but this service listens on port " +
+                        std::to_string(port)),
+            std::string::npos)
+      << logged;
+  dispatch.stop();
 }
 
 TEST(Registration, RejectsDuplicateAndInvalidNames) {

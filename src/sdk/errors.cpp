@@ -8,9 +8,11 @@
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <typeinfo>
+#include <vector>
 
 #include "protocol/status_class.hpp"
 
@@ -61,6 +63,7 @@ constexpr Alias kAliases[] = {
     {"ConnectionRefusedError", CallStatus::kTcpError},
     {"ConnectionResetError", CallStatus::kTcpError},
     {"PermissionError", CallStatus::kPermissionDenied},
+    {"ratchet::WaitTimeoutError", CallStatus::kTimeout},
 };
 
 const Row& row_for(CallStatus status) {
@@ -81,16 +84,38 @@ std::optional<CallStatus> status_for_type(std::string_view type) {
   return protocol::status_from_name(type);
 }
 
-std::string demangled_name(const std::type_info& type) {
-  int result = 0;
-  std::unique_ptr<char, void (*)(void*)> name(
-      abi::__cxa_demangle(type.name(), nullptr, nullptr, &result), std::free);
-  return result == 0 && name ? std::string(name.get()) : std::string(type.name());
+// The exception types users registered (register_error), in order.
+struct Registry {
+  std::mutex mutex;
+  std::vector<detail::RegisteredError> errors;
+};
+Registry& registry() {
+  static Registry instance;
+  return instance;
+}
+
+std::optional<detail::RegisteredError> registered_for(const std::exception& e) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  for (const auto& error : r.errors) {
+    if (error.matches(e)) return error;
+  }
+  return std::nullopt;
+}
+
+std::optional<detail::RegisteredError> registered_named(std::string_view type) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  for (const auto& error : r.errors) {
+    if (error.type == type) return error;
+  }
+  return std::nullopt;
 }
 
 // The status of a standard exception that is not a ratchet::Error.
 CallStatus status_for_standard(const std::exception& e) {
   if (dynamic_cast<const std::invalid_argument*>(&e)) return CallStatus::kInvalidArgument;
+  if (dynamic_cast<const WaitTimeoutError*>(&e)) return CallStatus::kTimeout;
   if (auto* system = dynamic_cast<const std::system_error*>(&e)) {
     const std::error_code& code = system->code();
     if (code == std::errc::timed_out) return CallStatus::kTimeout;
@@ -118,10 +143,38 @@ void throw_error(CallStatus status, std::string message, std::string type) {
   std::rethrow_exception(make_error(status, std::move(message), std::move(type)));
 }
 
-void throw_remote_error(const std::string& type, const std::string& message) {
-  CallStatus status = status_for_type(type).value_or(CallStatus::kPermanentError);
+void throw_remote_error(const std::string& type, const std::string& message, CallStatus status) {
+  if (auto registered = registered_named(type)) {
+    if (registered->make) std::rethrow_exception(registered->make(message));
+    throw_error(registered->status, message, type);
+  }
+  if (status == CallStatus::kUnspecified || status == CallStatus::kOk) {
+    status = status_for_type(type).value_or(CallStatus::kPermanentError);
+  }
   throw_error(status, message, type);
 }
+
+namespace detail {
+
+void add_registered_error(RegisteredError error) {
+  if (error.status == CallStatus::kOk || error.status == CallStatus::kUnspecified) {
+    throw std::invalid_argument("ratchet::register_error<" + error.type +
+                                ">: an error needs a failure status, not " +
+                                std::string(status_name(error.status)));
+  }
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.errors.push_back(std::move(error));
+}
+
+std::string type_name(const std::type_info& type) {
+  int result = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &result), std::free);
+  return result == 0 && name ? std::string(name.get()) : std::string(type.name());
+}
+
+}  // namespace detail
 
 void check_http_status(int http_code, std::string_view what) {
   CallStatus status = status_for_http_code(http_code);
@@ -135,10 +188,14 @@ ErrorInfo classify_exception(std::exception_ptr error) {
   ErrorInfo info;
   try {
     std::rethrow_exception(error);
-  } catch (const Error& e) {
-    info = {e.status(), e.type(), e.what()};
   } catch (const std::exception& e) {
-    info = {status_for_standard(e), demangled_name(typeid(e)), e.what()};
+    if (auto registered = registered_for(e)) {
+      info = {registered->status, registered->type, e.what()};
+    } else if (const auto* ratchet_error = dynamic_cast<const Error*>(&e)) {
+      info = {ratchet_error->status(), ratchet_error->type(), e.what()};
+    } else {
+      info = {status_for_standard(e), detail::type_name(typeid(e)), e.what()};
+    }
   } catch (...) {
     info = {CallStatus::kPermanentError, "unknown", "a non-standard exception was thrown"};
   }

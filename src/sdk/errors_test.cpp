@@ -100,5 +100,75 @@ TEST(Errors, FunctionsThatThrowExitWithTheMappedStatus) {
   }
 }
 
+namespace shop {
+struct OutOfStock : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct Backorder : OutOfStock {  // derived: registered before its base
+  using OutOfStock::OutOfStock;
+};
+// Cannot be made from a message: raised on the other side as the Error of its status.
+struct RateLimited : std::exception {
+  const char* what() const noexcept override { return "slow down"; }
+};
+}  // namespace shop
+
+class RegisteredErrors : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    register_error<shop::Backorder>(CallStatus::kTemporaryError);
+    register_error<shop::OutOfStock>(CallStatus::kPermanentError);
+    register_error<shop::RateLimited>(CallStatus::kThrottled, "RateLimited");
+  }
+};
+
+TEST_F(RegisteredErrors, AThrownTypeGetsItsRegisteredStatusAndName) {
+  auto info = classify(std::make_exception_ptr(shop::OutOfStock("no more tea")));
+  EXPECT_EQ(info.status, CallStatus::kPermanentError);
+  EXPECT_EQ(info.type, "ratchet::(anonymous namespace)::shop::OutOfStock");
+  EXPECT_EQ(info.message, "no more tea");
+  info = classify(std::make_exception_ptr(shop::Backorder("next week")));
+  EXPECT_EQ(info.status, CallStatus::kTemporaryError) << "the first registration that matches";
+  info = classify(std::make_exception_ptr(shop::RateLimited()));
+  EXPECT_EQ(info.status, CallStatus::kThrottled);
+  EXPECT_EQ(info.type, "RateLimited");
+}
+
+TEST_F(RegisteredErrors, ARemoteErrorOfARegisteredTypeRaisesThatType) {
+  std::string type = classify(std::make_exception_ptr(shop::OutOfStock("x"))).type;
+  EXPECT_THROW(throw_remote_error(type, "no more tea"), shop::OutOfStock);
+  try {
+    throw_remote_error("RateLimited", "slow down");
+  } catch (const ThrottledError& e) {
+    EXPECT_EQ(e.type(), "RateLimited");
+  }
+}
+
+// The saga's case: a child throws OutOfStock; its parent catches OutOfStock.
+TEST_F(RegisteredErrors, ACoroutineCatchesItsChildsRegisteredType) {
+  Dispatch dispatch(test_options());
+  auto reserve = dispatch.function("reserve", [](std::string item) -> std::string {
+    throw shop::OutOfStock(item + " is out of stock");
+  });
+  dispatch.function("order", [reserve](std::string item) -> Task<std::string> {
+    try {
+      co_return co_await reserve(item);
+    } catch (const shop::OutOfStock& e) {
+      co_return std::string("caught: ") + e.what();
+    }
+  });
+  auto child = run(dispatch, first_run("reserve", "tea", "c1"));
+  EXPECT_EQ(child.status(), pb::STATUS_PERMANENT_ERROR);
+  auto answer = run(dispatch, first_run("order", "tea"));
+  pb::CallResult failed = error_result(1, child.exit().result().error().type(),
+                                       child.exit().result().error().message());
+  answer = run(dispatch, resume("order", answer.poll(), {failed}));
+  EXPECT_EQ(unpacked(answer.exit().result().output()), "caught: tea is out of stock");
+}
+
+TEST_F(RegisteredErrors, ASuccessStatusCannotBeRegistered) {
+  EXPECT_THROW(register_error<std::out_of_range>(CallStatus::kOk), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace ratchet

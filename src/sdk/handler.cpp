@@ -4,6 +4,8 @@
 // 503: protocol/replay_guard.hpp), the RunRequest, the function's name. Every
 // refusal is a Connect JSON error; a function's own failure is a 200 whose
 // RunResponse carries the status.
+#include <cstdio>
+
 #include "common/clock.hpp"
 #include "http/message.hpp"
 #include "protocol/connect.hpp"
@@ -55,6 +57,21 @@ Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& repla
 }  // namespace
 
 Response Dispatch::handle(const Request& request) {
+  // Whatever goes wrong answers this request; it never escapes into the
+  // server's thread (where it would end the process).
+  try {
+    return handle_run(request);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request: %s\n", e.what());
+    return connect_error(protocol::ConnectCode::kInternal,
+                         std::string("the endpoint failed: ") + e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ratchet: the endpoint failed to answer a request\n");
+    return connect_error(protocol::ConnectCode::kInternal, "the endpoint failed");
+  }
+}
+
+Response Dispatch::handle_run(const Request& request) {
   using protocol::ConnectCode;
   std::string_view path = path_of(request.path);
   if (!ends_with(path, protocol::kRunPath)) {
@@ -86,9 +103,11 @@ Response Dispatch::handle(const Request& request) {
     return connect_error(ConnectCode::kInvalidArgument, "the body is not a RunRequest");
   }
   const detail::FunctionEntry* entry = core_->find(run.function());
-  if (entry == nullptr) {
+  if (entry == nullptr || !detail::is_defined(*entry)) {
     return connect_error(ConnectCode::kNotFound,
-                         "function \"" + run.function() + "\" is not registered at this endpoint");
+                         "function \"" + run.function() + "\" is " +
+                             (entry ? "declared but not defined" : "not registered") +
+                             " at this endpoint");
   }
   // The calls a coroutine makes run here too: at the configured URL, or else
   // at the address the server used to reach us.

@@ -40,10 +40,13 @@ const std::string& name_at(const jv1::Journal& journal, std::uint32_t index) {
 
 }  // namespace
 
-void add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash) {
+jv1::Step& add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash,
+                    jv1::StepKind kind) {
   jv1::Step* step = journal.add_steps();
   step->set_function(intern(journal, function));
   step->set_argument_hash(hash);
+  step->set_kind(kind);
+  return *step;
 }
 
 const std::string& step_function(const jv1::Journal& journal, std::uint64_t step) {
@@ -95,14 +98,42 @@ Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
 namespace {
 
 // Numbers the step's result in the order results arrived. Results a server lists
-// without their order (see PollResult.arrival_order) share one number: nothing says
-// which of them came first.
-void complete(jv1::Journal& journal, jv1::Step& step, bool ordered, std::uint64_t batch) {
+// without their order (see PollResult.arrival_order) share one number, `batch`:
+// nothing says which of them came first.
+void complete(jv1::Journal& journal, jv1::Step& step, bool ordered = true,
+              std::uint64_t batch = 0) {
   if (ordered) journal.set_completed(journal.completed() + 1);
   step.set_completion(ordered ? journal.completed() : batch);
 }
 
+void set_output(jv1::Journal& journal, jv1::Step& step, const google::protobuf::Any& output) {
+  step.mutable_output()->set_type(intern(journal, output.type_url()));
+  step.mutable_output()->set_value(output.value());
+}
+
+void set_error(jv1::Step& step, std::string_view type, std::string_view message, int status) {
+  step.mutable_error()->set_type(std::string(type));
+  step.mutable_error()->set_message(std::string(message));
+  step.mutable_error()->set_status(status);
+}
+
+bool is_pending_call(const jv1::Step& step) {
+  return is_pending(step) && step.kind() == jv1::STEP_KIND_CALL;
+}
+
 }  // namespace
+
+void complete_with_output(jv1::Journal& journal, jv1::Step& step,
+                          const google::protobuf::Any& output) {
+  set_output(journal, step, output);
+  complete(journal, step);
+}
+
+void complete_with_error(jv1::Journal& journal, jv1::Step& step, std::string_view type,
+                         std::string_view message, int status) {
+  set_error(step, type, message, status);
+  complete(journal, step);
+}
 
 int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
   int ignored = 0;
@@ -111,21 +142,19 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
   if (!ordered) journal.set_completed(batch);
   for (const pb::CallResult& result : poll_result.results()) {
     std::uint64_t n = result.correlation_id();
+    // Only a pending call takes a result: never a local step or a sleep.
     if (n == 0 || n > static_cast<std::uint64_t>(journal.steps_size()) ||
-        !is_pending(journal.steps(static_cast<int>(n - 1)))) {
+        !is_pending_call(journal.steps(static_cast<int>(n - 1)))) {
       ++ignored;
       continue;
     }
     jv1::Step& step = *journal.mutable_steps(static_cast<int>(n - 1));
     if (result.has_error()) {
-      step.mutable_error()->set_type(result.error().type());
-      step.mutable_error()->set_message(result.error().message());
+      set_error(step, result.error().type(), result.error().message(), 0);
     } else {
       // A result with neither output nor error is null.
       static const google::protobuf::Any null = protocol::pack_null();
-      const google::protobuf::Any& output = result.has_output() ? result.output() : null;
-      step.mutable_output()->set_type(intern(journal, output.type_url()));
-      step.mutable_output()->set_value(output.value());
+      set_output(journal, step, result.has_output() ? result.output() : null);
     }
     complete(journal, step, ordered, batch);
   }
@@ -134,12 +163,11 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
     for (auto n = std::max<std::uint64_t>(journal.last_poll_first_step(), 1);
          n <= static_cast<std::uint64_t>(journal.steps_size()); ++n) {
       jv1::Step& step = *journal.mutable_steps(static_cast<int>(n - 1));
-      if (!is_pending(step)) continue;
-      step.mutable_error()->set_type(
-          poll_result.error().type().empty() ? "TemporaryError" : poll_result.error().type());
-      step.mutable_error()->set_message("the call could not be dispatched: " +
-                                        poll_result.error().message());
-      complete(journal, step, true, 0);
+      if (!is_pending_call(step)) continue;
+      complete_with_error(
+          journal, step,
+          poll_result.error().type().empty() ? "TemporaryError" : poll_result.error().type(),
+          "the call could not be dispatched: " + poll_result.error().message());
     }
   }
   return ignored;
@@ -155,17 +183,36 @@ std::string hex(std::uint64_t value) {
 
 }  // namespace
 
-Status check_step(const jv1::Journal& journal, std::uint64_t step, std::string_view function,
-                  std::uint64_t hash) {
+namespace {
+
+// "a call to work", "local step charge", "a sleep", for divergence messages.
+std::string describe_step(jv1::StepKind kind, std::string_view function) {
+  switch (kind) {
+    case jv1::STEP_KIND_LOCAL:
+      return "local step " + std::string(function);
+    case jv1::STEP_KIND_SLEEP:
+      return "a sleep";
+    default:
+      return "a call to " + std::string(function);
+  }
+}
+
+}  // namespace
+
+Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind kind,
+                  std::string_view function, std::uint64_t hash) {
   const jv1::Step& recorded = journal.steps(static_cast<int>(step - 1));
   const std::string& recorded_function = name_at(journal, recorded.function());
-  if (recorded_function == function && recorded.argument_hash() == hash) return Status::ok();
-  std::string what = recorded_function != function
-                         ? "the code now calls " + std::string(function) +
-                               " where the journal recorded a call to " + recorded_function
-                         : "the code now calls " + std::string(function) +
-                               " with other arguments (hash " + hex(hash) + ", recorded " +
-                               hex(recorded.argument_hash()) + ")";
+  if (recorded.kind() == kind && recorded_function == function &&
+      recorded.argument_hash() == hash) {
+    return Status::ok();
+  }
+  std::string what =
+      recorded.kind() != kind || recorded_function != function
+          ? "the code now runs " + describe_step(kind, function) + " where the journal recorded " +
+                describe_step(recorded.kind(), recorded_function)
+          : "the code now calls " + std::string(function) + " with other arguments (hash " +
+                hex(hash) + ", recorded " + hex(recorded.argument_hash()) + ")";
   return Status(Code::kFailedPrecondition,
                 "step " + std::to_string(step) + " diverged: " + what +
                     "; the coroutine's code changed under a running call, so it restarts "
@@ -179,8 +226,13 @@ std::string describe_journal(const jv1::Journal& journal, std::string_view dispa
   std::uint64_t number = 0;
   for (const jv1::Step& step : journal.steps()) {
     ++number;
-    text += "  #" + std::to_string(number) + " " + name_at(journal, step.function()) + " args " +
-            hex(step.argument_hash()) + ": ";
+    text += "  #" + std::to_string(number) + " ";
+    if (step.kind() == jv1::STEP_KIND_SLEEP) {
+      text += "sleep until " + std::to_string(step.wake_at_us()) + " us: ";
+    } else {
+      text += (step.kind() == jv1::STEP_KIND_LOCAL ? "local " : "") +
+              name_at(journal, step.function()) + " args " + hex(step.argument_hash()) + ": ";
+    }
     if (is_pending(step)) {
       text += "pending";
     } else if (step.has_error()) {

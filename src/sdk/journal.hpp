@@ -35,8 +35,15 @@ inline bool is_pending(const jv1::Step& step) {
   return step.outcome_case() == jv1::Step::OUTCOME_NOT_SET;
 }
 
-// Appends a pending step calling `function` with arguments of hash `hash`.
-void add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash);
+// Appends a pending step of `kind`: a call of `function` with arguments of
+// hash `hash`, a local step named `function` (hash 0), or a sleep.
+jv1::Step& add_step(jv1::Journal& journal, std::string_view function, std::uint64_t hash,
+                    jv1::StepKind kind = jv1::STEP_KIND_CALL);
+// Completes a pending step with `output` (an Any), or with an error.
+void complete_with_output(jv1::Journal& journal, jv1::Step& step,
+                          const google::protobuf::Any& output);
+void complete_with_error(jv1::Journal& journal, jv1::Step& step, std::string_view type,
+                         std::string_view message, int status = 0);
 // The function that step `step` (1-based) called.
 const std::string& step_function(const jv1::Journal& journal, std::uint64_t step);
 // The output of a step that succeeded, as the Any it arrived as.
@@ -47,10 +54,11 @@ google::protobuf::Any step_output(const jv1::Journal& journal, const jv1::Step& 
 // once. Returns how many were ignored.
 int record_results(jv1::Journal& journal, const dispatch::sdk::v1::PollResult& poll_result);
 
-// OK when the code's step `step` (1-based, recorded) calls what the journal
-// recorded; otherwise the message of the INCOMPATIBLE_STATE error, naming the step.
-Status check_step(const jv1::Journal& journal, std::uint64_t step, std::string_view function,
-                  std::uint64_t hash);
+// OK when the code's step `step` (1-based, recorded) is what the journal
+// recorded (its kind, function or name, and argument hash); otherwise the
+// message of the INCOMPATIBLE_STATE error, naming the step.
+Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind kind,
+                  std::string_view function, std::uint64_t hash);
 
 // A human-readable rendering, one line per step, for DISPATCH_TRACE.
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id);

@@ -1,13 +1,18 @@
 #include "sdk/runtime.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <functional>
+#include <limits>
+#include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 
 #include "protocol/values.hpp"
 #include "ratchet/errors.hpp"
+#include "ratchet/steps.hpp"
 
 namespace ratchet::detail {
 
@@ -16,17 +21,27 @@ namespace pb = ::dispatch::sdk::v1;
 namespace {
 
 thread_local Context* t_current = nullptr;
+thread_local const CallInfo* t_call = nullptr;
 
-// Makes `context` the current one on this thread while it lives.
-class CurrentContext {
+// Makes `context` (for a coroutine) and `call` the current ones on this
+// thread while it lives.
+class CurrentRun {
  public:
-  explicit CurrentContext(Context* context) : previous_(t_current) { t_current = context; }
-  ~CurrentContext() { t_current = previous_; }
-  CurrentContext(const CurrentContext&) = delete;
-  CurrentContext& operator=(const CurrentContext&) = delete;
+  CurrentRun(Context* context, const CallInfo* call)
+      : previous_(t_current), previous_call_(t_call) {
+    t_current = context;
+    t_call = call;
+  }
+  ~CurrentRun() {
+    t_current = previous_;
+    t_call = previous_call_;
+  }
+  CurrentRun(const CurrentRun&) = delete;
+  CurrentRun& operator=(const CurrentRun&) = delete;
 
  private:
   Context* previous_;
+  const CallInfo* previous_call_;
 };
 
 const sdk::jv1::Step& step_at(const Context& context, std::uint64_t step) {
@@ -49,6 +64,44 @@ Context& require_context(std::string_view what) {
   return *t_current;
 }
 
+pb::Call make_call(const CallSpec& spec, const std::string& endpoint, std::string_view what) {
+  auto input = protocol::pack_json(spec.input);
+  if (!input.is_ok()) {
+    throw InvalidArgumentError("the arguments of " + std::string(what) +
+                               " cannot be sent: " + input.status().message());
+  }
+  pb::Call call;
+  call.set_endpoint(endpoint);
+  call.set_function(spec.function);
+  *call.mutable_input() = std::move(*input);
+  if (auto expiration = spec.options.expiration()) {
+    call.mutable_expiration()->set_seconds(expiration->count() / 1'000'000);
+    call.mutable_expiration()->set_nanos(
+        static_cast<std::int32_t>(expiration->count() % 1'000'000) * 1000);
+  }
+  call.set_max_attempts(static_cast<std::uint32_t>(spec.options.max_attempts()));
+  return call;
+}
+
+const CallInfo& require_call(std::string_view what) {
+  if (t_call == nullptr) {
+    throw std::logic_error(std::string(what) +
+                           " outside a durable function: only a function registered with "
+                           "ratchet::Dispatch and run by it has a call");
+  }
+  return *t_call;
+}
+
+// Throws IncompatibleStateError (and remembers why, so that the coroutine
+// cannot catch its way past it) when recorded step `step` is something else.
+void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kind,
+                    std::string_view function, std::uint64_t hash) {
+  Status same = sdk::check_step(context.journal, step, kind, function, hash);
+  if (same.is_ok()) return;
+  context.divergence = same.message();
+  throw IncompatibleStateError(same.message());
+}
+
 std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n) {
   if (context.divergence) throw IncompatibleStateError(*context.divergence);
   const auto recorded = static_cast<std::uint64_t>(context.journal.steps_size());
@@ -61,28 +114,23 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
     std::uint64_t hash = sdk::argument_hash(calls[i].input);
     hashes.push_back(hash);
     if (step <= recorded) {
-      Status same = sdk::check_step(context.journal, step, calls[i].function, hash);
-      if (!same.is_ok()) {
-        context.divergence = same.message();
-        throw IncompatibleStateError(same.message());
-      }
+      check_recorded(context, step, sdk::jv1::STEP_KIND_CALL, calls[i].function, hash);
       continue;
     }
-    auto input = protocol::pack_json(calls[i].input);
-    if (!input.is_ok()) {
-      throw InvalidArgumentError("the arguments of step " + std::to_string(step) + " (" +
-                                 calls[i].function +
-                                 ") cannot be sent: " + input.status().message());
+    std::string what = "step " + std::to_string(step) + " (" + calls[i].function + ")";
+    if (!calls[i].options.run_key().empty()) {
+      throw InvalidArgumentError(
+          what +
+          " has a run key: run keys dedupe dispatches (fn.dispatch); a call awaited in "
+          "a coroutine is made once per step of its journal already");
     }
-    pb::Call call;
+    pb::Call call = make_call(calls[i], context.endpoint, what);
     call.set_correlation_id(step);
-    call.set_endpoint(context.endpoint);
-    call.set_function(calls[i].function);
-    *call.mutable_input() = std::move(*input);
     made.push_back(std::move(call));
   }
   for (auto& call : made) {
-    sdk::add_step(context.journal, call.function(), hashes[call.correlation_id() - first]);
+    sdk::add_step(context.journal, call.function(), hashes[call.correlation_id() - first],
+                  sdk::jv1::STEP_KIND_CALL);
     context.new_calls.push_back(std::move(call));
   }
   context.next_step = first + n;
@@ -117,6 +165,8 @@ bool wait_satisfied(const Context& context, WaitMode mode, std::uint64_t first, 
       return t.done > 0;
     case WaitMode::kAll:
       return t.done == n || t.failed > 0;
+    case WaitMode::kSettled:
+      return t.done == n;
     case WaitMode::kAny:
       return t.done > t.failed || t.done == n;
   }
@@ -183,6 +233,7 @@ Outcome step_outcome(const Context& context, std::uint64_t step) {
   if (recorded.has_error()) {
     outcome.error_type = recorded.error().type();
     outcome.error_message = recorded.error().message();
+    outcome.error_status = recorded.error().status();
     return outcome;
   }
   if (!recorded.has_output()) {
@@ -206,7 +257,8 @@ void request_tail_call(Context& context, CallSpec call) { context.tail_call = st
 bool tail_call_requested() noexcept { return t_current != nullptr && t_current->tail_call; }
 
 void throw_step_error(const Outcome& outcome) {
-  throw_remote_error(outcome.error_type, outcome.error_message);
+  throw_remote_error(outcome.error_type, outcome.error_message,
+                     static_cast<CallStatus>(outcome.error_status));
 }
 
 void throw_bad_result(std::uint64_t step, const std::exception& cause) {
@@ -333,10 +385,28 @@ Result<nlohmann::json> input_of(const google::protobuf::Any& input) {
   return protocol::unpack_to_json(input);
 }
 
+CallInfo call_info(const pb::RunRequest& request) {
+  CallInfo info;
+  info.dispatch_id = request.dispatch_id();
+  info.root_dispatch_id = request.root_dispatch_id();
+  info.parent_dispatch_id = request.parent_dispatch_id();
+  info.function = request.function();
+  info.attempt = static_cast<int>(request.attempt());
+  return info;
+}
+
+// The wake time of the sleep the coroutine is suspended on, if that is what it waits for.
+std::optional<std::int64_t> sleeping_until(const Context& context) {
+  if (context.count != 1 || context.first == 0) return std::nullopt;
+  const auto& step = context.journal.steps(static_cast<int>(context.first - 1));
+  if (step.kind() != jv1::STEP_KIND_SLEEP || !is_pending(step)) return std::nullopt;
+  return step.wake_at_us();
+}
+
 // Resumes the coroutine at `handle` with `context` current on this thread,
 // until it suspends or finishes.
 void resume(Context& context, std::coroutine_handle<> handle) {
-  detail::CurrentContext current(&context);
+  detail::CurrentRun current(&context, &context.info);
   context.suspended = false;
   handle.resume();
 }
@@ -366,6 +436,8 @@ pb::RunResponse Runtime::run_plain(const detail::FunctionEntry& entry,
     return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
                             "the input cannot be read: " + input.status().message()});
   }
+  CallInfo info = call_info(request);
+  detail::CurrentRun current(nullptr, &info);
   try {
     return exit_with_output(entry.plain(*input));
   } catch (...) {
@@ -384,7 +456,11 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
     const auto& state = poll_result.typed_coroutine_state();
     context = cache_.take(request.dispatch_id(), state_digest(state));
     if (context) {
+      context->info.attempt = static_cast<int>(request.attempt());
       record_results(context->journal, poll_result);
+      for (std::size_t i = 0; i < context->count; ++i) {
+        detail::settle_sleep(*context, context->first + i);
+      }
       context->new_calls.clear();
       if (!detail::wait_satisfied(*context, context->mode, context->first, context->count)) {
         return suspend(std::move(context));  // still waiting: poll again
@@ -399,11 +475,13 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
                           request.function());
     }
     record_results(*journal, poll_result);
-    context = std::make_unique<Context>(request.dispatch_id(), endpoint, std::move(*journal));
+    context = std::make_unique<Context>(call_info(request), endpoint, std::move(*journal),
+                                        options_.clock);
   } else {
     cache_.erase(request.dispatch_id());  // a restart from the input
-    context = std::make_unique<Context>(request.dispatch_id(), endpoint,
-                                        new_journal(request.function(), request.input()));
+    context =
+        std::make_unique<Context>(call_info(request), endpoint,
+                                  new_journal(request.function(), request.input()), options_.clock);
   }
   auto input = input_of(context->journal.input());
   if (!input.is_ok()) {
@@ -459,9 +537,9 @@ pb::RunResponse Runtime::suspend(std::unique_ptr<Context> context) {
   *poll->mutable_typed_coroutine_state() = encode_journal(journal);
   for (auto& call : context->new_calls) *poll->add_calls() = std::move(call);
   context->new_calls.clear();
-  // Wake on the first result, except for gather, which needs them all.
+  // Wake on the first result, except for gather (settled or not), which needs them all.
   std::int32_t wanted = 1;
-  if (context->mode == detail::WaitMode::kAll) {
+  if (context->mode == detail::WaitMode::kAll || context->mode == detail::WaitMode::kSettled) {
     std::size_t pending = 0;
     for (std::size_t i = 0; i < context->count; ++i) {
       if (is_pending(journal.steps(static_cast<int>(context->first + i - 1)))) ++pending;
@@ -470,6 +548,12 @@ pb::RunResponse Runtime::suspend(std::unique_ptr<Context> context) {
   }
   poll->set_min_results(wanted);
   poll->set_max_results(1000);
+  if (auto wake_at = sleeping_until(*context)) {
+    // At least 1 µs: a max_wait of 0 means "the server's default".
+    std::int64_t left = std::max<std::int64_t>(*wake_at - detail::wall_clock_us(*context), 1);
+    poll->mutable_max_wait()->set_seconds(left / 1'000'000);
+    poll->mutable_max_wait()->set_nanos(static_cast<std::int32_t>(left % 1'000'000) * 1000);
+  }
   if (options_.trace) {
     std::string text = describe_journal(journal, context->dispatch_id);
     std::fwrite(text.data(), 1, text.size(), stderr);

@@ -15,9 +15,11 @@
 //   from its input and every recorded step returns at once (replay).
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -30,17 +32,26 @@
 #include "ratchet/function.hpp"
 #include "sdk/journal.hpp"
 
+namespace ratchet::sdk {
+// The clock of sleeps and now() (Options::clock).
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
+}  // namespace ratchet::sdk
+
 namespace ratchet::detail {
 
 // One run of a durable coroutine; see detail/runtime.hpp.
 class Context {
  public:
-  Context(std::string dispatch_id, std::string endpoint, sdk::jv1::Journal journal)
-      : dispatch_id(std::move(dispatch_id)),
+  Context(CallInfo info, std::string endpoint, sdk::jv1::Journal journal,
+          const sdk::WallClock& clock)
+      : dispatch_id(info.dispatch_id),
+        info(std::move(info)),
         endpoint(std::move(endpoint)),
-        journal(std::move(journal)) {}
+        journal(std::move(journal)),
+        clock(clock) {}
 
   std::string dispatch_id;
+  CallInfo info;         // ratchet::current() while it runs
   std::string endpoint;  // where the calls it makes run (this service)
   sdk::jv1::Journal journal;
   std::uint64_t next_step = 1;
@@ -53,10 +64,27 @@ class Context {
   std::uint64_t first = 0;
   std::size_t count = 0;
 
+  const sdk::WallClock& clock;
+
   std::optional<CallSpec> tail_call;
   std::optional<std::string> divergence;  // the INCOMPATIBLE_STATE message
   std::optional<Task<nlohmann::json>> root;
 };
+
+// Completes step `step` if it is a pending sleep whose time has come.
+void settle_sleep(Context& context, std::uint64_t step);
+
+// Throws IncompatibleStateError (and remembers why, so that the coroutine
+// cannot catch its way past it) when recorded step `step` is not of `kind`,
+// `function` and `hash`.
+void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kind,
+                    std::string_view function, std::uint64_t hash);
+
+// The wire Call for `spec` at `endpoint` (input, expiration, max_attempts; no
+// run key: dispatches add it). InvalidArgumentError naming `what` when the
+// input cannot be sent.
+dispatch::sdk::v1::Call make_call(const CallSpec& spec, const std::string& endpoint,
+                                  std::string_view what);
 
 }  // namespace ratchet::detail
 
@@ -95,6 +123,7 @@ class FrameCache {
 struct RuntimeOptions {
   std::size_t frame_cache_size = 1024;
   bool trace = false;
+  WallClock clock;  // empty: the system clock
 };
 
 class Runtime {

@@ -3,7 +3,11 @@
 // a fan-out of 100, and a child's error reaching its parent's co_await.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -106,7 +110,84 @@ TEST_F(SdkEndToEnd, PipelineFanOutAndErrorsThroughARealServer) {
   batch.add(transform("a")).add(transform("b"));
   auto ids = batch.dispatch();
   ASSERT_EQ(ids.size(), 2u);
-  EXPECT_EQ(transform.wait(ids[1]), "b!");
+  EXPECT_EQ(transform.wait(Handle<std::string>(ids[1])), "b!");
+  dispatch.stop();
+}
+
+// "A run key dedupes only while its call runs: dispatching a finished order
+// again charged it again." With RunKeyScope::kOnceEver the server returns the
+// finished call, and waiting on it gives its result.
+TEST_F(SdkEndToEnd, AOnceEverRunKeyReturnsTheFinishedCallsResult) {
+  Dispatch dispatch(options());
+  auto charges = std::make_shared<std::atomic<int>>(0);
+  auto charge = dispatch.function("charge", [charges](int cents) {
+    ++*charges;
+    return "charged " + std::to_string(cents);
+  });
+  dispatch.start();
+  auto once = charge.with(CallOptions().run_key("order-42", RunKeyScope::kOnceEver));
+  Handle<std::string> first = once.dispatch(500);
+  EXPECT_EQ(once.wait(first), "charged 500");
+  Handle<std::string> again = once.dispatch(500);
+  EXPECT_EQ(again, first) << "the finished call, not a new one";
+  EXPECT_EQ(once.wait(again), "charged 500");
+  EXPECT_EQ(*charges, 1);
+  // The protocol's default scope starts anew once the key's call is over.
+  auto running_only = charge.with(CallOptions().run_key("order-42"));
+  EXPECT_NE(running_only.dispatch(500), first);
+  dispatch.stop();
+}
+
+TEST_F(SdkEndToEnd, ACallsMaxAttemptsBoundsItsRetries) {
+  Dispatch dispatch(options());
+  auto attempts = std::make_shared<std::atomic<int>>(0);
+  auto flaky = dispatch.function("flaky", [attempts]() -> int {
+    ++*attempts;
+    throw TemporaryError("not yet");
+  });
+  dispatch.start();
+  try {
+    flaky.with(CallOptions().max_attempts(2)).run();
+    ADD_FAILURE() << "no error";
+  } catch (const TemporaryError& e) {
+    EXPECT_NE(std::string(e.what()).find("gave up after 2 attempts"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(*attempts, 2);
+  dispatch.stop();
+}
+
+// The newcomer's 51 silent seconds: the server could not reach the endpoint.
+// The error now says what to check.
+TEST_F(SdkEndToEnd, ACallWhoseEndpointIsUnreachableSaysWhatToCheck) {
+  Options o = options();
+  o.endpoint_url = "http://127.0.0.1:1";  // nothing listens there
+  Dispatch dispatch(o);
+  auto lost = dispatch.function("lost", []() { return 1; });
+  try {
+    lost.with(CallOptions().max_attempts(1)).run();
+    ADD_FAILURE() << "no error";
+  } catch (const TcpError& e) {
+    EXPECT_NE(std::string(e.what()).find("listens where DISPATCH_ENDPOINT_URL says"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A local wait that gives up is not a call that timed out: the call goes on.
+TEST_F(SdkEndToEnd, AWaitThatGivesUpThrowsWaitTimeoutErrorAndTheCallGoesOn) {
+  Dispatch dispatch(options());
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  auto slow = dispatch.function("slow", [released]() {
+    released.wait_for(std::chrono::seconds(60));
+    return 7;
+  });
+  dispatch.start();
+  Handle<int> call = slow.dispatch();
+  EXPECT_THROW(slow.wait(call, std::chrono::milliseconds(200)), WaitTimeoutError);
+  release->set_value();
+  EXPECT_EQ(slow.wait(call), 7) << "the same call, still running, then finished";
   dispatch.stop();
 }
 

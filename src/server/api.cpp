@@ -16,13 +16,8 @@ http::Response proto_response(const google::protobuf::Message& message) {
                                    message.SerializeAsString());
 }
 
-// An expiration longer than this is as good as none, and is read as this: the
-// arithmetic on it cannot overflow (9.2e12 s used to, and failed the call at once).
-constexpr std::int64_t kMaxExpirationSeconds = 100LL * 366 * 24 * 3600;
-
 Micros duration_micros(const google::protobuf::Duration& d) {
-  std::int64_t seconds = std::min<std::int64_t>(d.seconds(), kMaxExpirationSeconds);
-  return seconds * kMicrosPerSecond + d.nanos() / 1000;
+  return protocol::duration_micros(d.seconds(), d.nanos());
 }
 
 // Reads the dispatch id that Wait takes as its body: printable, bounded.
@@ -58,6 +53,8 @@ Result<std::vector<NewCall>> decode_dispatch(std::string_view body, Micros now,
     next.version = call.version();
     call.input().SerializeToString(&next.input);
     next.run_key = call.run_key();
+    next.run_key_once = call.run_key_scope() == pb::Call::RUN_KEY_ONCE_EVER;
+    next.max_attempts = static_cast<int>(std::min<std::uint32_t>(call.max_attempts(), 1'000'000));
     if (call.has_expiration() && duration_micros(call.expiration()) > 0) {
       next.expires_at = now + duration_micros(call.expiration());
     } else if (options.default_expiration) {

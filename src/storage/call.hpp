@@ -30,6 +30,10 @@ struct NewCall {
   std::string version;
   std::string input;
   std::string run_key;  // empty: not idempotent
+  // Ratchet's extension: the key dedupes against any call ever dispatched with
+  // it (its newest), not only a live one.
+  bool run_key_once = false;
+  int max_attempts = 0;  // Ratchet's extension: 0 is the server's --max-attempts
   std::string parent_id;
   std::string root_id;  // empty for a root call: it is its own root
   std::uint64_t correlation_id = 0;
@@ -82,6 +86,7 @@ struct CallRecord {
   std::string root_id;
   std::uint64_t correlation_id = 0;
   int attempts = 0;
+  int max_attempts = 0;   // this call's own limit (0: the server's)
   Micros started_at = 0;  // the creation time, kept across retries and tail calls
   std::optional<Micros> finished_at;
   std::optional<Micros> expires_at;
@@ -114,8 +119,9 @@ class CallTransaction {
  public:
   virtual ~CallTransaction() = default;
 
-  // Records a new call READY now; with a run key whose call is still live,
-  // returns that call's id instead. The id of the call.
+  // Records a new call READY now; with a run key whose call is still live (or,
+  // with run_key_once, that has any call), returns that call's id instead.
+  // The id of the call.
   virtual Result<std::string> dispatch(const NewCall& call) = 0;
 
   // Takes up to `limit` calls whose turn has come (READY and due, WAITING past

@@ -101,6 +101,36 @@ TEST_P(CallStoreTest, RunKeyMakesDispatchIdempotentWhileLive) {
   EXPECT_NE(dispatch(c), first) << "a finished key starts anew";
 }
 
+// Like jobs' --strict: a key that has had a call returns that call for good,
+// finished or not, and a plain dispatch of the key still starts anew once the
+// call is over.
+TEST_P(CallStoreTest, AOnceEverRunKeyReturnsTheKeysCallEvenWhenItIsFinished) {
+  auto c = call("f");
+  c.run_key = "order-42";
+  c.run_key_once = true;
+  std::string first = dispatch(c);
+  EXPECT_EQ(dispatch(c), first);
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(first, 1, CallEnd{true, 1, std::string("charged"), {}}, {});
+  }));
+  EXPECT_EQ(dispatch(c), first) << "once ever: the finished call, not a second charge";
+  c.run_key_once = false;
+  std::string second = dispatch(c);
+  EXPECT_NE(second, first) << "while-running keys start anew once the call is over";
+  c.run_key_once = true;
+  EXPECT_EQ(dispatch(c), second) << "the key's newest call";
+}
+
+TEST_P(CallStoreTest, ACallKeepsItsOwnMaxAttempts) {
+  auto c = call("f");
+  c.max_attempts = 3;
+  std::string limited = dispatch(c);
+  std::string plain = dispatch(call("g"));
+  EXPECT_EQ(find(limited).max_attempts, 3);
+  EXPECT_EQ(find(plain).max_attempts, 0);
+}
+
 TEST_P(CallStoreTest, RetryWaitsForItsTime) {
   std::string id = dispatch(call("f"));
   claim();

@@ -35,6 +35,8 @@ constexpr const char* kClaim =
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
     "due LIMIT $4) "
     "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+// The columns kClaim returns after CALL_COLUMNS: the state, then seq.
+constexpr int kClaimStateColumn = records::kCallColumnCount;
 
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
@@ -96,6 +98,15 @@ class CallTx final : public PgCallTransaction {
 };
 
 Result<std::string> CallTx::dispatch(const NewCall& call) {
+  if (call.run_key_once && !call.run_key.empty()) {
+    // Once ever: the key's newest call, whatever its status. None yet: insert
+    // as below, where a concurrent first dispatch of the key meets the index.
+    ASSIGN_OR_RETURN(Rows newest,
+                     db_.query("SELECT id FROM runs WHERE kind = 'call' AND "
+                               "run_key = $1 ORDER BY started_at DESC, seq DESC LIMIT 1",
+                               Params().add(call.run_key)));
+    if (!newest.empty()) return newest[0].text(0);
+  }
   std::string id = new_uuid();
   // With a run key whose call is live, the unique index turns the insert into
   // nothing (waiting for a concurrent dispatch of the key to commit first),
@@ -104,8 +115,9 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
       Rows inserted,
       db_.query("INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, function, "
                 "endpoint, version, input, parent_id, root_id, correlation_id, expires_at, phase, "
-                "ready_at) VALUES ($1, 'call', NULLIF($2, ''), 'STARTING', $3, $3, $4, $5, $6, "
-                "$7, NULLIF($8, ''), $9, $10, $11, 'READY', $3) ON CONFLICT (kind, run_key) "
+                "ready_at, max_attempts) VALUES ($1, 'call', NULLIF($2, ''), 'STARTING', $3, $3, "
+                "$4, $5, $6, $7, NULLIF($8, ''), $9, $10, $11, 'READY', $3, NULLIF($12, 0)) "
+                "ON CONFLICT (kind, run_key) "
                 "WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING') DO NOTHING "
                 "RETURNING id",
                 Params()
@@ -119,7 +131,8 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
                     .add(call.parent_id)
                     .add(call.root_id.empty() ? id : call.root_id)
                     .add(static_cast<std::int64_t>(call.correlation_id))
-                    .add(call.expires_at)));
+                    .add(call.expires_at)
+                    .add(static_cast<std::int64_t>(call.max_attempts))));
   if (!inserted.empty()) {
     made_work_ = true;
     return id;
@@ -144,8 +157,8 @@ Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros 
   ordered.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
     ClaimedCall item{read_call(rows[i]), {}};
-    if (item.call.poll) item.call.poll->state = rows[i].text(records::kCallColumnCount);
-    ordered.emplace_back(rows[i].int64(records::kCallColumnCount + 1), std::move(item));
+    if (item.call.poll) item.call.poll->state = rows[i].text(kClaimStateColumn);
+    ordered.emplace_back(rows[i].int64(kClaimStateColumn + 1), std::move(item));
   }
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -110,15 +110,22 @@ constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // An endpoint's error, serialized, beside its type and message (SQLite's version
-// 5): the dashboard reads a Python traceback from it, so error_traceback goes.
-constexpr const char* kVersion3 = R"sql(
+// 6): the dashboard reads a Python traceback from it, so error_traceback goes.
+constexpr const char* kErrorBytes = R"sql(
 ALTER TABLE runs ADD COLUMN error_proto BYTEA;
 ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kVersion3};
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
+                                                kErrorBytes};
 
 }  // namespace
 

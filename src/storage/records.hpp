@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,16 +30,16 @@ namespace ratchet::records {
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
-  "error_proto"
+  "error_proto, max_attempts"
 
 // How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
 // them reads those from this index on.
-constexpr int count_columns(const char* list) {
-  int count = 1;
-  for (; *list != '\0'; ++list) count += *list == ',' ? 1 : 0;
-  return count;
+constexpr int count_columns(std::string_view list) {
+  int commas = 0;
+  for (char c : list) commas += c == ',';
+  return commas + 1;
 }
-constexpr int kCallColumnCount = count_columns(RATCHET_CALL_COLUMNS);
+inline constexpr int kCallColumnCount = count_columns(RATCHET_CALL_COLUMNS);
 
 #define RATCHET_TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"
 
@@ -144,6 +145,7 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
+  call.max_attempts = static_cast<int>(row.optional_int64(31).value_or(0));
   return call;
 }
 

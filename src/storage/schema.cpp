@@ -124,6 +124,12 @@ CREATE INDEX runs_roots_by_name ON runs (
   started_at) WHERE parent_id IS NULL;
 )sql";
 
+// A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
+// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+constexpr const char* kCallMaxAttempts = R"sql(
+ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
 // An error that came from an endpoint keeps every field it came with (the pickled
 // exception and traceback of a Python error, fields this server does not know): the
 // serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
@@ -136,8 +142,8 @@ ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3,
-                                                kDashboardIndexes, kErrorBytes};
+constexpr std::array<const char*, 6> kMigrations{
+    kVersion1, kVersion2, kVersion3, kDashboardIndexes, kCallMaxAttempts, kErrorBytes};
 
 }  // namespace
 

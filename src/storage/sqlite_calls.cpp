@@ -55,9 +55,12 @@ class SqliteCallTransaction final : public CallTransaction {
 
 Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   if (!call.run_key.empty()) {
-    ASSIGN_OR_RETURN(Statement * live,
-                     db_.prepare("SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 AND "
-                                 "status IN ('STARTING', 'RUNNING')"));
+    ASSIGN_OR_RETURN(
+        Statement * live,
+        db_.prepare(call.run_key_once ? "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+                                      : "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
+                                        "AND status IN ('STARTING', 'RUNNING')"));
     live->bind(1, call.run_key);
     ASSIGN_OR_RETURN(bool found, live->step());
     std::string existing = found ? live->text(0) : std::string();
@@ -68,9 +71,10 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                "updated_at, function, endpoint, version, input, parent_id, "
-                               "root_id, correlation_id, expires_at, phase, ready_at) VALUES "
+                               "root_id, correlation_id, expires_at, phase, ready_at, "
+                               "max_attempts) VALUES "
                                "(?1, 'call', NULLIF(?2, ''), 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, "
-                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3)"));
+                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3, NULLIF(?12, 0))"));
   insert->bind(1, id)
       .bind(2, call.run_key)
       .bind(3, now_)
@@ -81,7 +85,8 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
       .bind(8, call.parent_id)
       .bind(9, call.root_id.empty() ? id : call.root_id)
       .bind(10, static_cast<std::int64_t>(call.correlation_id))
-      .bind(11, call.expires_at);
+      .bind(11, call.expires_at)
+      .bind(12, call.max_attempts);
   RETURN_IF_ERROR(insert->run().status());
   return id;
 }

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -23,7 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include "http/server.hpp"
 #include "ratchet/ratchet.hpp"
+#include "support/run_process.hpp"
 #include "support/server_process.hpp"
 
 namespace ratchet {
@@ -122,15 +125,17 @@ class SdkProcesses : public ::testing::Test {
     if (HasFailure()) std::cerr << diagnostics();
   }
 
-  // Starts steps_endpoint_main with `flags` at the endpoint's port (the first
-  // start picks a free one, later starts reuse it) and waits until it serves.
-  ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags) {
+  // Starts `binary` (steps_endpoint_main by default) with `flags` at the
+  // endpoint's port (the first start picks a free one, later starts reuse it)
+  // and waits until it serves.
+  ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags,
+                                            const std::string& binary = STEPS_ENDPOINT_MAIN) {
     if (endpoint_ && endpoint_->running()) {
       return ::testing::AssertionFailure() << "the previous endpoint is still running";
     }
     ++endpoint_starts_;
     std::string err = endpoint_stderr(endpoint_starts_);
-    std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
+    std::vector<std::string> argv = {binary};
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto child = ChildProcess::spawn(
         argv,
@@ -170,9 +175,9 @@ class SdkProcesses : public ::testing::Test {
     return status;
   }
 
-  // A root call of steps(n) at the endpoint, dispatched through a client of
-  // the server's API.
-  std::string dispatch_steps(int n) {
+  // A client of the server's API for the endpoint's functions. Its Functions
+  // are declared only, for their typed handles: this process serves nothing.
+  Dispatch& client() {
     if (!client_) {
       Options options;
       options.api_key = "k";
@@ -181,23 +186,35 @@ class SdkProcesses : public ::testing::Test {
       options.verification_key = "";
       options.trace = false;
       client_ = std::make_unique<Dispatch>(options);
-      // Registered for a typed handle only: this process serves nothing.
-      steps_.emplace(client_->function("steps", [](int) -> int {
-        throw std::logic_error("steps runs in steps_endpoint_main, not in the test");
-      }));
     }
+    return *client_;
+  }
+
+  // A root call of steps(n) at the endpoint, dispatched through the client.
+  Handle<int> dispatch_steps(int n) {
+    if (!steps_) steps_.emplace(client().declare<int(int)>("steps"));
     return steps_->dispatch(n);
   }
 
-  // The result of the steps call `id`; fails the test if it has none in time.
-  std::optional<int> wait_steps(const std::string& id) {
+  // The result of a call; fails the test if it has none in time.
+  template <typename R, typename... A>
+  std::optional<R> wait_for(const Function<R(A...)>& fn, const Handle<R>& id) {
     try {
-      return steps_->wait(id, kRunTimeout);
-    } catch (const Error& e) {
-      ADD_FAILURE() << "steps call " << id << " failed: " << status_name(e.status()) << " "
-                    << e.type() << ": " << e.what();
+      return fn.wait(id, kRunTimeout);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << fn.name() << " call " << id.id() << " failed: " << e.what();
       return std::nullopt;
     }
+  }
+  std::optional<int> wait_steps(const Handle<int>& id) { return wait_for(*steps_, id); }
+
+  // `ratchet status --job-id ID` on the server's store, as JSON.
+  nlohmann::json call_status(const std::string& id) const {
+    auto status =
+        testing::run_process({testing::ratchet_bin(), "status", "--job-id", id},
+                             {{"RATCHET_HOME", dir_.path()}, {"RATCHET_DB", server_->db_path()}});
+    auto shown = nlohmann::json::parse(status.out, nullptr, false);
+    return shown.is_object() ? shown : nlohmann::json::object();
   }
 
   std::string endpoint_stderr(int start) const {
@@ -235,7 +252,7 @@ class SdkProcesses : public ::testing::Test {
 TEST_F(SdkProcesses, KillNineMidCoroutineRerunsOnlyTheUnrecordedStep) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--work-delay-ms", "20"}));
-  std::string id = dispatch_steps(50);
+  auto id = dispatch_steps(50);
   ASSERT_TRUE(wait_for_lines(log, 20)) << "the steps did not run";
 
   int status = stop_endpoint(SIGKILL);
@@ -272,7 +289,7 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
   const std::string coroutine_log = file("coroutine.log");
   ASSERT_TRUE(
       start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-after", "25"}));
-  std::string id = dispatch_steps(50);
+  auto id = dispatch_steps(50);
   ASSERT_TRUE(wait_until([&] {
     return testing::read_file(coroutine_log).find("hold") != std::string::npos;
   })) << "the coroutine did not reach step 25";
@@ -298,7 +315,7 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
 TEST_F(SdkProcesses, ChangedCodeDivergesAtTheStepAndRestartsFromTheInput) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
-  std::string id = dispatch_steps(30);
+  auto id = dispatch_steps(30);
   ASSERT_TRUE(wait_for_lines(log, 25)) << "the steps did not run";
   int status = stop_endpoint(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
@@ -342,7 +359,7 @@ TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
   // an empty cache, runs work(10) again, replays the journal once, and then
   // resumes its own live frame.
   ASSERT_TRUE(start_endpoint(flags("first", {"--hold-at", "10"})));
-  std::string id = dispatch_steps(kSteps);
+  auto id = dispatch_steps(kSteps);
   ASSERT_TRUE(wait_for_lines(file("first.log"), 10));
   status = stop_endpoint(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
@@ -364,6 +381,162 @@ TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
   EXPECT_EQ(*cached, sum_of_squares(kSteps));
   EXPECT_EQ(*replayed, *cached);
   EXPECT_EQ(*uncached, *cached);
+}
+
+// How many lines of `path` are exactly `line`.
+std::size_t lines_equal(const std::string& path, const std::string& line) {
+  std::istringstream lines(testing::read_file(path));
+  std::size_t count = 0;
+  for (std::string text; std::getline(lines, text);) count += text == line;
+  return count;
+}
+
+// A coroutine sleeps across a kill -9 of its process: the wake time was
+// recorded with the Poll that suspended it, so a new process resumes it when
+// it is due, and the local step before the sleep (recorded by that Poll) does
+// not run again.
+TEST_F(SdkProcesses, ASleepOutlivesAKillNineOfItsProcess) {
+  constexpr int kSleepMs = 2000;
+  const std::string log = file("coroutine.log");
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+  auto nap = client().declare<long long(int)>("nap");
+  Handle<long long> call = nap.dispatch(kSleepMs);
+  // Sleeping, as the server's store says (what `ratchet status` shows).
+  nlohmann::json shown;
+  ASSERT_TRUE(wait_until([&] {
+    shown = call_status(call.id());
+    return shown.value("phase", "") == "WAITING";
+  })) << shown.dump();
+  EXPECT_TRUE(shown["wakes_by"].is_string()) << shown.dump();
+  EXPECT_EQ(lines_equal(log, "before"), 1u);
+
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+
+  std::optional<long long> slept = wait_for(nap, call);
+  ASSERT_TRUE(slept.has_value());
+  EXPECT_GE(*slept, kSleepMs) << "the recorded times around the sleep";
+  EXPECT_EQ(lines_equal(log, "nap start"), 2u) << "a first run, and the replay after the wake";
+  EXPECT_EQ(lines_equal(log, "before"), 1u) << "recorded by the sleep's Poll: never again";
+  EXPECT_EQ(lines_equal(log, "after"), 1u);
+}
+
+// step() results survive a crash and do not run again once recorded: steps a
+// and b are recorded by the Poll of work(1); step c, killed while it runs,
+// was not recorded, so it runs again (at least once until recorded).
+TEST_F(SdkProcesses, RecordedStepsSurviveAKillAndOnlyTheUnrecordedOneRunsAgain) {
+  const std::string log = file("coroutine.log");
+  ASSERT_TRUE(
+      start_endpoint({"--log", file("work.log"), "--coroutine-log", log, "--hold-in-step", "c"}));
+  auto ledger = client().declare<int()>("ledger");
+  Handle<int> call = ledger.dispatch();
+  ASSERT_TRUE(wait_until([&] { return lines_equal(log, "step c") == 1; })) << "step c did not run";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log"), "--coroutine-log", log}));
+  std::optional<int> result = wait_for(ledger, call);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, 'a' + 'b' + 1 + 'c');
+  EXPECT_EQ(lines_equal(log, "step a"), 1u);
+  EXPECT_EQ(lines_equal(log, "step b"), 1u);
+  EXPECT_EQ(lines_equal(log, "step c"), 2u) << "killed before it was recorded: ran again";
+  EXPECT_EQ(read_log(file("work.log")), std::vector<int>{1}) << "the durable call ran once";
+}
+
+// The payment service of the saga: charges once per Idempotency-Key (a
+// second request with the key gets the first charge's id), refunds by key.
+class PaymentStub {
+ public:
+  PaymentStub() {
+    http::ServerOptions options;
+    options.port = 0;
+    auto server = http::Server::start_blocking(
+        options, [this](const http::Request& request) { return handle(request); });
+    EXPECT_TRUE(server.is_ok()) << server.status().message();
+    if (server.is_ok()) server_ = std::move(*server);
+  }
+  ~PaymentStub() {
+    if (server_) server_->stop();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+
+  struct Ledger {
+    int charge_requests = 0;
+    std::map<std::string, std::string> charges;  // key -> charge id
+    std::vector<std::string> refunds;            // keys
+  };
+  Ledger ledger() const {
+    std::lock_guard lock(mutex_);
+    return ledger_;
+  }
+
+ private:
+  http::Response handle(const http::Request& request) {
+    std::string key(request.header("Idempotency-Key").value_or(""));
+    std::lock_guard lock(mutex_);
+    if (key.empty()) return http::Response::with_body(400, "text/plain", "no key");
+    if (request.path() == "/charge") {
+      ++ledger_.charge_requests;
+      auto [it, created] =
+          ledger_.charges.emplace(key, "ch-" + std::to_string(ledger_.charges.size() + 1));
+      return http::Response::with_body(200, "text/plain", it->second);
+    }
+    if (request.path() == "/refund") {
+      ledger_.refunds.push_back(key);
+      return http::Response::with_body(200, "text/plain", "refunded");
+    }
+    return http::Response::with_body(404, "text/plain", "no such route");
+  }
+
+  mutable std::mutex mutex_;
+  Ledger ledger_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// The saga of issue 14, with a kill -9 inside the charge: the payment service
+// has charged, the step has not returned. The new process runs the charge step
+// again (it was not recorded), with the same key, so the service charges once;
+// then one reservation of three fails, and the two that succeeded are
+// cancelled and the charge refunded.
+TEST_F(SdkProcesses, ASagaKilledInsideTheChargeChargesOnceAndCompensates) {
+  PaymentStub payments;
+  const std::string log = file("saga.log");
+  ASSERT_TRUE(start_endpoint({"--payments", payments.url(), "--log", log, "--hold-after-charge"},
+                             SAGA_ENDPOINT_MAIN));
+  auto order = client().declare<nlohmann::json(nlohmann::json)>("order");
+  nlohmann::json input = {{"cents", 2500}, {"items", {"chair", "sold-out-lamp", "desk"}}};
+  Handle<nlohmann::json> call = order.dispatch(input);
+  ASSERT_TRUE(wait_until([&] {
+    return payments.ledger().charges.size() == 1 &&
+           testing::read_file(log).find("charged") != std::string::npos;
+  })) << "the charge did not happen";
+  int status = stop_endpoint(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
+
+  ASSERT_TRUE(start_endpoint({"--payments", payments.url(), "--log", log}, SAGA_ENDPOINT_MAIN));
+  std::optional<nlohmann::json> result = wait_for(order, call);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, (nlohmann::json{{"status", "compensated"},
+                                     {"charge", "ch-1"},
+                                     {"cancelled", {"res-chair", "res-desk"}},
+                                     {"failed", {"sold-out-lamp is sold out"}}}))
+      << result->dump();
+
+  PaymentStub::Ledger ledger = payments.ledger();
+  const std::string key = call.id() + "/charge";  // derived from ratchet::current()
+  EXPECT_EQ(ledger.charge_requests, 2) << "the unrecorded charge step ran again";
+  EXPECT_EQ(ledger.charges, (std::map<std::string, std::string>{{key, "ch-1"}})) << "charged once";
+  EXPECT_EQ(ledger.refunds, std::vector<std::string>{key});
+  EXPECT_EQ(lines_equal(log, "charged ch-1"), 2u);
+  EXPECT_EQ(lines_equal(log, "reserve chair"), 1u);
+  EXPECT_EQ(lines_equal(log, "reserve desk"), 1u);
+  EXPECT_EQ(lines_equal(log, "cancel res-chair"), 1u);
+  EXPECT_EQ(lines_equal(log, "cancel res-desk"), 1u);
+  EXPECT_EQ(lines_equal(log, "refunded ch-1"), 1u);
+  EXPECT_EQ(testing::read_file(log).find("lamp"), std::string::npos)
+      << "the failed reservation is not cancelled";
 }
 
 }  // namespace

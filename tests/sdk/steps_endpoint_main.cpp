@@ -1,6 +1,6 @@
 // steps_endpoint_main --log FILE [--coroutine-log FILE] [--work-delay-ms D]
 //                     [--hold-at K] [--hold-after K] [--diverge-at K]
-//                     [--frame-cache N]
+//                     [--frame-cache N] [--hold-in-step NAME]
 //
 // An SDK endpoint as a process of its own, for the tests that kill, stop and
 // replace it (sdk_process_e2e_test.cpp). Configured from the DISPATCH_*
@@ -12,6 +12,13 @@
 //             the sum. Each time its body starts (a first run, or a replay)
 //             it appends "start" to the --coroutine-log: a resume from the
 //             frame cache starts nothing.
+//   nap(ms)   a coroutine: now(), local step "before", sleep(ms), now(), local
+//             step "after"; returns the milliseconds between the two now()s.
+//             Appends "nap start" when its body starts, and each step's name
+//             when that step's function runs, to the --coroutine-log.
+//   ledger()  a coroutine: local steps "a" and "b", `co_await work(1)`, local
+//             step "c"; each step appends "step <name>" to the --coroutine-log
+//             when its function runs.
 //
 // Holds, so that the test kills the process at a known point (each lasts a
 // minute, so that a broken test still ends):
@@ -21,9 +28,8 @@
 // --coroutine-log and does not go on: it is running, its step K recorded.
 // --diverge-at K stands for a code change: step K calls work(1000 + K).
 // --frame-cache N is Options::frame_cache_size (0: every resume replays).
-#include <fcntl.h>
-#include <unistd.h>
-
+// --hold-in-step NAME: ledger's local step NAME logs its line, then does not
+// return: the process is killed inside a step that is not yet recorded.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +37,7 @@
 #include <string>
 #include <thread>
 
+#include "probe_log.hpp"
 #include "ratchet/ratchet.hpp"
 
 namespace {
@@ -43,29 +50,50 @@ struct Flags {
   int hold_after = 0;
   int diverge_at = 0;
   std::size_t frame_cache = 1024;
+  std::string hold_in_step;
 };
 
-// One write(2) per line on an O_APPEND descriptor: lines from concurrent or
-// killed writers never interleave.
-void append_line(const std::string& path, const std::string& line) {
-  if (path.empty()) return;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    std::perror(path.c_str());
-    std::abort();  // a test probe that cannot record must not pass silently
-  }
-  std::string text = line + "\n";
-  if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
-  close(fd);
-}
+using ratchet::testing::append_line;
 
 int usage(const std::string& why) {
   std::fprintf(stderr,
                "steps_endpoint_main: %s\nusage: steps_endpoint_main --log FILE "
                "[--coroutine-log FILE] [--work-delay-ms D] [--hold-at K] [--hold-after K] "
-               "[--diverge-at K] [--frame-cache N]\n",
+               "[--diverge-at K] [--frame-cache N] [--hold-in-step NAME]\n",
                why.c_str());
   return 2;
+}
+
+using Clock = std::chrono::system_clock;
+
+// nap and ledger (see the top of this file).
+void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
+                             ratchet::Function<int(int)> work) {
+  const std::string log = flags.coroutine_log;
+  dispatch.function("nap", [log](int ms) -> ratchet::Task<long long> {
+    append_line(log, "nap start");
+    Clock::time_point before = co_await ratchet::now();
+    co_await ratchet::step("before", [&] { append_line(log, "before"); });
+    co_await ratchet::sleep(std::chrono::milliseconds(ms));
+    Clock::time_point after = co_await ratchet::now();
+    co_await ratchet::step("after", [&] { append_line(log, "after"); });
+    co_return std::chrono::duration_cast<std::chrono::milliseconds>(after - before).count();
+  });
+  const std::string hold = flags.hold_in_step;
+  dispatch.function("ledger", [log, hold, work]() -> ratchet::Task<int> {
+    auto logged_step = [&](const std::string& name) {
+      return ratchet::step(name, [&log, &hold, name] {
+        append_line(log, "step " + name);
+        if (name == hold) std::this_thread::sleep_for(std::chrono::minutes(1));
+        return static_cast<int>(name[0]);
+      });
+    };
+    int a = co_await logged_step("a");
+    int b = co_await logged_step("b");
+    int w = co_await work(1);  // suspends: the Poll records steps a and b
+    int c = co_await logged_step("c");
+    co_return a + b + w + c;
+  });
 }
 
 }  // namespace
@@ -90,6 +118,8 @@ int main(int argc, char** argv) {
       flags.diverge_at = std::atoi(value.c_str());
     } else if (flag == "--frame-cache") {
       flags.frame_cache = static_cast<std::size_t>(std::strtoul(value.c_str(), nullptr, 10));
+    } else if (flag == "--hold-in-step") {
+      flags.hold_in_step = value;
     } else {
       return usage("unknown flag " + flag);
     }
@@ -121,6 +151,7 @@ int main(int argc, char** argv) {
       co_return sum;
     });
     (void)steps;
+    define_steps_and_sleeps(dispatch, flags, work);
     dispatch.serve();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "steps_endpoint_main: %s\n", e.what());

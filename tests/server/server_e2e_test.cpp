@@ -696,18 +696,28 @@ TEST_F(ServerE2E, EndpointRefusesAServerWithAnotherKeyAndTheCallFails) {
   }
 }
 
-TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
-  endpoint_->set_verification_key(std::nullopt);
-  auto dev = ChildProcess::spawn(
-      {testing::ratchet_bin(), "dev", endpoint_->url(), "--port", "0", "--db", dir_.file("dev.db")},
-      {}, dir_.file("dev.out"), dir_.file("dev.err"));
-  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
-  std::string out;
+// Starts `ratchet dev` for the test endpoint on a free port with `flags`, and
+// waits until it has printed its whole configuration (or exited): its stdout
+// in `out`.
+Result<ChildProcess> start_dev(const std::string& endpoint_url, const TempDir& dir,
+                               const std::vector<std::string>& flags, std::string& out) {
+  std::vector<std::string> argv = {testing::ratchet_bin(), "dev", endpoint_url, "--port", "0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto dev = ChildProcess::spawn(argv, {}, dir.file("dev.out"), dir.file("dev.err"));
+  if (!dev.is_ok()) return dev;
   for (auto deadline = Steady::now() + 15s; Steady::now() < deadline;) {
-    out = testing::read_file(dir_.file("dev.out"));
-    if (std::count(out.begin(), out.end(), '\n') >= 7 || !dev->running()) break;
+    out = testing::read_file(dir.file("dev.out"));
+    if (out.find("ratchet status") != std::string::npos || !dev->running()) break;
     std::this_thread::sleep_for(10ms);
   }
+  return dev;
+}
+
+TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
+  endpoint_->set_verification_key(std::nullopt);
+  std::string out;
+  auto dev = start_dev(endpoint_->url(), dir_, {"--db", dir_.file("dev.db")}, out);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   std::smatch match;
   static const std::regex kBlock(
       "Spawned a Ratchet server on 127\\.0\\.0\\.1:([0-9]+)\n[\\s\\S]*"
@@ -731,7 +741,20 @@ TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
                      endpoint_->url() +
                      "\"\n"
                      "  export DISPATCH_VERIFICATION_KEY=\"" +
-                     key_text + "\"\n");
+                     key_text +
+                     "\"\n"
+                     "  export DISPATCH_ENDPOINT_ADDR=\"127.0.0.1:" +
+                     std::to_string(endpoint_->port()) +
+                     "\"\n"
+                     "Your service must listen at 127.0.0.1:" +
+                     std::to_string(endpoint_->port()) +
+                     " (DISPATCH_ENDPOINT_ADDR; the C++ SDK derives it from "
+                     "DISPATCH_ENDPOINT_URL when unset).\n"
+                     "The store is " +
+                     dir_.file("dev.db") +
+                     " (kept when this server stops).\n"
+                     "See a call with: RATCHET_DB=\"" +
+                     dir_.file("dev.db") + "\" ratchet status --job-id <dispatch id>\n");
 
   auto key = protocol::VerificationKey::parse(key_text);
   ASSERT_TRUE(key.is_ok()) << key.status().message();
@@ -763,6 +786,40 @@ TEST_F(ServerE2E, DevPrintsTheConfigurationBlockAndSignsWithItsKey) {
   int status = dev->wait_exit(10s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
   EXPECT_EQ(testing::read_file(dir_.file("dev.out")), out) << "logs go to stderr";
+}
+
+// `ratchet status` could not see dev's calls: its temporary store was hidden.
+// dev now prints where the store is, `status` reads it there while dev runs,
+// and dev deletes it when it stops (--db keeps one: the test above).
+TEST_F(ServerE2E, DevSaysWhereItsTemporaryStoreIsAndDeletesItWhenItStops) {
+  endpoint_->set_verification_key(std::nullopt);
+  std::string out;
+  auto dev = start_dev(endpoint_->url(), dir_, {}, out);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
+  std::smatch match;
+  static const std::regex kStore(
+      "Spawned a Ratchet server on (127\\.0\\.0\\.1:[0-9]+)\n[\\s\\S]*"
+      "The store is (/\\S+) \\(temporary: deleted when this server stops; --db PATH keeps "
+      "one\\)\\.\nSee a call with: RATCHET_DB=\"([^\"]+)\" ratchet status --job-id <dispatch "
+      "id>\n");
+  ASSERT_TRUE(std::regex_search(out, match, kStore)) << out;
+  std::string db = match[2].str();
+  EXPECT_EQ(match[3].str(), db);
+  ASSERT_TRUE(std::filesystem::exists(db)) << db;
+
+  ApiClient client("http://" + match[1].str(), "test");
+  auto id = client.dispatch_one(make_call(endpoint_->url(), "echo", protocol::pack_int64(9)));
+  ASSERT_TRUE(id.is_ok()) << id.status().message();
+  ASSERT_TRUE(client.await_result(*id).is_ok());
+  auto status = testing::run_process({testing::ratchet_bin(), "status", "--job-id", *id},
+                                     {{"RATCHET_HOME", dir_.path()}, {"RATCHET_DB", db}});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(json::parse(status.out, nullptr, false).value("status", ""), "SUCCEEDED") << status.out;
+
+  dev->signal(SIGTERM);
+  int exit_status = dev->wait_exit(10s);
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << exit_status;
+  EXPECT_FALSE(std::filesystem::exists(db)) << db << " outlived ratchet dev";
 }
 
 TEST_F(ServerE2E, StatusShowsDispatchedCalls) {

@@ -8,21 +8,43 @@
 // for the step's result.
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "ratchet/call_options.hpp"
+
+namespace ratchet {
+
+// The call a function runs for (ratchet::current(), steps.hpp).
+struct CallInfo {
+  std::string dispatch_id;         // this call's id: the same on every attempt and resume
+  std::string root_dispatch_id;    // the id of the root call of its tree (its own for a root)
+  std::string parent_dispatch_id;  // the caller's id; empty for a root call
+  std::string function;
+  // This run's attempt (1, 2, ...), counted by a Ratchet server since the
+  // call's last recorded progress (its dispatch, or a coroutine's latest Poll);
+  // 0 when the server does not say (other servers of the protocol).
+  int attempt = 0;
+};
+
+}  // namespace ratchet
+
 namespace ratchet::detail {
 
-// A durable call, before it is made: the function's name and its input.
+// A durable call, before it is made: the function's name, its input, and how
+// the server treats it.
 struct CallSpec {
   std::string function;
   nlohmann::json input;
+  CallOptions options;
 };
 
 class Context;
@@ -34,10 +56,11 @@ Context* current_context() noexcept;
 Context& require_context(std::string_view what);
 
 enum class WaitMode {
-  kOne,   // one call's result
-  kAll,   // every result, or the first error
-  kAny,   // the first success, or every error
-  kRace,  // the first result, success or error
+  kOne,      // one call's result
+  kAll,      // every result, or the first error
+  kAny,      // the first success, or every error
+  kRace,     // the first result, success or error
+  kSettled,  // every result or error
 };
 
 // Gives `n` calls the next step numbers (consecutive; returns the first),
@@ -63,8 +86,26 @@ struct Outcome {
   nlohmann::json value;    // when ok
   std::string error_type;  // otherwise
   std::string error_message;
+  int error_status = 0;  // a local step's recorded CallStatus; 0: from the type
 };
 Outcome step_outcome(const Context& context, std::uint64_t step);
+
+// Runs a local step named `name` as the next step: when the journal has it,
+// checks it (INCOMPATIBLE_STATE if the code now does something else there);
+// otherwise runs `run` and records its value or its exception in the journal.
+// Returns the step's number, whose outcome is then known.
+std::uint64_t local_step(Context& context, std::string_view name,
+                         const std::function<nlohmann::json()>& run);
+// Makes a sleep the next step: until `micros` since the Unix epoch when
+// `absolute`, else for `micros` from now (or checks the recorded one and
+// completes it when due). The step is pending until the coroutine resumes at
+// or after its wake time; a new sleep always suspends once.
+std::uint64_t begin_sleep(Context& context, bool absolute, std::int64_t micros);
+// The SDK's clock (Options::clock), in microseconds since the Unix epoch.
+std::int64_t wall_clock_us(const Context& context);
+// The call the function running on this thread runs for; throws
+// std::logic_error naming `what` outside a function run by Dispatch.
+const CallInfo& require_call(std::string_view what);
 
 // Replaces the running call with `call` (an Exit with a tail call).
 void request_tail_call(Context& context, CallSpec call);

@@ -8,19 +8,20 @@
 namespace ratchet::http::detail {
 namespace {
 
-// The last line of defence: the handlers are written not to throw (hostile
-// bytes are parse errors, callbacks are guarded), but should one throw all the
-// same, the connection it served is lost and the thread goes on serving the
-// others instead of taking the process down.
-void run(boost::asio::io_context& io) {
+// An exception that escapes a handler unwinds io_context::run(); left to
+// escape the thread it would end the process (std::terminate). It is logged
+// and the thread goes on with the next handler: one failed operation must not
+// take down every connection of a service.
+void run_until_stopped(boost::asio::io_context& io, const std::string& name) {
   for (;;) {
     try {
       io.run();
-      return;
+      return;  // stopped, or out of work
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "ratchet: an HTTP I/O handler failed (a bug): %s\n", e.what());
+      std::fprintf(stderr, "ratchet: an I/O handler of %s failed: %s\n", name.c_str(), e.what());
     } catch (...) {
-      std::fprintf(stderr, "ratchet: an HTTP I/O handler failed (a bug)\n");
+      std::fprintf(stderr, "ratchet: an I/O handler of %s failed with a non-standard exception\n",
+                   name.c_str());
     }
   }
 }
@@ -50,7 +51,7 @@ void IoPool::start(const std::string& name) {
   for (auto& context : contexts_) {
     threads_.emplace_back([io = context.get(), thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());
-      run(*io);
+      run_until_stopped(*io, thread_name);
     });
   }
 }
