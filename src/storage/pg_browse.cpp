@@ -94,7 +94,7 @@ Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& p
                "root_id, correlation_id, attempts, started_at, finished_at, "
                "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, "
                "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-               "children_waiting, results_waiting, error_traceback, max_attempts FROM runs "
+               "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
                "WHERE parent_id = $1 ORDER BY started_at, seq LIMIT $2",
                Params().add(parent_id).add(limit)));
   std::vector<CallRecord> children;

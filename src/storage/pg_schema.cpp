@@ -173,8 +173,16 @@ CREATE INDEX runs_roots_by_name ON runs (ratchet_run_name(function, command), st
   WHERE parent_id IS NULL;
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
-                                                 kJobLineage, kDashboardIndexes};
+// An endpoint's error, serialized, beside its type and message (SQLite's version
+// 7): the dashboard reads a Python traceback from it, so error_traceback goes.
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BYTEA;
+ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
+constexpr std::array<const char*, 6> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage, kDashboardIndexes, kErrorBytes};
 
 }  // namespace
 
