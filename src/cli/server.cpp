@@ -76,6 +76,8 @@ int run_server(int argc, char** argv) {
   std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
+  std::string default_expiration;
+  std::string dispatch_grace = "20ms";
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
@@ -105,6 +107,10 @@ int run_server(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
       ->capture_default_str();
+  app.add_option("--default-expiration", default_expiration,
+                 "how long a call dispatched without an expiration may keep being retried "
+                 "(default: no limit but --max-attempts)");
+  add_dispatch_grace_option(app, dispatch_grace);
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")
       ->capture_default_str()
@@ -143,6 +149,13 @@ int run_server(int argc, char** argv) {
   // margin scales with the timeout (5 s to 1 min) rather than being a fixed minute.
   config.scheduler.lease =
       *timeout + std::clamp(*timeout, 5 * kMicrosPerSecond, 60 * kMicrosPerSecond);
+  if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
+  if (!default_expiration.empty()) {
+    auto expiration = duration_option("--default-expiration", default_expiration);
+    if (!expiration.is_ok()) return fail(expiration.status());
+    config.api.default_expiration = *expiration;
+    config.scheduler.poll.expiration = *expiration;
+  }
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);

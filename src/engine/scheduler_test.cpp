@@ -131,7 +131,8 @@ class SchedulerTest : public ::testing::Test {
 
   std::vector<std::string> dispatch(Scheduler& scheduler, std::vector<NewCall> calls) {
     std::promise<Result<std::vector<std::string>>> ids;
-    scheduler.dispatch(std::move(calls), [&](auto result) { ids.set_value(std::move(result)); });
+    scheduler.dispatch(std::move(calls),
+                       [&](auto result, DispatchRelease) { ids.set_value(std::move(result)); });
     auto result = ids.get_future().get();
     EXPECT_TRUE(result.is_ok()) << result.status().message();
     return result.is_ok() ? *result : std::vector<std::string>{};
@@ -160,6 +161,31 @@ TEST_F(SchedulerTest, RunsADispatchedCallToItsResult) {
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.output, any_int(42));
   EXPECT_EQ(done.attempts, 1);
+}
+
+// dispatch-py matches results to the ids its Dispatch answered: a call that ran
+// before its caller had its id lost its result.
+TEST_F(SchedulerTest, ADispatchedCallIsSentOnlyOnceItsDispatchIsAnswered) {
+  auto store = open();
+  FakeEndpoint endpoint([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
+  scheduler.dispatch({call("first", 1)}, [&](auto ids, DispatchRelease release) {
+    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
+  });
+  auto [first, release] = answered.get_future().get();
+  // A call dispatched after it, and answered at once, runs to its end...
+  auto second = wait(scheduler, dispatch(scheduler, {call("second", 2)})[0]);
+  EXPECT_EQ(second.status, RunStatus::kSucceeded);
+  // ...while the first was not sent: the endpoint serves requests in order, so it
+  // would have had it before the second.
+  EXPECT_EQ(endpoint.requests, 1);
+  release.written();
+  auto done = wait(scheduler, first[0]);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(1));
+  EXPECT_EQ(endpoint.requests, 2);
 }
 
 TEST_F(SchedulerTest, RetriesTemporaryErrorsThenSucceeds) {

@@ -104,8 +104,7 @@ CREATE TABLE instances (
 );
 )sql";
 
-// Python's traceback of a call's (last) error, for the dashboard. (This
-// backend does not write it yet: the SQLite one does.)
+// Python's traceback of a call's (last) error, for the dashboard.
 constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
@@ -149,8 +148,41 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
-                                                 kJobLineage};
+// The dashboard's runs list (storage/browse.hpp, pg_browse.cpp): jobs and root
+// calls newest first, by status, kind or name, each page one backward range
+// of an index. Partial indexes over the roots only, so that the children of a
+// fan-out cost the scheduler no extra index writes. A run's name is a call's
+// function or a job's program (its command's first word); the function that
+// computes it never fails, so that a malformed command cannot fail an insert.
+constexpr const char* kDashboardIndexes = R"sql(
+CREATE FUNCTION ratchet_run_name(TEXT, TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF $1 IS NOT NULL THEN RETURN $1; END IF;
+  BEGIN
+    RETURN $2::jsonb ->> 0;
+  EXCEPTION WHEN others THEN
+    RETURN NULL;
+  END;
+END
+$$;
+CREATE INDEX runs_roots ON runs (started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_status ON runs (status, started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_kind ON runs (kind, started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_name ON runs (ratchet_run_name(function, command), started_at, seq)
+  WHERE parent_id IS NULL;
+)sql";
+
+// An endpoint's error, serialized, beside its type and message (SQLite's version
+// 7): the dashboard reads a Python traceback from it, so error_traceback goes.
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BYTEA;
+ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
+constexpr std::array<const char*, 6> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage, kDashboardIndexes, kErrorBytes};
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "common/byte_text.hpp"
 #include "common/ids.hpp"
 #include "storage/job_rules.hpp"
+#include "storage/pg_browse.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_db.hpp"
 #include "storage/pg_schema.hpp"
@@ -163,6 +164,19 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
   void watch_calls(std::function<void()> news) override;
+  Result<RunPage> browse_runs(const RunQuery& query) override {
+    return pg::browse_runs(*db_, query);
+  }
+  Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
+    return pg::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
+    return pg::coroutine_state(*db_, call_id);
+  }
+  Result<HealthCounts> health_counts(Micros since) override {
+    return pg::health_counts(*db_, clock_.now(), since);
+  }
+  Result<std::string> change_stamp() override { return pg::change_stamp(*db_); }
 
  private:
   Result<int> schema_version();

@@ -163,8 +163,21 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
-constexpr std::array<const char*, 6> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage};
+// An error that came from an endpoint keeps every field it came with (the pickled
+// exception and traceback of a Python error, fields this server does not know): the
+// serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
+// the server made itself, which have a type and a message only. A Python error's
+// traceback travels in these bytes, and the dashboard reads it from them: the
+// traceback column of version 4 goes (one source for one fact).
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BLOB;
+ALTER TABLE call_results ADD COLUMN error_proto BLOB;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
+constexpr std::array<const char*, 7> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
+                                                 kErrorBytes};
 
 }  // namespace
 

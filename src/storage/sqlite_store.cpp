@@ -90,6 +90,7 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<HealthCounts> health_counts(Micros since) override {
     return sqlite::health_counts(*db_, clock_.now(), since);
   }
+  Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 
  private:
   Result<int> schema_version();

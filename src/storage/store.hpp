@@ -151,6 +151,11 @@ class Store {
   }
   // What is live now, and the runs finished since `since`.
   virtual Result<HealthCounts> health_counts(Micros since) { return no_browsing(); }
+  // A cheap token that differs from the one before whenever another
+  // connection (another Store, another process) committed a change since; it
+  // may differ without one. The dashboard's live views poll it, once for all
+  // their clients, before they read again.
+  virtual Result<std::string> change_stamp() { return no_browsing(); }
 
  private:
   static Status no_browsing() {

@@ -103,6 +103,32 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     return n;
   }
 
+  // Claims up to `limit` due calls, as server-a with a lease of a second.
+  std::vector<ClaimedCall> claim(int limit = 100) {
+    std::vector<ClaimedCall> claimed;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(
+                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return claimed;
+  }
+
+  // Runs one transition (`f(tx)`) in a transaction of its own; whether it applied.
+  template <typename F>
+  bool apply(F&& f) {
+    bool applied = false;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(applied, f(tx));
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return applied;
+  }
+
   FakeClock clock_;
   std::string dir_;
   std::string location_;
