@@ -16,6 +16,7 @@ packages=(
   libcpp-httplib-dev
   clang libclang-rt-14-dev
   procps
+  zsh groff-base
   chromium  # the dashboard's browser test (tests/dashboard)
   # dispatch-py's tests and its test server (../shared/interop/setup.sh lists the same)
   python3 python3-dev gcc python3-aiohttp python3-tblib python3-typing-extensions

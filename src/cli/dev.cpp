@@ -57,10 +57,12 @@ int run_dev(int argc, char** argv) {
   app.add_option("--api-key", api_key, "the API key clients use")->capture_default_str();
   app.add_option("--db", db,
                  "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
-                 "SQLite file)");
+                 "SQLite file)")
+      ->type_name("FILE|URL");
   app.add_option("--signing-key", key_file,
                  "a PEM private key from `ratchet keygen` (default: a fresh one), so that "
-                 "DISPATCH_VERIFICATION_KEY stays the same across restarts");
+                 "DISPATCH_VERIFICATION_KEY stays the same across restarts")
+      ->type_name("FILE");
   add_dispatch_grace_option(app, dispatch_grace);
   server::ServerConfig config;
   app.add_option("--max-connections", config.max_connections,

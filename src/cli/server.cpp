@@ -83,7 +83,8 @@ int run_server(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--db", db,
                  "the store: a SQLite file or a postgres:// URL shared by a fleet of servers "
-                 "(env RATCHET_DB; default: the state directory's ratchet.db)");
+                 "(env RATCHET_DB; default: the state directory's ratchet.db)")
+      ->type_name("FILE|URL");
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
@@ -94,7 +95,8 @@ int run_server(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--signing-key", key_file,
                  "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
-                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)");
+                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)")
+      ->type_name("FILE");
   app.add_option("--max-in-flight", config.scheduler.max_in_flight,
                  "calls sent to endpoints and not yet answered")
       ->capture_default_str()
@@ -130,7 +132,10 @@ int run_server(int argc, char** argv) {
   }
   dashboard::DashboardOptions dashboard_options;
   for (const auto& key : read_keys) dashboard_options.read_keys.insert(key);
-  add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+  if (Status s = add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+      !s.is_ok()) {
+    return fail(s);
+  }
   config.extension = dashboard::make_dashboard(std::move(dashboard_options));
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());

@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <span>
 #include <string>
 
+#include "cli/command.hpp"
 #include "common/status.hpp"
 #include "protocol/signing.hpp"
 #include "server/server.hpp"

@@ -154,12 +154,12 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
       ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     } else {
-      // The only place the endpoint's reason (e.g. the SDK's "step N
-      // diverged: ...") is kept: restart() forgets the state it was about.
+      // The endpoint's reason (the SDK's "step N diverged: ...") becomes
+      // the call's last error, which the dashboard shows.
       spdlog::warn("call {} ({}) attempt {} answered {}, restarting from its input in {} ms: {}",
                    call.id, call.function, call.attempts, t.reason.type,
                    (ready_at - now) / kMicrosPerMilli, t.reason.message);
-      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     }
   }

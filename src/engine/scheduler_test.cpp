@@ -385,8 +385,23 @@ class AnnouncingStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus s, const std::string& r) override {
     return inner_.mark_job_lost(id, s, r);
   }
-  Result<bool> request_cancel(const std::string& id, Micros grace) override {
-    return inner_.request_cancel(id, grace);
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& o,
+                                             const JobRequest& next) override {
+    return inner_.retry_job(id, o, next);
+  }
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override {
+    return inner_.find_retry_of(id);
+  }
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override {
+    return inner_.request_cancel(id, grace, reason);
+  }
+  Result<KeyUnlock> unlock_key(const std::string& key, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& l) override {
+    return inner_.unlock_key(key, reason, ttl, l);
+  }
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override {
+    return inner_.import_jobs(jobs);
   }
   Result<bool> heartbeat(const std::string& id, Micros until) override {
     return inner_.heartbeat(id, until);

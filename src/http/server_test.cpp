@@ -547,6 +547,192 @@ TEST(Server, StopAfterGraceClosesUnansweredRequests) {
   held.answer_all(200);  // a no-op after stop; must not crash
 }
 
+// ---- streamed responses (Responder::start) -----------------------------------------
+
+// Starts a stream for each request and hands the Streams to the test.
+class HeldStreams {
+ public:
+  Server::Handler handler() {
+    return [this](Request, Responder responder) {
+      Response head;
+      head.headers.set("Content-Type", "text/event-stream");
+      Stream stream = responder.start(std::move(head));
+      responder.send(Response::with_body(200, "text/plain", "ignored: the stream answered"));
+      std::lock_guard lock(mutex_);
+      streams_.push_back(std::move(stream));
+      changed_.notify_all();
+    };
+  }
+  // The n-th stream (from 0) once the handler started it; an ended one after 30 s.
+  Stream get(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [&] { return streams_.size() > n; });
+    return streams_.size() > n ? streams_[n] : Stream();
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    streams_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Stream> streams_;
+};
+
+// Reads from `fd` until `wanted` has arrived (or EOF, an error, the socket's 5 s timeout).
+std::string read_until(int fd, std::string& seen, const std::string& wanted) {
+  char chunk[4096];
+  while (seen.find(wanted) == std::string::npos) {
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    seen.append(chunk, static_cast<std::size_t>(n));
+  }
+  return seen;
+}
+
+// Waits (at most 30 s) until `stream` has ended.
+bool ends(const Stream& stream) {
+  for (int i = 0; i < 3000 && stream.open(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a bounded wait for the event
+  }
+  return !stream.open();
+}
+
+TEST(Server, StreamsABodyInChunksUntilClosed) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  write_all(fd, "GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  std::string seen;
+  read_until(fd, seen, "\r\n\r\n");
+  EXPECT_EQ(status_of(seen), 200) << seen;
+  EXPECT_NE(seen.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("Content-Type: text/event-stream\r\n"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("Content-Length"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("ignored"), std::string::npos) << "a send() after start() is ignored";
+  EXPECT_TRUE(stream.write("data: one\n\n"));
+  EXPECT_TRUE(stream.write(""));  // nothing: an empty chunk would end the body
+  EXPECT_TRUE(stream.write("data: two\n\n"));
+  read_until(fd, seen, "data: two");
+  EXPECT_NE(seen.find("\r\n\r\nb\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n"), std::string::npos)
+      << seen;
+  stream.close();
+  EXPECT_FALSE(stream.write("data: late\n\n"));
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("\r\n0\r\n\r\n")) << seen;
+  EXPECT_TRUE(closed_by_peer(fd)) << "the connection closes after the stream";
+  close(fd);
+}
+
+TEST(Server, AnHttp10ClientGetsTheStreamUntilTheClose) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  write_all(fd, "GET /events HTTP/1.0\r\n\r\n");
+  Stream stream = held.get(0);
+  EXPECT_TRUE(stream.write("data: one\n\n"));
+  stream.close();
+  std::string seen = read_until_close(fd);
+  EXPECT_EQ(seen.find("chunked"), std::string::npos) << seen;
+  EXPECT_TRUE(seen.ends_with("\r\n\r\ndata: one\n\n")) << seen;
+  close(fd);
+}
+
+TEST(Server, DroppingTheLastCopyOfAStreamEndsIt) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  held.get(0).write("data: x\n\n");
+  held.clear();
+  std::string seen;
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("data: x\n\n\r\n0\r\n\r\n")) << seen;
+  close(fd);
+}
+
+TEST(Server, AClientThatGoesAwayEndsItsStream) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  ASSERT_TRUE(stream.open());
+  close(fd);
+  EXPECT_TRUE(ends(stream)) << "the server did not notice the client leave";
+  EXPECT_FALSE(stream.write("data: x\n\n"));
+}
+
+TEST(Server, AReaderTooFarBehindIsCutOff) {
+  ServerOptions options;
+  options.stream_buffer_limit = 64 * 1024;
+  HeldStreams held;
+  auto server = start_server(options, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  // The client reads nothing: once the socket's buffers are full, the queue
+  // grows past the limit and write() refuses.
+  std::string piece(16 * 1024, 'x');
+  long long written = 0;
+  while (stream.write(piece) && written < (1LL << 30))
+    written += static_cast<long long>(piece.size());
+  EXPECT_LT(written, 1LL << 30) << "a gigabyte queued for a client that reads nothing";
+  EXPECT_FALSE(stream.open());
+  EXPECT_TRUE(closed_by_peer(fd));
+  close(fd);
+}
+
+TEST(Server, AnOpenStreamCountsAgainstMaxConnectionsAndIsNotEvicted) {
+  ServerOptions options;
+  options.max_connections = 1;
+  HeldStreams held;
+  auto server = start_server(options, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  std::string seen;
+  read_until(fd, seen, "\r\n\r\n");
+  std::string refused = exchange(server->port(), "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_TRUE(stream.write("data: still here\n\n"));
+  read_until(fd, seen, "still here");
+  EXPECT_NE(seen.find("still here"), std::string::npos);
+  close(fd);
+}
+
+TEST(Server, StopEndsOpenStreamsWithoutWaitingForTheGrace) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  stream.write("data: before\n\n");
+  auto stopped = std::async(std::launch::async, [&] { server->stop(std::chrono::minutes(10)); });
+  std::string seen;
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("data: before\n\n\r\n0\r\n\r\n")) << seen;
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "stop() waited for a stream that never ends by itself";
+  EXPECT_FALSE(stream.write("data: after\n\n"));
+  close(fd);
+}
+
+TEST(Server, StartAfterSendGivesAnEndedStream) {
+  std::promise<bool> open;
+  auto server = start_server({}, [&](Request, Responder responder) {
+    responder.send(Response::with_body(200, "text/plain", "sent"));
+    open.set_value(responder.start(Response{}).open());
+  });
+  std::string answer = exchange(server->port(), "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(answer.ends_with("sent")) << answer;
+  EXPECT_FALSE(open.get_future().get());
+}
+
 TEST(Server, FailsToStartOnAPortInUse) {
   RawListener taken;
   ServerOptions options;

@@ -149,8 +149,10 @@ class CallTransaction {
   virtual Result<bool> reject_children(const std::string& id, std::int64_t epoch,
                                        const PollState& state, const CallError& error,
                                        const std::vector<std::string>& delivered) = 0;
-  // INCOMPATIBLE_STATE: forget the coroutine state and run from the input again.
-  virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) = 0;
+  // INCOMPATIBLE_STATE: forget the coroutine state and run from the input
+  // again; `reason` (the SDK's "step N diverged: ...") becomes the last error.
+  virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                               const CallError& reason) = 0;
 
   // When the next call becomes due (nullopt: nothing is scheduled).
   virtual Result<std::optional<Micros>> next_due() = 0;

@@ -30,30 +30,6 @@ class CallStoreTest : public BackendTest {
     return id;
   }
 
-  std::vector<ClaimedCall> claim(int limit = 100) {
-    std::vector<ClaimedCall> claimed;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(
-                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return claimed;
-  }
-
-  template <typename F>
-  bool apply(F&& f) {
-    bool applied = false;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(applied, f(tx));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return applied;
-  }
-
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
   // How many coroutine states the store holds, read by another connection.
@@ -263,19 +239,24 @@ TEST_P(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   EXPECT_EQ(resumed[0].call.poll->state, "s");
 }
 
-TEST_P(CallStoreTest, RestartForgetsTheCoroutineState) {
+TEST_P(CallStoreTest, RestartForgetsTheCoroutineStateAndKeepsWhy) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now()};
   apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); });
   auto woken = claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.restart(id, woken[0].call.lease_epoch, clock_.now());
+    return tx.restart(id, woken[0].call.lease_epoch, clock_.now(),
+                      CallError{"IncompatibleStateError", "step 2 diverged: shout", ""});
   }));
   auto fresh = claim();
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_FALSE(fresh[0].call.poll.has_value());
   EXPECT_EQ(stored_states(), 0);
+  // The dashboard shows where the replay diverged from the last error.
+  ASSERT_TRUE(fresh[0].call.error.has_value());
+  EXPECT_EQ(fresh[0].call.error->type, "IncompatibleStateError");
+  EXPECT_EQ(fresh[0].call.error->message, "step 2 diverged: shout");
 }
 
 TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {

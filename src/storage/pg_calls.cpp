@@ -79,7 +79,8 @@ class CallTx final : public PgCallTransaction {
   Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
                                const CallError& error,
                                const std::vector<std::string>& delivered) override;
-  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                       const CallError& reason) override;
   Result<std::optional<Micros>> next_due() override;
 
  private:
@@ -381,14 +382,23 @@ Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
   return true;
 }
 
-Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at) {
+Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                             const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
-                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 "
+                           "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4, "
+                           "error_type = $5, error = $6, error_proto = $7 "
                            "WHERE " LEASED_UNDER_EPOCH,
-                           Params().add(id).add(epoch).add(ready_at).add(now_)));
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(ready_at)
+                               .add(now_)
+                               .add(reason.type)
+                               .add(reason.message)
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 0) return false;
   if (ready_at <= now_) made_work_ = true;
   RETURN_IF_ERROR(drop_state(id));

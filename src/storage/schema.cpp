@@ -130,6 +130,39 @@ constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";
 
+// Jobs for orchestrators: lineage (each job's number within its key and the
+// job it follows), run-once keys and their unlocks, retries, and why a job was
+// cancelled. Jobs recorded before this version are numbered in the order they
+// started, each following the previous job of its key.
+constexpr const char* kJobLineage = R"sql(
+ALTER TABLE runs ADD COLUMN attempt_no INTEGER;
+ALTER TABLE runs ADD COLUMN rerun_of_job_id TEXT;
+ALTER TABLE runs ADD COLUMN rerun_reason TEXT;
+ALTER TABLE runs ADD COLUMN started_by TEXT;
+ALTER TABLE runs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN strict_override_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retry_delay_us INTEGER;
+ALTER TABLE runs ADD COLUMN cancel_reason TEXT;
+
+UPDATE runs SET attempt_no = numbered.n, rerun_of_job_id = numbered.previous, started_by = 'start'
+  FROM (SELECT id,
+               ROW_NUMBER() OVER key_order AS n,
+               LAG(id) OVER key_order AS previous
+          FROM runs WHERE kind = 'job'
+        WINDOW key_order AS (PARTITION BY run_key ORDER BY started_at, rowid)) AS numbered
+  WHERE runs.id = numbered.id;
+
+CREATE INDEX runs_by_rerun_of ON runs (rerun_of_job_id) WHERE rerun_of_job_id IS NOT NULL;
+
+CREATE TABLE job_unlocks (
+  run_key    TEXT PRIMARY KEY,
+  reason     TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+)sql";
+
 // An error that came from an endpoint keeps every field it came with (the pickled
 // exception and traceback of a Python error, fields this server does not know): the
 // serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
@@ -142,8 +175,8 @@ ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 6> kMigrations{
-    kVersion1, kVersion2, kVersion3, kDashboardIndexes, kCallMaxAttempts, kErrorBytes};
+constexpr std::array<const char*, 7> kMigrations{
+    kVersion1, kVersion2, kVersion3, kDashboardIndexes, kCallMaxAttempts, kJobLineage, kErrorBytes};
 
 }  // namespace
 

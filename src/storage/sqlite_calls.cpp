@@ -35,7 +35,8 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<bool> reject_children(const std::string& id, std::int64_t epoch, const PollState& state,
                                const CallError& error,
                                const std::vector<std::string>& delivered) override;
-  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) override;
+  Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                       const CallError& reason) override;
   Result<std::optional<Micros>> next_due() override;
 
  private:
@@ -332,15 +333,18 @@ Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::
 }
 
 Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t epoch,
-                                            Micros ready_at) {
+                                            Micros ready_at, const CallError& reason) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, lease_owner = NULL, "
-                               "lease_expires_at = NULL, updated_at = ?4 "
+                               "lease_expires_at = NULL, updated_at = ?4, error_type = ?5, "
+                               "error = ?6, error_proto = ?7 "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, now_);
+  update->bind(5, reason.type).bind(6, reason.message);
+  if (!reason.encoded.empty()) update->bind_blob(7, reason.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
   RETURN_IF_ERROR(drop_state(id));
@@ -409,15 +413,16 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
   // Without input and output (NULL in their places): a fan-out's children may
   // carry megabytes each, and a tree shows neither.
-  ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
-                              "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
-                              "correlation_id, attempts, started_at, finished_at, expires_at, "
-                              "ready_at, lease_owner, lease_epoch, lease_expires_at, "
-                              "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                              "children_waiting, results_waiting, error_proto FROM runs "
-                              "WHERE parent_id = ?1 "
-                              "ORDER BY started_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
+                 "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
+                 "correlation_id, attempts, started_at, finished_at, expires_at, "
+                 "ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                 "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                 "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
+                 "WHERE parent_id = ?1 "
+                 "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<CallRecord> children;
   while (true) {
