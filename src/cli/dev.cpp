@@ -61,8 +61,7 @@ int run_dev(int argc, char** argv) {
       ->type_name("FILE|URL");
   app.add_option("--signing-key", key_file,
                  "a PEM private key from `ratchet keygen` (default: a fresh one), so that "
-                 "DISPATCH_VERIFICATION_KEY stays the same across restarts")
-      ->type_name("FILE");
+                 "DISPATCH_VERIFICATION_KEY stays the same across restarts");
   add_dispatch_grace_option(app, dispatch_grace);
   server::ServerConfig config;
   app.add_option("--max-connections", config.max_connections,

@@ -199,12 +199,6 @@ void Responder::send(Response response) const {
   if (state_) state_->send(std::move(response));
 }
 
-void Responder::send(Response response, std::function<void()> written,
-                     std::function<void()> next_request) const {
-  OnceCallback callback(std::move(written));
-  if (state_) state_->send(std::move(response), std::move(callback), std::move(next_request));
-}
-
 Stream Responder::start(Response head) const {
   return state_ ? state_->start(std::move(head)) : Stream();
 }
@@ -242,6 +236,12 @@ void Stream::close() const {
   if (state_) state_->close();
 }
 bool Stream::open() const { return state_ && state_->open(); }
+
+void Responder::send(Response response, std::function<void()> written,
+                     std::function<void()> next_request) const {
+  OnceCallback callback(std::move(written));
+  if (state_) state_->send(std::move(response), std::move(callback), std::move(next_request));
+}
 
 namespace {
 
@@ -357,10 +357,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool response_in_progress_ = false;
   bool closed_ = false;
   bool refused_ = false;  // counted in ServerShared::refusing
-  // What lingering_close reads and discards before it closes, at most.
-  std::size_t drain_limit_ = 4 << 20;
-  bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
-  bool http11_ = true;          // of the current request
+  bool http11_ = true;    // of the current request
   // While a streamed response is sent: its State (to tell it of the end),
   // the bytes queued behind the write in progress, and how many of the bytes
   // being written count against the client's allowance.
@@ -372,6 +369,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string stream_pending_;
   std::size_t stream_pending_counted_ = 0;
   std::size_t stream_writing_counted_ = 0;
+  // What lingering_close reads and discards before it closes, at most.
+  std::size_t drain_limit_ = 4 << 20;
+  bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;

@@ -119,6 +119,11 @@ class Responder {
 
   // Sends `response` unless a response was already sent. Any thread.
   void send(Response response) const;
+  // Sends `head`'s status and headers (its body is ignored) and returns the
+  // stream of the body, unless a response was already sent (then, or when
+  // the client is gone, the Stream returned is ended). Counts as the
+  // request's one response. Any thread.
+  Stream start(Response head) const;
   // The same; then `written` runs once: when the response has been written to the
   // socket, or as soon as it is clear that it will not be (a response was already
   // sent, the connection failed or closed, the server stopped). `next_request`
@@ -127,11 +132,6 @@ class Responder {
   // call, and must not block.
   void send(Response response, std::function<void()> written,
             std::function<void()> next_request = {}) const;
-  // Sends `head`'s status and headers (its body is ignored) and returns the
-  // stream of the body, unless a response was already sent (then, or when
-  // the client is gone, the Stream returned is ended). Counts as the
-  // request's one response. Any thread.
-  Stream start(Response head) const;
 
  private:
   std::shared_ptr<State> state_;

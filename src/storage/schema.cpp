@@ -175,8 +175,9 @@ ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations{
-    kVersion1, kVersion2, kVersion3, kDashboardIndexes, kCallMaxAttempts, kJobLineage, kErrorBytes};
+constexpr std::array<const char*, 7> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
+                                                 kErrorBytes};
 
 }  // namespace
 
