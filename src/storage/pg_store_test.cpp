@@ -114,7 +114,7 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
 // Lineage is the last migration: a store from before it has its jobs numbered
 // within their keys in the order they started.
 TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
-  const std::size_t before = pg::migrations().size() - 1;
+  const std::size_t before = migrations_before_lineage(pg::migrations());
   std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";
   for (std::size_t i = 0; i < before; ++i) schema += pg::migrations()[i];
   schema += "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");";

@@ -124,7 +124,7 @@ TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   std::filesystem::remove(path_);
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
-  const std::size_t before = sqlite::migrations().size() - 1;
+  const std::size_t before = migrations_before_lineage(sqlite::migrations());
   for (std::size_t i = 0; i < before; ++i) {
     ASSERT_EQ(sqlite3_exec(raw, sqlite::migrations()[i], nullptr, nullptr, nullptr), SQLITE_OK);
   }
