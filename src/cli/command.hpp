@@ -37,6 +37,8 @@ int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
 int run_migrate(int argc, char** argv);
+int run_rewind(int argc, char** argv);
+int run_set_result(int argc, char** argv);
 
 // The job commands: `ratchet` runs them, and so does `ratchet-server` (for a
 // PostgreSQL store, which `ratchet` hands on to it).
@@ -48,6 +50,8 @@ inline constexpr std::array kJobCommands{
     Command{"cancel", "stop a job's process group", run_cancel},
     Command{"list", "list recent jobs and calls", run_list},
     Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
+    Command{"rewind", "resume a C++ coroutine from step N of its journal", run_rewind},
+    Command{"set-result", "set a step's result in a C++ coroutine's journal", run_set_result},
 };
 
 // Two tables as one, `first`'s commands first.

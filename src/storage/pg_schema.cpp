@@ -116,7 +116,22 @@ constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations{kVersion1, kVersion2, kCallMaxAttempts};
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what; the same table as SQLite's (schema.cpp), seq keeping the order.
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  seq     BIGSERIAL PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  at      BIGINT NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
+                                                kCallActions};
 
 }  // namespace
 

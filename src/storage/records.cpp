@@ -5,7 +5,7 @@
 namespace ratchet::records {
 namespace {
 
-constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
+constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE", "HELD"};
 
 }  // namespace
 
@@ -53,7 +53,7 @@ std::optional<CallError> error_from_json(const std::optional<std::string>& text)
 }
 
 CallPhase parse_phase(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < static_cast<int>(std::size(kPhaseNames)); ++i) {
     if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
   }
   return CallPhase::kDone;

@@ -131,8 +131,22 @@ constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations{kVersion1, kVersion2, kVersion3,
-                                                kDashboardIndexes, kCallMaxAttempts};
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what. One row per action, deleted with its call; a call history table
+// can take these rows over as they are (call_id, at, actor, action, detail).
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  call_id TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
+constexpr std::array<const char*, 6> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                kDashboardIndexes, kCallMaxAttempts, kCallActions};
 
 }  // namespace
 
