@@ -6,17 +6,6 @@
 namespace ratchet::pg {
 namespace {
 
-// Why a call in `phase` cannot be repaired now, or OK.
-Status repairable(const std::string& id, CallPhase phase) {
-  if (phase == CallPhase::kLeased) {
-    return failed_precondition("call " + id +
-                               " is running now (LEASED): repair it while it waits or is held "
-                               "(try again in a moment)");
-  }
-  if (phase == CallPhase::kDone) return failed_precondition("call " + id + " has finished");
-  return Status::ok();
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string joined;
   for (const auto& item : items) {
@@ -66,7 +55,7 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
   CallPhase phase = records::parse_phase(rows[0].text(0));
   int member = static_cast<int>(rows[0].optional_int64(1).value_or(0));
   std::optional<std::string> state = rows[0].optional_text(2);
-  RETURN_IF_ERROR(repairable(repair.call_id, phase));
+  RETURN_IF_ERROR(records::check_repairable(repair.call_id, phase));
   if (!state) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");

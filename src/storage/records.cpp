@@ -59,6 +59,16 @@ CallPhase parse_phase(const std::string& name) {
   return CallPhase::kDone;
 }
 
+Status check_repairable(const std::string& id, CallPhase phase) {
+  if (phase == CallPhase::kLeased) {
+    return failed_precondition("call " + id +
+                               " is running now (LEASED): repair it while it waits or is held "
+                               "(try again in a moment)");
+  }
+  if (phase == CallPhase::kDone) return failed_precondition("call " + id + " has finished");
+  return Status::ok();
+}
+
 JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
   JobRecord job;
   job.id = std::move(id);

@@ -8,17 +8,6 @@
 namespace ratchet::sqlite {
 namespace {
 
-// Why a call in `phase` cannot be repaired now, or OK.
-Status repairable(const std::string& id, CallPhase phase) {
-  if (phase == CallPhase::kLeased) {
-    return failed_precondition("call " + id +
-                               " is running now (LEASED): repair it while it waits or is held "
-                               "(try again in a moment)");
-  }
-  if (phase == CallPhase::kDone) return failed_precondition("call " + id + " has finished");
-  return Status::ok();
-}
-
 // Drops the children of `repair`'s range: their results, arrived or to come,
 // never reach the call. Then counts what the call still waits for.
 Status abandon_children(Database& db, Micros now, const CoroutineRepair& repair) {
@@ -75,7 +64,7 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   int member = static_cast<int>(read->optional_int64(1).value_or(0));
   std::optional<std::string> state = read->optional_text(2);
   read->reset();
-  RETURN_IF_ERROR(repairable(repair.call_id, phase));
+  RETURN_IF_ERROR(records::check_repairable(repair.call_id, phase));
   if (!state) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");
