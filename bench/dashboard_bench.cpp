@@ -1,6 +1,7 @@
 // dashboard_bench [--quick]: the dashboard's runs list over a big history.
 //
-// Fills a SQLite store with 1,000,000 runs (100,000 jobs; 300,000 root calls,
+// Fills a SQLite store (and, when RATCHET_TEST_PG names a PostgreSQL server,
+// a fresh database on it) with 1,000,000 runs (100,000 jobs; 300,000 root calls,
 // each of which has two children: 600,000 child calls; 97 % succeeded, 2 %
 // failed, 1 % running, a few lost), then times pages of 50 runs through
 // Store::browse_runs with each filter, beside the baseline of a lookup by id
@@ -18,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/pg_db.hpp"
+#include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
 
 namespace {
@@ -73,6 +76,52 @@ COMMIT;
   sqlite3_close(db);
 }
 
+// The same rows in PostgreSQL.
+void fill_postgres(const std::string& url, long total) {
+  auto db = pg::Connection::open(url, {});
+  if (!db.is_ok()) {
+    std::fprintf(stderr, "fill: %s\n", db.status().message().c_str());
+    std::exit(1);
+  }
+  std::string sql = R"sql(
+INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, finished_at, attempts,
+                  command, cwd, env, stdout_file, stderr_file, exit_code,
+                  function, endpoint, input, output, error_type, error, parent_id, root_id,
+                  correlation_id, phase, ready_at, lease_epoch)
+SELECT 'run-' || lpad(i::text, 8, '0'),
+       CASE WHEN i % 10 = 0 THEN 'job' ELSE 'call' END,
+       CASE WHEN i % 10 = 0 THEN 'key-' || (i / 10 % 5000) END,
+       CASE WHEN i % 100000 = 7 THEN 'LOST' WHEN i % 100 = 1 THEN 'RUNNING'
+            WHEN i % 50 = 4 THEN 'FAILED' ELSE 'SUCCEEDED' END,
+       1700000000000000 + i * 1000, 1700000000000000 + i * 1000,
+       CASE WHEN i % 100 = 1 THEN NULL ELSE 1700000000000000 + i * 1000 + 500 END,
+       1,
+       CASE WHEN i % 10 = 0 THEN '["/usr/bin/task-' || (i % 7) || '","--all"]' END,
+       CASE WHEN i % 10 = 0 THEN '/srv' END, CASE WHEN i % 10 = 0 THEN '[]' END,
+       CASE WHEN i % 10 = 0 THEN '/logs/out' END, CASE WHEN i % 10 = 0 THEN '/logs/err' END,
+       CASE WHEN i % 10 = 0 THEN 0 END,
+       CASE WHEN i % 10 != 0 THEN 'function_' || (i % 20) END,
+       CASE WHEN i % 10 != 0 THEN 'http://127.0.0.1:8000' END,
+       CASE WHEN i % 10 != 0 THEN '\x0a2f747970652e676f6f676c65617069732e636f6d2f676f6f676c652e70726f746f6275662e496e74363456616c75651202082a'::bytea END,
+       NULL,
+       CASE WHEN i % 50 = 4 THEN 'ValueError' END, CASE WHEN i % 50 = 4 THEN 'it failed' END,
+       CASE WHEN i % 10 IN (2, 3, 5, 6, 8, 9) THEN 'run-' || lpad((i - i % 10 + (i % 10 - 1) / 3 * 3 + 1)::text, 8, '0') END,
+       CASE WHEN i % 10 = 0 THEN NULL
+            ELSE 'run-' || lpad((i - i % 10 + (i % 10 - 1) / 3 * 3 + 1)::text, 8, '0') END,
+       0,
+       CASE WHEN i % 10 = 0 THEN NULL WHEN i % 100 = 1 THEN 'WAITING' ELSE 'DONE' END,
+       1700000000000000 + i * 1000, 0
+FROM generate_series(0, )sql" +
+                    std::to_string(total - 1) + R"sql() AS i;
+ANALYZE runs;
+)sql";
+  Status filled = (*db)->exec(sql);
+  if (!filled.is_ok()) {
+    std::fprintf(stderr, "fill: %s\n", filled.message().c_str());
+    std::exit(1);
+  }
+}
+
 struct Figures {
   double median_ms = 0;
   double max_ms = 0;
@@ -100,27 +149,10 @@ void page(Store& store, const RunFilter& filter, const std::string& cursor, std:
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  long total = quick ? 100'000 : 1'000'000;
-  char pattern[] = "/tmp/ratchet-dashboard-bench-XXXXXX";
-  std::string dir = mkdtemp(pattern);
-  std::string path = dir + "/ratchet.db";
-  { auto store = open_store(path, SystemClock::instance()); }  // the schema
-  auto fill_start = Steady::now();
-  fill(path, total);
-  double fill_s = std::chrono::duration<double>(Steady::now() - fill_start).count();
-  auto store = std::move(open_store(path, SystemClock::instance())).value();
-  std::printf(
-      "dashboard_bench: %ld runs (%ld jobs, %ld root calls, %ld child calls), filled in "
-      "%.1f s\n",
-      total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
-
-  const int rounds = quick ? 20 : 50;
+// Times a page of each filter on `store`, filled with `total` runs.
+void run_cases(Store& store, long total, int rounds) {
   Figures lookup = measure(rounds, [&] {
-    if (!store->find_call("run-00000501").is_ok()) std::exit(1);
+    if (!store.find_call("run-00000501").is_ok()) std::exit(1);
   });
   std::printf("%-52s %8s %8s\n", "what", "median", "max");
   std::printf("%-52s %6.3f ms %6.3f ms\n", "baseline: find_call (a lookup by id)", lookup.median_ms,
@@ -130,7 +162,7 @@ int main(int argc, char** argv) {
   std::string deep;
   {
     RunQuery query;
-    for (int i = 0; i < 200; ++i) query.cursor = store->browse_runs(query)->next_cursor;
+    for (int i = 0; i < 200; ++i) query.cursor = store.browse_runs(query)->next_cursor;
     deep = query.cursor;
   }
   struct Case {
@@ -162,14 +194,52 @@ int main(int argc, char** argv) {
   cases[9].filter.roots_only = false;
   double worst = 0;
   for (const auto& c : cases) {
-    Figures f = measure(rounds, [&] { page(*store, c.filter, c.cursor, c.expect); });
+    Figures f = measure(rounds, [&] { page(store, c.filter, c.cursor, c.expect); });
     worst = std::max(worst, f.median_ms);
     std::printf("%-52s %6.3f ms %6.3f ms  (%.0f x the lookup)\n", c.name, f.median_ms, f.max_ms,
                 f.median_ms / std::max(lookup.median_ms, 1e-6));
   }
   std::printf("goal: a page in <= 100 ms with 1,000,000 runs: the slowest median is %.3f ms\n",
               worst);
-  store.reset();
+}
+
+template <typename Fill>
+void bench(const char* backend, const std::string& location, long total, int rounds, Fill fill) {
+  { auto store = open_store(location, SystemClock::instance()); }  // the schema
+  auto fill_start = Steady::now();
+  fill(location, total);
+  double fill_s = std::chrono::duration<double>(Steady::now() - fill_start).count();
+  auto store = open_store(location, SystemClock::instance());
+  if (!store.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", backend, store.status().message().c_str());
+    std::exit(1);
+  }
+  std::printf(
+      "dashboard_bench, %s: %ld runs (%ld jobs, %ld root calls, %ld child calls), filled in "
+      "%.1f s\n",
+      backend, total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
+  run_cases(**store, total, rounds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  long total = quick ? 100'000 : 1'000'000;
+  const int rounds = quick ? 20 : 50;
+  char pattern[] = "/tmp/ratchet-dashboard-bench-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  bench("SQLite", dir + "/ratchet.db", total, rounds, fill);
   std::filesystem::remove_all(dir);
+  if (!ratchet::testing::test_pg_url()) {
+    std::printf("PostgreSQL: skipped (set RATCHET_TEST_PG to a server's URL to measure it)\n");
+    return 0;
+  }
+  auto database = ratchet::testing::PgTestDatabase::create();
+  if (!database.is_ok()) {
+    std::fprintf(stderr, "PostgreSQL: %s\n", database.status().message().c_str());
+    return 1;
+  }
+  bench("PostgreSQL", database->url(), total, rounds, fill_postgres);
   return 0;
 }

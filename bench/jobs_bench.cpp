@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,12 @@ int main(int argc, char** argv) {
   bool quick = argc > 2 && std::string(argv[2]) == "--quick";
   const int runs = quick ? 21 : 101;
 
+  // Wall-clock figures mean little on a busy machine: the load says how busy.
+  std::ifstream loadavg("/proc/loadavg");
+  std::string one_minute;
+  loadavg >> one_minute;
+  std::printf("load average (1 min) at the start: %s on %ld CPUs\n", one_minute.c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("%-44s %12s %12s %8s\n", "what", "median ms", "baseline ms", "ratio");
   {
     Home home("start");

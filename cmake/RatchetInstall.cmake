@@ -1,7 +1,8 @@
 # `cmake --install`: the C++ SDK (its headers, its static libraries, the CMake
-# package `find_package(ratchet)` and the pkg-config file ratchet.pc) and the
-# `ratchet` and `ratchet-server` commands. docs/sdk.md says how a project uses them;
-# scripts/check-install.sh builds examples/installed/ against the result.
+# package `find_package(ratchet)` and the pkg-config file ratchet.pc), the
+# `ratchet` and `ratchet-server` commands, their man pages and completions.
+# docs/sdk.md says how a project uses the SDK; scripts/check-install.sh builds
+# examples/installed/ against the result.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -10,6 +11,15 @@ foreach(command ratchet ratchet-server)
     install(TARGETS ${command} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
   endif()
 endforeach()
+
+# The man pages and completions that ratchet-docgen writes (src/cli).
+if(TARGET ratchet_docs)
+  install(DIRECTORY ${RATCHET_GENERATED_DOCS}/man1 DESTINATION ${CMAKE_INSTALL_MANDIR})
+  install(FILES ${RATCHET_GENERATED_DOCS}/completion/ratchet.bash
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME ratchet)
+  install(FILES ${RATCHET_GENERATED_DOCS}/completion/_ratchet
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+endif()
 
 if(NOT TARGET ratchet_sdk)  # the sdk module is not built
   return()

@@ -1,298 +1,14 @@
 // End-to-end tests of the job runner: the real `ratchet` binary (RATCHET_BIN)
 // run as processes against a fresh state directory per test, checked against
 // JOBS.md through its JSON output, exit codes, log files and /proc.
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <nlohmann/json.hpp>
+#include <map>
 #include <regex>
 #include <set>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include "support/run_process.hpp"
+#include "support/jobs_cli.hpp"
 
-namespace ratchet {
+namespace ratchet::jobs_test {
 namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-using testing::Env;
-using testing::Process;
-using testing::ProcessResult;
-using namespace std::chrono_literals;
-
-// ---------------------------------------------------------------------------
-// /proc helpers
-
-struct ProcStat {
-  char state = '?';
-  int ppid = 0;
-  int pgrp = 0;
-  long long start_ticks = 0;
-};
-
-// Fields 3-5 and 22 of /proc/<pid>/stat, counted from the last ')' (the
-// command name may hold spaces and parentheses).
-std::optional<ProcStat> proc_stat(int pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 1));
-  ProcStat stat;
-  fields >> stat.state >> stat.ppid >> stat.pgrp;
-  std::string skipped;
-  for (int field = 6; field < 22; ++field) fields >> skipped;
-  fields >> stat.start_ticks;
-  if (!fields) return std::nullopt;
-  return stat;
-}
-
-bool alive(int pid) {
-  auto stat = proc_stat(pid);
-  return stat && stat->state != 'Z' && stat->state != 'X';
-}
-
-// Processes of the group that can still run (zombies excluded: they are only
-// waiting for a parent that may be PID 1 to reap them).
-std::vector<int> live_group_members(int pgid, long long started_since = 0) {
-  std::vector<int> members;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    int pid = std::stoi(name);
-    auto stat = proc_stat(pid);
-    if (stat && stat->pgrp == pgid && stat->state != 'Z' && stat->state != 'X' &&
-        stat->start_ticks >= started_since) {
-      members.push_back(pid);
-    }
-  }
-  return members;
-}
-
-// Polls `condition` every few milliseconds until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-// Whether the process has a pidfd open: how `start --sync` and `wait` wait on
-// a supervisor.
-bool holds_pidfd(int pid) {
-  std::error_code error;
-  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
-    if (fs::read_symlink(fd.path(), error).string() == "anon_inode:[pidfd]") return true;
-  }
-  return false;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-}
-
-int count_lines(const std::string& text) {
-  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// The day after the date that starts an RFC 3339 time ("2026-05-01T..." ->
-// "2026-05-02"), computed on the calendar alone.
-std::string next_day(const std::string& rfc3339) {
-  std::tm day{};
-  day.tm_year = std::stoi(rfc3339.substr(0, 4)) - 1900;
-  day.tm_mon = std::stoi(rfc3339.substr(5, 2)) - 1;
-  day.tm_mday = std::stoi(rfc3339.substr(8, 2)) + 1;
-  day.tm_hour = 12;
-  std::time_t t = timegm(&day);
-  std::tm normalized{};
-  gmtime_r(&t, &normalized);
-  char text[16];
-  std::strftime(text, sizeof text, "%Y-%m-%d", &normalized);
-  return text;
-}
-
-// Holds the store's write lock, as another process using it would.
-class StoreLock {
- public:
-  explicit StoreLock(const std::string& db_path) {
-    if (sqlite3_open(db_path.c_str(), &db_) != SQLITE_OK) return;
-    locked_ = sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
-  ~StoreLock() {
-    if (locked_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db_);
-  }
-  bool locked() const { return locked_; }
-
- private:
-  sqlite3* db_ = nullptr;
-  bool locked_ = false;
-};
-
-// The supervisor pid recorded for a job, read straight from the store: the
-// JSON does not show it, and a job killed before RUNNING has no command pid.
-int recorded_supervisor_pid(const std::string& db_path, const std::string& job_id) {
-  sqlite3* db = nullptr;
-  int pid = 0;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db, "SELECT supervisor_pid FROM runs WHERE id = ?1", -1, &query, nullptr);
-    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(query) == SQLITE_ROW) pid = sqlite3_column_int(query, 0);
-    sqlite3_finalize(query);
-  }
-  sqlite3_close(db);
-  return pid;
-}
-
-// ---------------------------------------------------------------------------
-// The fixture: a fresh RATCHET_HOME per test, and nothing left running after.
-
-class JobsCli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* bin = std::getenv("RATCHET_BIN");
-    ASSERT_TRUE(bin && *bin) << "RATCHET_BIN must name the ratchet executable";
-    bin_ = bin;
-    char pattern[] = "/tmp/ratchet-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = fs::canonical(pattern).string();
-    home_ = dir_ + "/home";
-  }
-
-  void TearDown() override {
-    stop_leftover_jobs();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  // A job a failed test (or a broken ratchet) left running must not outlive it.
-  void stop_leftover_jobs() {
-    if (!fs::is_directory(home_)) return;
-    auto listed = ratchet({"list", "--limit", "1000"});
-    json jobs = json::parse(listed.out, nullptr, false);
-    if (!jobs.is_array()) return;
-    // Only processes younger than this test binary can be its jobs'.
-    const long long test_started = proc_stat(getpid())->start_ticks;
-    for (const auto& job : jobs) {
-      if (job["status"] == "RUNNING" || job["status"] == "STARTING") {
-        ratchet({"cancel", "--job-id", job["job_id"], "--grace", "0s"});
-      }
-      if (!job["pid"].is_number()) continue;
-      const int pgid = job["pid"].get<int>();
-      if (!live_group_members(pgid, test_started).empty()) kill(-pgid, SIGKILL);
-    }
-  }
-
-  std::string db_path() const { return home_ + "/ratchet.db"; }
-
-  Env env_with(Env extra) const {
-    extra.insert(extra.begin(), {"RATCHET_HOME", home_});
-    return extra;
-  }
-
-  std::vector<std::string> argv_of(std::vector<std::string> args) const {
-    args.insert(args.begin(), bin_);
-    return args;
-  }
-
-  ProcessResult ratchet(std::vector<std::string> args, Env extra = {},
-                        std::chrono::milliseconds timeout = 30s) {
-    return testing::run_process(argv_of(std::move(args)), env_with(std::move(extra)), timeout);
-  }
-
-  Process spawn_ratchet(std::vector<std::string> args, Env extra = {}) {
-    return Process::spawn(argv_of(std::move(args)), env_with(std::move(extra)));
-  }
-
-  // Runs a command that must succeed (exit `expected_exit`) and prints JSON.
-  json ratchet_json(std::vector<std::string> args, Env extra = {}, int expected_exit = 0) {
-    std::string shown;
-    for (const auto& arg : args) shown += arg + " ";
-    auto result = ratchet(std::move(args), std::move(extra));
-    EXPECT_EQ(result.exit_code, expected_exit) << shown << "\nstderr: " << result.err;
-    json parsed = json::parse(result.out, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << shown << "printed no JSON: " << result.out;
-    return parsed;
-  }
-
-  json start(const std::string& key, std::vector<std::string> command, Env extra = {},
-             std::vector<std::string> flags = {}) {
-    std::vector<std::string> args = {"start", "--run-key", key};
-    args.insert(args.end(), flags.begin(), flags.end());
-    args.push_back("--");
-    args.insert(args.end(), command.begin(), command.end());
-    return ratchet_json(std::move(args), std::move(extra));
-  }
-
-  json start_sync(const std::string& key, std::vector<std::string> command, Env extra = {},
-                  int expected_exit = 0) {
-    std::vector<std::string> args = {"start", "--run-key", key, "--sync", "--"};
-    args.insert(args.end(), command.begin(), command.end());
-    return ratchet_json(std::move(args), std::move(extra), expected_exit);
-  }
-
-  json status_of(const std::string& job_id, Env extra = {}) {
-    return ratchet_json({"status", "--job-id", job_id}, std::move(extra));
-  }
-
-  json history(const std::string& key, Env extra = {}) {
-    return ratchet_json({"status", "--run-key", key, "--all"}, std::move(extra));
-  }
-
-  // Polls `status` until the job's status is `wanted`; returns the last JSON.
-  json await_status(const std::string& job_id, const std::string& wanted) {
-    json last;
-    eventually([&] {
-      last = status_of(job_id);
-      return last.value("status", "") == wanted;
-    });
-    return last;
-  }
-
-  // The pid of the supervisor of a RUNNING job: the parent of its command.
-  int supervisor_of(const json& job) {
-    auto stat = proc_stat(job["pid"].get<int>());
-    return stat ? stat->ppid : 0;
-  }
-
-  std::string bin_;
-  std::string dir_;
-  std::string home_;
-};
-
-// An error a user can see: the exit code, exactly one line on stderr, nothing
-// on stdout and no trace of an exception.
-void expect_error(const ProcessResult& result, int exit_code, const std::string& what) {
-  EXPECT_EQ(result.exit_code, exit_code) << what << "\nstderr: " << result.err;
-  EXPECT_EQ(count_lines(result.err), 1) << what << "\nstderr: " << result.err;
-  EXPECT_TRUE(result.err.ends_with("\n")) << what;
-  EXPECT_EQ(result.out, "") << what;
-  for (const char* trace : {"terminate called", "what()", "std::", "Aborted", "#0 "}) {
-    EXPECT_EQ(result.err.find(trace), std::string::npos) << what << ": " << result.err;
-  }
-}
-
-const std::vector<std::string> kLongCommand = {"sleep", "300"};
-const std::vector<std::string> kGroupCommand = {"sh", "-c", "sleep 300 & sleep 300"};
 
 // ---------------------------------------------------------------------------
 // Idempotency and history
@@ -341,7 +57,7 @@ TEST_F(JobsCli, StartAfterEachTerminalStatusStartsANewJob) {
   EXPECT_EQ(after_lost["existing"], false);
   ids.push_back(after_lost["job_id"]);
   EXPECT_EQ(status_of(to_lose["job_id"])["status"], "LOST");
-  EXPECT_TRUE(live_group_members(to_lose["pid"].get<int>()).empty());
+  EXPECT_TRUE(group_ends(to_lose["pid"].get<int>()));
 
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 5u) << "every start made a job";
   json all = history("key");
@@ -379,23 +95,25 @@ TEST_F(JobsCli, HistoryIsNewestFirstAcrossATimeZoneChange) {
       << read_in_la["finished_at"];
 }
 
+TEST_F(JobsCli, ListFiltersByAStatusGivenInAnyCase) {
+  json ok = start_sync("ok", {"true"});
+  json bad = start_sync("bad", {"false"}, {}, 6);
+  for (std::string status : {"FAILED", "failed", "Failed"}) {
+    json listed = ratchet_json({"list", "--status", status});
+    ASSERT_EQ(listed.size(), 1u) << status;
+    EXPECT_EQ(listed[0]["job_id"], bad["job_id"]);
+  }
+  EXPECT_EQ(ratchet_json({"list", "--status", "succeeded"})[0]["job_id"], ok["job_id"]);
+}
+
 TEST_F(JobsCli, HundredConcurrentStartsOfOneKeyStartOneJob) {
   constexpr int kStarts = 100;
-  std::vector<Process> starts;
-  starts.reserve(kStarts);
-  for (int i = 0; i < kStarts; ++i) {
-    // Long enough to outlive the slowest start (sanitizer builds start slowly):
-    // a start after the job ended would rightly start a second one.
-    starts.push_back(spawn_ratchet({"start", "--run-key", "same", "--", "sleep", "300"}));
-  }
+  // Long enough to outlive the slowest start (sanitizer builds start slowly):
+  // a start after the job ended would rightly start a second one.
   std::set<std::string> ids;
   int existing = 0;
-  for (auto& process : starts) {
-    ProcessResult result = process.finish(60s);
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    json job = json::parse(result.out, nullptr, false);
-    ASSERT_TRUE(job.is_object()) << result.out;
-    ids.insert(job["job_id"].get<std::string>());
+  for (const json& job : race({"start", "--run-key", "same", "--", "sleep", "300"}, kStarts)) {
+    ids.insert(job.value("job_id", ""));
     if (job["existing"] == true) ++existing;
   }
   EXPECT_EQ(ids.size(), 1u);
@@ -422,37 +140,46 @@ TEST_F(JobsCli, KilledSupervisorMakesTheJobLostWithNothingLeftRunning) {
   json lost = status_of(job["job_id"]);
   EXPECT_EQ(lost["status"], "LOST");
   EXPECT_TRUE(lost["error"].is_string());
-  EXPECT_TRUE(live_group_members(pgid).empty()) << "the command and its grandchild are gone";
+  EXPECT_TRUE(group_ends(pgid)) << "the command and its grandchild are gone";
 
   json rerun = start("crash", kLongCommand);
   EXPECT_EQ(rerun["existing"], false);
   EXPECT_NE(rerun["job_id"], job["job_id"]);
   EXPECT_EQ(rerun["status"], "RUNNING");
-  EXPECT_TRUE(live_group_members(pgid).empty()) << "the new job overlaps nothing of the old";
+  EXPECT_TRUE(group_ends(pgid)) << "the new job overlaps nothing of the old";
   EXPECT_FALSE(live_group_members(rerun["pid"].get<int>()).empty());
 }
 
-TEST_F(JobsCli, StartKilledAfterCommitLeavesALostJobNotABlockedKey) {
+TEST_F(JobsCli, SupervisorKilledAfterCommitLeavesALostJobNotABlockedKey) {
   auto killed = ratchet({"start", "--run-key", "fault", "--", "true"},
                         {{"RATCHET_TEST_FAULT", "after-commit"}});
-  ASSERT_EQ(killed.term_signal, SIGKILL) << "the fault point was not reached: " << killed.err;
+  expect_error(killed, 1, "start whose supervisor died before reporting");
 
-  json stranded = ratchet_json({"status", "--run-key", "fault"});
-  const std::string id = stranded["job_id"];
-  // Its supervisor was waiting for the job id; it leaves once `start` is gone.
-  int supervisor = recorded_supervisor_pid(db_path(), id);
-  ASSERT_GT(supervisor, 1);
-  ASSERT_TRUE(eventually([&] { return !alive(supervisor); }));
-
-  json lost = status_of(id);
+  json lost = ratchet_json({"status", "--run-key", "fault"});
   EXPECT_EQ(lost["status"], "LOST");
   EXPECT_TRUE(lost["error"].is_string());
   EXPECT_TRUE(lost["finished_at"].is_string());
 
   json rerun = start_sync("fault", {"true"});
   EXPECT_EQ(rerun["existing"], false);
-  EXPECT_NE(rerun["job_id"], id);
+  EXPECT_NE(rerun["job_id"], lost["job_id"]);
   EXPECT_EQ(rerun["status"], "SUCCEEDED");
+}
+
+TEST_F(JobsCli, StartKilledBeforeItsSupervisorReportsLeavesTheJobToRunOnce) {
+  const std::string marker = dir_ + "/ran";
+  auto killed =
+      ratchet({"start", "--run-key", "orphan", "--", "sh", "-c", "echo x >> \"$0\"", marker},
+              {{"RATCHET_TEST_FAULT", "start-after-fork"}});
+  ASSERT_EQ(killed.term_signal, SIGKILL) << "the fault point was not reached: " << killed.err;
+  // The supervisor carries on alone: the job is recorded and runs to its end.
+  ASSERT_TRUE(eventually([&] {
+    return ratchet({"status", "--run-key", "orphan"}).exit_code == 0;
+  })) << "the job was never recorded";
+  json ended = ratchet_json({"wait", "--run-key", "orphan"});
+  EXPECT_EQ(ended["status"], "SUCCEEDED");
+  EXPECT_EQ(read_file(marker), "x\n");
+  EXPECT_EQ(history("orphan").size(), 1u);
 }
 
 // ---------------------------------------------------------------------------
@@ -715,6 +442,15 @@ TEST_F(JobsCli, InvalidArgumentsExit2) {
       {"status", "--run-key", "k", "--job-id", "j"},
       {"logs", "--follow"},
       {"cancel", "--grace", "1s"},
+      {"cancel", "--run-key", "k", "--grace", "1s", "--grace-seconds", "2"},
+      {"abort", "--run-key", "k", "--grace-seconds", "soon"},
+      {"start", "--run-key", "k", "--retries", "-1", "--", "true"},
+      {"start", "--run-key", "k", "--retries", "2", "--retry-delay", "soon", "--", "true"},
+      {"unlock", "--run-key", "k", "--ttl", "0s"},
+      {"unlock", "--ttl", "1h"},
+      {"rerun", "--sync"},
+      {"import"},
+      {"list", "--status", "bogus"},
       {"frobnicate"},
   };
   for (const auto& args : cases) {
@@ -761,7 +497,8 @@ TEST_F(JobsCli, LockedStoreExits5) {
 }
 
 TEST_F(JobsCli, HelpOfEverySubcommandExits0) {
-  for (std::string name : {"start", "status", "logs", "clean", "cancel", "wait", "list"}) {
+  for (std::string name : {"start", "status", "logs", "clean", "cancel", "abort", "wait", "list",
+                           "unlock", "rerun", "import"}) {
     auto result = ratchet({name, "--help"});
     EXPECT_EQ(result.exit_code, 0) << name << ": " << result.err;
     EXPECT_NE(result.out.find("--"), std::string::npos) << name << " --help shows its options";
@@ -790,6 +527,54 @@ TEST_F(JobsCli, EnvAndCwdReachTheCommandAndAreRecorded) {
   EXPECT_EQ(shown["env"], job["env"]);
 }
 
+TEST_F(JobsCli, JobsTakeTheirLogFilesFromAReserveOfEmptyOnes) {
+  auto spares = [&] {
+    std::map<ino_t, std::string> found;
+    for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+      const std::string name = entry.path().filename();
+      if (!name.starts_with(".spare-")) continue;
+      struct stat info {};
+      if (stat(entry.path().c_str(), &info) == 0) found[info.st_ino] = name;
+    }
+    return found;
+  };
+  start_sync("first", {"true"});
+  // Made once `start` had its answer.
+  ASSERT_TRUE(eventually([&] { return spares().size() == 4; })) << spares().size();
+  for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+    struct stat info {};
+    ASSERT_EQ(stat(entry.path().c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u) << entry.path();
+  }
+  auto reserve = spares();
+  json second = start_sync("second", {"sh", "-c", "echo out; echo err >&2"});
+  for (const std::string stream : {"stdout_file", "stderr_file"}) {
+    struct stat info {};
+    ASSERT_EQ(stat(second[stream].get<std::string>().c_str(), &info), 0);
+    EXPECT_TRUE(reserve.count(info.st_ino)) << stream << " was created, not taken from the reserve";
+  }
+  EXPECT_EQ(read_file(second["stdout_file"]), "out\n");
+  EXPECT_EQ(read_file(second["stderr_file"]), "err\n");
+  // A job's logs are its own; `clean` leaves the reserve alone.
+  EXPECT_EQ(ratchet_json({"clean", "--before", "2999-01-01"})["deleted"], 2);
+  ASSERT_TRUE(eventually([&] { return spares().size() == 4; }));
+}
+
+TEST_F(JobsCli, TheCommandGetsDefaultSignalsWhateverItsCallerIgnored) {
+  // The caller ignores SIGINT and SIGQUIT (as a shell's background job does);
+  // the supervisor itself ignores SIGHUP and SIGPIPE.
+  auto result = testing::run_process(
+      {"sh", "-c",
+       "trap '' INT QUIT; exec \"$0\" start --run-key sig --sync -- cat /proc/self/status", bin_},
+      env_with({}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  json job = json::parse(result.out);
+  std::string status = read_file(job["stdout_file"]);
+  auto line = status.find("SigIgn:");
+  ASSERT_NE(line, std::string::npos) << status;
+  EXPECT_EQ(status.substr(line, status.find('\n', line) - line), "SigIgn:\t0000000000000000");
+}
+
 TEST_F(JobsCli, StateDirectoryIsCreatedPrivateOnFirstUse) {
   ASSERT_FALSE(fs::exists(home_));
   start_sync("first", {"true"});
@@ -803,4 +588,4 @@ TEST_F(JobsCli, StateDirectoryIsCreatedPrivateOnFirstUse) {
 }
 
 }  // namespace
-}  // namespace ratchet
+}  // namespace ratchet::jobs_test

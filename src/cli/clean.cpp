@@ -28,6 +28,7 @@ int run_clean(int argc, char** argv) {
   bool dry_run = false;
   app.add_option("--before", before,
                  "ISO 8601 date or date-time; without an offset it is local time")
+      ->type_name("DATETIME")
       ->required();
   app.add_flag("--dry-run", dry_run, "list on stderr what would go; delete nothing");
   add_store_option(app);
@@ -46,8 +47,8 @@ int run_clean(int argc, char** argv) {
   for (const auto& run : *runs) {
     if (dry_run) {
       std::fprintf(stderr, "would delete %s %s (run key %s, %s, finished %s)\n",
-                   std::string(kind_name(run.kind)).c_str(), run.id.c_str(), run.run_key.c_str(),
-                   std::string(status_name(run.status)).c_str(),
+                   std::string(kind_name(run.kind)).c_str(), run.id.c_str(),
+                   key_text(run.run_key).c_str(), std::string(status_name(run.status)).c_str(),
                    format_local_time(*run.finished_at).c_str());
       ids.push_back(run.id);
       continue;

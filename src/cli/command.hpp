@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -12,6 +13,7 @@
 
 #include "common/status.hpp"
 #include "jobs/runner.hpp"
+#include "jobs/state_dir.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::cli {
@@ -26,11 +28,30 @@ struct Command {
 // "did you mean" for a near miss.
 int run_command_table(std::span<const Command> table, int argc, char** argv);
 
+// What `ratchet --help` says besides the commands, and ratchet(1) with it.
+struct HelpEntry {
+  std::string_view name;
+  std::string_view text;
+};
+std::span<const HelpEntry> exit_code_help();
+std::span<const HelpEntry> environment_help();
+
+// While a hook is set, parse() hands it the command's CLI::App instead of
+// parsing, and the command returns 0 without doing anything: how
+// ratchet-docgen reads every command's options, from the definitions that
+// `--help` prints, to write the man pages and the shell completions.
+using AppHook = std::function<void(const CLI::App&)>;
+void set_parse_hook(AppHook hook);
+
 int run_start(int argc, char** argv);
 int run_status(int argc, char** argv);
 int run_logs(int argc, char** argv);
 int run_clean(int argc, char** argv);
 int run_cancel(int argc, char** argv);
+int run_abort(int argc, char** argv);
+int run_unlock(int argc, char** argv);
+int run_rerun(int argc, char** argv);
+int run_import(int argc, char** argv);
 int run_wait(int argc, char** argv);
 int run_list(int argc, char** argv);
 int run_server(int argc, char** argv);
@@ -48,10 +69,23 @@ inline constexpr std::array kJobCommands{
     Command{"logs", "print a job's stdout or stderr", run_logs},
     Command{"wait", "block until a job ends", run_wait},
     Command{"cancel", "stop a job's process group", run_cancel},
+    Command{"abort", "another name for cancel (orchesjob's)", run_abort},
+    Command{"unlock", "let a strict run key run once more", run_unlock},
+    Command{"rerun", "run a job's command again as a new job of its key", run_rerun},
     Command{"list", "list recent jobs and calls", run_list},
     Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
+    Command{"import", "copy an orchesjob state directory's history into the store", run_import},
     Command{"rewind", "resume a C++ coroutine from step N of its journal", run_rewind},
     Command{"set-result", "set a step's result in a C++ coroutine's journal", run_set_result},
+};
+
+// The server's commands, run by ratchet-server (`ratchet` hands them on to it
+// through with_runner(): the static `ratchet` links none of their functions).
+inline constexpr std::array kServerCommands{
+    Command{"server", "run the scheduler server for durable calls", run_server},
+    Command{"dev", "run a local server for developing an endpoint", run_dev},
+    Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
+    Command{"migrate", "copy a SQLite store into PostgreSQL", run_migrate},
 };
 
 // Two tables as one, `first`'s commands first.
@@ -61,6 +95,15 @@ constexpr std::array<Command, N + M> join_tables(const std::array<Command, N>& f
   std::array<Command, N + M> all{};
   for (std::size_t i = 0; i < N; ++i) all[i] = first[i];
   for (std::size_t i = 0; i < M; ++i) all[N + i] = second[i];
+  return all;
+}
+
+// `table` with every command run by `run`.
+template <std::size_t N>
+constexpr std::array<Command, N> with_runner(const std::array<Command, N>& table,
+                                             int (*run)(int argc, char** argv)) {
+  std::array<Command, N> all = table;
+  for (auto& command : all) command.run = run;
   return all;
 }
 
@@ -86,11 +129,25 @@ void remember_command_line(int argc, char** argv);
 int run_in_server_executable(int argc, char** argv);
 
 // Where the jobs' state lives, from the environment (RATCHET_HOME, RATCHET_DB,
-// RATCHET_LOCK_TIMEOUT), with the directory created if needed. A PostgreSQL
-// store in an executable without its backend (the static `ratchet`) re-runs the
-// whole command in ratchet-server, which has it.
-Result<jobs::StoreLocation> job_store_location(std::string* log_dir = nullptr);
-Result<std::unique_ptr<Store>> open_job_store();
+// RATCHET_LOCK_TIMEOUT), with the directory created if needed (kRead: one the
+// command cannot write will do). What the job commands create from then on is
+// private (jobs::use_private_file_modes). A PostgreSQL store in an executable
+// without its backend (the static `ratchet`) re-runs the whole command in
+// ratchet-server, which has it.
+Result<jobs::StoreLocation> job_store_location(
+    std::string* log_dir = nullptr, jobs::StateAccess access = jobs::StateAccess::kWrite);
+Result<std::unique_ptr<Store>> open_job_store(jobs::StateAccess access = jobs::StateAccess::kWrite);
+
+// The job's supervisor runs on this host (jobs::current_host_id()), renewing
+// a lease of RATCHET_JOB_LEASE (default 30s) that other hosts sharing the store
+// go by.
+Status run_on_this_host(JobRequest* request);
+
+// `--run-key KEY`: not empty, and given as JSON shows it (common/byte_text.hpp)
+// or as its raw bytes.
+CLI::Option* add_run_key_option(CLI::App& app, std::string* run_key, const std::string& help);
+// A run key as JSON and messages show it.
+std::string key_text(const std::string& run_key);
 
 // `--run-key KEY | --job-id ID` as most subcommands take it.
 struct JobSelector {
@@ -117,6 +174,11 @@ nlohmann::ordered_json call_json(const CallRecord& call);
 nlohmann::ordered_json run_json(const RunView& run);
 // Prints a JSON value on stdout.
 void print_json(const nlohmann::ordered_json& value);
+
+// How `start` and `rerun` print what they did, and their exit code.
+int print_start(const jobs::StartOutcome& outcome, bool sync, bool strict);
+// With --sync, a start that found the key's job live waits for its end.
+Result<jobs::StartOutcome> finish_sync_start(jobs::StartOutcome outcome);
 
 // Parses a DUR option value; kInvalidArgument with a clear message otherwise.
 Result<Micros> duration_option(std::string_view flag, const std::string& text);

@@ -38,6 +38,32 @@ const Command* closest_command(std::span<const Command> table, std::string_view 
   return best;
 }
 
+constexpr HelpEntry kExitCodes[] = {
+    {"0", "success (for start --sync and wait: the job SUCCEEDED)"},
+    {"1", "error (a one-line message on stderr)"},
+    {"2", "invalid arguments"},
+    {"3", "job, run key or log file not found"},
+    {"4", "inconsistent state (e.g. cancel of a job that ended, unlock of a live one)"},
+    {"5", "the store stayed locked past RATCHET_LOCK_TIMEOUT"},
+    {"6", "start --sync, rerun --sync, wait: the job ended but did not succeed"},
+};
+
+constexpr HelpEntry kEnvironment[] = {
+    {"RATCHET_HOME",
+     "the state directory (default /var/lib/ratchet for root, else "
+     "$XDG_STATE_HOME/ratchet or ~/.local/state/ratchet)"},
+    {"RATCHET_DB", "a store outside the state directory (shared with ratchet server)"},
+    {"RATCHET_LOCK_TIMEOUT", "how long a writer waits for the store's lock (default 10s)"},
+    {"RATCHET_FSYNC", "1: every commit waits for the disk"},
+};
+
+void print_entries(FILE* out, const char* title, std::span<const HelpEntry> entries, int width) {
+  std::fprintf(out, "\n%s:\n", title);
+  for (const auto& [name, text] : entries) {
+    std::fprintf(out, "  %-*s %s\n", width, std::string(name).c_str(), std::string(text).c_str());
+  }
+}
+
 void print_usage(std::span<const Command> table, FILE* out) {
   std::fprintf(out,
                "ratchet: durable execution for C++\n\n"
@@ -46,10 +72,15 @@ void print_usage(std::span<const Command> table, FILE* out) {
     std::fprintf(out, "  %-10s %s\n", std::string(command.name).c_str(),
                  std::string(command.summary).c_str());
   }
+  print_entries(out, "exit codes", kExitCodes, 2);
+  print_entries(out, "environment", kEnvironment, 20);
   std::fprintf(out, "\n'ratchet <command> --help' describes a command.\n");
 }
 
 }  // namespace
+
+std::span<const HelpEntry> exit_code_help() { return kExitCodes; }
+std::span<const HelpEntry> environment_help() { return kEnvironment; }
 
 int run_command_table(std::span<const Command> table, int argc, char** argv) {
   if (argc < 2) {
@@ -62,7 +93,7 @@ int run_command_table(std::span<const Command> table, int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    std::printf("ratchet 0.1.0\n");
+    std::printf("ratchet %s\n", RATCHET_VERSION);
     return 0;
   }
   for (const auto& command : table) {

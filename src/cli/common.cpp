@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "common/byte_text.hpp"
 #include "common/time_format.hpp"
 #include "google/protobuf/any.pb.h"
 #include "jobs/state_dir.hpp"
@@ -25,9 +26,55 @@ int fail(const Status& status) {
   return exit_code_for(status.code());
 }
 
+namespace {
+
+// `--name=` with nothing after the '=' is an empty value. CLI11 would take the
+// next argument as the value instead (`--run-key= --sync` ran with the key
+// "--sync"), so it gets `--name ""`, which it reads as meant. Options end at
+// `--`, and for a command that takes a COMMAND at its first positional.
+std::vector<std::string> spell_out_empty_values(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (!arg.starts_with("-")) {
+      if (app.get_prefix_command()) break;
+      continue;
+    }
+    auto equals = arg.find('=');
+    std::string name = arg.substr(0, equals);
+    const CLI::Option* option = arg.starts_with("--") ? app.get_option_no_throw(name) : nullptr;
+    if (!option) continue;
+    if (equals == std::string::npos) {
+      if (option->get_expected_min() > 0) ++i;  // its value, whatever it looks like
+    } else if (equals + 1 == arg.size()) {
+      args[i] = name;
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, "");
+      ++i;
+    }
+  }
+  return args;
+}
+
+AppHook& parse_hook() {
+  static AppHook hook;
+  return hook;
+}
+
+}  // namespace
+
+void set_parse_hook(AppHook hook) { parse_hook() = std::move(hook); }
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  if (parse_hook()) {
+    parse_hook()(app);
+    return 0;
+  }
+  std::vector<std::string> args = spell_out_empty_values(app, argc, argv);
+  std::vector<char*> pointers;
+  for (auto& arg : args) pointers.push_back(arg.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(pointers.size()), pointers.data());
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;
@@ -51,9 +98,10 @@ Result<Micros> duration_option(std::string_view flag, const std::string& text) {
 
 void add_store_option(CLI::App& app) {
   app.add_option_function<std::string>(
-      "--db", [](const std::string& db) { setenv("RATCHET_DB", db.c_str(), 1); },
-      "the store: a SQLite file or a postgres:// URL (env RATCHET_DB; default: the state "
-      "directory's ratchet.db)");
+         "--db", [](const std::string& db) { setenv("RATCHET_DB", db.c_str(), 1); },
+         "the store: a SQLite file or a postgres:// URL (env RATCHET_DB; default: the state "
+         "directory's ratchet.db)")
+      ->type_name("FILE|URL");
 }
 
 namespace {
@@ -80,7 +128,7 @@ int run_in_server_executable(int argc, char** argv) {
                                              " (it is installed beside ratchet)"));
 }
 
-Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
+Result<jobs::StoreLocation> job_store_location(std::string* log_dir, jobs::StateAccess access) {
   // RATCHET_DB points jobs and `ratchet server` at one store outside the state directory.
   const char* db = std::getenv("RATCHET_DB");
   if (db && is_postgres_location(db) && !postgres_backend_linked() && !command_line.empty()) {
@@ -88,7 +136,9 @@ Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
                                              command_line.data() + 1);
     std::exit(exit_code);
   }
-  ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir());
+  // After the hand-over: ratchet-server must see the caller's umask to keep it.
+  jobs::use_private_file_modes();
+  ASSIGN_OR_RETURN(jobs::StatePaths paths, jobs::prepare_state_dir(access));
   jobs::StoreLocation location;
   location.db_path = db && *db ? db : paths.db;
   // Jobs commit without fsync (SQLite WAL, synchronous=NORMAL): a commit
@@ -106,17 +156,37 @@ Result<jobs::StoreLocation> job_store_location(std::string* log_dir) {
   return location;
 }
 
-Result<std::unique_ptr<Store>> open_job_store() {
-  ASSIGN_OR_RETURN(jobs::StoreLocation location, job_store_location());
+Status run_on_this_host(JobRequest* request) {
+  request->host_id = jobs::current_host_id();
+  if (const char* lease = std::getenv("RATCHET_JOB_LEASE"); lease && *lease) {
+    ASSIGN_OR_RETURN(request->lease, duration_option("RATCHET_JOB_LEASE", lease));
+    if (request->lease <= 0) return invalid_argument("RATCHET_JOB_LEASE must be longer than zero");
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Store>> open_job_store(jobs::StateAccess access) {
+  ASSIGN_OR_RETURN(jobs::StoreLocation location, job_store_location(nullptr, access));
   return open_store(location.db_path, SystemClock::instance(), location.options);
 }
+
+CLI::Option* add_run_key_option(CLI::App& app, std::string* run_key, const std::string& help) {
+  return app.add_option("--run-key", *run_key, help)
+      ->type_name("KEY")
+      ->check([](const std::string& key) {
+        return key.empty() ? std::string("must not be empty") : std::string();
+      })
+      ->transform([](std::string key) { return text_to_bytes(key); }, "", "");
+}
+
+std::string key_text(const std::string& run_key) { return bytes_to_text(run_key); }
 
 void JobSelector::add_to(CLI::App& app) {
   // Exactly one of the two. A group, not app.require_option(): that counts
   // every option, so `logs --follow` alone passed and looked up run key "".
   auto* which = app.add_option_group("job", "which job (one of)");
-  which->add_option("--run-key", run_key, "the run key (its newest job)");
-  which->add_option("--job-id", job_id, "the job id");
+  add_run_key_option(*which, &run_key, "the run key (its newest job)");
+  which->add_option("--job-id", job_id, "the job id")->type_name("ID");
   which->require_option(1);
 }
 
@@ -146,7 +216,7 @@ Result<RunView> find_selected_run(Store& store, const JobSelector& selector) {
     return not_found("no job or call with id " + selector.job_id);
   }
   ASSIGN_OR_RETURN(auto newest, store.runs_for_key(selector.run_key, 1));
-  if (newest.empty()) return not_found("no job with run key " + selector.run_key);
+  if (newest.empty()) return not_found("no job with run key " + key_text(selector.run_key));
   return load_run(store, newest.front());
 }
 
@@ -157,7 +227,7 @@ Result<JobRecord> find_selected_job(Store& store, const JobSelector& selector) {
     if (!found) return not_found("no job with id " + selector.job_id);
   } else {
     ASSIGN_OR_RETURN(found, store.newest_job_for_key(selector.run_key));
-    if (!found) return not_found("no job with run key " + selector.run_key);
+    if (!found) return not_found("no job with run key " + key_text(selector.run_key));
   }
   return jobs::refresh_job(store, std::move(*found));
 }
@@ -173,29 +243,42 @@ nlohmann::ordered_json optional_value(const std::optional<T>& value) {
   return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
 }
 
+nlohmann::ordered_json optional_seconds(const std::optional<Micros>& d) {
+  return d ? nlohmann::ordered_json(static_cast<double>(*d) / kMicrosPerSecond) : nullptr;
+}
+
 }  // namespace
 
 nlohmann::ordered_json job_json(const JobRecord& job) {
   nlohmann::ordered_json env = nlohmann::ordered_json::object();
   for (const auto& [name, value] : job.env) env[name] = value;
   nlohmann::ordered_json out;
-  out["run_key"] = job.run_key;
+  out["run_key"] = job.run_key.empty() ? nlohmann::ordered_json(nullptr)
+                                       : nlohmann::ordered_json(key_text(job.run_key));
   out["job_id"] = job.id;
   out["pid"] = job.process ? nlohmann::ordered_json(job.process->pid) : nullptr;
   out["command"] = job.command;
-  out["cwd"] = job.cwd;
+  out["cwd"] = job.cwd.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(job.cwd);
   out["env"] = env;
   out["status"] = status_name(job.status);
   out["exit_code"] = optional_value(job.exit_code);
   out["signal"] = optional_value(job.signal);
   out["error"] = optional_value(job.error);
-  out["timeout_seconds"] =
-      job.timeout ? nlohmann::ordered_json(static_cast<double>(*job.timeout) / kMicrosPerSecond)
-                  : nullptr;
+  out["timeout_seconds"] = optional_seconds(job.timeout);
   out["stdout_file"] = job.stdout_file;
   out["stderr_file"] = job.stderr_file;
   out["started_at"] = format_local_time(job.started_at);
   out["finished_at"] = optional_time(job.finished_at);
+  out["attempt_no"] = job.attempt_no;
+  out["rerun_of_job_id"] = optional_value(job.rerun_of_job_id);
+  out["rerun_reason"] = optional_value(job.rerun_reason);
+  out["started_by"] = trigger_name(job.trigger);
+  out["strict"] = job.strict;
+  out["strict_override_used"] = job.strict_override_used;
+  out["retries"] = job.retries;
+  out["retry_delay_seconds"] = job.retries > 0 ? optional_seconds(job.retry_delay) : nullptr;
+  out["cancelled_at"] = optional_time(job.cancel_requested_at);
+  out["cancel_reason"] = optional_value(job.cancel_reason);
   return out;
 }
 
@@ -217,8 +300,8 @@ nlohmann::ordered_json any_json(const std::optional<std::string>& bytes) {
 nlohmann::ordered_json call_json(const CallRecord& call) {
   nlohmann::ordered_json out;
   out["kind"] = "call";
-  out["run_key"] =
-      call.run_key.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(call.run_key);
+  out["run_key"] = call.run_key.empty() ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(key_text(call.run_key));
   out["dispatch_id"] = call.id;
   out["function"] = call.function;
   out["endpoint"] = call.endpoint;

@@ -18,7 +18,8 @@ int run_keygen(int argc, char** argv) {
       "DISPATCH_VERIFICATION_KEY.",
       "keygen");
   std::string out;
-  app.add_option("--out", out, "write the private key to this file (mode 0600; must not exist)");
+  app.add_option("--out", out, "write the private key to this file (mode 0600; must not exist)")
+      ->type_name("FILE");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto key = protocol::SigningKey::generate();
   if (!key.is_ok()) return fail(key.status());

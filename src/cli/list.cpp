@@ -7,9 +7,10 @@ int run_list(int argc, char** argv) {
   CLI::App app("List recent jobs and durable calls, newest first, as a JSON array.", "list");
   std::string status_text;
   int limit = 50;
-  app.add_option("--status", status_text,
-                 "only jobs in this status (STARTING, RUNNING, SUCCEEDED, FAILED, LOST, "
-                 "CANCELLED)");
+  app.add_option("--status", status_text, "only jobs in this status (any case)")
+      ->type_name("STATUS")
+      ->check(CLI::IsMember({"STARTING", "RUNNING", "SUCCEEDED", "FAILED", "LOST", "CANCELLED"},
+                            CLI::ignore_case));
   app.add_option("--limit", limit, "at most this many jobs")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
@@ -23,7 +24,7 @@ int run_list(int argc, char** argv) {
     if (!status) return fail(invalid_argument("list: unknown --status '" + status_text + "'"));
   }
 
-  auto store = open_job_store();
+  auto store = open_job_store(jobs::StateAccess::kRead);
   if (!store.is_ok()) return fail(store.status());
   auto runs = (*store)->list_runs(status, limit);
   if (!runs.is_ok()) return fail(runs.status());

@@ -38,10 +38,16 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
   while (true) {
     if (!copy_available(fd)) break;
     if (is_terminal(job.status)) break;
+    // The command's exit ends this attempt; the supervisor's, the last one.
+    int command =
+        job.status == RunStatus::kRunning && job.process ? jobs::open_pidfd(*job.process) : -1;
     int pidfd = job.supervisor ? jobs::open_pidfd(*job.supervisor) : -1;
-    pollfd fds[2] = {{watch, POLLIN, 0}, {pidfd, POLLIN, 0}};
-    poll(fds, 2, 1000);  // the timeout is only a safety net
+    pollfd fds[3] = {{watch, POLLIN, 0}, {pidfd, POLLIN, 0}, {command, POLLIN, 0}};
+    // The timeout is a safety net, and what notices an outcome recorded after
+    // the command ended while the supervisor lives on (retries, a full disk).
+    poll(fds, 3, command >= 0 ? 1000 : 100);
     if (pidfd >= 0) close(pidfd);
+    if (command >= 0) close(command);
     if (fds[0].revents & POLLIN) {
       char events[4096];
       while (read(watch, events, sizeof events) > 0) {
@@ -74,7 +80,7 @@ int run_logs(int argc, char** argv) {
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
-  auto store = open_job_store();
+  auto store = open_job_store(jobs::StateAccess::kRead);
   if (!store.is_ok()) return fail(store.status());
   auto job = find_selected_job(**store, selector);
   if (!job.is_ok()) return fail(job.status());

@@ -10,15 +10,8 @@
 namespace ratchet::cli {
 namespace {
 
-constexpr auto kCommands = join_tables(
-    kJobCommands,
-    std::array{
-        Command{"server", "run the scheduler server for durable calls", run_in_server_executable},
-        Command{"dev", "run a local server for developing an endpoint", run_in_server_executable},
-        Command{"keygen", "make a key pair for signing requests to endpoints",
-                run_in_server_executable},
-        Command{"migrate", "copy a SQLite store into PostgreSQL", run_in_server_executable},
-    });
+constexpr auto kCommands =
+    join_tables(kJobCommands, with_runner(kServerCommands, run_in_server_executable));
 
 }  // namespace
 }  // namespace ratchet::cli

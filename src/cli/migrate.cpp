@@ -44,8 +44,8 @@ int run_migrate(int argc, char** argv) {
       "PostgreSQL database; then run the servers with --db on it.",
       "migrate");
   std::string from, to;
-  app.add_option("--from", from, "the SQLite store")->required();
-  app.add_option("--to", to, "the PostgreSQL store (postgres://...)")->required();
+  app.add_option("--from", from, "the SQLite store")->required()->type_name("FILE");
+  app.add_option("--to", to, "the PostgreSQL store (postgres://...)")->required()->type_name("URL");
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   if (!is_postgres_location(to)) {
     return fail(invalid_argument("--to must be a postgres:// URL, got '" + to + "'"));

@@ -76,12 +76,15 @@ int run_server(int argc, char** argv) {
   std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
+  std::string default_expiration;
+  std::string dispatch_grace = "20ms";
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
   app.add_option("--db", db,
                  "the store: a SQLite file or a postgres:// URL shared by a fleet of servers "
-                 "(env RATCHET_DB; default: the state directory's ratchet.db)");
+                 "(env RATCHET_DB; default: the state directory's ratchet.db)")
+      ->type_name("FILE|URL");
   app.add_option("--api-key", api_keys,
                  "a bearer key clients must present (repeatable; env RATCHET_API_KEYS, "
                  "comma-separated)")
@@ -92,7 +95,8 @@ int run_server(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--signing-key", key_file,
                  "PEM private key that signs requests to endpoints (env RATCHET_SIGNING_KEY_FILE, "
-                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)");
+                 "or the key itself in RATCHET_SIGNING_KEY; `ratchet keygen` makes one)")
+      ->type_name("FILE");
   app.add_option("--max-in-flight", config.scheduler.max_in_flight,
                  "calls sent to endpoints and not yet answered")
       ->capture_default_str()
@@ -103,6 +107,10 @@ int run_server(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--request-timeout", request_timeout, "how long one attempt may take")
       ->capture_default_str();
+  app.add_option("--default-expiration", default_expiration,
+                 "how long a call dispatched without an expiration may keep being retried "
+                 "(default: no limit but --max-attempts)");
+  add_dispatch_grace_option(app, dispatch_grace);
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")
       ->capture_default_str()
@@ -124,7 +132,10 @@ int run_server(int argc, char** argv) {
   }
   dashboard::DashboardOptions dashboard_options;
   for (const auto& key : read_keys) dashboard_options.read_keys.insert(key);
-  add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+  if (Status s = add_keys(env_or("RATCHET_READ_KEYS", ""), &dashboard_options.read_keys);
+      !s.is_ok()) {
+    return fail(s);
+  }
   config.extension = dashboard::make_dashboard(std::move(dashboard_options));
   auto timeout = duration_option("--request-timeout", request_timeout);
   if (!timeout.is_ok()) return fail(timeout.status());
@@ -138,6 +149,13 @@ int run_server(int argc, char** argv) {
   // margin scales with the timeout (5 s to 1 min) rather than being a fixed minute.
   config.scheduler.lease =
       *timeout + std::clamp(*timeout, 5 * kMicrosPerSecond, 60 * kMicrosPerSecond);
+  if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
+  if (!default_expiration.empty()) {
+    auto expiration = duration_option("--default-expiration", default_expiration);
+    if (!expiration.is_ok()) return fail(expiration.status());
+    config.api.default_expiration = *expiration;
+    config.scheduler.poll.expiration = *expiration;
+  }
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);

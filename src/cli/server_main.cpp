@@ -9,14 +9,7 @@
 namespace ratchet::cli {
 namespace {
 
-constexpr auto kCommands = join_tables(
-    std::array{
-        Command{"server", "run the scheduler server for durable calls", run_server},
-        Command{"dev", "run a local server for developing an endpoint", run_dev},
-        Command{"keygen", "make a key pair for signing requests to endpoints", run_keygen},
-        Command{"migrate", "copy a SQLite store into PostgreSQL", run_migrate},
-    },
-    kJobCommands);
+constexpr auto kCommands = join_tables(kServerCommands, kJobCommands);
 
 }  // namespace
 }  // namespace ratchet::cli

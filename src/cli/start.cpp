@@ -1,4 +1,5 @@
-// ratchet start --run-key KEY [--sync] [--timeout DUR] [--cwd DIR] [--env K=V]... [--] COMMAND...
+// ratchet start --run-key KEY [--sync] [--strict] [--retries N [--retry-delay DUR]]
+//               [--timeout DUR] [--cwd DIR] [--env K=V]... [--] COMMAND...
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,32 +39,64 @@ Status resolve_cwd(const std::string& given, JobRequest* request) {
   return Status::ok();
 }
 
-int print_outcome(const jobs::StartOutcome& outcome, bool sync) {
+}  // namespace
+
+int print_start(const jobs::StartOutcome& outcome, bool sync, bool strict) {
   auto json = nlohmann::ordered_json::object();
-  json["accepted"] = true;
+  json["accepted"] = outcome.accepted;
   json["existing"] = outcome.existing;
   json["mode"] = sync ? "sync" : "async";
+  json["strict"] = strict;
+  json["strict_override_used"] = false;
   json.update(job_json(outcome.job));
+  // What this start did, not what the job's own start did.
+  json["strict"] = strict;
+  json["strict_override_used"] = !outcome.existing && outcome.job.strict_override_used;
   print_json(json);
   if (sync && outcome.job.status != RunStatus::kSucceeded) return kExitJobNotSucceeded;
   return 0;
 }
 
-}  // namespace
+Result<jobs::StartOutcome> finish_sync_start(jobs::StartOutcome outcome) {
+  if (!outcome.existing || is_terminal(outcome.job.status)) return outcome;
+  // Another start owns the job: wait for its end (its last attempt's) as if
+  // it were ours.
+  ASSIGN_OR_RETURN(auto store, open_job_store(jobs::StateAccess::kRead));
+  ASSIGN_OR_RETURN(outcome.job, jobs::wait_for_job(*store, std::move(outcome.job), std::nullopt,
+                                                   /*follow_retries=*/true));
+  return outcome;
+}
 
 int run_start(int argc, char** argv) {
   CLI::App app(
       "Run COMMAND once for the run key: if the key's newest job is STARTING or "
-      "RUNNING, print it (\"existing\": true) and start nothing.",
+      "RUNNING, print it (\"existing\": true) and start nothing. With --strict, a key "
+      "that has had any job runs nothing more (unless unlocked); with --retries, a "
+      "FAILED command runs again. Prints the job as JSON.",
       "start");
-  std::string run_key, timeout, cwd;
+  std::string run_key, timeout, cwd, retry_delay;
   std::vector<std::string> env;
-  bool sync = false;
-  app.add_option("--run-key", run_key, "the idempotency key")->required();
+  bool sync = false, strict = false;
+  int retries = 0;
+  add_run_key_option(app, &run_key, "the idempotency key")->required();
   app.add_flag("--sync", sync, "wait for the job to end; exit 6 unless it SUCCEEDED");
-  app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)");
-  app.add_option("--cwd", cwd, "the directory to run in (default: the current one)");
-  app.add_option("--env", env, "NAME=VALUE for the command's environment (repeatable)")
+  app.add_flag("--strict", strict,
+               "run the key once ever: if it has had any job, print that job "
+               "(\"accepted\": false) unless 'ratchet unlock' allowed one more run");
+  app.add_option("--retries", retries,
+                 "run a FAILED command again, up to N more times, each attempt a job of the key")
+      ->type_name("N")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--retry-delay", retry_delay,
+                 "the pause before the first retry (default 1s), doubled for each next one "
+                 "(with jitter, at most 5m or this)")
+      ->type_name("DUR");
+  app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)")
+      ->type_name("DUR");
+  app.add_option("--cwd", cwd, "the directory to run in (default: the current one)")
+      ->type_name("DIR");
+  app.add_option("--env", env, "NAME=VALUE for the command's environment")
+      ->type_name("NAME=VALUE")
       ->allow_extra_args(false);
   app.prefix_command();
   app.footer("COMMAND and its arguments follow the options, after an optional --.");
@@ -85,7 +118,13 @@ int run_start(int argc, char** argv) {
     return fail(
         invalid_argument("start: missing COMMAND (ratchet start --run-key KEY -- COMMAND)"));
   }
-  if (run_key.empty()) return fail(invalid_argument("start: --run-key must not be empty"));
+  request.strict = strict;
+  request.retries = retries;
+  if (!retry_delay.empty()) {
+    auto parsed = duration_option("--retry-delay", retry_delay);
+    if (!parsed.is_ok()) return fail(parsed.status());
+    request.retry_delay = *parsed;
+  }
   if (!timeout.empty()) {
     auto parsed = duration_option("--timeout", timeout);
     if (!parsed.is_ok()) return fail(parsed.status());
@@ -97,24 +136,11 @@ int run_start(int argc, char** argv) {
 
   auto location = job_store_location(&request.log_dir);
   if (!location.is_ok()) return fail(location.status());
-  request.host_id = jobs::current_host_id();
-  if (const char* lease = std::getenv("RATCHET_JOB_LEASE"); lease && *lease) {
-    auto parsed = duration_option("RATCHET_JOB_LEASE", lease);
-    if (!parsed.is_ok()) return fail(parsed.status());
-    if (*parsed <= 0) return fail(invalid_argument("RATCHET_JOB_LEASE must be longer than zero"));
-    request.lease = *parsed;
-  }
+  if (Status s = run_on_this_host(&request); !s.is_ok()) return fail(s);
   auto outcome = jobs::start_job(*location, std::move(request), sync);
+  if (outcome.is_ok() && sync) outcome = finish_sync_start(std::move(*outcome));
   if (!outcome.is_ok()) return fail(outcome.status());
-  if (sync && outcome->existing && !is_terminal(outcome->job.status)) {
-    // Another start owns the job: wait for its end as if it were ours.
-    auto store = open_job_store();
-    if (!store.is_ok()) return fail(store.status());
-    auto ended = jobs::wait_for_job(**store, outcome->job, std::nullopt);
-    if (!ended.is_ok()) return fail(ended.status());
-    outcome->job = std::move(*ended);
-  }
-  return print_outcome(*outcome, sync);
+  return print_start(*outcome, sync, strict);
 }
 
 }  // namespace ratchet::cli

@@ -11,16 +11,15 @@ int run_status(int argc, char** argv) {
   JobSelector selector;
   bool all = false;
   selector.add_to(app);
-  app.add_flag("--all", all, "with --run-key: every job of the key, newest first");
+  app.add_flag("--all", all,
+               "with --run-key: every job of the key, newest first (with --job-id: that job, "
+               "as orchesjob does)");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
-  if (all && selector.run_key.empty()) {
-    return fail(invalid_argument("status: --all goes with --run-key"));
-  }
 
-  auto store = open_job_store();
+  auto store = open_job_store(jobs::StateAccess::kRead);
   if (!store.is_ok()) return fail(store.status());
-  if (!all) {
+  if (!all || selector.run_key.empty()) {
     auto run = find_selected_run(**store, selector);
     if (!run.is_ok()) return fail(run.status());
     auto out = run_json(*run);
@@ -34,7 +33,7 @@ int run_status(int argc, char** argv) {
   }
   auto runs = (*store)->runs_for_key(selector.run_key, std::numeric_limits<int>::max());
   if (!runs.is_ok()) return fail(runs.status());
-  if (runs->empty()) return fail(not_found("no job with run key " + selector.run_key));
+  if (runs->empty()) return fail(not_found("no job with run key " + key_text(selector.run_key)));
   auto array = nlohmann::ordered_json::array();
   for (const auto& summary : *runs) {
     auto run = load_run(**store, summary);

@@ -83,11 +83,15 @@ class Dashboard final : public server::Extension {
       : api_keys_(context.api_keys),
         read_keys_(std::move(options.read_keys)),
         clock_(context.clock),
-        readers_(context, options) {}
+        readers_(context, options),
+        live_(context.db_path, context.store_options, context.clock, options.live) {}
 
   void handle(http::Request request, http::Responder responder) override;
   std::optional<http::Response> check_header(const http::Request& header) const override;
-  void stop() override { readers_.stop(); }
+  void stop() override {
+    live_.stop();
+    readers_.stop();
+  }
 
  private:
   Access access(const http::Request& request) const;
@@ -95,11 +99,13 @@ class Dashboard final : public server::Extension {
   // Runs `view` on a reader thread and answers its JSON.
   void read(http::Responder responder, std::function<Result<json>(Store&)> view);
   void cancel_job(const std::string& id, const Params& params, http::Responder responder);
+  void events(const Params& params, http::Responder responder);
 
   std::set<std::string> api_keys_;
   std::set<std::string> read_keys_;
   const Clock& clock_;
   Readers readers_;
+  LiveViews live_;
 };
 
 Access Dashboard::access(const http::Request& request) const {
@@ -119,8 +125,9 @@ std::optional<http::Response> Dashboard::check_header(const http::Request& heade
   std::string_view path = header.path();
   if (path.starts_with(kApiPrefix)) {
     if (access(header) != Access::kNone) return std::nullopt;
-    return error_response(Status(Code::kUnauthenticated,
-                                 "missing or unknown key (Authorization: Bearer <API key or read key>)"));
+    return error_response(
+        Status(Code::kUnauthenticated,
+               "missing or unknown key (Authorization: Bearer <API key or read key>)"));
   }
   if (header.method != "GET" && header.method != "HEAD") {
     return error_response(invalid_argument("the dashboard's pages are read with GET"));
@@ -187,6 +194,8 @@ void Dashboard::api(const http::Request& request, Access level, http::Responder 
     responder.send(error_response(invalid_argument("the dashboard API reads with GET")));
   } else if (n == 1 && what == "whoami") {
     responder.send(json_response(200, {{"access", level == Access::kAct ? "act" : "read"}}));
+  } else if (n == 1 && what == "events") {
+    events(params, std::move(responder));
   } else if (n == 1 && what == "runs") {
     read(std::move(responder), [params](Store& store) { return runs_view(store, params); });
   } else if (n == 1 && what == "health") {
@@ -221,9 +230,47 @@ void Dashboard::cancel_job(const std::string& id, const Params& params, http::Re
     ASSIGN_OR_RETURN(auto job, store.find_job(id));
     if (!job) return not_found("no job with id " + id);
     spdlog::info("dashboard: cancelling job {} (grace {} ms)", id, grace / kMicrosPerMilli);
-    ASSIGN_OR_RETURN(JobRecord cancelled, jobs::cancel_job(store, std::move(*job), grace));
+    // No reason: the dashboard's cancel takes none (yet), so none is recorded.
+    ASSIGN_OR_RETURN(JobRecord cancelled,
+                     jobs::cancel_job(store, std::move(*job), grace, std::nullopt));
     return job_view(store, cancelled.id);
   });
+}
+
+// A live view (live.hpp): the runs list's first page with health, or a call
+// with its tree, as the pages would read them.
+void Dashboard::events(const Params& params, http::Responder responder) {
+  auto view = params.find("view");
+  std::string key;
+  LiveView read;
+  const Clock& clock = clock_;
+  if (view != params.end() && view->second == "runs") {
+    Params filters = params;
+    filters.erase("view");
+    filters.erase("cursor");  // live is the newest page
+    for (const auto& [name, value] : filters) key += "&" + name + "=" + value;
+    key = "runs?" + key;
+    read = [filters, &clock](Store& store) -> Result<json> {
+      ASSIGN_OR_RETURN(json page, runs_view(store, filters));
+      ASSIGN_OR_RETURN(json health, health_view(store, clock.now()));
+      return json{{"page", std::move(page)}, {"health", std::move(health)}};
+    };
+  } else if (view != params.end() && view->second == "call" && params.count("id")) {
+    std::string id = params.find("id")->second;
+    key = "call:" + id;
+    read = [id, &clock](Store& store) -> Result<json> {
+      ASSIGN_OR_RETURN(json call, call_view(store, id));
+      ASSIGN_OR_RETURN(json tree, tree_view(store, id, clock.now()));
+      return json{{"call", std::move(call)}, {"tree", std::move(tree)}};
+    };
+  } else {
+    responder.send(error_response(
+        invalid_argument("events: view=runs (with the runs list's filters) or view=call&id=ID")));
+    return;
+  }
+  if (!live_.subscribe(key, std::move(read), responder)) {
+    responder.send(error_response(unavailable("too many live views are open; try again")));
+  }
 }
 
 }  // namespace

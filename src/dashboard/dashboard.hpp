@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 
+#include "dashboard/live.hpp"
 #include "server/extension.hpp"
 
 namespace ratchet::dashboard {
@@ -25,6 +26,7 @@ struct DashboardOptions {
   std::set<std::string> read_keys;  // keys that may read only
   int threads = 2;                  // reader threads, one store connection each
   int queue_limit = 256;            // requests waiting for a thread; more are 503
+  LiveOptions live;                 // GET /ratchet/v1/events
 };
 
 // The ExtensionFactory that ServerConfig::extension takes.

@@ -174,10 +174,26 @@ Result<json> runs_view(Store& store, const Params& params) {
   return json{{"runs", std::move(runs)}, {"next_cursor", page.next_cursor}};
 }
 
+std::optional<int> diverged_at(const CallRecord& call) {
+  // The C++ SDK's INCOMPATIBLE_STATE message, kept as the last error by the
+  // restart: "step N diverged: ...".
+  if (!call.error || call.error->type != "IncompatibleStateError") return std::nullopt;
+  const std::string& message = call.error->message;
+  if (!message.starts_with("step ")) return std::nullopt;
+  int step = 0;
+  auto [end, error] = std::from_chars(message.data() + 5, message.data() + message.size(), step);
+  if (error != std::errc() ||
+      std::string_view(end, message.data() + message.size()).substr(0, 9) != " diverged") {
+    return std::nullopt;
+  }
+  return step;
+}
+
 Result<json> call_view(Store& store, const std::string& id) {
   ASSIGN_OR_RETURN(CallRecord call, find_call(store, id));
   json out = node_json(call);
   if (call.error) out["error"] = render_error(*call.error);
+  if (auto step = diverged_at(call)) out["diverged_at"] = *step;
   out["run_key"] = call.run_key;
   out["endpoint"] = call.endpoint;
   out["version"] = call.version;

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/status.hpp"
@@ -20,6 +21,9 @@ Params parse_query(std::string_view query);
 Result<nlohmann::json> runs_view(Store& store, const Params& params);
 // GET /ratchet/v1/calls/{id}: the call, its values rendered, its coroutine state.
 Result<nlohmann::json> call_view(Store& store, const std::string& id);
+// The journal step a coroutine's replay diverged at, from the last error its
+// restart kept (the C++ SDK's "step N diverged: ..."); nullopt otherwise.
+std::optional<int> diverged_at(const CallRecord& call);
 // GET /ratchet/v1/calls/{id}/tree: the call, its children and grandchildren.
 Result<nlohmann::json> tree_view(Store& store, const std::string& id, Micros now);
 // GET /ratchet/v1/jobs/{id}: the job (secret-looking env values masked) and

@@ -118,6 +118,28 @@ TEST_F(ViewsTest, ACallShowsItsInputAndState) {
   EXPECT_EQ(call_view(*store_, "nope").status().code(), Code::kNotFound);
 }
 
+TEST_F(ViewsTest, ACallRestartedByADivergedReplayShowsTheStep) {
+  std::string id = call("pipeline");
+  auto restart = [&](CallError reason) {
+    ASSERT_TRUE(
+        store_
+            ->calls([&](CallTransaction& tx) -> Status {
+              ASSIGN_OR_RETURN(auto claimed, tx.claim("me", clock_.now() + 1000, 10));
+              if (claimed.empty()) return internal_error("nothing to claim");
+              return tx.restart(id, claimed[0].call.lease_epoch, clock_.now(), reason).status();
+            })
+            .is_ok());
+  };
+  restart({"IncompatibleStateError", "step 3 diverged: the code now calls shout, not greet", ""});
+  auto view = call_view(*store_, id);
+  ASSERT_TRUE(view.is_ok()) << view.status().message();
+  EXPECT_EQ((*view)["diverged_at"], 3) << view->dump();
+  EXPECT_EQ((*view)["error"]["type"], "IncompatibleStateError");
+  // Another endpoint's INCOMPATIBLE_STATE says nothing of steps.
+  restart({"IncompatibleStateError", "state version 2 is not 1", ""});
+  EXPECT_FALSE(call_view(*store_, id)->contains("diverged_at"));
+}
+
 TEST_F(ViewsTest, AJobMasksSecretsAndItsLogsReadFromAnOffset) {
   JobRecord made = job("line one\nline two\n");
   auto shown = job_view(*store_, made.id);

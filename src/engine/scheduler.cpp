@@ -3,15 +3,41 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <set>
 
 namespace ratchet::engine {
+
+struct DispatchRelease::State {
+  Scheduler* scheduler = nullptr;
+  AnswerGate::Answer answer = 0;
+  std::atomic<bool> was_written{false};
+  std::atomic<bool> was_read{false};
+
+  void written() {
+    if (!was_written.exchange(true)) scheduler->answer_event(answer, false);
+  }
+  void read() {
+    if (!was_read.exchange(true)) scheduler->answer_event(answer, true);
+  }
+  ~State() { written(); }
+};
+
+void DispatchRelease::written() const {
+  if (state_) state_->written();
+}
+
+void DispatchRelease::read() const {
+  if (state_) state_->read();
+}
 
 // Everything one turn of the loop takes in and gives out.
 struct Scheduler::Turn {
   std::vector<Dispatch> dispatches;
   std::vector<Reply> replies;
   std::vector<ClaimedCall> to_send;
+  std::vector<ClaimedCall> held;  // claimed before their Dispatch is answered
   std::vector<std::string> finished;
   std::optional<Micros> next_due;
   int free_slots = 0;
@@ -23,7 +49,8 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       clock_(clock),
       client_(client),
       options_(std::move(options)),
-      random_(options_.seed) {}
+      random_(options_.seed),
+      gate_(options_.answer_grace) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -60,18 +87,17 @@ void Scheduler::stop() {
     waiters.swap(new_waiters_);
   }
   Status stopping(Code::kUnavailable, "the server is shutting down");
-  for (auto& d : dispatches) d.done(stopping);
+  for (auto& d : dispatches) d.done(stopping, DispatchRelease());
   for (auto& w : waiters) w.done(stopping);
   for (auto& [id, w] : waiters_) w.done(stopping);
   waiters_.clear();
 }
 
-void Scheduler::dispatch(std::vector<NewCall> calls,
-                         std::function<void(Result<std::vector<std::string>>)> done) {
+void Scheduler::dispatch(std::vector<NewCall> calls, DispatchDone done) {
   {
     std::lock_guard lock(mutex_);
     if (!running_) {
-      done(Status(Code::kUnavailable, "the server is shutting down"));
+      done(Status(Code::kUnavailable, "the server is shutting down"), DispatchRelease());
       return;
     }
     dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
@@ -128,12 +154,12 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
       ASSIGN_OR_RETURN(applied, tx.retry(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     } else {
-      // The only place the endpoint's reason (e.g. the SDK's "step N
-      // diverged: ...") is kept: restart() forgets the state it was about.
+      // The endpoint's reason (the SDK's "step N diverged: ...") becomes
+      // the call's last error, which the dashboard shows.
       spdlog::warn("call {} ({}) attempt {} answered {}, restarting from its input in {} ms: {}",
                    call.id, call.function, call.attempts, t.reason.type,
                    (ready_at - now) / kMicrosPerMilli, t.reason.message);
-      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at));
+      ASSIGN_OR_RETURN(applied, tx.restart(call.id, call.lease_epoch, ready_at, t.reason));
       return Status::ok();
     }
   }
@@ -187,17 +213,28 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   turn.replies.swap(replies_);
   std::vector<Waiter> waiters;
   waiters.swap(new_waiters_);
+  std::vector<AnswerEvent> answer_events;
+  answer_events.swap(answer_events_);
   turn.free_slots = options_.max_in_flight - in_flight_;
   store_news_ = false;
   lock.unlock();
+  for (const auto& e : answer_events) {
+    e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
+  }
+  for (const auto& w : waiters) gate_.waited(w.id, clock_.now());
+  // Committed and answered: they go now, before this turn's transaction.
+  for (auto& call : gate_.release_due(clock_.now())) send(std::move(call));
 
   Status committed = store_.calls([&](CallTransaction& tx) -> Status {
     turn.to_send.clear();
+    turn.held.clear();
     turn.finished.clear();
+    std::set<std::string> answering;  // the ids this turn's dispatches answer
     for (auto& d : turn.dispatches) {
       std::vector<std::string> ids;
       for (const auto& call : d.calls) {
         ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
+        answering.insert(id);
         ids.push_back(std::move(id));
       }
       d.ids = std::move(ids);
@@ -215,7 +252,11 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
           if (done) turn.finished.push_back(c.call.id);
           continue;
         }
-        turn.to_send.push_back(std::move(c));
+        // A newly dispatched call goes once its Dispatch is answered (see
+        // DispatchRelease), not with the calls below: those were answered
+        // long ago, or made by a recorded Poll, and may overlap the commit.
+        bool unanswered = answering.count(c.call.id) || gate_.holds(c.call.id);
+        (unanswered ? turn.held : turn.to_send).push_back(std::move(c));
       }
     }
     ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
@@ -233,7 +274,7 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   if (!committed.is_ok()) {
     // Nothing was written. Dispatchers hear why (their clients retry); replies
     // are kept for the next turn.
-    for (auto& d : turn.dispatches) d.done(committed);
+    for (auto& d : turn.dispatches) d.done(committed, DispatchRelease());
     lock.lock();
     for (auto& r : turn.replies) replies_.push_back(std::move(r));
     for (auto& w : waiters) new_waiters_.push_back(std::move(w));
@@ -242,12 +283,30 @@ void Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
     lock.lock();
     return;
   }
-  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  int held = 0;
+  for (auto& c : turn.held) held += gate_.hold(std::move(c)) ? 1 : 0;
+  for (auto& d : turn.dispatches) {
+    auto release = std::make_shared<DispatchRelease::State>();
+    release->scheduler = this;
+    release->answer = gate_.answering(*d.ids);
+    d.done(std::move(d.ids), DispatchRelease(std::move(release)));
+  }
   for (auto& w : waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters(turn.finished, !waiters.empty());
 
   lock.lock();
+  in_flight_ += held;
   next_due_ = turn.next_due;
+}
+
+void Scheduler::answer_event(AnswerGate::Answer answer, bool read) {
+  Micros now = clock_.now();
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;  // the held calls' leases lapse; another run sends them
+    answer_events_.push_back(AnswerEvent{answer, read, now});
+  }
+  wake_.notify_one();
 }
 
 void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
@@ -324,10 +383,11 @@ void Scheduler::loop() {
     Micros now = clock_.now();
     Micros until = now + options_.safety_poll;
     if (next_due_ && in_flight_ < options_.max_in_flight) until = std::min(until, *next_due_);
+    if (auto answered = gate_.next_due()) until = std::min(until, *answered);
     for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
     auto has_news = [this] {
       return !running_ || !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
-             store_news_;
+             !answer_events_.empty() || store_news_;
     };
     if (until > now && !has_news()) {
       wake_.wait_for(lock, std::chrono::microseconds(until - now), has_news);

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/answer_gate.hpp"
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
 #include "storage/store.hpp"
@@ -40,11 +41,36 @@ struct SchedulerOptions {
   Micros safety_poll = kMicrosPerSecond;
   RetryPolicy retry;
   PollDefaults poll;
+  // How long after its Dispatch's answer is written a new call goes (AnswerGate).
+  Micros answer_grace = 20 * kMicrosPerMilli;
   std::uint64_t seed = std::random_device{}();
 };
 
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
+
+class Scheduler;
+
+// Lets the calls of one Dispatch go to their endpoints (see AnswerGate): they go
+// the scheduler's grace after written() is called (the API calls it once its
+// answer is in the socket) or after the last copy is destroyed, or at once when
+// read() is called (the client's next request came). Copyable. The Scheduler
+// must outlive it.
+class DispatchRelease {
+ public:
+  DispatchRelease() = default;  // releases nothing
+  void written() const;
+  void read() const;
+
+ private:
+  friend class Scheduler;
+  struct State;
+  explicit DispatchRelease(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// The ids of a Dispatch's calls in order, once committed, or why not.
+using DispatchDone = std::function<void(Result<std::vector<std::string>>, DispatchRelease)>;
 
 class Scheduler {
  public:
@@ -59,9 +85,11 @@ class Scheduler {
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed. The calls must be valid (see protocol::validate_dispatched_call).
-  void dispatch(std::vector<NewCall> calls,
-                std::function<void(Result<std::vector<std::string>>)> done);
+  // committed; they are sent once `done`'s DispatchRelease lets them go. The
+  // calls must be valid (see protocol::validate_dispatched_call).
+  void dispatch(std::vector<NewCall> calls, DispatchDone done);
+
+  friend struct DispatchRelease::State;
 
   // Answers the call's record once it is terminal (at once if it already is),
   // or kDeadlineExceeded at `deadline`; kNotFound for an unknown id.
@@ -70,7 +98,7 @@ class Scheduler {
  private:
   struct Dispatch {
     std::vector<NewCall> calls;
-    std::function<void(Result<std::vector<std::string>>)> done;
+    DispatchDone done;
     Result<std::vector<std::string>> ids = std::vector<std::string>{};
   };
   struct Reply {
@@ -94,6 +122,8 @@ class Scheduler {
   void send_all(std::vector<ClaimedCall>& claimed);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  // Any thread: a Dispatch's answer is written, or was read (DispatchRelease).
+  void answer_event(AnswerGate::Answer answer, bool read);
 
   Store& store_;
   const Clock& clock_;
@@ -107,6 +137,12 @@ class Scheduler {
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
+  struct AnswerEvent {
+    AnswerGate::Answer answer;
+    bool read;  // else written
+    Micros at;
+  };
+  std::vector<AnswerEvent> answer_events_;
   int in_flight_ = 0;
   bool store_news_ = false;  // watch_calls: another process made calls due
   std::optional<Micros> next_due_;
@@ -114,6 +150,7 @@ class Scheduler {
 
   // Loop thread only.
   std::multimap<std::string, Waiter> waiters_;
+  AnswerGate gate_;  // its held calls are counted in flight
 };
 
 }  // namespace ratchet::engine

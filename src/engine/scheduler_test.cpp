@@ -131,7 +131,8 @@ class SchedulerTest : public ::testing::Test {
 
   std::vector<std::string> dispatch(Scheduler& scheduler, std::vector<NewCall> calls) {
     std::promise<Result<std::vector<std::string>>> ids;
-    scheduler.dispatch(std::move(calls), [&](auto result) { ids.set_value(std::move(result)); });
+    scheduler.dispatch(std::move(calls),
+                       [&](auto result, DispatchRelease) { ids.set_value(std::move(result)); });
     auto result = ids.get_future().get();
     EXPECT_TRUE(result.is_ok()) << result.status().message();
     return result.is_ok() ? *result : std::vector<std::string>{};
@@ -160,6 +161,31 @@ TEST_F(SchedulerTest, RunsADispatchedCallToItsResult) {
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.output, any_int(42));
   EXPECT_EQ(done.attempts, 1);
+}
+
+// dispatch-py matches results to the ids its Dispatch answered: a call that ran
+// before its caller had its id lost its result.
+TEST_F(SchedulerTest, ADispatchedCallIsSentOnlyOnceItsDispatchIsAnswered) {
+  auto store = open();
+  FakeEndpoint endpoint([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); });
+  Scheduler scheduler(*store, SystemClock::instance(), endpoint, options_);
+  scheduler.start();
+  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
+  scheduler.dispatch({call("first", 1)}, [&](auto ids, DispatchRelease release) {
+    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
+  });
+  auto [first, release] = answered.get_future().get();
+  // A call dispatched after it, and answered at once, runs to its end...
+  auto second = wait(scheduler, dispatch(scheduler, {call("second", 2)})[0]);
+  EXPECT_EQ(second.status, RunStatus::kSucceeded);
+  // ...while the first was not sent: the endpoint serves requests in order, so it
+  // would have had it before the second.
+  EXPECT_EQ(endpoint.requests, 1);
+  release.written();
+  auto done = wait(scheduler, first[0]);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(1));
+  EXPECT_EQ(endpoint.requests, 2);
 }
 
 TEST_F(SchedulerTest, RetriesTemporaryErrorsThenSucceeds) {
@@ -359,8 +385,23 @@ class AnnouncingStore final : public Store {
   Result<bool> mark_job_lost(const std::string& id, RunStatus s, const std::string& r) override {
     return inner_.mark_job_lost(id, s, r);
   }
-  Result<bool> request_cancel(const std::string& id, Micros grace) override {
-    return inner_.request_cancel(id, grace);
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& o,
+                                             const JobRequest& next) override {
+    return inner_.retry_job(id, o, next);
+  }
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override {
+    return inner_.find_retry_of(id);
+  }
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override {
+    return inner_.request_cancel(id, grace, reason);
+  }
+  Result<KeyUnlock> unlock_key(const std::string& key, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& l) override {
+    return inner_.unlock_key(key, reason, ttl, l);
+  }
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override {
+    return inner_.import_jobs(jobs);
   }
   Result<bool> heartbeat(const std::string& id, Micros until) override {
     return inner_.heartbeat(id, until);

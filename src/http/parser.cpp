@@ -9,6 +9,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
@@ -348,8 +349,10 @@ bool is_valid_field_value(std::string_view value) {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-Result<std::string> serialize_response(const Response& response, bool keep_alive,
-                                       bool head_request) {
+namespace {
+
+// The status line and the fields of `response` but its framing ones.
+Result<std::string> status_and_fields(const Response& response) {
   int status = response.status;
   if (status < 100 || status > 999) {
     return invalid_argument("invalid HTTP status " + std::to_string(status));
@@ -364,11 +367,40 @@ Result<std::string> serialize_response(const Response& response, bool keep_alive
       append_field(out, field.name, field.value);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> serialize_response(const Response& response, bool keep_alive,
+                                       bool head_request) {
+  ASSIGN_OR_RETURN(std::string out, status_and_fields(response));
+  int status = response.status;
   bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless) append_field(out, "Content-Length", std::to_string(response.body.size()));
   if (!keep_alive) append_field(out, "Connection", "close");
   out.append("\r\n");
   if (!bodiless && !head_request) out.append(response.body);
+  return out;
+}
+
+Result<std::string> serialize_stream_head(const Response& head, bool chunked) {
+  if (head.status < 200 || head.status == 204 || head.status == 304) {
+    return invalid_argument("a streamed response needs a status with a body, not " +
+                            std::to_string(head.status));
+  }
+  ASSIGN_OR_RETURN(std::string out, status_and_fields(head));
+  if (chunked) append_field(out, "Transfer-Encoding", "chunked");
+  append_field(out, "Connection", "close");
+  out.append("\r\n");
+  return out;
+}
+
+std::string chunk_frame(std::string_view data) {
+  char size[20];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out(size, static_cast<std::size_t>(n));
+  out.append(data).append("\r\n");
   return out;
 }
 

@@ -134,6 +134,13 @@ bool is_valid_field_value(std::string_view value);
 // kInvalidArgument for a status outside 100-999 or an invalid field.
 Result<std::string> serialize_response(const Response& response, bool keep_alive,
                                        bool head_request);
+// The status line and header of a response whose body follows piece by piece
+// until the connection closes: chunked (HTTP/1.1) or delimited by the close
+// (an HTTP/1.0 client). `head`'s body and framing fields are ignored.
+Result<std::string> serialize_stream_head(const Response& head, bool chunked);
+// One piece of a chunked body (never empty: an empty chunk ends the body).
+std::string chunk_frame(std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 // The bytes of a request whose target is origin-form ("/path?q"). Host and
 // User-Agent are the caller's business; Content-Length is set here (the
 // caller's own Content-Length and Transfer-Encoding fields are dropped).

@@ -15,12 +15,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "http/detail/io_pool.hpp"
 #include "http/parser.hpp"
@@ -138,6 +140,29 @@ Response plain_error(int status, std::string text) {
   return Response::with_body(status, "text/plain; charset=utf-8", std::move(text));
 }
 
+// A callback that runs exactly once: when run() is called, or else when it is
+// destroyed (whatever path a response takes, its `written` callback runs).
+class OnceCallback {
+ public:
+  OnceCallback() = default;
+  explicit OnceCallback(std::function<void()> fn) : fn_(std::move(fn)) {}
+  OnceCallback(OnceCallback&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
+  OnceCallback& operator=(OnceCallback&& other) noexcept {
+    if (this != &other) {
+      run();
+      fn_ = std::exchange(other.fn_, nullptr);
+    }
+    return *this;
+  }
+  ~OnceCallback() { run(); }
+  void run() {
+    if (auto fn = std::exchange(fn_, nullptr)) fn();
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+
 Response run_blocking_handler(const Server::BlockingHandler& handler, const Request& request) {
   try {
     return handler(request);
@@ -161,7 +186,8 @@ class Responder::State {
     }
   }
 
-  void send(Response response);
+  void send(Response response, OnceCallback written = {}, std::function<void()> next_request = {});
+  Stream start(Response head);
 
  private:
   std::shared_ptr<Gate> gate_;
@@ -171,6 +197,50 @@ class Responder::State {
 
 void Responder::send(Response response) const {
   if (state_) state_->send(std::move(response));
+}
+
+Stream Responder::start(Response head) const {
+  return state_ ? state_->start(std::move(head)) : Stream();
+}
+
+// Shared by the copies of a Stream; the Session it feeds knows it by a
+// weak_ptr, so that dropping the last copy ends the stream.
+class Stream::State {
+ public:
+  State(std::shared_ptr<Gate> gate, std::weak_ptr<Session> session, std::size_t limit)
+      : gate_(std::move(gate)), session_(std::move(session)), limit_(limit) {}
+  ~State() { close(); }
+
+  bool write(std::string data);
+  void close();
+  bool open() const { return open_.load(); }
+
+  // From the Session's thread.
+  void ended() { open_.store(false); }
+  void sent(std::size_t bytes) { unsent_.fetch_sub(bytes); }
+
+ private:
+  // Runs `fn(session)` on the session's thread; false when it is gone.
+  template <typename Fn>
+  bool post(Fn fn);
+
+  std::shared_ptr<Gate> gate_;
+  std::weak_ptr<Session> session_;
+  std::size_t limit_;
+  std::atomic<bool> open_{true};
+  std::atomic<std::size_t> unsent_{0};
+};
+
+bool Stream::write(std::string data) const { return state_ && state_->write(std::move(data)); }
+void Stream::close() const {
+  if (state_) state_->close();
+}
+bool Stream::open() const { return state_ && state_->open(); }
+
+void Responder::send(Response response, std::function<void()> written,
+                     std::function<void()> next_request) const {
+  OnceCallback callback(std::move(written));
+  if (state_) state_->send(std::move(response), std::move(callback), std::move(next_request));
 }
 
 namespace {
@@ -221,11 +291,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // The server is stopping: an idle connection closes now, a busy one after
   // its response (which says `Connection: close`).
   void on_stopping() {
+    if (streaming_) return stream_end();
     if (!in_flight_) close();
   }
 
   void close() {
     self_while_in_flight_.reset();
+    if (auto state = stream_state_.lock()) state->ended();
     if (closed_) return;
     closed_ = true;
     beast::error_code ignored;
@@ -233,9 +305,20 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  void deliver(Response response);
+  void deliver(Response response, OnceCallback written = {},
+               std::function<void()> next_request = {});
+  // A streamed response (Responder::start): its serialized head, then pieces
+  // of its body, then its end.
+  void start_stream(std::string head, bool chunked, std::weak_ptr<Stream::State> state);
+  void stream_write(std::string data);
+  void stream_end();
+  bool head_request() const { return head_request_; }
+  bool http11() const { return http11_; }
+  std::size_t stream_buffer_limit() const { return options().stream_buffer_limit; }
 
  private:
+  void watch_stream_client();
+  void flush_stream();
   void wait_for_request();
   void start_request();
   void parse();
@@ -246,7 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void reject(ParseError error, const std::string& reason);
   void lingering_close();
   void drain(std::size_t drained);
-  void send_error(int status, std::string text);
+  void send_error(Response response);
   void write_response();
   void on_written(beast::error_code ec);
 
@@ -274,9 +357,27 @@ class Session : public std::enable_shared_from_this<Session> {
   bool response_in_progress_ = false;
   bool closed_ = false;
   bool refused_ = false;  // counted in ServerShared::refusing
+  bool http11_ = true;    // of the current request
+  // While a streamed response is sent: its State (to tell it of the end),
+  // the bytes queued behind the write in progress, and how many of the bytes
+  // being written count against the client's allowance.
+  std::weak_ptr<Stream::State> stream_state_;
+  bool streaming_ = false;
+  bool stream_chunked_ = false;
+  bool stream_ending_ = false;
+  bool stream_writing_ = false;
+  std::string stream_pending_;
+  std::size_t stream_pending_counted_ = 0;
+  std::size_t stream_writing_counted_ = 0;
+  // What lingering_close reads and discards before it closes, at most.
+  std::size_t drain_limit_ = 4 << 20;
+  bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;
+  // Of the response being written (Responder::send).
+  OnceCallback written_;
+  std::function<void()> next_request_;  // run only when the next request's bytes come
 };
 
 constexpr std::size_t kReadSize = 16 * 1024;
@@ -340,12 +441,17 @@ void ServerShared::for_each_session(Fn fn) {
 void Session::wait_for_request() {
   if (closed_) return;
   if (shared_->stopping.load()) return close();
-  if (buffer_.size() > 0) return start_request();  // a pipelined request is here
+  if (buffer_.size() > 0) {  // a pipelined request is here
+    if (auto next = std::exchange(next_request_, nullptr)) next();
+    return start_request();
+  }
   set_evictable(true);
   stream_.expires_after(options().idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            auto next = std::exchange(self->next_request_, nullptr);
                             if (ec || self->closed_) return self->close();
+                            if (next) next();  // the client's next request has begun
                             self->buffer_.commit(n);
                             self->start_request();
                           });
@@ -387,7 +493,8 @@ void Session::read_more() {
 
 void Session::on_header() {
   const Request& header = parser_->request();
-  keep_alive_ = parser_->keep_alive() && parser_->http11();
+  http11_ = parser_->http11();
+  keep_alive_ = parser_->keep_alive() && http11_;
   head_request_ = header.method == "HEAD";
   if (options().header_check) {
     std::optional<Response> refusal;
@@ -417,9 +524,20 @@ void Session::on_header() {
 
 // A request could not be read: answer what the client did wrong, then close.
 void Session::reject(ParseError error, const std::string& reason) {
+  if (error == ParseError::kBodyTooLarge) {
+    // Most clients send their whole body before they read (no Expect:
+    // 100-continue): read and discard the rest of a declared body, up to a
+    // bound, so that they see the answer rather than a reset.
+    auto length = parser_->content_length();
+    if (length && *length <= 4 * static_cast<std::uint64_t>(options().body_limit)) {
+      drain_limit_ = std::max<std::size_t>(drain_limit_, *length);
+      draining_body_ = true;
+    }
+    if (options().body_too_large) return send_error(options().body_too_large());
+  }
   int status = status_for(error);
   std::string what = status == 400 ? "malformed HTTP request: " : "";
-  send_error(status, what + reason + "\n");
+  send_error(plain_error(status, what + reason + "\n"));
 }
 
 void Session::on_request() {
@@ -435,9 +553,11 @@ void Session::on_request() {
   }
 }
 
-void Session::deliver(Response response) {
+void Session::deliver(Response response, OnceCallback written, std::function<void()> next_request) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
   response_in_progress_ = true;
+  written_ = std::move(written);
+  next_request_ = std::move(next_request);
   bool keep_alive = keep_alive_ && !shared_->stopping.load();
   Result<std::string> bytes = serialize_response(response, keep_alive, head_request_);
   if (!bytes.is_ok()) {
@@ -452,11 +572,11 @@ void Session::deliver(Response response) {
   self_while_in_flight_.reset();  // the write's handler owns the Session now
 }
 
-void Session::send_error(int status, std::string text) {
+void Session::send_error(Response response) {
   keep_alive_ = false;
   head_request_ = false;
   in_flight_ = true;
-  deliver(plain_error(status, std::move(text)));
+  deliver(std::move(response));
 }
 
 void Session::write_response() {
@@ -470,9 +590,79 @@ void Session::on_written(beast::error_code ec) {
   in_flight_ = false;
   response_in_progress_ = false;
   response_.clear();
+  written_.run();
   if (ec || closed_) return close();
   if (!keep_alive_) return lingering_close();
   wait_for_request();
+}
+
+void Session::start_stream(std::string head, bool chunked, std::weak_ptr<Stream::State> state) {
+  if (closed_ || !in_flight_ || response_in_progress_) {
+    if (auto live = state.lock()) live->ended();
+    return;
+  }
+  response_in_progress_ = true;
+  streaming_ = true;
+  stream_chunked_ = chunked;
+  keep_alive_ = false;
+  stream_state_ = std::move(state);
+  stream_pending_ = std::move(head);
+  // A HEAD request gets the head alone; and a server that is stopping ends
+  // the stream as it starts.
+  watch_stream_client();
+  if (head_request_ || shared_->stopping.load()) stream_end();
+  flush_stream();
+}
+
+// Reads (and discards) what the client sends while its stream runs, to see
+// it go away: EOF or an error closes the connection, which ends the stream.
+// Started before any write so that its read has no deadline: streams are
+// long-lived and their clients silent.
+void Session::watch_stream_client() {
+  stream_.expires_never();
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kReadSize),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec || self->closed_) return self->close();
+                            self->watch_stream_client();
+                          });
+}
+
+void Session::stream_write(std::string data) {
+  if (!streaming_ || stream_ending_ || closed_ || data.empty()) return;
+  stream_pending_counted_ += data.size();
+  stream_pending_ += stream_chunked_ ? chunk_frame(data) : data;
+  flush_stream();
+}
+
+void Session::stream_end() {
+  if (!streaming_ || stream_ending_ || closed_) return;
+  stream_ending_ = true;
+  if (stream_chunked_ && !head_request_) stream_pending_ += kLastChunk;
+  flush_stream();
+}
+
+// Writes what is queued, one write at a time; closes once the end is sent.
+void Session::flush_stream() {
+  if (stream_writing_ || closed_) return;
+  if (stream_pending_.empty()) {
+    if (stream_ending_) close();
+    return;
+  }
+  response_ = std::move(stream_pending_);
+  stream_pending_.clear();
+  stream_writing_counted_ = std::exchange(stream_pending_counted_, 0);
+  stream_writing_ = true;
+  stream_.expires_after(options().io_timeout);  // the write's deadline: the read is pending
+  asio::async_write(stream_, asio::buffer(response_),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->stream_writing_ = false;
+                      if (auto state = self->stream_state_.lock()) {
+                        state->sent(self->stream_writing_counted_);
+                      }
+                      if (ec || self->closed_) return self->close();
+                      self->flush_stream();
+                    });
 }
 
 // Closing a socket with unread input makes the kernel send a reset, which can
@@ -483,34 +673,97 @@ void Session::lingering_close() {
   set_evictable(true);
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::size_t buffered = buffer_.size();
   buffer_.clear();
-  stream_.expires_after(std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
-  drain(0);
+  stream_.expires_after(
+      draining_body_ ? Clock::duration(options().io_timeout)
+                     : std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
+  drain(buffered);
 }
 
 void Session::drain(std::size_t drained) {
-  static constexpr std::size_t kMaxDrained = 4 << 20;
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this(), drained](
                                                           beast::error_code ec, std::size_t n) {
-    if (ec || self->closed_ || drained + n > kMaxDrained) return self->close();
+    if (ec || self->closed_ || drained + n > self->drain_limit_) return self->close();
     self->drain(drained + n);
   });
 }
 
 }  // namespace
 
-void Responder::State::send(Response response) {
+void Responder::State::send(Response response, OnceCallback written,
+                            std::function<void()> next_request) {
   if (sent_.exchange(true)) return;
   std::shared_lock lock(gate_->mutex);
   if (!gate_->open) return;
   std::shared_ptr<Session> session = session_.lock();
   if (!session) return;
   asio::any_io_executor executor = session->executor();
-  asio::dispatch(executor,
-                 [session = std::move(session), response = std::move(response)]() mutable {
-                   session->deliver(std::move(response));
+  // Destroyed unrun (the io_context stops first), the handler still runs `written`.
+  asio::dispatch(
+      executor, [session = std::move(session), response = std::move(response),
+                 written = std::move(written), next_request = std::move(next_request)]() mutable {
+        session->deliver(std::move(response), std::move(written), std::move(next_request));
+      });
+}
+
+Stream Responder::State::start(Response head) {
+  if (sent_.exchange(true)) return Stream();
+  std::shared_lock lock(gate_->mutex);
+  if (!gate_->open) return Stream();
+  std::shared_ptr<Session> session = session_.lock();
+  if (!session) return Stream();
+  bool chunked = session->http11();
+  Result<std::string> bytes = serialize_stream_head(head, chunked);
+  if (!bytes.is_ok()) {
+    Response error =
+        plain_error(500, "the handler's response is invalid: " + bytes.status().message() + "\n");
+    asio::dispatch(session->executor(), [session, error = std::move(error)]() mutable {
+      session->deliver(std::move(error));
+    });
+    return Stream();
+  }
+  auto state = std::make_shared<Stream::State>(gate_, session, session->stream_buffer_limit());
+  std::weak_ptr<Stream::State> weak = state;
+  asio::dispatch(session->executor(),
+                 [session, bytes = std::move(bytes).value(), chunked, weak]() mutable {
+                   session->start_stream(std::move(bytes), chunked, std::move(weak));
                  });
+  return Stream(std::move(state));
+}
+
+template <typename Fn>
+bool Stream::State::post(Fn fn) {
+  std::shared_lock lock(gate_->mutex);
+  if (!gate_->open) return false;
+  std::shared_ptr<Session> session = session_.lock();
+  if (!session) return false;
+  asio::post(session->executor(), [session, fn = std::move(fn)]() mutable { fn(*session); });
+  return true;
+}
+
+bool Stream::State::write(std::string data) {
+  if (!open_.load()) return false;
+  if (data.empty()) return true;
+  if (unsent_.fetch_add(data.size()) + data.size() > limit_) {
+    // The client reads too slowly to keep up: cut it off, without waiting
+    // for what is queued to reach it.
+    if (open_.exchange(false)) post([](Session& session) { session.close(); });
+    return false;
+  }
+  if (post([data = std::move(data)](Session& session) mutable {
+        session.stream_write(std::move(data));
+      })) {
+    return true;
+  }
+  open_.store(false);
+  return false;
+}
+
+void Stream::State::close() {
+  if (!open_.exchange(false)) return;
+  post([](Session& session) { session.stream_end(); });
 }
 
 struct Server::Impl {

@@ -17,8 +17,11 @@
 //   make the server throw: malformed HTTP (bad request line, bad chunked
 //   encoding, a Transfer-Encoding that does not end in chunked) is answered
 //   400, header and trailer sections over `header_limit` together 431, a body
-//   over `body_limit` 413 without reading the rest; then the connection is
-//   closed (parser.hpp has the details). A connection idle between requests
+//   over `body_limit` `body_too_large` (413 by default) without handing it on;
+//   then the connection is closed (parser.hpp has the details), once the rest
+//   of a declared body up to 4 x body_limit is read and discarded, so that a
+//   client that sends its whole body before it reads, as most do, sees the
+//   answer rather than a reset. A connection idle between requests
 //   for `idle_timeout`, or slower than `header_timeout` to send a request's
 //   header (from its first byte, however it is spread out), or than
 //   `io_timeout` to send its body or read the response, is closed.
@@ -31,6 +34,18 @@
 // - `header_check`, when set, sees each request's header before any of its
 //   body is read, and may refuse it (say, a wrong API key: 401): the refusal
 //   is sent with `Connection: close` and the body is never read.
+// - Responder::start(head) answers with a streamed body instead (server-sent
+//   events): it sends the head at once (chunked for HTTP/1.1; no
+//   Content-Length) and returns a Stream whose write() sends the body piece
+//   by piece, from any thread, until close() (or the last copy of the Stream
+//   is dropped); the connection closes after it. A streaming connection is
+//   busy: it counts against max_connections and is never closed to make
+//   room. Each write must reach the client within `io_timeout`, and a client
+//   more than `stream_buffer_limit` bytes behind is cut off (write() says
+//   false), so a slow reader cannot make the server buffer without bound.
+//   The server watches the socket meanwhile: a client that goes away ends
+//   its stream. stop() ends every stream at once (they never end by
+//   themselves).
 // - stop(grace) stops accepting, closes idle connections, lets requests already
 //   handed to the Handler be answered until the grace period ends, then closes
 //   everything. It waits for running blocking handlers to return (user code
@@ -57,15 +72,41 @@ struct ServerOptions {
   int io_threads = 1;
   int worker_threads = 4;  // only for Server::start_blocking
   std::size_t body_limit = 16'000'000;
+  // The answer to a body over body_limit (unset: 413 with a line of text).
+  std::function<Response()> body_too_large;
   std::size_t header_limit = 64 * 1024;  // header and trailer sections together
   std::size_t max_connections = 512;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds io_timeout{60'000};
+  // How far a streamed response's client may fall behind (bytes queued).
+  std::size_t stream_buffer_limit = 1 << 20;
   // Runs on an I/O thread once a request's header has arrived (the Request's
   // body is still empty). A Response refuses the request; nullopt reads on.
   // It must not block; an exception from it is answered 500.
   std::function<std::optional<Response>(const Request&)> header_check;
+};
+
+// The body of a streamed response; see the contract above. Cheap to copy;
+// any thread. The stream ends when the last copy is destroyed.
+class Stream {
+ public:
+  class State;  // defined by the server
+
+  Stream() = default;  // an ended stream
+  explicit Stream(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Queues `data` as the next piece of the body (empty data is ignored).
+  // False when it will never be sent: the stream ended (close(), the client
+  // went away, the server stopped), or the client fell too far behind, which
+  // ends the stream.
+  bool write(std::string data) const;
+  // Ends the body once what was written is sent.
+  void close() const;
+  bool open() const;
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 // The way to answer one request; see the contract above. Cheap to copy.
@@ -78,6 +119,19 @@ class Responder {
 
   // Sends `response` unless a response was already sent. Any thread.
   void send(Response response) const;
+  // Sends `head`'s status and headers (its body is ignored) and returns the
+  // stream of the body, unless a response was already sent (then, or when
+  // the client is gone, the Stream returned is ended). Counts as the
+  // request's one response. Any thread.
+  Stream start(Response head) const;
+  // The same; then `written` runs once: when the response has been written to the
+  // socket, or as soon as it is clear that it will not be (a response was already
+  // sent, the connection failed or closed, the server stopped). `next_request`
+  // runs if the client then sends another request on the connection (it has read
+  // this response), and never otherwise. They run on an I/O thread or in this
+  // call, and must not block.
+  void send(Response response, std::function<void()> written,
+            std::function<void()> next_request = {}) const;
 
  private:
   std::shared_ptr<State> state_;

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <boost/asio/post.hpp>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -49,6 +51,22 @@ class HeldRequests {
   [[nodiscard]] bool wait_for(std::size_t n) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, std::chrono::seconds(30), [&] { return held_.size() >= n; });
+  }
+  // The held Responder (exactly one must be held).
+  Responder take() {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(held_.size(), 1u);
+    Responder responder = held_.back();
+    held_.clear();
+    return responder;
+  }
+  void answer_all_with(Response response, std::function<void()> written) {
+    std::vector<Responder> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (Responder& responder : held) responder.send(response, written);
   }
   void answer_all(int status) {
     std::vector<Responder> held;
@@ -165,6 +183,30 @@ TEST(Server, AnswersChunkedBodyOverTheLimitWith413) {
   EXPECT_EQ(status_of(response), 413) << response;
 }
 
+// urllib and aiohttp send a whole body before they read the answer (no Expect:
+// 100-continue): closing on the unread rest of it would reset the connection and
+// destroy the answer.
+TEST(Server, ReadsAnOversizedBodyToItsEndSoThatAClientSendingItAllSeesTheAnswer) {
+  ServerOptions options;
+  options.body_limit = 8 << 20;
+  options.body_too_large = [] {
+    return Response::with_body(400, "application/json", R"({"code":"invalid_argument"})");
+  };
+  auto server = start_server(options, echo);
+  int fd = connect_to(server->port());
+  // Up to 4 x the limit is read; more than the socket buffers hold (here 4 MB to
+  // send, up to 32 MB to receive) so that a server that stops reading resets it.
+  const std::size_t size = 31 << 20;
+  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                std::to_string(size) + "\r\n\r\n" + std::string(size, 'x')))
+      << "the server stopped reading: " << std::strerror(errno);
+  std::string response = read_until_close(fd);
+  close(fd);
+  EXPECT_EQ(status_of(response), 400) << response;
+  EXPECT_NE(response.find("application/json"), std::string::npos) << response;
+  EXPECT_NE(response.find(R"({"code":"invalid_argument"})"), std::string::npos) << response;
+}
+
 TEST(Server, AnswersMalformedRequestsWith4xxAndKeepsServing) {
   ServerOptions options;
   options.header_limit = 1024;
@@ -188,6 +230,89 @@ TEST(Server, AnswersMalformedRequestsWith4xxAndKeepsServing) {
       Request{"GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/ok", {}, ""});
   ASSERT_TRUE(response.is_ok()) << response.status().message();
   EXPECT_EQ(response->status, 200);
+}
+
+TEST(Server, WrittenRunsOnceTheResponseIsInTheSocket) {
+  std::atomic<int> client_fd{-1};
+  std::promise<ssize_t> readable;  // what the client could read when `written` ran
+  auto server = start_server({}, [&](Request, Responder responder) {
+    responder.send(Response::with_body(200, "text/plain", "ids"), [&] {
+      char buffer[256];
+      readable.set_value(recv(client_fd.load(), buffer, sizeof buffer, MSG_PEEK | MSG_DONTWAIT));
+    });
+  });
+  int fd = connect_to(server->port());
+  client_fd = fd;
+  ASSERT_TRUE(write_all(fd, "POST /d HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"));
+  auto seen = readable.get_future();
+  ASSERT_EQ(seen.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_GT(seen.get(), 0) << "the response was already readable by the client";
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  close(fd);
+}
+
+TEST(Server, NextRequestRunsWhenTheClientSendsItsNextRequestAndNotWhenItCloses) {
+  std::atomic<int> requests{0};
+  std::promise<void> next;
+  std::atomic<int> nexts{0};
+  std::promise<void> written_second;
+  auto server = start_server({}, [&](Request, Responder responder) {
+    int n = ++requests;
+    responder.send(
+        Response::with_body(200, "text/plain", "r"),
+        [&, n] {
+          if (n == 2) written_second.set_value();
+        },
+        [&, n] {
+          ++nexts;
+          if (n == 1) next.set_value();
+        });
+  });
+  int fd = connect_to(server->port());
+  const std::string request = "GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  auto first_read = next.get_future();
+  EXPECT_EQ(first_read.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "no next request yet";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(first_read.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  ASSERT_EQ(written_second.get_future().wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+  close(fd);  // closing is no sign of having read the answer: the second never runs
+  server->stop(std::chrono::seconds(2));
+  EXPECT_EQ(nexts.load(), 1);
+}
+
+TEST(Server, WrittenRunsWhenTheResponseCannotBeWrittenToo) {
+  HeldRequests held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_TRUE(write_all(fd, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  close(fd);  // the client is gone: the answer will find no connection
+  std::vector<std::promise<void>> ran(3);
+  held.answer_all_with(Response::with_body(200, "text/plain", "late"), [&] { ran[0].set_value(); });
+  ASSERT_EQ(ran[0].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+
+  // A second answer to the same request, and an answer after the server stopped.
+  int again = connect_to(server->port());
+  ASSERT_TRUE(write_all(again, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  Responder responder = held.take();
+  responder.send(Response::with_body(200, "text/plain", "first"));
+  responder.send(Response::with_body(200, "text/plain", "second"), [&] { ran[1].set_value(); });
+  EXPECT_EQ(ran[1].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  close(again);
+  int third = connect_to(server->port());
+  ASSERT_TRUE(write_all(third, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  responder = held.take();
+  server->stop(std::chrono::milliseconds(0));
+  responder.send(Response::with_body(200, "text/plain", "too late"), [&] { ran[2].set_value(); });
+  EXPECT_EQ(ran[2].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  close(third);
 }
 
 TEST(Server, AnswersHugeTrailerFieldsWith4xxAndKeepsServing) {
@@ -420,6 +545,192 @@ TEST(Server, StopAfterGraceClosesUnansweredRequests) {
   ASSERT_FALSE(response.is_ok());
   EXPECT_EQ(error_kind(response.status()), ErrorKind::kTcp) << response.status().message();
   held.answer_all(200);  // a no-op after stop; must not crash
+}
+
+// ---- streamed responses (Responder::start) -----------------------------------------
+
+// Starts a stream for each request and hands the Streams to the test.
+class HeldStreams {
+ public:
+  Server::Handler handler() {
+    return [this](Request, Responder responder) {
+      Response head;
+      head.headers.set("Content-Type", "text/event-stream");
+      Stream stream = responder.start(std::move(head));
+      responder.send(Response::with_body(200, "text/plain", "ignored: the stream answered"));
+      std::lock_guard lock(mutex_);
+      streams_.push_back(std::move(stream));
+      changed_.notify_all();
+    };
+  }
+  // The n-th stream (from 0) once the handler started it; an ended one after 30 s.
+  Stream get(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [&] { return streams_.size() > n; });
+    return streams_.size() > n ? streams_[n] : Stream();
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    streams_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Stream> streams_;
+};
+
+// Reads from `fd` until `wanted` has arrived (or EOF, an error, the socket's 5 s timeout).
+std::string read_until(int fd, std::string& seen, const std::string& wanted) {
+  char chunk[4096];
+  while (seen.find(wanted) == std::string::npos) {
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    seen.append(chunk, static_cast<std::size_t>(n));
+  }
+  return seen;
+}
+
+// Waits (at most 30 s) until `stream` has ended.
+bool ends(const Stream& stream) {
+  for (int i = 0; i < 3000 && stream.open(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a bounded wait for the event
+  }
+  return !stream.open();
+}
+
+TEST(Server, StreamsABodyInChunksUntilClosed) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  write_all(fd, "GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  std::string seen;
+  read_until(fd, seen, "\r\n\r\n");
+  EXPECT_EQ(status_of(seen), 200) << seen;
+  EXPECT_NE(seen.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("Content-Type: text/event-stream\r\n"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("Content-Length"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("ignored"), std::string::npos) << "a send() after start() is ignored";
+  EXPECT_TRUE(stream.write("data: one\n\n"));
+  EXPECT_TRUE(stream.write(""));  // nothing: an empty chunk would end the body
+  EXPECT_TRUE(stream.write("data: two\n\n"));
+  read_until(fd, seen, "data: two");
+  EXPECT_NE(seen.find("\r\n\r\nb\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n"), std::string::npos)
+      << seen;
+  stream.close();
+  EXPECT_FALSE(stream.write("data: late\n\n"));
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("\r\n0\r\n\r\n")) << seen;
+  EXPECT_TRUE(closed_by_peer(fd)) << "the connection closes after the stream";
+  close(fd);
+}
+
+TEST(Server, AnHttp10ClientGetsTheStreamUntilTheClose) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  write_all(fd, "GET /events HTTP/1.0\r\n\r\n");
+  Stream stream = held.get(0);
+  EXPECT_TRUE(stream.write("data: one\n\n"));
+  stream.close();
+  std::string seen = read_until_close(fd);
+  EXPECT_EQ(seen.find("chunked"), std::string::npos) << seen;
+  EXPECT_TRUE(seen.ends_with("\r\n\r\ndata: one\n\n")) << seen;
+  close(fd);
+}
+
+TEST(Server, DroppingTheLastCopyOfAStreamEndsIt) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  held.get(0).write("data: x\n\n");
+  held.clear();
+  std::string seen;
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("data: x\n\n\r\n0\r\n\r\n")) << seen;
+  close(fd);
+}
+
+TEST(Server, AClientThatGoesAwayEndsItsStream) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  ASSERT_TRUE(stream.open());
+  close(fd);
+  EXPECT_TRUE(ends(stream)) << "the server did not notice the client leave";
+  EXPECT_FALSE(stream.write("data: x\n\n"));
+}
+
+TEST(Server, AReaderTooFarBehindIsCutOff) {
+  ServerOptions options;
+  options.stream_buffer_limit = 64 * 1024;
+  HeldStreams held;
+  auto server = start_server(options, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  // The client reads nothing: once the socket's buffers are full, the queue
+  // grows past the limit and write() refuses.
+  std::string piece(16 * 1024, 'x');
+  long long written = 0;
+  while (stream.write(piece) && written < (1LL << 30))
+    written += static_cast<long long>(piece.size());
+  EXPECT_LT(written, 1LL << 30) << "a gigabyte queued for a client that reads nothing";
+  EXPECT_FALSE(stream.open());
+  EXPECT_TRUE(closed_by_peer(fd));
+  close(fd);
+}
+
+TEST(Server, AnOpenStreamCountsAgainstMaxConnectionsAndIsNotEvicted) {
+  ServerOptions options;
+  options.max_connections = 1;
+  HeldStreams held;
+  auto server = start_server(options, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  std::string seen;
+  read_until(fd, seen, "\r\n\r\n");
+  std::string refused = exchange(server->port(), "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_TRUE(stream.write("data: still here\n\n"));
+  read_until(fd, seen, "still here");
+  EXPECT_NE(seen.find("still here"), std::string::npos);
+  close(fd);
+}
+
+TEST(Server, StopEndsOpenStreamsWithoutWaitingForTheGrace) {
+  HeldStreams held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  write_all(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  Stream stream = held.get(0);
+  stream.write("data: before\n\n");
+  auto stopped = std::async(std::launch::async, [&] { server->stop(std::chrono::minutes(10)); });
+  std::string seen;
+  read_until(fd, seen, "0\r\n\r\n");
+  EXPECT_TRUE(seen.ends_with("data: before\n\n\r\n0\r\n\r\n")) << seen;
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "stop() waited for a stream that never ends by itself";
+  EXPECT_FALSE(stream.write("data: after\n\n"));
+  close(fd);
+}
+
+TEST(Server, StartAfterSendGivesAnEndedStream) {
+  std::promise<bool> open;
+  auto server = start_server({}, [&](Request, Responder responder) {
+    responder.send(Response::with_body(200, "text/plain", "sent"));
+    open.set_value(responder.start(Response{}).open());
+  });
+  std::string answer = exchange(server->port(), "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(answer.ends_with("sent")) << answer;
+  EXPECT_FALSE(open.get_future().get());
 }
 
 TEST(Server, FailsToStartOnAPortInUse) {

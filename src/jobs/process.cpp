@@ -1,15 +1,16 @@
 #include "jobs/process.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace ratchet::jobs {
 namespace {
@@ -19,26 +20,36 @@ struct ProcStat {
   std::int64_t start_ticks = 0;
 };
 
+// A small /proc file, or nullopt when it cannot be read (the process is gone).
+// Plain system calls: they run on every start, where iostreams' set-up shows.
+std::optional<std::string> read_small_file(const char* path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buffer[4096];  // /proc/self/status is about 1.5 KB
+  ssize_t n = read(fd, buffer, sizeof buffer);
+  close(fd);
+  if (n < 0) return std::nullopt;
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
 // Reads /proc/<pid>/stat: the state (field 3) and start time (field 22). The
 // command name (field 2) may hold spaces and parentheses, so fields are
 // counted from the last ')'.
 std::optional<ProcStat> read_stat(int pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE* file = std::fopen(path, "re");
-  if (!file) return std::nullopt;
-  char buffer[1024];
-  std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, file);
-  std::fclose(file);
-  buffer[n] = '\0';
-  const char* close = std::strrchr(buffer, ')');
-  if (!close) return std::nullopt;
+  auto text = read_small_file(path);
+  if (!text) return std::nullopt;
+  auto close = text->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  const char* cursor = text->c_str() + close + 1;
   ProcStat stat;
-  std::istringstream fields(close + 1);
-  std::string field;
-  fields >> stat.state;
-  for (int index = 4; index <= 22 && fields >> field; ++index) {
-    if (index == 22) stat.start_ticks = std::stoll(field);
+  for (int index = 3; index <= 22; ++index) {
+    while (*cursor == ' ') ++cursor;
+    if (*cursor == '\0') return std::nullopt;
+    if (index == 3) stat.state = *cursor;
+    if (index == 22) stat.start_ticks = std::strtoll(cursor, nullptr, 10);
+    while (*cursor != ' ' && *cursor != '\0') ++cursor;
   }
   return stat;
 }
@@ -47,10 +58,8 @@ std::optional<ProcStat> read_stat(int pid) {
 
 const std::string& current_boot_id() {
   static const std::string boot_id = [] {
-    std::ifstream file("/proc/sys/kernel/random/boot_id");
-    std::string id;
-    std::getline(file, id);
-    return id;
+    std::string id = read_small_file("/proc/sys/kernel/random/boot_id").value_or("");
+    return id.substr(0, id.find('\n'));
   }();
   return boot_id;
 }
@@ -99,6 +108,46 @@ void kill_leftover_group(const ProcessIdentity& leader) {
   // No need to wait for the group to go: a process with SIGKILL pending never
   // runs user code again, whenever its parent gets round to reaping it.
   kill(-leader.pid, SIGKILL);
+}
+
+std::vector<int> ignored_signals() {
+  std::vector<int> signals;
+  auto status = read_small_file("/proc/self/status");
+  auto line = status ? status->find("\nSigIgn:") : std::string::npos;
+  if (line == std::string::npos) {
+    for (int s = 1; s < NSIG; ++s) signals.push_back(s);
+    return signals;
+  }
+  std::uint64_t mask = std::strtoull(status->c_str() + line + 8, nullptr, 16);
+  for (int s = 1; s <= 64 && s < NSIG; ++s) {
+    if (mask & (std::uint64_t{1} << (s - 1))) signals.push_back(s);
+  }
+  return signals;
+}
+
+std::string read_to_end(int fd) {
+  std::string data;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return data;
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+void write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void fault_point(const char* name) {
+  const char* fault = std::getenv("RATCHET_TEST_FAULT");
+  if (fault && std::strcmp(fault, name) == 0) raise(SIGKILL);
 }
 
 std::string signal_name(int signal) {

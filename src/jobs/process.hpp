@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -46,5 +47,17 @@ std::vector<FileUser> processes_using(const std::string& path);
 
 // "SIGKILL" for 9; "SIG<n>" for a number without a name.
 std::string signal_name(int signal);
+
+// The signals this process ignores (SIG_IGN survives exec; handlers do not),
+// from /proc/self/status; every signal if that cannot be read.
+std::vector<int> ignored_signals();
+
+// Reads `fd` until its end (or an error): a pipe whose writers are gone.
+std::string read_to_end(int fd);
+// Writes all of `data`, unless the descriptor fails first.
+void write_fully(int fd, std::string_view data);
+
+// A test-only fault point: RATCHET_TEST_FAULT=<name> SIGKILLs the process here.
+void fault_point(const char* name);
 
 }  // namespace ratchet::jobs

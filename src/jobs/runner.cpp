@@ -1,11 +1,13 @@
 #include "jobs/runner.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -13,34 +15,34 @@
 #include <thread>
 
 #include "jobs/process.hpp"
+#include "jobs/report.hpp"
 #include "jobs/state_dir.hpp"
 #include "jobs/supervisor.hpp"
 
 namespace ratchet::jobs {
 namespace {
 
-// How often to look again at a job whose supervisor cannot be watched through
-// a pidfd (it has just exited, so the next look records its end or LOST).
-constexpr Micros kRecheckInterval = 10 * kMicrosPerMilli;
+using Steady = std::chrono::steady_clock;
+
+// How soon to look again at a job whose command is gone but whose outcome is
+// not recorded yet, doubling up to the last: its supervisor records it within
+// a millisecond, unless the store cannot take the write (a full disk).
+constexpr Micros kFirstRecheck = 10 * kMicrosPerMilli;
+constexpr Micros kLastRecheck = kMicrosPerSecond;
+// How long `cancel` waits past the grace for the supervisor to record the end.
+constexpr Micros kCancelSlack = 5 * kMicrosPerSecond;
 // How often to look again at a job of another host (a shared PostgreSQL
 // store): no pidfd can tell when it ends, and a shorter poll would be a load
 // on the database for every waiting command.
 constexpr Micros kRemoteRecheckInterval = 500 * kMicrosPerMilli;
 
+// A job of another host (a shared PostgreSQL store): its pids mean nothing here.
+bool on_another_host(const JobRecord& job) {
+  return !job.host_id.empty() && job.host_id != current_host_id();
+}
+
 std::string describe(const ProcessIdentity& supervisor) {
   return "supervisor (pid " + std::to_string(supervisor.pid) + ")";
-}
-
-void close_fd(int& fd) {
-  if (fd >= 0) close(fd);
-  fd = -1;
-}
-
-// A test-only fault point: RATCHET_TEST_FAULT=after-commit kills `start`
-// between recording the job and handing it to its supervisor.
-void fault_point(const char* name) {
-  const char* fault = std::getenv("RATCHET_TEST_FAULT");
-  if (fault && std::strcmp(fault, name) == 0) raise(SIGKILL);
 }
 
 Result<JobRecord> reload(Store& store, const std::string& id) {
@@ -49,11 +51,48 @@ Result<JobRecord> reload(Store& store, const std::string& id) {
   return refresh_job(store, std::move(*found));
 }
 
+Micros until(Steady::time_point deadline) {
+  if (deadline == Steady::time_point::max()) return -1;
+  return std::max<Micros>(
+      0, std::chrono::duration_cast<std::chrono::microseconds>(deadline - Steady::now()).count());
+}
+
+// Sleeps until the job may have changed: its command or its supervisor
+// exited, or (neither can be watched) a short recheck interval passed.
+void wait_for_change(const JobRecord& job, Micros left, Micros* recheck) {
+  if (on_another_host(job)) {
+    Micros nap = left < 0 ? kRemoteRecheckInterval : std::min(left, kRemoteRecheckInterval);
+    std::this_thread::sleep_for(std::chrono::microseconds(nap));
+    return;
+  }
+  int command = job.status == RunStatus::kRunning && job.process ? open_pidfd(*job.process) : -1;
+  int supervisor = job.supervisor ? open_pidfd(*job.supervisor) : -1;
+  Micros timeout = left;
+  if (command >= 0) {
+    *recheck = kFirstRecheck;
+  } else {
+    // STARTING (launching, or a retry's delay), or the command is gone and its
+    // outcome is on its way: the supervisor's exit, or a recheck, tells.
+    timeout = left < 0 ? *recheck : std::min(left, *recheck);
+    *recheck = std::min(*recheck * 2, kLastRecheck);
+  }
+  if (command < 0 && supervisor < 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::min(timeout, kFirstRecheck)));
+    return;
+  }
+  pollfd fds[2] = {{command, POLLIN, 0}, {supervisor, POLLIN, 0}};
+  int timeout_ms = timeout < 0 ? -1 : static_cast<int>((timeout + 999) / 1000);
+  while (poll(fds, 2, timeout_ms) < 0 && errno == EINTR) {
+  }
+  if (command >= 0) close(command);
+  if (supervisor >= 0) close(supervisor);
+}
+
 }  // namespace
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
   if (is_terminal(job.status)) return false;
-  if (!job.host_id.empty() && job.host_id != current_host_id()) {
+  if (on_another_host(job)) {
     // Another host's pids mean nothing here: its supervisor lives while it
     // renews its lease, and stops the command itself if it finds it taken.
     if (job.lease_expires_at && *job.lease_expires_at > SystemClock::instance().now()) return true;
@@ -80,105 +119,78 @@ bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
 Result<JobRecord> refresh_job(Store& store, JobRecord job) {
   std::string reason;
   if (is_terminal(job.status) || check_job_alive(job, &reason)) return job;
-  ASSIGN_OR_RETURN(bool marked, store.mark_job_lost(job.id, job.status, reason));
-  if (!marked) {
-    // Someone else moved it first (its supervisor finished it just now).
-    ASSIGN_OR_RETURN(auto found, store.find_job(job.id));
-    if (found) return std::move(*found);
-    return not_found("job " + job.id + " is no longer in the history");
+  auto marked = store.mark_job_lost(job.id, job.status, reason);
+  if (!marked.is_ok()) {
+    if (marked.status().code() == Code::kBusy) return marked.status();
+    job.status = RunStatus::kLost;
+    job.error = reason + " (not recorded yet: " + marked.status().message() + ")";
+    return job;
   }
+  // Recorded by us, or moved first by someone else (its supervisor just now).
   ASSIGN_OR_RETURN(auto found, store.find_job(job.id));
-  return found ? std::move(*found) : job;
+  if (found) return std::move(*found);
+  return not_found("job " + job.id + " is no longer in the history");
 }
 
 Result<StartOutcome> start_job(const StoreLocation& location, JobRequest request, bool sync) {
-  int go[2], ready[2];
-  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
     return internal_error(std::string("cannot create a pipe: ") + std::strerror(errno));
   }
-  // The supervisor exists before the job is recorded, so the job can name it
-  // and a `start` killed at any point leaves nothing that blocks the key.
+  // The supervisor records the job itself, naming itself, so that a STARTING
+  // job always names a process whose death is visible; `start` only waits for
+  // its report, and a `start` killed at any point leaves nothing that blocks
+  // the key (the supervisor carries on, or never recorded anything).
   pid_t pid = fork();
   if (pid < 0) return internal_error(std::string("cannot fork: ") + std::strerror(errno));
   if (pid == 0) {
-    close(go[1]);
-    close(ready[0]);
-    run_supervisor({go[0], ready[1]}, request, location.db_path, location.options);
+    close(report[0]);
+    run_supervisor(report[1],
+                   SupervisorTask{std::move(request), location.db_path, location.options, sync});
   }
-  close(go[0]);
-  close(ready[1]);
-  // Closing the go pipe unsent tells the supervisor there is nothing to do.
-  auto dismiss_supervisor = [&] {
-    close_fd(go[1]);
-    close_fd(ready[0]);
-    waitpid(pid, nullptr, 0);
-  };
-  auto give_up = [&](Status status) -> Result<StartOutcome> {
-    dismiss_supervisor();
-    return status;
-  };
-  auto supervisor = identify_process(pid, /*include_zombies=*/true);
-  if (!supervisor) return give_up(internal_error("the job's supervisor did not start"));
-  request.supervisor = *supervisor;
-
-  auto store = open_store(location.db_path, SystemClock::instance(), location.options);
-  if (!store.is_ok()) return give_up(store.status());
-  auto started = (*store)->start_job(request, check_job_alive);
-  if (!started.is_ok()) return give_up(started.status());
-  if (started->existing) {
-    dismiss_supervisor();
-    return StartOutcome{std::move(started->job), true};
-  }
-  fault_point("after-commit");
-  const std::string& id = started->job.id;
-  (void)!write(go[1], id.data(), id.size());
-  close_fd(go[1]);
-  if (sync) {
-    close_fd(ready[0]);
+  close(report[1]);
+  fault_point("start-after-fork");  // tests: `start` killed before the report
+  std::string bytes = read_to_end(report[0]);
+  close(report[0]);
+  if (bytes.empty()) {
+    // It closed the pipe without reporting: it died. Reaped, it is dead to
+    // whoever looks at the job next, which is then recorded LOST.
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-  } else {
-    char byte;
-    while (read(ready[0], &byte, 1) < 0 && errno == EINTR) {
-    }
-    close_fd(ready[0]);
+    return internal_error("the job's supervisor (pid " + std::to_string(pid) +
+                          ") ended before it reported; `ratchet status --run-key` shows what "
+                          "it recorded");
   }
-  ASSIGN_OR_RETURN(JobRecord job, reload(**store, id));
-  return StartOutcome{std::move(job), false};
+  waitpid(pid, nullptr, WNOHANG);  // reaped now if it has exited; else init will
+  ASSIGN_OR_RETURN(StartedJob started, decode_report(bytes));
+  return StartOutcome{std::move(started.job), started.existing, started.accepted};
 }
 
-Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros> timeout) {
-  using Steady = std::chrono::steady_clock;
+Result<JobRecord> wait_for_job(Store& store, JobRecord job, std::optional<Micros> timeout,
+                               bool follow_retries) {
   auto deadline =
       timeout ? Steady::now() + std::chrono::microseconds(*timeout) : Steady::time_point::max();
-  while (!is_terminal(job.status)) {
-    Micros left =
-        deadline == Steady::time_point::max()
-            ? -1
-            : std::chrono::duration_cast<std::chrono::microseconds>(deadline - Steady::now())
-                  .count();
-    if (timeout && left <= 0) {
-      return Status(Code::kDeadlineExceeded, "job " + job.id + " is still " +
-                                                 std::string(status_name(job.status)) +
-                                                 " after the --timeout");
+  Micros recheck = kFirstRecheck;
+  while (true) {
+    while (!is_terminal(job.status)) {
+      Micros left = until(deadline);
+      if (left == 0) {
+        return Status(Code::kDeadlineExceeded, "job " + job.id + " is still " +
+                                                   std::string(status_name(job.status)) +
+                                                   " after the --timeout");
+      }
+      wait_for_change(job, left, &recheck);
+      ASSIGN_OR_RETURN(job, reload(store, job.id));
     }
-    int pidfd = job.supervisor ? open_pidfd(*job.supervisor) : -1;
-    if (pidfd >= 0) {
-      // The supervisor exits right after recording the outcome.
-      wait_readable(pidfd, left);
-      close(pidfd);
-    } else {
-      bool remote = !job.host_id.empty() && job.host_id != current_host_id();
-      Micros interval = remote ? kRemoteRecheckInterval : kRecheckInterval;
-      Micros nap = left < 0 ? interval : std::min(left, interval);
-      std::this_thread::sleep_for(std::chrono::microseconds(nap));
-    }
-    ASSIGN_OR_RETURN(job, reload(store, job.id));
+    if (!follow_retries) return job;
+    ASSIGN_OR_RETURN(auto retry, store.find_retry_of(job.id));
+    if (!retry) return job;
+    ASSIGN_OR_RETURN(job, refresh_job(store, std::move(*retry)));
   }
-  return job;
 }
 
-Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace) {
+Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace,
+                             const std::optional<std::string>& reason) {
   auto already_ended = [](const JobRecord& ended) {
     return failed_precondition("job " + ended.id + " already ended " +
                                std::string(status_name(ended.status)) +
@@ -186,26 +198,26 @@ Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace) {
   };
   ASSIGN_OR_RETURN(job, refresh_job(store, std::move(job)));
   if (is_terminal(job.status)) return already_ended(job);
-  if (job.status == RunStatus::kStarting) {
-    // Nothing runs yet: end it here; its supervisor will find it CANCELLED and
-    // not start the command.
-    JobOutcome cancelled{RunStatus::kCancelled, {}, {}, "cancelled by ratchet cancel"};
-    ASSIGN_OR_RETURN(bool done, store.finish_job(job.id, cancelled));
-    ASSIGN_OR_RETURN(job, reload(store, job.id));
-    if (done || job.status == RunStatus::kCancelled) return job;
-    if (is_terminal(job.status)) return already_ended(job);
-  }
-  ASSIGN_OR_RETURN(bool requested, store.request_cancel(job.id, grace));
+  ASSIGN_OR_RETURN(bool requested, store.request_cancel(job.id, grace, reason));
   if (!requested) {
     ASSIGN_OR_RETURN(job, reload(store, job.id));
     return already_ended(job);
   }
+  if (job.status == RunStatus::kStarting) {
+    // Nothing runs yet: end it here. Its supervisor, told below, then does not
+    // start the command (or stops it, if it started it just now).
+    JobOutcome cancelled{RunStatus::kCancelled, {}, {}, cancel_error(reason)};
+    ASSIGN_OR_RETURN(bool done, store.finish_job(job.id, cancelled));
+    (void)done;
+  }
   int pidfd = open_pidfd(*job.supervisor);
   if (pidfd >= 0) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0);
-    wait_readable(pidfd, grace + 5 * kMicrosPerSecond);
     close(pidfd);
   }
+  ASSIGN_OR_RETURN(job, reload(store, job.id));
+  auto ended = wait_for_job(store, job, grace + kCancelSlack);
+  if (ended.is_ok() || ended.status().code() != Code::kDeadlineExceeded) return ended;
   return reload(store, job.id);
 }
 

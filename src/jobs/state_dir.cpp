@@ -40,6 +40,9 @@ Status make_directories(const std::string& path) {
   return Status::ok();
 }
 
+mode_t saved_umask = 0;
+bool umask_saved = false;
+
 std::string read_host_id(const std::string& path) {
   std::ifstream file(path);
   std::string id;
@@ -48,7 +51,7 @@ std::string read_host_id(const std::string& path) {
 }
 
 std::string load_or_make_host_id() {
-  auto paths = prepare_state_dir();
+  auto paths = prepare_state_dir(StateAccess::kRead);
   if (!paths.is_ok()) return "";
   std::string path = paths->home + "/host-id";
   std::string id = read_host_id(path);
@@ -68,19 +71,35 @@ std::string load_or_make_host_id() {
 
 }  // namespace
 
+void use_private_file_modes() {
+  mode_t previous = umask(077);
+  if (!umask_saved) saved_umask = previous;
+  umask_saved = true;
+}
+
+mode_t caller_umask() {
+  if (umask_saved) return saved_umask;
+  mode_t current = umask(0);
+  umask(current);
+  return current;
+}
+
 const std::string& current_host_id() {
   static const std::string id = load_or_make_host_id();
   return id;
 }
 
-Result<StatePaths> prepare_state_dir() {
+Result<StatePaths> prepare_state_dir(StateAccess access_needed) {
   StatePaths paths;
   paths.home = resolve_home();
   paths.db = paths.home + "/ratchet.db";
   paths.logs = paths.home + "/logs";
-  // The common case, everything in place, costs one access() call.
+  // The common case, everything in place, costs one or two access() calls.
   if (access(paths.logs.c_str(), R_OK | W_OK | X_OK) == 0 &&
       access(paths.home.c_str(), R_OK | W_OK | X_OK) == 0) {
+    return paths;
+  }
+  if (access_needed == StateAccess::kRead && access(paths.home.c_str(), R_OK | X_OK) == 0) {
     return paths;
   }
   RETURN_IF_ERROR(make_directories(paths.logs));

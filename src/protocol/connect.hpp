@@ -96,6 +96,13 @@ Result<ConnectError> parse_connect_error(std::string_view body);
 // the code for the HTTP status with a message quoting the start of the body.
 ConnectError connect_error_from_response(int http_status, std::string_view body);
 
+// What an error response's body says, for an error message that relays it: the Connect
+// error's message when the body is one, else the start of the body as text. Line breaks,
+// tabs and UTF-8 are kept (a Python traceback stays readable); other control bytes and
+// invalid UTF-8 become '?'; trailing white space goes; at most kMaxRelayedText bytes.
+inline constexpr std::size_t kMaxRelayedText = 4000;
+std::string relayed_error_text(std::string_view body);
+
 // OK, or kInvalidArgument with a one-line reason, for a Call that DispatchService.Dispatch
 // receives: its endpoint must start with http://, https://, bridge:// or arn:aws:lambda,
 // and its function match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$.

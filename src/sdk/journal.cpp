@@ -92,9 +92,24 @@ Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
 
 namespace {
 
-void complete(jv1::Journal& journal, jv1::Step& step) {
-  journal.set_completed(journal.completed() + 1);
-  step.set_completion(journal.completed());
+// Numbers the step's result in the order results arrived. Results a server lists
+// without their order (see PollResult.arrival_order) share one number, `batch`:
+// nothing says which of them came first.
+void complete(jv1::Journal& journal, jv1::Step& step, bool ordered = true,
+              std::uint64_t batch = 0) {
+  if (ordered) journal.set_completed(journal.completed() + 1);
+  step.set_completion(ordered ? journal.completed() : batch);
+}
+
+void set_output(jv1::Journal& journal, jv1::Step& step, const google::protobuf::Any& output) {
+  step.mutable_output()->set_type(intern(journal, output.type_url()));
+  step.mutable_output()->set_value(output.value());
+}
+
+void set_error(jv1::Step& step, std::string_view type, std::string_view message, int status) {
+  step.mutable_error()->set_type(std::string(type));
+  step.mutable_error()->set_message(std::string(message));
+  step.mutable_error()->set_status(status);
 }
 
 bool is_pending_call(const jv1::Step& step) {
@@ -105,21 +120,21 @@ bool is_pending_call(const jv1::Step& step) {
 
 void complete_with_output(jv1::Journal& journal, jv1::Step& step,
                           const google::protobuf::Any& output) {
-  step.mutable_output()->set_type(intern(journal, output.type_url()));
-  step.mutable_output()->set_value(output.value());
+  set_output(journal, step, output);
   complete(journal, step);
 }
 
 void complete_with_error(jv1::Journal& journal, jv1::Step& step, std::string_view type,
                          std::string_view message, int status) {
-  step.mutable_error()->set_type(std::string(type));
-  step.mutable_error()->set_message(std::string(message));
-  step.mutable_error()->set_status(status);
+  set_error(step, type, message, status);
   complete(journal, step);
 }
 
 int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
   int ignored = 0;
+  bool ordered = poll_result.arrival_order() || poll_result.results_size() < 2;
+  const std::uint64_t batch = journal.completed() + 1;
+  if (!ordered) journal.set_completed(batch);
   for (const pb::CallResult& result : poll_result.results()) {
     std::uint64_t n = result.correlation_id();
     // Only a pending call takes a result: never a local step or a sleep.
@@ -130,12 +145,13 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
     }
     jv1::Step& step = *journal.mutable_steps(static_cast<int>(n - 1));
     if (result.has_error()) {
-      complete_with_error(journal, step, result.error().type(), result.error().message());
+      set_error(step, result.error().type(), result.error().message(), 0);
     } else {
       // A result with neither output nor error is null.
       static const google::protobuf::Any null = protocol::pack_null();
-      complete_with_output(journal, step, result.has_output() ? result.output() : null);
+      set_output(journal, step, result.has_output() ? result.output() : null);
     }
+    complete(journal, step, ordered, batch);
   }
   if (poll_result.has_error()) {
     // The latest Poll's calls could not be dispatched: none of them runs.

@@ -218,8 +218,21 @@ std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t
       std::uint64_t success = earliest(succeeded);
       return success != 0 ? success : earliest(failed);
     }
-    default:
-      return earliest(finished);
+    default: {
+      std::uint64_t first_result = earliest(finished);
+      std::uint64_t completion = step_at(context, first_result).completion();
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& step = step_at(context, first + i);
+        if (first + i != first_result && step.completion() == completion) {
+          throw PermanentError(
+              "ratchet::race cannot tell which of its calls finished first: the server "
+              "delivered their results together and without their order (it ignores "
+              "min_results, as dispatch-py's test server does; a Ratchet server delivers "
+              "results as they arrive)");
+        }
+      }
+      return first_result;
+    }
   }
 }
 

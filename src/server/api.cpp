@@ -127,14 +127,19 @@ void Api::dispatch(const http::Request& request, http::Responder responder) {
     responder.send(connect_error(calls.status()));
     return;
   }
-  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids) {
+  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids,
+                                                            engine::DispatchRelease release) {
     if (!ids.is_ok()) {
       responder.send(connect_error(ids.status()));
       return;
     }
     pb::DispatchResponse response;
     for (auto& id : *ids) response.add_dispatch_ids(std::move(id));
-    responder.send(proto_response(response));
+    response.set_run_keys(true);
+    // The calls run once the client has its ids in hand, as far as a server can
+    // tell (see engine::AnswerGate).
+    responder.send(
+        proto_response(response), [release] { release.written(); }, [release] { release.read(); });
   });
 }
 
@@ -158,15 +163,8 @@ void Api::wait(const http::Request& request, http::Responder responder) {
       responder.send(connect_error(outcome.status()));
       return;
     }
-    pb::CallResult result;
-    result.set_dispatch_id(outcome->id);
-    result.set_correlation_id(outcome->correlation_id);
-    if (outcome->output) result.mutable_output()->ParseFromString(*outcome->output);
-    if (outcome->error && outcome->status != RunStatus::kSucceeded) {
-      result.mutable_error()->set_type(outcome->error->type);
-      result.mutable_error()->set_message(outcome->error->message);
-    }
-    responder.send(proto_response(result));
+    responder.send(http::Response::with_body(200, std::string(protocol::kProtoContentType),
+                                             engine::build_call_result(*outcome)));
   });
 }
 

@@ -12,6 +12,7 @@
 #include "common/ids.hpp"
 #include "http/server.hpp"
 #include "server/journal_api.hpp"
+#include "protocol/connect.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::server {
@@ -127,6 +128,15 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   http_options.host = config.host;
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
+  // The protocol's error shape, and invalid_argument (400) rather than
+  // resource_exhausted (429): the same request can never succeed, and many HTTP
+  // clients retry a 429. Endpoints answer an oversized body the same way.
+  http_options.body_limit = protocol::kMaxRequestBodyBytes;
+  http_options.body_too_large = [] {
+    return connect_error(invalid_argument("the request body is larger than " +
+                                          std::to_string(protocol::kMaxRequestBodyBytes) +
+                                          " bytes, the Dispatch protocol's limit"));
+  };
   http_options.max_connections = connection_cap(config.max_connections);
   http_options.header_check = header_check(parts->api.get(), parts->extension.get());
   auto http = http::Server::start(http_options, route(parts->api.get(), parts->extension.get()));

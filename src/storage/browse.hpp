@@ -5,11 +5,14 @@
 // with a hundred.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/status.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -73,5 +76,22 @@ struct HealthCounts {
   std::vector<Count> ready_by_function;   // calls due now, by function (the queue)
   std::vector<Count> leased_by_endpoint;  // calls sent and not yet answered
 };
+
+// Where a page starts, for the backends, which order runs by started_at and
+// then an insertion counter (SQLite's rowid, PostgreSQL's seq): a page shows
+// runs started from `from` to `newest`, and of those started exactly at
+// `newest`, the ones whose counter is below `below`. One upper bound, so that
+// an index range starts there instead of skipping the pages before it.
+struct PageBounds {
+  Micros from = 0;
+  Micros newest = 0;
+  std::int64_t below = 0;
+};
+// The bounds of `query`'s page: its time range and its cursor, which must be
+// one cursor_after() made ("<started_at>.<counter>").
+Result<PageBounds> page_bounds(const RunQuery& query);
+std::string cursor_after(Micros started_at, std::int64_t counter);
+// The sum of the counts named `name` (all of them when empty).
+long long count_of(const std::vector<HealthCounts::Count>& counts, std::string_view name);
 
 }  // namespace ratchet

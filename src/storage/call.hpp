@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -40,14 +41,17 @@ struct NewCall {
   std::optional<Micros> expires_at;
 };
 
-// An error as the protocol carries it (dispatch.sdk.v1.Error, serialized).
+// An error as the protocol carries it: the type and message everyone shows, and,
+// when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
+// opaque and handed on byte for byte (a Python exception's pickled value and traceback
+// travel in it, and the dashboard reads a Python traceback from it: one source for
+// both). Errors the server makes (timeouts, HTTP failures, giving up) have none.
+// (The initializer lets CallError{type, message} stay free of
+// -Wmissing-field-initializers.)
 struct CallError {
   std::string type;
   std::string message;
-  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
-  // kept for people to read (the dashboard), not sent on. (The initializer lets
-  // CallError{type, message} stay free of -Wmissing-field-initializers.)
-  std::string traceback = {};
+  std::string encoded = {};  // empty: made by the server
 };
 
 // A child's final result, waiting in its parent's inbox.
@@ -146,8 +150,10 @@ class CallTransaction {
   virtual Result<bool> reject_children(const std::string& id, std::int64_t epoch,
                                        const PollState& state, const CallError& error,
                                        const std::vector<std::string>& delivered) = 0;
-  // INCOMPATIBLE_STATE: forget the coroutine state and run from the input again.
-  virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at) = 0;
+  // INCOMPATIBLE_STATE: forget the coroutine state and run from the input
+  // again; `reason` (the SDK's "step N diverged: ...") becomes the last error.
+  virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
+                               const CallError& reason) = 0;
   // INCOMPATIBLE_STATE from a function that holds instead (Exit.hold): HELD
   // with its state, its inbox and `report` (as its error) kept, until an
   // operator repairs it (Store::repair_coroutine).

@@ -30,30 +30,6 @@ class CallStoreTest : public BackendTest {
     return id;
   }
 
-  std::vector<ClaimedCall> claim(int limit = 100) {
-    std::vector<ClaimedCall> claimed;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(
-                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return claimed;
-  }
-
-  template <typename F>
-  bool apply(F&& f) {
-    bool applied = false;
-    EXPECT_TRUE(store_
-                    ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(applied, f(tx));
-                      return Status::ok();
-                    })
-                    .is_ok());
-    return applied;
-  }
-
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
   // How many coroutine states the store holds, read by another connection.
@@ -263,19 +239,24 @@ TEST_P(CallStoreTest, RejectedChildrenResumeTheCallerWithTheError) {
   EXPECT_EQ(resumed[0].call.poll->state, "s");
 }
 
-TEST_P(CallStoreTest, RestartForgetsTheCoroutineState) {
+TEST_P(CallStoreTest, RestartForgetsTheCoroutineStateAndKeepsWhy) {
   std::string id = dispatch(call("parent"));
   claim();
   PollState poll{1, "s", 1, 5, clock_.now()};
   apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); });
   auto woken = claim();
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.restart(id, woken[0].call.lease_epoch, clock_.now());
+    return tx.restart(id, woken[0].call.lease_epoch, clock_.now(),
+                      CallError{"IncompatibleStateError", "step 2 diverged: shout", ""});
   }));
   auto fresh = claim();
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_FALSE(fresh[0].call.poll.has_value());
   EXPECT_EQ(stored_states(), 0);
+  // The dashboard shows where the replay diverged from the last error.
+  ASSERT_TRUE(fresh[0].call.error.has_value());
+  EXPECT_EQ(fresh[0].call.error->type, "IncompatibleStateError");
+  EXPECT_EQ(fresh[0].call.error->message, "step 2 diverged: shout");
 }
 
 TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
@@ -298,6 +279,67 @@ TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
     return tx.finish(id, again[0].call.lease_epoch, CallEnd{true, 1, std::string("out"), {}}, {});
   }));
   EXPECT_EQ(stored_states(), 0);
+}
+
+// An endpoint's error is kept as the opaque bytes it came as, beside its type and
+// message: in the call's record (Wait) and in its parent's inbox (PollResult). A retry's
+// reason and an error without bytes keep none.
+TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
+  const std::string encoded("\x0a\x0aValueError\x1a\x04\x80\x04\x00.\x4a\x01z", 22);
+  std::string parent = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 2, 10, clock_.now() + 60 * kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, 1, poll, {call("child", 1), call("child", 2)}, {});
+  }));
+  auto children = claim();
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(children[0].call.id, 1, clock_.now(), CallError{"TIMEOUT", "slow"});
+  }));
+  EXPECT_EQ(find(children[0].call.id).error->encoded, "") << "a retry's reason is the server's";
+  auto retried = claim();
+  ASSERT_EQ(retried.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    CallEnd end{false, 7, {}, CallError{"ValueError", "boom", encoded}};
+    return tx.finish(children[0].call.id, retried[0].call.lease_epoch, end, {});
+  }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[1].call.id, 1, CallEnd{false, 2, {}, CallError{"TIMEOUT", "t"}}, {});
+  }));
+  CallRecord failed = find(children[0].call.id);
+  EXPECT_EQ(failed.error->type, "ValueError");
+  EXPECT_EQ(failed.error->message, "boom");
+  EXPECT_EQ(failed.error->encoded, encoded);
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].results.size(), 2u);
+  EXPECT_EQ(resumed[0].results[0].error->encoded, encoded);
+  EXPECT_EQ(resumed[0].results[0].error->type, "ValueError");
+  EXPECT_EQ(resumed[0].results[1].error->encoded, "");
+  EXPECT_EQ(resumed[0].results[1].error->message, "t");
+}
+
+// A retried attempt's error keeps its bytes (the dashboard shows its Python
+// traceback from them); the call's end replaces them, with none when the server
+// made the final error.
+TEST_P(CallStoreTest, ARetriedAttemptsErrorBytesStayUntilTheCallEnds) {
+  const std::string first("\x0a\x08KeyError\x22\x0bTraceback 1", 23);
+  std::string id = dispatch(call("f"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", first});
+  }));
+  EXPECT_EQ(find(id).error->encoded, first);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    CallEnd end{false, 2, {}, CallError{"TIMEOUT", "gave up"}};
+    return tx.finish(id, again[0].call.lease_epoch, end, {});
+  }));
+  CallRecord failed = find(id);
+  EXPECT_EQ(failed.error->message, "gave up");
+  EXPECT_EQ(failed.error->encoded, "") << "the server's final error has no Error bytes";
 }
 
 // A store of schema version 1 kept coroutine states in the runs table; opening
@@ -332,6 +374,16 @@ TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   ASSERT_EQ(claimed.size(), 1u);
   ASSERT_TRUE(claimed[0].call.poll.has_value());
   EXPECT_EQ(claimed[0].call.poll->state, "journal bytes");
+  // Versions 1 and 2 had no error bytes: such a call's error has none.
+  ASSERT_TRUE((*store)
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    CallEnd end{false, 7, {}, CallError{"E", "m"}};
+                    return tx.finish("c1", claimed[0].call.lease_epoch, end, {}).status();
+                  })
+                  .is_ok());
+  auto found = (*store)->find_call("c1");
+  ASSERT_TRUE(found.is_ok() && *found);
+  EXPECT_EQ((*found)->error->encoded, "");
   store->reset();
   std::filesystem::remove_all(dir);
 }

@@ -38,6 +38,10 @@ class Params {
   Params& add(const char* text) { return add(std::string_view(text)); }
   Params& add(const std::string& text) { return add(std::string_view(text)); }
   Params& add_bytes(std::string_view bytes);  // bytea
+  // bytea, or NULL for no bytes (an error the server made has no Error bytes).
+  Params& add_bytes_or_null(std::string_view bytes) {
+    return bytes.empty() ? add_null() : add_bytes(bytes);
+  }
   Params& add_null();
   template <typename T>
   Params& add(const std::optional<T>& value) {

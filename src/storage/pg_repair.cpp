@@ -66,7 +66,7 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
                       .status());
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
-                         "error_type = NULL, error = NULL, poll_error = NULL, updated_at = $2 "
+                         "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, updated_at = $2 "
                          "WHERE id = $1",
                          Params().add(repair.call_id).add(now))
                       .status());

@@ -104,8 +104,7 @@ CREATE TABLE instances (
 );
 )sql";
 
-// Python's traceback of a call's (last) error, for the dashboard. (This
-// backend does not write it yet: the SQLite one does.)
+// Python's traceback of a call's (last) error, for the dashboard.
 constexpr const char* kVersion2 = R"sql(
 ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 )sql";
@@ -114,6 +113,72 @@ ALTER TABLE runs ADD COLUMN error_traceback TEXT;
 // NULL: the server's.
 constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
+)sql";
+
+// Jobs for orchestrators, as SQLite's kJobLineage (docs/storage.md): lineage,
+// run-once keys and their unlocks, retries, and why a job was cancelled; the
+// jobs recorded before are numbered in the order they started. Flags are
+// BIGINT 0/1, as in SQLite, so that both read them with one row reader.
+constexpr const char* kJobLineage = R"sql(
+ALTER TABLE runs ADD COLUMN attempt_no BIGINT;
+ALTER TABLE runs ADD COLUMN rerun_of_job_id TEXT;
+ALTER TABLE runs ADD COLUMN rerun_reason TEXT;
+ALTER TABLE runs ADD COLUMN started_by TEXT;
+ALTER TABLE runs ADD COLUMN strict BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN strict_override_used BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retries BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retry_delay_us BIGINT;
+ALTER TABLE runs ADD COLUMN cancel_reason TEXT;
+
+UPDATE runs SET attempt_no = numbered.n, rerun_of_job_id = numbered.previous, started_by = 'start'
+  FROM (SELECT id,
+               ROW_NUMBER() OVER key_order AS n,
+               LAG(id) OVER key_order AS previous
+          FROM runs WHERE kind = 'job'
+        WINDOW key_order AS (PARTITION BY run_key ORDER BY started_at, seq)) AS numbered
+  WHERE runs.id = numbered.id;
+
+CREATE INDEX runs_by_rerun_of ON runs (rerun_of_job_id) WHERE rerun_of_job_id IS NOT NULL;
+
+CREATE TABLE job_unlocks (
+  run_key    TEXT PRIMARY KEY,
+  reason     TEXT,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT
+);
+)sql";
+
+// The dashboard's runs list (storage/browse.hpp, pg_browse.cpp): jobs and root
+// calls newest first, by status, kind or name, each page one backward range
+// of an index. Partial indexes over the roots only, so that the children of a
+// fan-out cost the scheduler no extra index writes. A run's name is a call's
+// function or a job's program (its command's first word); the function that
+// computes it never fails, so that a malformed command cannot fail an insert.
+constexpr const char* kDashboardIndexes = R"sql(
+CREATE FUNCTION ratchet_run_name(TEXT, TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF $1 IS NOT NULL THEN RETURN $1; END IF;
+  BEGIN
+    RETURN $2::jsonb ->> 0;
+  EXCEPTION WHEN others THEN
+    RETURN NULL;
+  END;
+END
+$$;
+CREATE INDEX runs_roots ON runs (started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_status ON runs (status, started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_kind ON runs (kind, started_at, seq) WHERE parent_id IS NULL;
+CREATE INDEX runs_roots_by_name ON runs (ratchet_run_name(function, command), started_at, seq)
+  WHERE parent_id IS NULL;
+)sql";
+
+// An endpoint's error, serialized, beside its type and message (SQLite's version
+// 7): the dashboard reads a Python traceback from it, so error_traceback goes.
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BYTEA;
+ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
+ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
 // What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
@@ -130,8 +195,9 @@ CREATE TABLE call_actions (
 CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations{kVersion1, kVersion2, kCallMaxAttempts,
-                                                kCallActions};
+constexpr std::array<const char*, 7> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage, kDashboardIndexes, kErrorBytes,
+                                                 kCallActions};
 
 }  // namespace
 

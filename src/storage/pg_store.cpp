@@ -7,7 +7,10 @@
 #include <atomic>
 #include <thread>
 
+#include "common/byte_text.hpp"
 #include "common/ids.hpp"
+#include "storage/job_rules.hpp"
+#include "storage/pg_browse.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_repair.hpp"
 #include "storage/pg_db.hpp"
@@ -34,6 +37,11 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7310423615)
 constexpr const char* kChannel = "ratchet_calls";
 // How often a server removes the rows of instances that died long ago.
 constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
+
+// A run key as this backend keeps it. PostgreSQL's text must be UTF-8, and a
+// job's run key is any bytes: it is kept in the lossless text form JSON shows
+// (common/byte_text.hpp), the same as the bytes for every key that is UTF-8.
+std::string stored_key(const std::string& run_key) { return bytes_to_text(run_key); }
 
 std::string join_ids(const std::vector<std::string>& ids) {
   std::string joined;
@@ -120,7 +128,7 @@ class Listener {
   std::thread thread_;
 };
 
-class PgStore final : public Store {
+class PgStore final : public Store, private job_rules::JobRows {
  public:
   PgStore(std::unique_ptr<Connection> db, const Clock& clock, const StoreOptions& options)
       : db_(std::move(db)), clock_(clock), options_(options) {
@@ -139,7 +147,14 @@ class PgStore final : public Store {
   Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
-  Result<bool> request_cancel(const std::string& id, Micros grace) override;
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& outcome,
+                                             const JobRequest& next) override;
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override;
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override;
+  Result<KeyUnlock> unlock_key(const std::string& run_key, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& is_live) override;
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override;
   Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
@@ -160,14 +175,39 @@ class PgStore final : public Store {
   Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
     return pg::call_actions(*db_, call_id);
   }
+  Result<RunPage> browse_runs(const RunQuery& query) override {
+    return pg::browse_runs(*db_, query);
+  }
+  Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
+    return pg::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
+    return pg::coroutine_state(*db_, call_id);
+  }
+  Result<HealthCounts> health_counts(Micros since) override {
+    return pg::health_counts(*db_, clock_.now(), since);
+  }
+  Result<std::string> change_stamp() override { return pg::change_stamp(*db_); }
 
  private:
   Result<int> schema_version();
   Status migrate();
   Result<std::vector<JobRecord>> read_jobs(const char* sql, const Params& params);
   Result<std::vector<RunSummary>> read_summaries(const char* sql, const Params& params);
-  Status insert_job(const JobRequest& request, JobRecord* job);
+  Result<std::optional<JobRecord>> read_one_job(const char* sql, const Params& params);
+  // Runs `body` in a transaction that holds the key's lock: one start (or
+  // retry, or unlock) of a key at a time, fleet-wide, so that the check of its
+  // live job and the insert of a new one do not interleave with another host's.
+  Status with_key_locked(const std::string& run_key, const std::function<Status()>& body);
   Status beat(Micros now);
+
+  // job_rules::JobRows, in the caller's transaction.
+  Micros now() override { return clock_.now(); }
+  std::string new_id() override { return new_uuid(); }
+  Result<std::optional<JobRecord>> live_job_of_key(const std::string& run_key) override;
+  Result<int> insert_job(const JobRecord& job, bool ignore_existing) override;
+  Result<std::optional<job_rules::TakenUnlock>> take_unlock(const std::string& run_key) override;
+  Status put_unlock(const KeyUnlock& unlock) override;
 
   std::unique_ptr<Connection> db_;
   const Clock& clock_;
@@ -224,87 +264,178 @@ Status PgStore::migrate() {
   });
 }
 
-Status PgStore::insert_job(const JobRequest& request, JobRecord* job) {
-  *job = records::new_job(request, new_uuid(), clock_.now());
-  return db_
-      ->run(
-          "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, boot_id, "
-          "supervisor_pid, supervisor_start, command, cwd, env, timeout_us, stdout_file, "
-          "stderr_file, host_id, lease_expires_at) VALUES ($1, 'job', $2, 'STARTING', $3, $3, "
-          "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-          Params()
-              .add(job->id)
-              .add(job->run_key)
-              .add(job->started_at)
-              .add(request.supervisor.boot_id)
-              .add(request.supervisor.pid)
-              .add(request.supervisor.start_ticks)
-              .add(records::command_to_json(job->command))
-              .add(job->cwd)
-              .add(records::env_to_json(job->env))
-              .add(job->timeout)
-              .add(job->stdout_file)
-              .add(job->stderr_file)
-              .add(job->host_id)
-              .add(job->lease_expires_at))
-      .status();
+#define INSERT_JOB                                                                               \
+  "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, finished_at, boot_id, "  \
+  "supervisor_pid, supervisor_start, pid, pid_start, command, cwd, env, timeout_us, "            \
+  "stdout_file, stderr_file, exit_code, signal, error, cancel_requested_at, cancel_grace_us, "   \
+  "attempt_no, rerun_of_job_id, rerun_reason, started_by, strict, strict_override_used, "        \
+  "retries, retry_delay_us, cancel_reason, host_id, lease_expires_at) VALUES ($1, 'job', $2, "   \
+  "$3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, " \
+  "$22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
+
+Result<int> PgStore::insert_job(const JobRecord& job, bool ignore_existing) {
+  // A new job's id must be new: only an import skips the ids it finds.
+  return db_->run(ignore_existing ? INSERT_JOB " ON CONFLICT (id) DO NOTHING" : INSERT_JOB,
+                  Params()
+                      .add(job.id)
+                      .add(stored_key(job.run_key))
+                      .add(status_name(job.status))
+                      .add(job.started_at)
+                      .add(job.finished_at)
+                      .add(job_rules::boot_id_of(job))
+                      .add(records::pid_of(job.supervisor))
+                      .add(records::start_of(job.supervisor))
+                      .add(records::pid_of(job.process))
+                      .add(records::start_of(job.process))
+                      .add(records::command_to_json(job.command))
+                      .add(job.cwd)
+                      .add(records::env_to_json(job.env))
+                      .add(job.timeout)
+                      .add(job.stdout_file)
+                      .add(job.stderr_file)
+                      .add(job.exit_code)
+                      .add(job.signal)
+                      .add(job.error)
+                      .add(job.cancel_requested_at)
+                      .add(job.cancel_grace)
+                      .add(job.attempt_no)
+                      .add(job.rerun_of_job_id)
+                      .add(job.rerun_reason)
+                      .add(trigger_name(job.trigger))
+                      .add(job.strict ? 1 : 0)
+                      .add(job.strict_override_used ? 1 : 0)
+                      .add(job.retries)
+                      .add(job.retry_delay)
+                      .add(job.cancel_reason)
+                      .add(job.host_id)
+                      .add(job.lease_expires_at));
+}
+
+Status PgStore::with_key_locked(const std::string& run_key, const std::function<Status()>& body) {
+  return db_->transaction([&]() -> Status {
+    RETURN_IF_ERROR(db_->run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                             Params().add("ratchet job key " + stored_key(run_key)))
+                        .status());
+    return body();
+  });
 }
 
 Result<StartedJob> PgStore::start_job(const JobRequest& request, const LivenessCheck& is_live) {
   StartedJob started;
-  Status status = db_->transaction([&]() -> Status {
-    // One start of a key at a time, fleet-wide: the check of the live job and
-    // the insert of a new one must not interleave with another host's.
-    RETURN_IF_ERROR(db_->run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                             Params().add("ratchet job key " + request.run_key))
-                        .status());
-    ASSIGN_OR_RETURN(auto live, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' "
-                                          "AND run_key = $1 AND status IN ('STARTING', 'RUNNING')",
-                                          Params().add(request.run_key)));
-    if (!live.empty()) {
-      JobRecord current = std::move(live.front());
-      std::string reason;
-      if (is_live(current, &reason)) {
-        started.job = std::move(current);
-        started.existing = true;
-        return Status::ok();
-      }
-      ASSIGN_OR_RETURN(bool lost, mark_job_lost(current.id, current.status, reason));
-      (void)lost;
-    }
-    return insert_job(request, &started.job);
+  Status status = with_key_locked(request.run_key, [&]() -> Status {
+    ASSIGN_OR_RETURN(started, job_rules::start(*this, request, is_live));
+    return Status::ok();
   });
   if (!status.is_ok()) return status;
   return started;
 }
 
+Result<std::optional<JobRecord>> PgStore::retry_job(const std::string& id,
+                                                    const JobOutcome& outcome,
+                                                    const JobRequest& next) {
+  std::optional<JobRecord> retry;
+  Status status = with_key_locked(next.run_key, [&]() -> Status {
+    ASSIGN_OR_RETURN(retry, job_rules::retry(*this, id, outcome, next));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return retry;
+}
+
+Result<std::optional<JobRecord>> PgStore::find_retry_of(const std::string& id) {
+  return read_one_job("SELECT " JOB_COLUMNS
+                      " FROM runs WHERE rerun_of_job_id = $1 "
+                      "AND kind = 'job' AND started_by = 'retry'",
+                      Params().add(id));
+}
+
+Result<KeyUnlock> PgStore::unlock_key(const std::string& run_key,
+                                      const std::optional<std::string>& reason,
+                                      std::optional<Micros> ttl, const LivenessCheck& is_live) {
+  KeyUnlock unlock;
+  Status status = with_key_locked(run_key, [&]() -> Status {
+    ASSIGN_OR_RETURN(unlock, job_rules::unlock(*this, run_key, reason, ttl, is_live));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return unlock;
+}
+
+Status PgStore::put_unlock(const KeyUnlock& unlock) {
+  return db_
+      ->run(
+          "INSERT INTO job_unlocks (run_key, reason, created_at, expires_at) VALUES ($1, $2, $3, "
+          "$4) ON CONFLICT (run_key) DO UPDATE SET reason = excluded.reason, created_at = "
+          "excluded.created_at, expires_at = excluded.expires_at",
+          Params()
+              .add(stored_key(unlock.run_key))
+              .add(unlock.reason)
+              .add(unlock.created_at)
+              .add(unlock.expires_at))
+      .status();
+}
+
+Result<std::optional<job_rules::TakenUnlock>> PgStore::take_unlock(const std::string& run_key) {
+  ASSIGN_OR_RETURN(Rows rows, db_->query("DELETE FROM job_unlocks WHERE run_key = $1 "
+                                         "RETURNING reason, expires_at",
+                                         Params().add(stored_key(run_key))));
+  if (rows.empty()) return std::optional<job_rules::TakenUnlock>();
+  return std::optional<job_rules::TakenUnlock>(
+      job_rules::TakenUnlock{rows[0].optional_text(0), rows[0].optional_int64(1)});
+}
+
+Result<int> PgStore::import_jobs(const std::vector<JobRecord>& jobs) {
+  int inserted = 0;
+  Status status = db_->transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(inserted, job_rules::import(*this, jobs));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return inserted;
+}
+
+Result<std::optional<JobRecord>> PgStore::live_job_of_key(const std::string& run_key) {
+  return read_one_job("SELECT " JOB_COLUMNS
+                      " FROM runs WHERE kind = 'job' AND run_key = $1 "
+                      "AND status IN ('STARTING', 'RUNNING')",
+                      Params().add(stored_key(run_key)));
+}
+
+Result<std::optional<JobRecord>> PgStore::read_one_job(const char* sql, const Params& params) {
+  ASSIGN_OR_RETURN(auto jobs, read_jobs(sql, params));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
+}
+
 Result<std::vector<JobRecord>> PgStore::read_jobs(const char* sql, const Params& params) {
   ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
   std::vector<JobRecord> jobs;
-  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows[i]));
+  for (int i = 0; i < rows.size(); ++i) {
+    jobs.push_back(read_job(rows[i]));
+    jobs.back().run_key = text_to_bytes(jobs.back().run_key);
+  }
   return jobs;
 }
 
 Result<std::optional<JobRecord>> PgStore::find_job(const std::string& id) {
-  ASSIGN_OR_RETURN(auto jobs, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE id = $1 AND "
-                                        "kind = 'job'",
-                                        Params().add(id)));
-  if (jobs.empty()) return std::optional<JobRecord>();
-  return std::optional<JobRecord>(std::move(jobs.front()));
+  return read_one_job("SELECT " JOB_COLUMNS " FROM runs WHERE id = $1 AND kind = 'job'",
+                      Params().add(id));
 }
 
 Result<std::optional<JobRecord>> PgStore::newest_job_for_key(const std::string& run_key) {
-  ASSIGN_OR_RETURN(auto jobs, read_jobs("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = $1 AND "
-                                        "kind = 'job' ORDER BY started_at DESC, seq DESC LIMIT 1",
-                                        Params().add(run_key)));
-  if (jobs.empty()) return std::optional<JobRecord>();
-  return std::optional<JobRecord>(std::move(jobs.front()));
+  return read_one_job("SELECT " JOB_COLUMNS
+                      " FROM runs WHERE run_key = $1 AND kind = 'job' "
+                      "ORDER BY started_at DESC, seq DESC LIMIT 1",
+                      Params().add(stored_key(run_key)));
 }
 
 Result<std::vector<RunSummary>> PgStore::read_summaries(const char* sql, const Params& params) {
   ASSIGN_OR_RETURN(Rows rows, db_->query(sql, params));
   std::vector<RunSummary> runs;
-  for (int i = 0; i < rows.size(); ++i) runs.push_back(read_summary(rows[i]));
+  for (int i = 0; i < rows.size(); ++i) {
+    runs.push_back(read_summary(rows[i]));
+    runs.back().run_key = text_to_bytes(runs.back().run_key);
+  }
   return runs;
 }
 
@@ -325,7 +456,7 @@ Result<std::vector<RunSummary>> PgStore::runs_for_key(const std::string& run_key
   return read_summaries("SELECT " SUMMARY_COLUMNS
                         " FROM runs WHERE run_key = $1 "
                         "ORDER BY started_at DESC, seq DESC LIMIT $2",
-                        Params().add(run_key).add(limit));
+                        Params().add(stored_key(run_key)).add(limit));
 }
 
 Result<bool> PgStore::mark_job_running(const std::string& id, const ProcessIdentity& process) {
@@ -363,12 +494,13 @@ Result<bool> PgStore::mark_job_lost(const std::string& id, RunStatus expected,
   return changed == 1;
 }
 
-Result<bool> PgStore::request_cancel(const std::string& id, Micros grace) {
+Result<bool> PgStore::request_cancel(const std::string& id, Micros grace,
+                                     const std::optional<std::string>& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_->run("UPDATE runs SET cancel_requested_at = $2, cancel_grace_us = $3, "
-                            "updated_at = $2 "
+                            "cancel_reason = $4, updated_at = $2 "
                             "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
-                            Params().add(id).add(clock_.now()).add(grace)));
+                            Params().add(id).add(clock_.now()).add(grace).add(reason)));
   return changed == 1;
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "storage/pg_db.hpp"
+#include "storage/pg_schema.hpp"
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
 #include "storage/store_test_support.hpp"
@@ -110,6 +111,20 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
+// Lineage is the last migration: a store from before it has its jobs numbered
+// within their keys in the order they started.
+TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
+  const std::size_t before = pg::migrations().size() - 1;
+  std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";
+  for (std::size_t i = 0; i < before; ++i) schema += pg::migrations()[i];
+  schema += "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");";
+  ASSERT_TRUE(db_->exec(schema).is_ok());
+  ASSERT_TRUE(db_->exec(kJobsBeforeLineage).is_ok());
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  expect_jobs_numbered_by_key(*store);
+}
+
 TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {
   std::vector<std::thread> openers;
   std::atomic<int> opened{0};
@@ -126,7 +141,11 @@ TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {
 
 TEST_F(PgStoreTest, TextThatIsNotUtf8IsRefusedNotMangled) {
   auto store = open();
-  auto started = store->start_job(job_request("bad\xff key"), always_live);
+  // (A job's run key is bytes, kept in its lossless text form: StoreTest.
+  // ARunKeyThatIsNotUtf8IsKeptAndFoundAgain. Its other text is refused.)
+  JobRequest bad_cwd = job_request("k");
+  bad_cwd.cwd = "/tmp/bad\xff dir";
+  auto started = store->start_job(bad_cwd, always_live);
   ASSERT_FALSE(started.is_ok());
   EXPECT_EQ(started.status().code(), Code::kInvalidArgument) << started.status().message();
   auto nul = call("f");

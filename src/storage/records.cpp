@@ -59,6 +59,14 @@ CallPhase parse_phase(const std::string& name) {
   return CallPhase::kDone;
 }
 
+std::optional<std::int64_t> pid_of(const std::optional<ProcessIdentity>& process) {
+  return process ? std::optional<std::int64_t>(process->pid) : std::nullopt;
+}
+
+std::optional<std::int64_t> start_of(const std::optional<ProcessIdentity>& process) {
+  return process ? std::optional<std::int64_t>(process->start_ticks) : std::nullopt;
+}
+
 Status check_repairable(const std::string& id, CallPhase phase) {
   if (phase == CallPhase::kLeased) {
     return failed_precondition("call " + id +
@@ -84,6 +92,12 @@ JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
   job.supervisor = request.supervisor;
   job.host_id = request.host_id;
   job.lease_expires_at = now + request.lease;
+  job.rerun_of_job_id = request.rerun_of_job_id;
+  job.rerun_reason = request.rerun_reason;
+  job.trigger = request.trigger;
+  job.strict = request.strict;
+  job.retries = request.retries;
+  job.retry_delay = request.retry_delay;
   return job;
 }
 

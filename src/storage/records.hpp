@@ -10,27 +10,34 @@
 #include <utility>
 #include <vector>
 
+#include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet::records {
 
 // The columns of a job, in the order read_job() expects them.
-#define RATCHET_JOB_COLUMNS                                                                 \
-  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "          \
-  "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                    \
-  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, " \
-  "error, host_id, lease_expires_at"
+#define RATCHET_JOB_COLUMNS                                                                   \
+  "id, run_key, status, command, cwd, env, timeout_us, stdout_file, stderr_file, "            \
+  "started_at, finished_at, boot_id, supervisor_pid, supervisor_start, "                      \
+  "pid, pid_start, heartbeat_at, cancel_requested_at, cancel_grace_us, exit_code, signal, "   \
+  "error, host_id, lease_expires_at, attempt_no, rerun_of_job_id, rerun_reason, started_by, " \
+  "strict, strict_override_used, retries, retry_delay_us, cancel_reason"
 
 #define RATCHET_SUMMARY_COLUMNS \
   "id, kind, run_key, status, started_at, finished_at, stdout_file, stderr_file"
+
+// The columns of a line of the dashboard's runs list, read by read_run_row().
+#define RATCHET_RUN_ROW_COLUMNS                                                       \
+  "id, kind, run_key, status, started_at, finished_at, function, command, attempts, " \
+  "error_type, error, exit_code, parent_id, root_id"
 
 #define RATCHET_CALL_COLUMNS                                                                    \
   "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
-  "error_traceback, max_attempts"
+  "error_proto, max_attempts"
 
 // How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
 // them reads those from this index on.
@@ -54,6 +61,10 @@ CallPhase parse_phase(const std::string& name);
 Status check_repairable(const std::string& id, CallPhase phase);
 // The record of a job just started (STARTING) by `request` at `now`.
 JobRecord new_job(const JobRequest& request, std::string id, Micros now);
+
+// A process's pid and start time as the row keeps them (NULL without one).
+std::optional<std::int64_t> pid_of(const std::optional<ProcessIdentity>& process);
+std::optional<std::int64_t> start_of(const std::optional<ProcessIdentity>& process);
 
 template <typename Row>
 std::optional<ProcessIdentity> identity_at(const Row& row, int pid_column, int start_column,
@@ -87,27 +98,60 @@ JobRecord read_job(const Row& row) {
   job.error = row.optional_text(21);
   job.host_id = row.text(22);
   job.lease_expires_at = row.optional_int64(23);
+  job.attempt_no = static_cast<int>(row.optional_int64(24).value_or(1));
+  job.rerun_of_job_id = row.optional_text(25);
+  job.rerun_reason = row.optional_text(26);
+  job.trigger = parse_trigger(row.optional_text(27).value_or("")).value_or(JobTrigger::kStart);
+  job.strict = row.int64(28) != 0;
+  job.strict_override_used = row.int64(29) != 0;
+  job.retries = static_cast<int>(row.int64(30));
+  job.retry_delay = row.optional_int64(31);
+  job.cancel_reason = row.optional_text(32);
   return job;
 }
 
-template <typename Row>
-RunSummary read_summary(const Row& row) {
-  RunSummary run;
+// The columns every list of runs starts with: id, kind, run_key, status,
+// started_at, finished_at (RunSummary and RunRow alike).
+template <typename Row, typename Run>
+void read_run_head(const Row& row, Run& run) {
   run.id = row.text(0);
   run.kind = row.text(1) == "call" ? RunKind::kCall : RunKind::kJob;
   run.run_key = row.text(2);
   run.status = parse_status(row.text(3)).value_or(RunStatus::kLost);
   run.started_at = row.int64(4);
   run.finished_at = row.optional_int64(5);
+}
+
+template <typename Row>
+RunSummary read_summary(const Row& row) {
+  RunSummary run;
+  read_run_head(row, run);
   run.stdout_file = row.text(6);
   run.stderr_file = row.text(7);
   return run;
 }
 
 template <typename Row>
-std::optional<CallError> error_at(const Row& row, int type_column, int message_column) {
+RunRow read_run_row(const Row& row) {
+  RunRow run;
+  read_run_head(row, run);
+  run.function = row.text(6);
+  run.command = command_from_json(row.text(7));
+  run.attempts = static_cast<int>(row.int64(8));
+  run.error_type = row.text(9);
+  run.error = row.optional_text(10);
+  if (auto code = row.optional_int64(11)) run.exit_code = static_cast<int>(*code);
+  run.parent_id = row.text(12);
+  run.root_id = row.text(13);
+  return run;
+}
+
+// The error in a row: type, message, and the endpoint's serialized Error (see CallError).
+template <typename Row>
+std::optional<CallError> error_at(const Row& row, int type_column, int message_column,
+                                  int encoded_column) {
   if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column)};
+  return CallError{row.text(type_column), row.text(message_column), row.text(encoded_column)};
 }
 
 template <typename Row>
@@ -122,7 +166,7 @@ CallRecord read_call(const Row& row) {
   call.version = row.text(6);
   call.input = row.text(7);
   call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10);
+  call.error = error_at(row, 9, 10, 30);
   call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
   call.parent_id = row.text(12);
   call.root_id = row.text(13);
@@ -145,7 +189,6 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
-  if (call.error) call.error->traceback = row.text(30);
   call.max_attempts = static_cast<int>(row.optional_int64(31).value_or(0));
   return call;
 }

@@ -33,7 +33,14 @@ struct ProcessIdentity {
   std::string boot_id;
 };
 
-// What `ratchet start` asks for.
+// Why a job was started: a plain `start`, `ratchet rerun`, a retry of
+// `start --retries`, or a record copied by `ratchet import`.
+enum class JobTrigger { kStart, kRerun, kRetry, kImport };
+
+std::string_view trigger_name(JobTrigger trigger);
+std::optional<JobTrigger> parse_trigger(std::string_view name);
+
+// What `ratchet start` (or `rerun`, or a retry) asks for.
 struct JobRequest {
   std::string run_key;
   std::vector<std::string> command;
@@ -44,6 +51,14 @@ struct JobRequest {
   // The process that will run the job; it exists before the job is recorded, so
   // a STARTING job always names a supervisor whose death can be detected.
   ProcessIdentity supervisor;
+  // --strict: a key that has had any job is not run again, unless `ratchet
+  // unlock` allowed one more start.
+  bool strict = false;
+  JobTrigger trigger = JobTrigger::kStart;
+  std::optional<std::string> rerun_of_job_id;  // rerun: the job whose command it runs again
+  std::optional<std::string> rerun_reason;
+  int retries = 0;  // --retries: how many times a FAILED attempt is run again
+  std::optional<Micros> retry_delay;
   // The host the supervisor runs on (jobs/state_dir.hpp), and how long its
   // heartbeat lease lasts: another host sees the job LOST once it lapses.
   std::string host_id;
@@ -72,6 +87,25 @@ struct JobRecord {
   std::optional<std::string> error;        // why it failed, was lost or cancelled
   std::string host_id;                     // where the supervisor runs ("" before host ids)
   std::optional<Micros> lease_expires_at;  // the supervisor's heartbeat lease
+  // Lineage: the job's number within its key (1, 2, ...) and the job it follows.
+  int attempt_no = 1;
+  std::optional<std::string> rerun_of_job_id;
+  std::optional<std::string> rerun_reason;  // rerun --reason, or the reason of the unlock used
+  JobTrigger trigger = JobTrigger::kStart;
+  bool strict = false;
+  bool strict_override_used = false;  // a strict start that used an unlock
+  int retries = 0;
+  std::optional<Micros> retry_delay;
+  std::optional<std::string> cancel_reason;
+};
+
+// What `ratchet unlock` recorded: the next strict start of the key may run once.
+struct KeyUnlock {
+  std::string run_key;
+  std::optional<std::string> reason;
+  Micros created_at = 0;
+  std::optional<Micros> expires_at;  // unset: until it is used
+  JobRecord newest;                  // the key's newest job when it was unlocked
 };
 
 // How a job ended, as its supervisor (or the one who found it lost) records it.

@@ -107,7 +107,6 @@ constexpr const char* kVersion3 = R"sql(
 ALTER TABLE runs ADD COLUMN host_id TEXT;
 )sql";
 
-
 // The dashboard's runs list (storage/browse.hpp): jobs and root calls, newest
 // first, by status, kind or name (a call's function, a job's program). Partial
 // indexes over the roots only, so that the many child calls of a fan-out cost
@@ -131,6 +130,51 @@ constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";
 
+// Jobs for orchestrators: lineage (each job's number within its key and the
+// job it follows), run-once keys and their unlocks, retries, and why a job was
+// cancelled. Jobs recorded before this version are numbered in the order they
+// started, each following the previous job of its key.
+constexpr const char* kJobLineage = R"sql(
+ALTER TABLE runs ADD COLUMN attempt_no INTEGER;
+ALTER TABLE runs ADD COLUMN rerun_of_job_id TEXT;
+ALTER TABLE runs ADD COLUMN rerun_reason TEXT;
+ALTER TABLE runs ADD COLUMN started_by TEXT;
+ALTER TABLE runs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN strict_override_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retry_delay_us INTEGER;
+ALTER TABLE runs ADD COLUMN cancel_reason TEXT;
+
+UPDATE runs SET attempt_no = numbered.n, rerun_of_job_id = numbered.previous, started_by = 'start'
+  FROM (SELECT id,
+               ROW_NUMBER() OVER key_order AS n,
+               LAG(id) OVER key_order AS previous
+          FROM runs WHERE kind = 'job'
+        WINDOW key_order AS (PARTITION BY run_key ORDER BY started_at, rowid)) AS numbered
+  WHERE runs.id = numbered.id;
+
+CREATE INDEX runs_by_rerun_of ON runs (rerun_of_job_id) WHERE rerun_of_job_id IS NOT NULL;
+
+CREATE TABLE job_unlocks (
+  run_key    TEXT PRIMARY KEY,
+  reason     TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+)sql";
+
+// An error that came from an endpoint keeps every field it came with (the pickled
+// exception and traceback of a Python error, fields this server does not know): the
+// serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
+// the server made itself, which have a type and a message only. A Python error's
+// traceback travels in these bytes, and the dashboard reads it from them: the
+// traceback column of version 4 goes (one source for one fact).
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BLOB;
+ALTER TABLE call_results ADD COLUMN error_proto BLOB;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
 // What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
 // when, what. One row per action, deleted with its call; a call history table
 // can take these rows over as they are (call_id, at, actor, action, detail).
@@ -145,8 +189,9 @@ CREATE TABLE call_actions (
 CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
 )sql";
 
-constexpr std::array<const char*, 6> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                kDashboardIndexes, kCallMaxAttempts, kCallActions};
+constexpr std::array<const char*, 8> kMigrations{
+    kVersion1,        kVersion2,   kVersion3,   kDashboardIndexes,
+    kCallMaxAttempts, kJobLineage, kErrorBytes, kCallActions};
 
 }  // namespace
 

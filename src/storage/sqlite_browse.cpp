@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "storage/records.hpp"
@@ -16,9 +14,7 @@ namespace {
 #define NAME_EXPR \
   "coalesce(function, CASE WHEN json_valid(command) THEN json_extract(command, '$[0]') END)"
 
-#define BROWSE_SELECT                                                                        \
-  "SELECT id, kind, run_key, status, started_at, finished_at, function, command, attempts, " \
-  "error_type, error, exit_code, parent_id, root_id, rowid FROM runs WHERE "
+#define BROWSE_SELECT "SELECT " RATCHET_RUN_ROW_COLUMNS ", rowid FROM runs WHERE "
 
 // Every filter is also a residual condition with a NULL meaning "any"; the
 // first term of each query names the one that drives the index.
@@ -43,61 +39,12 @@ constexpr std::array<const char*, 7> kBrowse{
     BROWSE_SELECT "1" BROWSE_REST,                                      // runs_by_start
 };
 
-struct Cursor {
-  Micros started_at = std::numeric_limits<Micros>::max();
-  std::int64_t rowid = std::numeric_limits<std::int64_t>::max();
-};
-
-bool parse_int(std::string_view text, std::int64_t* out) {
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return error == std::errc() && end == text.data() + text.size() && *out >= 0;
-}
-
-// "<started_at>.<rowid>", both decimal.
-Result<Cursor> parse_cursor(const std::string& text) {
-  Cursor cursor;
-  if (text.empty()) return cursor;
-  auto dot = text.find('.');
-  if (dot == std::string::npos ||
-      !parse_int(std::string_view(text).substr(0, dot), &cursor.started_at) ||
-      !parse_int(std::string_view(text).substr(dot + 1), &cursor.rowid)) {
-    return invalid_argument("the cursor '" + text.substr(0, 64) +
-                            "' is not one this server gave; start from the first page");
-  }
-  return cursor;
-}
-
-RunRow read_row(const Statement& row) {
-  RunRow run;
-  read_run_head(row, run);
-  run.function = row.text(6);
-  run.command = records::command_from_json(row.text(7));
-  run.attempts = static_cast<int>(row.int64(8));
-  run.error_type = row.text(9);
-  run.error = row.optional_text(10);
-  if (auto code = row.optional_int64(11)) run.exit_code = static_cast<int>(*code);
-  run.parent_id = row.text(12);
-  run.root_id = row.text(13);
-  return run;
-}
-
-void bind_filter(Statement& query, const RunFilter& filter, const Cursor& cursor, int limit) {
+void bind_filter(Statement& query, const RunFilter& filter, const PageBounds& bounds, int limit) {
   if (!filter.run_key.empty()) query.bind(1, filter.run_key);
   if (!filter.name.empty()) query.bind(2, filter.name);
   if (filter.status) query.bind(3, status_name(*filter.status));
   if (filter.kind) query.bind(4, kind_name(*filter.kind));
-  constexpr Micros kMax = std::numeric_limits<Micros>::max();
-  constexpr Micros kMin = std::numeric_limits<Micros>::min();
-  Micros newest = filter.started_before
-                      ? (*filter.started_before == kMin ? kMin : *filter.started_before - 1)
-                      : kMax;
-  std::int64_t below_rowid = std::numeric_limits<std::int64_t>::max();
-  if (cursor.started_at <= newest) {
-    newest = cursor.started_at;
-    below_rowid = cursor.rowid;
-  }
-  query.bind(5, filter.started_from.value_or(kMin));
-  query.bind(6, newest).bind(7, below_rowid).bind(8, limit);
+  query.bind(5, bounds.from).bind(6, bounds.newest).bind(7, bounds.below).bind(8, limit);
 }
 
 // Runs `sql` (one ?1 parameter, or none when `bound` is null) and collects
@@ -116,14 +63,6 @@ Result<std::vector<HealthCounts::Count>> counts(Database& db, const char* sql,
   return result;
 }
 
-long long total(const std::vector<HealthCounts::Count>& rows, std::string_view name) {
-  long long sum = 0;
-  for (const auto& row : rows) {
-    if (name.empty() || row.name == name) sum += row.count;
-  }
-  return sum;
-}
-
 }  // namespace
 
 const char* browse_sql(const RunFilter& filter) {
@@ -136,22 +75,21 @@ const char* browse_sql(const RunFilter& filter) {
 }
 
 Result<RunPage> browse_runs(Database& db, const RunQuery& request) {
-  ASSIGN_OR_RETURN(Cursor cursor, parse_cursor(request.cursor));
+  ASSIGN_OR_RETURN(PageBounds bounds, page_bounds(request));
   int limit = std::clamp(request.limit, 1, 500);
   ASSIGN_OR_RETURN(Statement * query, db.prepare(browse_sql(request.filter)));
   // One row more than asked says whether there is a next page.
-  bind_filter(*query, request.filter, cursor, limit + 1);
+  bind_filter(*query, request.filter, bounds, limit + 1);
   RunPage page;
   std::int64_t last_rowid = 0;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
     if (static_cast<int>(page.runs.size()) == limit) {
-      const RunRow& last = page.runs.back();
-      page.next_cursor = std::to_string(last.started_at) + "." + std::to_string(last_rowid);
+      page.next_cursor = cursor_after(page.runs.back().started_at, last_rowid);
       break;
     }
-    page.runs.push_back(read_row(*query));
+    page.runs.push_back(records::read_run_row(*query));
     last_rowid = query->int64(14);
   }
   query->reset();
@@ -164,13 +102,13 @@ Result<HealthCounts> health_counts(Database& db, Micros now, Micros since) {
                                      "SELECT kind, COUNT(*) FROM runs WHERE status IN "
                                      "('STARTING', 'RUNNING') GROUP BY kind",
                                      std::nullopt));
-  health.jobs_running = total(live, "job");
-  health.calls_running = total(live, "call");
+  health.jobs_running = count_of(live, "job");
+  health.calls_running = count_of(live, "call");
   ASSIGN_OR_RETURN(auto waiting, counts(db,
                                         "SELECT 'waiting', COUNT(*) FROM runs "
                                         "WHERE phase = 'WAITING'",
                                         std::nullopt));
-  health.calls_waiting = total(waiting, "");
+  health.calls_waiting = count_of(waiting, "");
   // One range of runs_by_status (status, finished_at) per terminal status.
   ASSIGN_OR_RETURN(health.finished_since,
                    counts(db,
@@ -188,6 +126,14 @@ Result<HealthCounts> health_counts(Database& db, Micros now, Micros since) {
                           "GROUP BY endpoint ORDER BY n DESC LIMIT 20",
                           std::nullopt));
   return health;
+}
+
+Result<std::string> data_version(Database& db) {
+  ASSIGN_OR_RETURN(Statement * query, db.prepare("PRAGMA data_version"));
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::string version = row ? std::to_string(query->int64(0)) : "";
+  query->reset();
+  return version;
 }
 
 }  // namespace ratchet::sqlite

@@ -68,18 +68,28 @@ std::optional<std::string> Statement::optional_text(int column) const {
   return text(column);
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
-                                                 int wal_pages) {
+namespace {
+
+Result<sqlite3*> open_handle(const std::string& path, int flags, int busy_timeout_ms,
+                             const std::string& what) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Status(Code::kUnavailable, "cannot open the store " + path + ": " + message);
+    return Status(Code::kUnavailable, "cannot open " + what + path + ": " + message);
   }
   sqlite3_busy_timeout(db, busy_timeout_ms);
   sqlite3_extended_result_codes(db, 0);
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, int busy_timeout_ms,
+                                                 int wal_pages, bool deferred) {
+  ASSIGN_OR_RETURN(sqlite3 * db, open_handle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                             busy_timeout_ms, "the store "));
   // Short-lived CLI processes open and close the store constantly. Without
   // these, the last one out checkpoints and deletes the WAL, and the next one
   // recreates it: a growing file makes every commit's fsync a journal commit
@@ -88,9 +98,44 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int bu
   // process to open the store re-reads the WAL (SQLite's recovery), so a
   // short-lived process wants that bound small.
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  sqlite3_wal_autocheckpoint(db, wal_pages);
   int persist_wal = 1;
   sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+  std::unique_ptr<Database> database(new Database(db, path, busy_timeout_ms));
+  database->wal_pages_ = wal_pages;
+  if (!deferred) {
+    sqlite3_wal_autocheckpoint(db, wal_pages);
+  } else {
+    // Replaces the automatic checkpoint (itself a WAL hook): count, do not act.
+    sqlite3_wal_hook(
+        db,
+        [](void* self, sqlite3*, const char*, int frames) {
+          static_cast<Database*>(self)->wal_frames_ = frames;
+          return SQLITE_OK;
+        },
+        database.get());
+  }
+  return database;
+}
+
+Status Database::checkpoint_if_due() {
+  if (wal_frames_ < wal_pages_) return Status::ok();
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return error(rc, "checkpoint");
+  wal_frames_ = 0;
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path,
+                                                           int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status(Code::kUnavailable, "cannot open " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 0);
   return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
 }
 
@@ -108,6 +153,11 @@ Status Database::error(int rc, std::string_view what) const {
     return Status(Code::kBusy, "the store " + path_ + " stayed locked for " +
                                    std::to_string(busy_timeout_ms_) +
                                    " ms by another process (RATCHET_LOCK_TIMEOUT waits longer)");
+  }
+  if (rc == SQLITE_FULL) {
+    // Worth retrying: the write succeeds once space is freed.
+    return Status(Code::kUnavailable,
+                  "the disk holding the store " + path_ + " is full (" + message + ")");
   }
   if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY || rc == SQLITE_NOTADB ||
       rc == SQLITE_CORRUPT) {

@@ -60,9 +60,13 @@ class Statement {
 class Database {
  public:
   // Opens (creating if needed) the file; `busy_timeout_ms` bounds lock waits;
-  // the WAL is checkpointed every `wal_pages` pages.
+  // the WAL is checkpointed every `wal_pages` pages, by the commit that takes
+  // it there, or (`deferred`) by the next checkpoint_if_due().
   static Result<std::unique_ptr<Database>> open(const std::string& path, int busy_timeout_ms,
-                                                int wal_pages);
+                                                int wal_pages, bool deferred = false);
+  // Opens a database someone else owns, to read it only (`ratchet import`).
+  static Result<std::unique_ptr<Database>> open_read_only(const std::string& path,
+                                                          int busy_timeout_ms);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -85,6 +89,10 @@ class Database {
     return status;
   }
 
+  // With deferred checkpoints: checkpoints (PASSIVE) if the WAL has reached
+  // its pages since the last one.
+  Status checkpoint_if_due();
+
   Status error(int rc, std::string_view what) const;
   const std::string& path() const { return path_; }
   int changes() const;
@@ -98,6 +106,8 @@ class Database {
   std::string path_;
   int busy_timeout_ms_;
   std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
+  int wal_pages_ = 0;
+  int wal_frames_ = 0;  // frames in the WAL after the last commit (deferred checkpoints)
 };
 
 }  // namespace ratchet::sqlite

@@ -77,7 +77,7 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   ASSIGN_OR_RETURN(Statement * ready,
                    db.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2, attempts = 0, "
-                              "error_type = NULL, error = NULL, poll_error = NULL, "
+                              "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
                               "updated_at = ?2 WHERE id = ?1"));
   ready->bind(1, repair.call_id).bind(2, now);
   RETURN_IF_ERROR(ready->run().status());

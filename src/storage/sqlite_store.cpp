@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/ids.hpp"
+#include "storage/job_rules.hpp"
 #include "storage/records.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_browse.hpp"
@@ -41,7 +42,7 @@ class SetupLock {
   int fd_ = -1;
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, private job_rules::JobRows {
  public:
   SqliteStore(std::unique_ptr<Database> db, const Clock& clock)
       : db_(std::move(db)), clock_(clock) {}
@@ -55,8 +56,16 @@ class SqliteStore final : public Store {
   Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) override;
   Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                              const std::string& reason) override;
-  Result<bool> request_cancel(const std::string& id, Micros grace) override;
+  Result<std::optional<JobRecord>> retry_job(const std::string& id, const JobOutcome& outcome,
+                                             const JobRequest& next) override;
+  Result<std::optional<JobRecord>> find_retry_of(const std::string& id) override;
+  Result<bool> request_cancel(const std::string& id, Micros grace,
+                              const std::optional<std::string>& reason) override;
+  Result<KeyUnlock> unlock_key(const std::string& run_key, const std::optional<std::string>& reason,
+                               std::optional<Micros> ttl, const LivenessCheck& is_live) override;
+  Result<int> import_jobs(const std::vector<JobRecord>& jobs) override;
   Result<bool> heartbeat(const std::string& id, Micros lease_until) override;
+  Status checkpoint_if_due() override { return db_->checkpoint_if_due(); }
   Result<std::vector<RunSummary>> list_runs(std::optional<RunStatus> status, int limit) override;
   Result<std::vector<RunSummary>> runs_for_key(const std::string& run_key, int limit) override;
   Status calls(const std::function<Status(CallTransaction&)>& body) override {
@@ -92,13 +101,22 @@ class SqliteStore final : public Store {
   Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
     return sqlite::call_actions(*db_, call_id);
   }
+  Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 
  private:
   Result<int> schema_version();
   Status migrate();
   Result<std::vector<JobRecord>> read_jobs(Statement* statement);
   Result<std::vector<RunSummary>> read_summaries(Statement* statement);
-  Status insert_job(const JobRequest& request, JobRecord* job);
+  Result<std::optional<JobRecord>> read_one_job(Statement* statement);
+
+  // job_rules::JobRows, in the caller's transaction.
+  Micros now() override { return clock_.now(); }
+  std::string new_id() override { return new_uuid(); }
+  Result<std::optional<JobRecord>> live_job_of_key(const std::string& run_key) override;
+  Result<int> insert_job(const JobRecord& job, bool ignore_existing) override;
+  Result<std::optional<job_rules::TakenUnlock>> take_unlock(const std::string& run_key) override;
+  Status put_unlock(const KeyUnlock& unlock) override;
 
   std::unique_ptr<Database> db_;
   const Clock& clock_;
@@ -141,57 +159,91 @@ Status SqliteStore::migrate() {
   });
 }
 
-Status SqliteStore::insert_job(const JobRequest& request, JobRecord* job) {
-  *job = records::new_job(request, new_uuid(), clock_.now());
-  ASSIGN_OR_RETURN(Statement * insert,
-                   db_->prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
-                                "updated_at, boot_id, supervisor_pid, supervisor_start, "
-                                "command, cwd, env, timeout_us, stdout_file, stderr_file, "
-                                "host_id, lease_expires_at) "
-                                "VALUES (?1, 'job', ?2, 'STARTING', ?3, ?3, ?4, ?11, ?12, ?5, ?6, "
-                                "?7, ?8, ?9, ?10, ?13, ?14)"));
-  insert->bind(1, job->id)
-      .bind(2, job->run_key)
-      .bind(3, job->started_at)
-      .bind(4, request.supervisor.boot_id)
-      .bind(11, request.supervisor.pid)
-      .bind(12, request.supervisor.start_ticks)
-      .bind(5, records::command_to_json(job->command))
-      .bind(6, job->cwd)
-      .bind(7, records::env_to_json(job->env))
-      .bind(8, job->timeout)
-      .bind(9, job->stdout_file)
-      .bind(10, job->stderr_file)
-      .bind(13, job->host_id)
-      .bind(14, job->lease_expires_at);
-  return insert->run().status();
+#define INSERT_JOB                                                                               \
+  "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, finished_at, boot_id, "  \
+  "supervisor_pid, supervisor_start, pid, pid_start, command, cwd, env, timeout_us, "            \
+  "stdout_file, stderr_file, exit_code, signal, error, cancel_requested_at, cancel_grace_us, "   \
+  "attempt_no, rerun_of_job_id, rerun_reason, started_by, strict, strict_override_used, "        \
+  "retries, retry_delay_us, cancel_reason, host_id, lease_expires_at) VALUES (?1, 'job', ?2, "   \
+  "?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, " \
+  "?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"
+
+Result<int> SqliteStore::insert_job(const JobRecord& job, bool ignore_existing) {
+  // A new job's id must be new: only an import skips the ids it finds.
+  ASSIGN_OR_RETURN(
+      Statement * insert,
+      db_->prepare(ignore_existing ? INSERT_JOB " ON CONFLICT (id) DO NOTHING" : INSERT_JOB));
+  insert->bind(1, job.id)
+      .bind(2, job.run_key)
+      .bind(3, status_name(job.status))
+      .bind(4, job.started_at)
+      .bind(5, job.finished_at)
+      .bind(6, job_rules::boot_id_of(job))
+      .bind(7, records::pid_of(job.supervisor))
+      .bind(8, records::start_of(job.supervisor))
+      .bind(9, records::pid_of(job.process))
+      .bind(10, records::start_of(job.process))
+      .bind(11, records::command_to_json(job.command))
+      .bind(12, job.cwd)
+      .bind(13, records::env_to_json(job.env))
+      .bind(14, job.timeout)
+      .bind(15, job.stdout_file)
+      .bind(16, job.stderr_file)
+      .bind(17, job.exit_code)
+      .bind(18, job.signal)
+      .bind(19, job.error)
+      .bind(20, job.cancel_requested_at)
+      .bind(21, job.cancel_grace)
+      .bind(22, job.attempt_no)
+      .bind(23, job.rerun_of_job_id)
+      .bind(24, job.rerun_reason)
+      .bind(25, trigger_name(job.trigger))
+      .bind(26, job.strict ? 1 : 0)
+      .bind(27, job.strict_override_used ? 1 : 0)
+      .bind(28, job.retries)
+      .bind(29, job.retry_delay)
+      .bind(30, job.cancel_reason)
+      .bind(31, job.host_id)
+      .bind(32, job.lease_expires_at);
+  return insert->run();
+}
+
+Result<std::optional<JobRecord>> SqliteStore::live_job_of_key(const std::string& run_key) {
+  ASSIGN_OR_RETURN(Statement * live,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' AND "
+                                "run_key = ?1 AND status IN ('STARTING', 'RUNNING')"));
+  live->bind(1, run_key);
+  return read_one_job(live);
+}
+
+Result<std::optional<job_rules::TakenUnlock>> SqliteStore::take_unlock(const std::string& run_key) {
+  ASSIGN_OR_RETURN(Statement * take, db_->prepare("DELETE FROM job_unlocks WHERE run_key = ?1 "
+                                                  "RETURNING reason, expires_at"));
+  take->bind(1, run_key);
+  ASSIGN_OR_RETURN(bool found, take->step());
+  std::optional<job_rules::TakenUnlock> taken;
+  if (found) taken = job_rules::TakenUnlock{take->optional_text(0), take->optional_int64(1)};
+  while (found) {  // runs the statement to its end
+    ASSIGN_OR_RETURN(found, take->step());
+  }
+  take->reset();
+  return taken;
 }
 
 Result<StartedJob> SqliteStore::start_job(const JobRequest& request, const LivenessCheck& is_live) {
   StartedJob started;
   Status status = db_->write_transaction([&]() -> Status {
-    ASSIGN_OR_RETURN(Statement * live,
-                     db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE kind = 'job' AND "
-                                  "run_key = ?1 AND status IN ('STARTING', 'RUNNING')"));
-    live->bind(1, request.run_key);
-    ASSIGN_OR_RETURN(bool has_live, live->step());
-    if (has_live) {
-      JobRecord current = read_job(*live);
-      live->reset();
-      std::string reason;
-      if (is_live(current, &reason)) {
-        started.job = std::move(current);
-        started.existing = true;
-        return Status::ok();
-      }
-      ASSIGN_OR_RETURN(bool lost, mark_job_lost(current.id, current.status, reason));
-      (void)lost;
-    }
-    live->reset();
-    return insert_job(request, &started.job);
+    ASSIGN_OR_RETURN(started, job_rules::start(*this, request, is_live));
+    return Status::ok();
   });
   if (!status.is_ok()) return status;
   return started;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::read_one_job(Statement* statement) {
+  ASSIGN_OR_RETURN(auto jobs, read_jobs(statement));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs.front()));
 }
 
 Result<std::vector<JobRecord>> SqliteStore::read_jobs(Statement* statement) {
@@ -209,9 +261,7 @@ Result<std::optional<JobRecord>> SqliteStore::find_job(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * query,
                    db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE id = ?1 AND kind = 'job'"));
   query->bind(1, id);
-  ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
-  if (jobs.empty()) return std::optional<JobRecord>();
-  return std::optional<JobRecord>(std::move(jobs.front()));
+  return read_one_job(query);
 }
 
 Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::string& run_key) {
@@ -219,9 +269,7 @@ Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::stri
                    db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = ?1 AND "
                                 "kind = 'job' ORDER BY started_at DESC, rowid DESC LIMIT 1"));
   query->bind(1, run_key);
-  ASSIGN_OR_RETURN(auto jobs, read_jobs(query));
-  if (jobs.empty()) return std::optional<JobRecord>();
-  return std::optional<JobRecord>(std::move(jobs.front()));
+  return read_one_job(query);
 }
 
 Result<std::vector<RunSummary>> SqliteStore::read_summaries(Statement* statement) {
@@ -292,14 +340,68 @@ Result<bool> SqliteStore::mark_job_lost(const std::string& id, RunStatus expecte
   return changed == 1;
 }
 
-Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace) {
+Result<bool> SqliteStore::request_cancel(const std::string& id, Micros grace,
+                                         const std::optional<std::string>& reason) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_->prepare("UPDATE runs SET cancel_requested_at = ?2, cancel_grace_us = ?3, "
-                                "updated_at = ?2 "
+                                "cancel_reason = ?4, updated_at = ?2 "
                                 "WHERE id = ?1 AND status IN ('STARTING', 'RUNNING')"));
-  update->bind(1, id).bind(2, clock_.now()).bind(3, grace);
+  update->bind(1, id).bind(2, clock_.now()).bind(3, grace).bind(4, reason);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::retry_job(const std::string& id,
+                                                        const JobOutcome& outcome,
+                                                        const JobRequest& next) {
+  std::optional<JobRecord> retry;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(retry, job_rules::retry(*this, id, outcome, next));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return retry;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::find_retry_of(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE rerun_of_job_id = ?1 "
+                                "AND kind = 'job' AND started_by = 'retry'"));
+  query->bind(1, id);
+  return read_one_job(query);
+}
+
+Result<KeyUnlock> SqliteStore::unlock_key(const std::string& run_key,
+                                          const std::optional<std::string>& reason,
+                                          std::optional<Micros> ttl, const LivenessCheck& is_live) {
+  KeyUnlock unlock;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(unlock, job_rules::unlock(*this, run_key, reason, ttl, is_live));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return unlock;
+}
+
+Status SqliteStore::put_unlock(const KeyUnlock& unlock) {
+  ASSIGN_OR_RETURN(Statement * upsert,
+                   db_->prepare("INSERT OR REPLACE INTO job_unlocks (run_key, reason, "
+                                "created_at, expires_at) VALUES (?1, ?2, ?3, ?4)"));
+  upsert->bind(1, unlock.run_key)
+      .bind(2, unlock.reason)
+      .bind(3, unlock.created_at)
+      .bind(4, unlock.expires_at);
+  return upsert->run().status();
+}
+
+Result<int> SqliteStore::import_jobs(const std::vector<JobRecord>& jobs) {
+  int inserted = 0;
+  Status status = db_->write_transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(inserted, job_rules::import(*this, jobs));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return inserted;
 }
 
 Result<bool> SqliteStore::heartbeat(const std::string& id, Micros lease_until) {
@@ -353,7 +455,8 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock,
                                                  const StoreOptions& options) {
   int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
-  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages));
+  ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages,
+                                           options.defer_checkpoints));
   auto store = std::make_unique<SqliteStore>(std::move(db), clock);
   RETURN_IF_ERROR(store->initialize(options));
   return std::unique_ptr<Store>(std::move(store));

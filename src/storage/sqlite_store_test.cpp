@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "storage/schema.hpp"
 #include "storage/store_test_support.hpp"
 
 namespace ratchet {
@@ -89,6 +90,51 @@ TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsAClearError) {
   auto store = open_sqlite_store(bogus, clock_, {});
   ASSERT_FALSE(store.is_ok());
   EXPECT_EQ(store.status().code(), Code::kUnavailable);
+}
+
+TEST_F(SqliteStoreTest, DeferredCheckpointsWaitForCheckpointIfDue) {
+  auto db_size = [&] { return std::filesystem::file_size(path_); };
+  StoreOptions deferred;
+  deferred.durable = false;
+  deferred.wal_checkpoint_pages = 4;
+  deferred.defer_checkpoints = true;
+  store_.reset();
+  store_ = open(deferred);
+  const auto before = db_size();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(store_->start_job(request(std::to_string(i)), never_live).is_ok());
+  EXPECT_EQ(db_size(), before) << "no commit checkpointed into the database file";
+  ASSERT_TRUE(store_->checkpoint_if_due().is_ok());
+  EXPECT_GT(db_size(), before) << "the checkpoint copied the WAL into the database file";
+
+  // Without deferral, the commits themselves checkpoint.
+  StoreOptions automatic = deferred;
+  automatic.defer_checkpoints = false;
+  store_.reset();
+  store_ = open(automatic);
+  const auto now = db_size();
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(store_->start_job(request("a" + std::to_string(i)), never_live).is_ok());
+  EXPECT_GT(db_size(), now);
+}
+
+// Lineage is the last migration: a store from before it has its jobs numbered.
+TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
+  store_.reset();
+  std::filesystem::remove(path_);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+  const std::size_t before = sqlite::migrations().size() - 1;
+  for (std::size_t i = 0; i < before; ++i) {
+    ASSERT_EQ(sqlite3_exec(raw, sqlite::migrations()[i], nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ASSERT_EQ(sqlite3_exec(raw, kJobsBeforeLineage, nullptr, nullptr, nullptr), SQLITE_OK);
+  std::string version = "PRAGMA user_version=" + std::to_string(before);
+  ASSERT_EQ(sqlite3_exec(raw, version.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  store_ = open();
+  ASSERT_NE(store_, nullptr);
+  expect_jobs_numbered_by_key(*store_);
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ namespace ratchet {
 
 struct StartedJob {
   JobRecord job;
-  bool existing = false;  // the key already had a live job; nothing was started
+  // Nothing was started: the key has a live job, or (strict) has had a job.
+  bool existing = false;
+  // False when a strict start found its key already used (`existing` too).
+  bool accepted = true;
 };
 
 struct StoreOptions {
@@ -41,6 +44,10 @@ struct StoreOptions {
   // command wants it small (the first to open the store re-reads the WAL); a
   // server wants it large (each checkpoint costs an fsync of the database).
   int wal_checkpoint_pages = 1000;
+  // Checkpoint only in checkpoint_if_due(), never inside a commit: for a
+  // process whose caller waits on its commits (the job supervisor, which
+  // `ratchet start` waits on), so the checkpoint's fsyncs come after the answer.
+  bool defer_checkpoints = false;
   // The server's name on the leases it takes. A store shared by a fleet
   // (PostgreSQL) records it with a heartbeat every `instance_heartbeat`, and
   // the calls leased by an instance silent for `instance_timeout` are taken
@@ -59,7 +66,9 @@ class Store {
   // Starts a job (STARTING, supervised by `request.supervisor`) unless the key
   // has a STARTING or RUNNING job that `is_live` confirms. A job that `is_live`
   // declares dead is recorded LOST (with the reason it gives) in the same
-  // transaction, and the new job is started.
+  // transaction, and the new job is started. A strict request starts nothing
+  // on a key that has had any job, unless the key holds an unexpired unlock,
+  // which it then uses up. The new job is numbered after the key's newest.
   using LivenessCheck = std::function<bool(const JobRecord&, std::string* lost_reason)>;
   virtual Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) = 0;
 
@@ -70,16 +79,38 @@ class Store {
   virtual Result<bool> mark_job_running(const std::string& id, const ProcessIdentity& process) = 0;
   // STARTING or RUNNING -> the outcome's terminal status.
   virtual Result<bool> finish_job(const std::string& id, const JobOutcome& outcome) = 0;
+  // STARTING or RUNNING -> the outcome's status, and, in the same transaction,
+  // the next attempt of a `start --retries` (STARTING, following `id`), so that
+  // the key is never free between two attempts. nullopt if `id` had ended.
+  virtual Result<std::optional<JobRecord>> retry_job(const std::string& id,
+                                                     const JobOutcome& outcome,
+                                                     const JobRequest& next) = 0;
+  // The attempt a retry started after job `id`, if there is one.
+  virtual Result<std::optional<JobRecord>> find_retry_of(const std::string& id) = 0;
   // `expected` -> LOST, with the reason.
   virtual Result<bool> mark_job_lost(const std::string& id, RunStatus expected,
                                      const std::string& reason) = 0;
   // Records that `ratchet cancel` asked the job to stop (STARTING or RUNNING only).
-  virtual Result<bool> request_cancel(const std::string& id, Micros grace) = 0;
+  virtual Result<bool> request_cancel(const std::string& id, Micros grace,
+                                      const std::optional<std::string>& reason) = 0;
+  // Lets the next strict start of the key run once, until `ttl` passes (no ttl:
+  // until it is used); replaces an earlier unlock of the key. kNotFound when
+  // the key has no job, kFailedPrecondition when its job is live.
+  virtual Result<KeyUnlock> unlock_key(const std::string& run_key,
+                                       const std::optional<std::string>& reason,
+                                       std::optional<Micros> ttl, const LivenessCheck& is_live) = 0;
+  // Adds jobs recorded elsewhere (`ratchet import`), all or none; a job whose
+  // id is already in the store is left as it is. Returns how many were added.
+  virtual Result<int> import_jobs(const std::vector<JobRecord>& jobs) = 0;
   // The supervisor's sign of life: renews its lease until `lease_until`. False
   // when the job is no longer STARTING or RUNNING: someone else ended it (it
   // was seen LOST from another host while this supervisor was paused), and
   // the supervisor must stop its command rather than finish it.
   virtual Result<bool> heartbeat(const std::string& id, Micros lease_until) = 0;
+
+  // With StoreOptions::defer_checkpoints, the checkpoint the commits so far
+  // made due, if they did; otherwise (and for stores without one) nothing.
+  virtual Status checkpoint_if_due() { return Status::ok(); }
 
   // --- calls ------------------------------------------------------------------
 
@@ -121,6 +152,11 @@ class Store {
   }
   // What is live now, and the runs finished since `since`.
   virtual Result<HealthCounts> health_counts(Micros since) { return no_browsing(); }
+  // A cheap token that differs from the one before whenever another
+  // connection (another Store, another process) committed a change since; it
+  // may differ without one. The dashboard's live views poll it, once for all
+  // their clients, before they read again.
+  virtual Result<std::string> change_stamp() { return no_browsing(); }
 
   // --- suspended coroutines, for `ratchet check` and operators (storage/repair.hpp) ---
 

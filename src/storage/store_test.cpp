@@ -73,7 +73,7 @@ TEST_P(StoreTest, TransitionsAreGuardedByTheCurrentStatus) {
   EXPECT_FALSE(*store_->mark_job_running(job.id, {200, 6, "boot"}));
   EXPECT_FALSE(*store_->finish_job(job.id, {RunStatus::kFailed, 1, {}, {}}));
   EXPECT_FALSE(*store_->mark_job_lost(job.id, RunStatus::kRunning, "late"));
-  EXPECT_FALSE(*store_->request_cancel(job.id, kMicrosPerSecond));
+  EXPECT_FALSE(*store_->request_cancel(job.id, kMicrosPerSecond, "late"));
   auto found = store_->find_job(job.id);
   EXPECT_EQ((*found)->status, RunStatus::kSucceeded);
   EXPECT_EQ((*found)->exit_code, 0);
@@ -109,6 +109,215 @@ TEST_P(StoreTest, CleanSelectsOnlyTerminalRunsBeforeTheCutoff) {
   EXPECT_EQ(*store_->delete_terminal_runs({old_done.id, old_running.id}), 1);
   EXPECT_FALSE(store_->find_job(old_done.id)->has_value());
   EXPECT_TRUE(store_->find_job(old_running.id)->has_value());
+}
+
+// --- run-once keys, unlocks, lineage, retries --------------------------------
+
+TEST_P(StoreTest, JobsAreNumberedWithinTheirKeyEachFollowingThePrevious) {
+  auto first = store_->start_job(request("k"), never_live)->job;
+  auto other = store_->start_job(request("other"), never_live)->job;
+  auto second = store_->start_job(request("k"), never_live)->job;
+  EXPECT_EQ(first.attempt_no, 1);
+  EXPECT_FALSE(first.rerun_of_job_id.has_value());
+  EXPECT_EQ(other.attempt_no, 1);
+  EXPECT_EQ(second.attempt_no, 2);
+  EXPECT_EQ(second.rerun_of_job_id, first.id);
+  auto stored = **store_->find_job(second.id);
+  EXPECT_EQ(stored.attempt_no, 2);
+  EXPECT_EQ(stored.rerun_of_job_id, first.id);
+  EXPECT_EQ(stored.trigger, JobTrigger::kStart);
+}
+
+TEST_P(StoreTest, StrictStartOfAUsedKeyReturnsItsNewestJobUnaccepted) {
+  JobRequest strict = request("k");
+  strict.strict = true;
+  auto first = store_->start_job(strict, always_live);
+  ASSERT_TRUE(first.is_ok());
+  EXPECT_FALSE(first->existing);
+  EXPECT_TRUE(first->accepted);
+  EXPECT_TRUE(first->job.strict);
+  ASSERT_TRUE(*store_->finish_job(first->job.id, {RunStatus::kFailed, 1, {}, {}}));
+
+  auto again = store_->start_job(strict, always_live);
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_TRUE(again->existing);
+  EXPECT_FALSE(again->accepted);
+  EXPECT_EQ(again->job.id, first->job.id);
+  EXPECT_EQ(again->job.status, RunStatus::kFailed);
+  // Without --strict the key runs again.
+  auto plain = store_->start_job(request("k"), always_live);
+  EXPECT_FALSE(plain->existing);
+  EXPECT_EQ(plain->job.attempt_no, 2);
+}
+
+TEST_P(StoreTest, UnlockLetsOneStrictStartRunWithItsReason) {
+  JobRequest strict = request("k");
+  strict.strict = true;
+  auto first = store_->start_job(strict, always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(first.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  auto unlocked = store_->unlock_key("k", "bad data upstream", std::nullopt, always_live);
+  ASSERT_TRUE(unlocked.is_ok()) << unlocked.status().message();
+  EXPECT_EQ(unlocked->newest.id, first.id);
+  EXPECT_FALSE(unlocked->expires_at.has_value());
+
+  auto rerun = store_->start_job(strict, always_live);
+  ASSERT_TRUE(rerun.is_ok());
+  EXPECT_FALSE(rerun->existing);
+  EXPECT_TRUE(rerun->job.strict_override_used);
+  EXPECT_EQ(rerun->job.rerun_reason, "bad data upstream");
+  EXPECT_EQ(rerun->job.rerun_of_job_id, first.id);
+  EXPECT_EQ(rerun->job.attempt_no, 2);
+  auto stored = **store_->find_job(rerun->job.id);
+  EXPECT_TRUE(stored.strict_override_used);
+  EXPECT_EQ(stored.rerun_reason, "bad data upstream");
+
+  ASSERT_TRUE(*store_->finish_job(rerun->job.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  auto locked_again = store_->start_job(strict, always_live);
+  EXPECT_TRUE(locked_again->existing);
+  EXPECT_FALSE(locked_again->accepted);
+  EXPECT_EQ(locked_again->job.id, rerun->job.id);
+}
+
+TEST_P(StoreTest, AnUnlockNotUsedWithinItsTtlLapses) {
+  JobRequest strict = request("k");
+  strict.strict = true;
+  auto first = store_->start_job(strict, always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(first.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  auto unlocked = store_->unlock_key("k", std::nullopt, 60 * kMicrosPerSecond, always_live);
+  ASSERT_TRUE(unlocked.is_ok());
+  EXPECT_EQ(unlocked->expires_at, clock_.now() + 60 * kMicrosPerSecond);
+
+  clock_.advance(60 * kMicrosPerSecond);  // the instant it expires
+  auto lapsed = store_->start_job(strict, always_live);
+  EXPECT_TRUE(lapsed->existing);
+  EXPECT_FALSE(lapsed->accepted);
+
+  // Just inside the TTL, the unlock is used.
+  ASSERT_TRUE(store_->unlock_key("k", std::nullopt, 60 * kMicrosPerSecond, always_live).is_ok());
+  clock_.advance(60 * kMicrosPerSecond - 1);
+  auto used = store_->start_job(strict, always_live);
+  EXPECT_FALSE(used->existing);
+  EXPECT_TRUE(used->job.strict_override_used);
+}
+
+TEST_P(StoreTest, AnUnlockDoesNotOutliveTheHistoryOfItsKey) {
+  JobRequest strict = request("k");
+  strict.strict = true;
+  auto first = store_->start_job(strict, always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(first.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  ASSERT_TRUE(store_->unlock_key("k", "once more", std::nullopt, always_live).is_ok());
+  ASSERT_EQ(*store_->delete_terminal_runs({first.id}), 1);  // `ratchet clean`
+  // The key has no job: a strict start runs, and uses the unlock up.
+  auto fresh = store_->start_job(strict, always_live)->job;
+  EXPECT_FALSE(fresh.strict_override_used);
+  ASSERT_TRUE(*store_->finish_job(fresh.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  auto after = store_->start_job(strict, always_live);
+  EXPECT_TRUE(after->existing) << "the unlock from before the clean was not kept";
+  EXPECT_FALSE(after->accepted);
+}
+
+TEST_P(StoreTest, UnlockRefusesALiveJobAndAKeyWithoutJobs) {
+  auto live = store_->start_job(request("k"), always_live)->job;
+  auto refused = store_->unlock_key("k", std::nullopt, std::nullopt, always_live);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(refused.status().message().starts_with("Cannot unlock active job"))
+      << refused.status().message();
+  auto none = store_->unlock_key("nothing", std::nullopt, std::nullopt, always_live);
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_EQ(none.status().code(), Code::kNotFound);
+  // A job that only looks live is recorded LOST, and the key is unlocked.
+  EXPECT_TRUE(store_->unlock_key("k", std::nullopt, std::nullopt, never_live).is_ok());
+  EXPECT_EQ((**store_->find_job(live.id)).status, RunStatus::kLost);
+}
+
+TEST_P(StoreTest, ARetryEndsTheAttemptAndStartsTheNextInOneTransaction) {
+  JobRequest with_retries = request("k");
+  with_retries.retries = 2;
+  with_retries.retry_delay = kMicrosPerSecond;
+  auto first = store_->start_job(with_retries, always_live)->job;
+  EXPECT_EQ(first.retries, 2);
+  auto next =
+      store_->retry_job(first.id, {RunStatus::kFailed, 3, {}, "exited with code 3"}, with_retries);
+  ASSERT_TRUE(next.is_ok()) << next.status().message();
+  ASSERT_TRUE(next->has_value());
+  const JobRecord& second = **next;
+  EXPECT_EQ(second.status, RunStatus::kStarting);
+  EXPECT_EQ(second.trigger, JobTrigger::kRetry);
+  EXPECT_EQ(second.attempt_no, 2);
+  EXPECT_EQ(second.rerun_of_job_id, first.id);
+  EXPECT_NE(second.stdout_file, first.stdout_file);
+  EXPECT_EQ((**store_->find_job(first.id)).exit_code, 3);
+  // The key never had a moment without a live job: a start finds the retry.
+  auto start = store_->start_job(request("k"), always_live);
+  EXPECT_TRUE(start->existing);
+  EXPECT_EQ(start->job.id, second.id);
+  EXPECT_EQ((**store_->find_retry_of(first.id)).id, second.id);
+  EXPECT_FALSE(store_->find_retry_of(second.id)->has_value());
+  // An attempt that had already ended starts nothing.
+  auto late = store_->retry_job(first.id, {RunStatus::kFailed, 1, {}, {}}, with_retries);
+  ASSERT_TRUE(late.is_ok());
+  EXPECT_FALSE(late->has_value());
+}
+
+TEST_P(StoreTest, CancelRecordsItsReasonAndWhen) {
+  auto job = store_->start_job(request("k"), always_live)->job;
+  ASSERT_TRUE(*store_->request_cancel(job.id, 5 * kMicrosPerSecond, "wrong input"));
+  auto stored = **store_->find_job(job.id);
+  EXPECT_EQ(stored.cancel_reason, "wrong input");
+  EXPECT_EQ(stored.cancel_requested_at, clock_.now());
+  EXPECT_EQ(stored.cancel_grace, 5 * kMicrosPerSecond);
+}
+
+TEST_P(StoreTest, ImportAddsEachJobOnceWithItsFields) {
+  JobRecord imported;
+  imported.id = "orches-1";
+  imported.run_key = "nightly";
+  imported.status = RunStatus::kFailed;
+  imported.command = {"sh", "-c", "exit 2"};
+  imported.exit_code = 2;
+  imported.started_at = 1'000'000;
+  imported.finished_at = 2'000'000;
+  imported.stdout_file = "/logs/orches-1.stdout";
+  imported.trigger = JobTrigger::kImport;
+  imported.attempt_no = 4;
+  imported.rerun_of_job_id = "orches-0";
+  EXPECT_EQ(*store_->import_jobs({imported}), 1);
+  EXPECT_EQ(*store_->import_jobs({imported}), 0) << "an id already there is left alone";
+  auto stored = **store_->find_job("orches-1");
+  EXPECT_EQ(stored.status, RunStatus::kFailed);
+  EXPECT_EQ(stored.command, imported.command);
+  EXPECT_EQ(stored.exit_code, 2);
+  EXPECT_EQ(stored.started_at, 1'000'000);
+  EXPECT_EQ(stored.finished_at, 2'000'000);
+  EXPECT_EQ(stored.trigger, JobTrigger::kImport);
+  EXPECT_EQ(stored.attempt_no, 4);
+  EXPECT_EQ(stored.rerun_of_job_id, "orches-0");
+  EXPECT_FALSE(stored.supervisor.has_value());
+  // The next job of the key follows the imported history.
+  auto next = store_->start_job(request("nightly"), always_live)->job;
+  EXPECT_EQ(next.attempt_no, 5);
+  EXPECT_EQ(next.rerun_of_job_id, "orches-1");
+}
+
+// A run key is bytes (a job's key comes from the command line): one that is
+// not UTF-8 is kept and found again on both backends.
+TEST_P(StoreTest, ARunKeyThatIsNotUtf8IsKeptAndFoundAgain) {
+  const std::string key = "nightly-\xff\xfe-\xc3";
+  JobRequest strict = request(key);
+  strict.strict = true;
+  auto started = store_->start_job(strict, always_live);
+  ASSERT_TRUE(started.is_ok()) << started.status().message();
+  EXPECT_EQ(started->job.run_key, key);
+  auto newest = store_->newest_job_for_key(key);
+  ASSERT_TRUE(newest.is_ok() && newest->has_value());
+  EXPECT_EQ((*newest)->run_key, key);
+  EXPECT_EQ((*store_->runs_for_key(key, 10))[0].run_key, key);
+  EXPECT_EQ((*store_->list_runs(std::nullopt, 10))[0].run_key, key);
+  EXPECT_TRUE(store_->start_job(strict, always_live)->existing);
+  ASSERT_TRUE(*store_->finish_job(started->job.id, {RunStatus::kSucceeded, 0, {}, {}}));
+  ASSERT_TRUE(store_->unlock_key(key, std::nullopt, std::nullopt, always_live).is_ok());
+  EXPECT_TRUE(store_->start_job(strict, always_live)->job.strict_override_used);
 }
 
 }  // namespace

@@ -35,6 +35,28 @@ inline bool never_live(const JobRecord&, std::string* reason) {
   return false;
 }
 
+// The migration tests of each backend: jobs recorded before lineage (two of
+// key "a", out of order, one of "b", and a call of "a"), and what the
+// migration must make of them: each key's jobs numbered in the order they
+// started, each following the previous one.
+inline constexpr const char* kJobsBeforeLineage =
+    "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at) VALUES "
+    "('a2', 'job', 'a', 'SUCCEEDED', 20, 20), ('a1', 'job', 'a', 'FAILED', 10, 10), "
+    "('b1', 'job', 'b', 'SUCCEEDED', 15, 15), ('c', 'call', 'a', 'SUCCEEDED', 30, 30);";
+
+inline void expect_jobs_numbered_by_key(Store& store) {
+  auto a1 = **store.find_job("a1");
+  auto a2 = **store.find_job("a2");
+  EXPECT_EQ(a1.attempt_no, 1);
+  EXPECT_FALSE(a1.rerun_of_job_id.has_value());
+  EXPECT_EQ(a2.attempt_no, 2);
+  EXPECT_EQ(a2.rerun_of_job_id, "a1");
+  EXPECT_EQ((**store.find_job("b1")).attempt_no, 1);
+  auto next = store.start_job(test_job_request("a", "/tmp"), always_live);
+  ASSERT_TRUE(next.is_ok()) << next.status().message();
+  EXPECT_EQ(next->job.attempt_no, 3);
+}
+
 // A fresh store of the backend in store_, on clock_.
 class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -79,6 +101,32 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     sqlite3_finalize(query);
     sqlite3_close(db);
     return n;
+  }
+
+  // Claims up to `limit` due calls, as server-a with a lease of a second.
+  std::vector<ClaimedCall> claim(int limit = 100) {
+    std::vector<ClaimedCall> claimed;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(
+                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return claimed;
+  }
+
+  // Runs one transition (`f(tx)`) in a transaction of its own; whether it applied.
+  template <typename F>
+  bool apply(F&& f) {
+    bool applied = false;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(applied, f(tx));
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return applied;
   }
 
   FakeClock clock_;

@@ -74,7 +74,9 @@ void suspend_on(Context& context, std::coroutine_handle<> handle, WaitMode mode,
                 std::uint64_t first, std::size_t n);
 // The step that decides a satisfied wait: kAll the first error to arrive (0
 // when none failed), kAny the first success (else the first error), kRace the
-// first result, kOne the step itself.
+// first result (PermanentError when results arrived together without their
+// order: see PollResult.arrival_order), kOne the step itself. Among results
+// without an order, the earliest call wins.
 std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t first,
                             std::size_t n);
 

@@ -1,0 +1,214 @@
+#include "jobs/orchesjob.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/time_format.hpp"
+#include "jobs/process.hpp"
+#include "storage/sqlite_db.hpp"
+
+namespace ratchet::jobs {
+namespace {
+
+constexpr int kBusyTimeoutMs = 10000;
+
+// One row of orchesjob's `jobs` table, as it stores it.
+struct Row {
+  std::string job_id;
+  std::optional<std::string> run_key;
+  std::optional<std::int64_t> worker_pid, target_pid;
+  std::string command;
+  std::string status;
+  std::optional<std::int64_t> exit_code;
+  std::optional<std::string> started_at, finished_at;
+};
+
+std::vector<std::string> parse_command(const std::string& text) {
+  auto array = nlohmann::json::parse(text, nullptr, false);
+  std::vector<std::string> command;
+  if (array.is_array()) {
+    for (const auto& arg : array) {
+      if (!arg.is_string()) return {text};
+      command.push_back(arg.get<std::string>());
+    }
+    return command;
+  }
+  return {text};  // not the JSON array 1.0 writes: kept whole, as one word
+}
+
+std::optional<Micros> parse_time(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  auto parsed = parse_datetime(*text);
+  return parsed.is_ok() ? std::optional<Micros>(*parsed) : std::nullopt;
+}
+
+// STARTING or RUNNING, or a status Ratchet does not know: not known to be over.
+bool unfinished(const Row& row) {
+  auto status = parse_status(row.status);
+  return !status || !is_terminal(*status);
+}
+
+bool process_runs(const std::optional<std::int64_t>& pid) {
+  return pid && *pid > 0 && *pid <= INT32_MAX && identify_process(static_cast<int>(*pid));
+}
+
+Result<std::vector<Row>> read_rows(sqlite::Database& db,
+                                   std::map<std::string, std::string>* key_of_job) {
+  std::vector<Row> rows;
+  RETURN_IF_ERROR(db.exec("BEGIN"));  // one consistent snapshot of both tables
+  ASSIGN_OR_RETURN(sqlite::Statement * jobs,
+                   db.prepare("SELECT job_id, run_key, worker_pid, target_pid, command, status, "
+                              "exit_code, started_at, finished_at FROM jobs ORDER BY rowid"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, jobs->step());
+    if (!has_row) break;
+    rows.push_back(Row{jobs->text(0), jobs->optional_text(1), jobs->optional_int64(2),
+                       jobs->optional_int64(3), jobs->text(4), jobs->text(5),
+                       jobs->optional_int64(6), jobs->optional_text(7), jobs->optional_text(8)});
+  }
+  jobs->reset();
+  auto keys = db.prepare("SELECT run_key, job_id FROM run_keys");
+  if (keys.is_ok()) {  // a job without a run key may still be named by this table
+    while (true) {
+      auto has_row = (*keys)->step();
+      if (!has_row.is_ok() || !*has_row) break;
+      (*key_of_job)[(*keys)->text(1)] = (*keys)->text(0);
+    }
+    (*keys)->reset();
+  }
+  (void)db.exec("COMMIT");
+  return rows;
+}
+
+// The job as Ratchet records it; `ran_away` when orchesjob left it STARTING
+// or RUNNING and nothing of it runs any more.
+JobRecord convert(const Row& row, const std::string& log_dir, Micros now, bool* ran_away) {
+  JobRecord job;
+  job.id = row.job_id;
+  job.run_key = row.run_key.value_or("");
+  job.command = parse_command(row.command);
+  job.trigger = JobTrigger::kImport;
+  job.stdout_file = log_dir + "/" + job.id + ".stdout";
+  job.stderr_file = log_dir + "/" + job.id + ".stderr";
+  job.finished_at = parse_time(row.finished_at);
+  job.started_at = parse_time(row.started_at).value_or(job.finished_at.value_or(now));
+  *ran_away = unfinished(row);
+  if (*ran_away) {
+    job.status = RunStatus::kLost;
+    job.error = "orchesjob left it " + row.status + " and nothing of it ran when it was imported";
+    job.finished_at = job.finished_at.value_or(now);
+    return job;
+  }
+  job.status = *parse_status(row.status);
+  if (row.exit_code && *row.exit_code == -1) {
+    job.error = "could not be launched (orchesjob did not record why)";
+  } else if (row.exit_code && *row.exit_code < 0) {
+    job.signal = signal_name(static_cast<int>(-*row.exit_code));
+    job.error = "killed by " + *job.signal;
+  } else if (row.exit_code) {
+    job.exit_code = static_cast<int>(*row.exit_code);
+    if (*job.exit_code != 0) job.error = "exited with code " + std::to_string(*job.exit_code);
+  }
+  if (job.status == RunStatus::kCancelled) job.error = "cancelled by orchesjob";
+  return job;
+}
+
+// Each key's jobs in the order they started: 1, 2, ..., each following the one
+// before it.
+void number_by_key(std::vector<JobRecord>* jobs) {
+  std::stable_sort(jobs->begin(), jobs->end(), [](const JobRecord& a, const JobRecord& b) {
+    return a.started_at < b.started_at;
+  });
+  std::map<std::string, const JobRecord*> newest;
+  for (auto& job : *jobs) {
+    if (job.run_key.empty()) continue;
+    auto previous = newest.find(job.run_key);
+    if (previous != newest.end()) {
+      job.attempt_no = previous->second->attempt_no + 1;
+      job.rerun_of_job_id = previous->second->id;
+    }
+    newest[job.run_key] = &job;
+  }
+}
+
+Status copy_file(const std::string& from, const std::string& to, bool* copied) {
+  *copied = false;
+  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    if (errno == ENOENT) return Status::ok();
+    return internal_error("cannot read " + from + ": " + std::strerror(errno));
+  }
+  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) {
+    close(in);
+    return internal_error("cannot write " + to + ": " + std::strerror(errno));
+  }
+  ssize_t n = 0;
+  while ((n = sendfile(out, in, nullptr, 1 << 20)) > 0) {
+  }
+  int error = errno;
+  close(in);
+  if (close(out) != 0 && n == 0) n = -1, error = errno;
+  if (n < 0) return internal_error("cannot copy " + from + ": " + std::strerror(error));
+  *copied = true;
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const std::string& log_dir,
+                                                Micros now) {
+  const std::string db_path = dir + "/orchesjob.db";
+  struct stat info {};
+  if (stat(db_path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    return not_found("no orchesjob state directory at " + dir + " (" + db_path + " is missing)");
+  }
+  ASSIGN_OR_RETURN(auto db, sqlite::Database::open_read_only(db_path, kBusyTimeoutMs));
+  std::map<std::string, std::string> key_of_job;
+  auto rows = read_rows(*db, &key_of_job);
+  if (!rows.is_ok()) {
+    return Status(rows.status().code(),
+                  "cannot read orchesjob's history in " + db_path + ": " + rows.status().message());
+  }
+  for (const Row& row : *rows) {
+    if (!unfinished(row)) continue;
+    for (const auto& pid : {row.worker_pid, row.target_pid}) {
+      if (process_runs(pid)) {
+        return failed_precondition("orchesjob's job " + row.job_id + " is still " + row.status +
+                                   " (pid " + std::to_string(*pid) +
+                                   " is alive); import once it has ended");
+      }
+    }
+  }
+  OrchesjobHistory history;
+  for (Row row : *rows) {
+    if (!row.run_key && key_of_job.count(row.job_id)) row.run_key = key_of_job[row.job_id];
+    bool ran_away = false;
+    history.jobs.push_back(convert(row, log_dir, now, &ran_away));
+    if (ran_away) ++history.lost;
+  }
+  number_by_key(&history.jobs);
+  return history;
+}
+
+Result<int> copy_orchesjob_logs(const std::string& dir, const JobRecord& job) {
+  int copied = 0;
+  for (const auto& [stream, to] :
+       {std::pair{"stdout", &job.stdout_file}, std::pair{"stderr", &job.stderr_file}}) {
+    bool done = false;
+    RETURN_IF_ERROR(copy_file(dir + "/logs/" + job.id + "." + stream, *to, &done));
+    copied += done ? 1 : 0;
+  }
+  return copied;
+}
+
+}  // namespace ratchet::jobs

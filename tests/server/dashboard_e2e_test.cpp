@@ -1,0 +1,180 @@
+// The dashboard served by a real `ratchet server`, on each backend: its JSON
+// API over the store the scheduler writes, and its live views, streamed as
+// server-sent events over real HTTP. (The page itself is driven in a browser
+// by tests/dashboard.)
+//
+// Nothing here sleeps to synchronise: every wait is a Wait RPC, a stream read
+// for an expected event, or a poll with a bounded deadline.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "http/client.hpp"
+#include "http/test_support.hpp"
+#include "protocol/values.hpp"
+#include "storage/pg_testing.hpp"
+#include "support/api_client.hpp"
+#include "support/server_process.hpp"
+#include "test_endpoint.hpp"
+
+namespace ratchet {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::ApiClient;
+using testing::make_call;
+using testing::ServerProcess;
+using testing::ServerSettings;
+using testing::TempDir;
+using testing::TestEndpoint;
+using Steady = std::chrono::steady_clock;
+
+constexpr const char* kReadKey = "look-only";
+
+class DashboardE2E : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string db;
+    if (GetParam() == "postgres") {
+      RATCHET_OPEN_PG_DATABASE(pg_);
+      db = pg_->url();
+    }
+    endpoint_ = std::make_unique<TestEndpoint>(testing::EndpointOptions{});
+    std::filesystem::create_directories(dir_.file("home"));
+    server_ = std::make_unique<ServerProcess>(
+        ServerSettings{dir_.file("home"), "k", "", {"--read-key", kReadKey}, db});
+    Status started = server_->start();
+    ASSERT_TRUE(started.is_ok()) << started.message();
+  }
+  void TearDown() override {
+    if (HasFailure() && server_) std::cerr << server_->logs();
+    server_.reset();
+    endpoint_.reset();
+  }
+
+  // Dispatches an `echo` call and waits for its result; its id.
+  std::string echo(int input) {
+    ApiClient client(server_->url(), "k");
+    auto id = client.dispatch_one(make_call(endpoint_->url(), "echo", protocol::pack_int64(input)));
+    EXPECT_TRUE(id.is_ok()) << id.status().message();
+    if (!id.is_ok()) return "";
+    EXPECT_TRUE(client.await_result(*id).is_ok());
+    return *id;
+  }
+
+  // GET of the dashboard API with the read key: status and JSON body.
+  std::pair<int, json> get(const std::string& path) {
+    http::Client client;
+    http::Request request{"GET", server_->url() + "/ratchet/v1/" + path, {}, ""};
+    request.headers.add("Authorization", std::string("Bearer ") + kReadKey);
+    auto response = client.send_sync(std::move(request));
+    EXPECT_TRUE(response.is_ok()) << response.status().message();
+    if (!response.is_ok()) return {0, json()};
+    return {response->status, json::parse(response->body, nullptr, false)};
+  }
+
+  TempDir dir_;
+  std::optional<ratchet::testing::PgTestDatabase> pg_;
+  std::unique_ptr<TestEndpoint> endpoint_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+// An event stream read over a raw socket: what arrived so far.
+class EventStream {
+ public:
+  EventStream(std::uint16_t port, const std::string& query, const std::string& key) {
+    fd_ = http::testing::connect_to(port);
+    http::testing::write_all(fd_, "GET /ratchet/v1/events?" + query +
+                                      " HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer " + key +
+                                      "\r\n\r\n");
+  }
+  ~EventStream() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // Reads until `wanted` arrived (true) or 60 s passed, the stream ended.
+  bool wait_for(const std::string& wanted) {
+    auto deadline = Steady::now() + 60s;
+    char chunk[16384];
+    while (seen_.find(wanted, from_) == std::string::npos) {
+      if (Steady::now() > deadline) return false;
+      ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+      if (n == 0) return false;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+      if (n > 0) seen_.append(chunk, static_cast<std::size_t>(n));
+    }
+    from_ = seen_.find(wanted, from_) + wanted.size();
+    return true;
+  }
+  const std::string& seen() const { return seen_; }
+
+ private:
+  int fd_ = -1;
+  std::string seen_;
+  std::size_t from_ = 0;  // what wait_for() matched is not matched again
+};
+
+TEST_P(DashboardE2E, ServesTheRunsListACallAndHealthFromTheStore) {
+  std::string first = echo(1);
+  std::string second = echo(2);
+  auto [status, runs] = get("runs");
+  ASSERT_EQ(status, 200) << runs.dump();
+  ASSERT_EQ(runs["runs"].size(), 2u) << runs.dump();
+  EXPECT_EQ(runs["runs"][0]["id"], second) << "newest first";
+  EXPECT_EQ(runs["runs"][1]["id"], first);
+  EXPECT_EQ(runs["runs"][0]["status"], "SUCCEEDED");
+  auto [tree_status, tree] = get("calls/" + first + "/tree");
+  ASSERT_EQ(tree_status, 200) << tree.dump();
+  EXPECT_EQ(tree["nodes"][0]["function"], "echo");
+  auto [call_status, call] = get("calls/" + first);
+  ASSERT_EQ(call_status, 200) << call.dump();
+  EXPECT_EQ(call["output"]["kind"], "json") << call.dump();
+  auto [health_status, health] = get("health");
+  EXPECT_EQ(health_status, 200) << health.dump();
+  auto [filtered_status, filtered] = get("runs?name=nothing");
+  EXPECT_EQ(filtered_status, 200);
+  EXPECT_TRUE(filtered["runs"].empty()) << filtered.dump();
+}
+
+TEST_P(DashboardE2E, TheRunsListStreamsEachChangeAsAnEvent) {
+  std::string first = echo(1);
+  EventStream events(server_->port(), "view=runs&limit=50", kReadKey);
+  ASSERT_TRUE(events.wait_for("event: update\ndata: {")) << events.seen();
+  ASSERT_TRUE(events.wait_for(first)) << events.seen();
+  EXPECT_NE(events.seen().find("text/event-stream"), std::string::npos) << events.seen();
+  std::string second = echo(2);
+  EXPECT_TRUE(events.wait_for(second)) << "the new call never came: " << events.seen();
+}
+
+TEST_P(DashboardE2E, ACallsStreamFollowsItFromRunningToItsEnd) {
+  ApiClient client(server_->url(), "k");
+  auto id = client.dispatch_one(make_call(endpoint_->url(), "gated", protocol::pack_int64(7)));
+  ASSERT_TRUE(id.is_ok()) << id.status().message();
+  ASSERT_TRUE(endpoint_->wait_for_requests(1, 30s)) << "the endpoint never got the call";
+  EventStream events(server_->port(), "view=call&id=" + *id, "k");
+  ASSERT_TRUE(events.wait_for("\"status\":\"RUNNING\"")) << events.seen();
+  endpoint_->open_gate();
+  EXPECT_TRUE(events.wait_for("\"status\":\"SUCCEEDED\"")) << events.seen();
+}
+
+TEST_P(DashboardE2E, EventsNeedAKeyAndAKnownView) {
+  std::string refused = http::testing::exchange(
+      server_->port(), "GET /ratchet/v1/events?view=runs HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(http::testing::status_of(refused), 401) << refused;
+  auto [status, body] = get("events?view=everything");
+  EXPECT_EQ(status, 400) << body.dump();
+  EventStream missing(server_->port(), "view=call&id=no-such-call", kReadKey);
+  EXPECT_TRUE(missing.wait_for("event: error\ndata: {\"code\":\"not_found\"")) << missing.seen();
+  EXPECT_TRUE(missing.wait_for("0\r\n\r\n")) << "the stream ends after an error";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DashboardE2E, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace ratchet
