@@ -99,8 +99,8 @@ TEST_F(OnDispatchPyServer, CallsCoroutinesFanOutTailCallsAndBatchesWork) {
   batch.add(twice(1)).add(twice(2));
   auto ids = batch.dispatch();
   ASSERT_EQ(ids.size(), 2u);
-  EXPECT_EQ(twice.wait(ids[0]), 2);
-  EXPECT_EQ(twice.wait(ids[1]), 4);
+  EXPECT_EQ(twice.wait(Handle<int>(ids[0])), 2);
+  EXPECT_EQ(twice.wait(Handle<int>(ids[1])), 4);
   dispatch.stop();
 }
 
@@ -192,11 +192,11 @@ TEST_F(OnDispatchPyServer, AWaitPastItsDeadlineEndsWithTimeoutErrorThoughTheServ
     co_return co_await race(std::move(calls));
   });
   dispatch.start();
-  std::string id = fastest.dispatch();
+  auto id = fastest.dispatch();
   auto started = Steady::now();
   // Ratchet would resume the race after 10 ms; the test server holds it, and Wait
   // with it, until the 4 s call is done.
-  EXPECT_THROW((void)fastest.wait(id, 500ms), TimeoutError);
+  EXPECT_THROW((void)fastest.wait(id, 500ms), WaitTimeoutError);
   EXPECT_LT(Steady::now() - started, 3500ms) << "the deadline, not the server, ended the wait";
   dispatch.stop();
 }
