@@ -112,7 +112,7 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
 }
 
 // A store from before the lineage migration has its jobs numbered by it.
-// within their keys in the order they started.
+// (within their keys, in the order they started).
 TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   // The index of the lineage migration (later ones come after it on merges).
   std::size_t before = 0;
