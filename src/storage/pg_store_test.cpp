@@ -111,7 +111,7 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
-// A store from before the lineage migration has its jobs numbered by it.
+// A store from before the lineage migration has its jobs numbered by it
 // (within their keys, in the order they started).
 TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   // The index of the lineage migration (later ones come after it on merges).
