@@ -114,12 +114,7 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
 // A store from before the lineage migration has its jobs numbered by it
 // (within their keys, in the order they started).
 TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
-  // The index of the lineage migration (later ones come after it on merges).
-  std::size_t before = 0;
-  while (std::string_view(pg::migrations()[before]).find("ADD COLUMN attempt_no") ==
-         std::string_view::npos) {
-    ++before;
-  }
+  const std::size_t before = migrations_before_lineage(pg::migrations());
   std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";
   for (std::size_t i = 0; i < before; ++i) schema += pg::migrations()[i];
   schema += "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");";

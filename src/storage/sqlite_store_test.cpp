@@ -124,12 +124,7 @@ TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   std::filesystem::remove(path_);
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
-  // The index of the lineage migration (later ones come after it on merges).
-  std::size_t before = 0;
-  while (std::string_view(sqlite::migrations()[before]).find("ADD COLUMN attempt_no") ==
-         std::string_view::npos) {
-    ++before;
-  }
+  const std::size_t before = migrations_before_lineage(sqlite::migrations());
   for (std::size_t i = 0; i < before; ++i) {
     ASSERT_EQ(sqlite3_exec(raw, sqlite::migrations()[i], nullptr, nullptr, nullptr), SQLITE_OK);
   }

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
@@ -43,6 +45,18 @@ inline constexpr const char* kJobsBeforeLineage =
     "INSERT INTO runs (id, kind, run_key, status, started_at, updated_at) VALUES "
     "('a2', 'job', 'a', 'SUCCEEDED', 20, 20), ('a1', 'job', 'a', 'FAILED', 10, 10), "
     "('b1', 'job', 'b', 'SUCCEEDED', 15, 15), ('c', 'call', 'a', 'SUCCEEDED', 30, 30);";
+
+// How many of a backend's migrations come before the one that adds the jobs'
+// lineage (later ones, other columns, follow it).
+inline std::size_t migrations_before_lineage(std::span<const char* const> migrations) {
+  for (std::size_t i = 0; i < migrations.size(); ++i) {
+    if (std::string_view(migrations[i]).find("ADD COLUMN attempt_no") != std::string_view::npos) {
+      return i;
+    }
+  }
+  ADD_FAILURE() << "no migration adds attempt_no";
+  return migrations.size();
+}
 
 inline void expect_jobs_numbered_by_key(Store& store) {
   auto a1 = **store.find_job("a1");
