@@ -62,7 +62,8 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                                           {"value", 3, "bytes"},
                                           {"traceback", 4, "bytes"}});
   expect_fields(v1::Exit::descriptor(), {{"result", 1, "dispatch.sdk.v1.CallResult"},
-                                         {"tail_call", 2, "dispatch.sdk.v1.Call"}});
+                                         {"tail_call", 2, "dispatch.sdk.v1.Call"},
+                                         {"hold", 100, "bool"}});
   expect_fields(v1::Poll::descriptor(),
                 {{"coroutine_state", 1, "bytes", false, "state"},
                  {"typed_coroutine_state", 6, "google.protobuf.Any", false, "state"},

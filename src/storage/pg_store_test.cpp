@@ -111,8 +111,8 @@ TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
-// Lineage is the last migration: a store from before it has its jobs numbered
-// within their keys in the order they started.
+// A store from before the lineage migration has its jobs numbered by it
+// (within their keys, in the order they started).
 TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   const std::size_t before = migrations_before_lineage(pg::migrations());
   std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";

@@ -118,7 +118,7 @@ TEST_F(SqliteStoreTest, DeferredCheckpointsWaitForCheckpointIfDue) {
   EXPECT_GT(db_size(), now);
 }
 
-// Lineage is the last migration: a store from before it has its jobs numbered.
+// A store from before the lineage migration has its jobs numbered by it.
 TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
   store_.reset();
   std::filesystem::remove(path_);
