@@ -99,8 +99,8 @@ TEST_F(OnDispatchPyServer, CallsCoroutinesFanOutTailCallsAndBatchesWork) {
   batch.add(twice(1)).add(twice(2));
   auto ids = batch.dispatch();
   ASSERT_EQ(ids.size(), 2u);
-  EXPECT_EQ(twice.wait(ids[0]), 2);
-  EXPECT_EQ(twice.wait(ids[1]), 4);
+  EXPECT_EQ(twice.wait(Handle<int>(ids[0])), 2);
+  EXPECT_EQ(twice.wait(Handle<int>(ids[1])), 4);
   dispatch.stop();
 }
 
@@ -192,7 +192,7 @@ TEST_F(OnDispatchPyServer, AWaitPastItsDeadlineEndsWithTimeoutErrorThoughTheServ
     co_return co_await race(std::move(calls));
   });
   dispatch.start();
-  std::string id = fastest.dispatch();
+  Handle<int> id = fastest.dispatch();
   auto started = Steady::now();
   // Ratchet would resume the race after 10 ms; the test server holds it, and Wait
   // with it, until the 4 s call is done.
