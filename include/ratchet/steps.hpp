@@ -167,6 +167,25 @@ inline detail::NowAwaiter now() { return {}; }
 // 64 random bits, as a step: recorded on the first run, the same on every replay.
 inline detail::RandomAwaiter random() { return {}; }
 
+// A change of a coroutine's code that keeps runs recorded before it on their
+// old path (docs/sdk.md, "Safe deploys"):
+//
+//   if (ratchet::patched("charge-in-cents")) {
+//     co_await charge_cents(order.cents);            // new runs, and runs that took this path
+//   } else {
+//     co_await charge(order.cents / 100.0);          // runs recorded before the change
+//   }
+//
+// A run that reaches it with the patch in its code records a marker step and
+// takes the new path, then and on every replay. A run whose journal already
+// has another step at this position was recorded by the old code: it takes the
+// old path. Once no run of the old code is open (`ratchet check`), remove the
+// old branch, keeping the patched() call while runs that recorded its marker
+// are open. Not a co_await: it decides at once.
+inline bool patched(std::string_view name) {
+  return detail::patched(detail::require_context("ratchet::patched"), name);
+}
+
 // The call the function running on this thread runs for: its dispatch id (the
 // same on every attempt and resume: derive idempotency keys from it), root and
 // parent ids, function and attempt. std::logic_error outside a function run by

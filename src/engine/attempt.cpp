@@ -140,7 +140,8 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
-    t.kind = Transition::Kind::kRestart;
+    t.kind = exit.hold() ? Transition::Kind::kHold : Transition::Kind::kRestart;
+    if (exit.hold() && error && !error->type.empty()) t.reason.type = error->type;
     return t;
   }
   if (protocol::is_temporary(status)) {

@@ -44,6 +44,7 @@ struct Transition {
     kTailCall,        // replace function and input (function, input)
     kSuspend,         // a coroutine waits for children (poll, children)
     kRejectChildren,  // the poll's children cannot be dispatched (poll, reason)
+    kHold,            // INCOMPATIBLE_STATE with Exit.hold: keep it for an operator (reason)
   };
   Kind kind = Kind::kFinish;
   protocol::DispatchStatus status = protocol::DispatchStatus::kOk;

@@ -202,6 +202,22 @@ TEST(InterpretReply, ProtoWithMediaTypeParametersIsARunResponse) {
   EXPECT_TRUE(t.end.succeeded);
 }
 
+TEST(InterpretReply, IncompatibleStateWithHoldHoldsTheCallWithTheReport) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_INCOMPATIBLE_STATE);
+  response.mutable_exit()->set_hold(true);
+  auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+  error->set_type("IncompatibleStateError");
+  error->set_message("step 5 diverged");
+  auto t = interpret_reply(a_call(), proto_reply(response), 0);
+  EXPECT_EQ(t.kind, Transition::Kind::kHold);
+  EXPECT_EQ(t.reason.type, "IncompatibleStateError");
+  EXPECT_EQ(t.reason.message, "step 5 diverged");
+  // Hold means nothing with another status: an error is an error.
+  response.set_status(pb::STATUS_PERMANENT_ERROR);
+  EXPECT_EQ(interpret_reply(a_call(), proto_reply(response), 0).kind, Transition::Kind::kFinish);
+}
+
 TEST(InterpretReply, TemporaryStatusesRetryAndPermanentOnesFail) {
   for (auto [status, kind] : {std::pair{pb::STATUS_TEMPORARY_ERROR, Transition::Kind::kRetry},
                               std::pair{pb::STATUS_THROTTLED, Transition::Kind::kRetry},

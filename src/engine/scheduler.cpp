@@ -188,6 +188,12 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
                        tx.reject_children(call.id, call.lease_epoch, t.poll, t.reason, delivered));
       break;
     }
+    case Kind::kHold: {
+      spdlog::warn("call {} ({}) is held for an operator: {}", call.id, call.function,
+                   t.reason.message);
+      ASSIGN_OR_RETURN(applied, tx.hold(call.id, call.lease_epoch, t.reason));
+      break;
+    }
     case Kind::kRetry:
     case Kind::kRestart:
       break;

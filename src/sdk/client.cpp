@@ -163,4 +163,22 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
   }
 }
 
+::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
+                                                     const std::vector<std::string>& functions) {
+  ::ratchet::v1::ListOpenRequest list;
+  for (const auto& function : functions) list.add_functions(function);
+  auto response = send(core, api_request(core, protocol::kListOpenPath, list.SerializeAsString()),
+                       core.options.api_timeout);
+  if (!response.is_ok()) throw_transport_error(core, response.status());
+  if (response->status != 200) {
+    throw_api_error(*response, "the server did not list the open coroutines (is it a Ratchet "
+                               "server? ListOpen is Ratchet's own RPC)");
+  }
+  ::ratchet::v1::ListOpenResponse open;
+  if (!open.ParseFromString(response->body)) {
+    throw InvalidResponseError("the server's answer to ListOpen is not a ListOpenResponse");
+  }
+  return open;
+}
+
 }  // namespace ratchet::detail

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "protocol/journal_edit.hpp"
 #include "protocol/values.hpp"
 
 namespace ratchet::sdk {
@@ -21,14 +22,8 @@ std::uint64_t argument_hash(const nlohmann::json& arguments) {
 
 namespace {
 
-// The index of `name` in the journal's names, added when new. A coroutine
-// uses a handful of functions and result types, so a scan is enough.
 std::uint32_t intern(jv1::Journal& journal, std::string_view name) {
-  for (int i = 0; i < journal.names_size(); ++i) {
-    if (journal.names(i) == name) return static_cast<std::uint32_t>(i);
-  }
-  journal.add_names(std::string(name));
-  return static_cast<std::uint32_t>(journal.names_size() - 1);
+  return protocol::intern_name(journal, name);
 }
 
 const std::string& name_at(const jv1::Journal& journal, std::uint32_t index) {
@@ -192,6 +187,8 @@ std::string describe_step(jv1::StepKind kind, std::string_view function) {
       return "local step " + std::string(function);
     case jv1::STEP_KIND_SLEEP:
       return "a sleep";
+    case jv1::STEP_KIND_PATCH:
+      return "patch " + std::string(function);
     default:
       return "a call to " + std::string(function);
   }
@@ -213,10 +210,7 @@ Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind
                 describe_step(recorded.kind(), recorded_function)
           : "the code now calls " + std::string(function) + " with other arguments (hash " +
                 hex(hash) + ", recorded " + hex(recorded.argument_hash()) + ")";
-  return Status(Code::kFailedPrecondition,
-                "step " + std::to_string(step) + " diverged: " + what +
-                    "; the coroutine's code changed under a running call, so it restarts "
-                    "from its input");
+  return Status(Code::kFailedPrecondition, "step " + std::to_string(step) + " diverged: " + what);
 }
 
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id) {
@@ -229,6 +223,8 @@ std::string describe_journal(const jv1::Journal& journal, std::string_view dispa
     text += "  #" + std::to_string(number) + " ";
     if (step.kind() == jv1::STEP_KIND_SLEEP) {
       text += "sleep until " + std::to_string(step.wake_at_us()) + " us: ";
+    } else if (step.kind() == jv1::STEP_KIND_PATCH) {
+      text += "patch " + name_at(journal, step.function()) + ": ";
     } else {
       text += (step.kind() == jv1::STEP_KIND_LOCAL ? "local " : "") +
               name_at(journal, step.function()) + " args " + hex(step.argument_hash()) + ": ";

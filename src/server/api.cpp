@@ -5,6 +5,7 @@
 
 #include "dispatch/sdk/v1/dispatch.pb.h"
 #include "protocol/connect.hpp"
+#include "server/journal_api.hpp"
 
 namespace ratchet::server {
 namespace {
@@ -87,7 +88,8 @@ bool Api::authorized(const http::Request& request) const {
 
 std::optional<http::Response> Api::check_header(const http::Request& header) const {
   std::string_view path = header.path();
-  if (path != protocol::kDispatchPath && path != protocol::kWaitPath) {
+  bool journal = journal_ && path == protocol::kListOpenPath;
+  if (path != protocol::kDispatchPath && path != protocol::kWaitPath && !journal) {
     return connect_error(not_found("no such RPC: " + std::string(path)));
   }
   if (header.method != "POST") return connect_error(invalid_argument("RPCs are POST requests"));
@@ -106,6 +108,8 @@ void Api::handle(http::Request request, http::Responder responder) {
   }
   if (request.path() == protocol::kDispatchPath) {
     dispatch(request, std::move(responder));
+  } else if (request.path() == protocol::kListOpenPath) {
+    journal_->handle(request, std::move(responder));
   } else {
     wait(request, std::move(responder));
   }

@@ -19,9 +19,14 @@ struct ApiOptions {
   std::optional<Micros> default_expiration;  // for calls dispatched without one
 };
 
+class JournalApi;
+
 class Api {
  public:
   Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options);
+  // Serves Ratchet's Journal service (journal_api.hpp) too, authenticated as
+  // the RPCs are; without it, its path is the API's 404.
+  void serve_journal(JournalApi* journal) { journal_ = journal; }
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
   // The http::Server header check: refuses an unknown route, a method other
@@ -36,6 +41,7 @@ class Api {
   engine::Scheduler& scheduler_;
   const Clock& clock_;
   ApiOptions options_;
+  JournalApi* journal_ = nullptr;
 };
 
 // The calls of a DispatchRequest's bytes, each validated, as they are recorded

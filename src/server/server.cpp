@@ -11,6 +11,7 @@
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
+#include "server/journal_api.hpp"
 #include "protocol/connect.hpp"
 #include "storage/store.hpp"
 
@@ -57,6 +58,7 @@ struct Server::Parts {
   std::unique_ptr<engine::Scheduler> scheduler;
   std::unique_ptr<HttpEndpointClient> client;
   std::unique_ptr<Api> api;
+  std::unique_ptr<JournalApi> journal;
   std::unique_ptr<Extension> extension;
   std::unique_ptr<http::Server> http;
   bool stopped = false;
@@ -70,7 +72,8 @@ namespace {
 // Whether a request goes to the Dispatch API (the RPCs, and every path when
 // nothing else is served) rather than to the extension.
 bool for_api(const http::Request& request, const Extension* extension) {
-  return !extension || request.path().starts_with("/dispatch.sdk.v1.");
+  return !extension || request.path().starts_with("/dispatch.sdk.v1.") ||
+         request.path().starts_with("/ratchet.v1.");
 }
 
 // The API or the extension refuses a request by its header, before its body is read.
@@ -107,6 +110,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);
   parts->api = std::make_unique<Api>(*parts->scheduler, SystemClock::instance(), config.api);
+  parts->journal =
+      std::make_unique<JournalApi>(config.db_path, store_options, SystemClock::instance());
+  parts->api->serve_journal(parts->journal.get());
   parts->scheduler->start();
   if (config.extension) {
     ExtensionContext context{config.db_path, store_options, config.api.api_keys, *parts->scheduler,
@@ -153,6 +159,7 @@ void Server::stop() {
   if (parts_->stopped) return;
   parts_->stopped = true;
   parts_->http->stop(std::chrono::seconds(2));
+  parts_->journal->stop();
   if (parts_->extension) parts_->extension->stop();
   parts_->scheduler->stop();
   parts_->client.reset();

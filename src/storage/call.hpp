@@ -3,7 +3,8 @@
 // A call's `phase` says what the scheduler may do with it: READY (runnable from
 // `ready_at`), LEASED (sent to its endpoint by the lease owner until
 // `lease_expires_at`), WAITING (a suspended coroutine waiting for children or
-// for `poll_deadline`), DONE (terminal). Every write after a claim is fenced by
+// for `poll_deadline`), DONE (terminal), HELD (a coroutine whose code diverged
+// from its journal, kept for an operator: never claimed until repaired). Every write after a claim is fenced by
 // the lease epoch: a server that lost its lease cannot overwrite newer progress.
 #pragma once
 
@@ -19,7 +20,7 @@
 
 namespace ratchet {
 
-enum class CallPhase { kReady, kLeased, kWaiting, kDone };
+enum class CallPhase { kReady, kLeased, kWaiting, kDone, kHeld };
 std::string_view phase_name(CallPhase phase);
 
 // A call as dispatched. `input` is a serialized google.protobuf.Any, kept byte
@@ -153,6 +154,10 @@ class CallTransaction {
   // again; `reason` (the SDK's "step N diverged: ...") becomes the last error.
   virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                                const CallError& reason) = 0;
+  // INCOMPATIBLE_STATE from a function that holds instead (Exit.hold): HELD
+  // with its state, its inbox and `report` (as its error) kept, until an
+  // operator repairs it (Store::repair_coroutine).
+  virtual Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) = 0;
 
   // When the next call becomes due (nullopt: nothing is scheduled).
   virtual Result<std::optional<Micros>> next_due() = 0;

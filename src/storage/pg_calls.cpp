@@ -81,6 +81,7 @@ class CallTx final : public PgCallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                        const CallError& reason) override;
+  Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
 
  private:
@@ -404,6 +405,23 @@ Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros r
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Result<bool> CallTx::hold(const std::string& id, std::int64_t epoch, const CallError& report) {
+  // The state and the inbox stay: a repair resumes from them, and the results
+  // this attempt carried are delivered again then.
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = $3, "
+                           "error = $4, error_proto = $6, lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(report.type)
+                               .add(report.message)
+                               .add(now_)
+                               .add_bytes_or_null(report.encoded)));
+  return changed == 1;
 }
 
 Status CallTx::save_state(const std::string& id, const std::string& state) {

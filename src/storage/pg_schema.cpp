@@ -181,8 +181,23 @@ ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 6> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
-                                                 kJobLineage, kDashboardIndexes, kErrorBytes};
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what; the same table as SQLite's (schema.cpp), seq keeping the order.
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  seq     BIGSERIAL PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  at      BIGINT NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
+constexpr std::array<const char*, 7> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage, kDashboardIndexes, kErrorBytes,
+                                                 kCallActions};
 
 }  // namespace
 

@@ -57,6 +57,8 @@ std::vector<std::string> command_from_json(const std::string& text);
 std::string error_to_json(const CallError& error);
 std::optional<CallError> error_from_json(const std::optional<std::string>& text);
 CallPhase parse_phase(const std::string& name);
+// Why call `id` in `phase` cannot be repaired now (Store::repair_coroutine), or OK.
+Status check_repairable(const std::string& id, CallPhase phase);
 // The record of a job just started (STARTING) by `request` at `now`.
 JobRecord new_job(const JobRequest& request, std::string id, Micros now);
 

@@ -175,9 +175,23 @@ ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
-                                                 kErrorBytes};
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what. One row per action, deleted with its call; a call history table
+// can take these rows over as they are (call_id, at, actor, action, detail).
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  call_id TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
+constexpr std::array<const char*, 8> kMigrations{
+    kVersion1,        kVersion2,   kVersion3,   kDashboardIndexes,
+    kCallMaxAttempts, kJobLineage, kErrorBytes, kCallActions};
 
 }  // namespace
 

@@ -37,6 +37,7 @@ class SqliteCallTransaction final : public CallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                        const CallError& reason) override;
+  Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
 
  private:
@@ -350,6 +351,20 @@ Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t 
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Result<bool> SqliteCallTransaction::hold(const std::string& id, std::int64_t epoch,
+                                         const CallError& report) {
+  // The state and the inbox stay: a repair resumes from them, and the results
+  // this attempt carried are delivered again then.
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = ?3, "
+                               "error = ?4, error_proto = ?6, lease_owner = NULL, "
+                               "lease_expires_at = NULL, updated_at = ?5 WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, report.type).bind(4, report.message).bind(5, now_);
+  if (!report.encoded.empty()) update->bind_blob(6, report.encoded);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
 }
 
 Status SqliteCallTransaction::save_state(const std::string& id, const std::string& state) {

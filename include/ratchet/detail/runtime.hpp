@@ -101,6 +101,10 @@ std::uint64_t local_step(Context& context, std::string_view name,
 // completes it when due). The step is pending until the coroutine resumes at
 // or after its wake time; a new sleep always suspends once.
 std::uint64_t begin_sleep(Context& context, bool absolute, std::int64_t micros);
+// ratchet::patched(name): true (and a marker step recorded) for a run that
+// reaches this point with the patch in its code; false for a run whose journal
+// has another step here (recorded before the patch).
+bool patched(Context& context, std::string_view name);
 // The SDK's clock (Options::clock), in microseconds since the Unix epoch.
 std::int64_t wall_clock_us(const Context& context);
 // The call the function running on this thread runs for; throws
