@@ -10,7 +10,7 @@
 // (an `any` resumes once all its calls are done, still with a success; a `race`
 // cannot tell which call finished first from results listed in call order, and
 // fails with PermanentError saying so); and it holds Wait past
-// Connect-Timeout-Ms (a wait with a deadline ends with TimeoutError at it).
+// Connect-Timeout-Ms (a wait with a deadline ends with WaitTimeoutError at it).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -179,7 +179,7 @@ TEST_F(OnDispatchPyServer, ARunKeyFailsClearlyOnAServerThatIgnoresIt) {
   dispatch.stop();
 }
 
-TEST_F(OnDispatchPyServer, AWaitPastItsDeadlineEndsWithTimeoutErrorThoughTheServerHoldsIt) {
+TEST_F(OnDispatchPyServer, AWaitPastItsDeadlineEndsWithWaitTimeoutErrorThoughTheServerHoldsIt) {
   Dispatch dispatch(options());
   auto after = dispatch.function("after", [](int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -192,7 +192,7 @@ TEST_F(OnDispatchPyServer, AWaitPastItsDeadlineEndsWithTimeoutErrorThoughTheServ
     co_return co_await race(std::move(calls));
   });
   dispatch.start();
-  auto id = fastest.dispatch();
+  Handle<int> id = fastest.dispatch();
   auto started = Steady::now();
   // Ratchet would resume the race after 10 ms; the test server holds it, and Wait
   // with it, until the 4 s call is done.
