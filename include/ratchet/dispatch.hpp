@@ -99,8 +99,8 @@ using Handler = std::function<Response(const Request&)>;
 struct CheckResult {
   std::string dispatch_id;
   std::string function;
-  std::string phase;     // READY, LEASED, WAITING or HELD
-  bool resumes = false;  // false: it diverges
+  std::string phase;       // READY, LEASED, WAITING or HELD
+  bool resumes = false;    // false: it diverges
   std::uint64_t step = 0;  // the step it diverges at (0: before any step)
   std::string message;     // what was recorded there and what the code does now
 };
@@ -145,10 +145,9 @@ class Dispatch {
         std::is_same_v<typename detail::ResultOf<typename Traits::result>::type, R>,
         "ratchet::Dispatch::define: the result differs from the declaration's (a coroutine "
         "declared R returns Task<R>)");
-    detail::define_function(
-        *core_, declared.name(),
-        detail::make_entry<typename Traits::result>(std::move(fn), typename Traits::args{},
-                                                    options));
+    detail::define_function(*core_, declared.name(),
+                            detail::make_entry<typename Traits::result>(
+                                std::move(fn), typename Traits::args{}, options));
   }
 
   // Several calls in one Dispatch request.
@@ -207,8 +206,7 @@ class Dispatch {
 
  private:
   template <typename R, typename F, typename... A>
-  auto make_function(std::string name, F fn, detail::TypeList<A...> args,
-                     FunctionOptions options) {
+  auto make_function(std::string name, F fn, detail::TypeList<A...> args, FunctionOptions options) {
     using T = typename detail::ResultOf<R>::type;
     detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args, options));
     return Function<T(A...)>(core_.get(), std::move(name));

@@ -74,7 +74,8 @@ enum class OnDivergence {
 };
 
 // How a registered function behaves, beside its code:
-//   dispatch.function("order", fn, ratchet::FunctionOptions{.on_divergence = ratchet::OnDivergence::kHold});
+//   dispatch.function("order", fn, ratchet::FunctionOptions{.on_divergence =
+//   ratchet::OnDivergence::kHold});
 struct FunctionOptions {
   OnDivergence on_divergence = OnDivergence::kRestart;
 };

@@ -167,10 +167,11 @@ int run_server(int argc, char** argv) {
   config.db_path = db;
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
-    spdlog::info("ratchet server listening on {}:{} with the store {}; the dashboard is at "
-                 "http://{}:{}/",
-                 listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
-                 listen.substr(0, listen.rfind(':')), running.port());
+    spdlog::info(
+        "ratchet server listening on {}:{} with the store {}; the dashboard is at "
+        "http://{}:{}/",
+        listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
+        listen.substr(0, listen.rfind(':')), running.port());
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

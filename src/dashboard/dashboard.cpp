@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-
 #include "common/time_format.hpp"
 #include "dashboard/assets.hpp"
 #include "dashboard/render.hpp"

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cerrno>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <future>

@@ -1,9 +1,8 @@
 #include "protocol/journal_edit.hpp"
 
 #include <algorithm>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "dispatch/sdk/v1/poll.pb.h"
 #include "protocol/values.hpp"
@@ -55,8 +54,9 @@ void renumber_completions(jv1::Journal& journal) {
   for (auto& step : *journal.mutable_steps()) {
     if (step.completion() != 0) done.push_back(&step);
   }
-  std::sort(done.begin(), done.end(),
-            [](const jv1::Step* a, const jv1::Step* b) { return a->completion() < b->completion(); });
+  std::sort(done.begin(), done.end(), [](const jv1::Step* a, const jv1::Step* b) {
+    return a->completion() < b->completion();
+  });
   for (std::size_t i = 0; i < done.size(); ++i) done[i]->set_completion(i + 1);
   journal.set_completed(done.size());
 }
@@ -86,7 +86,8 @@ Result<JournalEdit> rewind_journal(int member, const std::string& state, std::ui
   auto* kept = journal.mutable_steps();
   kept->DeleteSubrange(static_cast<int>(to_step - 1), kept->size() - static_cast<int>(to_step - 1));
   renumber_completions(journal);
-  journal.set_last_poll_first_step(std::min<std::uint64_t>(journal.last_poll_first_step(), to_step));
+  journal.set_last_poll_first_step(
+      std::min<std::uint64_t>(journal.last_poll_first_step(), to_step));
   JournalEdit edit;
   edit.steps = steps;
   edit.state = write_journal(journal);
@@ -105,14 +106,14 @@ Result<JournalEdit> set_journal_result(int member, const std::string& state, std
   }
   jv1::Step& target = *journal.mutable_steps(static_cast<int>(step - 1));
   if (target.kind() != jv1::STEP_KIND_CALL && target.kind() != jv1::STEP_KIND_LOCAL) {
-    return invalid_argument("step " + std::to_string(step) + " is a " +
-                            describe(journal, target) +
+    return invalid_argument("step " + std::to_string(step) + " is a " + describe(journal, target) +
                             ": only a call's or a local step's result can be set");
   }
   std::string what;
   if (result.output_json) {
     auto value = nlohmann::json::parse(*result.output_json, nullptr, false);
-    if (value.is_discarded()) return invalid_argument("--output is not JSON: " + *result.output_json);
+    if (value.is_discarded())
+      return invalid_argument("--output is not JSON: " + *result.output_json);
     ASSIGN_OR_RETURN(google::protobuf::Any packed, pack_json(value));
     target.mutable_output()->set_type(intern_name(journal, packed.type_url()));
     target.mutable_output()->set_value(packed.value());

@@ -16,8 +16,8 @@ namespace ratchet::protocol {
 
 // An edited journal and what changed, for the call's action record.
 struct JournalEdit {
-  std::string state;   // the new bytes
-  std::string detail;  // e.g. "rewound to step 3 (dropped 2 steps: 3 call work, 4 call work)"
+  std::string state;        // the new bytes
+  std::string detail;       // e.g. "rewound to step 3 (dropped 2 steps: 3 call work, 4 call work)"
   std::uint64_t steps = 0;  // the journal's steps before the edit
 };
 

@@ -51,8 +51,7 @@ TEST(JournalEdit, RewindKeepsTheStepsBeforeAndRenumbersTheirCompletions) {
   EXPECT_EQ(journal.steps(1).completion(), 1u);
   EXPECT_LE(journal.last_poll_first_step(), 3u);
   EXPECT_EQ(edit->steps, 5u);
-  EXPECT_EQ(edit->detail,
-            "rewound to step 3 of 5 (dropped 3 call work, 4 call work, 5 call work)");
+  EXPECT_EQ(edit->detail, "rewound to step 3 of 5 (dropped 3 call work, 4 call work, 5 call work)");
 }
 
 TEST(JournalEdit, RewindPastTheLastStepDropsNothingAndOutOfRangeIsRefused) {
@@ -67,7 +66,8 @@ TEST(JournalEdit, RewindPastTheLastStepDropsNothingAndOutOfRangeIsRefused) {
 }
 
 TEST(JournalEdit, SetResultCompletesAPendingStepWithAValueOrAnError) {
-  auto edit = set_journal_result(kTyped, journal_bytes(3, 2), 3, StepResult{"[1, \"two\"]", "", ""});
+  auto edit =
+      set_journal_result(kTyped, journal_bytes(3, 2), 3, StepResult{"[1, \"two\"]", "", ""});
   ASSERT_TRUE(edit.is_ok()) << edit.status().message();
   jv1::Journal journal = parse(edit->state);
   const jv1::Step& step = journal.steps(2);
@@ -94,10 +94,9 @@ TEST(JournalEdit, WhatIsNotACppJournalOrNotJsonIsRefused) {
   EXPECT_EQ(rewind_journal(kTyped, "not an any", 1).status().code(), Code::kInvalidArgument);
   auto bad = set_journal_result(kTyped, journal_bytes(1, 0), 1, StepResult{"{oops", "", ""});
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(set_journal_result(kTyped, journal_bytes(1, 0), 2, StepResult{"1", "", ""})
-                .status()
-                .code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(
+      set_journal_result(kTyped, journal_bytes(1, 0), 2, StepResult{"1", "", ""}).status().code(),
+      Code::kInvalidArgument);
 }
 
 }  // namespace

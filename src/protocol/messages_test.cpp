@@ -92,9 +92,9 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                  {"exit", 2, "dispatch.sdk.v1.Exit", false, "directive"},
                  {"poll", 3, "dispatch.sdk.v1.Poll", false, "directive"}});
   expect_fields(v1::DispatchRequest::descriptor(), {{"calls", 1, "dispatch.sdk.v1.Call", true}});
-  expect_fields(v1::DispatchResponse::descriptor(),
-                {{"dispatch_ids", 1, "string", true},
-                 {"run_keys", 100, "bool"}});  // Ratchet's extension
+  expect_fields(
+      v1::DispatchResponse::descriptor(),
+      {{"dispatch_ids", 1, "string", true}, {"run_keys", 100, "bool"}});  // Ratchet's extension
   expect_fields(dispatch::sdk::python::v1::Pickled::descriptor(), {{"pickled_value", 1, "bytes"}});
 }
 

@@ -171,8 +171,9 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
                        core.options.api_timeout);
   if (!response.is_ok()) throw_transport_error(core, response.status());
   if (response->status != 200) {
-    throw_api_error(*response, "the server did not list the open coroutines (is it a Ratchet "
-                               "server? ListOpen is Ratchet's own RPC)");
+    throw_api_error(*response,
+                    "the server did not list the open coroutines (is it a Ratchet "
+                    "server? ListOpen is Ratchet's own RPC)");
   }
   ::ratchet::v1::ListOpenResponse open;
   if (!open.ParseFromString(response->body)) {

@@ -105,8 +105,8 @@ TEST(Check, RunsNoStepPastTheJournal) {
 // pipeline with a patch at its second step: the new path calls shout.
 struct Patched {
   Dispatch dispatch{test_options()};
-  Function<std::string(std::string)> transform = dispatch.function(
-      "transform", [](std::string m) -> Task<std::string> { co_return m; });
+  Function<std::string(std::string)> transform =
+      dispatch.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
   Function<std::string(std::string)> shout =
       dispatch.function("shout", [](std::string m) { return m + "!"; });
   Function<std::string(std::string)> pipeline = dispatch.function(
@@ -173,16 +173,15 @@ TEST(OnDivergence, AHoldingFunctionAsksTheServerToHoldTheCall) {
   EXPECT_EQ(held.status(), pb::STATUS_INCOMPATIBLE_STATE);
   EXPECT_TRUE(held.exit().hold());
   EXPECT_NE(held.exit().result().error().message().find("step 2 diverged"), std::string::npos);
-  EXPECT_NE(held.exit().result().error().message().find("held for an operator"),
-            std::string::npos)
+  EXPECT_NE(held.exit().result().error().message().find("held for an operator"), std::string::npos)
       << held.exit().result().error().message();
 }
 
 TEST(OnDivergence, ByDefaultTheCallRestartsFromItsInput) {
   Dispatch new_code(test_options());
   auto shout = new_code.function("shout", [](std::string m) { return m; });
-  new_code.function("pipeline",
-                    [shout](std::string msg) -> Task<std::string> { co_return co_await shout(msg); });
+  new_code.function(
+      "pipeline", [shout](std::string msg) -> Task<std::string> { co_return co_await shout(msg); });
   pb::Poll poll;
   *poll.mutable_typed_coroutine_state() = old_journal();
   auto restarted = run(new_code, resume("pipeline", poll, {ok_result(2, "B")}));

@@ -547,8 +547,9 @@ CheckOutcome Runtime::check(const detail::FunctionEntry& entry, const std::strin
   if (context.divergence) return diverges(context.diverged_at, *context.divergence);
   std::string replayed = "its " + std::to_string(recorded) + " recorded steps replay";
   if (context.checked_to_end || context.suspended) {
-    return CheckOutcome{true, 0, replayed + "; it goes on at step " +
-                                     std::to_string(context.suspended ? context.first : context.next_step)};
+    return CheckOutcome{true, 0,
+                        replayed + "; it goes on at step " +
+                            std::to_string(context.suspended ? context.first : context.next_step)};
   }
   return CheckOutcome{true, 0, replayed + " and it finishes"};
 }

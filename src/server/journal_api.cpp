@@ -19,8 +19,9 @@ Result<std::vector<std::string>> requested_functions(const rv1::ListOpenRequest&
   std::vector<std::string> functions;
   for (const auto& function : request.functions()) {
     if (function.size() > 256 || !protocol::is_valid_function_name(function)) {
-      return invalid_argument("ListOpen: a function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$ "
-                              "(at most 256 bytes)");
+      return invalid_argument(
+          "ListOpen: a function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$ "
+          "(at most 256 bytes)");
     }
     functions.push_back(function);
   }

@@ -11,8 +11,8 @@
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
-#include "server/journal_api.hpp"
 #include "protocol/connect.hpp"
+#include "server/journal_api.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::server {
@@ -77,7 +77,8 @@ bool for_api(const http::Request& request, const Extension* extension) {
 }
 
 // The API or the extension refuses a request by its header, before its body is read.
-std::function<std::optional<http::Response>(const http::Request&)> header_check(Api* api, Extension* extension) {
+std::function<std::optional<http::Response>(const http::Request&)> header_check(
+    Api* api, Extension* extension) {
   return [api, extension](const http::Request& header) -> std::optional<http::Response> {
     return for_api(header, extension) ? api->check_header(header) : extension->check_header(header);
   };

@@ -4,8 +4,8 @@
 // `ready_at`), LEASED (sent to its endpoint by the lease owner until
 // `lease_expires_at`), WAITING (a suspended coroutine waiting for children or
 // for `poll_deadline`), DONE (terminal), HELD (a coroutine whose code diverged
-// from its journal, kept for an operator: never claimed until repaired). Every write after a claim is fenced by
-// the lease epoch: a server that lost its lease cannot overwrite newer progress.
+// from its journal, kept for an operator: never claimed until repaired). Every write after a claim
+// is fenced by the lease epoch: a server that lost its lease cannot overwrite newer progress.
 #pragma once
 
 #include <cstdint>

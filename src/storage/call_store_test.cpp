@@ -415,7 +415,6 @@ class RepairStoreTest : public CallStoreTest {
     repair.action = CallAction{id, 0, "alice@host", "rewind", ""};
     return repair;
   }
-
 };
 
 RATCHET_ON_BOTH_BACKENDS(RepairStoreTest);

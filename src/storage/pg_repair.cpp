@@ -66,17 +66,23 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
                       .status());
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
-                         "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, updated_at = $2 "
+                         "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
+                         "updated_at = $2 "
                          "WHERE id = $1",
                          Params().add(repair.call_id).add(now))
                       .status());
   CallAction action = repair.action;
   action.detail = std::move(edited.detail);
   return db
-      .run("INSERT INTO call_actions (call_id, at, actor, action, detail) VALUES ($1, $2, $3, "
-           "$4, $5)",
-           Params().add(action.call_id).add(now).add(action.actor).add(action.action).add(
-               action.detail))
+      .run(
+          "INSERT INTO call_actions (call_id, at, actor, action, detail) VALUES ($1, $2, $3, "
+          "$4, $5)",
+          Params()
+              .add(action.call_id)
+              .add(now)
+              .add(action.actor)
+              .add(action.action)
+              .add(action.detail))
       .status();
 }
 
@@ -95,8 +101,7 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];
     open.push_back(OpenCoroutine{row.text(0), row.text(1), records::parse_phase(row.text(2)),
-                                 static_cast<int>(row.optional_int64(3).value_or(0)),
-                                 row.text(4)});
+                                 static_cast<int>(row.optional_int64(3).value_or(0)), row.text(4)});
   }
   return open;
 }
@@ -116,8 +121,7 @@ Result<std::vector<CallAction>> call_actions(Connection& db, const std::string& 
   std::vector<CallAction> actions;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];
-    actions.push_back(
-        CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
+    actions.push_back(CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
   }
   return actions;
 }

@@ -12,8 +12,8 @@
 #include "storage/job_rules.hpp"
 #include "storage/pg_browse.hpp"
 #include "storage/pg_calls.hpp"
-#include "storage/pg_repair.hpp"
 #include "storage/pg_db.hpp"
+#include "storage/pg_repair.hpp"
 #include "storage/pg_schema.hpp"
 #include "storage/records.hpp"
 
@@ -170,7 +170,8 @@ class PgStore final : public Store, private job_rules::JobRows {
     return pg::open_coroutines(*db_, functions, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
-    return pg::repair_coroutine(*db_, clock_.now(), repair, std::string("NOTIFY ") + kChannel + "; ");
+    return pg::repair_coroutine(*db_, clock_.now(), repair,
+                                std::string("NOTIFY ") + kChannel + "; ");
   }
   Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
     return pg::call_actions(*db_, call_id);

@@ -189,9 +189,9 @@ CREATE TABLE call_actions (
 CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
 )sql";
 
-constexpr std::array<const char*, 8> kMigrations{
-    kVersion1,        kVersion2,   kVersion3,   kDashboardIndexes,
-    kCallMaxAttempts, kJobLineage, kErrorBytes, kCallActions};
+constexpr std::array<const char*, 8> kMigrations{kVersion1,         kVersion2,        kVersion3,
+                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
+                                                 kErrorBytes,       kCallActions};
 
 }  // namespace
 

@@ -357,10 +357,11 @@ Result<bool> SqliteCallTransaction::hold(const std::string& id, std::int64_t epo
                                          const CallError& report) {
   // The state and the inbox stay: a repair resumes from them, and the results
   // this attempt carried are delivered again then.
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = ?3, "
-                               "error = ?4, error_proto = ?6, lease_owner = NULL, "
-                               "lease_expires_at = NULL, updated_at = ?5 WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = ?3, "
+                  "error = ?4, error_proto = ?6, lease_owner = NULL, "
+                  "lease_expires_at = NULL, updated_at = ?5 WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, report.type).bind(4, report.message).bind(5, now_);
   if (!report.encoded.empty()) update->bind_blob(6, report.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());

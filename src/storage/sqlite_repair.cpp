@@ -75,10 +75,11 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   save->bind(1, repair.call_id).bind_blob(2, edited.state);
   RETURN_IF_ERROR(save->run().status());
   RETURN_IF_ERROR(abandon_children(db, now, repair));
-  ASSIGN_OR_RETURN(Statement * ready,
-                   db.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2, attempts = 0, "
-                              "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
-                              "updated_at = ?2 WHERE id = ?1"));
+  ASSIGN_OR_RETURN(
+      Statement * ready,
+      db.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2, attempts = 0, "
+                 "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
+                 "updated_at = ?2 WHERE id = ?1"));
   ready->bind(1, repair.call_id).bind(2, now);
   RETURN_IF_ERROR(ready->run().status());
   CallAction action = repair.action;
@@ -101,10 +102,9 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
-    open.push_back(OpenCoroutine{query->text(0), query->text(1),
-                                 records::parse_phase(query->text(2)),
-                                 static_cast<int>(query->optional_int64(3).value_or(0)),
-                                 query->text(4)});
+    open.push_back(
+        OpenCoroutine{query->text(0), query->text(1), records::parse_phase(query->text(2)),
+                      static_cast<int>(query->optional_int64(3).value_or(0)), query->text(4)});
   }
   query->reset();
   return open;

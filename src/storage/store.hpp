@@ -168,9 +168,7 @@ class Store {
   // Applies `repair` to a WAITING, HELD or READY coroutine (kFailedPrecondition
   // for one that runs now, has finished or has no state; kNotFound), makes it
   // READY now and records its action, in one transaction. The call after it.
-  virtual Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) {
-    return no_repair();
-  }
+  virtual Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) { return no_repair(); }
   // The actions recorded on a call, oldest first.
   virtual Result<std::vector<CallAction>> call_actions(const std::string& call_id) {
     return no_repair();

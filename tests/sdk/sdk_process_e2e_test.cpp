@@ -582,7 +582,8 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   ASSERT_TRUE(wait_until([&] {
     return call_status(steps.id()).value("phase", "") == "WAITING" &&
            call_status(napping.id()).value("phase", "") == "WAITING";
-  })) << call_status(steps.id()).dump() << call_status(napping.id()).dump();
+  })) << call_status(steps.id()).dump()
+      << call_status(napping.id()).dump();
 
   const std::string check_log = file("check.log");
   auto changed = run_check({"--log", check_log, "--diverge-at", "5"});
@@ -673,8 +674,7 @@ TEST_F(SdkProcesses, SetResultGivesAStepOfARunningTreeItsResult) {
   EXPECT_EQ(read_log(log), sequence(1, 5));
   auto shown = call_status(id.id());
   ASSERT_EQ(shown["actions"].size(), 1u) << shown.dump();
-  EXPECT_EQ(shown["actions"][0]["detail"],
-            "set the result of step 3 (call work) to output 100");
+  EXPECT_EQ(shown["actions"][0]["detail"], "set the result of step 3 (call work) to output 100");
 
   auto finished = ratchet_cli({"set-result", "--job-id", id.id(), "--step", "3", "--output", "1"});
   EXPECT_NE(finished.exit_code, 0);

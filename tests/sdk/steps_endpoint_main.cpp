@@ -153,20 +153,23 @@ int main(int argc, char** argv) {
     });
     ratchet::FunctionOptions steps_options;
     if (flags.hold_on_divergence) steps_options.on_divergence = ratchet::OnDivergence::kHold;
-    auto steps = dispatch.function("steps", [&flags, work](int n) -> ratchet::Task<int> {
-      append_line(flags.coroutine_log, "start");
-      int sum = 0;
-      for (int i = 1; i <= n; ++i) {
-        int argument = i == flags.diverge_at ? 1000 + i : i;
-        if (i == flags.patch_at && ratchet::patched("work-plus-1000")) argument = 1000 + i;
-        sum += co_await work(argument);
-        if (i == flags.hold_after) {
-          append_line(flags.coroutine_log, "hold");
-          std::this_thread::sleep_for(std::chrono::minutes(1));
-        }
-      }
-      co_return sum;
-    }, steps_options);
+    auto steps = dispatch.function(
+        "steps",
+        [&flags, work](int n) -> ratchet::Task<int> {
+          append_line(flags.coroutine_log, "start");
+          int sum = 0;
+          for (int i = 1; i <= n; ++i) {
+            int argument = i == flags.diverge_at ? 1000 + i : i;
+            if (i == flags.patch_at && ratchet::patched("work-plus-1000")) argument = 1000 + i;
+            sum += co_await work(argument);
+            if (i == flags.hold_after) {
+              append_line(flags.coroutine_log, "hold");
+              std::this_thread::sleep_for(std::chrono::minutes(1));
+            }
+          }
+          co_return sum;
+        },
+        steps_options);
     (void)steps;
     define_steps_and_sleeps(dispatch, flags, work);
     if (auto code = dispatch.check_main(argc, argv)) return *code;
