@@ -23,6 +23,7 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "common/text_map.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -162,7 +163,7 @@ class Connection {
   pg_conn* conn_;
   std::string url_;
   ConnectOptions options_;
-  std::unordered_map<const char*, std::string> statements_;
+  TextMap<std::string> statements_;  // by SQL text
   bool in_transaction_ = false;
   std::uint64_t round_trips_ = 0;
 };
