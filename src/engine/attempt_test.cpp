@@ -73,11 +73,15 @@ TEST(BuildRunRequest, CarriesTheCallsExpirationOrTheLargestTimestampForNone) {
 
 // An Error as dispatch-py sends one: a pickled exception, a traceback, and a field this
 // server does not know (appended last, where protobuf writes unknown fields back).
+// A pickle's first bytes, NUL included.
+const std::string kPickled("\x80\x04\x95 pickled ValueError\x00.",
+                           sizeof("\x80\x04\x95 pickled ValueError\x00.") - 1);
+
 std::string python_error() {
   pb::Error error;
   error.set_type("ValueError");
   error.set_message("something went wrong!");
-  error.set_value(std::string("\x80\x04\x95 pickled ValueError\x00.", 26));
+  error.set_value(kPickled);
   error.set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 3\n");
   std::string bytes = error.SerializeAsString();
   bytes += std::string("\x4a\x03xyz", 5);  // field 9, length-delimited: "xyz"
@@ -119,7 +123,7 @@ TEST(BuildRunRequest, RelaysAChildsErrorAsItCame) {
   const auto& results = request.poll_result().results();
   ASSERT_EQ(results.size(), 2);
   EXPECT_EQ(results[0].error().SerializeAsString(), python_error());
-  EXPECT_EQ(results[0].error().value(), std::string("\x80\x04\x95 pickled ValueError\x00.", 26));
+  EXPECT_EQ(results[0].error().value(), kPickled);
   EXPECT_EQ(results[1].error().type(), "TIMEOUT");
   EXPECT_EQ(results[1].error().message(), "slow");
   EXPECT_TRUE(results[1].error().value().empty());

@@ -73,7 +73,8 @@ TEST(Check, RunsNoStepPastTheJournal) {
         std::string a = co_await transform(msg);
         // Step 2 is pending in the journal: the replay suspends there. A
         // first step of new code would be this local step: it must not run.
-        co_await ratchet::step("side effect", [ran] { ++*ran; });
+        auto side_effect = [ran] { ++*ran; };  // named: see ratchet::step on GCC 12
+        co_await ratchet::step("side effect", side_effect);
         co_return a;
       },
       detail::TypeList<std::string>{});
@@ -86,7 +87,8 @@ TEST(Check, RunsNoStepPastTheJournal) {
       [transform, ran](std::string msg) -> Task<std::string> {
         std::string a = co_await transform(msg);
         std::string b = co_await transform(a + "?");
-        co_await ratchet::step("side effect", [ran] { ++*ran; });
+        auto side_effect = [ran] { ++*ran; };  // named: see ratchet::step on GCC 12
+        co_await ratchet::step("side effect", side_effect);
         co_return b;
       },
       detail::TypeList<std::string>{});

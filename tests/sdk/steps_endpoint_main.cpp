@@ -91,11 +91,12 @@ void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
   const std::string hold = flags.hold_in_step;
   dispatch.function("ledger", [log, hold, work]() -> ratchet::Task<int> {
     auto logged_step = [&](const std::string& name) {
-      return ratchet::step(name, [&log, &hold, name] {
+      auto run = [&log, &hold, name] {
         append_line(log, "step " + name);
         if (name == hold) std::this_thread::sleep_for(std::chrono::minutes(1));
         return static_cast<int>(name[0]);
-      });
+      };
+      return ratchet::step(name, run);
     };
     int a = co_await logged_step("a");
     int b = co_await logged_step("b");
