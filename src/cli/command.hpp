@@ -58,6 +58,8 @@ int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
 int run_migrate(int argc, char** argv);
+int run_rewind(int argc, char** argv);
+int run_set_result(int argc, char** argv);
 
 // The job commands: `ratchet` runs them, and so does `ratchet-server` (for a
 // PostgreSQL store, which `ratchet` hands on to it).
@@ -73,6 +75,8 @@ inline constexpr std::array kJobCommands{
     Command{"list", "list recent jobs and calls", run_list},
     Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
     Command{"import", "copy an orchesjob state directory's history into the store", run_import},
+    Command{"rewind", "resume a C++ coroutine from step N of its journal", run_rewind},
+    Command{"set-result", "set a step's result in a C++ coroutine's journal", run_set_result},
 };
 
 // The server's commands, run by ratchet-server (`ratchet` hands them on to it

@@ -76,6 +76,8 @@ int run_server(int argc, char** argv) {
   std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
+  std::string default_expiration;
+  std::string dispatch_grace = "20ms";
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
@@ -110,6 +112,10 @@ int run_server(int argc, char** argv) {
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
                  "leases are given back for the next server")
       ->capture_default_str();
+  app.add_option("--default-expiration", default_expiration,
+                 "how long a call dispatched without an expiration may keep being retried "
+                 "(default: no limit but --max-attempts)");
+  add_dispatch_grace_option(app, dispatch_grace);
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")
       ->capture_default_str()
@@ -151,6 +157,13 @@ int run_server(int argc, char** argv) {
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
   if (!grace.is_ok()) return fail(grace.status());
   config.shutdown_grace = *grace;
+  if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
+  if (!default_expiration.empty()) {
+    auto expiration = duration_option("--default-expiration", default_expiration);
+    if (!expiration.is_ok()) return fail(expiration.status());
+    config.api.default_expiration = *expiration;
+    config.scheduler.poll.expiration = *expiration;
+  }
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);
@@ -162,10 +175,11 @@ int run_server(int argc, char** argv) {
   config.db_path = db;
   bool unsigned_requests = !config.signing_key;
   return serve_until_signal(std::move(config), [&](const server::Server& running) {
-    spdlog::info("ratchet server listening on {}:{} with the store {}; the dashboard is at "
-                 "http://{}:{}/",
-                 listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
-                 listen.substr(0, listen.rfind(':')), running.port());
+    spdlog::info(
+        "ratchet server listening on {}:{} with the store {}; the dashboard is at "
+        "http://{}:{}/",
+        listen.substr(0, listen.rfind(':')), running.port(), display_location(db),
+        listen.substr(0, listen.rfind(':')), running.port());
     if (unsigned_requests) {
       spdlog::warn("no signing key (--signing-key): requests to endpoints are not signed");
     }

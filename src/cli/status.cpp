@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "cli/command.hpp"
+#include "cli/repair.hpp"
 
 namespace ratchet::cli {
 
@@ -21,7 +22,13 @@ int run_status(int argc, char** argv) {
   if (!all || selector.run_key.empty()) {
     auto run = find_selected_run(**store, selector);
     if (!run.is_ok()) return fail(run.status());
-    print_json(run_json(*run));
+    auto out = run_json(*run);
+    if (run->call) {
+      auto actions = call_actions_json(**store, run->call->id);
+      if (!actions.is_ok()) return fail(actions.status());
+      if (!actions->empty()) out["actions"] = std::move(*actions);
+    }
+    print_json(out);
     return 0;
   }
   auto runs = (*store)->runs_for_key(selector.run_key, std::numeric_limits<int>::max());

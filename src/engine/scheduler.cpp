@@ -3,9 +3,33 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-
+#include <atomic>
+#include <set>
 
 namespace ratchet::engine {
+
+struct DispatchRelease::State {
+  Scheduler* scheduler = nullptr;
+  AnswerGate::Answer answer = 0;
+  std::atomic<bool> was_written{false};
+  std::atomic<bool> was_read{false};
+
+  void written() {
+    if (!was_written.exchange(true)) scheduler->answer_event(answer, false);
+  }
+  void read() {
+    if (!was_read.exchange(true)) scheduler->answer_event(answer, true);
+  }
+  ~State() { written(); }
+};
+
+void DispatchRelease::written() const {
+  if (state_) state_->written();
+}
+
+void DispatchRelease::read() const {
+  if (state_) state_->read();
+}
 
 // Everything one turn of the loop takes in and gives out.
 struct Scheduler::Turn {
@@ -13,7 +37,10 @@ struct Scheduler::Turn {
   std::vector<Reply> replies;
   std::vector<Waiter> waiters;
   std::vector<ClaimedCall> to_send;
-  std::vector<Lease> sent;  // sent before the commit
+  std::vector<Lease> sent;          // sent before the commit
+  std::vector<ClaimedCall> held;    // claimed before their Dispatch is answered
+  std::set<std::string> answering;  // the ids this turn's dispatches answer
+  bool release_answered = true;     // the gate may let answered calls go
   std::vector<std::string> finished;
   std::optional<Micros> next_due;
   int free_slots = 0;
@@ -22,7 +49,7 @@ struct Scheduler::Turn {
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
-  std::vector<std::string> failures;
+  std::vector<std::string> warnings;
 };
 
 Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
@@ -33,8 +60,8 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       options_(std::move(options)),
       random_(options_.seed),
       retry_log_(options_.retry_log_period, 5,
-                 [](const std::string& line) { spdlog::warn("{}", line); }) {
-}
+                 [](const std::string& line) { spdlog::warn("{}", line); }),
+      gate_(options_.answer_grace) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -92,14 +119,13 @@ void Scheduler::stop() {
     waiters.swap(new_waiters_);
   }
   Status stopping(Code::kUnavailable, "the server is shutting down");
-  for (auto& d : dispatches) d.done(stopping);
+  for (auto& d : dispatches) d.done(stopping, DispatchRelease());
   for (auto& w : waiters) w.done(stopping);
   for (auto& [id, w] : waiters_) w.done(stopping);
   waiters_.clear();
 }
 
-void Scheduler::dispatch(std::vector<NewCall> calls,
-                         std::function<void(Result<std::vector<std::string>>)> done) {
+void Scheduler::dispatch(std::vector<NewCall> calls, DispatchDone done) {
   std::optional<Status> refused;
   {
     std::lock_guard lock(mutex_);
@@ -114,7 +140,7 @@ void Scheduler::dispatch(std::vector<NewCall> calls,
     }
   }
   if (refused) {
-    done(*refused);
+    done(*refused, DispatchRelease());
     return;
   }
   wake_.notify_one();
@@ -185,7 +211,7 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
       ASSIGN_OR_RETURN(applied, tx.finish(call.id, call.lease_epoch, t.end, delivered));
       if (applied) turn.finished.push_back(call.id);
       if (applied && !t.end.succeeded) {
-        turn.failures.push_back("call " + call.id + " (" + call.function +
+        turn.warnings.push_back("call " + call.id + " (" + call.function +
                                 ") failed: " + t.end.error->type + ": " + t.end.error->message);
       }
       break;
@@ -205,6 +231,14 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
                        tx.reject_children(call.id, call.lease_epoch, t.poll, t.reason, delivered));
       break;
     }
+    case Kind::kHold: {
+      ASSIGN_OR_RETURN(applied, tx.hold(call.id, call.lease_epoch, t.reason));
+      if (applied) {
+        turn.warnings.push_back("call " + call.id + " (" + call.function +
+                                ") is held for an operator: " + t.reason.message);
+      }
+      break;
+    }
     case Kind::kRetry:
     case Kind::kRestart:
       break;
@@ -221,8 +255,7 @@ Status Scheduler::apply_reply(CallTransaction& tx, const Reply& reply, Turn& tur
 Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
   if (turn.free_slots <= 0) return Status::ok();
   Micros now = clock_.now();
-  ASSIGN_OR_RETURN(auto claimed,
-                   tx.claim(options_.owner, now + options_.lease, turn.free_slots));
+  ASSIGN_OR_RETURN(auto claimed, tx.claim(options_.owner, now + options_.lease, turn.free_slots));
   for (auto& c : claimed) {
     if (c.call.expires_at && *c.call.expires_at <= now) {
       CallEnd end =
@@ -231,7 +264,11 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
       if (done) turn.finished.push_back(c.call.id);
       continue;
     }
-    turn.to_send.push_back(std::move(c));
+    // A newly dispatched call goes once its Dispatch is answered (see
+    // DispatchRelease), not with the calls below: those were answered long
+    // ago, or made by a recorded Poll, and may overlap the commit.
+    bool unanswered = turn.answering.count(c.call.id) || gate_.holds(c.call.id);
+    (unanswered ? turn.held : turn.to_send).push_back(std::move(c));
   }
   return Status::ok();
 }
@@ -241,6 +278,7 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
     std::vector<std::string> ids;
     for (const auto& call : d.calls) {
       ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
+      turn.answering.insert(id);
       ids.push_back(std::move(id));
     }
     d.ids = std::move(ids);
@@ -269,13 +307,25 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   turn.dispatches.swap(dispatches_);
   turn.replies.swap(replies_);
   turn.waiters.swap(new_waiters_);
+  std::vector<AnswerEvent> answer_events;
+  answer_events.swap(answer_events_);
   turn.free_slots = draining_ ? 0 : options_.max_in_flight - in_flight_;
   turn.send_before_commit = !store_failure_;
   Micros now = clock_.now();
   turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
   if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
+  // Once a drain gives the leases back, the calls the gate holds stay unsent.
+  turn.release_answered = !turn.last && !drained_;
   store_news_ = false;
   lock.unlock();
+  for (const auto& e : answer_events) {
+    e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
+  }
+  for (const auto& w : turn.waiters) gate_.waited(w.id, clock_.now());
+  // Committed and answered: they go now, before this turn's transaction.
+  if (turn.release_answered) {
+    for (auto& call : gate_.release_due(clock_.now())) send(std::move(call));
+  }
 
   Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
   if (!committed.is_ok()) {
@@ -313,15 +363,37 @@ void Scheduler::after_commit(Turn& turn) {
     store_failure_.reset();
   }
   if (!turn.send_before_commit) send_all(turn.to_send, nullptr);
+  hold_unanswered(turn);
   if (turn.last) {
     spdlog::info("released the {} calls still in flight: any server runs them now",
                  turn.release.size());
   }
   for (const auto& event : turn.retries) retry_log_.retried(event, now);
-  for (const auto& line : turn.failures) spdlog::warn("{}", line);
-  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  for (const auto& line : turn.warnings) spdlog::warn("{}", line);
+  for (auto& d : turn.dispatches) {
+    auto release = std::make_shared<DispatchRelease::State>();
+    release->scheduler = this;
+    release->answer = gate_.answering(*d.ids);
+    d.done(std::move(d.ids), DispatchRelease(std::move(release)));
+  }
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters(turn.finished, !turn.waiters.empty());
+}
+
+// The calls claimed before their Dispatch was answered wait in the gate, leased
+// and counted in flight, so that a drain waits for them and gives them back.
+void Scheduler::hold_unanswered(Turn& turn) {
+  if (turn.held.empty()) return;
+  std::vector<Lease> leases;
+  int added = 0;
+  for (auto& c : turn.held) {
+    leases.emplace_back(c.call.id, c.call.lease_epoch);
+    // false: it replaced a held claim of the same call, counted already.
+    added += gate_.hold(std::move(c)) ? 1 : 0;
+  }
+  std::lock_guard lock(mutex_);
+  in_flight_ += added;
+  for (auto& [id, epoch] : leases) sent_[id] = epoch;
 }
 
 void Scheduler::after_failure(const Status& error, Turn& turn) {
@@ -367,10 +439,20 @@ void Scheduler::after_failure(const Status& error, Turn& turn) {
   }
   // Refused after store_failure_ is set, so that a client who dispatches again
   // at once is refused at once too.
-  for (auto& d : turn.dispatches) d.done(refusal);
+  for (auto& d : turn.dispatches) d.done(refusal, DispatchRelease());
   // Waiters are answered from reads, which a full disk still allows.
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters({}, !turn.waiters.empty());
+}
+
+void Scheduler::answer_event(AnswerGate::Answer answer, bool read) {
+  Micros now = clock_.now();
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;  // the held calls' leases lapse; another run sends them
+    answer_events_.push_back(AnswerEvent{answer, read, now});
+  }
+  wake_.notify_one();
 }
 
 void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
@@ -456,6 +538,7 @@ Micros Scheduler::wake_at(Micros now) const {
     if (next_due_ && !draining_ && in_flight_ < options_.max_in_flight) {
       until = std::min(until, *next_due_);
     }
+    if (auto answered = gate_.next_due(); answered && !drained_) until = std::min(until, *answered);
   }
   if (draining_ && !drained_) until = std::min(until, drain_deadline_);
   for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
@@ -490,8 +573,8 @@ void Scheduler::loop() {
     auto has_news = [this] {
       if (!running_) return true;
       if (store_failure_) return false;
-      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() || store_news_ ||
-             (draining_ && !drained_ && sent_.empty());
+      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+             !answer_events_.empty() || store_news_ || (draining_ && !drained_ && sent_.empty());
     };
     Micros until = wake_at(now);
     if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);

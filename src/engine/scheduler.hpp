@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/answer_gate.hpp"
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
 #include "engine/retry_log.hpp"
@@ -47,7 +48,7 @@ struct RetryPolicy {
 };
 
 struct SchedulerOptions {
-  std::string owner = "ratchet";  // this server's name on the leases it takes
+  std::string owner = "ratchet";              // this server's name on the leases it takes
   int max_in_flight = 512;                    // calls sent and not yet answered
   Micros lease = 15 * 60 * kMicrosPerSecond;  // > the endpoint request timeout
   // How often to look for work anyway (other servers of a fleet, a clock that
@@ -55,6 +56,8 @@ struct SchedulerOptions {
   Micros safety_poll = kMicrosPerSecond;
   RetryPolicy retry;
   PollDefaults poll;
+  // How long after its Dispatch's answer is written a new call goes (AnswerGate).
+  Micros answer_grace = 20 * kMicrosPerMilli;
   std::uint64_t seed = std::random_device{}();
   // While the store fails, turns are retried after this backoff, doubling
   // from the first to the cap.
@@ -66,6 +69,29 @@ struct SchedulerOptions {
 
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
+
+class Scheduler;
+
+// Lets the calls of one Dispatch go to their endpoints (see AnswerGate): they go
+// the scheduler's grace after written() is called (the API calls it once its
+// answer is in the socket) or after the last copy is destroyed, or at once when
+// read() is called (the client's next request came). Copyable. The Scheduler
+// must outlive it.
+class DispatchRelease {
+ public:
+  DispatchRelease() = default;  // releases nothing
+  void written() const;
+  void read() const;
+
+ private:
+  friend class Scheduler;
+  struct State;
+  explicit DispatchRelease(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// The ids of a Dispatch's calls in order, once committed, or why not.
+using DispatchDone = std::function<void(Result<std::vector<std::string>>, DispatchRelease)>;
 
 class Scheduler {
  public:
@@ -89,10 +115,12 @@ class Scheduler {
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed; kUnavailable (nothing recorded) while the store fails. The calls
-  // must be valid (see protocol::validate_dispatched_call).
-  void dispatch(std::vector<NewCall> calls,
-                std::function<void(Result<std::vector<std::string>>)> done);
+  // committed; kUnavailable (nothing recorded) while the store fails. They are
+  // sent once `done`'s DispatchRelease lets them go. The calls must be valid
+  // (see protocol::validate_dispatched_call).
+  void dispatch(std::vector<NewCall> calls, DispatchDone done);
+
+  friend struct DispatchRelease::State;
 
   // Answers the call's record once it is terminal (at once if it already is),
   // or kDeadlineExceeded at `deadline`; kNotFound for an unknown id.
@@ -101,7 +129,7 @@ class Scheduler {
  private:
   struct Dispatch {
     std::vector<NewCall> calls;
-    std::function<void(Result<std::vector<std::string>>)> done;
+    DispatchDone done;
     Result<std::vector<std::string>> ids = std::vector<std::string>{};
   };
   struct Reply {
@@ -131,7 +159,10 @@ class Scheduler {
   void send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent);
   void send(ClaimedCall claimed);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  void hold_unanswered(Turn& turn);
   void expire_waiters(Micros now);
+  // Any thread: a Dispatch's answer is written, or was read (DispatchRelease).
+  void answer_event(AnswerGate::Answer answer, bool read);
 
   Store& store_;
   const Clock& clock_;
@@ -150,6 +181,12 @@ class Scheduler {
   std::vector<Dispatch> dispatches_;
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
+  struct AnswerEvent {
+    AnswerGate::Answer answer;
+    bool read;  // else written
+    Micros at;
+  };
+  std::vector<AnswerEvent> answer_events_;
   int in_flight_ = 0;
   std::map<std::string, std::int64_t> sent_;  // in flight: call id -> epoch
   // Sent by a turn whose commit failed, or released: their replies are dropped.
@@ -165,6 +202,7 @@ class Scheduler {
   Micros failing_since_ = 0;
   int failed_turns_ = 0;
   RetryLog retry_log_;
+  AnswerGate gate_;  // its held calls are counted in flight, and in sent_
 };
 
 }  // namespace ratchet::engine

@@ -24,6 +24,8 @@ struct ApiOptions {
   std::optional<Micros> default_expiration;  // for calls dispatched without one
 };
 
+class JournalApi;
+
 class Api {
  public:
   // Runs a job off the I/O thread, or answers false when it cannot take more.
@@ -33,6 +35,9 @@ class Api {
 
   // With no executor, Dispatch requests are decoded where they arrive.
   Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, Executor decode = {});
+  // Serves Ratchet's Journal service (journal_api.hpp) too, authenticated as
+  // the RPCs are; without it, its path is the API's 404.
+  void serve_journal(JournalApi* journal) { journal_ = journal; }
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
   // The http::Server header check: refuses an unknown route, a method other
@@ -49,6 +54,7 @@ class Api {
   const Clock& clock_;
   ApiOptions options_;
   Executor decode_;
+  JournalApi* journal_ = nullptr;
 };
 
 // The calls of a DispatchRequest's bytes, each validated, as they are recorded

@@ -3,13 +3,15 @@
 // A call's `phase` says what the scheduler may do with it: READY (runnable from
 // `ready_at`), LEASED (sent to its endpoint by the lease owner until
 // `lease_expires_at`), WAITING (a suspended coroutine waiting for children or
-// for `poll_deadline`), DONE (terminal). Every write after a claim is fenced by
-// the lease epoch: a server that lost its lease cannot overwrite newer progress.
+// for `poll_deadline`), DONE (terminal), HELD (a coroutine whose code diverged
+// from its journal, kept for an operator: never claimed until repaired). Every write after a claim
+// is fenced by the lease epoch: a server that lost its lease cannot overwrite newer progress.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -18,7 +20,7 @@
 
 namespace ratchet {
 
-enum class CallPhase { kReady, kLeased, kWaiting, kDone };
+enum class CallPhase { kReady, kLeased, kWaiting, kDone, kHeld };
 std::string_view phase_name(CallPhase phase);
 
 // A call as dispatched. `input` is a serialized google.protobuf.Any, kept byte
@@ -39,14 +41,17 @@ struct NewCall {
   std::optional<Micros> expires_at;
 };
 
-// An error as the protocol carries it (dispatch.sdk.v1.Error, serialized).
+// An error as the protocol carries it: the type and message everyone shows, and,
+// when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
+// opaque and handed on byte for byte (a Python exception's pickled value and traceback
+// travel in it, and the dashboard reads a Python traceback from it: one source for
+// both). Errors the server makes (timeouts, HTTP failures, giving up) have none.
+// (The initializer lets CallError{type, message} stay free of
+// -Wmissing-field-initializers.)
 struct CallError {
   std::string type;
   std::string message;
-  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
-  // kept for people to read (the dashboard), not sent on. (The initializer lets
-  // CallError{type, message} stay free of -Wmissing-field-initializers.)
-  std::string traceback = {};
+  std::string encoded = {};  // empty: made by the server
 };
 
 // A child's final result, waiting in its parent's inbox.
@@ -149,6 +154,10 @@ class CallTransaction {
   // again; `reason` (the SDK's "step N diverged: ...") becomes the last error.
   virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                                const CallError& reason) = 0;
+  // INCOMPATIBLE_STATE from a function that holds instead (Exit.hold): HELD
+  // with its state, its inbox and `report` (as its error) kept, until an
+  // operator repairs it (Store::repair_coroutine).
+  virtual Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) = 0;
 
   // When the next call becomes due (nullopt: nothing is scheduled).
   virtual Result<std::optional<Micros>> next_due() = 0;

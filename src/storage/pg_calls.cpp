@@ -41,7 +41,8 @@ constexpr int kClaimStateColumn = records::kCallColumnCount;
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
 constexpr const char* kWaitingResults =
-    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message "
+    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message, "
+    "r.error_proto "
     "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "
     "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
     "ORDER BY arrived_at, seq LIMIT p.lim) r";
@@ -80,6 +81,7 @@ class CallTx final : public PgCallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                        const CallError& reason) override;
+  Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
 
@@ -186,7 +188,7 @@ Status CallTx::attach_results(std::vector<ClaimedCall>& claimed) {
     for (auto& item : claimed) {
       if (item.call.id != parent) continue;
       item.results.push_back(ChildResult{row.text(1), static_cast<std::uint64_t>(row.int64(2)),
-                                         row.optional_text(3), error_at(row, 4, 5)});
+                                         row.optional_text(3), error_at(row, 4, 5, 6)});
     }
   }
   return Status::ok();
@@ -228,9 +230,10 @@ Status CallTx::discard_inbox(const std::string& id) {
 Status CallTx::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(int inserted,
                    db_.run("INSERT INTO call_results (parent_id, child_id, correlation_id, "
-                           "output, error_type, error_message, arrived_at) SELECT parent_id, id, "
-                           "correlation_id, output, error_type, error, $2 FROM runs WHERE id = $1 "
-                           "AND parent_id IS NOT NULL ON CONFLICT DO NOTHING",
+                           "output, error_type, error_message, error_proto, arrived_at) SELECT "
+                           "parent_id, id, correlation_id, output, error_type, error, "
+                           "error_proto, $2 FROM runs WHERE id = $1 AND parent_id IS NOT NULL "
+                           "ON CONFLICT DO NOTHING",
                            Params().add(id).add(now_)));
   if (inserted == 0) return Status::ok();
   // Counting the result and waking the parent are one statement: the parent's
@@ -268,14 +271,14 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
     params.add_null().add_null();
   }
   params.add(end.call_status).add(now_);
-  end.error ? params.add(end.error->traceback) : params.add("");
+  params.add_bytes_or_null(end.error ? end.error->encoded : std::string());
   ASSIGN_OR_RETURN(
       Rows done,
       db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
-                "error = $6, call_status = $7, finished_at = $8, updated_at = $8, "
+                "error = $6, error_proto = $9, call_status = $7, finished_at = $8, "
+                "updated_at = $8, "
                 "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
-                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
-                "error_traceback = NULLIF($9, '') "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                 "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
                 "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
                 params));
@@ -300,8 +303,9 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                            const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
-                           "error = $5, error_traceback = NULLIF($7, ''), lease_owner = NULL, "
-                           "lease_expires_at = NULL, updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           "error = $5, error_proto = $7, lease_owner = NULL, "
+                           "lease_expires_at = NULL, "
+                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
                                .add(epoch)
@@ -309,7 +313,7 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                                .add(reason.type)
                                .add(reason.message)
                                .add(now_)
-                               .add(reason.traceback)));
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
 }
@@ -320,8 +324,8 @@ Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
                            "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
-                           "error_traceback = NULL, "
-                           "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
+                           "error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                           "state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
                            "updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
@@ -396,7 +400,7 @@ Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros r
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4, "
-                           "error_type = $5, error = $6, error_traceback = NULLIF($7, '') "
+                           "error_type = $5, error = $6, error_proto = $7 "
                            "WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
@@ -405,12 +409,29 @@ Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros r
                                .add(now_)
                                .add(reason.type)
                                .add(reason.message)
-                               .add(reason.traceback)));
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 0) return false;
   if (ready_at <= now_) made_work_ = true;
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Result<bool> CallTx::hold(const std::string& id, std::int64_t epoch, const CallError& report) {
+  // The state and the inbox stay: a repair resumes from them, and the results
+  // this attempt carried are delivered again then.
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = $3, "
+                           "error = $4, error_proto = $6, lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(report.type)
+                               .add(report.message)
+                               .add(now_)
+                               .add_bytes_or_null(report.encoded)));
+  return changed == 1;
 }
 
 Status CallTx::save_state(const std::string& id, const std::string& state) {

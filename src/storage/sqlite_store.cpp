@@ -13,6 +13,7 @@
 #include "storage/sqlite_browse.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
+#include "storage/sqlite_repair.hpp"
 
 namespace ratchet {
 namespace {
@@ -90,6 +91,16 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   }
   Result<HealthCounts> health_counts(Micros since) override {
     return sqlite::health_counts(*db_, clock_.now(), since);
+  }
+  Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     int limit) override {
+    return sqlite::open_coroutines(*db_, functions, limit);
+  }
+  Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
+    return sqlite::repair_coroutine(*db_, clock_.now(), repair);
+  }
+  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
+    return sqlite::call_actions(*db_, call_id);
   }
   Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 
@@ -544,6 +555,8 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
         db_->prepare("DELETE FROM runs WHERE id = ?1 AND status IN " TERMINAL_STATUSES));
     ASSIGN_OR_RETURN(Statement * remove_results,
                      db_->prepare("DELETE FROM call_results WHERE parent_id = ?1"));
+    ASSIGN_OR_RETURN(Statement * remove_actions,
+                     db_->prepare("DELETE FROM call_actions WHERE call_id = ?1"));
     for (const auto& id : ids) {
       remove->reset();
       remove->bind(1, id);
@@ -552,6 +565,9 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
       remove_results->reset();
       remove_results->bind(1, id);
       RETURN_IF_ERROR(remove_results->run().status());
+      remove_actions->reset();
+      remove_actions->bind(1, id);
+      RETURN_IF_ERROR(remove_actions->run().status());
     }
     return Status::ok();
   });

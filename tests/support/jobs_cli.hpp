@@ -198,7 +198,9 @@ class JobsCli : public ::testing::Test {
     dir_ = fs::canonical(pattern).string();
     home_ = dir_ + "/home";
     const char* backend = std::getenv("RATCHET_JOBS_BACKEND");
-    if (backend && std::string_view(backend) == "postgres") RATCHET_OPEN_PG_DATABASE(pg_);
+    if (backend && std::string_view(backend) == "postgres") {
+      RATCHET_OPEN_PG_DATABASE(pg_);  // (two statements: the braces matter)
+    }
   }
 
   bool on_postgres() const { return pg_.has_value(); }
