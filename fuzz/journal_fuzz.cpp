@@ -48,7 +48,8 @@ void decode_directly(std::string_view bytes, std::uint8_t choice) {
   if (!journal.is_ok()) return;
   (void)ratchet::sdk::describe_journal(*journal, "d1");
   for (std::uint64_t step = 1; step <= static_cast<std::uint64_t>(journal->steps_size()); ++step) {
-    (void)ratchet::sdk::check_step(*journal, step, "leaf", choice);
+    auto kind = static_cast<ratchet::sdk::jv1::StepKind>(choice % 3);
+    (void)ratchet::sdk::check_step(*journal, step, kind, "leaf", choice);
     (void)ratchet::sdk::step_function(*journal, step);
   }
 }

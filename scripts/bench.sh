@@ -21,3 +21,10 @@ echo "== SDK"
 build/release/bench/sdk_bench "$@"
 echo "== dashboard"
 build/release/bench/dashboard_bench "$@"
+echo "== dispatch-py's echo endpoint behind ratchet dev and behind dispatch.test.Service"
+(
+  eval "$(bash ../shared/interop/setup.sh "$PWD/build/release/dispatch-py")"
+  build/release/bench/dispatch_py_bench --python "$DISPATCH_PY" \
+    --ratchet build/release/src/cli/ratchet --echo bench/dispatch_py_echo.py \
+    --test-server tests/dispatch_py/test_server.py "$@"
+)

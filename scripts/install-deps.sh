@@ -18,6 +18,10 @@ packages=(
   procps
   zsh groff-base
   chromium  # the dashboard's browser test (tests/dashboard)
+  # dispatch-py's tests and its test server (../shared/interop/setup.sh lists the same)
+  python3 python3-dev gcc python3-aiohttp python3-tblib python3-typing-extensions
+  python3-cryptography python3-pytest python3-fastapi python3-httpx python3-flask
+  python3-uvicorn python3-requests
 )
 # Node.js 20+ and npm drive that test. Machines of this project come with
 # them; Debian's own packages (Node.js 18) are the fallback when there is none.

@@ -35,10 +35,16 @@ echo "== testing (release, random order, -j $((2 * $(nproc))))"
 ctest --preset release -j "$((2 * $(nproc)))" --schedule-random --timeout 300
 echo "== checking the installed SDK (release)"
 bash scripts/check-install.sh build/release
+echo "== dispatch-py's tests and examples against ratchet dev (release)"
+bash scripts/dispatch-py-tests.sh build/release
+echo "== dispatch-py's tests and examples against ratchet dev on PostgreSQL (release)"
+bash scripts/dispatch-py-tests.sh build/release --postgres "$RATCHET_TEST_PG"
 echo "== fuzzing (20 s per target)"
 bash scripts/fuzz.sh 20
 if [ "${1:-}" = "--with-asan" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   run_suite asan
+  echo "== dispatch-py's tests and examples against ratchet dev (asan)"
+  bash scripts/dispatch-py-tests.sh build/asan
 fi

@@ -356,8 +356,13 @@ TEST_F(JobsCli, SyncStartExits0OnSuccessAnd6OtherwiseWithTheEnd) {
   Process joiner = spawn_ratchet({"start", "--run-key", "owned", "--sync", "--", "true"});
   ASSERT_TRUE(eventually([&] { return holds_pidfd(joiner.pid()); }, 30s))
       << "the joining start never waited on the owned job";
-  int writer = open(gate.c_str(), O_WRONLY | O_NONBLOCK);  // the job reads it, or this fails
-  ASSERT_GE(writer, 0) << "the owned job is not reading its gate: " << std::strerror(errno);
+  // RUNNING means its shell was exec'd, not that it has opened the gate yet: a
+  // non-blocking open for writing succeeds once it has (a loaded machine runs
+  // the shell late).
+  int writer = -1;
+  ASSERT_TRUE(
+      eventually([&] { return (writer = open(gate.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }, 30s))
+      << "the owned job never read its gate: " << std::strerror(errno);
   ASSERT_EQ(write(writer, "go\n", 3), 3);
   close(writer);
   ProcessResult joined_result = joiner.finish();

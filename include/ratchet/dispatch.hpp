@@ -95,6 +95,16 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// What `ratchet check` found for one open coroutine.
+struct CheckResult {
+  std::string dispatch_id;
+  std::string function;
+  std::string phase;       // READY, LEASED, WAITING or HELD
+  bool resumes = false;    // false: it diverges
+  std::uint64_t step = 0;  // the step it diverges at (0: before any step)
+  std::string message;     // what was recorded there and what the code does now
+};
+
 class Dispatch {
  public:
   Dispatch();  // from the environment
@@ -106,12 +116,13 @@ class Dispatch {
   // Registers `fn` (a plain callable, or a coroutine returning Task<T>) under
   // `name` (^[a-zA-Z_][a-zA-Z0-9_<>.]*$; unique). The callable is kept for the
   // Dispatch's lifetime; register functions before serving.
+  // `options`: what the function does beside its code (FunctionOptions).
   template <typename F>
-  auto function(std::string name, F fn) {
+  auto function(std::string name, F fn, FunctionOptions options = {}) {
     static_assert(detail::check_callable<F>());
     using Traits = detail::CallableTraits<std::decay_t<F>>;
     using R = typename Traits::result;
-    return make_function<R>(std::move(name), std::move(fn), typename Traits::args{});
+    return make_function<R>(std::move(name), std::move(fn), typename Traits::args{}, options);
   }
 
   // Declares a function of `Signature` (R(Args...), R the result: T for a
@@ -125,7 +136,7 @@ class Dispatch {
   }
   // Defines a declared function; `fn` must have the declared parameters and result.
   template <typename R, typename... Args, typename F>
-  void define(const Function<R(Args...)>& declared, F fn) {
+  void define(const Function<R(Args...)>& declared, F fn, FunctionOptions options = {}) {
     static_assert(detail::check_callable<F>());
     using Traits = detail::CallableTraits<std::decay_t<F>>;
     static_assert(std::is_same_v<typename Traits::args, detail::TypeList<std::decay_t<Args>...>>,
@@ -134,9 +145,9 @@ class Dispatch {
         std::is_same_v<typename detail::ResultOf<typename Traits::result>::type, R>,
         "ratchet::Dispatch::define: the result differs from the declaration's (a coroutine "
         "declared R returns Task<R>)");
-    detail::define_function(
-        *core_, declared.name(),
-        detail::make_entry<typename Traits::result>(std::move(fn), typename Traits::args{}));
+    detail::define_function(*core_, declared.name(),
+                            detail::make_entry<typename Traits::result>(
+                                std::move(fn), typename Traits::args{}, options));
   }
 
   // Several calls in one Dispatch request.
@@ -181,11 +192,23 @@ class Dispatch {
 
   const Config& config() const;
 
+  // Safe deploys (docs/sdk.md): fetches the journal of every open coroutine of
+  // this build's coroutine functions from the server (Ratchet's Journal
+  // service) and replays each against this build's code, running no step.
+  // Raises like dispatch() when the server cannot be asked.
+  std::vector<CheckResult> check();
+  // For a service's main(): with `--ratchet-check` among the arguments, runs
+  // check(), prints one line per open coroutine on stdout and returns the exit
+  // code (0: every one resumes; 1: one diverges; 2: the server could not be
+  // asked); nullopt without the flag.
+  //   if (auto code = dispatch.check_main(argc, argv)) return *code;
+  std::optional<int> check_main(int argc, const char* const* argv);
+
  private:
   template <typename R, typename F, typename... A>
-  auto make_function(std::string name, F fn, detail::TypeList<A...> args) {
+  auto make_function(std::string name, F fn, detail::TypeList<A...> args, FunctionOptions options) {
     using T = typename detail::ResultOf<R>::type;
-    detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args));
+    detail::register_function(*core_, name, detail::make_entry<R>(std::move(fn), args, options));
     return Function<T(A...)>(core_.get(), std::move(name));
   }
 

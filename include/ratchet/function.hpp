@@ -66,6 +66,20 @@ class Handle {
   std::string id_;
 };
 
+// What a coroutine does when its replay diverges from its journal (the code
+// changed under a running call; docs/sdk.md, "Safe deploys").
+enum class OnDivergence {
+  kRestart,  // restart from its input, as the protocol says: every step runs again
+  kHold,     // hold the call (phase HELD, with the report) until an operator repairs it
+};
+
+// How a registered function behaves, beside its code:
+//   dispatch.function("order", fn, ratchet::FunctionOptions{.on_divergence =
+//   ratchet::OnDivergence::kHold});
+struct FunctionOptions {
+  OnDivergence on_divergence = OnDivergence::kRestart;
+};
+
 namespace detail {
 
 class DispatchCore;
@@ -83,6 +97,7 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
 struct FunctionEntry {
   std::function<nlohmann::json(const nlohmann::json&)> plain;
   std::function<Task<nlohmann::json>(const nlohmann::json&)> start;
+  OnDivergence on_divergence = OnDivergence::kRestart;
 };
 void register_function(DispatchCore& core, const std::string& name, FunctionEntry entry);
 void declare_function(DispatchCore& core, const std::string& name);
@@ -196,9 +211,10 @@ Task<nlohmann::json> run_root(F* fn, std::tuple<A...> args) {
 }
 
 template <typename R, typename F, typename... A>
-FunctionEntry make_entry(F fn, TypeList<A...>) {
+FunctionEntry make_entry(F fn, TypeList<A...>, FunctionOptions options = {}) {
   auto shared = std::make_shared<F>(std::move(fn));
   FunctionEntry entry;
+  entry.on_divergence = options.on_divergence;
   if constexpr (is_task<R>::value) {
     using T = typename is_task<R>::value_type;
     entry.start = [shared](const nlohmann::json& input) {

@@ -132,16 +132,28 @@ class [[nodiscard]] RandomAwaiter : public StepAwaiter<std::int64_t, DrawRandom>
 
 // A local step: `co_await ratchet::step("name", fn)` runs fn() and records its
 // value (or exception) in the journal; see the top of this file for when.
+//
+// GCC 12 destroys a lambda (or any aggregate) made inside a co_await
+// expression twice, which frees what it captured by value twice. So, built with
+// GCC 12 or older, a step's function given as a temporary must be trivially
+// destructible (capture by reference: the step runs at once), or be named
+// first: `auto charge = [key] {...}; co_await ratchet::step("charge", charge);`.
 template <typename F>
-auto step(std::string name, F fn) {
-  static_assert(std::is_invocable_v<F&>,
+auto step(std::string name, F&& fn) {
+  using Fn = std::decay_t<F>;
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ <= 12
+  static_assert(std::is_lvalue_reference_v<F> || std::is_trivially_destructible_v<Fn>,
+                "ratchet::step(name, fn): GCC 12 destroys a lambda made inside co_await twice "
+                "(a compiler bug): capture by reference, or name the lambda first and pass it");
+#endif
+  static_assert(std::is_invocable_v<Fn&>,
                 "ratchet::step(name, fn): fn takes no arguments; capture what it needs");
-  using R = std::invoke_result_t<F&>;
+  using R = std::invoke_result_t<Fn&>;
   static_assert(!detail::is_task<std::decay_t<R>>::value,
                 "ratchet::step(name, fn): fn must be a plain function, not a coroutine; call a "
                 "durable function (co_await fn(args)) for work of its own");
   if (name.empty()) throw std::invalid_argument("ratchet::step needs a name");
-  return detail::StepAwaiter<std::decay_t<R>, F>(std::move(name), std::move(fn));
+  return detail::StepAwaiter<std::decay_t<R>, Fn>(std::move(name), std::forward<F>(fn));
 }
 
 // A durable sleep: the coroutine resumes once `duration` has passed since it
@@ -166,6 +178,25 @@ inline detail::NowAwaiter now() { return {}; }
 
 // 64 random bits, as a step: recorded on the first run, the same on every replay.
 inline detail::RandomAwaiter random() { return {}; }
+
+// A change of a coroutine's code that keeps runs recorded before it on their
+// old path (docs/sdk.md, "Safe deploys"):
+//
+//   if (ratchet::patched("charge-in-cents")) {
+//     co_await charge_cents(order.cents);            // new runs, and runs that took this path
+//   } else {
+//     co_await charge(order.cents / 100.0);          // runs recorded before the change
+//   }
+//
+// A run that reaches it with the patch in its code records a marker step and
+// takes the new path, then and on every replay. A run whose journal already
+// has another step at this position was recorded by the old code: it takes the
+// old path. Once no run of the old code is open (`ratchet check`), remove the
+// old branch, keeping the patched() call while runs that recorded its marker
+// are open. Not a co_await: it decides at once.
+inline bool patched(std::string_view name) {
+  return detail::patched(detail::require_context("ratchet::patched"), name);
+}
 
 // The call the function running on this thread runs for: its dispatch id (the
 // same on every attempt and resume: derive idempotency keys from it), root and

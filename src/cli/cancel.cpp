@@ -13,7 +13,7 @@ namespace {
 int cancel_call(Store& store, const CallRecord& call) {
   std::vector<std::string> cancelled;
   Status status = store.calls([&](CallTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(cancelled, tx.cancel(call.id, cli_actor()));
+    ASSIGN_OR_RETURN(cancelled, tx.cancel(call.id, current_actor()));
     return Status::ok();
   });
   if (!status.is_ok()) return fail(status);

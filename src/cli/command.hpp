@@ -59,6 +59,8 @@ int run_server(int argc, char** argv);
 int run_dev(int argc, char** argv);
 int run_keygen(int argc, char** argv);
 int run_migrate(int argc, char** argv);
+int run_rewind(int argc, char** argv);
+int run_set_result(int argc, char** argv);
 
 // The job commands: `ratchet` runs them, and so does `ratchet-server` (for a
 // PostgreSQL store, which `ratchet` hands on to it).
@@ -75,6 +77,8 @@ inline constexpr std::array kJobCommands{
     Command{"list", "list recent jobs and calls", run_list},
     Command{"clean", "delete finished jobs and calls, with their logs", run_clean},
     Command{"import", "copy an orchesjob state directory's history into the store", run_import},
+    Command{"rewind", "resume a C++ coroutine from step N of its journal", run_rewind},
+    Command{"set-result", "set a step's result in a C++ coroutine's journal", run_set_result},
 };
 
 // The server's commands, run by ratchet-server (`ratchet` hands them on to it
@@ -173,8 +177,9 @@ nlohmann::ordered_json run_json(const RunView& run);
 // Prints a JSON value on stdout.
 void print_json(const nlohmann::ordered_json& value);
 
-// Who a command acts as, in a call's history: "cli:<user>".
-std::string cli_actor();
+// Who a command acts as, in a call's actions: USER@HOST of whoever runs it
+// (RATCHET_ACTOR overrides it).
+std::string current_actor();
 // A call's history as `status` shows it (the events kept, oldest first).
 nlohmann::ordered_json history_json(const std::vector<HistoryEvent>& events);
 // How `start` and `rerun` print what they did, and their exit code.

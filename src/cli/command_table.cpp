@@ -69,7 +69,7 @@ void print_usage(std::span<const Command> table, FILE* out) {
                "ratchet: durable execution for C++\n\n"
                "usage: ratchet <command> [options]\n\ncommands:\n");
   for (const auto& command : table) {
-    std::fprintf(out, "  %-8s %s\n", std::string(command.name).c_str(),
+    std::fprintf(out, "  %-10s %s\n", std::string(command.name).c_str(),
                  std::string(command.summary).c_str());
   }
   print_entries(out, "exit codes", kExitCodes, 2);

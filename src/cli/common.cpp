@@ -330,14 +330,23 @@ nlohmann::ordered_json call_json(const CallRecord& call) {
   return out;
 }
 
-std::string cli_actor() {
-  // From the environment: the binary is linked statically, where getpwuid()
-  // would need the shared NSS libraries of the glibc it was built with.
-  for (const char* name : {"USER", "LOGNAME"}) {
-    const char* user = std::getenv(name);
-    if (user != nullptr && *user != '\0') return "cli:" + std::string(user);
+std::string current_actor() {
+  if (const char* actor = std::getenv("RATCHET_ACTOR"); actor != nullptr && *actor != '\0') {
+    return actor;
   }
-  return "cli:uid-" + std::to_string(getuid());
+  // Not getpwuid: `ratchet` is a static binary, where NSS lookups need the
+  // shared libraries of the glibc it was linked with.
+  std::string user = "uid " + std::to_string(getuid());
+  for (const char* variable : {"USER", "LOGNAME"}) {
+    const char* name = std::getenv(variable);
+    if (name != nullptr && *name != '\0') {
+      user = name;
+      break;
+    }
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return user + "@" + host;
 }
 
 nlohmann::ordered_json history_json(const std::vector<HistoryEvent>& events) {

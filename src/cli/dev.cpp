@@ -1,4 +1,5 @@
 // ratchet dev ENDPOINT_URL [--host HOST] [--port PORT] [--api-key KEY] [--db PATH]
+//             [--signing-key FILE]
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -45,7 +46,8 @@ int run_dev(int argc, char** argv) {
       "Start a local server for development: a fresh signing key, API key 'test', "
       "and a temporary store (or --db); print how to configure an SDK and where the store is.",
       "dev");
-  std::string endpoint_url, host = "127.0.0.1", api_key = "test", db;
+  std::string endpoint_url, host = "127.0.0.1", api_key = "test", db, key_file;
+  std::string dispatch_grace = "20ms";
   int port = 4450;
   app.add_option("ENDPOINT_URL", endpoint_url, "where your service (the SDK) listens")->required();
   app.add_option("--host", host, "the address to listen on")->capture_default_str();
@@ -57,6 +59,10 @@ int run_dev(int argc, char** argv) {
                  "a SQLite file or a postgres:// URL to keep the calls in (default: a temporary "
                  "SQLite file)")
       ->type_name("FILE|URL");
+  app.add_option("--signing-key", key_file,
+                 "a PEM private key from `ratchet keygen` (default: a fresh one), so that "
+                 "DISPATCH_VERIFICATION_KEY stays the same across restarts");
+  add_dispatch_grace_option(app, dispatch_grace);
   server::ServerConfig config;
   app.add_option("--max-connections", config.max_connections,
                  "API connections served at once; idle ones make room for new ones")
@@ -73,7 +79,7 @@ int run_dev(int argc, char** argv) {
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
   if (!grace.is_ok()) return fail(grace.status());
-  auto key = protocol::SigningKey::generate();
+  auto key = key_file.empty() ? protocol::SigningKey::generate() : read_signing_key_file(key_file);
   if (!key.is_ok()) return fail(key.status());
 
   std::string temporary_dir;
@@ -83,6 +89,7 @@ int run_dev(int argc, char** argv) {
     temporary_dir = pattern;
     db = temporary_dir + "/ratchet.db";
   }
+  if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);
   config.db_path = db;

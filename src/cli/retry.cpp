@@ -16,7 +16,7 @@ int run_retry(int argc, char** argv) {
   if (!store.is_ok()) return fail(store.status());
   bool retried = false;
   Status status = (*store)->calls([&](CallTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(retried, tx.retry_now(id, cli_actor()));
+    ASSIGN_OR_RETURN(retried, tx.retry_now(id, current_actor()));
     return Status::ok();
   });
   if (!status.is_ok()) return fail(status);

@@ -76,6 +76,8 @@ int run_server(int argc, char** argv) {
   std::vector<std::string> read_keys;
   std::string key_file = env_or("RATCHET_SIGNING_KEY_FILE", "");
   std::string request_timeout = "5m";
+  std::string default_expiration;
+  std::string dispatch_grace = "20ms";
   server::ServerConfig config;
   app.add_option("--listen", listen, "HOST:PORT for the API (env RATCHET_LISTEN)")
       ->capture_default_str();
@@ -120,6 +122,10 @@ int run_server(int argc, char** argv) {
                  "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
                  "leases are given back for the next server")
       ->capture_default_str();
+  app.add_option("--default-expiration", default_expiration,
+                 "how long a call dispatched without an expiration may keep being retried "
+                 "(default: no limit but --max-attempts)");
+  add_dispatch_grace_option(app, dispatch_grace);
   std::string log_format = "text";
   app.add_option("--log-format", log_format,
                  "text, or json: one object per line, with call_id, function and attempt on "
@@ -177,6 +183,13 @@ int run_server(int argc, char** argv) {
   auto grace = duration_option("--shutdown-grace", shutdown_grace);
   if (!grace.is_ok()) return fail(grace.status());
   config.shutdown_grace = *grace;
+  if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
+  if (!default_expiration.empty()) {
+    auto expiration = duration_option("--default-expiration", default_expiration);
+    if (!expiration.is_ok()) return fail(expiration.status());
+    config.api.default_expiration = *expiration;
+    config.scheduler.poll.expiration = *expiration;
+  }
   auto key = signing_key(key_file);
   if (!key.is_ok()) return fail(key.status());
   config.signing_key = std::move(*key);

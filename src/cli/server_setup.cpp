@@ -37,6 +37,20 @@ Result<protocol::SigningKey> read_signing_key_file(const std::string& path) {
   return key;
 }
 
+void add_dispatch_grace_option(CLI::App& app, std::string& value) {
+  app.add_option("--dispatch-grace", value,
+                 "how long a newly dispatched call waits, once the answer to its Dispatch is "
+                 "written, for the client to read it (a client that closes the connection or "
+                 "sends its next request ends the wait sooner): dispatch-py loses the result of "
+                 "a call that runs before its caller has its id")
+      ->capture_default_str();
+}
+
+Status set_dispatch_grace(const std::string& value, server::ServerConfig* config) {
+  ASSIGN_OR_RETURN(config->scheduler.answer_grace, duration_option("--dispatch-grace", value));
+  return Status::ok();
+}
+
 Status check_api_key(std::string_view key, std::string_view where) {
   if (key.empty()) {
     return invalid_argument(std::string(where) +

@@ -2,6 +2,7 @@
 // running a server until SIGINT or SIGTERM.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <span>
 #include <string>
@@ -16,6 +17,11 @@ namespace ratchet::cli {
 // A private key as PEM (PKCS#8) or as the base64 of its raw 32 bytes.
 Result<protocol::SigningKey> parse_signing_key(const std::string& text);
 Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
+
+// --dispatch-grace: how long a newly dispatched call waits, once its Dispatch's
+// answer is written, for its client to read it (engine::AnswerGate).
+void add_dispatch_grace_option(CLI::App& app, std::string& value);
+Status set_dispatch_grace(const std::string& value, server::ServerConfig* config);
 
 // OK for an API key a client can send as `Authorization: Bearer <key>`: not
 // empty, no spaces or control characters. `where` names the flag or variable.

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "cli/command.hpp"
+#include "cli/repair.hpp"
 
 namespace ratchet::cli {
 
@@ -23,10 +24,14 @@ int run_status(int argc, char** argv) {
     if (!run.is_ok()) return fail(run.status());
     auto out = run_json(*run);
     if (run->call) {
-      // What happened to the call: its attempts, polls and actions.
+      // What the scheduler did with the call (attempts, polls, expiry), and
+      // what people did to it (cancel, retry now, rewind, set-result).
       auto history = (*store)->call_history(run->call->id);
       if (!history.is_ok()) return fail(history.status());
       out["history"] = history_json(*history);
+      auto actions = call_actions_json(**store, run->call->id);
+      if (!actions.is_ok()) return fail(actions.status());
+      if (!actions->empty()) out["actions"] = std::move(*actions);
     }
     print_json(out);
     return 0;

@@ -2,17 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-
 #include "common/time_format.hpp"
 #include "dashboard/assets.hpp"
 #include "dashboard/render.hpp"
 #include "dashboard/views.hpp"
 #include "jobs/runner.hpp"
 #include "server/api.hpp"
+#include "server/store_workers.hpp"
 
 namespace ratchet::dashboard {
 namespace {
@@ -24,76 +20,17 @@ constexpr std::string_view kAssetPrefix = "/assets/";
 
 enum class Access { kNone, kRead, kAct };
 
+StoreOptions read_only(StoreOptions options) {
+  options.durable = false;  // it only reads
+  return options;
+}
+
 // Threads that each own a store connection and run the requests' reads.
-class Readers {
+class Readers : public server::StoreWorkers {
  public:
-  using Job = std::function<void(Result<Store*>)>;
-
   Readers(const server::ExtensionContext& context, const DashboardOptions& options)
-      : db_path_(context.db_path), clock_(context.clock), limit_(options.queue_limit) {
-    store_options_ = context.store_options;
-    store_options_.durable = false;   // it only reads
-    store_options_.instance.clear();  // and is no scheduler instance of a fleet
-    for (int i = 0; i < std::max(1, options.threads); ++i) {
-      threads_.emplace_back([this] { run(); });
-    }
-  }
-  ~Readers() { stop(); }
-
-  // False when too many requests are waiting already.
-  bool post(Job job) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_ || static_cast<int>(jobs_.size()) >= limit_) return false;
-      jobs_.push_back(std::move(job));
-    }
-    wake_.notify_one();
-    return true;
-  }
-
-  // Runs the jobs already queued, then joins the threads.
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& thread : threads_) {
-      if (thread.joinable()) thread.join();
-    }
-  }
-
- private:
-  void run() {
-    pthread_setname_np(pthread_self(), "ratchet-dash");
-    auto store = open_store(db_path_, clock_, store_options_);
-    if (!store.is_ok()) spdlog::error("dashboard: {}", store.status().message());
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      if (store.is_ok()) {
-        job(store->get());
-      } else {
-        job(store.status());
-      }
-    }
-  }
-
-  std::string db_path_;
-  const Clock& clock_;
-  StoreOptions store_options_;
-  int limit_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+      : StoreWorkers(context.db_path, read_only(context.store_options), context.clock,
+                     options.threads, options.queue_limit, "ratchet-dash") {}
 };
 
 http::Response json_response(int status, const json& body) {

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "dispatch/sdk/python/v1/pickled.pb.h"
+#include "dispatch/sdk/v1/error.pb.h"
 #include "protocol/values.hpp"
 #include "ratchet/sdk/v1/journal.pb.h"
 
@@ -143,7 +144,14 @@ nlohmann::json render_value(std::string_view serialized_any) {
 
 nlohmann::json render_error(const CallError& error) {
   nlohmann::json out = {{"type", error.type}, {"message", error.message}};
-  if (!error.traceback.empty()) out["traceback"] = error.traceback;
+  // The endpoint's Error as it came (storage keeps it opaque): a Python error's
+  // pickled exception and formatted traceback are in it.
+  dispatch::sdk::v1::Error full;
+  if (error.encoded.empty() || !full.ParseFromString(error.encoded)) return out;
+  if (!full.traceback().empty() && valid_utf8(full.traceback())) {
+    out["traceback"] = full.traceback();
+  }
+  if (!full.value().empty()) out["value"] = python_value(full.value().size());
   return out;
 }
 

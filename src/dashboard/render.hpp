@@ -24,7 +24,9 @@ namespace ratchet::dashboard {
 //   {"kind": "bytes", "size": N, "hex": "0a1b..."}      anything else (the first 64 bytes)
 nlohmann::json render_value(std::string_view serialized_any);
 
-// {"type": ..., "message": ..., "traceback": ...} (a Python error's, when it has one).
+// {"type": ..., "message": ..., "traceback": ..., "value": {"kind": "python", ...}}:
+// the traceback and the pickled exception from the endpoint's Error bytes
+// (CallError::encoded), when it sent them.
 nlohmann::json render_error(const CallError& error);
 
 // A suspended coroutine's state. The C++ SDK's journal (typed, member 6):

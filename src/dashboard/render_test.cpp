@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dispatch/sdk/python/v1/pickled.pb.h"
+#include "dispatch/sdk/v1/error.pb.h"
 #include "protocol/values.hpp"
 #include "ratchet/sdk/v1/journal.pb.h"
 
@@ -111,9 +112,26 @@ TEST(RenderCoroutineState, PythonStatesAndBadJournalsAreDescribedNotDecoded) {
   EXPECT_EQ(render_coroutine_state(6, state.SerializeAsString())["steps"][0]["function"], "?");
 }
 
-TEST(RenderError, ShowsATracebackOnlyWhereThereIsOne) {
-  EXPECT_EQ(render_error(CallError{"E", "boom", ""}), json({{"type", "E"}, {"message", "boom"}}));
-  EXPECT_EQ(render_error(CallError{"KeyError", "'x'", "Traceback\n"})["traceback"], "Traceback\n");
+TEST(RenderError, ShowsTheTracebackAndExceptionOfTheEndpointsErrorBytes) {
+  dispatch::sdk::v1::Error python;
+  python.set_type("KeyError");
+  python.set_message("'x'");
+  python.set_value(std::string("\x80\x04\x95\x10\x00.", 6));  // a pickle
+  python.set_traceback("Traceback (most recent call last):\n  File \"app.py\"\n");
+  json shown = render_error(CallError{"KeyError", "'x'", python.SerializeAsString()});
+  EXPECT_EQ(shown["type"], "KeyError");
+  EXPECT_EQ(shown["traceback"], python.traceback());
+  EXPECT_EQ(shown["value"]["summary"], "Python object, 6 bytes");
+}
+
+TEST(RenderError, ShowsTypeAndMessageOnlyWithoutUsableErrorBytes) {
+  json plain = {{"type", "E"}, {"message", "boom"}};
+  EXPECT_EQ(render_error(CallError{"E", "boom"}), plain) << "an error the server made";
+  EXPECT_EQ(render_error(CallError{"E", "boom", "\xff\xff not an Error"}), plain);
+  dispatch::sdk::v1::Error binary;
+  binary.set_traceback("\xff\xfe");
+  EXPECT_EQ(render_error(CallError{"E", "boom", binary.SerializeAsString()}), plain)
+      << "a traceback that is not text is not shown";
 }
 
 TEST(RenderEnv, MasksTheValuesOfSecretLookingNames) {

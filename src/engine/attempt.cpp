@@ -24,9 +24,22 @@ void set_timestamp(google::protobuf::Timestamp* out, Micros t) {
   out->set_nanos(static_cast<int>((t % kMicrosPerSecond) * 1000));
 }
 
+// An endpoint's error goes on exactly as it came, every field included; one the
+// server made has a type and a message.
 void fill_error(pb::Error* out, const CallError& error) {
+  if (!error.encoded.empty() && out->ParseFromString(error.encoded)) return;
+  out->Clear();
   out->set_type(error.type);
   out->set_message(error.message);
+}
+
+void fill_call_result(pb::CallResult* out, const std::string& dispatch_id,
+                      std::uint64_t correlation_id, const std::optional<std::string>& output,
+                      const std::optional<CallError>& error) {
+  out->set_correlation_id(correlation_id);
+  out->set_dispatch_id(dispatch_id);
+  if (output) out->mutable_output()->ParseFromString(*output);
+  if (error) fill_error(out->mutable_error(), *error);
 }
 
 Transition retry_because(DispatchStatus status, std::string message) {
@@ -49,9 +62,9 @@ Transition finish_with(CallEnd end, DispatchStatus status) {
 Transition interpret_http_failure(const EndpointReply& reply) {
   DispatchStatus status =
       protocol::classify_endpoint_http_failure(reply.http_status, reply.content_type);
-  auto error = protocol::connect_error_from_response(reply.http_status, reply.body);
   std::string message = "the endpoint answered HTTP " + std::to_string(reply.http_status);
-  if (!error.message.empty()) message += ": " + error.message;
+  std::string text = protocol::relayed_error_text(reply.body);
+  if (!text.empty()) message += ": " + text;
   if (status == DispatchStatus::kInvalidResponse) {
     message = "the endpoint answered HTTP " + std::to_string(reply.http_status) +
               " with Content-Type '" + reply.content_type + "', not application/proto";
@@ -103,10 +116,13 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
     child.input().SerializeToString(&next.input);
     next.correlation_id = child.correlation_id();
     next.max_attempts = static_cast<int>(std::min<std::uint32_t>(child.max_attempts(), 1'000'000));
-    if (child.has_expiration()) {
-      // Saturated: an expiration too far away to count is as good as none.
-      next.expires_at = saturating_add(
-          now, protocol::duration_micros(child.expiration().seconds(), child.expiration().nanos()));
+    Micros expiration =
+        protocol::duration_micros(child.expiration().seconds(), child.expiration().nanos());
+    // Saturated: an expiration too far away to count is as good as none.
+    if (expiration > 0) {
+      next.expires_at = saturating_add(now, expiration);
+    } else if (defaults.expiration) {
+      next.expires_at = saturating_add(now, *defaults.expiration);
     }
     t.children.push_back(std::move(next));
   }
@@ -128,17 +144,21 @@ Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status
   const pb::CallResult& result = exit.result();
   std::optional<CallError> error;
   if (result.has_error()) {
-    error = CallError{result.error().type(), result.error().message(), result.error().traceback()};
+    error = CallError{result.error().type(), result.error().message(),
+                      result.error().SerializeAsString()};
   }
   if (status == DispatchStatus::kIncompatibleState) {
     Transition t = retry_because(status, error ? error->message : "incompatible coroutine state");
-    t.kind = Transition::Kind::kRestart;
+    t.kind = exit.hold() ? Transition::Kind::kHold : Transition::Kind::kRestart;
+    if (exit.hold() && error && !error->type.empty()) t.reason.type = error->type;
     return t;
   }
   if (protocol::is_temporary(status)) {
     Transition t = retry_because(status, error ? error->message : "");
     if (error && !error->type.empty()) t.reason.type = error->type;
-    if (error) t.reason.traceback = error->traceback;
+    // The attempt's whole error, for the dashboard (a Python traceback): the
+    // call's final error replaces it, bytes and all.
+    if (error) t.reason.encoded = error->encoded;
     return t;
   }
   CallEnd end;
@@ -176,26 +196,32 @@ std::string build_run_request(const ClaimedCall& claimed) {
   request.set_root_dispatch_id(call.root_id);
   set_timestamp(request.mutable_creation_time(), call.started_at);
   request.set_attempt(static_cast<std::uint32_t>(std::max(call.attempts, 0)));
-  if (call.expires_at) set_timestamp(request.mutable_expiration_time(), *call.expires_at);
+  set_timestamp(request.mutable_expiration_time(), call.expires_at.value_or(kNeverExpires));
   if (!call.poll) {
     request.mutable_input()->ParseFromString(call.input);
     return request.SerializeAsString();
   }
   pb::PollResult* poll = request.mutable_poll_result();
+  poll->set_arrival_order(true);  // claim() lists a call's inbox by arrival
   if (call.poll->member == pb::Poll::kTypedCoroutineStateFieldNumber) {
     poll->mutable_typed_coroutine_state()->ParseFromString(call.poll->state);
   } else {
     poll->set_coroutine_state(call.poll->state);
   }
   for (const auto& result : claimed.results) {
-    pb::CallResult* out = poll->add_results();
-    out->set_correlation_id(result.correlation_id);
-    out->set_dispatch_id(result.child_id);
-    if (result.output) out->mutable_output()->ParseFromString(*result.output);
-    if (result.error) fill_error(out->mutable_error(), *result.error);
+    fill_call_result(poll->add_results(), result.child_id, result.correlation_id, result.output,
+                     result.error);
   }
   if (call.poll_error) fill_error(poll->mutable_error(), *call.poll_error);
   return request.SerializeAsString();
+}
+
+std::string build_call_result(const CallRecord& call) {
+  pb::CallResult result;
+  bool failed = call.status != RunStatus::kSucceeded;
+  fill_call_result(&result, call.id, call.correlation_id, call.output,
+                   failed ? call.error : std::nullopt);
+  return result.SerializeAsString();
 }
 
 std::vector<std::string> delivered_results(const ClaimedCall& claimed) {

@@ -16,10 +16,22 @@ namespace ratchet::engine {
 // Defaults for what real SDKs leave out of a Poll.
 struct PollDefaults {
   Micros max_wait = 5 * 60 * kMicrosPerSecond;
+  // For the calls a Poll makes without an expiration of their own (none: they have none).
+  std::optional<Micros> expiration;
 };
+
+// The expiration_time a RunRequest carries for a call without one (no expiration, no
+// server default): 9999-12-31T23:59:59Z, the largest google.protobuf.Timestamp. The SDKs
+// read an unset Timestamp as 1970-01-01, which would say the call expired long ago;
+// dispatch-py reads this one as datetime(9999, 12, 31, 23, 59, 59). See docs/dispatch-py.md.
+inline constexpr Micros kNeverExpires = 253402300799LL * kMicrosPerSecond;
 
 // The serialized dispatch.sdk.v1.RunRequest for a claimed call.
 std::string build_run_request(const ClaimedCall& claimed);
+
+// The serialized dispatch.sdk.v1.CallResult of a finished call, as Wait answers it: an
+// error from the endpoint goes on with every field it came with.
+std::string build_call_result(const CallRecord& call);
 
 // The ids of the child results a RunRequest built from `claimed` carried.
 std::vector<std::string> delivered_results(const ClaimedCall& claimed);
@@ -32,6 +44,7 @@ struct Transition {
     kTailCall,        // replace function and input (function, input)
     kSuspend,         // a coroutine waits for children (poll, children)
     kRejectChildren,  // the poll's children cannot be dispatched (poll, reason)
+    kHold,            // INCOMPATIBLE_STATE with Exit.hold: keep it for an operator (reason)
   };
   Kind kind = Kind::kFinish;
   protocol::DispatchStatus status = protocol::DispatchStatus::kOk;

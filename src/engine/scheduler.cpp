@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <set>
 
 #include "engine/call_log.hpp"
 
@@ -14,6 +16,29 @@ constexpr Micros kBlockedRetry = 20 * kMicrosPerMilli;
 
 }  // namespace
 
+struct DispatchRelease::State {
+  Scheduler* scheduler = nullptr;
+  AnswerGate::Answer answer = 0;
+  std::atomic<bool> was_written{false};
+  std::atomic<bool> was_read{false};
+
+  void written() {
+    if (!was_written.exchange(true)) scheduler->answer_event(answer, false);
+  }
+  void read() {
+    if (!was_read.exchange(true)) scheduler->answer_event(answer, true);
+  }
+  ~State() { written(); }
+};
+
+void DispatchRelease::written() const {
+  if (state_) state_->written();
+}
+
+void DispatchRelease::read() const {
+  if (state_) state_->read();
+}
+
 // Everything one turn of the loop takes in and gives out.
 struct Scheduler::Turn {
   std::vector<Dispatch> dispatches;
@@ -21,7 +46,10 @@ struct Scheduler::Turn {
   std::vector<Waiter> waiters;
   std::vector<Action> actions;
   std::vector<ClaimedCall> to_send;
-  std::vector<Lease> sent;  // sent before the commit
+  std::vector<Lease> sent;          // sent before the commit
+  std::vector<ClaimedCall> held;    // claimed before their Dispatch is answered
+  std::set<std::string> answering;  // the ids this turn's dispatches answer
+  bool release_answered = true;     // the gate may let answered calls go
   std::vector<std::string> finished;
   std::optional<Micros> next_due;
   int free_slots = 0;
@@ -43,7 +71,7 @@ struct Scheduler::Turn {
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
-  std::vector<CallLine> failures;
+  std::vector<CallLine> warnings;  // lines about calls (failed, held)
 };
 
 Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
@@ -61,7 +89,8 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
       }()),
       retry_log_(options_.retry_log_period, 5,
                  [](const std::string& line) { spdlog::warn("{}", line); }),
-      fair_(options_.fair_quantum) {
+      fair_(options_.fair_quantum),
+      gate_(options_.answer_grace) {
   figures_.max_in_flight = options_.max_in_flight;
 }
 
@@ -123,7 +152,7 @@ void Scheduler::stop() {
     actions.swap(actions_);
   }
   Status stopping(Code::kUnavailable, "the server is shutting down");
-  for (auto& d : dispatches) d.done(stopping);
+  for (auto& d : dispatches) d.done(stopping, DispatchRelease());
   for (auto& a : actions) a.done(stopping);
   for (auto& w : waiters) w.done(stopping);
   for (auto& [id, w] : waiters_) w.done(stopping);
@@ -138,8 +167,7 @@ std::optional<Status> Scheduler::refusal() const {
   return std::nullopt;
 }
 
-void Scheduler::dispatch(std::vector<NewCall> calls,
-                         std::function<void(Result<std::vector<std::string>>)> done) {
+void Scheduler::dispatch(std::vector<NewCall> calls, DispatchDone done) {
   std::optional<Status> refused;
   {
     std::lock_guard lock(mutex_);
@@ -147,7 +175,7 @@ void Scheduler::dispatch(std::vector<NewCall> calls,
     if (!refused) dispatches_.push_back(Dispatch{std::move(calls), std::move(done)});
   }
   if (refused) {
-    done(*refused);
+    done(*refused, DispatchRelease());
     return;
   }
   wake_.notify_one();
@@ -233,6 +261,8 @@ std::string_view outcome_of(const Transition& t) {
       return "suspended";
     case Kind::kRejectChildren:
       return "rejected";
+    case Kind::kHold:
+      return "held";
   }
   return "failed";
 }
@@ -284,7 +314,7 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
         ++turn.ended[{call.function, t.end.succeeded ? "SUCCEEDED" : "FAILED"}];
       }
       if (applied && !t.end.succeeded) {
-        turn.failures.push_back(
+        turn.warnings.push_back(
             CallLine{call.id, call.function, call.attempts,
                      "failed: " + t.end.error->type + ": " + t.end.error->message});
       }
@@ -303,6 +333,14 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
     case Kind::kRejectChildren: {
       ASSIGN_OR_RETURN(applied,
                        tx.reject_children(call.id, call.lease_epoch, t.poll, t.reason, delivered));
+      break;
+    }
+    case Kind::kHold: {
+      ASSIGN_OR_RETURN(applied, tx.hold(call.id, call.lease_epoch, t.reason));
+      if (applied) {
+        turn.warnings.push_back(CallLine{call.id, call.function, call.attempts,
+                                         "is held for an operator: " + t.reason.message});
+      }
       break;
     }
     case Kind::kRetry:
@@ -399,19 +437,35 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
   Micros lease_until = now + options_.lease;
   // Expired leases and coroutines past their deadline first: they were due
   // before anything ready now.
-  ASSIGN_OR_RETURN(auto urgent, tx.claim_urgent(options_.owner, lease_until, turn.free_slots));
-  int slots = turn.free_slots - static_cast<int>(urgent.size());
-  for (auto& c : urgent) {
+  ASSIGN_OR_RETURN(auto claimed, tx.claim_urgent(options_.owner, lease_until, turn.free_slots));
+  for (const auto& c : claimed) {
     auto [room, added] = turn.room.try_emplace(c.call.endpoint, turn.new_endpoint_room);
     --room->second;
-    turn.to_send.push_back(std::move(c));
   }
-  if (slots > 0) RETURN_IF_ERROR(claim_fairly(tx, turn, slots, lease_until));
-  turn.claimed = static_cast<int>(turn.to_send.size());
+  int slots = turn.free_slots - static_cast<int>(claimed.size());
+  if (slots > 0) RETURN_IF_ERROR(claim_fairly(tx, turn, slots, lease_until, claimed));
+  for (auto& c : claimed) {
+    // More than a turn's expiry took (expire's limit) may have passed its
+    // expiration: it fails without running.
+    if (c.call.expires_at && *c.call.expires_at <= now) {
+      CallEnd end =
+          failure_end(protocol::DispatchStatus::kTimeout, "the call expired before it could run");
+      ASSIGN_OR_RETURN(bool done, tx.finish(c.call.id, c.call.lease_epoch, end, {}));
+      if (done) turn.finished.push_back(c.call.id);
+      continue;
+    }
+    // A newly dispatched call goes once its Dispatch is answered (see
+    // DispatchRelease), not with the calls below: those were answered long
+    // ago, or made by a recorded Poll, and may overlap the commit.
+    bool unanswered = turn.answering.count(c.call.id) || gate_.holds(c.call.id);
+    (unanswered ? turn.held : turn.to_send).push_back(std::move(c));
+  }
+  turn.claimed = static_cast<int>(turn.to_send.size() + turn.held.size());
   return Status::ok();
 }
 
-Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until) {
+Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until,
+                                std::vector<ClaimedCall>& claimed) {
   ASSIGN_OR_RETURN(auto due, tx.due_queues(fair_.cursor(), 1000));
   if (due.empty()) return Status::ok();
   // Only what an endpoint has room for is claimed: the rest stays in the store.
@@ -421,10 +475,9 @@ Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micro
     room[q.endpoint] = known != turn.room.end() ? known->second : turn.new_endpoint_room;
   }
   auto take = [&](const QueueKey& queue, int limit) -> Result<int> {
-    ASSIGN_OR_RETURN(auto claimed, tx.claim_queue(queue, options_.owner, lease_until, limit));
-    int got = static_cast<int>(claimed.size());
-    for (auto& c : claimed) turn.to_send.push_back(std::move(c));
-    return got;
+    ASSIGN_OR_RETURN(auto taken, tx.claim_queue(queue, options_.owner, lease_until, limit));
+    for (auto& c : taken) claimed.push_back(std::move(c));
+    return static_cast<int>(taken.size());
   };
   ASSIGN_OR_RETURN(int taken, fair_.serve(due, slots, room, take));
   // A full endpoint's calls wait for its replies, which wake the loop.
@@ -438,6 +491,7 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
     std::vector<std::string> ids;
     for (const auto& call : d.calls) {
       ASSIGN_OR_RETURN(std::string id, tx.dispatch(call));
+      turn.answering.insert(id);
       ids.push_back(std::move(id));
     }
     d.ids = std::move(ids);
@@ -477,6 +531,8 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   turn.replies.swap(replies_);
   turn.waiters.swap(new_waiters_);
   turn.actions.swap(actions_);
+  std::vector<AnswerEvent> answer_events;
+  answer_events.swap(answer_events_);
   turn.free_slots = draining_ ? 0 : options_.max_in_flight - in_flight_;
   for (const auto& e : limits_.figures()) turn.room[e.endpoint] = limits_.room(e.endpoint);
   turn.new_endpoint_room = limits_.room("");
@@ -487,8 +543,21 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
       now < figures_wanted_until_ && now >= figures_read_at_ + options_.figures_period;
   turn.last = draining_ && !drained_ && (sent_.empty() || now >= drain_deadline_);
   if (turn.last) turn.release.assign(sent_.begin(), sent_.end());
+  // Once a drain gives the leases back, the calls the gate holds stay unsent.
+  turn.release_answered = !turn.last && !drained_;
   store_news_ = false;
   lock.unlock();
+  for (const auto& e : answer_events) {
+    e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
+  }
+  for (const auto& w : turn.waiters) gate_.waited(w.id, clock_.now());
+  // Committed and answered: they go now, before this turn's transaction.
+  if (turn.release_answered) {
+    for (auto& call : gate_.release_due(clock_.now())) {
+      std::uint64_t ticket = take_held_ticket(call.call.id);
+      send(std::move(call), ticket);
+    }
+  }
 
   Micros began = clock_.now();
   Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
@@ -498,9 +567,13 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
     lock.lock();
     return false;
   }
-  after_commit(turn);
+  // Counted before anyone is answered: a client that has its answer finds it
+  // in the figures.
   lock.lock();
   count(turn, took);
+  lock.unlock();
+  after_commit(turn);
+  lock.lock();
   next_due_ = turn.next_due;
   if (turn.blocked && next_due_ && *next_due_ <= clock_.now()) {
     // Due calls wait for room at their endpoints: replies bring it (and wake
@@ -559,16 +632,51 @@ void Scheduler::after_commit(Turn& turn) {
     store_failure_.reset();
   }
   if (!turn.send_before_commit) send_all(turn.to_send, nullptr);
+  hold_unanswered(turn);
   if (turn.last) {
     spdlog::info("released the {} calls still in flight: any server runs them now",
                  turn.release.size());
   }
   for (const auto& event : turn.retries) retry_log_.retried(event, now);
-  for (const auto& line : turn.failures) log_call(LogLevel::kWarn, line);
-  for (auto& d : turn.dispatches) d.done(std::move(d.ids));
+  for (const auto& line : turn.warnings) log_call(LogLevel::kWarn, line);
+  for (auto& d : turn.dispatches) {
+    auto release = std::make_shared<DispatchRelease::State>();
+    release->scheduler = this;
+    release->answer = gate_.answering(*d.ids);
+    d.done(std::move(d.ids), DispatchRelease(std::move(release)));
+  }
   for (auto& a : turn.actions) a.done(std::move(a.result));
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters(turn.finished, !turn.waiters.empty());
+}
+
+// The calls claimed before their Dispatch was answered wait in the gate, leased
+// and counted in flight, so that a drain waits for them and gives them back.
+void Scheduler::hold_unanswered(Turn& turn) {
+  if (turn.held.empty()) return;
+  std::vector<Lease> leases;
+  std::vector<std::pair<std::string, std::string>> added;  // call id, endpoint
+  for (auto& c : turn.held) {
+    leases.emplace_back(c.call.id, c.call.lease_epoch);
+    std::pair<std::string, std::string> call{c.call.id, c.call.endpoint};
+    // false: it replaced a held claim of the same call, counted already.
+    if (gate_.hold(std::move(c))) added.push_back(std::move(call));
+  }
+  std::lock_guard lock(mutex_);
+  in_flight_ += static_cast<int>(added.size());
+  for (auto& [id, epoch] : leases) sent_[id] = epoch;
+  // Counted in their endpoints' in flight now, so that the next claims leave
+  // them room (AIMD); their tickets go with them when the gate lets them go.
+  for (const auto& [id, endpoint] : added) held_tickets_[id] = limits_.sent(endpoint);
+}
+
+std::uint64_t Scheduler::take_held_ticket(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = held_tickets_.find(id);
+  if (it == held_tickets_.end()) return 0;
+  std::uint64_t ticket = it->second;
+  held_tickets_.erase(it);
+  return ticket;
 }
 
 void Scheduler::after_failure(const Status& error, Turn& turn) {
@@ -614,11 +722,21 @@ void Scheduler::after_failure(const Status& error, Turn& turn) {
   }
   // Refused after store_failure_ is set, so that a client who dispatches again
   // at once is refused at once too.
-  for (auto& d : turn.dispatches) d.done(refusal);
+  for (auto& d : turn.dispatches) d.done(refusal, DispatchRelease());
   for (auto& a : turn.actions) a.done(refusal);
   // Waiters are answered from reads, which a full disk still allows.
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters({}, !turn.waiters.empty());
+}
+
+void Scheduler::answer_event(AnswerGate::Answer answer, bool read) {
+  Micros now = clock_.now();
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;  // the held calls' leases lapse; another run sends them
+    answer_events_.push_back(AnswerEvent{answer, read, now});
+  }
+  wake_.notify_one();
 }
 
 void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool check_all) {
@@ -710,6 +828,7 @@ Micros Scheduler::wake_at(Micros now) const {
     if (next_due_ && !draining_ && in_flight_ < options_.max_in_flight) {
       until = std::min(until, *next_due_);
     }
+    if (auto answered = gate_.next_due(); answered && !drained_) until = std::min(until, *answered);
   }
   if (draining_ && !drained_) until = std::min(until, drain_deadline_);
   for (const auto& [id, w] : waiters_) until = std::min(until, w.deadline);
@@ -744,8 +863,9 @@ void Scheduler::loop() {
     auto has_news = [this] {
       if (!running_) return true;
       if (store_failure_) return false;
-      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() || store_news_ ||
-             !actions_.empty() || (draining_ && !drained_ && sent_.empty());
+      return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
+             !answer_events_.empty() || store_news_ || !actions_.empty() ||
+             (draining_ && !drained_ && sent_.empty());
     };
     Micros until = wake_at(now);
     if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);

@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/answer_gate.hpp"
 #include "engine/attempt.hpp"
 #include "engine/endpoint_client.hpp"
 #include "engine/endpoint_limits.hpp"
@@ -58,6 +59,8 @@ struct SchedulerOptions {
   Micros safety_poll = kMicrosPerSecond;
   RetryPolicy retry;
   PollDefaults poll;
+  // How long after its Dispatch's answer is written a new call goes (AnswerGate).
+  Micros answer_grace = 20 * kMicrosPerMilli;
   std::uint64_t seed = std::random_device{}();
   // While the store fails, turns are retried after this backoff, doubling
   // from the first to the cap.
@@ -77,6 +80,29 @@ struct SchedulerOptions {
 
 // A call's final result, as Wait answers it.
 using CallOutcome = Result<CallRecord>;
+
+class Scheduler;
+
+// Lets the calls of one Dispatch go to their endpoints (see AnswerGate): they go
+// the scheduler's grace after written() is called (the API calls it once its
+// answer is in the socket) or after the last copy is destroyed, or at once when
+// read() is called (the client's next request came). Copyable. The Scheduler
+// must outlive it.
+class DispatchRelease {
+ public:
+  DispatchRelease() = default;  // releases nothing
+  void written() const;
+  void read() const;
+
+ private:
+  friend class Scheduler;
+  struct State;
+  explicit DispatchRelease(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// The ids of a Dispatch's calls in order, once committed, or why not.
+using DispatchDone = std::function<void(Result<std::vector<std::string>>, DispatchRelease)>;
 
 class Scheduler {
  public:
@@ -100,10 +126,12 @@ class Scheduler {
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed; kUnavailable (nothing recorded) while the store fails. The calls
-  // must be valid (see protocol::validate_dispatched_call).
-  void dispatch(std::vector<NewCall> calls,
-                std::function<void(Result<std::vector<std::string>>)> done);
+  // committed; kUnavailable (nothing recorded) while the store fails. They are
+  // sent once `done`'s DispatchRelease lets them go. The calls must be valid
+  // (see protocol::validate_dispatched_call).
+  void dispatch(std::vector<NewCall> calls, DispatchDone done);
+
+  friend struct DispatchRelease::State;
 
   // Answers the call's record once it is terminal (at once if it already is),
   // or kDeadlineExceeded at `deadline`; kNotFound for an unknown id.
@@ -125,7 +153,7 @@ class Scheduler {
  private:
   struct Dispatch {
     std::vector<NewCall> calls;
-    std::function<void(Result<std::vector<std::string>>)> done;
+    DispatchDone done;
     Result<std::vector<std::string>> ids = std::vector<std::string>{};
   };
   struct Reply {
@@ -154,7 +182,9 @@ class Scheduler {
   bool run_turn(std::unique_lock<std::mutex>& lock);
   Status apply_turn(CallTransaction& tx, Turn& turn);
   Status claim(CallTransaction& tx, Turn& turn);
-  Status claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until);
+  // Adds to `claimed` what the queues in deficit round robin give.
+  Status claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until,
+                      std::vector<ClaimedCall>& claimed);
   void act(Action action);
   // Why a request cannot be queued now (under mutex_): stopping, or the store fails.
   std::optional<Status> refusal() const;
@@ -172,7 +202,12 @@ class Scheduler {
   void send(ClaimedCall claimed, std::uint64_t ticket);
   void count(const Turn& turn, Micros commit_took);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  void hold_unanswered(Turn& turn);
+  // The AIMD ticket a held call took (EndpointLimits::sent), once it goes.
+  std::uint64_t take_held_ticket(const std::string& id);
   void expire_waiters(Micros now);
+  // Any thread: a Dispatch's answer is written, or was read (DispatchRelease).
+  void answer_event(AnswerGate::Answer answer, bool read);
 
   Store& store_;
   const Clock& clock_;
@@ -192,8 +227,15 @@ class Scheduler {
   std::vector<Reply> replies_;
   std::vector<Waiter> new_waiters_;
   std::vector<Action> actions_;
+  struct AnswerEvent {
+    AnswerGate::Answer answer;
+    bool read;  // else written
+    Micros at;
+  };
+  std::vector<AnswerEvent> answer_events_;
   int in_flight_ = 0;
   EndpointLimits limits_;
+  std::map<std::string, std::uint64_t> held_tickets_;  // calls the gate holds -> their tickets
   SchedulerFigures figures_;                  // the counters and histograms; read by figures()
   Micros figures_wanted_until_ = 0;           // someone read them lately: keep the depths fresh
   std::map<std::string, std::int64_t> sent_;  // in flight: call id -> epoch
@@ -212,6 +254,7 @@ class Scheduler {
   RetryLog retry_log_;
   DeficitRoundRobin fair_;
   Micros figures_read_at_ = 0;
+  AnswerGate gate_;  // its held calls are counted in flight, and in sent_
 };
 
 }  // namespace ratchet::engine

@@ -48,6 +48,12 @@ class SchedulerFairnessTest : public SchedulerTest {
     EXPECT_TRUE(events.is_ok());
     return events.is_ok() ? *events : std::vector<HistoryEvent>{};
   }
+  std::vector<CallAction> actions(const std::string& id) {
+    if (!reader_) reader_ = open();
+    auto done = reader_->call_actions(id);
+    EXPECT_TRUE(done.is_ok());
+    return done.is_ok() ? *done : std::vector<CallAction>{};
+  }
   // Waits (bounded, in real time) for `ready`, driving fake time meanwhile.
   bool until(const std::vector<const FakeEndpoint*>& endpoints,
              const std::function<bool()>& ready) {
@@ -142,7 +148,7 @@ TEST_F(SchedulerFairnessTest, CancelEndsTheTreeTellsTheParentAndIgnoresTheReplyI
     if (r.function == "child") child_id = r.dispatch_id;
   }
   std::promise<Result<std::vector<std::string>>> answered;
-  scheduler.cancel(parent_id, "cli:ann", [&](auto ids) { answered.set_value(std::move(ids)); });
+  scheduler.cancel(parent_id, "ann@host", [&](auto ids) { answered.set_value(std::move(ids)); });
   auto cancelled = answered.get_future().get();
   ASSERT_TRUE(cancelled.is_ok()) << cancelled.status().message();
   EXPECT_EQ(*cancelled, (std::vector<std::string>{parent_id, child_id}));
@@ -162,9 +168,12 @@ TEST_F(SchedulerFairnessTest, CancelEndsTheTreeTellsTheParentAndIgnoresTheReplyI
   EXPECT_EQ(find(child_id).status, RunStatus::kCancelled);
   EXPECT_FALSE(find(child_id).output.has_value());
   auto events = history(child_id);
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].kind, "cancel");
-  EXPECT_NE(events[0].detail.find("cli:ann"), std::string::npos);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].outcome, "lost");
+  auto cancels = actions(child_id);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].action, "cancel");
+  EXPECT_EQ(cancels[0].actor, "ann@host");
   EXPECT_EQ(scheduler.figures().cancelled, 2u);
 }
 
@@ -191,11 +200,14 @@ TEST_F(SchedulerFairnessTest, RetryNowRunsACallInBackoffAtOnce) {
   EXPECT_EQ(done.status, RunStatus::kSucceeded);
   EXPECT_EQ(*done.finished_at, failed_at) << "no backoff was waited out";
   auto events = history(id);
-  ASSERT_EQ(events.size(), 3u);
+  ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].outcome, "retry");
-  EXPECT_EQ(events[1].kind, "retry_now");
-  EXPECT_EQ(events[2].outcome, "succeeded");
-  EXPECT_EQ(events[2].detail, "retry");
+  EXPECT_EQ(events[1].outcome, "succeeded");
+  EXPECT_EQ(events[1].detail, "retry");
+  auto done_by = actions(id);
+  ASSERT_EQ(done_by.size(), 1u);
+  EXPECT_EQ(done_by[0].action, "retry-now");
+  EXPECT_EQ(done_by[0].actor, "api-key:ab12");
 }
 
 TEST_F(SchedulerFairnessTest, EveryAttemptAndPollIsInTheHistory) {

@@ -233,5 +233,37 @@ TEST_F(SchedulerInstancesTest, DrainEndsAsSoonAsTheLastReplyIsRecorded) {
   EXPECT_EQ(find(refused_claims[0]).phase, CallPhase::kReady) << "but records dispatches";
 }
 
+// A call claimed with its own Dispatch waits in the AnswerGate until the
+// answer is out: it is in flight for a drain, which gives its lease back at the
+// end of the grace, and once given back it is never sent by this server.
+TEST_F(SchedulerInstancesTest, DrainGivesBackACallStillHeldForItsDispatchsAnswer) {
+  auto store_a = open_as("a");
+  FakeEndpoint endpoint(clock_, hold());
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
+  a.start();
+  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
+  a.dispatch({call("held", 1)}, [&](auto ids, DispatchRelease release) {
+    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
+  });
+  auto answer = answered.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "the dispatch was never answered";
+  auto [ids, release] = answer.get();
+  EXPECT_EQ(find(ids[0]).phase, CallPhase::kLeased) << "claimed with its dispatch";
+  Micros grace = 10 * kMicrosPerSecond;
+  Micros draining = clock_.now();
+  a.begin_drain(grace);
+  auto drained = std::async(std::launch::async, [&] { a.await_drained(); });
+  ASSERT_TRUE(
+      drive(clock_, {&endpoint}, 1, [&] { return find(ids[0]).phase == CallPhase::kReady; }));
+  EXPECT_EQ(clock_.now() - draining, grace) << "the drain waits for the held call until the grace";
+  ASSERT_EQ(drained.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(find(ids[0]).lease_owner, "");
+  release.written();  // the answer goes out after all
+  ASSERT_TRUE(drive(clock_, {&endpoint}, 1,
+                    [&] { return clock_.now() >= draining + grace + 5 * kMicrosPerSecond; }));
+  EXPECT_TRUE(endpoint.received().empty()) << "a call given back is not sent";
+}
+
 }  // namespace
 }  // namespace ratchet::engine

@@ -58,6 +58,37 @@ TEST_F(SchedulerTest, RetriesTemporaryErrorsWithCappedExponentialBackoffAndJitte
   EXPECT_GT(gaps.size(), 3u) << "jitter spreads the delays";
 }
 
+// dispatch-py matches results to the ids its Dispatch answered: a call that ran
+// before its caller had its id lost its result.
+TEST_F(SchedulerTest, ADispatchedCallIsSentOnlyOnceItsDispatchIsAnswered) {
+  auto store = open();
+  FakeEndpoint endpoint(
+      clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
+  scheduler.dispatch({call("first", 1)}, [&](auto ids, DispatchRelease release) {
+    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
+  });
+  auto answer = answered.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "the dispatch was never answered";
+  auto [first, release] = answer.get();
+  // A call dispatched after it, and answered at once, runs to its end...
+  auto second = await(scheduler, dispatch(scheduler, {call("second", 2)})[0], {&endpoint});
+  EXPECT_EQ(second.status, RunStatus::kSucceeded);
+  // ...while the first was not sent, however long it waited (fake time moved
+  // past every grace): the endpoint serves requests in order, so it would
+  // have had it before the second.
+  EXPECT_EQ(endpoint.received().size(), 1u);
+  release.written();
+  auto done = await(scheduler, first[0], {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(1));
+  ASSERT_EQ(endpoint.received().size(), 2u);
+  EXPECT_EQ(endpoint.received()[1].function, "first");
+}
+
 TEST_F(SchedulerTest, RetriesTemporaryErrorsThenSucceeds) {
   auto store = open();
   std::atomic<int> calls{0};
@@ -314,7 +345,8 @@ TEST_F(SchedulerTest, AWaitEndsAtItsDeadlineInFakeTime) {
 TEST_F(SchedulerTest, WorkAnnouncedByAnotherServerRunsWithoutWaitingForTheSafetyPoll) {
   auto store = open();
   ControlledStore announcing(*store, clock_);
-  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
+  FakeEndpoint endpoint(
+      clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
   options_.safety_poll = 3600 * kMicrosPerSecond;  // it would sleep an hour
   Scheduler scheduler(announcing, clock_, endpoint, options_);
   scheduler.start();

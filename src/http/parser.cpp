@@ -6,6 +6,8 @@
 #include "http/parser.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
@@ -38,6 +40,16 @@ std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// A Content-Length value Beast has already checked (digits, no overflow, the
+// same value when repeated); nullopt if it somehow is not one.
+std::optional<std::uint64_t> parse_length(std::string_view value) {
+  value = trim_ows(value);
+  std::uint64_t length = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+  if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
+  return length;
 }
 
 // Why a request's Transfer-Encoding cannot be read, or "" when it is exactly
@@ -128,6 +140,9 @@ class Parser : public bhttp::basic_parser<isRequest> {
   const std::string& error_message() const { return error_message_; }
   bool expects_continue() const { return expects_continue_; }
   bool http11() const { return version_ >= 11; }
+  // The Content-Length the header declared, also when it was refused as over
+  // the body limit (Beast's own accessor asserts that the header was accepted).
+  std::optional<std::uint64_t> declared_length() const { return declared_length_; }
   Message& message() { return message_; }
 
  private:
@@ -197,6 +212,7 @@ class Parser : public bhttp::basic_parser<isRequest> {
     if (isRequest && iequals(name, "Expect") && iequals(value, "100-continue")) {
       expects_continue_ = true;
     }
+    if (iequals(name, "Content-Length")) declared_length_ = parse_length(value);
     message_.headers.add(std::string(name), std::string(value));
   }
 
@@ -233,6 +249,7 @@ class Parser : public bhttp::basic_parser<isRequest> {
   int version_ = 11;
   std::size_t section_bytes_ = 0;  // header and trailer bytes so far
   bool expects_continue_ = false;
+  std::optional<std::uint64_t> declared_length_;
   ParseError error_ = ParseError::kNone;
   std::string error_message_;
 };
@@ -259,8 +276,7 @@ bool RequestParser::keep_alive() const { return impl_->keep_alive(); }
 bool RequestParser::http11() const { return impl_->http11(); }
 bool RequestParser::expects_continue() const { return impl_->expects_continue(); }
 std::optional<std::uint64_t> RequestParser::content_length() const {
-  auto length = impl_->content_length();
-  return length ? std::optional<std::uint64_t>(*length) : std::nullopt;
+  return impl_->declared_length();
 }
 const Request& RequestParser::request() const { return impl_->message(); }
 Request RequestParser::take_request() { return std::move(impl_->message()); }

@@ -79,6 +79,7 @@ class RequestParser {
   bool keep_alive() const;
   bool http11() const;
   bool expects_continue() const;  // Expect: 100-continue
+  // The declared Content-Length: also after a kBodyTooLarge refusal of it.
   std::optional<std::uint64_t> content_length() const;
   // Method, target and headers once header_done(); the body once done().
   const Request& request() const;

@@ -15,12 +15,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "http/detail/io_pool.hpp"
 #include "http/parser.hpp"
@@ -138,6 +140,29 @@ Response plain_error(int status, std::string text) {
   return Response::with_body(status, "text/plain; charset=utf-8", std::move(text));
 }
 
+// A callback that runs exactly once: when run() is called, or else when it is
+// destroyed (whatever path a response takes, its `written` callback runs).
+class OnceCallback {
+ public:
+  OnceCallback() = default;
+  explicit OnceCallback(std::function<void()> fn) : fn_(std::move(fn)) {}
+  OnceCallback(OnceCallback&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
+  OnceCallback& operator=(OnceCallback&& other) noexcept {
+    if (this != &other) {
+      run();
+      fn_ = std::exchange(other.fn_, nullptr);
+    }
+    return *this;
+  }
+  ~OnceCallback() { run(); }
+  void run() {
+    if (auto fn = std::exchange(fn_, nullptr)) fn();
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+
 Response run_blocking_handler(const Server::BlockingHandler& handler, const Request& request) {
   try {
     return handler(request);
@@ -161,7 +186,7 @@ class Responder::State {
     }
   }
 
-  void send(Response response);
+  void send(Response response, OnceCallback written = {}, std::function<void()> next_request = {});
   Stream start(Response head);
 
  private:
@@ -211,6 +236,12 @@ void Stream::close() const {
   if (state_) state_->close();
 }
 bool Stream::open() const { return state_ && state_->open(); }
+
+void Responder::send(Response response, std::function<void()> written,
+                     std::function<void()> next_request) const {
+  OnceCallback callback(std::move(written));
+  if (state_) state_->send(std::move(response), std::move(callback), std::move(next_request));
+}
 
 namespace {
 
@@ -274,7 +305,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  void deliver(Response response);
+  void deliver(Response response, OnceCallback written = {},
+               std::function<void()> next_request = {});
   // A streamed response (Responder::start): its serialized head, then pieces
   // of its body, then its end.
   void start_stream(std::string head, bool chunked, std::weak_ptr<Stream::State> state);
@@ -297,7 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void reject(ParseError error, const std::string& reason);
   void lingering_close();
   void drain(std::size_t drained);
-  void send_error(int status, std::string text);
+  void send_error(Response response);
   void write_response();
   void on_written(beast::error_code ec);
 
@@ -337,9 +369,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string stream_pending_;
   std::size_t stream_pending_counted_ = 0;
   std::size_t stream_writing_counted_ = 0;
+  // What lingering_close reads and discards before it closes, at most.
+  std::size_t drain_limit_ = 4 << 20;
+  bool draining_body_ = false;  // the rest of a declared body: io_timeout to read it
   // While the handler holds the request, nothing else owns the Session: it
   // owns itself until deliver() or close().
   std::shared_ptr<Session> self_while_in_flight_;
+  // Of the response being written (Responder::send).
+  OnceCallback written_;
+  std::function<void()> next_request_;  // run only when the next request's bytes come
 };
 
 constexpr std::size_t kReadSize = 16 * 1024;
@@ -403,12 +441,17 @@ void ServerShared::for_each_session(Fn fn) {
 void Session::wait_for_request() {
   if (closed_) return;
   if (shared_->stopping.load()) return close();
-  if (buffer_.size() > 0) return start_request();  // a pipelined request is here
+  if (buffer_.size() > 0) {  // a pipelined request is here
+    if (auto next = std::exchange(next_request_, nullptr)) next();
+    return start_request();
+  }
   set_evictable(true);
   stream_.expires_after(options().idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            auto next = std::exchange(self->next_request_, nullptr);
                             if (ec || self->closed_) return self->close();
+                            if (next) next();  // the client's next request has begun
                             self->buffer_.commit(n);
                             self->start_request();
                           });
@@ -481,9 +524,20 @@ void Session::on_header() {
 
 // A request could not be read: answer what the client did wrong, then close.
 void Session::reject(ParseError error, const std::string& reason) {
+  if (error == ParseError::kBodyTooLarge) {
+    // Most clients send their whole body before they read (no Expect:
+    // 100-continue): read and discard the rest of a declared body, up to a
+    // bound, so that they see the answer rather than a reset.
+    auto length = parser_->content_length();
+    if (length && *length <= 4 * static_cast<std::uint64_t>(options().body_limit)) {
+      drain_limit_ = std::max<std::size_t>(drain_limit_, *length);
+      draining_body_ = true;
+    }
+    if (options().body_too_large) return send_error(options().body_too_large());
+  }
   int status = status_for(error);
   std::string what = status == 400 ? "malformed HTTP request: " : "";
-  send_error(status, what + reason + "\n");
+  send_error(plain_error(status, what + reason + "\n"));
 }
 
 void Session::on_request() {
@@ -499,9 +553,11 @@ void Session::on_request() {
   }
 }
 
-void Session::deliver(Response response) {
+void Session::deliver(Response response, OnceCallback written, std::function<void()> next_request) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
   response_in_progress_ = true;
+  written_ = std::move(written);
+  next_request_ = std::move(next_request);
   bool keep_alive = keep_alive_ && !shared_->stopping.load();
   Result<std::string> bytes = serialize_response(response, keep_alive, head_request_);
   if (!bytes.is_ok()) {
@@ -516,11 +572,11 @@ void Session::deliver(Response response) {
   self_while_in_flight_.reset();  // the write's handler owns the Session now
 }
 
-void Session::send_error(int status, std::string text) {
+void Session::send_error(Response response) {
   keep_alive_ = false;
   head_request_ = false;
   in_flight_ = true;
-  deliver(plain_error(status, std::move(text)));
+  deliver(std::move(response));
 }
 
 void Session::write_response() {
@@ -534,6 +590,7 @@ void Session::on_written(beast::error_code ec) {
   in_flight_ = false;
   response_in_progress_ = false;
   response_.clear();
+  written_.run();
   if (ec || closed_) return close();
   if (!keep_alive_) return lingering_close();
   wait_for_request();
@@ -616,34 +673,39 @@ void Session::lingering_close() {
   set_evictable(true);
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::size_t buffered = buffer_.size();
   buffer_.clear();
-  stream_.expires_after(std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
-  drain(0);
+  stream_.expires_after(
+      draining_body_ ? Clock::duration(options().io_timeout)
+                     : std::min<Clock::duration>(options().io_timeout, std::chrono::seconds(2)));
+  drain(buffered);
 }
 
 void Session::drain(std::size_t drained) {
-  static constexpr std::size_t kMaxDrained = 4 << 20;
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this(), drained](
                                                           beast::error_code ec, std::size_t n) {
-    if (ec || self->closed_ || drained + n > kMaxDrained) return self->close();
+    if (ec || self->closed_ || drained + n > self->drain_limit_) return self->close();
     self->drain(drained + n);
   });
 }
 
 }  // namespace
 
-void Responder::State::send(Response response) {
+void Responder::State::send(Response response, OnceCallback written,
+                            std::function<void()> next_request) {
   if (sent_.exchange(true)) return;
   std::shared_lock lock(gate_->mutex);
   if (!gate_->open) return;
   std::shared_ptr<Session> session = session_.lock();
   if (!session) return;
   asio::any_io_executor executor = session->executor();
-  asio::dispatch(executor,
-                 [session = std::move(session), response = std::move(response)]() mutable {
-                   session->deliver(std::move(response));
-                 });
+  // Destroyed unrun (the io_context stops first), the handler still runs `written`.
+  asio::dispatch(
+      executor, [session = std::move(session), response = std::move(response),
+                 written = std::move(written), next_request = std::move(next_request)]() mutable {
+        session->deliver(std::move(response), std::move(written), std::move(next_request));
+      });
 }
 
 Stream Responder::State::start(Response head) {

@@ -17,8 +17,11 @@
 //   make the server throw: malformed HTTP (bad request line, bad chunked
 //   encoding, a Transfer-Encoding that does not end in chunked) is answered
 //   400, header and trailer sections over `header_limit` together 431, a body
-//   over `body_limit` 413 without reading the rest; then the connection is
-//   closed (parser.hpp has the details). A connection idle between requests
+//   over `body_limit` `body_too_large` (413 by default) without handing it on;
+//   then the connection is closed (parser.hpp has the details), once the rest
+//   of a declared body up to 4 x body_limit is read and discarded, so that a
+//   client that sends its whole body before it reads, as most do, sees the
+//   answer rather than a reset. A connection idle between requests
 //   for `idle_timeout`, or slower than `header_timeout` to send a request's
 //   header (from its first byte, however it is spread out), or than
 //   `io_timeout` to send its body or read the response, is closed.
@@ -69,6 +72,8 @@ struct ServerOptions {
   int io_threads = 1;
   int worker_threads = 4;  // only for Server::start_blocking
   std::size_t body_limit = 16'000'000;
+  // The answer to a body over body_limit (unset: 413 with a line of text).
+  std::function<Response()> body_too_large;
   std::size_t header_limit = 64 * 1024;  // header and trailer sections together
   std::size_t max_connections = 512;
   std::chrono::milliseconds header_timeout{10'000};
@@ -119,6 +124,14 @@ class Responder {
   // the client is gone, the Stream returned is ended). Counts as the
   // request's one response. Any thread.
   Stream start(Response head) const;
+  // The same; then `written` runs once: when the response has been written to the
+  // socket, or as soon as it is clear that it will not be (a response was already
+  // sent, the connection failed or closed, the server stopped). `next_request`
+  // runs if the client then sends another request on the connection (it has read
+  // this response), and never otherwise. They run on an I/O thread or in this
+  // call, and must not block.
+  void send(Response response, std::function<void()> written,
+            std::function<void()> next_request = {}) const;
 
  private:
   std::shared_ptr<State> state_;

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -49,6 +51,22 @@ class HeldRequests {
   [[nodiscard]] bool wait_for(std::size_t n) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, std::chrono::seconds(30), [&] { return held_.size() >= n; });
+  }
+  // The held Responder (exactly one must be held).
+  Responder take() {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(held_.size(), 1u);
+    Responder responder = held_.back();
+    held_.clear();
+    return responder;
+  }
+  void answer_all_with(Response response, std::function<void()> written) {
+    std::vector<Responder> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (Responder& responder : held) responder.send(response, written);
   }
   void answer_all(int status) {
     std::vector<Responder> held;
@@ -165,6 +183,30 @@ TEST(Server, AnswersChunkedBodyOverTheLimitWith413) {
   EXPECT_EQ(status_of(response), 413) << response;
 }
 
+// urllib and aiohttp send a whole body before they read the answer (no Expect:
+// 100-continue): closing on the unread rest of it would reset the connection and
+// destroy the answer.
+TEST(Server, ReadsAnOversizedBodyToItsEndSoThatAClientSendingItAllSeesTheAnswer) {
+  ServerOptions options;
+  options.body_limit = 8 << 20;
+  options.body_too_large = [] {
+    return Response::with_body(400, "application/json", R"({"code":"invalid_argument"})");
+  };
+  auto server = start_server(options, echo);
+  int fd = connect_to(server->port());
+  // Up to 4 x the limit is read; more than the socket buffers hold (here 4 MB to
+  // send, up to 32 MB to receive) so that a server that stops reading resets it.
+  const std::size_t size = 31 << 20;
+  ASSERT_TRUE(write_all(fd, "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                std::to_string(size) + "\r\n\r\n" + std::string(size, 'x')))
+      << "the server stopped reading: " << std::strerror(errno);
+  std::string response = read_until_close(fd);
+  close(fd);
+  EXPECT_EQ(status_of(response), 400) << response;
+  EXPECT_NE(response.find("application/json"), std::string::npos) << response;
+  EXPECT_NE(response.find(R"({"code":"invalid_argument"})"), std::string::npos) << response;
+}
+
 TEST(Server, AnswersMalformedRequestsWith4xxAndKeepsServing) {
   ServerOptions options;
   options.header_limit = 1024;
@@ -188,6 +230,89 @@ TEST(Server, AnswersMalformedRequestsWith4xxAndKeepsServing) {
       Request{"GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/ok", {}, ""});
   ASSERT_TRUE(response.is_ok()) << response.status().message();
   EXPECT_EQ(response->status, 200);
+}
+
+TEST(Server, WrittenRunsOnceTheResponseIsInTheSocket) {
+  std::atomic<int> client_fd{-1};
+  std::promise<ssize_t> readable;  // what the client could read when `written` ran
+  auto server = start_server({}, [&](Request, Responder responder) {
+    responder.send(Response::with_body(200, "text/plain", "ids"), [&] {
+      char buffer[256];
+      readable.set_value(recv(client_fd.load(), buffer, sizeof buffer, MSG_PEEK | MSG_DONTWAIT));
+    });
+  });
+  int fd = connect_to(server->port());
+  client_fd = fd;
+  ASSERT_TRUE(write_all(fd, "POST /d HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"));
+  auto seen = readable.get_future();
+  ASSERT_EQ(seen.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_GT(seen.get(), 0) << "the response was already readable by the client";
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  close(fd);
+}
+
+TEST(Server, NextRequestRunsWhenTheClientSendsItsNextRequestAndNotWhenItCloses) {
+  std::atomic<int> requests{0};
+  std::promise<void> next;
+  std::atomic<int> nexts{0};
+  std::promise<void> written_second;
+  auto server = start_server({}, [&](Request, Responder responder) {
+    int n = ++requests;
+    responder.send(
+        Response::with_body(200, "text/plain", "r"),
+        [&, n] {
+          if (n == 2) written_second.set_value();
+        },
+        [&, n] {
+          ++nexts;
+          if (n == 1) next.set_value();
+        });
+  });
+  int fd = connect_to(server->port());
+  const std::string request = "GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  auto first_read = next.get_future();
+  EXPECT_EQ(first_read.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "no next request yet";
+  ASSERT_TRUE(write_all(fd, request));
+  EXPECT_EQ(first_read.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(status_of(read_message(fd)), 200);
+  ASSERT_EQ(written_second.get_future().wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+  close(fd);  // closing is no sign of having read the answer: the second never runs
+  server->stop(std::chrono::seconds(2));
+  EXPECT_EQ(nexts.load(), 1);
+}
+
+TEST(Server, WrittenRunsWhenTheResponseCannotBeWrittenToo) {
+  HeldRequests held;
+  auto server = start_server({}, held.handler());
+  int fd = connect_to(server->port());
+  ASSERT_TRUE(write_all(fd, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  close(fd);  // the client is gone: the answer will find no connection
+  std::vector<std::promise<void>> ran(3);
+  held.answer_all_with(Response::with_body(200, "text/plain", "late"), [&] { ran[0].set_value(); });
+  ASSERT_EQ(ran[0].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+
+  // A second answer to the same request, and an answer after the server stopped.
+  int again = connect_to(server->port());
+  ASSERT_TRUE(write_all(again, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  Responder responder = held.take();
+  responder.send(Response::with_body(200, "text/plain", "first"));
+  responder.send(Response::with_body(200, "text/plain", "second"), [&] { ran[1].set_value(); });
+  EXPECT_EQ(ran[1].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  close(again);
+  int third = connect_to(server->port());
+  ASSERT_TRUE(write_all(third, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(held.wait_for(1));
+  responder = held.take();
+  server->stop(std::chrono::milliseconds(0));
+  responder.send(Response::with_body(200, "text/plain", "too late"), [&] { ran[2].set_value(); });
+  EXPECT_EQ(ran[2].get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  close(third);
 }
 
 TEST(Server, AnswersHugeTrailerFieldsWith4xxAndKeepsServing) {

@@ -60,6 +60,46 @@ std::string printable_excerpt(std::string_view text, std::size_t limit) {
   return out;
 }
 
+// The length of the valid UTF-8 sequence at the start of `text` (0: not one).
+std::size_t utf8_sequence_length(std::string_view text) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(0);
+  std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+  if (lead >= 0xF5 || length == 0 || text.size() < length) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+  if ((lead == 0xE0 && byte(1) < 0xA0) || (lead == 0xED && byte(1) >= 0xA0) ||
+      (lead == 0xF0 && byte(1) < 0x90) || (lead == 0xF4 && byte(1) >= 0x90)) {
+    return 0;
+  }
+  return length;
+}
+
+// `text` as readable multi-line text: see relayed_error_text.
+std::string readable_excerpt(std::string_view text, std::size_t limit) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size() && out.size() < limit) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      std::size_t length = utf8_sequence_length(text.substr(i));
+      out += length ? text.substr(i, length) : std::string_view("?");
+      i += length ? length : 1;
+      continue;
+    }
+    bool keep = (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t';
+    if (c != '\r') out += keep ? static_cast<char>(c) : '?';
+    ++i;
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ' || out.back() == '\t')) {
+    out.pop_back();
+  }
+  if (i < text.size()) out += "...";
+  return out;
+}
+
 bool is_identifier_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
@@ -170,6 +210,12 @@ ConnectError connect_error_from_response(int http_status, std::string_view body)
   error.message = "HTTP " + std::to_string(http_status);
   if (!body.empty()) error.message += ": " + printable_excerpt(body, kMaxQuotedBody);
   return error;
+}
+
+std::string relayed_error_text(std::string_view body) {
+  Result<ConnectError> parsed = parse_connect_error(body);
+  if (parsed) return readable_excerpt(parsed->message, kMaxRelayedText);
+  return readable_excerpt(body, kMaxRelayedText);
 }
 
 bool is_supported_endpoint(std::string_view endpoint) {

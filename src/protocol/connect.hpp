@@ -21,6 +21,9 @@ namespace ratchet::protocol {
 inline constexpr std::string_view kDispatchPath = "/dispatch.sdk.v1.DispatchService/Dispatch";
 // Ratchet's extension: body is a raw UTF-8 dispatch id; the answer the call's CallResult.
 inline constexpr std::string_view kWaitPath = "/dispatch.sdk.v1.DispatchService/Wait";
+// Ratchet's Journal service (proto/ratchet/v1/journal_service.proto): the open
+// coroutines of given functions, for `ratchet check`.
+inline constexpr std::string_view kListOpenPath = "/ratchet.v1.Journal/ListOpen";
 // Appended to an endpoint's URL.
 inline constexpr std::string_view kRunPath = "/dispatch.sdk.v1.FunctionService/Run";
 
@@ -92,6 +95,13 @@ Result<ConnectError> parse_connect_error(std::string_view body);
 // What a client makes of an error response: the body's error when it parses, otherwise
 // the code for the HTTP status with a message quoting the start of the body.
 ConnectError connect_error_from_response(int http_status, std::string_view body);
+
+// What an error response's body says, for an error message that relays it: the Connect
+// error's message when the body is one, else the start of the body as text. Line breaks,
+// tabs and UTF-8 are kept (a Python traceback stays readable); other control bytes and
+// invalid UTF-8 become '?'; trailing white space goes; at most kMaxRelayedText bytes.
+inline constexpr std::size_t kMaxRelayedText = 4000;
+std::string relayed_error_text(std::string_view body);
 
 // OK, or kInvalidArgument with a one-line reason, for a Call that DispatchService.Dispatch
 // receives: its endpoint must start with http://, https://, bridge:// or arn:aws:lambda,

@@ -62,7 +62,8 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                                           {"value", 3, "bytes"},
                                           {"traceback", 4, "bytes"}});
   expect_fields(v1::Exit::descriptor(), {{"result", 1, "dispatch.sdk.v1.CallResult"},
-                                         {"tail_call", 2, "dispatch.sdk.v1.Call"}});
+                                         {"tail_call", 2, "dispatch.sdk.v1.Call"},
+                                         {"hold", 100, "bool"}});
   expect_fields(v1::Poll::descriptor(),
                 {{"coroutine_state", 1, "bytes", false, "state"},
                  {"typed_coroutine_state", 6, "google.protobuf.Any", false, "state"},
@@ -74,7 +75,8 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                 {{"coroutine_state", 1, "bytes", false, "state"},
                  {"typed_coroutine_state", 4, "google.protobuf.Any", false, "state"},
                  {"results", 2, "dispatch.sdk.v1.CallResult", true},
-                 {"error", 3, "dispatch.sdk.v1.Error"}});
+                 {"error", 3, "dispatch.sdk.v1.Error"},
+                 {"arrival_order", 100, "bool"}});  // Ratchet's extension
   expect_fields(v1::RunRequest::descriptor(),
                 {{"function", 1, "string"},
                  {"input", 2, "google.protobuf.Any", false, "directive"},
@@ -90,7 +92,9 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                  {"exit", 2, "dispatch.sdk.v1.Exit", false, "directive"},
                  {"poll", 3, "dispatch.sdk.v1.Poll", false, "directive"}});
   expect_fields(v1::DispatchRequest::descriptor(), {{"calls", 1, "dispatch.sdk.v1.Call", true}});
-  expect_fields(v1::DispatchResponse::descriptor(), {{"dispatch_ids", 1, "string", true}});
+  expect_fields(
+      v1::DispatchResponse::descriptor(),
+      {{"dispatch_ids", 1, "string", true}, {"run_keys", 100, "bool"}});  // Ratchet's extension
   expect_fields(dispatch::sdk::python::v1::Pickled::descriptor(), {{"pickled_value", 1, "bytes"}});
 }
 

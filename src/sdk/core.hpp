@@ -14,6 +14,7 @@
 #include "protocol/replay_guard.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/dispatch.hpp"
+#include "ratchet/v1/journal_service.pb.h"
 #include "sdk/runtime.hpp"
 
 namespace ratchet::detail {
@@ -37,6 +38,8 @@ class DispatchCore {
   void define(const std::string& name, FunctionEntry entry);
   // Declared functions without a definition.
   std::vector<std::string> undefined() const;
+  // The coroutine functions (Task<T>), by name.
+  std::vector<std::string> coroutines() const;
 
   sdk::Runtime& runtime() { return runtime_; }
   // The client of the server's API, made on first use.
@@ -67,6 +70,11 @@ class DispatchCore {
   // functions whose code they run.
   sdk::Runtime runtime_;
 };
+
+// The open coroutines of `functions` with their states (Ratchet's Journal
+// service, ListOpen); raises like dispatch_calls when the server cannot answer.
+::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
+                                                     const std::vector<std::string>& functions);
 
 inline bool is_defined(const FunctionEntry& entry) {
   return static_cast<bool>(entry.plain) || static_cast<bool>(entry.start);

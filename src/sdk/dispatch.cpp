@@ -115,6 +115,15 @@ std::vector<std::string> DispatchCore::undefined() const {
   return names;
 }
 
+std::vector<std::string> DispatchCore::coroutines() const {
+  std::lock_guard lock(functions_mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : functions_) {
+    if (entry.start) names.push_back(name);
+  }
+  return names;
+}
+
 const FunctionEntry* DispatchCore::find(const std::string& name) const {
   std::lock_guard lock(functions_mutex_);
   auto it = functions_.find(name);

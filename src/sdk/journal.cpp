@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "protocol/journal_edit.hpp"
 #include "protocol/values.hpp"
 
 namespace ratchet::sdk {
@@ -21,14 +22,8 @@ std::uint64_t argument_hash(const nlohmann::json& arguments) {
 
 namespace {
 
-// The index of `name` in the journal's names, added when new. A coroutine
-// uses a handful of functions and result types, so a scan is enough.
 std::uint32_t intern(jv1::Journal& journal, std::string_view name) {
-  for (int i = 0; i < journal.names_size(); ++i) {
-    if (journal.names(i) == name) return static_cast<std::uint32_t>(i);
-  }
-  journal.add_names(std::string(name));
-  return static_cast<std::uint32_t>(journal.names_size() - 1);
+  return protocol::intern_name(journal, name);
 }
 
 const std::string& name_at(const jv1::Journal& journal, std::uint32_t index) {
@@ -97,9 +92,24 @@ Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
 
 namespace {
 
-void complete(jv1::Journal& journal, jv1::Step& step) {
-  journal.set_completed(journal.completed() + 1);
-  step.set_completion(journal.completed());
+// Numbers the step's result in the order results arrived. Results a server lists
+// without their order (see PollResult.arrival_order) share one number, `batch`:
+// nothing says which of them came first.
+void complete(jv1::Journal& journal, jv1::Step& step, bool ordered = true,
+              std::uint64_t batch = 0) {
+  if (ordered) journal.set_completed(journal.completed() + 1);
+  step.set_completion(ordered ? journal.completed() : batch);
+}
+
+void set_output(jv1::Journal& journal, jv1::Step& step, const google::protobuf::Any& output) {
+  step.mutable_output()->set_type(intern(journal, output.type_url()));
+  step.mutable_output()->set_value(output.value());
+}
+
+void set_error(jv1::Step& step, std::string_view type, std::string_view message, int status) {
+  step.mutable_error()->set_type(std::string(type));
+  step.mutable_error()->set_message(std::string(message));
+  step.mutable_error()->set_status(status);
 }
 
 bool is_pending_call(const jv1::Step& step) {
@@ -110,21 +120,21 @@ bool is_pending_call(const jv1::Step& step) {
 
 void complete_with_output(jv1::Journal& journal, jv1::Step& step,
                           const google::protobuf::Any& output) {
-  step.mutable_output()->set_type(intern(journal, output.type_url()));
-  step.mutable_output()->set_value(output.value());
+  set_output(journal, step, output);
   complete(journal, step);
 }
 
 void complete_with_error(jv1::Journal& journal, jv1::Step& step, std::string_view type,
                          std::string_view message, int status) {
-  step.mutable_error()->set_type(std::string(type));
-  step.mutable_error()->set_message(std::string(message));
-  step.mutable_error()->set_status(status);
+  set_error(step, type, message, status);
   complete(journal, step);
 }
 
 int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
   int ignored = 0;
+  bool ordered = poll_result.arrival_order() || poll_result.results_size() < 2;
+  const std::uint64_t batch = journal.completed() + 1;
+  if (!ordered) journal.set_completed(batch);
   for (const pb::CallResult& result : poll_result.results()) {
     std::uint64_t n = result.correlation_id();
     // Only a pending call takes a result: never a local step or a sleep.
@@ -135,12 +145,13 @@ int record_results(jv1::Journal& journal, const pb::PollResult& poll_result) {
     }
     jv1::Step& step = *journal.mutable_steps(static_cast<int>(n - 1));
     if (result.has_error()) {
-      complete_with_error(journal, step, result.error().type(), result.error().message());
+      set_error(step, result.error().type(), result.error().message(), 0);
     } else {
       // A result with neither output nor error is null.
       static const google::protobuf::Any null = protocol::pack_null();
-      complete_with_output(journal, step, result.has_output() ? result.output() : null);
+      set_output(journal, step, result.has_output() ? result.output() : null);
     }
+    complete(journal, step, ordered, batch);
   }
   if (poll_result.has_error()) {
     // The latest Poll's calls could not be dispatched: none of them runs.
@@ -176,6 +187,8 @@ std::string describe_step(jv1::StepKind kind, std::string_view function) {
       return "local step " + std::string(function);
     case jv1::STEP_KIND_SLEEP:
       return "a sleep";
+    case jv1::STEP_KIND_PATCH:
+      return "patch " + std::string(function);
     default:
       return "a call to " + std::string(function);
   }
@@ -197,10 +210,7 @@ Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind
                 describe_step(recorded.kind(), recorded_function)
           : "the code now calls " + std::string(function) + " with other arguments (hash " +
                 hex(hash) + ", recorded " + hex(recorded.argument_hash()) + ")";
-  return Status(Code::kFailedPrecondition,
-                "step " + std::to_string(step) + " diverged: " + what +
-                    "; the coroutine's code changed under a running call, so it restarts "
-                    "from its input");
+  return Status(Code::kFailedPrecondition, "step " + std::to_string(step) + " diverged: " + what);
 }
 
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id) {
@@ -213,6 +223,8 @@ std::string describe_journal(const jv1::Journal& journal, std::string_view dispa
     text += "  #" + std::to_string(number) + " ";
     if (step.kind() == jv1::STEP_KIND_SLEEP) {
       text += "sleep until " + std::to_string(step.wake_at_us()) + " us: ";
+    } else if (step.kind() == jv1::STEP_KIND_PATCH) {
+      text += "patch " + name_at(journal, step.function()) + ": ";
     } else {
       text += (step.kind() == jv1::STEP_KIND_LOCAL ? "local " : "") +
               name_at(journal, step.function()) + " args " + hex(step.argument_hash()) + ": ";

@@ -99,7 +99,15 @@ void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kin
   Status same = sdk::check_step(context.journal, step, kind, function, hash);
   if (same.is_ok()) return;
   context.divergence = same.message();
+  context.diverged_at = step;
   throw IncompatibleStateError(same.message());
+}
+
+void stop_if_checking(Context& context) {
+  if (context.divergence) throw IncompatibleStateError(*context.divergence);
+  if (!context.check_only) return;
+  context.checked_to_end = true;
+  throw ReplayStop{};
 }
 
 std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n) {
@@ -117,6 +125,7 @@ std::uint64_t begin_steps(Context& context, const CallSpec* calls, std::size_t n
       check_recorded(context, step, sdk::jv1::STEP_KIND_CALL, calls[i].function, hash);
       continue;
     }
+    stop_if_checking(context);
     std::string what = "step " + std::to_string(step) + " (" + calls[i].function + ")";
     if (!calls[i].options.run_key().empty()) {
       throw InvalidArgumentError(
@@ -209,8 +218,21 @@ std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t
       std::uint64_t success = earliest(succeeded);
       return success != 0 ? success : earliest(failed);
     }
-    default:
-      return earliest(finished);
+    default: {
+      std::uint64_t first_result = earliest(finished);
+      std::uint64_t completion = step_at(context, first_result).completion();
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& step = step_at(context, first + i);
+        if (first + i != first_result && step.completion() == completion) {
+          throw PermanentError(
+              "ratchet::race cannot tell which of its calls finished first: the server "
+              "delivered their results together and without their order (it ignores "
+              "min_results, as dispatch-py's test server does; a Ratchet server delivers "
+              "results as they arrive)");
+        }
+      }
+      return first_result;
+    }
   }
 }
 
@@ -367,6 +389,22 @@ pb::RunResponse incompatible(std::string message) {
       {CallStatus::kIncompatibleState, "IncompatibleStateError", std::move(message)});
 }
 
+// A replay that diverged: restarted from its input (the protocol's way), or
+// held for an operator (Exit.hold, Ratchet's extension).
+pb::RunResponse diverged(const Context& context) {
+  if (!context.hold_on_divergence) {
+    return incompatible(*context.divergence +
+                        "; the coroutine's code changed under a running call, so it restarts "
+                        "from its input");
+  }
+  pb::RunResponse response = incompatible(
+      *context.divergence +
+      "; the coroutine's code changed under a running call, and it is held for an operator "
+      "(ratchet rewind or ratchet set-result resume it)");
+  response.mutable_exit()->set_hold(true);
+  return response;
+}
+
 Result<nlohmann::json> input_of(const google::protobuf::Any& input) {
   if (input.type_url().empty() && input.value().empty()) return nlohmann::json();
   return protocol::unpack_to_json(input);
@@ -470,6 +508,7 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
         std::make_unique<Context>(call_info(request), endpoint,
                                   new_journal(request.function(), request.input()), options_.clock);
   }
+  context->hold_on_divergence = entry.on_divergence == OnDivergence::kHold;
   auto input = input_of(context->journal.input());
   if (!input.is_ok()) {
     return exit_with_error({CallStatus::kInvalidArgument, "InvalidArgumentError",
@@ -480,8 +519,43 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
   return conclude(std::move(context));
 }
 
+CheckOutcome Runtime::check(const detail::FunctionEntry& entry, const std::string& function,
+                            const google::protobuf::Any& state) {
+  auto diverges = [](std::uint64_t step, std::string message) {
+    return CheckOutcome{false, step, std::move(message)};
+  };
+  if (!entry.start) return diverges(0, function + " is not a coroutine in this build");
+  auto journal = decode_journal(state);
+  if (!journal.is_ok()) return diverges(0, journal.status().message());
+  if (journal->function() != function) {
+    return diverges(0, "the journal belongs to " + journal->function() + ", not " + function);
+  }
+  const auto recorded = static_cast<std::uint64_t>(journal->steps_size());
+  CallInfo info;
+  info.dispatch_id = "ratchet-check";
+  info.function = function;
+  Context context(info, "", std::move(*journal), options_.clock);
+  context.check_only = true;
+  try {
+    auto input = input_of(context.journal.input());
+    if (!input.is_ok()) return diverges(0, "the input cannot be read: " + input.status().message());
+    context.root.emplace(entry.start(*input));
+    resume(context, detail::TaskAccess::handle(*context.root));
+  } catch (const std::exception& e) {
+    return diverges(0, std::string("the coroutine cannot start from its input: ") + e.what());
+  }
+  if (context.divergence) return diverges(context.diverged_at, *context.divergence);
+  std::string replayed = "its " + std::to_string(recorded) + " recorded steps replay";
+  if (context.checked_to_end || context.suspended) {
+    return CheckOutcome{true, 0,
+                        replayed + "; it goes on at step " +
+                            std::to_string(context.suspended ? context.first : context.next_step)};
+  }
+  return CheckOutcome{true, 0, replayed + " and it finishes"};
+}
+
 pb::RunResponse Runtime::conclude(std::unique_ptr<Context> context) {
-  if (context->divergence) return incompatible(*context->divergence);
+  if (context->divergence) return diverged(*context);
   if (context->tail_call) {
     auto input = protocol::pack_json(context->tail_call->input);
     if (!input.is_ok()) {

@@ -67,9 +67,24 @@ class Context {
   const sdk::WallClock& clock;
 
   std::optional<CallSpec> tail_call;
-  std::optional<std::string> divergence;  // the INCOMPATIBLE_STATE message
+  std::optional<std::string> divergence;  // what differs at the step that diverged
+  std::uint64_t diverged_at = 0;          // that step
+  // What the function chose for a divergence (FunctionOptions::on_divergence).
+  bool hold_on_divergence = false;
   std::optional<Task<nlohmann::json>> root;
+
+  // A replay for `ratchet check` (Runtime::check): the coroutine stops at the
+  // first step the journal has no result for, and no step's code runs.
+  bool check_only = false;
+  bool checked_to_end = false;  // it stopped there (ReplayStop)
 };
+
+// Thrown (not a std::exception, so that a coroutine's handlers for errors do
+// not take it) where a `check_only` replay reaches a step the journal has no
+// result for: the check has seen all it needs.
+struct ReplayStop {};
+// Throws ReplayStop when `context` is a check's replay; the divergence, if any, first.
+void stop_if_checking(Context& context);
 
 // Completes step `step` if it is a pending sleep whose time has come.
 void settle_sleep(Context& context, std::uint64_t step);
@@ -120,6 +135,13 @@ class FrameCache {
   std::uint64_t hits_ = 0;
 };
 
+// What `ratchet check` found for one open coroutine (ratchet::CheckResult).
+struct CheckOutcome {
+  bool resumes = true;
+  std::uint64_t step = 0;  // where it diverges
+  std::string message;     // what differs there, or how it resumes
+};
+
 struct RuntimeOptions {
   std::size_t frame_cache_size = 1024;
   bool trace = false;
@@ -135,6 +157,11 @@ class Runtime {
   dispatch::sdk::v1::RunResponse run(const detail::FunctionEntry& entry,
                                      const dispatch::sdk::v1::RunRequest& request,
                                      const std::string& endpoint);
+
+  // Replays `state` (a journal) against `entry`'s code without running any
+  // step: does the coroutine resume, or diverge at which step? Never throws.
+  CheckOutcome check(const detail::FunctionEntry& entry, const std::string& function,
+                     const google::protobuf::Any& state);
 
   FrameCache& cache() { return cache_; }
 

@@ -281,6 +281,37 @@ TEST(Runtime, AnyReturnsTheFirstSuccessAndRaceTheFirstResult) {
   EXPECT_EQ(answer.status(), pb::STATUS_THROTTLED);
 }
 
+// A server that ignores min_results (dispatch-py's test server) resumes a
+// coroutine once all its calls are done and lists their results in call order:
+// race cannot know which finished first and says so; any takes a success.
+TEST(Runtime, RaceOverResultsWithoutTheirOrderFailsClearly) {
+  Dispatch dispatch(test_options());
+  auto f = dispatch.function("f", [](int x) { return x; });
+  dispatch.function("race_of", [&]() -> Task<int> {
+    std::vector<Call<int>> calls = {f(1), f(2)};
+    co_return co_await race(std::move(calls));
+  });
+  dispatch.function("any_of", [&]() -> Task<int> {
+    std::vector<Call<int>> calls = {f(1), f(2)};
+    co_return co_await any(std::move(calls));
+  });
+  auto answer = run(dispatch, first_run("race_of", nullptr, "r"));
+  answer = run(dispatch, resume("race_of", answer.poll(), {ok_result(1, 10), ok_result(2, 20)}, "r",
+                                /*ordered=*/false));
+  EXPECT_EQ(answer.status(), pb::STATUS_PERMANENT_ERROR);
+  EXPECT_NE(answer.exit().result().error().message().find("cannot tell which"), std::string::npos)
+      << answer.exit().result().error().message();
+
+  answer = run(dispatch, first_run("race_of", nullptr, "r2"));
+  answer = run(dispatch, resume("race_of", answer.poll(), {ok_result(2, 20)}, "r2", false));
+  EXPECT_EQ(unpacked(answer.exit().result().output()), 20) << "one result has an order";
+
+  answer = run(dispatch, first_run("any_of", nullptr, "a"));
+  answer = run(dispatch,
+               resume("any_of", answer.poll(), {ok_result(2, 20), ok_result(1, 10)}, "a", false));
+  EXPECT_EQ(unpacked(answer.exit().result().output()), 10) << "a success; the earliest call";
+}
+
 TEST(Runtime, AllOfDifferentTypesReturnsATuple) {
   Dispatch dispatch(test_options());
   auto number = dispatch.function("number", [](int x) { return x; });

@@ -83,15 +83,38 @@ std::uint64_t local_step(Context& context, std::string_view name,
   const std::uint64_t step = context.next_step;
   if (is_recorded(context, step)) {
     check_recorded(context, step, sdk::jv1::STEP_KIND_LOCAL, name, 0);
-    context.next_step = step + 1;
     // Recorded with its outcome, always; a journal that says otherwise runs it.
-    if (!sdk::is_pending(context.journal.steps(static_cast<int>(step - 1)))) return step;
+    if (!sdk::is_pending(context.journal.steps(static_cast<int>(step - 1)))) {
+      context.next_step = step + 1;
+      return step;
+    }
+    stop_if_checking(context);  // a check runs no step
   } else {
+    stop_if_checking(context);
     sdk::add_step(context.journal, name, 0, sdk::jv1::STEP_KIND_LOCAL);
-    context.next_step = step + 1;
   }
+  context.next_step = step + 1;
   record_local_outcome(context, step, name, run);
   return step;
+}
+
+bool patched(Context& context, std::string_view name) {
+  if (context.divergence) throw IncompatibleStateError(*context.divergence);
+  const std::uint64_t step = context.next_step;
+  if (is_recorded(context, step)) {
+    const auto& recorded = context.journal.steps(static_cast<int>(step - 1));
+    if (recorded.kind() != sdk::jv1::STEP_KIND_PATCH ||
+        sdk::step_function(context.journal, step) != name) {
+      return false;  // a run recorded before the patch: it keeps the old path
+    }
+    context.next_step = step + 1;
+    return true;
+  }
+  stop_if_checking(context);
+  auto& marker = sdk::add_step(context.journal, name, 0, sdk::jv1::STEP_KIND_PATCH);
+  sdk::complete_with_output(context.journal, marker, protocol::pack_null());
+  context.next_step = step + 1;
+  return true;
 }
 
 std::uint64_t begin_sleep(Context& context, bool absolute, std::int64_t micros) {
@@ -103,6 +126,7 @@ std::uint64_t begin_sleep(Context& context, bool absolute, std::int64_t micros) 
     settle_sleep(context, step);
     return step;
   }
+  stop_if_checking(context);
   std::int64_t wake_at = micros;
   if (!absolute) {
     std::int64_t now = wall_clock_us(context);

@@ -64,15 +64,17 @@ inline pb::RunRequest first_run(const std::string& function, const nlohmann::jso
 }
 
 // The resume of a coroutine that answered `poll`, with results for some of
-// its calls: {correlation id, output} pairs.
+// its calls, in the order they arrived (as Ratchet sends them; `ordered` false:
+// as a server that ignores min_results does).
 inline pb::RunRequest resume(const std::string& function, const pb::Poll& poll,
                              const std::vector<pb::CallResult>& results,
-                             const std::string& dispatch_id = "d1") {
+                             const std::string& dispatch_id = "d1", bool ordered = true) {
   pb::RunRequest run;
   run.set_function(function);
   run.set_dispatch_id(dispatch_id);
   run.set_root_dispatch_id(dispatch_id);
   auto* poll_result = run.mutable_poll_result();
+  poll_result->set_arrival_order(ordered);
   *poll_result->mutable_typed_coroutine_state() = poll.typed_coroutine_state();
   for (const auto& result : results) *poll_result->add_results() = result;
   return run;

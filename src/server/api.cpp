@@ -9,6 +9,7 @@
 
 #include "dispatch/sdk/v1/dispatch.pb.h"
 #include "protocol/connect.hpp"
+#include "server/journal_api.hpp"
 #include "server/metrics.hpp"
 
 namespace ratchet::server {
@@ -144,8 +145,9 @@ std::optional<http::Response> Api::check_header(const http::Request& header) con
     if (!options_.metrics_public && !authorized(header)) return unauthenticated();
     return std::nullopt;
   }
+  bool journal = journal_ && path == protocol::kListOpenPath;
   if (path != protocol::kDispatchPath && path != protocol::kWaitPath && path != kCancelPath &&
-      path != kRetryNowPath) {
+      path != kRetryNowPath && !journal) {
     return connect_error(not_found("no such RPC: " + std::string(path)));
   }
   if (header.method != "POST") return connect_error(invalid_argument("RPCs are POST requests"));
@@ -164,6 +166,8 @@ void Api::handle(http::Request request, http::Responder responder) {
     metrics(std::move(responder));
   } else if (path == protocol::kDispatchPath) {
     dispatch(std::move(request), std::move(responder));
+  } else if (path == protocol::kListOpenPath) {
+    journal_->handle(request, std::move(responder));
   } else if (path == protocol::kWaitPath) {
     wait(request, std::move(responder));
   } else {
@@ -230,14 +234,19 @@ void Api::record_dispatch(const http::Request& request, http::Responder responde
     responder.send(connect_error(calls.status()));
     return;
   }
-  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids) {
+  scheduler_.dispatch(std::move(calls).value(), [responder](Result<std::vector<std::string>> ids,
+                                                            engine::DispatchRelease release) {
     if (!ids.is_ok()) {
       responder.send(connect_error(ids.status()));
       return;
     }
     pb::DispatchResponse response;
     for (auto& id : *ids) response.add_dispatch_ids(std::move(id));
-    responder.send(proto_response(response));
+    response.set_run_keys(true);
+    // The calls run once the client has its ids in hand, as far as a server can
+    // tell (see engine::AnswerGate).
+    responder.send(
+        proto_response(response), [release] { release.written(); }, [release] { release.read(); });
   });
 }
 
@@ -261,15 +270,8 @@ void Api::wait(const http::Request& request, http::Responder responder) {
       responder.send(connect_error(outcome.status()));
       return;
     }
-    pb::CallResult result;
-    result.set_dispatch_id(outcome->id);
-    result.set_correlation_id(outcome->correlation_id);
-    if (outcome->output) result.mutable_output()->ParseFromString(*outcome->output);
-    if (outcome->error && outcome->status != RunStatus::kSucceeded) {
-      result.mutable_error()->set_type(outcome->error->type);
-      result.mutable_error()->set_message(outcome->error->message);
-    }
-    responder.send(proto_response(result));
+    responder.send(http::Response::with_body(200, std::string(protocol::kProtoContentType),
+                                             engine::build_call_result(*outcome)));
   });
 }
 

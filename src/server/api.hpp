@@ -26,8 +26,10 @@ struct ApiOptions {
   bool metrics_public = false;               // GET /metrics without a key
 };
 
-inline constexpr std::string_view kCancelPath = "/dispatch.sdk.v1.DispatchService/Cancel";
-inline constexpr std::string_view kRetryNowPath = "/dispatch.sdk.v1.DispatchService/RetryNow";
+class JournalApi;
+
+inline constexpr std::string_view kCancelPath = "/ratchet.v1.Control/Cancel";
+inline constexpr std::string_view kRetryNowPath = "/ratchet.v1.Control/RetryNow";
 
 // Who an API request acts as, in a call's history: "api-key:" and a
 // fingerprint of its key (FNV-1a, 8 hex digits; never the key itself), or
@@ -43,6 +45,9 @@ class Api {
 
   // With no executor, Dispatch requests are decoded where they arrive.
   Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, Executor decode = {});
+  // Serves Ratchet's Journal service (journal_api.hpp) too, authenticated as
+  // the RPCs are; without it, its path is the API's 404.
+  void serve_journal(JournalApi* journal) { journal_ = journal; }
   // The http::Server handler.
   void handle(http::Request request, http::Responder responder);
   // The http::Server header check: refuses an unknown route, a method other
@@ -61,6 +66,7 @@ class Api {
   const Clock& clock_;
   ApiOptions options_;
   Executor decode_;
+  JournalApi* journal_ = nullptr;
 };
 
 // The calls of a DispatchRequest's bytes, each validated, as they are recorded

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 

@@ -11,6 +11,8 @@
 
 #include "common/ids.hpp"
 #include "http/server.hpp"
+#include "protocol/connect.hpp"
+#include "server/journal_api.hpp"
 #include "server/metrics.hpp"
 #include "server/work_queue.hpp"
 #include "storage/store.hpp"
@@ -59,6 +61,7 @@ struct Server::Parts {
   std::unique_ptr<HttpEndpointClient> client;
   std::unique_ptr<WorkQueue> decoder;  // decodes Dispatch requests off the I/O thread
   std::unique_ptr<Api> api;
+  std::unique_ptr<JournalApi> journal;
   std::unique_ptr<Extension> extension;
   std::unique_ptr<http::Server> http;
   Micros shutdown_grace = 0;
@@ -74,11 +77,12 @@ namespace {
 // path when nothing else is served) rather than to the extension.
 bool for_api(const http::Request& request, const Extension* extension) {
   return !extension || request.path().starts_with("/dispatch.sdk.v1.") ||
-         request.path() == kMetricsPath;
+         request.path().starts_with("/ratchet.v1.") || request.path() == kMetricsPath;
 }
 
 // The API or the extension refuses a request by its header, before its body is read.
-std::function<std::optional<http::Response>(const http::Request&)> header_check(Api* api, Extension* extension) {
+std::function<std::optional<http::Response>(const http::Request&)> header_check(
+    Api* api, Extension* extension) {
   return [api, extension](const http::Request& header) -> std::optional<http::Response> {
     return for_api(header, extension) ? api->check_header(header) : extension->check_header(header);
   };
@@ -123,10 +127,13 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   parts->api = std::make_unique<Api>(
       *parts->scheduler, SystemClock::instance(), config.api,
       [decoder](std::function<void()> job) { return decoder->post(std::move(job)); });
+  parts->journal =
+      std::make_unique<JournalApi>(config.db_path, reader_options, SystemClock::instance());
+  parts->api->serve_journal(parts->journal.get());
   parts->scheduler->start();
   if (config.extension) {
-    ExtensionContext context{config.db_path, reader_options, config.api.api_keys,
-                             *parts->scheduler, SystemClock::instance()};
+    ExtensionContext context{config.db_path, reader_options, config.api.api_keys, *parts->scheduler,
+                             SystemClock::instance()};
     auto extension = config.extension(context);
     if (!extension.is_ok()) {
       parts->scheduler->stop();
@@ -138,6 +145,15 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   http_options.host = config.host;
   http_options.port = config.port;
   http_options.io_threads = config.io_threads;
+  // The protocol's error shape, and invalid_argument (400) rather than
+  // resource_exhausted (429): the same request can never succeed, and many HTTP
+  // clients retry a 429. Endpoints answer an oversized body the same way.
+  http_options.body_limit = protocol::kMaxRequestBodyBytes;
+  http_options.body_too_large = [] {
+    return connect_error(invalid_argument("the request body is larger than " +
+                                          std::to_string(protocol::kMaxRequestBodyBytes) +
+                                          " bytes, the Dispatch protocol's limit"));
+  };
   http_options.max_connections = connection_cap(config.max_connections);
   http_options.header_check = header_check(parts->api.get(), parts->extension.get());
   auto http = http::Server::start(http_options, route(parts->api.get(), parts->extension.get()));
@@ -161,6 +177,7 @@ void Server::stop() {
   parts_->stopped = true;
   parts_->http->stop(std::chrono::seconds(2));
   parts_->decoder.reset();  // decodes what is queued (its answers go nowhere now)
+  parts_->journal->stop();
   if (parts_->extension) parts_->extension->stop();
   parts_->scheduler->drain(parts_->shutdown_grace);
   parts_->scheduler->stop();

@@ -264,21 +264,6 @@ TEST_P(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_P(BrowseTest, AnErrorsTracebackIsKeptByRetriesAndTheEnd) {
-  std::string id = call("f");
-  claim();
-  ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", "Traceback 1\n"});
-  }));
-  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 1\n");
-  claim();
-  ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.finish(id, 2, CallEnd{false, 7, {}, CallError{"ValueError", "no", "Traceback 2\n"}},
-                     {});
-  }));
-  EXPECT_EQ((*store_->find_call(id))->error->traceback, "Traceback 2\n");
-}
-
 TEST_P(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {
   std::string a = job("a", {"true"});
   job("b", {"true"});

@@ -3,8 +3,9 @@
 // A call's `phase` says what the scheduler may do with it: READY (runnable from
 // `ready_at`), LEASED (sent to its endpoint by the lease owner until
 // `lease_expires_at`), WAITING (a suspended coroutine waiting for children or
-// for `poll_deadline`), DONE (terminal). Every write after a claim is fenced by
-// the lease epoch: a server that lost its lease cannot overwrite newer progress.
+// for `poll_deadline`), DONE (terminal), HELD (a coroutine whose code diverged
+// from its journal, kept for an operator: never claimed until repaired). Every write after a claim
+// is fenced by the lease epoch: a server that lost its lease cannot overwrite newer progress.
 #pragma once
 
 #include <compare>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -21,7 +23,7 @@
 
 namespace ratchet {
 
-enum class CallPhase { kReady, kLeased, kWaiting, kDone };
+enum class CallPhase { kReady, kLeased, kWaiting, kDone, kHeld };
 std::string_view phase_name(CallPhase phase);
 
 // A call as dispatched. `input` is a serialized google.protobuf.Any, kept byte
@@ -42,14 +44,17 @@ struct NewCall {
   std::optional<Micros> expires_at;
 };
 
-// An error as the protocol carries it (dispatch.sdk.v1.Error, serialized).
+// An error as the protocol carries it: the type and message everyone shows, and,
+// when it came from an endpoint, the serialized dispatch.sdk.v1.Error itself, kept
+// opaque and handed on byte for byte (a Python exception's pickled value and traceback
+// travel in it, and the dashboard reads a Python traceback from it: one source for
+// both). Errors the server makes (timeouts, HTTP failures, giving up) have none.
+// (The initializer lets CallError{type, message} stay free of
+// -Wmissing-field-initializers.)
 struct CallError {
   std::string type;
   std::string message;
-  // Python's formatted traceback (Error.traceback), when the endpoint sent one;
-  // kept for people to read (the dashboard), not sent on. (The initializer lets
-  // CallError{type, message} stay free of -Wmissing-field-initializers.)
-  std::string traceback = {};
+  std::string encoded = {};  // empty: made by the server
 };
 
 // A child's final result, waiting in its parent's inbox.
@@ -113,27 +118,39 @@ struct CallEnd {
   std::optional<CallError> error;
 };
 
-// One entry of a call's history (docs/storage.md, "call_history"): an attempt
-// (recorded when it ends), a poll (a coroutine suspended), or an action on the
-// call (cancel, retry now, expiry). Written in the transaction of the
-// transition it describes.
+// One entry of a call's history (docs/storage.md, "call_history"): what the
+// scheduler did with it: an attempt (recorded when it ends), a poll (a
+// coroutine suspended), its expiry. What people did to it is in its actions
+// (CallAction). Written in the transaction of the transition it describes.
 struct HistoryEvent {
   std::string call_id;
-  std::string kind;                // "attempt", "poll", "cancel", "retry_now", "expired"
+  std::string kind;                // "attempt", "poll", "expired"
   std::int64_t number = 0;         // its place in the call's history, from 1 (set by the store)
   Micros at = 0;                   // an attempt's start; otherwise when it happened
   std::optional<Micros> duration;  // an attempt's
   int attempt = 0;
   int call_status = 0;  // an attempt's dispatch.sdk.v1.Status; 0 for none
-  // attempt: "succeeded", "failed", "retry", "suspended", "tail_call",
+  // attempt: "succeeded", "failed", "retry", "suspended", "tail_call", "held",
   // "restart", "rejected", "lost" (its reply was fenced off); poll: "waiting".
   std::string outcome;
   // attempt: the error ("Type: message") and why it started ("dispatched",
   // "retry", "results", "deadline", "lease expired"); poll: what it waits for;
-  // action: who ("cli:<user>", "api-key:<fingerprint>") and why.
+  // expired: the error it ended with.
   std::string detail;
   int children = 0;  // poll: children dispatched
   int results = 0;   // attempt: child results its request delivered
+};
+
+// One operator's action on a call (docs/storage.md, "call_actions"): who did
+// what, when. `ratchet rewind` and `set-result` (storage/repair.hpp), and
+// cancel and retry now (below), from the CLI or the API. Written in the
+// transaction of the action itself.
+struct CallAction {
+  std::string call_id;
+  Micros at = 0;
+  std::string actor;   // "alice@build-7" (the CLI), "api-key:1a2b3c4d" (the API)
+  std::string action;  // "rewind", "set-result", "cancel", "retry-now"
+  std::string detail;  // what changed, for people
 };
 
 // A call's history keeps its first kHistoryHead and its last kHistoryTail
@@ -194,6 +211,10 @@ class CallTransaction {
   // again; `reason` (the SDK's "step N diverged: ...") becomes the last error.
   virtual Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                                const CallError& reason) = 0;
+  // INCOMPATIBLE_STATE from a function that holds instead (Exit.hold): HELD
+  // with its state, its inbox and `report` (as its error) kept, until an
+  // operator repairs it (Store::repair_coroutine).
+  virtual Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) = 0;
 
   // When the next call becomes due (nullopt: nothing is scheduled).
   virtual Result<std::optional<Micros>> next_due() = 0;
@@ -231,12 +252,14 @@ class CallTransaction {
   // Cancels the call and all its descendants that are not done: they end
   // CANCELLED (error type CancelledError, status PERMANENT_ERROR), their
   // leases are fenced (a reply still in flight is ignored), and the call's
-  // waiting parent receives the error. `actor` is recorded in the history.
+  // waiting parent receives the error. Each is recorded as an action of
+  // `actor` (call_actions).
   // The calls cancelled (the call first); empty when it was done already;
   // kNotFound for an unknown id.
   virtual Result<std::vector<std::string>> cancel(const std::string& id,
                                                   const std::string& actor) = 0;
-  // A call waiting out a retry's backoff is due now. False when it was not
+  // A call waiting out a retry's backoff is due now (an action of `actor`,
+  // recorded in call_actions). False when it was not
   // (running, waiting for children, done); kNotFound for an unknown id.
   virtual Result<bool> retry_now(const std::string& id, const std::string& actor) = 0;
   // Calls past their expiration that are not done end FAILED with TIMEOUT

@@ -282,6 +282,67 @@ TEST_P(CallStoreTest, TheLatestStateIsKeptWhileSuspendedAndDroppedAtTheEnd) {
   EXPECT_EQ(stored_states(), 0);
 }
 
+// An endpoint's error is kept as the opaque bytes it came as, beside its type and
+// message: in the call's record (Wait) and in its parent's inbox (PollResult). A retry's
+// reason and an error without bytes keep none.
+TEST_P(CallStoreTest, AnEndpointsErrorBytesReachTheRecordAndTheParentsInbox) {
+  const std::string encoded("\x0a\x0aValueError\x1a\x04\x80\x04\x00.\x4a\x01z", 22);
+  std::string parent = dispatch(call("parent"));
+  claim();
+  PollState poll{1, "s", 2, 10, clock_.now() + 60 * kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, 1, poll, {call("child", 1), call("child", 2)}, {});
+  }));
+  auto children = claim();
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(children[0].call.id, 1, clock_.now(), CallError{"TIMEOUT", "slow"});
+  }));
+  EXPECT_EQ(find(children[0].call.id).error->encoded, "") << "a retry's reason is the server's";
+  auto retried = claim();
+  ASSERT_EQ(retried.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    CallEnd end{false, 7, {}, CallError{"ValueError", "boom", encoded}};
+    return tx.finish(children[0].call.id, retried[0].call.lease_epoch, end, {});
+  }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[1].call.id, 1, CallEnd{false, 2, {}, CallError{"TIMEOUT", "t"}}, {});
+  }));
+  CallRecord failed = find(children[0].call.id);
+  EXPECT_EQ(failed.error->type, "ValueError");
+  EXPECT_EQ(failed.error->message, "boom");
+  EXPECT_EQ(failed.error->encoded, encoded);
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].results.size(), 2u);
+  EXPECT_EQ(resumed[0].results[0].error->encoded, encoded);
+  EXPECT_EQ(resumed[0].results[0].error->type, "ValueError");
+  EXPECT_EQ(resumed[0].results[1].error->encoded, "");
+  EXPECT_EQ(resumed[0].results[1].error->message, "t");
+}
+
+// A retried attempt's error keeps its bytes (the dashboard shows its Python
+// traceback from them); the call's end replaces them, with none when the server
+// made the final error.
+TEST_P(CallStoreTest, ARetriedAttemptsErrorBytesStayUntilTheCallEnds) {
+  const std::string first("\x0a\x08KeyError\x22\x0bTraceback 1", 23);
+  std::string id = dispatch(call("f"));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, 1, clock_.now(), CallError{"KeyError", "'x'", first});
+  }));
+  EXPECT_EQ(find(id).error->encoded, first);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    CallEnd end{false, 2, {}, CallError{"TIMEOUT", "gave up"}};
+    return tx.finish(id, again[0].call.lease_epoch, end, {});
+  }));
+  CallRecord failed = find(id);
+  EXPECT_EQ(failed.error->message, "gave up");
+  EXPECT_EQ(failed.error->encoded, "") << "the server's final error has no Error bytes";
+}
+
 // A store of schema version 1 kept coroutine states in the runs table; opening
 // it moves them, so a call suspended before the upgrade resumes after it.
 TEST_P(CallStoreTest, ReleaseGivesTheCallBackAtOnceUnderItsEpochOnly) {
@@ -407,8 +468,160 @@ TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   ASSERT_EQ(claimed.size(), 1u);
   ASSERT_TRUE(claimed[0].call.poll.has_value());
   EXPECT_EQ(claimed[0].call.poll->state, "journal bytes");
+  // Versions 1 and 2 had no error bytes: such a call's error has none.
+  ASSERT_TRUE((*store)
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    CallEnd end{false, 7, {}, CallError{"E", "m"}};
+                    return tx.finish("c1", claimed[0].call.lease_epoch, end, {}).status();
+                  })
+                  .is_ok());
+  auto found = (*store)->find_call("c1");
+  ASSERT_TRUE(found.is_ok() && *found);
+  EXPECT_EQ((*found)->error->encoded, "");
   store->reset();
   std::filesystem::remove_all(dir);
+}
+
+// Held calls, the open-coroutine listing and operator repairs (storage/repair.hpp).
+class RepairStoreTest : public CallStoreTest {
+ protected:
+  // A coroutine `function` suspended with state "journal-1" on children of
+  // correlation ids 1 and 2, both claimed (running); its id, the children's.
+  std::pair<std::string, std::vector<std::string>> suspended(const std::string& function) {
+    std::string id = testing::dispatch_call(*store_, call(function));
+    EXPECT_EQ(claim().size(), 1u);
+    PollState poll{6, "journal-1", 2, 2, clock_.now() + 60 * kMicrosPerSecond};
+    EXPECT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, 1, poll, {call("child", 1), call("child", 2)}, {});
+    }));
+    std::vector<std::string> children;
+    for (auto& child : claim()) children.push_back(child.call.id);
+    return {id, children};
+  }
+
+  CoroutineRepair repair_of(const std::string& id, std::string new_state) {
+    CoroutineRepair repair;
+    repair.call_id = id;
+    repair.edit = [new_state](int member, const std::string& state) -> Result<StateEdit> {
+      EXPECT_EQ(member, 6);
+      return StateEdit{new_state, "from " + state + " to " + new_state};
+    };
+    repair.action = CallAction{id, 0, "alice@host", "rewind", ""};
+    return repair;
+  }
+};
+
+RATCHET_ON_BOTH_BACKENDS(RepairStoreTest);
+
+TEST_P(RepairStoreTest, AHeldCallKeepsItsStateAndIsNeverClaimed) {
+  auto [id, children] = suspended("order");
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[0], 1, CallEnd{true, 1, std::string("r1"), {}}, {});
+  }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[1], 1, CallEnd{true, 1, std::string("r2"), {}}, {});
+  }));
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.hold(id, resumed[0].call.lease_epoch,
+                   CallError{"IncompatibleStateError", "step 2 diverged"});
+  }));
+  CallRecord held = find(id);
+  EXPECT_EQ(held.phase, CallPhase::kHeld);
+  EXPECT_EQ(held.status, RunStatus::kRunning);
+  ASSERT_TRUE(held.error.has_value());
+  EXPECT_EQ(held.error->message, "step 2 diverged");
+  ASSERT_TRUE(held.poll.has_value());
+  clock_.advance(3600 * kMicrosPerSecond);  // past every deadline and lease
+  EXPECT_TRUE(claim().empty()) << "a held call waits for an operator";
+  auto open = store_->open_coroutines({"order"}, 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].phase, CallPhase::kHeld);
+  EXPECT_EQ((*open)[0].state, "journal-1");
+
+  // The repair resumes it with the new state and the results it had not consumed.
+  auto repaired = store_->repair_coroutine(repair_of(id, "journal-2"));
+  ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
+  EXPECT_EQ(repaired->phase, CallPhase::kReady);
+  EXPECT_FALSE(repaired->error.has_value());
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].call.poll->state, "journal-2");
+  EXPECT_EQ(again[0].results.size(), 2u) << "the held attempt's results are delivered again";
+}
+
+TEST_P(RepairStoreTest, ARepairAbandonsTheChildrenOfItsStepsAndIsRecorded) {
+  auto [id, children] = suspended("order");
+  CoroutineRepair repair = repair_of(id, "journal-2");
+  repair.abandon_from = 2;
+  repair.abandon_to = 2;
+  clock_.advance(5);
+  auto repaired = store_->repair_coroutine(repair);
+  ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
+  // Child 2 finishing later never reaches the call; child 1 does.
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[1], 1, CallEnd{true, 1, std::string("late"), {}}, {});
+  }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[0], 1, CallEnd{true, 1, std::string("r1"), {}}, {});
+  }));
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  EXPECT_EQ(resumed[0].results[0].correlation_id, 1u);
+
+  auto actions = store_->call_actions(id);
+  ASSERT_TRUE(actions.is_ok()) << actions.status().message();
+  ASSERT_EQ(actions->size(), 1u);
+  EXPECT_EQ((*actions)[0].actor, "alice@host");
+  EXPECT_EQ((*actions)[0].action, "rewind");
+  EXPECT_EQ((*actions)[0].detail, "from journal-1 to journal-2");
+  EXPECT_EQ((*actions)[0].at, clock_.now());
+}
+
+TEST_P(RepairStoreTest, ARunningOrFinishedCallIsNotRepaired) {
+  auto [id, children] = suspended("order");
+  // A child is no coroutine: it has no state.
+  auto child = store_->repair_coroutine(repair_of(children[0], "x"));
+  EXPECT_EQ(child.status().code(), Code::kFailedPrecondition) << child.status().message();
+  clock_.advance(61 * kMicrosPerSecond);  // the poll's deadline: it runs again
+  auto running = claim();
+  ASSERT_FALSE(running.empty());
+  auto leased = store_->repair_coroutine(repair_of(id, "x"));
+  EXPECT_EQ(leased.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(leased.status().message().find("LEASED"), std::string::npos);
+  auto unknown = store_->repair_coroutine(repair_of("no-such-call", "x"));
+  EXPECT_EQ(unknown.status().code(), Code::kNotFound);
+  // A refused edit writes nothing, not even the action.
+  EXPECT_TRUE(store_->call_actions(id)->empty());
+}
+
+TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
+  auto [id, children] = suspended("order");
+  CoroutineRepair repair = repair_of(id, "x");
+  repair.edit = [](int, const std::string&) -> Result<StateEdit> {
+    return invalid_argument("--to-step must be from 1 to 3");
+  };
+  auto refused = store_->repair_coroutine(repair);
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(find(id).phase, CallPhase::kWaiting);
+  EXPECT_TRUE(store_->call_actions(id)->empty());
+}
+
+TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {
+  auto first = suspended("order").first;
+  clock_.advance(1);
+  auto second = suspended("order").first;
+  clock_.advance(1);
+  suspended("refund");
+  auto open = store_->open_coroutines({"order", "ship"}, 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ((*open)[0].id, first);
+  EXPECT_EQ((*open)[1].id, second);
+  EXPECT_EQ(store_->open_coroutines({"order"}, 1)->size(), 1u);
 }
 
 }  // namespace

@@ -62,15 +62,20 @@ Result<std::vector<Column>> shared_columns(sqlite::Database& source, pg::Connect
 // rows inserted in the same microsecond).
 class TableCopy {
  public:
+  // `order`: rowid, or a table WITHOUT ROWID's primary key.
   TableCopy(sqlite::Database& source, pg::Connection& target, std::string table,
-            std::vector<Column> columns)
-      : source_(source), target_(target), table_(std::move(table)), columns_(std::move(columns)) {}
+            std::vector<Column> columns, std::string order = "rowid")
+      : source_(source),
+        target_(target),
+        table_(std::move(table)),
+        columns_(std::move(columns)),
+        order_(std::move(order)) {}
 
   Status run(MigrationProgress& progress,
              const std::function<void(const MigrationProgress&)>& report) {
     std::string names;
     for (const auto& c : columns_) names += (names.empty() ? "" : ", ") + c.name;
-    select_ = "SELECT " + names + " FROM " + table_ + " ORDER BY rowid";
+    select_ = "SELECT " + names + " FROM " + table_ + " ORDER BY " + order_;
     ASSIGN_OR_RETURN(sqlite::Statement * rows, source_.prepare(select_.c_str()));
     progress.table = table_;
     progress.copied = 0;
@@ -144,6 +149,7 @@ class TableCopy {
   pg::Connection& target_;
   std::string table_;
   std::vector<Column> columns_;
+  std::string order_;
   std::string select_;
   std::map<int, std::string> inserts_;
 };
@@ -179,8 +185,11 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
     ASSIGN_OR_RETURN(counts.coroutine_states,
                      count_rows(*source, "SELECT count(*) FROM coroutine_states"));
     ASSIGN_OR_RETURN(auto unlocks, count_rows(*source, "SELECT count(*) FROM job_unlocks"));
+    ASSIGN_OR_RETURN(auto actions, count_rows(*source, "SELECT count(*) FROM call_actions"));
+    ASSIGN_OR_RETURN(auto history, count_rows(*source, "SELECT count(*) FROM call_history"));
     MigrationProgress state;
-    state.total = counts.runs + counts.call_results + counts.coroutine_states + unlocks;
+    state.total =
+        counts.runs + counts.call_results + counts.coroutine_states + unlocks + actions + history;
     Status status = target->transaction([&]() -> Status {
       ASSIGN_OR_RETURN(pg::Rows existing, target->query("SELECT count(*) FROM runs"));
       if (existing[0].int64(0) > 0) {
@@ -188,11 +197,16 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
                                    " already holds " + std::to_string(existing[0].int64(0)) +
                                    " runs; migrate into an empty database");
       }
-      for (const char* table : {"runs", "call_results", "coroutine_states", "job_unlocks"}) {
+      for (const char* table :
+           {"runs", "call_results", "coroutine_states", "job_unlocks", "call_actions"}) {
         ASSIGN_OR_RETURN(auto columns, shared_columns(*source, *target, table));
         TableCopy copy(*source, *target, table, std::move(columns));
         RETURN_IF_ERROR(copy.run(state, progress));
       }
+      ASSIGN_OR_RETURN(auto columns, shared_columns(*source, *target, "call_history"));
+      TableCopy history_copy(*source, *target, "call_history", std::move(columns),
+                             "call_id, number");
+      RETURN_IF_ERROR(history_copy.run(state, progress));
       // The servers of the old store are gone: their leases end now.
       return target
           ->run(

@@ -88,15 +88,14 @@ Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& p
   // Without input and output (NULL in their places): a fan-out's children may
   // carry megabytes each, and a tree shows neither.
   ASSIGN_OR_RETURN(
-      Rows rows,
-      db.query("SELECT id, run_key, status, phase, function, endpoint, version, "
-               "NULL::bytea, NULL::bytea, error_type, error, call_status, parent_id, "
-               "root_id, correlation_id, attempts, started_at, finished_at, "
-               "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, "
-               "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-               "children_waiting, results_waiting, error_traceback, max_attempts FROM runs "
-               "WHERE parent_id = $1 ORDER BY started_at, seq LIMIT $2",
-               Params().add(parent_id).add(limit)));
+      Rows rows, db.query("SELECT id, run_key, status, phase, function, endpoint, version, "
+                          "NULL::bytea, NULL::bytea, error_type, error, call_status, parent_id, "
+                          "root_id, correlation_id, attempts, started_at, finished_at, "
+                          "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, "
+                          "state_member, poll_min, poll_max, poll_deadline, poll_error, "
+                          "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
+                          "WHERE parent_id = $1 ORDER BY started_at, seq LIMIT $2",
+                          Params().add(parent_id).add(limit)));
   std::vector<CallRecord> children;
   for (int i = 0; i < rows.size(); ++i) children.push_back(records::read_call(rows[i]));
   return children;

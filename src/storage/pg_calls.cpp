@@ -4,6 +4,7 @@
 
 #include "common/ids.hpp"
 #include "storage/records.hpp"
+#include "storage/pg_repair.hpp"
 
 namespace ratchet::pg {
 namespace {
@@ -62,7 +63,8 @@ constexpr int kClaimStateColumn = records::kCallColumnCount;
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
 constexpr const char* kWaitingResults =
-    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message "
+    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message, "
+    "r.error_proto "
     "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "
     "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
     "ORDER BY arrived_at, seq LIMIT p.lim) r";
@@ -101,6 +103,7 @@ class CallTx final : public PgCallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                        const CallError& reason) override;
+  Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
@@ -226,7 +229,7 @@ Status CallTx::attach_results(std::vector<ClaimedCall>& claimed) {
     for (auto& item : claimed) {
       if (item.call.id != parent) continue;
       item.results.push_back(ChildResult{row.text(1), static_cast<std::uint64_t>(row.int64(2)),
-                                         row.optional_text(3), error_at(row, 4, 5)});
+                                         row.optional_text(3), error_at(row, 4, 5, 6)});
     }
   }
   return Status::ok();
@@ -268,9 +271,10 @@ Status CallTx::discard_inbox(const std::string& id) {
 Status CallTx::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(int inserted,
                    db_.run("INSERT INTO call_results (parent_id, child_id, correlation_id, "
-                           "output, error_type, error_message, arrived_at) SELECT parent_id, id, "
-                           "correlation_id, output, error_type, error, $2 FROM runs WHERE id = $1 "
-                           "AND parent_id IS NOT NULL ON CONFLICT DO NOTHING",
+                           "output, error_type, error_message, error_proto, arrived_at) SELECT "
+                           "parent_id, id, correlation_id, output, error_type, error, "
+                           "error_proto, $2 FROM runs WHERE id = $1 AND parent_id IS NOT NULL "
+                           "ON CONFLICT DO NOTHING",
                            Params().add(id).add(now_)));
   if (inserted == 0) return Status::ok();
   // Counting the result and waking the parent are one statement: the parent's
@@ -308,14 +312,14 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
     params.add_null().add_null();
   }
   params.add(end.call_status).add(now_);
-  end.error ? params.add(end.error->traceback) : params.add("");
+  params.add_bytes_or_null(end.error ? end.error->encoded : std::string());
   ASSIGN_OR_RETURN(
       Rows done,
       db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
-                "error = $6, call_status = $7, finished_at = $8, updated_at = $8, "
+                "error = $6, error_proto = $9, call_status = $7, finished_at = $8, "
+                "updated_at = $8, "
                 "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
-                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
-                "error_traceback = NULLIF($9, '') "
+                "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                 "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
                 "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
                 params));
@@ -340,8 +344,9 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                            const CallError& reason) {
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, error_type = $4, "
-                           "error = $5, error_traceback = NULLIF($7, ''), lease_owner = NULL, "
-                           "lease_expires_at = NULL, updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
+                           "error = $5, error_proto = $7, lease_owner = NULL, "
+                           "lease_expires_at = NULL, "
+                           "updated_at = $6 WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
                                .add(epoch)
@@ -349,7 +354,7 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                                .add(reason.type)
                                .add(reason.message)
                                .add(now_)
-                               .add(reason.traceback)));
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
 }
@@ -360,8 +365,8 @@ Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
                            "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
-                           "error_traceback = NULL, "
-                           "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
+                           "error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                           "state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
                            "updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
@@ -436,7 +441,7 @@ Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros r
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4, "
-                           "error_type = $5, error = $6, error_traceback = NULLIF($7, '') "
+                           "error_type = $5, error = $6, error_proto = $7 "
                            "WHERE " LEASED_UNDER_EPOCH,
                            Params()
                                .add(id)
@@ -445,12 +450,29 @@ Result<bool> CallTx::restart(const std::string& id, std::int64_t epoch, Micros r
                                .add(now_)
                                .add(reason.type)
                                .add(reason.message)
-                               .add(reason.traceback)));
+                               .add_bytes_or_null(reason.encoded)));
   if (changed == 0) return false;
   if (ready_at <= now_) made_work_ = true;
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Result<bool> CallTx::hold(const std::string& id, std::int64_t epoch, const CallError& report) {
+  // The state and the inbox stay: a repair resumes from them, and the results
+  // this attempt carried are delivered again then.
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = $3, "
+                           "error = $4, error_proto = $6, lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(report.type)
+                               .add(report.message)
+                               .add(now_)
+                               .add_bytes_or_null(report.encoded)));
+  return changed == 1;
 }
 
 Status CallTx::save_state(const std::string& id, const std::string& state) {
@@ -569,9 +591,11 @@ Result<bool> CallTx::exists(const std::string& id) {
 
 Status CallTx::end_call(const std::string& id, const char* status, const CallEnd& end) {
   // The last attempt's error, if any, stays in the message: it is often why.
+  // The endpoint's error bytes go: this error is the server's (call.hpp).
   RETURN_IF_ERROR(db_.run("UPDATE runs SET status = $2, phase = 'DONE', error_type = $3, "
                           "error = $4 || COALESCE(' (last error: ' || error_type || ': ' || "
-                          "error || ')', ''), call_status = $5, finished_at = $6, "
+                          "error || ')', ''), error_proto = NULL, call_status = $5, "
+                          "finished_at = $6, "
                           "updated_at = $6, lease_owner = NULL, lease_expires_at = NULL, "
                           "state_member = NULL, poll_min = NULL, poll_max = NULL, "
                           "poll_deadline = NULL, poll_error = NULL "
@@ -601,12 +625,10 @@ Result<std::vector<std::string>> CallTx::cancel(const std::string& id, const std
   auto self = std::find(live.begin(), live.end(), id);
   if (self == live.end()) return live;  // done already: nothing to cancel
   std::iter_swap(live.begin(), self);
-  std::vector<HistoryEvent> events;
   for (const auto& each : live) {
     RETURN_IF_ERROR(end_call(each, "CANCELLED", records::cancelled_end(each, id, actor)));
-    events.push_back(records::cancelled_event(each, id, actor, now_));
+    RETURN_IF_ERROR(record_action(db_, now_, records::cancelled_action(each, id, actor)));
   }
-  RETURN_IF_ERROR(record_history(events));
   RETURN_IF_ERROR(deliver_to_parent(id));
   return live;
 }
@@ -622,8 +644,7 @@ Result<bool> CallTx::retry_now(const std::string& id, const std::string& actor) 
     return false;
   }
   made_work_ = true;
-  RETURN_IF_ERROR(record_history(
-      {HistoryEvent{id, "retry_now", 0, now_, {}, 0, 0, "ready", "by " + actor, 0, 0}}));
+  RETURN_IF_ERROR(record_action(db_, now_, records::retried_now_action(id, actor)));
   return true;
 }
 

@@ -278,7 +278,7 @@ Status Connection::exec(const std::string& sql) {
 }
 
 Result<std::string> Connection::prepared_name(const char* sql, const Params& params) {
-  auto found = statements_.find(sql);
+  auto found = statements_.find(std::string_view(sql));
   if (found != statements_.end()) return found->second;
   std::string name = "ratchet_" + std::to_string(statements_.size() + 1);
   pg_result* result = PQprepare(conn_, name.c_str(), sql, params.size(),

@@ -23,6 +23,7 @@
 
 #include "common/clock.hpp"
 #include "common/status.hpp"
+#include "common/text_map.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -38,6 +39,10 @@ class Params {
   Params& add(const char* text) { return add(std::string_view(text)); }
   Params& add(const std::string& text) { return add(std::string_view(text)); }
   Params& add_bytes(std::string_view bytes);  // bytea
+  // bytea, or NULL for no bytes (an error the server made has no Error bytes).
+  Params& add_bytes_or_null(std::string_view bytes) {
+    return bytes.empty() ? add_null() : add_bytes(bytes);
+  }
   Params& add_null();
   template <typename T>
   Params& add(const std::optional<T>& value) {
@@ -158,7 +163,7 @@ class Connection {
   pg_conn* conn_;
   std::string url_;
   ConnectOptions options_;
-  std::unordered_map<const char*, std::string> statements_;
+  TextMap<std::string> statements_;  // by SQL text
   bool in_transaction_ = false;
   std::uint64_t round_trips_ = 0;
 };

@@ -173,6 +173,28 @@ CREATE INDEX runs_roots_by_name ON runs (ratchet_run_name(function, command), st
   WHERE parent_id IS NULL;
 )sql";
 
+// An endpoint's error, serialized, beside its type and message (SQLite's version
+// 7): the dashboard reads a Python traceback from it, so error_traceback goes.
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BYTEA;
+ALTER TABLE call_results ADD COLUMN error_proto BYTEA;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what; the same table as SQLite's (schema.cpp), seq keeping the order.
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  seq     BIGSERIAL PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  at      BIGINT NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
 // Who runs each instance, so that a server of the same host takes over the
 // leases of one whose process is gone at once (storage/instance.hpp).
 constexpr const char* kInstanceIdentity = R"sql(
@@ -202,9 +224,10 @@ CREATE TABLE call_history (
 );
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations{
-    kVersion1,   kVersion2,         kCallMaxAttempts, kJobLineage,
-    kDashboardIndexes, kInstanceIdentity, kHistory};
+// Main's and engine's migrations come first, issue 10's call history last.
+constexpr std::array<const char*, 9> kMigrations{
+    kVersion1,  kVersion2,   kCallMaxAttempts, kJobLineage,       kDashboardIndexes,
+    kErrorBytes, kCallActions, kInstanceIdentity, kHistory};
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "storage/pg_browse.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_db.hpp"
+#include "storage/pg_repair.hpp"
 #include "storage/pg_schema.hpp"
 #include "storage/records.hpp"
 
@@ -167,6 +168,17 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
   void watch_calls(std::function<void()> news) override;
+  Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     int limit) override {
+    return pg::open_coroutines(*db_, functions, limit);
+  }
+  Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
+    return pg::repair_coroutine(*db_, clock_.now(), repair,
+                                std::string("NOTIFY ") + kChannel + "; ");
+  }
+  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
+    return pg::call_actions(*db_, call_id);
+  }
   Result<RunPage> browse_runs(const RunQuery& query) override {
     return pg::browse_runs(*db_, query);
   }
@@ -524,7 +536,12 @@ Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
                              "ANY(string_to_array($1, ','))",
                              Params().add(joined))
                         .status());
-    // The histories of the calls deleted (a live one's stays).
+    // The histories and actions of the calls deleted (a live one's stay).
+    RETURN_IF_ERROR(
+        db_->run("DELETE FROM call_actions WHERE call_id = ANY(string_to_array($1, ',')) AND NOT "
+                 "EXISTS (SELECT 1 FROM runs WHERE runs.id = call_actions.call_id)",
+                 Params().add(joined))
+            .status());
     return db_
         ->run(
             "DELETE FROM call_history WHERE call_id = ANY(string_to_array($1, ',')) AND NOT "

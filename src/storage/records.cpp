@@ -5,7 +5,7 @@
 namespace ratchet::records {
 namespace {
 
-constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"};
+constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE", "HELD"};
 
 }  // namespace
 
@@ -53,7 +53,7 @@ std::optional<CallError> error_from_json(const std::optional<std::string>& text)
 }
 
 CallPhase parse_phase(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < static_cast<int>(std::size(kPhaseNames)); ++i) {
     if (kPhaseNames[i] == name) return static_cast<CallPhase>(i);
   }
   return CallPhase::kDone;
@@ -65,6 +65,16 @@ std::optional<std::int64_t> pid_of(const std::optional<ProcessIdentity>& process
 
 std::optional<std::int64_t> start_of(const std::optional<ProcessIdentity>& process) {
   return process ? std::optional<std::int64_t>(process->start_ticks) : std::nullopt;
+}
+
+Status check_repairable(const std::string& id, CallPhase phase) {
+  if (phase == CallPhase::kLeased) {
+    return failed_precondition("call " + id +
+                               " is running now (LEASED): repair it while it waits or is held "
+                               "(try again in a moment)");
+  }
+  if (phase == CallPhase::kDone) return failed_precondition("call " + id + " has finished");
+  return Status::ok();
 }
 
 JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
@@ -113,10 +123,15 @@ CallEnd cancelled_end(const std::string& call, const std::string& root, const st
   return end;
 }
 
-HistoryEvent cancelled_event(const std::string& call, const std::string& root,
-                             const std::string& actor, Micros now) {
-  return HistoryEvent{
-      call, "cancel", 0, now, {}, 0, 0, "cancelled", cancelled_why(call, root, actor), 0, 0};
+CallAction cancelled_action(const std::string& call, const std::string& root,
+                            const std::string& actor) {
+  return CallAction{call, 0, actor, "cancel",
+                    call == root ? "ended CANCELLED with its descendants"
+                                 : "ended CANCELLED with its ancestor " + root};
+}
+
+CallAction retried_now_action(const std::string& call, const std::string& actor) {
+  return CallAction{call, 0, actor, "retry-now", "the rest of its retry backoff skipped"};
 }
 
 }  // namespace ratchet::records

@@ -37,7 +37,7 @@ namespace ratchet::records {
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \
-  "error_traceback, max_attempts"
+  "error_proto, max_attempts"
 
 // How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
 // them reads those from this index on.
@@ -61,10 +61,14 @@ CallPhase parse_phase(const std::string& name);
 // history keeps its first KiB.
 std::string history_detail(const std::string& detail);
 // How `cancel` ends `call` (the cancelled call `root` itself, or one of its
-// descendants), and the history event that says so.
+// descendants), and the action that says so (its time is the writer's).
 CallEnd cancelled_end(const std::string& call, const std::string& root, const std::string& actor);
-HistoryEvent cancelled_event(const std::string& call, const std::string& root,
-                             const std::string& actor, Micros now);
+CallAction cancelled_action(const std::string& call, const std::string& root,
+                            const std::string& actor);
+// The action of a retry now.
+CallAction retried_now_action(const std::string& call, const std::string& actor);
+// Why call `id` in `phase` cannot be repaired now (Store::repair_coroutine), or OK.
+Status check_repairable(const std::string& id, CallPhase phase);
 // The record of a job just started (STARTING) by `request` at `now`.
 JobRecord new_job(const JobRequest& request, std::string id, Micros now);
 
@@ -152,10 +156,12 @@ RunRow read_run_row(const Row& row) {
   return run;
 }
 
+// The error in a row: type, message, and the endpoint's serialized Error (see CallError).
 template <typename Row>
-std::optional<CallError> error_at(const Row& row, int type_column, int message_column) {
+std::optional<CallError> error_at(const Row& row, int type_column, int message_column,
+                                  int encoded_column) {
   if (row.is_null(type_column)) return std::nullopt;
-  return CallError{row.text(type_column), row.text(message_column)};
+  return CallError{row.text(type_column), row.text(message_column), row.text(encoded_column)};
 }
 
 template <typename Row>
@@ -170,7 +176,7 @@ CallRecord read_call(const Row& row) {
   call.version = row.text(6);
   call.input = row.text(7);
   call.output = row.optional_text(8);
-  call.error = error_at(row, 9, 10);
+  call.error = error_at(row, 9, 10, 30);
   call.call_status = static_cast<int>(row.optional_int64(11).value_or(0));
   call.parent_id = row.text(12);
   call.root_id = row.text(13);
@@ -193,7 +199,6 @@ CallRecord read_call(const Row& row) {
   call.poll_error = error_from_json(row.optional_text(27));
   call.children_waiting = static_cast<int>(row.int64(28));
   call.results_waiting = static_cast<int>(row.int64(29));
-  if (call.error) call.error->traceback = row.text(30);
   call.max_attempts = static_cast<int>(row.optional_int64(31).value_or(0));
   return call;
 }

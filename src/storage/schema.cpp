@@ -163,6 +163,32 @@ CREATE TABLE job_unlocks (
 );
 )sql";
 
+// An error that came from an endpoint keeps every field it came with (the pickled
+// exception and traceback of a Python error, fields this server does not know): the
+// serialized dispatch.sdk.v1.Error, opaque bytes handed on as they came. NULL for errors
+// the server made itself, which have a type and a message only. A Python error's
+// traceback travels in these bytes, and the dashboard reads it from them: the
+// traceback column of version 4 goes (one source for one fact).
+constexpr const char* kErrorBytes = R"sql(
+ALTER TABLE runs ADD COLUMN error_proto BLOB;
+ALTER TABLE call_results ADD COLUMN error_proto BLOB;
+ALTER TABLE runs DROP COLUMN error_traceback;
+)sql";
+
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
+// when, what. One row per action, deleted with its call; a call history table
+// can take these rows over as they are (call_id, at, actor, action, detail).
+constexpr const char* kCallActions = R"sql(
+CREATE TABLE call_actions (
+  call_id TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
+CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
+)sql";
+
 // Server instances with their heartbeats, so that a server takes over the
 // leases of one that is gone (storage/instance.hpp); leases name their
 // instance in lease_owner. As PostgreSQL's, with who runs it (host, pid).
@@ -201,9 +227,11 @@ CREATE TABLE call_history (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<const char*, 8> kMigrations{
-    kVersion1,        kVersion2,   kVersion3,  kDashboardIndexes,
-    kCallMaxAttempts, kJobLineage, kInstances, kHistory};
+// Each migration adds to the ones before: main's and engine's come first,
+// issue 10's call history last (tests find migrations by what they add).
+constexpr std::array<const char*, 10> kMigrations{
+    kVersion1,        kVersion2,   kVersion3,   kDashboardIndexes, kCallMaxAttempts,
+    kJobLineage,      kErrorBytes, kCallActions, kInstances,       kHistory};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "common/ids.hpp"
 #include "storage/records.hpp"
+#include "storage/sqlite_repair.hpp"
 
 namespace ratchet::sqlite {
 namespace {
@@ -40,6 +41,7 @@ class SqliteCallTransaction final : public CallTransaction {
                                const std::vector<std::string>& delivered) override;
   Result<bool> restart(const std::string& id, std::int64_t epoch, Micros ready_at,
                        const CallError& reason) override;
+  Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
@@ -130,17 +132,18 @@ Result<std::vector<std::string>> SqliteCallTransaction::due_ids(const char* sql,
 
 Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
     const std::string& parent_id, int limit) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db_.prepare("SELECT child_id, correlation_id, output, error_type, "
-                               "error_message FROM call_results WHERE parent_id = ?1 AND "
-                               "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db_.prepare("SELECT child_id, correlation_id, output, error_type, "
+                  "error_message, error_proto FROM call_results WHERE parent_id = ?1 AND "
+                  "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<ChildResult> results;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
     results.push_back(ChildResult{query->text(0), static_cast<std::uint64_t>(query->int64(1)),
-                                  query->optional_text(2), error_at(*query, 3, 4)});
+                                  query->optional_text(2), error_at(*query, 3, 4, 5)});
   }
   return results;
 }
@@ -304,9 +307,10 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
 Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, output, error_type, error_message, arrived_at) "
-                               "SELECT parent_id, id, correlation_id, output, error_type, error, "
-                               "?2 FROM runs WHERE id = ?1 AND parent_id IS NOT NULL"));
+                               "correlation_id, output, error_type, error_message, error_proto, "
+                               "arrived_at) SELECT parent_id, id, correlation_id, output, "
+                               "error_type, error, error_proto, ?2 FROM runs WHERE id = ?1 AND "
+                               "parent_id IS NOT NULL"));
   insert->bind(1, id).bind(2, now_);
   ASSIGN_OR_RETURN(int inserted, insert->run());
   if (inserted == 0) return Status::ok();
@@ -333,16 +337,16 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                            const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
-                               "error_type = ?5, error = ?6, call_status = ?7, finished_at = ?8, "
+                               "error_type = ?5, error = ?6, error_proto = ?9, "
+                               "call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
-                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
-                               "error_traceback = NULLIF(?9, '') WHERE " LEASED_UNDER_EPOCH));
+                               "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
+                               "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
   if (end.output) update->bind_blob(4, *end.output);
-  if (end.error) {
-    update->bind(5, end.error->type).bind(6, end.error->message).bind(9, end.error->traceback);
-  }
+  if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
+  if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
@@ -354,13 +358,14 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
 
 Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t epoch,
                                           Micros ready_at, const CallError& reason) {
-  ASSIGN_OR_RETURN(
-      Statement * update,
-      db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
-                  "error = ?5, error_traceback = NULLIF(?7, ''), lease_owner = NULL, "
-                  "lease_expires_at = NULL, updated_at = ?6 WHERE " LEASED_UNDER_EPOCH));
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, error_type = ?4, "
+                               "error = ?5, error_proto = ?7, lease_owner = NULL, "
+                               "lease_expires_at = NULL, updated_at = ?6 "
+                               "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, reason.type);
-  update->bind(5, reason.message).bind(6, now_).bind(7, reason.traceback);
+  update->bind(5, reason.message).bind(6, now_);
+  if (!reason.encoded.empty()) update->bind_blob(7, reason.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
 }
@@ -371,7 +376,7 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
-                               "error_traceback = NULL, "
+                               "error_proto = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
                                "state_member = NULL, poll_min = NULL, "
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
@@ -441,15 +446,31 @@ Result<bool> SqliteCallTransaction::restart(const std::string& id, std::int64_t 
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, lease_owner = NULL, "
                                "lease_expires_at = NULL, updated_at = ?4, error_type = ?5, "
-                               "error = ?6, error_traceback = NULLIF(?7, '') "
+                               "error = ?6, error_proto = ?7 "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, ready_at).bind(4, now_);
-  update->bind(5, reason.type).bind(6, reason.message).bind(7, reason.traceback);
+  update->bind(5, reason.type).bind(6, reason.message);
+  if (!reason.encoded.empty()) update->bind_blob(7, reason.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));
   return true;
+}
+
+Result<bool> SqliteCallTransaction::hold(const std::string& id, std::int64_t epoch,
+                                         const CallError& report) {
+  // The state and the inbox stay: a repair resumes from them, and the results
+  // this attempt carried are delivered again then.
+  ASSIGN_OR_RETURN(
+      Statement * update,
+      db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = ?3, "
+                  "error = ?4, error_proto = ?6, lease_owner = NULL, "
+                  "lease_expires_at = NULL, updated_at = ?5 WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, report.type).bind(4, report.message).bind(5, now_);
+  if (!report.encoded.empty()) update->bind_blob(6, report.encoded);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  return changed == 1;
 }
 
 Status SqliteCallTransaction::save_state(const std::string& id, const std::string& state) {
@@ -548,11 +569,13 @@ Result<bool> SqliteCallTransaction::exists(const std::string& id) {
 Status SqliteCallTransaction::end_call(const std::string& id, const char* status,
                                        const CallEnd& end) {
   // The last attempt's error, if any, stays in the message: it is often why.
+  // The endpoint's error bytes go: this error is the server's (call.hpp).
   ASSIGN_OR_RETURN(
       Statement * update,
       db_.prepare("UPDATE runs SET status = ?2, phase = 'DONE', error_type = ?3, "
                   "error = ?4 || COALESCE(' (last error: ' || error_type || ': ' || "
-                  "error || ')', ''), call_status = ?5, finished_at = ?6, updated_at = ?6, "
+                  "error || ')', ''), error_proto = NULL, call_status = ?5, finished_at = ?6, "
+                  "updated_at = ?6, "
                   "lease_owner = NULL, lease_expires_at = NULL, "
                   "state_member = NULL, poll_min = NULL, poll_max = NULL, "
                   "poll_deadline = NULL, poll_error = NULL "
@@ -584,12 +607,10 @@ Result<std::vector<std::string>> SqliteCallTransaction::cancel(const std::string
   auto self = std::find(live.begin(), live.end(), id);
   if (self == live.end()) return live;  // done already: nothing to cancel
   std::iter_swap(live.begin(), self);
-  std::vector<HistoryEvent> events;
   for (const auto& each : live) {
     RETURN_IF_ERROR(end_call(each, "CANCELLED", records::cancelled_end(each, id, actor)));
-    events.push_back(records::cancelled_event(each, id, actor, now_));
+    RETURN_IF_ERROR(record_action(db_, now_, records::cancelled_action(each, id, actor)));
   }
-  RETURN_IF_ERROR(record_history(events));
   // Only the call's own parent may still wait: the others' parents are cancelled.
   RETURN_IF_ERROR(deliver_to_parent(id));
   return live;
@@ -606,8 +627,7 @@ Result<bool> SqliteCallTransaction::retry_now(const std::string& id, const std::
     if (!found) return not_found("no call with dispatch id " + id);
     return false;
   }
-  RETURN_IF_ERROR(record_history(
-      {HistoryEvent{id, "retry_now", 0, now_, {}, 0, 0, "ready", "by " + actor, 0, 0}}));
+  RETURN_IF_ERROR(record_action(db_, now_, records::retried_now_action(id, actor)));
   return true;
 }
 
@@ -694,7 +714,7 @@ Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& par
                  "correlation_id, attempts, started_at, finished_at, expires_at, "
                  "ready_at, lease_owner, lease_epoch, lease_expires_at, "
                  "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                 "children_waiting, results_waiting, error_traceback, max_attempts FROM runs "
+                 "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
                  "WHERE parent_id = ?1 "
                  "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);

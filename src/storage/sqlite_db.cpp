@@ -180,7 +180,7 @@ Status Database::exec(const char* sql) {
 }
 
 Result<Statement*> Database::prepare(const char* sql) {
-  auto found = statements_.find(sql);
+  auto found = statements_.find(std::string_view(sql));
   if (found != statements_.end()) {
     found->second->reset();
     return found->second.get();

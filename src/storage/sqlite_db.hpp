@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "common/status.hpp"
+#include "common/text_map.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -111,7 +112,7 @@ class Database {
   std::string path_;
   int busy_timeout_ms_;
   mutable int last_error_ = 0;
-  std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
+  TextMap<std::unique_ptr<Statement>> statements_;  // by SQL text
   int wal_pages_ = 0;
   int wal_frames_ = 0;  // frames in the WAL after the last commit (deferred checkpoints)
 };

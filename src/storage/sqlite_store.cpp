@@ -13,6 +13,7 @@
 #include "storage/sqlite_browse.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
+#include "storage/sqlite_repair.hpp"
 
 namespace ratchet {
 namespace {
@@ -93,6 +94,16 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   }
   Result<HealthCounts> health_counts(Micros since) override {
     return sqlite::health_counts(*db_, clock_.now(), since);
+  }
+  Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     int limit) override {
+    return sqlite::open_coroutines(*db_, functions, limit);
+  }
+  Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
+    return sqlite::repair_coroutine(*db_, clock_.now(), repair);
+  }
+  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
+    return sqlite::call_actions(*db_, call_id);
   }
   Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 
@@ -549,6 +560,8 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
                      db_->prepare("DELETE FROM call_results WHERE parent_id = ?1"));
     ASSIGN_OR_RETURN(Statement * remove_history,
                      db_->prepare("DELETE FROM call_history WHERE call_id = ?1"));
+    ASSIGN_OR_RETURN(Statement * remove_actions,
+                     db_->prepare("DELETE FROM call_actions WHERE call_id = ?1"));
     for (const auto& id : ids) {
       remove->reset();
       remove->bind(1, id);
@@ -557,10 +570,13 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
       remove_results->reset();
       remove_results->bind(1, id);
       RETURN_IF_ERROR(remove_results->run().status());
+      // The history and actions of a call deleted (a live one's stay).
       if (changed == 0) continue;
-      remove_history->reset();
-      remove_history->bind(1, id);
-      RETURN_IF_ERROR(remove_history->run().status());
+      for (Statement* remove_rows : {remove_history, remove_actions}) {
+        remove_rows->reset();
+        remove_rows->bind(1, id);
+        RETURN_IF_ERROR(remove_rows->run().status());
+      }
     }
     return Status::ok();
   });

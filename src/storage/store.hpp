@@ -22,6 +22,7 @@
 #include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/instance.hpp"
+#include "storage/repair.hpp"
 #include "storage/run.hpp"
 
 namespace ratchet {
@@ -181,9 +182,28 @@ class Store {
   // their clients, before they read again.
   virtual Result<std::string> change_stamp() { return no_browsing(); }
 
+  // --- suspended coroutines, for `ratchet check` and operators (storage/repair.hpp) ---
+
+  // The open coroutines of `functions`, oldest first, at most `limit`.
+  virtual Result<std::vector<OpenCoroutine>> open_coroutines(
+      const std::vector<std::string>& functions, int limit) {
+    return no_repair();
+  }
+  // Applies `repair` to a WAITING, HELD or READY coroutine (kFailedPrecondition
+  // for one that runs now, has finished or has no state; kNotFound), makes it
+  // READY now and records its action, in one transaction. The call after it.
+  virtual Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) { return no_repair(); }
+  // The actions recorded on a call, oldest first.
+  virtual Result<std::vector<CallAction>> call_actions(const std::string& call_id) {
+    return no_repair();
+  }
+
  private:
   static Status no_browsing() {
     return failed_precondition("this store does not serve the dashboard's reads yet");
+  }
+  static Status no_repair() {
+    return failed_precondition("this store cannot list or repair coroutines");
   }
 };
 

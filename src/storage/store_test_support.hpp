@@ -46,15 +46,17 @@ inline constexpr const char* kJobsBeforeLineage =
     "('a2', 'job', 'a', 'SUCCEEDED', 20, 20), ('a1', 'job', 'a', 'FAILED', 10, 10), "
     "('b1', 'job', 'b', 'SUCCEEDED', 15, 15), ('c', 'call', 'a', 'SUCCEEDED', 30, 30);";
 
-// How many of a backend's migrations come before lineage's (the one that adds
-// attempt_no): a store from before it has that many applied. Later
-// migrations (server instances) follow it.
-inline std::size_t migrations_before_lineage(std::span<const char* const> steps) {
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    if (std::string_view(steps[i]).find("ADD COLUMN attempt_no") != std::string_view::npos) return i;
+// How many of a backend's migrations come before the first one whose SQL holds
+// `adds` (such as "ADD COLUMN attempt_no"): a store from before that migration
+// has that many applied. Found by what it adds, not by its index: merges put
+// other branches' migrations before or after it.
+inline std::size_t migrations_before(std::span<const char* const> migrations,
+                                     std::string_view adds) {
+  for (std::size_t i = 0; i < migrations.size(); ++i) {
+    if (std::string_view(migrations[i]).find(adds) != std::string_view::npos) return i;
   }
-  ADD_FAILURE() << "no migration adds attempt_no";
-  return steps.size();
+  ADD_FAILURE() << "no migration holds " << adds;
+  return migrations.size();
 }
 
 inline void expect_jobs_numbered_by_key(Store& store) {

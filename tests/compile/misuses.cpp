@@ -30,6 +30,11 @@ int main() {
   dispatch.function("outer", []() -> ratchet::Task<int> {
     co_return co_await ratchet::step("inner", [](int x) { return x; });
   });
+#elif defined(MISUSE_STEP_LAMBDA_OWNING_ITS_CAPTURES)
+  dispatch.function("outer", []() -> ratchet::Task<std::string> {
+    std::string key = "k";
+    co_return co_await ratchet::step("inner", [key] { return key; });
+  });
 #elif defined(MISUSE_DEFINE_WITH_OTHER_PARAMETERS)
   auto later = dispatch.declare<int(int)>("later");
   dispatch.define(later, [](std::string s) { return static_cast<int>(s.size()); });

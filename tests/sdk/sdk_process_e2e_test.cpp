@@ -217,6 +217,29 @@ class SdkProcesses : public ::testing::Test {
     return shown.is_object() ? shown : nlohmann::json::object();
   }
 
+  // `ratchet ARGS...` on the server's store.
+  testing::ProcessResult ratchet_cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), testing::ratchet_bin());
+    return testing::run_process(args, {{"RATCHET_HOME", dir_.path()},
+                                       {"RATCHET_DB", server_->db_path()},
+                                       {"RATCHET_ACTOR", "alice@test"}});
+  }
+
+  // steps_endpoint_main `flags` --ratchet-check, as a deploy's CI runs the new
+  // build: it asks the server for the open coroutines and serves nothing.
+  testing::ProcessResult run_check(std::vector<std::string> flags,
+                                   const std::string& api_key = "k") const {
+    std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("--ratchet-check");
+    return testing::run_process(argv, {{"DISPATCH_API_KEY", api_key},
+                                       {"DISPATCH_API_URL", server_->url()},
+                                       {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0"},
+                                       {"DISPATCH_ENDPOINT_URL", ""},
+                                       {"DISPATCH_VERIFICATION_KEY", public_key_},
+                                       {"DISPATCH_TRACE", ""}});
+  }
+
   std::string endpoint_stderr(int start) const {
     return dir_.file("endpoint-" + std::to_string(start) + ".err");
   }
@@ -537,6 +560,128 @@ TEST_F(SdkProcesses, ASagaKilledInsideTheChargeChargesOnceAndCompensates) {
   EXPECT_EQ(lines_equal(log, "refunded ch-1"), 1u);
   EXPECT_EQ(testing::read_file(log).find("lamp"), std::string::npos)
       << "the failed reservation is not cancelled";
+}
+
+// ---- Safe deploys and operator repair (docs/sdk.md) ----
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Two open coroutines: steps(30) suspended at step 25 (work(25) holds), and a
+// nap sleeping for ten minutes. A new build whose step 5 changed diverges
+// there for the first and resumes the second; the same build, and one that
+// made the change under patched(), resume both. No check runs a step.
+TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+  auto steps = dispatch_steps(30);
+  auto nap = client().declare<long long(int)>("nap");
+  Handle<long long> napping = nap.dispatch(600'000);
+  ASSERT_TRUE(wait_for_lines(log, 25)) << "the steps did not run";
+  ASSERT_TRUE(wait_until([&] {
+    return call_status(steps.id()).value("phase", "") == "WAITING" &&
+           call_status(napping.id()).value("phase", "") == "WAITING";
+  })) << call_status(steps.id()).dump()
+      << call_status(napping.id()).dump();
+
+  const std::string check_log = file("check.log");
+  auto changed = run_check({"--log", check_log, "--diverge-at", "5"});
+  EXPECT_EQ(changed.exit_code, 1) << changed.out << changed.err;
+  EXPECT_TRUE(contains(changed.out, steps.id() +
+                                        " steps (WAITING): diverges at step 5: step 5 diverged: "
+                                        "the code now calls work with other arguments"))
+      << changed.out;
+  EXPECT_TRUE(contains(changed.out, napping.id() + " nap (WAITING): resumes")) << changed.out;
+  EXPECT_TRUE(contains(changed.out, "2 open coroutines, 1 resume, 1 diverge")) << changed.out;
+
+  auto same = run_check({"--log", check_log});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_TRUE(contains(same.out, steps.id() + " steps (WAITING): resumes: its 25 recorded steps "
+                                              "replay; it goes on at step 25"))
+      << same.out;
+  auto patched = run_check({"--log", check_log, "--patch-at", "5"});
+  EXPECT_EQ(patched.exit_code, 0) << "a run recorded before the patch keeps its old path:\n"
+                                  << patched.out << patched.err;
+  EXPECT_EQ(testing::read_file(check_log), "") << "a check ran a step";
+
+  auto refused = run_check({"--log", check_log}, "wrong-key");
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_TRUE(contains(refused.err, "DISPATCH_API_KEY")) << refused.err;
+  stop_endpoint(SIGKILL);  // work(25) holds for a minute
+}
+
+// The new build holds its calls on a divergence: the call stops, HELD with the
+// report, instead of restarting from its input (no step runs again); an
+// operator's rewind to the diverging step resumes it on the new code, which
+// keeps steps 1..4 and runs step 5 on. The action is in the call's record.
+TEST_F(SdkProcesses, ADivergedCallIsHeldUntilAnOperatorRewindsIt) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+  auto id = dispatch_steps(30);
+  ASSERT_TRUE(wait_for_lines(log, 25)) << "the steps did not run";
+  stop_endpoint(SIGKILL);
+  ASSERT_TRUE(start_endpoint({"--log", log, "--diverge-at", "5", "--hold-on-divergence", "1"}));
+
+  nlohmann::json shown;
+  ASSERT_TRUE(wait_until([&] {
+    shown = call_status(id.id());
+    return shown.value("phase", "") == "HELD";
+  })) << shown.dump();
+  EXPECT_EQ(shown["status"], "RUNNING");
+  std::string report = shown["error"].value("message", "");
+  EXPECT_TRUE(contains(report, "step 5 diverged: the code now calls work with other arguments"))
+      << report;
+  EXPECT_TRUE(contains(report, "held for an operator")) << report;
+  EXPECT_EQ(read_log(log), concat({sequence(1, 25), {25}}))
+      << "held: nothing restarted from the input";
+
+  auto rewound = ratchet_cli({"rewind", "--job-id", id.id(), "--to-step", "5"});
+  ASSERT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
+  auto answer = nlohmann::json::parse(rewound.out, nullptr, false);
+  ASSERT_TRUE(answer.is_object()) << rewound.out;
+  EXPECT_EQ(answer["phase"], "READY");
+  EXPECT_TRUE(contains(answer["action"].value("detail", ""), "rewound to step 5 of 25"))
+      << rewound.out;
+
+  std::optional<int> result = wait_steps(id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(30) - 5 * 5 + 1005 * 1005);
+  EXPECT_EQ(read_log(log), concat({sequence(1, 25), {25}, {1005}, sequence(6, 30)}))
+      << "steps 1..4 kept, step 5 on run again";
+  shown = call_status(id.id());
+  ASSERT_TRUE(shown["actions"].is_array()) << shown.dump();
+  ASSERT_EQ(shown["actions"].size(), 1u);
+  EXPECT_EQ(shown["actions"][0]["action"], "rewind");
+  EXPECT_EQ(shown["actions"][0]["actor"], "alice@test");
+}
+
+// An operator gives the step a coroutine waits on its result while the call
+// of that step is still running: the coroutine resumes with it at once, the
+// running call is abandoned, and the rest of the tree runs.
+TEST_F(SdkProcesses, SetResultGivesAStepOfARunningTreeItsResult) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "3"}));
+  auto id = dispatch_steps(5);
+  ASSERT_TRUE(wait_for_lines(log, 3)) << "the steps did not run";
+  ASSERT_TRUE(wait_until([&] { return call_status(id.id()).value("phase", "") == "WAITING"; }));
+
+  auto set = ratchet_cli({"set-result", "--job-id", id.id(), "--step", "3", "--output", "100"});
+  ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
+  std::optional<int> result = wait_steps(id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, 1 + 4 + 100 + 16 + 25);
+  EXPECT_EQ(read_log(log), sequence(1, 5));
+  auto shown = call_status(id.id());
+  ASSERT_EQ(shown["actions"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["actions"][0]["detail"], "set the result of step 3 (call work) to output 100");
+
+  auto finished = ratchet_cli({"set-result", "--job-id", id.id(), "--step", "3", "--output", "1"});
+  EXPECT_NE(finished.exit_code, 0);
+  EXPECT_TRUE(contains(finished.err, "has finished")) << finished.err;
+  auto bad = ratchet_cli({"rewind", "--job-id", id.id()});
+  EXPECT_EQ(bad.exit_code, 2) << "a missing --to-step is a usage error";
+  stop_endpoint(SIGKILL);  // work(3) holds for a minute
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // steps_endpoint_main --log FILE [--coroutine-log FILE] [--work-delay-ms D]
 //                     [--hold-at K] [--hold-after K] [--diverge-at K]
-//                     [--frame-cache N] [--hold-in-step NAME]
+//                     [--frame-cache N] [--hold-in-step NAME] [--patch-at K]
+//                     [--hold-on-divergence 1] [--ratchet-check]
 //
 // An SDK endpoint as a process of its own, for the tests that kill, stop and
 // replace it (sdk_process_e2e_test.cpp). Configured from the DISPATCH_*
@@ -27,6 +28,12 @@
 // --hold-after K: the coroutine, given step K's result, appends "hold" to the
 // --coroutine-log and does not go on: it is running, its step K recorded.
 // --diverge-at K stands for a code change: step K calls work(1000 + K).
+// --patch-at K stands for a change made safely: step K calls work(1000 + K)
+// under ratchet::patched("work-plus-1000"), so runs recorded before keep work(K).
+// --hold-on-divergence 1: steps holds its call for an operator when its replay
+// diverges (OnDivergence::kHold) instead of restarting.
+// --ratchet-check: run `ratchet check` (Dispatch::check_main) and exit with its
+// code instead of serving.
 // --frame-cache N is Options::frame_cache_size (0: every resume replays).
 // --hold-in-step NAME: ledger's local step NAME logs its line, then does not
 // return: the process is killed inside a step that is not yet recorded.
@@ -51,6 +58,8 @@ struct Flags {
   int diverge_at = 0;
   std::size_t frame_cache = 1024;
   std::string hold_in_step;
+  int patch_at = 0;
+  bool hold_on_divergence = false;
 };
 
 using ratchet::testing::append_line;
@@ -82,11 +91,12 @@ void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
   const std::string hold = flags.hold_in_step;
   dispatch.function("ledger", [log, hold, work]() -> ratchet::Task<int> {
     auto logged_step = [&](const std::string& name) {
-      return ratchet::step(name, [&log, &hold, name] {
+      auto run = [&log, &hold, name] {
         append_line(log, "step " + name);
         if (name == hold) std::this_thread::sleep_for(std::chrono::minutes(1));
         return static_cast<int>(name[0]);
-      });
+      };
+      return ratchet::step(name, run);
     };
     int a = co_await logged_step("a");
     int b = co_await logged_step("b");
@@ -102,6 +112,7 @@ int main(int argc, char** argv) {
   Flags flags;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--ratchet-check") continue;  // Dispatch::check_main's
     if (i + 1 >= argc) return usage("missing value for " + flag);
     std::string value = argv[++i];
     if (flag == "--log") {
@@ -120,6 +131,10 @@ int main(int argc, char** argv) {
       flags.frame_cache = static_cast<std::size_t>(std::strtoul(value.c_str(), nullptr, 10));
     } else if (flag == "--hold-in-step") {
       flags.hold_in_step = value;
+    } else if (flag == "--patch-at") {
+      flags.patch_at = std::atoi(value.c_str());
+    } else if (flag == "--hold-on-divergence") {
+      flags.hold_on_divergence = value == "1";
     } else {
       return usage("unknown flag " + flag);
     }
@@ -137,21 +152,28 @@ int main(int argc, char** argv) {
       if (i == flags.hold_at) std::this_thread::sleep_for(std::chrono::minutes(1));
       return i * i;
     });
-    auto steps = dispatch.function("steps", [&flags, work](int n) -> ratchet::Task<int> {
-      append_line(flags.coroutine_log, "start");
-      int sum = 0;
-      for (int i = 1; i <= n; ++i) {
-        int argument = i == flags.diverge_at ? 1000 + i : i;
-        sum += co_await work(argument);
-        if (i == flags.hold_after) {
-          append_line(flags.coroutine_log, "hold");
-          std::this_thread::sleep_for(std::chrono::minutes(1));
-        }
-      }
-      co_return sum;
-    });
+    ratchet::FunctionOptions steps_options;
+    if (flags.hold_on_divergence) steps_options.on_divergence = ratchet::OnDivergence::kHold;
+    auto steps = dispatch.function(
+        "steps",
+        [&flags, work](int n) -> ratchet::Task<int> {
+          append_line(flags.coroutine_log, "start");
+          int sum = 0;
+          for (int i = 1; i <= n; ++i) {
+            int argument = i == flags.diverge_at ? 1000 + i : i;
+            if (i == flags.patch_at && ratchet::patched("work-plus-1000")) argument = 1000 + i;
+            sum += co_await work(argument);
+            if (i == flags.hold_after) {
+              append_line(flags.coroutine_log, "hold");
+              std::this_thread::sleep_for(std::chrono::minutes(1));
+            }
+          }
+          co_return sum;
+        },
+        steps_options);
     (void)steps;
     define_steps_and_sleeps(dispatch, flags, work);
+    if (auto code = dispatch.check_main(argc, argv)) return *code;
     dispatch.serve();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "steps_endpoint_main: %s\n", e.what());

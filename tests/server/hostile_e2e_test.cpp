@@ -90,10 +90,10 @@ TEST_F(HostileE2E, HugeTrailersAreAnswered4xxAndTheServerKeepsServing) {
                      trailer + "\r\n\r\n");
     EXPECT_EQ(status_of(refused), 404) << refused.substr(0, 300);
     // The same to the dashboard, without a key: refused at the header too.
-    std::string to_dashboard = exchange(
-        server_->port(), "POST /ratchet/v1/runs HTTP/1.1\r\nHost: x\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n0\r\n" +
-                             trailer + "\r\n\r\n");
+    std::string to_dashboard = exchange(server_->port(),
+                                        "POST /ratchet/v1/runs HTTP/1.1\r\nHost: x\r\n"
+                                        "Transfer-Encoding: chunked\r\n\r\n0\r\n" +
+                                            trailer + "\r\n\r\n");
     EXPECT_EQ(status_of(to_dashboard), 401) << to_dashboard.substr(0, 300);
     // Authenticated: the trailer is read, and refused.
     std::string answered =

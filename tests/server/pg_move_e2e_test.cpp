@@ -149,6 +149,8 @@ TEST_F(PgMove, MigrateCopiesFinishedAndInFlightCallsAndAServerOnPostgresFinishes
   ASSERT_TRUE(counts.is_object()) << moved.out;
   EXPECT_GE(counts.value("runs", 0), 60 + 30);
   EXPECT_EQ(*database->number("SELECT count(*) FROM runs"), counts.value("runs", 0));
+  EXPECT_GT(*database->number("SELECT count(*) FROM call_history"), 0)
+      << "the calls' histories came along";
   EXPECT_GT(*database->number("SELECT count(*) FROM runs WHERE phase <> 'DONE'"), 0)
       << "no call was in flight at the kill: the test proves nothing";
 

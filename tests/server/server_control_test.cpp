@@ -30,8 +30,8 @@ using testing::TempDir;
 using testing::TestEndpoint;
 
 // The RPC as docs/server.md documents it: a client's contract, spelled out.
-constexpr std::string_view kCancelPath = "/dispatch.sdk.v1.DispatchService/Cancel";
-constexpr std::string_view kRetryNowPath = "/dispatch.sdk.v1.DispatchService/RetryNow";
+constexpr std::string_view kCancelPath = "/ratchet.v1.Control/Cancel";
+constexpr std::string_view kRetryNowPath = "/ratchet.v1.Control/RetryNow";
 // A first retry 10 minutes after a failure: only a retry now explains a
 // second attempt within the tests' bounds.
 const std::vector<std::string> kLongBackoff = {"--retry-backoff", "10m"};
@@ -108,9 +108,9 @@ TEST_F(ServerControl, CancelRpcEndsAHangingCallAndWaitAnswersCancelled) {
   EXPECT_EQ(result->error().type(), "CancelledError");
   auto shown = status_of(id);
   EXPECT_EQ(shown["status"], "CANCELLED");
-  ASSERT_FALSE(shown["history"].empty()) << shown.dump();
-  EXPECT_EQ(shown["history"][0]["kind"], "cancel");
-  EXPECT_EQ(shown["history"][0]["detail"].get<std::string>().rfind("cancelled by api-key:", 0), 0u)
+  ASSERT_EQ(shown["actions"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["actions"][0]["action"], "cancel");
+  EXPECT_EQ(shown["actions"][0]["actor"].get<std::string>().rfind("api-key:", 0), 0u)
       << shown.dump();
 
   auto unknown = client_->post(kCancelPath, "nope", "Bearer k", "application/octet-stream");
@@ -138,7 +138,8 @@ TEST_F(ServerControl, CliCancelWorksWhileTheServerIsDownAndTheCallNeverRunsAgain
   auto result = client_->await_result(id, 30s);
   ASSERT_TRUE(result.is_ok()) << result.status().message();
   EXPECT_EQ(result->error().type(), "CancelledError");
-  EXPECT_NE(result->error().message().find("cli:ann"), std::string::npos);
+  EXPECT_NE(result->error().message().find("by ann@"), std::string::npos)
+      << result->error().message();
   auto again = cli({"cancel", "--job-id", id});
   EXPECT_NE(again.exit_code, 0) << "a done call is not cancelled twice";
   EXPECT_EQ(endpoint_->requests_for(id).size(), 1u);
@@ -154,10 +155,12 @@ TEST_F(ServerControl, CliRetryRunsACallInItsBackoffNow) {
   ASSERT_TRUE(result.is_ok()) << result.status().message();
   EXPECT_FALSE(result->has_error());
   EXPECT_EQ(endpoint_->requests_for(id).size(), 2u);
-  auto history = status_of(id)["history"];
-  ASSERT_EQ(history.size(), 3u) << history.dump();
-  EXPECT_EQ(history[1]["kind"], "retry_now");
-  EXPECT_EQ(history[1]["detail"].get<std::string>().rfind("by cli:ann", 0), 0u) << history.dump();
+  auto shown = status_of(id);
+  ASSERT_EQ(shown["history"].size(), 2u) << shown.dump();
+  ASSERT_EQ(shown["actions"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["actions"][0]["action"], "retry-now");
+  EXPECT_EQ(shown["actions"][0]["actor"].get<std::string>().rfind("ann@", 0), 0u)
+      << shown.dump();
 }
 
 TEST_F(ServerControl, RetryNowRpcRunsACallInItsBackoffNow) {

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -1056,6 +1058,196 @@ TEST_F(ServerE2E, KillNineWhileCallsAreInFlightLosesNothingAndDeliversOnce) {
     ADD_FAILURE() << "protocol violation seen by the slow endpoint: " << violation;
   }
   if (HasFailure()) std::cerr << server.logs();
+}
+
+// ---------------------------------------------------------------------------
+// What dispatch-py needs of a server (issue 9): every message handed on as it
+// came, a call sent only once its caller has its id, errors in the protocol's
+// shape.
+
+// A raw HTTP/1.1 client on the server's API, for what http::Client hides: when
+// the answer is in the socket, and a body sent whole before the answer is read.
+class RawApiConnection {
+ public:
+  explicit RawApiConnection(std::uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{15, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawApiConnection() { close(fd_); }
+  int fd() const { return fd_; }
+
+  // Sends a whole POST (no Expect: 100-continue, as urllib and aiohttp).
+  bool post(std::string_view path, const std::string& body) {
+    std::string request = "POST " + std::string(path) +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer k\r\n"
+                          "Content-Type: application/proto\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::size_t sent = 0;
+    while (connected_ && sent < request.size()) {
+      ssize_t n = send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return connected_;
+  }
+  // Whether bytes of the answer are waiting to be read, without reading them.
+  bool answer_waiting() const {
+    char byte;
+    return recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+  }
+  // The answer's head and body (its Content-Length), "" on failure.
+  std::string read_answer() {
+    std::string out;
+    char c;
+    while (out.find("\r\n\r\n") == std::string::npos) {
+      if (recv(fd_, &c, 1, 0) != 1) return out;
+      out.push_back(c);
+    }
+    std::smatch length;
+    static const std::regex kLength("[Cc]ontent-[Ll]ength: ([0-9]+)");
+    std::size_t size = std::regex_search(out, length, kLength) ? std::stoul(length[1]) : 0;
+    std::string body(size, '\0');
+    for (std::size_t got = 0; got < size;) {
+      ssize_t n = recv(fd_, body.data() + got, size - got, 0);
+      if (n <= 0) return out;
+      got += static_cast<std::size_t>(n);
+    }
+    return out + body;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST_F(ServerE2E, AnEndpointsErrorReachesWaitAndTheParentWithEveryField) {
+  // dispatch-py raises Error.value, the pickled exception, in the awaiting
+  // parent: without it `except ValueError` never matches.
+  std::string failed = dispatch("python_error", protocol::pack_null());
+  pb::CallResult direct = result_of(failed);
+  EXPECT_EQ(direct.error().SerializeAsString(), testing::python_error_bytes())
+      << "Wait's CallResult carries the Error byte for byte, unknown field included";
+
+  std::string parent = dispatch("relay_error", protocol::pack_null());
+  pb::CallResult relayed = result_of(parent);
+  ASSERT_FALSE(relayed.has_error()) << relayed.error().message();
+  google::protobuf::BytesValue seen;
+  ASSERT_TRUE(relayed.output().UnpackTo(&seen));
+  EXPECT_EQ(seen.value(), testing::python_error_bytes())
+      << "the parent's PollResult carried the child's Error byte for byte";
+
+  json shown = call_status(failed);
+  EXPECT_EQ(shown["error"].value("type", ""), "ValueError") << shown.dump();
+  EXPECT_EQ(shown["error"].value("message", ""), "something went wrong!") << shown.dump();
+}
+
+TEST_F(ServerE2E, ADispatchedCallIsSentOnlyAfterItsAnswerIsInTheSocketAndTheGrace) {
+  auto server = another_server("graceful", dir_.file("signing.pem"),
+                               {"--dispatch-grace", "300ms", "--request-timeout", "3s"});
+  ASSERT_TRUE(server->running());
+  RawApiConnection client(server->port());
+  std::atomic<int> answered_first{-1};  // at the RunRequest: was the answer readable?
+  testing::EndpointOptions options;
+  options.verification_key = protocol::VerificationKey::parse(public_key_).value();
+  options.on_request = [&](const RecordedRequest&) {
+    answered_first = client.answer_waiting() ? 1 : 0;
+  };
+  TestEndpoint endpoint(options);
+  pb::DispatchRequest request;
+  *request.add_calls() = make_call(endpoint.url(), "echo", protocol::pack_int64(1));
+  auto sent = Steady::now();
+  ASSERT_TRUE(client.post(protocol::kDispatchPath, request.SerializeAsString()));
+  ASSERT_TRUE(endpoint.wait_for_requests(1, 20s)) << server->logs();
+  auto arrived = Steady::now();
+  EXPECT_EQ(answered_first.load(), 1) << "the RunRequest came before the Dispatch's answer";
+  EXPECT_GE(arrived - sent, 300ms) << "the RunRequest came before the grace ended";
+  std::string answer = client.read_answer();
+  EXPECT_NE(answer.find("200 OK"), std::string::npos) << answer;
+  pb::DispatchResponse ids;
+  ASSERT_TRUE(ids.ParseFromString(answer.substr(answer.find("\r\n\r\n") + 4)));
+  ASSERT_EQ(ids.dispatch_ids_size(), 1);
+  EXPECT_EQ(endpoint.requests()[0].dispatch_id, ids.dispatch_ids(0));
+}
+
+TEST_F(ServerE2E, AClientsNextRequestOnTheConnectionLetsItsCallsGoWithoutTheGrace) {
+  // The client's next request (here Wait, on the same kept-alive connection, as
+  // Ratchet's SDK asks) shows it has read the ids: no need to wait a grace of 60 s.
+  auto server = another_server("prompt", dir_.file("signing.pem"),
+                               {"--dispatch-grace", "60s", "--request-timeout", "3s"});
+  ApiClient client(server->url(), "k");
+  auto id = client.dispatch_one(make_call(endpoint_->url(), "echo", protocol::pack_int64(7)));
+  ASSERT_TRUE(id.is_ok()) << id.status().message();
+  auto result = client.await_result(*id, 20s);
+  ASSERT_TRUE(result.is_ok()) << result.status().message() << server->logs();
+  EXPECT_EQ(int64_of(result->output()), 7);
+}
+
+TEST_F(ServerE2E, AnOversizedDispatchGetsTheProtocolsErrorAfterTheWholeBody) {
+  RawApiConnection client(server_->port());
+  // 16,000,001 bytes, sent whole before the answer is read, as urllib and
+  // aiohttp do: a server that stops reading resets the connection instead.
+  ASSERT_TRUE(
+      client.post(protocol::kDispatchPath, std::string(protocol::kMaxRequestBodyBytes + 1, '\0')))
+      << "the server stopped reading the body: " << std::strerror(errno);
+  std::string answer = client.read_answer();
+  EXPECT_NE(answer.find("HTTP/1.1 400"), std::string::npos) << answer.substr(0, 300);
+  EXPECT_NE(answer.find("application/json"), std::string::npos) << answer.substr(0, 300);
+  auto error = json::parse(answer.substr(answer.find("\r\n\r\n") + 4), nullptr, false);
+  EXPECT_EQ(error.value("code", ""), "invalid_argument") << answer;
+  EXPECT_NE(error.value("message", "").find("16000000"), std::string::npos) << answer;
+  EXPECT_EQ(count_calls(), 0);
+}
+
+TEST_F(ServerE2E, RunRequestsCarryTheCallsEffectiveExpiration) {
+  constexpr std::int64_t kNever = 253402300799LL * 1'000'000;  // 9999-12-31T23:59:59Z
+  std::string plain = dispatch("echo", protocol::pack_int64(1));
+  auto bounded_call = make_call(endpoint_->url(), "echo", protocol::pack_int64(2));
+  bounded_call.mutable_expiration()->set_seconds(60);
+  Micros before = SystemClock::instance().now();
+  auto bounded = client_->dispatch_one(bounded_call);
+  ASSERT_TRUE(bounded.is_ok()) << bounded.status().message();
+  result_of(plain);
+  result_of(*bounded);
+  EXPECT_EQ(endpoint_->requests_for(plain).at(0).expiration_time_us, kNever)
+      << "no expiration: the largest Timestamp, not 1970";
+  std::int64_t expiration = endpoint_->requests_for(*bounded).at(0).expiration_time_us;
+  EXPECT_GE(expiration, before + 60 * kMicrosPerSecond);
+  EXPECT_LE(expiration, SystemClock::instance().now() + 60 * kMicrosPerSecond);
+
+  // A server's default applies to dispatched calls and to a Poll's children.
+  auto server = another_server("expiring", dir_.file("signing.pem"),
+                               {"--default-expiration", "90s", "--request-timeout", "3s"});
+  ApiClient client(server->url(), "k");
+  before = SystemClock::instance().now();
+  auto root =
+      client.dispatch_one(make_call(endpoint_->url(), "child_fails", protocol::pack_null()));
+  ASSERT_TRUE(root.is_ok()) << root.status().message();
+  ASSERT_TRUE(client.await_result(*root).is_ok());
+  Micros after = SystemClock::instance().now();
+  auto children = endpoint_->requests_with_parent(*root);
+  ASSERT_EQ(children.size(), 1u);
+  for (const auto& r : {endpoint_->requests_for(*root).at(0), children[0]}) {
+    SCOPED_TRACE(r.function);
+    EXPECT_GE(r.expiration_time_us, before + 90 * kMicrosPerSecond);
+    EXPECT_LE(r.expiration_time_us, after + 90 * kMicrosPerSecond);
+  }
+}
+
+TEST_F(ServerE2E, AnEndpointsErrorTextKeepsItsLinesAndSaysHttp500Once) {
+  std::string id = dispatch("text500", protocol::pack_null());
+  pb::CallResult result = result_of(id);
+  ASSERT_TRUE(result.has_error());
+  std::string expected =
+      "the endpoint answered HTTP 500: " + std::string(testing::kText500Relayed) +
+      " (gave up after 5 attempts)";
+  EXPECT_EQ(result.error().message(), expected);
+  EXPECT_EQ(call_status(id)["error"].value("message", ""), expected);
 }
 
 }  // namespace

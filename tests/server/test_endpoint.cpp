@@ -170,6 +170,16 @@ struct FanoutState {
 
 }  // namespace
 
+std::string python_error_bytes() {
+  pb::Error error;
+  error.set_type("ValueError");
+  error.set_message("something went wrong!");
+  static constexpr char kPickle[] = "\x80\x04\x95\x2c\x00" "builtins\nValueError\x94.";
+  error.set_value(std::string(kPickle, sizeof(kPickle) - 1));
+  error.set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 1\n");
+  return error.SerializeAsString() + std::string("\x4a\x03xyz", 5);  // field 9: "xyz"
+}
+
 struct TestEndpoint::Impl {
   EndpointOptions options;
   std::unique_ptr<http::Server> server;
@@ -221,6 +231,7 @@ struct TestEndpoint::Impl {
   Answer second_generation(const pb::RunRequest& request);
   Answer bad_children(const pb::RunRequest& request);
   Answer child_fails(const pb::RunRequest& request);
+  Answer relay_error(const pb::RunRequest& request);
   http::Response poll_fanout(const FanoutState& state, std::vector<pb::Call> calls);
 };
 
@@ -304,6 +315,7 @@ void TestEndpoint::Impl::handle(http::Request request, http::Responder responder
     answer = run(run_request);
   }
   record.http_status = answer.hang ? 0 : answer.response.status;
+  if (options.on_request) options.on_request(record);
   bool hold = answer.hang;
   {
     std::lock_guard lock(mutex);
@@ -358,6 +370,7 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
   if (function == "second_generation") return second_generation(request);
   if (function == "bad_children") return bad_children(request);
   if (function == "child_fails") return child_fails(request);
+  if (function == "relay_error") return relay_error(request);
   if (request.has_poll_result()) {
     violation(function + " " + id + " resumed, but it never polled");
     return {exit_error(pb::STATUS_PERMANENT_ERROR, "Unexpected", "not a coroutine")};
@@ -389,6 +402,16 @@ Answer TestEndpoint::Impl::run(const pb::RunRequest& request) {
                        "Traceback (most recent call last):\n  File \"app.py\", line 7, in "
                        "permanent\nValueError: permanent failure for " +
                            text_of(input) + "\n")};
+  }
+  if (function == "python_error") {
+    pb::RunResponse response;
+    response.set_status(pb::STATUS_PERMANENT_ERROR);
+    response.mutable_exit()->mutable_result()->mutable_error()->ParseFromString(
+        python_error_bytes());
+    return {proto_response(response)};
+  }
+  if (function == "text500") {
+    return {http::Response::with_body(500, "text/plain; charset=utf-8", std::string(kText500))};
   }
   if (function == "hang") return {http::Response{}, {}, true};
   if (function == "gated") return {exit_ok(input), {}, false, true};
@@ -638,6 +661,28 @@ Answer TestEndpoint::Impl::child_fails(const pb::RunRequest& request) {
   const pb::Error& error = poll.results(0).error();
   return {exit_error(pb::STATUS_PERMANENT_ERROR, "ChildFailed",
                      "child failed: " + error.type() + ": " + error.message())};
+}
+
+Answer TestEndpoint::Impl::relay_error(const pb::RunRequest& request) {
+  if (!request.has_poll_result()) {
+    pb::RunResponse response;
+    response.set_status(pb::STATUS_OK);
+    pb::Poll* poll = response.mutable_poll();
+    poll->set_coroutine_state("relay");
+    *poll->add_calls() = child_call(3, url(), "python_error", protocol::pack_null());
+    set_max_wait(poll, 60);
+    return {proto_response(response)};
+  }
+  const pb::PollResult& poll = request.poll_result();
+  if (poll.results_size() != 1 || !poll.results(0).has_error()) {
+    violation("relay_error " + request.dispatch_id() + ": expected the child's error");
+    return {exit_error(pb::STATUS_PERMANENT_ERROR, "Unexpected", "no child error")};
+  }
+  google::protobuf::BytesValue bytes;
+  bytes.set_value(poll.results(0).error().SerializeAsString());
+  google::protobuf::Any output;
+  output.PackFrom(bytes);
+  return {exit_ok(output)};
 }
 
 TestEndpoint::TestEndpoint(EndpointOptions options) : impl_(std::make_unique<Impl>()) {

@@ -44,6 +44,12 @@
 //                 error's message (StringValue)
 //   child_fails   polls one `permanent` child; exits PERMANENT_ERROR with
 //                 Error{type "ChildFailed", message naming the child's error}
+//   python_error  PERMANENT_ERROR with the Error python_error_bytes() (a
+//                 pickled value, a traceback and an unknown field, as
+//                 dispatch-py sends them)
+//   relay_error   polls one `python_error` child; exits OK with a BytesValue of
+//                 the serialized Error its PollResult carried
+//   text500       HTTP 500, text/plain, a multi-line traceback (see kText500)
 //   anything else HTTP 404 not_found
 //
 // Every request is recorded for assertions, and what breaks the protocol (a
@@ -56,11 +62,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/server.hpp"
@@ -71,13 +79,18 @@ namespace ratchet::testing {
 // Correlation ids fanout gives its children: above 2^32, to catch truncation.
 inline constexpr std::uint64_t kCorrelationBase = 0x100000000ULL;
 
-struct EndpointOptions {
-  std::uint16_t port = 0;  // 0: any free port
-  std::optional<protocol::VerificationKey> verification_key;
-  // Every answer (but hang's) is held back a random time in [min_delay, max_delay].
-  std::chrono::milliseconds min_delay{0};
-  std::chrono::milliseconds max_delay{0};
-};
+// The serialized dispatch.sdk.v1.Error python_error answers: type ValueError,
+// message, a pickled exception as value, a traceback, and field 9 (unknown to
+// everyone) last, where protobuf writes unknown fields back.
+std::string python_error_bytes();
+
+// What text500 answers, and what a server should make of it.
+inline constexpr std::string_view kText500 =
+    "Traceback (most recent call last):\r\n  File \"app.py\", line 3, in run\r\n"
+    "ValueError: caf\xc3\xa9 is closed\r\n";
+inline constexpr std::string_view kText500Relayed =
+    "Traceback (most recent call last):\n  File \"app.py\", line 3, in run\n"
+    "ValueError: caf\xc3\xa9 is closed";
 
 // What the endpoint received in one RunRequest (and what it answered).
 struct RecordedRequest {
@@ -96,6 +109,16 @@ struct RecordedRequest {
   std::int64_t expiration_time_us = 0;  // 0: none
   std::int64_t received_us = 0;         // steady clock, for gaps between attempts
   int http_status = 0;                  // what was answered; 0 for hang
+};
+
+struct EndpointOptions {
+  std::uint16_t port = 0;  // 0: any free port
+  // Runs on the endpoint's thread when a RunRequest arrives, before it is answered.
+  std::function<void(const RecordedRequest&)> on_request;
+  std::optional<protocol::VerificationKey> verification_key;
+  // Every answer (but hang's) is held back a random time in [min_delay, max_delay].
+  std::chrono::milliseconds min_delay{0};
+  std::chrono::milliseconds max_delay{0};
 };
 
 class TestEndpoint {

@@ -42,6 +42,8 @@ class Process {
   // Reads stdout until it contains `needle` or `timeout` passes; true if it does.
   // What was read stays part of the final result's `out`.
   bool read_stdout_until(const std::string& needle, std::chrono::milliseconds timeout);
+  // What stdout has given so far (by read_stdout_until).
+  const std::string& stdout_so_far() const { return out_; }
 
   // Collects all output and the exit status. If the process is not done by
   // `timeout`, it is SIGKILLed and the result says `timed_out`.

@@ -74,7 +74,9 @@ void suspend_on(Context& context, std::coroutine_handle<> handle, WaitMode mode,
                 std::uint64_t first, std::size_t n);
 // The step that decides a satisfied wait: kAll the first error to arrive (0
 // when none failed), kAny the first success (else the first error), kRace the
-// first result, kOne the step itself.
+// first result (PermanentError when results arrived together without their
+// order: see PollResult.arrival_order), kOne the step itself. Among results
+// without an order, the earliest call wins.
 std::uint64_t decisive_step(const Context& context, WaitMode mode, std::uint64_t first,
                             std::size_t n);
 
@@ -99,6 +101,10 @@ std::uint64_t local_step(Context& context, std::string_view name,
 // completes it when due). The step is pending until the coroutine resumes at
 // or after its wake time; a new sleep always suspends once.
 std::uint64_t begin_sleep(Context& context, bool absolute, std::int64_t micros);
+// ratchet::patched(name): true (and a marker step recorded) for a run that
+// reaches this point with the patch in its code; false for a run whose journal
+// has another step here (recorded before the patch).
+bool patched(Context& context, std::string_view name);
 // The SDK's clock (Options::clock), in microseconds since the Unix epoch.
 std::int64_t wall_clock_us(const Context& context);
 // The call the function running on this thread runs for; throws

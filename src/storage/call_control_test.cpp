@@ -12,7 +12,7 @@
 namespace ratchet {
 namespace {
 
-class CallActionsTest : public BackendTest {
+class CallControlTest : public BackendTest {
  protected:
   static NewCall call(const std::string& function, const std::string& endpoint = "http://a") {
     NewCall c;
@@ -45,9 +45,9 @@ class CallActionsTest : public BackendTest {
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 };
 
-RATCHET_ON_BOTH_BACKENDS(CallActionsTest);
+RATCHET_ON_BOTH_BACKENDS(CallControlTest);
 
-TEST_P(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
+TEST_P(CallControlTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
   for (int i = 0; i < 5; ++i) dispatch(call("A"));
   dispatch(call("B"));
   dispatch(call("C", "http://b"));
@@ -60,7 +60,7 @@ TEST_P(CallActionsTest, DueQueuesListsEachQueueOnceStartingAfterTheCursor) {
   EXPECT_EQ(two, (std::vector<QueueKey>{{"http://b", "C"}, {"http://a", "A"}}));
 }
 
-TEST_P(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
+TEST_P(CallControlTest, AQueueWhoseCallsAreNotDueIsNotListed) {
   std::string id = dispatch(call("A"));
   claim_all();
   ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
@@ -71,7 +71,7 @@ TEST_P(CallActionsTest, AQueueWhoseCallsAreNotDueIsNotListed) {
   EXPECT_EQ(in_tx([&](CallTransaction& tx) { return tx.due_queues({}, 10); }).size(), 1u);
 }
 
-TEST_P(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
+TEST_P(CallControlTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
   std::string a1 = dispatch(call("A"));
   clock_.advance(1);
   std::string b1 = dispatch(call("B"));
@@ -87,7 +87,7 @@ TEST_P(CallActionsTest, ClaimQueueTakesOnlyItsQueueOldestFirst) {
   EXPECT_EQ(find(b1).phase, CallPhase::kReady);
 }
 
-TEST_P(CallActionsTest, ClaimUrgentTakesExpiredLeasesAndPastDeadlinesNotReadyCalls) {
+TEST_P(CallControlTest, ClaimUrgentTakesExpiredLeasesAndPastDeadlinesNotReadyCalls) {
   std::string leased = dispatch(call("A"));
   claim_all();
   dispatch(call("B"));
@@ -103,7 +103,7 @@ struct Tree {
   std::string parent, child, grandchild;
 };
 
-TEST_P(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingParent) {
+TEST_P(CallControlTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingParent) {
   Tree t;
   t.parent = dispatch(call("parent"));
   claim_all();
@@ -119,7 +119,7 @@ TEST_P(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingPare
   ASSERT_EQ(grandchildren.size(), 1u);
   t.grandchild = grandchildren[0].call.id;
 
-  auto cancelled = in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "cli:ann"); });
+  auto cancelled = in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "ann@host"); });
   EXPECT_EQ(cancelled, (std::vector<std::string>{t.child, t.grandchild}));
   for (const auto& id : {t.child, t.grandchild}) {
     auto record = find(id);
@@ -139,22 +139,30 @@ TEST_P(CallActionsTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingPare
   ASSERT_EQ(woken[0].results.size(), 1u);
   EXPECT_EQ(woken[0].results[0].child_id, t.child);
   EXPECT_EQ(woken[0].results[0].error->type, kCancelledErrorType);
-  EXPECT_NE(woken[0].results[0].error->message.find("cli:ann"), std::string::npos);
+  EXPECT_NE(woken[0].results[0].error->message.find("ann@host"), std::string::npos);
 
-  auto history = *store_->call_history(t.grandchild);
-  ASSERT_EQ(history.size(), 1u);
-  EXPECT_EQ(history[0].kind, "cancel");
-  EXPECT_NE(history[0].detail.find("cli:ann"), std::string::npos);
-  EXPECT_NE(history[0].detail.find(t.child), std::string::npos) << "names the ancestor";
+  // Each call cancelled is an action of the actor's, in call_actions (not the
+  // scheduler's history).
+  auto actions = *store_->call_actions(t.child);
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].action, "cancel");
+  EXPECT_EQ(actions[0].actor, "ann@host");
+  EXPECT_EQ(actions[0].at, clock_.now());
+  actions = *store_->call_actions(t.grandchild);
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].action, "cancel");
+  EXPECT_NE(actions[0].detail.find(t.child), std::string::npos) << "names the ancestor";
+  EXPECT_TRUE(store_->call_history(t.grandchild)->empty());
+  EXPECT_TRUE(store_->call_actions(t.parent)->empty()) << "the parent was not cancelled";
 
-  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "cli:ann"); }).empty())
+  EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "ann@host"); }).empty())
       << "a done call is not cancelled again";
   Status unknown =
       store_->calls([&](CallTransaction& tx) { return tx.cancel("nope", "x").status(); });
   EXPECT_EQ(unknown.code(), Code::kNotFound);
 }
 
-TEST_P(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
+TEST_P(CallControlTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
   std::string id = dispatch(call("A"));
   claim_all();
   ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
@@ -165,13 +173,13 @@ TEST_P(CallActionsTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
   EXPECT_EQ(claim_all().size(), 1u);
   EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.retry_now(id, "x"); }))
       << "a running call has no backoff to skip";
-  auto history = *store_->call_history(id);
-  ASSERT_EQ(history.size(), 1u);
-  EXPECT_EQ(history[0].kind, "retry_now");
-  EXPECT_EQ(history[0].detail, "by api-key:1234");
+  auto actions = *store_->call_actions(id);
+  ASSERT_EQ(actions.size(), 1u) << "the refused retry now is not recorded";
+  EXPECT_EQ(actions[0].action, "retry-now");
+  EXPECT_EQ(actions[0].actor, "api-key:1234");
 }
 
-TEST_P(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent) {
+TEST_P(CallControlTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent) {
   std::string parent = dispatch(call("parent"));
   claim_all();
   NewCall child = call("child");
@@ -199,7 +207,7 @@ TEST_P(CallActionsTest, ExpireFailsLiveCallsPastTheirExpirationAndTellsTheParent
   EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.next_expiry(); }).has_value());
 }
 
-TEST_P(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
+TEST_P(CallControlTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   std::string id = dispatch(call("A"));
   constexpr int kEvents = 1000;
   std::vector<HistoryEvent> events;
@@ -218,7 +226,7 @@ TEST_P(CallActionsTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   EXPECT_EQ(history.back().duration, 5);
 }
 
-TEST_P(CallActionsTest, ALongErrorIsCutInTheHistory) {
+TEST_P(CallControlTest, ALongErrorIsCutInTheHistory) {
   std::string id = dispatch(call("A"));
   HistoryEvent e{id, "attempt", 0, 1, 1, 1, 6, "retry", std::string(100'000, 'x'), 0, 0};
   ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.record_history({e}); }).is_ok());

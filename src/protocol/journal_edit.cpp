@@ -1,0 +1,139 @@
+#include "protocol/journal_edit.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "dispatch/sdk/v1/poll.pb.h"
+#include "protocol/values.hpp"
+
+namespace ratchet::protocol {
+namespace {
+
+namespace jv1 = ::ratchet::sdk::v1;
+
+Result<jv1::Journal> read_journal(int member, const std::string& state) {
+  google::protobuf::Any any;
+  jv1::Journal journal;
+  if (member != dispatch::sdk::v1::Poll::kTypedCoroutineStateFieldNumber ||
+      !any.ParseFromString(state) || !any.Is<jv1::Journal>() || !any.UnpackTo(&journal)) {
+    return invalid_argument(
+        "the call's coroutine state is not a Ratchet C++ journal: only coroutines of the C++ "
+        "SDK can be rewound or given results");
+  }
+  return journal;
+}
+
+std::string write_journal(const jv1::Journal& journal) {
+  google::protobuf::Any any;
+  any.PackFrom(journal);
+  return any.SerializeAsString();
+}
+
+// "call work", "local step charge", "sleep", "patch x".
+std::string describe(const jv1::Journal& journal, const jv1::Step& step) {
+  const std::string name = step.function() < static_cast<std::uint32_t>(journal.names_size())
+                               ? journal.names(static_cast<int>(step.function()))
+                               : std::string("?");
+  switch (step.kind()) {
+    case jv1::STEP_KIND_LOCAL:
+      return "local step " + name;
+    case jv1::STEP_KIND_SLEEP:
+      return "sleep";
+    case jv1::STEP_KIND_PATCH:
+      return "patch " + name;
+    default:
+      return "call " + name;
+  }
+}
+
+// Numbers the completed steps' completions 1, 2, ... in their old order, so
+// that the next result to arrive is completed + 1 again.
+void renumber_completions(jv1::Journal& journal) {
+  std::vector<jv1::Step*> done;
+  for (auto& step : *journal.mutable_steps()) {
+    if (step.completion() != 0) done.push_back(&step);
+  }
+  std::sort(done.begin(), done.end(), [](const jv1::Step* a, const jv1::Step* b) {
+    return a->completion() < b->completion();
+  });
+  for (std::size_t i = 0; i < done.size(); ++i) done[i]->set_completion(i + 1);
+  journal.set_completed(done.size());
+}
+
+}  // namespace
+
+std::uint32_t intern_name(jv1::Journal& journal, std::string_view name) {
+  for (int i = 0; i < journal.names_size(); ++i) {
+    if (journal.names(i) == name) return static_cast<std::uint32_t>(i);
+  }
+  journal.add_names(std::string(name));
+  return static_cast<std::uint32_t>(journal.names_size() - 1);
+}
+
+Result<JournalEdit> rewind_journal(int member, const std::string& state, std::uint64_t to_step) {
+  ASSIGN_OR_RETURN(jv1::Journal journal, read_journal(member, state));
+  const auto steps = static_cast<std::uint64_t>(journal.steps_size());
+  if (to_step == 0 || to_step > steps + 1) {
+    return invalid_argument("--to-step must be from 1 to " + std::to_string(steps + 1) +
+                            ": the journal has " + std::to_string(steps) + " steps");
+  }
+  std::string dropped;
+  for (std::uint64_t n = to_step; n <= steps; ++n) {
+    if (!dropped.empty()) dropped += ", ";
+    dropped += std::to_string(n) + " " + describe(journal, journal.steps(static_cast<int>(n - 1)));
+  }
+  auto* kept = journal.mutable_steps();
+  kept->DeleteSubrange(static_cast<int>(to_step - 1), kept->size() - static_cast<int>(to_step - 1));
+  renumber_completions(journal);
+  journal.set_last_poll_first_step(
+      std::min<std::uint64_t>(journal.last_poll_first_step(), to_step));
+  JournalEdit edit;
+  edit.steps = steps;
+  edit.state = write_journal(journal);
+  edit.detail = "rewound to step " + std::to_string(to_step) + " of " + std::to_string(steps) +
+                (dropped.empty() ? " (nothing dropped)" : " (dropped " + dropped + ")");
+  return edit;
+}
+
+Result<JournalEdit> set_journal_result(int member, const std::string& state, std::uint64_t step,
+                                       const StepResult& result) {
+  ASSIGN_OR_RETURN(jv1::Journal journal, read_journal(member, state));
+  const auto steps = static_cast<std::uint64_t>(journal.steps_size());
+  if (step == 0 || step > steps) {
+    return invalid_argument("--step must be from 1 to " + std::to_string(steps) +
+                            ": the journal has " + std::to_string(steps) + " steps");
+  }
+  jv1::Step& target = *journal.mutable_steps(static_cast<int>(step - 1));
+  if (target.kind() != jv1::STEP_KIND_CALL && target.kind() != jv1::STEP_KIND_LOCAL) {
+    return invalid_argument("step " + std::to_string(step) + " is a " + describe(journal, target) +
+                            ": only a call's or a local step's result can be set");
+  }
+  std::string what;
+  if (result.output_json) {
+    auto value = nlohmann::json::parse(*result.output_json, nullptr, false);
+    if (value.is_discarded())
+      return invalid_argument("--output is not JSON: " + *result.output_json);
+    ASSIGN_OR_RETURN(google::protobuf::Any packed, pack_json(value));
+    target.mutable_output()->set_type(intern_name(journal, packed.type_url()));
+    target.mutable_output()->set_value(packed.value());
+    what = "output " + value.dump();
+  } else {
+    target.mutable_error()->set_type(result.error_type);
+    target.mutable_error()->set_message(result.error_message);
+    target.mutable_error()->set_status(0);  // from the type, as for a call's error
+    what = "error " + result.error_type + ": " + result.error_message;
+  }
+  if (target.completion() == 0) {
+    journal.set_completed(journal.completed() + 1);
+    target.set_completion(journal.completed());
+  }
+  JournalEdit edit;
+  edit.steps = steps;
+  edit.state = write_journal(journal);
+  edit.detail = "set the result of step " + std::to_string(step) + " (" +
+                describe(journal, target) + ") to " + what;
+  return edit;
+}
+
+}  // namespace ratchet::protocol

@@ -1,0 +1,197 @@
+// Safe deploys in the runtime: Runtime::check (what `ratchet check` runs for
+// each open coroutine), patched(), and holding a call whose replay diverged.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+
+#include "ratchet/ratchet.hpp"
+#include "sdk/runtime.hpp"
+#include "sdk/test_support.hpp"
+
+namespace ratchet {
+namespace {
+
+using namespace ratchet::testing;
+
+// The journal of pipeline(msg) = transform(msg), then transform(a + "?"),
+// suspended on its second call.
+google::protobuf::Any old_journal() {
+  Dispatch old_code(test_options());
+  auto transform =
+      old_code.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
+  old_code.function("pipeline", [transform](std::string msg) -> Task<std::string> {
+    std::string a = co_await transform(msg);
+    co_return co_await transform(a + "?");
+  });
+  auto answer = run(old_code, first_run("pipeline", "hello"));
+  answer = run(old_code, resume("pipeline", answer.poll(), {ok_result(1, "A")}));
+  EXPECT_TRUE(answer.has_poll());
+  return answer.poll().typed_coroutine_state();
+}
+
+sdk::CheckOutcome check(const detail::FunctionEntry& entry) {
+  sdk::Runtime runtime({});
+  return runtime.check(entry, "pipeline", old_journal());
+}
+
+TEST(Check, TheSameCodeResumesWhereTheJournalEnds) {
+  Function<std::string(std::string)> transform(nullptr, "transform");
+  auto same = detail::make_entry<Task<std::string>>(
+      [transform](std::string msg) -> Task<std::string> {
+        std::string a = co_await transform(msg);
+        co_return co_await transform(a + "?");
+      },
+      detail::TypeList<std::string>{});
+  sdk::CheckOutcome outcome = check(same);
+  EXPECT_TRUE(outcome.resumes) << outcome.message;
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 2");
+}
+
+TEST(Check, ChangedCodeDivergesAtTheStepSayingWhatDiffers) {
+  Function<std::string(std::string)> transform(nullptr, "transform");
+  Function<std::string(std::string)> shout(nullptr, "shout");
+  auto changed = detail::make_entry<Task<std::string>>(
+      [transform, shout](std::string msg) -> Task<std::string> {
+        std::string a = co_await transform(msg);
+        co_return co_await shout(a);
+      },
+      detail::TypeList<std::string>{});
+  sdk::CheckOutcome outcome = check(changed);
+  EXPECT_FALSE(outcome.resumes);
+  EXPECT_EQ(outcome.step, 2u);
+  EXPECT_EQ(outcome.message,
+            "step 2 diverged: the code now runs a call to shout where the journal recorded a "
+            "call to transform");
+}
+
+TEST(Check, RunsNoStepPastTheJournal) {
+  Function<std::string(std::string)> transform(nullptr, "transform");
+  auto ran = std::make_shared<std::atomic<int>>(0);
+  auto more = detail::make_entry<Task<std::string>>(
+      [transform, ran](std::string msg) -> Task<std::string> {
+        std::string a = co_await transform(msg);
+        // Step 2 is pending in the journal: the replay suspends there. A
+        // first step of new code would be this local step: it must not run.
+        auto side_effect = [ran] { ++*ran; };  // named: see ratchet::step on GCC 12
+        co_await ratchet::step("side effect", side_effect);
+        co_return a;
+      },
+      detail::TypeList<std::string>{});
+  sdk::CheckOutcome outcome = check(more);
+  EXPECT_FALSE(outcome.resumes) << "step 2 was a call; a local step is there now";
+  EXPECT_EQ(outcome.step, 2u);
+  EXPECT_EQ(*ran, 0);
+
+  auto appended = detail::make_entry<Task<std::string>>(
+      [transform, ran](std::string msg) -> Task<std::string> {
+        std::string a = co_await transform(msg);
+        std::string b = co_await transform(a + "?");
+        auto side_effect = [ran] { ++*ran; };  // named: see ratchet::step on GCC 12
+        co_await ratchet::step("side effect", side_effect);
+        co_return b;
+      },
+      detail::TypeList<std::string>{});
+  // Give step 2 its result: the replay then reaches the new local step.
+  sdk::Runtime runtime({});
+  auto journal = sdk::decode_journal(old_journal());
+  ASSERT_TRUE(journal.is_ok());
+  auto& step = *journal->mutable_steps(1);
+  sdk::complete_with_output(*journal, step, packed("B"));
+  outcome = runtime.check(appended, "pipeline", sdk::encode_journal(*journal));
+  EXPECT_TRUE(outcome.resumes) << outcome.message;
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 3");
+  EXPECT_EQ(*ran, 0) << "a check runs no step";
+}
+
+// pipeline with a patch at its second step: the new path calls shout.
+struct Patched {
+  Dispatch dispatch{test_options()};
+  Function<std::string(std::string)> transform =
+      dispatch.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
+  Function<std::string(std::string)> shout =
+      dispatch.function("shout", [](std::string m) { return m + "!"; });
+  Function<std::string(std::string)> pipeline = dispatch.function(
+      "pipeline", [t = transform, s = shout](std::string msg) -> Task<std::string> {
+        std::string a = co_await t(msg);
+        if (ratchet::patched("shout-instead")) co_return co_await s(a);
+        co_return co_await t(a + "?");
+      });
+};
+
+TEST(Patched, ARunRecordedBeforeThePatchKeepsTheOldPath) {
+  Patched code;
+  pb::Poll old_poll;
+  *old_poll.mutable_typed_coroutine_state() = old_journal();
+  auto answer = run(code.dispatch, resume("pipeline", old_poll, {ok_result(2, "B")}));
+  ASSERT_TRUE(answer.has_exit()) << answer.DebugString();
+  EXPECT_EQ(answer.status(), pb::STATUS_OK) << answer.exit().result().error().message();
+  EXPECT_EQ(unpacked(answer.exit().result().output()), "B");
+}
+
+TEST(Patched, ANewRunRecordsThePatchAndKeepsTheNewPathOnReplay) {
+  Patched code;
+  auto answer = run(code.dispatch, first_run("pipeline", "hello"));
+  answer = run(code.dispatch, resume("pipeline", answer.poll(), {ok_result(1, "A")}));
+  ASSERT_TRUE(answer.has_poll());
+  ASSERT_EQ(answer.poll().calls_size(), 1);
+  EXPECT_EQ(answer.poll().calls(0).function(), "shout");
+  EXPECT_EQ(answer.poll().calls(0).correlation_id(), 3u) << "step 2 is the patch's marker";
+  auto journal = sdk::decode_journal(answer.poll().typed_coroutine_state());
+  ASSERT_TRUE(journal.is_ok());
+  EXPECT_EQ(journal->steps(1).kind(), sdk::jv1::STEP_KIND_PATCH);
+
+  // A replay by another process takes the same path.
+  sdk::Runtime runtime({});
+  Function<std::string(std::string)> t(nullptr, "transform");
+  Function<std::string(std::string)> s(nullptr, "shout");
+  auto entry = detail::make_entry<Task<std::string>>(
+      [t, s](std::string msg) -> Task<std::string> {
+        std::string a = co_await t(msg);
+        if (ratchet::patched("shout-instead")) co_return co_await s(a);
+        co_return co_await t(a + "?");
+      },
+      detail::TypeList<std::string>{});
+  sdk::CheckOutcome outcome =
+      runtime.check(entry, "pipeline", answer.poll().typed_coroutine_state());
+  EXPECT_TRUE(outcome.resumes) << outcome.message;
+}
+
+TEST(OnDivergence, AHoldingFunctionAsksTheServerToHoldTheCall) {
+  Dispatch new_code(test_options());
+  auto transform =
+      new_code.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
+  auto shout = new_code.function("shout", [](std::string m) { return m; });
+  new_code.function(
+      "pipeline",
+      [transform, shout](std::string msg) -> Task<std::string> {
+        std::string a = co_await transform(msg);
+        co_return co_await shout(a);
+      },
+      FunctionOptions{.on_divergence = OnDivergence::kHold});
+  pb::Poll poll;
+  *poll.mutable_typed_coroutine_state() = old_journal();
+  auto held = run(new_code, resume("pipeline", poll, {ok_result(2, "B")}));
+  EXPECT_EQ(held.status(), pb::STATUS_INCOMPATIBLE_STATE);
+  EXPECT_TRUE(held.exit().hold());
+  EXPECT_NE(held.exit().result().error().message().find("step 2 diverged"), std::string::npos);
+  EXPECT_NE(held.exit().result().error().message().find("held for an operator"), std::string::npos)
+      << held.exit().result().error().message();
+}
+
+TEST(OnDivergence, ByDefaultTheCallRestartsFromItsInput) {
+  Dispatch new_code(test_options());
+  auto shout = new_code.function("shout", [](std::string m) { return m; });
+  new_code.function(
+      "pipeline", [shout](std::string msg) -> Task<std::string> { co_return co_await shout(msg); });
+  pb::Poll poll;
+  *poll.mutable_typed_coroutine_state() = old_journal();
+  auto restarted = run(new_code, resume("pipeline", poll, {ok_result(2, "B")}));
+  EXPECT_EQ(restarted.status(), pb::STATUS_INCOMPATIBLE_STATE);
+  EXPECT_FALSE(restarted.exit().hold());
+  EXPECT_NE(restarted.exit().result().error().message().find("restarts from its input"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ratchet

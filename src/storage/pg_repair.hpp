@@ -1,0 +1,24 @@
+// The PostgreSQL side of storage/repair.hpp (Store::open_coroutines,
+// repair_coroutine, call_actions); docs/storage.md describes call_actions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "storage/pg_db.hpp"
+#include "storage/repair.hpp"
+
+namespace ratchet::pg {
+
+Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
+                                                   const std::vector<std::string>& functions,
+                                                   int limit);
+// Runs its own transaction; `notify` (SQL, may be empty) goes out with its
+// COMMIT, so that the fleet's servers look for the call now READY.
+Result<CallRecord> repair_coroutine(Connection& db, Micros now, const CoroutineRepair& repair,
+                                    const std::string& notify);
+Result<std::vector<CallAction>> call_actions(Connection& db, const std::string& call_id);
+// Inserts the action at `now`, in the caller's transaction.
+Status record_action(Connection& db, Micros now, const CallAction& action);
+
+}  // namespace ratchet::pg
