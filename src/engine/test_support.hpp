@@ -163,11 +163,17 @@ class FakeEndpoint final : public EndpointClient {
                         request.has_poll_result(), request.poll_result().results_size()};
       lock.unlock();
       auto response = handler_(request);
-      if (response) done(reply_of(response->SerializeAsString()));
       lock.lock();
-      // Counted once answered or held, so that a test that saw it can answer it.
+      // Counted before it is answered (a test that sees the reply's effect
+      // sees the request), or once held (a test that sees it can answer it).
       received_.push_back(std::move(received));
-      if (!response) held_.emplace_back(std::move(request), std::move(done));
+      if (response) {
+        lock.unlock();
+        done(reply_of(response->SerializeAsString()));
+        lock.lock();
+      } else {
+        held_.emplace_back(std::move(request), std::move(done));
+      }
       busy_ = false;
       cv_.notify_all();
     }
