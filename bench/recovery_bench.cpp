@@ -136,8 +136,7 @@ int main(int argc, char** argv) {
       term_resent.push_back(scene.restart_until_resent());
     }
   }
-  std::printf("%d calls in flight (hanging), median of %d rounds, durable SQLite\n", calls,
-              rounds);
+  std::printf("%d calls in flight (hanging), median of %d rounds, durable SQLite\n", calls, rounds);
   std::printf("  baseline: fresh start until dispatched calls are sent   %8.0f ms\n",
               median(fresh));
   std::printf("  kill -9: restart until every call is sent again          %8.0f ms\n",
@@ -146,6 +145,7 @@ int main(int argc, char** argv) {
               median(term_exit));
   std::printf("  SIGTERM: restart until every call is sent again          %8.0f ms\n",
               median(term_resent));
-  std::printf("  without the takeover: the leases' expiry, request timeout + 60 s (default 360000 ms)\n");
+  std::printf(
+      "  without the takeover: the leases' expiry, request timeout + 60 s (default 360000 ms)\n");
   return 0;
 }

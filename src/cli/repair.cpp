@@ -1,6 +1,5 @@
 #include "cli/repair.hpp"
 
-
 #include <limits>
 
 #include "common/time_format.hpp"

@@ -14,7 +14,6 @@ namespace ratchet::cli {
 // The operator actions recorded on a call (`ratchet status` shows them), oldest first.
 Result<nlohmann::ordered_json> call_actions_json(Store& store, const std::string& call_id);
 
-
 using JournalEditor =
     std::function<Result<protocol::JournalEdit>(int member, const std::string& state)>;
 

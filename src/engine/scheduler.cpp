@@ -465,7 +465,7 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
 }
 
 Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until,
-                                std::vector<ClaimedCall>& claimed) {
+                               std::vector<ClaimedCall>& claimed) {
   ASSIGN_OR_RETURN(auto due, tx.due_queues(fair_.cursor(), 1000));
   if (due.empty()) return Status::ok();
   // Only what an endpoint has room for is claimed: the rest stays in the store.

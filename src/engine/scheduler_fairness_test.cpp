@@ -304,10 +304,12 @@ TEST_F(SchedulerFairnessTest, FiguresShowQueueDepthPerFunctionAndSleepingCorouti
   sleeper.endpoint = "http://sleep";
   dispatch(scheduler, std::vector<NewCall>(3, sleeper));
   SchedulerFigures figures;
-  EXPECT_TRUE(until({&endpoint}, [&] {
-    figures = scheduler.figures();
-    return figures.queue_depth["slow"] == 8 && figures.waiting == 3;
-  })) << "queue depth of slow: " << figures.queue_depth["slow"] << ", waiting " << figures.waiting;
+  EXPECT_TRUE(until({&endpoint},
+                    [&] {
+                      figures = scheduler.figures();
+                      return figures.queue_depth["slow"] == 8 && figures.waiting == 3;
+                    }))
+      << "queue depth of slow: " << figures.queue_depth["slow"] << ", waiting " << figures.waiting;
   EXPECT_EQ(figures.calls_dispatched, 13u);
   EXPECT_EQ(figures.in_flight, 2) << "the slow endpoint's limit";
   EXPECT_EQ(figures.queue_depth.count("sleeper"), 0u) << "a sleeping coroutine is not queued";

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "common/ids.hpp"
-#include "storage/records.hpp"
 #include "storage/pg_repair.hpp"
+#include "storage/records.hpp"
 
 namespace ratchet::pg {
 namespace {
@@ -705,9 +705,9 @@ std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const C
 Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id) {
   ASSIGN_OR_RETURN(Rows rows,
                    db.query("SELECT number, kind, at, duration_us, attempt, call_status, "
-                             "outcome, detail, children, results FROM call_history WHERE "
-                             "call_id = $1 ORDER BY number",
-                             Params().add(id)));
+                            "outcome, detail, children, results FROM call_history WHERE "
+                            "call_id = $1 ORDER BY number",
+                            Params().add(id)));
   std::vector<HistoryEvent> events;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

@@ -225,9 +225,9 @@ CREATE TABLE call_history (
 )sql";
 
 // Main's and engine's migrations come first, issue 10's call history last.
-constexpr std::array<const char*, 9> kMigrations{
-    kVersion1,  kVersion2,   kCallMaxAttempts, kJobLineage,       kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kHistory};
+constexpr std::array<const char*, 9> kMigrations{kVersion1,    kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage,  kDashboardIndexes, kErrorBytes,
+                                                 kCallActions, kInstanceIdentity, kHistory};
 
 }  // namespace
 

@@ -175,9 +175,9 @@ ALTER TABLE call_results ADD COLUMN error_proto BLOB;
 ALTER TABLE runs DROP COLUMN error_traceback;
 )sql";
 
-// What operators did to calls (`ratchet rewind`, `ratchet set-result`): who,
-// when, what. One row per action, deleted with its call; a call history table
-// can take these rows over as they are (call_id, at, actor, action, detail).
+// What operators did to calls (`ratchet rewind`, `ratchet set-result`, and
+// since issue 10 cancel and retry now): who, when, what. One row per action,
+// deleted with its call; what the scheduler did is in call_history.
 constexpr const char* kCallActions = R"sql(
 CREATE TABLE call_actions (
   call_id TEXT NOT NULL,
@@ -230,8 +230,8 @@ CREATE TABLE call_history (
 // Each migration adds to the ones before: main's and engine's come first,
 // issue 10's call history last (tests find migrations by what they add).
 constexpr std::array<const char*, 10> kMigrations{
-    kVersion1,        kVersion2,   kVersion3,   kDashboardIndexes, kCallMaxAttempts,
-    kJobLineage,      kErrorBytes, kCallActions, kInstances,       kHistory};
+    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts,
+    kJobLineage, kErrorBytes, kCallActions, kInstances,        kHistory};
 
 }  // namespace
 

@@ -116,8 +116,7 @@ TEST_F(ServerControl, CancelRpcEndsAHangingCallAndWaitAnswersCancelled) {
   auto unknown = client_->post(kCancelPath, "nope", "Bearer k", "application/octet-stream");
   ASSERT_TRUE(unknown.is_ok());
   EXPECT_EQ(unknown->status, 404);
-  auto unauthenticated =
-      client_->post(kCancelPath, id, "Bearer x", "application/octet-stream");
+  auto unauthenticated = client_->post(kCancelPath, id, "Bearer x", "application/octet-stream");
   ASSERT_TRUE(unauthenticated.is_ok());
   EXPECT_EQ(unauthenticated->status, 401);
 }
@@ -159,8 +158,7 @@ TEST_F(ServerControl, CliRetryRunsACallInItsBackoffNow) {
   ASSERT_EQ(shown["history"].size(), 2u) << shown.dump();
   ASSERT_EQ(shown["actions"].size(), 1u) << shown.dump();
   EXPECT_EQ(shown["actions"][0]["action"], "retry-now");
-  EXPECT_EQ(shown["actions"][0]["actor"].get<std::string>().rfind("ann@", 0), 0u)
-      << shown.dump();
+  EXPECT_EQ(shown["actions"][0]["actor"].get<std::string>().rfind("ann@", 0), 0u) << shown.dump();
 }
 
 TEST_F(ServerControl, RetryNowRpcRunsACallInItsBackoffNow) {

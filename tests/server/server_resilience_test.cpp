@@ -128,8 +128,8 @@ class Resilience : public ::testing::Test {
 // A lease of 11 minutes: only the takeover of the dead instance can explain a
 // second run within the test's bounds. Hanging calls never raise the
 // endpoint's in-flight limit (AIMD): it starts high enough for all of them.
-const std::vector<std::string> kLongLease = {"--request-timeout", "10m",
-                                             "--endpoint-initial-limit", "64"};
+const std::vector<std::string> kLongLease = {"--request-timeout", "10m", "--endpoint-initial-limit",
+                                             "64"};
 
 TEST_F(Resilience, AfterKillNineAndARestartEveryCallInFlightRunsAgainAtOnce) {
   ASSERT_TRUE(start_server(kLongLease).is_ok());
