@@ -17,6 +17,7 @@
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "protocol/connect.hpp"
+#include "server/server.hpp"
 
 namespace ratchet::bench {
 
@@ -27,26 +28,47 @@ inline double ms_since(Steady::time_point start) {
   return std::chrono::duration<double, std::milli>(Steady::now() - start).count();
 }
 
-// The endpoint: answers every RunRequest with its input as the output.
-inline std::unique_ptr<http::Server> start_endpoint(std::atomic<int>* served) {
+// An endpoint on loopback (one I/O thread) that answers each RunRequest with
+// `answer`'s RunResponse.
+inline std::unique_ptr<http::Server> start_endpoint(
+    std::function<pb::RunResponse(const pb::RunRequest&)> answer) {
   http::ServerOptions options;
   options.io_threads = 1;
-  auto server =
-      http::Server::start(options, [served](http::Request request, http::Responder responder) {
+  auto server = http::Server::start(
+      options, [answer = std::move(answer)](http::Request request, http::Responder responder) {
         pb::RunRequest run;
         run.ParseFromString(request.body);
-        pb::RunResponse response;
-        response.set_status(pb::STATUS_OK);
-        *response.mutable_exit()->mutable_result()->mutable_output() = run.input();
-        served->fetch_add(1, std::memory_order_relaxed);
-        responder.send(
-            http::Response::with_body(200, "application/proto", response.SerializeAsString()));
+        responder.send(http::Response::with_body(200, "application/proto",
+                                                 answer(run).SerializeAsString()));
       });
   if (!server.is_ok()) {
     std::fprintf(stderr, "endpoint: %s\n", server.status().message().c_str());
     std::exit(1);
   }
   return std::move(server).value();
+}
+
+// The endpoint: answers every RunRequest with its input as the output.
+inline std::unique_ptr<http::Server> start_endpoint(std::atomic<int>* served) {
+  return start_endpoint([served](const pb::RunRequest& run) {
+    pb::RunResponse response;
+    response.set_status(pb::STATUS_OK);
+    *response.mutable_exit()->mutable_result()->mutable_output() = run.input();
+    served->fetch_add(1, std::memory_order_relaxed);
+    return response;
+  });
+}
+
+// The benchmarks' server: a free loopback port, a durable SQLite store at
+// `db_path` (fsync on every commit), the API key "bench", requests signed.
+inline server::ServerConfig bench_server_config(std::string db_path) {
+  server::ServerConfig config;
+  config.port = 0;
+  config.db_path = std::move(db_path);
+  config.durable = true;
+  config.api.api_keys = {"bench"};
+  config.signing_key = *protocol::SigningKey::generate();
+  return config;
 }
 
 inline std::string run_request_body(int i) {

@@ -69,8 +69,6 @@ google::protobuf::Any any_int(std::int64_t value) {
   return any;
 }
 
-std::string response_body(const pb::RunResponse& response) { return response.SerializeAsString(); }
-
 pb::RunResponse exit_with(std::int64_t value) {
   pb::RunResponse response;
   response.set_status(pb::STATUS_OK);
@@ -181,28 +179,13 @@ struct Bench {
   http::Client client;
 
   bool start() {
-    http::ServerOptions options;
-    options.io_threads = 1;
-    auto started =
-        http::Server::start(options, [this](http::Request request, http::Responder responder) {
-          pb::RunRequest run;
-          run.ParseFromString(request.body);
-          responder.send(http::Response::with_body(200, "application/proto",
-                                                   response_body(handle(run, endpoint_url, seen))));
-        });
-    if (!started.is_ok()) return false;
-    endpoint = std::move(started).value();
+    endpoint =
+        start_endpoint([this](const pb::RunRequest& run) { return handle(run, endpoint_url, seen); });
     endpoint_url = "http://127.0.0.1:" + std::to_string(endpoint->port());
     dir = "/tmp/ratchet-load-bench-" + std::to_string(getpid());
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    server::ServerConfig config;
-    config.port = 0;
-    config.db_path = dir + "/ratchet.db";
-    config.durable = true;
-    config.api.api_keys = {"bench"};
-    config.signing_key = *protocol::SigningKey::generate();
-    auto running = server::Server::start(config);
+    auto running = server::Server::start(bench_server_config(dir + "/ratchet.db"));
     if (!running.is_ok()) {
       std::fprintf(stderr, "server: %s\n", running.status().message().c_str());
       return false;
@@ -319,6 +302,7 @@ int soak(int seconds) {
 }
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as it comes, into a file too
   if (argc > 2 && std::string(argv[1]) == "--soak") return soak(std::stoi(argv[2]));
   bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   const int roots = quick ? 1000 : 10000;

@@ -63,13 +63,7 @@ int main(int argc, char** argv) {
 
   std::string dir = "/tmp/ratchet-server-bench-" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
-  server::ServerConfig config;
-  config.port = 0;
-  config.db_path = dir + "/ratchet.db";
-  config.durable = true;
-  config.api.api_keys = {"bench"};
-  config.signing_key = *protocol::SigningKey::generate();
-  auto server = server::Server::start(config);
+  auto server = server::Server::start(bench_server_config(dir + "/ratchet.db"));
   if (!server.is_ok()) {
     std::fprintf(stderr, "server: %s\n", server.status().message().c_str());
     return 1;
@@ -85,7 +79,7 @@ int main(int argc, char** argv) {
 
   // Through the server: dispatch in batches, then until every call succeeded.
   sqlite3* reader = nullptr;
-  sqlite3_open(config.db_path.c_str(), &reader);
+  sqlite3_open((dir + "/ratchet.db").c_str(), &reader);
   auto start = Steady::now();
   blast(client, api, calls / batch, 8,
         [&](int b) { return dispatch_batch(endpoint_url, b, batch); });

@@ -89,7 +89,11 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
   }
   std::optional<Micros> max_wait;
   if (poll.has_max_wait()) {
-    max_wait = protocol::duration_micros(poll.max_wait().seconds(), poll.max_wait().nanos());
+    const auto& wait = poll.max_wait();
+    max_wait = protocol::duration_micros(wait.seconds(), wait.nanos());
+    // A positive wait under a microsecond is the shortest there is, not an
+    // unset one (which waits the default).
+    if (*max_wait == 0 && (wait.seconds() > 0 || wait.nanos() > 0)) max_wait = 1;
   }
   // Real SDKs leave max_results unset: read that as "as many as there are".
   auto limits = protocol::normalize_poll_limits(

@@ -306,6 +306,12 @@ TEST(InterpretReply, APollWithNoCallsIsADurableSleepUntilItsMaxWait) {
   poll->mutable_max_wait()->set_seconds(std::numeric_limits<std::int64_t>::max());
   t = interpret_reply(a_call(), proto_reply(response), 1000);
   EXPECT_EQ(t.poll.deadline, 1000 + protocol::kMaxDurationMicros);
+  // A sleep shorter than the clock's microsecond is due at once, not the
+  // default five minutes that an unset max_wait gets.
+  poll->mutable_max_wait()->set_seconds(0);
+  poll->mutable_max_wait()->set_nanos(1);
+  t = interpret_reply(a_call(), proto_reply(response), 1000);
+  EXPECT_EQ(t.poll.deadline, 1001);
 }
 
 TEST(InterpretReply, AChildKeepsItsMaxAttemptsAndExpiration) {

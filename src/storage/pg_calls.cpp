@@ -121,6 +121,10 @@ class CallTx final : public PgCallTransaction {
 
  private:
   Result<std::vector<ClaimedCall>> leased(Rows rows);
+  // Runs a claim ($1 now, $2 owner, $3 lease until, $4 limit, $5 the
+  // heartbeat before which an instance is dead) and reads what it leased.
+  Result<std::vector<ClaimedCall>> claim_by(const char* sql, const std::string& owner,
+                                            Micros lease_until, int limit);
   Result<bool> exists(const std::string& id);
   Status end_call(const std::string& id, const char* status, const CallEnd& end);
   Status attach_results(std::vector<ClaimedCall>& claimed);
@@ -186,12 +190,17 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
 
 Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros lease_until,
                                                int limit) {
-  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaim, Params()
-                                                    .add(now_)
-                                                    .add(owner)
-                                                    .add(lease_until)
-                                                    .add(limit)
-                                                    .add(now_ - timing_.dead_after)));
+  return claim_by(kClaim, owner, lease_until, limit);
+}
+
+Result<std::vector<ClaimedCall>> CallTx::claim_by(const char* sql, const std::string& owner,
+                                                  Micros lease_until, int limit) {
+  ASSIGN_OR_RETURN(Rows rows, db_.query(sql, Params()
+                                                 .add(now_)
+                                                 .add(owner)
+                                                 .add(lease_until)
+                                                 .add(limit)
+                                                 .add(now_ - timing_.dead_after)));
   return leased(std::move(rows));
 }
 
@@ -501,13 +510,7 @@ Result<std::optional<Micros>> CallTx::next_due() {
 
 Result<std::vector<ClaimedCall>> CallTx::claim_urgent(const std::string& owner, Micros lease_until,
                                                       int limit) {
-  ASSIGN_OR_RETURN(Rows rows, db_.query(kClaimUrgent, Params()
-                                                          .add(now_)
-                                                          .add(owner)
-                                                          .add(lease_until)
-                                                          .add(limit)
-                                                          .add(now_ - timing_.dead_after)));
-  return leased(std::move(rows));
+  return claim_by(kClaimUrgent, owner, lease_until, limit);
 }
 
 Result<std::vector<QueueKey>> CallTx::due_queues(const QueueKey& after, int limit) {
