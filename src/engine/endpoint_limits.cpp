@@ -63,11 +63,16 @@ void EndpointLimits::observed(const std::string& endpoint, std::uint64_t ticket,
 }
 
 void EndpointLimits::forget_if_idle(std::map<std::string, State>::iterator it) {
-  // An endpoint with nothing in flight and a limit no lower than a new one's
-  // is forgotten, so that the map does not grow with every endpoint ever
-  // named; one that was cut keeps its limit until it grows back.
-  if (it != endpoints_.end() && it->second.in_flight == 0 && it->second.limit >= options_.initial &&
-      it->second.slow_start) {
+  // An endpoint with nothing in flight that knows no more than a new one (its
+  // limit the initial one, in slow start) is forgotten, so that the map does
+  // not grow with every endpoint ever named. One that grew keeps its limit
+  // while idle: a server whose calls go out and come back within a turn has
+  // nothing in flight between turns, and starting again from the initial
+  // limit each time would hold it there. Past kRemembered endpoints, idle
+  // ones that grew go too. One that was cut keeps its limit until it grows
+  // back.
+  if (it == endpoints_.end() || it->second.in_flight != 0 || !it->second.slow_start) return;
+  if (it->second.limit <= options_.initial || endpoints_.size() > kRemembered) {
     endpoints_.erase(it);
   }
 }

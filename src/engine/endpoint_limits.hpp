@@ -12,6 +12,7 @@
 // Not thread-safe: the scheduler guards it with its mutex.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -65,6 +66,9 @@ class EndpointLimits {
   };
   State& state(const std::string& endpoint);
   void forget_if_idle(std::map<std::string, State>::iterator it);
+
+  // Idle endpoints whose limit grew are remembered up to this many.
+  static constexpr std::size_t kRemembered = 1024;
 
   AimdOptions options_;
   std::map<std::string, State> endpoints_;

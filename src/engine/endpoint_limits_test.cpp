@@ -57,6 +57,20 @@ TEST(EndpointLimits, GrowsWhileCallsSucceedAndHalvesOnceAWindowWhenThrottled) {
   EXPECT_EQ(limits.limit(e), cut + 1) << "a reply sent before the last cut does not cut again";
 }
 
+TEST(EndpointLimits, AGrownLimitOutlastsAMomentWithNothingInFlight) {
+  EndpointLimits limits(AimdOptions{4, 1, 1000, 0.5});
+  const std::string e = "http://e";
+  // Each window goes out and comes back whole: nothing in flight between them.
+  window(limits, e, 4, LoadSignal::kFine);
+  window(limits, e, 8, LoadSignal::kFine);
+  EXPECT_EQ(limits.limit(e), 16) << "slow start doubles per window";
+  EXPECT_EQ(limits.room(e), 16);
+  limits.sent("http://new");
+  limits.answered("http://new");
+  ASSERT_EQ(limits.figures().size(), 1u) << "an idle endpoint that learnt nothing is forgotten";
+  EXPECT_EQ(limits.figures()[0].endpoint, e);
+}
+
 TEST(EndpointLimits, RoomIsTheLimitLessWhatIsInFlightAndNeverBelowTheMinimum) {
   EndpointLimits limits(AimdOptions{4, 1, 1000, 0.5});
   const std::string e = "http://e";
