@@ -273,6 +273,16 @@ class ControlledStore final : public Store {
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override {
     return real_.delete_terminal_runs(ids);
   }
+  Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     int limit) override {
+    return real_.open_coroutines(functions, limit);
+  }
+  Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
+    return real_.repair_coroutine(repair);
+  }
+  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
+    return real_.call_actions(call_id);
+  }
 
  private:
   Store& real_;
