@@ -369,6 +369,26 @@ class SchedulerTest : public ::testing::Test {
     return future.get();
   }
 
+  // A dispatch whose answer is not out yet: its calls wait in the AnswerGate
+  // until `release` is written (or dropped).
+  struct Unanswered {
+    std::vector<std::string> ids;
+    DispatchRelease release;
+  };
+  Unanswered dispatch_unanswered(Scheduler& scheduler, std::vector<NewCall> calls) {
+    auto answered = std::make_shared<std::promise<Unanswered>>();
+    auto future = answered->get_future();
+    scheduler.dispatch(std::move(calls), [answered](auto ids, DispatchRelease release) {
+      EXPECT_TRUE(ids.is_ok()) << ids.status().message();
+      answered->set_value({ids.is_ok() ? *ids : std::vector<std::string>{}, std::move(release)});
+    });
+    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      ADD_FAILURE() << "the dispatch was never answered";
+      return {};
+    }
+    return future.get();
+  }
+
   std::vector<std::string> dispatch(Scheduler& scheduler, std::vector<NewCall> calls) {
     auto result = try_dispatch(scheduler, std::move(calls));
     EXPECT_TRUE(result.is_ok()) << result.status().message();
