@@ -69,16 +69,12 @@ int run_dev(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   std::string shutdown_grace = "10s";
-  app.add_option("--shutdown-grace", shutdown_grace,
-                 "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
-                 "leases are given back for the next server")
-      ->capture_default_str();
+  add_shutdown_grace_option(app, shutdown_grace);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));
-  auto grace = duration_option("--shutdown-grace", shutdown_grace);
-  if (!grace.is_ok()) return fail(grace.status());
+  if (Status s = set_shutdown_grace(shutdown_grace, &config); !s.is_ok()) return fail(s);
   auto key = key_file.empty() ? protocol::SigningKey::generate() : read_signing_key_file(key_file);
   if (!key.is_ok()) return fail(key.status());
 
@@ -96,7 +92,6 @@ int run_dev(int argc, char** argv) {
   config.api.api_keys = {api_key};
   config.signing_key = *key;
   config.scheduler.retry.max_backoff = 5 * kMicrosPerSecond;
-  config.shutdown_grace = *grace;
   config.extension = dashboard::make_dashboard({});
   std::string public_key = key->public_key_base64();
   std::optional<std::string> listen = http::listen_address_for(*url);

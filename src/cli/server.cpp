@@ -118,10 +118,7 @@ int run_server(int argc, char** argv) {
                  "30s or this if longer (jittered)")
       ->capture_default_str();
   std::string shutdown_grace = "10s";
-  app.add_option("--shutdown-grace", shutdown_grace,
-                 "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
-                 "leases are given back for the next server")
-      ->capture_default_str();
+  add_shutdown_grace_option(app, shutdown_grace);
   app.add_option("--default-expiration", default_expiration,
                  "how long a call dispatched without an expiration may keep being retried "
                  "(default: no limit but --max-attempts)");
@@ -180,9 +177,7 @@ int run_server(int argc, char** argv) {
   }
   config.scheduler.retry.initial_backoff = *backoff;
   config.scheduler.retry.max_backoff = std::max(config.scheduler.retry.max_backoff, *backoff);
-  auto grace = duration_option("--shutdown-grace", shutdown_grace);
-  if (!grace.is_ok()) return fail(grace.status());
-  config.shutdown_grace = *grace;
+  if (Status s = set_shutdown_grace(shutdown_grace, &config); !s.is_ok()) return fail(s);
   if (Status s = set_dispatch_grace(dispatch_grace, &config); !s.is_ok()) return fail(s);
   if (!default_expiration.empty()) {
     auto expiration = duration_option("--default-expiration", default_expiration);

@@ -51,6 +51,18 @@ Status set_dispatch_grace(const std::string& value, server::ServerConfig* config
   return Status::ok();
 }
 
+void add_shutdown_grace_option(CLI::App& app, std::string& value) {
+  app.add_option("--shutdown-grace", value,
+                 "on SIGTERM/SIGINT, how long the calls in flight have to answer before their "
+                 "leases are given back for the next server")
+      ->capture_default_str();
+}
+
+Status set_shutdown_grace(const std::string& value, server::ServerConfig* config) {
+  ASSIGN_OR_RETURN(config->shutdown_grace, duration_option("--shutdown-grace", value));
+  return Status::ok();
+}
+
 Status check_api_key(std::string_view key, std::string_view where) {
   if (key.empty()) {
     return invalid_argument(std::string(where) +

@@ -23,6 +23,11 @@ Result<protocol::SigningKey> read_signing_key_file(const std::string& path);
 void add_dispatch_grace_option(CLI::App& app, std::string& value);
 Status set_dispatch_grace(const std::string& value, server::ServerConfig* config);
 
+// --shutdown-grace: on SIGTERM/SIGINT, how long the calls in flight have to
+// answer before their leases are given back (engine::Scheduler::drain).
+void add_shutdown_grace_option(CLI::App& app, std::string& value);
+Status set_shutdown_grace(const std::string& value, server::ServerConfig* config);
+
 // OK for an API key a client can send as `Authorization: Bearer <key>`: not
 // empty, no spaces or control characters. `where` names the flag or variable.
 Status check_api_key(std::string_view key, std::string_view where);

@@ -241,14 +241,8 @@ TEST_F(SchedulerInstancesTest, DrainGivesBackACallStillHeldForItsDispatchsAnswer
   FakeEndpoint endpoint(clock_, hold());
   Scheduler a(*store_a, clock_, endpoint, as("a"));
   a.start();
-  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
-  a.dispatch({call("held", 1)}, [&](auto ids, DispatchRelease release) {
-    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
-  });
-  auto answer = answered.get_future();
-  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
-      << "the dispatch was never answered";
-  auto [ids, release] = answer.get();
+  auto [ids, release] = dispatch_unanswered(a, {call("held", 1)});  // not out yet
+  ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(find(ids[0]).phase, CallPhase::kLeased) << "claimed with its dispatch";
   Micros grace = 10 * kMicrosPerSecond;
   Micros draining = clock_.now();

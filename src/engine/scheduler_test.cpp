@@ -66,14 +66,8 @@ TEST_F(SchedulerTest, ADispatchedCallIsSentOnlyOnceItsDispatchIsAnswered) {
       clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
   Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  std::promise<std::pair<std::vector<std::string>, DispatchRelease>> answered;
-  scheduler.dispatch({call("first", 1)}, [&](auto ids, DispatchRelease release) {
-    answered.set_value({*ids, std::move(release)});  // kept: the answer is not out yet
-  });
-  auto answer = answered.get_future();
-  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
-      << "the dispatch was never answered";
-  auto [first, release] = answer.get();
+  auto [first, release] = dispatch_unanswered(scheduler, {call("first", 1)});  // not out yet
+  ASSERT_EQ(first.size(), 1u);
   // A call dispatched after it, and answered at once, runs to its end...
   auto second = await(scheduler, dispatch(scheduler, {call("second", 2)})[0], {&endpoint});
   EXPECT_EQ(second.status, RunStatus::kSucceeded);

@@ -279,6 +279,16 @@ class ControlledStore final : public Store {
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override {
     return real_.delete_terminal_runs(ids);
   }
+  Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     int limit) override {
+    return real_.open_coroutines(functions, limit);
+  }
+  Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
+    return real_.repair_coroutine(repair);
+  }
+  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
+    return real_.call_actions(call_id);
+  }
 
  private:
   Store& real_;
@@ -361,6 +371,26 @@ class SchedulerTest : public ::testing::Test {
                        [ids](auto result, DispatchRelease) { ids->set_value(std::move(result)); });
     if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
       return Status(Code::kDeadlineExceeded, "the dispatch was never answered");
+    }
+    return future.get();
+  }
+
+  // A dispatch whose answer is not out yet: its calls wait in the AnswerGate
+  // until `release` is written (or dropped).
+  struct Unanswered {
+    std::vector<std::string> ids;
+    DispatchRelease release;
+  };
+  Unanswered dispatch_unanswered(Scheduler& scheduler, std::vector<NewCall> calls) {
+    auto answered = std::make_shared<std::promise<Unanswered>>();
+    auto future = answered->get_future();
+    scheduler.dispatch(std::move(calls), [answered](auto ids, DispatchRelease release) {
+      EXPECT_TRUE(ids.is_ok()) << ids.status().message();
+      answered->set_value({ids.is_ok() ? *ids : std::vector<std::string>{}, std::move(release)});
+    });
+    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      ADD_FAILURE() << "the dispatch was never answered";
+      return {};
     }
     return future.get();
   }

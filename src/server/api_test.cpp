@@ -71,7 +71,7 @@ class GatedExecutor {
   bool received_first_ = false;
   bool released_ = false;
   std::thread first_;
-  WorkQueue rest_{1, 16};
+  WorkQueue<> rest_{1, 16};
 };
 
 class ApiTest : public ::testing::Test {
@@ -164,7 +164,7 @@ TEST_F(ApiTest, ABigDispatchBeingDecodedDoesNotHoldUpARequestOnAnotherConnection
 }
 
 TEST_F(ApiTest, ADispatchOverTheLimitIsRefusedWholeNamingTheLimit) {
-  WorkQueue queue(1, 4);
+  WorkQueue<> queue(1, 4);
   serve([&](std::function<void()> job) { return queue.post(std::move(job)); });
   http::Client client;
   auto response =
@@ -195,7 +195,7 @@ TEST(WorkQueue, RefusesJobsBeyondItsBoundAndRunsTheOthers) {
   int started = 0;
   int ran = 0;
   {
-    WorkQueue queue(1, 2);
+    WorkQueue<> queue(1, 2);
     auto job = [&] {
       std::unique_lock lock(mutex);
       ++started;
@@ -218,6 +218,33 @@ TEST(WorkQueue, RefusesJobsBeyondItsBoundAndRunsTheOthers) {
     changed.notify_all();
   }
   EXPECT_EQ(ran, 3) << "the queued jobs ran before the queue was destroyed";
+}
+
+// StoreWorkers' way: each thread makes its own context (a store connection)
+// once, on that thread, and every job it runs gets it.
+TEST(WorkQueue, GivesEachJobTheContextItsThreadMadeOnce) {
+  std::mutex mutex;
+  std::vector<std::thread::id> made_on;
+  std::vector<std::pair<std::thread::id, int>> seen;
+  {
+    WorkQueue<int> queue(1, 8, "test-context", [&] {
+      std::lock_guard lock(mutex);
+      made_on.push_back(std::this_thread::get_id());
+      return 41;
+    });
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(queue.post(WorkQueue<int>::Job([&](int& context) {
+        std::lock_guard lock(mutex);
+        seen.emplace_back(std::this_thread::get_id(), ++context);
+      })));
+    }
+  }
+  ASSERT_EQ(made_on.size(), 1u);
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(seen[i].first, made_on[0]) << "made on the thread that runs the jobs";
+    EXPECT_EQ(seen[i].second, 42 + i) << "the same context, kept between jobs";
+  }
 }
 
 constexpr Micros kNow = 1'700'000'000LL * kMicrosPerSecond;

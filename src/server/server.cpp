@@ -59,7 +59,7 @@ struct Server::Parts {
   std::unique_ptr<Store> store;
   std::unique_ptr<engine::Scheduler> scheduler;
   std::unique_ptr<HttpEndpointClient> client;
-  std::unique_ptr<WorkQueue> decoder;  // decodes Dispatch requests off the I/O thread
+  std::unique_ptr<WorkQueue<>> decoder;  // decodes Dispatch requests off the I/O thread
   std::unique_ptr<Api> api;
   std::unique_ptr<JournalApi> journal;
   std::unique_ptr<Extension> extension;
@@ -122,8 +122,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   parts->scheduler = std::make_unique<engine::Scheduler>(*parts->store, SystemClock::instance(),
                                                          *parts->client, config.scheduler);
   // Two threads: the decoding of one huge Dispatch never holds up the others.
-  parts->decoder = std::make_unique<WorkQueue>(2, 64);
-  WorkQueue* decoder = parts->decoder.get();
+  parts->decoder = std::make_unique<WorkQueue<>>(2, 64, "ratchet-decode");
+  WorkQueue<>* decoder = parts->decoder.get();
   parts->api = std::make_unique<Api>(
       *parts->scheduler, SystemClock::instance(), config.api,
       [decoder](std::function<void()> job) { return decoder->post(std::move(job)); });

@@ -57,10 +57,12 @@ class PgTestDatabase {
   } while (0)
 
 // In a test body or SetUp: RATCHET_REQUIRE_PG, then a fresh database in `db`
-// (a std::optional<PgTestDatabase>).
+// (a std::optional<PgTestDatabase>). One statement, so that an `if` without
+// braces takes all of it (two statements once ran every jobs test on
+// PostgreSQL whenever RATCHET_TEST_PG was set, and failed JobsFaults).
 #define RATCHET_OPEN_PG_DATABASE(db)                              \
-  RATCHET_REQUIRE_PG();                                           \
   do {                                                            \
+    RATCHET_REQUIRE_PG();                                         \
     auto created_ = ::ratchet::testing::PgTestDatabase::create(); \
     ASSERT_TRUE(created_.is_ok()) << created_.status().message(); \
     (db).emplace(std::move(*created_));                           \

@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 
 #include "http/client.hpp"
 #include "protocol/connect.hpp"
@@ -69,14 +68,14 @@ class ServerControl : public ::testing::Test {
   }
   // Waits (bounded) until the call's first attempt failed and its retry waits.
   bool wait_for_backoff(const std::string& id) {
-    for (auto deadline = std::chrono::steady_clock::now() + 30s;
-         std::chrono::steady_clock::now() < deadline;) {
-      auto history = status_of(id)["history"];
-      if (history.is_array() && !history.empty() && history[0]["outcome"] == "retry") return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+    return testing::eventually(
+        [&] {
+          auto history = status_of(id)["history"];
+          return history.is_array() && !history.empty() && history[0]["outcome"] == "retry";
+        },
+        30s);
   }
+
   Result<http::Response> get_metrics(std::optional<std::string> authorization) {
     http::Request request;
     request.method = "GET";

@@ -38,23 +38,13 @@ namespace pb = dispatch::sdk::v1;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::ApiClient;
+using testing::eventually;
 using testing::make_call;
 using testing::ServerProcess;
 using testing::ServerSettings;
 using testing::TempDir;
 using testing::TestEndpoint;
 using Steady = std::chrono::steady_clock;
-
-// Polls `done` until it holds or `bound` passes (events with no notification
-// of their own: requests at the endpoint, a process exiting, a log line).
-template <typename Done>
-bool eventually(Done done, std::chrono::milliseconds bound) {
-  for (auto deadline = Steady::now() + bound; Steady::now() < deadline;) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
 
 int count_of(const std::string& text, const std::string& needle) {
   int n = 0;

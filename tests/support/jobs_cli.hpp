@@ -33,6 +33,7 @@ namespace ratchet::jobs_test {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Env;
+using testing::eventually;
 using testing::Process;
 using testing::ProcessResult;
 using namespace std::chrono_literals;
@@ -97,17 +98,6 @@ inline std::vector<int> live_group_members(int pgid, long long started_since = 0
     }
   }
   return members;
-}
-
-// Polls `condition` every few milliseconds until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 // Whether the group has ended: a group recorded LOST is SIGKILLed, and a

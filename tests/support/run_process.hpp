@@ -6,12 +6,27 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace ratchet::testing {
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes:
+// for events that send no notification of their own (a process exiting, a
+// request at an endpoint, a log line).
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 using Env = std::vector<std::pair<std::string, std::string>>;
 
