@@ -662,17 +662,7 @@ Result<std::vector<std::string>> CallTx::expire(const CallEnd& end, int limit) {
   for (int i = 0; i < rows.size(); ++i) {
     std::string id = rows[i].text(0);
     RETURN_IF_ERROR(end_call(id, "FAILED", end));
-    events.push_back(HistoryEvent{id,
-                                  "expired",
-                                  0,
-                                  now_,
-                                  {},
-                                  0,
-                                  end.call_status,
-                                  "failed",
-                                  end.error ? end.error->message : "",
-                                  0,
-                                  0});
+    events.push_back(records::expired_event(id, end, now_));
     RETURN_IF_ERROR(deliver_to_parent(id));
     ids.push_back(std::move(id));
   }

@@ -130,6 +130,20 @@ CallAction cancelled_action(const std::string& call, const std::string& root,
                                  : "ended CANCELLED with its ancestor " + root};
 }
 
+HistoryEvent expired_event(const std::string& call, const CallEnd& end, Micros now) {
+  return HistoryEvent{call,
+                      "expired",
+                      0,
+                      now,
+                      {},
+                      0,
+                      end.call_status,
+                      "failed",
+                      end.error ? end.error->message : "",
+                      0,
+                      0};
+}
+
 CallAction retried_now_action(const std::string& call, const std::string& actor) {
   return CallAction{call, 0, actor, "retry-now", "the rest of its retry backoff skipped"};
 }

@@ -65,6 +65,8 @@ std::string history_detail(const std::string& detail);
 CallEnd cancelled_end(const std::string& call, const std::string& root, const std::string& actor);
 CallAction cancelled_action(const std::string& call, const std::string& root,
                             const std::string& actor);
+// The history event of a call that expired at `now`, ending with `end`.
+HistoryEvent expired_event(const std::string& call, const CallEnd& end, Micros now);
 // The action of a retry now.
 CallAction retried_now_action(const std::string& call, const std::string& actor);
 // Why call `id` in `phase` cannot be repaired now (Store::repair_coroutine), or OK.

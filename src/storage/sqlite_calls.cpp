@@ -639,17 +639,7 @@ Result<std::vector<std::string>> SqliteCallTransaction::expire(const CallEnd& en
   std::vector<HistoryEvent> events;
   for (const auto& id : ids) {
     RETURN_IF_ERROR(end_call(id, "FAILED", end));
-    events.push_back(HistoryEvent{id,
-                                  "expired",
-                                  0,
-                                  now_,
-                                  {},
-                                  0,
-                                  end.call_status,
-                                  "failed",
-                                  end.error ? end.error->message : "",
-                                  0,
-                                  0});
+    events.push_back(records::expired_event(id, end, now_));
     RETURN_IF_ERROR(deliver_to_parent(id));
   }
   RETURN_IF_ERROR(record_history(events));
