@@ -195,9 +195,20 @@ CREATE TABLE call_actions (
 CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations{kVersion1,   kVersion2,         kCallMaxAttempts,
-                                                 kJobLineage, kDashboardIndexes, kErrorBytes,
-                                                 kCallActions};
+// Journal deltas, as SQLite's (schema.cpp): one row per Poll after the first.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision BIGINT NOT NULL,
+  delta    BYTEA NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 8> kMigrations{kVersion1,    kVersion2,         kCallMaxAttempts,
+                                                 kJobLineage,  kDashboardIndexes, kErrorBytes,
+                                                 kCallActions, kCoroutineDeltas};
 
 }  // namespace
 

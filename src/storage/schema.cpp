@@ -189,9 +189,23 @@ CREATE TABLE call_actions (
 CREATE INDEX call_actions_by_call ON call_actions (call_id, at);
 )sql";
 
-constexpr std::array<const char*, 8> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
-                                                 kErrorBytes,       kCallActions};
+// Journal deltas (protocol/journal_delta.hpp): a C++ coroutine's Polls after
+// the first carry what changed, appended here one row per Poll, so that a
+// step writes a few hundred bytes however long the coroutine has run. The base
+// they apply to stays in coroutine_states, with its revision.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  delta    BLOB NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 9> kMigrations{
+    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts,
+    kJobLineage, kErrorBytes, kCallActions, kCoroutineDeltas};
 
 }  // namespace
 
