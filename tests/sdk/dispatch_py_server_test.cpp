@@ -36,10 +36,12 @@ class OnDispatchPyServer : public ::testing::Test {
  protected:
   void SetUp() override {
     // setup.sh prints the exports that make dispatch-py importable (it builds its C
-    // extension in the directory it is given): let bash evaluate them.
-    std::string command = std::string("eval \"$(bash ") + INTEROP_SETUP + " " +
-                          DISPATCH_PY_WORK_DIR + ")\" && exec \"$DISPATCH_PY\" " +
-                          DISPATCH_PY_TEST_SERVER;
+    // extension in the directory it is given): let bash evaluate them. Tests run
+    // in parallel share that directory: one builds while the others wait (flock).
+    std::string work_dir = DISPATCH_PY_WORK_DIR;
+    std::string command = "mkdir -p " + work_dir + " && eval \"$(flock " + work_dir +
+                          "/.setup.lock bash " + INTEROP_SETUP + " " + work_dir +
+                          ")\" && exec \"$DISPATCH_PY\" " + DISPATCH_PY_TEST_SERVER;
     service_.emplace(testing::Process::spawn({"bash", "-c", command}));
     bool listening = service_->read_stdout_until("\n", 120s);
     std::smatch match;
