@@ -75,4 +75,16 @@ Result<std::string> assemble_journal(const std::string& base,
   return any.SerializeAsString();
 }
 
+std::string broken_journal_state(const std::string& reason) {
+  google::protobuf::Any any;
+  any.set_type_url(std::string(kBrokenJournalType));
+  any.set_value(reason);
+  return any.SerializeAsString();
+}
+
+std::string assemble_or_broken(const std::string& base, const std::vector<std::string>& deltas) {
+  auto whole = assemble_journal(base, deltas);
+  return whole.is_ok() ? std::move(*whole) : broken_journal_state(whole.status().message());
+}
+
 }  // namespace ratchet::protocol

@@ -50,4 +50,14 @@ Status normalize_journal(::ratchet::sdk::v1::Journal& journal);
 Result<std::string> assemble_journal(const std::string& base,
                                      const std::vector<std::string>& deltas);
 
+// What a resume carries when the deltas an SDK sent do not assemble (only a
+// broken or hostile SDK sends such): an Any of this type, its value the
+// reason. The C++ SDK answers it INCOMPATIBLE_STATE, so the call restarts from
+// its input, as for any state it cannot resume, instead of blocking the store.
+inline constexpr std::string_view kBrokenJournalType =
+    "type.googleapis.com/ratchet.sdk.v1.BrokenJournal";
+std::string broken_journal_state(const std::string& reason);
+// assemble_journal, or broken_journal_state with why it failed.
+std::string assemble_or_broken(const std::string& base, const std::vector<std::string>& deltas);
+
 }  // namespace ratchet::protocol

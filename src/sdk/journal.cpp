@@ -130,6 +130,10 @@ bool is_delta(const google::protobuf::Any& state) {
 
 Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
   jv1::Journal journal;
+  if (state.type_url() == protocol::kBrokenJournalType) {
+    return invalid_argument("the server could not assemble the coroutine journal: " +
+                            std::string(state.value()));
+  }
   if (!state.Is<jv1::Journal>()) {
     return invalid_argument("the coroutine state is a " + std::string(state.type_url()) +
                             ", not a Ratchet C++ journal");

@@ -142,5 +142,16 @@ TEST(JournalDeltas, WithoutAFrameCacheEveryPollCarriesTheWholeJournal) {
   EXPECT_EQ(unpacked(answer.exit().result().output()), 6);
 }
 
+TEST(JournalDeltas, AJournalTheServerCouldNotAssembleIsIncompatibleState) {
+  Counter counter;
+  auto answer = run(counter.dispatch, first_run("count", 3));
+  google::protobuf::Any broken;
+  ASSERT_TRUE(broken.ParseFromString(protocol::broken_journal_state("step 9 past the end")));
+  answer = run(counter.dispatch, resume_with_deltas(broken, 1));
+  EXPECT_EQ(answer.status(), pb::STATUS_INCOMPATIBLE_STATE);
+  EXPECT_NE(answer.exit().result().error().message().find("could not assemble"), std::string::npos)
+      << answer.exit().result().error().message();
+}
+
 }  // namespace
 }  // namespace ratchet

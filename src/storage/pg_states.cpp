@@ -17,6 +17,17 @@ Result<std::uint64_t> latest_revision(Connection& db, const std::string& id) {
   return static_cast<std::uint64_t>(rows[0].int64(0));
 }
 
+Result<std::vector<std::string>> deltas_of(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   db.query("SELECT delta FROM coroutine_deltas WHERE call_id = $1 ORDER BY "
+                            "revision",
+                            Params().add(id)));
+  std::vector<std::string> deltas;
+  deltas.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) deltas.push_back(rows[i].text(0));
+  return deltas;
+}
+
 Status drop_deltas(Connection& db, const std::string& id) {
   return db.run("DELETE FROM coroutine_deltas WHERE call_id = $1", Params().add(id)).status();
 }
@@ -60,7 +71,8 @@ Result<std::string> state_to_send(Connection& db, const std::string& id, std::st
                                          Params().add(id)));
     if (!rows.empty()) return rows[0].text(0);
   }
-  return with_deltas(db, id, std::move(base));
+  ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
+  return protocol::assemble_or_broken(base, deltas);
 }
 
 Result<std::optional<std::string>> load_state(Connection& db, const std::string& id,
@@ -73,13 +85,7 @@ Result<std::optional<std::string>> load_state(Connection& db, const std::string&
 }
 
 Result<std::string> with_deltas(Connection& db, const std::string& id, std::string base) {
-  ASSIGN_OR_RETURN(Rows rows,
-                   db.query("SELECT delta FROM coroutine_deltas WHERE call_id = $1 ORDER BY "
-                            "revision",
-                            Params().add(id)));
-  std::vector<std::string> deltas;
-  deltas.reserve(static_cast<std::size_t>(rows.size()));
-  for (int i = 0; i < rows.size(); ++i) deltas.push_back(rows[i].text(0));
+  ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
   return protocol::assemble_journal(base, deltas);
 }
 

@@ -102,7 +102,9 @@ JobRecord new_job(const JobRequest& request, std::string id, Micros now) {
 }
 
 std::optional<std::string> refuse_delta(const PollState& state, std::uint64_t latest) {
-  if (!state.delta || (latest == state.base_revision && state.revision == latest + 1)) {
+  // A delta applies to a C++ journal the store holds (revision 1 or later).
+  if (!state.delta ||
+      (latest != 0 && latest == state.base_revision && state.revision == latest + 1)) {
     return std::nullopt;
   }
   return "a journal delta from revision " + std::to_string(state.base_revision) + " to " +

@@ -30,6 +30,21 @@ Result<std::uint64_t> latest_revision(Database& db, const std::string& id) {
   return revision;
 }
 
+Result<std::vector<std::string>> deltas_of(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT delta FROM coroutine_deltas WHERE call_id = ?1 "
+                              "ORDER BY revision"));
+  query->bind(1, id);
+  std::vector<std::string> deltas;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    deltas.push_back(query->text(0));
+  }
+  query->reset();
+  return deltas;
+}
+
 Status drop_deltas(Database& db, const std::string& id) {
   ASSIGN_OR_RETURN(Statement * drop, db.prepare("DELETE FROM coroutine_deltas WHERE call_id = ?1"));
   drop->bind(1, id);
@@ -82,22 +97,12 @@ Result<std::optional<std::string>> load_state(Database& db, const std::string& i
   ASSIGN_OR_RETURN(auto base,
                    one_blob(db, "SELECT state FROM coroutine_states WHERE call_id = ?1", id));
   if (!base) return base;
-  ASSIGN_OR_RETURN(std::string whole, with_deltas(db, id, std::move(*base)));
-  return std::optional<std::string>(std::move(whole));
+  ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
+  return std::optional<std::string>(protocol::assemble_or_broken(*base, deltas));
 }
 
 Result<std::string> with_deltas(Database& db, const std::string& id, std::string base) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT delta FROM coroutine_deltas WHERE call_id = ?1 "
-                              "ORDER BY revision"));
-  query->bind(1, id);
-  std::vector<std::string> deltas;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (!row) break;
-    deltas.push_back(query->text(0));
-  }
-  query->reset();
+  ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
   return protocol::assemble_journal(base, deltas);
 }
 
