@@ -14,6 +14,9 @@
 namespace ratchet {
 namespace {
 
+// The Poll state of a whole C++ journal of `steps` pending steps, at `revision`.
+PollState whole_journal(std::uint64_t revision, int steps, Micros deadline);
+
 // The call transitions of the Store, on each backend.
 class CallStoreTest : public BackendTest {
  protected:
@@ -36,6 +39,16 @@ class CallStoreTest : public BackendTest {
 
   // How many coroutine states the store holds, read by another connection.
   int stored_states() { return static_cast<int>(number("SELECT COUNT(*) FROM coroutine_states")); }
+
+  // Claims call `id`, suspends it with a whole journal of one step at revision
+  // 1, due now, and claims it again: what that claim took.
+  std::vector<ClaimedCall> suspend_with_whole_journal(const std::string& id) {
+    claim();
+    Micros now = clock_.now();
+    EXPECT_TRUE(apply(
+        [&](CallTransaction& tx) { return tx.suspend(id, 1, whole_journal(1, 1, now), {}, {}); }));
+    return claim();
+  }
 };
 
 RATCHET_ON_BOTH_BACKENDS(CallStoreTest);
@@ -207,7 +220,6 @@ TEST_P(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
 
 namespace jv1 = ::ratchet::sdk::v1;
 
-// The Poll state of a whole journal of `steps` pending steps, at `revision`.
 PollState whole_journal(std::uint64_t revision, int steps, Micros deadline) {
   jv1::Journal journal;
   journal.set_version(2);
@@ -247,11 +259,8 @@ jv1::Journal journal_in(const std::string& state) {
 // came, a retry the whole journal assembled from the base and the deltas.
 TEST_P(CallStoreTest, AJournalDeltaIsEchoedOnTheFirstAttemptAndAssembledOnARetry) {
   std::string id = dispatch(call("parent"));
-  claim();
   Micros now = clock_.now();
-  ASSERT_TRUE(apply(
-      [&](CallTransaction& tx) { return tx.suspend(id, 1, whole_journal(1, 1, now), {}, {}); }));
-  auto first = claim();
+  auto first = suspend_with_whole_journal(id);
   ASSERT_EQ(first.size(), 1u);
   PollState delta = journal_delta(1, 2, now);
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
@@ -285,11 +294,8 @@ TEST_P(CallStoreTest, AJournalDeltaIsEchoedOnTheFirstAttemptAndAssembledOnARetry
 // not stored: the attempt is retried, and the retry carries the whole journal.
 TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
   std::string id = dispatch(call("parent"));
-  claim();
   Micros now = clock_.now();
-  ASSERT_TRUE(apply(
-      [&](CallTransaction& tx) { return tx.suspend(id, 1, whole_journal(1, 1, now), {}, {}); }));
-  auto first = claim();
+  auto first = suspend_with_whole_journal(id);
   ASSERT_EQ(first.size(), 1u);
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
     return tx.suspend(id, first[0].call.lease_epoch, journal_delta(5, 2, now), {call("c", 2)}, {});
@@ -310,11 +316,9 @@ TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetrie
 // which the C++ SDK answers INCOMPATIBLE_STATE.
 TEST_P(CallStoreTest, DeltasThatDoNotAssembleDoNotBlockTheClaim) {
   std::string id = dispatch(call("parent"));
-  claim();
   Micros now = clock_.now();
-  ASSERT_TRUE(apply(
-      [&](CallTransaction& tx) { return tx.suspend(id, 1, whole_journal(1, 1, now), {}, {}); }));
-  auto first = claim();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
   ASSERT_TRUE(apply([&](CallTransaction& tx) {
     return tx.suspend(id, first[0].call.lease_epoch, journal_delta(1, 9, now), {}, {});
   }));
