@@ -745,8 +745,9 @@ INSTANTIATE_TEST_SUITE_P(Stores, DeltaProcesses, ::testing::Values("sqlite", "po
 // Poll since: nothing was rewritten whole.
 TEST_P(DeltaProcesses, TenThousandStepsCompleteAndTheStoreAppendsDeltas) {
 #ifdef __SANITIZE_ADDRESS__
-  // A step under the sanitizers costs several times more (15 ms on PostgreSQL
-  // on a loaded CI machine): fewer steps keep the CI run within its budget.
+  // A step under the sanitizers costs several times more (a release build
+  // took 15 ms a step on PostgreSQL on a loaded machine here): fewer steps
+  // keep the CI run within its budget.
   constexpr int kSteps = 2'000;
 #else
   constexpr int kSteps = 10'000;
