@@ -203,9 +203,20 @@ ALTER TABLE instances ADD COLUMN pid BIGINT;
 ALTER TABLE instances ADD COLUMN pid_start BIGINT;
 )sql";
 
-constexpr std::array<const char*, 8> kMigrations{kVersion1,    kVersion2,         kCallMaxAttempts,
+// Journal deltas, as SQLite's (schema.cpp): one row per Poll after the first.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision BIGINT NOT NULL,
+  delta    BYTEA NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 9> kMigrations{kVersion1,    kVersion2,         kCallMaxAttempts,
                                                  kJobLineage,  kDashboardIndexes, kErrorBytes,
-                                                 kCallActions, kInstanceIdentity};
+                                                 kCallActions, kInstanceIdentity, kCoroutineDeltas};
 
 }  // namespace
 

@@ -204,9 +204,23 @@ CREATE TABLE instances (
 CREATE INDEX calls_leased_by ON runs (lease_owner) WHERE phase = 'LEASED';
 )sql";
 
-constexpr std::array<const char*, 9> kMigrations{kVersion1,         kVersion2,        kVersion3,
-                                                 kDashboardIndexes, kCallMaxAttempts, kJobLineage,
-                                                 kErrorBytes,       kCallActions,     kInstances};
+// Journal deltas (protocol/journal_delta.hpp): a C++ coroutine's Polls after
+// the first carry what changed, appended here one row per Poll, so that a
+// step writes a few hundred bytes however long the coroutine has run. The base
+// they apply to stays in coroutine_states, with its revision.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  delta    BLOB NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 10> kMigrations{
+    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts,
+    kJobLineage, kErrorBytes, kCallActions, kInstances,        kCoroutineDeltas};
 
 }  // namespace
 
