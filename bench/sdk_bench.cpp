@@ -17,12 +17,18 @@
 // is when the coroutine got past its sleep minus when it first reached it
 // and the duration. It prints figures; it asserts nothing.
 //
-// usage: sdk_bench [--quick]
+// Last, the long coroutine (issue 14, "no step ceiling"): one coroutine of
+// --long-steps sequential steps (100,000 by default) with the frame cache, and
+// the p50 of its first 100 and last 100 steps: a step late in a long run
+// should cost what an early one does. --long-steps 0 skips it.
+//
+// usage: sdk_bench [--quick] [--long-steps N]
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -67,9 +73,14 @@ ratchet::Options endpoint_options(std::uint16_t server_port, const std::string& 
   return o;
 }
 
+struct Run {
+  Figures figures;
+  std::vector<double> per_step;  // ms, step 2 .. N
+};
+
 // One run of the N-step coroutine with the given cache size.
-Figures run_steps(std::uint16_t server_port, const std::string& public_key, std::size_t cache,
-                  int steps) {
+Run run_steps(std::uint16_t server_port, const std::string& public_key, std::size_t cache,
+              int steps) {
   ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, cache));
   auto work = dispatch.function("work", [](int i) { return i; });
   auto coroutine = dispatch.function("steps", [&](int n) -> ratchet::Task<long long> {
@@ -105,7 +116,7 @@ Figures run_steps(std::uint16_t server_port, const std::string& public_key, std:
   f.first_tenth = median(per_step, 0, tenth);
   f.last_tenth = median(per_step, per_step.size() - tenth, per_step.size());
   dispatch.stop();
-  return f;
+  return Run{f, std::move(per_step)};
 }
 
 // Floor: one plain call at a time through the server (dispatch, run, Wait).
@@ -190,7 +201,19 @@ std::vector<double> sleep_lateness(std::uint16_t server_port, const std::string&
 }
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  bool quick = false;
+  int long_steps = 100'000;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--long-steps" && i + 1 < argc) {
+      long_steps = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: sdk_bench [--quick] [--long-steps N]\n");
+      return 2;
+    }
+  }
   const int steps = quick ? 200 : 1000;
 
   std::string dir = "/tmp/ratchet-sdk-bench-" + std::to_string(getpid());
@@ -210,8 +233,8 @@ int main(int argc, char** argv) {
   std::uint16_t port = (*server)->port();
 
   auto plain = plain_calls(port, public_key, quick ? 100 : 300);
-  Figures cached = run_steps(port, public_key, 1024, steps);
-  Figures replayed = run_steps(port, public_key, 0, steps);
+  Figures cached = run_steps(port, public_key, 1024, steps).figures;
+  Figures replayed = run_steps(port, public_key, 0, steps).figures;
 
   std::printf("%d sequential steps, ms per step   %10s %10s %12s %12s %9s\n", steps, "p50", "p99",
               "p50 first10%", "p50 last10%", "total s");
@@ -239,6 +262,17 @@ int main(int argc, char** argv) {
               base_ms + 10 * (sleepers - 1), "p50", "p99", "max");
   std::printf("%-36s %8.2f %8.2f %8.2f\n", "wake-up lateness, ms", percentile(lateness, 0.5),
               percentile(lateness, 0.99), percentile(lateness, 1.0));
+
+  if (long_steps >= 201) {
+    Run run = run_steps(port, public_key, 1024, long_steps);
+    const auto& v = run.per_step;
+    double first = median(v, 0, 100);
+    double last = median(v, v.size() - 100, v.size());
+    std::printf("\none coroutine of %d steps, ms per step  %10s %10s %8s %9s\n", long_steps,
+                "p50 first", "p50 last", "last/1st", "total s");
+    std::printf("%-36s %10.3f %10.3f %8.2f %9.1f\n", "100 steps, with the frame cache", first,
+                last, last / first, run.figures.total_s);
+  }
 
   (*server)->stop();
   std::filesystem::remove_all(dir);

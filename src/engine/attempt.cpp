@@ -4,6 +4,7 @@
 
 #include "dispatch/sdk/v1/function.pb.h"
 #include "protocol/connect.hpp"
+#include "protocol/journal_delta.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -82,7 +83,13 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
   t.status = DispatchStatus::kOk;
   if (poll.has_typed_coroutine_state()) {
     t.poll.member = pb::Poll::kTypedCoroutineStateFieldNumber;
-    poll.typed_coroutine_state().SerializeToString(&t.poll.state);
+    const auto& state = poll.typed_coroutine_state();
+    state.SerializeToString(&t.poll.state);
+    if (auto revision = protocol::state_revision(state.type_url(), state.value())) {
+      t.poll.delta = revision->delta;
+      t.poll.revision = revision->revision;
+      t.poll.base_revision = revision->base_revision;
+    }
   } else {
     t.poll.member = pb::Poll::kCoroutineStateFieldNumber;
     t.poll.state = poll.coroutine_state();
@@ -206,7 +213,8 @@ std::string build_run_request(const ClaimedCall& claimed) {
     return request.SerializeAsString();
   }
   pb::PollResult* poll = request.mutable_poll_result();
-  poll->set_arrival_order(true);  // claim() lists a call's inbox by arrival
+  poll->set_arrival_order(true);   // claim() lists a call's inbox by arrival
+  poll->set_journal_deltas(true);  // the store keeps them (PollState::delta)
   if (call.poll->member == pb::Poll::kTypedCoroutineStateFieldNumber) {
     poll->mutable_typed_coroutine_state()->ParseFromString(call.poll->state);
   } else {

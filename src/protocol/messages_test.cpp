@@ -76,7 +76,8 @@ TEST(Messages, HaveTheProtocolsFieldNumbersAndTypes) {
                  {"typed_coroutine_state", 4, "google.protobuf.Any", false, "state"},
                  {"results", 2, "dispatch.sdk.v1.CallResult", true},
                  {"error", 3, "dispatch.sdk.v1.Error"},
-                 {"arrival_order", 100, "bool"}});  // Ratchet's extension
+                 {"arrival_order", 100, "bool"},  // Ratchet's extensions
+                 {"journal_deltas", 101, "bool"}});
   expect_fields(v1::RunRequest::descriptor(),
                 {{"function", 1, "string"},
                  {"input", 2, "google.protobuf.Any", false, "directive"},

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "protocol/journal_delta.hpp"
 #include "protocol/journal_edit.hpp"
 #include "protocol/values.hpp"
 
@@ -69,13 +70,76 @@ google::protobuf::Any encode_journal(const jv1::Journal& journal) {
   return state;
 }
 
+namespace {
+
+std::vector<std::uint64_t> pending_steps(const jv1::Journal& journal, std::uint64_t from,
+                                         const std::vector<std::uint64_t>& before) {
+  std::vector<std::uint64_t> pending;
+  for (std::uint64_t n : before) {
+    if (is_pending(journal.steps(static_cast<int>(n - 1)))) pending.push_back(n);
+  }
+  for (auto n = from; n <= static_cast<std::uint64_t>(journal.steps_size()); ++n) {
+    if (is_pending(journal.steps(static_cast<int>(n - 1)))) pending.push_back(n);
+  }
+  return pending;
+}
+
+jv1::JournalDelta make_delta(const jv1::Journal& journal, const JournalMark& mark) {
+  jv1::JournalDelta delta;
+  delta.set_base_revision(mark.revision);
+  jv1::Journal& changes = *delta.mutable_changes();
+  changes.set_revision(journal.revision());
+  changes.set_completed(journal.completed());
+  changes.set_last_poll_first_step(journal.last_poll_first_step());
+  for (int i = mark.names; i < journal.names_size(); ++i) changes.add_names(journal.names(i));
+  auto& updates = *changes.mutable_step_updates();
+  for (std::uint64_t n : mark.pending) {
+    const jv1::Step& step = journal.steps(static_cast<int>(n - 1));
+    if (!is_pending(step)) updates[n] = step;
+  }
+  for (auto n = mark.steps + 1; n <= static_cast<std::uint64_t>(journal.steps_size()); ++n) {
+    updates[n] = journal.steps(static_cast<int>(n - 1));
+  }
+  return delta;
+}
+
+}  // namespace
+
+JournalMark mark_journal(const jv1::Journal& journal, std::uint64_t revision) {
+  return JournalMark{revision, static_cast<std::size_t>(journal.steps_size()), journal.names_size(),
+                     pending_steps(journal, 1, {})};
+}
+
+google::protobuf::Any encode_state(const jv1::Journal& journal, JournalMark& mark) {
+  google::protobuf::Any state;
+  if (mark.revision == 0) {
+    state.PackFrom(journal);
+  } else {
+    state.PackFrom(make_delta(journal, mark));
+  }
+  mark.pending = pending_steps(journal, mark.steps + 1, mark.pending);
+  mark.steps = static_cast<std::size_t>(journal.steps_size());
+  mark.names = journal.names_size();
+  mark.revision = journal.revision();
+  return state;
+}
+
+bool is_delta(const google::protobuf::Any& state) {
+  return state.type_url() == protocol::kJournalDeltaType;
+}
+
 Result<jv1::Journal> decode_journal(const google::protobuf::Any& state) {
   jv1::Journal journal;
+  if (state.type_url() == protocol::kBrokenJournalType) {
+    return invalid_argument("the server could not assemble the coroutine journal: " +
+                            std::string(state.value()));
+  }
   if (!state.Is<jv1::Journal>()) {
     return invalid_argument("the coroutine state is a " + std::string(state.type_url()) +
                             ", not a Ratchet C++ journal");
   }
   if (!state.UnpackTo(&journal)) return invalid_argument("the coroutine journal does not parse");
+  RETURN_IF_ERROR(protocol::normalize_journal(journal));
   if (journal.version() != kJournalVersion) {
     return invalid_argument("the coroutine journal has version " +
                             std::to_string(journal.version()) + "; this SDK reads version " +

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.hpp"
 #include "dispatch/sdk/v1/poll.pb.h"
@@ -30,6 +31,25 @@ google::protobuf::Any encode_journal(const jv1::Journal& journal);
 // The journal in a PollResult's typed_coroutine_state; kInvalidArgument with a
 // reason when it is not one this SDK can resume.
 Result<jv1::Journal> decode_journal(const google::protobuf::Any& state);
+
+// What the server holds of a journal, as the SDK last sent it or got it: the
+// base a delta is computed on (protocol/journal_delta.hpp). Every change to a
+// journal appends a step or completes a pending one, so a delta is the steps
+// past `steps` and those of `pending` that completed since.
+struct JournalMark {
+  std::uint64_t revision = 0;  // the server's; 0: it takes no delta (send whole journals)
+  std::size_t steps = 0;
+  int names = 0;
+  std::vector<std::uint64_t> pending;  // step numbers
+};
+
+// The mark of `journal` as a whole: the server holds revision `revision` of it.
+JournalMark mark_journal(const jv1::Journal& journal, std::uint64_t revision);
+// The state for a Poll of revision journal.revision(): a JournalDelta on `mark`
+// when mark.revision is set, else the whole journal. Advances `mark` to it.
+google::protobuf::Any encode_state(const jv1::Journal& journal, JournalMark& mark);
+// True when `state` is a delta (which only the process that sent it can resume).
+bool is_delta(const google::protobuf::Any& state);
 
 inline bool is_pending(const jv1::Step& step) {
   return step.outcome_case() == jv1::Step::OUTCOME_NOT_SET;

@@ -384,6 +384,16 @@ pb::RunResponse exit_with_output(const nlohmann::json& output) {
   return response;
 }
 
+// A delta whose frame this process does not hold (it restarted, or another
+// process sent it, or the cache evicted it): only the whole journal can resume
+// the coroutine, and the server sends it with its next attempt.
+pb::RunResponse frame_not_held(const pb::RunRequest& request) {
+  return exit_with_error({CallStatus::kTemporaryError, "JournalNotHeld",
+                          "this process does not hold the coroutine " + request.dispatch_id() +
+                              " that the journal delta continues; the server's next attempt "
+                              "carries the whole journal"});
+}
+
 pb::RunResponse incompatible(std::string message) {
   return exit_with_error(
       {CallStatus::kIncompatibleState, "IncompatibleStateError", std::move(message)});
@@ -482,6 +492,7 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
     context = cache_.take(request.dispatch_id(), state_digest(state));
     if (context) {
       context->info.attempt = static_cast<int>(request.attempt());
+      if (!poll_result.journal_deltas()) context->sent.revision = 0;
       record_results(context->journal, poll_result);
       for (std::size_t i = 0; i < context->count; ++i) {
         detail::settle_sleep(*context, context->first + i);
@@ -493,15 +504,19 @@ pb::RunResponse Runtime::run_coroutine(const detail::FunctionEntry& entry,
       resume(*context, context->resume_at);
       return conclude(std::move(context));
     }
+    if (is_delta(state)) return frame_not_held(request);
     auto journal = decode_journal(state);
     if (!journal.is_ok()) return incompatible(journal.status().message());
     if (journal->function() != request.function()) {
       return incompatible("the coroutine journal belongs to " + journal->function() + ", not " +
                           request.function());
     }
+    JournalMark sent =
+        mark_journal(*journal, poll_result.journal_deltas() ? journal->revision() : 0);
     record_results(*journal, poll_result);
     context = std::make_unique<Context>(call_info(request), endpoint, std::move(*journal),
                                         options_.clock);
+    context->sent = std::move(sent);
   } else {
     cache_.erase(request.dispatch_id());  // a restart from the input
     context =
@@ -595,7 +610,10 @@ pb::RunResponse Runtime::suspend(std::unique_ptr<Context> context) {
   pb::RunResponse response;
   response.set_status(pb::STATUS_OK);
   pb::Poll* poll = response.mutable_poll();
-  *poll->mutable_typed_coroutine_state() = encode_journal(journal);
+  journal.set_revision(journal.revision() + 1);
+  // Without a cache, no frame could continue from a delta.
+  if (cache_.capacity() == 0) context->sent.revision = 0;
+  *poll->mutable_typed_coroutine_state() = encode_state(journal, context->sent);
   for (auto& call : context->new_calls) *poll->add_calls() = std::move(call);
   context->new_calls.clear();
   // Wake on the first result, except for gather (settled or not), which needs them all.

@@ -13,6 +13,11 @@
 //   holds this call's frame, saved with exactly the state the server echoes,
 //   that frame continues where it stopped; otherwise the coroutine runs again
 //   from its input and every recorded step returns at once (replay).
+// - To a server that takes journal deltas (PollResult.journal_deltas: Ratchet's),
+//   a Poll carries only what changed since the revision the server holds; the
+//   server echoes that delta on the next resume, which the cache's frame
+//   continues. A delta without its frame (another process, or evicted) is
+//   answered with a temporary error: the server's retry carries the whole journal.
 #pragma once
 
 #include <chrono>
@@ -54,6 +59,7 @@ class Context {
   CallInfo info;         // ratchet::current() while it runs
   std::string endpoint;  // where the calls it makes run (this service)
   sdk::jv1::Journal journal;
+  sdk::JournalMark sent;  // what the server holds of it, for a delta
   std::uint64_t next_step = 1;
   std::vector<dispatch::sdk::v1::Call> new_calls;  // made since the last Poll
 

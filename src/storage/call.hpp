@@ -72,6 +72,12 @@ struct PollState {
   int min_results = 1;
   int max_results = 1;
   Micros deadline = 0;  // absolute: re-run by then whatever arrived
+  // A C++ journal's revision, and whether `state` is a delta on base_revision
+  // that the store appends (protocol/journal_delta.hpp): it then sends back
+  // this delta on the first attempt after the Poll, the whole journal on others.
+  bool delta = false;
+  std::uint64_t revision = 0;
+  std::uint64_t base_revision = 0;
 };
 
 struct CallRecord {

@@ -1,3 +1,4 @@
+#include <google/protobuf/any.pb.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -5,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "protocol/journal_delta.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/store_test_support.hpp"
@@ -12,6 +14,9 @@
 
 namespace ratchet {
 namespace {
+
+// The Poll state of a whole C++ journal of `steps` pending steps, at `revision`.
+PollState whole_journal(std::uint64_t revision, int steps, Micros deadline);
 
 // The call transitions of the Store, on each backend.
 class CallStoreTest : public BackendTest {
@@ -35,6 +40,16 @@ class CallStoreTest : public BackendTest {
 
   // How many coroutine states the store holds, read by another connection.
   int stored_states() { return static_cast<int>(number("SELECT COUNT(*) FROM coroutine_states")); }
+
+  // Claims call `id`, suspends it with a whole journal of one step at revision
+  // 1, due now, and claims it again: what that claim took.
+  std::vector<ClaimedCall> suspend_with_whole_journal(const std::string& id) {
+    claim();
+    Micros now = clock_.now();
+    EXPECT_TRUE(apply(
+        [&](CallTransaction& tx) { return tx.suspend(id, 1, whole_journal(1, 1, now), {}, {}); }));
+    return claim();
+  }
 };
 
 RATCHET_ON_BOTH_BACKENDS(CallStoreTest);
@@ -200,6 +215,124 @@ TEST_P(CallStoreTest, AFailedAttemptKeepsTheResultsForTheNextOne) {
   auto second = claim();
   ASSERT_EQ(second.size(), 1u);
   ASSERT_EQ(second[0].results.size(), 1u) << "an undelivered result is offered again";
+}
+
+// ---- Journal deltas (protocol/journal_delta.hpp) ----
+
+namespace jv1 = ::ratchet::sdk::v1;
+
+PollState whole_journal(std::uint64_t revision, int steps, Micros deadline) {
+  jv1::Journal journal;
+  journal.set_version(2);
+  journal.set_function("parent");
+  journal.set_revision(revision);
+  for (int i = 0; i < steps; ++i) journal.add_steps()->set_argument_hash(100 + i);
+  google::protobuf::Any any;
+  any.PackFrom(journal);
+  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
+  poll.revision = revision;
+  return poll;
+}
+
+// A delta from `base` that adds step `added` (and changes nothing else).
+PollState journal_delta(std::uint64_t base, std::uint64_t added, Micros deadline) {
+  jv1::JournalDelta delta;
+  delta.set_base_revision(base);
+  delta.mutable_changes()->set_revision(base + 1);
+  (*delta.mutable_changes()->mutable_step_updates())[added].set_argument_hash(100 + added - 1);
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
+  poll.delta = true;
+  poll.revision = base + 1;
+  poll.base_revision = base;
+  return poll;
+}
+
+jv1::Journal journal_in(const std::string& state) {
+  google::protobuf::Any any;
+  jv1::Journal journal;
+  EXPECT_TRUE(any.ParseFromString(state) && any.UnpackTo(&journal)) << "not a journal";
+  return journal;
+}
+
+// A Poll's delta is appended; the first attempt after it carries it back as it
+// came, a retry the whole journal assembled from the base and the deltas.
+TEST_P(CallStoreTest, AJournalDeltaIsEchoedOnTheFirstAttemptAndAssembledOnARetry) {
+  std::string id = dispatch(call("parent"));
+  Micros now = clock_.now();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  PollState delta = journal_delta(1, 2, now);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, first[0].call.lease_epoch, delta, {}, {});
+  }));
+  EXPECT_EQ(number("SELECT COUNT(*) FROM coroutine_deltas"), 1);
+  auto echoed = claim();
+  ASSERT_EQ(echoed.size(), 1u);
+  EXPECT_EQ(echoed[0].call.poll->state, delta.state) << "the first attempt gets the delta back";
+
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, echoed[0].call.lease_epoch, clock_.now(), CallError{"X", "y"});
+  }));
+  auto retried = claim();
+  ASSERT_EQ(retried.size(), 1u);
+  jv1::Journal whole = journal_in(retried[0].call.poll->state);
+  EXPECT_EQ(whole.revision(), 2u);
+  ASSERT_EQ(whole.steps_size(), 2);
+  EXPECT_EQ(whole.steps(1).argument_hash(), 101u);
+  auto shown = store_->coroutine_state(id);
+  ASSERT_TRUE(shown.is_ok() && shown->has_value());
+  EXPECT_EQ(**shown, retried[0].call.poll->state) << "the dashboard reads the whole journal";
+
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(id, retried[0].call.lease_epoch, CallEnd{true, 1, std::string("r"), {}}, {});
+  }));
+  EXPECT_EQ(number("SELECT COUNT(*) FROM coroutine_deltas"), 0);
+}
+
+// A delta on a revision the store does not hold (here 5, where it holds 1) is
+// not stored: the attempt is retried, and the retry carries the whole journal.
+TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
+  std::string id = dispatch(call("parent"));
+  Micros now = clock_.now();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, first[0].call.lease_epoch, journal_delta(5, 2, now), {call("c", 2)}, {});
+  }));
+  EXPECT_EQ(number("SELECT COUNT(*) FROM coroutine_deltas"), 0);
+  CallRecord refused = find(id);
+  EXPECT_EQ(refused.phase, CallPhase::kReady);
+  ASSERT_TRUE(refused.error.has_value());
+  EXPECT_EQ(refused.error->type, "JournalDeltaRefused");
+  auto retried = claim();
+  ASSERT_EQ(retried.size(), 1u) << "the refused Poll's child was not dispatched";
+  EXPECT_EQ(retried[0].call.attempts, 2);
+  EXPECT_EQ(journal_in(retried[0].call.poll->state).steps_size(), 1);
+}
+
+// Deltas that do not assemble (a broken or hostile SDK: a step past the end)
+// do not fail the claim: the resume carries a BrokenJournal with the reason,
+// which the C++ SDK answers INCOMPATIBLE_STATE.
+TEST_P(CallStoreTest, DeltasThatDoNotAssembleDoNotBlockTheClaim) {
+  std::string id = dispatch(call("parent"));
+  Micros now = clock_.now();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, first[0].call.lease_epoch, journal_delta(1, 9, now), {}, {});
+  }));
+  auto echoed = claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.retry(id, echoed[0].call.lease_epoch, clock_.now(), CallError{"X", "y"});
+  }));
+  auto retried = claim();
+  ASSERT_EQ(retried.size(), 1u);
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString(retried[0].call.poll->state));
+  EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
+  EXPECT_NE(any.value().find("step 9"), std::string::npos) << any.value();
 }
 
 TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {

@@ -186,10 +186,11 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
                      count_rows(*source, "SELECT count(*) FROM coroutine_states"));
     ASSIGN_OR_RETURN(auto unlocks, count_rows(*source, "SELECT count(*) FROM job_unlocks"));
     ASSIGN_OR_RETURN(auto actions, count_rows(*source, "SELECT count(*) FROM call_actions"));
+    ASSIGN_OR_RETURN(auto deltas, count_rows(*source, "SELECT count(*) FROM coroutine_deltas"));
     ASSIGN_OR_RETURN(auto history, count_rows(*source, "SELECT count(*) FROM call_history"));
     MigrationProgress state;
-    state.total =
-        counts.runs + counts.call_results + counts.coroutine_states + unlocks + actions + history;
+    state.total = counts.runs + counts.call_results + counts.coroutine_states + unlocks + actions +
+                  deltas + history;
     Status status = target->transaction([&]() -> Status {
       ASSIGN_OR_RETURN(pg::Rows existing, target->query("SELECT count(*) FROM runs"));
       if (existing[0].int64(0) > 0) {
@@ -197,8 +198,8 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
                                    " already holds " + std::to_string(existing[0].int64(0)) +
                                    " runs; migrate into an empty database");
       }
-      for (const char* table :
-           {"runs", "call_results", "coroutine_states", "job_unlocks", "call_actions"}) {
+      for (const char* table : {"runs", "call_results", "coroutine_states", "coroutine_deltas",
+                                "job_unlocks", "call_actions"}) {
         ASSIGN_OR_RETURN(auto columns, shared_columns(*source, *target, table));
         TableCopy copy(*source, *target, table, std::move(columns));
         RETURN_IF_ERROR(copy.run(state, progress));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "storage/pg_states.hpp"
 #include "storage/records.hpp"
 
 namespace ratchet::pg {
@@ -102,10 +103,7 @@ Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& p
 }
 
 Result<std::optional<std::string>> coroutine_state(Connection& db, const std::string& call_id) {
-  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT state FROM coroutine_states WHERE call_id = $1",
-                                       Params().add(call_id)));
-  if (rows.empty()) return std::optional<std::string>();
-  return std::optional<std::string>(rows[0].text(0));
+  return load_state(db, call_id);
 }
 
 Result<HealthCounts> health_counts(Connection& db, Micros now, Micros since) {

@@ -4,6 +4,7 @@
 
 #include "common/ids.hpp"
 #include "storage/pg_repair.hpp"
+#include "storage/pg_states.hpp"
 #include "storage/records.hpp"
 
 namespace ratchet::pg {
@@ -132,8 +133,11 @@ class CallTx final : public PgCallTransaction {
   Status discard_inbox(const std::string& id);
   Status deliver_to_parent(const std::string& id);
   Status wake_if_ready(const std::string& id);
-  Status save_state(const std::string& id, const std::string& state);
-  Status drop_state(const std::string& id);
+  Status drop_state(const std::string& id) { return pg::drop_state(db_, id); }
+  // A delta on a revision the store does not hold: the attempt is retried, and
+  // its retry carries the whole journal. nullopt when `state` is taken.
+  Result<std::optional<bool>> refuse(const std::string& id, std::int64_t epoch,
+                                     const PollState& state);
 
   Connection& db_;
   Micros now_;
@@ -210,7 +214,13 @@ Result<std::vector<ClaimedCall>> CallTx::leased(Rows rows) {
   ordered.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
     ClaimedCall item{read_call(rows[i]), {}};
-    if (item.call.poll) item.call.poll->state = rows[i].text(kClaimStateColumn);
+    if (item.call.poll) {
+      // The first attempt after a Poll goes where the Poll came from, which
+      // holds the journal a delta applies to; any other may go elsewhere.
+      ASSIGN_OR_RETURN(item.call.poll->state,
+                       state_to_send(db_, item.call.id, rows[i].text(kClaimStateColumn),
+                                     item.call.attempts == 1));
+    }
     ordered.emplace_back(rows[i].int64(kClaimStateColumn + 1), std::move(item));
   }
   std::sort(ordered.begin(), ordered.end(),
@@ -391,6 +401,8 @@ Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
 Result<bool> CallTx::suspend(const std::string& id, std::int64_t epoch, const PollState& state,
                              const std::vector<NewCall>& children,
                              const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(auto refused, refuse(id, epoch, state));
+  if (refused) return *refused;
   ASSIGN_OR_RETURN(Rows updated,
                    db_.query("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = $3, "
                              "poll_min = $4, poll_max = $5, poll_deadline = $6, poll_error = NULL, "
@@ -408,7 +420,7 @@ Result<bool> CallTx::suspend(const std::string& id, std::int64_t epoch, const Po
                                  .add(now_)));
   if (updated.empty()) return false;
   std::string root_id = updated[0].text(0);
-  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(save_state(db_, id, state));
   RETURN_IF_ERROR(consume(id, delivered));
   for (NewCall child : children) {
     child.parent_id = id;
@@ -423,6 +435,8 @@ Result<bool> CallTx::suspend(const std::string& id, std::int64_t epoch, const Po
 Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
                                      const PollState& state, const CallError& error,
                                      const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(auto refused, refuse(id, epoch, state));
+  if (refused) return *refused;
   ASSIGN_OR_RETURN(int changed,
                    db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, state_member = $4, "
                            "poll_min = $5, poll_max = $6, poll_deadline = $3, poll_error = $7, "
@@ -438,7 +452,7 @@ Result<bool> CallTx::reject_children(const std::string& id, std::int64_t epoch,
                                .add(records::error_to_json(error))));
   if (changed == 0) return false;
   made_work_ = true;
-  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(save_state(db_, id, state));
   RETURN_IF_ERROR(consume(id, delivered));
   return true;
 }
@@ -484,17 +498,12 @@ Result<bool> CallTx::hold(const std::string& id, std::int64_t epoch, const CallE
   return changed == 1;
 }
 
-Status CallTx::save_state(const std::string& id, const std::string& state) {
-  return db_
-      .run(
-          "INSERT INTO coroutine_states (call_id, state) VALUES ($1, $2) "
-          "ON CONFLICT (call_id) DO UPDATE SET state = excluded.state",
-          Params().add(id).add_bytes(state))
-      .status();
-}
-
-Status CallTx::drop_state(const std::string& id) {
-  return db_.run("DELETE FROM coroutine_states WHERE call_id = $1", Params().add(id)).status();
+Result<std::optional<bool>> CallTx::refuse(const std::string& id, std::int64_t epoch,
+                                           const PollState& state) {
+  ASSIGN_OR_RETURN(auto reason, refuse_delta(db_, id, state));
+  if (!reason) return std::optional<bool>();
+  ASSIGN_OR_RETURN(bool retried, retry(id, epoch, now_, CallError{"JournalDeltaRefused", *reason}));
+  return std::optional<bool>(retried);
 }
 
 Result<std::optional<Micros>> CallTx::next_due() {

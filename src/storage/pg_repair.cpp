@@ -1,6 +1,7 @@
 #include "storage/pg_repair.hpp"
 
 #include "storage/pg_calls.hpp"
+#include "storage/pg_states.hpp"
 #include "storage/records.hpp"
 
 namespace ratchet::pg {
@@ -60,10 +61,9 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");
   }
-  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, *state));
-  RETURN_IF_ERROR(db.run("UPDATE coroutine_states SET state = $2 WHERE call_id = $1",
-                         Params().add(repair.call_id).add_bytes(edited.state))
-                      .status());
+  ASSIGN_OR_RETURN(std::string whole, with_deltas(db, repair.call_id, std::move(*state)));
+  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
+  RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
                          "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
@@ -106,6 +106,9 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
     Row row = rows[i];
     open.push_back(OpenCoroutine{row.text(0), row.text(1), records::parse_phase(row.text(2)),
                                  static_cast<int>(row.optional_int64(3).value_or(0)), row.text(4)});
+  }
+  for (auto& coroutine : open) {
+    ASSIGN_OR_RETURN(coroutine.state, with_deltas(db, coroutine.id, std::move(coroutine.state)));
   }
   return open;
 }

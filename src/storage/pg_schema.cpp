@@ -203,6 +203,18 @@ ALTER TABLE instances ADD COLUMN pid BIGINT;
 ALTER TABLE instances ADD COLUMN pid_start BIGINT;
 )sql";
 
+// Journal deltas, as SQLite's (schema.cpp): one row per Poll after the first.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision BIGINT NOT NULL,
+  delta    BYTEA NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+
 // Fair claims, expiry and each call's history (issue 10): as SQLite's.
 constexpr const char* kHistory = R"sql(
 CREATE INDEX calls_ready_by_queue ON runs (endpoint, function, ready_at) WHERE phase = 'READY';
@@ -224,10 +236,10 @@ CREATE TABLE call_history (
 );
 )sql";
 
-// Main's and engine's migrations come first, issue 10's call history last.
-constexpr std::array<const char*, 9> kMigrations{kVersion1,    kVersion2,         kCallMaxAttempts,
-                                                 kJobLineage,  kDashboardIndexes, kErrorBytes,
-                                                 kCallActions, kInstanceIdentity, kHistory};
+// Main's migrations come first, issue 10's call history last.
+constexpr std::array<const char*, 10> kMigrations{
+    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
+    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory};
 
 }  // namespace
 

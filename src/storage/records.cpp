@@ -148,6 +148,17 @@ CallAction retried_now_action(const std::string& call, const std::string& actor)
   return CallAction{call, 0, actor, "retry-now", "the rest of its retry backoff skipped"};
 }
 
+std::optional<std::string> refuse_delta(const PollState& state, std::uint64_t latest) {
+  // A delta applies to a C++ journal the store holds (revision 1 or later).
+  if (!state.delta ||
+      (latest != 0 && latest == state.base_revision && state.revision == latest + 1)) {
+    return std::nullopt;
+  }
+  return "a journal delta from revision " + std::to_string(state.base_revision) + " to " +
+         std::to_string(state.revision) + ", but the server holds revision " +
+         std::to_string(latest) + ": the next attempt carries the whole journal";
+}
+
 }  // namespace ratchet::records
 
 namespace ratchet {

@@ -71,6 +71,9 @@ HistoryEvent expired_event(const std::string& call, const CallEnd& end, Micros n
 CallAction retried_now_action(const std::string& call, const std::string& actor);
 // Why call `id` in `phase` cannot be repaired now (Store::repair_coroutine), or OK.
 Status check_repairable(const std::string& id, CallPhase phase);
+// Why a store refuses `state` when it holds revision `latest` of the call's
+// journal: a delta applies only to the latest (nullopt: it is taken).
+std::optional<std::string> refuse_delta(const PollState& state, std::uint64_t latest);
 // The record of a job just started (STARTING) by `request` at `now`.
 JobRecord new_job(const JobRequest& request, std::string id, Micros now);
 

@@ -204,6 +204,21 @@ CREATE TABLE instances (
 CREATE INDEX calls_leased_by ON runs (lease_owner) WHERE phase = 'LEASED';
 )sql";
 
+// Journal deltas (protocol/journal_delta.hpp): a C++ coroutine's Polls after
+// the first carry what changed, appended here one row per Poll, so that a
+// step writes a few hundred bytes however long the coroutine has run. The base
+// they apply to stays in coroutine_states, with its revision.
+constexpr const char* kCoroutineDeltas = R"sql(
+CREATE TABLE coroutine_deltas (
+  call_id  TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  delta    BLOB NOT NULL,
+  PRIMARY KEY (call_id, revision)
+);
+ALTER TABLE coroutine_states ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+
 // Fair claims, expiry and each call's history (issue 10). Ready calls are
 // claimed queue by queue (one function at one endpoint); live calls with an
 // expiration are found by it; the history is bounded per call (call.hpp).
@@ -227,11 +242,11 @@ CREATE TABLE call_history (
 ) WITHOUT ROWID;
 )sql";
 
-// Each migration adds to the ones before: main's and engine's come first,
-// issue 10's call history last (tests find migrations by what they add).
-constexpr std::array<const char*, 10> kMigrations{
-    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts,
-    kJobLineage, kErrorBytes, kCallActions, kInstances,        kHistory};
+// Each migration adds to the ones before: main's come first, issue 10's
+// call history last (tests find migrations by what they add).
+constexpr std::array<const char*, 11> kMigrations{
+    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts, kJobLineage,
+    kErrorBytes, kCallActions, kInstances, kCoroutineDeltas, kHistory};
 
 }  // namespace
 

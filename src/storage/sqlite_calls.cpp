@@ -5,6 +5,7 @@
 #include "common/ids.hpp"
 #include "storage/records.hpp"
 #include "storage/sqlite_repair.hpp"
+#include "storage/sqlite_states.hpp"
 
 namespace ratchet::sqlite {
 namespace {
@@ -69,9 +70,11 @@ class SqliteCallTransaction final : public CallTransaction {
   Status discard_inbox(const std::string& id);
   Status deliver_to_parent(const std::string& id);
   Status wake_if_ready(const std::string& id);
-  Status save_state(const std::string& id, const std::string& state);
-  Status drop_state(const std::string& id);
-  Result<std::string> load_state(const std::string& id);
+  Status drop_state(const std::string& id) { return sqlite::drop_state(db_, id); }
+  // A delta on a revision the store does not hold: the attempt is retried, and
+  // its retry carries the whole journal. nullopt when `state` is taken.
+  Result<std::optional<bool>> refuse(const std::string& id, std::int64_t epoch,
+                                     const PollState& state);
 
   Database& db_;
   Micros now_;
@@ -257,7 +260,10 @@ Result<std::vector<ClaimedCall>> SqliteCallTransaction::lease_ids(
     ClaimedCall item{read_call(*lease), {}};
     lease->reset();
     if (item.call.poll) {
-      ASSIGN_OR_RETURN(item.call.poll->state, load_state(id));
+      // The first attempt after a Poll goes where the Poll came from, which
+      // holds the journal a delta applies to; any other may go elsewhere.
+      ASSIGN_OR_RETURN(auto state, load_state(db_, id, item.call.attempts == 1));
+      item.call.poll->state = state.value_or("");
       ASSIGN_OR_RETURN(item.results, waiting_results(id, std::max(1, item.call.poll->max_results)));
     }
     claimed.push_back(std::move(item));
@@ -395,6 +401,8 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
                                             const PollState& state,
                                             const std::vector<NewCall>& children,
                                             const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(auto refused, refuse(id, epoch, state));
+  if (refused) return *refused;
   ASSIGN_OR_RETURN(
       Statement * update,
       db_.prepare("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = ?3, "
@@ -409,7 +417,7 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
   if (!row) return false;
   std::string root_id = update->text(0);
   update->reset();
-  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(save_state(db_, id, state));
   RETURN_IF_ERROR(consume(id, delivered));
   for (NewCall child : children) {
     child.parent_id = id;
@@ -424,6 +432,8 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
 Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::int64_t epoch,
                                                     const PollState& state, const CallError& error,
                                                     const std::vector<std::string>& delivered) {
+  ASSIGN_OR_RETURN(auto refused, refuse(id, epoch, state));
+  if (refused) return *refused;
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, state_member = "
                                "?4, poll_min = ?5, poll_max = ?6, poll_deadline = ?3, "
@@ -433,7 +443,7 @@ Result<bool> SqliteCallTransaction::reject_children(const std::string& id, std::
   update->bind(5, state.min_results).bind(6, state.max_results).bind(7, error_to_json(error));
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
-  RETURN_IF_ERROR(save_state(id, state.state));
+  RETURN_IF_ERROR(save_state(db_, id, state));
   RETURN_IF_ERROR(consume(id, delivered));
   return true;
 }
@@ -473,29 +483,12 @@ Result<bool> SqliteCallTransaction::hold(const std::string& id, std::int64_t epo
   return changed == 1;
 }
 
-Status SqliteCallTransaction::save_state(const std::string& id, const std::string& state) {
-  ASSIGN_OR_RETURN(Statement * save,
-                   db_.prepare("INSERT INTO coroutine_states (call_id, state) VALUES (?1, ?2) "
-                               "ON CONFLICT (call_id) DO UPDATE SET state = excluded.state"));
-  save->bind(1, id).bind_blob(2, state);
-  return save->run().status();
-}
-
-Status SqliteCallTransaction::drop_state(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * drop,
-                   db_.prepare("DELETE FROM coroutine_states WHERE call_id = ?1"));
-  drop->bind(1, id);
-  return drop->run().status();
-}
-
-Result<std::string> SqliteCallTransaction::load_state(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * load,
-                   db_.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
-  load->bind(1, id);
-  ASSIGN_OR_RETURN(bool row, load->step());
-  std::string state = row ? load->text(0) : std::string();
-  load->reset();
-  return state;
+Result<std::optional<bool>> SqliteCallTransaction::refuse(const std::string& id, std::int64_t epoch,
+                                                          const PollState& state) {
+  ASSIGN_OR_RETURN(auto reason, refuse_delta(db_, id, state));
+  if (!reason) return std::optional<bool>();
+  ASSIGN_OR_RETURN(bool retried, retry(id, epoch, now_, CallError{"JournalDeltaRefused", *reason}));
+  return std::optional<bool>(retried);
 }
 
 Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
@@ -747,14 +740,7 @@ Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& 
 }
 
 Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id) {
-  ASSIGN_OR_RETURN(Statement * load,
-                   db.prepare("SELECT state FROM coroutine_states WHERE call_id = ?1"));
-  load->bind(1, call_id);
-  ASSIGN_OR_RETURN(bool row, load->step());
-  std::optional<std::string> state;
-  if (row) state = load->text(0);
-  load->reset();
-  return state;
+  return load_state(db, call_id);
 }
 
 }  // namespace ratchet::sqlite

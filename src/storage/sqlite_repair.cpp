@@ -4,6 +4,7 @@
 
 #include "storage/records.hpp"
 #include "storage/sqlite_calls.hpp"
+#include "storage/sqlite_states.hpp"
 
 namespace ratchet::sqlite {
 namespace {
@@ -60,11 +61,9 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");
   }
-  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, *state));
-  ASSIGN_OR_RETURN(Statement * save,
-                   db.prepare("UPDATE coroutine_states SET state = ?2 WHERE call_id = ?1"));
-  save->bind(1, repair.call_id).bind_blob(2, edited.state);
-  RETURN_IF_ERROR(save->run().status());
+  ASSIGN_OR_RETURN(std::string whole, with_deltas(db, repair.call_id, std::move(*state)));
+  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
+  RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   ASSIGN_OR_RETURN(
       Statement * ready,
@@ -107,6 +106,9 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                       static_cast<int>(query->optional_int64(3).value_or(0)), query->text(4)});
   }
   query->reset();
+  for (auto& coroutine : open) {
+    ASSIGN_OR_RETURN(coroutine.state, with_deltas(db, coroutine.id, std::move(coroutine.state)));
+  }
   return open;
 }
 

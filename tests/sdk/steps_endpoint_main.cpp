@@ -20,6 +20,9 @@
 //   ledger()  a coroutine: local steps "a" and "b", `co_await work(1)`, local
 //             step "c"; each step appends "step <name>" to the --coroutine-log
 //             when its function runs.
+//   big(kb)   work(1), a local step whose value is `kb` KiB (it appends "big"
+//             to the --coroutine-log when it runs), then work(2); returns the
+//             value's length if it came back intact, -1 otherwise.
 //
 // Holds, so that the test kills the process at a known point (each lasts a
 // minute, so that a broken test still ends):
@@ -75,6 +78,15 @@ int usage(const std::string& why) {
 
 using Clock = std::chrono::system_clock;
 
+// `kb` KiB of letters and digits in a pattern, so that a value cut or
+// shifted anywhere differs.
+std::string big_value(int kb) {
+  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string value(static_cast<std::size_t>(kb) * 1024, ' ');
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = kAlphabet[(i * 7 + i / 37) % 36];
+  return value;
+}
+
 // nap and ledger (see the top of this file).
 void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
                              ratchet::Function<int(int)> work) {
@@ -103,6 +115,16 @@ void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
     int w = co_await work(1);  // suspends: the Poll records steps a and b
     int c = co_await logged_step("c");
     co_return a + b + w + c;
+  });
+  dispatch.function("big", [log, work](int kb) -> ratchet::Task<int> {
+    auto make = [&log, kb] {
+      append_line(log, "big");
+      return big_value(kb);
+    };
+    co_await work(1);
+    std::string value = co_await ratchet::step("big", make);
+    co_await work(2);  // suspends: the Poll (a delta) records the big value
+    co_return value == big_value(kb) ? static_cast<int>(value.size()) : -1;
   });
 }
 
