@@ -9,8 +9,8 @@ void RetryLog::retried(const RetryEvent& event, Micros now) {
   if (counts_.empty()) period_start_ = now;
   Counts& counts = counts_[{event.function, event.endpoint}];
   std::string because = event.reason.type + ": " + event.reason.message;
-  if (event.attempt <= 1 && counts.logged < first_lines_) {
-    ++counts.logged;
+  if (event.restart || (event.attempt <= 1 && counts.logged < first_lines_)) {
+    if (!event.restart) ++counts.logged;
     sink_("call " + event.call_id + " (" + event.function + ") attempt " +
           std::to_string(event.attempt) + " " + event.what + ", retrying in " +
           std::to_string(event.delay / kMicrosPerMilli) + " ms: " + because +

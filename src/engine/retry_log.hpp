@@ -1,7 +1,10 @@
 // The scheduler's log lines about retries, aggregated: a flapping endpoint
 // must not flood the log with one line per attempt (thousands a minute).
 //
-// The first failed attempt of a call is logged as it happens, for the first
+// A restart from the call's input (its coroutine's state was incompatible with
+// the code: the SDK's "step N diverged: ...") is rare and is what an operator
+// must see after a deploy: each has a line of its own. Otherwise the first
+// failed attempt of a call is logged as it happens, for the first
 // few calls of each function and endpoint in a period; every later one is
 // counted, and one summary line per function and endpoint ends the period
 // (how many retries of how many calls, and the last reason). What the lines
@@ -28,7 +31,8 @@ struct RetryEvent {
   int attempt = 0;
   std::string what;  // "failed", or "answered ..., restarting from its input"
   CallError reason;
-  Micros delay = 0;  // until the next attempt
+  Micros delay = 0;      // until the next attempt
+  bool restart = false;  // from the call's input, not a retry of the same state
 };
 
 class RetryLog {

@@ -40,6 +40,29 @@ TEST(RetryLog, LogsFirstFailuresThenOneSummaryPerPeriodInsteadOfALinePerRetry) {
   EXPECT_EQ(log.next_flush(), std::nullopt);
 }
 
+TEST(RetryLog, EveryRestartFromTheInputHasALineOfItsOwn) {
+  std::vector<std::string> lines;
+  RetryLog log(30 * kMicrosPerSecond, 1, [&](const std::string& line) { lines.push_back(line); });
+  log.retried(failure("a", 1), 0);  // uses the one first line of the period
+  RetryEvent diverged{"a",
+                      "fetch",
+                      "http://a",
+                      2,
+                      "answered INCOMPATIBLE_STATE, restarting from its input",
+                      CallError{"INCOMPATIBLE_STATE", "step 5 diverged: the code now calls work"},
+                      50 * kMicrosPerMilli,
+                      true};
+  log.retried(diverged, kMicrosPerSecond);
+  diverged.call_id = "b";
+  log.retried(diverged, kMicrosPerSecond);
+  ASSERT_EQ(lines.size(), 3u) << "a restart is never only counted";
+  EXPECT_NE(lines[1].find("call a (fetch) attempt 2 answered INCOMPATIBLE_STATE, restarting from "
+                          "its input, retrying in 50 ms: INCOMPATIBLE_STATE: step 5 diverged"),
+            std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[2].find("call b (fetch)"), std::string::npos) << lines[2];
+}
+
 TEST(RetryLog, NothingToSayMeansNoSummaryAndNoTimer) {
   std::vector<std::string> lines;
   RetryLog log(30 * kMicrosPerSecond, 5, [&](const std::string& line) { lines.push_back(line); });

@@ -201,7 +201,7 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
         turn.retries.push_back(RetryEvent{
             call.id, call.function, call.endpoint, call.attempts,
             retry ? "failed" : "answered " + t.reason.type + ", restarting from its input",
-            t.reason, ready_at - now});
+            t.reason, ready_at - now, !retry});
       }
       return Status::ok();
     }
