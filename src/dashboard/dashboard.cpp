@@ -44,8 +44,8 @@ http::Response error_response(const Status& status) { return server::connect_err
 
 http::Response not_implemented(const std::string& what) {
   return json_response(501, {{"code", "unimplemented"},
-                             {"message", what + " arrives with the scheduler's cancellation "
-                                                "and retry-now (issue 10)"}});
+                             {"message", what + " is not wired to the dashboard yet: use ratchet "
+                                                "cancel or ratchet retry --job-id"}});
 }
 
 http::Response asset_response(std::string_view name) {
