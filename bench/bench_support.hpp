@@ -38,8 +38,8 @@ inline std::unique_ptr<http::Server> start_endpoint(
       options, [answer = std::move(answer)](http::Request request, http::Responder responder) {
         pb::RunRequest run;
         run.ParseFromString(request.body);
-        responder.send(http::Response::with_body(200, "application/proto",
-                                                 answer(run).SerializeAsString()));
+        responder.send(
+            http::Response::with_body(200, "application/proto", answer(run).SerializeAsString()));
       });
   if (!server.is_ok()) {
     std::fprintf(stderr, "endpoint: %s\n", server.status().message().c_str());

@@ -179,8 +179,8 @@ struct Bench {
   http::Client client;
 
   bool start() {
-    endpoint =
-        start_endpoint([this](const pb::RunRequest& run) { return handle(run, endpoint_url, seen); });
+    endpoint = start_endpoint(
+        [this](const pb::RunRequest& run) { return handle(run, endpoint_url, seen); });
     endpoint_url = "http://127.0.0.1:" + std::to_string(endpoint->port());
     dir = "/tmp/ratchet-load-bench-" + std::to_string(getpid());
     std::filesystem::remove_all(dir);

@@ -270,8 +270,8 @@ int main(int argc, char** argv) {
     double last = median(v, v.size() - 100, v.size());
     std::printf("\none coroutine of %d steps, ms per step  %10s %10s %8s %9s\n", long_steps,
                 "p50 first", "p50 last", "last/1st", "total s");
-    std::printf("%-36s %10.3f %10.3f %8.2f %9.1f\n", "100 steps, with the frame cache", first,
-                last, last / first, run.figures.total_s);
+    std::printf("%-36s %10.3f %10.3f %8.2f %9.1f\n", "100 steps, with the frame cache", first, last,
+                last / first, run.figures.total_s);
   }
 
   (*server)->stop();

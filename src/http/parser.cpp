@@ -6,13 +6,13 @@
 #include "http/parser.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <optional>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
+#include <charconv>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <vector>
 
 namespace ratchet::http {

@@ -214,7 +214,6 @@ CREATE TABLE coroutine_deltas (
 ALTER TABLE coroutine_states ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
 )sql";
 
-
 // Fair claims, expiry and each call's history (issue 10): as SQLite's.
 constexpr const char* kHistory = R"sql(
 CREATE INDEX calls_ready_by_queue ON runs (endpoint, function, ready_at) WHERE phase = 'READY';

@@ -218,7 +218,6 @@ CREATE TABLE coroutine_deltas (
 ALTER TABLE coroutine_states ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-
 // Fair claims, expiry and each call's history (issue 10). Ready calls are
 // claimed queue by queue (one function at one endpoint); live calls with an
 // expiration are found by it; the history is bounded per call (call.hpp).
@@ -245,8 +244,8 @@ CREATE TABLE call_history (
 // Each migration adds to the ones before: main's come first, issue 10's
 // call history last (tests find migrations by what they add).
 constexpr std::array<const char*, 11> kMigrations{
-    kVersion1,   kVersion2,   kVersion3,    kDashboardIndexes, kCallMaxAttempts, kJobLineage,
-    kErrorBytes, kCallActions, kInstances, kCoroutineDeltas, kHistory};
+    kVersion1,   kVersion2,    kVersion3,  kDashboardIndexes, kCallMaxAttempts, kJobLineage,
+    kErrorBytes, kCallActions, kInstances, kCoroutineDeltas,  kHistory};
 
 }  // namespace
 

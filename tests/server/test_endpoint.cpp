@@ -174,7 +174,9 @@ std::string python_error_bytes() {
   pb::Error error;
   error.set_type("ValueError");
   error.set_message("something went wrong!");
-  static constexpr char kPickle[] = "\x80\x04\x95\x2c\x00" "builtins\nValueError\x94.";
+  static constexpr char kPickle[] =
+      "\x80\x04\x95\x2c\x00"
+      "builtins\nValueError\x94.";
   error.set_value(std::string(kPickle, sizeof(kPickle) - 1));
   error.set_traceback("Traceback (most recent call last):\n  File \"app.py\", line 1\n");
   return error.SerializeAsString() + std::string("\x4a\x03xyz", 5);  // field 9: "xyz"
