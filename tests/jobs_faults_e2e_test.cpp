@@ -95,8 +95,14 @@ TEST_F(JobsFaults, AJobThatEndsWhileTheDiskIsFullKeepsItsOutcome) {
   }
   ASSERT_TRUE(fill(home_)) << "the tmpfs did not fill up";
 
-  int writer = open(gate.c_str(), O_WRONLY | O_NONBLOCK);
-  ASSERT_GE(writer, 0) << "the job is not reading its gate: " << std::strerror(errno);
+  // The command opens its gate for reading a moment after it starts: until it
+  // does, opening the writing end without blocking fails with ENXIO.
+  int writer = -1;
+  ASSERT_TRUE(eventually([&] {
+    writer = open(gate.c_str(), O_WRONLY | O_NONBLOCK);
+    return writer >= 0;
+  })) << "the job is not reading its gate: "
+      << std::strerror(errno);
   ASSERT_EQ(write(writer, "go\n", 3), 3);
   close(writer);
   ASSERT_TRUE(eventually([&] { return !alive(command); }, 30s)) << "the command did not end";
