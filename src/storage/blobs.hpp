@@ -24,7 +24,8 @@ namespace ratchet::blobs {
 inline constexpr std::size_t kThreshold = 64 * 1024;
 
 // How one value is written: `in_row` goes in the value column; `digest` is
-// empty for a value kept in its row, else the SHA-256 of `bytes`, which go to blobs.
+// empty for a value kept in its row, else the SHA-256 of `bytes`, which go to
+// blobs. It views the bytes given to store(), which must outlive it.
 struct Stored {
   std::string_view bytes;
   std::string_view in_row;

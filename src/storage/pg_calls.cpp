@@ -334,7 +334,8 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
                             const std::vector<std::string>& delivered) {
   Params params;
   params.add(id).add(epoch).add(end.succeeded ? "SUCCEEDED" : "FAILED");
-  const blobs::Stored output = blobs::store(end.output.value_or(""));
+  const blobs::Stored output =
+      blobs::store(end.output ? std::string_view(*end.output) : std::string_view());
   end.output ? add_stored(params, output) : params.add_null().add_null();
   if (end.error) {
     params.add(end.error->type).add(end.error->message);

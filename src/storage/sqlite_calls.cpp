@@ -358,7 +358,8 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
-  const blobs::Stored output = blobs::store(end.output.value_or(""));
+  const blobs::Stored output =
+      blobs::store(end.output ? std::string_view(*end.output) : std::string_view());
   if (end.output) bind_stored(*update, 4, 10, output);
   if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
   if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
