@@ -10,6 +10,7 @@
 
 #include "ratchet/sdk/v1/journal.pb.h"
 #include "storage/blobs.hpp"
+#include "storage/migrate.hpp"
 #include "storage/store_test_support.hpp"
 #include "storage/testing.hpp"
 
@@ -254,6 +255,53 @@ TEST_P(BlobStoreTest, ACleanDuringAWriteOfTheSameBlobKeepsIt) {
   auto found = store_->find_call(second);
   ASSERT_TRUE(found.is_ok() && found->has_value());
   EXPECT_TRUE((*found)->input == shared) << "the second call's input is gone";
+}
+
+// `ratchet migrate` copies the blobs: on PostgreSQL, a finished child's input
+// and output and its suspended parent's state and inbox read back exactly.
+TEST_P(BlobStoreTest, MigrateCopiesTheBlobsAndTheirValuesReadBackExactly) {
+  if (postgres()) GTEST_SKIP() << "migrate copies a SQLite store into PostgreSQL";
+  std::optional<testing::PgTestDatabase> target;
+  RATCHET_OPEN_PG_DATABASE(target);
+  const std::string input = large_value(kMiB, 10);
+  const std::string output = large_value(kMiB, 11);
+  const Micros now = clock_.now();
+  const PollState state = journal_with(large_value(300 * 1024, 12), now + kMicrosPerSecond);
+  std::string parent = dispatch(call("parent", input));
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, 1, state, {call("c", input, 1)}, {});
+  }));
+  auto child = claim();
+  ASSERT_EQ(child.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(child[0].call.id, 1, CallEnd{true, 1, output, {}}, {});
+  }));
+  ASSERT_EQ(blob_count(), 3);
+  store_.reset();
+
+  auto counts =
+      copy_sqlite_to_postgres(location_, target->url(), clock_, [](const MigrationProgress&) {});
+  ASSERT_TRUE(counts.is_ok()) << counts.status().message();
+  EXPECT_EQ(counts->blobs, 3);
+  auto moved = open_store(target->url(), clock_, {});
+  ASSERT_TRUE(moved.is_ok()) << moved.status().message();
+  auto found = (*moved)->find_call(child[0].call.id);
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  EXPECT_TRUE((*found)->input == input);
+  EXPECT_TRUE((*found)->output == output);
+  std::vector<ClaimedCall> resumed;
+  ASSERT_TRUE((*moved)
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(resumed, tx.claim("server-b", now + kMicrosPerSecond, 10));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_TRUE(resumed[0].call.input == input);
+  EXPECT_TRUE(resumed[0].call.poll->state == state.state);
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  EXPECT_TRUE(resumed[0].results[0].output == output);
 }
 
 }  // namespace
