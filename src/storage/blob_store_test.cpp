@@ -45,12 +45,6 @@ class BlobStoreTest : public BackendTest {
     return c;
   }
 
-  std::string dispatch(const NewCall& c) {
-    std::string id = testing::dispatch_call(*store_, c);
-    EXPECT_FALSE(id.empty());
-    return id;
-  }
-
   long long blob_count() { return number("SELECT count(*) FROM blobs"); }
   long long blob_bytes() { return number("SELECT coalesce(sum(length(bytes)), 0) FROM blobs"); }
 
