@@ -43,6 +43,13 @@ std::int64_t lock_key(std::string_view digest);
   "CASE WHEN " reference " IS NULL THEN " column \
   " ELSE (SELECT bytes FROM blobs WHERE digest = " reference ") END"
 
+// The value columns, each read whole (unqualified: no query joins two tables
+// that both have one of them).
+#define RATCHET_INPUT_VALUE RATCHET_STORED("input", "input_blob")
+#define RATCHET_OUTPUT_VALUE RATCHET_STORED("output", "output_blob")
+#define RATCHET_STATE_VALUE RATCHET_STORED("state", "state_blob")
+#define RATCHET_DELTA_VALUE RATCHET_STORED("delta", "delta_blob")
+
 // SQL: no row refers to the blob whose digest is `digest` (a parameter). Each
 // term is a probe of a partial index (schema.cpp, pg_schema.cpp).
 #define RATCHET_BLOB_UNREFERENCED(digest)                                       \

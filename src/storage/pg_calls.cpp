@@ -37,8 +37,8 @@ constexpr const char* kClaim =
     "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
     "due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STORED(
-        "state", "state_blob") " FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 // The fair claim's two parts (call.hpp, "fair claims"): the urgent calls, then
 // the ready calls of one queue.
 constexpr const char* kClaimUrgent =
@@ -52,23 +52,24 @@ constexpr const char* kClaimUrgent =
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken) due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STORED(
-        "state", "state_blob") " FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 constexpr const char* kClaimQueue =
     "WITH ready AS (SELECT id FROM runs WHERE phase = 'READY' AND endpoint = $5 AND "
     "  function = $6 AND ready_at <= $1 ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
     "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM ready) "
-    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STORED(
-        "state", "state_blob") " FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 // The columns kClaim returns after CALL_COLUMNS: the state, then seq.
 constexpr int kClaimStateColumn = records::kCallColumnCount;
 
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
 constexpr const char* kWaitingResults =
-    "SELECT p.id, r.child_id, r.correlation_id, " RATCHET_STORED("r.output", "r.output_blob") ", "
+    "SELECT p.id, r.child_id, r.correlation_id, " RATCHET_OUTPUT_VALUE
+    ", "
     "r.error_type, r.error_message, "
     "r.error_proto "
     "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "

@@ -48,14 +48,11 @@ Status abandon_children(Connection& db, Micros now, const CoroutineRepair& repai
 }
 
 Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
-  ASSIGN_OR_RETURN(
-      Rows rows,
-      db.query("SELECT r.phase, r.state_member, " RATCHET_STORED(
-                   "s.state",
-                   "s.state_blob") " FROM runs r LEFT JOIN "
-                                   "coroutine_states s ON s.call_id = r.id WHERE r.id = $1 AND "
-                                   "r.kind = 'call' FOR UPDATE OF r",
-               Params().add(repair.call_id)));
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT r.phase, r.state_member, " RATCHET_STATE_VALUE
+                                       " FROM runs r LEFT JOIN "
+                                       "coroutine_states s ON s.call_id = r.id WHERE r.id = $1 AND "
+                                       "r.kind = 'call' FOR UPDATE OF r",
+                                       Params().add(repair.call_id)));
   if (rows.empty()) return not_found("no call with id " + repair.call_id);
   CallPhase phase = records::parse_phase(rows[0].text(0));
   int member = static_cast<int>(rows[0].optional_int64(1).value_or(0));
@@ -101,12 +98,10 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    int limit) {
   ASSIGN_OR_RETURN(
       Rows rows,
-      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STORED(
-                   "s.state",
-                   "s.state_blob") " FROM "
-                                   "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                                   "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
-                                   "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
+      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
+               "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+               "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
+               "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
                Params().add(join(functions)).add(limit)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {

@@ -19,12 +19,9 @@ Result<std::uint64_t> latest_revision(Connection& db, const std::string& id) {
 }
 
 Result<std::vector<std::string>> deltas_of(Connection& db, const std::string& id) {
-  ASSIGN_OR_RETURN(
-      Rows rows,
-      db.query("SELECT " RATCHET_STORED(
-                   "delta", "delta_blob") " FROM "
-                                          "coroutine_deltas WHERE call_id = $1 ORDER BY revision",
-               Params().add(id)));
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " RATCHET_DELTA_VALUE " FROM "
+                                       "coroutine_deltas WHERE call_id = $1 ORDER BY revision",
+                                       Params().add(id)));
   std::vector<std::string> deltas;
   deltas.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) deltas.push_back(rows[i].text(0));
@@ -99,12 +96,10 @@ Status drop_state(Connection& db, const std::string& id) {
 Result<std::string> state_to_send(Connection& db, const std::string& id, std::string base,
                                   bool latest_delta) {
   if (latest_delta) {
-    ASSIGN_OR_RETURN(Rows rows,
-                     db.query("SELECT " RATCHET_STORED(
-                                  "delta", "delta_blob") " FROM "
-                                                         "coroutine_deltas WHERE call_id = $1 "
-                                                         "ORDER BY revision DESC LIMIT 1",
-                              Params().add(id)));
+    ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " RATCHET_DELTA_VALUE " FROM "
+                                         "coroutine_deltas WHERE call_id = $1 "
+                                         "ORDER BY revision DESC LIMIT 1",
+                                         Params().add(id)));
     if (!rows.empty()) return rows[0].text(0);
   }
   ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
@@ -113,11 +108,9 @@ Result<std::string> state_to_send(Connection& db, const std::string& id, std::st
 
 Result<std::optional<std::string>> load_state(Connection& db, const std::string& id,
                                               bool latest_delta) {
-  ASSIGN_OR_RETURN(Rows rows,
-                   db.query("SELECT " RATCHET_STORED(
-                                "state", "state_blob") " FROM "
-                                                       "coroutine_states WHERE call_id = $1",
-                            Params().add(id)));
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " RATCHET_STATE_VALUE " FROM "
+                                       "coroutine_states WHERE call_id = $1",
+                                       Params().add(id)));
   if (rows.empty()) return std::optional<std::string>();
   ASSIGN_OR_RETURN(std::string state, state_to_send(db, id, rows[0].text(0), latest_delta));
   return std::optional<std::string>(std::move(state));

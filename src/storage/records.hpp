@@ -33,9 +33,10 @@ namespace ratchet::records {
   "id, kind, run_key, status, started_at, finished_at, function, command, attempts, " \
   "error_type, error, exit_code, parent_id, root_id"
 
-#define RATCHET_CALL_COLUMNS \
-  "id, run_key, status, phase, function, endpoint, version, "                                  \
-  RATCHET_STORED("input", "input_blob") ", " RATCHET_STORED("output", "output_blob") ", "       \
+#define RATCHET_CALL_COLUMNS                                                                    \
+  "id, run_key, status, phase, function, endpoint, version, " RATCHET_INPUT_VALUE               \
+  ", " RATCHET_OUTPUT_VALUE                                                                     \
+  ", "                                                                                          \
   "error_type, "                                                                                \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \

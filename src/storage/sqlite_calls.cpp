@@ -140,12 +140,10 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
     const std::string& parent_id, int limit) {
   ASSIGN_OR_RETURN(
       Statement * query,
-      db_.prepare("SELECT child_id, correlation_id, " RATCHET_STORED(
-          "output",
-          "output_blob") ", "
-                         "error_type, "
-                         "error_message, error_proto FROM call_results WHERE parent_id = ?1 AND "
-                         "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
+      db_.prepare("SELECT child_id, correlation_id, " RATCHET_OUTPUT_VALUE ", "
+                  "error_type, "
+                  "error_message, error_proto FROM call_results WHERE parent_id = ?1 AND "
+                  "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<ChildResult> results;
   while (true) {

@@ -32,11 +32,9 @@ Result<std::uint64_t> latest_revision(Database& db, const std::string& id) {
 }
 
 Result<std::vector<std::string>> deltas_of(Database& db, const std::string& id) {
-  ASSIGN_OR_RETURN(
-      Statement * query,
-      db.prepare("SELECT " RATCHET_STORED(
-          "delta", "delta_blob") " FROM "
-                                 "coroutine_deltas WHERE call_id = ?1 ORDER BY revision"));
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT " RATCHET_DELTA_VALUE " FROM "
+                              "coroutine_deltas WHERE call_id = ?1 ORDER BY revision"));
   query->bind(1, id);
   std::vector<std::string> deltas;
   while (true) {
@@ -113,21 +111,17 @@ Status drop_state(Database& db, const std::string& id) {
 Result<std::optional<std::string>> load_state(Database& db, const std::string& id,
                                               bool latest_delta) {
   if (latest_delta) {
-    ASSIGN_OR_RETURN(auto delta,
-                     one_blob(db,
-                              "SELECT " RATCHET_STORED(
-                                  "delta", "delta_blob") " FROM "
-                                                         "coroutine_deltas WHERE call_id = ?1 "
-                                                         "ORDER BY revision DESC LIMIT 1",
-                              id));
+    ASSIGN_OR_RETURN(auto delta, one_blob(db,
+                                          "SELECT " RATCHET_DELTA_VALUE " FROM "
+                                          "coroutine_deltas WHERE call_id = ?1 "
+                                          "ORDER BY revision DESC LIMIT 1",
+                                          id));
     if (delta) return delta;
   }
-  ASSIGN_OR_RETURN(auto base,
-                   one_blob(db,
-                            "SELECT " RATCHET_STORED(
-                                "state", "state_blob") " FROM "
-                                                       "coroutine_states WHERE call_id = ?1",
-                            id));
+  ASSIGN_OR_RETURN(auto base, one_blob(db,
+                                       "SELECT " RATCHET_STATE_VALUE " FROM "
+                                       "coroutine_states WHERE call_id = ?1",
+                                       id));
   if (!base) return base;
   ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
   return std::optional<std::string>(protocol::assemble_or_broken(*base, deltas));
