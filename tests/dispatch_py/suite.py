@@ -312,7 +312,7 @@ def main():
             cls = on_ratchet(large_values.LargeValues, "large", signing)
             signed = "signature verified" if signing == "on" else "no verification key"
             suite = unittest.TestSuite(cls(n) for n in large_values.TESTS)
-            reports.append(run(suite, f"Ratchet's: values over 64 KiB, {signed}"))
+            reports.append(run(suite, f"large values (Ratchet's), {signed}"))
     if "examples" in wanted:
         internet = StubInternet()
         internet.redirect()
