@@ -165,14 +165,14 @@ TEST_F(ViewsTest, AJobMasksSecretsAndItsLogsReadFromAnOffset) {
             Code::kInvalidArgument);
 }
 
-TEST_F(ViewsTest, HealthCountsTheQueueAndTheErrorRate) {
+TEST_F(ViewsTest, HealthCountsTheRunsRunning) {
   call("greet");
   call("greet");
   auto health = health_view(*store_, clock_.now());
   ASSERT_TRUE(health.is_ok()) << health.status().message();
   EXPECT_EQ((*health)["calls_running"], 2);
-  EXPECT_EQ((*health)["queue_by_function"][0], json({{"name", "greet"}, {"count", 2}}));
-  EXPECT_EQ((*health)["error_rate"], 0.0);
+  EXPECT_EQ((*health)["jobs_running"], 0);
+  EXPECT_TRUE((*health)["finished"].empty()) << dump(*health);
 }
 
 }  // namespace
