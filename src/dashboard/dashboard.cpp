@@ -261,10 +261,10 @@ void Dashboard::act_on_call(const std::string& id, bool cancel, const std::strin
     if (!ids.is_ok()) {
       responder.send(error_response(ids.status()));
     } else if (ids->empty()) {
-      responder.send(error_response(Status(
-          Code::kConflict, cancel ? "the call has finished already: nothing to cancel"
-                                  : "the call is not waiting out a backoff (it runs, waits "
-                                    "for its children, or has finished)")));
+      responder.send(error_response(
+          Status(Code::kConflict, cancel ? "the call has finished already: nothing to cancel"
+                                         : "the call is not waiting out a backoff (it runs, waits "
+                                           "for its children, or has finished)")));
     } else if (cancel) {
       responder.send(json_response(200, {{"cancelled", *ids}}));
     } else {

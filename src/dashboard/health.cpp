@@ -69,20 +69,19 @@ json SchedulerHealth::read(const engine::SchedulerFigures& figures, Micros now) 
                          {"in_flight", endpoint.in_flight},
                          {"limit", endpoint.limit}});
   }
-  return json{
-      {"window_seconds", static_cast<double>(elapsed) / kMicrosPerSecond},
-      {"calls_per_second", per_second(ended, elapsed)},
-      {"error_rate", ratio(static_cast<double>(current.failed - base.failed), ended)},
-      {"attempts_per_second", per_second(current.attempts - base.attempts, elapsed)},
-      {"retries_per_second", per_second(current.retries - base.retries, elapsed)},
-      {"commit_mean_seconds", ratio(current.commit_sum - base.commit_sum, commits)},
-      {"commit_p99_seconds", histogram_quantile(figures.commit_seconds, 0.99)},
-      {"queue_by_function", std::move(queue)},
-      {"waiting", figures.waiting},
-      {"in_flight", figures.in_flight},
-      {"max_in_flight", figures.max_in_flight},
-      {"endpoints", std::move(endpoints)},
-      {"store_failing", figures.store_failing}};
+  return json{{"window_seconds", static_cast<double>(elapsed) / kMicrosPerSecond},
+              {"calls_per_second", per_second(ended, elapsed)},
+              {"error_rate", ratio(static_cast<double>(current.failed - base.failed), ended)},
+              {"attempts_per_second", per_second(current.attempts - base.attempts, elapsed)},
+              {"retries_per_second", per_second(current.retries - base.retries, elapsed)},
+              {"commit_mean_seconds", ratio(current.commit_sum - base.commit_sum, commits)},
+              {"commit_p99_seconds", histogram_quantile(figures.commit_seconds, 0.99)},
+              {"queue_by_function", std::move(queue)},
+              {"waiting", figures.waiting},
+              {"in_flight", figures.in_flight},
+              {"max_in_flight", figures.max_in_flight},
+              {"endpoints", std::move(endpoints)},
+              {"store_failing", figures.store_failing}};
 }
 
 }  // namespace ratchet::dashboard

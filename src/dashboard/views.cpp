@@ -127,10 +127,10 @@ std::string dispatch_status_name(int number) {
 }
 
 json history_json(const HistoryEvent& event) {
-  json out = {{"number", event.number},         {"kind", event.kind},
-              {"at", event.at},                 {"duration", optional_micros(event.duration)},
-              {"attempt", event.attempt},       {"outcome", event.outcome},
-              {"detail", event.detail},         {"children", event.children},
+  json out = {{"number", event.number},   {"kind", event.kind},
+              {"at", event.at},           {"duration", optional_micros(event.duration)},
+              {"attempt", event.attempt}, {"outcome", event.outcome},
+              {"detail", event.detail},   {"children", event.children},
               {"results", event.results}};
   if (event.call_status != 0) out["status"] = dispatch_status_name(event.call_status);
   return out;

@@ -51,12 +51,8 @@ class DashboardE2E : public ::testing::TestWithParam<std::string> {
     }
     endpoint_ = std::make_unique<TestEndpoint>(testing::EndpointOptions{});
     std::filesystem::create_directories(dir_.file("home"));
-    server_ = std::make_unique<ServerProcess>(
-        ServerSettings{dir_.file("home"),
-                       "k",
-                       "",
-                       {"--read-key", kReadKey, "--retry-backoff", kLongBackoff},
-                       db});
+    server_ = std::make_unique<ServerProcess>(ServerSettings{
+        dir_.file("home"), "k", "", {"--read-key", kReadKey, "--retry-backoff", kLongBackoff}, db});
     Status started = server_->start();
     ASSERT_TRUE(started.is_ok()) << started.message();
   }
@@ -235,8 +231,8 @@ TEST_P(DashboardE2E, CancellingARunningTreeEndsEveryCallCancelledAndRecordsWho) 
 
 TEST_P(DashboardE2E, RetryNowRunsACallInItsBackoffAtOnce) {
   ApiClient client(server_->url(), "k");
-  auto id = client.dispatch_one(
-      make_call(endpoint_->url(), "fail_then_ok", protocol::pack_int64(1)));
+  auto id =
+      client.dispatch_one(make_call(endpoint_->url(), "fail_then_ok", protocol::pack_int64(1)));
   ASSERT_TRUE(id.is_ok()) << id.status().message();
   ASSERT_TRUE(testing::eventually(
       [&] {
