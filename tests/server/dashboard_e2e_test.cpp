@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <string>
 
 #include "http/client.hpp"
@@ -305,6 +307,44 @@ TEST_P(DashboardE2E, HealthShowsTheFiguresMetricsServes) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, DashboardE2E, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+// `ratchet dev` serves the same dashboard, its health from its scheduler's figures.
+TEST(DashboardDev, HealthShowsTheEndpointsLimitUnderRatchetDev) {
+  TempDir dir;
+  TestEndpoint endpoint(testing::EndpointOptions{});
+  auto dev = testing::ChildProcess::spawn(
+      {testing::ratchet_bin(), "dev", endpoint.url(), "--port", "0", "--db", dir.file("dev.db")},
+      {}, dir.file("dev.out"), dir.file("dev.err"));
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
+  static const std::regex kListening("Spawned a Ratchet server on (127\\.0\\.0\\.1:[0-9]+)\n");
+  std::smatch match;
+  std::string out;
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        out = testing::read_file(dir.file("dev.out"));
+        return std::regex_search(out, match, kListening) || !dev->running();
+      },
+      15s));
+  ASSERT_FALSE(match.empty()) << out << testing::read_file(dir.file("dev.err"));
+  std::string url = "http://" + match[1].str();
+
+  ApiClient client(url, "test");
+  auto id = client.dispatch_one(make_call(endpoint.url(), "echo", protocol::pack_int64(3)));
+  ASSERT_TRUE(id.is_ok()) << id.status().message();
+  ASSERT_TRUE(client.await_result(*id).is_ok());
+  http::Client http;
+  http::Request request{"GET", url + "/ratchet/v1/health", {}, ""};
+  request.headers.add("Authorization", "Bearer test");
+  auto response = http.send_sync(std::move(request));
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  ASSERT_EQ(response->status, 200) << response->body;
+  json health = json::parse(response->body, nullptr, false);
+  ASSERT_EQ(health["scheduler"]["endpoints"].size(), 1u) << response->body;
+  EXPECT_EQ(health["scheduler"]["endpoints"][0]["endpoint"], endpoint.url());
+  EXPECT_GT(health["scheduler"]["endpoints"][0]["limit"].get<int>(), 0);
+  dev->signal(SIGTERM);
+  EXPECT_NE(dev->wait_exit(10s), -1);
+}
 
 }  // namespace
 }  // namespace ratchet
