@@ -292,6 +292,7 @@ try {
     await waitText("#actions", "dashboard:api-key:");
     expect(!(await text("#actions")).includes(API_KEY), "the key itself is never shown");
     expect(await page.locator("#call-cancel").isDisabled(), "a finished tree cannot be cancelled again");
+    expect(await page.locator("#call-retry").isDisabled(), "nor retried");
     await shot("08-tree-cancelled");
   });
 
@@ -311,6 +312,7 @@ try {
 
     await go(url, `#/calls/${call}`, "call");
     await page.waitForSelector('#history-events tr.event[data-outcome="retry"]', {timeout: BOUND});
+    await waitText("#call-backoff", "after a backoff");
     expect(!(await page.locator("#call-retry").isDisabled()), "the API key may retry a call in its backoff");
     await page.click("#call-retry");
     await waitText("#call-status", "SUCCEEDED");
