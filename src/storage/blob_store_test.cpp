@@ -61,14 +61,16 @@ class BlobStoreTest : public BackendTest {
 
 RATCHET_ON_BOTH_BACKENDS(BlobStoreTest);
 
-// A fan-out of 100 calls with one 1 MiB input: one blob of 1 MiB, and every
-// call reads the input back exactly. 64 KiB stays in the row.
+// A fan-out of 100 calls with one 256 KiB input: one blob of 256 KiB, and
+// every call reads the input back exactly. 64 KiB stays in the row. (The
+// end-to-end test sends 1 MiB; here each dispatch hashes its input, which
+// AddressSanitizer makes slow.)
 TEST_P(BlobStoreTest, OneLargeInputOfAHundredCallsIsStoredOnce) {
-  const std::string input = large_value(kMiB, 1);
+  const std::string input = large_value(kMiB / 4, 1);
   std::vector<std::string> ids;
   for (int i = 0; i < 100; ++i) ids.push_back(dispatch(call("f", input)));
   EXPECT_EQ(blob_count(), 1);
-  EXPECT_EQ(blob_bytes(), static_cast<long long>(kMiB));
+  EXPECT_EQ(blob_bytes(), static_cast<long long>(kMiB / 4));
   EXPECT_EQ(number("SELECT coalesce(sum(length(input)), 0) FROM runs"), 0)
       << "no row keeps the bytes";
   auto claimed = claim(200);
