@@ -11,6 +11,8 @@
 #include "ratchet/sdk/v1/journal.pb.h"
 #include "storage/blobs.hpp"
 #include "storage/migrate.hpp"
+#include "storage/pg_schema.hpp"
+#include "storage/schema.hpp"
 #include "storage/store_test_support.hpp"
 #include "storage/testing.hpp"
 
@@ -46,6 +48,50 @@ class BlobStoreTest : public BackendTest {
   }
 
   long long blob_count() { return number("SELECT count(*) FROM blobs"); }
+
+  // Runs `sql` through a connection of its own, as another program would.
+  void exec(const std::string& sql) {
+    if (pg_) {
+      Status status = pg_->exec(sql);
+      ASSERT_TRUE(status.is_ok()) << status.message();
+      return;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
+  // SQL for `size` zero bytes, in the backend's dialect.
+  std::string zeros(std::size_t size) {
+    return postgres() ? "decode(repeat('00', " + std::to_string(size) + "), 'hex')"
+                      : "zeroblob(" + std::to_string(size) + ")";
+  }
+
+  // Replaces the store with an empty one made by the version before blobs:
+  // its migrations up to the one that adds them.
+  void recreate_before_blobs() {
+    store_.reset();
+    if (postgres()) {
+      exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+      const auto all = pg::migrations();
+      const std::size_t before = migrations_before(all, "CREATE TABLE blobs");
+      std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";
+      for (std::size_t i = 0; i < before; ++i) schema += all[i];
+      exec(schema + "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");");
+      return;
+    }
+    std::filesystem::remove(location_);
+    const auto all = sqlite::migrations();
+    const std::size_t before = migrations_before(all, "CREATE TABLE blobs");
+    std::string schema;
+    for (std::size_t i = 0; i < before; ++i) schema += all[i];
+    exec(schema + "PRAGMA user_version=" + std::to_string(before) + ";");
+  }
   long long blob_bytes() { return number("SELECT coalesce(sum(length(bytes)), 0) FROM blobs"); }
 
   // Claims call `id` (alone) and ends it with `output`.
@@ -298,6 +344,174 @@ TEST_P(BlobStoreTest, MigrateCopiesTheBlobsAndTheirValuesReadBackExactly) {
   EXPECT_TRUE(resumed[0].call.poll->state == state.state);
   ASSERT_EQ(resumed[0].results.size(), 1u);
   EXPECT_TRUE(resumed[0].results[0].output == output);
+}
+
+// A blob stays while any row refers to it: a state replaced by the same bytes
+// keeps its blob, and a clean that deletes a finished child keeps its output
+// for the parent whose inbox still holds it.
+TEST_P(BlobStoreTest, ABlobOutlivesEachOfItsReferencesButTheLast) {
+  std::string parent = dispatch(call("parent", "in"));
+  claim();
+  const PollState state = journal_with(large_value(kMiB, 18), clock_.now() + kMicrosPerSecond);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, 1, state, {call("c", "x", 1)}, {});
+  }));
+  auto children = claim();
+  ASSERT_EQ(children.size(), 1u);
+  const std::string output = large_value(kMiB, 19);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(children[0].call.id, 1, CallEnd{true, 1, output, {}}, {});
+  }));
+  auto deleted = store_->delete_terminal_runs({children[0].call.id});
+  ASSERT_TRUE(deleted.is_ok()) << deleted.status().message();
+  ASSERT_EQ(*deleted, 1);
+  EXPECT_EQ(blob_count(), 2) << "the state's, and the output the parent has yet to read";
+
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  ASSERT_TRUE(resumed[0].results[0].output.has_value());
+  EXPECT_TRUE(*resumed[0].results[0].output == output);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(parent, resumed[0].call.lease_epoch, state, {},
+                      {resumed[0].results[0].child_id});
+  }));
+  EXPECT_EQ(blob_count(), 2) << "the state replaced by the same bytes keeps its blob";
+  clock_.advance(2 * kMicrosPerSecond);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].call.poll->state == state.state);
+}
+
+// The threshold's edges: 64 KiB + 1 goes out of line and reads back exactly;
+// an empty input and output are empty values, not missing ones.
+TEST_P(BlobStoreTest, ValuesAtTheThresholdsEdgesAndEmptyOnesReadBackExactly) {
+  const std::string over = large_value(blobs::kThreshold + 1, 13);
+  std::string big = dispatch(call("f", over));
+  EXPECT_EQ(blob_count(), 1) << "64 KiB + 1 goes out of line";
+  EXPECT_EQ(number("SELECT coalesce(sum(length(input)), 0) FROM runs"), 0);
+  std::string empty = dispatch(call("f", ""));
+  auto claimed = claim();
+  ASSERT_EQ(claimed.size(), 2u);
+  for (const auto& c : claimed) {
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.finish(c.call.id, c.call.lease_epoch,
+                       CallEnd{true, 1, c.call.id == big ? over : std::string(), {}}, {});
+    }));
+  }
+  auto found = store_->find_call(big);
+  ASSERT_TRUE(found.is_ok() && found->has_value()) << found.status().message();
+  EXPECT_TRUE((*found)->input == over);
+  ASSERT_TRUE((*found)->output.has_value());
+  EXPECT_TRUE(*(*found)->output == over);
+  EXPECT_EQ(blob_count(), 1) << "the output is the input's blob";
+  found = store_->find_call(empty);
+  ASSERT_TRUE(found.is_ok() && found->has_value()) << found.status().message();
+  EXPECT_EQ((*found)->input, "");
+  ASSERT_TRUE((*found)->output.has_value()) << "an empty output is not no output";
+  EXPECT_EQ(*(*found)->output, "");
+}
+
+// A store made by the version before blobs, whose rows hold values of every
+// size in line (1 MiB, 64 KiB + 1, exactly 64 KiB, empty), opens, migrates,
+// and reads each back unchanged; what it writes afterwards goes out of line.
+TEST_P(BlobStoreTest, AStoreFromBeforeBlobsReadsItsLargeValuesBackUnchanged) {
+  recreate_before_blobs();
+  const Micros now = clock_.now();
+  const std::string t = std::to_string(now);
+  exec("INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+       "version, input, phase, ready_at, root_id, correlation_id, state_member, poll_min, "
+       "poll_max, poll_deadline, results_waiting) VALUES ('parent', 'call', 'RUNNING', " +
+       t + ", " + t + ", 'p', 'http://127.0.0.1:1', '', " + zeros(kMiB) + ", 'WAITING', " +
+       t + ", 'parent', 0, 1, 1, 5, " + t + ", 1);"
+       "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+       "version, input, output, phase, parent_id, root_id, correlation_id, finished_at) VALUES "
+       "('child', 'call', 'SUCCEEDED', " + t + ", " + t + ", 'c', 'http://127.0.0.1:1', '', " +
+       zeros(blobs::kThreshold + 1) + ", " + zeros(blobs::kThreshold + 1) +
+       ", 'DONE', 'parent', 'parent', 1, " + t + ");"
+       "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+       "version, input, output, phase, root_id, correlation_id, finished_at) VALUES "
+       "('empty', 'call', 'SUCCEEDED', " + t + ", " + t + ", 'e', 'http://127.0.0.1:1', '', " +
+       zeros(0) + ", " + zeros(0) + ", 'DONE', 'empty', 0, " + t + ");"
+       "INSERT INTO call_results (parent_id, child_id, correlation_id, output, arrived_at) "
+       "VALUES ('parent', 'child', 1, " + zeros(blobs::kThreshold + 1) + ", " + t + ");"
+       "INSERT INTO coroutine_states (call_id, state) VALUES ('parent', " +
+       zeros(blobs::kThreshold) + ");");
+  store_ = open(clock_);
+  ASSERT_NE(store_, nullptr);
+
+  auto child = store_->find_call("child");
+  ASSERT_TRUE(child.is_ok() && child->has_value()) << child.status().message();
+  EXPECT_TRUE((*child)->input == std::string(blobs::kThreshold + 1, '\0'));
+  ASSERT_TRUE((*child)->output.has_value());
+  EXPECT_TRUE(*(*child)->output == std::string(blobs::kThreshold + 1, '\0'));
+  auto empty = store_->find_call("empty");
+  ASSERT_TRUE(empty.is_ok() && empty->has_value()) << empty.status().message();
+  EXPECT_EQ((*empty)->input, "");
+  ASSERT_TRUE((*empty)->output.has_value());
+  EXPECT_EQ(*(*empty)->output, "");
+  auto state = store_->coroutine_state("parent");
+  ASSERT_TRUE(state.is_ok() && state->has_value()) << state.status().message();
+  EXPECT_TRUE(**state == std::string(blobs::kThreshold, '\0'));
+
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_TRUE(resumed[0].call.input == std::string(kMiB, '\0'));
+  ASSERT_TRUE(resumed[0].call.poll.has_value());
+  EXPECT_TRUE(resumed[0].call.poll->state == std::string(blobs::kThreshold, '\0'));
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  ASSERT_TRUE(resumed[0].results[0].output.has_value());
+  EXPECT_TRUE(*resumed[0].results[0].output == std::string(blobs::kThreshold + 1, '\0'));
+  EXPECT_EQ(blob_count(), 0) << "values in line stay there";
+
+  const std::string output = large_value(kMiB, 14);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish("parent", resumed[0].call.lease_epoch, CallEnd{true, 1, output, {}},
+                     {"child"});
+  }));
+  EXPECT_EQ(blob_count(), 1);
+  auto parent = store_->find_call("parent");
+  ASSERT_TRUE(parent.is_ok() && parent->has_value()) << parent.status().message();
+  EXPECT_TRUE((*parent)->input == std::string(kMiB, '\0'));
+  ASSERT_TRUE((*parent)->output.has_value());
+  EXPECT_TRUE(*(*parent)->output == output);
+}
+
+// A reference whose blob is gone (a store damaged by hand, a bug) makes the
+// read fail with the digest named: never an empty input, no output or no
+// state, which would run the call on the wrong value.
+TEST_P(BlobStoreTest, AReferenceWhoseBlobIsGoneIsAnErrorNotAnEmptyValue) {
+  std::string id = dispatch(call("parent", large_value(kMiB, 15)));
+  std::string done = dispatch(call("f", "in"));
+  ASSERT_EQ(claim().size(), 2u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, 1, journal_with(large_value(kMiB, 16), clock_.now()), {}, {});
+  }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(done, 1, CallEnd{true, 1, large_value(kMiB, 17), {}}, {});
+  }));
+  ASSERT_EQ(blob_count(), 3);
+  exec("DELETE FROM blobs");
+
+  for (const std::string& each : {id, done}) {
+    auto found = store_->find_call(each);
+    ASSERT_FALSE(found.is_ok()) << "read " << each << " without its value";
+    EXPECT_NE(found.status().message().find("missing from the store: no blob with SHA-256 "),
+              std::string::npos)
+        << found.status().message();
+  }
+  auto state = store_->coroutine_state(id);
+  ASSERT_FALSE(state.is_ok()) << "read a state without its value";
+  EXPECT_NE(state.status().message().find("no blob with SHA-256"), std::string::npos)
+      << state.status().message();
+  std::vector<ClaimedCall> claimed;
+  Status claiming = store_->calls([&](CallTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, 10));
+    return Status::ok();
+  });
+  ASSERT_FALSE(claiming.is_ok()) << "claimed a call without its input and state";
+  EXPECT_NE(claiming.message().find("no blob with SHA-256"), std::string::npos)
+      << claiming.message();
 }
 
 }  // namespace

@@ -255,11 +255,23 @@ CREATE INDEX coroutine_deltas_by_blob ON coroutine_deltas (delta_blob)
   WHERE delta_blob IS NOT NULL;
 )sql";
 
+// The error of a read whose blob is gone (RATCHET_STORED, storage/blobs.hpp),
+// so that it fails with the digest named instead of reading as NULL. SQLite's
+// is a function each connection registers (sqlite_db.cpp).
+constexpr const char* kMissingBlob = R"sql(
+CREATE FUNCTION ratchet_missing_blob(digest BYTEA) RETURNS BYTEA LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'a value over 64 KiB is missing from the store: no blob with SHA-256 %',
+    encode(digest, 'hex') USING ERRCODE = 'data_corrupted';
+END
+$$;
+)sql";
+
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.
-constexpr std::array<const char*, 11> kMigrations{
+constexpr std::array<const char*, 12> kMigrations{
     kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
     kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
-    kBlobs};
+    kBlobs,      kMissingBlob};
 
 }  // namespace
 

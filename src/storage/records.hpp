@@ -44,12 +44,18 @@ namespace ratchet::records {
   "error_proto, max_attempts"
 
 // How many columns RATCHET_CALL_COLUMNS names: a query that selects more after
-// them reads those from this index on.
+// them reads those from this index on. Commas inside parentheses (a column's
+// expression, RATCHET_STORED's COALESCE) separate arguments, not columns.
 constexpr int count_columns(std::string_view list) {
   int commas = 0;
-  for (char c : list) commas += c == ',';
+  int depth = 0;
+  for (char c : list) {
+    depth += (c == '(') - (c == ')');
+    commas += c == ',' && depth == 0;
+  }
   return commas + 1;
 }
+static_assert(count_columns("a, f(b, c), d") == 3);
 inline constexpr int kCallColumnCount = count_columns(RATCHET_CALL_COLUMNS);
 
 #define RATCHET_TERMINAL_STATUSES "('SUCCEEDED', 'FAILED', 'LOST', 'CANCELLED')"

@@ -1,6 +1,7 @@
 #include "storage/sqlite_db.hpp"
 
 #include <sqlite3.h>
+#include <string>
 
 namespace ratchet::sqlite {
 
@@ -70,6 +71,28 @@ std::optional<std::string> Statement::optional_text(int column) const {
 
 namespace {
 
+// ratchet_missing_blob(digest): the error of a value whose blob is gone
+// (RATCHET_STORED in storage/blobs.hpp), so that such a read fails with the
+// digest named instead of giving an empty value.
+void missing_blob(sqlite3_context* context, int, sqlite3_value** args) {
+  static const char* kDigits = "0123456789abcdef";
+  const auto* digest = static_cast<const unsigned char*>(sqlite3_value_blob(args[0]));
+  std::string message = "a value over 64 KiB is missing from the store: no blob with SHA-256 ";
+  for (int i = 0; digest && i < sqlite3_value_bytes(args[0]); ++i) {
+    message += kDigits[digest[i] >> 4];
+    message += kDigits[digest[i] & 15];
+  }
+  sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
+}
+
+// The settings of every connection, read-write or read-only.
+void configure(sqlite3* db, int busy_timeout_ms) {
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 0);
+  sqlite3_create_function(db, "ratchet_missing_blob", 1, SQLITE_UTF8, nullptr, missing_blob,
+                          nullptr, nullptr);
+}
+
 Result<sqlite3*> open_handle(const std::string& path, int flags, int busy_timeout_ms,
                              const std::string& what) {
   sqlite3* db = nullptr;
@@ -79,8 +102,7 @@ Result<sqlite3*> open_handle(const std::string& path, int flags, int busy_timeou
     sqlite3_close(db);
     return Status(Code::kUnavailable, "cannot open " + what + path + ": " + message);
   }
-  sqlite3_busy_timeout(db, busy_timeout_ms);
-  sqlite3_extended_result_codes(db, 0);
+  configure(db, busy_timeout_ms);
   return db;
 }
 
@@ -134,8 +156,7 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& pa
     sqlite3_close(db);
     return Status(Code::kUnavailable, "cannot open " + path + ": " + message);
   }
-  sqlite3_busy_timeout(db, busy_timeout_ms);
-  sqlite3_extended_result_codes(db, 0);
+  configure(db, busy_timeout_ms);
   return std::unique_ptr<Database>(new Database(db, path, busy_timeout_ms));
 }
 
