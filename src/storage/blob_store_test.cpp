@@ -353,9 +353,8 @@ TEST_P(BlobStoreTest, ABlobOutlivesEachOfItsReferencesButTheLast) {
   std::string parent = dispatch(call("parent", "in"));
   claim();
   const PollState state = journal_with(large_value(kMiB, 18), clock_.now() + kMicrosPerSecond);
-  ASSERT_TRUE(apply([&](CallTransaction& tx) {
-    return tx.suspend(parent, 1, state, {call("c", "x", 1)}, {});
-  }));
+  ASSERT_TRUE(apply(
+      [&](CallTransaction& tx) { return tx.suspend(parent, 1, state, {call("c", "x", 1)}, {}); }));
   auto children = claim();
   ASSERT_EQ(children.size(), 1u);
   const std::string output = large_value(kMiB, 19);
@@ -419,24 +418,31 @@ TEST_P(BlobStoreTest, AStoreFromBeforeBlobsReadsItsLargeValuesBackUnchanged) {
   recreate_before_blobs();
   const Micros now = clock_.now();
   const std::string t = std::to_string(now);
-  exec("INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
-       "version, input, phase, ready_at, root_id, correlation_id, state_member, poll_min, "
-       "poll_max, poll_deadline, results_waiting) VALUES ('parent', 'call', 'RUNNING', " +
-       t + ", " + t + ", 'p', 'http://127.0.0.1:1', '', " + zeros(kMiB) + ", 'WAITING', " +
-       t + ", 'parent', 0, 1, 1, 5, " + t + ", 1);"
-       "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
-       "version, input, output, phase, parent_id, root_id, correlation_id, finished_at) VALUES "
-       "('child', 'call', 'SUCCEEDED', " + t + ", " + t + ", 'c', 'http://127.0.0.1:1', '', " +
-       zeros(blobs::kThreshold + 1) + ", " + zeros(blobs::kThreshold + 1) +
-       ", 'DONE', 'parent', 'parent', 1, " + t + ");"
-       "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
-       "version, input, output, phase, root_id, correlation_id, finished_at) VALUES "
-       "('empty', 'call', 'SUCCEEDED', " + t + ", " + t + ", 'e', 'http://127.0.0.1:1', '', " +
-       zeros(0) + ", " + zeros(0) + ", 'DONE', 'empty', 0, " + t + ");"
-       "INSERT INTO call_results (parent_id, child_id, correlation_id, output, arrived_at) "
-       "VALUES ('parent', 'child', 1, " + zeros(blobs::kThreshold + 1) + ", " + t + ");"
-       "INSERT INTO coroutine_states (call_id, state) VALUES ('parent', " +
-       zeros(blobs::kThreshold) + ");");
+  exec(
+      "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+      "version, input, phase, ready_at, root_id, correlation_id, state_member, poll_min, "
+      "poll_max, poll_deadline, results_waiting) VALUES ('parent', 'call', 'RUNNING', " +
+      t + ", " + t + ", 'p', 'http://127.0.0.1:1', '', " + zeros(kMiB) + ", 'WAITING', " + t +
+      ", 'parent', 0, 1, 1, 5, " + t +
+      ", 1);"
+      "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+      "version, input, output, phase, parent_id, root_id, correlation_id, finished_at) VALUES "
+      "('child', 'call', 'SUCCEEDED', " +
+      t + ", " + t + ", 'c', 'http://127.0.0.1:1', '', " + zeros(blobs::kThreshold + 1) + ", " +
+      zeros(blobs::kThreshold + 1) + ", 'DONE', 'parent', 'parent', 1, " + t +
+      ");"
+      "INSERT INTO runs (id, kind, status, started_at, updated_at, function, endpoint, "
+      "version, input, output, phase, root_id, correlation_id, finished_at) VALUES "
+      "('empty', 'call', 'SUCCEEDED', " +
+      t + ", " + t + ", 'e', 'http://127.0.0.1:1', '', " + zeros(0) + ", " + zeros(0) +
+      ", 'DONE', 'empty', 0, " + t +
+      ");"
+      "INSERT INTO call_results (parent_id, child_id, correlation_id, output, arrived_at) "
+      "VALUES ('parent', 'child', 1, " +
+      zeros(blobs::kThreshold + 1) + ", " + t +
+      ");"
+      "INSERT INTO coroutine_states (call_id, state) VALUES ('parent', " +
+      zeros(blobs::kThreshold) + ");");
   store_ = open(clock_);
   ASSERT_NE(store_, nullptr);
 

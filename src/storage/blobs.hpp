@@ -42,9 +42,9 @@ std::int64_t lock_key(std::string_view digest);
 // whose blob is gone fails the statement with the digest named
 // (ratchet_missing_blob: sqlite_db.cpp, pg_schema.cpp), rather than reading
 // as NULL: no output, no state, an empty input.
-#define RATCHET_STORED(column, reference)                                              \
-  "CASE WHEN " reference " IS NULL THEN " column                                       \
-  " ELSE COALESCE((SELECT bytes FROM blobs WHERE digest = " reference                  \
+#define RATCHET_STORED(column, reference)                             \
+  "CASE WHEN " reference " IS NULL THEN " column                      \
+  " ELSE COALESCE((SELECT bytes FROM blobs WHERE digest = " reference \
   "), ratchet_missing_blob(" reference ")) END"
 
 // The value columns, each read whole (unqualified: no query joins two tables

@@ -269,9 +269,9 @@ $$;
 
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.
 constexpr std::array<const char*, 12> kMigrations{
-    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
-    kBlobs,      kMissingBlob};
+    kVersion1,         kVersion2,   kCallMaxAttempts, kJobLineage,
+    kDashboardIndexes, kErrorBytes, kCallActions,     kInstanceIdentity,
+    kCoroutineDeltas,  kHistory,    kBlobs,           kMissingBlob};
 
 }  // namespace
 

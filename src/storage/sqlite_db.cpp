@@ -1,6 +1,7 @@
 #include "storage/sqlite_db.hpp"
 
 #include <sqlite3.h>
+
 #include <string>
 
 namespace ratchet::sqlite {
