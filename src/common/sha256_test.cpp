@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 namespace ratchet {
 namespace {
@@ -32,26 +33,23 @@ TEST(Sha256, MatchesTheStandardsExamples) {
 }
 
 TEST(Sha256, PadsLengthsAroundABlockBoundary) {
-  // 55 bytes fit the padding in one block, 56 need a second.
-  EXPECT_EQ(hex(sha256(std::string(55, 'a'))),
-            "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
-  EXPECT_EQ(hex(sha256(std::string(56, 'a'))),
-            "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
-  EXPECT_EQ(hex(sha256(std::string(57, 'a'))),
-            "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6");
-  EXPECT_EQ(hex(sha256(std::string(63, 'a'))),
-            "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34");
-  EXPECT_EQ(hex(sha256(std::string(64, 'a'))),
-            "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
-  EXPECT_EQ(hex(sha256(std::string(65, 'a'))),
-            "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0");
-  // The same edges one block further on: a whole block, then the tail.
-  EXPECT_EQ(hex(sha256(std::string(119, 'a'))),
-            "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb");
-  EXPECT_EQ(hex(sha256(std::string(120, 'a'))),
-            "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c");
-  EXPECT_EQ(hex(sha256(std::string(128, 'a'))),
-            "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e");
+  // 55 bytes of 'a' fit the padding in one block, 56 need a second; 63, 64
+  // and 65 end just before, at and after a block; 119, 120 and 128 are the
+  // same edges a block further on.
+  const std::pair<std::size_t, const char*> kCases[] = {
+      {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+      {56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+      {57, "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6"},
+      {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+      {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+      {65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
+      {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+      {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+      {128, "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e"},
+  };
+  for (const auto& [length, digest] : kCases) {
+    EXPECT_EQ(hex(sha256(std::string(length, 'a'))), digest) << length << " bytes";
+  }
 }
 
 // Every byte value, those with the high bit set included (a char is signed
