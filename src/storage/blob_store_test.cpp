@@ -382,6 +382,28 @@ TEST_P(BlobStoreTest, ABlobOutlivesEachOfItsReferencesButTheLast) {
   EXPECT_TRUE(again[0].call.poll->state == state.state);
 }
 
+// A tail call's new input goes out of line like any; its former one, which no
+// row refers to any more, goes at the next clean, and the new one stays.
+TEST_P(BlobStoreTest, ATailCallsFormerInputGoesAtTheNextCleanAndItsNewOneStays) {
+  const std::string former = large_value(kMiB, 20);
+  const std::string next = large_value(kMiB, 21);
+  std::string id = dispatch(call("f", former));
+  std::string done = dispatch(call("g", "in"));
+  ASSERT_EQ(claim().size(), 2u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.tail_call(id, 1, "h", next, {}); }));
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(done, 1, CallEnd{true, 1, "out", {}}, {});
+  }));
+  EXPECT_EQ(blob_count(), 2);
+  auto deleted = store_->delete_terminal_runs({done});
+  ASSERT_TRUE(deleted.is_ok()) << deleted.status().message();
+  EXPECT_EQ(blob_count(), 1) << "the former input went; the new one stays";
+  auto claimed = claim();
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].call.function, "h");
+  EXPECT_TRUE(claimed[0].call.input == next);
+}
+
 // The threshold's edges: 64 KiB + 1 goes out of line and reads back exactly;
 // an empty input and output are empty values, not missing ones.
 TEST_P(BlobStoreTest, ValuesAtTheThresholdsEdgesAndEmptyOnesReadBackExactly) {
