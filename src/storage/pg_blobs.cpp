@@ -41,13 +41,27 @@ Result<int> sweep_blobs(Connection& db, const std::vector<std::string>& digests)
   return deleted;
 }
 
-Result<int> sweep_all_blobs(Connection& db) {
-  ASSIGN_OR_RETURN(
-      Rows garbage,
-      db.query("SELECT digest FROM blobs WHERE " RATCHET_BLOB_UNREFERENCED("blobs.digest")));
-  std::vector<std::string> digests;
-  for (int i = 0; i < garbage.size(); ++i) digests.push_back(garbage[i].text(0));
-  return sweep_blobs(db, digests);
+Result<int> sweep_all_blobs(Connection& db, int batch) {
+  int deleted = 0;
+  std::string after;  // the last digest looked at: '' sorts first
+  while (true) {
+    int found = 0;
+    RETURN_IF_ERROR(db.transaction([&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Rows garbage,
+          db.query("SELECT digest FROM blobs WHERE digest > $1 AND " RATCHET_BLOB_UNREFERENCED(
+                       "blobs.digest") " ORDER BY digest LIMIT $2",
+                   Params().add_bytes(after).add(batch)));
+      std::vector<std::string> digests;
+      for (int i = 0; i < garbage.size(); ++i) digests.push_back(garbage[i].text(0));
+      found = static_cast<int>(digests.size());
+      if (found > 0) after = digests.back();
+      ASSIGN_OR_RETURN(int gone, sweep_blobs(db, digests));
+      deleted += gone;
+      return Status::ok();
+    }));
+    if (found < batch) return deleted;
+  }
 }
 
 }  // namespace ratchet::pg

@@ -25,7 +25,12 @@ Result<std::vector<std::string>> blob_references(Connection& db, const char* sql
                                                  const std::string& id);
 // Deletes those of `digests` that no row refers to any more; how many.
 Result<int> sweep_blobs(Connection& db, const std::vector<std::string>& digests);
-// Deletes every blob no row refers to; how many.
-Result<int> sweep_all_blobs(Connection& db);
+// Deletes every blob no row refers to; how many. In transactions of its own,
+// each of up to `batch` blobs, outside any other: a sweep holds the advisory
+// lock of each blob it deletes until it commits, and PostgreSQL's lock table
+// (max_locks_per_transaction per connection, 64 by default) holds only some
+// thousands in all, which one transaction of a large clean would exceed.
+inline constexpr int kSweepBatch = 500;
+Result<int> sweep_all_blobs(Connection& db, int batch = kSweepBatch);
 
 }  // namespace ratchet::pg
