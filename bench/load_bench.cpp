@@ -14,7 +14,7 @@
 //
 // It prints figures; it asserts nothing.
 // usage: load_bench [--quick] [--only throughput|fan-out|fairness|sleep]
-//                   [--sleep-spread SECONDS]
+//                   [--sleep-from SECONDS] [--sleep-spread SECONDS]
 //
 // load_bench --soak SECONDS (scripts/soak.sh; not in the suite): steady load of
 // echo calls (200 a second) for SECONDS against an endpoint that fails every
@@ -344,7 +344,9 @@ int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--soak") return soak(std::stoi(argv[2]));
   bool quick = false;
   std::string only;  // one section, to profile or re-measure it alone
-  int spread_s = 5;  // sleepers are due over this many seconds, 5 s on
+  // Sleepers are due over `spread_s` seconds, `from_s` after their first step.
+  int spread_s = 5;
+  int from_s = 5;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -353,6 +355,8 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (arg == "--sleep-spread" && i + 1 < argc) {
       spread_s = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--sleep-from" && i + 1 < argc) {
+      from_s = std::max(1, std::atoi(argv[++i]));
     } else {
       std::fprintf(stderr,
                    "usage: load_bench [--quick] [--only SECTION] [--sleep-spread SECONDS] | --soak "
@@ -436,12 +440,12 @@ int main(int argc, char** argv) {
     row("fairness: the whole flood of A, ms", flood_ms, 0, "");
   }
 
-  // Durable sleep: N sleepers of 5 to 10 s (5 to 5 + --sleep-spread s).
+  // Durable sleep: N sleepers of 5 to 10 s (--sleep-from, --sleep-spread).
   if (runs("sleep")) {
-    const int spread_ms = spread_s * 1000;
-    auto ids = b.dispatch("sleep", sleepers, [&](int i) { return 5000 + (i % spread_ms); });
-    // All asleep well before the first is due (5 s): RSS then.
-    std::this_thread::sleep_for(std::chrono::seconds(4));
+    const int spread_ms = spread_s * 1000, from_ms = from_s * 1000;
+    auto ids = b.dispatch("sleep", sleepers, [&](int i) { return from_ms + (i % spread_ms); });
+    // Before the first is due: RSS then.
+    std::this_thread::sleep_for(std::chrono::milliseconds(from_ms - 1000));
     double asleep_rss = rss_mb();
     for (const auto& id : ids) b.await(id);
     auto late = percentiles(b.seen.lateness_ms);
@@ -452,8 +456,8 @@ int main(int argc, char** argv) {
       os_late.push_back(std::chrono::duration<double, std::milli>(WallClock::now() - due).count());
     }
     auto os = percentiles(os_late);
-    row(("sleep lateness p50 ms, " + std::to_string(sleepers) + " sleepers due over " +
-         std::to_string(spread_s) + " s")
+    row(("sleep lateness p50 ms, " + std::to_string(sleepers) + " due " + std::to_string(from_s) +
+         "-" + std::to_string(from_s + spread_s) + " s on")
             .c_str(),
         late[0], os[0], "each <= 50 ms");
     row("sleep lateness p99 ms", late[1], os[1], "");
