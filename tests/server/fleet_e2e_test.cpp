@@ -42,10 +42,8 @@ class FleetE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     RATCHET_OPEN_PG_DATABASE(db_);
-    auto public_key = testing::keygen(dir_.file("signing.pem"));
-    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
-    auto key = protocol::VerificationKey::parse(*public_key);
-    ASSERT_TRUE(key.is_ok());
+    auto key = testing::keygen_verification_key(dir_.file("signing.pem"));
+    ASSERT_TRUE(key.is_ok()) << key.status().message();
     key_.emplace(*key);
   }
 

@@ -28,6 +28,7 @@ namespace pb = dispatch::sdk::v1;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::ApiClient;
+using testing::int64_of;
 using testing::make_call;
 using testing::ServerProcess;
 using testing::ServerSettings;
@@ -35,19 +36,11 @@ using testing::TempDir;
 using testing::TestEndpoint;
 using Steady = std::chrono::steady_clock;
 
-std::optional<std::int64_t> int64_of(const google::protobuf::Any& any) {
-  google::protobuf::Int64Value value;
-  if (!any.UnpackTo(&value)) return std::nullopt;
-  return value.value();
-}
-
 class PgMove : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto public_key = testing::keygen(dir_.file("signing.pem"));
-    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
-    auto key = protocol::VerificationKey::parse(*public_key);
-    ASSERT_TRUE(key.is_ok());
+    auto key = testing::keygen_verification_key(dir_.file("signing.pem"));
+    ASSERT_TRUE(key.is_ok()) << key.status().message();
     testing::EndpointOptions options;
     options.verification_key = *key;
     options.min_delay = 100ms;  // calls stay in flight a while

@@ -49,6 +49,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::ApiClient;
 using testing::ChildProcess;
+using testing::int64_of;
 using testing::kCorrelationBase;
 using testing::make_call;
 using testing::RecordedRequest;
@@ -66,12 +67,6 @@ google::protobuf::Any json_input(const json& value) {
   auto packed = protocol::pack_json(value);
   EXPECT_TRUE(packed.is_ok()) << packed.status().message();
   return packed.is_ok() ? *packed : google::protobuf::Any();
-}
-
-std::optional<std::int64_t> int64_of(const google::protobuf::Any& any) {
-  google::protobuf::Int64Value value;
-  if (!any.UnpackTo(&value)) return std::nullopt;
-  return value.value();
 }
 
 std::string string_of(const google::protobuf::Any& any) {
@@ -118,11 +113,9 @@ class ClosedPort {
 class ServerE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto public_key = testing::keygen(dir_.file("signing.pem"));
-    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
-    public_key_ = *public_key;
-    auto key = protocol::VerificationKey::parse(public_key_);
+    auto key = testing::keygen_verification_key(dir_.file("signing.pem"));
     ASSERT_TRUE(key.is_ok()) << key.status().message();
+    public_key_ = key->public_key_base64();
     testing::EndpointOptions options;
     options.verification_key = *key;
     endpoint_ = std::make_unique<TestEndpoint>(options);

@@ -55,10 +55,8 @@ int count_of(const std::string& text, const std::string& needle) {
 class Resilience : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto public_key = testing::keygen(dir_.file("signing.pem"));
-    ASSERT_TRUE(public_key.is_ok()) << public_key.status().message();
-    auto key = protocol::VerificationKey::parse(*public_key);
-    ASSERT_TRUE(key.is_ok());
+    auto key = testing::keygen_verification_key(dir_.file("signing.pem"));
+    ASSERT_TRUE(key.is_ok()) << key.status().message();
     testing::EndpointOptions options;
     options.verification_key = *key;
     endpoint_ = std::make_unique<TestEndpoint>(options);

@@ -54,12 +54,6 @@ http::Response exit_error(pb::Status status, const std::string& type, const std:
   return proto_response(response);
 }
 
-std::optional<std::int64_t> int64_of(const google::protobuf::Any& any) {
-  google::protobuf::Int64Value value;
-  if (!any.UnpackTo(&value)) return std::nullopt;
-  return value.value();
-}
-
 std::string text_of(const google::protobuf::Any& any) {
   auto value = protocol::unpack_to_json(any);
   if (!value.is_ok()) return "<" + std::string(protocol::type_name_of(any)) + ">";
@@ -169,6 +163,12 @@ struct FanoutState {
 };
 
 }  // namespace
+
+std::optional<std::int64_t> int64_of(const google::protobuf::Any& any) {
+  google::protobuf::Int64Value value;
+  if (!any.UnpackTo(&value)) return std::nullopt;
+  return value.value();
+}
 
 std::string python_error_bytes() {
   pb::Error error;

@@ -74,6 +74,10 @@
 #include "http/server.hpp"
 #include "protocol/signing.hpp"
 
+namespace google::protobuf {
+class Any;
+}
+
 namespace ratchet::testing {
 
 // Correlation ids fanout gives its children: above 2^32, to catch truncation.
@@ -110,6 +114,9 @@ struct RecordedRequest {
   std::int64_t received_us = 0;         // steady clock, for gaps between attempts
   int http_status = 0;                  // what was answered; 0 for hang
 };
+
+// The Int64Value in `any`, or nullopt when it holds something else.
+std::optional<std::int64_t> int64_of(const google::protobuf::Any& any);
 
 struct EndpointOptions {
   std::uint16_t port = 0;  // 0: any free port

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,11 @@ Result<std::string> keygen(const std::string& private_key_file) {
   return match[1].str();
 }
 
+Result<protocol::VerificationKey> keygen_verification_key(const std::string& private_key_file) {
+  ASSIGN_OR_RETURN(std::string public_key, keygen(private_key_file));
+  return protocol::VerificationKey::parse(public_key);
+}
+
 Result<ChildProcess> ChildProcess::spawn(
     const std::vector<std::string>& argv,
     const std::vector<std::pair<std::string, std::string>>& env, const std::string& stdout_path,
@@ -101,6 +107,7 @@ Result<ChildProcess> ChildProcess::spawn(
     if (err >= 0) close(err);
     return internal_error("cannot open the output files of " + argv[0]);
   }
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     close(out);
@@ -108,6 +115,11 @@ Result<ChildProcess> ChildProcess::spawn(
     return internal_error(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // A test killed by ctest's timeout runs no destructor: its servers and
+    // endpoints die with it rather than outlive the run. (The tests start
+    // them from their main thread, whose end is what the signal follows.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
     dup2(out, 1);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.hpp"
+#include "protocol/signing.hpp"
 
 namespace ratchet::testing {
 
@@ -41,6 +42,10 @@ std::string read_file(const std::string& path);
 // Runs `ratchet keygen --out <private_key_file>`; returns the public key, base64
 // (the DISPATCH_VERIFICATION_KEY it prints).
 Result<std::string> keygen(const std::string& private_key_file);
+
+// keygen, parsed: the key a test endpoint verifies the requests of a server
+// signing with `private_key_file` by.
+Result<protocol::VerificationKey> keygen_verification_key(const std::string& private_key_file);
 
 // A child process whose stdout and stderr go to files. Move-only; one still
 // running when destroyed is SIGKILLed and reaped.
