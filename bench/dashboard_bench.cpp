@@ -6,7 +6,9 @@
 // failed, 1 % running, a few lost), then times pages of 50 runs through
 // Store::browse_runs with each filter, beside the baseline of a lookup by id
 // (Store::find_call) in the same run. Goal: a page in <= 100 ms. --quick
-// uses 100,000 runs.
+// uses 100,000 runs. Then a call's page: the tree view of a fan-out of 1,000
+// whose calls each have an attempt history (dashboard::tree_view), beside
+// reading the tree's children alone and the timeline's histories alone.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "dashboard/views.hpp"
 #include "storage/pg_db.hpp"
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
@@ -203,6 +206,66 @@ void run_cases(Store& store, long total, int rounds) {
               worst);
 }
 
+// A root call with `children` children, each call with a failed and a
+// successful attempt in its history (the root also a poll), in one transaction.
+std::string fan_out_with_history(Store& store, int children) {
+  std::string root;
+  Status made = store.calls([&](CallTransaction& tx) -> Status {
+    NewCall call;
+    call.function = "fan";
+    call.endpoint = "http://127.0.0.1:8000";
+    ASSIGN_OR_RETURN(root, tx.dispatch(call));
+    std::vector<std::string> ids{root};
+    call.function = "leaf";
+    call.parent_id = root;
+    call.root_id = root;
+    for (int i = 0; i < children; ++i) {
+      ASSIGN_OR_RETURN(auto id, tx.dispatch(call));
+      ids.push_back(id);
+    }
+    std::vector<HistoryEvent> events;
+    for (const auto& id : ids) {
+      events.push_back({id, "attempt", 0, 1, 500, 1, 6, "retry", "dispatched; Oops: once", 0, 0});
+      events.push_back({id, "attempt", 0, 2, 500, 2, 1, "succeeded", "retry", 0, 0});
+    }
+    events.push_back({root, "poll", 0, 3, std::nullopt, 0, 0, "waiting", "all", children, 0});
+    return tx.record_history(events);
+  });
+  if (!made.is_ok()) {
+    std::fprintf(stderr, "fan-out: %s\n", made.message().c_str());
+    std::exit(1);
+  }
+  return root;
+}
+
+// A call's page: its tree with the timeline (dashboard::tree_view), beside
+// its parts read alone: the tree's children, and the histories of the 200
+// calls whose attempts the timeline draws.
+void call_page_case(Store& store, int rounds) {
+  constexpr int kChildren = 1000;
+  std::string root = fan_out_with_history(store, kChildren);
+  Figures children = measure(rounds, [&] {
+    if (store.child_calls(root, kChildren + 1)->size() != kChildren) std::exit(1);
+  });
+  auto drawn = store.child_calls(root, dashboard::kTimelineCalls);
+  Figures histories = measure(rounds, [&] {
+    for (const auto& call : *drawn) {
+      if (store.call_history(call.id)->size() != 2) std::exit(1);
+    }
+  });
+  Figures tree = measure(rounds, [&] {
+    auto view = dashboard::tree_view(store, root, 0);
+    if (!view.is_ok() || (*view)["nodes"].size() != kChildren + 1) std::exit(1);
+  });
+  std::printf("%-52s %6.3f ms %6.3f ms\n", "baseline: the 1,000 children of a call",
+              children.median_ms, children.max_ms);
+  std::printf("%-52s %6.3f ms %6.3f ms\n", "the histories of 200 calls (the timeline's reads)",
+              histories.median_ms, histories.max_ms);
+  std::printf("%-52s %6.3f ms %6.3f ms  (%.1f x the children)\n",
+              "a call's page: its tree of 1,001 with the timeline", tree.median_ms, tree.max_ms,
+              tree.median_ms / std::max(children.median_ms, 1e-6));
+}
+
 template <typename Fill>
 void bench(const char* backend, const std::string& location, long total, int rounds, Fill fill) {
   { auto store = open_store(location, SystemClock::instance()); }  // the schema
@@ -219,6 +282,7 @@ void bench(const char* backend, const std::string& location, long total, int rou
       "%.1f s\n",
       backend, total, total / 10, total * 3 / 10, total * 6 / 10, fill_s);
   run_cases(**store, total, rounds);
+  call_page_case(**store, rounds);
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ trap 'bash scripts/pg-cluster.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
 build/release/bench/fleet_bench "$(bash scripts/pg-cluster.sh start "$pg_dir" --durable)" "$@"
 echo "== SDK"
 build/release/bench/sdk_bench "$@"
+echo "== large values (SDK: 100 KiB step results, a 1 MiB fan-out input)"
+build/release/bench/large_values_bench "$@"
 echo "== dashboard"
 build/release/bench/dashboard_bench "$@"
 echo "== dispatch-py's echo endpoint behind ratchet dev and behind dispatch.test.Service"

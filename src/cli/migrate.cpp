@@ -62,6 +62,7 @@ int run_migrate(int argc, char** argv) {
   out["runs"] = counts->runs;
   out["call_results"] = counts->call_results;
   out["coroutine_states"] = counts->coroutine_states;
+  out["blobs"] = counts->blobs;
   print_json(out);
   return 0;
 }

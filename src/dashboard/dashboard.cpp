@@ -4,6 +4,7 @@
 
 #include "common/time_format.hpp"
 #include "dashboard/assets.hpp"
+#include "dashboard/health.hpp"
 #include "dashboard/render.hpp"
 #include "dashboard/views.hpp"
 #include "jobs/runner.hpp"
@@ -42,12 +43,6 @@ http::Response json_response(int status, const json& body) {
 
 http::Response error_response(const Status& status) { return server::connect_error(status); }
 
-http::Response not_implemented(const std::string& what) {
-  return json_response(501, {{"code", "unimplemented"},
-                             {"message", what + " is not wired to the dashboard yet: use ratchet "
-                                                "cancel or ratchet retry --job-id"}});
-}
-
 http::Response asset_response(std::string_view name) {
   for (const Asset& asset : assets()) {
     if (asset.name != name) continue;
@@ -79,11 +74,15 @@ std::vector<std::string> split_path(std::string_view rest) {
 class Dashboard final : public server::Extension {
  public:
   Dashboard(const server::ExtensionContext& context, DashboardOptions options)
-      : api_keys_(context.api_keys),
+      : scheduler_(context.scheduler),
+        api_keys_(context.api_keys),
         read_keys_(std::move(options.read_keys)),
         clock_(context.clock),
         readers_(context, options),
-        live_(context.db_path, context.store_options, context.clock, options.live) {}
+        live_(context.db_path, context.store_options, context.clock, options.live) {
+    // The first sample: the health view's rates span the time since it.
+    scheduler_health_.read(scheduler_.figures(), clock_.now());
+  }
 
   void handle(http::Request request, http::Responder responder) override;
   std::optional<http::Response> check_header(const http::Request& header) const override;
@@ -94,27 +93,40 @@ class Dashboard final : public server::Extension {
 
  private:
   Access access(const http::Request& request) const;
+  std::string bearer_key(const http::Request& request) const;
   void api(const http::Request& request, Access access, http::Responder responder);
   // Runs `view` on a reader thread and answers its JSON.
   void read(http::Responder responder, std::function<Result<json>(Store&)> view);
   void cancel_job(const std::string& id, const Params& params, http::Responder responder);
+  void act_on_call(const std::string& id, bool cancel, const std::string& actor,
+                   http::Responder responder);
   void events(const Params& params, http::Responder responder);
+  // The health view: the store's counts and the scheduler's figures.
+  Result<json> health(Store& store, Micros now);
 
+  engine::Scheduler& scheduler_;
   std::set<std::string> api_keys_;
   std::set<std::string> read_keys_;
   const Clock& clock_;
+  SchedulerHealth scheduler_health_;
   Readers readers_;
   LiveViews live_;
 };
 
-Access Dashboard::access(const http::Request& request) const {
+// The key of `Authorization: Bearer <key>`; empty without one.
+std::string Dashboard::bearer_key(const http::Request& request) const {
   auto header = request.header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (!header || header->size() <= kBearer.size() ||
       !http::iequals(header->substr(0, kBearer.size()), kBearer)) {
-    return Access::kNone;
+    return "";
   }
-  std::string key(header->substr(kBearer.size()));
+  return std::string(header->substr(kBearer.size()));
+}
+
+Access Dashboard::access(const http::Request& request) const {
+  std::string key = bearer_key(request);
+  if (key.empty()) return Access::kNone;
   if (api_keys_.count(key)) return Access::kAct;
   if (read_keys_.count(key)) return Access::kRead;
   return Access::kNone;
@@ -182,8 +194,10 @@ void Dashboard::api(const http::Request& request, Access level, http::Responder 
     } else if (what == "jobs" && verb == "cancel") {
       cancel_job(id, params, std::move(responder));
     } else if (what == "calls") {
-      responder.send(
-          not_implemented(verb == "cancel" ? "Cancelling a call tree" : "Retrying a call now"));
+      // Who acted, in the call's actions: the key's fingerprint as the
+      // Control RPCs record it (never the key), and where it came from.
+      act_on_call(id, verb == "cancel", "dashboard:" + server::api_actor(bearer_key(request)),
+                  std::move(responder));
     } else {
       responder.send(error_response(not_found("no such action")));
     }
@@ -198,7 +212,7 @@ void Dashboard::api(const http::Request& request, Access level, http::Responder 
   } else if (n == 1 && what == "runs") {
     read(std::move(responder), [params](Store& store) { return runs_view(store, params); });
   } else if (n == 1 && what == "health") {
-    read(std::move(responder), [now](Store& store) { return health_view(store, now); });
+    read(std::move(responder), [this, now](Store& store) { return health(store, now); });
   } else if (n == 2 && what == "calls") {
     read(std::move(responder), [id](Store& store) { return call_view(store, id); });
   } else if (n == 3 && what == "calls" && verb == "tree") {
@@ -236,6 +250,40 @@ void Dashboard::cancel_job(const std::string& id, const Params& params, http::Re
   });
 }
 
+// The Control RPCs' code path (Scheduler::cancel, retry_now): the running
+// scheduler acts in its next turn, and answers once that is committed. What
+// the RPC answers 200 with "nothing to do" (a call already finished, one not
+// waiting out a backoff) is a conflict here, so that the page can say so.
+void Dashboard::act_on_call(const std::string& id, bool cancel, const std::string& actor,
+                            http::Responder responder) {
+  spdlog::info("dashboard: {} call {} ({})", cancel ? "cancelling" : "retrying now", id, actor);
+  auto done = [responder, cancel](Result<std::vector<std::string>> ids) {
+    if (!ids.is_ok()) {
+      responder.send(error_response(ids.status()));
+    } else if (ids->empty()) {
+      responder.send(error_response(
+          Status(Code::kConflict, cancel ? "the call has finished already: nothing to cancel"
+                                         : "the call is not waiting out a backoff (it runs, waits "
+                                           "for its children, or has finished)")));
+    } else if (cancel) {
+      responder.send(json_response(200, {{"cancelled", *ids}}));
+    } else {
+      responder.send(json_response(200, {{"retried", true}}));
+    }
+  };
+  if (cancel) {
+    scheduler_.cancel(id, actor, std::move(done));
+  } else {
+    scheduler_.retry_now(id, actor, std::move(done));
+  }
+}
+
+Result<json> Dashboard::health(Store& store, Micros now) {
+  ASSIGN_OR_RETURN(json out, health_view(store, now));
+  out["scheduler"] = scheduler_health_.read(scheduler_.figures(), now);
+  return out;
+}
+
 // A live view (live.hpp): the runs list's first page with health, or a call
 // with its tree, as the pages would read them.
 void Dashboard::events(const Params& params, http::Responder responder) {
@@ -243,15 +291,16 @@ void Dashboard::events(const Params& params, http::Responder responder) {
   std::string key;
   LiveView read;
   const Clock& clock = clock_;
+  Dashboard* self = this;
   if (view != params.end() && view->second == "runs") {
     Params filters = params;
     filters.erase("view");
     filters.erase("cursor");  // live is the newest page
     for (const auto& [name, value] : filters) key += "&" + name + "=" + value;
     key = "runs?" + key;
-    read = [filters, &clock](Store& store) -> Result<json> {
+    read = [filters, &clock, self](Store& store) -> Result<json> {
       ASSIGN_OR_RETURN(json page, runs_view(store, filters));
-      ASSIGN_OR_RETURN(json health, health_view(store, clock.now()));
+      ASSIGN_OR_RETURN(json health, self->health(store, clock.now()));
       return json{{"page", std::move(page)}, {"health", std::move(health)}};
     };
   } else if (view != params.end() && view->second == "call" && params.count("id")) {

@@ -4,8 +4,9 @@
 //
 // Access: the page and its assets load without a key; everything under
 // /ratchet/v1/ needs `Authorization: Bearer <key>`. An API key may read and
-// act (cancel); a read key (`--read-key`) may only read. A request without a
-// known key is 401, an action with a read key 403.
+// act (cancel a job or a call tree, retry a call now: the latter two through
+// the scheduler, as the Control RPCs do); a read key (`--read-key`) may only
+// read. A request without a known key is 401, an action with a read key 403.
 //
 // The store is read on threads of the dashboard's own, each with its own
 // connection: the HTTP I/O threads never wait for a query, and the scheduler's

@@ -126,6 +126,45 @@ std::string dispatch_status_name(int number) {
   return std::string(protocol::status_name(static_cast<protocol::DispatchStatus>(number)));
 }
 
+json history_json(const HistoryEvent& event) {
+  json out = {{"number", event.number},   {"kind", event.kind},
+              {"at", event.at},           {"duration", optional_micros(event.duration)},
+              {"attempt", event.attempt}, {"outcome", event.outcome},
+              {"detail", event.detail},   {"children", event.children},
+              {"results", event.results}};
+  if (event.call_status != 0) out["status"] = dispatch_status_name(event.call_status);
+  return out;
+}
+
+// The latest `limit` of `rows` (oldest first), as JSON.
+template <typename Row, typename ToJson>
+json latest(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
+  json out = json::array();
+  std::size_t from = rows.size() > limit ? rows.size() - limit : 0;
+  for (std::size_t i = from; i < rows.size(); ++i) out.push_back(to_json(rows[i]));
+  return out;
+}
+
+// Adds each call's latest attempts and polls to the first kTimelineCalls
+// nodes of a tree, and how many there were in all: a call's history numbers
+// its events from 1, so the last number counts those the store let go too.
+Status add_history(Store& store, json& nodes) {
+  std::size_t calls = std::min<std::size_t>(nodes.size(), kTimelineCalls);
+  for (std::size_t i = 0; i < calls; ++i) {
+    ASSIGN_OR_RETURN(auto events, store.call_history(nodes[i]["id"].get<std::string>()));
+    nodes[i]["history_total"] = events.empty() ? 0 : events.back().number;
+    nodes[i]["history"] = latest(events, kTimelineEvents, history_json);
+  }
+  return Status::ok();
+}
+
+json action_json(const CallAction& action) {
+  return {{"at", action.at},
+          {"actor", action.actor},
+          {"action", action.action},
+          {"detail", action.detail}};
+}
+
 Result<CallRecord> find_call(Store& store, const std::string& id) {
   ASSIGN_OR_RETURN(auto call, store.find_call(id));
   if (!call) return not_found("no call with dispatch id " + id);
@@ -245,10 +284,15 @@ Result<json> tree_view(Store& store, const std::string& id, Micros now) {
     level = std::move(next);
   }
   nodes[0]["depth"] = 0;
+  RETURN_IF_ERROR(add_history(store, nodes));
+  ASSIGN_OR_RETURN(auto actions, store.call_actions(root.id));
   return json{{"root_id", root.root_id},
               {"now", now},
               {"truncated", truncated},
-              {"nodes", std::move(nodes)}};
+              {"timeline_calls", std::min<std::size_t>(nodes.size(), kTimelineCalls)},
+              {"nodes", std::move(nodes)},
+              {"actions_total", actions.size()},
+              {"actions", latest(actions, kTimelineActions, action_json)}};
 }
 
 Result<json> job_view(Store& store, const std::string& id) {
@@ -317,26 +361,17 @@ Result<json> logs_view(Store& store, const std::string& id, const Params& params
 Result<json> health_view(Store& store, Micros now) {
   constexpr Micros kWindow = 60 * kMicrosPerSecond;
   ASSIGN_OR_RETURN(HealthCounts health, store.health_counts(now - kWindow));
-  auto counts = [](const std::vector<HealthCounts::Count>& rows) {
-    json out = json::array();
-    for (const auto& row : rows) out.push_back({{"name", row.name}, {"count", row.count}});
-    return out;
-  };
-  long long finished = 0, failed = 0;
+  json finished = json::array();
   for (const auto& row : health.finished_since) {
-    finished += row.count;
-    if (row.name != "SUCCEEDED") failed += row.count;
+    finished.push_back({{"name", row.name}, {"count", row.count}});
   }
+  // Rates, queues and endpoints come from the scheduler's figures (health.hpp).
   return json{{"now", now},
               {"window_seconds", kWindow / kMicrosPerSecond},
               {"jobs_running", health.jobs_running},
               {"calls_running", health.calls_running},
               {"calls_waiting", health.calls_waiting},
-              {"finished_per_second", static_cast<double>(finished) * kMicrosPerSecond / kWindow},
-              {"error_rate", finished ? static_cast<double>(failed) / finished : 0.0},
-              {"finished", counts(health.finished_since)},
-              {"queue_by_function", counts(health.ready_by_function)},
-              {"in_flight_by_endpoint", counts(health.leased_by_endpoint)}};
+              {"finished", std::move(finished)}};
 }
 
 }  // namespace ratchet::dashboard

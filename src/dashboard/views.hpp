@@ -24,7 +24,9 @@ Result<nlohmann::json> call_view(Store& store, const std::string& id);
 // The journal step a coroutine's replay diverged at, from the last error its
 // restart kept (the C++ SDK's "step N diverged: ..."); nullopt otherwise.
 std::optional<int> diverged_at(const CallRecord& call);
-// GET /ratchet/v1/calls/{id}/tree: the call, its children and grandchildren.
+// GET /ratchet/v1/calls/{id}/tree: the call, its children and grandchildren;
+// the first kTimelineCalls of them with their latest attempts and polls
+// (call_history), and the call's actions (call_actions): the timeline.
 Result<nlohmann::json> tree_view(Store& store, const std::string& id, Micros now);
 // GET /ratchet/v1/jobs/{id}: the job (secret-looking env values masked) and
 // the other runs of its key.
@@ -32,12 +34,19 @@ Result<nlohmann::json> job_view(Store& store, const std::string& id);
 // GET /ratchet/v1/jobs/{id}/logs?stream=stdout|stderr&offset=N: the bytes of
 // the log from `offset` (at most 256 KiB), and whether the job has ended.
 Result<nlohmann::json> logs_view(Store& store, const std::string& id, const Params& params);
-// GET /ratchet/v1/health.
+// GET /ratchet/v1/health: what the store knows (runs running, waiting, and
+// finished in the last minute by status); the dashboard adds the scheduler's
+// figures (health.hpp).
 Result<nlohmann::json> health_view(Store& store, Micros now);
 
 // The limits of one tree: children per call, and calls in all.
 inline constexpr int kTreeChildren = 1000;
 inline constexpr int kTreeNodes = 5000;
+// The limits of its timeline: calls drawn with their attempts and polls, the
+// latest events of each, and the call's latest actions.
+inline constexpr std::size_t kTimelineCalls = 200;
+inline constexpr std::size_t kTimelineEvents = 50;
+inline constexpr std::size_t kTimelineActions = 100;
 inline constexpr std::size_t kTreeErrorChars = 1000;
 inline constexpr std::size_t kLogChunk = 256 * 1024;
 

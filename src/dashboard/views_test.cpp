@@ -165,14 +165,60 @@ TEST_F(ViewsTest, AJobMasksSecretsAndItsLogsReadFromAnOffset) {
             Code::kInvalidArgument);
 }
 
-TEST_F(ViewsTest, HealthCountsTheQueueAndTheErrorRate) {
+TEST_F(ViewsTest, HealthCountsTheRunsRunning) {
   call("greet");
   call("greet");
   auto health = health_view(*store_, clock_.now());
   ASSERT_TRUE(health.is_ok()) << health.status().message();
   EXPECT_EQ((*health)["calls_running"], 2);
-  EXPECT_EQ((*health)["queue_by_function"][0], json({{"name", "greet"}, {"count", 2}}));
-  EXPECT_EQ((*health)["error_rate"], 0.0);
+  EXPECT_EQ((*health)["jobs_running"], 0);
+  EXPECT_TRUE((*health)["finished"].empty()) << dump(*health);
+}
+
+TEST_F(ViewsTest, TheTimelineShowsACallsLatestEventsAndCountsTheRest) {
+  std::string root = call("greet");
+  std::string child = call("child", root);
+  std::vector<HistoryEvent> events;
+  for (int i = 1; i <= 1000; ++i) {
+    HistoryEvent event;
+    event.call_id = root;
+    event.kind = "attempt";
+    event.at = i * kMicrosPerSecond;
+    event.duration = kMicrosPerMilli;
+    event.attempt = i;
+    event.call_status = 6;  // STATUS_TEMPORARY_ERROR
+    event.outcome = "retry";
+    event.detail = "retry; Oops: attempt " + std::to_string(i);
+    events.push_back(event);
+  }
+  ASSERT_TRUE(
+      store_->calls([&](CallTransaction& tx) { return tx.record_history(events); }).is_ok());
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    return tx.cancel(root, "dashboard:api-key:0000beef").status();
+                  })
+                  .is_ok());
+
+  auto tree = tree_view(*store_, root, clock_.now());
+  ASSERT_TRUE(tree.is_ok()) << tree.status().message();
+  const json& node = (*tree)["nodes"][0];
+  ASSERT_EQ(node["history"].size(), kTimelineEvents) << "the latest only";
+  EXPECT_EQ(node["history_total"], 1000) << "and how many there were";
+  EXPECT_EQ(node["history"].back()["attempt"], 1000);
+  EXPECT_EQ(node["history"].back()["detail"], "retry; Oops: attempt 1000");
+  EXPECT_EQ(node["history"].back()["status"], "STATUS_TEMPORARY_ERROR");
+  EXPECT_EQ(node["history"].front()["attempt"], 1000 - static_cast<int>(kTimelineEvents) + 1);
+  const json& leaf = (*tree)["nodes"][1];
+  EXPECT_EQ(leaf["id"], child);
+  EXPECT_TRUE(leaf["history"].empty()) << dump(leaf);
+  EXPECT_EQ(leaf["history_total"], 0);
+  EXPECT_EQ((*tree)["timeline_calls"], 2);
+  // The call's own actions: who, what, when.
+  ASSERT_EQ((*tree)["actions"].size(), 1u) << dump(*tree);
+  EXPECT_EQ((*tree)["actions_total"], 1);
+  EXPECT_EQ((*tree)["actions"][0]["actor"], "dashboard:api-key:0000beef");
+  EXPECT_EQ((*tree)["actions"][0]["action"], "cancel");
+  EXPECT_EQ((*tree)["actions"][0]["at"], clock_.now());
 }
 
 }  // namespace

@@ -30,12 +30,6 @@ class CallStoreTest : public BackendTest {
     return c;
   }
 
-  std::string dispatch(const NewCall& c) {
-    std::string id = testing::dispatch_call(*store_, c);
-    EXPECT_FALSE(id.empty());
-    return id;
-  }
-
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
 
   // How many coroutine states the store holds, read by another connection.

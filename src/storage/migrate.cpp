@@ -14,6 +14,8 @@ namespace {
 
 // Rows per INSERT: few round trips, well under PostgreSQL's 65,535 parameters.
 constexpr int kBatchRows = 200;
+// Blobs are over 64 KiB each (up to a request's 16 MB): a few per INSERT.
+constexpr int kBlobBatchRows = 4;
 
 enum class ColumnType { kInt, kText, kBytes, kBool };
 
@@ -64,12 +66,13 @@ class TableCopy {
  public:
   // `order`: rowid, or a table WITHOUT ROWID's primary key.
   TableCopy(sqlite::Database& source, pg::Connection& target, std::string table,
-            std::vector<Column> columns, std::string order = "rowid")
+            std::vector<Column> columns, std::string order = "rowid", int batch_rows = kBatchRows)
       : source_(source),
         target_(target),
         table_(std::move(table)),
         columns_(std::move(columns)),
-        order_(std::move(order)) {}
+        order_(std::move(order)),
+        batch_rows_(batch_rows) {}
 
   Status run(MigrationProgress& progress,
              const std::function<void(const MigrationProgress&)>& report) {
@@ -87,7 +90,7 @@ class TableCopy {
         add_row(*rows, batch);
         ++in_batch;
       }
-      if (in_batch == kBatchRows || (!has_row && in_batch > 0)) {
+      if (in_batch == batch_rows_ || (!has_row && in_batch > 0)) {
         RETURN_IF_ERROR(target_.run(insert_sql(in_batch), batch).status());
         progress.copied += in_batch;
         progress.done += in_batch;
@@ -150,6 +153,7 @@ class TableCopy {
   std::string table_;
   std::vector<Column> columns_;
   std::string order_;
+  int batch_rows_;
   std::string select_;
   std::map<int, std::string> inserts_;
 };
@@ -188,9 +192,10 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
     ASSIGN_OR_RETURN(auto actions, count_rows(*source, "SELECT count(*) FROM call_actions"));
     ASSIGN_OR_RETURN(auto deltas, count_rows(*source, "SELECT count(*) FROM coroutine_deltas"));
     ASSIGN_OR_RETURN(auto history, count_rows(*source, "SELECT count(*) FROM call_history"));
+    ASSIGN_OR_RETURN(counts.blobs, count_rows(*source, "SELECT count(*) FROM blobs"));
     MigrationProgress state;
     state.total = counts.runs + counts.call_results + counts.coroutine_states + unlocks + actions +
-                  deltas + history;
+                  deltas + history + counts.blobs;
     Status status = target->transaction([&]() -> Status {
       ASSIGN_OR_RETURN(pg::Rows existing, target->query("SELECT count(*) FROM runs"));
       if (existing[0].int64(0) > 0) {
@@ -208,6 +213,10 @@ Result<MigrationCounts> copy_sqlite_to_postgres(
       TableCopy history_copy(*source, *target, "call_history", std::move(columns),
                              "call_id, number");
       RETURN_IF_ERROR(history_copy.run(state, progress));
+      ASSIGN_OR_RETURN(auto blob_columns, shared_columns(*source, *target, "blobs"));
+      TableCopy blob_copy(*source, *target, "blobs", std::move(blob_columns), "rowid",
+                          kBlobBatchRows);
+      RETURN_IF_ERROR(blob_copy.run(state, progress));
       // The servers of the old store are gone: their leases end now.
       return target
           ->run(

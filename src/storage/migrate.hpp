@@ -23,6 +23,7 @@ struct MigrationCounts {
   std::int64_t runs = 0;
   std::int64_t call_results = 0;
   std::int64_t coroutine_states = 0;
+  std::int64_t blobs = 0;  // values over 64 KiB, each once (storage/blobs.hpp)
 };
 
 // Copies the store at `sqlite_path` into the empty PostgreSQL store at

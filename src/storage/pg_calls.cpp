@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/ids.hpp"
+#include "storage/pg_blobs.hpp"
 #include "storage/pg_repair.hpp"
 #include "storage/pg_states.hpp"
 #include "storage/records.hpp"
@@ -36,7 +37,8 @@ constexpr const char* kClaim =
     "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
     "due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 // The fair claim's two parts (call.hpp, "fair claims"): the urgent calls, then
 // the ready calls of one queue.
 constexpr const char* kClaimUrgent =
@@ -50,21 +52,25 @@ constexpr const char* kClaimUrgent =
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken) due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 constexpr const char* kClaimQueue =
     "WITH ready AS (SELECT id FROM runs WHERE phase = 'READY' AND endpoint = $5 AND "
     "  function = $6 AND ready_at <= $1 ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
     "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM ready) "
-    "RETURNING " CALL_COLUMNS ", (SELECT state FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
+    " FROM coroutine_states WHERE call_id = runs.id), seq";
 // The columns kClaim returns after CALL_COLUMNS: the state, then seq.
 constexpr int kClaimStateColumn = records::kCallColumnCount;
 
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
 // order; the ids and limits come as comma-separated lists (ids are UUIDs).
 constexpr const char* kWaitingResults =
-    "SELECT p.id, r.child_id, r.correlation_id, r.output, r.error_type, r.error_message, "
+    "SELECT p.id, r.child_id, r.correlation_id, " RATCHET_OUTPUT_VALUE
+    ", "
+    "r.error_type, r.error_message, "
     "r.error_proto "
     "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS p(id, lim) "
     "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
@@ -156,6 +162,7 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
     if (!newest.empty()) return newest[0].text(0);
   }
   std::string id = new_uuid();
+  const blobs::Stored input = blobs::store(call.input);
   // With a run key whose call is live, the unique index turns the insert into
   // nothing (waiting for a concurrent dispatch of the key to commit first),
   // and the live call's id is returned instead.
@@ -163,8 +170,9 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
       Rows inserted,
       db_.query("INSERT INTO runs (id, kind, run_key, status, started_at, updated_at, function, "
                 "endpoint, version, input, parent_id, root_id, correlation_id, expires_at, phase, "
-                "ready_at, max_attempts) VALUES ($1, 'call', NULLIF($2, ''), 'STARTING', $3, $3, "
-                "$4, $5, $6, $7, NULLIF($8, ''), $9, $10, $11, 'READY', $3, NULLIF($12, 0)) "
+                "ready_at, max_attempts, input_blob) VALUES ($1, 'call', NULLIF($2, ''), "
+                "'STARTING', $3, $3, $4, $5, $6, $7, NULLIF($8, ''), $9, $10, $11, 'READY', $3, "
+                "NULLIF($12, 0), $13) "
                 "ON CONFLICT (kind, run_key) "
                 "WHERE run_key IS NOT NULL AND status IN ('STARTING', 'RUNNING') DO NOTHING "
                 "RETURNING id",
@@ -175,13 +183,15 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
                     .add(call.function)
                     .add(call.endpoint)
                     .add(call.version)
-                    .add_bytes(call.input)
+                    .add_bytes(input.in_row)
                     .add(call.parent_id)
                     .add(call.root_id.empty() ? id : call.root_id)
                     .add(static_cast<std::int64_t>(call.correlation_id))
                     .add(call.expires_at)
-                    .add(static_cast<std::int64_t>(call.max_attempts))));
+                    .add(static_cast<std::int64_t>(call.max_attempts))
+                    .add_bytes_or_null(input.digest)));
   if (!inserted.empty()) {
+    RETURN_IF_ERROR(put_blob(db_, input));
     made_work_ = true;
     return id;
   }
@@ -290,8 +300,9 @@ Status CallTx::discard_inbox(const std::string& id) {
 Status CallTx::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(int inserted,
                    db_.run("INSERT INTO call_results (parent_id, child_id, correlation_id, "
-                           "output, error_type, error_message, error_proto, arrived_at) SELECT "
-                           "parent_id, id, correlation_id, output, error_type, error, "
+                           "output, output_blob, error_type, error_message, error_proto, "
+                           "arrived_at) SELECT parent_id, id, correlation_id, output, "
+                           "output_blob, error_type, error, "
                            "error_proto, $2 FROM runs WHERE id = $1 AND parent_id IS NOT NULL "
                            "ON CONFLICT DO NOTHING",
                            Params().add(id).add(now_)));
@@ -324,7 +335,9 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
                             const std::vector<std::string>& delivered) {
   Params params;
   params.add(id).add(epoch).add(end.succeeded ? "SUCCEEDED" : "FAILED");
-  end.output ? params.add_bytes(*end.output) : params.add_null();
+  const blobs::Stored output =
+      blobs::store(end.output ? std::string_view(*end.output) : std::string_view());
+  end.output ? add_stored(params, output) : params.add_null().add_null();
   if (end.error) {
     params.add(end.error->type).add(end.error->message);
   } else {
@@ -334,15 +347,17 @@ Result<bool> CallTx::finish(const std::string& id, std::int64_t epoch, const Cal
   params.add_bytes_or_null(end.error ? end.error->encoded : std::string());
   ASSIGN_OR_RETURN(
       Rows done,
-      db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, error_type = $5, "
-                "error = $6, error_proto = $9, call_status = $7, finished_at = $8, "
-                "updated_at = $8, "
+      db_.query("UPDATE runs SET status = $3, phase = 'DONE', output = $4, output_blob = $5, "
+                "error_type = $6, error = $7, error_proto = $10, call_status = $8, "
+                "finished_at = $9, "
+                "updated_at = $9, "
                 "lease_owner = NULL, lease_expires_at = NULL, state_member = NULL, "
                 "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                 "WHERE " LEASED_UNDER_EPOCH " RETURNING parent_id IS NOT NULL, "
                 "(SELECT count(*) FROM coroutine_states WHERE call_id = $1)",
                 params));
   if (done.empty()) return false;
+  RETURN_IF_ERROR(put_blob(db_, output));
   bool has_parent = done[0].int64(0) != 0;
   if (done[0].int64(1) > 0) RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(consume(id, delivered));
@@ -381,16 +396,25 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
 Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,
                                const std::string& function, const std::string& input,
                                const std::vector<std::string>& delivered) {
+  const blobs::Stored stored = blobs::store(input);
   ASSIGN_OR_RETURN(int changed,
-                   db_.run("UPDATE runs SET function = $3, input = $4, phase = 'READY', "
+                   db_.run("UPDATE runs SET function = $3, input = $4, input_blob = $6, "
+                           "phase = 'READY', "
                            "ready_at = $5, attempts = 0, error_type = NULL, error = NULL, "
                            "error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
                            "state_member = NULL, "
                            "poll_min = NULL, poll_max = NULL, poll_deadline = NULL, "
                            "poll_error = NULL, children_waiting = 0, results_waiting = 0, "
                            "updated_at = $5 WHERE " LEASED_UNDER_EPOCH,
-                           Params().add(id).add(epoch).add(function).add_bytes(input).add(now_)));
+                           Params()
+                               .add(id)
+                               .add(epoch)
+                               .add(function)
+                               .add_bytes(stored.in_row)
+                               .add(now_)
+                               .add_bytes_or_null(stored.digest)));
   if (changed == 0) return false;
+  RETURN_IF_ERROR(put_blob(db_, stored));
   (void)delivered;  // the new function starts afresh: the whole inbox is stale
   made_work_ = true;
   RETURN_IF_ERROR(drop_state(id));

@@ -1,5 +1,6 @@
 #include "storage/pg_repair.hpp"
 
+#include "storage/blobs.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_states.hpp"
 #include "storage/records.hpp"
@@ -47,11 +48,11 @@ Status abandon_children(Connection& db, Micros now, const CoroutineRepair& repai
 }
 
 Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
-  ASSIGN_OR_RETURN(Rows rows,
-                   db.query("SELECT r.phase, r.state_member, s.state FROM runs r LEFT JOIN "
-                            "coroutine_states s ON s.call_id = r.id WHERE r.id = $1 AND "
-                            "r.kind = 'call' FOR UPDATE OF r",
-                            Params().add(repair.call_id)));
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT r.phase, r.state_member, " RATCHET_STATE_VALUE
+                                       " FROM runs r LEFT JOIN "
+                                       "coroutine_states s ON s.call_id = r.id WHERE r.id = $1 AND "
+                                       "r.kind = 'call' FOR UPDATE OF r",
+                                       Params().add(repair.call_id)));
   if (rows.empty()) return not_found("no call with id " + repair.call_id);
   CallPhase phase = records::parse_phase(rows[0].text(0));
   int member = static_cast<int>(rows[0].optional_int64(1).value_or(0));
@@ -95,12 +96,13 @@ Status record_action(Connection& db, Micros now, const CallAction& action) {
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
                                                    int limit) {
-  ASSIGN_OR_RETURN(Rows rows,
-                   db.query("SELECT r.id, r.function, r.phase, r.state_member, s.state FROM "
-                            "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                            "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
-                            "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
-                            Params().add(join(functions)).add(limit)));
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
+               "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+               "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
+               "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
+               Params().add(join(functions)).add(limit)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

@@ -235,10 +235,31 @@ CREATE TABLE call_history (
 );
 )sql";
 
-// Main's migrations come first, issue 10's call history last.
-constexpr std::array<const char*, 10> kMigrations{
+// Values over 64 KiB out of line, as SQLite's (schema.cpp).
+constexpr const char* kBlobs = R"sql(
+CREATE TABLE blobs (
+  digest BYTEA PRIMARY KEY,
+  bytes  BYTEA NOT NULL
+);
+ALTER TABLE runs ADD COLUMN input_blob BYTEA;
+ALTER TABLE runs ADD COLUMN output_blob BYTEA;
+ALTER TABLE call_results ADD COLUMN output_blob BYTEA;
+ALTER TABLE coroutine_states ADD COLUMN state_blob BYTEA;
+ALTER TABLE coroutine_deltas ADD COLUMN delta_blob BYTEA;
+CREATE INDEX runs_by_input_blob ON runs (input_blob) WHERE input_blob IS NOT NULL;
+CREATE INDEX runs_by_output_blob ON runs (output_blob) WHERE output_blob IS NOT NULL;
+CREATE INDEX call_results_by_blob ON call_results (output_blob) WHERE output_blob IS NOT NULL;
+CREATE INDEX coroutine_states_by_blob ON coroutine_states (state_blob)
+  WHERE state_blob IS NOT NULL;
+CREATE INDEX coroutine_deltas_by_blob ON coroutine_deltas (delta_blob)
+  WHERE delta_blob IS NOT NULL;
+)sql";
+
+// Main's migrations come first, issue 10's call history, then issue 14's blobs.
+constexpr std::array<const char*, 11> kMigrations{
     kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory};
+    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
+    kBlobs};
 
 }  // namespace
 

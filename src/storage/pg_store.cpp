@@ -10,6 +10,7 @@
 #include "common/byte_text.hpp"
 #include "common/ids.hpp"
 #include "storage/job_rules.hpp"
+#include "storage/pg_blobs.hpp"
 #include "storage/pg_browse.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_db.hpp"
@@ -542,12 +543,14 @@ Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
                  "EXISTS (SELECT 1 FROM runs WHERE runs.id = call_actions.call_id)",
                  Params().add(joined))
             .status());
-    return db_
-        ->run(
-            "DELETE FROM call_history WHERE call_id = ANY(string_to_array($1, ',')) AND NOT "
-            "EXISTS (SELECT 1 FROM runs WHERE runs.id = call_history.call_id)",
-            Params().add(joined))
-        .status();
+    RETURN_IF_ERROR(
+        db_->run("DELETE FROM call_history WHERE call_id = ANY(string_to_array($1, ',')) AND NOT "
+                 "EXISTS (SELECT 1 FROM runs WHERE runs.id = call_history.call_id)",
+                 Params().add(joined))
+            .status());
+    // The blobs of the values deleted, and any other no row refers to (a
+    // tail call's former input).
+    return sweep_all_blobs(*db_).status();
   });
   if (!status.is_ok()) return status;
   return deleted;

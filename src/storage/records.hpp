@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/blobs.hpp"
 #include "storage/browse.hpp"
 #include "storage/call.hpp"
 #include "storage/run.hpp"
@@ -33,7 +34,10 @@ namespace ratchet::records {
   "error_type, error, exit_code, parent_id, root_id"
 
 #define RATCHET_CALL_COLUMNS                                                                    \
-  "id, run_key, status, phase, function, endpoint, version, input, output, error_type, "        \
+  "id, run_key, status, phase, function, endpoint, version, " RATCHET_INPUT_VALUE               \
+  ", " RATCHET_OUTPUT_VALUE                                                                     \
+  ", "                                                                                          \
+  "error_type, "                                                                                \
   "error, call_status, parent_id, root_id, correlation_id, attempts, started_at, finished_at, " \
   "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, state_member, "            \
   "poll_min, poll_max, poll_deadline, poll_error, children_waiting, results_waiting, "          \

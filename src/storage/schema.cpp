@@ -241,11 +241,33 @@ CREATE TABLE call_history (
 ) WITHOUT ROWID;
 )sql";
 
+// Values over 64 KiB out of line, stored once by their SHA-256 (storage/blobs.hpp):
+// a value column keeps '' and its `_blob` column the digest. The indexes find
+// a blob's references when a delete may have left it garbage.
+constexpr const char* kBlobs = R"sql(
+CREATE TABLE blobs (
+  digest BLOB PRIMARY KEY,
+  bytes  BLOB NOT NULL
+);
+ALTER TABLE runs ADD COLUMN input_blob BLOB;
+ALTER TABLE runs ADD COLUMN output_blob BLOB;
+ALTER TABLE call_results ADD COLUMN output_blob BLOB;
+ALTER TABLE coroutine_states ADD COLUMN state_blob BLOB;
+ALTER TABLE coroutine_deltas ADD COLUMN delta_blob BLOB;
+CREATE INDEX runs_by_input_blob ON runs (input_blob) WHERE input_blob IS NOT NULL;
+CREATE INDEX runs_by_output_blob ON runs (output_blob) WHERE output_blob IS NOT NULL;
+CREATE INDEX call_results_by_blob ON call_results (output_blob) WHERE output_blob IS NOT NULL;
+CREATE INDEX coroutine_states_by_blob ON coroutine_states (state_blob)
+  WHERE state_blob IS NOT NULL;
+CREATE INDEX coroutine_deltas_by_blob ON coroutine_deltas (delta_blob)
+  WHERE delta_blob IS NOT NULL;
+)sql";
+
 // Each migration adds to the ones before: main's come first, issue 10's
-// call history last (tests find migrations by what they add).
-constexpr std::array<const char*, 11> kMigrations{
+// call history, then issue 14's blobs (tests find migrations by what they add).
+constexpr std::array<const char*, 12> kMigrations{
     kVersion1,   kVersion2,    kVersion3,  kDashboardIndexes, kCallMaxAttempts, kJobLineage,
-    kErrorBytes, kCallActions, kInstances, kCoroutineDeltas,  kHistory};
+    kErrorBytes, kCallActions, kInstances, kCoroutineDeltas,  kHistory,         kBlobs};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "common/ids.hpp"
 #include "storage/records.hpp"
+#include "storage/sqlite_blobs.hpp"
 #include "storage/sqlite_repair.hpp"
 #include "storage/sqlite_states.hpp"
 
@@ -96,25 +97,27 @@ Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
     if (found) return existing;
   }
   std::string id = new_uuid();
+  const blobs::Stored input = blobs::store(call.input);
+  RETURN_IF_ERROR(put_blob(db_, input));
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT INTO runs (id, kind, run_key, status, started_at, "
                                "updated_at, function, endpoint, version, input, parent_id, "
                                "root_id, correlation_id, expires_at, phase, ready_at, "
-                               "max_attempts) VALUES "
+                               "max_attempts, input_blob) VALUES "
                                "(?1, 'call', NULLIF(?2, ''), 'STARTING', ?3, ?3, ?4, ?5, ?6, ?7, "
-                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3, NULLIF(?12, 0))"));
+                               "NULLIF(?8, ''), ?9, ?10, ?11, 'READY', ?3, NULLIF(?12, 0), ?13)"));
   insert->bind(1, id)
       .bind(2, call.run_key)
       .bind(3, now_)
       .bind(4, call.function)
       .bind(5, call.endpoint)
       .bind(6, call.version)
-      .bind_blob(7, call.input)
       .bind(8, call.parent_id)
       .bind(9, call.root_id.empty() ? id : call.root_id)
       .bind(10, static_cast<std::int64_t>(call.correlation_id))
       .bind(11, call.expires_at)
       .bind(12, call.max_attempts);
+  bind_stored(*insert, 7, 13, input);
   RETURN_IF_ERROR(insert->run().status());
   return id;
 }
@@ -137,7 +140,8 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
     const std::string& parent_id, int limit) {
   ASSIGN_OR_RETURN(
       Statement * query,
-      db_.prepare("SELECT child_id, correlation_id, output, error_type, "
+      db_.prepare("SELECT child_id, correlation_id, " RATCHET_OUTPUT_VALUE ", "
+                  "error_type, "
                   "error_message, error_proto FROM call_results WHERE parent_id = ?1 AND "
                   "delivered = 0 ORDER BY arrived_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
@@ -313,9 +317,10 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
 Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * insert,
                    db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, output, error_type, error_message, error_proto, "
-                               "arrived_at) SELECT parent_id, id, correlation_id, output, "
-                               "error_type, error, error_proto, ?2 FROM runs WHERE id = ?1 AND "
+                               "correlation_id, output, output_blob, error_type, error_message, "
+                               "error_proto, arrived_at) SELECT parent_id, id, correlation_id, "
+                               "output, output_blob, error_type, error, error_proto, ?2 FROM "
+                               "runs WHERE id = ?1 AND "
                                "parent_id IS NOT NULL"));
   insert->bind(1, id).bind(2, now_);
   ASSIGN_OR_RETURN(int inserted, insert->run());
@@ -343,6 +348,7 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                            const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
                    db_.prepare("UPDATE runs SET status = ?3, phase = 'DONE', output = ?4, "
+                               "output_blob = ?10, "
                                "error_type = ?5, error = ?6, error_proto = ?9, "
                                "call_status = ?7, finished_at = ?8, "
                                "updated_at = ?8, lease_owner = NULL, lease_expires_at = NULL, "
@@ -350,12 +356,15 @@ Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t e
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL "
                                "WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, end.succeeded ? "SUCCEEDED" : "FAILED");
-  if (end.output) update->bind_blob(4, *end.output);
+  const blobs::Stored output =
+      blobs::store(end.output ? std::string_view(*end.output) : std::string_view());
+  if (end.output) bind_stored(*update, 4, 10, output);
   if (end.error) update->bind(5, end.error->type).bind(6, end.error->message);
   if (end.error && !end.error->encoded.empty()) update->bind_blob(9, end.error->encoded);
   update->bind(7, end.call_status).bind(8, now_);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
+  if (end.output) RETURN_IF_ERROR(put_blob(db_, output));
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(consume(id, delivered));
   RETURN_IF_ERROR(deliver_to_parent(id));
@@ -380,7 +389,8 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
                                               const std::string& function, const std::string& input,
                                               const std::vector<std::string>& delivered) {
   ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET function = ?3, input = ?4, phase = 'READY', "
+                   db_.prepare("UPDATE runs SET function = ?3, input = ?4, input_blob = ?6, "
+                               "phase = 'READY', "
                                "ready_at = ?5, attempts = 0, error_type = NULL, error = NULL, "
                                "error_proto = NULL, "
                                "lease_owner = NULL, lease_expires_at = NULL, "
@@ -388,9 +398,12 @@ Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_
                                "poll_max = NULL, poll_deadline = NULL, poll_error = NULL, "
                                "children_waiting = 0, results_waiting = 0, updated_at = ?5 "
                                "WHERE " LEASED_UNDER_EPOCH));
-  update->bind(1, id).bind(2, epoch).bind(3, function).bind_blob(4, input).bind(5, now_);
+  const blobs::Stored stored = blobs::store(input);
+  update->bind(1, id).bind(2, epoch).bind(3, function).bind(5, now_);
+  bind_stored(*update, 4, 6, stored);
   ASSIGN_OR_RETURN(int changed, update->run());
   if (changed == 0) return false;
+  RETURN_IF_ERROR(put_blob(db_, stored));
   (void)delivered;  // the new function starts afresh: the whole inbox is stale
   RETURN_IF_ERROR(drop_state(id));
   RETURN_IF_ERROR(discard_inbox(id));

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "storage/blobs.hpp"
 #include "storage/records.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_states.hpp"
@@ -45,10 +46,11 @@ Status abandon_children(Database& db, Micros now, const CoroutineRepair& repair)
 }
 
 Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
-  ASSIGN_OR_RETURN(Statement * read,
-                   db.prepare("SELECT r.phase, r.state_member, s.state FROM runs r LEFT JOIN "
-                              "coroutine_states s ON s.call_id = r.id WHERE r.id = ?1 AND "
-                              "r.kind = 'call'"));
+  ASSIGN_OR_RETURN(
+      Statement * read,
+      db.prepare("SELECT r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM runs r LEFT JOIN "
+                 "coroutine_states s ON s.call_id = r.id WHERE r.id = ?1 AND "
+                 "r.kind = 'call'"));
   read->bind(1, repair.call_id);
   ASSIGN_OR_RETURN(bool found, read->step());
   if (!found) return not_found("no call with id " + repair.call_id);
@@ -91,11 +93,12 @@ Status record_action(Database& db, Micros now, const CallAction& action) {
 Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::vector<std::string>& functions,
                                                    int limit) {
-  ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT r.id, r.function, r.phase, r.state_member, s.state FROM "
-                              "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                              "r.phase != 'DONE' AND r.function IN (SELECT value FROM "
-                              "json_each(?1)) ORDER BY r.started_at, r.rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(
+      Statement * query,
+      db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
+                 "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+                 "r.phase != 'DONE' AND r.function IN (SELECT value FROM "
+                 "json_each(?1)) ORDER BY r.started_at, r.rowid LIMIT ?2"));
   query->bind(1, nlohmann::json(functions).dump()).bind(2, limit);
   std::vector<OpenCoroutine> open;
   while (true) {

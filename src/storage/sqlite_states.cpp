@@ -4,6 +4,7 @@
 
 #include "protocol/journal_delta.hpp"
 #include "storage/records.hpp"
+#include "storage/sqlite_blobs.hpp"
 
 namespace ratchet::sqlite {
 namespace {
@@ -32,8 +33,8 @@ Result<std::uint64_t> latest_revision(Database& db, const std::string& id) {
 
 Result<std::vector<std::string>> deltas_of(Database& db, const std::string& id) {
   ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT delta FROM coroutine_deltas WHERE call_id = ?1 "
-                              "ORDER BY revision"));
+                   db.prepare("SELECT " RATCHET_DELTA_VALUE " FROM "
+                              "coroutine_deltas WHERE call_id = ?1 ORDER BY revision"));
   query->bind(1, id);
   std::vector<std::string> deltas;
   while (true) {
@@ -45,10 +46,24 @@ Result<std::vector<std::string>> deltas_of(Database& db, const std::string& id) 
   return deltas;
 }
 
+// Deletes the call's deltas, and the blobs only they referred to.
 Status drop_deltas(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto digests, blob_references(db,
+                                                 "SELECT delta_blob FROM coroutine_deltas WHERE "
+                                                 "call_id = ?1 AND delta_blob IS NOT NULL",
+                                                 id));
   ASSIGN_OR_RETURN(Statement * drop, db.prepare("DELETE FROM coroutine_deltas WHERE call_id = ?1"));
   drop->bind(1, id);
-  return drop->run().status();
+  RETURN_IF_ERROR(drop->run().status());
+  return sweep_blobs(db, digests).status();
+}
+
+// The blob of the call's base, if it has one out of line.
+Result<std::vector<std::string>> base_blob(Database& db, const std::string& id) {
+  return blob_references(db,
+                         "SELECT state_blob FROM coroutine_states WHERE call_id = ?1 AND "
+                         "state_blob IS NOT NULL",
+                         id);
 }
 
 }  // namespace
@@ -61,27 +76,35 @@ Result<std::optional<std::string>> refuse_delta(Database& db, const std::string&
 }
 
 Status save_state(Database& db, const std::string& id, const PollState& state) {
+  const blobs::Stored stored = blobs::store(state.state);
+  RETURN_IF_ERROR(put_blob(db, stored));
   if (state.delta) {
     ASSIGN_OR_RETURN(Statement * append,
-                     db.prepare("INSERT INTO coroutine_deltas (call_id, revision, delta) "
-                                "VALUES (?1, ?2, ?3)"));
+                     db.prepare("INSERT INTO coroutine_deltas (call_id, revision, delta, "
+                                "delta_blob) VALUES (?1, ?2, ?3, ?4)"));
     append->bind(1, id).bind(2, static_cast<std::int64_t>(state.revision));
-    append->bind_blob(3, state.state);
+    bind_stored(*append, 3, 4, stored);
     return append->run().status();
   }
+  ASSIGN_OR_RETURN(auto replaced, base_blob(db, id));
   ASSIGN_OR_RETURN(Statement * save,
-                   db.prepare("INSERT INTO coroutine_states (call_id, state, revision) VALUES "
-                              "(?1, ?2, ?3) ON CONFLICT (call_id) DO UPDATE SET state = "
-                              "excluded.state, revision = excluded.revision"));
-  save->bind(1, id).bind_blob(2, state.state).bind(3, static_cast<std::int64_t>(state.revision));
+                   db.prepare("INSERT INTO coroutine_states (call_id, state, revision, "
+                              "state_blob) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (call_id) DO "
+                              "UPDATE SET state = excluded.state, revision = excluded.revision, "
+                              "state_blob = excluded.state_blob"));
+  save->bind(1, id).bind(3, static_cast<std::int64_t>(state.revision));
+  bind_stored(*save, 2, 4, stored);
   RETURN_IF_ERROR(save->run().status());
+  RETURN_IF_ERROR(sweep_blobs(db, replaced).status());
   return drop_deltas(db, id);
 }
 
 Status drop_state(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto dropped, base_blob(db, id));
   ASSIGN_OR_RETURN(Statement * drop, db.prepare("DELETE FROM coroutine_states WHERE call_id = ?1"));
   drop->bind(1, id);
   RETURN_IF_ERROR(drop->run().status());
+  RETURN_IF_ERROR(sweep_blobs(db, dropped).status());
   return drop_deltas(db, id);
 }
 
@@ -89,13 +112,16 @@ Result<std::optional<std::string>> load_state(Database& db, const std::string& i
                                               bool latest_delta) {
   if (latest_delta) {
     ASSIGN_OR_RETURN(auto delta, one_blob(db,
-                                          "SELECT delta FROM coroutine_deltas WHERE call_id = ?1 "
+                                          "SELECT " RATCHET_DELTA_VALUE " FROM "
+                                          "coroutine_deltas WHERE call_id = ?1 "
                                           "ORDER BY revision DESC LIMIT 1",
                                           id));
     if (delta) return delta;
   }
-  ASSIGN_OR_RETURN(auto base,
-                   one_blob(db, "SELECT state FROM coroutine_states WHERE call_id = ?1", id));
+  ASSIGN_OR_RETURN(auto base, one_blob(db,
+                                       "SELECT " RATCHET_STATE_VALUE " FROM "
+                                       "coroutine_states WHERE call_id = ?1",
+                                       id));
   if (!base) return base;
   ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
   return std::optional<std::string>(protocol::assemble_or_broken(*base, deltas));

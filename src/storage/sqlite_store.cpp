@@ -10,6 +10,7 @@
 #include "storage/job_rules.hpp"
 #include "storage/records.hpp"
 #include "storage/schema.hpp"
+#include "storage/sqlite_blobs.hpp"
 #include "storage/sqlite_browse.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
@@ -578,7 +579,9 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
         RETURN_IF_ERROR(remove_rows->run().status());
       }
     }
-    return Status::ok();
+    // The blobs of the values deleted, and any other no row refers to (a
+    // tail call's former input).
+    return sweep_all_blobs(*db_).status();
   });
   if (!status.is_ok()) return status;
   return deleted;

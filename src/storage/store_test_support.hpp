@@ -16,6 +16,7 @@
 
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
+#include "storage/testing.hpp"
 
 namespace ratchet {
 
@@ -116,6 +117,13 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     sqlite3_finalize(query);
     sqlite3_close(db);
     return n;
+  }
+
+  // Dispatches `c` in a transaction of its own; its id.
+  std::string dispatch(const NewCall& c) {
+    std::string id = testing::dispatch_call(*store_, c);
+    EXPECT_FALSE(id.empty());
+    return id;
   }
 
   // Claims up to `limit` due calls, as server-a with a lease of a second.

@@ -47,7 +47,9 @@ function expect(condition, message) { if (!condition) throw new Error(message); 
 async function startServer() {
   const log = join(home, "server.log");
   const server = spawn(ratchetBin, ["server", "--listen", "127.0.0.1:0", "--db", join(home, "ratchet.db"),
-                                    "--api-key", API_KEY, "--read-key", READ_KEY],
+                                    "--api-key", API_KEY, "--read-key", READ_KEY,
+                                    // 5 to 10 minutes before a failed call's retry: only "Retry now" runs it sooner
+                                    "--retry-backoff", "10m"],
                        {env, stdio: ["ignore", "ignore", "pipe"]});
   children.push(server);
   let text = "";
@@ -272,16 +274,67 @@ try {
     const status = ratchet("status", "--job-id", job.job_id);
     expect(status.status === "CANCELLED", "the store says CANCELLED: " + status.status);
     await shot("07-job-cancelled");
-    // Cancelling a call tree from the dashboard is not wired to the scheduler yet (501).
-    const call = await fetch(url + `/ratchet/v1/calls/${fanout}/cancel`,
-                             {method: "POST", headers: {Authorization: `Bearer ${API_KEY}`}});
-    expect(call.status === 501, `call cancel: ${call.status}`);
   });
 
-  await check("health at a glance", async () => {
+  await check("cancel a call tree from its page: the tree turns CANCELLED live", async () => {
+    const tree = (await fixture("hangtree 3")).id;
+    await go(url, `#/calls/${tree}`, "call");
+    await waitText("#call-status", "RUNNING");
+    await page.waitForFunction(() => document.querySelectorAll('#tree tr.node[data-status="RUNNING"]').length === 4,
+                               null, {timeout: BOUND});
+    await page.waitForSelector('body[data-live="events"]', {timeout: BOUND});
+    await page.evaluate(() => { window.notReloaded = true; });
+    await page.click("#call-cancel");  // the confirmation is accepted (the dialog handler)
+    await page.waitForFunction(() => document.querySelectorAll('#tree tr.node[data-status="CANCELLED"]').length === 4,
+                               null, {timeout: BOUND});
+    expect(await page.evaluate(() => window.notReloaded === true), "the tree updated without a reload");
+    await waitText("#actions", "cancel");
+    await waitText("#actions", "dashboard:api-key:");
+    expect(!(await text("#actions")).includes(API_KEY), "the key itself is never shown");
+    expect(await page.locator("#call-cancel").isDisabled(), "a finished tree cannot be cancelled again");
+    expect(await page.locator("#call-retry").isDisabled(), "nor retried");
+    await shot("08-tree-cancelled");
+  });
+
+  await check("retry now from a call's page; its attempts on the waterfall", async () => {
+    const call = (await fixture("backoff")).id;
+    // A read key sees the button, disabled.
+    const viewer = await browser.newPage({viewport: {width: 1400, height: 900}});
+    await viewer.goto(url + "/");
+    await viewer.fill("#key-input", READ_KEY);
+    await viewer.click("#key-form button");
+    await viewer.waitForSelector('body[data-rendered="runs"]', {timeout: BOUND});
+    await viewer.goto(url + `/#/calls/${call}`);
+    await viewer.waitForSelector('body[data-rendered="call"]', {timeout: BOUND});
+    expect(await viewer.locator("#call-retry").isDisabled(), "a read key cannot retry");
+    expect(await viewer.locator("#call-cancel").isDisabled(), "a read key cannot cancel");
+    await viewer.close();
+
+    await go(url, `#/calls/${call}`, "call");
+    await page.waitForSelector('#history-events tr.event[data-outcome="retry"]', {timeout: BOUND});
+    await waitText("#call-backoff", "after a backoff");
+    expect(!(await page.locator("#call-retry").isDisabled()), "the API key may retry a call in its backoff");
+    await page.click("#call-retry");
+    await waitText("#call-status", "SUCCEEDED");
+    const row = `#tree tr.node[data-id="${call}"]`;
+    await page.waitForFunction((s) => document.querySelectorAll(s + " .attempt").length === 2, row, {timeout: BOUND});
+    expect(await page.locator(row + " .attempt.error").count() === 1, "the first attempt failed");
+    expect((await page.locator(row + " .attempt.error").getAttribute("title")).includes("attempt 1"), "its tooltip");
+    expect(await page.locator("#history-events tr.event").count() === 2, "two attempts in its history");
+    await waitText("#history-events", "Transient");
+    await waitText("#actions", "retry-now");
+    expect(await page.locator("#call-retry").isDisabled(), "a finished call cannot be retried");
+    await shot("09-retried-waterfall");
+  });
+
+  await check("health at a glance, from the scheduler's figures", async () => {
     await go(url, "", "runs");
     await waitText("#health", "error rate");
-    await shot("08-health");
+    await waitText("#health-endpoints", "limit ");
+    const endpoint = await text("#health-endpoints li.endpoint");
+    expect(/http:\/\/127\.0\.0\.1:[0-9]+ [0-9]+ \/ limit [0-9]+/.test(endpoint), "an endpoint's in flight and limit: " + endpoint);
+    await waitText("#health-commit", "ms");
+    await shot("10-health");
   });
 
   await check("no errors in the page's console", async () => {

@@ -9,6 +9,10 @@
 //   echo       a call that succeeds; once done
 //   gated      a call held RUNNING by the endpoint; once the endpoint has it
 //   open       lets the gated calls finish
+//   hangtree N a coroutine over N children that never answer; once the
+//              endpoint has them all (the tree runs until it is cancelled)
+//   backoff    a call whose first attempt fails TEMPORARY_ERROR (the next
+//              waits out the server's backoff); once the endpoint has it
 //
 // Answers {"id": "<dispatch id>"} or {"ok": true}, or {"error": "..."}. Ends
 // at the end of stdin.
@@ -44,6 +48,18 @@ nlohmann::json run(ApiClient& client, TestEndpoint& endpoint, const std::string&
   return {{"id", *id}};
 }
 
+// Dispatches one call; returns once the endpoint received `requests` more.
+nlohmann::json run_until_received(ApiClient& client, TestEndpoint& endpoint,
+                                  const std::string& function, const google::protobuf::Any& input,
+                                  std::size_t requests) {
+  std::size_t before = endpoint.request_count();
+  nlohmann::json id = run(client, endpoint, function, input, false);
+  if (!endpoint.wait_for_requests(before + requests, std::chrono::seconds(30))) {
+    id = {{"error", "the endpoint never received the requests of " + function}};
+  }
+  return id;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,12 +84,15 @@ int main(int argc, char** argv) {
     } else if (command == "echo") {
       answer(run(client, endpoint, "echo", ratchet::protocol::pack_int64(7), true));
     } else if (command == "gated") {
-      std::size_t before = endpoint.request_count();
-      nlohmann::json id = run(client, endpoint, "gated", ratchet::protocol::pack_int64(1), false);
-      if (!endpoint.wait_for_requests(before + 1, std::chrono::seconds(30))) {
-        id = {{"error", "the endpoint never received the gated call"}};
-      }
-      answer(id);
+      answer(run_until_received(client, endpoint, "gated", ratchet::protocol::pack_int64(1), 1));
+    } else if (command == "hangtree") {
+      int n = 0;
+      words >> n;
+      auto spec = ratchet::protocol::pack_json({{"k", n}, {"child", "hang"}});
+      answer(run_until_received(client, endpoint, "fanout", *spec, n + 1));
+    } else if (command == "backoff") {
+      answer(run_until_received(client, endpoint, "fail_then_ok", ratchet::protocol::pack_int64(1),
+                                1));
     } else if (command == "open") {
       endpoint.open_gate();
       answer({{"ok", true}});

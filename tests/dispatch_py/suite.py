@@ -15,6 +15,10 @@ that the list stays true).
 With --postgres URL, each `ratchet dev` keeps its calls in a fresh database on that
 PostgreSQL server instead of a SQLite file.
 
+Beside dispatch-py's tests, one of Ratchet's own with dispatch-py's aiohttp endpoint
+(flavour "large", large_values.py): values over 64 KiB, which the store keeps out of line,
+come back to dispatch-py byte for byte.
+
 usage: suite.py --ratchet PATH --dispatch-py DIR [--flavour NAME]... [--signing on|off|both]
                 [--postgres URL]
 """
@@ -269,7 +273,8 @@ def main():
     parser.add_argument("--dispatch-py", required=True,
                         help="dispatch-py's source tree (with tests/), from setup.sh")
     parser.add_argument("--flavour", action="append",
-                        choices=["http", "aiohttp", "fastapi", "flask", "client", "examples"])
+                        choices=["http", "aiohttp", "fastapi", "flask", "client", "examples",
+                                 "large"])
     parser.add_argument("--signing", choices=["on", "off", "both"], default="both")
     parser.add_argument("--test", help="only the tests whose name matches this pattern")
     parser.add_argument("--postgres", metavar="URL",
@@ -284,7 +289,8 @@ def main():
     Settings.signing_key_file = os.path.join(keys, "signing.pem")
     Settings.verification_key = keygen(Settings.ratchet, Settings.signing_key_file)
 
-    wanted = args.flavour or ["http", "aiohttp", "fastapi", "flask", "client", "examples"]
+    wanted = args.flavour or ["http", "aiohttp", "fastapi", "flask", "client", "examples",
+                              "large"]
     signings = ["off", "on"] if args.signing == "both" else [args.signing]
     reports = []
     for flavour, base in flavours().items():
@@ -300,6 +306,13 @@ def main():
             reports.append(run(suite, f"{flavour} endpoint, {signed}"))
     if "client" in wanted:
         reports.append(run(client_tests(), "client (tests/test_client.py)"))
+    if "large" in wanted:
+        import large_values
+        for signing in signings:
+            cls = on_ratchet(large_values.LargeValues, "large", signing)
+            signed = "signature verified" if signing == "on" else "no verification key"
+            suite = unittest.TestSuite(cls(n) for n in large_values.TESTS)
+            reports.append(run(suite, f"large values (Ratchet's), {signed}"))
     if "examples" in wanted:
         internet = StubInternet()
         internet.redirect()

@@ -858,5 +858,65 @@ TEST_P(DeltaProcesses, ALargeStepResultSurvivesARestart) {
   EXPECT_EQ(lines_equal(coroutine_log, "big"), 1u) << "the big step ran again";
 }
 
+// A 1 MiB local step result is stored once, out of line: the delta that
+// recorded it keeps only its digest. The process is killed; a new one, which
+// has no frame (and keeps none: every resume replays, every Poll carries the
+// whole journal), gets the value back byte for byte and the step does not run
+// again. When the call ends, its journal's blobs go with it.
+TEST_P(DeltaProcesses, AOneMebibyteStepResultResumesExactlyOnAnotherProcess) {
+  const std::string log = file("work.log");
+  const std::string coroutine_log = file("coroutine.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-at", "2"}));
+  auto big = client().declare<int(int)>("big");
+  auto id = big.dispatch(1024);
+  ASSERT_TRUE(wait_for_lines(log, 2)) << "work(2) did not start";
+  ASSERT_TRUE(wait_until([&] { return deltas_of(id.id()) == 1; }))
+      << "the Poll after the big step was not a delta";
+  EXPECT_EQ(store_number("SELECT count(*) FROM blobs"), 1);
+  EXPECT_GT(store_number("SELECT length(bytes) FROM blobs"), 1024 * 1024);
+  EXPECT_EQ(
+      store_number("SELECT length(delta) FROM coroutine_deltas WHERE call_id = '" + id.id() + "'"),
+      0)
+      << "the delta's row keeps the bytes";
+  stop_endpoint(SIGKILL);
+
+  ASSERT_TRUE(
+      start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--frame-cache", "0"}));
+  std::optional<int> result = wait_for(big, id);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, 1024 * 1024) << "the value did not come back intact";
+  EXPECT_EQ(lines_equal(coroutine_log, "big"), 1u) << "the big step ran again";
+  EXPECT_EQ(store_number("SELECT count(*) FROM blobs"), 0) << "the journal's blobs outlived it";
+}
+
+// A coroutine's 100 children, all with one 1 MiB input: the store keeps the
+// input once. The server is killed with SIGKILL while they run and restarted,
+// and every child still gets the input whole (fanout counts the children whose
+// fingerprint of their input matches).
+TEST_P(DeltaProcesses, AHundredChildrenWithOneLargeInputStoreItOnceAcrossARestart) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log}));
+  auto fanout = client().declare<int(int)>("fanout");
+  auto id = fanout.dispatch(100);
+  const std::string children = "SELECT count(*) FROM runs WHERE parent_id = '" + id.id() + "'";
+  ASSERT_TRUE(wait_until([&] { return store_number(children) >= 20; }))
+      << "the first children were not dispatched";
+  server().kill(SIGKILL);
+  EXPECT_EQ(store_number("SELECT count(*) FROM blobs"), 1);
+  EXPECT_EQ(store_number("SELECT count(DISTINCT input_blob) FROM runs WHERE parent_id = '" +
+                         id.id() + "'"),
+            1);
+  Status restarted = server().start();
+  ASSERT_TRUE(restarted.is_ok()) << restarted.message();
+
+  std::optional<int> intact = wait_for(fanout, id);
+  ASSERT_TRUE(intact.has_value());
+  EXPECT_EQ(*intact, 100) << "a child did not get the input whole";
+  EXPECT_EQ(store_number(children), 100);
+  EXPECT_EQ(store_number("SELECT count(*) FROM runs WHERE input_blob IS NOT NULL"), 100);
+  EXPECT_EQ(store_number("SELECT count(*) FROM blobs"), 1) << "the input is stored once";
+  EXPECT_LT(store_number("SELECT coalesce(sum(length(input)), 0) FROM runs"), 64 * 1024);
+}
+
 }  // namespace
 }  // namespace ratchet

@@ -23,6 +23,10 @@
 //   big(kb)   work(1), a local step whose value is `kb` KiB (it appends "big"
 //             to the --coroutine-log when it runs), then work(2); returns the
 //             value's length if it came back intact, -1 otherwise.
+//   fingerprint(s)  the length of s and its FNV-1a hash, as text.
+//   fanout(n) a coroutine: n calls of fingerprint with one 1 MiB input, ten per
+//             Poll (a request's body stays under 16 MB); returns how many
+//             fingerprints match the input's: n when every child got it whole.
 //
 // Holds, so that the test kills the process at a known point (each lasts a
 // minute, so that a broken test still ends):
@@ -46,6 +50,7 @@
 #include <exception>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "probe_log.hpp"
 #include "ratchet/ratchet.hpp"
@@ -85,6 +90,30 @@ std::string big_value(int kb) {
   std::string value(static_cast<std::size_t>(kb) * 1024, ' ');
   for (std::size_t i = 0; i < value.size(); ++i) value[i] = kAlphabet[(i * 7 + i / 37) % 36];
   return value;
+}
+
+std::string fingerprint_of(const std::string& value) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : value) hash = (hash ^ c) * 1099511628211ull;
+  return std::to_string(value.size()) + ":" + std::to_string(hash);
+}
+
+// fingerprint and fanout (see the top of this file).
+void define_fanout(ratchet::Dispatch& dispatch) {
+  auto fingerprint =
+      dispatch.function("fingerprint", [](std::string value) { return fingerprint_of(value); });
+  dispatch.function("fanout", [fingerprint](int n) -> ratchet::Task<int> {
+    const std::string input = big_value(1024);
+    const std::string expected = fingerprint_of(input);
+    int intact = 0;
+    for (int first = 0; first < n; first += 10) {
+      std::vector<ratchet::Call<std::string>> calls;
+      for (int i = first; i < n && i < first + 10; ++i) calls.push_back(fingerprint(input));
+      std::vector<std::string> prints = co_await ratchet::gather(std::move(calls));
+      for (const auto& print : prints) intact += print == expected;
+    }
+    co_return intact;
+  });
 }
 
 // nap and ledger (see the top of this file).
@@ -195,6 +224,7 @@ int main(int argc, char** argv) {
         steps_options);
     (void)steps;
     define_steps_and_sleeps(dispatch, flags, work);
+    define_fanout(dispatch);
     if (auto code = dispatch.check_main(argc, argv)) return *code;
     dispatch.serve();
   } catch (const std::exception& e) {

@@ -1,0 +1,60 @@
+// Values over 64 KiB out of line, stored once by content (docs/storage.md,
+// "blobs"). A call's input and output, an inbox entry's output, a coroutine's
+// state and each journal delta are kept in their row up to kThreshold bytes;
+// a larger one goes to the `blobs` table under its SHA-256, and the row keeps
+// '' in the value column and the digest in the column named after it with
+// `_blob`. So one large value used by many rows (a fan-out's input, a child's
+// output in its parent's inbox) is stored once, and every read gives back the
+// bytes exactly as they were written.
+//
+// A blob is written (insert or ignore) in the transaction of the row that
+// refers to it, so no commit leaves a reference without its bytes. It is
+// deleted when the last row referring to it goes: the states' and deltas'
+// blobs as the call ends or restarts, the runs' and inboxes' by `clean`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ratchet::blobs {
+
+// Values of up to this many bytes stay in their row.
+inline constexpr std::size_t kThreshold = 64 * 1024;
+
+// How one value is written: `in_row` goes in the value column; `digest` is
+// empty for a value kept in its row, else the SHA-256 of `bytes`, which go to
+// blobs. It views the bytes given to store(), which must outlive it.
+struct Stored {
+  std::string_view bytes;
+  std::string_view in_row;
+  std::string digest;
+};
+Stored store(std::string_view bytes);
+
+// A key for PostgreSQL's advisory locks on one blob (its digest's first 8 bytes).
+std::int64_t lock_key(std::string_view digest);
+
+}  // namespace ratchet::blobs
+
+// SQL: a value column read whole, from its row or from blobs.
+#define RATCHET_STORED(column, reference)        \
+  "CASE WHEN " reference " IS NULL THEN " column \
+  " ELSE (SELECT bytes FROM blobs WHERE digest = " reference ") END"
+
+// The value columns, each read whole (unqualified: no query joins two tables
+// that both have one of them).
+#define RATCHET_INPUT_VALUE RATCHET_STORED("input", "input_blob")
+#define RATCHET_OUTPUT_VALUE RATCHET_STORED("output", "output_blob")
+#define RATCHET_STATE_VALUE RATCHET_STORED("state", "state_blob")
+#define RATCHET_DELTA_VALUE RATCHET_STORED("delta", "delta_blob")
+
+// SQL: no row refers to the blob whose digest is `digest` (a parameter). Each
+// term is a probe of a partial index (schema.cpp, pg_schema.cpp).
+#define RATCHET_BLOB_UNREFERENCED(digest)                                       \
+  "NOT EXISTS (SELECT 1 FROM runs WHERE input_blob = " digest                   \
+  ") AND NOT EXISTS (SELECT 1 FROM runs WHERE output_blob = " digest            \
+  ") AND NOT EXISTS (SELECT 1 FROM call_results WHERE output_blob = " digest    \
+  ") AND NOT EXISTS (SELECT 1 FROM coroutine_states WHERE state_blob = " digest \
+  ") AND NOT EXISTS (SELECT 1 FROM coroutine_deltas WHERE delta_blob = " digest ")"
