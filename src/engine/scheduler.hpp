@@ -161,6 +161,10 @@ class Scheduler {
     EndpointReply reply;
     std::uint64_t ticket = 0;  // its endpoint's window (EndpointLimits)
     Micros sent_at = 0;
+    // When it came: a Poll's max_wait and its children's expirations count
+    // from here, as the endpoint meant them, not from the turn that records
+    // it, which may come a busy turn later.
+    Micros received_at = 0;
   };
   struct Action {
     bool cancel = true;  // else retry now

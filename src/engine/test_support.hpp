@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -209,6 +210,24 @@ class ControlledStore final : public Store {
     std::lock_guard lock(mutex_);
     if (news_) news_();
   }
+  // From now on, call transactions stop between their body and their commit
+  // (a commit in progress: a slow fsync) until resume_commits().
+  void hold_commits() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void resume_commits() {
+    {
+      std::lock_guard lock(mutex_);
+      holding_ = false;
+    }
+    hold_cv_.notify_all();
+  }
+  // Blocks until a transaction is stopped before its commit (at most 30 s).
+  bool wait_for_held_commit() {
+    std::unique_lock lock(mutex_);
+    return hold_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return held_ > 0; });
+  }
 
   void watch_calls(std::function<void()> news) override {
     std::lock_guard lock(mutex_);
@@ -219,9 +238,10 @@ class ControlledStore final : public Store {
       std::lock_guard lock(mutex_);
       transactions_.push_back(clock_.now());
     }
-    if (!failing) return real_.calls(body);
     return real_.calls([&](CallTransaction& tx) -> Status {
       RETURN_IF_ERROR(body(tx));
+      wait_while_held();
+      if (!failing) return Status::ok();
       return Status(Code::kUnavailable, "the disk of the store is full (test)");
     });
   }
@@ -291,9 +311,20 @@ class ControlledStore final : public Store {
   }
 
  private:
+  void wait_while_held() {
+    std::unique_lock lock(mutex_);
+    ++held_;
+    hold_cv_.notify_all();
+    hold_cv_.wait(lock, [this] { return !holding_; });
+    --held_;
+  }
+
   Store& real_;
   const Clock& clock_;
   mutable std::mutex mutex_;
+  std::condition_variable hold_cv_;
+  bool holding_ = false;
+  int held_ = 0;  // transactions stopped before their commit
   std::vector<Micros> transactions_;
   std::function<void()> news_;
 };

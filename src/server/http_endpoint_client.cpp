@@ -1,10 +1,14 @@
 #include "server/http_endpoint_client.hpp"
 
+#include <limits>
+#include <memory>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 #include "http/client.hpp"
 #include "protocol/connect.hpp"
+#include "server/work_queue.hpp"
 
 namespace ratchet::server {
 
@@ -17,9 +21,20 @@ struct HttpEndpointClient::Impl {
   http::Client client;
   std::mutex urls_mutex;
   std::unordered_map<std::string, Result<http::Url>> urls;  // parsed once per endpoint
+  // Signs and sends, off the caller's thread: an Ed25519 signature is about
+  // 40 us here, and the caller is the scheduler's loop, which would otherwise
+  // spend a third of its time signing (docs/performance.md). One thread keeps
+  // the requests in the order they were given. Declared after `client`, so
+  // that it stops (sending what it holds) before the client goes.
+  WorkQueue<> signer;
 
   Impl(std::optional<protocol::SigningKey> k, const Clock& c, EndpointClientOptions o)
-      : key(std::move(k)), clock(c), options(o), client(client_options(o)) {}
+      : key(std::move(k)),
+        clock(c),
+        options(o),
+        client(client_options(o)),
+        // Unbounded in effect: the scheduler holds at most its max in flight.
+        signer(1, std::numeric_limits<std::size_t>::max(), "ratchet-sign") {}
 
   static http::ClientOptions client_options(const EndpointClientOptions& o) {
     http::ClientOptions options;
@@ -78,6 +93,24 @@ HttpEndpointClient::~HttpEndpointClient() = default;
 
 void HttpEndpointClient::run(const std::string& endpoint, std::string run_request,
                              std::function<void(engine::EndpointReply)> done) {
+  if (!impl_->key) {
+    send(endpoint, std::move(run_request), std::move(done));
+    return;
+  }
+  // A shared_ptr, as a std::function must be copyable: the job runs once.
+  auto job = std::make_shared<std::tuple<std::string, std::string, Done>>(
+      endpoint, std::move(run_request), std::move(done));
+  bool queued = impl_->signer.post([this, job] {
+    auto& [url, body, callback] = *job;
+    send(url, std::move(body), std::move(callback));
+  });
+  if (!queued) {
+    auto& callback = std::get<2>(*job);
+    callback(failure(DispatchStatus::kTcpError, "the server is shutting down"));
+  }
+}
+
+void HttpEndpointClient::send(const std::string& endpoint, std::string run_request, Done done) {
   auto url = impl_->url_of(endpoint);
   if (!url.is_ok()) {
     done(failure(DispatchStatus::kInvalidArgument,

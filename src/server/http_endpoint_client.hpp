@@ -1,6 +1,7 @@
 // The real EndpointClient: signs each RunRequest (RFC 9421, Ed25519) and sends
 // it over pooled keep-alive HTTP(S), mapping transport failures onto Dispatch
-// statuses (DNS_ERROR, TCP_ERROR, TLS_ERROR, TIMEOUT).
+// statuses (DNS_ERROR, TCP_ERROR, TLS_ERROR, TIMEOUT). With a key, run()
+// returns at once and a thread of its own signs and sends, in order.
 #pragma once
 
 #include <chrono>
@@ -30,6 +31,10 @@ class HttpEndpointClient final : public engine::EndpointClient {
            std::function<void(engine::EndpointReply)> done) override;
 
  private:
+  using Done = std::function<void(engine::EndpointReply)>;
+  // Signs (with a key) and sends, on the calling thread.
+  void send(const std::string& endpoint, std::string run_request, Done done);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

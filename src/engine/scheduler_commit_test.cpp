@@ -1,0 +1,121 @@
+// How the scheduler's turns gather work into commits, in fake time: replies
+// that arrive while a commit is in progress go into the next turn together (one
+// transaction, one fsync); a lone reply is recorded at once, without waiting
+// for company; and a reply's times count from when it came, not from the turn
+// that records it. A ControlledStore stops a transaction before its commit, as
+// a slow fsync would.
+#include <gtest/gtest.h>
+
+#include "engine/scheduler.hpp"
+#include "engine/test_support.hpp"
+
+namespace ratchet::engine {
+namespace {
+
+using namespace testing;
+
+class SchedulerCommitTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    SchedulerTest::SetUp();
+    real_ = open();
+    store_ = std::make_unique<ControlledStore>(*real_, clock_);
+  }
+
+  // Blocks until the endpoint answered `n` requests and is idle (30 s at most).
+  static bool answered(const FakeEndpoint& endpoint, std::size_t n) {
+    if (!endpoint.wait_for_requests(n)) return false;
+    auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!endpoint.idle()) {
+      if (std::chrono::steady_clock::now() > bound) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+
+  // Lets held commits go when a test ends early, before its scheduler stops.
+  struct ResumeAtExit {
+    ControlledStore& store;
+    ~ResumeAtExit() { store.resume_commits(); }
+  };
+
+  std::unique_ptr<Store> real_;
+  std::unique_ptr<ControlledStore> store_;
+};
+
+TEST_F(SchedulerCommitTest, RepliesThatArriveDuringACommitAreRecordedTogetherByTheNextTurn) {
+  FakeEndpoint endpoint(
+      clock_, answer([](const pb::RunRequest& r) { return exit_with(int_of(r.input())); }));
+  options_.aimd.initial = 32;  // room for the 20 at once
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  ResumeAtExit resume{*store_};
+  scheduler.start();
+  auto batch = dispatch_unanswered(scheduler, std::vector<NewCall>(20, call("echo", 1)));
+  ASSERT_EQ(batch.ids.size(), 20u);
+  // The 20 calls go with the next turn, just before its transaction, which
+  // then stops before its commit while the endpoint answers all of them.
+  store_->hold_commits();
+  batch.release.written();
+  ASSERT_TRUE(store_->wait_for_held_commit());
+  ASSERT_TRUE(answered(endpoint, 20));
+  std::size_t held = store_->transactions().size();
+  store_->resume_commits();
+
+  // Watched through the figures, which make no turn of their own.
+  auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (scheduler.figures().attempts < 20u) {
+    ASSERT_LT(std::chrono::steady_clock::now(), bound) << "the replies were never recorded";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(store_->transactions().size(), held + 1)
+      << "the 20 replies that came during one commit are recorded by one transaction";
+  for (const auto& id : batch.ids) EXPECT_EQ(find(id).status, RunStatus::kSucceeded);
+}
+
+TEST_F(SchedulerCommitTest, ALoneReplyIsRecordedAtOnceWithoutWaitingForMore) {
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(1); }));
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  scheduler.start();
+  Micros dispatched = clock_.now();
+  auto id = dispatch(scheduler, {call("echo", 1)})[0];
+  // await() moves the fake clock to any timer the scheduler waits for: a
+  // turn that waited to gather more replies would show as time passed.
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  ASSERT_TRUE(done.finished_at.has_value());
+  EXPECT_EQ(*done.finished_at, dispatched) << "recorded with no wait at all";
+}
+
+TEST_F(SchedulerCommitTest, ASleepCountsFromItsReplyNotFromTheTurnThatRecordsIt) {
+  // A Poll with no calls and max_wait 10 s: a sleep.
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) {
+                          if (!r.has_input()) return exit_with(7);
+                          pb::RunResponse response;
+                          response.mutable_poll()->set_coroutine_state("s");
+                          response.mutable_poll()->mutable_max_wait()->set_seconds(10);
+                          return response;
+                        }));
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  ResumeAtExit resume{*store_};
+  scheduler.start();
+  auto batch = dispatch_unanswered(scheduler, {call("sleeper", 0)});
+  ASSERT_EQ(batch.ids.size(), 1u);
+  // The reply comes during a commit that takes a whole second (a busy
+  // server): the turn that records it starts a second after it came.
+  store_->hold_commits();
+  batch.release.written();
+  ASSERT_TRUE(store_->wait_for_held_commit());
+  ASSERT_TRUE(answered(endpoint, 1));
+  clock_.advance(kMicrosPerSecond);
+  store_->resume_commits();
+
+  auto done = await(scheduler, batch.ids[0], {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  auto runs = endpoint.received_for(batch.ids[0]);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1].at - runs[0].at, 10 * kMicrosPerSecond)
+      << "woke 10 s after it asked to sleep, not 10 s after the busy turn";
+}
+
+}  // namespace
+}  // namespace ratchet::engine
