@@ -127,9 +127,8 @@ Figures run_steps(std::uint16_t port, const std::string& public_key, const std::
 // A coroutine that calls `size_of` 100 times with one 1 MiB input, ten per Poll.
 Figures run_fanout(std::uint16_t port, const std::string& public_key, const std::string& db) {
   ratchet::Dispatch dispatch(endpoint_options(port, public_key));
-  auto size_of = dispatch.function("size_of", [](std::string value) {
-    return static_cast<long long>(value.size());
-  });
+  auto size_of = dispatch.function(
+      "size_of", [](std::string value) { return static_cast<long long>(value.size()); });
   auto fanout = dispatch.function("fanout", [size_of](int n) -> ratchet::Task<long long> {
     const std::string input = value_of(1024 * 1024, 0);
     long long total = 0;
@@ -189,8 +188,8 @@ int main(int argc, char** argv) {
 
   Figures small = run_steps(port, public_key, config.db_path, steps, 1024);
   Figures large = run_steps(port, public_key, config.db_path, steps, 100 * 1024);
-  std::printf("%d sequential steps            %10s %10s %9s %12s %14s\n", steps, "p50 ms",
-              "p99 ms", "total s", "store MB", "store KB/step");
+  std::printf("%d sequential steps            %10s %10s %9s %12s %14s\n", steps, "p50 ms", "p99 ms",
+              "total s", "store MB", "store KB/step");
   auto row = [steps](const char* what, const Figures& f) {
     std::printf("%-30s %10.3f %10.3f %9.2f %12.1f %14.1f\n", what, f.p50_ms, f.p99_ms, f.total_s,
                 static_cast<double>(f.store_bytes) / 1e6,
