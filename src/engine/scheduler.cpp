@@ -95,7 +95,11 @@ Scheduler::Scheduler(Store& store, const Clock& clock, EndpointClient& client,
   figures_.max_in_flight = options_.max_in_flight;
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+  std::lock_guard lock(reply_gate_->mutex);
+  reply_gate_->open = false;
+}
 
 void Scheduler::start() {
   std::lock_guard lock(mutex_);
@@ -804,7 +808,10 @@ void Scheduler::send(ClaimedCall claimed, std::uint64_t ticket) {
   std::string endpoint = claimed.call.endpoint;
   Micros sent_at = clock_.now();
   client_.run(endpoint, std::move(body),
-              [this, claimed = std::move(claimed), ticket, sent_at](EndpointReply reply) mutable {
+              [this, gate = reply_gate_, claimed = std::move(claimed), ticket,
+               sent_at](EndpointReply reply) mutable {
+                std::lock_guard open(gate->mutex);
+                if (!gate->open) return;
                 {
                   std::lock_guard lock(mutex_);
                   --in_flight_;

@@ -220,6 +220,14 @@ class Scheduler {
   std::mt19937_64 random_;
 
   std::mutex mutex_;
+  // The client is not the scheduler's: it may call a reply back from its own
+  // threads after the scheduler is gone. Each reply holds this and is dropped
+  // once the destructor has closed it.
+  struct ReplyGate {
+    std::mutex mutex;
+    bool open = true;
+  };
+  std::shared_ptr<ReplyGate> reply_gate_ = std::make_shared<ReplyGate>();
   std::condition_variable wake_;
   std::condition_variable drained_cv_;
   bool running_ = false;

@@ -359,5 +359,23 @@ TEST_F(SchedulerTest, WorkAnnouncedByAnotherServerRunsWithoutWaitingForTheSafety
   EXPECT_EQ(endpoint.received_for(id).at(0).at, announced) << "run without the clock moving";
 }
 
+// The client is not the scheduler's: a reply it gives after the scheduler
+// is destroyed (a test's endpoint outliving it, a client stopped later) is
+// dropped, not delivered to freed memory (AddressSanitizer sees that).
+TEST_F(SchedulerTest, AReplyThatComesAfterTheSchedulerIsGoneIsDropped) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) { return std::nullopt; });
+  {
+    Scheduler scheduler(*store, clock_, endpoint, options_);
+    scheduler.start();
+    dispatch(scheduler, {call("held", 0)});
+    // Counted and held in one step of the endpoint: seen, it is held.
+    ASSERT_TRUE(endpoint.wait_for_requests(1));
+    ASSERT_EQ(endpoint.held(), 1u);
+  }
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  EXPECT_EQ(endpoint.held(), 0u);
+}
+
 }  // namespace
 }  // namespace ratchet::engine
