@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "ratchet/ratchet.hpp"
-#include "server/server.hpp"
+#include "sdk_bench_server.hpp"
 
 namespace {
 
@@ -37,14 +37,7 @@ double percentile(std::vector<double> v, double p) {
 }
 
 ratchet::Options endpoint_options(std::uint16_t server_port, const std::string& public_key) {
-  ratchet::Options o;
-  o.api_key = "bench";
-  o.api_url = "http://127.0.0.1:" + std::to_string(server_port);
-  o.endpoint_addr = "127.0.0.1:0";
-  o.endpoint_url = "";
-  o.verification_key = public_key;
-  o.trace = false;
-  return o;
+  return ratchet::bench::sdk_bench_service_options(server_port, public_key, 1024);
 }
 
 // `size` bytes that differ for each `seed`, so that no two steps share a value.
@@ -171,23 +164,13 @@ int main(int argc, char** argv) {
     }
   }
   std::string dir = "/tmp/ratchet-large-values-bench-" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  ratchet::server::ServerConfig config;
-  config.port = 0;
-  config.db_path = dir + "/ratchet.db";
-  config.durable = true;
-  config.api.api_keys = {"bench"};
-  config.signing_key = *ratchet::protocol::SigningKey::generate();
-  std::string public_key = config.signing_key->public_key_base64();
-  auto server = ratchet::server::Server::start(config);
-  if (!server.is_ok()) {
-    std::fprintf(stderr, "server: %s\n", server.status().message().c_str());
-    return 1;
-  }
-  std::uint16_t port = (*server)->port();
+  auto server = ratchet::bench::start_sdk_bench_server(dir);
+  if (!server) return 1;
+  const std::uint16_t port = server->port;
+  const std::string public_key = server->public_key;
 
-  Figures small = run_steps(port, public_key, config.db_path, steps, 1024);
-  Figures large = run_steps(port, public_key, config.db_path, steps, 100 * 1024);
+  Figures small = run_steps(port, public_key, server->db_path, steps, 1024);
+  Figures large = run_steps(port, public_key, server->db_path, steps, 100 * 1024);
   std::printf("%d sequential steps            %10s %10s %9s %12s %14s\n", steps, "p50 ms", "p99 ms",
               "total s", "store MB", "store KB/step");
   auto row = [steps](const char* what, const Figures& f) {
@@ -198,12 +181,12 @@ int main(int argc, char** argv) {
   row("results of 1 KiB (baseline)", small);
   row("results of 100 KiB", large);
 
-  Figures fan = run_fanout(port, public_key, config.db_path);
+  Figures fan = run_fanout(port, public_key, server->db_path);
   std::printf("\n100 children, one 1 MiB input    %9s %12s\n", "total s", "store MB");
   std::printf("%-32s %9.2f %12.1f\n", "fan-out, 10 children per Poll", fan.total_s,
               static_cast<double>(fan.store_bytes) / 1e6);
 
-  (*server)->stop();
+  server->server->stop();
   if (!std::getenv("KEEP_BENCH_DIR")) std::filesystem::remove_all(dir);
   return 0;
 }

@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "ratchet/ratchet.hpp"
-#include "server/server.hpp"
+#include "sdk_bench_server.hpp"
 
 namespace {
 
@@ -60,19 +60,6 @@ double median(const std::vector<double>& v, std::size_t from, std::size_t to) {
 std::mutex passed_mutex;
 std::vector<Steady::time_point> passed;
 
-ratchet::Options endpoint_options(std::uint16_t server_port, const std::string& public_key,
-                                  std::size_t cache_size) {
-  ratchet::Options o;  // the endpoint's URL: where start() listens
-  o.api_key = "bench";
-  o.api_url = "http://127.0.0.1:" + std::to_string(server_port);
-  o.endpoint_addr = "127.0.0.1:0";
-  o.endpoint_url = "";
-  o.verification_key = public_key;
-  o.trace = false;
-  o.frame_cache_size = cache_size;
-  return o;
-}
-
 struct Run {
   Figures figures;
   std::vector<double> per_step;  // ms, step 2 .. N
@@ -81,7 +68,8 @@ struct Run {
 // One run of the N-step coroutine with the given cache size.
 Run run_steps(std::uint16_t server_port, const std::string& public_key, std::size_t cache,
               int steps) {
-  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, cache));
+  ratchet::Dispatch dispatch(
+      ratchet::bench::sdk_bench_service_options(server_port, public_key, cache));
   auto work = dispatch.function("work", [](int i) { return i; });
   auto coroutine = dispatch.function("steps", [&](int n) -> ratchet::Task<long long> {
     long long sum = 0;
@@ -122,7 +110,7 @@ Run run_steps(std::uint16_t server_port, const std::string& public_key, std::siz
 // Floor: one plain call at a time through the server (dispatch, run, Wait).
 std::vector<double> plain_calls(std::uint16_t server_port, const std::string& public_key,
                                 int count) {
-  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 0));
+  ratchet::Dispatch dispatch(ratchet::bench::sdk_bench_service_options(server_port, public_key, 0));
   auto work = dispatch.function("work", [](int i) { return i; });
   dispatch.start();
   std::vector<double> samples;
@@ -140,7 +128,8 @@ std::vector<double> plain_calls(std::uint16_t server_port, const std::string& pu
 // N local steps in one coroutine: the time of each co_await ratchet::step.
 std::vector<double> local_steps(std::uint16_t server_port, const std::string& public_key,
                                 int steps) {
-  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 1024));
+  ratchet::Dispatch dispatch(
+      ratchet::bench::sdk_bench_service_options(server_port, public_key, 1024));
   auto work = dispatch.function("work", [](int i) { return i; });
   std::vector<double> samples;
   std::mutex mutex;
@@ -173,7 +162,8 @@ std::vector<double> local_steps(std::uint16_t server_port, const std::string& pu
 // each one's lateness in ms.
 std::vector<double> sleep_lateness(std::uint16_t server_port, const std::string& public_key,
                                    int sleepers, int base_ms) {
-  ratchet::Dispatch dispatch(endpoint_options(server_port, public_key, 1024));
+  ratchet::Dispatch dispatch(
+      ratchet::bench::sdk_bench_service_options(server_port, public_key, 1024));
   std::mutex mutex;
   std::map<int, Steady::time_point> reached;
   std::map<int, Steady::time_point> woke;
@@ -217,20 +207,10 @@ int main(int argc, char** argv) {
   const int steps = quick ? 200 : 1000;
 
   std::string dir = "/tmp/ratchet-sdk-bench-" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  ratchet::server::ServerConfig config;
-  config.port = 0;
-  config.db_path = dir + "/ratchet.db";
-  config.durable = true;
-  config.api.api_keys = {"bench"};
-  config.signing_key = *ratchet::protocol::SigningKey::generate();
-  std::string public_key = config.signing_key->public_key_base64();
-  auto server = ratchet::server::Server::start(config);
-  if (!server.is_ok()) {
-    std::fprintf(stderr, "server: %s\n", server.status().message().c_str());
-    return 1;
-  }
-  std::uint16_t port = (*server)->port();
+  auto server = ratchet::bench::start_sdk_bench_server(dir);
+  if (!server) return 1;
+  const std::uint16_t port = server->port;
+  const std::string public_key = server->public_key;
 
   auto plain = plain_calls(port, public_key, quick ? 100 : 300);
   Figures cached = run_steps(port, public_key, 1024, steps).figures;
@@ -274,7 +254,7 @@ int main(int argc, char** argv) {
                 last / first, run.figures.total_s);
   }
 
-  (*server)->stop();
+  server->server->stop();
   std::filesystem::remove_all(dir);
   return 0;
 }
