@@ -22,15 +22,20 @@ class SchedulerCommitTest : public SchedulerTest {
     store_ = std::make_unique<ControlledStore>(*real_, clock_);
   }
 
-  // Blocks until the endpoint answered `n` requests and is idle (30 s at most).
-  static bool answered(const FakeEndpoint& endpoint, std::size_t n) {
-    if (!endpoint.wait_for_requests(n)) return false;
+  // Polls `ready` until it holds, 30 s of real time at most: for what
+  // notifies no one (the endpoint going idle, a figure moving).
+  static bool eventually(const std::function<bool()>& ready) {
     auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!endpoint.idle()) {
+    while (!ready()) {
       if (std::chrono::steady_clock::now() > bound) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
+  }
+
+  // Blocks until the endpoint answered `n` requests and is idle (30 s at most).
+  static bool answered(const FakeEndpoint& endpoint, std::size_t n) {
+    return endpoint.wait_for_requests(n) && eventually([&] { return endpoint.idle(); });
   }
 
   // Lets held commits go when a test ends early, before its scheduler stops.
@@ -62,11 +67,8 @@ TEST_F(SchedulerCommitTest, RepliesThatArriveDuringACommitAreRecordedTogetherByT
   store_->resume_commits();
 
   // Watched through the figures, which make no turn of their own.
-  auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (scheduler.figures().attempts < 20u) {
-    ASSERT_LT(std::chrono::steady_clock::now(), bound) << "the replies were never recorded";
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(eventually([&] { return scheduler.figures().attempts >= 20u; }))
+      << "the replies were never recorded";
   EXPECT_EQ(store_->transactions().size(), held + 1)
       << "the 20 replies that came during one commit are recorded by one transaction";
   for (const auto& id : batch.ids) EXPECT_EQ(find(id).status, RunStatus::kSucceeded);
