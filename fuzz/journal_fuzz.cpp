@@ -1,9 +1,11 @@
 // libFuzzer target: the SDK's journal, the coroutine state a server (or anyone
 // who can reach an unverified endpoint) sends back in every resume. Half the
-// inputs are decoded as a journal directly; the other half go through
+// inputs are decoded as a journal directly; a quarter go through
 // Dispatch::handle as the typed state of a resume of a registered coroutine,
-// which replays against it. Invariants: nothing throws out or crashes; every
-// answer is an HTTP response with a status.
+// which replays against it; a quarter play the server's side of journal
+// deltas (what an SDK's Poll sent, assembled into the journal a resume
+// carries). Invariants: nothing throws out or crashes; every answer is an HTTP
+// response with a status; what assembles is a journal.
 #include <google/protobuf/any.pb.h>
 
 #include <string>
@@ -11,6 +13,7 @@
 #include "dispatch/sdk/v1/function.pb.h"
 #include "fuzz_input.hpp"
 #include "protobuf_quiet.hpp"
+#include "protocol/journal_delta.hpp"
 #include "ratchet/ratchet.hpp"
 #include "sdk/journal.hpp"
 
@@ -71,6 +74,26 @@ void resume(std::string_view bytes) {
   RATCHET_FUZZ_CHECK(response.status >= 200 && response.status < 600);
 }
 
+// The server's side: the revision of a Poll's state, and the journal it
+// assembles from a base and the deltas after it (the input: base, then
+// deltas, separated by NUL bytes).
+void assemble(ratchet::fuzz::Input& input) {
+  namespace protocol = ratchet::protocol;
+  std::string base(input.until('\0'));
+  (void)protocol::state_revision(protocol::kJournalType, base);
+  std::vector<std::string> deltas;
+  while (!input.rest().empty() && deltas.size() < 64) {
+    deltas.emplace_back(input.until('\0'));
+    (void)protocol::state_revision(protocol::kJournalDeltaType, deltas.back());
+  }
+  auto journal = protocol::assemble_journal(base, deltas);
+  if (!journal.is_ok() || deltas.empty()) return;  // no delta: the base as it was stored
+  google::protobuf::Any any;
+  ::ratchet::sdk::v1::Journal parsed;
+  RATCHET_FUZZ_CHECK(any.ParseFromString(*journal) && any.type_url() == protocol::kJournalType &&
+                     any.UnpackTo(&parsed));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -78,6 +101,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint8_t choice = input.byte();
   if (choice & 1) {
     decode_directly(input.rest(), choice);
+  } else if (choice & 2) {
+    assemble(input);
   } else {
     resume(input.rest());
   }
