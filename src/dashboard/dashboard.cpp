@@ -93,7 +93,6 @@ class Dashboard final : public server::Extension {
 
  private:
   Access access(const http::Request& request) const;
-  std::string bearer_key(const http::Request& request) const;
   void api(const http::Request& request, Access access, http::Responder responder);
   // Runs `view` on a reader thread and answers its JSON.
   void read(http::Responder responder, std::function<Result<json>(Store&)> view);
@@ -113,19 +112,8 @@ class Dashboard final : public server::Extension {
   LiveViews live_;
 };
 
-// The key of `Authorization: Bearer <key>`; empty without one.
-std::string Dashboard::bearer_key(const http::Request& request) const {
-  auto header = request.header("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!header || header->size() <= kBearer.size() ||
-      !http::iequals(header->substr(0, kBearer.size()), kBearer)) {
-    return "";
-  }
-  return std::string(header->substr(kBearer.size()));
-}
-
 Access Dashboard::access(const http::Request& request) const {
-  std::string key = bearer_key(request);
+  std::string key(request.bearer_key());
   if (key.empty()) return Access::kNone;
   if (api_keys_.count(key)) return Access::kAct;
   if (read_keys_.count(key)) return Access::kRead;
@@ -196,7 +184,7 @@ void Dashboard::api(const http::Request& request, Access level, http::Responder 
     } else if (what == "calls") {
       // Who acted, in the call's actions: the key's fingerprint as the
       // Control RPCs record it (never the key), and where it came from.
-      act_on_call(id, verb == "cancel", "dashboard:" + server::api_actor(bearer_key(request)),
+      act_on_call(id, verb == "cancel", "dashboard:" + server::api_actor(request.bearer_key()),
                   std::move(responder));
     } else {
       responder.send(error_response(not_found("no such action")));

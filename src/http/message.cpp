@@ -49,6 +49,16 @@ std::size_t Headers::remove(std::string_view name) {
   return removed;
 }
 
+std::string_view Request::bearer_key() const {
+  constexpr std::string_view kBearer = "Bearer ";
+  auto value = header("Authorization");
+  if (!value || value->size() <= kBearer.size() ||
+      !iequals(value->substr(0, kBearer.size()), kBearer)) {
+    return {};
+  }
+  return value->substr(kBearer.size());
+}
+
 std::string_view Request::path() const {
   std::string_view t = target;
   return t.substr(0, t.find('?'));

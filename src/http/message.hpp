@@ -60,6 +60,9 @@ struct Request {
   std::string_view path() const;
   // The query without '?' ("x=1"), empty when there is none.
   std::string_view query() const;
+  // The key of `Authorization: Bearer <key>` (the scheme in any case); empty
+  // without one.
+  std::string_view bearer_key() const;
 };
 
 struct Response {

@@ -61,7 +61,7 @@ std::optional<std::size_t> count_calls(std::string_view body) {
 
 std::string api_actor(std::string_view key) {
   if (key.empty()) return "api";
-  std::uint64_t hash = 1469598103934665603ULL;
+  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a's offset basis
   for (unsigned char c : key) {
     hash ^= c;
     hash *= 1099511628211ULL;
@@ -125,13 +125,8 @@ Api::Api(engine::Scheduler& scheduler, const Clock& clock, ApiOptions options, E
 
 bool Api::authorized(const http::Request& request) const {
   if (options_.api_keys.empty()) return true;
-  auto header = request.header("Authorization");
-  if (!header) return false;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header->size() <= kBearer.size() || !http::iequals(header->substr(0, 7), kBearer)) {
-    return false;
-  }
-  return options_.api_keys.count(std::string(header->substr(kBearer.size()))) > 0;
+  std::string_view key = request.bearer_key();
+  return !key.empty() && options_.api_keys.count(std::string(key)) > 0;
 }
 
 std::optional<http::Response> Api::check_header(const http::Request& header) const {
@@ -182,9 +177,7 @@ void Api::act(const http::Request& request, http::Responder responder) {
     return;
   }
   std::string key;
-  if (!options_.api_keys.empty()) {
-    key = std::string(request.header("Authorization").value_or("").substr(7));
-  }
+  if (!options_.api_keys.empty()) key = std::string(request.bearer_key());
   bool cancel = request.path() == kCancelPath;
   auto done = [responder, cancel](Result<std::vector<std::string>> ids) {
     if (!ids.is_ok()) {
