@@ -329,6 +329,66 @@ TEST_P(CallStoreTest, DeltasThatDoNotAssembleDoNotBlockTheClaim) {
   EXPECT_NE(any.value().find("step 9"), std::string::npos) << any.value();
 }
 
+// A delta from `base` that completes step `base` with a result of 97 bytes and
+// adds step base + 1, as a coroutine of sequential calls sends.
+PollState step_delta(std::uint64_t base, Micros deadline) {
+  jv1::JournalDelta delta;
+  delta.set_base_revision(base);
+  jv1::Journal& changes = *delta.mutable_changes();
+  changes.set_revision(base + 1);
+  changes.set_completed(base);
+  jv1::Step& done = (*changes.mutable_step_updates())[base];
+  done.set_argument_hash(100 + base - 1);
+  done.mutable_output()->set_value(std::string(88, 'r') + std::to_string(100000000 + base));
+  (*changes.mutable_step_updates())[base + 1].set_argument_hash(100 + base);
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
+  poll.delta = true;
+  poll.revision = base + 1;
+  poll.base_revision = base;
+  return poll;
+}
+
+// Compaction (protocol::merge_from): a coroutine of 2,000 Polls keeps a few
+// dozen delta rows at most, every first attempt still gets its Poll's delta
+// back byte for byte, and the journal assembles to the same bytes as all its
+// deltas on the first base would; the journal (220 KB) is kept in blobs, and
+// the blobs of former bases and merged deltas are released.
+TEST_P(CallStoreTest, ACoroutineOfThousandsOfPollsKeepsFewDeltaRowsAndTheSameJournal) {
+  std::string id = dispatch(call("parent"));
+  auto claimed = suspend_with_whole_journal(id);
+  const std::string first_base = whole_journal(1, 1, 0).state;
+  std::vector<std::string> all_deltas;
+  long long most_rows = 0;
+  for (std::uint64_t revision = 1; revision < 2000; ++revision) {
+    ASSERT_EQ(claimed.size(), 1u) << "at revision " << revision;
+    PollState delta = step_delta(revision, clock_.now());
+    all_deltas.push_back(delta.state);
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, claimed[0].call.lease_epoch, delta, {}, {});
+    }));
+    claimed = claim();
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_EQ(claimed[0].call.poll->state, delta.state) << "revision " << revision + 1;
+    if (revision % 50 == 0) {
+      most_rows = std::max<long long>(most_rows, number("SELECT COUNT(*) FROM coroutine_deltas"));
+    }
+  }
+  EXPECT_LE(most_rows, 24) << "at most 8 per level, 3 levels below the base";
+  auto expected = protocol::assemble_journal(first_base, all_deltas);
+  ASSERT_TRUE(expected.is_ok());
+  auto stored = store_->coroutine_state(id);
+  ASSERT_TRUE(stored.is_ok() && stored->has_value()) << stored.status().message();
+  EXPECT_EQ(**stored, *expected);
+  EXPECT_EQ(journal_in(**stored).steps_size(), 2000);
+  EXPECT_GE(number("SELECT COUNT(*) FROM blobs"), 1) << "the journal, over 64 KiB, is in blobs";
+  EXPECT_EQ(number("SELECT COUNT(*) FROM blobs"),
+            number("SELECT COUNT(*) FROM coroutine_states WHERE state_blob IS NOT NULL") +
+                number("SELECT COUNT(*) FROM coroutine_deltas WHERE delta_blob IS NOT NULL"))
+      << "no blob of a former base or merged delta is left";
+}
+
 TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   std::string parent = dispatch(call("parent"));
   claim();
