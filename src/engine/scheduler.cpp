@@ -268,6 +268,8 @@ std::string_view outcome_of(const Transition& t) {
       return "rejected";
     case Kind::kHold:
       return "held";
+    case Kind::kResendWhole:
+      return "resend";
   }
   return "failed";
 }
@@ -346,6 +348,11 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
         turn.warnings.push_back(CallLine{call.id, call.function, call.attempts,
                                          "is held for an operator: " + t.reason.message});
       }
+      break;
+    }
+    case Kind::kResendWhole: {
+      // No backoff and no attempt: only the frame was missing, not the call's luck.
+      ASSIGN_OR_RETURN(applied, tx.resend_whole(call.id, call.lease_epoch));
       break;
     }
     case Kind::kRetry:

@@ -48,6 +48,11 @@ std::optional<StateRevision> state_revision(std::string_view type_url, std::stri
   return std::nullopt;
 }
 
+bool is_journal_delta(const std::string& state) {
+  google::protobuf::Any any;
+  return any.ParseFromString(state) && any.type_url() == kJournalDeltaType;
+}
+
 std::optional<std::uint64_t> journal_revision(const std::string& state) {
   google::protobuf::Any any;
   if (!any.ParseFromString(state) || any.type_url() != kJournalType) return std::nullopt;

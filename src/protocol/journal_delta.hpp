@@ -31,6 +31,14 @@ inline constexpr std::string_view kJournalType = "type.googleapis.com/ratchet.sd
 inline constexpr std::string_view kJournalDeltaType =
     "type.googleapis.com/ratchet.sdk.v1.JournalDelta";
 
+// The error type of a process's TEMPORARY_ERROR answer to a delta whose frame
+// it does not hold: the server sends the whole journal at once, as the same
+// attempt (engine/attempt.hpp, Transition::kResendWhole).
+inline constexpr std::string_view kJournalNotHeld = "JournalNotHeld";
+
+// Whether a stored state (the bytes of an Any) is a JournalDelta.
+bool is_journal_delta(const std::string& state);
+
 // What the server needs to know of a Poll's typed state (the bytes of its Any).
 struct StateRevision {
   bool delta = false;

@@ -201,6 +201,11 @@ class CallTransaction {
                               const std::vector<std::string>& delivered) = 0;
   virtual Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
                              const CallError& reason) = 0;
+  // The endpoint did not hold the frame the delta it was sent applies to
+  // (JournalNotHeld): the call is READY now with its deltas folded into a
+  // whole base, so that the next attempt carries the whole journal, and that
+  // attempt is not counted (it is counted when the deltas do not assemble).
+  virtual Result<bool> resend_whole(const std::string& id, std::int64_t epoch) = 0;
   virtual Result<bool> tail_call(const std::string& id, std::int64_t epoch,
                                  const std::string& function, const std::string& input,
                                  const std::vector<std::string>& delivered) = 0;

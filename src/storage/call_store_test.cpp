@@ -285,6 +285,35 @@ TEST_P(CallStoreTest, AJournalDeltaIsEchoedOnTheFirstAttemptAndAssembledOnARetry
   EXPECT_EQ(number("SELECT COUNT(*) FROM coroutine_deltas"), 0);
 }
 
+// A process that did not hold the frame of the echoed delta (JournalNotHeld):
+// the call is due now, the next attempt carries the whole journal, and the
+// attempt that missed is not counted.
+TEST_P(CallStoreTest, AResendAfterJournalNotHeldCarriesTheWholeJournalAsTheSameAttempt) {
+  std::string id = dispatch(call("parent"));
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  PollState delta = journal_delta(1, 2, clock_.now());
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, first[0].call.lease_epoch, delta, {}, {});
+  }));
+  auto echoed = claim();
+  ASSERT_EQ(echoed.size(), 1u);
+  ASSERT_EQ(echoed[0].call.poll->state, delta.state);
+  ASSERT_TRUE(
+      apply([&](CallTransaction& tx) { return tx.resend_whole(id, echoed[0].call.lease_epoch); }));
+  auto resent = claim();
+  ASSERT_EQ(resent.size(), 1u) << "due at once";
+  EXPECT_EQ(resent[0].call.attempts, 1) << "the missed attempt is not counted";
+  jv1::Journal whole = journal_in(resent[0].call.poll->state);
+  EXPECT_EQ(whole.revision(), 2u);
+  EXPECT_EQ(whole.steps_size(), 2);
+  // The next Poll's delta applies to it.
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, resent[0].call.lease_epoch, journal_delta(2, 3, clock_.now()), {}, {});
+  }));
+  EXPECT_FALSE(find(id).error.has_value());
+}
+
 // A delta on a revision the store does not hold (here 5, where it holds 1) is
 // not stored: the attempt is retried, and the retry carries the whole journal.
 TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
@@ -387,6 +416,60 @@ TEST_P(CallStoreTest, ACoroutineOfThousandsOfPollsKeepsFewDeltaRowsAndTheSameJou
             number("SELECT COUNT(*) FROM coroutine_states WHERE state_blob IS NOT NULL") +
                 number("SELECT COUNT(*) FROM coroutine_deltas WHERE delta_blob IS NOT NULL"))
       << "no blob of a former base or merged delta is left";
+}
+
+// A coroutine whose stored delta was broken by hand is listed as broken, with
+// the reason, beside the others listed as usual; a repair of it works from its
+// last good revision (the base), and the SDK's next delta applies to that.
+TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
+  std::string good = dispatch(call("parent"));
+  std::string broken = dispatch(call("parent"));
+  for (const std::string& id : {good, broken}) {
+    auto claimed = suspend_with_whole_journal(id);
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, claimed[0].call.lease_epoch,
+                        journal_delta(1, 2, clock_.now() + 60 * kMicrosPerSecond), {}, {});
+    }));
+  }
+  const std::string garbage = postgres() ? "'\\x0aff'::bytea" : "X'0aff'";
+  ASSERT_EQ(number("UPDATE coroutine_deltas SET delta = " + garbage + " WHERE call_id = '" +
+                   broken + "' RETURNING 1"),
+            1);
+
+  auto open = store_->open_coroutines({"parent"}, 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ(journal_in((*open)[0].state).steps_size(), 2) << "the other coroutine, as usual";
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString((*open)[1].state));
+  EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
+  EXPECT_NE(any.value().find("does not parse"), std::string::npos) << any.value();
+
+  CoroutineRepair repair;
+  repair.call_id = broken;
+  repair.edit = [](int, const std::string& state) -> Result<StateEdit> {
+    EXPECT_EQ(journal_in(state).revision(), 1u) << "the last good revision";
+    return StateEdit{state, "rewound to step 1 of 1"};
+  };
+  repair.action = CallAction{broken, 0, "alice@host", "rewind", ""};
+  auto repaired = store_->repair_coroutine(repair);
+  ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
+  auto actions = store_->call_actions(broken);
+  ASSERT_TRUE(actions.is_ok() && actions->size() == 1u);
+  EXPECT_NE((*actions)[0].detail.find("rewound to step 1 of 1 (on revision 1, the last that "
+                                      "assembles"),
+            std::string::npos)
+      << (*actions)[0].detail;
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].call.id, broken);
+  EXPECT_EQ(journal_in(resumed[0].call.poll->state).revision(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(broken, resumed[0].call.lease_epoch, journal_delta(1, 2, clock_.now()), {},
+                      {});
+  }));
+  EXPECT_FALSE(find(broken).error.has_value()) << "the SDK's next delta is taken";
 }
 
 TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {

@@ -198,6 +198,19 @@ Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, 
   return protocol::assemble_good_prefix(base, deltas);
 }
 
+Result<bool> fold_deltas(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
+  if (revisions.size() < 2) return true;
+  ASSIGN_OR_RETURN(auto whole, load_state(db, id));
+  // A BrokenJournal when the deltas do not assemble.
+  if (!whole || !protocol::journal_revision(*whole)) return false;
+  PollState state;
+  state.state = std::move(*whole);
+  state.revision = revisions.back();
+  RETURN_IF_ERROR(save_state(db, id, state));
+  return true;
+}
+
 Status replace_state(Connection& db, const std::string& id, const std::string& state) {
   ASSIGN_OR_RETURN(std::uint64_t latest, latest_revision(db, id));
   PollState whole;

@@ -27,6 +27,9 @@ Result<std::string> state_to_send(Connection& db, const std::string& id, std::st
 // `base` (call `id`'s coroutine_states row) with its deltas applied, or with
 // those before the first that does not assemble (protocol::assemble_good_prefix).
 Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, std::string base);
+// Folds the call's deltas into a whole base at the latest revision, so that
+// the next attempt carries the whole journal; false when they do not assemble.
+Result<bool> fold_deltas(Connection& db, const std::string& id);
 Status replace_state(Connection& db, const std::string& id, const std::string& state);
 
 }  // namespace ratchet::pg

@@ -29,6 +29,9 @@ Result<std::optional<std::string>> load_state(Database& db, const std::string& i
 // `base` (call `id`'s coroutine_states row) with its deltas applied, or with
 // those before the first that does not assemble (protocol::assemble_good_prefix).
 Result<protocol::GoodPrefix> with_deltas(Database& db, const std::string& id, std::string base);
+// Folds the call's deltas into a whole base at the latest revision, so that
+// the next attempt carries the whole journal; false when they do not assemble.
+Result<bool> fold_deltas(Database& db, const std::string& id);
 // An operator's edit of the whole state: the new base, at the latest revision.
 Status replace_state(Database& db, const std::string& id, const std::string& state);
 
