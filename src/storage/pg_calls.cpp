@@ -100,6 +100,7 @@ class CallTx final : public PgCallTransaction {
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
                      const CallError& reason) override;
   Result<bool> resend_whole(const std::string& id, std::int64_t epoch) override;
+  Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) override;
   Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
                          const std::string& input,
                          const std::vector<std::string>& delivered) override;
@@ -406,6 +407,19 @@ Result<bool> CallTx::resend_whole(const std::string& id, std::int64_t epoch) {
   RETURN_IF_ERROR(
       db_.run("UPDATE runs SET attempts = attempts - 1 WHERE id = $1", Params().add(id)).status());
   return true;
+}
+
+Result<std::vector<std::string>> CallTx::hold_missing_blobs(const std::string& why) {
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db_.query("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = 'MissingBlob', "
+                "error = $1, error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = $2 WHERE kind = 'call' AND phase NOT IN ('DONE', 'HELD') AND id "
+                "IN (" RATCHET_CALLS_MISSING_BLOBS("NOT delivered") ") RETURNING id",
+                Params().add(why).add(now_)));
+  std::vector<std::string> held;
+  for (int i = 0; i < rows.size(); ++i) held.push_back(rows[i].text(0));
+  return held;
 }
 
 Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,

@@ -33,6 +33,7 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
                      const CallError& reason) override;
   Result<bool> resend_whole(const std::string& id, std::int64_t epoch) override;
+  Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) override;
   Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
                          const std::string& input,
                          const std::vector<std::string>& delivered) override;
@@ -401,6 +402,24 @@ Result<bool> SqliteCallTransaction::resend_whole(const std::string& id, std::int
   uncount->bind(1, id);
   RETURN_IF_ERROR(uncount->run().status());
   return true;
+}
+
+Result<std::vector<std::string>> SqliteCallTransaction::hold_missing_blobs(const std::string& why) {
+  ASSIGN_OR_RETURN(
+      Statement * hold,
+      db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = 'MissingBlob', "
+                  "error = ?1, error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                  "updated_at = ?2 WHERE kind = 'call' AND phase NOT IN ('DONE', 'HELD') AND id "
+                  "IN (" RATCHET_CALLS_MISSING_BLOBS("delivered = 0") ") RETURNING id"));
+  hold->bind(1, why).bind(2, now_);
+  std::vector<std::string> held;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, hold->step());
+    if (!row) break;
+    held.push_back(hold->text(0));
+  }
+  hold->reset();
+  return held;
 }
 
 Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_t epoch,
