@@ -970,6 +970,39 @@ TEST_P(DeltaProcesses, AMissingBlobHoldsOnlyTheCallThatNeedsIt) {
   EXPECT_EQ(*again, sum_of_squares(3));
 }
 
+// One coroutine whose latest delta row was broken by hand: `ratchet check`
+// reports it (exit 1, as for a divergence) and checks the other as usual; a
+// rewind of it works from its last good revision and says so.
+TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecksTheOthers) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+  auto steps = client().declare<int(int)>("steps");
+  auto good = steps.dispatch(30);
+  auto broken = steps.dispatch(30);
+  ASSERT_TRUE(wait_until([&] {
+    return call_status(good.id()).value("phase", "") == "WAITING" &&
+           call_status(broken.id()).value("phase", "") == "WAITING";
+  })) << call_status(good.id()).dump()
+      << call_status(broken.id()).dump();
+  const std::string garbage = GetParam() == "postgres" ? "'\\x0aff'::bytea" : "X'0aff'";
+  store_change("UPDATE coroutine_deltas SET delta = " + garbage + " WHERE call_id = '" +
+               broken.id() + "' AND revision = (SELECT MAX(revision) FROM coroutine_deltas WHERE " +
+               "call_id = '" + broken.id() + "')");
+
+  auto checked = run_check({"--log", file("check.log")});
+  EXPECT_EQ(checked.exit_code, 1) << checked.out << checked.err;
+  EXPECT_TRUE(contains(checked.out, broken.id() +
+                                        " steps (WAITING): diverges at step 0: the server could "
+                                        "not assemble the coroutine journal"))
+      << checked.out;
+  EXPECT_TRUE(contains(checked.out, good.id() + " steps (WAITING): resumes")) << checked.out;
+
+  auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
+  EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
+  EXPECT_TRUE(contains(rewound.out, "the last that assembles")) << rewound.out;
+  stop_endpoint(SIGKILL);  // work(25) holds for a minute
+}
+
 // A coroutine's 100 children, all with one 1 MiB input: the store keeps the
 // input once. The server is killed with SIGKILL while they run and restarted,
 // and every child still gets the input whole (fanout counts the children whose
