@@ -799,33 +799,44 @@ void Scheduler::send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* 
       tickets.push_back(limits_.sent(c.call.endpoint));
     }
   }
-  for (std::size_t i = 0; i < claimed.size(); ++i) send(std::move(claimed[i]), tickets[i]);
+  std::vector<EndpointRun> runs;
+  runs.reserve(claimed.size());
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    runs.push_back(run_of(std::move(claimed[i]), tickets[i]));
+  }
   claimed.clear();
+  client_.run_all(std::move(runs));
 }
 
 void Scheduler::send(ClaimedCall claimed, std::uint64_t ticket) {
-  std::string body = build_run_request(claimed);
-  std::string endpoint = claimed.call.endpoint;
+  EndpointRun run = run_of(std::move(claimed), ticket);
+  client_.run(run.endpoint, std::move(run.run_request), std::move(run.done));
+}
+
+EndpointRun Scheduler::run_of(ClaimedCall claimed, std::uint64_t ticket) {
+  EndpointRun run;
+  run.run_request = build_run_request(claimed);
+  run.endpoint = claimed.call.endpoint;
   Micros sent_at = clock_.now();
-  client_.run(endpoint, std::move(body),
-              [this, gate = reply_gate_, claimed = std::move(claimed), ticket,
-               sent_at](EndpointReply reply) mutable {
-                std::lock_guard open(gate->mutex);
-                if (!gate->open) return;
-                {
-                  std::lock_guard lock(mutex_);
-                  --in_flight_;
-                  limits_.answered(claimed.call.endpoint);
-                  Lease lease{claimed.call.id, claimed.call.lease_epoch};
-                  if (ignored_.erase(lease) == 0) {
-                    auto it = sent_.find(lease.first);
-                    if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
-                    replies_.push_back(
-                        Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
-                  }
-                }
-                wake_.notify_one();
-              });
+  run.done = [this, gate = reply_gate_, claimed = std::move(claimed), ticket,
+              sent_at](EndpointReply reply) mutable {
+    std::lock_guard open(gate->mutex);
+    if (!gate->open) return;
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      limits_.answered(claimed.call.endpoint);
+      Lease lease{claimed.call.id, claimed.call.lease_epoch};
+      if (ignored_.erase(lease) == 0) {
+        auto it = sent_.find(lease.first);
+        if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
+        replies_.push_back(
+            Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
+      }
+    }
+    wake_.notify_one();
+  };
+  return run;
 }
 
 Micros Scheduler::wake_at(Micros now) const {

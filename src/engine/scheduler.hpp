@@ -204,6 +204,8 @@ class Scheduler {
   // Sends the calls (counted in flight); leaves `claimed` empty.
   void send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent);
   void send(ClaimedCall claimed, std::uint64_t ticket);
+  // The request for a claimed call, with what its reply does.
+  EndpointRun run_of(ClaimedCall claimed, std::uint64_t ticket);
   void count(const Turn& turn, Micros commit_took);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
   void hold_unanswered(Turn& turn);
