@@ -586,30 +586,30 @@ Result<std::vector<ClaimedCall>> CallTx::claim_queue(const QueueKey& queue,
 }
 
 Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
+  // One round trip an event: the event that leaves the tail window goes in
+  // the same statement, unless it is in the head. The DELETE sees the rows
+  // from before the INSERT, which is all it needs (the one it deletes is old).
   for (const auto& e : events) {
-    ASSIGN_OR_RETURN(
-        Rows added,
-        db_.query("INSERT INTO call_history (call_id, number, kind, at, duration_us, attempt, "
-                  "call_status, outcome, detail, children, results) VALUES ($1, (SELECT "
-                  "COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = $1), $2, $3, "
-                  "$4, $5, $6, $7, $8, $9, $10) RETURNING number",
-                  Params()
-                      .add(e.call_id)
-                      .add(e.kind)
-                      .add(e.at)
-                      .add(e.duration)
-                      .add(e.attempt)
-                      .add(e.call_status)
-                      .add(e.outcome)
-                      .add(records::history_detail(e.detail))
-                      .add(e.children)
-                      .add(e.results)));
-    if (added.empty()) continue;
-    // The event that leaves the tail window goes, unless it is in the head.
     RETURN_IF_ERROR(
-        db_.run("DELETE FROM call_history WHERE call_id = $1 AND number = $2 AND "
-                "number > $3",
-                Params().add(e.call_id).add(added[0].int64(0) - kHistoryTail).add(kHistoryHead))
+        db_.run("WITH added AS (INSERT INTO call_history (call_id, number, kind, at, "
+                "duration_us, attempt, call_status, outcome, detail, children, results) VALUES "
+                "($1, (SELECT COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = "
+                "$1), $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING number) "
+                "DELETE FROM call_history USING added WHERE call_history.call_id = $1 AND "
+                "call_history.number = added.number - $11 AND call_history.number > $12",
+                Params()
+                    .add(e.call_id)
+                    .add(e.kind)
+                    .add(e.at)
+                    .add(e.duration)
+                    .add(e.attempt)
+                    .add(e.call_status)
+                    .add(e.outcome)
+                    .add(records::history_detail(e.detail))
+                    .add(e.children)
+                    .add(e.results)
+                    .add(kHistoryTail)
+                    .add(kHistoryHead))
             .status());
   }
   return Status::ok();
