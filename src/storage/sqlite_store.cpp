@@ -280,7 +280,9 @@ Status SqliteStore::migrate() {
     ASSIGN_OR_RETURN(int version, schema_version());
     auto steps = sqlite::migrations();
     for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
-      RETURN_IF_ERROR(db_->exec(steps[i]));
+      std::string what =
+          "upgrading its schema from version " + std::to_string(i) + " to " + std::to_string(i + 1);
+      RETURN_IF_ERROR(db_->exec(steps[i], what));
     }
     std::string set_version = "PRAGMA user_version=" + std::to_string(steps.size());
     return db_->exec(set_version.c_str());

@@ -82,6 +82,22 @@ TEST_F(SqliteStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
+// A store whose schema a migration cannot apply to (a development build's, a
+// hand-edited one) fails with one line naming the step, not the migration's SQL.
+TEST_F(SqliteStoreTest, AMigrationThatFailsSaysWhichStepInOneLine) {
+  std::string other = dir_ + "/conflicting.db";
+  sqlite3* raw = nullptr;
+  sqlite3_open(other.c_str(), &raw);
+  sqlite3_exec(raw, "CREATE TABLE runs (id TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  auto store = open_sqlite_store(other, clock_, {});
+  ASSERT_FALSE(store.is_ok());
+  const std::string& message = store.status().message();
+  EXPECT_NE(message.find("upgrading its schema from version 0 to 1"), std::string::npos) << message;
+  EXPECT_EQ(message.find("CREATE"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsAClearError) {
   std::string bogus = dir_ + "/not-a-db";
   FILE* f = fopen(bogus.c_str(), "w");
