@@ -73,6 +73,8 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   Status exec(const char* sql);
+  // Likewise, naming a failure by `what` instead of by its (long) SQL.
+  Status exec(const char* sql, std::string_view what);
   // A statement prepared once per connection; it is reset and unbound when returned.
   Result<Statement*> prepare(const char* sql);
 

@@ -82,6 +82,22 @@ TEST_F(SqliteStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
+// A store whose schema a migration cannot apply to (a development build's, a
+// hand-edited one) fails with one line naming the step, not the migration's SQL.
+TEST_F(SqliteStoreTest, AMigrationThatFailsSaysWhichStepInOneLine) {
+  std::string other = dir_ + "/conflicting.db";
+  sqlite3* raw = nullptr;
+  sqlite3_open(other.c_str(), &raw);
+  sqlite3_exec(raw, "CREATE TABLE runs (id TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  auto store = open_sqlite_store(other, clock_, {});
+  ASSERT_FALSE(store.is_ok());
+  const std::string& message = store.status().message();
+  EXPECT_NE(message.find("upgrading its schema from version 0 to 1"), std::string::npos) << message;
+  EXPECT_EQ(message.find("CREATE"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsAClearError) {
   std::string bogus = dir_ + "/not-a-db";
   FILE* f = fopen(bogus.c_str(), "w");
@@ -116,6 +132,30 @@ TEST_F(SqliteStoreTest, DeferredCheckpointsWaitForCheckpointIfDue) {
   for (int i = 0; i < 40; ++i)
     ASSERT_TRUE(store_->start_job(request("a" + std::to_string(i)), never_live).is_ok());
   EXPECT_GT(db_size(), now);
+}
+
+// With defer_sync a durable store's commits leave the flush to sync(), which
+// the scheduler calls before it acknowledges them; without durability there
+// is nothing to defer, and by default each commit syncs itself.
+TEST_F(SqliteStoreTest, DeferredSyncIsForDurableStoresThatAskForIt) {
+  EXPECT_FALSE(store_->defers_sync()) << "by default each commit is on disk when it returns";
+  StoreOptions deferred;
+  deferred.defer_sync = true;
+  store_.reset();
+  store_ = open(deferred);
+  EXPECT_TRUE(store_->defers_sync());
+  ASSERT_TRUE(store_->start_job(request("a"), never_live).is_ok());
+  EXPECT_TRUE(store_->sync().is_ok());
+  store_.reset();
+  store_ = open({});
+  auto job = store_->newest_job_for_key("a");
+  ASSERT_TRUE(job.is_ok() && *job) << "a commit made before sync() is in the store";
+
+  StoreOptions volatile_store = deferred;
+  volatile_store.durable = false;
+  store_.reset();
+  store_ = open(volatile_store);
+  EXPECT_FALSE(store_->defers_sync()) << "a store that never syncs has nothing to defer";
 }
 
 // A store from before the lineage migration has its jobs numbered by it (and
