@@ -147,6 +147,19 @@ Result<std::string> merge_deltas(const std::vector<std::string>& deltas) {
   return any.SerializeAsString();
 }
 
+std::optional<Compacted> compact(const std::optional<std::string>& base,
+                                 const std::vector<std::string>& deltas) {
+  std::size_t bytes = 0;
+  for (const std::string& delta : deltas) bytes += delta.size();
+  if (base && bytes >= base->size()) {
+    auto folded = assemble_journal(*base, deltas);
+    if (folded.is_ok()) return Compacted{true, std::move(*folded)};
+  }
+  auto merged = merge_deltas(deltas);
+  if (!merged.is_ok()) return std::nullopt;
+  return Compacted{false, std::move(*merged)};
+}
+
 GoodPrefix assemble_good_prefix(const std::string& base, const std::vector<std::string>& deltas) {
   auto whole = assemble_journal(base, deltas);
   if (whole.is_ok()) return GoodPrefix{std::move(*whole), deltas.size(), ""};

@@ -84,6 +84,17 @@ std::size_t merge_from(const std::vector<std::uint64_t>& revisions);
 // journal the first of `deltas` applies to as all of them in order would.
 Result<std::string> merge_deltas(const std::vector<std::string>& deltas);
 
+// What compaction writes in place of `deltas` (from merge_from's index on):
+// with `base` (given when they are all the stored deltas) and deltas at least
+// as large, a new base (`base` true: the whole journal); otherwise one merged
+// delta. nullopt when they do not merge (a broken delta): they stay as they are.
+struct Compacted {
+  bool base = false;
+  std::string state;
+};
+std::optional<Compacted> compact(const std::optional<std::string>& base,
+                                 const std::vector<std::string>& deltas);
+
 // What a resume carries when the deltas an SDK sent do not assemble (only a
 // broken or hostile SDK sends such): an Any of this type, its value the
 // reason. The C++ SDK answers it INCOMPATIBLE_STATE, so the call restarts from

@@ -64,7 +64,6 @@ Result<std::vector<std::uint64_t>> revisions_of(Connection& db, const std::strin
 struct DeltaRows {
   std::vector<std::string> deltas;
   std::vector<std::string> blobs;
-  std::size_t bytes = 0;
 };
 Result<DeltaRows> deltas_from(Connection& db, const std::string& id, std::uint64_t from) {
   ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " RATCHET_DELTA_VALUE ", delta_blob FROM "
@@ -74,7 +73,6 @@ Result<DeltaRows> deltas_from(Connection& db, const std::string& id, std::uint64
   DeltaRows found;
   for (int i = 0; i < rows.size(); ++i) {
     found.deltas.push_back(rows[i].text(0));
-    found.bytes += found.deltas.back().size();
     if (!rows[i].is_null(1)) found.blobs.push_back(rows[i].text(1));
   }
   return found;
@@ -104,23 +102,22 @@ Status compact_deltas(Connection& db, const std::string& id) {
   const std::size_t first = protocol::merge_from(revisions);
   if (first + 1 >= revisions.size()) return Status::ok();
   ASSIGN_OR_RETURN(DeltaRows rows, deltas_from(db, id, revisions[first + 1]));
+  std::optional<std::string> base;
   if (first == 0) {
-    ASSIGN_OR_RETURN(Rows base, db.query("SELECT " RATCHET_STATE_VALUE " FROM "
-                                         "coroutine_states WHERE call_id = $1",
-                                         Params().add(id)));
-    if (!base.empty() && rows.bytes >= base[0].text(0).size()) {
-      auto folded = protocol::assemble_journal(base[0].text(0), rows.deltas);
-      if (folded.is_ok()) {
-        PollState whole;
-        whole.state = std::move(*folded);
-        whole.revision = revisions.back();
-        return save_state(db, id, whole);
-      }
-    }
+    ASSIGN_OR_RETURN(Rows stored, db.query("SELECT " RATCHET_STATE_VALUE " FROM "
+                                           "coroutine_states WHERE call_id = $1",
+                                           Params().add(id)));
+    if (!stored.empty()) base = stored[0].text(0);
   }
-  auto merged = protocol::merge_deltas(rows.deltas);
-  if (!merged.is_ok()) return Status::ok();
-  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, *merged);
+  auto compacted = protocol::compact(base, rows.deltas);
+  if (!compacted) return Status::ok();
+  if (compacted->base) {
+    PollState whole;
+    whole.state = std::move(compacted->state);
+    whole.revision = revisions.back();
+    return save_state(db, id, whole);
+  }
+  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, compacted->state);
 }
 
 }  // namespace

@@ -87,7 +87,6 @@ Result<std::vector<std::uint64_t>> revisions_of(Database& db, const std::string&
 struct DeltaRows {
   std::vector<std::string> deltas;
   std::vector<std::string> blobs;
-  std::size_t bytes = 0;
 };
 Result<DeltaRows> deltas_from(Database& db, const std::string& id, std::uint64_t from) {
   ASSIGN_OR_RETURN(Statement * query,
@@ -99,7 +98,6 @@ Result<DeltaRows> deltas_from(Database& db, const std::string& id, std::uint64_t
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
     rows.deltas.push_back(query->text(0));
-    rows.bytes += rows.deltas.back().size();
     if (auto blob = query->optional_text(1)) rows.blobs.push_back(std::move(*blob));
   }
   query->reset();
@@ -131,24 +129,22 @@ Status compact_deltas(Database& db, const std::string& id) {
   const std::size_t first = protocol::merge_from(revisions);
   if (first + 1 >= revisions.size()) return Status::ok();
   ASSIGN_OR_RETURN(DeltaRows rows, deltas_from(db, id, revisions[first + 1]));
+  std::optional<std::string> base;
   if (first == 0) {
-    ASSIGN_OR_RETURN(auto base, one_blob(db,
-                                         "SELECT " RATCHET_STATE_VALUE " FROM "
-                                         "coroutine_states WHERE call_id = ?1",
-                                         id));
-    if (base && rows.bytes >= base->size()) {
-      auto folded = protocol::assemble_journal(*base, rows.deltas);
-      if (folded.is_ok()) {
-        PollState whole;
-        whole.state = std::move(*folded);
-        whole.revision = revisions.back();
-        return save_state(db, id, whole);
-      }
-    }
+    ASSIGN_OR_RETURN(base, one_blob(db,
+                                    "SELECT " RATCHET_STATE_VALUE " FROM "
+                                    "coroutine_states WHERE call_id = ?1",
+                                    id));
   }
-  auto merged = protocol::merge_deltas(rows.deltas);
-  if (!merged.is_ok()) return Status::ok();
-  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, *merged);
+  auto compacted = protocol::compact(base, rows.deltas);
+  if (!compacted) return Status::ok();
+  if (compacted->base) {
+    PollState whole;
+    whole.state = std::move(compacted->state);
+    whole.revision = revisions.back();
+    return save_state(db, id, whole);
+  }
+  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, compacted->state);
 }
 
 }  // namespace
