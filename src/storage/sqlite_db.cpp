@@ -195,6 +195,13 @@ Status Database::error(int rc, std::string_view what) const {
   return Status(Code::kInternal, "store error in " + path_ + ": " + message);
 }
 
+std::string Database::wal_path() const {
+  sqlite3_filename name = sqlite3_db_filename(db_, "main");
+  if (name == nullptr) return "";
+  const char* wal = sqlite3_filename_wal(name);
+  return wal ? wal : "";
+}
+
 Status Database::exec(const char* sql) { return exec(sql, sql); }
 
 Status Database::exec(const char* sql, std::string_view what) {

@@ -103,6 +103,8 @@ class Database {
   // (0: none), e.g. SQLITE_FULL.
   int last_error() const { return last_error_; }
   const std::string& path() const { return path_; }
+  // The WAL's file as SQLite names it (symlinks resolved); empty if unknown.
+  std::string wal_path() const;
   int changes() const;
   sqlite3* handle() const { return db_; }
 

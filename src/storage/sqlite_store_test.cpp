@@ -151,6 +151,15 @@ TEST_F(SqliteStoreTest, DeferredSyncIsForDurableStoresThatAskForIt) {
   auto job = store_->newest_job_for_key("a");
   ASSERT_TRUE(job.is_ok() && *job) << "a commit made before sync() is in the store";
 
+  // Through a symlink, SQLite keeps the WAL beside the link's target: that is
+  // the file sync() must flush.
+  std::filesystem::create_directories(dir_ + "/elsewhere");
+  std::filesystem::create_symlink(dir_ + "/elsewhere/real.db", dir_ + "/link.db");
+  auto linked = open_sqlite_store(dir_ + "/link.db", clock_, deferred);
+  ASSERT_TRUE(linked.is_ok()) << linked.status().message();
+  EXPECT_TRUE((*linked)->defers_sync()) << "the WAL beside the target was not found";
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/elsewhere/real.db-wal"));
+
   StoreOptions volatile_store = deferred;
   volatile_store.durable = false;
   store_.reset();
