@@ -979,6 +979,8 @@ TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecks
   auto steps = client().declare<int(int)>("steps");
   auto good = steps.dispatch(30);
   auto broken = steps.dispatch(30);
+  // Both at work(25), which holds: WAITING until the test ends.
+  ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
   ASSERT_TRUE(wait_until([&] {
     return call_status(good.id()).value("phase", "") == "WAITING" &&
            call_status(broken.id()).value("phase", "") == "WAITING";
