@@ -76,6 +76,15 @@ Params& Params::add_bytes(std::string_view bytes) {
   return *this;
 }
 
+std::string join_ids(const std::vector<std::string>& ids) {
+  std::string joined;
+  for (const auto& id : ids) {
+    if (!joined.empty()) joined += ',';
+    joined += id;
+  }
+  return joined;
+}
+
 Params& Params::add_null() {
   values_.emplace_back();
   null_.push_back(true);

@@ -30,6 +30,10 @@ struct pg_result;
 
 namespace ratchet::pg {
 
+// Ids as one comma-separated text, for string_to_array($n, ',') (ids are
+// UUIDs): a text parameter rather than an array's binary form.
+std::string join_ids(const std::vector<std::string>& ids);
+
 // Positional parameters $1, $2, ... in the order they are added.
 class Params {
  public:
