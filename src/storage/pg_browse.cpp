@@ -124,7 +124,7 @@ Result<std::vector<CallRecord>> child_calls_of(Connection& db,
                "',')) WITH ORDINALITY AS p(id, ord) JOIN runs r ON r.parent_id = p.id) c ON "
                "runs.id = c.child WHERE c.n <= $2 ORDER BY c.ord, runs.started_at, runs.seq "
                "LIMIT $3",
-               Params().add(join_ids(parent_ids)).add(limit_per_parent).add(limit_total)));
+               Params().add(join(parent_ids)).add(limit_per_parent).add(limit_total)));
   return read_calls(rows);
 }
 

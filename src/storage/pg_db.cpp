@@ -76,11 +76,11 @@ Params& Params::add_bytes(std::string_view bytes) {
   return *this;
 }
 
-std::string join_ids(const std::vector<std::string>& ids) {
+std::string join(const std::vector<std::string>& items, char separator) {
   std::string joined;
-  for (const auto& id : ids) {
-    if (!joined.empty()) joined += ',';
-    joined += id;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
   }
   return joined;
 }

@@ -30,9 +30,10 @@ struct pg_result;
 
 namespace ratchet::pg {
 
-// Ids as one comma-separated text, for string_to_array($n, ',') (ids are
-// UUIDs): a text parameter rather than an array's binary form.
-std::string join_ids(const std::vector<std::string>& ids);
+// Items as one text parameter for string_to_array($n, separator), rather than
+// an array's binary form: a comma for ids (UUIDs), another byte for text that
+// may hold commas.
+std::string join(const std::vector<std::string>& items, char separator = ',');
 
 // Positional parameters $1, $2, ... in the order they are added.
 class Params {

@@ -524,7 +524,7 @@ Result<std::vector<RunSummary>> PgStore::terminal_runs_before(Micros cutoff) {
 Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
   int deleted = 0;
   Status status = db_->transaction([&]() -> Status {
-    std::string joined = pg::join_ids(ids);
+    std::string joined = pg::join(ids);
     ASSIGN_OR_RETURN(deleted, db_->run("DELETE FROM runs WHERE id = ANY(string_to_array($1, ',')) "
                                        "AND status IN " TERMINAL_STATUSES,
                                        Params().add(joined)));
