@@ -738,16 +738,15 @@ const std::string& children_of_sql() {
   return sql;
 }
 
-Result<int> read_calls(Statement& query, std::vector<CallRecord>& calls) {
-  int read = 0;
+// Appends the rows of `query` to `calls`.
+Status read_calls(Statement& query, std::vector<CallRecord>& calls) {
   while (true) {
     ASSIGN_OR_RETURN(bool row, query.step());
     if (!row) break;
     calls.push_back(read_call(query));
-    ++read;
   }
   query.reset();
-  return read;
+  return Status::ok();
 }
 
 }  // namespace
@@ -758,7 +757,7 @@ Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& par
                               "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<CallRecord> children;
-  RETURN_IF_ERROR(read_calls(*query, children).status());
+  RETURN_IF_ERROR(read_calls(*query, children));
   return children;
 }
 
@@ -774,7 +773,7 @@ Result<std::vector<CallRecord>> child_calls_of(Database& db,
     for (int i = 0; i < kParentsPerQuery; ++i) {
       if (first + i < parent_ids.size()) query->bind(i + 3, parent_ids[first + i]);
     }
-    RETURN_IF_ERROR(read_calls(*query, children).status());
+    RETURN_IF_ERROR(read_calls(*query, children));
   }
   return children;
 }
