@@ -263,22 +263,34 @@ Result<json> tree_view(Store& store, const std::string& id, Micros now) {
   bool truncated = false;
   std::vector<std::string> level{root.id};
   for (int depth = 1; depth <= 2 && !level.empty(); ++depth) {
+    int left = kTreeNodes - static_cast<int>(nodes.size());
+    if (left <= 0) {
+      truncated = true;
+      break;
+    }
+    // A level in one read. Each parent gets what fits as the nodes fill up, and
+    // one child more says it has more: at most one row per parent is not
+    // shown, so `left` plus one per parent reaches every child shown and the
+    // one past the last parent that fills the tree.
+    ASSIGN_OR_RETURN(auto children, store.child_calls_of(level, kTreeChildren + 1,
+                                                         left + static_cast<int>(level.size())));
     std::vector<std::string> next;
+    auto child = children.begin();
     for (const auto& parent : level) {
       int room = std::min<int>(kTreeChildren, kTreeNodes - static_cast<int>(nodes.size()));
       if (room <= 0) {
         truncated = true;
         break;
       }
-      ASSIGN_OR_RETURN(auto children, store.child_calls(parent, room + 1));
-      if (static_cast<int>(children.size()) > room) {
-        truncated = true;
-        children.pop_back();
-      }
-      for (const auto& child : children) {
-        nodes.push_back(node_json(child));
+      for (int shown = 0; child != children.end() && child->parent_id == parent; ++child) {
+        if (shown == room) {
+          truncated = true;
+          continue;
+        }
+        ++shown;
+        nodes.push_back(node_json(*child));
         nodes.back()["depth"] = depth;
-        next.push_back(child.id);
+        next.push_back(child->id);
       }
     }
     level = std::move(next);

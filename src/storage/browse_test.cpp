@@ -264,6 +264,70 @@ TEST_P(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   EXPECT_FALSE(none->has_value());
 }
 
+// The children of a level of a tree in one read: by parent in the order
+// asked, oldest first under each, bounded per parent and in all.
+TEST_P(BrowseTest, ChildCallsOfManyParentsComeByParentThenOldestFirstWithinBothLimits) {
+  std::string a = call("fanout");
+  std::string none = call("fanout");
+  std::string b = call("fanout");
+  std::string other = call("fanout");
+  // Dispatched interleaved, b's first: the order is the parents', not the rows'.
+  std::vector<std::string> a_children, b_children;
+  for (int i = 0; i < 3; ++i) {
+    b_children.push_back(call("square", b));
+    clock_.advance(1);
+    a_children.push_back(call("square", a));
+    clock_.advance(1);
+  }
+  call("square", other);
+  auto ids_of = [&](const std::vector<std::string>& parents, int per_parent, int total) {
+    auto children = store_->child_calls_of(parents, per_parent, total);
+    EXPECT_TRUE(children.is_ok()) << children.status().message();
+    std::vector<std::string> result;
+    for (const auto& child : children.is_ok() ? *children : std::vector<CallRecord>()) {
+      result.push_back(child.id);
+    }
+    return result;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids_of({a, none, b}, 10, 100), (Ids{a_children[0], a_children[1], a_children[2],
+                                                b_children[0], b_children[1], b_children[2]}));
+  EXPECT_EQ(ids_of({b, a}, 10, 100), (Ids{b_children[0], b_children[1], b_children[2],
+                                          a_children[0], a_children[1], a_children[2]}));
+  EXPECT_EQ(ids_of({a, b}, 2, 100),
+            (Ids{a_children[0], a_children[1], b_children[0], b_children[1]}));
+  EXPECT_EQ(ids_of({a, b}, 2, 3), (Ids{a_children[0], a_children[1], b_children[0]}));
+  EXPECT_EQ(ids_of({none}, 10, 100), Ids{});
+  EXPECT_EQ(ids_of({}, 10, 100), Ids{});
+
+  auto children = store_->child_calls_of({a}, 1, 1);
+  ASSERT_TRUE(children.is_ok());
+  ASSERT_EQ(children->size(), 1u);
+  EXPECT_EQ((*children)[0].parent_id, a);
+  EXPECT_EQ((*children)[0].max_attempts, 3) << "every column of a call but its values";
+  EXPECT_TRUE((*children)[0].input.empty()) << "a tree does not read the children's inputs";
+}
+
+// SQLite reads the parents in chunks: a level of more parents than one chunk
+// holds keeps its order and its limit in all across them.
+TEST_P(BrowseTest, ChildCallsOfAWideLevelKeepOrderAndTotalAcrossParentChunks) {
+  std::vector<std::string> parents, children;
+  for (int i = 0; i < 250; ++i) parents.push_back(call("fanout"));
+  for (int i = 249; i >= 0; --i) {
+    if (i % 3 == 0) continue;  // a third have no children
+    children.insert(children.begin(), call("square", parents[i]));
+  }
+  auto all = store_->child_calls_of(parents, 5, 1000);
+  ASSERT_TRUE(all.is_ok()) << all.status().message();
+  std::vector<std::string> read;
+  for (const auto& child : *all) read.push_back(child.id);
+  EXPECT_EQ(read, children);
+  auto some = store_->child_calls_of(parents, 5, 120);
+  ASSERT_TRUE(some.is_ok());
+  ASSERT_EQ(some->size(), 120u);
+  EXPECT_EQ(some->back().id, children[119]);
+}
+
 TEST_P(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {
   std::string a = job("a", {"true"});
   job("b", {"true"});

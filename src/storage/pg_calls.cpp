@@ -76,15 +76,6 @@ constexpr const char* kWaitingResults =
     "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
     "ORDER BY arrived_at, seq LIMIT p.lim) r";
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const auto& item : items) {
-    if (!joined.empty()) joined += ',';
-    joined += item;
-  }
-  return joined;
-}
-
 class CallTx final : public PgCallTransaction {
  public:
   CallTx(Connection& db, const Clock& clock, const FleetTiming& timing)

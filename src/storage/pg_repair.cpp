@@ -8,15 +8,6 @@
 namespace ratchet::pg {
 namespace {
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const auto& item : items) {
-    if (!joined.empty()) joined += '\x1f';
-    joined += item;
-  }
-  return joined;
-}
-
 // Drops the children of `repair`'s range (their results never reach the
 // call), then counts what the call still waits for.
 Status abandon_children(Connection& db, Micros now, const CoroutineRepair& repair) {
@@ -102,7 +93,7 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
                "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
                "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
-               Params().add(join(functions)).add(limit)));
+               Params().add(join(functions, '\x1f')).add(limit)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

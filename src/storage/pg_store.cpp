@@ -44,15 +44,6 @@ constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
 // (common/byte_text.hpp), the same as the bytes for every key that is UTF-8.
 std::string stored_key(const std::string& run_key) { return bytes_to_text(run_key); }
 
-std::string join_ids(const std::vector<std::string>& ids) {
-  std::string joined;
-  for (const auto& id : ids) {
-    if (!joined.empty()) joined += ',';
-    joined += id;
-  }
-  return joined;
-}
-
 pg::ConnectOptions connect_options(const StoreOptions& options) {
   pg::ConnectOptions connect;
   connect.lock_timeout = options.lock_timeout;
@@ -185,6 +176,10 @@ class PgStore final : public Store, private job_rules::JobRows {
   }
   Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
     return pg::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                 int limit_per_parent, int limit_total) override {
+    return pg::child_calls_of(*db_, parent_ids, limit_per_parent, limit_total);
   }
   Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
     return pg::coroutine_state(*db_, call_id);
@@ -529,7 +524,7 @@ Result<std::vector<RunSummary>> PgStore::terminal_runs_before(Micros cutoff) {
 Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
   int deleted = 0;
   Status status = db_->transaction([&]() -> Status {
-    std::string joined = join_ids(ids);
+    std::string joined = pg::join(ids);
     ASSIGN_OR_RETURN(deleted, db_->run("DELETE FROM runs WHERE id = ANY(string_to_array($1, ',')) "
                                        "AND status IN " TERMINAL_STATUSES,
                                        Params().add(joined)));

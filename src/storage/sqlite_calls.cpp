@@ -700,27 +700,81 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   return call;
 }
 
+// A child call's columns for the dashboard's tree: without input and output
+// (NULL in their places), as a fan-out's children may carry megabytes each and
+// a tree shows neither.
+#define CHILD_CALL_COLUMNS                                           \
+  "id, run_key, status, phase, function, endpoint, version, "        \
+  "NULL, NULL, error_type, error, call_status, parent_id, root_id, " \
+  "correlation_id, attempts, started_at, finished_at, expires_at, "  \
+  "ready_at, lease_owner, lease_epoch, lease_expires_at, "           \
+  "state_member, poll_min, poll_max, poll_deadline, poll_error, "    \
+  "children_waiting, results_waiting, error_proto, max_attempts"
+
+namespace {
+
+// child_calls_of reads its parents this many at a time: SQLite has no array
+// parameter without an extension (carray) or parsing text (json_each), so a
+// chunk is a list of placeholders, those past the last parent left NULL (which
+// is no call's parent).
+constexpr int kParentsPerQuery = 100;
+
+// ?1 is the limit per parent, ?2 the limit in all, ?3... the parents. The
+// window numbers each parent's children in child_calls' order over their
+// rowids alone; the columns are read for the rows it keeps.
+const std::string& children_of_sql() {
+  static const std::string sql = [] {
+    std::string parents;
+    for (int i = 1; i <= kParentsPerQuery; ++i) {
+      parents += (i > 1 ? ", (" : "(") + std::to_string(i) + ", ?" + std::to_string(i + 2) + ")";
+    }
+    return "WITH parents(ord, id) AS (VALUES " + parents +
+           ") SELECT " CHILD_CALL_COLUMNS
+           " FROM runs JOIN (SELECT r.rowid AS child, p.ord AS ord, ROW_NUMBER() OVER "
+           "(PARTITION BY r.parent_id ORDER BY r.started_at, r.rowid) AS n FROM parents p "
+           "JOIN runs r ON r.parent_id = p.id) c ON runs.rowid = c.child WHERE c.n <= ?1 "
+           "ORDER BY c.ord, runs.started_at, runs.rowid LIMIT ?2";
+  }();
+  return sql;
+}
+
+// Appends the rows of `query` to `calls`.
+Status read_calls(Statement& query, std::vector<CallRecord>& calls) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query.step());
+    if (!row) break;
+    calls.push_back(read_call(query));
+  }
+  query.reset();
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
-  // Without input and output (NULL in their places): a fan-out's children may
-  // carry megabytes each, and a tree shows neither.
-  ASSIGN_OR_RETURN(
-      Statement * query,
-      db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
-                 "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
-                 "correlation_id, attempts, started_at, finished_at, expires_at, "
-                 "ready_at, lease_owner, lease_epoch, lease_expires_at, "
-                 "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                 "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
-                 "WHERE parent_id = ?1 "
-                 "ORDER BY started_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT " CHILD_CALL_COLUMNS " FROM runs WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<CallRecord> children;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (!row) break;
-    children.push_back(read_call(*query));
+  RETURN_IF_ERROR(read_calls(*query, children));
+  return children;
+}
+
+Result<std::vector<CallRecord>> child_calls_of(Database& db,
+                                               const std::vector<std::string>& parent_ids,
+                                               int limit_per_parent, int limit_total) {
+  std::vector<CallRecord> children;
+  for (std::size_t first = 0; first < parent_ids.size(); first += kParentsPerQuery) {
+    int room = limit_total - static_cast<int>(children.size());
+    if (room <= 0) break;
+    ASSIGN_OR_RETURN(Statement * query, db.prepare(children_of_sql().c_str()));
+    query->bind(1, limit_per_parent).bind(2, room);
+    for (int i = 0; i < kParentsPerQuery; ++i) {
+      if (first + i < parent_ids.size()) query->bind(i + 3, parent_ids[first + i]);
+    }
+    RETURN_IF_ERROR(read_calls(*query, children));
   }
-  query->reset();
   return children;
 }
 

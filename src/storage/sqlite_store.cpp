@@ -90,6 +90,10 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
     return sqlite::child_calls(*db_, parent_id, limit);
   }
+  Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                 int limit_per_parent, int limit_total) override {
+    return sqlite::child_calls_of(*db_, parent_ids, limit_per_parent, limit_total);
+  }
   Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
     return sqlite::coroutine_state(*db_, call_id);
   }

@@ -169,6 +169,13 @@ class Store {
   virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
     return no_browsing();
   }
+  // The calls of many parents at once, as child_calls reads them: ordered by
+  // parent (in the order of `parent_ids`), then oldest first; at most
+  // `limit_per_parent` of each and `limit_total` in all.
+  virtual Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                         int limit_per_parent, int limit_total) {
+    return no_browsing();
+  }
   // The state of a suspended coroutine's latest Poll (CallRecord::poll says
   // which member it came in); nullopt when it has none.
   virtual Result<std::optional<std::string>> coroutine_state(const std::string& call_id) {
