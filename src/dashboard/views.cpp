@@ -268,23 +268,27 @@ Result<json> tree_view(Store& store, const std::string& id, Micros now) {
       truncated = true;
       break;
     }
-    // A level in one read. Each parent gets what fits as the nodes fill up, and
-    // one child more says it has more: at most one row per parent is not
-    // shown, so `left` plus one per parent reaches every child shown and the
-    // one past the last parent that fills the tree.
-    ASSIGN_OR_RETURN(auto children, store.child_calls_of(level, kTreeChildren + 1,
+    // A level in one read, bounded twice: each parent reads at most what the
+    // tree has room for, plus one child that says it has more, and the level
+    // at most `left` plus one per parent (the most rows not shown), which
+    // reaches every child shown and the one past the parent that fills it.
+    int per_parent = std::min(kTreeChildren, left) + 1;
+    ASSIGN_OR_RETURN(auto children, store.child_calls_of(level, per_parent,
                                                          left + static_cast<int>(level.size())));
     std::vector<std::string> next;
     auto child = children.begin();
+    std::size_t parent_node = nodes.size() - level.size();
     for (const auto& parent : level) {
       int room = std::min<int>(kTreeChildren, kTreeNodes - static_cast<int>(nodes.size()));
       if (room <= 0) {
         truncated = true;
         break;
       }
+      std::size_t parent_at = parent_node++;  // an index: the pushes below move the nodes
       for (int shown = 0; child != children.end() && child->parent_id == parent; ++child) {
         if (shown == room) {
           truncated = true;
+          nodes[parent_at]["more_children"] = true;
           continue;
         }
         ++shown;

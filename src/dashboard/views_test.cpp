@@ -216,6 +216,12 @@ TEST_F(ViewsTest, ATreeOverBothLimitsKeepsTheNodesOfTheParentByParentRead) {
   ASSERT_TRUE(tree.is_ok()) << tree.status().message();
   EXPECT_TRUE(shown(*tree) == before) << "the nodes differ";
   EXPECT_EQ((*tree)["truncated"], true);
+  // The root and its first four children show kTreeChildren (the fourth fewer,
+  // as the tree fills) of kTreeChildren + 1; the fifth shows none, unread.
+  const json& nodes = (*tree)["nodes"];
+  for (int i = 0; i <= 4; ++i) EXPECT_EQ(nodes[i].value("more_children", false), true) << i;
+  EXPECT_FALSE(nodes[5].contains("more_children"));
+  EXPECT_FALSE(nodes[kTreeChildren + 1].contains("more_children"));
 }
 
 TEST_F(ViewsTest, ACallShowsItsInputAndState) {

@@ -9,6 +9,7 @@
 #include "storage/pg_browse.hpp"
 #include "storage/pg_db.hpp"
 #include "storage/sqlite_browse.hpp"
+#include "storage/sqlite_calls.hpp"
 #include "storage/store_test_support.hpp"
 #include "storage/testing.hpp"
 
@@ -326,6 +327,65 @@ TEST_P(BrowseTest, ChildCallsOfAWideLevelKeepOrderAndTotalAcrossParentChunks) {
   ASSERT_TRUE(some.is_ok());
   ASSERT_EQ(some->size(), 120u);
   EXPECT_EQ(some->back().id, children[119]);
+}
+
+// A parent with more children than a tree shows: the read keeps the limit,
+// the oldest, and the one more that says there are more.
+TEST_P(BrowseTest, ChildCallsOfAParentWithMoreThanTheLimitReadOnlyTheLimit) {
+  std::string wide = call("fanout");
+  std::string narrow = call("fanout");
+  std::vector<std::string> children;
+  for (int i = 0; i < 30; ++i) {
+    children.push_back(call("square", wide));
+    clock_.advance(1);
+  }
+  std::string only = call("square", narrow);
+  auto read = store_->child_calls_of({wide, narrow}, 11, 100);
+  ASSERT_TRUE(read.is_ok()) << read.status().message();
+  ASSERT_EQ(read->size(), 12u);
+  for (int i = 0; i < 11; ++i) EXPECT_EQ((*read)[i].id, children[i]) << i;
+  EXPECT_EQ((*read)[11].id, only);
+}
+
+// The per-parent limit is a bound on what is read, not a filter over all the
+// children: each parent's children come from calls_by_parent_started in
+// order (no window over them all, no sort of them), and on PostgreSQL the
+// parents past the total are not visited (an incremental sort by parent).
+TEST_P(BrowseTest, ChildCallsOfReadsEachParentAlongItsIndexInOrder) {
+  std::string steps;
+  if (postgres()) {
+    auto db = pg::Connection::open(location_, {});
+    ASSERT_TRUE(db.is_ok()) << db.status().message();
+    Status status = (*db)->exec(
+        std::string("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+                    "SET enable_bitmapscan = off; PREPARE children AS ") +
+        pg::child_calls_of_sql());
+    ASSERT_TRUE(status.is_ok()) << status.message();
+    auto rows = (*db)->query("EXPLAIN EXECUTE children('a,b', 1001, 5000)");
+    ASSERT_TRUE(rows.is_ok()) << rows.status().message();
+    for (int i = 0; i < rows->size(); ++i) steps += (*rows)[i].text(0) + "\n";
+    EXPECT_NE(steps.find("Index Scan using calls_by_parent_started on runs"), std::string::npos)
+        << steps;
+    EXPECT_NE(steps.find("Incremental Sort"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("WindowAgg"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("->  Sort"), std::string::npos) << steps;
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    std::string sql = "EXPLAIN QUERY PLAN " + sqlite::child_calls_of_sql();
+    sqlite3_stmt* query = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (query && sqlite3_step(query) == SQLITE_ROW) {
+      steps += reinterpret_cast<const char*>(sqlite3_column_text(query, 3));
+      steps += "\n";
+    }
+    sqlite3_finalize(query);
+    sqlite3_close(db);
+    EXPECT_NE(steps.find("USING INDEX calls_by_parent_started (parent_id=?)"), std::string::npos)
+        << steps;
+    EXPECT_EQ(steps.find("TEMP B-TREE"), std::string::npos) << steps;
+  }
 }
 
 TEST_P(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {

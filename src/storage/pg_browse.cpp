@@ -109,22 +109,25 @@ Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& p
   return read_calls(rows);
 }
 
+// The parents come as one comma-separated list (ids are UUIDs), numbered in
+// their order. Each parent's children are a LATERAL read of the first $2 along
+// calls_by_parent_started, and as the parents come out of unnest in their order
+// the sort by parent is an incremental one: the parents past the one that
+// fills $3 are never read.
+const char* child_calls_of_sql() {
+  return "SELECT c.* FROM unnest(string_to_array($1, ',')) WITH ORDINALITY AS p(id, ord) "
+         "CROSS JOIN LATERAL (SELECT " CHILD_CALL_COLUMNS
+         ", seq FROM runs WHERE parent_id = p.id ORDER BY started_at, seq LIMIT $2) c "
+         "ORDER BY p.ord, c.started_at, c.seq LIMIT $3";
+}
+
 Result<std::vector<CallRecord>> child_calls_of(Connection& db,
                                                const std::vector<std::string>& parent_ids,
                                                int limit_per_parent, int limit_total) {
   if (parent_ids.empty()) return std::vector<CallRecord>();
-  // The parents come as one comma-separated list (ids are UUIDs), numbered in
-  // their order; the window numbers each parent's children in child_calls'
-  // order over their ids alone, and the columns are read for the rows it keeps.
-  ASSIGN_OR_RETURN(
-      Rows rows,
-      db.query("SELECT " CHILD_CALL_COLUMNS
-               " FROM runs JOIN (SELECT r.id AS child, p.ord, ROW_NUMBER() OVER (PARTITION BY "
-               "r.parent_id ORDER BY r.started_at, r.seq) AS n FROM unnest(string_to_array($1, "
-               "',')) WITH ORDINALITY AS p(id, ord) JOIN runs r ON r.parent_id = p.id) c ON "
-               "runs.id = c.child WHERE c.n <= $2 ORDER BY c.ord, runs.started_at, runs.seq "
-               "LIMIT $3",
-               Params().add(join(parent_ids)).add(limit_per_parent).add(limit_total)));
+  ASSIGN_OR_RETURN(Rows rows,
+                   db.query(child_calls_of_sql(),
+                            Params().add(join(parent_ids)).add(limit_per_parent).add(limit_total)));
   return read_calls(rows);
 }
 

@@ -14,6 +14,9 @@ namespace ratchet::pg {
 Result<RunPage> browse_runs(Connection& db, const RunQuery& query);
 Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& parent_id,
                                             int limit);
+// child_calls_of's statement ($1 the parents, $2 per parent, $3 in all), for
+// its plan's test.
+const char* child_calls_of_sql();
 Result<std::vector<CallRecord>> child_calls_of(Connection& db,
                                                const std::vector<std::string>& parent_ids,
                                                int limit_per_parent, int limit_total);

@@ -719,24 +719,27 @@ namespace {
 // is no call's parent).
 constexpr int kParentsPerQuery = 100;
 
-// ?1 is the limit per parent, ?2 the limit in all, ?3... the parents. The
-// window numbers each parent's children in child_calls' order over their
-// rowids alone; the columns are read for the rows it keeps.
-const std::string& children_of_sql() {
+}  // namespace
+
+// ?1 is the limit per parent, ?2 the limit in all, ?3... the parents: one arm
+// per parent, each the first ?1 of its children along calls_by_parent_started,
+// so that no parent's children are read past the limit. SQLite runs the arms
+// of a UNION ALL one after the other, in their order, and stops at ?2: the
+// parents after the one that fills it are not read.
+const std::string& child_calls_of_sql() {
   static const std::string sql = [] {
-    std::string parents;
+    std::string arms;
     for (int i = 1; i <= kParentsPerQuery; ++i) {
-      parents += (i > 1 ? ", (" : "(") + std::to_string(i) + ", ?" + std::to_string(i + 2) + ")";
+      if (i > 1) arms += " UNION ALL ";
+      arms += "SELECT * FROM (SELECT " CHILD_CALL_COLUMNS " FROM runs WHERE parent_id = ?" +
+              std::to_string(i + 2) + " ORDER BY started_at, rowid LIMIT ?1)";
     }
-    return "WITH parents(ord, id) AS (VALUES " + parents +
-           ") SELECT " CHILD_CALL_COLUMNS
-           " FROM runs JOIN (SELECT r.rowid AS child, p.ord AS ord, ROW_NUMBER() OVER "
-           "(PARTITION BY r.parent_id ORDER BY r.started_at, r.rowid) AS n FROM parents p "
-           "JOIN runs r ON r.parent_id = p.id) c ON runs.rowid = c.child WHERE c.n <= ?1 "
-           "ORDER BY c.ord, runs.started_at, runs.rowid LIMIT ?2";
+    return arms + " LIMIT ?2";
   }();
   return sql;
 }
+
+namespace {
 
 // Appends the rows of `query` to `calls`.
 Status read_calls(Statement& query, std::vector<CallRecord>& calls) {
@@ -768,7 +771,7 @@ Result<std::vector<CallRecord>> child_calls_of(Database& db,
   for (std::size_t first = 0; first < parent_ids.size(); first += kParentsPerQuery) {
     int room = limit_total - static_cast<int>(children.size());
     if (room <= 0) break;
-    ASSIGN_OR_RETURN(Statement * query, db.prepare(children_of_sql().c_str()));
+    ASSIGN_OR_RETURN(Statement * query, db.prepare(child_calls_of_sql().c_str()));
     query->bind(1, limit_per_parent).bind(2, room);
     for (int i = 0; i < kParentsPerQuery; ++i) {
       if (first + i < parent_ids.size()) query->bind(i + 3, parent_ids[first + i]);

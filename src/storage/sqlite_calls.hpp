@@ -21,6 +21,9 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
 Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id);
 // For the dashboard (Store::child_calls, Store::child_calls_of, Store::coroutine_state).
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit);
+// child_calls_of's statement (?1 per parent, ?2 in all, ?3... the parents),
+// for its plan's test.
+const std::string& child_calls_of_sql();
 Result<std::vector<CallRecord>> child_calls_of(Database& db,
                                                const std::vector<std::string>& parent_ids,
                                                int limit_per_parent, int limit_total);
