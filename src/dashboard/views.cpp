@@ -136,12 +136,10 @@ json history_json(const HistoryEvent& event) {
   return out;
 }
 
-// The latest `limit` of `rows` (oldest first), as JSON.
 template <typename Row, typename ToJson>
-json latest(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
+json as_json(const std::vector<Row>& rows, ToJson to_json) {
   json out = json::array();
-  std::size_t from = rows.size() > limit ? rows.size() - limit : 0;
-  for (std::size_t i = from; i < rows.size(); ++i) out.push_back(to_json(rows[i]));
+  for (const auto& row : rows) out.push_back(to_json(row));
   return out;
 }
 
@@ -151,9 +149,10 @@ json latest(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
 Status add_history(Store& store, json& nodes) {
   std::size_t calls = std::min<std::size_t>(nodes.size(), kTimelineCalls);
   for (std::size_t i = 0; i < calls; ++i) {
-    ASSIGN_OR_RETURN(auto events, store.call_history(nodes[i]["id"].get<std::string>()));
+    ASSIGN_OR_RETURN(auto events, store.call_history(nodes[i]["id"].get<std::string>(),
+                                                     static_cast<int>(kTimelineEvents)));
     nodes[i]["history_total"] = events.empty() ? 0 : events.back().number;
-    nodes[i]["history"] = latest(events, kTimelineEvents, history_json);
+    nodes[i]["history"] = as_json(events, history_json);
   }
   return Status::ok();
 }
@@ -301,14 +300,14 @@ Result<json> tree_view(Store& store, const std::string& id, Micros now) {
   }
   nodes[0]["depth"] = 0;
   RETURN_IF_ERROR(add_history(store, nodes));
-  ASSIGN_OR_RETURN(auto actions, store.call_actions(root.id));
+  ASSIGN_OR_RETURN(auto actions, store.call_actions(root.id, static_cast<int>(kTimelineActions)));
   return json{{"root_id", root.root_id},
               {"now", now},
               {"truncated", truncated},
               {"timeline_calls", std::min<std::size_t>(nodes.size(), kTimelineCalls)},
               {"nodes", std::move(nodes)},
-              {"actions_total", actions.size()},
-              {"actions", latest(actions, kTimelineActions, action_json)}};
+              {"actions_total", actions.total},
+              {"actions", as_json(actions.latest, action_json)}};
 }
 
 Result<json> job_view(Store& store, const std::string& id) {

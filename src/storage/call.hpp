@@ -159,6 +159,13 @@ struct CallAction {
   std::string detail;  // what changed, for people
 };
 
+// A call's latest actions (Store::call_actions), oldest first, and how many it
+// has in all.
+struct CallActions {
+  std::vector<CallAction> latest;
+  std::int64_t total = 0;
+};
+
 // A call's history keeps its first kHistoryHead and its last kHistoryTail
 // events: a call retried or resumed 100,000 times keeps 220 rows, and the
 // numbers of the rows kept say how many fell out between them.

@@ -699,13 +699,14 @@ TEST_P(RepairStoreTest, ARepairAbandonsTheChildrenOfItsStepsAndIsRecorded) {
   ASSERT_EQ(resumed[0].results.size(), 1u);
   EXPECT_EQ(resumed[0].results[0].correlation_id, 1u);
 
-  auto actions = store_->call_actions(id);
+  auto actions = store_->call_actions(id, 100);
   ASSERT_TRUE(actions.is_ok()) << actions.status().message();
-  ASSERT_EQ(actions->size(), 1u);
-  EXPECT_EQ((*actions)[0].actor, "alice@host");
-  EXPECT_EQ((*actions)[0].action, "rewind");
-  EXPECT_EQ((*actions)[0].detail, "from journal-1 to journal-2");
-  EXPECT_EQ((*actions)[0].at, clock_.now());
+  ASSERT_EQ(actions->latest.size(), 1u);
+  EXPECT_EQ(actions->total, 1);
+  EXPECT_EQ(actions->latest[0].actor, "alice@host");
+  EXPECT_EQ(actions->latest[0].action, "rewind");
+  EXPECT_EQ(actions->latest[0].detail, "from journal-1 to journal-2");
+  EXPECT_EQ(actions->latest[0].at, clock_.now());
 }
 
 TEST_P(RepairStoreTest, ARunningOrFinishedCallIsNotRepaired) {
@@ -722,7 +723,7 @@ TEST_P(RepairStoreTest, ARunningOrFinishedCallIsNotRepaired) {
   auto unknown = store_->repair_coroutine(repair_of("no-such-call", "x"));
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
   // A refused edit writes nothing, not even the action.
-  EXPECT_TRUE(store_->call_actions(id)->empty());
+  EXPECT_TRUE(store_->call_actions(id, 100)->latest.empty());
 }
 
 TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
@@ -734,7 +735,7 @@ TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
   auto refused = store_->repair_coroutine(repair);
   EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(find(id).phase, CallPhase::kWaiting);
-  EXPECT_TRUE(store_->call_actions(id)->empty());
+  EXPECT_TRUE(store_->call_actions(id, 100)->latest.empty());
 }
 
 TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {

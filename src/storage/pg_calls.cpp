@@ -1,6 +1,7 @@
 #include "storage/pg_calls.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/ids.hpp"
 #include "storage/pg_blobs.hpp"
@@ -607,7 +608,7 @@ Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
 }
 
 Result<std::vector<HistoryEvent>> CallTx::history(const std::string& id) {
-  return call_history(db_, id);
+  return call_history(db_, id, std::numeric_limits<int>::max());
 }
 
 Result<bool> CallTx::exists(const std::string& id) {
@@ -719,14 +720,15 @@ std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const C
   return std::make_unique<CallTx>(db, clock, timing);
 }
 
-Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id) {
+Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
   ASSIGN_OR_RETURN(Rows rows,
                    db.query("SELECT number, kind, at, duration_us, attempt, call_status, "
                             "outcome, detail, children, results FROM call_history WHERE "
-                            "call_id = $1 ORDER BY number",
-                            Params().add(id)));
+                            "call_id = $1 ORDER BY number DESC LIMIT $2",
+                            Params().add(id).add(latest)));
   std::vector<HistoryEvent> events;
-  for (int i = 0; i < rows.size(); ++i) {
+  for (int i = rows.size() - 1; i >= 0; --i) {
     Row row = rows[i];
     events.push_back(HistoryEvent{id, row.text(1), row.int64(0), row.int64(2),
                                   row.optional_int64(3), static_cast<int>(row.int64(4)),

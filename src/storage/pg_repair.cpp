@@ -114,14 +114,19 @@ Result<CallRecord> repair_coroutine(Connection& db, Micros now, const CoroutineR
   return *call;
 }
 
-Result<std::vector<CallAction>> call_actions(Connection& db, const std::string& call_id) {
-  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT call_id, at, actor, action, detail FROM "
-                                       "call_actions WHERE call_id = $1 ORDER BY at, seq",
-                                       Params().add(call_id)));
-  std::vector<CallAction> actions;
-  for (int i = 0; i < rows.size(); ++i) {
+Result<CallActions> call_actions(Connection& db, const std::string& call_id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT call_id, at, actor, action, detail, (SELECT "
+                                       "count(*) FROM call_actions WHERE call_id = $1) FROM "
+                                       "call_actions WHERE call_id = $1 ORDER BY at DESC, seq "
+                                       "DESC LIMIT $2",
+                                       Params().add(call_id).add(latest)));
+  CallActions actions;
+  for (int i = rows.size() - 1; i >= 0; --i) {
     Row row = rows[i];
-    actions.push_back(CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
+    actions.latest.push_back(
+        CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
+    actions.total = row.int64(5);
   }
   return actions;
 }

@@ -154,8 +154,8 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return pg::find_call(*db_, id);
   }
-  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
-    return pg::call_history(*db_, id);
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) override {
+    return pg::call_history(*db_, id, latest);
   }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
@@ -168,8 +168,8 @@ class PgStore final : public Store, private job_rules::JobRows {
     return pg::repair_coroutine(*db_, clock_.now(), repair,
                                 std::string("NOTIFY ") + kChannel + "; ");
   }
-  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
-    return pg::call_actions(*db_, call_id);
+  Result<CallActions> call_actions(const std::string& call_id, int latest) override {
+    return pg::call_actions(*db_, call_id, latest);
   }
   Result<RunPage> browse_runs(const RunQuery& query) override {
     return pg::browse_runs(*db_, query);

@@ -1,6 +1,7 @@
 #include "storage/sqlite_calls.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/ids.hpp"
 #include "storage/records.hpp"
@@ -558,7 +559,7 @@ Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& ev
 }
 
 Result<std::vector<HistoryEvent>> SqliteCallTransaction::history(const std::string& id) {
-  return call_history(db_, id);
+  return call_history(db_, id, std::numeric_limits<int>::max());
 }
 
 Result<bool> SqliteCallTransaction::exists(const std::string& id) {
@@ -781,12 +782,13 @@ Result<std::vector<CallRecord>> child_calls_of(Database& db,
   return children;
 }
 
-Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id) {
+Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
   ASSIGN_OR_RETURN(Statement * query,
                    db.prepare("SELECT number, kind, at, duration_us, attempt, call_status, "
                               "outcome, detail, children, results FROM call_history WHERE "
-                              "call_id = ?1 ORDER BY number"));
-  query->bind(1, id);
+                              "call_id = ?1 ORDER BY number DESC LIMIT ?2"));
+  query->bind(1, id).bind(2, latest);
   std::vector<HistoryEvent> events;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
@@ -806,6 +808,7 @@ Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& 
     events.push_back(std::move(e));
   }
   query->reset();
+  std::reverse(events.begin(), events.end());
   return events;
 }
 

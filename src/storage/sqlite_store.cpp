@@ -79,8 +79,8 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return sqlite::find_call(*db_, id);
   }
-  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
-    return sqlite::call_history(*db_, id);
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) override {
+    return sqlite::call_history(*db_, id, latest);
   }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
@@ -107,8 +107,8 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return sqlite::repair_coroutine(*db_, clock_.now(), repair);
   }
-  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
-    return sqlite::call_actions(*db_, call_id);
+  Result<CallActions> call_actions(const std::string& call_id, int latest) override {
+    return sqlite::call_actions(*db_, call_id, latest);
   }
   Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 

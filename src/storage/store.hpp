@@ -137,11 +137,15 @@ class Store {
   // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
   // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
   virtual void watch_calls(std::function<void()> news) {}
-  // A call's history, oldest first (CallTransaction::history).
-  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id) {
+  // A call's latest `latest` history events, oldest first
+  // (CallTransaction::history).
+  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) {
     std::vector<HistoryEvent> events;
     RETURN_IF_ERROR(calls([&](CallTransaction& tx) -> Status {
       ASSIGN_OR_RETURN(events, tx.history(id));
+      if (events.size() > static_cast<std::size_t>(latest)) {
+        events.erase(events.begin(), events.end() - latest);
+      }
       return Status::ok();
     }));
     return events;
@@ -200,8 +204,9 @@ class Store {
   // for one that runs now, has finished or has no state; kNotFound), makes it
   // READY now and records its action, in one transaction. The call after it.
   virtual Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) { return no_repair(); }
-  // The actions recorded on a call, oldest first.
-  virtual Result<std::vector<CallAction>> call_actions(const std::string& call_id) {
+  // The latest `latest` actions recorded on a call, oldest first, and how many
+  // it has in all.
+  virtual Result<CallActions> call_actions(const std::string& call_id, int latest) {
     return no_repair();
   }
 
