@@ -603,7 +603,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
 void Scheduler::count(const Turn& turn, Micros commit_took) {
   // Under mutex_: figures() copies them.
   SchedulerFigures& f = figures_;
-  for (const auto& [key, n] : turn.ended) f.calls_ended[key] += n;
+  for (const auto& [key, n] : turn.ended) f.count_ended(key.first, key.second, n);
   for (const auto& d : turn.dispatches) f.calls_dispatched += d.calls.size();
   f.attempts += turn.replies.size();
   f.retries += static_cast<std::uint64_t>(turn.retried);
