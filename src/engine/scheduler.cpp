@@ -594,6 +594,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
         ignored_.insert(lease);
       }
     }
+    forget_held();
     drained_ = true;
     drained_cv_.notify_all();
   }
@@ -682,6 +683,17 @@ std::uint64_t Scheduler::take_held_ticket(const std::string& id) {
   std::uint64_t ticket = it->second;
   held_tickets_.erase(it);
   return ticket;
+}
+
+void Scheduler::forget_held() {
+  // No reply will count them out of flight, at the scheduler and at their
+  // endpoints, as they were never sent: they are counted out here.
+  for (const auto& held : gate_.take_held()) {
+    ignored_.erase({held.call.id, held.call.lease_epoch});
+    --in_flight_;
+    limits_.answered(held.call.endpoint);
+    held_tickets_.erase(held.call.id);
+  }
 }
 
 void Scheduler::after_failure(const Status& error, Turn& turn) {
