@@ -240,7 +240,7 @@ TEST_F(ViewsTest, ACallRestartedByADivergedReplayShowsTheStep) {
     ASSERT_TRUE(
         store_
             ->calls([&](CallTransaction& tx) -> Status {
-              ASSIGN_OR_RETURN(auto claimed, tx.claim("me", clock_.now() + 1000, 10));
+              ASSIGN_OR_RETURN(auto claimed, testing::claim_due(tx, "me", clock_.now() + 1000, 10));
               if (claimed.empty()) return internal_error("nothing to claim");
               return tx.restart(id, claimed[0].call.lease_epoch, clock_.now(), reason).status();
             })

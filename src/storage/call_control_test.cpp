@@ -39,7 +39,8 @@ class CallControlTest : public BackendTest {
     return in_tx([&](CallTransaction& tx) { return tx.dispatch(c); });
   }
   std::vector<ClaimedCall> claim_all() {
-    return in_tx([&](CallTransaction& tx) { return tx.claim("me", lease_until(), 1000); });
+    return in_tx(
+        [&](CallTransaction& tx) { return testing::claim_due(tx, "me", lease_until(), 1000); });
   }
   Micros lease_until() const { return clock_.now() + 60 * kMicrosPerSecond; }
   CallRecord find(const std::string& id) { return **store_->find_call(id); }

@@ -504,7 +504,8 @@ class InstanceStoreTest : public CallStoreTest {
   std::vector<ClaimedCall> claim_by(Store& store, const std::string& owner) {
     std::vector<ClaimedCall> claimed;
     Status status = store.calls([&](CallTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(claimed, tx.claim(owner, clock_.now() + 60 * kMicrosPerSecond, 100));
+      ASSIGN_OR_RETURN(claimed,
+                       testing::claim_due(tx, owner, clock_.now() + 60 * kMicrosPerSecond, 100));
       return Status::ok();
     });
     EXPECT_TRUE(status.is_ok()) << status.message();
@@ -588,7 +589,8 @@ TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   std::vector<ClaimedCall> claimed;
   ASSERT_TRUE((*store)
                   ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(claimed, tx.claim("a", clock.now() + kMicrosPerSecond, 10));
+                    ASSIGN_OR_RETURN(
+                        claimed, testing::claim_due(tx, "a", clock.now() + kMicrosPerSecond, 10));
                     return Status::ok();
                   })
                   .is_ok());

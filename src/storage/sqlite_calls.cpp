@@ -27,8 +27,6 @@ class SqliteCallTransaction final : public CallTransaction {
       : db_(db), now_(clock.now()), dead_line_(saturating_add(now_, -instance_timeout)) {}
 
   Result<std::string> dispatch(const NewCall& call) override;
-  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
-                                         int limit) override;
   Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
                       const std::vector<std::string>& delivered) override;
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
@@ -53,7 +51,6 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue, const std::string& owner,
                                                Micros lease_until, int limit) override;
   Status record_history(const std::vector<HistoryEvent>& events) override;
-  Result<std::vector<HistoryEvent>> history(const std::string& id) override;
   Result<std::vector<std::string>> cancel(const std::string& id, const std::string& actor) override;
   Result<bool> retry_now(const std::string& id, const std::string& actor) override;
   Result<std::vector<std::string>> expire(const CallEnd& end, int limit) override;
@@ -154,19 +151,6 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
                                   query->optional_text(2), error_at(*query, 3, 4, 5)});
   }
   return results;
-}
-
-Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string& owner,
-                                                              Micros lease_until, int limit) {
-  ASSIGN_OR_RETURN(auto claimed, claim_urgent(owner, lease_until, limit));
-  int left = limit - static_cast<int>(claimed.size());
-  if (left <= 0) return claimed;
-  ASSIGN_OR_RETURN(auto ids, due_ids("SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
-                                     "ORDER BY ready_at LIMIT ?2",
-                                     left));
-  ASSIGN_OR_RETURN(auto ready, lease_ids(ids, owner, lease_until));
-  for (auto& c : ready) claimed.push_back(std::move(c));
-  return claimed;
 }
 
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
@@ -556,10 +540,6 @@ Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& ev
     RETURN_IF_ERROR(trim->run().status());
   }
   return Status::ok();
-}
-
-Result<std::vector<HistoryEvent>> SqliteCallTransaction::history(const std::string& id) {
-  return call_history(db_, id, std::numeric_limits<int>::max());
 }
 
 Result<bool> SqliteCallTransaction::exists(const std::string& id) {

@@ -137,19 +137,8 @@ class Store {
   // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
   // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
   virtual void watch_calls(std::function<void()> news) {}
-  // A call's latest `latest` history events, oldest first
-  // (CallTransaction::history).
-  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) {
-    std::vector<HistoryEvent> events;
-    RETURN_IF_ERROR(calls([&](CallTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(events, tx.history(id));
-      if (events.size() > static_cast<std::size_t>(latest)) {
-        events.erase(events.begin(), events.end() - latest);
-      }
-      return Status::ok();
-    }));
-    return events;
-  }
+  // A call's latest `latest` history events, oldest first.
+  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) = 0;
 
   // --- every run (jobs and calls) ------------------------------------------------
 
