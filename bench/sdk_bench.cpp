@@ -9,6 +9,9 @@
 // live frame) and with replay forced (cache size 0: every resume runs the
 // coroutine again from its input over the journal). Beside them, the floor
 // from the same run: one plain call through the server (dispatch, run, Wait).
+// Then both again on a second server whose store does not fsync (SQLite
+// synchronous=NORMAL): what a step costs when its two commits cost only their
+// statements, which shows how much of it is the disk's flush.
 //
 // Then a local step (co_await ratchet::step) beside that server call: a
 // coroutine of N local steps, each timed from before its co_await to after,
@@ -226,6 +229,19 @@ int main(int argc, char** argv) {
   row("replay forced (cache off)", replayed);
   std::printf("%-36s %10.3f %10.3f\n", "floor: one plain call (dispatch+Wait)",
               percentile(plain, 0.5), percentile(plain, 0.99));
+  // The same on a store that does not fsync its commits: what is left of a
+  // step when its two commits cost nothing but their statements.
+  {
+    auto unsynced = ratchet::bench::start_sdk_bench_server(dir + "-nofsync", false);
+    if (!unsynced) return 1;
+    auto plain_unsynced = plain_calls(unsynced->port, unsynced->public_key, quick ? 100 : 300);
+    row("with the frame cache, no fsync",
+        run_steps(unsynced->port, unsynced->public_key, 1024, steps).figures);
+    std::printf("%-36s %10.3f %10.3f\n", "one plain call, no fsync",
+                percentile(plain_unsynced, 0.5), percentile(plain_unsynced, 0.99));
+    unsynced->server->stop();
+    std::filesystem::remove_all(dir + "-nofsync");
+  }
 
   auto local = local_steps(port, public_key, steps);
   std::printf("\n%d local steps (co_await ratchet::step)  %10s %10s %12s\n", steps, "p50 us",

@@ -21,14 +21,16 @@ struct SdkBenchServer {
   std::uint16_t port = 0;
 };
 
-// Starts a server on `dir`/ratchet.db (fsync on), API key "bench", signing
-// with a fresh key; nullopt, with its reason on stderr, when it cannot.
-inline std::optional<SdkBenchServer> start_sdk_bench_server(const std::string& dir) {
+// Starts a server on `dir`/ratchet.db (fsync on unless `durable` is false), API
+// key "bench", signing with a fresh key; nullopt, with its reason on stderr,
+// when it cannot.
+inline std::optional<SdkBenchServer> start_sdk_bench_server(const std::string& dir,
+                                                            bool durable = true) {
   std::filesystem::create_directories(dir);
   server::ServerConfig config;
   config.port = 0;
   config.db_path = dir + "/ratchet.db";
-  config.durable = true;
+  config.durable = durable;
   config.api.api_keys = {"bench"};
   config.signing_key = *protocol::SigningKey::generate();
   SdkBenchServer started;

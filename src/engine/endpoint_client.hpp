@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "protocol/status_class.hpp"
 
@@ -21,6 +23,13 @@ struct EndpointReply {
   std::string failure_message;
 };
 
+// One RunRequest to send, for run_all().
+struct EndpointRun {
+  std::string endpoint;
+  std::string run_request;
+  std::function<void(EndpointReply)> done;
+};
+
 class EndpointClient {
  public:
   virtual ~EndpointClient() = default;
@@ -28,6 +37,12 @@ class EndpointClient {
   // `done` runs exactly once, on any thread, and must not block.
   virtual void run(const std::string& endpoint, std::string run_request,
                    std::function<void(EndpointReply)> done) = 0;
+  // Sends what a turn claimed, in order, as run() would each. A client may do
+  // better with the whole batch in view (the real one signs a few requests on
+  // the caller's thread and hands larger batches to a thread of its own).
+  virtual void run_all(std::vector<EndpointRun> runs) {
+    for (auto& r : runs) run(r.endpoint, std::move(r.run_request), std::move(r.done));
+  }
 };
 
 }  // namespace ratchet::engine

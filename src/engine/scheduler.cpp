@@ -68,7 +68,8 @@ struct Scheduler::Turn {
   int claimed = 0;
   int cancelled = 0;
   int expired = 0;
-  bool last = false;  // a drain's last turn: give back `release`
+  bool last = false;         // a drain's last turn: give back `release`
+  std::uint64_t commit = 0;  // its number among the scheduler's commits
   std::vector<Lease> release;
   // What the log says once the turn is committed.
   std::vector<RetryEvent> retries;
@@ -106,6 +107,7 @@ void Scheduler::start() {
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
+  if (store_.defers_sync()) sync_thread_ = std::thread([this] { sync_loop(); });
   // Another server of a fleet made calls due: look now rather than at the
   // next safety poll.
   store_.watch_calls([this] {
@@ -147,6 +149,18 @@ void Scheduler::stop() {
   wake_.notify_all();
   drained_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  sync_cv_.notify_all();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (!unsynced_.empty()) {
+    // The loop is gone: what its commits acknowledge is given here, on disk first.
+    Status synced = store_.sync();
+    {
+      std::lock_guard lock(mutex_);
+      if (synced.is_ok()) synced_ = committed_;
+      if (!synced.is_ok() && !sync_failure_) sync_failure_ = synced;
+    }
+    give_synced();
+  }
   std::vector<Dispatch> dispatches;
   std::vector<Waiter> waiters;
   std::vector<Action> actions;
@@ -166,6 +180,7 @@ void Scheduler::stop() {
 
 std::optional<Status> Scheduler::refusal() const {
   if (!running_) return Status(Code::kUnavailable, "the server is shutting down");
+  if (sync_failure_) return sync_failure_;
   // Refused rather than queued: while the store fails, nothing may pile up in
   // memory, and the client holds the request until it can be recorded.
   if (store_failure_) return store_failure_;
@@ -575,6 +590,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   // Counted before anyone is answered: a client that has its answer finds it
   // in the figures.
   lock.lock();
+  turn.commit = ++committed_;
   count(turn, took);
   lock.unlock();
   after_commit(turn);
@@ -645,15 +661,85 @@ void Scheduler::after_commit(Turn& turn) {
   }
   for (const auto& event : turn.retries) retry_log_.retried(event, now);
   for (const auto& line : turn.warnings) log_call(LogLevel::kWarn, line);
-  for (auto& d : turn.dispatches) {
-    auto release = std::make_shared<DispatchRelease::State>();
-    release->scheduler = this;
-    release->answer = gate_.answering(*d.ids);
-    d.done(std::move(d.ids), DispatchRelease(std::move(release)));
+  if (!turn.dispatches.empty() || !turn.actions.empty()) {
+    auto dispatches = std::make_shared<std::vector<Dispatch>>(std::move(turn.dispatches));
+    auto actions = std::make_shared<std::vector<Action>>(std::move(turn.actions));
+    acknowledge({turn.commit,
+                 [this, dispatches, actions] {
+                   for (auto& d : *dispatches) {
+                     auto release = std::make_shared<DispatchRelease::State>();
+                     release->scheduler = this;
+                     release->answer = gate_.answering(*d.ids);
+                     d.done(std::move(d.ids), DispatchRelease(std::move(release)));
+                   }
+                   for (auto& a : *actions) a.done(std::move(a.result));
+                 },
+                 [dispatches, actions](const Status& refused) {
+                   for (auto& d : *dispatches) d.done(refused, DispatchRelease());
+                   for (auto& a : *actions) a.done(refused);
+                 }});
   }
-  for (auto& a : turn.actions) a.done(std::move(a.result));
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
   answer_waiters(turn.finished, !turn.waiters.empty());
+}
+
+void Scheduler::acknowledge(Acknowledgment ack) {
+  unsynced_.push_back(std::move(ack));
+  if (store_.defers_sync()) {
+    std::lock_guard lock(mutex_);
+    if (unsynced_.back().commit > sync_wanted_) {
+      sync_wanted_ = unsynced_.back().commit;
+      sync_cv_.notify_one();
+    }
+  }
+  give_synced();
+}
+
+void Scheduler::give_synced() {
+  std::uint64_t synced;
+  std::optional<Status> failure;
+  {
+    std::lock_guard lock(mutex_);
+    // A store that syncs in each commit has every commit on disk.
+    synced = store_.defers_sync() ? synced_ : committed_;
+    failure = sync_failure_;
+    synced_given_ = synced;
+  }
+  while (!unsynced_.empty() && unsynced_.front().commit <= synced) {
+    Acknowledgment ack = std::move(unsynced_.front());
+    unsynced_.pop_front();
+    ack.give();
+  }
+  if (!failure) return;
+  while (!unsynced_.empty()) {
+    Acknowledgment ack = std::move(unsynced_.front());
+    unsynced_.pop_front();
+    ack.refuse(*failure);
+  }
+}
+
+void Scheduler::sync_loop() {
+  pthread_setname_np(pthread_self(), "ratchet-sync");
+  std::unique_lock lock(mutex_);
+  while (running_ && !sync_failure_) {
+    sync_cv_.wait(lock, [this] { return !running_ || sync_wanted_ > synced_; });
+    if (!running_) return;
+    // Every commit counted here has returned: the sync covers it.
+    std::uint64_t target = committed_;
+    lock.unlock();
+    Status synced = store_.sync();
+    lock.lock();
+    if (synced.is_ok()) {
+      synced_ = std::max(synced_, target);
+    } else {
+      spdlog::critical(
+          "{}: nothing more is acknowledged and dispatches are refused; restart the server, "
+          "which carries on from what the disk holds (nothing acknowledged is lost)",
+          synced.message());
+      sync_failure_ = synced;
+    }
+    wake_.notify_one();
+  }
 }
 
 // The calls claimed before their Dispatch was answered wait in the gate, leased
@@ -768,20 +854,36 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
       if (waiters_.count(id)) ids.push_back(id);
     }
   }
+  // Answered as read now, once what was read is on disk.
+  auto answers = std::make_shared<std::vector<std::pair<Waiter, CallOutcome>>>();
   for (const auto& id : ids) {
     auto found = store_.find_call(id);
     auto range = waiters_.equal_range(id);
     if (found.is_ok() && *found && !is_terminal((*found)->status)) continue;
     for (auto it = range.first; it != range.second; ++it) {
       if (!found.is_ok()) {
-        it->second.done(found.status());
+        answers->emplace_back(std::move(it->second), found.status());
       } else if (!*found) {
-        it->second.done(not_found("no call with dispatch id " + id));
+        answers->emplace_back(std::move(it->second), not_found("no call with dispatch id " + id));
       } else {
-        it->second.done(**found);
+        answers->emplace_back(std::move(it->second), **found);
       }
     }
     waiters_.erase(range.first, range.second);
+  }
+  if (!answers->empty()) {
+    std::uint64_t read_after;
+    {
+      std::lock_guard lock(mutex_);
+      read_after = committed_;
+    }
+    acknowledge({read_after,
+                 [answers] {
+                   for (auto& [waiter, outcome] : *answers) waiter.done(std::move(outcome));
+                 },
+                 [answers](const Status& refused) {
+                   for (auto& [waiter, outcome] : *answers) waiter.done(refused);
+                 }});
   }
   expire_waiters(clock_.now());
 }
@@ -811,33 +913,44 @@ void Scheduler::send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* 
       tickets.push_back(limits_.sent(c.call.endpoint));
     }
   }
-  for (std::size_t i = 0; i < claimed.size(); ++i) send(std::move(claimed[i]), tickets[i]);
+  std::vector<EndpointRun> runs;
+  runs.reserve(claimed.size());
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    runs.push_back(run_of(std::move(claimed[i]), tickets[i]));
+  }
   claimed.clear();
+  client_.run_all(std::move(runs));
 }
 
 void Scheduler::send(ClaimedCall claimed, std::uint64_t ticket) {
-  std::string body = build_run_request(claimed);
-  std::string endpoint = claimed.call.endpoint;
+  EndpointRun run = run_of(std::move(claimed), ticket);
+  client_.run(run.endpoint, std::move(run.run_request), std::move(run.done));
+}
+
+EndpointRun Scheduler::run_of(ClaimedCall claimed, std::uint64_t ticket) {
+  EndpointRun run;
+  run.run_request = build_run_request(claimed);
+  run.endpoint = claimed.call.endpoint;
   Micros sent_at = clock_.now();
-  client_.run(endpoint, std::move(body),
-              [this, gate = reply_gate_, claimed = std::move(claimed), ticket,
-               sent_at](EndpointReply reply) mutable {
-                std::lock_guard open(gate->mutex);
-                if (!gate->open) return;
-                {
-                  std::lock_guard lock(mutex_);
-                  --in_flight_;
-                  limits_.answered(claimed.call.endpoint);
-                  Lease lease{claimed.call.id, claimed.call.lease_epoch};
-                  if (ignored_.erase(lease) == 0) {
-                    auto it = sent_.find(lease.first);
-                    if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
-                    replies_.push_back(
-                        Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
-                  }
-                }
-                wake_.notify_one();
-              });
+  run.done = [this, gate = reply_gate_, claimed = std::move(claimed), ticket,
+              sent_at](EndpointReply reply) mutable {
+    std::lock_guard open(gate->mutex);
+    if (!gate->open) return;
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      limits_.answered(claimed.call.endpoint);
+      Lease lease{claimed.call.id, claimed.call.lease_epoch};
+      if (ignored_.erase(lease) == 0) {
+        auto it = sent_.find(lease.first);
+        if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
+        replies_.push_back(
+            Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
+      }
+    }
+    wake_.notify_one();
+  };
+  return run;
 }
 
 Micros Scheduler::wake_at(Micros now) const {
@@ -861,8 +974,9 @@ void Scheduler::loop() {
   pthread_setname_np(pthread_self(), "ratchet-loop");
   std::unique_lock lock(mutex_);
   Micros last_full_check = clock_.now();
+  bool turn_wanted = true;
   while (running_) {
-    if (!store_failure_ || clock_.now() >= next_store_try_) run_turn(lock);
+    if (turn_wanted && (!store_failure_ || clock_.now() >= next_store_try_)) run_turn(lock);
     if (!running_) break;
     Micros now = clock_.now();
     if (draining_ && !drained_ && store_failure_ && now >= drain_deadline_) {
@@ -876,21 +990,29 @@ void Scheduler::loop() {
       drained_cv_.notify_all();
     }
     lock.unlock();
+    give_synced();
     expire_waiters(now);
     retry_log_.flush(now);
     lock.lock();
     // Sleep until there is news, a call falls due, a waiter's deadline, or
     // the safety poll (whose turn also carries the store's heartbeat). While
     // the store fails, only the backoff ends the sleep: news waits for it.
-    auto has_news = [this] {
+    auto turn_news = [this] {
       if (!running_) return true;
       if (store_failure_) return false;
       return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
              !answer_events_.empty() || store_news_ || !actions_.empty() ||
              (draining_ && !drained_ && sent_.empty());
     };
+    // Acknowledgments whose commits reached the disk go at once, even while
+    // the store fails, and need no turn.
+    auto synced_news = [this] {
+      return !unsynced_.empty() && (synced_ > synced_given_ || sync_failure_);
+    };
+    auto has_news = [&] { return turn_news() || synced_news(); };
     Micros until = wake_at(now);
     if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);
+    turn_wanted = turn_news() || clock_.now() >= until || !synced_news();
     if (clock_.now() - last_full_check >= options_.safety_poll && !waiters_.empty()) {
       // Another server of a fleet may have finished a call someone waits for here.
       lock.unlock();

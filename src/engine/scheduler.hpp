@@ -21,6 +21,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -180,6 +181,15 @@ class Scheduler {
   };
   using Lease = std::pair<std::string, std::int64_t>;  // call id, epoch
   struct Turn;
+  // What a committed turn tells clients (Dispatch's ids, an action's result,
+  // Wait's answers as read right after the commit): given once that commit is
+  // on disk, in commit order (Store::defers_sync; at once otherwise), or
+  // refused should the disk fail to take it.
+  struct Acknowledgment {
+    std::uint64_t commit = 0;
+    std::function<void()> give;
+    std::function<void(const Status&)> refuse;
+  };
 
   void loop();
   Micros wake_at(Micros now) const;
@@ -204,8 +214,15 @@ class Scheduler {
   // Sends the calls (counted in flight); leaves `claimed` empty.
   void send_all(std::vector<ClaimedCall>& claimed, std::vector<Lease>* sent);
   void send(ClaimedCall claimed, std::uint64_t ticket);
+  // The request for a claimed call, with what its reply does.
+  EndpointRun run_of(ClaimedCall claimed, std::uint64_t ticket);
   void count(const Turn& turn, Micros commit_took);
   void answer_waiters(const std::vector<std::string>& finished, bool check_all);
+  // Loop thread (or stop(), once the loop is gone), without mutex_.
+  void acknowledge(Acknowledgment ack);
+  void give_synced();
+  // The thread that puts commits on disk when acknowledgments wait for them.
+  void sync_loop();
   void hold_unanswered(Turn& turn);
   // The AIMD ticket a held call took (EndpointLimits::sent), once it goes.
   std::uint64_t take_held_ticket(const std::string& id);
@@ -259,8 +276,17 @@ class Scheduler {
   std::optional<Micros> next_due_;
   Micros next_store_try_ = 0;
   std::thread thread_;
+  // Commits so far, and how many are on disk (Store::defers_sync).
+  std::uint64_t committed_ = 0;
+  std::uint64_t sync_wanted_ = 0;  // the latest commit an acknowledgment waits for
+  std::uint64_t synced_ = 0;
+  std::optional<Status> sync_failure_;  // the disk failed to take commits: refuse all
+  std::condition_variable sync_cv_;
+  std::thread sync_thread_;
 
   // Loop thread only.
+  std::deque<Acknowledgment> unsynced_;
+  std::uint64_t synced_given_ = 0;  // synced_ when give_synced() last looked
   std::multimap<std::string, Waiter> waiters_;
   Micros store_delay_ = 0;
   Micros failing_since_ = 0;

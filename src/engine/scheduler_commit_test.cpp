@@ -6,6 +6,10 @@
 // a slow fsync would.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <memory>
+#include <string>
+
 #include "engine/scheduler.hpp"
 #include "engine/test_support.hpp"
 
@@ -117,6 +121,54 @@ TEST_F(SchedulerCommitTest, ASleepCountsFromItsReplyNotFromTheTurnThatRecordsIt)
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[1].at - runs[0].at, 10 * kMicrosPerSecond)
       << "woke 10 s after it asked to sleep, not 10 s after the busy turn";
+}
+
+// With a store whose commits return before the disk has them, the scheduler
+// acknowledges nothing (here: Wait's answer) until a sync after the commit
+// returns, while the work itself goes on: the next step's call and the
+// parent's resume are sent with the disk's flush still in progress.
+TEST_F(SchedulerCommitTest, AnAnswerWaitsForTheDiskButTheNextStepsDoNot) {
+  // "parent" makes two sequential steps (children "work"), then returns.
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest& r) {
+                          if (r.function() == "work") return exit_with(1);
+                          int steps =
+                              r.has_input() ? 0 : std::stoi(r.poll_result().coroutine_state());
+                          if (steps == 2) return exit_with(2);
+                          pb::RunResponse response;
+                          response.mutable_poll()->set_coroutine_state(std::to_string(steps + 1));
+                          response.mutable_poll()->add_calls()->set_function("work");
+                          return response;
+                        }));
+  store_->deferring = true;
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  struct ResumeSyncsAtExit {
+    ControlledStore& store;
+    ~ResumeSyncsAtExit() { store.resume_syncs(); }
+  } resume{*store_};
+  scheduler.start();
+  auto batch = dispatch_unanswered(scheduler, {call("parent", 0)});
+  ASSERT_EQ(batch.ids.size(), 1u);
+  auto outcome = std::make_shared<std::promise<CallOutcome>>();
+  auto wait_answer = outcome->get_future();
+  scheduler.wait(batch.ids[0], kMaxMicros,
+                 [outcome](CallOutcome o) { outcome->set_value(std::move(o)); });
+
+  store_->hold_syncs();
+  batch.release.written();
+  // parent, work, parent, work, parent: every request goes, none waits for a sync.
+  ASSERT_TRUE(answered(endpoint, 5)) << "a step waited for the disk";
+  ASSERT_TRUE(eventually([&] { return find(batch.ids[0]).status == RunStatus::kSucceeded; }))
+      << "the call's end was never committed";
+  ASSERT_TRUE(store_->wait_for_held_sync());
+  EXPECT_EQ(wait_answer.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "Wait was answered before the commit it read was on disk";
+
+  store_->resume_syncs();
+  ASSERT_EQ(wait_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "Wait was never answered once the disk had the commit";
+  auto done = wait_answer.get();
+  ASSERT_TRUE(done.is_ok()) << done.status().message();
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
 }
 
 }  // namespace

@@ -229,6 +229,36 @@ class ControlledStore final : public Store {
     return hold_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return held_ > 0; });
   }
 
+  // Set before a scheduler starts: commits return before the disk has them
+  // (Store::defers_sync), and sync() is the disk's flush, which hold_syncs()
+  // makes wait (a slow disk) until resume_syncs().
+  std::atomic<bool> deferring{false};
+  void hold_syncs() {
+    std::lock_guard lock(mutex_);
+    holding_syncs_ = true;
+  }
+  void resume_syncs() {
+    {
+      std::lock_guard lock(mutex_);
+      holding_syncs_ = false;
+    }
+    hold_cv_.notify_all();
+  }
+  // Blocks until a sync waits, held (at most 30 s).
+  bool wait_for_held_sync() {
+    std::unique_lock lock(mutex_);
+    return hold_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return held_syncs_ > 0; });
+  }
+  bool defers_sync() const override { return deferring; }
+  Status sync() override {
+    std::unique_lock lock(mutex_);
+    ++held_syncs_;
+    hold_cv_.notify_all();
+    hold_cv_.wait(lock, [this] { return !holding_syncs_; });
+    --held_syncs_;
+    return real_.sync();
+  }
+
   void watch_calls(std::function<void()> news) override {
     std::lock_guard lock(mutex_);
     news_ = std::move(news);
@@ -328,6 +358,8 @@ class ControlledStore final : public Store {
   std::condition_variable hold_cv_;
   bool holding_ = false;
   int held_ = 0;  // transactions stopped before their commit
+  bool holding_syncs_ = false;
+  int held_syncs_ = 0;  // syncs waiting for resume_syncs()
   std::vector<Micros> transactions_;
   std::function<void()> news_;
 };

@@ -1,10 +1,11 @@
 #include "server/http_endpoint_client.hpp"
 
+#include <atomic>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "http/client.hpp"
 #include "protocol/connect.hpp"
@@ -21,12 +22,14 @@ struct HttpEndpointClient::Impl {
   http::Client client;
   std::mutex urls_mutex;
   std::unordered_map<std::string, Result<http::Url>> urls;  // parsed once per endpoint
-  // Signs and sends, off the caller's thread: an Ed25519 signature is about
-  // 40 us here, and the caller is the scheduler's loop, which would otherwise
-  // spend a third of its time signing (docs/performance.md). One thread keeps
-  // the requests in the order they were given. Declared after `client`, so
-  // that it stops (sending what it holds) before the client goes.
+  // Signs and sends batches off the caller's thread: an Ed25519 signature is
+  // about 40 us here, and the caller is the scheduler's loop, which would
+  // otherwise spend a third of its time signing under load
+  // (docs/performance.md). One thread keeps the requests in the order they
+  // were given. Declared after `client`, so that it stops (sending what it
+  // holds) before the client goes.
   WorkQueue<> signer;
+  std::atomic<int> signing{0};  // batches given to `signer` and not yet sent
 
   Impl(std::optional<protocol::SigningKey> k, const Clock& c, EndpointClientOptions o)
       : key(std::move(k)),
@@ -93,20 +96,35 @@ HttpEndpointClient::~HttpEndpointClient() = default;
 
 void HttpEndpointClient::run(const std::string& endpoint, std::string run_request,
                              std::function<void(engine::EndpointReply)> done) {
-  if (!impl_->key) {
-    send(endpoint, std::move(run_request), std::move(done));
+  std::vector<engine::EndpointRun> one;
+  one.push_back({endpoint, std::move(run_request), std::move(done)});
+  run_all(std::move(one));
+}
+
+// How many requests a caller signs itself when the signing thread is idle.
+// Handing a request to that thread costs a thread's wake-up, which is more
+// than a signature (40 us) when the machine is busy (100-170 us measured,
+// docs/performance.md), and a step of a coroutine sends one request a turn.
+// A turn of many calls would hold the scheduler's loop for 40 us each: those
+// go to the thread, as does anything that would overtake what it holds.
+constexpr std::size_t kSignedOnCallersThread = 2;
+
+void HttpEndpointClient::run_all(std::vector<engine::EndpointRun> runs) {
+  if (!impl_->key || (runs.size() <= kSignedOnCallersThread && impl_->signing.load() == 0)) {
+    for (auto& r : runs) send(r.endpoint, std::move(r.run_request), std::move(r.done));
     return;
   }
   // A shared_ptr, as a std::function must be copyable: the job runs once.
-  auto job = std::make_shared<std::tuple<std::string, std::string, Done>>(
-      endpoint, std::move(run_request), std::move(done));
-  bool queued = impl_->signer.post([this, job] {
-    auto& [url, body, callback] = *job;
-    send(url, std::move(body), std::move(callback));
+  auto batch = std::make_shared<std::vector<engine::EndpointRun>>(std::move(runs));
+  impl_->signing.fetch_add(1);
+  bool queued = impl_->signer.post([this, batch] {
+    for (auto& r : *batch) send(r.endpoint, std::move(r.run_request), std::move(r.done));
+    impl_->signing.fetch_sub(1);
   });
   if (!queued) {
-    auto& callback = std::get<2>(*job);
-    callback(failure(DispatchStatus::kTcpError, "the server is shutting down"));
+    impl_->signing.fetch_sub(1);
+    for (auto& r : *batch)
+      r.done(failure(DispatchStatus::kTcpError, "the server is shutting down"));
   }
 }
 

@@ -1,7 +1,9 @@
 // The real EndpointClient: signs each RunRequest (RFC 9421, Ed25519) and sends
 // it over pooled keep-alive HTTP(S), mapping transport failures onto Dispatch
-// statuses (DNS_ERROR, TCP_ERROR, TLS_ERROR, TIMEOUT). With a key, run()
-// returns at once and a thread of its own signs and sends, in order.
+// statuses (DNS_ERROR, TCP_ERROR, TLS_ERROR, TIMEOUT). With a key, a request
+// or two while nothing waits to be signed are signed on the caller's thread;
+// larger batches go to a thread of its own, which signs and sends them in
+// order, and so does anything sent while it has work.
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,7 @@ class HttpEndpointClient final : public engine::EndpointClient {
 
   void run(const std::string& endpoint, std::string run_request,
            std::function<void(engine::EndpointReply)> done) override;
+  void run_all(std::vector<engine::EndpointRun> runs) override;
 
  private:
   using Done = std::function<void(engine::EndpointReply)>;

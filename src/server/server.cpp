@@ -114,6 +114,10 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   StoreOptions reader_options = store_options;
   store_options.disk_reserve_bytes = config.disk_reserve_bytes;
   store_options.check_integrity = true;  // a damaged store must not start a server that answers 503
+  // The scheduler sends calls before their commit is on disk and acknowledges
+  // nothing until it is (docs/server.md, "Commits"): a step's two commits
+  // need not wait for the disk's flush.
+  store_options.defer_sync = true;
   parts->shutdown_grace = config.shutdown_grace;
   ASSIGN_OR_RETURN(parts->store,
                    open_store(config.db_path, SystemClock::instance(), store_options));

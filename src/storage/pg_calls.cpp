@@ -17,6 +17,15 @@ namespace {
 // The conditions under which the lease holder may write.
 #define LEASED_UNDER_EPOCH "id = $1 AND lease_epoch = $2 AND phase = 'LEASED'"
 
+// A claimed coroutine's stored state, as leased() needs it: none on the first
+// attempt after a Poll that left a delta, which goes back instead of the base
+// (state_to_send); reading the base there would read the whole journal of a
+// compacted coroutine on every step, to discard it.
+#define CLAIMED_STATE                                                                     \
+  "(SELECT CASE WHEN runs.attempts = 1 AND EXISTS (SELECT 1 FROM coroutine_deltas WHERE " \
+  "call_id = runs.id) THEN NULL ELSE " RATCHET_STATE_VALUE                                \
+  " END FROM coroutine_states WHERE call_id = runs.id)"
+
 using records::error_at;
 using records::read_call;
 
@@ -35,16 +44,14 @@ constexpr const char* kClaimUrgent =
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
     "SELECT id FROM orphaned UNION ALL SELECT id FROM woken) due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
-    " FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", " CLAIMED_STATE ", seq";
 constexpr const char* kClaimQueue =
     "WITH ready AS (SELECT id FROM runs WHERE phase = 'READY' AND endpoint = $5 AND "
     "  function = $6 AND ready_at <= $1 ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
     "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM ready) "
-    "RETURNING " CALL_COLUMNS ", (SELECT " RATCHET_STATE_VALUE
-    " FROM coroutine_states WHERE call_id = runs.id), seq";
+    "RETURNING " CALL_COLUMNS ", " CLAIMED_STATE ", seq";
 // The columns the claims return after CALL_COLUMNS: the state, then seq.
 constexpr int kClaimStateColumn = records::kCallColumnCount;
 
@@ -552,30 +559,30 @@ Result<std::vector<ClaimedCall>> CallTx::claim_queue(const QueueKey& queue,
 }
 
 Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
+  // One round trip an event: the event that leaves the tail window goes in
+  // the same statement, unless it is in the head. The DELETE sees the rows
+  // from before the INSERT, which is all it needs (the one it deletes is old).
   for (const auto& e : events) {
-    ASSIGN_OR_RETURN(
-        Rows added,
-        db_.query("INSERT INTO call_history (call_id, number, kind, at, duration_us, attempt, "
-                  "call_status, outcome, detail, children, results) VALUES ($1, (SELECT "
-                  "COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = $1), $2, $3, "
-                  "$4, $5, $6, $7, $8, $9, $10) RETURNING number",
-                  Params()
-                      .add(e.call_id)
-                      .add(e.kind)
-                      .add(e.at)
-                      .add(e.duration)
-                      .add(e.attempt)
-                      .add(e.call_status)
-                      .add(e.outcome)
-                      .add(records::history_detail(e.detail))
-                      .add(e.children)
-                      .add(e.results)));
-    if (added.empty()) continue;
-    // The event that leaves the tail window goes, unless it is in the head.
     RETURN_IF_ERROR(
-        db_.run("DELETE FROM call_history WHERE call_id = $1 AND number = $2 AND "
-                "number > $3",
-                Params().add(e.call_id).add(added[0].int64(0) - kHistoryTail).add(kHistoryHead))
+        db_.run("WITH added AS (INSERT INTO call_history (call_id, number, kind, at, "
+                "duration_us, attempt, call_status, outcome, detail, children, results) VALUES "
+                "($1, (SELECT COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = "
+                "$1), $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING number) "
+                "DELETE FROM call_history USING added WHERE call_history.call_id = $1 AND "
+                "call_history.number = added.number - $11 AND call_history.number > $12",
+                Params()
+                    .add(e.call_id)
+                    .add(e.kind)
+                    .add(e.at)
+                    .add(e.duration)
+                    .add(e.attempt)
+                    .add(e.call_status)
+                    .add(e.outcome)
+                    .add(records::history_detail(e.detail))
+                    .add(e.children)
+                    .add(e.results)
+                    .add(kHistoryTail)
+                    .add(kHistoryHead))
             .status());
   }
   return Status::ok();

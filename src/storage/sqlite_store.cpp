@@ -5,6 +5,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "common/ids.hpp"
 #include "storage/disk_reserve.hpp"
 #include "storage/job_rules.hpp"
@@ -55,6 +57,11 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   ~SqliteStore() override;
 
   Status initialize(const StoreOptions& options);
+  // With defer_sync, once the store is in WAL mode: opens the WAL for sync(),
+  // or, should that fail, goes back to a sync in each commit.
+  Status open_wal_for_sync();
+  bool defers_sync() const override { return wal_fd_ >= 0; }
+  Status sync() override;
 
   Result<StartedJob> start_job(const JobRequest& request, const LivenessCheck& is_live) override;
   Result<std::optional<JobRecord>> find_job(const std::string& id) override;
@@ -134,6 +141,10 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   std::unique_ptr<Database> db_;
   const Clock& clock_;
   StoreOptions options_;
+  // With defer_sync: the WAL, opened for sync() (fdatasync needs no write access).
+  // SQLite keeps the file while the store is open (SQLITE_FCNTL_PERSIST_WAL,
+  // and this connection is open), so the descriptor stays the WAL's.
+  int wal_fd_ = -1;
   sqlite::DiskReserve reserve_;
   Micros next_reserve_try_ = 0;
   std::optional<Micros> last_beat_;
@@ -144,6 +155,11 @@ class SqliteStore final : public Store, private job_rules::JobRows {
 constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
 
 SqliteStore::~SqliteStore() {
+  if (wal_fd_ >= 0) {
+    // What the scheduler left unsynced goes to disk before the store closes.
+    (void)::fdatasync(wal_fd_);
+    ::close(wal_fd_);
+  }
   if (options_.instance.empty() || !last_beat_) return;
   // Gone: the leases this instance still holds are taken over at once rather
   // than when they expire.
@@ -220,8 +236,9 @@ Result<int> SqliteStore::schema_version() {
 }
 
 Status SqliteStore::initialize(const StoreOptions& options) {
+  bool sync_each_commit = options.durable && !options.defer_sync;
   RETURN_IF_ERROR(
-      db_->exec(options.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+      db_->exec(sync_each_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   if (options.check_integrity) RETURN_IF_ERROR(check_integrity());
   if (options.disk_reserve_bytes > 0) {
     std::string limit = "PRAGMA journal_size_limit=" + std::to_string(options.disk_reserve_bytes);
@@ -240,6 +257,26 @@ Status SqliteStore::initialize(const StoreOptions& options) {
   SetupLock lock(db_->path());
   RETURN_IF_ERROR(db_->exec("PRAGMA journal_mode=WAL"));
   return migrate();
+}
+
+Status SqliteStore::open_wal_for_sync() {
+  // The connection has read the store in WAL mode, so SQLite has the WAL open.
+  wal_fd_ = ::open((db_->path() + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+  if (wal_fd_ >= 0) return Status::ok();
+  return db_->exec("PRAGMA synchronous=FULL");
+}
+
+// Every commit written before this call reached the WAL with pwrite(); what a
+// checkpoint moved from the WAL into the database, SQLite synced first
+// (synchronous=NORMAL syncs the WAL before a checkpoint and the database
+// after). An error means the disk may have dropped written pages: nothing
+// after it may be acknowledged, and only a restart (which reads what is on
+// disk) can tell what survived.
+Status SqliteStore::sync() {
+  if (wal_fd_ < 0) return Status::ok();
+  if (::fdatasync(wal_fd_) == 0) return Status::ok();
+  return Status(Code::kInternal, "the store's WAL could not be flushed to disk (" +
+                                     std::string(std::strerror(errno)) + ")");
 }
 
 Status SqliteStore::migrate() {
@@ -600,6 +637,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
                                            options.defer_checkpoints));
   auto store = std::make_unique<SqliteStore>(std::move(db), clock, options);
   RETURN_IF_ERROR(store->initialize(options));
+  if (options.durable && options.defer_sync) RETURN_IF_ERROR(store->open_wal_for_sync());
   return std::unique_ptr<Store>(std::move(store));
 }
 

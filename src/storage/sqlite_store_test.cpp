@@ -118,6 +118,30 @@ TEST_F(SqliteStoreTest, DeferredCheckpointsWaitForCheckpointIfDue) {
   EXPECT_GT(db_size(), now);
 }
 
+// With defer_sync a durable store's commits leave the flush to sync(), which
+// the scheduler calls before it acknowledges them; without durability there
+// is nothing to defer, and by default each commit syncs itself.
+TEST_F(SqliteStoreTest, DeferredSyncIsForDurableStoresThatAskForIt) {
+  EXPECT_FALSE(store_->defers_sync()) << "by default each commit is on disk when it returns";
+  StoreOptions deferred;
+  deferred.defer_sync = true;
+  store_.reset();
+  store_ = open(deferred);
+  EXPECT_TRUE(store_->defers_sync());
+  ASSERT_TRUE(store_->start_job(request("a"), never_live).is_ok());
+  EXPECT_TRUE(store_->sync().is_ok());
+  store_.reset();
+  store_ = open({});
+  auto job = store_->newest_job_for_key("a");
+  ASSERT_TRUE(job.is_ok() && *job) << "a commit made before sync() is in the store";
+
+  StoreOptions volatile_store = deferred;
+  volatile_store.durable = false;
+  store_.reset();
+  store_ = open(volatile_store);
+  EXPECT_FALSE(store_->defers_sync()) << "a store that never syncs has nothing to defer";
+}
+
 // A store from before the lineage migration has its jobs numbered by it (and
 // the migrations after lineage applied as well).
 TEST_F(SqliteStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {

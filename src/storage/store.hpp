@@ -49,6 +49,12 @@ struct StoreOptions {
   // process whose caller waits on its commits (the job supervisor, which
   // `ratchet start` waits on), so the checkpoint's fsyncs come after the answer.
   bool defer_checkpoints = false;
+  // With `durable`: a call transaction's commit returns once written, before
+  // the disk has it, and sync() puts every commit so far on disk. For the
+  // scheduler, which sends calls before their commit is on disk and
+  // acknowledges nothing until sync() returns (docs/server.md, "Commits").
+  // Without it every commit is on disk when it returns. SQLite only.
+  bool defer_sync = false;
   // The server's name on the leases it takes. A store shared by a fleet
   // records it with a heartbeat every `instance_heartbeat` (in the server's
   // own transactions), and the calls leased by an instance silent for
@@ -128,6 +134,13 @@ class Store {
   virtual Status checkpoint_if_due() { return Status::ok(); }
 
   // --- calls ------------------------------------------------------------------
+
+  // True when call transactions' commits return before the disk has them
+  // (StoreOptions::defer_sync); then sync() puts every commit that returned
+  // before it was called on disk. It may run on any thread, also during a
+  // transaction. Otherwise it does nothing.
+  virtual bool defers_sync() const { return false; }
+  virtual Status sync() { return Status::ok(); }
 
   // Runs `body` as one write transaction: the scheduler batches many call
   // transitions into one commit (group commit). On error nothing is written.
