@@ -207,19 +207,33 @@ void run_cases(Store& store, long total, int rounds) {
               worst);
 }
 
-// A root call with `children` children, each call with a failed and a
-// successful attempt in its history (the root also a poll), in one transaction.
-std::string fan_out_with_history(Store& store, int children) {
+// Dispatches a root call and runs `body` with a call under it to dispatch, in
+// one transaction; the root's id. `what` names the tree if it fails.
+std::string with_root(Store& store, const char* what,
+                      const std::function<Status(CallTransaction&, NewCall&)>& body) {
   std::string root;
   Status made = store.calls([&](CallTransaction& tx) -> Status {
     NewCall call;
     call.function = "fan";
     call.endpoint = "http://127.0.0.1:8000";
     ASSIGN_OR_RETURN(root, tx.dispatch(call));
-    std::vector<std::string> ids{root};
-    call.function = "leaf";
     call.parent_id = root;
     call.root_id = root;
+    return body(tx, call);
+  });
+  if (!made.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, made.message().c_str());
+    std::exit(1);
+  }
+  return root;
+}
+
+// A root call with `children` children, each call with a failed and a
+// successful attempt in its history (the root also a poll), in one transaction.
+std::string fan_out_with_history(Store& store, int children) {
+  return with_root(store, "fan-out", [&](CallTransaction& tx, NewCall& call) -> Status {
+    std::vector<std::string> ids{call.parent_id};
+    call.function = "leaf";
     for (int i = 0; i < children; ++i) {
       ASSIGN_OR_RETURN(auto id, tx.dispatch(call));
       ids.push_back(id);
@@ -229,14 +243,9 @@ std::string fan_out_with_history(Store& store, int children) {
       events.push_back({id, "attempt", 0, 1, 500, 1, 6, "retry", "dispatched; Oops: once", 0, 0});
       events.push_back({id, "attempt", 0, 2, 500, 2, 1, "succeeded", "retry", 0, 0});
     }
-    events.push_back({root, "poll", 0, 3, std::nullopt, 0, 0, "waiting", "all", children, 0});
+    events.push_back({ids[0], "poll", 0, 3, std::nullopt, 0, 0, "waiting", "all", children, 0});
     return tx.record_history(events);
   });
-  if (!made.is_ok()) {
-    std::fprintf(stderr, "fan-out: %s\n", made.message().c_str());
-    std::exit(1);
-  }
-  return root;
 }
 
 // A call's page: its tree with the timeline (dashboard::tree_view), beside
@@ -273,25 +282,17 @@ void call_page_case(Store& store, int rounds) {
 void wide_tree_case(Store& store, int rounds) {
   constexpr int kChildren = 5;
   constexpr int kGrandchildren = 10'000;
-  std::string root;
-  Status made = store.calls([&](CallTransaction& tx) -> Status {
-    NewCall call;
-    call.function = "fan";
-    call.endpoint = "http://127.0.0.1:8000";
-    ASSIGN_OR_RETURN(root, tx.dispatch(call));
-    call.root_id = root;
-    for (int i = 0; i < kChildren; ++i) {
-      call.parent_id = root;
-      ASSIGN_OR_RETURN(auto child, tx.dispatch(call));
-      call.parent_id = child;
-      for (int j = 0; j < kGrandchildren; ++j) RETURN_IF_ERROR(tx.dispatch(call).status());
-    }
-    return Status::ok();
-  });
-  if (!made.is_ok()) {
-    std::fprintf(stderr, "wide tree: %s\n", made.message().c_str());
-    std::exit(1);
-  }
+  std::string root =
+      with_root(store, "wide tree", [&](CallTransaction& tx, NewCall& call) -> Status {
+        const std::string root_id = call.parent_id;
+        for (int i = 0; i < kChildren; ++i) {
+          call.parent_id = root_id;
+          ASSIGN_OR_RETURN(auto child, tx.dispatch(call));
+          call.parent_id = child;
+          for (int j = 0; j < kGrandchildren; ++j) RETURN_IF_ERROR(tx.dispatch(call).status());
+        }
+        return Status::ok();
+      });
   Figures tree = measure(rounds, [&] {
     auto view = dashboard::tree_view(store, root, 0);
     if (!view.is_ok() || (*view)["nodes"].size() != dashboard::kTreeNodes) std::exit(1);
