@@ -35,9 +35,9 @@ int repair_call(const std::string& call_id, const std::string& action, JournalEd
   if (!call.is_ok()) return fail(call.status());
   // The detail as recorded: the store adds to the edit's when it repaired a
   // journal from its last good revision.
-  auto actions = (*store)->call_actions(call_id);
+  auto actions = (*store)->call_actions(call_id, 1);
   if (!actions.is_ok()) return fail(actions.status());
-  std::string detail = actions->empty() ? "" : actions->back().detail;
+  std::string detail = actions->latest.empty() ? "" : actions->latest.back().detail;
   nlohmann::ordered_json out = call_json(*call);
   out["action"] = {{"action", action}, {"actor", repair.action.actor}, {"detail", detail}};
   print_json(out);

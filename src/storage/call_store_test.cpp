@@ -455,12 +455,12 @@ TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
   repair.action = CallAction{broken, 0, "alice@host", "rewind", ""};
   auto repaired = store_->repair_coroutine(repair);
   ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
-  auto actions = store_->call_actions(broken);
-  ASSERT_TRUE(actions.is_ok() && actions->size() == 1u);
-  EXPECT_NE((*actions)[0].detail.find("rewound to step 1 of 1 (on revision 1, the last that "
-                                      "assembles"),
+  auto actions = store_->call_actions(broken, 100);
+  ASSERT_TRUE(actions.is_ok() && actions->latest.size() == 1u);
+  EXPECT_NE(actions->latest[0].detail.find("rewound to step 1 of 1 (on revision 1, the last that "
+                                           "assembles"),
             std::string::npos)
-      << (*actions)[0].detail;
+      << actions->latest[0].detail;
   auto resumed = claim();
   ASSERT_EQ(resumed.size(), 1u);
   EXPECT_EQ(resumed[0].call.id, broken);
