@@ -22,12 +22,10 @@ int repair_call(const std::string& call_id, const std::string& action, JournalEd
                 std::uint64_t abandon_from, std::uint64_t abandon_to) {
   auto store = open_job_store();
   if (!store.is_ok()) return fail(store.status());
-  std::string detail;
   CoroutineRepair repair;
   repair.call_id = call_id;
   repair.edit = [&](int member, const std::string& state) -> Result<StateEdit> {
     ASSIGN_OR_RETURN(protocol::JournalEdit edit, editor(member, state));
-    detail = edit.detail;
     return StateEdit{std::move(edit.state), std::move(edit.detail)};
   };
   repair.abandon_from = abandon_from;
@@ -35,6 +33,11 @@ int repair_call(const std::string& call_id, const std::string& action, JournalEd
   repair.action = CallAction{call_id, 0, current_actor(), action, ""};
   auto call = (*store)->repair_coroutine(repair);
   if (!call.is_ok()) return fail(call.status());
+  // The detail as recorded: the store adds to the edit's when it repaired a
+  // journal from its last good revision.
+  auto actions = (*store)->call_actions(call_id, 1);
+  if (!actions.is_ok()) return fail(actions.status());
+  std::string detail = actions->latest.empty() ? "" : actions->latest.back().detail;
   nlohmann::ordered_json out = call_json(*call);
   out["action"] = {{"action", action}, {"actor", repair.action.actor}, {"detail", detail}};
   print_json(out);

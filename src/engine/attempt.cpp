@@ -263,7 +263,14 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
   auto status =
       protocol::dispatch_status_from_wire(response.status()).value_or(DispatchStatus::kUnspecified);
   if (response.has_poll()) return interpret_poll(call, response.poll(), now, defaults);
-  return interpret_exit(response, status);
+  Transition t = interpret_exit(response, status);
+  // Only a delta can be not held: a JournalNotHeld to a whole journal is an
+  // ordinary error, so a confused process cannot make the server loop.
+  if (t.kind == Transition::Kind::kRetry && t.reason.type == protocol::kJournalNotHeld &&
+      call.poll && protocol::is_journal_delta(call.poll->state)) {
+    t.kind = Transition::Kind::kResendWhole;
+  }
+  return t;
 }
 
 }  // namespace ratchet::engine

@@ -45,6 +45,7 @@ struct Transition {
     kSuspend,         // a coroutine waits for children (poll, children)
     kRejectChildren,  // the poll's children cannot be dispatched (poll, reason)
     kHold,            // INCOMPATIBLE_STATE with Exit.hold: keep it for an operator (reason)
+    kResendWhole,     // JournalNotHeld to a delta: send the whole journal now, same attempt
   };
   Kind kind = Kind::kFinish;
   protocol::DispatchStatus status = protocol::DispatchStatus::kOk;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/call_log.hpp"
+#include "storage/blobs.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -290,6 +291,8 @@ std::string_view outcome_of(const Transition& t) {
       return "rejected";
     case Kind::kHold:
       return "held";
+    case Kind::kResendWhole:
+      return "resend";
   }
   return "failed";
 }
@@ -368,6 +371,11 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
         turn.warnings.push_back(CallLine{call.id, call.function, call.attempts,
                                          "is held for an operator: " + t.reason.message});
       }
+      break;
+    }
+    case Kind::kResendWhole: {
+      // No backoff and no attempt: only the frame was missing, not the call's luck.
+      ASSIGN_OR_RETURN(applied, tx.resend_whole(call.id, call.lease_epoch));
       break;
     }
     case Kind::kRetry:
@@ -591,6 +599,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   Micros took = clock_.now() - began;
   if (!committed.is_ok()) {
     after_failure(committed, turn);
+    hold_missing_blobs(committed);
     lock.lock();
     return false;
   }
@@ -787,6 +796,25 @@ std::uint64_t Scheduler::take_held_ticket(const std::string& id) {
   std::uint64_t ticket = it->second;
   held_tickets_.erase(it);
   return ticket;
+}
+
+// A read of a value whose blob is gone (a store edited by hand) fails the
+// turn; only the calls that need such a value stop, held for an operator, and
+// the turn goes again at once without them.
+void Scheduler::hold_missing_blobs(const Status& error) {
+  if (!blobs::is_missing(error.message())) return;
+  std::vector<std::string> held;
+  Status holding = store_.calls([&](CallTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(held, tx.hold_missing_blobs(
+                               "a value over 64 KiB that it needs is missing from the store (a "
+                               "blob deleted by hand); held for an operator, so that nothing runs "
+                               "on a wrong value (`ratchet cancel` ends it)"));
+    return Status::ok();
+  });
+  if (!holding.is_ok() || held.empty()) return;
+  for (const auto& id : held) spdlog::warn("call {} is held: {}", id, error.message());
+  std::lock_guard lock(mutex_);
+  next_store_try_ = clock_.now();
 }
 
 void Scheduler::forget_held() {

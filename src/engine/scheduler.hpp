@@ -211,6 +211,7 @@ class Scheduler {
   Status apply_transition(CallTransaction& tx, const ClaimedCall& claimed, Transition& t,
                           Turn& turn, bool* applied);
   void after_commit(Turn& turn);
+  void hold_missing_blobs(const Status& error);
   void after_failure(const Status& error, Turn& turn);
   Micros backoff(int attempts);
   // Sends the calls (counted in flight); leaves `claimed` empty.

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "engine/test_support.hpp"
+#include "protocol/journal_delta.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -375,6 +376,95 @@ TEST_F(SchedulerTest, AReplyThatComesAfterTheSchedulerIsGoneIsDropped) {
   }
   endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
   EXPECT_EQ(endpoint.held(), 0u);
+}
+
+// ---- Journal deltas: a process that does not hold the frame ----
+
+namespace jv1 = ::ratchet::sdk::v1;
+
+// A coroutine that Polls with a whole journal (revision 1), then with a delta
+// (revision 2), each with a child "quick"; given the delta back it answers
+// JournalNotHeld, as a process that restarted between the Polls does.
+// `revisions` gets the type and revision of each state it was sent.
+FakeEndpoint::Handler forgetful_coroutine(std::vector<std::string>& received) {
+  return answer([&received](const pb::RunRequest& r) {
+    if (r.function() == "quick") return exit_with(1);
+    auto poll_with = [](const google::protobuf::Message& state) {
+      pb::RunResponse response;
+      auto* poll = response.mutable_poll();
+      poll->mutable_typed_coroutine_state()->PackFrom(state);
+      poll->set_min_results(1);
+      poll->set_max_results(1);
+      poll->mutable_max_wait()->set_seconds(60);
+      poll->add_calls()->set_function("quick");
+      return response;
+    };
+    if (r.has_input()) {
+      received.push_back("input");
+      jv1::Journal journal;
+      journal.set_revision(1);
+      return poll_with(journal);
+    }
+    const auto& state = r.poll_result().typed_coroutine_state();
+    jv1::Journal journal;
+    jv1::JournalDelta delta;
+    if (state.UnpackTo(&delta)) {
+      received.push_back("delta " + std::to_string(delta.changes().revision()));
+      pb::RunResponse response;
+      response.set_status(pb::STATUS_TEMPORARY_ERROR);
+      auto* error = response.mutable_exit()->mutable_result()->mutable_error();
+      error->set_type(std::string(protocol::kJournalNotHeld));
+      error->set_message("this process does not hold the coroutine");
+      return response;
+    }
+    state.UnpackTo(&journal);
+    received.push_back("journal " + std::to_string(journal.revision()));
+    if (journal.revision() == 1) {
+      jv1::JournalDelta next;
+      next.set_base_revision(1);
+      next.mutable_changes()->set_revision(2);
+      return poll_with(next);
+    }
+    return exit_with(static_cast<std::int64_t>(journal.revision()));
+  });
+}
+
+// The frame-cache miss costs no attempt and no backoff: the server sends the
+// whole journal at once, so a call with a limit of one attempt still ends.
+TEST_F(SchedulerTest, AJournalNotHeldAnswerToADeltaIsResentWholeAtOnceAsTheSameAttempt) {
+  auto store = open();
+  std::vector<std::string> received;
+  FakeEndpoint endpoint(clock_, forgetful_coroutine(received));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  NewCall once = call("coroutine", 0);
+  once.max_attempts = 1;
+  auto id = dispatch(scheduler, {once})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded) << (done.error ? done.error->message : "");
+  EXPECT_EQ(received, (std::vector<std::string>{"input", "journal 1", "delta 2", "journal 2"}));
+  auto runs = endpoint.received_for(id);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[3].at, runs[2].at) << "the whole journal went at once, with no backoff";
+}
+
+// A JournalNotHeld to a whole journal is an ordinary temporary error: a
+// process that answers it whatever it gets cannot make the server loop.
+TEST_F(SchedulerTest, AJournalNotHeldAnswerToAWholeJournalIsAnOrdinaryError) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) {
+                          pb::RunResponse response = fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
+                          response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+                              std::string(protocol::kJournalNotHeld));
+                          return response;
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  NewCall twice = call("coroutine", 0);
+  twice.max_attempts = 2;
+  auto done = await(scheduler, dispatch(scheduler, {twice})[0], {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  EXPECT_EQ(done.attempts, 2);
 }
 
 }  // namespace

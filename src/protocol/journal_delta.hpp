@@ -31,6 +31,14 @@ inline constexpr std::string_view kJournalType = "type.googleapis.com/ratchet.sd
 inline constexpr std::string_view kJournalDeltaType =
     "type.googleapis.com/ratchet.sdk.v1.JournalDelta";
 
+// The error type of a process's TEMPORARY_ERROR answer to a delta whose frame
+// it does not hold: the server sends the whole journal at once, as the same
+// attempt (engine/attempt.hpp, Transition::kResendWhole).
+inline constexpr std::string_view kJournalNotHeld = "JournalNotHeld";
+
+// Whether a stored state (the bytes of an Any) is a JournalDelta.
+bool is_journal_delta(const std::string& state);
+
 // What the server needs to know of a Poll's typed state (the bytes of its Any).
 struct StateRevision {
   bool delta = false;
@@ -40,6 +48,10 @@ struct StateRevision {
 // nullopt when the state is not a C++ journal or delta (another SDK's state),
 // or cannot be read as one (it does not parse, or is over 2 GiB).
 std::optional<StateRevision> state_revision(std::string_view type_url, std::string_view value);
+
+// The revision of a whole C++ journal (the bytes of an Any of a Journal);
+// nullopt for any other state.
+std::optional<std::uint64_t> journal_revision(const std::string& state);
 
 // Moves a merged journal's step_updates into its steps (step n replaces step
 // n, or appends when n is one past the last). kInvalidArgument for a gap.
@@ -51,6 +63,39 @@ Status normalize_journal(::ratchet::sdk::v1::Journal& journal);
 Result<std::string> assemble_journal(const std::string& base,
                                      const std::vector<std::string>& deltas);
 
+// Compaction, so that a coroutine keeps few delta rows however long it runs
+// (docs/storage.md, coroutine_deltas). Before a Poll's delta is appended, the
+// deltas already stored are merged as a counter in base kDeltaFanIn counts:
+// kDeltaFanIn deltas that each cover the same number of Polls at the end of
+// the list become one delta covering that many times more. A coroutine of N
+// Polls therefore keeps at most kDeltaFanIn·log_kDeltaFanIn(N) + 1 rows, and
+// each delta is rewritten about log_kDeltaFanIn(N) times. When such a merge
+// takes in every delta and they are at least as large as the base, they are
+// folded into a new base instead, so the base is rewritten when it has at
+// least doubled: a constant amortised cost per step. The newest delta is never
+// merged before the next Poll: the first attempt after a Poll echoes it.
+inline constexpr std::size_t kDeltaFanIn = 8;
+
+// `revisions`: the base's revision, then each stored delta's, in order. The
+// index (into the deltas) from which they are to be merged into one; the
+// number of deltas when none are.
+std::size_t merge_from(const std::vector<std::uint64_t>& revisions);
+
+// One delta (the bytes of an Any of a JournalDelta) that assembles onto the
+// journal the first of `deltas` applies to as all of them in order would.
+Result<std::string> merge_deltas(const std::vector<std::string>& deltas);
+
+// What compaction writes in place of `deltas` (from merge_from's index on):
+// with `base` (given when they are all the stored deltas) and deltas at least
+// as large, a new base (`base` true: the whole journal); otherwise one merged
+// delta. nullopt when they do not merge (a broken delta): they stay as they are.
+struct Compacted {
+  bool base = false;
+  std::string state;
+};
+std::optional<Compacted> compact(const std::optional<std::string>& base,
+                                 const std::vector<std::string>& deltas);
+
 // What a resume carries when the deltas an SDK sent do not assemble (only a
 // broken or hostile SDK sends such): an Any of this type, its value the
 // reason. The C++ SDK answers it INCOMPATIBLE_STATE, so the call restarts from
@@ -60,5 +105,17 @@ inline constexpr std::string_view kBrokenJournalType =
 std::string broken_journal_state(const std::string& reason);
 // assemble_journal, or broken_journal_state with why it failed.
 std::string assemble_or_broken(const std::string& base, const std::vector<std::string>& deltas);
+
+// The journal assembled from `base` and its deltas, or, when they do not all
+// assemble, from the longest first run of them that does (an operator's repair
+// of a journal whose later deltas are broken works from there; `ratchet check`
+// reports it broken). Without deltas, `base` as it is, whatever it holds;
+// with deltas on a base that is not a C++ journal, the base, broken.
+struct GoodPrefix {
+  std::string journal;
+  std::size_t deltas = 0;  // how many of the deltas it took
+  std::string broken;      // why the next delta does not assemble; "" when all did
+};
+GoodPrefix assemble_good_prefix(const std::string& base, const std::vector<std::string>& deltas);
 
 }  // namespace ratchet::protocol

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "protocol/journal_delta.hpp"
 #include "protocol/values.hpp"
 #include "ratchet/errors.hpp"
 #include "ratchet/steps.hpp"
@@ -388,7 +389,7 @@ pb::RunResponse exit_with_output(const nlohmann::json& output) {
 // process sent it, or the cache evicted it): only the whole journal can resume
 // the coroutine, and the server sends it with its next attempt.
 pb::RunResponse frame_not_held(const pb::RunRequest& request) {
-  return exit_with_error({CallStatus::kTemporaryError, "JournalNotHeld",
+  return exit_with_error({CallStatus::kTemporaryError, std::string(protocol::kJournalNotHeld),
                           "this process does not hold the coroutine " + request.dispatch_id() +
                               " that the journal delta continues; the server's next attempt "
                               "carries the whole journal"});

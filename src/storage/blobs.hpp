@@ -33,6 +33,13 @@ struct Stored {
 };
 Stored store(std::string_view bytes);
 
+// How a read of a value whose blob is gone fails (ratchet_missing_blob:
+// sqlite_db.cpp; PostgreSQL's in pg_schema.cpp says the same).
+inline constexpr std::string_view kMissingMessage = "a value over 64 KiB is missing from the store";
+inline bool is_missing(std::string_view error_message) {
+  return error_message.find(kMissingMessage) != std::string_view::npos;
+}
+
 // A key for PostgreSQL's advisory locks on one blob (its digest's first 8 bytes).
 std::int64_t lock_key(std::string_view digest);
 
@@ -53,6 +60,22 @@ std::int64_t lock_key(std::string_view digest);
 #define RATCHET_OUTPUT_VALUE RATCHET_STORED("output", "output_blob")
 #define RATCHET_STATE_VALUE RATCHET_STORED("state", "state_blob")
 #define RATCHET_DELTA_VALUE RATCHET_STORED("delta", "delta_blob")
+
+// SQL: the `key` of the rows of `table` (where `condition`) whose `reference`
+// names a blob that is gone (a store edited by hand).
+#define RATCHET_GONE(key, table, reference, condition)                           \
+  "SELECT " key " FROM " table " WHERE " reference " IS NOT NULL AND " condition \
+  " AND NOT EXISTS (SELECT 1 FROM blobs WHERE digest = " reference ")"
+
+// SQL: the ids of the calls whose input, coroutine state or deltas, or a
+// child result not yet delivered (`undelivered`), refer to a blob that is gone.
+#define RATCHET_CALLS_MISSING_BLOBS(undelivered)                                                 \
+  RATCHET_GONE("id", "runs", "input_blob", "TRUE")                                               \
+  " UNION " RATCHET_GONE(                                                                        \
+      "call_id", "coroutine_states", "state_blob",                                               \
+      "TRUE") " UNION " RATCHET_GONE("call_id", "coroutine_deltas", "delta_blob",                \
+                                     "TRUE") " UNION " RATCHET_GONE("parent_id", "call_results", \
+                                                                    "output_blob", undelivered)
 
 // SQL: no row refers to the blob whose digest is `digest` (a parameter). Each
 // term is a probe of a partial index (schema.cpp, pg_schema.cpp).

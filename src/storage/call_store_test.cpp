@@ -285,6 +285,35 @@ TEST_P(CallStoreTest, AJournalDeltaIsEchoedOnTheFirstAttemptAndAssembledOnARetry
   EXPECT_EQ(number("SELECT COUNT(*) FROM coroutine_deltas"), 0);
 }
 
+// A process that did not hold the frame of the echoed delta (JournalNotHeld):
+// the call is due now, the next attempt carries the whole journal, and the
+// attempt that missed is not counted.
+TEST_P(CallStoreTest, AResendAfterJournalNotHeldCarriesTheWholeJournalAsTheSameAttempt) {
+  std::string id = dispatch(call("parent"));
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  PollState delta = journal_delta(1, 2, clock_.now());
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, first[0].call.lease_epoch, delta, {}, {});
+  }));
+  auto echoed = claim();
+  ASSERT_EQ(echoed.size(), 1u);
+  ASSERT_EQ(echoed[0].call.poll->state, delta.state);
+  ASSERT_TRUE(
+      apply([&](CallTransaction& tx) { return tx.resend_whole(id, echoed[0].call.lease_epoch); }));
+  auto resent = claim();
+  ASSERT_EQ(resent.size(), 1u) << "due at once";
+  EXPECT_EQ(resent[0].call.attempts, 1) << "the missed attempt is not counted";
+  jv1::Journal whole = journal_in(resent[0].call.poll->state);
+  EXPECT_EQ(whole.revision(), 2u);
+  EXPECT_EQ(whole.steps_size(), 2);
+  // The next Poll's delta applies to it.
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(id, resent[0].call.lease_epoch, journal_delta(2, 3, clock_.now()), {}, {});
+  }));
+  EXPECT_FALSE(find(id).error.has_value());
+}
+
 // A delta on a revision the store does not hold (here 5, where it holds 1) is
 // not stored: the attempt is retried, and the retry carries the whole journal.
 TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
@@ -327,6 +356,120 @@ TEST_P(CallStoreTest, DeltasThatDoNotAssembleDoNotBlockTheClaim) {
   ASSERT_TRUE(any.ParseFromString(retried[0].call.poll->state));
   EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
   EXPECT_NE(any.value().find("step 9"), std::string::npos) << any.value();
+}
+
+// A delta from `base` that completes step `base` with a result of 97 bytes and
+// adds step base + 1, as a coroutine of sequential calls sends.
+PollState step_delta(std::uint64_t base, Micros deadline) {
+  jv1::JournalDelta delta;
+  delta.set_base_revision(base);
+  jv1::Journal& changes = *delta.mutable_changes();
+  changes.set_revision(base + 1);
+  changes.set_completed(base);
+  jv1::Step& done = (*changes.mutable_step_updates())[base];
+  done.set_argument_hash(100 + base - 1);
+  done.mutable_output()->set_value(std::string(88, 'r') + std::to_string(100000000 + base));
+  (*changes.mutable_step_updates())[base + 1].set_argument_hash(100 + base);
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
+  poll.delta = true;
+  poll.revision = base + 1;
+  poll.base_revision = base;
+  return poll;
+}
+
+// Compaction (protocol::merge_from): a coroutine of 2,000 Polls keeps a few
+// dozen delta rows at most, every first attempt still gets its Poll's delta
+// back byte for byte, and the journal assembles to the same bytes as all its
+// deltas on the first base would; the journal (220 KB) is kept in blobs, and
+// the blobs of former bases and merged deltas are released.
+TEST_P(CallStoreTest, ACoroutineOfThousandsOfPollsKeepsFewDeltaRowsAndTheSameJournal) {
+  std::string id = dispatch(call("parent"));
+  auto claimed = suspend_with_whole_journal(id);
+  const std::string first_base = whole_journal(1, 1, 0).state;
+  std::vector<std::string> all_deltas;
+  long long most_rows = 0;
+  for (std::uint64_t revision = 1; revision < 2000; ++revision) {
+    ASSERT_EQ(claimed.size(), 1u) << "at revision " << revision;
+    PollState delta = step_delta(revision, clock_.now());
+    all_deltas.push_back(delta.state);
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, claimed[0].call.lease_epoch, delta, {}, {});
+    }));
+    claimed = claim();
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_EQ(claimed[0].call.poll->state, delta.state) << "revision " << revision + 1;
+    if (revision % 50 == 0) {
+      most_rows = std::max<long long>(most_rows, number("SELECT COUNT(*) FROM coroutine_deltas"));
+    }
+  }
+  EXPECT_LE(most_rows, 24) << "at most 8 per level, 3 levels below the base";
+  auto expected = protocol::assemble_journal(first_base, all_deltas);
+  ASSERT_TRUE(expected.is_ok());
+  auto stored = store_->coroutine_state(id);
+  ASSERT_TRUE(stored.is_ok() && stored->has_value()) << stored.status().message();
+  EXPECT_EQ(**stored, *expected);
+  EXPECT_EQ(journal_in(**stored).steps_size(), 2000);
+  EXPECT_GE(number("SELECT COUNT(*) FROM blobs"), 1) << "the journal, over 64 KiB, is in blobs";
+  EXPECT_EQ(number("SELECT COUNT(*) FROM blobs"),
+            number("SELECT COUNT(*) FROM coroutine_states WHERE state_blob IS NOT NULL") +
+                number("SELECT COUNT(*) FROM coroutine_deltas WHERE delta_blob IS NOT NULL"))
+      << "no blob of a former base or merged delta is left";
+}
+
+// A coroutine whose stored delta was broken by hand is listed as broken, with
+// the reason, beside the others listed as usual; a repair of it works from its
+// last good revision (the base), and the SDK's next delta applies to that.
+TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
+  std::string good = dispatch(call("parent"));
+  std::string broken = dispatch(call("parent"));
+  for (const std::string& id : {good, broken}) {
+    auto claimed = suspend_with_whole_journal(id);
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, claimed[0].call.lease_epoch,
+                        journal_delta(1, 2, clock_.now() + 60 * kMicrosPerSecond), {}, {});
+    }));
+  }
+  const std::string garbage = postgres() ? "'\\x0aff'::bytea" : "X'0aff'";
+  ASSERT_EQ(number("UPDATE coroutine_deltas SET delta = " + garbage + " WHERE call_id = '" +
+                   broken + "' RETURNING 1"),
+            1);
+
+  auto open = store_->open_coroutines({"parent"}, 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ(journal_in((*open)[0].state).steps_size(), 2) << "the other coroutine, as usual";
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString((*open)[1].state));
+  EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
+  EXPECT_NE(any.value().find("does not parse"), std::string::npos) << any.value();
+
+  CoroutineRepair repair;
+  repair.call_id = broken;
+  repair.edit = [](int, const std::string& state) -> Result<StateEdit> {
+    EXPECT_EQ(journal_in(state).revision(), 1u) << "the last good revision";
+    return StateEdit{state, "rewound to step 1 of 1"};
+  };
+  repair.action = CallAction{broken, 0, "alice@host", "rewind", ""};
+  auto repaired = store_->repair_coroutine(repair);
+  ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
+  auto actions = store_->call_actions(broken, 100);
+  ASSERT_TRUE(actions.is_ok() && actions->latest.size() == 1u);
+  EXPECT_NE(actions->latest[0].detail.find("rewound to step 1 of 1 (on revision 1, the last that "
+                                           "assembles"),
+            std::string::npos)
+      << actions->latest[0].detail;
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].call.id, broken);
+  EXPECT_EQ(journal_in(resumed[0].call.poll->state).revision(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.suspend(broken, resumed[0].call.lease_epoch, journal_delta(1, 2, clock_.now()), {},
+                      {});
+  }));
+  EXPECT_FALSE(find(broken).error.has_value()) << "the SDK's next delta is taken";
 }
 
 TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {

@@ -78,6 +78,8 @@ class CallTx final : public PgCallTransaction {
                       const std::vector<std::string>& delivered) override;
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
                      const CallError& reason) override;
+  Result<bool> resend_whole(const std::string& id, std::int64_t epoch) override;
+  Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) override;
   Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
                          const std::string& input,
                          const std::vector<std::string>& delivered) override;
@@ -364,6 +366,33 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
                                .add_bytes_or_null(reason.encoded)));
   if (changed == 1 && ready_at <= now_) made_work_ = true;
   return changed == 1;
+}
+
+Result<bool> CallTx::resend_whole(const std::string& id, std::int64_t epoch) {
+  ASSIGN_OR_RETURN(int changed,
+                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, lease_owner = NULL, "
+                           "lease_expires_at = NULL, updated_at = $3 WHERE " LEASED_UNDER_EPOCH,
+                           Params().add(id).add(epoch).add(now_)));
+  if (changed == 0) return false;
+  made_work_ = true;
+  ASSIGN_OR_RETURN(bool folded, fold_deltas(db_, id));
+  if (!folded) return true;
+  RETURN_IF_ERROR(
+      db_.run("UPDATE runs SET attempts = attempts - 1 WHERE id = $1", Params().add(id)).status());
+  return true;
+}
+
+Result<std::vector<std::string>> CallTx::hold_missing_blobs(const std::string& why) {
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db_.query("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = 'MissingBlob', "
+                "error = $1, error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = $2 WHERE kind = 'call' AND phase NOT IN ('DONE', 'HELD') AND id "
+                "IN (" RATCHET_CALLS_MISSING_BLOBS("NOT delivered") ") RETURNING id",
+                Params().add(why).add(now_)));
+  std::vector<std::string> held;
+  for (int i = 0; i < rows.size(); ++i) held.push_back(rows[i].text(0));
+  return held;
 }
 
 Result<bool> CallTx::tail_call(const std::string& id, std::int64_t epoch,

@@ -1,5 +1,6 @@
 #include "storage/pg_repair.hpp"
 
+#include "protocol/journal_delta.hpp"
 #include "storage/blobs.hpp"
 #include "storage/pg_calls.hpp"
 #include "storage/pg_states.hpp"
@@ -53,8 +54,8 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");
   }
-  ASSIGN_OR_RETURN(std::string whole, with_deltas(db, repair.call_id, std::move(*state)));
-  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
+  ASSIGN_OR_RETURN(auto whole, with_deltas(db, repair.call_id, std::move(*state)));
+  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole.journal));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
@@ -64,7 +65,7 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
                          Params().add(repair.call_id).add(now))
                       .status());
   CallAction action = repair.action;
-  action.detail = std::move(edited.detail);
+  action.detail = records::repair_detail(std::move(edited.detail), whole.journal, whole.broken);
   return record_action(db, now, action);
 }
 
@@ -101,7 +102,10 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                  static_cast<int>(row.optional_int64(3).value_or(0)), row.text(4)});
   }
   for (auto& coroutine : open) {
-    ASSIGN_OR_RETURN(coroutine.state, with_deltas(db, coroutine.id, std::move(coroutine.state)));
+    ASSIGN_OR_RETURN(auto whole, with_deltas(db, coroutine.id, std::move(coroutine.state)));
+    // A journal that does not assemble is listed as broken, with the reason.
+    coroutine.state = whole.broken.empty() ? std::move(whole.journal)
+                                           : protocol::broken_journal_state(whole.broken);
   }
   return open;
 }

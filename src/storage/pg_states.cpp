@@ -47,6 +47,79 @@ Result<std::vector<std::string>> base_blob(Connection& db, const std::string& id
                          id);
 }
 
+// The base's revision, then each delta's, in order (the base's is the lowest).
+Result<std::vector<std::uint64_t>> revisions_of(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT revision FROM coroutine_states WHERE call_id = $1 "
+                                       "UNION ALL SELECT revision FROM coroutine_deltas WHERE "
+                                       "call_id = $1 ORDER BY 1",
+                                       Params().add(id)));
+  std::vector<std::uint64_t> revisions;
+  for (int i = 0; i < rows.size(); ++i) {
+    revisions.push_back(static_cast<std::uint64_t>(rows[i].int64(0)));
+  }
+  return revisions;
+}
+
+// The deltas from revision `from` on, and the blobs they refer to.
+struct DeltaRows {
+  std::vector<std::string> deltas;
+  std::vector<std::string> blobs;
+};
+Result<DeltaRows> deltas_from(Connection& db, const std::string& id, std::uint64_t from) {
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " RATCHET_DELTA_VALUE ", delta_blob FROM "
+                                       "coroutine_deltas WHERE call_id = $1 AND revision >= $2 "
+                                       "ORDER BY revision",
+                                       Params().add(id).add(static_cast<std::int64_t>(from))));
+  DeltaRows found;
+  for (int i = 0; i < rows.size(); ++i) {
+    found.deltas.push_back(rows[i].text(0));
+    if (!rows[i].is_null(1)) found.blobs.push_back(rows[i].text(1));
+  }
+  return found;
+}
+
+// Replaces the deltas from revision `from` on with `merged`, at the latest revision.
+Status replace_deltas(Connection& db, const std::string& id, std::uint64_t from,
+                      std::uint64_t latest, const DeltaRows& rows, const std::string& merged) {
+  RETURN_IF_ERROR(db.run("DELETE FROM coroutine_deltas WHERE call_id = $1 AND revision >= $2",
+                         Params().add(id).add(static_cast<std::int64_t>(from)))
+                      .status());
+  const blobs::Stored stored = blobs::store(merged);
+  RETURN_IF_ERROR(put_blob(db, stored));
+  Params params;
+  params.add(id).add(static_cast<std::int64_t>(latest));
+  RETURN_IF_ERROR(db.run("INSERT INTO coroutine_deltas (call_id, revision, delta, delta_blob) "
+                         "VALUES ($1, $2, $3, $4)",
+                         add_stored(params, stored))
+                      .status());
+  return sweep_blobs(db, rows.blobs).status();
+}
+
+// Merges the stored deltas before a new one is appended (protocol::merge_from),
+// or folds them into a new base; deltas that do not merge are left as they are.
+Status compact_deltas(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
+  const std::size_t first = protocol::merge_from(revisions);
+  if (first + 1 >= revisions.size()) return Status::ok();
+  ASSIGN_OR_RETURN(DeltaRows rows, deltas_from(db, id, revisions[first + 1]));
+  std::optional<std::string> base;
+  if (first == 0) {
+    ASSIGN_OR_RETURN(Rows stored, db.query("SELECT " RATCHET_STATE_VALUE " FROM "
+                                           "coroutine_states WHERE call_id = $1",
+                                           Params().add(id)));
+    if (!stored.empty()) base = stored[0].text(0);
+  }
+  auto compacted = protocol::compact(base, rows.deltas);
+  if (!compacted) return Status::ok();
+  if (compacted->base) {
+    PollState whole;
+    whole.state = std::move(compacted->state);
+    whole.revision = revisions.back();
+    return save_state(db, id, whole);
+  }
+  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, compacted->state);
+}
+
 }  // namespace
 
 Result<std::optional<std::string>> refuse_delta(Connection& db, const std::string& id,
@@ -57,6 +130,7 @@ Result<std::optional<std::string>> refuse_delta(Connection& db, const std::strin
 }
 
 Status save_state(Connection& db, const std::string& id, const PollState& state) {
+  if (state.delta) RETURN_IF_ERROR(compact_deltas(db, id));
   const auto revision = static_cast<std::int64_t>(state.revision);
   const blobs::Stored stored = blobs::store(state.state);
   RETURN_IF_ERROR(put_blob(db, stored));
@@ -116,16 +190,31 @@ Result<std::optional<std::string>> load_state(Connection& db, const std::string&
   return std::optional<std::string>(std::move(state));
 }
 
-Result<std::string> with_deltas(Connection& db, const std::string& id, std::string base) {
+Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, std::string base) {
   ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
-  return protocol::assemble_journal(base, deltas);
+  return protocol::assemble_good_prefix(base, deltas);
+}
+
+Result<bool> fold_deltas(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
+  if (revisions.size() < 2) return true;
+  ASSIGN_OR_RETURN(auto whole, load_state(db, id));
+  // A BrokenJournal when the deltas do not assemble.
+  if (!whole || !protocol::journal_revision(*whole)) return false;
+  PollState state;
+  state.state = std::move(*whole);
+  state.revision = revisions.back();
+  RETURN_IF_ERROR(save_state(db, id, state));
+  return true;
 }
 
 Status replace_state(Connection& db, const std::string& id, const std::string& state) {
   ASSIGN_OR_RETURN(std::uint64_t latest, latest_revision(db, id));
   PollState whole;
   whole.state = state;
-  whole.revision = latest;
+  // An edit of a journal whose later deltas were broken is at the revision it
+  // was assembled to, so that the SDK's next delta applies to it.
+  whole.revision = protocol::journal_revision(state).value_or(latest);
   return save_state(db, id, whole);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/status.hpp"
+#include "protocol/journal_delta.hpp"
 #include "storage/call.hpp"
 #include "storage/pg_db.hpp"
 
@@ -23,8 +24,12 @@ Result<std::optional<std::string>> load_state(Connection& db, const std::string&
 // latest delta if there is one; otherwise the whole state.
 Result<std::string> state_to_send(Connection& db, const std::string& id, std::string base,
                                   bool latest_delta);
-// `base` (call `id`'s coroutine_states row) with its deltas applied.
-Result<std::string> with_deltas(Connection& db, const std::string& id, std::string base);
+// `base` (call `id`'s coroutine_states row) with its deltas applied, or with
+// those before the first that does not assemble (protocol::assemble_good_prefix).
+Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, std::string base);
+// Folds the call's deltas into a whole base at the latest revision, so that
+// the next attempt carries the whole journal; false when they do not assemble.
+Result<bool> fold_deltas(Connection& db, const std::string& id);
 Status replace_state(Connection& db, const std::string& id, const std::string& state);
 
 }  // namespace ratchet::pg

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/journal_delta.hpp"
+
 namespace ratchet::records {
 namespace {
 
@@ -75,6 +77,14 @@ Status check_repairable(const std::string& id, CallPhase phase) {
   }
   if (phase == CallPhase::kDone) return failed_precondition("call " + id + " has finished");
   return Status::ok();
+}
+
+std::string repair_detail(std::string detail, const std::string& journal,
+                          const std::string& broken) {
+  if (broken.empty()) return detail;
+  const auto revision = protocol::journal_revision(journal);
+  return detail + " (on revision " + std::to_string(revision.value_or(0)) +
+         ", the last that assembles: the deltas after it were dropped, " + broken + ")";
 }
 
 JobRecord new_job(const JobRequest& request, std::string id, Micros now) {

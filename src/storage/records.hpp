@@ -81,6 +81,10 @@ HistoryEvent expired_event(const std::string& call, const CallEnd& end, Micros n
 CallAction retried_now_action(const std::string& call, const std::string& actor);
 // Why call `id` in `phase` cannot be repaired now (Store::repair_coroutine), or OK.
 Status check_repairable(const std::string& id, CallPhase phase);
+// A repair's detail, saying so when it worked from `journal`, a journal's last
+// good revision, because its later deltas do not assemble (`broken`: why).
+std::string repair_detail(std::string detail, const std::string& journal,
+                          const std::string& broken);
 // Why a store refuses `state` when it holds revision `latest` of the call's
 // journal: a delta applies only to the latest (nullopt: it is taken).
 std::optional<std::string> refuse_delta(const PollState& state, std::uint64_t latest);

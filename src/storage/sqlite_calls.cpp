@@ -31,6 +31,8 @@ class SqliteCallTransaction final : public CallTransaction {
                       const std::vector<std::string>& delivered) override;
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
                      const CallError& reason) override;
+  Result<bool> resend_whole(const std::string& id, std::int64_t epoch) override;
+  Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) override;
   Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
                          const std::string& input,
                          const std::vector<std::string>& delivered) override;
@@ -368,6 +370,41 @@ Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t ep
   if (!reason.encoded.empty()) update->bind_blob(7, reason.encoded);
   ASSIGN_OR_RETURN(int changed, update->run());
   return changed == 1;
+}
+
+Result<bool> SqliteCallTransaction::resend_whole(const std::string& id, std::int64_t epoch) {
+  ASSIGN_OR_RETURN(Statement * update,
+                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, lease_owner = "
+                               "NULL, lease_expires_at = NULL, updated_at = ?3 "
+                               "WHERE " LEASED_UNDER_EPOCH));
+  update->bind(1, id).bind(2, epoch).bind(3, now_);
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
+  ASSIGN_OR_RETURN(bool folded, fold_deltas(db_, id));
+  if (!folded) return true;
+  ASSIGN_OR_RETURN(Statement * uncount,
+                   db_.prepare("UPDATE runs SET attempts = attempts - 1 WHERE id = ?1"));
+  uncount->bind(1, id);
+  RETURN_IF_ERROR(uncount->run().status());
+  return true;
+}
+
+Result<std::vector<std::string>> SqliteCallTransaction::hold_missing_blobs(const std::string& why) {
+  ASSIGN_OR_RETURN(
+      Statement * hold,
+      db_.prepare("UPDATE runs SET phase = 'HELD', attempts = 0, error_type = 'MissingBlob', "
+                  "error = ?1, error_proto = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                  "updated_at = ?2 WHERE kind = 'call' AND phase NOT IN ('DONE', 'HELD') AND id "
+                  "IN (" RATCHET_CALLS_MISSING_BLOBS("delivered = 0") ") RETURNING id"));
+  hold->bind(1, why).bind(2, now_);
+  std::vector<std::string> held;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, hold->step());
+    if (!row) break;
+    held.push_back(hold->text(0));
+  }
+  hold->reset();
+  return held;
 }
 
 Result<bool> SqliteCallTransaction::tail_call(const std::string& id, std::int64_t epoch,

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "storage/blobs.hpp"
+
 namespace ratchet::sqlite {
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -78,7 +80,7 @@ namespace {
 void missing_blob(sqlite3_context* context, int, sqlite3_value** args) {
   static const char* kDigits = "0123456789abcdef";
   const auto* digest = static_cast<const unsigned char*>(sqlite3_value_blob(args[0]));
-  std::string message = "a value over 64 KiB is missing from the store: no blob with SHA-256 ";
+  std::string message = std::string(blobs::kMissingMessage) + ": no blob with SHA-256 ";
   for (int i = 0; digest && i < sqlite3_value_bytes(args[0]); ++i) {
     message += kDigits[digest[i] >> 4];
     message += kDigits[digest[i] & 15];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "protocol/journal_delta.hpp"
 #include "storage/blobs.hpp"
 #include "storage/records.hpp"
 #include "storage/sqlite_calls.hpp"
@@ -64,8 +65,8 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
     return failed_precondition("call " + repair.call_id +
                                " has no coroutine state: it is not a suspended coroutine");
   }
-  ASSIGN_OR_RETURN(std::string whole, with_deltas(db, repair.call_id, std::move(*state)));
-  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
+  ASSIGN_OR_RETURN(auto whole, with_deltas(db, repair.call_id, std::move(*state)));
+  ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole.journal));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
   ASSIGN_OR_RETURN(
@@ -76,7 +77,7 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   ready->bind(1, repair.call_id).bind(2, now);
   RETURN_IF_ERROR(ready->run().status());
   CallAction action = repair.action;
-  action.detail = std::move(edited.detail);
+  action.detail = records::repair_detail(std::move(edited.detail), whole.journal, whole.broken);
   return record_action(db, now, action);
 }
 
@@ -111,7 +112,10 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
   }
   query->reset();
   for (auto& coroutine : open) {
-    ASSIGN_OR_RETURN(coroutine.state, with_deltas(db, coroutine.id, std::move(coroutine.state)));
+    ASSIGN_OR_RETURN(auto whole, with_deltas(db, coroutine.id, std::move(coroutine.state)));
+    // A journal that does not assemble is listed as broken, with the reason.
+    coroutine.state = whole.broken.empty() ? std::move(whole.journal)
+                                           : protocol::broken_journal_state(whole.broken);
   }
   return open;
 }

@@ -66,6 +66,87 @@ Result<std::vector<std::string>> base_blob(Database& db, const std::string& id) 
                          id);
 }
 
+// The base's revision, then each delta's, in order (the base's is the lowest).
+Result<std::vector<std::uint64_t>> revisions_of(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT revision FROM coroutine_states WHERE call_id = ?1 UNION "
+                              "ALL SELECT revision FROM coroutine_deltas WHERE call_id = ?1 "
+                              "ORDER BY 1"));
+  query->bind(1, id);
+  std::vector<std::uint64_t> revisions;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    revisions.push_back(static_cast<std::uint64_t>(query->int64(0)));
+  }
+  query->reset();
+  return revisions;
+}
+
+// The deltas from revision `from` on, and the blobs they refer to.
+struct DeltaRows {
+  std::vector<std::string> deltas;
+  std::vector<std::string> blobs;
+};
+Result<DeltaRows> deltas_from(Database& db, const std::string& id, std::uint64_t from) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT " RATCHET_DELTA_VALUE ", delta_blob FROM coroutine_deltas "
+                              "WHERE call_id = ?1 AND revision >= ?2 ORDER BY revision"));
+  query->bind(1, id).bind(2, static_cast<std::int64_t>(from));
+  DeltaRows rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query->step());
+    if (!row) break;
+    rows.deltas.push_back(query->text(0));
+    if (auto blob = query->optional_text(1)) rows.blobs.push_back(std::move(*blob));
+  }
+  query->reset();
+  return rows;
+}
+
+// Replaces the deltas from revision `from` on with `merged`, at the latest revision.
+Status replace_deltas(Database& db, const std::string& id, std::uint64_t from, std::uint64_t latest,
+                      const DeltaRows& rows, const std::string& merged) {
+  ASSIGN_OR_RETURN(Statement * drop, db.prepare("DELETE FROM coroutine_deltas WHERE call_id = ?1 "
+                                                "AND revision >= ?2"));
+  drop->bind(1, id).bind(2, static_cast<std::int64_t>(from));
+  RETURN_IF_ERROR(drop->run().status());
+  const blobs::Stored stored = blobs::store(merged);
+  RETURN_IF_ERROR(put_blob(db, stored));
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db.prepare("INSERT INTO coroutine_deltas (call_id, revision, delta, "
+                              "delta_blob) VALUES (?1, ?2, ?3, ?4)"));
+  insert->bind(1, id).bind(2, static_cast<std::int64_t>(latest));
+  bind_stored(*insert, 3, 4, stored);
+  RETURN_IF_ERROR(insert->run().status());
+  return sweep_blobs(db, rows.blobs).status();
+}
+
+// Merges the stored deltas before a new one is appended (protocol::merge_from),
+// or folds them into a new base; deltas that do not merge are left as they are.
+Status compact_deltas(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
+  const std::size_t first = protocol::merge_from(revisions);
+  if (first + 1 >= revisions.size()) return Status::ok();
+  ASSIGN_OR_RETURN(DeltaRows rows, deltas_from(db, id, revisions[first + 1]));
+  std::optional<std::string> base;
+  if (first == 0) {
+    ASSIGN_OR_RETURN(base, one_blob(db,
+                                    "SELECT " RATCHET_STATE_VALUE " FROM "
+                                    "coroutine_states WHERE call_id = ?1",
+                                    id));
+  }
+  auto compacted = protocol::compact(base, rows.deltas);
+  if (!compacted) return Status::ok();
+  if (compacted->base) {
+    PollState whole;
+    whole.state = std::move(compacted->state);
+    whole.revision = revisions.back();
+    return save_state(db, id, whole);
+  }
+  return replace_deltas(db, id, revisions[first + 1], revisions.back(), rows, compacted->state);
+}
+
 }  // namespace
 
 Result<std::optional<std::string>> refuse_delta(Database& db, const std::string& id,
@@ -76,6 +157,7 @@ Result<std::optional<std::string>> refuse_delta(Database& db, const std::string&
 }
 
 Status save_state(Database& db, const std::string& id, const PollState& state) {
+  if (state.delta) RETURN_IF_ERROR(compact_deltas(db, id));
   const blobs::Stored stored = blobs::store(state.state);
   RETURN_IF_ERROR(put_blob(db, stored));
   if (state.delta) {
@@ -129,16 +211,31 @@ Result<std::optional<std::string>> load_state(Database& db, const std::string& i
   return std::optional<std::string>(protocol::assemble_or_broken(*base, deltas));
 }
 
-Result<std::string> with_deltas(Database& db, const std::string& id, std::string base) {
+Result<protocol::GoodPrefix> with_deltas(Database& db, const std::string& id, std::string base) {
   ASSIGN_OR_RETURN(auto deltas, deltas_of(db, id));
-  return protocol::assemble_journal(base, deltas);
+  return protocol::assemble_good_prefix(base, deltas);
+}
+
+Result<bool> fold_deltas(Database& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
+  if (revisions.size() < 2) return true;
+  ASSIGN_OR_RETURN(auto whole, load_state(db, id));
+  // A BrokenJournal when the deltas do not assemble.
+  if (!whole || !protocol::journal_revision(*whole)) return false;
+  PollState state;
+  state.state = std::move(*whole);
+  state.revision = revisions.back();
+  RETURN_IF_ERROR(save_state(db, id, state));
+  return true;
 }
 
 Status replace_state(Database& db, const std::string& id, const std::string& state) {
   ASSIGN_OR_RETURN(std::uint64_t latest, latest_revision(db, id));
   PollState whole;
   whole.state = state;
-  whole.revision = latest;
+  // An edit of a journal whose later deltas were broken is at the revision it
+  // was assembled to, so that the SDK's next delta applies to it.
+  whole.revision = protocol::journal_revision(state).value_or(latest);
   return save_state(db, id, whole);
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.hpp"
+#include "protocol/journal_delta.hpp"
 #include "storage/call.hpp"
 #include "storage/sqlite_db.hpp"
 
@@ -25,8 +26,12 @@ Status drop_state(Database& db, const std::string& id);
 // (its sender holds the rest); otherwise the whole state. nullopt: none.
 Result<std::optional<std::string>> load_state(Database& db, const std::string& id,
                                               bool latest_delta = false);
-// `base` (call `id`'s coroutine_states row) with its deltas applied.
-Result<std::string> with_deltas(Database& db, const std::string& id, std::string base);
+// `base` (call `id`'s coroutine_states row) with its deltas applied, or with
+// those before the first that does not assemble (protocol::assemble_good_prefix).
+Result<protocol::GoodPrefix> with_deltas(Database& db, const std::string& id, std::string base);
+// Folds the call's deltas into a whole base at the latest revision, so that
+// the next attempt carries the whole journal; false when they do not assemble.
+Result<bool> fold_deltas(Database& db, const std::string& id);
 // An operator's edit of the whole state: the new base, at the latest revision.
 Status replace_state(Database& db, const std::string& id, const std::string& state);
 
