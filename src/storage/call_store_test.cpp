@@ -614,8 +614,11 @@ class RepairStoreTest : public CallStoreTest {
  protected:
   // A coroutine `function` suspended with state "journal-1" on children of
   // correlation ids 1 and 2, both claimed (running); its id, the children's.
-  std::pair<std::string, std::vector<std::string>> suspended(const std::string& function) {
-    std::string id = testing::dispatch_call(*store_, call(function));
+  std::pair<std::string, std::vector<std::string>> suspended(
+      const std::string& function, const std::string& endpoint = "http://127.0.0.1:1") {
+    NewCall root = call(function);
+    root.endpoint = endpoint;
+    std::string id = testing::dispatch_call(*store_, root);
     EXPECT_EQ(claim().size(), 1u);
     PollState poll{6, "journal-1", 2, 2, clock_.now() + 60 * kMicrosPerSecond};
     EXPECT_TRUE(apply([&](CallTransaction& tx) {
@@ -662,7 +665,7 @@ TEST_P(RepairStoreTest, AHeldCallKeepsItsStateAndIsNeverClaimed) {
   ASSERT_TRUE(held.poll.has_value());
   clock_.advance(3600 * kMicrosPerSecond);  // past every deadline and lease
   EXPECT_TRUE(claim().empty()) << "a held call waits for an operator";
-  auto open = store_->open_coroutines({"order"}, 10);
+  auto open = store_->open_coroutines({"order"}, "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 1u);
   EXPECT_EQ((*open)[0].phase, CallPhase::kHeld);
@@ -743,12 +746,29 @@ TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {
   auto second = suspended("order").first;
   clock_.advance(1);
   suspended("refund");
-  auto open = store_->open_coroutines({"order", "ship"}, 10);
+  auto open = store_->open_coroutines({"order", "ship"}, "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 2u);
   EXPECT_EQ((*open)[0].id, first);
   EXPECT_EQ((*open)[1].id, second);
-  EXPECT_EQ(store_->open_coroutines({"order"}, 1)->size(), 1u);
+  EXPECT_EQ(store_->open_coroutines({"order"}, "", 1)->size(), 1u);
+}
+
+// `ratchet check` of a build that no longer has a function: the coroutines its
+// endpoint serves are listed whatever their function, those elsewhere are not.
+TEST_P(RepairStoreTest, OpenCoroutinesIncludeEveryFunctionAtTheGivenEndpoint) {
+  auto order = suspended("order").first;
+  clock_.advance(1);
+  auto refund = suspended("refund").first;
+  clock_.advance(1);
+  suspended("refund", "http://127.0.0.1:2");
+  auto open = store_->open_coroutines({}, "http://127.0.0.1:1", 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ((*open)[0].id, order);
+  EXPECT_EQ((*open)[1].id, refund);
+  EXPECT_TRUE(store_->open_coroutines({}, "http://127.0.0.1:3", 10)->empty());
+  EXPECT_TRUE(store_->open_coroutines({}, "", 10)->empty());
 }
 
 }  // namespace

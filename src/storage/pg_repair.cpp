@@ -95,14 +95,14 @@ Status record_action(Connection& db, Micros now, const CallAction& action) {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
-                                                   int limit) {
+                                                   const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Rows rows,
       db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
                "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-               "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
-               "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
-               Params().add(join(functions)).add(limit)));
+               "r.phase != 'DONE' AND (r.function = ANY(string_to_array($1, "
+               "chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY r.started_at, r.seq LIMIT $2",
+               Params().add(join(functions)).add(limit).add(endpoint)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

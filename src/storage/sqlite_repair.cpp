@@ -92,14 +92,20 @@ Status record_action(Database& db, Micros now, const CallAction& action) {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::vector<std::string>& functions,
-                                                   int limit) {
+                                                   const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Statement * query,
       db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
                  "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                 "r.phase != 'DONE' AND r.function IN (SELECT value FROM "
-                 "json_each(?1)) ORDER BY r.started_at, r.rowid LIMIT ?2"));
+                 "r.phase != 'DONE' AND (r.function IN (SELECT value FROM "
+                 "json_each(?1)) OR r.endpoint = ?3) ORDER BY r.started_at, r.rowid LIMIT ?2"));
   query->bind(1, nlohmann::json(functions).dump()).bind(2, limit);
+  // No endpoint: NULL, which no row's endpoint equals.
+  if (endpoint.empty()) {
+    query->bind_null(3);
+  } else {
+    query->bind(3, endpoint);
+  }
   std::vector<OpenCoroutine> open;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());

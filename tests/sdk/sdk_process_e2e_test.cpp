@@ -193,7 +193,7 @@ class SdkProcesses : public ::testing::Test {
       Options options;
       options.api_key = "k";
       options.api_url = server_->url();
-      options.endpoint_url = "http://127.0.0.1:" + std::to_string(endpoint_port_);
+      options.endpoint_url = endpoint_url();
       options.verification_key = "";
       options.trace = false;
       client_ = std::make_unique<Dispatch>(options);
@@ -237,7 +237,8 @@ class SdkProcesses : public ::testing::Test {
   }
 
   // steps_endpoint_main `flags` --ratchet-check, as a deploy's CI runs the new
-  // build: it asks the server for the open coroutines and serves nothing.
+  // build: it asks the server for the open coroutines (those of its functions
+  // and those at the endpoint's URL) and serves nothing.
   testing::ProcessResult run_check(std::vector<std::string> flags,
                                    const std::string& api_key = "k") const {
     std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
@@ -246,10 +247,13 @@ class SdkProcesses : public ::testing::Test {
     return testing::run_process(argv, {{"DISPATCH_API_KEY", api_key},
                                        {"DISPATCH_API_URL", server_->url()},
                                        {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0"},
-                                       {"DISPATCH_ENDPOINT_URL", ""},
+                                       {"DISPATCH_ENDPOINT_URL", endpoint_url()},
                                        {"DISPATCH_VERIFICATION_KEY", public_key_},
                                        {"DISPATCH_TRACE", ""}});
   }
+
+  // The URL the server calls the endpoint at: the calls' endpoint.
+  std::string endpoint_url() const { return "http://127.0.0.1:" + std::to_string(endpoint_port_); }
 
   std::string endpoint_stderr(int start) const {
     return dir_.file("endpoint-" + std::to_string(start) + ".err");
@@ -608,6 +612,14 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   auto patched = run_check({"--log", check_log, "--patch-at", "5"});
   EXPECT_EQ(patched.exit_code, 0) << "a run recorded before the patch keeps its old path:\n"
                                   << patched.out << patched.err;
+  // A build without nap: its open coroutine at this endpoint would fail for
+  // good once deployed, so the check reports it.
+  auto removed = run_check({"--log", check_log, "--without-nap", "1"});
+  EXPECT_EQ(removed.exit_code, 1) << removed.out << removed.err;
+  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): diverges at step 0: function "
+                                                   "nap is not in this build"))
+      << removed.out;
+  EXPECT_TRUE(contains(removed.out, "2 open coroutines, 1 resume, 1 diverge")) << removed.out;
   EXPECT_EQ(testing::read_file(check_log), "") << "a check ran a step";
 
   auto refused = run_check({"--log", check_log}, "wrong-key");
