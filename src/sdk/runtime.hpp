@@ -101,6 +101,10 @@ void settle_sleep(Context& context, std::uint64_t step);
 void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kind,
                     std::string_view function, std::uint64_t hash);
 
+// Records a divergence when the coroutine, now ended, did not reach every
+// step its journal recorded.
+void check_reached_all(Context& context);
+
 // The wire Call for `spec` at `endpoint` (input, expiration, max_attempts; no
 // run key: dispatches add it). InvalidArgumentError naming `what` when the
 // input cannot be sent.

@@ -612,6 +612,15 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   auto patched = run_check({"--log", check_log, "--patch-at", "5"});
   EXPECT_EQ(patched.exit_code, 0) << "a run recorded before the patch keeps its old path:\n"
                                   << patched.out << patched.err;
+  // A build whose steps returns after step 3: steps 4..25 ran, and would stay
+  // as they are (a saga's reservations, uncancelled).
+  auto shorter = run_check({"--log", check_log, "--stop-after", "3"});
+  EXPECT_EQ(shorter.exit_code, 1) << shorter.out << shorter.err;
+  EXPECT_TRUE(contains(shorter.out,
+                       steps.id() + " steps (WAITING): diverges at step 4: step 4 diverged: the "
+                                    "code now finishes where the journal recorded a call to "
+                                    "work and 21 more steps"))
+      << shorter.out;
   // A build without nap: its open coroutine at this endpoint would fail for
   // good once deployed, so the check reports it.
   auto removed = run_check({"--log", check_log, "--without-nap", "1"});
