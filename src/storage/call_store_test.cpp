@@ -754,6 +754,49 @@ TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {
   EXPECT_EQ(store_->open_coroutines({"order"}, "", 1)->size(), 1u);
 }
 
+// A held call waits for its operator: its expiration does not run out while
+// it is held, and the time it had left when held counts again from its release.
+TEST_P(RepairStoreTest, AHeldCallDoesNotExpireAndItsTimeLeftCountsAgainFromItsRelease) {
+  NewCall root = call("order");
+  root.expires_at = clock_.now() + 100 * kMicrosPerSecond;
+  std::string id = testing::dispatch_call(*store_, root);
+  ASSERT_EQ(claim().size(), 1u);
+  PollState poll{6, "journal-1", 1, 1, clock_.now() + kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); }));
+  clock_.advance(kMicrosPerSecond);
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.hold(id, resumed[0].call.lease_epoch,
+                   CallError{"IncompatibleStateError", "step 1 diverged"});
+  }));  // 99 s left
+  auto expire = [&] {
+    std::vector<std::string> expired;
+    std::optional<Micros> next;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      CallEnd timeout{false, 2, {}, CallError{"TIMEOUT", "the call expired"}};
+                      ASSIGN_OR_RETURN(expired, tx.expire(timeout, 10));
+                      ASSIGN_OR_RETURN(next, tx.next_expiry());
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return std::make_pair(expired, next);
+  };
+  clock_.advance(3600 * kMicrosPerSecond);
+  auto [while_held, next_while_held] = expire();
+  EXPECT_TRUE(while_held.empty()) << "a held call expired";
+  EXPECT_FALSE(next_while_held.has_value()) << "the scheduler would wake for a held call";
+  EXPECT_EQ(find(id).phase, CallPhase::kHeld);
+
+  ASSERT_TRUE(store_->repair_coroutine(repair_of(id, "journal-2")).is_ok());
+  EXPECT_EQ(find(id).expires_at, clock_.now() + 99 * kMicrosPerSecond);
+  clock_.advance(98 * kMicrosPerSecond);
+  EXPECT_TRUE(expire().first.empty());
+  clock_.advance(kMicrosPerSecond);
+  EXPECT_EQ(expire().first, std::vector<std::string>{id}) << "released, it expires again";
+}
+
 // `ratchet check` of a build that no longer has a function: the coroutines its
 // endpoint serves are listed whatever their function, those elsewhere are not.
 TEST_P(RepairStoreTest, OpenCoroutinesIncludeEveryFunctionAtTheGivenEndpoint) {

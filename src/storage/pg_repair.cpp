@@ -66,9 +66,11 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
   ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
+  // A held call's time left counts again from now (as SQLite's, sqlite_repair.cpp).
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
                          "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
-                         "updated_at = $2 "
+                         "expires_at = CASE WHEN phase = 'HELD' THEN expires_at + ($2 - "
+                         "updated_at) ELSE expires_at END, updated_at = $2 "
                          "WHERE id = $1",
                          Params().add(repair.call_id).add(now))
                       .status());

@@ -67,11 +67,15 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
+  // A held call did not expire while it waited for its operator: the time it
+  // had left when held counts again from now (a HELD row's updated_at is when
+  // it was held: nothing else writes it). SET reads the row as it was.
   ASSIGN_OR_RETURN(
       Statement * ready,
       db.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2, attempts = 0, "
                  "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
-                 "updated_at = ?2 WHERE id = ?1"));
+                 "expires_at = CASE WHEN phase = 'HELD' THEN expires_at + (?2 - updated_at) "
+                 "ELSE expires_at END, updated_at = ?2 WHERE id = ?1"));
   ready->bind(1, repair.call_id).bind(2, now);
   RETURN_IF_ERROR(ready->run().status());
   CallAction action = repair.action;
