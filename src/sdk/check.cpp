@@ -1,5 +1,6 @@
-// `ratchet check` (Dispatch::check, check_main): the open coroutines of this
-// build's functions, each replayed against the new code without running any
+// The deploy check, `my_service --ratchet-check` (Dispatch::check,
+// check_main): the open coroutines of this build's functions and of its
+// endpoint URL, each replayed against the new code without running any
 // step (Runtime::check), so that a deploy that would break runs in flight is
 // stopped before it ships. docs/sdk.md, "Safe deploys".
 #include <cstdio>
@@ -16,7 +17,7 @@ std::vector<CheckResult> Dispatch::check() {
   const std::string endpoint = core_->endpoint_url();
   if (endpoint.empty()) {
     std::fprintf(stderr,
-                 "ratchet check: DISPATCH_ENDPOINT_URL is not set, so only the coroutines of "
+                 "ratchet-check: DISPATCH_ENDPOINT_URL is not set, so only the coroutines of "
                  "this build's functions are checked (set it to the URL the server calls this "
                  "service at to find those of functions this build no longer has)\n");
   }
@@ -25,7 +26,7 @@ std::vector<CheckResult> Dispatch::check() {
   auto open = detail::list_open_coroutines(*core_, functions, endpoint);
   if (open.truncated()) {
     std::fprintf(stderr,
-                 "ratchet check: the server listed only the first %d open coroutines; the "
+                 "ratchet-check: the server listed only the first %d open coroutines; the "
                  "others are not checked\n",
                  open.coroutines_size());
   }
@@ -73,7 +74,7 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
   try {
     results = check();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ratchet check: %s\n", e.what());
+    std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
   int diverging = 0;
@@ -81,7 +82,7 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     print_result(result);
     if (!result.resumes) ++diverging;
   }
-  std::printf("ratchet check: %zu open coroutine%s, %zu resume, %d diverge\n", results.size(),
+  std::printf("ratchet-check: %zu open coroutine%s, %zu resume, %d diverge\n", results.size(),
               results.size() == 1 ? "" : "s", results.size() - static_cast<std::size_t>(diverging),
               diverging);
   std::fflush(stdout);

@@ -1,4 +1,4 @@
-// Safe deploys in the runtime: Runtime::check (what `ratchet check` runs for
+// Safe deploys in the runtime: Runtime::check (what `--ratchet-check` runs for
 // each open coroutine), patched(), and holding a call whose replay diverged.
 #include <gtest/gtest.h>
 

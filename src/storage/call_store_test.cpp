@@ -797,7 +797,7 @@ TEST_P(RepairStoreTest, AHeldCallDoesNotExpireAndItsTimeLeftCountsAgainFromItsRe
   EXPECT_EQ(expire().first, std::vector<std::string>{id}) << "released, it expires again";
 }
 
-// `ratchet check` of a build that no longer has a function: the coroutines its
+// A `--ratchet-check` of a build that no longer has a function: the coroutines its
 // endpoint serves are listed whatever their function, those elsewhere are not.
 TEST_P(RepairStoreTest, OpenCoroutinesIncludeEveryFunctionAtTheGivenEndpoint) {
   auto order = suspended("order").first;

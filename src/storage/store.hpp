@@ -195,7 +195,7 @@ class Store {
   // their clients, before they read again.
   virtual Result<std::string> change_stamp() { return no_browsing(); }
 
-  // --- suspended coroutines, for `ratchet check` and operators (storage/repair.hpp) ---
+  // --- suspended coroutines, for --ratchet-check and operators (storage/repair.hpp) ---
 
   // The open coroutines of `functions`, and of any function at `endpoint` (a
   // Call's endpoint URL, exactly; empty: none), oldest first, at most `limit`.

@@ -43,7 +43,7 @@
 // --without-nap 1 stands for a deploy that removed the nap function.
 // --hold-on-divergence 1: steps holds its call for an operator when its replay
 // diverges (OnDivergence::kHold) instead of restarting.
-// --ratchet-check: run `ratchet check` (Dispatch::check_main) and exit with its
+// --ratchet-check: run the deploy check (Dispatch::check_main) and exit with its
 // code instead of serving.
 // --frame-cache N is Options::frame_cache_size (0: every resume replays).
 // --hold-in-step NAME: ledger's local step NAME logs its line, then does not
