@@ -692,6 +692,13 @@ TEST_F(SdkProcesses, SetResultGivesAStepOfARunningTreeItsResult) {
   ASSERT_TRUE(wait_for_lines(log, 3)) << "the steps did not run";
   ASSERT_TRUE(wait_until([&] { return call_status(id.id()).value("phase", "") == "WAITING"; }));
 
+  // Step 2 recorded work(2)'s number: a string would fail the coroutine for good.
+  auto mistyped =
+      ratchet_cli({"set-result", "--job-id", id.id(), "--step", "2", "--output", "\"four\""});
+  EXPECT_EQ(mistyped.exit_code, 2) << mistyped.out << mistyped.err;
+  EXPECT_TRUE(contains(mistyped.err, "step 2 recorded a number (4), --output is a string"))
+      << mistyped.err;
+  EXPECT_EQ(std::count(mistyped.err.begin(), mistyped.err.end(), '\n'), 1) << mistyped.err;
   auto set = ratchet_cli({"set-result", "--job-id", id.id(), "--step", "3", "--output", "100"});
   ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
   std::optional<int> result = wait_steps(id);
