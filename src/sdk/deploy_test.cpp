@@ -45,7 +45,7 @@ TEST(Check, TheSameCodeResumesWhereTheJournalEnds) {
       detail::TypeList<std::string>{});
   sdk::CheckOutcome outcome = check(same);
   EXPECT_TRUE(outcome.resumes) << outcome.message;
-  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 2");
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it waits for the result of step 2");
 }
 
 TEST(Check, ChangedCodeDivergesAtTheStepSayingWhatDiffers) {
@@ -100,7 +100,7 @@ TEST(Check, RunsNoStepPastTheJournal) {
   sdk::complete_with_output(*journal, step, packed("B"));
   outcome = runtime.check(appended, "pipeline", sdk::encode_journal(*journal));
   EXPECT_TRUE(outcome.resumes) << outcome.message;
-  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 3");
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; its next step, 3, is new");
   EXPECT_EQ(*ran, 0) << "a check runs no step";
 }
 

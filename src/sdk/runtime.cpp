@@ -573,10 +573,15 @@ CheckOutcome Runtime::check(const detail::FunctionEntry& entry, const std::strin
   if (!context.checked_to_end && !context.suspended) detail::check_reached_all(context);
   if (context.divergence) return diverges(context.diverged_at, *context.divergence);
   std::string replayed = "its " + std::to_string(recorded) + " recorded steps replay";
-  if (context.checked_to_end || context.suspended) {
-    return CheckOutcome{true, 0,
-                        replayed + "; it goes on at step " +
-                            std::to_string(context.suspended ? context.first : context.next_step)};
+  // Suspended: on a recorded step that has no result yet; checked to the end:
+  // at a step that the journal does not have.
+  if (context.suspended) {
+    return CheckOutcome{
+        true, 0, replayed + "; it waits for the result of step " + std::to_string(context.first)};
+  }
+  if (context.checked_to_end) {
+    return CheckOutcome{
+        true, 0, replayed + "; its next step, " + std::to_string(context.next_step) + ", is new"};
   }
   return CheckOutcome{true, 0, replayed + " and it finishes"};
 }

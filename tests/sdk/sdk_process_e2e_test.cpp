@@ -607,7 +607,7 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   auto same = run_check({"--log", check_log});
   EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
   EXPECT_TRUE(contains(same.out, steps.id() + " steps (WAITING): resumes: its 25 recorded steps "
-                                              "replay; it goes on at step 25"))
+                                              "replay; it waits for the result of step 25"))
       << same.out;
   auto patched = run_check({"--log", check_log, "--patch-at", "5"});
   EXPECT_EQ(patched.exit_code, 0) << "a run recorded before the patch keeps its old path:\n"
