@@ -152,8 +152,15 @@ void Scheduler::stop() {
   sync_cv_.notify_all();
   if (sync_thread_.joinable()) sync_thread_.join();
   if (!unsynced_.empty()) {
-    // The loop is gone: what its commits acknowledge is given here, on disk first.
-    Status synced = store_.sync();
+    // The loop is gone: what its commits acknowledge is given here, on disk
+    // first. Not after a failed flush: a second fdatasync may succeed with the
+    // pages lost (the kernel reports a writeback error once).
+    std::optional<Status> failed;
+    {
+      std::lock_guard lock(mutex_);
+      failed = sync_failure_;
+    }
+    Status synced = failed ? *failed : store_.sync();
     {
       std::lock_guard lock(mutex_);
       if (synced.is_ok()) synced_ = committed_;
@@ -242,7 +249,7 @@ SchedulerFigures Scheduler::figures() {
   SchedulerFigures copy = figures_;
   copy.in_flight = in_flight_;
   copy.endpoints = limits_.figures();
-  copy.store_failing = store_failure_.has_value();
+  copy.store_failing = store_failure_.has_value() || sync_failure_.has_value();
   return copy;
 }
 
@@ -663,19 +670,26 @@ void Scheduler::after_commit(Turn& turn) {
   if (!turn.dispatches.empty() || !turn.actions.empty()) {
     auto dispatches = std::make_shared<std::vector<Dispatch>>(std::move(turn.dispatches));
     auto actions = std::make_shared<std::vector<Action>>(std::move(turn.actions));
+    // The gate knows the ids from the commit on: a later turn that claims one
+    // of these calls before the answer is out holds it.
+    auto answers = std::make_shared<std::vector<AnswerGate::Answer>>();
+    for (const auto& d : *dispatches) answers->push_back(gate_.answering(*d.ids));
     acknowledge({turn.commit,
-                 [this, dispatches, actions] {
-                   for (auto& d : *dispatches) {
+                 [this, dispatches, actions, answers] {
+                   for (std::size_t i = 0; i < dispatches->size(); ++i) {
+                     auto& d = (*dispatches)[i];
                      auto release = std::make_shared<DispatchRelease::State>();
                      release->scheduler = this;
-                     release->answer = gate_.answering(*d.ids);
+                     release->answer = (*answers)[i];
                      d.done(std::move(d.ids), DispatchRelease(std::move(release)));
                    }
                    for (auto& a : *actions) a.done(std::move(a.result));
                  },
-                 [dispatches, actions](const Status& refused) {
+                 [this, dispatches, actions, answers](const Status& refused) {
                    for (auto& d : *dispatches) d.done(refused, DispatchRelease());
                    for (auto& a : *actions) a.done(refused);
+                   // Their callers will never have the ids: the calls need not wait.
+                   for (auto answer : *answers) gate_.read(answer, clock_.now());
                  }});
   }
   for (auto& w : turn.waiters) waiters_.emplace(w.id, std::move(w));
@@ -731,13 +745,17 @@ void Scheduler::sync_loop() {
     if (synced.is_ok()) {
       synced_ = std::max(synced_, target);
     } else {
+      sync_failure_ = synced;
+    }
+    wake_.notify_one();
+    if (!synced.is_ok()) {
+      lock.unlock();
       spdlog::critical(
           "{}: nothing more is acknowledged and dispatches are refused; restart the server, "
           "which carries on from what the disk holds (nothing acknowledged is lost)",
           synced.message());
-      sync_failure_ = synced;
+      lock.lock();
     }
-    wake_.notify_one();
   }
 }
 
@@ -862,8 +880,11 @@ void Scheduler::answer_waiters(const std::vector<std::string>& finished, bool ch
   if (!answers->empty()) {
     std::uint64_t read_after;
     {
+      // What was read may include another writer's commit (a second server,
+      // `ratchet cancel`) made after the flush in progress began: the answer
+      // waits for a flush that begins after the read.
       std::lock_guard lock(mutex_);
-      read_after = committed_;
+      read_after = ++committed_;
     }
     acknowledge({read_after,
                  [answers] {

@@ -102,7 +102,7 @@ class DispatchRelease {
   std::shared_ptr<State> state_;
 };
 
-// The ids of a Dispatch's calls in order, once committed, or why not.
+// The ids of a Dispatch's calls in order, once committed and on disk, or why not.
 using DispatchDone = std::function<void(Result<std::vector<std::string>>, DispatchRelease)>;
 
 class Scheduler {
@@ -127,9 +127,11 @@ class Scheduler {
   void stop();
 
   // Records the calls (all or nothing) and answers their ids, in order, once
-  // committed; kUnavailable (nothing recorded) while the store fails. They are
-  // sent once `done`'s DispatchRelease lets them go. The calls must be valid
-  // (see protocol::validate_dispatched_call).
+  // committed and on disk; kUnavailable (nothing recorded) while the store
+  // fails. Should the disk fail to flush the commit, the answer is
+  // kUnavailable too, but the calls are recorded and may run. They are sent
+  // once `done`'s DispatchRelease lets them go. The calls must be valid (see
+  // protocol::validate_dispatched_call).
   void dispatch(std::vector<NewCall> calls, DispatchDone done);
 
   friend struct DispatchRelease::State;

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/scheduler.hpp"
 #include "engine/test_support.hpp"
@@ -47,6 +48,29 @@ class SchedulerCommitTest : public SchedulerTest {
     ControlledStore& store;
     ~ResumeAtExit() { store.resume_commits(); }
   };
+  struct ResumeSyncsAtExit {
+    ControlledStore& store;
+    ~ResumeSyncsAtExit() { store.resume_syncs(); }
+  };
+
+  // A Dispatch whose answer comes through `answered` (its ids or why not).
+  struct Answered {
+    std::shared_ptr<std::promise<Result<std::vector<std::string>>>> ids =
+        std::make_shared<std::promise<Result<std::vector<std::string>>>>();
+    std::shared_ptr<std::promise<DispatchRelease>> release =
+        std::make_shared<std::promise<DispatchRelease>>();
+    std::future<Result<std::vector<std::string>>> answer = ids->get_future();
+  };
+  static void dispatch_into(Scheduler& scheduler, std::vector<NewCall> calls, Answered& to) {
+    scheduler.dispatch(std::move(calls),
+                       [ids = to.ids, release = to.release](auto result, DispatchRelease r) {
+                         release->set_value(std::move(r));
+                         ids->set_value(std::move(result));
+                       });
+  }
+  static bool ready(std::future<Result<std::vector<std::string>>>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
 
   std::unique_ptr<Store> real_;
   std::unique_ptr<ControlledStore> store_;
@@ -141,20 +165,16 @@ TEST_F(SchedulerCommitTest, AnAnswerWaitsForTheDiskButTheNextStepsDoNot) {
                         }));
   store_->deferring = true;
   Scheduler scheduler(*store_, clock_, endpoint, options_);
-  struct ResumeSyncsAtExit {
-    ControlledStore& store;
-    ~ResumeSyncsAtExit() { store.resume_syncs(); }
-  } resume{*store_};
+  ResumeSyncsAtExit resume{*store_};
   scheduler.start();
   auto batch = dispatch_unanswered(scheduler, {call("parent", 0)});
   ASSERT_EQ(batch.ids.size(), 1u);
+  // Held before the Wait, which lets the call go (AnswerGate::waited).
+  store_->hold_syncs();
   auto outcome = std::make_shared<std::promise<CallOutcome>>();
   auto wait_answer = outcome->get_future();
   scheduler.wait(batch.ids[0], kMaxMicros,
                  [outcome](CallOutcome o) { outcome->set_value(std::move(o)); });
-
-  store_->hold_syncs();
-  batch.release.written();
   // parent, work, parent, work, parent: every request goes, none waits for a sync.
   ASSERT_TRUE(answered(endpoint, 5)) << "a step waited for the disk";
   ASSERT_TRUE(eventually([&] { return find(batch.ids[0]).status == RunStatus::kSucceeded; }))
@@ -169,6 +189,116 @@ TEST_F(SchedulerCommitTest, AnAnswerWaitsForTheDiskButTheNextStepsDoNot) {
   auto done = wait_answer.get();
   ASSERT_TRUE(done.is_ok()) << done.status().message();
   EXPECT_EQ(done->status, RunStatus::kSucceeded);
+}
+
+// A call recorded by one turn and claimed by a later one (no room before)
+// while its Dispatch's answer waits for the disk is held until the answer is
+// out, as any newly dispatched call: its caller does not have its id yet.
+TEST_F(SchedulerCommitTest, ACallClaimedBeforeItsDispatchIsAnsweredWaitsForTheAnswer) {
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "slow") return std::nullopt;  // until answer_held
+    return exit_with(2);
+  });
+  options_.max_in_flight = 1;
+  store_->deferring = true;
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  ResumeSyncsAtExit resume{*store_};
+  scheduler.start();
+  auto slow = dispatch_unanswered(scheduler, {call("slow", 0)});
+  ASSERT_EQ(slow.ids.size(), 1u);
+  slow.release.read();
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+
+  store_->hold_syncs();
+  Answered fast;
+  dispatch_into(scheduler, {call("fast", 1)}, fast);  // recorded; no room to claim it
+  ASSERT_TRUE(store_->wait_for_held_sync());
+  // Slow's reply frees the one slot: the turn that records it claims fast.
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  ASSERT_TRUE(eventually([&] { return find(slow.ids[0]).status == RunStatus::kSucceeded; }))
+      << "slow's end was never committed";
+  // Calls go before their turn's commit: had fast gone, it would be here.
+  for (const auto& r : endpoint.received()) {
+    EXPECT_NE(r.function, "fast") << "sent before its Dispatch was answered";
+  }
+  EXPECT_FALSE(ready(fast.answer)) << "answered before its commit was on disk";
+
+  store_->resume_syncs();
+  ASSERT_EQ(fast.answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_TRUE(fast.answer.get().is_ok());
+  fast.release->get_future().get().read();
+  ASSERT_TRUE(endpoint.wait_for_requests(2)) << "fast never went once answered";
+}
+
+// Another writer (a second server, `ratchet cancel`) can commit after the
+// flush in progress began: the Wait answer read after that waits for a flush
+// that begins after the read, not for the one in progress.
+TEST_F(SchedulerCommitTest, AnAnswerReadAfterAFlushBeganWaitsForTheNextFlush) {
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "slow") return std::nullopt;
+    return exit_with(2);
+  });
+  store_->deferring = true;
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  ResumeSyncsAtExit resume{*store_};
+  scheduler.start();
+  auto x = dispatch_unanswered(scheduler, {call("slow", 0)});
+  ASSERT_EQ(x.ids.size(), 1u);
+  x.release.read();
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+  auto outcome = std::make_shared<std::promise<CallOutcome>>();
+  auto wait_answer = outcome->get_future();
+  scheduler.wait(x.ids[0], kMaxMicros,
+                 [outcome](CallOutcome o) { outcome->set_value(std::move(o)); });
+  ASSERT_TRUE(eventually([&] { return clock_.idle_sleepers() >= 1; }));
+
+  store_->hold_syncs();
+  Answered other;
+  dispatch_into(scheduler, {call("other", 1)}, other);
+  ASSERT_TRUE(store_->wait_for_held_sync());
+  // The flush has begun; another connection now ends x.
+  auto writer = open();
+  ASSERT_TRUE(writer
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    return tx.cancel(x.ids[0], "test").status();
+                  })
+                  .is_ok());
+  const int begun = store_->syncs_begun;
+  // The safety poll reads x, with no commit of the scheduler's own before it.
+  ASSERT_TRUE(eventually([&] { return clock_.idle_sleepers() >= 1; }));
+  clock_.advance(options_.safety_poll);
+  ASSERT_TRUE(eventually([&] { return clock_.idle_sleepers() >= 1; }));
+  store_->resume_syncs();
+
+  ASSERT_EQ(wait_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "the Wait was never answered";
+  EXPECT_GT(store_->syncs_begun.load(), begun)
+      << "answered from a read made after the flush in progress began, with no flush after it";
+  auto done = wait_answer.get();
+  ASSERT_TRUE(done.is_ok()) << done.status().message();
+  EXPECT_EQ(done->status, RunStatus::kCancelled);
+}
+
+// A flush that fails leaves what waited for it unacknowledged, also when the
+// scheduler stops meanwhile (a second fdatasync could succeed, the pages lost).
+TEST_F(SchedulerCommitTest, WhatAFailedFlushWasForIsRefusedEvenAsTheSchedulerStops) {
+  FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(1); }));
+  store_->deferring = true;
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  ResumeSyncsAtExit resume{*store_};
+  scheduler.start();
+  store_->hold_syncs();
+  Answered dispatched;
+  dispatch_into(scheduler, {call("f", 1)}, dispatched);
+  ASSERT_TRUE(store_->wait_for_held_sync());
+  store_->failing_syncs = 1;
+  std::thread stopper([&] { scheduler.stop(); });
+  store_->resume_syncs();
+  stopper.join();
+  ASSERT_EQ(dispatched.answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto ids = dispatched.answer.get();
+  EXPECT_FALSE(ids.is_ok()) << "acknowledged although the flush of its commit failed";
+  if (!ids.is_ok()) EXPECT_EQ(ids.status().code(), Code::kUnavailable);
 }
 
 }  // namespace

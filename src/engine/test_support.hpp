@@ -233,6 +233,8 @@ class ControlledStore final : public Store {
   // (Store::defers_sync), and sync() is the disk's flush, which hold_syncs()
   // makes wait (a slow disk) until resume_syncs().
   std::atomic<bool> deferring{false};
+  std::atomic<int> syncs_begun{0};
+  std::atomic<int> failing_syncs{0};  // this many syncs fail, as fdatasync with EIO would
   void hold_syncs() {
     std::lock_guard lock(mutex_);
     holding_syncs_ = true;
@@ -251,11 +253,16 @@ class ControlledStore final : public Store {
   }
   bool defers_sync() const override { return deferring; }
   Status sync() override {
+    ++syncs_begun;
     std::unique_lock lock(mutex_);
     ++held_syncs_;
     hold_cv_.notify_all();
     hold_cv_.wait(lock, [this] { return !holding_syncs_; });
     --held_syncs_;
+    if (failing_syncs > 0) {
+      --failing_syncs;
+      return Status(Code::kUnavailable, "the store's WAL could not be flushed (test)");
+    }
     return real_.sync();
   }
 

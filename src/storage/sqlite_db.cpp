@@ -193,11 +193,20 @@ Status Database::error(int rc, std::string_view what) const {
   return Status(Code::kInternal, "store error in " + path_ + ": " + message);
 }
 
-Status Database::exec(const char* sql) {
+std::string Database::wal_path() const {
+  sqlite3_filename name = sqlite3_db_filename(db_, "main");
+  if (name == nullptr) return "";
+  const char* wal = sqlite3_filename_wal(name);
+  return wal ? wal : "";
+}
+
+Status Database::exec(const char* sql) { return exec(sql, sql); }
+
+Status Database::exec(const char* sql, std::string_view what) {
   char* raw_error = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &raw_error);
   sqlite3_free(raw_error);
-  if (rc != SQLITE_OK) return error(rc, sql);
+  if (rc != SQLITE_OK) return error(rc, what);
   return Status::ok();
 }
 

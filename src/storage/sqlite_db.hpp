@@ -73,6 +73,8 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   Status exec(const char* sql);
+  // Likewise, naming a failure by `what` instead of by its (long) SQL.
+  Status exec(const char* sql, std::string_view what);
   // A statement prepared once per connection; it is reset and unbound when returned.
   Result<Statement*> prepare(const char* sql);
 
@@ -101,6 +103,8 @@ class Database {
   // (0: none), e.g. SQLITE_FULL.
   int last_error() const { return last_error_; }
   const std::string& path() const { return path_; }
+  // The WAL's file as SQLite names it (symlinks resolved); empty if unknown.
+  std::string wal_path() const;
   int changes() const;
   sqlite3* handle() const { return db_; }
 

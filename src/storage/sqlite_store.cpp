@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "common/ids.hpp"
 #include "storage/disk_reserve.hpp"
@@ -257,10 +258,20 @@ Status SqliteStore::initialize(const StoreOptions& options) {
 }
 
 Status SqliteStore::open_wal_for_sync() {
-  // The connection has read the store in WAL mode, so SQLite has the WAL open.
-  wal_fd_ = ::open((db_->path() + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
-  if (wal_fd_ >= 0) return Status::ok();
-  return db_->exec("PRAGMA synchronous=FULL");
+  // The connection has read the store in WAL mode, so SQLite has the WAL open,
+  // under the name SQLite resolved (a symlinked store's WAL is beside its
+  // target). Its directory is synced once, as SQLite would when it first
+  // syncs a new WAL, so that the file's name is on disk too.
+  std::string wal = db_->wal_path();
+  wal_fd_ = wal.empty() ? -1 : ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+  if (wal_fd_ < 0) return db_->exec("PRAGMA synchronous=FULL");
+  std::string dir = std::filesystem::path(wal).parent_path().string();
+  int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::ok();
 }
 
 // Every commit written before this call reached the WAL with pwrite(); what a
@@ -272,8 +283,9 @@ Status SqliteStore::open_wal_for_sync() {
 Status SqliteStore::sync() {
   if (wal_fd_ < 0) return Status::ok();
   if (::fdatasync(wal_fd_) == 0) return Status::ok();
-  return Status(Code::kInternal, "the store's WAL could not be flushed to disk (" +
-                                     std::string(std::strerror(errno)) + ")");
+  return Status(Code::kUnavailable, "the store's WAL could not be flushed to disk (" +
+                                        std::string(std::strerror(errno)) +
+                                        "): restart the server");
 }
 
 Status SqliteStore::migrate() {
@@ -281,7 +293,9 @@ Status SqliteStore::migrate() {
     ASSIGN_OR_RETURN(int version, schema_version());
     auto steps = sqlite::migrations();
     for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
-      RETURN_IF_ERROR(db_->exec(steps[i]));
+      std::string what =
+          "upgrading its schema from version " + std::to_string(i) + " to " + std::to_string(i + 1);
+      RETURN_IF_ERROR(db_->exec(steps[i], what));
     }
     std::string set_version = "PRAGMA user_version=" + std::to_string(steps.size());
     return db_->exec(set_version.c_str());

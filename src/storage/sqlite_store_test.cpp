@@ -82,6 +82,22 @@ TEST_F(SqliteStoreTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
 }
 
+// A store whose schema a migration cannot apply to (a development build's, a
+// hand-edited one) fails with one line naming the step, not the migration's SQL.
+TEST_F(SqliteStoreTest, AMigrationThatFailsSaysWhichStepInOneLine) {
+  std::string other = dir_ + "/conflicting.db";
+  sqlite3* raw = nullptr;
+  sqlite3_open(other.c_str(), &raw);
+  sqlite3_exec(raw, "CREATE TABLE runs (id TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  auto store = open_sqlite_store(other, clock_, {});
+  ASSERT_FALSE(store.is_ok());
+  const std::string& message = store.status().message();
+  EXPECT_NE(message.find("upgrading its schema from version 0 to 1"), std::string::npos) << message;
+  EXPECT_EQ(message.find("CREATE"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsAClearError) {
   std::string bogus = dir_ + "/not-a-db";
   FILE* f = fopen(bogus.c_str(), "w");
@@ -134,6 +150,15 @@ TEST_F(SqliteStoreTest, DeferredSyncIsForDurableStoresThatAskForIt) {
   store_ = open({});
   auto job = store_->newest_job_for_key("a");
   ASSERT_TRUE(job.is_ok() && *job) << "a commit made before sync() is in the store";
+
+  // Through a symlink, SQLite keeps the WAL beside the link's target: that is
+  // the file sync() must flush.
+  std::filesystem::create_directories(dir_ + "/elsewhere");
+  std::filesystem::create_symlink(dir_ + "/elsewhere/real.db", dir_ + "/link.db");
+  auto linked = open_sqlite_store(dir_ + "/link.db", clock_, deferred);
+  ASSERT_TRUE(linked.is_ok()) << linked.status().message();
+  EXPECT_TRUE((*linked)->defers_sync()) << "the WAL beside the target was not found";
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/elsewhere/real.db-wal"));
 
   StoreOptions volatile_store = deferred;
   volatile_store.durable = false;
