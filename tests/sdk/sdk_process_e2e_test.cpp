@@ -352,6 +352,23 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
 // restarts the call from its input, so the call completes with the new code's
 // result, every step of which ran again. (Past step 20: the restart must not
 // count as one more of --max-attempts' attempts on top of every resume.)
+// A client waits for a call while the server is killed and started again (a
+// deploy of the server): the call goes on in the store, and the wait, within
+// its deadline, rides over the refused and dropped connections to its result.
+TEST_F(SdkProcesses, AWaitRidesOverARestartOfTheServer) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--work-delay-ms", "20"}));
+  auto id = dispatch_steps(40);
+  auto waited = std::async(std::launch::async, [&] { return wait_steps(id); });
+  ASSERT_TRUE(wait_for_lines(log, 5)) << "the steps did not run";
+  server().kill(SIGKILL);  // the Wait in flight is cut; new ones are refused
+  Status restarted = server().start();
+  ASSERT_TRUE(restarted.is_ok()) << restarted.message();
+  std::optional<int> result = waited.get();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(40));
+}
+
 TEST_F(SdkProcesses, ChangedCodeDivergesAtTheStepAndRestartsFromTheInput) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
