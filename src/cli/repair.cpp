@@ -7,9 +7,9 @@
 namespace ratchet::cli {
 
 Result<nlohmann::ordered_json> call_actions_json(Store& store, const std::string& call_id) {
-  ASSIGN_OR_RETURN(auto actions, store.call_actions(call_id));
+  ASSIGN_OR_RETURN(auto actions, store.call_actions(call_id, std::numeric_limits<int>::max()));
   auto out = nlohmann::ordered_json::array();
-  for (const auto& action : actions) {
+  for (const auto& action : actions.latest) {
     out.push_back({{"at", format_local_time(action.at)},
                    {"actor", action.actor},
                    {"action", action.action},

@@ -26,7 +26,7 @@ int run_status(int argc, char** argv) {
     if (run->call) {
       // What the scheduler did with the call (attempts, polls, expiry), and
       // what people did to it (cancel, retry now, rewind, set-result).
-      auto history = (*store)->call_history(run->call->id);
+      auto history = (*store)->call_history(run->call->id, std::numeric_limits<int>::max());
       if (!history.is_ok()) return fail(history.status());
       out["history"] = history_json(*history);
       auto actions = call_actions_json(**store, run->call->id);

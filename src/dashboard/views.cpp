@@ -136,12 +136,10 @@ json history_json(const HistoryEvent& event) {
   return out;
 }
 
-// The latest `limit` of `rows` (oldest first), as JSON.
 template <typename Row, typename ToJson>
-json latest(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
+json as_json(const std::vector<Row>& rows, ToJson to_json) {
   json out = json::array();
-  std::size_t from = rows.size() > limit ? rows.size() - limit : 0;
-  for (std::size_t i = from; i < rows.size(); ++i) out.push_back(to_json(rows[i]));
+  for (const auto& row : rows) out.push_back(to_json(row));
   return out;
 }
 
@@ -151,9 +149,10 @@ json latest(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
 Status add_history(Store& store, json& nodes) {
   std::size_t calls = std::min<std::size_t>(nodes.size(), kTimelineCalls);
   for (std::size_t i = 0; i < calls; ++i) {
-    ASSIGN_OR_RETURN(auto events, store.call_history(nodes[i]["id"].get<std::string>()));
+    ASSIGN_OR_RETURN(auto events, store.call_history(nodes[i]["id"].get<std::string>(),
+                                                     static_cast<int>(kTimelineEvents)));
     nodes[i]["history_total"] = events.empty() ? 0 : events.back().number;
-    nodes[i]["history"] = latest(events, kTimelineEvents, history_json);
+    nodes[i]["history"] = as_json(events, history_json);
   }
   return Status::ok();
 }
@@ -263,36 +262,52 @@ Result<json> tree_view(Store& store, const std::string& id, Micros now) {
   bool truncated = false;
   std::vector<std::string> level{root.id};
   for (int depth = 1; depth <= 2 && !level.empty(); ++depth) {
+    int left = kTreeNodes - static_cast<int>(nodes.size());
+    if (left <= 0) {
+      truncated = true;
+      break;
+    }
+    // A level in one read, bounded twice: each parent reads at most what the
+    // tree has room for, plus one child that says it has more, and the level
+    // at most `left` plus one per parent (the most rows not shown), which
+    // reaches every child shown and the one past the parent that fills it.
+    int per_parent = std::min(kTreeChildren, left) + 1;
+    ASSIGN_OR_RETURN(auto children, store.child_calls_of(level, per_parent,
+                                                         left + static_cast<int>(level.size())));
     std::vector<std::string> next;
+    auto child = children.begin();
+    std::size_t parent_node = nodes.size() - level.size();
     for (const auto& parent : level) {
       int room = std::min<int>(kTreeChildren, kTreeNodes - static_cast<int>(nodes.size()));
       if (room <= 0) {
         truncated = true;
         break;
       }
-      ASSIGN_OR_RETURN(auto children, store.child_calls(parent, room + 1));
-      if (static_cast<int>(children.size()) > room) {
-        truncated = true;
-        children.pop_back();
-      }
-      for (const auto& child : children) {
-        nodes.push_back(node_json(child));
+      std::size_t parent_at = parent_node++;  // an index: the pushes below move the nodes
+      for (int shown = 0; child != children.end() && child->parent_id == parent; ++child) {
+        if (shown == room) {
+          truncated = true;
+          nodes[parent_at]["more_children"] = true;
+          continue;
+        }
+        ++shown;
+        nodes.push_back(node_json(*child));
         nodes.back()["depth"] = depth;
-        next.push_back(child.id);
+        next.push_back(child->id);
       }
     }
     level = std::move(next);
   }
   nodes[0]["depth"] = 0;
   RETURN_IF_ERROR(add_history(store, nodes));
-  ASSIGN_OR_RETURN(auto actions, store.call_actions(root.id));
+  ASSIGN_OR_RETURN(auto actions, store.call_actions(root.id, static_cast<int>(kTimelineActions)));
   return json{{"root_id", root.root_id},
               {"now", now},
               {"truncated", truncated},
               {"timeline_calls", std::min<std::size_t>(nodes.size(), kTimelineCalls)},
               {"nodes", std::move(nodes)},
-              {"actions_total", actions.size()},
-              {"actions", latest(actions, kTimelineActions, action_json)}};
+              {"actions_total", actions.total},
+              {"actions", as_json(actions.latest, action_json)}};
 }
 
 Result<json> job_view(Store& store, const std::string& id) {

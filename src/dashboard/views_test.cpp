@@ -108,6 +108,122 @@ TEST_F(ViewsTest, TheTreeOfAFanOutOf100HasEveryChildAndGrandchild) {
   EXPECT_EQ(tree_view(*store_, "nope", 0).status().code(), Code::kNotFound);
 }
 
+using Nodes = std::vector<std::pair<std::string, int>>;  // id and depth
+
+// A tree as tree_view read it before it read a level at once: the children of
+// each parent in turn (Store::child_calls), as many as fit. Whether it was
+// truncated goes to `truncated`.
+Nodes parent_by_parent(Store& store, const std::string& root, bool& truncated) {
+  Nodes nodes{{root, 0}};
+  truncated = false;
+  std::vector<std::string> level{root};
+  for (int depth = 1; depth <= 2 && !level.empty(); ++depth) {
+    std::vector<std::string> next;
+    for (const auto& parent : level) {
+      int room = std::min<int>(kTreeChildren, kTreeNodes - static_cast<int>(nodes.size()));
+      if (room <= 0) {
+        truncated = true;
+        break;
+      }
+      auto children = store.child_calls(parent, room + 1);
+      EXPECT_TRUE(children.is_ok()) << children.status().message();
+      if (!children.is_ok()) return nodes;
+      if (static_cast<int>(children->size()) > room) {
+        truncated = true;
+        children->pop_back();
+      }
+      for (const auto& child : *children) {
+        nodes.emplace_back(child.id, depth);
+        next.push_back(child.id);
+      }
+    }
+    level = std::move(next);
+  }
+  return nodes;
+}
+
+Nodes shown(const json& tree) {
+  Nodes nodes;
+  for (const auto& node : tree["nodes"]) {
+    nodes.emplace_back(node["id"].get<std::string>(), node["depth"].get<int>());
+  }
+  return nodes;
+}
+
+// The tree reads a level at once (Store::child_calls_of): it shows what the
+// read of each parent's children in turn showed.
+TEST_F(ViewsTest, ATreeOfThreeChildrenWithTwoGrandchildrenEachReadsAsParentByParent) {
+  std::string root = call("fanout");
+  std::vector<std::string> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(call("square", root));
+    clock_.advance(1);
+  }
+  // The grandchildren dispatched last child first, so that their rows are in
+  // the opposite order to their parents'.
+  std::vector<std::vector<std::string>> grandchildren(3);
+  for (int i = 2; i >= 0; --i) {
+    for (int j = 0; j < 2; ++j) {
+      grandchildren[i].push_back(call("leaf", children[i]));
+      clock_.advance(1);
+    }
+  }
+  Nodes expected{{root, 0}};
+  for (const auto& child : children) expected.emplace_back(child, 1);
+  for (const auto& level : grandchildren) {
+    for (const auto& grandchild : level) expected.emplace_back(grandchild, 2);
+  }
+  bool truncated = true;
+  EXPECT_EQ(parent_by_parent(*store_, root, truncated), expected);
+  EXPECT_FALSE(truncated);
+
+  auto tree = tree_view(*store_, root, clock_.now());
+  ASSERT_TRUE(tree.is_ok()) << tree.status().message();
+  EXPECT_EQ(shown(*tree), expected) << dump(*tree);
+  EXPECT_EQ((*tree)["nodes"][4]["parent_id"], children[0]);
+  EXPECT_EQ((*tree)["truncated"], false);
+}
+
+// At both limits (kTreeChildren under a call, kTreeNodes in all) the tree
+// keeps the same nodes as the parent-by-parent read, and says it is truncated.
+TEST_F(ViewsTest, ATreeOverBothLimitsKeepsTheNodesOfTheParentByParentRead) {
+  std::string root;
+  Status made = store_->calls([&](CallTransaction& tx) -> Status {
+    NewCall c;
+    c.function = "fanout";
+    c.endpoint = "http://127.0.0.1:1";
+    ASSIGN_OR_RETURN(root, tx.dispatch(c));
+    c.parent_id = c.root_id = root;
+    std::vector<std::string> children;
+    for (int i = 0; i <= kTreeChildren; ++i) {
+      ASSIGN_OR_RETURN(auto child, tx.dispatch(c));
+      children.push_back(child);
+    }
+    // Five children with one more than fits each: the fifth is past kTreeNodes.
+    for (int i = 0; i < 5; ++i) {
+      c.parent_id = children[i];
+      for (int j = 0; j <= kTreeChildren; ++j) RETURN_IF_ERROR(tx.dispatch(c).status());
+    }
+    return Status::ok();
+  });
+  ASSERT_TRUE(made.is_ok()) << made.message();
+  bool truncated = false;
+  Nodes before = parent_by_parent(*store_, root, truncated);
+  ASSERT_EQ(before.size(), static_cast<std::size_t>(kTreeNodes));
+  ASSERT_TRUE(truncated);
+
+  auto tree = tree_view(*store_, root, clock_.now());
+  ASSERT_TRUE(tree.is_ok()) << tree.status().message();
+  EXPECT_TRUE(shown(*tree) == before) << "the nodes differ";
+  EXPECT_EQ((*tree)["truncated"], true);
+  // The root and its first four children show kTreeChildren (the fourth fewer,
+  // as the tree fills) of kTreeChildren + 1; the fifth shows none, unread.
+  const json& nodes = (*tree)["nodes"];
+  for (int i = 0; i <= 4; ++i) EXPECT_EQ(nodes[i].value("more_children", false), true) << i;
+  EXPECT_FALSE(nodes[5].contains("more_children"));
+  EXPECT_FALSE(nodes[kTreeChildren + 1].contains("more_children"));
+}
+
 TEST_F(ViewsTest, ACallShowsItsInputAndState) {
   std::string id = call("greet");
   auto shown = call_view(*store_, id);
@@ -124,7 +240,7 @@ TEST_F(ViewsTest, ACallRestartedByADivergedReplayShowsTheStep) {
     ASSERT_TRUE(
         store_
             ->calls([&](CallTransaction& tx) -> Status {
-              ASSIGN_OR_RETURN(auto claimed, tx.claim("me", clock_.now() + 1000, 10));
+              ASSIGN_OR_RETURN(auto claimed, testing::claim_due(tx, "me", clock_.now() + 1000, 10));
               if (claimed.empty()) return internal_error("nothing to claim");
               return tx.restart(id, claimed[0].call.lease_epoch, clock_.now(), reason).status();
             })

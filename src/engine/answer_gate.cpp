@@ -63,6 +63,13 @@ std::vector<ClaimedCall> AnswerGate::release_due(Micros now) {
   return ready;
 }
 
+std::vector<ClaimedCall> AnswerGate::take_held() {
+  std::vector<ClaimedCall> calls;
+  for (auto& [id, call] : held_) calls.push_back(std::move(call));
+  held_.clear();
+  return calls;
+}
+
 std::optional<Micros> AnswerGate::next_due() const {
   if (due_.empty()) return std::nullopt;
   return due_.begin()->first;

@@ -58,6 +58,8 @@ class AnswerGate {
   std::optional<Micros> next_due() const;
 
   std::size_t held() const { return held_.size(); }
+  // Lets go of every held call without releasing it (a drain gave their leases back).
+  std::vector<ClaimedCall> take_held();
 
  private:
   void go_at(Answer answer, Micros at);

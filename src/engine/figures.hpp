@@ -32,8 +32,26 @@ struct Histogram {
 };
 
 struct SchedulerFigures {
+  // Clients name their functions, and /metrics keeps a series per name for as
+  // long as the server runs: past this many names, calls of a function not
+  // yet counted count under kOtherFunction.
+  static constexpr std::size_t kMaxEndedFunctions = 1000;
+  static constexpr const char* kOtherFunction = "(other)";
+
   // Calls that ended, by (function, status name), since the server started.
   std::map<std::pair<std::string, std::string>, std::uint64_t> calls_ended;
+  std::size_t ended_functions = 0;  // the distinct functions in calls_ended
+  void count_ended(const std::string& function, const std::string& status, std::uint64_t n) {
+    auto known = calls_ended.lower_bound({function, ""});
+    bool counted = known != calls_ended.end() && known->first.first == function;
+    if (!counted && ended_functions >= kMaxEndedFunctions) {
+      calls_ended[{kOtherFunction, status}] += n;
+      return;
+    }
+    if (!counted) ++ended_functions;
+    calls_ended[{function, status}] += n;
+  }
+
   std::uint64_t calls_dispatched = 0;
   std::uint64_t attempts = 0;  // replies recorded
   std::uint64_t retries = 0;   // attempts that will be tried again

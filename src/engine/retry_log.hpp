@@ -2,8 +2,12 @@
 // must not flood the log with one line per attempt (thousands a minute).
 //
 // A restart from the call's input (its coroutine's state was incompatible with
-// the code: the SDK's "step N diverged: ...") is rare and is what an operator
-// must see after a deploy: each has a line of its own. Otherwise the first
+// the code: the SDK's "step N diverged: ...") is what an operator must see
+// after a deploy, but a deploy can make every open coroutine of a function
+// restart at once: the first restart of a function has a line of its own, the
+// later ones are counted, and one summary line per function says how many at
+// most once every kRestartPeriod (a function quiet for a whole period gets a
+// line of its own again). Otherwise the first
 // failed attempt of a call is logged as it happens, for the first
 // few calls of each function and endpoint in a period; every later one is
 // counted, and one summary line per function and endpoint ends the period
@@ -14,6 +18,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -42,6 +47,8 @@ class RetryLog {
   // their own per period.
   RetryLog(Micros period, int first_lines, Sink sink);
 
+  static constexpr Micros kRestartPeriod = 60 * kMicrosPerSecond;
+
   void retried(const RetryEvent& event, Micros now);
   // Ends the period if it is over: one summary line per function and endpoint.
   void flush(Micros now);
@@ -55,11 +62,23 @@ class RetryLog {
     std::set<std::string> calls;
     std::string last_reason;
   };
+  // A function's restarts since its last line (the first one, or a summary).
+  struct Restarts {
+    Micros since = 0;  // that line's time
+    int restarts = 0;
+    std::set<std::string> calls;
+    std::string last_reason;
+    std::string last_call;
+  };
+  void restarted(const RetryEvent& event, Micros now);
+  void flush_restarts(Micros now);
+
   Micros period_;
   int first_lines_;
   Sink sink_;
   Micros period_start_ = 0;
   std::map<std::pair<std::string, std::string>, Counts> counts_;  // (function, endpoint)
+  std::map<std::string, Restarts> restarts_;                      // by function
 };
 
 }  // namespace ratchet::engine

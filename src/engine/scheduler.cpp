@@ -617,6 +617,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
         ignored_.insert(lease);
       }
     }
+    forget_held();
     drained_ = true;
     drained_cv_.notify_all();
   }
@@ -626,7 +627,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
 void Scheduler::count(const Turn& turn, Micros commit_took) {
   // Under mutex_: figures() copies them.
   SchedulerFigures& f = figures_;
-  for (const auto& [key, n] : turn.ended) f.calls_ended[key] += n;
+  for (const auto& [key, n] : turn.ended) f.count_ended(key.first, key.second, n);
   for (const auto& d : turn.dispatches) f.calls_dispatched += d.calls.size();
   f.attempts += turn.replies.size();
   f.retries += static_cast<std::uint64_t>(turn.retried);
@@ -786,6 +787,17 @@ std::uint64_t Scheduler::take_held_ticket(const std::string& id) {
   std::uint64_t ticket = it->second;
   held_tickets_.erase(it);
   return ticket;
+}
+
+void Scheduler::forget_held() {
+  // No reply will count them out of flight, at the scheduler and at their
+  // endpoints, as they were never sent: they are counted out here.
+  for (const auto& held : gate_.take_held()) {
+    ignored_.erase({held.call.id, held.call.lease_epoch});
+    --in_flight_;
+    limits_.answered(held.call.endpoint);
+    held_tickets_.erase(held.call.id);
+  }
 }
 
 void Scheduler::after_failure(const Status& error, Turn& turn) {

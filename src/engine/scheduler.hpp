@@ -228,6 +228,8 @@ class Scheduler {
   void hold_unanswered(Turn& turn);
   // The AIMD ticket a held call took (EndpointLimits::sent), once it goes.
   std::uint64_t take_held_ticket(const std::string& id);
+  // Under mutex_, at the drain's end: the held calls were given back unsent.
+  void forget_held();
   void expire_waiters(Micros now);
   // Any thread: a Dispatch's answer is written, or was read (DispatchRelease).
   void answer_event(AnswerGate::Answer answer, bool read);

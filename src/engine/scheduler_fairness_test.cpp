@@ -44,15 +44,15 @@ class SchedulerFairnessTest : public SchedulerTest {
   }
   std::vector<HistoryEvent> history(const std::string& id) {
     if (!reader_) reader_ = open();
-    auto events = reader_->call_history(id);
+    auto events = reader_->call_history(id, 1000);
     EXPECT_TRUE(events.is_ok());
     return events.is_ok() ? *events : std::vector<HistoryEvent>{};
   }
   std::vector<CallAction> actions(const std::string& id) {
     if (!reader_) reader_ = open();
-    auto done = reader_->call_actions(id);
+    auto done = reader_->call_actions(id, 1000);
     EXPECT_TRUE(done.is_ok());
-    return done.is_ok() ? *done : std::vector<CallAction>{};
+    return done.is_ok() ? done->latest : std::vector<CallAction>{};
   }
   // Waits (bounded, in real time) for `ready`, driving fake time meanwhile.
   bool until(const std::vector<const FakeEndpoint*>& endpoints,

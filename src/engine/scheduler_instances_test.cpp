@@ -259,5 +259,35 @@ TEST_F(SchedulerInstancesTest, DrainGivesBackACallStillHeldForItsDispatchsAnswer
   EXPECT_TRUE(endpoint.received().empty()) << "a call given back is not sent";
 }
 
+// A held call was counted in flight, at the scheduler and at its endpoint,
+// when it was claimed; it is never sent once its lease is given back, so no
+// reply will count it out: the drain does.
+TEST_F(SchedulerInstancesTest, DrainCountsAHeldCallOutOfFlightWhenItGivesItBack) {
+  auto store_a = open_as("a");
+  FakeEndpoint endpoint(clock_, hold());
+  Scheduler a(*store_a, clock_, endpoint, as("a"));
+  a.start();
+  auto [ids, release] = dispatch_unanswered(a, {call("held", 1)});
+  ASSERT_EQ(ids.size(), 1u);
+  auto in_flight_at = [](const SchedulerFigures& f, const std::string& endpoint) {
+    for (const auto& e : f.endpoints) {
+      if (e.endpoint == endpoint) return e.in_flight;
+    }
+    return 0;
+  };
+  SchedulerFigures held = a.figures();
+  EXPECT_EQ(held.in_flight, 1);
+  EXPECT_EQ(in_flight_at(held, "http://127.0.0.1:1"), 1);
+  a.begin_drain(10 * kMicrosPerSecond);
+  auto drained = std::async(std::launch::async, [&] { a.await_drained(); });
+  ASSERT_TRUE(
+      drive(clock_, {&endpoint}, 1, [&] { return find(ids[0]).phase == CallPhase::kReady; }));
+  ASSERT_EQ(drained.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  SchedulerFigures after = a.figures();
+  EXPECT_EQ(after.in_flight, 0) << "given back, not in flight";
+  EXPECT_EQ(in_flight_at(after, "http://127.0.0.1:1"), 0);
+  release.written();
+}
+
 }  // namespace
 }  // namespace ratchet::engine

@@ -344,8 +344,11 @@ class ControlledStore final : public Store {
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return real_.repair_coroutine(repair);
   }
-  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
-    return real_.call_actions(call_id);
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) override {
+    return real_.call_history(id, latest);
+  }
+  Result<CallActions> call_actions(const std::string& call_id, int latest) override {
+    return real_.call_actions(call_id, latest);
   }
 
  private:

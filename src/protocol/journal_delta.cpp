@@ -3,6 +3,7 @@
 #include <google/protobuf/any.pb.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace ratchet::protocol {
 namespace {
@@ -17,6 +18,10 @@ Status not_a_journal(std::string_view what) {
 }  // namespace
 
 std::optional<StateRevision> state_revision(std::string_view type_url, std::string_view value) {
+  // ParseFromArray takes an int: a larger size would wrap around.
+  if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return std::nullopt;
+  }
   if (type_url == kJournalDeltaType) {
     jv1::JournalDelta delta;
     if (!delta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;

@@ -37,7 +37,8 @@ struct StateRevision {
   std::uint64_t revision = 0;       // of the journal the state is or makes
   std::uint64_t base_revision = 0;  // a delta's: the revision it applies to
 };
-// nullopt when the state is not a C++ journal or delta (another SDK's state).
+// nullopt when the state is not a C++ journal or delta (another SDK's state),
+// or cannot be read as one (it does not parse, or is over 2 GiB).
 std::optional<StateRevision> state_revision(std::string_view type_url, std::string_view value);
 
 // Moves a merged journal's step_updates into its steps (step n replaces step

@@ -93,5 +93,16 @@ TEST(JournalDelta, ReadsTheRevisionOfADeltaAndOfAWholeJournal) {
   EXPECT_FALSE(state_revision("type.googleapis.com/other", "x").has_value());
 }
 
+// A size that does not fit ParseFromArray's int is no journal: cast, 4 GiB and
+// 10 bytes would have read as the journal of its first 10 bytes.
+TEST(JournalDelta, AStateOverTwoGibibytesHasNoRevision) {
+  std::string journal = base_journal().SerializeAsString();
+  ASSERT_TRUE(state_revision(kJournalType, journal).has_value());
+  std::string_view wrapped(journal.data(), (std::size_t{1} << 32) + journal.size());
+  EXPECT_FALSE(state_revision(kJournalType, wrapped).has_value());
+  std::string_view over(journal.data(), std::size_t{1} << 31);
+  EXPECT_FALSE(state_revision(kJournalType, over).has_value());
+}
+
 }  // namespace
 }  // namespace ratchet::protocol

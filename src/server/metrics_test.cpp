@@ -33,6 +33,30 @@ TEST(PrometheusText, NamesEveryFigureWithItsLabels) {
   EXPECT_TRUE(has_line(text, "# TYPE ratchet_commit_seconds histogram"));
 }
 
+// Function names are the clients' choice: past kMaxEndedFunctions names, a
+// new one counts under "(other)", while the names already counted go on.
+TEST(PrometheusText, CallsEndedKeepsAThousandFunctionsAndCountsTheRestAsOther) {
+  engine::SchedulerFigures f;
+  const std::size_t cap = engine::SchedulerFigures::kMaxEndedFunctions;
+  for (std::size_t i = 0; i < cap; ++i) {
+    f.count_ended("f" + std::to_string(i), "SUCCEEDED", 1);
+    f.count_ended("f" + std::to_string(i), "FAILED", 1);  // a second status, the same name
+  }
+  f.count_ended("f0", "SUCCEEDED", 2);
+  f.count_ended("late", "SUCCEEDED", 1);
+  f.count_ended("later", "SUCCEEDED", 3);
+  f.count_ended("late", "FAILED", 1);
+  EXPECT_EQ(f.calls_ended.size(), 2 * cap + 2);
+  std::string text = prometheus_text(f);
+  EXPECT_TRUE(has_line(text, "ratchet_calls_ended_total{function=\"f0\",status=\"SUCCEEDED\"} 3"))
+      << "a function counted before the cap goes on counting";
+  EXPECT_TRUE(
+      has_line(text, "ratchet_calls_ended_total{function=\"(other)\",status=\"SUCCEEDED\"} 4"));
+  EXPECT_TRUE(
+      has_line(text, "ratchet_calls_ended_total{function=\"(other)\",status=\"FAILED\"} 1"));
+  EXPECT_EQ(text.find("function=\"late"), std::string::npos);
+}
+
 TEST(PrometheusText, HistogramBucketsAreCumulativeWithInfAndCount) {
   engine::SchedulerFigures f;
   f.turn_size.observe(1);

@@ -371,7 +371,8 @@ TEST_P(BlobStoreTest, MigrateCopiesTheBlobsAndTheirValuesReadBackExactly) {
   std::vector<ClaimedCall> resumed;
   ASSERT_TRUE((*moved)
                   ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(resumed, tx.claim("server-b", now + kMicrosPerSecond, 10));
+                    ASSIGN_OR_RETURN(
+                        resumed, testing::claim_due(tx, "server-b", now + kMicrosPerSecond, 10));
                     return Status::ok();
                   })
                   .is_ok());
@@ -570,7 +571,8 @@ TEST_P(BlobStoreTest, AReferenceWhoseBlobIsGoneIsAnErrorNotAnEmptyValue) {
       << state.status().message();
   std::vector<ClaimedCall> claimed;
   Status claiming = store_->calls([&](CallTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, 10));
+    ASSIGN_OR_RETURN(claimed,
+                     testing::claim_due(tx, "server-a", clock_.now() + kMicrosPerSecond, 10));
     return Status::ok();
   });
   ASSERT_FALSE(claiming.is_ok()) << "claimed a call without its input and state";

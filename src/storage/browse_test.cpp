@@ -9,6 +9,7 @@
 #include "storage/pg_browse.hpp"
 #include "storage/pg_db.hpp"
 #include "storage/sqlite_browse.hpp"
+#include "storage/sqlite_calls.hpp"
 #include "storage/store_test_support.hpp"
 #include "storage/testing.hpp"
 
@@ -262,6 +263,129 @@ TEST_P(BrowseTest, ChildCallsComeOldestFirstAndStatesAreReadBack) {
   auto none = store_->coroutine_state(parent);
   ASSERT_TRUE(none.is_ok());
   EXPECT_FALSE(none->has_value());
+}
+
+// The children of a level of a tree in one read: by parent in the order
+// asked, oldest first under each, bounded per parent and in all.
+TEST_P(BrowseTest, ChildCallsOfManyParentsComeByParentThenOldestFirstWithinBothLimits) {
+  std::string a = call("fanout");
+  std::string none = call("fanout");
+  std::string b = call("fanout");
+  std::string other = call("fanout");
+  // Dispatched interleaved, b's first: the order is the parents', not the rows'.
+  std::vector<std::string> a_children, b_children;
+  for (int i = 0; i < 3; ++i) {
+    b_children.push_back(call("square", b));
+    clock_.advance(1);
+    a_children.push_back(call("square", a));
+    clock_.advance(1);
+  }
+  call("square", other);
+  auto ids_of = [&](const std::vector<std::string>& parents, int per_parent, int total) {
+    auto children = store_->child_calls_of(parents, per_parent, total);
+    EXPECT_TRUE(children.is_ok()) << children.status().message();
+    std::vector<std::string> result;
+    for (const auto& child : children.is_ok() ? *children : std::vector<CallRecord>()) {
+      result.push_back(child.id);
+    }
+    return result;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids_of({a, none, b}, 10, 100), (Ids{a_children[0], a_children[1], a_children[2],
+                                                b_children[0], b_children[1], b_children[2]}));
+  EXPECT_EQ(ids_of({b, a}, 10, 100), (Ids{b_children[0], b_children[1], b_children[2],
+                                          a_children[0], a_children[1], a_children[2]}));
+  EXPECT_EQ(ids_of({a, b}, 2, 100),
+            (Ids{a_children[0], a_children[1], b_children[0], b_children[1]}));
+  EXPECT_EQ(ids_of({a, b}, 2, 3), (Ids{a_children[0], a_children[1], b_children[0]}));
+  EXPECT_EQ(ids_of({none}, 10, 100), Ids{});
+  EXPECT_EQ(ids_of({}, 10, 100), Ids{});
+
+  auto children = store_->child_calls_of({a}, 1, 1);
+  ASSERT_TRUE(children.is_ok());
+  ASSERT_EQ(children->size(), 1u);
+  EXPECT_EQ((*children)[0].parent_id, a);
+  EXPECT_EQ((*children)[0].max_attempts, 3) << "every column of a call but its values";
+  EXPECT_TRUE((*children)[0].input.empty()) << "a tree does not read the children's inputs";
+}
+
+// SQLite reads the parents in chunks: a level of more parents than one chunk
+// holds keeps its order and its limit in all across them.
+TEST_P(BrowseTest, ChildCallsOfAWideLevelKeepOrderAndTotalAcrossParentChunks) {
+  std::vector<std::string> parents, children;
+  for (int i = 0; i < 250; ++i) parents.push_back(call("fanout"));
+  for (int i = 249; i >= 0; --i) {
+    if (i % 3 == 0) continue;  // a third have no children
+    children.insert(children.begin(), call("square", parents[i]));
+  }
+  auto all = store_->child_calls_of(parents, 5, 1000);
+  ASSERT_TRUE(all.is_ok()) << all.status().message();
+  std::vector<std::string> read;
+  for (const auto& child : *all) read.push_back(child.id);
+  EXPECT_EQ(read, children);
+  auto some = store_->child_calls_of(parents, 5, 120);
+  ASSERT_TRUE(some.is_ok());
+  ASSERT_EQ(some->size(), 120u);
+  EXPECT_EQ(some->back().id, children[119]);
+}
+
+// A parent with more children than a tree shows: the read keeps the limit,
+// the oldest, and the one more that says there are more.
+TEST_P(BrowseTest, ChildCallsOfAParentWithMoreThanTheLimitReadOnlyTheLimit) {
+  std::string wide = call("fanout");
+  std::string narrow = call("fanout");
+  std::vector<std::string> children;
+  for (int i = 0; i < 30; ++i) {
+    children.push_back(call("square", wide));
+    clock_.advance(1);
+  }
+  std::string only = call("square", narrow);
+  auto read = store_->child_calls_of({wide, narrow}, 11, 100);
+  ASSERT_TRUE(read.is_ok()) << read.status().message();
+  ASSERT_EQ(read->size(), 12u);
+  for (int i = 0; i < 11; ++i) EXPECT_EQ((*read)[i].id, children[i]) << i;
+  EXPECT_EQ((*read)[11].id, only);
+}
+
+// The per-parent limit is a bound on what is read, not a filter over all the
+// children: each parent's children come from calls_by_parent_started in
+// order (no window over them all, no sort of them), and on PostgreSQL the
+// parents past the total are not visited (an incremental sort by parent).
+TEST_P(BrowseTest, ChildCallsOfReadsEachParentAlongItsIndexInOrder) {
+  std::string steps;
+  if (postgres()) {
+    auto db = pg::Connection::open(location_, {});
+    ASSERT_TRUE(db.is_ok()) << db.status().message();
+    Status status = (*db)->exec(
+        std::string("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+                    "SET enable_bitmapscan = off; PREPARE children AS ") +
+        pg::child_calls_of_sql());
+    ASSERT_TRUE(status.is_ok()) << status.message();
+    auto rows = (*db)->query("EXPLAIN EXECUTE children('a,b', 1001, 5000)");
+    ASSERT_TRUE(rows.is_ok()) << rows.status().message();
+    for (int i = 0; i < rows->size(); ++i) steps += (*rows)[i].text(0) + "\n";
+    EXPECT_NE(steps.find("Index Scan using calls_by_parent_started on runs"), std::string::npos)
+        << steps;
+    EXPECT_NE(steps.find("Incremental Sort"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("WindowAgg"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("->  Sort"), std::string::npos) << steps;
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    std::string sql = "EXPLAIN QUERY PLAN " + sqlite::child_calls_of_sql();
+    sqlite3_stmt* query = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (query && sqlite3_step(query) == SQLITE_ROW) {
+      steps += reinterpret_cast<const char*>(sqlite3_column_text(query, 3));
+      steps += "\n";
+    }
+    sqlite3_finalize(query);
+    sqlite3_close(db);
+    EXPECT_NE(steps.find("USING INDEX calls_by_parent_started (parent_id=?)"), std::string::npos)
+        << steps;
+    EXPECT_EQ(steps.find("TEMP B-TREE"), std::string::npos) << steps;
+  }
 }
 
 TEST_P(BrowseTest, HealthCountsLiveAndRecentlyFinishedRuns) {

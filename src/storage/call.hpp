@@ -159,6 +159,13 @@ struct CallAction {
   std::string detail;  // what changed, for people
 };
 
+// A call's latest actions (Store::call_actions), oldest first, and how many it
+// has in all.
+struct CallActions {
+  std::vector<CallAction> latest;
+  std::int64_t total = 0;
+};
+
 // A call's history keeps its first kHistoryHead and its last kHistoryTail
 // events: a call retried or resumed 100,000 times keeps 220 rows, and the
 // numbers of the rows kept say how many fell out between them.
@@ -186,13 +193,6 @@ class CallTransaction {
   // with run_key_once, that has any call), returns that call's id instead.
   // The id of the call.
   virtual Result<std::string> dispatch(const NewCall& call) = 0;
-
-  // Takes up to `limit` calls whose turn has come (READY and due, WAITING past
-  // the deadline, LEASED with an expired lease), leasing them to `owner` until
-  // `lease_until`, with the results each one's RunRequest should carry. The
-  // scheduler claims fairly instead (claim_urgent, due_queues, claim_queue).
-  virtual Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
-                                                 int limit) = 0;
 
   // Each of the following applies to the call leased under `epoch` only; false
   // when the lease was lost. `delivered` are the child results the attempt's
@@ -252,8 +252,6 @@ class CallTransaction {
 
   // Appends to the calls' histories (bounded: kHistoryHead, kHistoryTail).
   virtual Status record_history(const std::vector<HistoryEvent>& events) = 0;
-  // A call's history, oldest first.
-  virtual Result<std::vector<HistoryEvent>> history(const std::string& id) = 0;
 
   // Cancels the call and all its descendants that are not done: they end
   // CANCELLED (error type CancelledError, status PERMANENT_ERROR), their

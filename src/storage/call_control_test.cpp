@@ -39,7 +39,8 @@ class CallControlTest : public BackendTest {
     return in_tx([&](CallTransaction& tx) { return tx.dispatch(c); });
   }
   std::vector<ClaimedCall> claim_all() {
-    return in_tx([&](CallTransaction& tx) { return tx.claim("me", lease_until(), 1000); });
+    return in_tx(
+        [&](CallTransaction& tx) { return testing::claim_due(tx, "me", lease_until(), 1000); });
   }
   Micros lease_until() const { return clock_.now() + 60 * kMicrosPerSecond; }
   CallRecord find(const std::string& id) { return **store_->find_call(id); }
@@ -143,17 +144,18 @@ TEST_P(CallControlTest, CancelEndsTheCallAndItsDescendantsAndTellsTheWaitingPare
 
   // Each call cancelled is an action of the actor's, in call_actions (not the
   // scheduler's history).
-  auto actions = *store_->call_actions(t.child);
+  auto actions = store_->call_actions(t.child, 100)->latest;
   ASSERT_EQ(actions.size(), 1u);
   EXPECT_EQ(actions[0].action, "cancel");
   EXPECT_EQ(actions[0].actor, "ann@host");
   EXPECT_EQ(actions[0].at, clock_.now());
-  actions = *store_->call_actions(t.grandchild);
+  actions = store_->call_actions(t.grandchild, 100)->latest;
   ASSERT_EQ(actions.size(), 1u);
   EXPECT_EQ(actions[0].action, "cancel");
   EXPECT_NE(actions[0].detail.find(t.child), std::string::npos) << "names the ancestor";
-  EXPECT_TRUE(store_->call_history(t.grandchild)->empty());
-  EXPECT_TRUE(store_->call_actions(t.parent)->empty()) << "the parent was not cancelled";
+  EXPECT_TRUE(store_->call_history(t.grandchild, 100)->empty());
+  EXPECT_TRUE(store_->call_actions(t.parent, 100)->latest.empty())
+      << "the parent was not cancelled";
 
   EXPECT_TRUE(in_tx([&](CallTransaction& tx) { return tx.cancel(t.child, "ann@host"); }).empty())
       << "a done call is not cancelled again";
@@ -173,7 +175,7 @@ TEST_P(CallControlTest, RetryNowMakesACallInBackoffDueAndIsRecorded) {
   EXPECT_EQ(claim_all().size(), 1u);
   EXPECT_FALSE(in_tx([&](CallTransaction& tx) { return tx.retry_now(id, "x"); }))
       << "a running call has no backoff to skip";
-  auto actions = *store_->call_actions(id);
+  auto actions = store_->call_actions(id, 100)->latest;
   ASSERT_EQ(actions.size(), 1u) << "the refused retry now is not recorded";
   EXPECT_EQ(actions[0].action, "retry-now");
   EXPECT_EQ(actions[0].actor, "api-key:1234");
@@ -216,7 +218,7 @@ TEST_P(CallControlTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   }
   ASSERT_TRUE(
       store_->calls([&](CallTransaction& tx) { return tx.record_history(events); }).is_ok());
-  auto history = *store_->call_history(id);
+  auto history = *store_->call_history(id, kEvents);
   ASSERT_EQ(history.size(), static_cast<std::size_t>(kHistoryHead + kHistoryTail));
   EXPECT_EQ(history.front().number, 1);
   EXPECT_EQ(history[kHistoryHead - 1].number, kHistoryHead);
@@ -226,11 +228,50 @@ TEST_P(CallControlTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   EXPECT_EQ(history.back().duration, 5);
 }
 
+// The dashboard's timeline reads only what it shows: a call's latest events
+// and actions, oldest first, and how many actions there are in all.
+TEST_P(CallControlTest, HistoryAndActionsReadOnlyTheLatestAskedForOldestFirst) {
+  std::string id = dispatch(call("A"));
+  std::vector<HistoryEvent> events;
+  for (int i = 1; i <= 5; ++i) {
+    events.push_back(HistoryEvent{id, "attempt", 0, i, 5, i, 6, "retry", "E", 0, 0});
+  }
+  ASSERT_TRUE(
+      store_->calls([&](CallTransaction& tx) { return tx.record_history(events); }).is_ok());
+  auto latest = store_->call_history(id, 2);
+  ASSERT_TRUE(latest.is_ok()) << latest.status().message();
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].number, 4);
+  EXPECT_EQ((*latest)[1].number, 5);
+  EXPECT_EQ((*latest)[1].attempt, 5);
+  EXPECT_EQ(store_->call_history(id, 100)->size(), 5u);
+
+  for (int i = 0; i < 3; ++i) {
+    auto claimed = claim_all();
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_TRUE(in_tx([&](CallTransaction& tx) {
+      return tx.retry(id, claimed[0].call.lease_epoch, clock_.now() + 3600 * kMicrosPerSecond,
+                      CallError{"E", "later"});
+    }));
+    ASSERT_TRUE(
+        in_tx([&](CallTransaction& tx) { return tx.retry_now(id, "actor-" + std::to_string(i)); }));
+    clock_.advance(1);
+  }
+  auto actions = store_->call_actions(id, 2);
+  ASSERT_TRUE(actions.is_ok()) << actions.status().message();
+  EXPECT_EQ(actions->total, 3);
+  ASSERT_EQ(actions->latest.size(), 2u);
+  EXPECT_EQ(actions->latest[0].actor, "actor-1");
+  EXPECT_EQ(actions->latest[1].actor, "actor-2");
+  EXPECT_EQ(store_->call_actions(id, 100)->latest.size(), 3u);
+  EXPECT_EQ(store_->call_actions("no-such-call", 100)->total, 0);
+}
+
 TEST_P(CallControlTest, ALongErrorIsCutInTheHistory) {
   std::string id = dispatch(call("A"));
   HistoryEvent e{id, "attempt", 0, 1, 1, 1, 6, "retry", std::string(100'000, 'x'), 0, 0};
   ASSERT_TRUE(store_->calls([&](CallTransaction& tx) { return tx.record_history({e}); }).is_ok());
-  EXPECT_LT((*store_->call_history(id))[0].detail.size(), 2000u);
+  EXPECT_LT((*store_->call_history(id, 1))[0].detail.size(), 2000u);
 }
 
 }  // namespace

@@ -504,7 +504,8 @@ class InstanceStoreTest : public CallStoreTest {
   std::vector<ClaimedCall> claim_by(Store& store, const std::string& owner) {
     std::vector<ClaimedCall> claimed;
     Status status = store.calls([&](CallTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(claimed, tx.claim(owner, clock_.now() + 60 * kMicrosPerSecond, 100));
+      ASSIGN_OR_RETURN(claimed,
+                       testing::claim_due(tx, owner, clock_.now() + 60 * kMicrosPerSecond, 100));
       return Status::ok();
     });
     EXPECT_TRUE(status.is_ok()) << status.message();
@@ -588,7 +589,8 @@ TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   std::vector<ClaimedCall> claimed;
   ASSERT_TRUE((*store)
                   ->calls([&](CallTransaction& tx) -> Status {
-                    ASSIGN_OR_RETURN(claimed, tx.claim("a", clock.now() + kMicrosPerSecond, 10));
+                    ASSIGN_OR_RETURN(
+                        claimed, testing::claim_due(tx, "a", clock.now() + kMicrosPerSecond, 10));
                     return Status::ok();
                   })
                   .is_ok());
@@ -702,13 +704,14 @@ TEST_P(RepairStoreTest, ARepairAbandonsTheChildrenOfItsStepsAndIsRecorded) {
   ASSERT_EQ(resumed[0].results.size(), 1u);
   EXPECT_EQ(resumed[0].results[0].correlation_id, 1u);
 
-  auto actions = store_->call_actions(id);
+  auto actions = store_->call_actions(id, 100);
   ASSERT_TRUE(actions.is_ok()) << actions.status().message();
-  ASSERT_EQ(actions->size(), 1u);
-  EXPECT_EQ((*actions)[0].actor, "alice@host");
-  EXPECT_EQ((*actions)[0].action, "rewind");
-  EXPECT_EQ((*actions)[0].detail, "from journal-1 to journal-2");
-  EXPECT_EQ((*actions)[0].at, clock_.now());
+  ASSERT_EQ(actions->latest.size(), 1u);
+  EXPECT_EQ(actions->total, 1);
+  EXPECT_EQ(actions->latest[0].actor, "alice@host");
+  EXPECT_EQ(actions->latest[0].action, "rewind");
+  EXPECT_EQ(actions->latest[0].detail, "from journal-1 to journal-2");
+  EXPECT_EQ(actions->latest[0].at, clock_.now());
 }
 
 TEST_P(RepairStoreTest, ARunningOrFinishedCallIsNotRepaired) {
@@ -725,7 +728,7 @@ TEST_P(RepairStoreTest, ARunningOrFinishedCallIsNotRepaired) {
   auto unknown = store_->repair_coroutine(repair_of("no-such-call", "x"));
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
   // A refused edit writes nothing, not even the action.
-  EXPECT_TRUE(store_->call_actions(id)->empty());
+  EXPECT_TRUE(store_->call_actions(id, 100)->latest.empty());
 }
 
 TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
@@ -737,7 +740,7 @@ TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
   auto refused = store_->repair_coroutine(repair);
   EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(find(id).phase, CallPhase::kWaiting);
-  EXPECT_TRUE(store_->call_actions(id)->empty());
+  EXPECT_TRUE(store_->call_actions(id, 100)->latest.empty());
 }
 
 TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {

@@ -41,6 +41,23 @@ Result<std::vector<HealthCounts::Count>> counts(Connection& db, const char* sql,
   return result;
 }
 
+// A child call's columns for the dashboard's tree: without input and output
+// (NULL in their places), as a fan-out's children may carry megabytes each and
+// a tree shows neither.
+#define CHILD_CALL_COLUMNS                                                \
+  "id, run_key, status, phase, function, endpoint, version, "             \
+  "NULL::bytea, NULL::bytea, error_type, error, call_status, parent_id, " \
+  "root_id, correlation_id, attempts, started_at, finished_at, "          \
+  "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, "    \
+  "state_member, poll_min, poll_max, poll_deadline, poll_error, "         \
+  "children_waiting, results_waiting, error_proto, max_attempts"
+
+std::vector<CallRecord> read_calls(const Rows& rows) {
+  std::vector<CallRecord> calls;
+  for (int i = 0; i < rows.size(); ++i) calls.push_back(records::read_call(rows[i]));
+  return calls;
+}
+
 }  // namespace
 
 // The statement of each combination of filters (bit 0: roots only; bits 1-4:
@@ -86,20 +103,32 @@ Result<RunPage> browse_runs(Connection& db, const RunQuery& request) {
 
 Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& parent_id,
                                             int limit) {
-  // Without input and output (NULL in their places): a fan-out's children may
-  // carry megabytes each, and a tree shows neither.
-  ASSIGN_OR_RETURN(
-      Rows rows, db.query("SELECT id, run_key, status, phase, function, endpoint, version, "
-                          "NULL::bytea, NULL::bytea, error_type, error, call_status, parent_id, "
-                          "root_id, correlation_id, attempts, started_at, finished_at, "
-                          "expires_at, ready_at, lease_owner, lease_epoch, lease_expires_at, "
-                          "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                          "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
-                          "WHERE parent_id = $1 ORDER BY started_at, seq LIMIT $2",
-                          Params().add(parent_id).add(limit)));
-  std::vector<CallRecord> children;
-  for (int i = 0; i < rows.size(); ++i) children.push_back(records::read_call(rows[i]));
-  return children;
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT " CHILD_CALL_COLUMNS " FROM runs WHERE parent_id = "
+                                       "$1 ORDER BY started_at, seq LIMIT $2",
+                                       Params().add(parent_id).add(limit)));
+  return read_calls(rows);
+}
+
+// The parents come as one comma-separated list (ids are UUIDs), numbered in
+// their order. Each parent's children are a LATERAL read of the first $2 along
+// calls_by_parent_started, and as the parents come out of unnest in their order
+// the sort by parent is an incremental one: the parents past the one that
+// fills $3 are never read.
+const char* child_calls_of_sql() {
+  return "SELECT c.* FROM unnest(string_to_array($1, ',')) WITH ORDINALITY AS p(id, ord) "
+         "CROSS JOIN LATERAL (SELECT " CHILD_CALL_COLUMNS
+         ", seq FROM runs WHERE parent_id = p.id ORDER BY started_at, seq LIMIT $2) c "
+         "ORDER BY p.ord, c.started_at, c.seq LIMIT $3";
+}
+
+Result<std::vector<CallRecord>> child_calls_of(Connection& db,
+                                               const std::vector<std::string>& parent_ids,
+                                               int limit_per_parent, int limit_total) {
+  if (parent_ids.empty()) return std::vector<CallRecord>();
+  ASSIGN_OR_RETURN(Rows rows,
+                   db.query(child_calls_of_sql(),
+                            Params().add(join(parent_ids)).add(limit_per_parent).add(limit_total)));
+  return read_calls(rows);
 }
 
 Result<std::optional<std::string>> coroutine_state(Connection& db, const std::string& call_id) {

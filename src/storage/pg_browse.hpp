@@ -14,6 +14,12 @@ namespace ratchet::pg {
 Result<RunPage> browse_runs(Connection& db, const RunQuery& query);
 Result<std::vector<CallRecord>> child_calls(Connection& db, const std::string& parent_id,
                                             int limit);
+// child_calls_of's statement ($1 the parents, $2 per parent, $3 in all), for
+// its plan's test.
+const char* child_calls_of_sql();
+Result<std::vector<CallRecord>> child_calls_of(Connection& db,
+                                               const std::vector<std::string>& parent_ids,
+                                               int limit_per_parent, int limit_total);
 Result<std::optional<std::string>> coroutine_state(Connection& db, const std::string& call_id);
 Result<HealthCounts> health_counts(Connection& db, Micros now, Micros since);
 // The server's current snapshot (the transactions in progress and the next

@@ -1,6 +1,7 @@
 #include "storage/pg_calls.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/ids.hpp"
 #include "storage/pg_blobs.hpp"
@@ -28,27 +29,10 @@ namespace {
 using records::error_at;
 using records::read_call;
 
-// The calls whose turn has come, most urgent kind first. Each branch locks the
-// rows it returns and skips the rows another server's transaction has locked,
-// so servers claiming at once take different calls without waiting. Fairness
-// between functions (issue 10) changes this query and nothing else.
-constexpr const char* kClaim =
-    "WITH expired AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= $1 "
-    "  ORDER BY lease_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED), "
-    "orphaned AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_owner IN "
-    "  (SELECT id FROM instances WHERE heartbeat_at <= $5) LIMIT $4 FOR UPDATE SKIP LOCKED), "
-    "woken AS (SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= $1 "
-    "  ORDER BY poll_deadline LIMIT $4 FOR UPDATE SKIP LOCKED), "
-    "ready AS (SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= $1 "
-    "  ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-    "UPDATE runs SET phase = 'LEASED', status = 'RUNNING', lease_owner = $2, "
-    "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
-    "updated_at = $1 WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL "
-    "SELECT id FROM orphaned UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM ready) "
-    "due LIMIT $4) "
-    "RETURNING " CALL_COLUMNS ", " CLAIMED_STATE ", seq";
 // The fair claim's two parts (call.hpp, "fair claims"): the urgent calls, then
-// the ready calls of one queue.
+// the ready calls of one queue. Each locks the rows it returns and skips the
+// rows another server's transaction has locked, so servers claiming at once
+// take different calls without waiting.
 constexpr const char* kClaimUrgent =
     "WITH expired AS (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= $1 "
     "  ORDER BY lease_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED), "
@@ -68,7 +52,7 @@ constexpr const char* kClaimQueue =
     "lease_epoch = lease_epoch + 1, lease_expires_at = $3, attempts = attempts + 1, "
     "updated_at = $1 WHERE id IN (SELECT id FROM ready) "
     "RETURNING " CALL_COLUMNS ", " CLAIMED_STATE ", seq";
-// The columns kClaim returns after CALL_COLUMNS: the state, then seq.
+// The columns the claims return after CALL_COLUMNS: the state, then seq.
 constexpr int kClaimStateColumn = records::kCallColumnCount;
 
 // Up to `max_results` undelivered results of each claimed coroutine, in arrival
@@ -82,15 +66,6 @@ constexpr const char* kWaitingResults =
     "CROSS JOIN LATERAL (SELECT * FROM call_results WHERE parent_id = p.id AND NOT delivered "
     "ORDER BY arrived_at, seq LIMIT p.lim) r";
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const auto& item : items) {
-    if (!joined.empty()) joined += ',';
-    joined += item;
-  }
-  return joined;
-}
-
 class CallTx final : public PgCallTransaction {
  public:
   CallTx(Connection& db, const Clock& clock, const FleetTiming& timing)
@@ -99,8 +74,6 @@ class CallTx final : public PgCallTransaction {
   bool made_work() const override { return made_work_; }
 
   Result<std::string> dispatch(const NewCall& call) override;
-  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
-                                         int limit) override;
   Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
                       const std::vector<std::string>& delivered) override;
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
@@ -125,7 +98,6 @@ class CallTx final : public PgCallTransaction {
   Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue, const std::string& owner,
                                                Micros lease_until, int limit) override;
   Status record_history(const std::vector<HistoryEvent>& events) override;
-  Result<std::vector<HistoryEvent>> history(const std::string& id) override;
   Result<std::vector<std::string>> cancel(const std::string& id, const std::string& actor) override;
   Result<bool> retry_now(const std::string& id, const std::string& actor) override;
   Result<std::vector<std::string>> expire(const CallEnd& end, int limit) override;
@@ -206,11 +178,6 @@ Result<std::string> CallTx::dispatch(const NewCall& call) {
                                         Params().add(call.run_key)));
   if (live.empty()) return internal_error("the live call of run key " + call.run_key + " vanished");
   return live[0].text(0);
-}
-
-Result<std::vector<ClaimedCall>> CallTx::claim(const std::string& owner, Micros lease_until,
-                                               int limit) {
-  return claim_by(kClaim, owner, lease_until, limit);
 }
 
 Result<std::vector<ClaimedCall>> CallTx::claim_by(const char* sql, const std::string& owner,
@@ -621,10 +588,6 @@ Status CallTx::record_history(const std::vector<HistoryEvent>& events) {
   return Status::ok();
 }
 
-Result<std::vector<HistoryEvent>> CallTx::history(const std::string& id) {
-  return call_history(db_, id);
-}
-
 Result<bool> CallTx::exists(const std::string& id) {
   ASSIGN_OR_RETURN(
       Rows rows, db_.query("SELECT 1 FROM runs WHERE id = $1 AND kind = 'call'", Params().add(id)));
@@ -734,14 +697,15 @@ std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const C
   return std::make_unique<CallTx>(db, clock, timing);
 }
 
-Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id) {
+Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
   ASSIGN_OR_RETURN(Rows rows,
                    db.query("SELECT number, kind, at, duration_us, attempt, call_status, "
                             "outcome, detail, children, results FROM call_history WHERE "
-                            "call_id = $1 ORDER BY number",
-                            Params().add(id)));
+                            "call_id = $1 ORDER BY number DESC LIMIT $2",
+                            Params().add(id).add(latest)));
   std::vector<HistoryEvent> events;
-  for (int i = 0; i < rows.size(); ++i) {
+  for (int i = rows.size() - 1; i >= 0; --i) {
     Row row = rows[i];
     events.push_back(HistoryEvent{id, row.text(1), row.int64(0), row.int64(2),
                                   row.optional_int64(3), static_cast<int>(row.int64(4)),

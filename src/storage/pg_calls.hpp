@@ -29,7 +29,7 @@ class PgCallTransaction : public CallTransaction {
 std::unique_ptr<PgCallTransaction> make_call_transaction(Connection& db, const Clock& clock,
                                                          const FleetTiming& timing);
 Result<std::optional<CallRecord>> find_call(Connection& db, const std::string& id);
-// A call's history, oldest first (Store::call_history).
-Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id);
+// A call's latest `latest` history events, oldest first (Store::call_history).
+Result<std::vector<HistoryEvent>> call_history(Connection& db, const std::string& id, int latest);
 
 }  // namespace ratchet::pg

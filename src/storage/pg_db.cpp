@@ -76,6 +76,15 @@ Params& Params::add_bytes(std::string_view bytes) {
   return *this;
 }
 
+std::string join(const std::vector<std::string>& items, char separator) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
 Params& Params::add_null() {
   values_.emplace_back();
   null_.push_back(true);

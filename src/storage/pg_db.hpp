@@ -30,6 +30,11 @@ struct pg_result;
 
 namespace ratchet::pg {
 
+// Items as one text parameter for string_to_array($n, separator), rather than
+// an array's binary form: a comma for ids (UUIDs), another byte for text that
+// may hold commas.
+std::string join(const std::vector<std::string>& items, char separator = ',');
+
 // Positional parameters $1, $2, ... in the order they are added.
 class Params {
  public:

@@ -8,15 +8,6 @@
 namespace ratchet::pg {
 namespace {
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const auto& item : items) {
-    if (!joined.empty()) joined += '\x1f';
-    joined += item;
-  }
-  return joined;
-}
-
 // Drops the children of `repair`'s range (their results never reach the
 // call), then counts what the call still waits for.
 Status abandon_children(Connection& db, Micros now, const CoroutineRepair& repair) {
@@ -104,7 +95,7 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
                "r.phase != 'DONE' AND (r.function = ANY(string_to_array($1, "
                "chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY r.started_at, r.seq LIMIT $2",
-               Params().add(join(functions)).add(limit).add(endpoint)));
+               Params().add(join(functions, '\x1f')).add(limit).add(endpoint)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];
@@ -125,14 +116,19 @@ Result<CallRecord> repair_coroutine(Connection& db, Micros now, const CoroutineR
   return *call;
 }
 
-Result<std::vector<CallAction>> call_actions(Connection& db, const std::string& call_id) {
-  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT call_id, at, actor, action, detail FROM "
-                                       "call_actions WHERE call_id = $1 ORDER BY at, seq",
-                                       Params().add(call_id)));
-  std::vector<CallAction> actions;
-  for (int i = 0; i < rows.size(); ++i) {
+Result<CallActions> call_actions(Connection& db, const std::string& call_id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
+  ASSIGN_OR_RETURN(Rows rows, db.query("SELECT call_id, at, actor, action, detail, (SELECT "
+                                       "count(*) FROM call_actions WHERE call_id = $1) FROM "
+                                       "call_actions WHERE call_id = $1 ORDER BY at DESC, seq "
+                                       "DESC LIMIT $2",
+                                       Params().add(call_id).add(latest)));
+  CallActions actions;
+  for (int i = rows.size() - 1; i >= 0; --i) {
     Row row = rows[i];
-    actions.push_back(CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
+    actions.latest.push_back(
+        CallAction{row.text(0), row.int64(1), row.text(2), row.text(3), row.text(4)});
+    actions.total = row.int64(5);
   }
   return actions;
 }

@@ -17,7 +17,7 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
 // COMMIT, so that the fleet's servers look for the call now READY.
 Result<CallRecord> repair_coroutine(Connection& db, Micros now, const CoroutineRepair& repair,
                                     const std::string& notify);
-Result<std::vector<CallAction>> call_actions(Connection& db, const std::string& call_id);
+Result<CallActions> call_actions(Connection& db, const std::string& call_id, int latest);
 // Inserts the action at `now`, in the caller's transaction.
 Status record_action(Connection& db, Micros now, const CallAction& action);
 

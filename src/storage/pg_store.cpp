@@ -44,15 +44,6 @@ constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
 // (common/byte_text.hpp), the same as the bytes for every key that is UTF-8.
 std::string stored_key(const std::string& run_key) { return bytes_to_text(run_key); }
 
-std::string join_ids(const std::vector<std::string>& ids) {
-  std::string joined;
-  for (const auto& id : ids) {
-    if (!joined.empty()) joined += ',';
-    joined += id;
-  }
-  return joined;
-}
-
 pg::ConnectOptions connect_options(const StoreOptions& options) {
   pg::ConnectOptions connect;
   connect.lock_timeout = options.lock_timeout;
@@ -163,8 +154,8 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return pg::find_call(*db_, id);
   }
-  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
-    return pg::call_history(*db_, id);
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) override {
+    return pg::call_history(*db_, id, latest);
   }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
@@ -178,14 +169,18 @@ class PgStore final : public Store, private job_rules::JobRows {
     return pg::repair_coroutine(*db_, clock_.now(), repair,
                                 std::string("NOTIFY ") + kChannel + "; ");
   }
-  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
-    return pg::call_actions(*db_, call_id);
+  Result<CallActions> call_actions(const std::string& call_id, int latest) override {
+    return pg::call_actions(*db_, call_id, latest);
   }
   Result<RunPage> browse_runs(const RunQuery& query) override {
     return pg::browse_runs(*db_, query);
   }
   Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
     return pg::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                 int limit_per_parent, int limit_total) override {
+    return pg::child_calls_of(*db_, parent_ids, limit_per_parent, limit_total);
   }
   Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
     return pg::coroutine_state(*db_, call_id);
@@ -530,7 +525,7 @@ Result<std::vector<RunSummary>> PgStore::terminal_runs_before(Micros cutoff) {
 Result<int> PgStore::delete_terminal_runs(const std::vector<std::string>& ids) {
   int deleted = 0;
   Status status = db_->transaction([&]() -> Status {
-    std::string joined = join_ids(ids);
+    std::string joined = pg::join(ids);
     ASSIGN_OR_RETURN(deleted, db_->run("DELETE FROM runs WHERE id = ANY(string_to_array($1, ',')) "
                                        "AND status IN " TERMINAL_STATUSES,
                                        Params().add(joined)));

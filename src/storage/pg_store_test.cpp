@@ -57,7 +57,8 @@ class PgStoreTest : public ::testing::Test {
   std::vector<ClaimedCall> claim(Store& store, const std::string& owner, int limit = 100) {
     std::vector<ClaimedCall> claimed;
     Status status = store.calls([&](CallTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(claimed, tx.claim(owner, clock_.now() + 60 * kMicrosPerSecond, limit));
+      ASSIGN_OR_RETURN(claimed,
+                       testing::claim_due(tx, owner, clock_.now() + 60 * kMicrosPerSecond, limit));
       return Status::ok();
     });
     EXPECT_TRUE(status.is_ok()) << status.message();
@@ -178,7 +179,7 @@ TEST_F(PgStoreTest, ServersClaimingAtOnceTakeDifferentCallsWithoutWaiting) {
   for (int i = 0; i < 10; ++i) dispatch(*a, call("f"));
   std::vector<ClaimedCall> by_a, by_b;
   Status status = a->calls([&](CallTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(by_a, tx.claim("a", clock_.now() + kMicrosPerSecond, 4));
+    ASSIGN_OR_RETURN(by_a, testing::claim_due(tx, "a", clock_.now() + kMicrosPerSecond, 4));
     // b claims while a's transaction still holds its rows: it must skip them,
     // not wait for them (it would wait forever: this thread is a's).
     by_b = claim(*b, "b");

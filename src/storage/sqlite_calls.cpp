@@ -1,6 +1,7 @@
 #include "storage/sqlite_calls.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/ids.hpp"
 #include "storage/records.hpp"
@@ -26,8 +27,6 @@ class SqliteCallTransaction final : public CallTransaction {
       : db_(db), now_(clock.now()), dead_line_(saturating_add(now_, -instance_timeout)) {}
 
   Result<std::string> dispatch(const NewCall& call) override;
-  Result<std::vector<ClaimedCall>> claim(const std::string& owner, Micros lease_until,
-                                         int limit) override;
   Result<bool> finish(const std::string& id, std::int64_t epoch, const CallEnd& end,
                       const std::vector<std::string>& delivered) override;
   Result<bool> retry(const std::string& id, std::int64_t epoch, Micros ready_at,
@@ -52,7 +51,6 @@ class SqliteCallTransaction final : public CallTransaction {
   Result<std::vector<ClaimedCall>> claim_queue(const QueueKey& queue, const std::string& owner,
                                                Micros lease_until, int limit) override;
   Status record_history(const std::vector<HistoryEvent>& events) override;
-  Result<std::vector<HistoryEvent>> history(const std::string& id) override;
   Result<std::vector<std::string>> cancel(const std::string& id, const std::string& actor) override;
   Result<bool> retry_now(const std::string& id, const std::string& actor) override;
   Result<std::vector<std::string>> expire(const CallEnd& end, int limit) override;
@@ -153,19 +151,6 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
                                   query->optional_text(2), error_at(*query, 3, 4, 5)});
   }
   return results;
-}
-
-Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim(const std::string& owner,
-                                                              Micros lease_until, int limit) {
-  ASSIGN_OR_RETURN(auto claimed, claim_urgent(owner, lease_until, limit));
-  int left = limit - static_cast<int>(claimed.size());
-  if (left <= 0) return claimed;
-  ASSIGN_OR_RETURN(auto ids, due_ids("SELECT id FROM runs WHERE phase = 'READY' AND ready_at <= ?1 "
-                                     "ORDER BY ready_at LIMIT ?2",
-                                     left));
-  ASSIGN_OR_RETURN(auto ready, lease_ids(ids, owner, lease_until));
-  for (auto& c : ready) claimed.push_back(std::move(c));
-  return claimed;
 }
 
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
@@ -557,10 +542,6 @@ Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& ev
   return Status::ok();
 }
 
-Result<std::vector<HistoryEvent>> SqliteCallTransaction::history(const std::string& id) {
-  return call_history(db_, id);
-}
-
 Result<bool> SqliteCallTransaction::exists(const std::string& id) {
   ASSIGN_OR_RETURN(Statement * query,
                    db_.prepare("SELECT 1 FROM runs WHERE id = ?1 AND kind = 'call'"));
@@ -703,36 +684,94 @@ Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id)
   return call;
 }
 
+// A child call's columns for the dashboard's tree: without input and output
+// (NULL in their places), as a fan-out's children may carry megabytes each and
+// a tree shows neither.
+#define CHILD_CALL_COLUMNS                                           \
+  "id, run_key, status, phase, function, endpoint, version, "        \
+  "NULL, NULL, error_type, error, call_status, parent_id, root_id, " \
+  "correlation_id, attempts, started_at, finished_at, expires_at, "  \
+  "ready_at, lease_owner, lease_epoch, lease_expires_at, "           \
+  "state_member, poll_min, poll_max, poll_deadline, poll_error, "    \
+  "children_waiting, results_waiting, error_proto, max_attempts"
+
+namespace {
+
+// child_calls_of reads its parents this many at a time: SQLite has no array
+// parameter without an extension (carray) or parsing text (json_each), so a
+// chunk is a list of placeholders, those past the last parent left NULL (which
+// is no call's parent).
+constexpr int kParentsPerQuery = 100;
+
+}  // namespace
+
+// ?1 is the limit per parent, ?2 the limit in all, ?3... the parents: one arm
+// per parent, each the first ?1 of its children along calls_by_parent_started,
+// so that no parent's children are read past the limit. SQLite runs the arms
+// of a UNION ALL one after the other, in their order, and stops at ?2: the
+// parents after the one that fills it are not read.
+const std::string& child_calls_of_sql() {
+  static const std::string sql = [] {
+    std::string arms;
+    for (int i = 1; i <= kParentsPerQuery; ++i) {
+      if (i > 1) arms += " UNION ALL ";
+      arms += "SELECT * FROM (SELECT " CHILD_CALL_COLUMNS " FROM runs WHERE parent_id = ?" +
+              std::to_string(i + 2) + " ORDER BY started_at, rowid LIMIT ?1)";
+    }
+    return arms + " LIMIT ?2";
+  }();
+  return sql;
+}
+
+namespace {
+
+// Appends the rows of `query` to `calls`.
+Status read_calls(Statement& query, std::vector<CallRecord>& calls) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query.step());
+    if (!row) break;
+    calls.push_back(read_call(query));
+  }
+  query.reset();
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit) {
-  // Without input and output (NULL in their places): a fan-out's children may
-  // carry megabytes each, and a tree shows neither.
-  ASSIGN_OR_RETURN(
-      Statement * query,
-      db.prepare("SELECT id, run_key, status, phase, function, endpoint, version, "
-                 "NULL, NULL, error_type, error, call_status, parent_id, root_id, "
-                 "correlation_id, attempts, started_at, finished_at, expires_at, "
-                 "ready_at, lease_owner, lease_epoch, lease_expires_at, "
-                 "state_member, poll_min, poll_max, poll_deadline, poll_error, "
-                 "children_waiting, results_waiting, error_proto, max_attempts FROM runs "
-                 "WHERE parent_id = ?1 "
-                 "ORDER BY started_at, rowid LIMIT ?2"));
+  ASSIGN_OR_RETURN(Statement * query,
+                   db.prepare("SELECT " CHILD_CALL_COLUMNS " FROM runs WHERE parent_id = ?1 "
+                              "ORDER BY started_at, rowid LIMIT ?2"));
   query->bind(1, parent_id).bind(2, limit);
   std::vector<CallRecord> children;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (!row) break;
-    children.push_back(read_call(*query));
-  }
-  query->reset();
+  RETURN_IF_ERROR(read_calls(*query, children));
   return children;
 }
 
-Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id) {
+Result<std::vector<CallRecord>> child_calls_of(Database& db,
+                                               const std::vector<std::string>& parent_ids,
+                                               int limit_per_parent, int limit_total) {
+  std::vector<CallRecord> children;
+  for (std::size_t first = 0; first < parent_ids.size(); first += kParentsPerQuery) {
+    int room = limit_total - static_cast<int>(children.size());
+    if (room <= 0) break;
+    ASSIGN_OR_RETURN(Statement * query, db.prepare(child_calls_of_sql().c_str()));
+    query->bind(1, limit_per_parent).bind(2, room);
+    for (int i = 0; i < kParentsPerQuery; ++i) {
+      if (first + i < parent_ids.size()) query->bind(i + 3, parent_ids[first + i]);
+    }
+    RETURN_IF_ERROR(read_calls(*query, children));
+  }
+  return children;
+}
+
+Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id, int latest) {
+  // Newest first to stop at `latest`, then turned around.
   ASSIGN_OR_RETURN(Statement * query,
                    db.prepare("SELECT number, kind, at, duration_us, attempt, call_status, "
                               "outcome, detail, children, results FROM call_history WHERE "
-                              "call_id = ?1 ORDER BY number"));
-  query->bind(1, id);
+                              "call_id = ?1 ORDER BY number DESC LIMIT ?2"));
+  query->bind(1, id).bind(2, latest);
   std::vector<HistoryEvent> events;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
@@ -752,6 +791,7 @@ Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& 
     events.push_back(std::move(e));
   }
   query->reset();
+  std::reverse(events.begin(), events.end());
   return events;
 }
 

@@ -16,11 +16,17 @@ namespace ratchet::sqlite {
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
                                                        Micros instance_timeout);
 Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id);
-// A call's history, oldest first (Store::call_history): a read, for readers
-// that cannot write too.
-Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id);
-// For the dashboard (Store::child_calls, Store::coroutine_state).
+// A call's latest `latest` history events, oldest first (Store::call_history):
+// a read, for readers that cannot write too.
+Result<std::vector<HistoryEvent>> call_history(Database& db, const std::string& id, int latest);
+// For the dashboard (Store::child_calls, Store::child_calls_of, Store::coroutine_state).
 Result<std::vector<CallRecord>> child_calls(Database& db, const std::string& parent_id, int limit);
+// child_calls_of's statement (?1 per parent, ?2 in all, ?3... the parents),
+// for its plan's test.
+const std::string& child_calls_of_sql();
+Result<std::vector<CallRecord>> child_calls_of(Database& db,
+                                               const std::vector<std::string>& parent_ids,
+                                               int limit_per_parent, int limit_total);
 Result<std::optional<std::string>> coroutine_state(Database& db, const std::string& call_id);
 
 }  // namespace ratchet::sqlite

@@ -1,5 +1,6 @@
 #include "storage/sqlite_repair.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "storage/blobs.hpp"
@@ -132,19 +133,24 @@ Result<CallRecord> repair_coroutine(Database& db, Micros now, const CoroutineRep
   return *call;
 }
 
-Result<std::vector<CallAction>> call_actions(Database& db, const std::string& call_id) {
+Result<CallActions> call_actions(Database& db, const std::string& call_id, int latest) {
+  // Newest first to stop at `latest`, then turned around; the count in all
+  // from the index alone.
   ASSIGN_OR_RETURN(Statement * query,
-                   db.prepare("SELECT call_id, at, actor, action, detail FROM call_actions "
-                              "WHERE call_id = ?1 ORDER BY at, rowid"));
-  query->bind(1, call_id);
-  std::vector<CallAction> actions;
+                   db.prepare("SELECT call_id, at, actor, action, detail, (SELECT count(*) FROM "
+                              "call_actions WHERE call_id = ?1) FROM call_actions WHERE "
+                              "call_id = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2"));
+  query->bind(1, call_id).bind(2, latest);
+  CallActions actions;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
-    actions.push_back(CallAction{query->text(0), query->int64(1), query->text(2), query->text(3),
-                                 query->text(4)});
+    actions.latest.push_back(CallAction{query->text(0), query->int64(1), query->text(2),
+                                        query->text(3), query->text(4)});
+    actions.total = query->int64(5);
   }
   query->reset();
+  std::reverse(actions.latest.begin(), actions.latest.end());
   return actions;
 }
 

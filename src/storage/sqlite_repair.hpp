@@ -15,7 +15,7 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::string& endpoint, int limit);
 // Runs its own write transaction.
 Result<CallRecord> repair_coroutine(Database& db, Micros now, const CoroutineRepair& repair);
-Result<std::vector<CallAction>> call_actions(Database& db, const std::string& call_id);
+Result<CallActions> call_actions(Database& db, const std::string& call_id, int latest);
 // Inserts the action at `now`, in the caller's transaction.
 Status record_action(Database& db, Micros now, const CallAction& action);
 

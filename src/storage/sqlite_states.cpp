@@ -100,10 +100,12 @@ Status save_state(Database& db, const std::string& id, const PollState& state) {
 }
 
 Status drop_state(Database& db, const std::string& id) {
-  ASSIGN_OR_RETURN(auto dropped, base_blob(db, id));
-  ASSIGN_OR_RETURN(Statement * drop, db.prepare("DELETE FROM coroutine_states WHERE call_id = ?1"));
-  drop->bind(1, id);
-  RETURN_IF_ERROR(drop->run().status());
+  ASSIGN_OR_RETURN(auto dropped, blob_references(db,
+                                                 "DELETE FROM coroutine_states WHERE call_id = ?1 "
+                                                 "RETURNING state_blob",
+                                                 id));
+  // A base kept in its row returns NULL: no blob to sweep.
+  std::erase(dropped, std::string());
   RETURN_IF_ERROR(sweep_blobs(db, dropped).status());
   return drop_deltas(db, id);
 }

@@ -87,8 +87,8 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<std::optional<CallRecord>> find_call(const std::string& id) override {
     return sqlite::find_call(*db_, id);
   }
-  Result<std::vector<HistoryEvent>> call_history(const std::string& id) override {
-    return sqlite::call_history(*db_, id);
+  Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) override {
+    return sqlite::call_history(*db_, id, latest);
   }
   Result<std::vector<RunSummary>> terminal_runs_before(Micros cutoff) override;
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
@@ -97,6 +97,10 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   }
   Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) override {
     return sqlite::child_calls(*db_, parent_id, limit);
+  }
+  Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                 int limit_per_parent, int limit_total) override {
+    return sqlite::child_calls_of(*db_, parent_ids, limit_per_parent, limit_total);
   }
   Result<std::optional<std::string>> coroutine_state(const std::string& call_id) override {
     return sqlite::coroutine_state(*db_, call_id);
@@ -112,8 +116,8 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return sqlite::repair_coroutine(*db_, clock_.now(), repair);
   }
-  Result<std::vector<CallAction>> call_actions(const std::string& call_id) override {
-    return sqlite::call_actions(*db_, call_id);
+  Result<CallActions> call_actions(const std::string& call_id, int latest) override {
+    return sqlite::call_actions(*db_, call_id, latest);
   }
   Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 

@@ -150,15 +150,8 @@ class Store {
   // due: PostgreSQL's LISTEN/NOTIFY. A hint that can be lost (a connection
   // pooler drops LISTEN), so the caller polls as well. nullptr stops watching.
   virtual void watch_calls(std::function<void()> news) {}
-  // A call's history, oldest first (CallTransaction::history).
-  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id) {
-    std::vector<HistoryEvent> events;
-    RETURN_IF_ERROR(calls([&](CallTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(events, tx.history(id));
-      return Status::ok();
-    }));
-    return events;
-  }
+  // A call's latest `latest` history events, oldest first.
+  virtual Result<std::vector<HistoryEvent>> call_history(const std::string& id, int latest) = 0;
 
   // --- every run (jobs and calls) ------------------------------------------------
 
@@ -180,6 +173,13 @@ class Store {
   // The calls `parent_id` dispatched, oldest first, at most `limit`, without
   // their input and output (empty).
   virtual Result<std::vector<CallRecord>> child_calls(const std::string& parent_id, int limit) {
+    return no_browsing();
+  }
+  // The calls of many parents at once, as child_calls reads them: ordered by
+  // parent (in the order of `parent_ids`), then oldest first; at most
+  // `limit_per_parent` of each and `limit_total` in all.
+  virtual Result<std::vector<CallRecord>> child_calls_of(const std::vector<std::string>& parent_ids,
+                                                         int limit_per_parent, int limit_total) {
     return no_browsing();
   }
   // The state of a suspended coroutine's latest Poll (CallRecord::poll says
@@ -207,8 +207,9 @@ class Store {
   // for one that runs now, has finished or has no state; kNotFound), makes it
   // READY now and records its action, in one transaction. The call after it.
   virtual Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) { return no_repair(); }
-  // The actions recorded on a call, oldest first.
-  virtual Result<std::vector<CallAction>> call_actions(const std::string& call_id) {
+  // The latest `latest` actions recorded on a call, oldest first, and how many
+  // it has in all.
+  virtual Result<CallActions> call_actions(const std::string& call_id, int latest) {
     return no_repair();
   }
 

@@ -131,8 +131,9 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     std::vector<ClaimedCall> claimed;
     EXPECT_TRUE(store_
                     ->calls([&](CallTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(
-                          claimed, tx.claim("server-a", clock_.now() + kMicrosPerSecond, limit));
+                      ASSIGN_OR_RETURN(claimed,
+                                       testing::claim_due(tx, "server-a",
+                                                          clock_.now() + kMicrosPerSecond, limit));
                       return Status::ok();
                     })
                     .is_ok());
