@@ -95,7 +95,7 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
-// What `ratchet check` found for one open coroutine.
+// What `--ratchet-check` found for one open coroutine.
 struct CheckResult {
   std::string dispatch_id;
   std::string function;
@@ -193,8 +193,9 @@ class Dispatch {
   const Config& config() const;
 
   // Safe deploys (docs/sdk.md): fetches the journal of every open coroutine of
-  // this build's coroutine functions from the server (Ratchet's Journal
-  // service) and replays each against this build's code, running no step.
+  // this build's coroutine functions, and of any function at its endpoint URL
+  // (Options::endpoint_url, DISPATCH_ENDPOINT_URL), from the server (Ratchet's
+  // Journal service) and replays each against this build's code, running no step.
   // Raises like dispatch() when the server cannot be asked.
   std::vector<CheckResult> check();
   // For a service's main(): with `--ratchet-check` among the arguments, runs

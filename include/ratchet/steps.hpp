@@ -191,7 +191,7 @@ inline detail::RandomAwaiter random() { return {}; }
 // A run that reaches it with the patch in its code records a marker step and
 // takes the new path, then and on every replay. A run whose journal already
 // has another step at this position was recorded by the old code: it takes the
-// old path. Once no run of the old code is open (`ratchet check`), remove the
+// old path. Once no run of the old code is open (`--ratchet-check`), remove the
 // old branch, keeping the patched() call while runs that recorded its marker
 // are open. Not a co_await: it decides at once.
 inline bool patched(std::string_view name) {

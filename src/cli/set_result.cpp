@@ -1,4 +1,5 @@
-// ratchet set-result --job-id ID --step N (--output JSON | --error MESSAGE [--error-type TYPE])
+// ratchet set-result --job-id ID --step N (--output JSON [--any-type] | --error MESSAGE
+//                    [--error-type TYPE])
 #include "cli/repair.hpp"
 
 namespace ratchet::cli {
@@ -19,6 +20,9 @@ int run_set_result(int argc, char** argv) {
   auto* error_option = app.add_option("--error", error, "the step fails with this message");
   app.add_option("--error-type", error_type, "the error's type, e.g. TemporaryError")
       ->capture_default_str();
+  bool any_type = false;
+  app.add_flag("--any-type", any_type,
+               "set an --output of another type than the step's recorded result");
   output_option->excludes(error_option);
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
@@ -29,6 +33,7 @@ int run_set_result(int argc, char** argv) {
   if (output_option->count() > 0) result.output_json = output;
   result.error_type = error_type;
   result.error_message = error;
+  result.any_type = any_type;
   auto editor = [step, result](int member, const std::string& state) {
     return protocol::set_journal_result(member, state, step, result);
   };

@@ -337,8 +337,9 @@ class ControlledStore final : public Store {
     return real_.delete_terminal_runs(ids);
   }
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     const std::string& endpoint,
                                                      int limit) override {
-    return real_.open_coroutines(functions, limit);
+    return real_.open_coroutines(functions, endpoint, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return real_.repair_coroutine(repair);

@@ -22,7 +22,7 @@ inline constexpr std::string_view kDispatchPath = "/dispatch.sdk.v1.DispatchServ
 // Ratchet's extension: body is a raw UTF-8 dispatch id; the answer the call's CallResult.
 inline constexpr std::string_view kWaitPath = "/dispatch.sdk.v1.DispatchService/Wait";
 // Ratchet's Journal service (proto/ratchet/v1/journal_service.proto): the open
-// coroutines of given functions, for `ratchet check`.
+// coroutines of given functions, for `--ratchet-check`.
 inline constexpr std::string_view kListOpenPath = "/ratchet.v1.Journal/ListOpen";
 // Appended to an endpoint's URL.
 inline constexpr std::string_view kRunPath = "/dispatch.sdk.v1.FunctionService/Run";

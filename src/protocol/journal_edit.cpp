@@ -47,6 +47,55 @@ std::string describe(const jv1::Journal& journal, const jv1::Step& step) {
   }
 }
 
+// What a value is, as the coroutine that awaits it reads it: "a string",
+// "a number" (an integer or not: either reads as a double), "a Foo message".
+std::string value_kind(const nlohmann::json& value) {
+  if (is_message_marker(value)) {
+    const nlohmann::json& parts = value[std::string(kMessageMarkerKey)];
+    std::string url = parts.is_object() ? parts.value("type_url", "") : "";
+    return "a " + url.substr(url.rfind('/') + 1) + " message";
+  }
+  switch (value.type()) {
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      return "a number";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::binary:
+      return "bytes";
+    case nlohmann::json::value_t::array:
+      return "an array";
+    default:
+      return "an object";
+  }
+}
+
+// Refuses `value` for a step whose recorded value is of another kind (a
+// pending or failed step records none): the coroutine would fail to read it,
+// for good, after the steps before it did their work.
+Status check_kind(const jv1::Journal& journal, const jv1::Step& target, std::uint64_t step,
+                  const nlohmann::json& value) {
+  if (!target.has_output()) return Status::ok();
+  google::protobuf::Any recorded;
+  if (target.output().type() < static_cast<std::uint32_t>(journal.names_size())) {
+    recorded.set_type_url(journal.names(static_cast<int>(target.output().type())));
+  }
+  recorded.set_value(target.output().value());
+  auto old_value = unpack_to_json(recorded);
+  if (!old_value.is_ok()) return Status::ok();  // nothing to compare with
+  std::string was = value_kind(*old_value);
+  std::string now = value_kind(value);
+  if (was == now) return Status::ok();
+  return invalid_argument("step " + std::to_string(step) + " recorded " + was + " (" +
+                          old_value->dump() + "), --output is " + now +
+                          ": the coroutine could not read it; add --any-type to set it anyway");
+}
+
 // Numbers the completed steps' completions 1, 2, ... in their old order, so
 // that the next result to arrive is completed + 1 again.
 void renumber_completions(jv1::Journal& journal) {
@@ -114,6 +163,7 @@ Result<JournalEdit> set_journal_result(int member, const std::string& state, std
     auto value = nlohmann::json::parse(*result.output_json, nullptr, false);
     if (value.is_discarded())
       return invalid_argument("--output is not JSON: " + *result.output_json);
+    if (!result.any_type) RETURN_IF_ERROR(check_kind(journal, target, step, value));
     ASSIGN_OR_RETURN(google::protobuf::Any packed, pack_json(value));
     target.mutable_output()->set_type(intern_name(journal, packed.type_url()));
     target.mutable_output()->set_value(packed.value());

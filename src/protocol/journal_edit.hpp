@@ -32,10 +32,13 @@ struct StepResult {
   std::optional<std::string> output_json;  // a JSON value, packed as the SDK packs values
   std::string error_type;                  // without output: the step fails with this error
   std::string error_message;
+  bool any_type = false;  // an output of another type than the recorded one is allowed
 };
 
 // Gives step `step` (a durable call or a local step, pending or completed)
-// the result `result`.
+// the result `result`. An output of another kind than the step's recorded
+// value (null, boolean, number, string, bytes, array, object, or a message of
+// another type) is refused unless `any_type`: the coroutine could not read it.
 Result<JournalEdit> set_journal_result(int member, const std::string& state, std::uint64_t step,
                                        const StepResult& result);
 

@@ -89,6 +89,32 @@ TEST(JournalEdit, SetResultCompletesAPendingStepWithAValueOrAnError) {
   EXPECT_EQ(replaced.completed(), 3u);
 }
 
+// Step 2 recorded the number 4: the coroutine reads its result as one.
+TEST(JournalEdit, SetResultRefusesAValueOfAnotherKindThanTheRecordedOneUnlessAsked) {
+  StepResult text;
+  text.output_json = "\"soon\"";
+  auto refused = set_journal_result(kTyped, journal_bytes(3, 2), 2, text);
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "step 2 recorded a number (4), --output is a string: the coroutine could not read "
+            "it; add --any-type to set it anyway");
+
+  StepResult fraction;
+  fraction.output_json = "2.5";
+  EXPECT_TRUE(set_journal_result(kTyped, journal_bytes(3, 2), 2, fraction).is_ok())
+      << "a number is a number";
+  StepResult error;
+  error.error_type = "PermanentError";
+  error.error_message = "gone";
+  EXPECT_TRUE(set_journal_result(kTyped, journal_bytes(3, 2), 2, error).is_ok());
+  EXPECT_TRUE(set_journal_result(kTyped, journal_bytes(3, 2), 3, text).is_ok())
+      << "a pending step recorded no value to compare with";
+  text.any_type = true;
+  auto forced = set_journal_result(kTyped, journal_bytes(3, 2), 2, text);
+  ASSERT_TRUE(forced.is_ok()) << forced.status().message();
+  EXPECT_EQ(forced->detail, "set the result of step 2 (call work) to output \"soon\"");
+}
+
 TEST(JournalEdit, WhatIsNotACppJournalOrNotJsonIsRefused) {
   EXPECT_EQ(rewind_journal(1, "opaque python state", 1).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(rewind_journal(kTyped, "not an any", 1).status().code(), Code::kInvalidArgument);

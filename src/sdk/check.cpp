@@ -1,5 +1,6 @@
-// `ratchet check` (Dispatch::check, check_main): the open coroutines of this
-// build's functions, each replayed against the new code without running any
+// The deploy check, `my_service --ratchet-check` (Dispatch::check,
+// check_main): the open coroutines of this build's functions and of its
+// endpoint URL, each replayed against the new code without running any
 // step (Runtime::check), so that a deploy that would break runs in flight is
 // stopped before it ships. docs/sdk.md, "Safe deploys".
 #include <cstdio>
@@ -11,12 +12,21 @@ namespace ratchet {
 
 std::vector<CheckResult> Dispatch::check() {
   std::vector<std::string> functions = core_->coroutines();
+  // The endpoint's coroutines too: those of a function this build removed or
+  // renamed would otherwise go unseen, and fail for good once it is deployed.
+  const std::string endpoint = core_->endpoint_url();
+  if (endpoint.empty()) {
+    std::fprintf(stderr,
+                 "ratchet-check: DISPATCH_ENDPOINT_URL is not set, so only the coroutines of "
+                 "this build's functions are checked (set it to the URL the server calls this "
+                 "service at to find those of functions this build no longer has)\n");
+  }
   std::vector<CheckResult> results;
-  if (functions.empty()) return results;
-  auto open = detail::list_open_coroutines(*core_, functions);
+  if (functions.empty() && endpoint.empty()) return results;
+  auto open = detail::list_open_coroutines(*core_, functions, endpoint);
   if (open.truncated()) {
     std::fprintf(stderr,
-                 "ratchet check: the server listed only the first %d open coroutines; the "
+                 "ratchet-check: the server listed only the first %d open coroutines; the "
                  "others are not checked\n",
                  open.coroutines_size());
   }
@@ -27,8 +37,8 @@ std::vector<CheckResult> Dispatch::check() {
     result.phase = coroutine.phase();
     const detail::FunctionEntry* entry = core_->find(coroutine.function());
     sdk::CheckOutcome outcome;
-    if (entry == nullptr) {
-      outcome = {false, 0, coroutine.function() + " is not registered in this build"};
+    if (entry == nullptr || !detail::is_defined(*entry)) {
+      outcome = {false, 0, "function " + coroutine.function() + " is not in this build"};
     } else if (!coroutine.has_typed_state()) {
       outcome = {false, 0, "its state is not a C++ journal (another SDK's coroutine)"};
     } else {
@@ -64,7 +74,7 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
   try {
     results = check();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ratchet check: %s\n", e.what());
+    std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
   int diverging = 0;
@@ -72,8 +82,9 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     print_result(result);
     if (!result.resumes) ++diverging;
   }
-  std::printf("ratchet check: %zu open coroutines, %zu resume, %d diverge\n", results.size(),
-              results.size() - static_cast<std::size_t>(diverging), diverging);
+  std::printf("ratchet-check: %zu open coroutine%s, %zu resume, %d diverge\n", results.size(),
+              results.size() == 1 ? "" : "s", results.size() - static_cast<std::size_t>(diverging),
+              diverging);
   std::fflush(stdout);
   return diverging == 0 ? 0 : 1;
 }

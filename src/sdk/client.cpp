@@ -2,6 +2,8 @@
 // DispatchService.Wait (PROTOCOL.md), as blocking calls that raise the
 // ratchet::Error for what went wrong.
 #include <algorithm>
+#include <optional>
+#include <thread>
 
 #include "dispatch/sdk/v1/dispatch.pb.h"
 #include "protocol/connect.hpp"
@@ -113,14 +115,31 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<CallSpec
   return {ids.dispatch_ids().begin(), ids.dispatch_ids().end()};
 }
 
+namespace {
+
+// A server that restarts (a deploy, a crash) refuses connections or drops
+// them for a moment while the call goes on in its store: a wait rides over
+// that, trying again after 50 ms, 100 ms, ... up to 1 s, until its deadline.
+bool server_away(const Result<http::Response>& response) {
+  if (!response.is_ok()) return http::error_kind(response.status()) == http::ErrorKind::kTcp;
+  return response->status == 503;  // unavailable: starting, stopping or its store failing
+}
+
+}  // namespace
+
 Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
                         std::chrono::milliseconds timeout) {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
   const auto deadline = Clock::now() + timeout;
+  auto backoff = milliseconds(50);
+  std::optional<Result<http::Response>> away;  // the last answer of a server away
   while (true) {
     auto left = duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
+      // Still away at the deadline: that, not a timeout, is what to report.
+      if (away && !away->is_ok()) throw_transport_error(core, away->status());
+      if (away) throw_api_error(**away, "cannot wait for call " + dispatch_id);
       throw WaitTimeoutError(dispatch_id, "call " + dispatch_id + " has no result after " +
                                               std::to_string(timeout.count()) +
                                               " ms of waiting; it goes on: wait again");
@@ -136,6 +155,14 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
     bool held =
         !response.is_ok() && http::error_kind(response.status()) == http::ErrorKind::kTimeout;
     if (held) continue;
+    if (server_away(response)) {
+      std::this_thread::sleep_for(std::min(backoff, left));
+      backoff = std::min(backoff * 2, milliseconds(1'000));
+      away = std::move(response);
+      continue;
+    }
+    away.reset();
+    backoff = milliseconds(50);
     if (!response.is_ok()) throw_transport_error(core, response.status());
     if (response->status == 504) continue;
     if (response->status != 200) throw_api_error(*response, "cannot wait for call " + dispatch_id);
@@ -164,9 +191,11 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
 }
 
 ::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
-                                                     const std::vector<std::string>& functions) {
+                                                     const std::vector<std::string>& functions,
+                                                     const std::string& endpoint) {
   ::ratchet::v1::ListOpenRequest list;
   for (const auto& function : functions) list.add_functions(function);
+  list.set_endpoint(endpoint);
   auto response = send(core, api_request(core, protocol::kListOpenPath, list.SerializeAsString()),
                        core.options.api_timeout);
   if (!response.is_ok()) throw_transport_error(core, response.status());

@@ -71,10 +71,12 @@ class DispatchCore {
   sdk::Runtime runtime_;
 };
 
-// The open coroutines of `functions` with their states (Ratchet's Journal
-// service, ListOpen); raises like dispatch_calls when the server cannot answer.
+// The open coroutines of `functions`, and of any function at `endpoint` (a
+// URL; empty: none), with their states (Ratchet's Journal service, ListOpen);
+// raises like dispatch_calls when the server cannot answer.
 ::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
-                                                     const std::vector<std::string>& functions);
+                                                     const std::vector<std::string>& functions,
+                                                     const std::string& endpoint);
 
 inline bool is_defined(const FunctionEntry& entry) {
   return static_cast<bool>(entry.plain) || static_cast<bool>(entry.start);

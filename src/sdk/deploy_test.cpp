@@ -1,4 +1,4 @@
-// Safe deploys in the runtime: Runtime::check (what `ratchet check` runs for
+// Safe deploys in the runtime: Runtime::check (what `--ratchet-check` runs for
 // each open coroutine), patched(), and holding a call whose replay diverged.
 #include <gtest/gtest.h>
 
@@ -45,7 +45,7 @@ TEST(Check, TheSameCodeResumesWhereTheJournalEnds) {
       detail::TypeList<std::string>{});
   sdk::CheckOutcome outcome = check(same);
   EXPECT_TRUE(outcome.resumes) << outcome.message;
-  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 2");
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it waits for the result of step 2");
 }
 
 TEST(Check, ChangedCodeDivergesAtTheStepSayingWhatDiffers) {
@@ -100,8 +100,28 @@ TEST(Check, RunsNoStepPastTheJournal) {
   sdk::complete_with_output(*journal, step, packed("B"));
   outcome = runtime.check(appended, "pipeline", sdk::encode_journal(*journal));
   EXPECT_TRUE(outcome.resumes) << outcome.message;
-  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; it goes on at step 3");
+  EXPECT_EQ(outcome.message, "its 2 recorded steps replay; its next step, 3, is new");
   EXPECT_EQ(*ran, 0) << "a check runs no step";
+}
+
+// pipeline cut short: it returns after its first call, where the journal
+// recorded a second (a saga's step that a deploy dropped, whose work would
+// never be compensated).
+Task<std::string> shortened(Function<std::string(std::string)> transform, std::string msg) {
+  co_return co_await transform(msg);
+}
+
+TEST(Check, CodeThatFinishesBeforeItsRecordedStepsDiverges) {
+  Function<std::string(std::string)> transform(nullptr, "transform");
+  auto entry = detail::make_entry<Task<std::string>>(
+      [transform](std::string msg) { return shortened(transform, std::move(msg)); },
+      detail::TypeList<std::string>{});
+  sdk::CheckOutcome outcome = check(entry);
+  EXPECT_FALSE(outcome.resumes) << outcome.message;
+  EXPECT_EQ(outcome.step, 2u);
+  EXPECT_EQ(outcome.message,
+            "step 2 diverged: the code now finishes where the journal recorded a call to "
+            "transform");
 }
 
 // pipeline with a patch at its second step: the new path calls shout.
@@ -177,6 +197,27 @@ TEST(OnDivergence, AHoldingFunctionAsksTheServerToHoldTheCall) {
   EXPECT_NE(held.exit().result().error().message().find("step 2 diverged"), std::string::npos);
   EXPECT_NE(held.exit().result().error().message().find("held for an operator"), std::string::npos)
       << held.exit().result().error().message();
+}
+
+TEST(OnDivergence, CodeThatFinishesBeforeItsRecordedStepsIsHeldOrRestarted) {
+  for (OnDivergence choice : {OnDivergence::kHold, OnDivergence::kRestart}) {
+    Dispatch new_code(test_options());
+    auto transform =
+        new_code.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
+    new_code.function(
+        "pipeline", [transform](std::string msg) { return shortened(transform, std::move(msg)); },
+        FunctionOptions{.on_divergence = choice});
+    pb::Poll poll;
+    *poll.mutable_typed_coroutine_state() = old_journal();
+    auto answer = run(new_code, resume("pipeline", poll, {ok_result(2, "B")}));
+    EXPECT_EQ(answer.status(), pb::STATUS_INCOMPATIBLE_STATE) << answer.DebugString();
+    EXPECT_EQ(answer.exit().hold(), choice == OnDivergence::kHold);
+    EXPECT_NE(answer.exit().result().error().message().find(
+                  "step 2 diverged: the code now finishes where the journal recorded a call to "
+                  "transform"),
+              std::string::npos)
+        << answer.exit().result().error().message();
+  }
 }
 
 TEST(OnDivergence, ByDefaultTheCallRestartsFromItsInput) {

@@ -277,6 +277,19 @@ Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind
   return Status(Code::kFailedPrecondition, "step " + std::to_string(step) + " diverged: " + what);
 }
 
+Status check_end(const jv1::Journal& journal, std::uint64_t next_step) {
+  const auto recorded = static_cast<std::uint64_t>(journal.steps_size());
+  if (next_step > recorded) return Status::ok();
+  const jv1::Step& first = journal.steps(static_cast<int>(next_step - 1));
+  std::string what = "the code now finishes where the journal recorded " +
+                     describe_step(first.kind(), name_at(journal, first.function()));
+  if (next_step < recorded) {
+    what += " and " + std::to_string(recorded - next_step) + " more steps";
+  }
+  return Status(Code::kFailedPrecondition,
+                "step " + std::to_string(next_step) + " diverged: " + what);
+}
+
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id) {
   std::string text = "ratchet: journal of " + journal.function() + " (dispatch id " +
                      std::string(dispatch_id) + "), " + std::to_string(journal.steps_size()) +

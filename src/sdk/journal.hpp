@@ -77,9 +77,14 @@ int record_results(jv1::Journal& journal, const dispatch::sdk::v1::PollResult& p
 // OK when the code's step `step` (1-based, recorded) is what the journal
 // recorded (its kind, function or name, and argument hash); otherwise what
 // differs, naming the step ("step 5 diverged: ..."), for the INCOMPATIBLE_STATE
-// error and for `ratchet check`.
+// error and for `--ratchet-check`.
 Status check_step(const jv1::Journal& journal, std::uint64_t step, jv1::StepKind kind,
                   std::string_view function, std::uint64_t hash);
+
+// OK when code that ended (returned, threw or made a tail call) before step
+// `next_step` reached every recorded step; otherwise the divergence at the
+// first it did not reach ("step 3 diverged: the code now finishes where ...").
+Status check_end(const jv1::Journal& journal, std::uint64_t next_step);
 
 // A human-readable rendering, one line per step, for DISPATCH_TRACE.
 std::string describe_journal(const jv1::Journal& journal, std::string_view dispatch_id);

@@ -104,6 +104,17 @@ void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kin
   throw IncompatibleStateError(same.message());
 }
 
+// A coroutine that ended (returned, threw, made a tail call) before the steps
+// its journal recorded is new code that skips them: a divergence, or a saga
+// would leave what those steps did (a reservation, a charge) uncompensated.
+void check_reached_all(Context& context) {
+  if (context.divergence) return;
+  Status reached = sdk::check_end(context.journal, context.next_step);
+  if (reached.is_ok()) return;
+  context.divergence = reached.message();
+  context.diverged_at = context.next_step;
+}
+
 void stop_if_checking(Context& context) {
   if (context.divergence) throw IncompatibleStateError(*context.divergence);
   if (!context.check_only) return;
@@ -560,17 +571,25 @@ CheckOutcome Runtime::check(const detail::FunctionEntry& entry, const std::strin
   } catch (const std::exception& e) {
     return diverges(0, std::string("the coroutine cannot start from its input: ") + e.what());
   }
+  if (!context.checked_to_end && !context.suspended) detail::check_reached_all(context);
   if (context.divergence) return diverges(context.diverged_at, *context.divergence);
   std::string replayed = "its " + std::to_string(recorded) + " recorded steps replay";
-  if (context.checked_to_end || context.suspended) {
-    return CheckOutcome{true, 0,
-                        replayed + "; it goes on at step " +
-                            std::to_string(context.suspended ? context.first : context.next_step)};
+  // Suspended: on a recorded step that has no result yet; checked to the end:
+  // at a step that the journal does not have.
+  if (context.suspended) {
+    return CheckOutcome{
+        true, 0, replayed + "; it waits for the result of step " + std::to_string(context.first)};
+  }
+  if (context.checked_to_end) {
+    return CheckOutcome{
+        true, 0, replayed + "; its next step, " + std::to_string(context.next_step) + ", is new"};
   }
   return CheckOutcome{true, 0, replayed + " and it finishes"};
 }
 
 pb::RunResponse Runtime::conclude(std::unique_ptr<Context> context) {
+  auto handle = detail::TaskAccess::handle(*context->root);
+  if (context->tail_call || handle.done()) detail::check_reached_all(*context);
   if (context->divergence) return diverged(*context);
   if (context->tail_call) {
     auto input = protocol::pack_json(context->tail_call->input);
@@ -587,7 +606,6 @@ pb::RunResponse Runtime::conclude(std::unique_ptr<Context> context) {
     *call->mutable_input() = std::move(*input);
     return response;
   }
-  auto handle = detail::TaskAccess::handle(*context->root);
   if (handle.done()) {
     try {
       return exit_with_output(handle.promise().take());

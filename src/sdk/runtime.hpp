@@ -79,7 +79,7 @@ class Context {
   bool hold_on_divergence = false;
   std::optional<Task<nlohmann::json>> root;
 
-  // A replay for `ratchet check` (Runtime::check): the coroutine stops at the
+  // A replay for `--ratchet-check` (Runtime::check): the coroutine stops at the
   // first step the journal has no result for, and no step's code runs.
   bool check_only = false;
   bool checked_to_end = false;  // it stopped there (ReplayStop)
@@ -100,6 +100,10 @@ void settle_sleep(Context& context, std::uint64_t step);
 // `function` and `hash`.
 void check_recorded(Context& context, std::uint64_t step, sdk::jv1::StepKind kind,
                     std::string_view function, std::uint64_t hash);
+
+// Records a divergence when the coroutine, now ended, did not reach every
+// step its journal recorded.
+void check_reached_all(Context& context);
 
 // The wire Call for `spec` at `endpoint` (input, expiration, max_attempts; no
 // run key: dispatches add it). InvalidArgumentError naming `what` when the
@@ -141,7 +145,7 @@ class FrameCache {
   std::uint64_t hits_ = 0;
 };
 
-// What `ratchet check` found for one open coroutine (ratchet::CheckResult).
+// What `--ratchet-check` found for one open coroutine (ratchet::CheckResult).
 struct CheckOutcome {
   bool resumes = true;
   std::uint64_t step = 0;  // where it diverges

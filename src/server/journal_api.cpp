@@ -12,9 +12,13 @@ namespace rv1 = ::ratchet::v1;
 
 // The functions a ListOpenRequest names, each a valid function name.
 Result<std::vector<std::string>> requested_functions(const rv1::ListOpenRequest& request) {
-  if (request.functions_size() == 0 || request.functions_size() > kListOpenLimit) {
+  int least = request.endpoint().empty() ? 1 : 0;
+  if (request.functions_size() < least || request.functions_size() > kListOpenLimit) {
     return invalid_argument("ListOpen takes 1 to " + std::to_string(kListOpenLimit) +
-                            " function names");
+                            " function names (0 with an endpoint)");
+  }
+  if (request.endpoint().size() > 4096) {
+    return invalid_argument("ListOpen: the endpoint is longer than 4096 bytes");
   }
   std::vector<std::string> functions;
   for (const auto& function : request.functions()) {
@@ -50,7 +54,7 @@ Result<std::string> list_open(Store& store, std::string_view body) {
   int limit = request.limit() == 0 || request.limit() > kListOpenLimit
                   ? kListOpenLimit
                   : static_cast<int>(request.limit());
-  ASSIGN_OR_RETURN(auto open, store.open_coroutines(functions, limit + 1));
+  ASSIGN_OR_RETURN(auto open, store.open_coroutines(functions, request.endpoint(), limit + 1));
   rv1::ListOpenResponse response;
   response.set_truncated(static_cast<int>(open.size()) > limit);
   if (response.truncated()) open.resize(static_cast<std::size_t>(limit));

@@ -1,6 +1,6 @@
 // Ratchet's Journal service (proto/ratchet/v1/journal_service.proto; docs/server.md):
 // ListOpen answers the open coroutines of given functions with their recorded
-// state, for `ratchet check`. The Api authenticates a request and hands it
+// state, for `--ratchet-check`. The Api authenticates a request and hands it
 // here; the store is read on a worker thread of its own, never an I/O thread.
 #pragma once
 

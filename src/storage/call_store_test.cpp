@@ -759,8 +759,11 @@ class RepairStoreTest : public CallStoreTest {
  protected:
   // A coroutine `function` suspended with state "journal-1" on children of
   // correlation ids 1 and 2, both claimed (running); its id, the children's.
-  std::pair<std::string, std::vector<std::string>> suspended(const std::string& function) {
-    std::string id = testing::dispatch_call(*store_, call(function));
+  std::pair<std::string, std::vector<std::string>> suspended(
+      const std::string& function, const std::string& endpoint = "http://127.0.0.1:1") {
+    NewCall root = call(function);
+    root.endpoint = endpoint;
+    std::string id = testing::dispatch_call(*store_, root);
     EXPECT_EQ(claim().size(), 1u);
     PollState poll{6, "journal-1", 2, 2, clock_.now() + 60 * kMicrosPerSecond};
     EXPECT_TRUE(apply([&](CallTransaction& tx) {
@@ -807,7 +810,7 @@ TEST_P(RepairStoreTest, AHeldCallKeepsItsStateAndIsNeverClaimed) {
   ASSERT_TRUE(held.poll.has_value());
   clock_.advance(3600 * kMicrosPerSecond);  // past every deadline and lease
   EXPECT_TRUE(claim().empty()) << "a held call waits for an operator";
-  auto open = store_->open_coroutines({"order"}, 10);
+  auto open = store_->open_coroutines({"order"}, "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 1u);
   EXPECT_EQ((*open)[0].phase, CallPhase::kHeld);
@@ -889,12 +892,72 @@ TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {
   auto second = suspended("order").first;
   clock_.advance(1);
   suspended("refund");
-  auto open = store_->open_coroutines({"order", "ship"}, 10);
+  auto open = store_->open_coroutines({"order", "ship"}, "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 2u);
   EXPECT_EQ((*open)[0].id, first);
   EXPECT_EQ((*open)[1].id, second);
-  EXPECT_EQ(store_->open_coroutines({"order"}, 1)->size(), 1u);
+  EXPECT_EQ(store_->open_coroutines({"order"}, "", 1)->size(), 1u);
+}
+
+// A held call waits for its operator: its expiration does not run out while
+// it is held, and the time it had left when held counts again from its release.
+TEST_P(RepairStoreTest, AHeldCallDoesNotExpireAndItsTimeLeftCountsAgainFromItsRelease) {
+  NewCall root = call("order");
+  root.expires_at = clock_.now() + 100 * kMicrosPerSecond;
+  std::string id = testing::dispatch_call(*store_, root);
+  ASSERT_EQ(claim().size(), 1u);
+  PollState poll{6, "journal-1", 1, 1, clock_.now() + kMicrosPerSecond};
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.suspend(id, 1, poll, {}, {}); }));
+  clock_.advance(kMicrosPerSecond);
+  auto resumed = claim();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.hold(id, resumed[0].call.lease_epoch,
+                   CallError{"IncompatibleStateError", "step 1 diverged"});
+  }));  // 99 s left
+  auto expire = [&] {
+    std::vector<std::string> expired;
+    std::optional<Micros> next;
+    EXPECT_TRUE(store_
+                    ->calls([&](CallTransaction& tx) -> Status {
+                      CallEnd timeout{false, 2, {}, CallError{"TIMEOUT", "the call expired"}};
+                      ASSIGN_OR_RETURN(expired, tx.expire(timeout, 10));
+                      ASSIGN_OR_RETURN(next, tx.next_expiry());
+                      return Status::ok();
+                    })
+                    .is_ok());
+    return std::make_pair(expired, next);
+  };
+  clock_.advance(3600 * kMicrosPerSecond);
+  auto [while_held, next_while_held] = expire();
+  EXPECT_TRUE(while_held.empty()) << "a held call expired";
+  EXPECT_FALSE(next_while_held.has_value()) << "the scheduler would wake for a held call";
+  EXPECT_EQ(find(id).phase, CallPhase::kHeld);
+
+  ASSERT_TRUE(store_->repair_coroutine(repair_of(id, "journal-2")).is_ok());
+  EXPECT_EQ(find(id).expires_at, clock_.now() + 99 * kMicrosPerSecond);
+  clock_.advance(98 * kMicrosPerSecond);
+  EXPECT_TRUE(expire().first.empty());
+  clock_.advance(kMicrosPerSecond);
+  EXPECT_EQ(expire().first, std::vector<std::string>{id}) << "released, it expires again";
+}
+
+// A `--ratchet-check` of a build that no longer has a function: the coroutines its
+// endpoint serves are listed whatever their function, those elsewhere are not.
+TEST_P(RepairStoreTest, OpenCoroutinesIncludeEveryFunctionAtTheGivenEndpoint) {
+  auto order = suspended("order").first;
+  clock_.advance(1);
+  auto refund = suspended("refund").first;
+  clock_.advance(1);
+  suspended("refund", "http://127.0.0.1:2");
+  auto open = store_->open_coroutines({}, "http://127.0.0.1:1", 10);
+  ASSERT_TRUE(open.is_ok()) << open.status().message();
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ((*open)[0].id, order);
+  EXPECT_EQ((*open)[1].id, refund);
+  EXPECT_TRUE(store_->open_coroutines({}, "http://127.0.0.1:3", 10)->empty());
+  EXPECT_TRUE(store_->open_coroutines({}, "", 10)->empty());
 }
 
 }  // namespace

@@ -685,8 +685,8 @@ Result<bool> CallTx::retry_now(const std::string& id, const std::string& actor) 
 Result<std::vector<std::string>> CallTx::expire(const CallEnd& end, int limit) {
   ASSIGN_OR_RETURN(Rows rows,
                    db_.query("SELECT id FROM runs WHERE expires_at IS NOT NULL AND phase != "
-                             "'DONE' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 "
-                             "FOR UPDATE SKIP LOCKED",
+                             "'DONE' AND phase != 'HELD' AND expires_at <= $1 ORDER BY "
+                             "expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                              Params().add(now_).add(limit)));
   std::vector<std::string> ids;
   std::vector<HistoryEvent> events;
@@ -703,7 +703,7 @@ Result<std::vector<std::string>> CallTx::expire(const CallEnd& end, int limit) {
 
 Result<std::optional<Micros>> CallTx::next_expiry() {
   ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT MIN(expires_at) FROM runs WHERE expires_at IS "
-                                        "NOT NULL AND phase != 'DONE'"));
+                                        "NOT NULL AND phase != 'DONE' AND phase != 'HELD'"));
   if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
   return std::optional<Micros>(rows[0].int64(0));
 }

@@ -58,9 +58,11 @@ Status apply_repair(Connection& db, Micros now, const CoroutineRepair& repair) {
   ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole.journal));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
+  // A held call's time left counts again from now (as SQLite's, sqlite_repair.cpp).
   RETURN_IF_ERROR(db.run("UPDATE runs SET phase = 'READY', ready_at = $2, attempts = 0, "
                          "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
-                         "updated_at = $2 "
+                         "expires_at = CASE WHEN phase = 'HELD' THEN expires_at + ($2 - "
+                         "updated_at) ELSE expires_at END, updated_at = $2 "
                          "WHERE id = $1",
                          Params().add(repair.call_id).add(now))
                       .status());
@@ -87,14 +89,14 @@ Status record_action(Connection& db, Micros now, const CallAction& action) {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
-                                                   int limit) {
+                                                   const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Rows rows,
       db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
                "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-               "r.phase != 'DONE' AND r.function = ANY(string_to_array($1, "
-               "chr(31))) ORDER BY r.started_at, r.seq LIMIT $2",
-               Params().add(join(functions, '\x1f')).add(limit)));
+               "r.phase != 'DONE' AND (r.function = ANY(string_to_array($1, "
+               "chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY r.started_at, r.seq LIMIT $2",
+               Params().add(join(functions, '\x1f')).add(limit).add(endpoint)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

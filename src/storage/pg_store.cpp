@@ -161,8 +161,9 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<int> delete_terminal_runs(const std::vector<std::string>& ids) override;
   void watch_calls(std::function<void()> news) override;
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     const std::string& endpoint,
                                                      int limit) override {
-    return pg::open_coroutines(*db_, functions, limit);
+    return pg::open_coroutines(*db_, functions, endpoint, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return pg::repair_coroutine(*db_, clock_.now(), repair,

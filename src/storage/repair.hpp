@@ -1,4 +1,4 @@
-// What operators and `ratchet check` do with suspended coroutines through the
+// What operators and `--ratchet-check` do with suspended coroutines through the
 // store (docs/sdk.md, "Safe deploys" and "Operator repair"): list the open
 // ones with their state, rewrite a state, and the record of every such action
 // (the call_actions table, docs/storage.md).

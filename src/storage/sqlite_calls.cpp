@@ -655,10 +655,13 @@ Result<bool> SqliteCallTransaction::retry_now(const std::string& id, const std::
   return true;
 }
 
+// A HELD call does not expire: it waits for its operator (a repair moves its
+// expires_at on by the time it was held). `phase != 'DONE'` stays as written:
+// it is what lets SQLite use the partial index calls_expiring.
 Result<std::vector<std::string>> SqliteCallTransaction::expire(const CallEnd& end, int limit) {
   ASSIGN_OR_RETURN(auto ids, due_ids("SELECT id FROM runs WHERE expires_at IS NOT NULL AND "
-                                     "phase != 'DONE' AND expires_at <= ?1 ORDER BY expires_at "
-                                     "LIMIT ?2",
+                                     "phase != 'DONE' AND phase != 'HELD' AND expires_at <= ?1 "
+                                     "ORDER BY expires_at LIMIT ?2",
                                      limit));
   std::vector<HistoryEvent> events;
   for (const auto& id : ids) {
@@ -673,7 +676,7 @@ Result<std::vector<std::string>> SqliteCallTransaction::expire(const CallEnd& en
 Result<std::optional<Micros>> SqliteCallTransaction::next_expiry() {
   ASSIGN_OR_RETURN(Statement * query,
                    db_.prepare("SELECT MIN(expires_at) FROM runs WHERE expires_at IS NOT NULL "
-                               "AND phase != 'DONE'"));
+                               "AND phase != 'DONE' AND phase != 'HELD'"));
   ASSIGN_OR_RETURN(bool row, query->step());
   std::optional<Micros> earliest;
   if (row && !query->is_null(0)) earliest = query->int64(0);

@@ -69,11 +69,15 @@ Status apply_repair(Database& db, Micros now, const CoroutineRepair& repair) {
   ASSIGN_OR_RETURN(StateEdit edited, repair.edit(member, whole.journal));
   RETURN_IF_ERROR(replace_state(db, repair.call_id, edited.state));
   RETURN_IF_ERROR(abandon_children(db, now, repair));
+  // A held call did not expire while it waited for its operator: the time it
+  // had left when held counts again from now (a HELD row's updated_at is when
+  // it was held: nothing else writes it). SET reads the row as it was.
   ASSIGN_OR_RETURN(
       Statement * ready,
       db.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2, attempts = 0, "
                  "error_type = NULL, error = NULL, error_proto = NULL, poll_error = NULL, "
-                 "updated_at = ?2 WHERE id = ?1"));
+                 "expires_at = CASE WHEN phase = 'HELD' THEN expires_at + (?2 - updated_at) "
+                 "ELSE expires_at END, updated_at = ?2 WHERE id = ?1"));
   ready->bind(1, repair.call_id).bind(2, now);
   RETURN_IF_ERROR(ready->run().status());
   CallAction action = repair.action;
@@ -94,14 +98,20 @@ Status record_action(Database& db, Micros now, const CallAction& action) {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::vector<std::string>& functions,
-                                                   int limit) {
+                                                   const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Statement * query,
       db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
                  "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                 "r.phase != 'DONE' AND r.function IN (SELECT value FROM "
-                 "json_each(?1)) ORDER BY r.started_at, r.rowid LIMIT ?2"));
+                 "r.phase != 'DONE' AND (r.function IN (SELECT value FROM "
+                 "json_each(?1)) OR r.endpoint = ?3) ORDER BY r.started_at, r.rowid LIMIT ?2"));
   query->bind(1, nlohmann::json(functions).dump()).bind(2, limit);
+  // No endpoint: NULL, which no row's endpoint equals.
+  if (endpoint.empty()) {
+    query->bind_null(3);
+  } else {
+    query->bind(3, endpoint);
+  }
   std::vector<OpenCoroutine> open;
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());

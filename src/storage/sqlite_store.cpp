@@ -109,8 +109,9 @@ class SqliteStore final : public Store, private job_rules::JobRows {
     return sqlite::health_counts(*db_, clock_.now(), since);
   }
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
+                                                     const std::string& endpoint,
                                                      int limit) override {
-    return sqlite::open_coroutines(*db_, functions, limit);
+    return sqlite::open_coroutines(*db_, functions, endpoint, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return sqlite::repair_coroutine(*db_, clock_.now(), repair);

@@ -195,11 +195,12 @@ class Store {
   // their clients, before they read again.
   virtual Result<std::string> change_stamp() { return no_browsing(); }
 
-  // --- suspended coroutines, for `ratchet check` and operators (storage/repair.hpp) ---
+  // --- suspended coroutines, for --ratchet-check and operators (storage/repair.hpp) ---
 
-  // The open coroutines of `functions`, oldest first, at most `limit`.
+  // The open coroutines of `functions`, and of any function at `endpoint` (a
+  // Call's endpoint URL, exactly; empty: none), oldest first, at most `limit`.
   virtual Result<std::vector<OpenCoroutine>> open_coroutines(
-      const std::vector<std::string>& functions, int limit) {
+      const std::vector<std::string>& functions, const std::string& endpoint, int limit) {
     return no_repair();
   }
   // Applies `repair` to a WAITING, HELD or READY coroutine (kFailedPrecondition

@@ -193,7 +193,7 @@ class SdkProcesses : public ::testing::Test {
       Options options;
       options.api_key = "k";
       options.api_url = server_->url();
-      options.endpoint_url = "http://127.0.0.1:" + std::to_string(endpoint_port_);
+      options.endpoint_url = endpoint_url();
       options.verification_key = "";
       options.trace = false;
       client_ = std::make_unique<Dispatch>(options);
@@ -237,7 +237,8 @@ class SdkProcesses : public ::testing::Test {
   }
 
   // steps_endpoint_main `flags` --ratchet-check, as a deploy's CI runs the new
-  // build: it asks the server for the open coroutines and serves nothing.
+  // build: it asks the server for the open coroutines (those of its functions
+  // and those at the endpoint's URL) and serves nothing.
   testing::ProcessResult run_check(std::vector<std::string> flags,
                                    const std::string& api_key = "k") const {
     std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
@@ -246,10 +247,13 @@ class SdkProcesses : public ::testing::Test {
     return testing::run_process(argv, {{"DISPATCH_API_KEY", api_key},
                                        {"DISPATCH_API_URL", server_->url()},
                                        {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0"},
-                                       {"DISPATCH_ENDPOINT_URL", ""},
+                                       {"DISPATCH_ENDPOINT_URL", endpoint_url()},
                                        {"DISPATCH_VERIFICATION_KEY", public_key_},
                                        {"DISPATCH_TRACE", ""}});
   }
+
+  // The URL the server calls the endpoint at: the calls' endpoint.
+  std::string endpoint_url() const { return "http://127.0.0.1:" + std::to_string(endpoint_port_); }
 
   std::string endpoint_stderr(int start) const {
     return dir_.file("endpoint-" + std::to_string(start) + ".err");
@@ -348,6 +352,23 @@ TEST_F(SdkProcesses, KillNineWhileTheCoroutineRunsRerunsNoStep) {
 // restarts the call from its input, so the call completes with the new code's
 // result, every step of which ran again. (Past step 20: the restart must not
 // count as one more of --max-attempts' attempts on top of every resume.)
+// A client waits for a call while the server is killed and started again (a
+// deploy of the server): the call goes on in the store, and the wait, within
+// its deadline, rides over the refused and dropped connections to its result.
+TEST_F(SdkProcesses, AWaitRidesOverARestartOfTheServer) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--work-delay-ms", "20"}));
+  auto id = dispatch_steps(40);
+  auto waited = std::async(std::launch::async, [&] { return wait_steps(id); });
+  ASSERT_TRUE(wait_for_lines(log, 5)) << "the steps did not run";
+  server().kill(SIGKILL);  // the Wait in flight is cut; new ones are refused
+  Status restarted = server().start();
+  ASSERT_TRUE(restarted.is_ok()) << restarted.message();
+  std::optional<int> result = waited.get();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, sum_of_squares(40));
+}
+
 TEST_F(SdkProcesses, ChangedCodeDivergesAtTheStepAndRestartsFromTheInput) {
   const std::string log = file("work.log");
   ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
@@ -603,11 +624,28 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   auto same = run_check({"--log", check_log});
   EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
   EXPECT_TRUE(contains(same.out, steps.id() + " steps (WAITING): resumes: its 25 recorded steps "
-                                              "replay; it goes on at step 25"))
+                                              "replay; it waits for the result of step 25"))
       << same.out;
   auto patched = run_check({"--log", check_log, "--patch-at", "5"});
   EXPECT_EQ(patched.exit_code, 0) << "a run recorded before the patch keeps its old path:\n"
                                   << patched.out << patched.err;
+  // A build whose steps returns after step 3: steps 4..25 ran, and would stay
+  // as they are (a saga's reservations, uncancelled).
+  auto shorter = run_check({"--log", check_log, "--stop-after", "3"});
+  EXPECT_EQ(shorter.exit_code, 1) << shorter.out << shorter.err;
+  EXPECT_TRUE(contains(shorter.out,
+                       steps.id() + " steps (WAITING): diverges at step 4: step 4 diverged: the "
+                                    "code now finishes where the journal recorded a call to "
+                                    "work and 21 more steps"))
+      << shorter.out;
+  // A build without nap: its open coroutine at this endpoint would fail for
+  // good once deployed, so the check reports it.
+  auto removed = run_check({"--log", check_log, "--without-nap", "1"});
+  EXPECT_EQ(removed.exit_code, 1) << removed.out << removed.err;
+  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): diverges at step 0: function "
+                                                   "nap is not in this build"))
+      << removed.out;
+  EXPECT_TRUE(contains(removed.out, "2 open coroutines, 1 resume, 1 diverge")) << removed.out;
   EXPECT_EQ(testing::read_file(check_log), "") << "a check ran a step";
 
   auto refused = run_check({"--log", check_log}, "wrong-key");
@@ -671,6 +709,13 @@ TEST_F(SdkProcesses, SetResultGivesAStepOfARunningTreeItsResult) {
   ASSERT_TRUE(wait_for_lines(log, 3)) << "the steps did not run";
   ASSERT_TRUE(wait_until([&] { return call_status(id.id()).value("phase", "") == "WAITING"; }));
 
+  // Step 2 recorded work(2)'s number: a string would fail the coroutine for good.
+  auto mistyped =
+      ratchet_cli({"set-result", "--job-id", id.id(), "--step", "2", "--output", "\"four\""});
+  EXPECT_EQ(mistyped.exit_code, 2) << mistyped.out << mistyped.err;
+  EXPECT_TRUE(contains(mistyped.err, "step 2 recorded a number (4), --output is a string"))
+      << mistyped.err;
+  EXPECT_EQ(std::count(mistyped.err.begin(), mistyped.err.end(), '\n'), 1) << mistyped.err;
   auto set = ratchet_cli({"set-result", "--job-id", id.id(), "--step", "3", "--output", "100"});
   ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
   std::optional<int> result = wait_steps(id);

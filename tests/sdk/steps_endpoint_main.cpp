@@ -1,7 +1,8 @@
 // steps_endpoint_main --log FILE [--coroutine-log FILE] [--work-delay-ms D]
 //                     [--hold-at K] [--hold-after K] [--diverge-at K]
 //                     [--frame-cache N] [--hold-in-step NAME] [--patch-at K]
-//                     [--hold-on-divergence 1] [--ratchet-check]
+//                     [--hold-on-divergence 1] [--stop-after K] [--without-nap 1]
+//                     [--ratchet-check]
 //
 // An SDK endpoint as a process of its own, for the tests that kill, stop and
 // replace it (sdk_process_e2e_test.cpp). Configured from the DISPATCH_*
@@ -37,9 +38,12 @@
 // --diverge-at K stands for a code change: step K calls work(1000 + K).
 // --patch-at K stands for a change made safely: step K calls work(1000 + K)
 // under ratchet::patched("work-plus-1000"), so runs recorded before keep work(K).
+// --stop-after K stands for new code that finishes sooner: steps(n) returns
+// after step K (its sum so far), whatever n.
+// --without-nap 1 stands for a deploy that removed the nap function.
 // --hold-on-divergence 1: steps holds its call for an operator when its replay
 // diverges (OnDivergence::kHold) instead of restarting.
-// --ratchet-check: run `ratchet check` (Dispatch::check_main) and exit with its
+// --ratchet-check: run the deploy check (Dispatch::check_main) and exit with its
 // code instead of serving.
 // --frame-cache N is Options::frame_cache_size (0: every resume replays).
 // --hold-in-step NAME: ledger's local step NAME logs its line, then does not
@@ -68,6 +72,8 @@ struct Flags {
   std::string hold_in_step;
   int patch_at = 0;
   bool hold_on_divergence = false;
+  int stop_after = 0;
+  bool without_nap = false;
 };
 
 using ratchet::testing::append_line;
@@ -116,10 +122,7 @@ void define_fanout(ratchet::Dispatch& dispatch) {
   });
 }
 
-// nap and ledger (see the top of this file).
-void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
-                             ratchet::Function<int(int)> work) {
-  const std::string log = flags.coroutine_log;
+void define_nap(ratchet::Dispatch& dispatch, const std::string& log) {
   dispatch.function("nap", [log](int ms) -> ratchet::Task<long long> {
     append_line(log, "nap start");
     Clock::time_point before = co_await ratchet::now();
@@ -129,6 +132,13 @@ void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
     co_await ratchet::step("after", [&] { append_line(log, "after"); });
     co_return std::chrono::duration_cast<std::chrono::milliseconds>(after - before).count();
   });
+}
+
+// nap and ledger (see the top of this file).
+void define_steps_and_sleeps(ratchet::Dispatch& dispatch, const Flags& flags,
+                             ratchet::Function<int(int)> work) {
+  const std::string log = flags.coroutine_log;
+  if (!flags.without_nap) define_nap(dispatch, log);
   const std::string hold = flags.hold_in_step;
   dispatch.function("ledger", [log, hold, work]() -> ratchet::Task<int> {
     auto logged_step = [&](const std::string& name) {
@@ -186,6 +196,10 @@ int main(int argc, char** argv) {
       flags.patch_at = std::atoi(value.c_str());
     } else if (flag == "--hold-on-divergence") {
       flags.hold_on_divergence = value == "1";
+    } else if (flag == "--stop-after") {
+      flags.stop_after = std::atoi(value.c_str());
+    } else if (flag == "--without-nap") {
+      flags.without_nap = value == "1";
     } else {
       return usage("unknown flag " + flag);
     }
@@ -218,6 +232,7 @@ int main(int argc, char** argv) {
               append_line(flags.coroutine_log, "hold");
               std::this_thread::sleep_for(std::chrono::minutes(1));
             }
+            if (i == flags.stop_after) break;
           }
           co_return sum;
         },
