@@ -437,7 +437,7 @@ TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
                    broken + "' RETURNING 1"),
             1);
 
-  auto open = store_->open_coroutines({"parent"}, 10);
+  auto open = store_->open_coroutines({"parent"}, "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 2u);
   EXPECT_EQ(journal_in((*open)[0].state).steps_size(), 2) << "the other coroutine, as usual";
