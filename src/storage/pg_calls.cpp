@@ -369,12 +369,8 @@ Result<bool> CallTx::retry(const std::string& id, std::int64_t epoch, Micros rea
 }
 
 Result<bool> CallTx::resend_whole(const std::string& id, std::int64_t epoch) {
-  ASSIGN_OR_RETURN(int changed,
-                   db_.run("UPDATE runs SET phase = 'READY', ready_at = $3, lease_owner = NULL, "
-                           "lease_expires_at = NULL, updated_at = $3 WHERE " LEASED_UNDER_EPOCH,
-                           Params().add(id).add(epoch).add(now_)));
-  if (changed == 0) return false;
-  made_work_ = true;
+  ASSIGN_OR_RETURN(bool released, release(id, epoch));
+  if (!released) return false;
   ASSIGN_OR_RETURN(bool folded, fold_deltas(db_, id));
   if (!folded) return true;
   RETURN_IF_ERROR(

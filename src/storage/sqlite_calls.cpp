@@ -373,13 +373,8 @@ Result<bool> SqliteCallTransaction::retry(const std::string& id, std::int64_t ep
 }
 
 Result<bool> SqliteCallTransaction::resend_whole(const std::string& id, std::int64_t epoch) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?3, lease_owner = "
-                               "NULL, lease_expires_at = NULL, updated_at = ?3 "
-                               "WHERE " LEASED_UNDER_EPOCH));
-  update->bind(1, id).bind(2, epoch).bind(3, now_);
-  ASSIGN_OR_RETURN(int changed, update->run());
-  if (changed == 0) return false;
+  ASSIGN_OR_RETURN(bool released, release(id, epoch));
+  if (!released) return false;
   ASSIGN_OR_RETURN(bool folded, fold_deltas(db_, id));
   if (!folded) return true;
   ASSIGN_OR_RETURN(Statement * uncount,
