@@ -68,6 +68,11 @@ class SchedulerCommitTest : public SchedulerTest {
                          ids->set_value(std::move(result));
                        });
   }
+  // Holds "slow" until answer_held(); anything else returns 2 at once.
+  static std::optional<pb::RunResponse> slow_held(const pb::RunRequest& r) {
+    if (r.function() == "slow") return std::nullopt;
+    return exit_with(2);
+  }
   static bool ready(std::future<Result<std::vector<std::string>>>& f) {
     return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }
@@ -195,10 +200,7 @@ TEST_F(SchedulerCommitTest, AnAnswerWaitsForTheDiskButTheNextStepsDoNot) {
 // while its Dispatch's answer waits for the disk is held until the answer is
 // out, as any newly dispatched call: its caller does not have its id yet.
 TEST_F(SchedulerCommitTest, ACallClaimedBeforeItsDispatchIsAnsweredWaitsForTheAnswer) {
-  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
-    if (r.function() == "slow") return std::nullopt;  // until answer_held
-    return exit_with(2);
-  });
+  FakeEndpoint endpoint(clock_, slow_held);
   options_.max_in_flight = 1;
   store_->deferring = true;
   Scheduler scheduler(*store_, clock_, endpoint, options_);
@@ -234,10 +236,7 @@ TEST_F(SchedulerCommitTest, ACallClaimedBeforeItsDispatchIsAnsweredWaitsForTheAn
 // flush in progress began: the Wait answer read after that waits for a flush
 // that begins after the read, not for the one in progress.
 TEST_F(SchedulerCommitTest, AnAnswerReadAfterAFlushBeganWaitsForTheNextFlush) {
-  FakeEndpoint endpoint(clock_, [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
-    if (r.function() == "slow") return std::nullopt;
-    return exit_with(2);
-  });
+  FakeEndpoint endpoint(clock_, slow_held);
   store_->deferring = true;
   Scheduler scheduler(*store_, clock_, endpoint, options_);
   ResumeSyncsAtExit resume{*store_};
