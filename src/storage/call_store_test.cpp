@@ -228,19 +228,24 @@ PollState whole_journal(std::uint64_t revision, int steps, Micros deadline) {
   return poll;
 }
 
+// The Poll that carries `delta`.
+PollState delta_poll(const jv1::JournalDelta& delta, Micros deadline) {
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
+  poll.delta = true;
+  poll.revision = delta.base_revision() + 1;
+  poll.base_revision = delta.base_revision();
+  return poll;
+}
+
 // A delta from `base` that adds step `added` (and changes nothing else).
 PollState journal_delta(std::uint64_t base, std::uint64_t added, Micros deadline) {
   jv1::JournalDelta delta;
   delta.set_base_revision(base);
   delta.mutable_changes()->set_revision(base + 1);
   (*delta.mutable_changes()->mutable_step_updates())[added].set_argument_hash(100 + added - 1);
-  google::protobuf::Any any;
-  any.PackFrom(delta);
-  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
-  poll.delta = true;
-  poll.revision = base + 1;
-  poll.base_revision = base;
-  return poll;
+  return delta_poll(delta, deadline);
 }
 
 jv1::Journal journal_in(const std::string& state) {
@@ -370,13 +375,7 @@ PollState step_delta(std::uint64_t base, Micros deadline) {
   done.set_argument_hash(100 + base - 1);
   done.mutable_output()->set_value(std::string(88, 'r') + std::to_string(100000000 + base));
   (*changes.mutable_step_updates())[base + 1].set_argument_hash(100 + base);
-  google::protobuf::Any any;
-  any.PackFrom(delta);
-  PollState poll{6, any.SerializeAsString(), 1, 5, deadline};
-  poll.delta = true;
-  poll.revision = base + 1;
-  poll.base_revision = base;
-  return poll;
+  return delta_poll(delta, deadline);
 }
 
 // Compaction (protocol::merge_from): a coroutine of 2,000 Polls keeps a few
