@@ -1040,11 +1040,22 @@ TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecks
 
   auto checked = run_check({"--log", file("check.log")});
   EXPECT_EQ(checked.exit_code, 1) << checked.out << checked.err;
+  // The server's reason as it recorded it, then the repair.
   EXPECT_TRUE(contains(checked.out, broken.id() +
-                                        " steps (WAITING): diverges at step 0: the server could "
-                                        "not assemble the coroutine journal"))
+                                        " steps (WAITING): broken journal: the stored coroutine "
+                                        "state "))
       << checked.out;
+  EXPECT_TRUE(contains(checked.out,
+                       "the journal cannot be assembled from its deltas; repair it with `ratchet "
+                       "rewind --job-id " +
+                           broken.id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
+      << checked.out;
+  EXPECT_FALSE(contains(checked.out, "step 0")) << checked.out;
   EXPECT_TRUE(contains(checked.out, good.id() + " steps (WAITING): resumes")) << checked.out;
+  EXPECT_TRUE(contains(checked.out,
+                       "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 with a broken "
+                       "journal\n"))
+      << checked.out;
 
   auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
   EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
