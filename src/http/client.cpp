@@ -274,8 +274,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected_ = false;
   bool closed_ = false;
   std::uint64_t completed_ = 0;  // > 0: this is a reused keep-alive connection
-  std::mutex fd_mutex_;    // a direct write and close() exclude each other
-  bool fd_closed_ = false;  // guarded by fd_mutex_
+  std::mutex fd_mutex_;          // a direct write and close() exclude each other
+  bool fd_closed_ = false;       // guarded by fd_mutex_
 };
 
 void Connection::begin(std::shared_ptr<Exchange> exchange) {

@@ -6,7 +6,6 @@
 #include "http/server.hpp"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -119,6 +118,7 @@ struct ServerShared {
   ServerOptions options;
   Server::Handler handler;
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  bool direct_writes = false;  // workers write their responses (start_blocking)
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> accepted{0};
 
@@ -289,10 +289,6 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
-  bool on_io_thread() {
-    auto* io = stream_.get_executor().target<asio::io_context::executor_type>();
-    return io && io->running_in_this_thread();
-  }
 
   // The server is stopping: an idle connection closes now, a busy one after
   // its response (which says `Connection: close`).
@@ -611,7 +607,11 @@ std::string Session::response_bytes(const Response& response, bool& keep_alive) 
   return std::move(bytes).value();
 }
 
+// Only for start_blocking's workers, which respond after their handler
+// returned: a handler that hands its Responder to another thread may count on
+// the response not reaching the client before it returns, as it cannot then.
 void Session::open_direct_write() {
+  if (!shared_->direct_writes) return;
   std::lock_guard lock(direct_mutex_);
   direct_open_ = !closed_;
 }
@@ -638,12 +638,12 @@ bool Session::write_directly(const Response& response, OnceCallback& written,
   std::string bytes = response_bytes(response, keep_alive);
   beast::error_code ec;
   std::size_t sent = send_now(bytes, ec);
-  asio::post(executor(), [self = shared_from_this(), bytes = std::move(bytes), sent, ec, keep_alive,
-                          written = std::move(written),
-                          next_request = std::move(next_request)]() mutable {
-    self->finish_direct_write(std::move(bytes), sent, ec, keep_alive, std::move(written),
-                              std::move(next_request));
-  });
+  asio::post(executor(),
+             [self = shared_from_this(), bytes = std::move(bytes), sent, ec, keep_alive,
+              written = std::move(written), next_request = std::move(next_request)]() mutable {
+               self->finish_direct_write(std::move(bytes), sent, ec, keep_alive, std::move(written),
+                                         std::move(next_request));
+             });
   return true;
 }
 
@@ -796,8 +796,8 @@ void Responder::State::send(Response response, OnceCallback written,
   if (!gate_->open) return;
   std::shared_ptr<Session> session = session_.lock();
   if (!session) return;
-  // Off the I/O thread, the bytes go out from here, before any wake-up.
-  if (!session->on_io_thread() && session->write_directly(response, written, next_request)) return;
+  // A blocking handler's worker: the bytes go out from here, before any wake-up.
+  if (session->write_directly(response, written, next_request)) return;
   asio::any_io_executor executor = session->executor();
   // Destroyed unrun (the io_context stops first), the handler still runs `written`.
   asio::dispatch(
@@ -883,6 +883,10 @@ struct Server::Impl {
   void wait_for_sessions(Clock::time_point deadline);
   void stop(std::chrono::milliseconds grace);
   void release_stuck_sessions();
+
+  // start() and start_blocking(): `workers` runs the handler's jobs, if set.
+  static Result<std::unique_ptr<Server>> launch(ServerOptions options, Handler handler,
+                                                std::shared_ptr<WorkerPool> workers);
 };
 
 Status Server::Impl::bind(const std::string& host, std::uint16_t wanted_port) {
@@ -1000,6 +1004,11 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
   if (!handler) return invalid_argument("http::Server::start needs a handler");
+  return Impl::launch(std::move(options), std::move(handler), nullptr);
+}
+
+Result<std::unique_ptr<Server>> Server::Impl::launch(ServerOptions options, Handler handler,
+                                                     std::shared_ptr<WorkerPool> workers) {
   if (options.io_threads < 1) return invalid_argument("ServerOptions::io_threads must be >= 1");
   if (options.max_connections < 1) {
     return invalid_argument("ServerOptions::max_connections must be >= 1");
@@ -1008,6 +1017,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
   RETURN_IF_ERROR(impl->bind(options.host, options.port));
   impl->shared->options = std::move(options);
   impl->shared->handler = std::move(handler);
+  impl->shared->direct_writes = workers != nullptr;
+  impl->workers = std::move(workers);
   impl->accept();
   impl->io.start("ratchet-http-s");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -1028,9 +1039,7 @@ Result<std::unique_ptr<Server>> Server::start_blocking(ServerOptions options,
       responder.send(run_blocking_handler(*shared_handler, request));
     });
   };
-  ASSIGN_OR_RETURN(std::unique_ptr<Server> server, start(std::move(options), std::move(run)));
-  server->impl_->workers = std::move(workers);
-  return server;
+  return Impl::launch(std::move(options), std::move(run), std::move(workers));
 }
 
 std::uint16_t Server::port() const { return impl_->port; }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -522,9 +523,8 @@ std::string body_of(const std::string& message) {
 }
 
 TEST(Server, AWorkersResponseArrivesWholeAndTheConnectionServesTheNextRequest) {
-  auto server = start_blocking_server({}, [](const Request& request) {
-    return path_and_body(request);
-  });
+  auto server =
+      start_blocking_server({}, [](const Request& request) { return path_and_body(request); });
   int fd = connect_to(server->port());
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 5; ++i) {
@@ -544,9 +544,8 @@ TEST(Server, AWorkersResponseArrivesWholeAndTheConnectionServesTheNextRequest) {
 // I/O thread must send the rest, in order, before the next request.
 TEST(Server, AWorkersResponseLargerThanTheSocketBufferIsFinishedByTheIoThread) {
   constexpr std::size_t kSize = 16 << 20;
-  auto server = start_blocking_server({}, [](const Request& request) {
-    return path_and_body(request, kSize);
-  });
+  auto server = start_blocking_server(
+      {}, [](const Request& request) { return path_and_body(request, kSize); });
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int small = 4096;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // before connect: a small window
@@ -565,9 +564,8 @@ TEST(Server, AWorkersResponseLargerThanTheSocketBufferIsFinishedByTheIoThread) {
 }
 
 TEST(Server, AWorkersResponseToConnectionCloseClosesTheConnectionAfterIt) {
-  auto server = start_blocking_server({}, [](const Request& request) {
-    return path_and_body(request);
-  });
+  auto server =
+      start_blocking_server({}, [](const Request& request) { return path_and_body(request); });
   int fd = connect_to(server->port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(write_all(fd, "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
@@ -575,6 +573,37 @@ TEST(Server, AWorkersResponseToConnectionCloseClosesTheConnectionAfterIt) {
   EXPECT_EQ(body_of(answer), "/last ");
   EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
   EXPECT_TRUE(closed_by_peer(fd)) << "the connection stayed open after Connection: close";
+  close(fd);
+}
+
+// The worker serializes a large response (tens of milliseconds) while stop()
+// closes its connection; the test then takes the freed fd number (the lowest
+// free one goes to the next open) with sockets of its own. The worker's write
+// must see the close and send nothing: written anyway, its bytes would land
+// in one of the test's sockets.
+TEST(Server, ADirectWriteNeverReachesASocketClosedMeanwhile) {
+  std::promise<void> returning;
+  auto server = start_blocking_server({}, [&](const Request&) {
+    std::string body(64 << 20, 'x');
+    returning.set_value();
+    return Response::with_body(200, "text/plain", std::move(body));
+  });
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(write_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  returning.get_future().wait();
+  std::thread stopper([&] { server->stop(std::chrono::milliseconds(0)); });
+  EXPECT_TRUE(closed_by_peer(fd));
+  std::vector<std::array<int, 2>> pairs(16);
+  for (auto& pair : pairs) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair.data()), 0);
+  stopper.join();  // the worker has returned
+  for (auto& pair : pairs) {
+    char byte;
+    EXPECT_EQ(recv(pair[1], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
+    EXPECT_EQ(recv(pair[0], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
+    close(pair[0]);
+    close(pair[1]);
+  }
   close(fd);
 }
 
@@ -587,9 +616,8 @@ TEST(Server, StopWhileManyWorkersRespondWritesToNoClosedSocket) {
   for (int round = 0; round < 5; ++round) {
     ServerOptions options;
     options.worker_threads = 8;
-    auto server = start_blocking_server(options, [](const Request& request) {
-      return path_and_body(request);
-    });
+    auto server = start_blocking_server(
+        options, [](const Request& request) { return path_and_body(request); });
     std::uint16_t port = server->port();
     std::atomic<bool> stopping{false};
     std::atomic<int> wrong{0};
@@ -601,8 +629,9 @@ TEST(Server, StopWhileManyWorkersRespondWritesToNoClosedSocket) {
           int fd = connect_to(port);
           if (fd < 0) return;  // stopped: refused
           std::string id = std::to_string(c) + "-" + std::to_string(i);
-          std::string request = "POST /id HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                                std::to_string(id.size()) + "\r\n\r\n" + id;
+          std::string request =
+              "POST /id HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(id.size()) +
+              "\r\n\r\n" + id;
           for (int k = 0; k < 3 && write_all(fd, request); ++k) {
             std::string answer = read_message(fd);
             if (answer.empty()) break;  // closed by the stop
