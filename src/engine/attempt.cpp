@@ -89,6 +89,11 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
       t.poll.delta = revision->delta;
       t.poll.revision = revision->revision;
       t.poll.base_revision = revision->base_revision;
+    } else if (state.type_url() == protocol::kJournalDeltaType) {
+      // A delta that does not read (revision 0: no store holds its base) is
+      // refused, and the next attempt carries the whole journal. Stored as a
+      // whole journal, it would go back as a delta that no process holds.
+      t.poll.delta = true;
     }
   } else {
     t.poll.member = pb::Poll::kCoroutineStateFieldNumber;

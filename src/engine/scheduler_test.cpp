@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <set>
 
@@ -465,6 +466,47 @@ TEST_F(SchedulerTest, AJournalNotHeldAnswerToAWholeJournalIsAnOrdinaryError) {
   auto done = await(scheduler, dispatch(scheduler, {twice})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.attempts, 2);
+}
+
+// A Poll whose state has the delta's type but does not read as one (a body
+// corrupted on the way, or a hostile process) is refused as a delta, and the
+// attempt retried. Stored as if it were a whole journal, it went back as a
+// delta that no process holds: each JournalNotHeld re-sent it at once,
+// uncounted, without end.
+TEST_F(SchedulerTest, APollWithADeltaThatDoesNotReadIsRefusedNotStoredAsTheJournal) {
+  auto store = open();
+  std::atomic<int> runs = 0;
+  FakeEndpoint endpoint(clock_, answer([&runs](const pb::RunRequest& r) {
+                          if (r.function() == "quick") return exit_with(1);
+                          // Bounded, so that the loop ends (and the test fails) quickly.
+                          if (++runs > 50) return exit_with(0);
+                          if (r.has_input() && runs == 1) {
+                            pb::RunResponse response;
+                            auto* poll = response.mutable_poll();
+                            poll->mutable_typed_coroutine_state()->set_type_url(
+                                std::string(protocol::kJournalDeltaType));
+                            poll->mutable_typed_coroutine_state()->set_value("\xff");
+                            poll->set_min_results(1);
+                            poll->set_max_results(1);
+                            poll->add_calls()->set_function("quick");
+                            return response;
+                          }
+                          // As the SDK answers any delta it is sent without its frame.
+                          if (r.poll_result().typed_coroutine_state().type_url() ==
+                              protocol::kJournalDeltaType) {
+                            pb::RunResponse response = fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
+                            response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+                                std::string(protocol::kJournalNotHeld));
+                            return response;
+                          }
+                          return exit_with(7);
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("coroutine", 0)})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(runs.load(), 2) << "the Poll refused, then a run from the input";
 }
 
 }  // namespace
