@@ -476,31 +476,31 @@ TEST_F(SchedulerTest, AJournalNotHeldAnswerToAWholeJournalIsAnOrdinaryError) {
 TEST_F(SchedulerTest, APollWithADeltaThatDoesNotReadIsRefusedNotStoredAsTheJournal) {
   auto store = open();
   std::atomic<int> runs = 0;
-  FakeEndpoint endpoint(clock_, answer([&runs](const pb::RunRequest& r) {
-                          if (r.function() == "quick") return exit_with(1);
-                          // Bounded, so that the loop ends (and the test fails) quickly.
-                          if (++runs > 50) return exit_with(0);
-                          if (r.has_input() && runs == 1) {
-                            pb::RunResponse response;
-                            auto* poll = response.mutable_poll();
-                            poll->mutable_typed_coroutine_state()->set_type_url(
-                                std::string(protocol::kJournalDeltaType));
-                            poll->mutable_typed_coroutine_state()->set_value("\xff");
-                            poll->set_min_results(1);
-                            poll->set_max_results(1);
-                            poll->add_calls()->set_function("quick");
-                            return response;
-                          }
-                          // As the SDK answers any delta it is sent without its frame.
-                          if (r.poll_result().typed_coroutine_state().type_url() ==
-                              protocol::kJournalDeltaType) {
-                            pb::RunResponse response = fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
-                            response.mutable_exit()->mutable_result()->mutable_error()->set_type(
-                                std::string(protocol::kJournalNotHeld));
-                            return response;
-                          }
-                          return exit_with(7);
-                        }));
+  FakeEndpoint endpoint(
+      clock_, answer([&runs](const pb::RunRequest& r) {
+        if (r.function() == "quick") return exit_with(1);
+        // Bounded, so that the loop ends (and the test fails) quickly.
+        if (++runs > 50) return exit_with(0);
+        if (r.has_input() && runs == 1) {
+          pb::RunResponse response;
+          auto* poll = response.mutable_poll();
+          poll->mutable_typed_coroutine_state()->set_type_url(
+              std::string(protocol::kJournalDeltaType));
+          poll->mutable_typed_coroutine_state()->set_value("\xff");
+          poll->set_min_results(1);
+          poll->set_max_results(1);
+          poll->add_calls()->set_function("quick");
+          return response;
+        }
+        // As the SDK answers any delta it is sent without its frame.
+        if (r.poll_result().typed_coroutine_state().type_url() == protocol::kJournalDeltaType) {
+          pb::RunResponse response = fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
+          response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+              std::string(protocol::kJournalNotHeld));
+          return response;
+        }
+        return exit_with(7);
+      }));
   Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
   auto id = dispatch(scheduler, {call("coroutine", 0)})[0];
