@@ -509,5 +509,44 @@ TEST_F(SchedulerTest, APollWithADeltaThatDoesNotReadIsRefusedNotStoredAsTheJourn
   EXPECT_EQ(runs.load(), 2) << "the Poll refused, then a run from the input";
 }
 
+// A process that answers every resume with a delta on a revision the store
+// does not hold (a broken SDK): each refused Poll is an attempt like any
+// failed one, so the call's limit of attempts ends it, after backoffs.
+TEST_F(SchedulerTest, ADeltaRefusedAgainAndAgainEndsAtTheCallsLimitOfAttempts) {
+  auto store = open();
+  std::atomic<int> runs = 0;
+  FakeEndpoint endpoint(clock_, answer([&runs](const pb::RunRequest& r) {
+                          if (r.function() == "quick") return exit_with(1);
+                          // Bounded, so that the loop ends (and the test fails) quickly.
+                          if (++runs > 50) return exit_with(0);
+                          pb::RunResponse response;
+                          auto* poll = response.mutable_poll();
+                          if (r.has_input()) {
+                            jv1::Journal journal;
+                            journal.set_revision(1);
+                            poll->mutable_typed_coroutine_state()->PackFrom(journal);
+                          } else {
+                            jv1::JournalDelta delta;
+                            delta.set_base_revision(5);
+                            delta.mutable_changes()->set_revision(6);
+                            poll->mutable_typed_coroutine_state()->PackFrom(delta);
+                          }
+                          poll->set_min_results(1);
+                          poll->set_max_results(1);
+                          poll->add_calls()->set_function("quick");
+                          return response;
+                        }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  NewCall limited = call("coroutine", 0);
+  limited.max_attempts = 3;
+  auto id = dispatch(scheduler, {limited})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  ASSERT_TRUE(done.error.has_value());
+  EXPECT_EQ(done.error->type, "JournalDeltaRefused");
+  EXPECT_EQ(runs.load(), 4) << "the Poll from the input, then 3 attempts refused";
+}
+
 }  // namespace
 }  // namespace ratchet::engine

@@ -340,6 +340,26 @@ TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetrie
   EXPECT_EQ(journal_in(retried[0].call.poll->state).steps_size(), 1);
 }
 
+// What the scheduler asks before it applies a Poll (it retries a refused one
+// as a failed attempt): the delta on the latest revision goes, any other not.
+TEST_P(CallStoreTest, RefusedDeltaSaysWhyAPollsDeltaCannotBeStored) {
+  std::string id = dispatch(call("parent"));
+  Micros now = clock_.now();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  std::optional<std::string> wrong, right;
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(wrong, tx.refused_delta(id, journal_delta(5, 2, now)));
+                    ASSIGN_OR_RETURN(right, tx.refused_delta(id, journal_delta(1, 2, now)));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_NE(wrong->find("the server holds revision 1"), std::string::npos) << *wrong;
+  EXPECT_FALSE(right.has_value()) << *right;
+}
+
 // Deltas that do not assemble (a broken or hostile SDK: a step past the end)
 // do not fail the claim: the resume carries a BrokenJournal with the reason,
 // which the C++ SDK answers INCOMPATIBLE_STATE.
