@@ -1,5 +1,7 @@
 #include "engine/attempt.hpp"
 
+#include <google/protobuf/any.pb.h>
+
 #include <algorithm>
 
 #include "dispatch/sdk/v1/function.pb.h"
@@ -246,6 +248,14 @@ std::vector<std::string> delivered_results(const ClaimedCall& claimed) {
   ids.reserve(claimed.results.size());
   for (const auto& result : claimed.results) ids.push_back(result.child_id);
   return ids;
+}
+
+bool continues_carried_journal(const CallRecord& call, const PollState& poll) {
+  google::protobuf::Any carried;
+  if (!call.poll || !carried.ParseFromString(call.poll->state)) return false;
+  auto revision = protocol::state_revision(carried.type_url(), carried.value());
+  return revision && revision->revision != 0 && poll.base_revision == revision->revision &&
+         poll.revision == revision->revision + 1;
 }
 
 Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,

@@ -7,6 +7,7 @@
 #include "dispatch/sdk/v1/function.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "protocol/connect.hpp"
+#include "protocol/journal_delta.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -86,6 +87,35 @@ std::string python_error() {
   std::string bytes = error.SerializeAsString();
   bytes += std::string("\x4a\x03xyz", 5);  // field 9, length-delimited: "xyz"
   return bytes;
+}
+
+// The scheduler asks the store whether it refuses a Poll's delta only when the
+// delta does not continue the journal its attempt carried (a round trip saved
+// on every step of an honest process).
+TEST(ContinuesCarriedJournal, OnlyADeltaOnTheRevisionTheAttemptCarried) {
+  ratchet::sdk::v1::JournalDelta echoed;
+  echoed.set_base_revision(3);
+  echoed.mutable_changes()->set_revision(4);
+  google::protobuf::Any any;
+  any.PackFrom(echoed);
+  CallRecord call = a_call();
+  call.poll = PollState{};
+  call.poll->state = any.SerializeAsString();
+  PollState next;
+  next.delta = true;
+  next.base_revision = 4;
+  next.revision = 5;
+  EXPECT_TRUE(continues_carried_journal(call, next));
+  next.base_revision = 3;
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "another base";
+  next.base_revision = 4;
+  next.revision = 7;
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "a revision that skips";
+  next.revision = 5;
+  call.poll->state = "not an any";
+  EXPECT_FALSE(continues_carried_journal(call, next));
+  call.poll.reset();
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "no journal carried: the input was";
 }
 
 TEST(InterpretReply, AnEndpointsErrorIsKeptWholeBesideItsTypeAndMessage) {
