@@ -280,9 +280,11 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
   if (response.has_poll()) return interpret_poll(call, response.poll(), now, defaults);
   Transition t = interpret_exit(response, status);
   // Only a delta can be not held: a JournalNotHeld to a whole journal is an
-  // ordinary error, so a confused process cannot make the server loop.
+  // ordinary error, so a confused process cannot make the server loop. Only
+  // the first attempt after a Poll carries a delta back (storage/call.hpp):
+  // a later one that carried the delta's type carried a broken base.
   if (t.kind == Transition::Kind::kRetry && t.reason.type == protocol::kJournalNotHeld &&
-      call.poll && protocol::is_journal_delta(call.poll->state)) {
+      call.attempts == 1 && call.poll && protocol::is_journal_delta(call.poll->state)) {
     t.kind = Transition::Kind::kResendWhole;
   }
   return t;

@@ -142,6 +142,28 @@ TEST(InterpretReply, ErrorsTheServerMakesHaveATypeAndAMessageOnly) {
   EXPECT_TRUE(interpret_reply(a_call(), refused, 0).reason.encoded.empty());
 }
 
+// Only the first attempt after a Poll carries a delta back (the one its
+// process sent): a JournalNotHeld to the state of a later attempt, even of
+// the delta's type (a base stored so by an older server), is an ordinary
+// temporary error, with its backoff and limit, not a resend at once.
+TEST(InterpretReply, OnlyTheFirstAttemptAfterAPollCanBeResentWhole) {
+  ratchet::sdk::v1::JournalDelta delta;
+  delta.set_base_revision(1);
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  CallRecord call = a_call();
+  call.poll = PollState{};
+  call.poll->state = any.SerializeAsString();
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_TEMPORARY_ERROR);
+  response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+      std::string(protocol::kJournalNotHeld));
+  call.attempts = 1;
+  EXPECT_EQ(interpret_reply(call, proto_reply(response), 0).kind, Transition::Kind::kResendWhole);
+  call.attempts = 2;
+  EXPECT_EQ(interpret_reply(call, proto_reply(response), 0).kind, Transition::Kind::kRetry);
+}
+
 TEST(BuildRunRequest, RelaysAChildsErrorAsItCame) {
   ClaimedCall claimed{a_call(), {}};
   claimed.call.poll = PollState{1, "state", 1, 10, 0};

@@ -204,7 +204,8 @@ class CallTransaction {
   // The endpoint did not hold the frame the delta it was sent applies to
   // (JournalNotHeld): the call is READY now with its deltas folded into a
   // whole base, so that the next attempt carries the whole journal, and that
-  // attempt is not counted (it is counted when the deltas do not assemble).
+  // attempt is not counted (it is when the deltas do not assemble, or there
+  // were none to fold).
   virtual Result<bool> resend_whole(const std::string& id, std::int64_t epoch) = 0;
   // Holds for an operator (HELD, error type MissingBlob, `why`) every live
   // call whose input, coroutine state or undelivered child result refers to a

@@ -319,6 +319,30 @@ TEST_P(CallStoreTest, AResendAfterJournalNotHeldCarriesTheWholeJournalAsTheSameA
   EXPECT_FALSE(find(id).error.has_value());
 }
 
+// A store written before such Polls were refused may hold a state of the
+// delta's type as its whole journal: it goes back alone, and a JournalNotHeld
+// to it has no deltas to fold. The attempt then counts, so that the call does
+// not go round uncounted for ever.
+TEST_P(CallStoreTest, AResendWithNoDeltasToFoldCountsTheAttempt) {
+  std::string id = dispatch(call("parent"));
+  claim();
+  Micros now = clock_.now();
+  jv1::JournalDelta unreadable;
+  unreadable.set_base_revision(1);
+  PollState stored = delta_poll(unreadable, now);
+  stored.delta = false;  // as the server stored it
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.suspend(id, 1, stored, {}, {}); }));
+  auto sent = claim();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].call.attempts, 1);
+  ASSERT_EQ(sent[0].call.poll->state, stored.state);
+  ASSERT_TRUE(
+      apply([&](CallTransaction& tx) { return tx.resend_whole(id, sent[0].call.lease_epoch); }));
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].call.attempts, 2) << "nothing was folded: the attempt counts";
+}
+
 // A delta on a revision the store does not hold (here 5, where it holds 1) is
 // not stored: the attempt is retried, and the retry carries the whole journal.
 TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
