@@ -436,12 +436,8 @@ TEST_F(SchedulerTest, AJournalNotHeldAnswerToADeltaIsResentWholeAtOnceAsTheSameA
   auto store = open();
   std::vector<std::string> received;
   FakeEndpoint endpoint(clock_, forgetful_coroutine(received));
-  Scheduler scheduler(*store, clock_, endpoint, options_);
-  scheduler.start();
-  NewCall once = call("coroutine", 0);
-  once.max_attempts = 1;
-  auto id = dispatch(scheduler, {once})[0];
-  auto done = await(scheduler, id, {&endpoint});
+  std::string id;
+  auto done = run_coroutine(*store, endpoint, 1, &id);
   EXPECT_EQ(done.status, RunStatus::kSucceeded) << (done.error ? done.error->message : "");
   EXPECT_EQ(received, (std::vector<std::string>{"input", "journal 1", "delta 2", "journal 2"}));
   auto runs = endpoint.received_for(id);
@@ -536,12 +532,7 @@ TEST_F(SchedulerTest, ADeltaRefusedAgainAndAgainEndsAtTheCallsLimitOfAttempts) {
                           poll->add_calls()->set_function("quick");
                           return response;
                         }));
-  Scheduler scheduler(*store, clock_, endpoint, options_);
-  scheduler.start();
-  NewCall limited = call("coroutine", 0);
-  limited.max_attempts = 3;
-  auto id = dispatch(scheduler, {limited})[0];
-  auto done = await(scheduler, id, {&endpoint});
+  auto done = run_coroutine(*store, endpoint, 3);
   EXPECT_EQ(done.status, RunStatus::kFailed);
   ASSERT_TRUE(done.error.has_value());
   EXPECT_EQ(done.error->type, "JournalDeltaRefused");
