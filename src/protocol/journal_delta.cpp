@@ -43,6 +43,9 @@ std::optional<StateRevision> state_revision(std::string_view type_url, std::stri
   if (type_url == kJournalDeltaType) {
     jv1::JournalDelta delta;
     if (!delta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
+    // Steps go in step_updates: steps appended otherwise would assemble
+    // differently once compaction folded the deltas before them.
+    if (delta.changes().steps_size() > 0) return std::nullopt;
     return StateRevision{true, delta.changes().revision(), delta.base_revision()};
   }
   if (type_url == kJournalType) {

@@ -93,6 +93,31 @@ TEST(JournalDelta, ReadsTheRevisionOfADeltaAndOfAWholeJournal) {
   EXPECT_FALSE(state_revision("type.googleapis.com/other", "x").has_value());
 }
 
+// A delta carries its steps in step_updates only. One that also appends to
+// `steps` assembles differently once compaction folds the deltas before it
+// into a base (the fold moves their step_updates into `steps` first), so it
+// is no delta the server reads: the Poll is refused as one.
+TEST(JournalDelta, ADeltaThatAppendsToStepsIsNotReadAsADelta) {
+  std::vector<std::string> deltas{delta(1, 1, 2)};
+  jv1::JournalDelta appending;
+  appending.set_base_revision(2);
+  appending.mutable_changes()->set_revision(3);
+  appending.mutable_changes()->add_steps()->set_argument_hash(99);
+  deltas.push_back(pack(appending));
+  auto whole = assemble_journal(pack(base_journal()), deltas);
+  auto folded = assemble_journal(pack(base_journal()), {deltas[0]});
+  ASSERT_TRUE(whole.is_ok() && folded.is_ok());
+  auto after_fold = assemble_journal(*folded, {deltas[1]});
+  ASSERT_TRUE(after_fold.is_ok());
+  ASSERT_NE(*after_fold, *whole) << "why it cannot be stored";
+
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString(deltas[1]));
+  EXPECT_FALSE(state_revision(any.type_url(), any.value()).has_value());
+  ASSERT_TRUE(any.ParseFromString(deltas[0]));
+  EXPECT_TRUE(state_revision(any.type_url(), any.value()).has_value());
+}
+
 TEST(JournalDelta, MergesTheLastDeltasWhenFanInOfThemCoverAsManyPolls) {
   // A base at revision 1 and 7 single-Poll deltas: nothing to merge yet.
   std::vector<std::uint64_t> revisions{1, 2, 3, 4, 5, 6, 7, 8};
