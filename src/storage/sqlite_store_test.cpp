@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "storage/schema.hpp"
+#include "storage/sqlite_db.hpp"
 #include "storage/store_test_support.hpp"
 
 namespace ratchet {
@@ -54,6 +55,22 @@ TEST_F(SqliteStoreTest, ALockedStoreGivesBusyNotARawSqliteError) {
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   EXPECT_TRUE(store->start_job(request("k"), always_live).is_ok());
+}
+
+// Statements are cached by the address of their SQL and checked against its
+// text: SQL built at run time may put other text at the same address.
+TEST_F(SqliteStoreTest, AStatementIsFoundByItsTextNotOnlyByItsAddress) {
+  auto db = sqlite::Database::open(dir_ + "/cache.db", 1000, 1000);
+  ASSERT_TRUE(db.is_ok()) << db.status().message();
+  std::string sql = "SELECT 1";
+  for (const char* text : {"SELECT 1", "SELECT 2", "SELECT 1"}) {
+    sql.replace(0, sql.size(), text);  // the same buffer, other text
+    auto statement = (*db)->prepare(sql.c_str());
+    ASSERT_TRUE(statement.is_ok()) << statement.status().message();
+    ASSERT_TRUE(*(*statement)->step());
+    EXPECT_EQ((*statement)->int64(0), text[7] - '0') << text;
+    (*statement)->reset();
+  }
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheHistoryAndWalMode) {
