@@ -159,23 +159,7 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
                                                                      Micros lease_until,
                                                                      int limit) {
-  // Most urgent first: expired leases, leases of instances that are gone
-  // (silent past the timeout, or marked gone: storage/instance.hpp), waiting
-  // coroutines past their deadline. As PostgreSQL's claim.
-  constexpr const char* kOrphaned =
-      "SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at > ?1 AND lease_owner IN "
-      "(SELECT id FROM instances WHERE heartbeat_at <= ?3) LIMIT ?2";
-  std::vector<std::string> ids;
-  for (const char* sql : {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
-                          "ORDER BY lease_expires_at LIMIT ?2",
-                          kOrphaned,
-                          "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
-                          "ORDER BY poll_deadline LIMIT ?2"}) {
-    int left = limit - static_cast<int>(ids.size());
-    if (left <= 0) break;
-    ASSIGN_OR_RETURN(auto found, due_ids(sql, left, sql == kOrphaned));
-    ids.insert(ids.end(), found.begin(), found.end());
-  }
+  ASSIGN_OR_RETURN(auto ids, due_ids(claim_urgent_sql(), limit, true));
   return lease_ids(ids, owner, lease_until);
 }
 
@@ -551,18 +535,11 @@ Result<std::optional<bool>> SqliteCallTransaction::refuse(const std::string& id,
 }
 
 Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
+  ASSIGN_OR_RETURN(Statement * query, db_.prepare(next_due_sql()));
+  ASSIGN_OR_RETURN(bool row, query->step());
   std::optional<Micros> earliest;
-  for (const char* sql : {"SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'",
-                          "SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'",
-                          "SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'"}) {
-    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (row && !query->is_null(0)) {
-      Micros t = query->int64(0);
-      if (!earliest || t < *earliest) earliest = t;
-    }
-    query->reset();
-  }
+  if (row && !query->is_null(0)) earliest = query->int64(0);
+  query->reset();
   return earliest;
 }
 
@@ -745,6 +722,29 @@ Result<QueueFigures> SqliteCallTransaction::queue_figures() {
 }
 
 }  // namespace
+
+// Most urgent first: expired leases, leases of instances that are gone
+// (silent past the timeout, or marked gone: storage/instance.hpp), waiting
+// coroutines past their deadline; as PostgreSQL's claim. One statement, as a
+// turn asks at every turn: SQLite runs the arms of a UNION ALL in their order
+// and stops at the limit, so the later arms take only what is left.
+const char* claim_urgent_sql() {
+  return "SELECT id FROM (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
+         "ORDER BY lease_expires_at LIMIT ?2) "
+         "UNION ALL SELECT id FROM (SELECT id FROM runs WHERE phase = 'LEASED' AND "
+         "lease_expires_at > ?1 AND lease_owner IN (SELECT id FROM instances WHERE "
+         "heartbeat_at <= ?3) LIMIT ?2) "
+         "UNION ALL SELECT id FROM (SELECT id FROM runs WHERE phase = 'WAITING' AND "
+         "poll_deadline <= ?1 ORDER BY poll_deadline LIMIT ?2) LIMIT ?2";
+}
+
+// The earliest time a call falls due (ready, past its poll deadline, or its
+// lease expired): one statement of three index seeks.
+const char* next_due_sql() {
+  return "SELECT MIN(due) FROM (SELECT MIN(ready_at) AS due FROM runs WHERE phase = 'READY' "
+         "UNION ALL SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING' "
+         "UNION ALL SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED')";
+}
 
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
                                                        Micros instance_timeout) {

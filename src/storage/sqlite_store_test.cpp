@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "storage/schema.hpp"
+#include "storage/sqlite_calls.hpp"
 #include "storage/sqlite_db.hpp"
 #include "storage/store_test_support.hpp"
 
@@ -71,6 +72,41 @@ TEST_F(SqliteStoreTest, AStatementIsFoundByItsTextNotOnlyByItsAddress) {
     EXPECT_EQ((*statement)->int64(0), text[7] - '0') << text;
     (*statement)->reset();
   }
+}
+
+// A turn's claim of urgent calls and its next due time are one statement
+// each; every arm seeks its partial index, none scans the calls.
+TEST_F(SqliteStoreTest, TheTurnsUrgentClaimAndNextDueTimeSeekTheirIndexes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  auto plan = [&](const char* statement) {
+    std::string sql = std::string("EXPLAIN QUERY PLAN ") + statement;
+    sqlite3_stmt* query = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::string steps;
+    while (query && sqlite3_step(query) == SQLITE_ROW) {
+      steps += reinterpret_cast<const char*>(sqlite3_column_text(query, 3));
+      steps += "\n";
+    }
+    sqlite3_finalize(query);
+    return steps;
+  };
+  std::string urgent = plan(sqlite::claim_urgent_sql());
+  for (const char* index :
+       {"INDEX calls_leased (lease_expires_at<?)", "INDEX calls_leased_by (lease_owner=?)",
+        "INDEX calls_waiting (poll_deadline<?)"}) {
+    EXPECT_NE(urgent.find(index), std::string::npos) << index << " in\n" << urgent;
+  }
+  std::string due = plan(sqlite::next_due_sql());
+  for (const char* index : {"INDEX calls_ready", "INDEX calls_waiting", "INDEX calls_leased"}) {
+    EXPECT_NE(due.find(index), std::string::npos) << index << " in\n" << due;
+  }
+  for (const auto& steps : {urgent, due}) {
+    EXPECT_EQ(steps.find("SCAN runs\n"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("TEMP B-TREE"), std::string::npos) << steps;
+  }
+  sqlite3_close(db);
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheHistoryAndWalMode) {
