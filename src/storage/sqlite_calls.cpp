@@ -71,7 +71,10 @@ class SqliteCallTransaction final : public CallTransaction {
   Status discard_inbox(const std::string& id);
   Status deliver_to_parent(const std::string& id);
   Status wake_if_ready(const std::string& id);
-  Result<std::string> root_of(const std::string& id);
+  // Runs `sql` with ?1 `id` and ?2 now: the rows it changed.
+  Result<int> run_now(const char* sql, const std::string& id);
+  // The first column of the row `sql` (?1: `id`) finds, as text; "" for none.
+  Result<std::string> text_of(const char* sql, const std::string& id);
   Status drop_state(const std::string& id) { return sqlite::drop_state(db_, id); }
   // A delta on a revision the store does not hold: the attempt is retried, and
   // its retry carries the whole journal. nullopt when `state` is taken.
@@ -285,61 +288,59 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
   // The children still running are abandoned too: the call starts afresh and
   // reuses its correlation ids, so their results must never reach it. A result
   // already marked delivered makes deliver_to_parent's INSERT OR IGNORE a no-op.
-  ASSIGN_OR_RETURN(Statement * abandon,
-                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, arrived_at, delivered) SELECT parent_id, id, "
-                               "correlation_id, ?2, 1 FROM runs WHERE parent_id = ?1 AND "
-                               "phase != 'DONE'"));
-  abandon->bind(1, id).bind(2, now_);
-  return abandon->run().status();
+  return run_now(
+             "INSERT OR IGNORE INTO call_results (parent_id, child_id, correlation_id, "
+             "arrived_at, delivered) SELECT parent_id, id, correlation_id, ?2, 1 FROM runs WHERE "
+             "parent_id = ?1 AND phase != 'DONE'",
+             id)
+      .status();
 }
 
 // Puts a finished call's result in its parent's inbox and wakes the parent if
 // that was what it waited for.
 Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * insert,
-                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, output, output_blob, error_type, error_message, "
-                               "error_proto, arrived_at) SELECT parent_id, id, correlation_id, "
-                               "output, output_blob, error_type, error, error_proto, ?2 FROM "
-                               "runs WHERE id = ?1 AND "
-                               "parent_id IS NOT NULL"));
-  insert->bind(1, id).bind(2, now_);
-  ASSIGN_OR_RETURN(int inserted, insert->run());
+  ASSIGN_OR_RETURN(int inserted,
+                   run_now("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
+                           "correlation_id, output, output_blob, error_type, error_message, "
+                           "error_proto, arrived_at) SELECT parent_id, id, correlation_id, "
+                           "output, output_blob, error_type, error, error_proto, ?2 FROM "
+                           "runs WHERE id = ?1 AND parent_id IS NOT NULL",
+                           id));
   if (inserted == 0) return Status::ok();
   // The row just copied has a parent. No RETURNING (see lease_ids).
-  ASSIGN_OR_RETURN(Statement * parent_of, db_.prepare("SELECT parent_id FROM runs WHERE id = ?1"));
-  parent_of->bind(1, id);
-  ASSIGN_OR_RETURN(bool row, parent_of->step());
-  std::string parent = row ? parent_of->text(0) : std::string();
-  parent_of->reset();
+  ASSIGN_OR_RETURN(std::string parent, text_of("SELECT parent_id FROM runs WHERE id = ?1", id));
   // Counted, and woken if that was what it waited for (wake_if_ready), in
   // one statement: SQLite reads the right-hand sides from the row before it.
-  ASSIGN_OR_RETURN(
-      Statement * count,
-      db_.prepare("UPDATE runs SET results_waiting = results_waiting + 1, ready_at = CASE WHEN "
-                  "phase = 'WAITING' AND results_waiting + 1 >= poll_min THEN ?2 ELSE ready_at "
-                  "END, phase = CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min "
-                  "THEN 'READY' ELSE phase END WHERE id = ?1"));
-  count->bind(1, parent).bind(2, now_);
-  return count->run().status();
+  return run_now(
+             "UPDATE runs SET results_waiting = results_waiting + 1, ready_at = CASE WHEN phase "
+             "= 'WAITING' AND results_waiting + 1 >= poll_min THEN ?2 ELSE ready_at END, phase = "
+             "CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min THEN 'READY' ELSE "
+             "phase END WHERE id = ?1",
+             parent)
+      .status();
 }
 
-Result<std::string> SqliteCallTransaction::root_of(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * query, db_.prepare("SELECT root_id FROM runs WHERE id = ?1"));
+Result<int> SqliteCallTransaction::run_now(const char* sql, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * statement, db_.prepare(sql));
+  statement->bind(1, id).bind(2, now_);
+  return statement->run();
+}
+
+Result<std::string> SqliteCallTransaction::text_of(const char* sql, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
   query->bind(1, id);
   ASSIGN_OR_RETURN(bool row, query->step());
-  std::string root_id = row ? query->text(0) : std::string();
+  std::string text = row ? query->text(0) : std::string();
   query->reset();
-  return root_id;
+  return text;
 }
 
 Status SqliteCallTransaction::wake_if_ready(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * wake,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2 WHERE id = ?1 AND "
-                               "phase = 'WAITING' AND results_waiting >= poll_min"));
-  wake->bind(1, id).bind(2, now_);
-  return wake->run().status();
+  return run_now(
+             "UPDATE runs SET phase = 'READY', ready_at = ?2 WHERE id = ?1 AND phase = 'WAITING' "
+             "AND results_waiting >= poll_min",
+             id)
+      .status();
 }
 
 Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t epoch,
@@ -460,7 +461,7 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
   RETURN_IF_ERROR(consume(id, delivered));
   std::string root_id;
   if (!children.empty()) {
-    ASSIGN_OR_RETURN(root_id, root_of(id));
+    ASSIGN_OR_RETURN(root_id, text_of("SELECT root_id FROM runs WHERE id = ?1", id));
   }
   for (NewCall child : children) {
     child.parent_id = id;
@@ -659,11 +660,10 @@ Result<std::vector<std::string>> SqliteCallTransaction::cancel(const std::string
 }
 
 Result<bool> SqliteCallTransaction::retry_now(const std::string& id, const std::string& actor) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET ready_at = ?2, updated_at = ?2 WHERE id = ?1 AND "
-                               "kind = 'call' AND phase = 'READY' AND ready_at > ?2"));
-  update->bind(1, id).bind(2, now_);
-  ASSIGN_OR_RETURN(int changed, update->run());
+  ASSIGN_OR_RETURN(int changed,
+                   run_now("UPDATE runs SET ready_at = ?2, updated_at = ?2 WHERE id = ?1 AND "
+                           "kind = 'call' AND phase = 'READY' AND ready_at > ?2",
+                           id));
   if (changed == 0) {
     ASSIGN_OR_RETURN(bool found, exists(id));
     if (!found) return not_found("no call with dispatch id " + id);
