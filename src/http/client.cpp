@@ -2,7 +2,8 @@
 // thread) and runs one Exchange (request + response) at a time. The pools
 // (idle connections, count of open ones, requests waiting for a connection)
 // sit behind one mutex in Client::Impl, held only for bookkeeping, never
-// across I/O or callbacks.
+// across I/O or callbacks. The one I/O off a connection's thread is the
+// direct write of a request on a reused connection (Connection::start_reused).
 #include "http/client.hpp"
 
 #include <openssl/ssl.h>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "http/detail/io_pool.hpp"
+#include "http/detail/send_now.hpp"
 #include "http/parser.hpp"
 
 namespace ratchet::http {
@@ -188,10 +190,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // Runs `exchange` on this idle, connected connection, which the caller took
+  // from the pool (nothing else uses it). Any thread. A plaintext one gets the
+  // request's bytes from the calling thread at once, without blocking: the
+  // connection's thread, woken after they are out, sends what is left and
+  // reads the response. TLS keeps the plain path (its stream is the thread's).
+  void start_reused(std::shared_ptr<Exchange> exchange) {
+    if (secure_) return start(std::move(exchange));
+    beast::error_code ec;
+    std::size_t sent = send_now(exchange->bytes, ec);
+    asio::post(lowest().get_executor(), [self = shared_from_this(), exchange, sent, ec]() mutable {
+      self->exchange_ = std::move(exchange);
+      if (ec) return self->on_io_error(ec);  // a stale connection is retried there
+      self->write_request(sent);
+    });
+  }
+
   // Closes the socket. This connection's thread only (see close_soon).
   void close() {
     if (closed_) return;
     closed_ = true;
+    {
+      std::lock_guard lock(fd_mutex_);  // no direct write after this: the fd may be reused
+      fd_closed_ = true;
+    }
     resolver_.cancel();
     resolve_timer_.cancel();
     beast::error_code ignored;
@@ -214,7 +236,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void connect(const std::vector<tcp::endpoint>& endpoints);
   void on_connected(beast::error_code ec);
   void on_handshake(beast::error_code ec);
-  void write_request();
+  std::size_t send_now(const std::string& bytes, beast::error_code& ec);
+  void write_request(std::size_t already_sent = 0);
   void read_response();
   void new_parser();
   void parse();
@@ -251,6 +274,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected_ = false;
   bool closed_ = false;
   std::uint64_t completed_ = 0;  // > 0: this is a reused keep-alive connection
+  std::mutex fd_mutex_;          // a direct write and close() exclude each other
+  bool fd_closed_ = false;       // guarded by fd_mutex_
 };
 
 void Connection::begin(std::shared_ptr<Exchange> exchange) {
@@ -341,10 +366,18 @@ void Connection::fail_connecting(beast::error_code ec, ErrorKind kind, std::stri
   fail(kind, detail + " failed: " + ec.message());
 }
 
-void Connection::write_request() {
+// As much of `bytes` as the socket takes now, without blocking; any thread.
+std::size_t Connection::send_now(const std::string& bytes, beast::error_code& ec) {
+  std::lock_guard lock(fd_mutex_);
+  if (fd_closed_) return 0;  // the connection's thread finds out as today
+  return detail::send_now(plain_->socket().native_handle(), bytes, ec);
+}
+
+void Connection::write_request(std::size_t already_sent) {
   lowest().expires_at(exchange_->deadline);
+  if (already_sent == exchange_->bytes.size()) return read_response();
   with_stream([&](auto& stream) {
-    asio::async_write(stream, asio::buffer(exchange_->bytes),
+    asio::async_write(stream, asio::buffer(exchange_->bytes) + already_sent,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (self->closed_) return;
                         if (ec) return self->on_io_error(ec);
@@ -510,8 +543,8 @@ void Client::Impl::submit(std::shared_ptr<Exchange> exchange) {
   }
   for (auto& stale : expired) Connection::close_soon(std::move(stale));
   if (!exchange) return;  // waiting for a connection
-  if (!connection) connection = new_connection(*exchange);
-  connection->start(std::move(exchange));
+  if (connection) return connection->start_reused(std::move(exchange));
+  new_connection(*exchange)->start(std::move(exchange));
 }
 
 void Client::Impl::wait_for_connection(HostPool& pool, std::shared_ptr<Exchange> exchange) {

@@ -1,7 +1,9 @@
 // http::Client: asynchronous HTTP/1.1 client with keep-alive connection pools.
 //
 // Contract:
-// - send() returns at once; the callback runs exactly once, on a client I/O
+// - send() returns at once (on an idle plaintext pooled connection it first
+//   writes the request with a non-blocking send, sparing the I/O thread's
+//   wake-up before the bytes go out); the callback runs exactly once, on a client I/O
 //   thread, with the Response (any status: a 500 is a Response, not an error)
 //   or a Status whose ErrorKind (error_kind()) says what failed. The callback
 //   must not block (it holds up other requests) and must not throw. The one

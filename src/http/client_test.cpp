@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -94,6 +95,20 @@ TEST_F(ClientTest, ReusesAKeepAliveConnection) {
   for (int i = 0; i < 20; ++i) {
     Result<Response> response = client.send_sync(url_, Request{"GET", "/", {}, ""});
     ASSERT_TRUE(response.is_ok()) << response.status().message();
+  }
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(server_->connections_accepted(), 1u);
+}
+
+// Each request on the reused connection is written by the calling thread;
+// each answer must be its own, on the one connection.
+TEST_F(ClientTest, RequestsOnAReusedConnectionAreAnsweredInTurn) {
+  Client client;
+  for (int i = 0; i < 20; ++i) {
+    std::string body = "n" + std::to_string(i);
+    Result<Response> response = client.send_sync(url_, Request{"POST", "/r", {}, body});
+    ASSERT_TRUE(response.is_ok()) << response.status().message();
+    EXPECT_TRUE(response->body.ends_with(" " + body)) << response->body;
   }
   EXPECT_EQ(client.connections_opened(), 1u);
   EXPECT_EQ(server_->connections_accepted(), 1u);
@@ -294,6 +309,73 @@ TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {
   ASSERT_TRUE(second.is_ok()) << second.status().message();
   EXPECT_EQ(second->body, "ok");
   EXPECT_EQ(client.connections_opened(), 2u);
+}
+
+// The same, but the server reset the idle connection (SO_LINGER 0): the
+// calling thread's direct write of the next request fails at once, which
+// must be retried on a new connection like a stale one.
+TEST(Client, RetriesOnANewConnectionWhenAPooledOneWasResetWhileIdle) {
+  RawListener listener;
+  std::promise<void> reset;
+  std::thread peer([&] {
+    int fd = listener.accept_one();
+    read_message(fd);
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    linger abort{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    close(fd);  // on loopback the reset has reached the client when this returns
+    reset.set_value();
+    pollfd waiting{listener.fd(), POLLIN, 0};
+    if (poll(&waiting, 1, 5000) != 1) return;  // no second connection: the test fails
+    fd = listener.accept_one();
+    read_message(fd);
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain");
+    close(fd);
+  });
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
+  Result<Response> first = client.send_sync(url, Request{"GET", "/1", {}, ""});
+  ASSERT_TRUE(first.is_ok()) << first.status().message();
+  reset.get_future().wait();
+  Result<Response> second = client.send_sync(url, Request{"GET", "/2", {}, ""});
+  peer.join();
+  ASSERT_TRUE(second.is_ok()) << second.status().message();
+  EXPECT_EQ(second->body, "again");
+  EXPECT_EQ(client.connections_opened(), 2u);
+}
+
+// A request far larger than the socket's buffers, on a reused connection, to
+// a server that reads only once send() has returned: the caller's direct
+// write takes a part, and the connection's thread must send the rest.
+TEST(Client, ARequestLargerThanTheSocketBufferOnAReusedConnectionIsSentWhole) {
+  constexpr std::size_t kSize = 16 << 20;
+  RawListener listener;
+  int small = 4096;  // inherited by the accepted socket: a small window
+  setsockopt(listener.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::promise<void> sent;
+  std::thread peer([&] {
+    int fd = listener.accept_one();
+    read_message(fd);
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    sent.get_future().wait();
+    std::string big = read_message(fd);
+    std::string size = std::to_string(big.size() - big.find("\r\n\r\n") - 4);
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size.size()) + "\r\n\r\n" +
+                      size);
+    close(fd);
+  });
+  Client client;
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
+  ASSERT_TRUE(client.send_sync(url, Request{"GET", "/1", {}, ""}).is_ok());
+  std::promise<Result<Response>> result;
+  client.send(url, Request{"POST", "/big", {}, std::string(kSize, 'x')}, {},
+              [&](Result<Response> r) { result.set_value(std::move(r)); });
+  sent.set_value();
+  Result<Response> response = result.get_future().get();
+  peer.join();
+  ASSERT_TRUE(response.is_ok()) << response.status().message();
+  EXPECT_EQ(response->body, std::to_string(kSize));
+  EXPECT_EQ(client.connections_opened(), 1u);
 }
 
 // A connection closed without any response is an error, not retried, when it

@@ -1,8 +1,8 @@
 // http::Server on Boost.Beast. One Session per TCP connection, living on one
-// io_context (one thread), so a Session's members need no locking. Responders
-// reach their Session through a weak_ptr and post to its io_context; the
-// shared `Gate` makes sure nothing is posted once the io_contexts are going
-// away.
+// io_context (one thread), so a Session's members need no locking (except the
+// few a direct write shares: see Session::write_directly). Responders reach
+// their Session through a weak_ptr and post to its io_context; the shared
+// `Gate` makes sure nothing is posted once the io_contexts are going away.
 #include "http/server.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "http/detail/io_pool.hpp"
+#include "http/detail/send_now.hpp"
 #include "http/parser.hpp"
 
 namespace ratchet::http {
@@ -117,6 +118,7 @@ struct ServerShared {
   ServerOptions options;
   Server::Handler handler;
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  bool direct_writes = false;  // workers write their responses (start_blocking)
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> accepted{0};
 
@@ -300,6 +302,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto state = stream_state_.lock()) state->ended();
     if (closed_) return;
     closed_ = true;
+    {
+      // After this, no direct write touches the fd, whose number the kernel
+      // may give to the next open; one in progress finishes first.
+      std::lock_guard lock(direct_mutex_);
+      direct_open_ = false;
+      socket_closed_ = true;
+    }
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -307,6 +316,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void deliver(Response response, OnceCallback written = {},
                std::function<void()> next_request = {});
+  // Any thread: writes the response from this thread if the Session waits
+  // for exactly it; false (nothing done) when it must go through deliver().
+  bool write_directly(const Response& response, OnceCallback& written,
+                      std::function<void()>& next_request);
   // A streamed response (Responder::start): its serialized head, then pieces
   // of its body, then its end.
   void start_stream(std::string head, bool chunked, std::weak_ptr<Stream::State> state);
@@ -330,7 +343,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void lingering_close();
   void drain(std::size_t drained);
   void send_error(Response response);
-  void write_response();
+  std::string response_bytes(const Response& response, bool& keep_alive) const;
+  void open_direct_write();
+  void close_direct_write();
+  std::size_t send_now(const std::string& bytes, beast::error_code& ec);
+  void finish_direct_write(std::string bytes, std::size_t sent, beast::error_code ec,
+                           bool keep_alive, OnceCallback written,
+                           std::function<void()> next_request);
+  void write_response(std::size_t already_sent = 0);
   void on_written(beast::error_code ec);
 
   const ServerOptions& options() const { return shared_->options; }
@@ -378,6 +398,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Of the response being written (Responder::send).
   OnceCallback written_;
   std::function<void()> next_request_;  // run only when the next request's bytes come
+  // The direct write: a worker that has the response writes it itself rather
+  // than wake the I/O thread first (a wake-up on the other core costs tens of
+  // microseconds). Open from the hand-off of a request to the handler until
+  // the first response or close(); a close and a direct write exclude each
+  // other, and none happens after a close.
+  std::mutex direct_mutex_;
+  bool direct_open_ = false;    // guarded by direct_mutex_
+  bool socket_closed_ = false;  // guarded by direct_mutex_
 };
 
 constexpr std::size_t kReadSize = 16 * 1024;
@@ -546,6 +574,7 @@ void Session::on_request() {
   in_flight_ = true;
   self_while_in_flight_ = shared_from_this();
   Responder responder(std::make_shared<Responder::State>(shared_->gate, weak_from_this()));
+  open_direct_write();
   try {
     shared_->handler(std::move(request), std::move(responder));
   } catch (...) {
@@ -555,10 +584,19 @@ void Session::on_request() {
 
 void Session::deliver(Response response, OnceCallback written, std::function<void()> next_request) {
   if (closed_ || !in_flight_ || response_in_progress_) return;
+  close_direct_write();
   response_in_progress_ = true;
   written_ = std::move(written);
   next_request_ = std::move(next_request);
   bool keep_alive = keep_alive_ && !shared_->stopping.load();
+  response_ = response_bytes(response, keep_alive);
+  keep_alive_ = keep_alive;
+  write_response();
+  self_while_in_flight_.reset();  // the write's handler owns the Session now
+}
+
+// The response's bytes; `keep_alive` turns false if it is invalid (a 500 instead).
+std::string Session::response_bytes(const Response& response, bool& keep_alive) const {
   Result<std::string> bytes = serialize_response(response, keep_alive, head_request_);
   if (!bytes.is_ok()) {
     keep_alive = false;
@@ -566,10 +604,68 @@ void Session::deliver(Response response, OnceCallback written, std::function<voi
         plain_error(500, "the handler's response is invalid: " + bytes.status().message() + "\n"),
         keep_alive, head_request_);
   }
+  return std::move(bytes).value();
+}
+
+// Only for start_blocking's workers, which respond after their handler
+// returned: a handler that hands its Responder to another thread may count on
+// the response not reaching the client before it returns, as it cannot then.
+void Session::open_direct_write() {
+  if (!shared_->direct_writes) return;
+  std::lock_guard lock(direct_mutex_);
+  direct_open_ = !closed_;
+}
+
+void Session::close_direct_write() {
+  std::lock_guard lock(direct_mutex_);
+  direct_open_ = false;
+}
+
+// The I/O thread has nothing pending on the socket while the handler holds
+// the request (no read, no write, no timer that closes it), so the worker may
+// write there, under direct_mutex_; head_request_ and keep_alive_ do not
+// change meanwhile. What a non-blocking send leaves (a full socket buffer, an
+// error) and the Session's bookkeeping (written, keep-alive, the next read)
+// go to the I/O thread after the bytes are out.
+bool Session::write_directly(const Response& response, OnceCallback& written,
+                             std::function<void()>& next_request) {
+  {
+    std::lock_guard lock(direct_mutex_);
+    if (!direct_open_) return false;
+    direct_open_ = false;  // this response is the one: nothing else may write
+  }
+  bool keep_alive = keep_alive_ && !shared_->stopping.load();
+  std::string bytes = response_bytes(response, keep_alive);
+  beast::error_code ec;
+  std::size_t sent = send_now(bytes, ec);
+  asio::post(executor(),
+             [self = shared_from_this(), bytes = std::move(bytes), sent, ec, keep_alive,
+              written = std::move(written), next_request = std::move(next_request)]() mutable {
+               self->finish_direct_write(std::move(bytes), sent, ec, keep_alive, std::move(written),
+                                         std::move(next_request));
+             });
+  return true;
+}
+
+// As much of `bytes` as the socket takes now, without blocking; any thread.
+std::size_t Session::send_now(const std::string& bytes, beast::error_code& ec) {
+  std::lock_guard lock(direct_mutex_);
+  if (socket_closed_) return 0;  // finish_direct_write sees closed_
+  return detail::send_now(stream_.socket().native_handle(), bytes, ec);
+}
+
+void Session::finish_direct_write(std::string bytes, std::size_t sent, beast::error_code ec,
+                                  bool keep_alive, OnceCallback written,
+                                  std::function<void()> next_request) {
+  if (closed_ || !in_flight_ || response_in_progress_) return;  // `written` runs
+  response_in_progress_ = true;
+  written_ = std::move(written);
+  next_request_ = std::move(next_request);
   keep_alive_ = keep_alive;
-  response_ = std::move(bytes).value();
-  write_response();
-  self_while_in_flight_.reset();  // the write's handler owns the Session now
+  self_while_in_flight_.reset();  // this handler owns the Session, then the next one
+  if (ec || sent == bytes.size()) return on_written(ec);
+  response_ = std::move(bytes);
+  write_response(sent);
 }
 
 void Session::send_error(Response response) {
@@ -579,10 +675,10 @@ void Session::send_error(Response response) {
   deliver(std::move(response));
 }
 
-void Session::write_response() {
+void Session::write_response(std::size_t already_sent) {
   stream_.expires_after(options().io_timeout);
   asio::async_write(
-      stream_, asio::buffer(response_),
+      stream_, asio::buffer(response_) + already_sent,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_written(ec); });
 }
 
@@ -601,6 +697,7 @@ void Session::start_stream(std::string head, bool chunked, std::weak_ptr<Stream:
     if (auto live = state.lock()) live->ended();
     return;
   }
+  close_direct_write();
   response_in_progress_ = true;
   streaming_ = true;
   stream_chunked_ = chunked;
@@ -699,6 +796,8 @@ void Responder::State::send(Response response, OnceCallback written,
   if (!gate_->open) return;
   std::shared_ptr<Session> session = session_.lock();
   if (!session) return;
+  // A blocking handler's worker: the bytes go out from here, before any wake-up.
+  if (session->write_directly(response, written, next_request)) return;
   asio::any_io_executor executor = session->executor();
   // Destroyed unrun (the io_context stops first), the handler still runs `written`.
   asio::dispatch(
@@ -784,6 +883,10 @@ struct Server::Impl {
   void wait_for_sessions(Clock::time_point deadline);
   void stop(std::chrono::milliseconds grace);
   void release_stuck_sessions();
+
+  // start() and start_blocking(): `workers` runs the handler's jobs, if set.
+  static Result<std::unique_ptr<Server>> launch(ServerOptions options, Handler handler,
+                                                std::shared_ptr<WorkerPool> workers);
 };
 
 Status Server::Impl::bind(const std::string& host, std::uint16_t wanted_port) {
@@ -901,6 +1004,11 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
   if (!handler) return invalid_argument("http::Server::start needs a handler");
+  return Impl::launch(std::move(options), std::move(handler), nullptr);
+}
+
+Result<std::unique_ptr<Server>> Server::Impl::launch(ServerOptions options, Handler handler,
+                                                     std::shared_ptr<WorkerPool> workers) {
   if (options.io_threads < 1) return invalid_argument("ServerOptions::io_threads must be >= 1");
   if (options.max_connections < 1) {
     return invalid_argument("ServerOptions::max_connections must be >= 1");
@@ -909,6 +1017,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
   RETURN_IF_ERROR(impl->bind(options.host, options.port));
   impl->shared->options = std::move(options);
   impl->shared->handler = std::move(handler);
+  impl->shared->direct_writes = workers != nullptr;
+  impl->workers = std::move(workers);
   impl->accept();
   impl->io.start("ratchet-http-s");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -929,9 +1039,7 @@ Result<std::unique_ptr<Server>> Server::start_blocking(ServerOptions options,
       responder.send(run_blocking_handler(*shared_handler, request));
     });
   };
-  ASSIGN_OR_RETURN(std::unique_ptr<Server> server, start(std::move(options), std::move(run)));
-  server->impl_->workers = std::move(workers);
-  return server;
+  return Impl::launch(std::move(options), std::move(run), std::move(workers));
 }
 
 std::uint16_t Server::port() const { return impl_->port; }

@@ -9,7 +9,9 @@
 //   pipelining). The Handler runs on an I/O thread: it must not block. To
 //   answer later, keep the Responder (it is copyable) and call send() from any
 //   thread. start_blocking() runs a synchronous handler on its own pool of
-//   `worker_threads` threads instead, for user code that may block.
+//   `worker_threads` threads instead, for user code that may block; a worker
+//   writes the response itself (non-blocking) when it can, and leaves the rest
+//   to the I/O thread.
 // - Exactly one response per request: the first send() wins, later ones are
 //   ignored, and when the last copy of a Responder is destroyed unsent the
 //   client gets 500. send() after stop() is a harmless no-op.
