@@ -1,5 +1,7 @@
 #include "engine/attempt.hpp"
 
+#include <google/protobuf/any.pb.h>
+
 #include <algorithm>
 
 #include "dispatch/sdk/v1/function.pb.h"
@@ -89,6 +91,11 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
       t.poll.delta = revision->delta;
       t.poll.revision = revision->revision;
       t.poll.base_revision = revision->base_revision;
+    } else if (state.type_url() == protocol::kJournalDeltaType) {
+      // A delta that does not read (revision 0: no store holds its base) is
+      // refused, and the next attempt carries the whole journal. Stored as a
+      // whole journal, it would go back as a delta that no process holds.
+      t.poll.delta = true;
     }
   } else {
     t.poll.member = pb::Poll::kCoroutineStateFieldNumber;
@@ -243,6 +250,14 @@ std::vector<std::string> delivered_results(const ClaimedCall& claimed) {
   return ids;
 }
 
+bool continues_carried_journal(const CallRecord& call, const PollState& poll) {
+  google::protobuf::Any carried;
+  if (!call.poll || !carried.ParseFromString(call.poll->state)) return false;
+  auto revision = protocol::state_revision(carried.type_url(), carried.value());
+  return revision && revision->revision != 0 && poll.base_revision == revision->revision &&
+         poll.revision == revision->revision + 1;
+}
+
 Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,
                            const PollDefaults& defaults) {
   if (!reply.responded) {
@@ -265,9 +280,11 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
   if (response.has_poll()) return interpret_poll(call, response.poll(), now, defaults);
   Transition t = interpret_exit(response, status);
   // Only a delta can be not held: a JournalNotHeld to a whole journal is an
-  // ordinary error, so a confused process cannot make the server loop.
+  // ordinary error, so a confused process cannot make the server loop. Only
+  // the first attempt after a Poll carries a delta back (storage/call.hpp):
+  // a later one that carried the delta's type carried a broken base.
   if (t.kind == Transition::Kind::kRetry && t.reason.type == protocol::kJournalNotHeld &&
-      call.poll && protocol::is_journal_delta(call.poll->state)) {
+      call.attempts == 1 && call.poll && protocol::is_journal_delta(call.poll->state)) {
     t.kind = Transition::Kind::kResendWhole;
   }
   return t;

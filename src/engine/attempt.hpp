@@ -57,6 +57,11 @@ struct Transition {
   std::vector<NewCall> children;
 };
 
+// Whether a Poll's delta continues the journal the attempt of `call` carried,
+// whose revision is the latest the store holds while the lease holds: such a
+// delta is stored. Any other may be refused (CallTransaction::refused_delta).
+bool continues_carried_journal(const CallRecord& call, const PollState& poll);
+
 // What the reply to an attempt of `call` means, at time `now`.
 Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, Micros now,
                            const PollDefaults& defaults = {});

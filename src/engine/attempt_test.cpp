@@ -7,6 +7,7 @@
 #include "dispatch/sdk/v1/function.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "protocol/connect.hpp"
+#include "protocol/journal_delta.hpp"
 
 namespace ratchet::engine {
 namespace {
@@ -88,6 +89,35 @@ std::string python_error() {
   return bytes;
 }
 
+// The scheduler asks the store whether it refuses a Poll's delta only when the
+// delta does not continue the journal its attempt carried (a round trip saved
+// on every step of an honest process).
+TEST(ContinuesCarriedJournal, OnlyADeltaOnTheRevisionTheAttemptCarried) {
+  ratchet::sdk::v1::JournalDelta echoed;
+  echoed.set_base_revision(3);
+  echoed.mutable_changes()->set_revision(4);
+  google::protobuf::Any any;
+  any.PackFrom(echoed);
+  CallRecord call = a_call();
+  call.poll = PollState{};
+  call.poll->state = any.SerializeAsString();
+  PollState next;
+  next.delta = true;
+  next.base_revision = 4;
+  next.revision = 5;
+  EXPECT_TRUE(continues_carried_journal(call, next));
+  next.base_revision = 3;
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "another base";
+  next.base_revision = 4;
+  next.revision = 7;
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "a revision that skips";
+  next.revision = 5;
+  call.poll->state = "not an any";
+  EXPECT_FALSE(continues_carried_journal(call, next));
+  call.poll.reset();
+  EXPECT_FALSE(continues_carried_journal(call, next)) << "no journal carried: the input was";
+}
+
 TEST(InterpretReply, AnEndpointsErrorIsKeptWholeBesideItsTypeAndMessage) {
   pb::RunResponse response;
   response.set_status(pb::STATUS_PERMANENT_ERROR);
@@ -110,6 +140,28 @@ TEST(InterpretReply, ErrorsTheServerMakesHaveATypeAndAMessageOnly) {
   refused.failure = DispatchStatus::kTcpError;
   refused.failure_message = "connection refused";
   EXPECT_TRUE(interpret_reply(a_call(), refused, 0).reason.encoded.empty());
+}
+
+// Only the first attempt after a Poll carries a delta back (the one its
+// process sent): a JournalNotHeld to the state of a later attempt, even of
+// the delta's type (a base stored so by an older server), is an ordinary
+// temporary error, with its backoff and limit, not a resend at once.
+TEST(InterpretReply, OnlyTheFirstAttemptAfterAPollCanBeResentWhole) {
+  ratchet::sdk::v1::JournalDelta delta;
+  delta.set_base_revision(1);
+  google::protobuf::Any any;
+  any.PackFrom(delta);
+  CallRecord call = a_call();
+  call.poll = PollState{};
+  call.poll->state = any.SerializeAsString();
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_TEMPORARY_ERROR);
+  response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+      std::string(protocol::kJournalNotHeld));
+  call.attempts = 1;
+  EXPECT_EQ(interpret_reply(call, proto_reply(response), 0).kind, Transition::Kind::kResendWhole);
+  call.attempts = 2;
+  EXPECT_EQ(interpret_reply(call, proto_reply(response), 0).kind, Transition::Kind::kRetry);
 }
 
 TEST(BuildRunRequest, RelaysAChildsErrorAsItCame) {

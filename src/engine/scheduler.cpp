@@ -304,6 +304,19 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
   Micros now = clock_.now();
   bool applied = false;
   using Kind = Transition::Kind;
+  if ((t.kind == Kind::kSuspend || t.kind == Kind::kRejectChildren) && t.poll.delta &&
+      !continues_carried_journal(call, t.poll)) {
+    // A failed attempt, so that a process that keeps sending deltas the store
+    // does not hold stops at the call's limit (the store would retry at once).
+    // Asked only then: a delta that continues what the attempt carried is
+    // stored, and the store's read of its revision costs a round trip.
+    ASSIGN_OR_RETURN(auto refused, tx.refused_delta(call.id, t.poll));
+    if (refused) {
+      t.kind = Kind::kRetry;
+      t.status = protocol::DispatchStatus::kTemporaryError;
+      t.reason = CallError{"JournalDeltaRefused", std::move(*refused)};
+    }
+  }
   if (t.kind == Kind::kRetry || t.kind == Kind::kRestart) {
     Micros ready_at = now + backoff(call.attempts);
     // A call's own limit (Call.max_attempts, Ratchet's extension) wins.

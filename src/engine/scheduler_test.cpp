@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <set>
 
@@ -435,12 +436,8 @@ TEST_F(SchedulerTest, AJournalNotHeldAnswerToADeltaIsResentWholeAtOnceAsTheSameA
   auto store = open();
   std::vector<std::string> received;
   FakeEndpoint endpoint(clock_, forgetful_coroutine(received));
-  Scheduler scheduler(*store, clock_, endpoint, options_);
-  scheduler.start();
-  NewCall once = call("coroutine", 0);
-  once.max_attempts = 1;
-  auto id = dispatch(scheduler, {once})[0];
-  auto done = await(scheduler, id, {&endpoint});
+  std::string id;
+  auto done = run_coroutine(*store, endpoint, 1, &id);
   EXPECT_EQ(done.status, RunStatus::kSucceeded) << (done.error ? done.error->message : "");
   EXPECT_EQ(received, (std::vector<std::string>{"input", "journal 1", "delta 2", "journal 2"}));
   auto runs = endpoint.received_for(id);
@@ -465,6 +462,81 @@ TEST_F(SchedulerTest, AJournalNotHeldAnswerToAWholeJournalIsAnOrdinaryError) {
   auto done = await(scheduler, dispatch(scheduler, {twice})[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.attempts, 2);
+}
+
+// A Poll whose state has the delta's type but does not read as one (a body
+// corrupted on the way, or a hostile process) is refused as a delta, and the
+// attempt retried. Stored as if it were a whole journal, it went back as a
+// delta that no process holds: each JournalNotHeld re-sent it at once,
+// uncounted, without end.
+TEST_F(SchedulerTest, APollWithADeltaThatDoesNotReadIsRefusedNotStoredAsTheJournal) {
+  auto store = open();
+  std::atomic<int> runs = 0;
+  FakeEndpoint endpoint(
+      clock_, answer([&runs](const pb::RunRequest& r) {
+        if (r.function() == "quick") return exit_with(1);
+        // Bounded, so that the loop ends (and the test fails) quickly.
+        if (++runs > 50) return exit_with(0);
+        if (r.has_input() && runs == 1) {
+          pb::RunResponse response;
+          auto* poll = response.mutable_poll();
+          poll->mutable_typed_coroutine_state()->set_type_url(
+              std::string(protocol::kJournalDeltaType));
+          poll->mutable_typed_coroutine_state()->set_value("\xff");
+          poll->set_min_results(1);
+          poll->set_max_results(1);
+          poll->add_calls()->set_function("quick");
+          return response;
+        }
+        // As the SDK answers any delta it is sent without its frame.
+        if (r.poll_result().typed_coroutine_state().type_url() == protocol::kJournalDeltaType) {
+          pb::RunResponse response = fail_with(pb::STATUS_TEMPORARY_ERROR, "no");
+          response.mutable_exit()->mutable_result()->mutable_error()->set_type(
+              std::string(protocol::kJournalNotHeld));
+          return response;
+        }
+        return exit_with(7);
+      }));
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto id = dispatch(scheduler, {call("coroutine", 0)})[0];
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(runs.load(), 2) << "the Poll refused, then a run from the input";
+}
+
+// A process that answers every resume with a delta on a revision the store
+// does not hold (a broken SDK): each refused Poll is an attempt like any
+// failed one, so the call's limit of attempts ends it, after backoffs.
+TEST_F(SchedulerTest, ADeltaRefusedAgainAndAgainEndsAtTheCallsLimitOfAttempts) {
+  auto store = open();
+  std::atomic<int> runs = 0;
+  FakeEndpoint endpoint(clock_, answer([&runs](const pb::RunRequest& r) {
+                          if (r.function() == "quick") return exit_with(1);
+                          // Bounded, so that the loop ends (and the test fails) quickly.
+                          if (++runs > 50) return exit_with(0);
+                          pb::RunResponse response;
+                          auto* poll = response.mutable_poll();
+                          if (r.has_input()) {
+                            jv1::Journal journal;
+                            journal.set_revision(1);
+                            poll->mutable_typed_coroutine_state()->PackFrom(journal);
+                          } else {
+                            jv1::JournalDelta delta;
+                            delta.set_base_revision(5);
+                            delta.mutable_changes()->set_revision(6);
+                            poll->mutable_typed_coroutine_state()->PackFrom(delta);
+                          }
+                          poll->set_min_results(1);
+                          poll->set_max_results(1);
+                          poll->add_calls()->set_function("quick");
+                          return response;
+                        }));
+  auto done = run_coroutine(*store, endpoint, 3);
+  EXPECT_EQ(done.status, RunStatus::kFailed);
+  ASSERT_TRUE(done.error.has_value());
+  EXPECT_EQ(done.error->type, "JournalDeltaRefused");
+  EXPECT_EQ(runs.load(), 4) << "the Poll from the input, then 3 attempts refused";
 }
 
 }  // namespace

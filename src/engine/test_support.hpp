@@ -491,6 +491,19 @@ class SchedulerTest : public ::testing::Test {
     return result.is_ok() ? *result : CallRecord{};
   }
 
+  // Runs a call of "coroutine" with a limit of `max_attempts` on `endpoint`,
+  // with a scheduler of its own, to its end; `id` gets its id.
+  CallRecord run_coroutine(Store& store, FakeEndpoint& endpoint, int max_attempts,
+                           std::string* id = nullptr) {
+    Scheduler scheduler(store, clock_, endpoint, options_);
+    scheduler.start();
+    NewCall limited = call("coroutine", 0);
+    limited.max_attempts = max_attempts;
+    auto dispatched = dispatch(scheduler, {limited})[0];
+    if (id) *id = dispatched;
+    return await(scheduler, dispatched, {&endpoint});
+  }
+
   CallRecord find(const std::string& id) {
     if (!reader_) reader_ = open();
     auto found = reader_->find_call(id);

@@ -1,8 +1,6 @@
 #include "protocol/journal_delta.hpp"
 
 #include <google/protobuf/any.pb.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <limits>
@@ -37,69 +35,25 @@ std::uint64_t base_revision_of(const std::string& bytes) {
 
 }  // namespace
 
-namespace {
-
-// The revision fields, read off the wire without parsing the rest: a Poll's
-// state is read at every step by the scheduler's loop, and a parse of its
-// journal (steps, names, values) cost more than the rest of reading the Poll.
-// Each level read is checked to be well formed; what is skipped is not parsed.
-struct RevisionFields {
-  std::optional<std::uint64_t> revision;       // Journal.revision
-  std::optional<std::uint64_t> base_revision;  // JournalDelta.base_revision
-};
-
-constexpr int kJournalRevisionField = jv1::Journal::kRevisionFieldNumber;
-constexpr int kDeltaBaseField = jv1::JournalDelta::kBaseRevisionFieldNumber;
-constexpr int kDeltaChangesField = jv1::JournalDelta::kChangesFieldNumber;
-
-using google::protobuf::internal::WireFormatLite;
-
-// Reads the fields of a Journal (`delta` false) or a JournalDelta into
-// `fields`: false when the bytes are not a well-formed message at this level
-// (or, for a delta, at its `changes`). A later occurrence of a field wins, as
-// in a parse.
-bool read_revisions(std::string_view bytes, bool delta, RevisionFields& fields) {
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                            static_cast<int>(bytes.size()));
-  while (!in.ExpectAtEnd()) {
-    const std::uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;  // a varint cut short, or field number 0
-    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
-    const auto type = WireFormatLite::GetTagWireType(tag);
-    const bool varint = type == WireFormatLite::WIRETYPE_VARINT;
-    if (varint && field == (delta ? kDeltaBaseField : kJournalRevisionField)) {
-      std::uint64_t value = 0;
-      if (!in.ReadVarint64(&value)) return false;
-      (delta ? fields.base_revision : fields.revision) = value;
-    } else if (delta && field == kDeltaChangesField &&
-               type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      std::uint32_t size = 0;
-      if (!in.ReadVarint32(&size)) return false;
-      const int at = in.CurrentPosition();
-      if (size > bytes.size() - static_cast<std::size_t>(at)) return false;
-      if (!read_revisions(bytes.substr(static_cast<std::size_t>(at), size), false, fields)) {
-        return false;
-      }
-      if (!in.Skip(static_cast<int>(size))) return false;
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 std::optional<StateRevision> state_revision(std::string_view type_url, std::string_view value) {
-  // CodedInputStream takes an int: a larger size would wrap around.
+  // ParseFromArray takes an int: a larger size would wrap around.
   if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     return std::nullopt;
   }
-  const bool delta = type_url == kJournalDeltaType;
-  if (!delta && type_url != kJournalType) return std::nullopt;
-  RevisionFields fields;
-  if (!read_revisions(value, delta, fields)) return std::nullopt;
-  return StateRevision{delta, fields.revision.value_or(0), fields.base_revision.value_or(0)};
+  if (type_url == kJournalDeltaType) {
+    jv1::JournalDelta delta;
+    if (!delta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
+    // Steps go in step_updates: steps appended otherwise would assemble
+    // differently once compaction folded the deltas before them.
+    if (delta.changes().steps_size() > 0) return std::nullopt;
+    return StateRevision{true, delta.changes().revision(), delta.base_revision()};
+  }
+  if (type_url == kJournalType) {
+    jv1::Journal journal;
+    if (!journal.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
+    return StateRevision{false, journal.revision(), 0};
+  }
+  return std::nullopt;
 }
 
 bool is_journal_delta(const std::string& state) {

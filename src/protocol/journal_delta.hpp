@@ -46,10 +46,8 @@ struct StateRevision {
   std::uint64_t base_revision = 0;  // a delta's: the revision it applies to
 };
 // nullopt when the state is not a C++ journal or delta (another SDK's state),
-// or cannot be read as one (it does not parse, or is over 2 GiB). Only the
-// levels that hold the revisions are read (a delta and its `changes`, or a
-// journal), without parsing their steps: a state malformed deeper than that is
-// found when it is assembled (assemble_or_broken), as one broken otherwise.
+// or cannot be read as one (it does not parse, is over 2 GiB, or is a delta
+// that appends to `steps`). A Poll whose delta cannot be read is refused.
 std::optional<StateRevision> state_revision(std::string_view type_url, std::string_view value);
 
 // The revision of a whole C++ journal (the bytes of an Any of a Journal);

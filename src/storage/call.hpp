@@ -204,13 +204,20 @@ class CallTransaction {
   // The endpoint did not hold the frame the delta it was sent applies to
   // (JournalNotHeld): the call is READY now with its deltas folded into a
   // whole base, so that the next attempt carries the whole journal, and that
-  // attempt is not counted (it is counted when the deltas do not assemble).
+  // attempt is not counted (it is when the deltas do not assemble, or there
+  // were none to fold).
   virtual Result<bool> resend_whole(const std::string& id, std::int64_t epoch) = 0;
   // Holds for an operator (HELD, error type MissingBlob, `why`) every live
   // call whose input, coroutine state or undelivered child result refers to a
   // blob that is gone (a store edited by hand), so that the calls a claim can
   // read go on and nothing runs on a wrong value. Their ids.
   virtual Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) = 0;
+  // Why a Poll's `state` cannot be stored: a delta on another revision than
+  // the latest the store holds, or one that does not read; nullopt when it
+  // can. The scheduler retries such an attempt as a failed one (backoff, the
+  // call's limit of attempts), so a process that keeps sending them stops.
+  virtual Result<std::optional<std::string>> refused_delta(const std::string& id,
+                                                           const PollState& state) = 0;
   virtual Result<bool> tail_call(const std::string& id, std::int64_t epoch,
                                  const std::string& function, const std::string& input,
                                  const std::vector<std::string>& delivered) = 0;

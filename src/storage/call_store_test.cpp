@@ -319,6 +319,30 @@ TEST_P(CallStoreTest, AResendAfterJournalNotHeldCarriesTheWholeJournalAsTheSameA
   EXPECT_FALSE(find(id).error.has_value());
 }
 
+// A store written before such Polls were refused may hold a state of the
+// delta's type as its whole journal: it goes back alone, and a JournalNotHeld
+// to it has no deltas to fold. The attempt then counts, so that the call does
+// not go round uncounted for ever.
+TEST_P(CallStoreTest, AResendWithNoDeltasToFoldCountsTheAttempt) {
+  std::string id = dispatch(call("parent"));
+  claim();
+  Micros now = clock_.now();
+  jv1::JournalDelta unreadable;
+  unreadable.set_base_revision(1);
+  PollState stored = delta_poll(unreadable, now);
+  stored.delta = false;  // as the server stored it
+  ASSERT_TRUE(apply([&](CallTransaction& tx) { return tx.suspend(id, 1, stored, {}, {}); }));
+  auto sent = claim();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].call.attempts, 1);
+  ASSERT_EQ(sent[0].call.poll->state, stored.state);
+  ASSERT_TRUE(
+      apply([&](CallTransaction& tx) { return tx.resend_whole(id, sent[0].call.lease_epoch); }));
+  auto again = claim();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].call.attempts, 2) << "nothing was folded: the attempt counts";
+}
+
 // A delta on a revision the store does not hold (here 5, where it holds 1) is
 // not stored: the attempt is retried, and the retry carries the whole journal.
 TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetried) {
@@ -338,6 +362,26 @@ TEST_P(CallStoreTest, AJournalDeltaOnAnotherRevisionIsRefusedAndTheAttemptRetrie
   ASSERT_EQ(retried.size(), 1u) << "the refused Poll's child was not dispatched";
   EXPECT_EQ(retried[0].call.attempts, 2);
   EXPECT_EQ(journal_in(retried[0].call.poll->state).steps_size(), 1);
+}
+
+// What the scheduler asks before it applies a Poll (it retries a refused one
+// as a failed attempt): the delta on the latest revision goes, any other not.
+TEST_P(CallStoreTest, RefusedDeltaSaysWhyAPollsDeltaCannotBeStored) {
+  std::string id = dispatch(call("parent"));
+  Micros now = clock_.now();
+  auto first = suspend_with_whole_journal(id);
+  ASSERT_EQ(first.size(), 1u);
+  std::optional<std::string> wrong, right;
+  ASSERT_TRUE(store_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(wrong, tx.refused_delta(id, journal_delta(5, 2, now)));
+                    ASSIGN_OR_RETURN(right, tx.refused_delta(id, journal_delta(1, 2, now)));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_NE(wrong->find("the server holds revision 1"), std::string::npos) << *wrong;
+  EXPECT_FALSE(right.has_value()) << *right;
 }
 
 // Deltas that do not assemble (a broken or hostile SDK: a step past the end)

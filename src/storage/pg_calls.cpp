@@ -80,6 +80,10 @@ class CallTx final : public PgCallTransaction {
                      const CallError& reason) override;
   Result<bool> resend_whole(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<std::string>> hold_missing_blobs(const std::string& why) override;
+  Result<std::optional<std::string>> refused_delta(const std::string& id,
+                                                   const PollState& state) override {
+    return refuse_delta(db_, id, state);
+  }
   Result<bool> tail_call(const std::string& id, std::int64_t epoch, const std::string& function,
                          const std::string& input,
                          const std::vector<std::string>& delivered) override;

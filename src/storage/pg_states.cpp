@@ -197,7 +197,9 @@ Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, 
 
 Result<bool> fold_deltas(Connection& db, const std::string& id) {
   ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
-  if (revisions.size() < 2) return true;
+  // No deltas: what went was the base itself, and a JournalNotHeld to it is
+  // no missing frame (a base of the delta's type): the attempt counts.
+  if (revisions.size() < 2) return false;
   ASSIGN_OR_RETURN(auto whole, load_state(db, id));
   // A BrokenJournal when the deltas do not assemble.
   if (!whole || !protocol::journal_revision(*whole)) return false;

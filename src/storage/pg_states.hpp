@@ -28,7 +28,8 @@ Result<std::string> state_to_send(Connection& db, const std::string& id, std::st
 // those before the first that does not assemble (protocol::assemble_good_prefix).
 Result<protocol::GoodPrefix> with_deltas(Connection& db, const std::string& id, std::string base);
 // Folds the call's deltas into a whole base at the latest revision, so that
-// the next attempt carries the whole journal; false when they do not assemble.
+// the next attempt carries the whole journal; false when they do not assemble
+// or there are none.
 Result<bool> fold_deltas(Connection& db, const std::string& id);
 Status replace_state(Connection& db, const std::string& id, const std::string& state);
 

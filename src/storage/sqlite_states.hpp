@@ -30,7 +30,8 @@ Result<std::optional<std::string>> load_state(Database& db, const std::string& i
 // those before the first that does not assemble (protocol::assemble_good_prefix).
 Result<protocol::GoodPrefix> with_deltas(Database& db, const std::string& id, std::string base);
 // Folds the call's deltas into a whole base at the latest revision, so that
-// the next attempt carries the whole journal; false when they do not assemble.
+// the next attempt carries the whole journal; false when they do not assemble
+// or there are none.
 Result<bool> fold_deltas(Database& db, const std::string& id);
 // An operator's edit of the whole state: the new base, at the latest revision.
 Status replace_state(Database& db, const std::string& id, const std::string& state);
