@@ -93,6 +93,31 @@ TEST(JournalDelta, ReadsTheRevisionOfADeltaAndOfAWholeJournal) {
   EXPECT_FALSE(state_revision("type.googleapis.com/other", "x").has_value());
 }
 
+// A delta carries its steps in step_updates only. One that also appends to
+// `steps` assembles differently once compaction folds the deltas before it
+// into a base (the fold moves their step_updates into `steps` first), so it
+// is no delta the server reads: the Poll is refused as one.
+TEST(JournalDelta, ADeltaThatAppendsToStepsIsNotReadAsADelta) {
+  std::vector<std::string> deltas{delta(1, 1, 2)};
+  jv1::JournalDelta appending;
+  appending.set_base_revision(2);
+  appending.mutable_changes()->set_revision(3);
+  appending.mutable_changes()->add_steps()->set_argument_hash(99);
+  deltas.push_back(pack(appending));
+  auto whole = assemble_journal(pack(base_journal()), deltas);
+  auto folded = assemble_journal(pack(base_journal()), {deltas[0]});
+  ASSERT_TRUE(whole.is_ok() && folded.is_ok());
+  auto after_fold = assemble_journal(*folded, {deltas[1]});
+  ASSERT_TRUE(after_fold.is_ok());
+  ASSERT_NE(*after_fold, *whole) << "why it cannot be stored";
+
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString(deltas[1]));
+  EXPECT_FALSE(state_revision(any.type_url(), any.value()).has_value());
+  ASSERT_TRUE(any.ParseFromString(deltas[0]));
+  EXPECT_TRUE(state_revision(any.type_url(), any.value()).has_value());
+}
+
 // The revisions read as a parse gives them (a later occurrence wins, in any
 // field order), and bytes that are not a message have none.
 TEST(JournalDelta, ReadsTheRevisionsOfConcatenatedAndReorderedFieldsAsAParse) {
@@ -131,93 +156,70 @@ TEST(JournalDelta, ReadsTheRevisionsOfConcatenatedAndReorderedFieldsAsAParse) {
   auto zero = state_revision(kJournalType, old.SerializeAsString());
   ASSERT_TRUE(zero.has_value());
   EXPECT_EQ(zero->revision, 0u);
-  // A delta carries its steps in step_updates only. One that also appends to
-  // `steps` assembles differently once compaction folds the deltas before it
-  // into a base (the fold moves their step_updates into `steps` first), so it
-  // is no delta the server reads: the Poll is refused as one.
-  TEST(JournalDelta, ADeltaThatAppendsToStepsIsNotReadAsADelta) {
-    std::vector<std::string> deltas{delta(1, 1, 2)};
-    jv1::JournalDelta appending;
-    appending.set_base_revision(2);
-    appending.mutable_changes()->set_revision(3);
-    appending.mutable_changes()->add_steps()->set_argument_hash(99);
-    deltas.push_back(pack(appending));
-    auto whole = assemble_journal(pack(base_journal()), deltas);
-    auto folded = assemble_journal(pack(base_journal()), {deltas[0]});
-    ASSERT_TRUE(whole.is_ok() && folded.is_ok());
-    auto after_fold = assemble_journal(*folded, {deltas[1]});
-    ASSERT_TRUE(after_fold.is_ok());
-    ASSERT_NE(*after_fold, *whole) << "why it cannot be stored";
+}
 
-    google::protobuf::Any any;
-    ASSERT_TRUE(any.ParseFromString(deltas[1]));
-    EXPECT_FALSE(state_revision(any.type_url(), any.value()).has_value());
-    ASSERT_TRUE(any.ParseFromString(deltas[0]));
-    EXPECT_TRUE(state_revision(any.type_url(), any.value()).has_value());
-  }
+TEST(JournalDelta, MergesTheLastDeltasWhenFanInOfThemCoverAsManyPolls) {
+  // A base at revision 1 and 7 single-Poll deltas: nothing to merge yet.
+  std::vector<std::uint64_t> revisions{1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_EQ(merge_from(revisions), 7u);
+  // The 8th single-Poll delta: the 8 become one.
+  revisions.push_back(9);
+  EXPECT_EQ(merge_from(revisions), 0u);
+  // After 7 merged runs of 8 and 8 single ones, the cascade takes all 64.
+  std::vector<std::uint64_t> cascade{1};
+  for (int i = 1; i <= 7; ++i) cascade.push_back(1 + 8 * static_cast<std::uint64_t>(i));
+  for (int i = 1; i <= 8; ++i) cascade.push_back(57 + static_cast<std::uint64_t>(i));
+  EXPECT_EQ(merge_from(cascade), 0u);
+  // A run of 8 before 8 single ones: only the single ones merge.
+  std::vector<std::uint64_t> tail{1, 9};
+  for (int i = 1; i <= 8; ++i) tail.push_back(9 + static_cast<std::uint64_t>(i));
+  EXPECT_EQ(merge_from(tail), 1u);
+  EXPECT_EQ(merge_from({5}), 0u);
+}
 
-  TEST(JournalDelta, MergesTheLastDeltasWhenFanInOfThemCoverAsManyPolls) {
-    // A base at revision 1 and 7 single-Poll deltas: nothing to merge yet.
-    std::vector<std::uint64_t> revisions{1, 2, 3, 4, 5, 6, 7, 8};
-    EXPECT_EQ(merge_from(revisions), 7u);
-    // The 8th single-Poll delta: the 8 become one.
-    revisions.push_back(9);
-    EXPECT_EQ(merge_from(revisions), 0u);
-    // After 7 merged runs of 8 and 8 single ones, the cascade takes all 64.
-    std::vector<std::uint64_t> cascade{1};
-    for (int i = 1; i <= 7; ++i) cascade.push_back(1 + 8 * static_cast<std::uint64_t>(i));
-    for (int i = 1; i <= 8; ++i) cascade.push_back(57 + static_cast<std::uint64_t>(i));
-    EXPECT_EQ(merge_from(cascade), 0u);
-    // A run of 8 before 8 single ones: only the single ones merge.
-    std::vector<std::uint64_t> tail{1, 9};
-    for (int i = 1; i <= 8; ++i) tail.push_back(9 + static_cast<std::uint64_t>(i));
-    EXPECT_EQ(merge_from(tail), 1u);
-    EXPECT_EQ(merge_from({5}), 0u);
-  }
+TEST(JournalDelta, AMergedDeltaAssemblesAsItsDeltasInOrder) {
+  std::vector<std::string> deltas;
+  for (std::uint64_t r = 1; r <= 6; ++r) deltas.push_back(delta(r, r, r + 1));
+  auto separate = assemble_journal(pack(base_journal()), deltas);
+  ASSERT_TRUE(separate.is_ok());
+  auto merged = merge_deltas({deltas.begin() + 1, deltas.begin() + 5});
+  ASSERT_TRUE(merged.is_ok()) << merged.status().message();
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString(*merged));
+  auto revision = state_revision(any.type_url(), any.value());
+  ASSERT_TRUE(revision.has_value());
+  EXPECT_EQ(revision->base_revision, 2u);
+  EXPECT_EQ(revision->revision, 6u);
+  auto together = assemble_journal(pack(base_journal()), {deltas[0], *merged, deltas[5]});
+  ASSERT_TRUE(together.is_ok());
+  EXPECT_EQ(*together, *separate);
+  EXPECT_FALSE(merge_deltas({deltas[0], "\xff\xff"}).is_ok());
+}
 
-  TEST(JournalDelta, AMergedDeltaAssemblesAsItsDeltasInOrder) {
-    std::vector<std::string> deltas;
-    for (std::uint64_t r = 1; r <= 6; ++r) deltas.push_back(delta(r, r, r + 1));
-    auto separate = assemble_journal(pack(base_journal()), deltas);
-    ASSERT_TRUE(separate.is_ok());
-    auto merged = merge_deltas({deltas.begin() + 1, deltas.begin() + 5});
-    ASSERT_TRUE(merged.is_ok()) << merged.status().message();
-    google::protobuf::Any any;
-    ASSERT_TRUE(any.ParseFromString(*merged));
-    auto revision = state_revision(any.type_url(), any.value());
-    ASSERT_TRUE(revision.has_value());
-    EXPECT_EQ(revision->base_revision, 2u);
-    EXPECT_EQ(revision->revision, 6u);
-    auto together = assemble_journal(pack(base_journal()), {deltas[0], *merged, deltas[5]});
-    ASSERT_TRUE(together.is_ok());
-    EXPECT_EQ(*together, *separate);
-    EXPECT_FALSE(merge_deltas({deltas[0], "\xff\xff"}).is_ok());
-  }
+TEST(JournalDelta, AssemblesTheDeltasBeforeTheFirstBrokenOne) {
+  std::vector<std::string> deltas{delta(1, 1, 2), delta(2, 2, 3), delta(3, 3, 9), delta(4, 4, 5)};
+  auto good = assemble_good_prefix(pack(base_journal()), deltas);
+  EXPECT_EQ(good.deltas, 2u);
+  EXPECT_NE(good.broken.find("updates step 9"), std::string::npos) << good.broken;
+  EXPECT_EQ(good.journal, *assemble_journal(pack(base_journal()), {deltas[0], deltas[1]}));
+  auto not_journal = assemble_good_prefix("\xff", deltas);
+  EXPECT_EQ(not_journal.deltas, 0u);
+  EXPECT_NE(not_journal.broken, "");
+  auto whole = assemble_good_prefix(pack(base_journal()), {deltas[0]});
+  EXPECT_EQ(whole.deltas, 1u);
+  EXPECT_EQ(whole.broken, "");
+}
 
-  TEST(JournalDelta, AssemblesTheDeltasBeforeTheFirstBrokenOne) {
-    std::vector<std::string> deltas{delta(1, 1, 2), delta(2, 2, 3), delta(3, 3, 9), delta(4, 4, 5)};
-    auto good = assemble_good_prefix(pack(base_journal()), deltas);
-    EXPECT_EQ(good.deltas, 2u);
-    EXPECT_NE(good.broken.find("updates step 9"), std::string::npos) << good.broken;
-    EXPECT_EQ(good.journal, *assemble_journal(pack(base_journal()), {deltas[0], deltas[1]}));
-    auto not_journal = assemble_good_prefix("\xff", deltas);
-    EXPECT_EQ(not_journal.deltas, 0u);
-    EXPECT_NE(not_journal.broken, "");
-    auto whole = assemble_good_prefix(pack(base_journal()), {deltas[0]});
-    EXPECT_EQ(whole.deltas, 1u);
-    EXPECT_EQ(whole.broken, "");
-  }
-
-  // A size that does not fit ParseFromArray's int is no journal: cast, 4 GiB and
-  // 10 bytes would have read as the journal of its first 10 bytes.
-  TEST(JournalDelta, AStateOverTwoGibibytesHasNoRevision) {
-    std::string journal = base_journal().SerializeAsString();
-    ASSERT_TRUE(state_revision(kJournalType, journal).has_value());
-    std::string_view wrapped(journal.data(), (std::size_t{1} << 32) + journal.size());
-    EXPECT_FALSE(state_revision(kJournalType, wrapped).has_value());
-    std::string_view over(journal.data(), std::size_t{1} << 31);
-    EXPECT_FALSE(state_revision(kJournalType, over).has_value());
-  }
+// A size that does not fit ParseFromArray's int is no journal: cast, 4 GiB and
+// 10 bytes would have read as the journal of its first 10 bytes.
+TEST(JournalDelta, AStateOverTwoGibibytesHasNoRevision) {
+  std::string journal = base_journal().SerializeAsString();
+  ASSERT_TRUE(state_revision(kJournalType, journal).has_value());
+  std::string_view wrapped(journal.data(), (std::size_t{1} << 32) + journal.size());
+  EXPECT_FALSE(state_revision(kJournalType, wrapped).has_value());
+  std::string_view over(journal.data(), std::size_t{1} << 31);
+  EXPECT_FALSE(state_revision(kJournalType, over).has_value());
+}
 
 }  // namespace
 }  // namespace ratchet::protocol
