@@ -118,6 +118,46 @@ TEST(JournalDelta, ADeltaThatAppendsToStepsIsNotReadAsADelta) {
   EXPECT_TRUE(state_revision(any.type_url(), any.value()).has_value());
 }
 
+// The revisions read as a parse gives them (a later occurrence wins, in any
+// field order), and bytes that are not a message have none.
+TEST(JournalDelta, ReadsTheRevisionsOfConcatenatedAndReorderedFieldsAsAParse) {
+  google::protobuf::Any first;
+  google::protobuf::Any second;
+  ASSERT_TRUE(first.ParseFromString(delta(4, 1, 2)));
+  ASSERT_TRUE(second.ParseFromString(delta(7, 2, 3)));
+  // Concatenated messages merge: the second's fields win.
+  std::string both = first.value() + second.value();
+  jv1::JournalDelta parsed;
+  ASSERT_TRUE(parsed.ParseFromString(both));
+  auto merged = state_revision(kJournalDeltaType, both);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->base_revision, parsed.base_revision());
+  EXPECT_EQ(merged->revision, parsed.changes().revision());
+  EXPECT_EQ(merged->revision, 8u);
+  // `changes` first, then the base.
+  jv1::JournalDelta changes_only;
+  *changes_only.mutable_changes() = parsed.changes();
+  jv1::JournalDelta base_only;
+  base_only.set_base_revision(9);
+  auto reordered = state_revision(kJournalDeltaType,
+                                  changes_only.SerializeAsString() + base_only.SerializeAsString());
+  ASSERT_TRUE(reordered.has_value());
+  EXPECT_EQ(reordered->base_revision, 9u);
+  EXPECT_EQ(reordered->revision, 8u);
+  // Cut short inside `changes`, or a length past the end: no revision.
+  EXPECT_FALSE(state_revision(kJournalDeltaType, both.substr(0, both.size() - 3)).has_value());
+  std::string journal = base_journal().SerializeAsString();
+  EXPECT_FALSE(state_revision(kJournalType, journal.substr(0, journal.size() - 1)).has_value());
+  EXPECT_FALSE(state_revision(kJournalType, std::string("\x22\x7f", 2)).has_value());
+  EXPECT_FALSE(state_revision(kJournalType, std::string("\x00", 1)).has_value());
+  // A journal with no revision field (written before deltas) is revision 0.
+  jv1::Journal old = base_journal();
+  old.clear_revision();
+  auto zero = state_revision(kJournalType, old.SerializeAsString());
+  ASSERT_TRUE(zero.has_value());
+  EXPECT_EQ(zero->revision, 0u);
+}
+
 TEST(JournalDelta, MergesTheLastDeltasWhenFanInOfThemCoverAsManyPolls) {
   // A base at revision 1 and 7 single-Poll deltas: nothing to merge yet.
   std::vector<std::uint64_t> revisions{1, 2, 3, 4, 5, 6, 7, 8};

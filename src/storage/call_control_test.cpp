@@ -228,6 +228,29 @@ TEST_P(CallControlTest, HistoryKeepsItsHeadAndTailOfAManyAttemptCall) {
   EXPECT_EQ(history.back().duration, 5);
 }
 
+// Events of several calls, interleaved within a turn and across turns, are
+// numbered per call in the order they came.
+TEST_P(CallControlTest, HistoryNumbersEachCallsEventsInOrderWhenTheyInterleave) {
+  std::string a = dispatch(call("A"));
+  std::string b = dispatch(call("B"));
+  auto event = [](const std::string& id, int attempt) {
+    return HistoryEvent{id, "attempt", 0, attempt, 5, attempt, 6, "retry", "E", 0, 0};
+  };
+  for (const auto& turn : {std::vector<HistoryEvent>{event(a, 1), event(b, 1), event(a, 2)},
+                           std::vector<HistoryEvent>{event(a, 3), event(a, 4), event(b, 2)}}) {
+    ASSERT_TRUE(
+        store_->calls([&](CallTransaction& tx) { return tx.record_history(turn); }).is_ok());
+  }
+  for (const auto& [id, count] : {std::pair{a, 4}, std::pair{b, 2}}) {
+    auto history = *store_->call_history(id, 10);
+    ASSERT_EQ(history.size(), static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      EXPECT_EQ(history[i].number, i + 1);
+      EXPECT_EQ(history[i].attempt, i + 1) << "call " << id << ", event " << i + 1;
+    }
+  }
+}
+
 // The dashboard's timeline reads only what it shows: a call's latest events
 // and actions, oldest first, and how many actions there are in all.
 TEST_P(CallControlTest, HistoryAndActionsReadOnlyTheLatestAskedForOldestFirst) {

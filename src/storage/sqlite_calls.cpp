@@ -75,6 +75,10 @@ class SqliteCallTransaction final : public CallTransaction {
   Status discard_inbox(const std::string& id);
   Status deliver_to_parent(const std::string& id);
   Status wake_if_ready(const std::string& id);
+  // Runs `sql` with ?1 `id` and ?2 now: the rows it changed.
+  Result<int> run_now(const char* sql, const std::string& id);
+  // The first column of the row `sql` (?1: `id`) finds, as text; "" for none.
+  Result<std::string> text_of(const char* sql, const std::string& id);
   Status drop_state(const std::string& id) { return sqlite::drop_state(db_, id); }
   // A delta on a revision the store does not hold: the attempt is retried, and
   // its retry carries the whole journal. nullopt when `state` is taken.
@@ -162,23 +166,7 @@ Result<std::vector<ChildResult>> SqliteCallTransaction::waiting_results(
 Result<std::vector<ClaimedCall>> SqliteCallTransaction::claim_urgent(const std::string& owner,
                                                                      Micros lease_until,
                                                                      int limit) {
-  // Most urgent first: expired leases, leases of instances that are gone
-  // (silent past the timeout, or marked gone: storage/instance.hpp), waiting
-  // coroutines past their deadline. As PostgreSQL's claim.
-  constexpr const char* kOrphaned =
-      "SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at > ?1 AND lease_owner IN "
-      "(SELECT id FROM instances WHERE heartbeat_at <= ?3) LIMIT ?2";
-  std::vector<std::string> ids;
-  for (const char* sql : {"SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
-                          "ORDER BY lease_expires_at LIMIT ?2",
-                          kOrphaned,
-                          "SELECT id FROM runs WHERE phase = 'WAITING' AND poll_deadline <= ?1 "
-                          "ORDER BY poll_deadline LIMIT ?2"}) {
-    int left = limit - static_cast<int>(ids.size());
-    if (left <= 0) break;
-    ASSIGN_OR_RETURN(auto found, due_ids(sql, left, sql == kOrphaned));
-    ids.insert(ids.end(), found.begin(), found.end());
-  }
+  ASSIGN_OR_RETURN(auto ids, due_ids(claim_urgent_sql(), limit, true));
   return lease_ids(ids, owner, lease_until);
 }
 
@@ -242,18 +230,28 @@ Result<std::vector<ClaimedCall>> SqliteCallTransaction::lease_ids(
     const std::vector<std::string>& ids, const std::string& owner, Micros lease_until) {
   std::vector<ClaimedCall> claimed;
   claimed.reserve(ids.size());
+  // An UPDATE and a SELECT rather than UPDATE ... RETURNING: SQLite runs a
+  // RETURNING clause as a trigger that fills a temporary table, so that such
+  // an UPDATE opens a statement journal and a b-tree of its own each time,
+  // which cost more than a second lookup by the primary key.
   ASSIGN_OR_RETURN(Statement * lease,
                    db_.prepare("UPDATE runs SET phase = 'LEASED', status = 'RUNNING', "
                                "lease_owner = ?2, lease_epoch = lease_epoch + 1, "
                                "lease_expires_at = ?3, attempts = attempts + 1, updated_at = ?4 "
-                               "WHERE id = ?1 RETURNING " CALL_COLUMNS));
+                               "WHERE id = ?1"));
+  ASSIGN_OR_RETURN(Statement * leased,
+                   db_.prepare("SELECT " CALL_COLUMNS " FROM runs WHERE id = ?1"));
   for (const auto& id : ids) {
     lease->reset();
     lease->bind(1, id).bind(2, owner).bind(3, lease_until).bind(4, now_);
-    ASSIGN_OR_RETURN(bool row, lease->step());
+    ASSIGN_OR_RETURN(int changed, lease->run());
+    if (changed == 0) continue;
+    leased->reset();
+    leased->bind(1, id);
+    ASSIGN_OR_RETURN(bool row, leased->step());
     if (!row) continue;
-    ClaimedCall item{read_call(*lease), {}};
-    lease->reset();
+    ClaimedCall item{read_call(*leased), {}};
+    leased->reset();
     if (item.call.poll) {
       // The first attempt after a Poll goes where the Poll came from, which
       // holds the journal a delta applies to; any other may go elsewhere.
@@ -294,44 +292,59 @@ Status SqliteCallTransaction::discard_inbox(const std::string& id) {
   // The children still running are abandoned too: the call starts afresh and
   // reuses its correlation ids, so their results must never reach it. A result
   // already marked delivered makes deliver_to_parent's INSERT OR IGNORE a no-op.
-  ASSIGN_OR_RETURN(Statement * abandon,
-                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, arrived_at, delivered) SELECT parent_id, id, "
-                               "correlation_id, ?2, 1 FROM runs WHERE parent_id = ?1 AND "
-                               "phase != 'DONE'"));
-  abandon->bind(1, id).bind(2, now_);
-  return abandon->run().status();
+  return run_now(
+             "INSERT OR IGNORE INTO call_results (parent_id, child_id, correlation_id, "
+             "arrived_at, delivered) SELECT parent_id, id, correlation_id, ?2, 1 FROM runs WHERE "
+             "parent_id = ?1 AND phase != 'DONE'",
+             id)
+      .status();
 }
 
 // Puts a finished call's result in its parent's inbox and wakes the parent if
 // that was what it waited for.
 Status SqliteCallTransaction::deliver_to_parent(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * insert,
-                   db_.prepare("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
-                               "correlation_id, output, output_blob, error_type, error_message, "
-                               "error_proto, arrived_at) SELECT parent_id, id, correlation_id, "
-                               "output, output_blob, error_type, error, error_proto, ?2 FROM "
-                               "runs WHERE id = ?1 AND "
-                               "parent_id IS NOT NULL"));
-  insert->bind(1, id).bind(2, now_);
-  ASSIGN_OR_RETURN(int inserted, insert->run());
+  ASSIGN_OR_RETURN(int inserted,
+                   run_now("INSERT OR IGNORE INTO call_results (parent_id, child_id, "
+                           "correlation_id, output, output_blob, error_type, error_message, "
+                           "error_proto, arrived_at) SELECT parent_id, id, correlation_id, "
+                           "output, output_blob, error_type, error, error_proto, ?2 FROM "
+                           "runs WHERE id = ?1 AND parent_id IS NOT NULL",
+                           id));
   if (inserted == 0) return Status::ok();
-  ASSIGN_OR_RETURN(Statement * count,
-                   db_.prepare("UPDATE runs SET results_waiting = results_waiting + 1 WHERE id = "
-                               "(SELECT parent_id FROM runs WHERE id = ?1) RETURNING id"));
-  count->bind(1, id);
-  ASSIGN_OR_RETURN(bool has_parent, count->step());
-  std::string parent = has_parent ? count->text(0) : std::string();
-  count->reset();
-  return has_parent ? wake_if_ready(parent) : Status::ok();
+  // The row just copied has a parent. No RETURNING (see lease_ids).
+  ASSIGN_OR_RETURN(std::string parent, text_of("SELECT parent_id FROM runs WHERE id = ?1", id));
+  // Counted, and woken if that was what it waited for (wake_if_ready), in
+  // one statement: SQLite reads the right-hand sides from the row before it.
+  return run_now(
+             "UPDATE runs SET results_waiting = results_waiting + 1, ready_at = CASE WHEN phase "
+             "= 'WAITING' AND results_waiting + 1 >= poll_min THEN ?2 ELSE ready_at END, phase = "
+             "CASE WHEN phase = 'WAITING' AND results_waiting + 1 >= poll_min THEN 'READY' ELSE "
+             "phase END WHERE id = ?1",
+             parent)
+      .status();
+}
+
+Result<int> SqliteCallTransaction::run_now(const char* sql, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * statement, db_.prepare(sql));
+  statement->bind(1, id).bind(2, now_);
+  return statement->run();
+}
+
+Result<std::string> SqliteCallTransaction::text_of(const char* sql, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
+  query->bind(1, id);
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::string text = row ? query->text(0) : std::string();
+  query->reset();
+  return text;
 }
 
 Status SqliteCallTransaction::wake_if_ready(const std::string& id) {
-  ASSIGN_OR_RETURN(Statement * wake,
-                   db_.prepare("UPDATE runs SET phase = 'READY', ready_at = ?2 WHERE id = ?1 AND "
-                               "phase = 'WAITING' AND results_waiting >= poll_min"));
-  wake->bind(1, id).bind(2, now_);
-  return wake->run().status();
+  return run_now(
+             "UPDATE runs SET phase = 'READY', ready_at = ?2 WHERE id = ?1 AND phase = 'WAITING' "
+             "AND results_waiting >= poll_min",
+             id)
+      .status();
 }
 
 Result<bool> SqliteCallTransaction::finish(const std::string& id, std::int64_t epoch,
@@ -442,17 +455,18 @@ Result<bool> SqliteCallTransaction::suspend(const std::string& id, std::int64_t 
       db_.prepare("UPDATE runs SET phase = 'WAITING', attempts = 0, state_member = ?3, "
                   "poll_min = ?4, poll_max = ?5, poll_deadline = ?6, poll_error = NULL, "
                   "lease_owner = NULL, lease_expires_at = NULL, children_waiting = "
-                  "children_waiting + ?7, updated_at = ?8 WHERE " LEASED_UNDER_EPOCH
-                  " RETURNING root_id"));
+                  "children_waiting + ?7, updated_at = ?8 WHERE " LEASED_UNDER_EPOCH));
   update->bind(1, id).bind(2, epoch).bind(3, state.member);
   update->bind(4, state.min_results).bind(5, state.max_results).bind(6, state.deadline);
   update->bind(7, static_cast<int>(children.size())).bind(8, now_);
-  ASSIGN_OR_RETURN(bool row, update->step());
-  if (!row) return false;
-  std::string root_id = update->text(0);
-  update->reset();
+  ASSIGN_OR_RETURN(int changed, update->run());
+  if (changed == 0) return false;
   RETURN_IF_ERROR(save_state(db_, id, state));
   RETURN_IF_ERROR(consume(id, delivered));
+  std::string root_id;
+  if (!children.empty()) {
+    ASSIGN_OR_RETURN(root_id, text_of("SELECT root_id FROM runs WHERE id = ?1", id));
+  }
   for (NewCall child : children) {
     child.parent_id = id;
     child.root_id = root_id;
@@ -526,18 +540,11 @@ Result<std::optional<bool>> SqliteCallTransaction::refuse(const std::string& id,
 }
 
 Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
+  ASSIGN_OR_RETURN(Statement * query, db_.prepare(next_due_sql()));
+  ASSIGN_OR_RETURN(bool row, query->step());
   std::optional<Micros> earliest;
-  for (const char* sql : {"SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'",
-                          "SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'",
-                          "SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'"}) {
-    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
-    ASSIGN_OR_RETURN(bool row, query->step());
-    if (row && !query->is_null(0)) {
-      Micros t = query->int64(0);
-      if (!earliest || t < *earliest) earliest = t;
-    }
-    query->reset();
-  }
+  if (row && !query->is_null(0)) earliest = query->int64(0);
+  query->reset();
   return earliest;
 }
 
@@ -553,26 +560,43 @@ Result<bool> SqliteCallTransaction::release(const std::string& id, std::int64_t 
 
 Status SqliteCallTransaction::record_history(const std::vector<HistoryEvent>& events) {
   if (events.empty()) return Status::ok();
+  // The number is read, then written (no RETURNING: see lease_ids); the
+  // events of one call come together (a Poll's attempt and poll), and the
+  // second follows the first without a read.
+  ASSIGN_OR_RETURN(Statement * last,
+                   db_.prepare("SELECT COALESCE(MAX(number), 0) FROM call_history WHERE "
+                               "call_id = ?1"));
   ASSIGN_OR_RETURN(
       Statement * insert,
       db_.prepare("INSERT INTO call_history (call_id, number, kind, at, duration_us, attempt, "
-                  "call_status, outcome, detail, children, results) VALUES (?1, (SELECT "
-                  "COALESCE(MAX(number), 0) + 1 FROM call_history WHERE call_id = ?1), ?2, ?3, "
-                  "?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING number"));
+                  "call_status, outcome, detail, children, results) VALUES (?1, ?11, ?2, ?3, "
+                  "?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
   // The event that leaves the tail window goes, unless it is in the head.
   ASSIGN_OR_RETURN(Statement * trim,
-                   db_.prepare("DELETE FROM call_history WHERE call_id = ?1 AND number = ?2 "
-                               "AND number > ?3"));
+                   db_.prepare("DELETE FROM call_history WHERE call_id = ?1 AND number = ?2"));
+  const std::string* previous = nullptr;
+  std::int64_t number = 0;
   for (const auto& e : events) {
+    if (previous && *previous == e.call_id) {
+      ++number;
+    } else {
+      last->reset();
+      last->bind(1, e.call_id);
+      ASSIGN_OR_RETURN(bool row, last->step());
+      number = (row ? last->int64(0) : 0) + 1;
+      last->reset();
+    }
+    previous = &e.call_id;
     insert->reset();
     insert->bind(1, e.call_id).bind(2, e.kind).bind(3, e.at).bind(4, e.duration);
     insert->bind(5, e.attempt).bind(6, e.call_status).bind(7, e.outcome);
     insert->bind(8, records::history_detail(e.detail)).bind(9, e.children).bind(10, e.results);
-    ASSIGN_OR_RETURN(bool row, insert->step());
-    std::int64_t number = row ? insert->int64(0) : 0;
-    insert->reset();
+    insert->bind(11, number);
+    RETURN_IF_ERROR(insert->run().status());
+    // Nothing leaves while the history is shorter than its two windows.
+    if (number - kHistoryTail <= kHistoryHead) continue;
     trim->reset();
-    trim->bind(1, e.call_id).bind(2, number - kHistoryTail).bind(3, kHistoryHead);
+    trim->bind(1, e.call_id).bind(2, number - kHistoryTail);
     RETURN_IF_ERROR(trim->run().status());
   }
   return Status::ok();
@@ -640,11 +664,10 @@ Result<std::vector<std::string>> SqliteCallTransaction::cancel(const std::string
 }
 
 Result<bool> SqliteCallTransaction::retry_now(const std::string& id, const std::string& actor) {
-  ASSIGN_OR_RETURN(Statement * update,
-                   db_.prepare("UPDATE runs SET ready_at = ?2, updated_at = ?2 WHERE id = ?1 AND "
-                               "kind = 'call' AND phase = 'READY' AND ready_at > ?2"));
-  update->bind(1, id).bind(2, now_);
-  ASSIGN_OR_RETURN(int changed, update->run());
+  ASSIGN_OR_RETURN(int changed,
+                   run_now("UPDATE runs SET ready_at = ?2, updated_at = ?2 WHERE id = ?1 AND "
+                           "kind = 'call' AND phase = 'READY' AND ready_at > ?2",
+                           id));
   if (changed == 0) {
     ASSIGN_OR_RETURN(bool found, exists(id));
     if (!found) return not_found("no call with dispatch id " + id);
@@ -703,6 +726,29 @@ Result<QueueFigures> SqliteCallTransaction::queue_figures() {
 }
 
 }  // namespace
+
+// Most urgent first: expired leases, leases of instances that are gone
+// (silent past the timeout, or marked gone: storage/instance.hpp), waiting
+// coroutines past their deadline; as PostgreSQL's claim. One statement, as a
+// turn asks at every turn: SQLite runs the arms of a UNION ALL in their order
+// and stops at the limit, so the later arms take only what is left.
+const char* claim_urgent_sql() {
+  return "SELECT id FROM (SELECT id FROM runs WHERE phase = 'LEASED' AND lease_expires_at <= ?1 "
+         "ORDER BY lease_expires_at LIMIT ?2) "
+         "UNION ALL SELECT id FROM (SELECT id FROM runs WHERE phase = 'LEASED' AND "
+         "lease_expires_at > ?1 AND lease_owner IN (SELECT id FROM instances WHERE "
+         "heartbeat_at <= ?3) LIMIT ?2) "
+         "UNION ALL SELECT id FROM (SELECT id FROM runs WHERE phase = 'WAITING' AND "
+         "poll_deadline <= ?1 ORDER BY poll_deadline LIMIT ?2) LIMIT ?2";
+}
+
+// The earliest time a call falls due (ready, past its poll deadline, or its
+// lease expired): one statement of three index seeks.
+const char* next_due_sql() {
+  return "SELECT MIN(due) FROM (SELECT MIN(ready_at) AS due FROM runs WHERE phase = 'READY' "
+         "UNION ALL SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING' "
+         "UNION ALL SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED')";
+}
 
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
                                                        Micros instance_timeout) {

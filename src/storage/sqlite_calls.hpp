@@ -15,6 +15,11 @@ namespace ratchet::sqlite {
 // claimable at once.
 std::unique_ptr<CallTransaction> make_call_transaction(Database& db, const Clock& clock,
                                                        Micros instance_timeout);
+// The statements of a turn's claim of urgent calls (?1 now, ?2 the limit, ?3
+// the heartbeat before which an instance is gone) and of its next due time,
+// for their plans' test.
+const char* claim_urgent_sql();
+const char* next_due_sql();
 Result<std::optional<CallRecord>> find_call(Database& db, const std::string& id);
 // A call's latest `latest` history events, oldest first (Store::call_history):
 // a read, for readers that cannot write too.

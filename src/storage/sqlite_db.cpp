@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
 #include <string>
 
 #include "storage/blobs.hpp"
@@ -222,16 +223,45 @@ Status Database::exec(const char* sql, std::string_view what) {
 }
 
 Result<Statement*> Database::prepare(const char* sql) {
-  auto found = statements_.find(std::string_view(sql));
-  if (found != statements_.end()) {
-    found->second->reset();
-    return found->second.get();
+  auto known = by_address_.find(sql);
+  if (known != by_address_.end() && std::strcmp(known->second.sql->c_str(), sql) == 0) {
+    known->second.statement->reset();
+    return known->second.statement;
   }
+  auto found = statements_.find(std::string_view(sql));
+  if (found == statements_.end()) return prepare_new(sql);
+  // Addresses of SQL built at run time come and go: they must not pile up.
+  if (by_address_.size() >= 4 * statements_.size() + 64) by_address_.clear();
+  by_address_[sql] = Known{found->second.get(), &found->first};
+  found->second->reset();
+  return found->second.get();
+}
+
+Result<Statement*> Database::prepare_new(const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return error(rc, "prepare");
   auto [it, inserted] = statements_.emplace(sql, std::make_unique<Statement>(stmt, this));
+  by_address_[sql] = Known{it->second.get(), &it->first};
   return it->second.get();
+}
+
+Status Database::control(Control which) {
+  static constexpr const char* kSql[] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+  const auto index = static_cast<std::size_t>(which);
+  sqlite3_stmt*& stmt = control_[index];
+  if (stmt == nullptr) {
+    int rc = sqlite3_prepare_v3(db_, kSql[index], -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      stmt = nullptr;
+      return error(rc, kSql[index]);
+    }
+  }
+  int rc = sqlite3_step(stmt);
+  // As sqlite3_exec: the error is read before the reset.
+  Status status = rc == SQLITE_DONE ? Status::ok() : error(rc, kSql[index]);
+  sqlite3_reset(stmt);
+  return status;
 }
 
 int Database::changes() const { return sqlite3_changes(db_); }

@@ -82,14 +82,14 @@ class Database {
   template <typename Body>
   Status write_transaction(Body&& body) {
     last_error_ = 0;
-    RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    RETURN_IF_ERROR(control(Control::kBegin));
     Status status = body();
     if (!status.is_ok()) {
-      (void)exec("ROLLBACK");
+      (void)control(Control::kRollback);
       return status;
     }
-    status = exec("COMMIT");
-    if (!status.is_ok()) (void)exec("ROLLBACK");
+    status = control(Control::kCommit);
+    if (!status.is_ok()) (void)control(Control::kRollback);
     return status;
   }
 
@@ -112,11 +112,26 @@ class Database {
   Database(sqlite3* db, std::string path, int busy_timeout_ms)
       : db_(db), path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms) {}
 
+  // A transaction's own statements, prepared once: a server runs them at
+  // every turn, and sqlite3_exec would compile them each time.
+  enum class Control { kBegin, kCommit, kRollback };
+  Status control(Control which);
+  Result<Statement*> prepare_new(const char* sql);
+
   sqlite3* db_;
   std::string path_;
   int busy_timeout_ms_;
   mutable int last_error_ = 0;
   TextMap<std::unique_ptr<Statement>> statements_;  // by SQL text
+  // The same statements by the address of their text, which is a literal's
+  // nearly always: found without hashing or measuring the text, and checked
+  // against it (the text at an address may change: SQL built at run time).
+  struct Known {
+    Statement* statement;
+    const std::string* sql;  // statements_'s key
+  };
+  std::unordered_map<const char*, Known> by_address_;
+  sqlite3_stmt* control_[3] = {nullptr, nullptr, nullptr};
   int wal_pages_ = 0;
   int wal_frames_ = 0;  // frames in the WAL after the last commit (deferred checkpoints)
 };

@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "storage/schema.hpp"
+#include "storage/sqlite_calls.hpp"
+#include "storage/sqlite_db.hpp"
 #include "storage/store_test_support.hpp"
 
 namespace ratchet {
@@ -54,6 +56,57 @@ TEST_F(SqliteStoreTest, ALockedStoreGivesBusyNotARawSqliteError) {
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   EXPECT_TRUE(store->start_job(request("k"), always_live).is_ok());
+}
+
+// Statements are cached by the address of their SQL and checked against its
+// text: SQL built at run time may put other text at the same address.
+TEST_F(SqliteStoreTest, AStatementIsFoundByItsTextNotOnlyByItsAddress) {
+  auto db = sqlite::Database::open(dir_ + "/cache.db", 1000, 1000);
+  ASSERT_TRUE(db.is_ok()) << db.status().message();
+  std::string sql = "SELECT 1";
+  for (const char* text : {"SELECT 1", "SELECT 2", "SELECT 1"}) {
+    sql.replace(0, sql.size(), text);  // the same buffer, other text
+    auto statement = (*db)->prepare(sql.c_str());
+    ASSERT_TRUE(statement.is_ok()) << statement.status().message();
+    ASSERT_TRUE(*(*statement)->step());
+    EXPECT_EQ((*statement)->int64(0), text[7] - '0') << text;
+    (*statement)->reset();
+  }
+}
+
+// A turn's claim of urgent calls and its next due time are one statement
+// each; every arm seeks its partial index, none scans the calls.
+TEST_F(SqliteStoreTest, TheTurnsUrgentClaimAndNextDueTimeSeekTheirIndexes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  auto plan = [&](const char* statement) {
+    std::string sql = std::string("EXPLAIN QUERY PLAN ") + statement;
+    sqlite3_stmt* query = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &query, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::string steps;
+    while (query && sqlite3_step(query) == SQLITE_ROW) {
+      steps += reinterpret_cast<const char*>(sqlite3_column_text(query, 3));
+      steps += "\n";
+    }
+    sqlite3_finalize(query);
+    return steps;
+  };
+  std::string urgent = plan(sqlite::claim_urgent_sql());
+  for (const char* index :
+       {"INDEX calls_leased (lease_expires_at<?)", "INDEX calls_leased_by (lease_owner=?)",
+        "INDEX calls_waiting (poll_deadline<?)"}) {
+    EXPECT_NE(urgent.find(index), std::string::npos) << index << " in\n" << urgent;
+  }
+  std::string due = plan(sqlite::next_due_sql());
+  for (const char* index : {"INDEX calls_ready", "INDEX calls_waiting", "INDEX calls_leased"}) {
+    EXPECT_NE(due.find(index), std::string::npos) << index << " in\n" << due;
+  }
+  for (const auto& steps : {urgent, due}) {
+    EXPECT_EQ(steps.find("SCAN runs\n"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("TEMP B-TREE"), std::string::npos) << steps;
+  }
+  sqlite3_close(db);
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheHistoryAndWalMode) {
