@@ -103,6 +103,10 @@ struct CheckResult {
   bool resumes = false;    // false: it diverges
   std::uint64_t step = 0;  // the step it diverges at (0: before any step)
   std::string message;     // what was recorded there and what the code does now
+  // The server could not assemble its journal from the stored deltas (a row
+  // edited by hand, a broken SDK): `resumes` is false, `message` the server's
+  // reason; `ratchet rewind` repairs it (docs/sdk.md, "Operator repair").
+  bool broken_journal = false;
 };
 
 class Dispatch {

@@ -13,7 +13,7 @@ struct CodeInfo {
 };
 
 // The one table from Ratchet's codes to the outside world's.
-constexpr std::array<CodeInfo, 11> kCodes{{
+constexpr std::array<CodeInfo, 12> kCodes{{
     {Code::kOk, "ok", 0, 200},
     {Code::kInvalidArgument, "invalid_argument", 2, 400},
     {Code::kNotFound, "not_found", 3, 404},
@@ -24,7 +24,8 @@ constexpr std::array<CodeInfo, 11> kCodes{{
     {Code::kUnauthenticated, "unauthenticated", 1, 401},
     {Code::kPermissionDenied, "permission_denied", 1, 403},
     {Code::kDeadlineExceeded, "deadline_exceeded", 1, 504},
-    {Code::kInternal, "internal", 1, 500},
+    {Code::kDataLoss, "data_loss", 1, 500},
+    {Code::kInternal, "internal", 1, 500},  // last: what a code not in the table gets
 }};
 
 const CodeInfo& info(Code code) {

@@ -27,6 +27,7 @@ enum class Code {
   kPermissionDenied,
   kDeadlineExceeded,
   kInternal,  // a bug or an environment failure (I/O, out of memory)
+  kDataLoss,  // a value the store acknowledged is gone (a blob deleted by hand: storage/blobs.hpp)
 };
 
 // The stable lower-case name of a code ("not_found"), as used in Connect errors.

@@ -41,5 +41,12 @@ TEST(Status, HttpStatusesFollowConnect) {
   EXPECT_EQ(code_name(Code::kNotFound), "not_found");
 }
 
+TEST(Status, DataLossIsAnInternalFailureWithANameOfItsOwn) {
+  EXPECT_EQ(code_name(Code::kDataLoss), "data_loss");
+  EXPECT_EQ(exit_code_for(Code::kDataLoss), 1);
+  EXPECT_EQ(http_status_for(Code::kDataLoss), 500);
+  EXPECT_EQ(code_name(static_cast<Code>(99)), "internal");
+}
+
 }  // namespace
 }  // namespace ratchet

@@ -815,7 +815,7 @@ std::uint64_t Scheduler::take_held_ticket(const std::string& id) {
 // turn; only the calls that need such a value stop, held for an operator, and
 // the turn goes again at once without them.
 void Scheduler::hold_missing_blobs(const Status& error) {
-  if (!blobs::is_missing(error.message())) return;
+  if (!blobs::is_missing(error)) return;
   std::vector<std::string> held;
   Status holding = store_.calls([&](CallTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(held, tx.hold_missing_blobs(

@@ -30,7 +30,7 @@ constexpr std::array<ConnectCodeInfo, 16> kConnectCodes{{
     {ConnectCode::kUnimplemented, "unimplemented", 501, Code::kNotFound},
     {ConnectCode::kInternal, "internal", 500, Code::kInternal},
     {ConnectCode::kUnavailable, "unavailable", 503, Code::kUnavailable},
-    {ConnectCode::kDataLoss, "data_loss", 500, Code::kInternal},
+    {ConnectCode::kDataLoss, "data_loss", 500, Code::kDataLoss},
     {ConnectCode::kUnauthenticated, "unauthenticated", 401, Code::kUnauthenticated},
 }};
 

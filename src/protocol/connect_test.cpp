@@ -30,9 +30,10 @@ TEST(ConnectCodes, NamesRoundTrip) {
 }
 
 TEST(ConnectCodes, AgreeWithRatchetCodes) {
-  for (Code code : {Code::kInvalidArgument, Code::kNotFound, Code::kUnauthenticated,
-                    Code::kPermissionDenied, Code::kInternal, Code::kUnavailable,
-                    Code::kDeadlineExceeded, Code::kConflict, Code::kFailedPrecondition}) {
+  for (Code code :
+       {Code::kInvalidArgument, Code::kNotFound, Code::kUnauthenticated, Code::kPermissionDenied,
+        Code::kInternal, Code::kUnavailable, Code::kDeadlineExceeded, Code::kConflict,
+        Code::kFailedPrecondition, Code::kDataLoss}) {
     EXPECT_EQ(http_status_for(connect_code_for(code)), ratchet::http_status_for(code))
         << code_name(code);
     EXPECT_EQ(code_for(connect_code_for(code)), code) << code_name(code);

@@ -4,8 +4,10 @@
 // step (Runtime::check), so that a deploy that would break runs in flight is
 // stopped before it ships. docs/sdk.md, "Safe deploys".
 #include <cstdio>
+#include <string>
 #include <string_view>
 
+#include "protocol/journal_delta.hpp"
 #include "sdk/core.hpp"
 
 namespace ratchet {
@@ -37,7 +39,10 @@ std::vector<CheckResult> Dispatch::check() {
     result.phase = coroutine.phase();
     const detail::FunctionEntry* entry = core_->find(coroutine.function());
     sdk::CheckOutcome outcome;
-    if (entry == nullptr || !detail::is_defined(*entry)) {
+    if (coroutine.typed_state().type_url() == protocol::kBrokenJournalType) {
+      result.broken_journal = true;
+      outcome = {false, 0, coroutine.typed_state().value()};
+    } else if (entry == nullptr || !detail::is_defined(*entry)) {
       outcome = {false, 0, "function " + coroutine.function() + " is not in this build"};
     } else if (!coroutine.has_typed_state()) {
       outcome = {false, 0, "its state is not a C++ journal (another SDK's coroutine)"};
@@ -58,6 +63,10 @@ void print_result(const CheckResult& result) {
   std::string line = result.dispatch_id + " " + result.function + " (" + result.phase + "): ";
   if (result.resumes) {
     line += "resumes: " + result.message;
+  } else if (result.broken_journal) {
+    // No step diverges: the journal is not there to replay.
+    line += "broken journal: " + result.message + "; repair it with `ratchet rewind --job-id " +
+            result.dispatch_id + " --to-step N` (docs/sdk.md, \"Operator repair\")";
   } else {
     line += "diverges at step " + std::to_string(result.step) + ": " + result.message;
   }
@@ -77,16 +86,25 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
-  int diverging = 0;
+  std::size_t diverging = 0;
+  std::size_t broken = 0;
   for (const auto& result : results) {
     print_result(result);
-    if (!result.resumes) ++diverging;
+    if (result.broken_journal) {
+      ++broken;
+    } else if (!result.resumes) {
+      ++diverging;
+    }
   }
-  std::printf("ratchet-check: %zu open coroutine%s, %zu resume, %d diverge\n", results.size(),
-              results.size() == 1 ? "" : "s", results.size() - static_cast<std::size_t>(diverging),
-              diverging);
+  std::string counts = "ratchet-check: " + std::to_string(results.size()) + " open coroutine" +
+                       (results.size() == 1 ? "" : "s") + ", " +
+                       std::to_string(results.size() - diverging - broken) + " resume, " +
+                       std::to_string(diverging) + " diverge";
+  if (broken > 0) counts += ", " + std::to_string(broken) + " with a broken journal";
+  std::printf("%s\n", counts.c_str());
   std::fflush(stdout);
-  return diverging == 0 ? 0 : 1;
+  // A broken journal stops the deploy as a divergence does: that run cannot go on as it is.
+  return diverging + broken == 0 ? 0 : 1;
 }
 
 }  // namespace ratchet

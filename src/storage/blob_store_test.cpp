@@ -580,5 +580,23 @@ TEST_P(BlobStoreTest, AReferenceWhoseBlobIsGoneIsAnErrorNotAnEmptyValue) {
       << claiming.message();
 }
 
+// Such a read fails with a code of its own on each backend, Code::kDataLoss,
+// which the scheduler tests to hold the calls that need the value: a message
+// can be reworded, and the message alone does not make an error data loss.
+TEST_P(BlobStoreTest, AReadOfAGoneBlobFailsWithTheDataLossCode) {
+  std::string id = dispatch(call("f", large_value(kMiB, 18)));
+  exec("DELETE FROM blobs");
+
+  auto found = store_->find_call(id);
+  ASSERT_FALSE(found.is_ok()) << "read a call without its input";
+  EXPECT_EQ(code_name(found.status().code()), "data_loss") << found.status().message();
+  EXPECT_TRUE(blobs::is_missing(found.status()));
+  Status claiming = store_->calls([&](CallTransaction& tx) -> Status {
+    return testing::claim_due(tx, "server-a", clock_.now() + kMicrosPerSecond, 10).status();
+  });
+  EXPECT_EQ(code_name(claiming.code()), "data_loss") << claiming.message();
+  EXPECT_FALSE(blobs::is_missing(internal_error(std::string(blobs::kMissingMessage))));
+}
+
 }  // namespace
 }  // namespace ratchet

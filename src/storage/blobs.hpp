@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.hpp"
+
 namespace ratchet::blobs {
 
 // Values of up to this many bytes stay in their row.
@@ -33,17 +35,22 @@ struct Stored {
 };
 Stored store(std::string_view bytes);
 
-// How a read of a value whose blob is gone fails (ratchet_missing_blob:
-// sqlite_db.cpp; PostgreSQL's in pg_schema.cpp says the same).
+// How a read of a value whose blob is gone fails: Code::kDataLoss, which each
+// backend's Database layer gives for the error ratchet_missing_blob raises (a
+// result code of Ratchet's own on SQLite, sqlite_db.cpp; an SQLSTATE of its
+// own on PostgreSQL, pg_schema.cpp and pg_db.cpp), with this message for
+// humans. Callers test the code: a message can be reworded.
 inline constexpr std::string_view kMissingMessage = "a value over 64 KiB is missing from the store";
-inline bool is_missing(std::string_view error_message) {
-  return error_message.find(kMissingMessage) != std::string_view::npos;
-}
+inline bool is_missing(const Status& error) { return error.code() == Code::kDataLoss; }
 
 // A key for PostgreSQL's advisory locks on one blob (its digest's first 8 bytes).
 std::int64_t lock_key(std::string_view digest);
 
 }  // namespace ratchet::blobs
+
+// The SQLSTATE of PostgreSQL's ratchet_missing_blob: of Ratchet's own (class
+// RB is no standard's nor PostgreSQL's), so no other error reads as data loss.
+#define RATCHET_MISSING_BLOB_SQLSTATE "RB001"
 
 // SQL: a value column read whole, from its row or from blobs. A reference
 // whose blob is gone fails the statement with the digest named

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "storage/blobs.hpp"
 #include "storage/store.hpp"
 
 namespace ratchet::pg {
@@ -48,6 +49,7 @@ Code code_for_sqlstate(std::string_view state) {
     return Code::kBusy;
   }
   if (state == "22021" || state == "22P05") return Code::kInvalidArgument;
+  if (state == RATCHET_MISSING_BLOB_SQLSTATE) return Code::kDataLoss;
   if (state.starts_with("28") || state == "3D000" || state == "42501") return Code::kUnavailable;
   return Code::kInternal;
 }

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "storage/blobs.hpp"
+
 namespace ratchet::pg {
 namespace {
 
@@ -276,11 +278,24 @@ CREATE INDEX calls_by_parent_started ON runs (parent_id, started_at, seq)
 DROP INDEX calls_by_parent;
 )sql";
 
+// ratchet_missing_blob with an SQLSTATE of Ratchet's own, which pg_db.cpp reads
+// as Code::kDataLoss (the scheduler holds the calls that need the value), so
+// no test of its message is needed; data_corrupted (XX001), which it raised
+// before, is also PostgreSQL's own for a damaged page.
+constexpr const char* kMissingBlobState = R"sql(
+CREATE OR REPLACE FUNCTION ratchet_missing_blob(digest BYTEA) RETURNS BYTEA LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'a value over 64 KiB is missing from the store: no blob with SHA-256 %',
+    encode(digest, 'hex') USING ERRCODE = ')sql" RATCHET_MISSING_BLOB_SQLSTATE R"sql(';
+END
+$$;
+)sql";
+
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.
-constexpr std::array<const char*, 13> kMigrations{
+constexpr std::array<const char*, 14> kMigrations{
     kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
     kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
-    kBlobs,      kMissingBlob, kChildrenInOrder};
+    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState};
 
 }  // namespace
 

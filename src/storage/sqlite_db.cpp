@@ -75,6 +75,11 @@ std::optional<std::string> Statement::optional_text(int column) const {
 
 namespace {
 
+// The result code of ratchet_missing_blob's error: an extended code of
+// SQLITE_ERROR of Ratchet's own, far above SQLite's, which Database::error
+// reads back (sqlite3_extended_errcode) as Code::kDataLoss.
+constexpr int kMissingBlobCode = SQLITE_ERROR | (0x5242 << 8);
+
 // ratchet_missing_blob(digest): the error of a value whose blob is gone
 // (RATCHET_STORED in storage/blobs.hpp), so that such a read fails with the
 // digest named instead of giving an empty value.
@@ -87,6 +92,7 @@ void missing_blob(sqlite3_context* context, int, sqlite3_value** args) {
     message += kDigits[digest[i] & 15];
   }
   sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
+  sqlite3_result_error_code(context, kMissingBlobCode);  // after: result_error resets it
 }
 
 // The settings of every connection, read-write or read-only.
@@ -188,6 +194,9 @@ Status Database::error(int rc, std::string_view what) const {
     return Status(Code::kBusy, "the store " + path_ + " stayed locked for " +
                                    std::to_string(busy_timeout_ms_) +
                                    " ms by another process (RATCHET_LOCK_TIMEOUT waits longer)");
+  }
+  if (rc == SQLITE_ERROR && sqlite3_extended_errcode(db_) == kMissingBlobCode) {
+    return Status(Code::kDataLoss, "store error in " + path_ + ": " + message);
   }
   if (rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_READONLY || rc == SQLITE_NOTADB ||
       rc == SQLITE_CORRUPT) {

@@ -185,11 +185,46 @@ try {
     const children = await page.locator('#tree tr.node[data-depth="1"][data-status="SUCCEEDED"]').count();
     expect(children === 100, `100 succeeded children: ${children}`);
     expect(await page.locator("#tree .bar").count() === 101, "a timeline bar per call");
+    expect(await page.locator("#tree tr.more-children").count() === 0, "a complete tree says nothing of more children");
     await shot("03-fanout-tree");
     await page.locator('#tree tr.node[data-depth="1"] a').nth(41).click();
     await page.waitForSelector('body[data-rendered="call"]', {timeout: BOUND});
     await waitText("#call", "echo");
     await waitText("#call", fanout);  // its root and parent link back
+  });
+
+  await check("a tree wider than the page shows says so under the call, with where to find the rest", async () => {
+    // The tree shows the first 1,000 children of a call (kTreeChildren, src/dashboard/views.hpp).
+    const wide = (await fixture("fanout 1001")).id;
+    await go(url, `#/calls/${wide}`, "call");
+    await waitText("#call-status", "SUCCEEDED");
+    const nodes = await page.locator("#tree tr.node").count();
+    expect(nodes === 1001, `the call and its first 1,000 children: ${nodes}`);
+    const more = page.locator("#tree tr.more-children");
+    expect(await more.count() === 1, `one line of more children: ${await more.count()}`);
+    expect(await more.getAttribute("data-parent") === wide, "under the fan-out");
+    const above = await page.evaluate(() => {
+      const row = document.querySelector("#tree tr.more-children").previousElementSibling;
+      return {depth: row.dataset.depth, last: row === [...document.querySelectorAll("#tree tr.node")].pop()};
+    });
+    expect(above.depth === "1" && above.last, "after the fan-out's last child shown: " + JSON.stringify(above));
+    expect((await more.textContent()).includes("more children not shown: the tree has its first 1000"), await more.textContent());
+    const shown = await page.evaluate(() => [...document.querySelectorAll("#tree tr.node")].map((row) => row.dataset.id));
+    // The line and the last children above it, not the whole page of 1,001 rows.
+    await more.scrollIntoViewIfNeeded();
+    await page.screenshot({path: join(screenshots, "03b-wide-tree-more-children.png")});
+    // Its link: the runs list, with children, from the last child shown on; the
+    // newest there is the child the tree left out.
+    await more.locator("a").click();
+    await page.waitForSelector('body[data-rendered="runs"]', {timeout: BOUND});
+    const hash = await page.evaluate(() => location.hash);
+    expect(hash.includes("scope=all") && hash.includes("from="), hash);
+    const newest = await page.locator("#runs-body tr.run").first().getAttribute("data-id");
+    expect(!shown.includes(newest), `the newest call since then is one the tree left out: ${newest}`);
+    await page.locator("#runs-body tr.run a").first().click();
+    await page.waitForSelector('body[data-rendered="call"]', {timeout: BOUND});
+    await waitText("#call", wide);  // its parent
+    await waitText("#call", "echo");
   });
 
   await check("a failed call's error", async () => {

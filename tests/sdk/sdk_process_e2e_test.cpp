@@ -794,8 +794,29 @@ class DeltaProcesses : public SdkProcesses, public ::testing::WithParamInterface
     return store_number("SELECT count(*) FROM coroutine_deltas WHERE call_id = '" + id + "'");
   }
 
+  // big(1024) of steps_endpoint_main, suspended after its 1 MiB local step:
+  // the Poll that recorded the step is a delta in the store (its value a
+  // blob), and the service (logging to `log` and `coroutine_log`) holds at
+  // work(2). `id` is the call. Wrap in ASSERT_NO_FATAL_FAILURE.
+  void suspend_after_a_mebibyte_step(const std::string& log, const std::string& coroutine_log,
+                                     std::optional<Handle<int>>& id) {
+    ASSERT_TRUE(start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-at", "2"}));
+    id = big().dispatch(1024);
+    ASSERT_TRUE(wait_for_lines(log, 2)) << "work(2) did not start";
+    ASSERT_TRUE(wait_until([&] { return deltas_of(id->id()) == 1; }))
+        << "the Poll after the big step was not a delta";
+  }
+
+  // steps_endpoint_main's big(kib): work(1), a local step whose value is `kib` KiB, work(2).
+  // (Declared once: a client declares a name once.)
+  Function<int(int)>& big() {
+    if (!big_) big_.emplace(client().declare<int(int)>("big"));
+    return *big_;
+  }
+
  private:
   std::optional<testing::PgTestDatabase> pg_;
+  std::optional<Function<int(int)>> big_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Stores, DeltaProcesses, ::testing::Values("sqlite", "postgres"),
@@ -955,23 +976,19 @@ TEST_P(DeltaProcesses, ALargeStepResultSurvivesARestart) {
 TEST_P(DeltaProcesses, AOneMebibyteStepResultResumesExactlyOnAnotherProcess) {
   const std::string log = file("work.log");
   const std::string coroutine_log = file("coroutine.log");
-  ASSERT_TRUE(start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-at", "2"}));
-  auto big = client().declare<int(int)>("big");
-  auto id = big.dispatch(1024);
-  ASSERT_TRUE(wait_for_lines(log, 2)) << "work(2) did not start";
-  ASSERT_TRUE(wait_until([&] { return deltas_of(id.id()) == 1; }))
-      << "the Poll after the big step was not a delta";
+  std::optional<Handle<int>> id;
+  ASSERT_NO_FATAL_FAILURE(suspend_after_a_mebibyte_step(log, coroutine_log, id));
   EXPECT_EQ(store_number("SELECT count(*) FROM blobs"), 1);
   EXPECT_GT(store_number("SELECT length(bytes) FROM blobs"), 1024 * 1024);
   EXPECT_EQ(
-      store_number("SELECT length(delta) FROM coroutine_deltas WHERE call_id = '" + id.id() + "'"),
+      store_number("SELECT length(delta) FROM coroutine_deltas WHERE call_id = '" + id->id() + "'"),
       0)
       << "the delta's row keeps the bytes";
   stop_endpoint(SIGKILL);
 
   ASSERT_TRUE(
       start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--frame-cache", "0"}));
-  std::optional<int> result = wait_for(big, id);
+  std::optional<int> result = wait_for(big(), *id);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, 1024 * 1024) << "the value did not come back intact";
   EXPECT_EQ(lines_equal(coroutine_log, "big"), 1u) << "the big step ran again";
@@ -984,12 +1001,8 @@ TEST_P(DeltaProcesses, AOneMebibyteStepResultResumesExactlyOnAnotherProcess) {
 TEST_P(DeltaProcesses, AMissingBlobHoldsOnlyTheCallThatNeedsIt) {
   const std::string log = file("work.log");
   const std::string coroutine_log = file("coroutine.log");
-  ASSERT_TRUE(start_endpoint({"--log", log, "--coroutine-log", coroutine_log, "--hold-at", "2"}));
-  auto big = client().declare<int(int)>("big");
-  auto id = big.dispatch(1024);
-  ASSERT_TRUE(wait_for_lines(log, 2)) << "work(2) did not start";
-  ASSERT_TRUE(wait_until([&] { return deltas_of(id.id()) == 1; }))
-      << "the Poll after the big step was not a delta";
+  std::optional<Handle<int>> id;
+  ASSERT_NO_FATAL_FAILURE(suspend_after_a_mebibyte_step(log, coroutine_log, id));
   ASSERT_EQ(store_number("SELECT count(*) FROM blobs"), 1);
   store_change("DELETE FROM blobs");
   // work(2) held: the kill fails it, and its retry on the new process
@@ -1001,7 +1014,7 @@ TEST_P(DeltaProcesses, AMissingBlobHoldsOnlyTheCallThatNeedsIt) {
   // refused as unavailable); then the call is held and the others go on.
   nlohmann::json shown;
   ASSERT_TRUE(wait_until([&] {
-    shown = call_status(id.id());
+    shown = call_status(id->id());
     return shown.value("phase", "") == "HELD";
   })) << shown.dump();
   EXPECT_EQ(shown["error"].value("type", ""), "MissingBlob") << shown.dump();
@@ -1040,11 +1053,22 @@ TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecks
 
   auto checked = run_check({"--log", file("check.log")});
   EXPECT_EQ(checked.exit_code, 1) << checked.out << checked.err;
+  // The server's reason as it recorded it, then the repair.
   EXPECT_TRUE(contains(checked.out, broken.id() +
-                                        " steps (WAITING): diverges at step 0: the server could "
-                                        "not assemble the coroutine journal"))
+                                        " steps (WAITING): broken journal: the stored coroutine "
+                                        "state "))
       << checked.out;
+  EXPECT_TRUE(contains(checked.out,
+                       "the journal cannot be assembled from its deltas; repair it with `ratchet "
+                       "rewind --job-id " +
+                           broken.id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
+      << checked.out;
+  EXPECT_FALSE(contains(checked.out, "step 0")) << checked.out;
   EXPECT_TRUE(contains(checked.out, good.id() + " steps (WAITING): resumes")) << checked.out;
+  EXPECT_TRUE(contains(checked.out,
+                       "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 with a broken "
+                       "journal\n"))
+      << checked.out;
 
   auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
   EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
