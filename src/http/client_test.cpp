@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -287,6 +288,17 @@ TEST(Client, SkipsInterimResponses) {
   EXPECT_EQ(response->body, "ok");
 }
 
+// Sends GET /1 then GET /2 to `listener`'s port on one client, running
+// `between` in between: the second's result, the first asserted answered.
+void two_requests(Client& client, const RawListener& listener, Result<Response>& second,
+                  const std::function<void()>& between = {}) {
+  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
+  Result<Response> first = client.send_sync(url, Request{"GET", "/1", {}, ""});
+  ASSERT_TRUE(first.is_ok()) << first.status().message();
+  if (between) between();
+  second = client.send_sync(url, Request{"GET", "/2", {}, ""});
+}
+
 // The server answers one request per connection, keep-alive, then closes the
 // connection: the client's pooled connection is stale for the next request.
 TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {
@@ -301,10 +313,8 @@ TEST(Client, RetriesOnceOnANewConnectionWhenAPooledOneWasClosed) {
     }
   });
   Client client;
-  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
-  Result<Response> first = client.send_sync(url, Request{"GET", "/1", {}, ""});
-  ASSERT_TRUE(first.is_ok()) << first.status().message();
-  Result<Response> second = client.send_sync(url, Request{"GET", "/2", {}, ""});
+  Result<Response> second = internal_error("not sent");
+  two_requests(client, listener, second);
   peer.join();
   ASSERT_TRUE(second.is_ok()) << second.status().message();
   EXPECT_EQ(second->body, "ok");
@@ -333,11 +343,8 @@ TEST(Client, RetriesOnANewConnectionWhenAPooledOneWasResetWhileIdle) {
     close(fd);
   });
   Client client;
-  Url url = parse_url("http://127.0.0.1:" + std::to_string(listener.port())).value();
-  Result<Response> first = client.send_sync(url, Request{"GET", "/1", {}, ""});
-  ASSERT_TRUE(first.is_ok()) << first.status().message();
-  reset.get_future().wait();
-  Result<Response> second = client.send_sync(url, Request{"GET", "/2", {}, ""});
+  Result<Response> second = internal_error("not sent");
+  two_requests(client, listener, second, [&] { reset.get_future().wait(); });
   peer.join();
   ASSERT_TRUE(second.is_ok()) << second.status().message();
   EXPECT_EQ(second->body, "again");

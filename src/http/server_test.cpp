@@ -621,7 +621,9 @@ TEST(Server, StopWhileManyWorkersRespondWritesToNoClosedSocket) {
     std::uint16_t port = server->port();
     std::atomic<bool> stopping{false};
     std::atomic<int> wrong{0};
-    std::atomic<int> answered{0};
+    std::mutex answered_mutex;
+    std::condition_variable answered_cv;
+    int answered = 0;  // guarded by answered_mutex
     std::vector<std::thread> clients;
     for (int c = 0; c < 8; ++c) {
       clients.emplace_back([&, c] {
@@ -638,15 +640,20 @@ TEST(Server, StopWhileManyWorkersRespondWritesToNoClosedSocket) {
             bool ours = body_of(answer) == "/id " + id;
             // (A 500 is the answer to a request the stop dropped.)
             if (!ours && status_of(answer) != 500) ++wrong;
-            if (ours) ++answered;
+            if (ours) {
+              std::lock_guard lock(answered_mutex);
+              ++answered;
+              answered_cv.notify_all();
+            }
           }
           close(fd);
         }
       });
     }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (answered.load() < 50 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a bounded wait for the event
+    {
+      // Stop once the workers are busy answering (or after a bound).
+      std::unique_lock lock(answered_mutex);
+      answered_cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered >= 50; });
     }
     server->stop(std::chrono::milliseconds(0));
     stopping = true;

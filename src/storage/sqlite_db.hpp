@@ -124,8 +124,8 @@ class Database {
   mutable int last_error_ = 0;
   TextMap<std::unique_ptr<Statement>> statements_;  // by SQL text
   // The same statements by the address of their text, which is a literal's
-  // nearly always: found without hashing or measuring the text, and checked
-  // against it (the text at an address may change: SQL built at run time).
+  // nearly always: found without hashing the text, then checked against it by
+  // one comparison (the text at an address may change: SQL built at run time).
   struct Known {
     Statement* statement;
     const std::string* sql;  // statements_'s key
