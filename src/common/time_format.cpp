@@ -204,7 +204,14 @@ Result<Micros> parse_duration(std::string_view text) {
     bare_number_allowed = false;
     total_seconds += value * scale;
   }
-  if (!std::isfinite(total_seconds) || total_seconds > 1e12) return bad();
+  // A clock's deadline is now plus the duration in nanoseconds
+  // (std::chrono::steady_clock), which holds 292 years: past that it would
+  // wrap, and a --timeout of 10^10 seconds would fire at once.
+  if (!std::isfinite(total_seconds)) return bad();
+  if (total_seconds > kMaxDurationSeconds) {
+    return invalid_argument("invalid DUR '" + std::string(text) + "': longer than " +
+                            std::to_string(kMaxDurationSeconds / 86400) + "d");
+  }
   return static_cast<Micros>(std::llround(total_seconds * kMicrosPerSecond));
 }
 

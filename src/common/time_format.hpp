@@ -21,7 +21,9 @@ std::string format_local_time(Micros t);
 Result<Micros> parse_datetime(std::string_view text);
 
 // A duration: a number with a unit (ms, s, m, h, d), possibly several ("1h30m"),
-// or a bare number of seconds ("2.5"). Negative durations are rejected.
+// or a bare number of seconds ("2.5"). Negative durations are rejected, and
+// so are those longer than kMaxDurationSeconds (100 years, 36500d).
+constexpr std::int64_t kMaxDurationSeconds = 36500LL * 86400;
 Result<Micros> parse_duration(std::string_view text);
 
 }  // namespace ratchet

@@ -113,6 +113,16 @@ TEST(ParseDuration, AcceptsUnitsAndCombinations) {
   EXPECT_EQ(*parse_duration("0"), 0);
 }
 
+TEST(ParseDuration, RejectsDurationsLongerThanAHundredYears) {
+  // Past 292 years a deadline in steady_clock's nanoseconds wraps round.
+  EXPECT_EQ(*parse_duration("36500d"), kMaxDurationSeconds * kMicrosPerSecond);
+  for (const char* text : {"36500d1s", "15000000000", "999999999999"}) {
+    auto parsed = parse_duration(text);
+    ASSERT_FALSE(parsed.is_ok()) << text;
+    EXPECT_NE(parsed.status().message().find("longer than 36500d"), std::string::npos);
+  }
+}
+
 TEST(ParseDuration, RejectsMalformedText) {
   for (const char* text : {"", "s", "-5s", "5x", "1.2.3s", "5 s", "10s5", "abc", "1e999"}) {
     EXPECT_FALSE(parse_duration(text).is_ok()) << text;

@@ -189,6 +189,12 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
     return result;
   }
   CommandImage image(request);
+  // execvpe looks the command up in this process's PATH, not in the one it
+  // passes on: the job's own --env PATH=... decides, as with `env PATH=...
+  // COMMAND` (and with orchesjob, whose Python subprocess searched env's PATH).
+  for (const auto& [name, value] : request.env) {
+    if (name == "PATH") setenv("PATH", value.c_str(), 1);
+  }
   pid_t supervisor = getpid();
   // vfork: no copy of the supervisor's page tables, and the supervisor waits
   // until the command has exec'd (or failed to).

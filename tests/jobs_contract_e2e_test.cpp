@@ -1,0 +1,163 @@
+// The job runner tried from outside, as a user's script written against
+// JOBS.md would call it: odd values, closed or full output streams, a relative
+// state directory, a job's own PATH. Each test here failed before its fix.
+#include <sys/syscall.h>
+
+#include "support/jobs_cli.hpp"
+
+namespace ratchet::jobs_test {
+namespace {
+
+// True once `pid` is blocked in a sleep: how SQLite waits for a lock.
+bool sleeping(int pid) {
+  std::string syscall = read_file("/proc/" + std::to_string(pid) + "/syscall");
+  long number = -1;
+  std::sscanf(syscall.c_str(), "%ld", &number);
+  return number == SYS_clock_nanosleep || number == SYS_nanosleep;
+}
+
+// argv run by sh with some of its standard streams redirected (`redirections`
+// as sh spells them: "<&- 2>&-", ">/dev/full").
+std::vector<std::string> with_streams(const std::string& redirections,
+                                      std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"sh", "-c", "exec \"$@\" " + redirections, "sh"});
+  return argv;
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+
+TEST_F(JobsCli, DurationsLongerThanAHundredYearsAreRefusedNotWrapped) {
+  // 10^10 s overflowed the clock's nanoseconds: the job was "timed out" at once
+  // and `wait` gave up at once.
+  start_sync("long", {"true"});
+  const std::string huge = "15000000000";
+  expect_error(ratchet({"start", "--run-key", "t", "--timeout", huge, "--", "true"}), 2,
+               "start --timeout " + huge);
+  expect_error(
+      ratchet({"start", "--run-key", "t", "--retries", "1", "--retry-delay", huge, "--", "true"}),
+      2, "start --retry-delay " + huge);
+  expect_error(ratchet({"wait", "--run-key", "long", "--timeout", huge}), 2, "wait --timeout");
+  expect_error(ratchet({"cancel", "--run-key", "long", "--grace", huge}), 2, "cancel --grace");
+  expect_error(ratchet({"list"}, {{"RATCHET_LOCK_TIMEOUT", huge}}), 2, "RATCHET_LOCK_TIMEOUT");
+  auto refused = ratchet({"start", "--run-key", "t", "--timeout", huge, "--", "true"});
+  EXPECT_NE(refused.err.find("longer than 36500d"), std::string::npos) << refused.err;
+
+  // A hundred years is still a timeout that never fires.
+  json century = ratchet_json(
+      {"start", "--run-key", "century", "--sync", "--timeout", "36500d", "--", "sleep", "0.3"});
+  EXPECT_EQ(century["status"], "SUCCEEDED") << century["error"];
+}
+
+TEST_F(JobsCli, ALockTimeoutPastSqlitesIntWaitsForTheLock) {
+  // 30 days of milliseconds overflowed SQLite's int busy timeout: exit 5 at
+  // once, "locked for -1702967296 ms".
+  start_sync("warm", {"true"});
+  auto lock = std::make_unique<StoreLock>(db_path());
+  ASSERT_TRUE(lock->locked());
+  Process clean =
+      spawn_ratchet({"clean", "--before", "2999-01-01"}, {{"RATCHET_LOCK_TIMEOUT", "30d"}});
+  ASSERT_TRUE(eventually([&] { return sleeping(clean.pid()); }))
+      << "clean did not wait for the lock: " << clean.finish(1s).err;
+  lock.reset();
+  ProcessResult result = clean.finish(30s);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out, nullptr, false), json({{"deleted", 1}, {"errors", 0}}));
+}
+
+TEST_F(JobsCli, AnEmptyDurOrCwdIsExit2NotLeftOut) {
+  // `--timeout "$UNSET"` ran the job without a timeout, and `--cwd ""` in
+  // the caller's directory, while `--grace ""` was refused.
+  start_sync("done", {"true"});
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"start", "--run-key", "k", "--timeout", "", "--", "true"},
+           {"start", "--run-key", "k", "--timeout=", "--", "true"},
+           {"start", "--run-key", "k", "--retries", "1", "--retry-delay", "", "--", "true"},
+           {"start", "--run-key", "k", "--cwd", "", "--", "true"},
+           {"wait", "--run-key", "done", "--timeout", ""},
+           {"unlock", "--run-key", "done", "--ttl", ""},
+       }) {
+    std::string shown;
+    for (const auto& arg : args) shown += "[" + arg + "] ";
+    expect_error(ratchet(args), 2, shown);
+  }
+  expect_error(ratchet({"status", "--run-key", "k"}), 3, "nothing was started");
+}
+
+// ---------------------------------------------------------------------------
+// The command
+
+TEST_F(JobsCli, TheJobsOwnPathDecidesWhereItsCommandIsFound) {
+  // The command was looked up in the caller's PATH: FAILED, 127.
+  const std::string bin = dir_ + "/bin";
+  fs::create_directory(bin);
+  {
+    std::ofstream tool(bin + "/only-here");
+    tool << "#!/bin/sh\necho found in the PATH of the job\n";
+  }
+  fs::permissions(bin + "/only-here", fs::perms::owner_all);
+  json job = ratchet_json({"start", "--run-key", "path", "--sync", "--env",
+                           "PATH=" + bin + ":/usr/bin:/bin", "--", "only-here"});
+  EXPECT_EQ(job["status"], "SUCCEEDED") << job["error"];
+  EXPECT_EQ(read_file(job["stdout_file"]), "found in the PATH of the job\n");
+
+  // And the caller's PATH no longer finds it.
+  json missing = ratchet_json({"start", "--run-key", "path", "--sync", "--env", "PATH=/nonexistent",
+                               "--", "sh", "-c", "true"},
+                              {}, 6);
+  EXPECT_EQ(missing["exit_code"], 127);
+}
+
+// ---------------------------------------------------------------------------
+// Standard streams
+
+TEST_F(JobsCli, StartWithClosedStdinAndStderrReportsItsJobAtOnce) {
+  // The report pipe took the closed descriptors, the supervisor's /dev/null
+  // replaced it, and `start` waited for the whole job, then exit 1.
+  ProcessResult result = testing::run_process(
+      with_streams("<&- 2>&-", argv_of({"start", "--run-key", "closed", "--", "sleep", "300"})),
+      env_with({}), 20s);
+  ASSERT_FALSE(result.timed_out) << "start waited for the job to end";
+  EXPECT_EQ(result.exit_code, 0);
+  json job = json::parse(result.out, nullptr, false);
+  ASSERT_TRUE(job.is_object()) << result.out;
+  EXPECT_EQ(job["status"], "RUNNING");
+  EXPECT_EQ(status_of(job["job_id"])["status"], "RUNNING");
+}
+
+TEST_F(JobsCli, OutputThatCannotBeWrittenIsExit1) {
+  // A full disk behind `>` gave exit 0 and an empty or cut file.
+  start_sync("written", {"sh", "-c", "head -c 200000 /dev/zero"});
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"status", "--run-key", "written"},
+           {"list"},
+           {"logs", "--run-key", "written"},
+           {"logs", "--run-key", "written", "--follow"},
+           {"wait", "--run-key", "written"},
+       }) {
+    auto result = testing::run_process(with_streams(">/dev/full", argv_of(args)), env_with({}));
+    expect_error(result, 1, args[0] + " into /dev/full");
+    EXPECT_NE(result.err.find("cannot write to stdout"), std::string::npos) << result.err;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The state directory
+
+TEST_F(JobsCli, ARelativeRatchetHomeRecordsAbsoluteLogPaths) {
+  // The logs' paths were recorded relative to the caller's directory: `logs`
+  // from elsewhere found no file (exit 3), and `clean` deleted none.
+  Process started =
+      Process::spawn(argv_of({"start", "--run-key", "rel", "--sync", "--", "echo", "hello"}),
+                     {{"RATCHET_HOME", fs::relative(home_, dir_).string()}}, dir_);
+  ProcessResult result = started.finish(30s);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  json job = json::parse(result.out, nullptr, false);
+  EXPECT_EQ(job["stdout_file"], home_ + "/logs/" + job["job_id"].get<std::string>() + ".stdout");
+  auto logs = ratchet({"logs", "--run-key", "rel"});  // from another directory
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_EQ(logs.out, "hello\n");
+}
+
+}  // namespace
+}  // namespace ratchet::jobs_test
