@@ -85,6 +85,33 @@ TEST_F(JobsCli, AnEmptyDurOrCwdIsExit2NotLeftOut) {
 }
 
 // ---------------------------------------------------------------------------
+// clean
+
+TEST_F(JobsCli, ACleanThatCannotDeleteTheRecordsKeepsTheirLogs) {
+  // The logs were deleted first: a store locked past its timeout (or a full
+  // disk) left the records, and `logs` then exited 3.
+  json job = start_sync("kept", {"sh", "-c", "echo out; echo err >&2"});
+  {
+    StoreLock lock(db_path());
+    ASSERT_TRUE(lock.locked());
+    auto cleaned =
+        ratchet({"clean", "--before", "2999-01-01"}, {{"RATCHET_LOCK_TIMEOUT", "200ms"}}, 20s);
+    expect_error(cleaned, 5, "clean on a locked store");
+  }
+  EXPECT_EQ(ratchet({"logs", "--run-key", "kept"}).out, "out\n");
+  EXPECT_EQ(ratchet({"logs", "--run-key", "kept", "--stream", "stderr"}).out, "err\n");
+
+  EXPECT_EQ(ratchet_json({"clean", "--before", "2999-01-01"}),
+            json({{"deleted", 1}, {"errors", 0}}));
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+    const std::string name = entry.path().filename();
+    if (!name.starts_with(".spare-")) left.push_back(name);
+  }
+  EXPECT_EQ(left, std::vector<std::string>{}) << "nothing is left aside";
+}
+
+// ---------------------------------------------------------------------------
 // The command
 
 TEST_F(JobsCli, TheJobsOwnPathDecidesWhereItsCommandIsFound) {
