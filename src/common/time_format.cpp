@@ -122,16 +122,23 @@ Result<Micros> parse_datetime(std::string_view text) {
   Scanner s(text);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   Micros fraction = 0;
-  if (!s.digits(4, &year) || !s.accept('-') || !s.digits(2, &month) || !s.accept('-') ||
-      !s.digits(2, &day)) {
+  // ISO 8601's extended format (2026-05-01T02:00:00) or its basic one
+  // (20260501T020000, as `date +%Y%m%d` writes it): the date decides, and the
+  // time follows it.
+  if (!s.digits(4, &year)) return bad_datetime(text);
+  const bool extended = s.accept('-');
+  if (!s.digits(2, &month) || (extended && !s.accept('-')) || !s.digits(2, &day)) {
     return bad_datetime(text);
   }
   if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
     return bad_datetime(text);
   }
-  if (s.accept('T') || s.accept('t') || s.accept(' ')) {
-    if (!s.digits(2, &hour) || !s.accept(':') || !s.digits(2, &minute)) return bad_datetime(text);
-    if (s.accept(':')) {
+  auto separator = [&] {
+    return extended ? s.accept(':') : std::isdigit(static_cast<unsigned char>(s.peek())) != 0;
+  };
+  if (s.accept('T') || s.accept('t') || (extended && s.accept(' '))) {
+    if (!s.digits(2, &hour) || !separator() || !s.digits(2, &minute)) return bad_datetime(text);
+    if (separator()) {
       if (!s.digits(2, &second)) return bad_datetime(text);
       if ((s.accept('.') || s.accept(',')) && !s.fraction(&fraction)) return bad_datetime(text);
     }

@@ -16,8 +16,9 @@ std::string format_local_time(Micros t);
 
 // ISO 8601 as users type it on the command line: a date ("2026-05-01", local
 // midnight), or a date-time with 'T' or a space, optional seconds and fraction,
-// and an optional offset ("Z", "+09:00", "+0900", "+09"). Without an offset the
-// time is local.
+// and an optional offset ("Z", "+09:00", "+0900", "+09"); or the same in the
+// basic format ("20260501", "20260501T020000+0900"). Without an offset the
+// time is local. Week and ordinal dates, and an hour alone, are refused.
 Result<Micros> parse_datetime(std::string_view text);
 
 // A duration: a number with a unit (ms, s, m, h, d), possibly several ("1h30m"),

@@ -76,6 +76,24 @@ TEST(ParseDatetime, OffsetsAreHonouredWhateverTheLocalZone) {
   }
 }
 
+TEST(ParseDatetime, TakesIso8601sBasicFormat) {
+  WithTimeZone tz("Asia/Tokyo");
+  for (const char* text : {"20260501T090000", "20260501T0900", "20260501T090000+0900",
+                           "20260501T000000Z", "20260501T090000.000+09"}) {
+    auto t = parse_datetime(text);
+    ASSERT_TRUE(t.is_ok()) << text;
+    EXPECT_EQ(*t, k2026_05_01_UTC) << text;
+  }
+  auto date = parse_datetime("20260501");
+  ASSERT_TRUE(date.is_ok());
+  EXPECT_EQ(*date, k2026_05_01_UTC - 9 * 3600 * kMicrosPerSecond);
+  // One format or the other, not a mix.
+  for (const char* text : {"20260501T09:00:00", "2026-05-01T0900", "2026-0501", "20260501 0900",
+                           "20260501T09", "202605"}) {
+    EXPECT_FALSE(parse_datetime(text).is_ok()) << text;
+  }
+}
+
 TEST(ParseDatetime, KeepsFractionalSeconds) {
   auto t = parse_datetime("2026-05-01T00:00:00.25Z");
   ASSERT_TRUE(t.is_ok());
