@@ -112,6 +112,24 @@ TEST_F(JobsCli, ACleanThatCannotDeleteTheRecordsKeepsTheirLogs) {
 }
 
 // ---------------------------------------------------------------------------
+// cancel
+
+TEST_F(JobsCli, ACancelItsSupervisorCannotCarryOutInTimeIsExit1) {
+  // It printed the job still RUNNING, with exit 0.
+  json job = start("stopped", kLongCommand);
+  const int supervisor = supervisor_of(job);
+  ASSERT_GT(supervisor, 1);
+  ASSERT_EQ(kill(supervisor, SIGSTOP), 0);
+  auto cancelled = ratchet({"cancel", "--run-key", "stopped", "--grace", "0s"});
+  ASSERT_EQ(kill(supervisor, SIGCONT), 0);
+  expect_error(cancelled, 1, "cancel while the supervisor is stopped");
+  EXPECT_NE(cancelled.err.find("still RUNNING"), std::string::npos) << cancelled.err;
+  // The cancel is recorded: the supervisor carries it out once it runs again.
+  json ended = ratchet_json({"wait", "--run-key", "stopped"}, {}, 6);
+  EXPECT_EQ(ended["status"], "CANCELLED");
+}
+
+// ---------------------------------------------------------------------------
 // The command
 
 TEST_F(JobsCli, TheJobsOwnPathDecidesWhereItsCommandIsFound) {

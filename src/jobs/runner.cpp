@@ -217,8 +217,23 @@ Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace,
   }
   ASSIGN_OR_RETURN(job, reload(store, job.id));
   auto ended = wait_for_job(store, job, grace + kCancelSlack);
-  if (ended.is_ok() || ended.status().code() != Code::kDeadlineExceeded) return ended;
-  return reload(store, job.id);
+  // Exit 0 says the job ended CANCELLED: not one that is still running (its
+  // supervisor stopped, or waiting for a full disk), nor one that ended on its
+  // own (or by its --timeout) before the cancel reached it.
+  if (!ended.is_ok() && ended.status().code() == Code::kDeadlineExceeded) {
+    std::string who = job.supervisor ? describe(*job.supervisor) : "supervisor";
+    return Status(Code::kDeadlineExceeded,
+                  "job " + job.id + " is still " + std::string(status_name(job.status)) + ": its " +
+                      who +
+                      " has not recorded the cancel yet (it will; 'ratchet wait' tells when)");
+  }
+  if (ended.is_ok() && ended->status != RunStatus::kCancelled) {
+    std::string why = ended->error ? " (" + *ended->error + ")" : "";
+    return failed_precondition("job " + ended->id + " ended " +
+                               std::string(status_name(ended->status)) + why +
+                               " before the cancel reached it");
+  }
+  return ended;
 }
 
 }  // namespace ratchet::jobs
