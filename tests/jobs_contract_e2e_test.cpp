@@ -112,6 +112,32 @@ TEST_F(JobsCli, ACleanThatCannotDeleteTheRecordsKeepsTheirLogs) {
 }
 
 // ---------------------------------------------------------------------------
+// start --sync
+
+TEST_F(JobsCli, ASyncStartWhoseSupervisorIsKilledPrintsTheLostJobWithExit6) {
+  // It exited 1 ("the supervisor ended before it reported") although the job
+  // had ended, LOST, as `wait` says with exit 6.
+  Process sync = spawn_ratchet({"start", "--run-key", "lost", "--sync", "--", "sleep", "300"});
+  json running;
+  ASSERT_TRUE(eventually([&] {
+    auto shown = ratchet({"status", "--run-key", "lost"});
+    running = json::parse(shown.out, nullptr, false);
+    return shown.exit_code == 0 && running.value("status", "") == "RUNNING";
+  })) << "the job did not start";
+  const int supervisor = supervisor_of(running);
+  ASSERT_GT(supervisor, 1);
+  ASSERT_EQ(kill(supervisor, SIGKILL), 0);
+  ProcessResult result = sync.finish(30s);
+  EXPECT_EQ(result.exit_code, 6) << result.err;
+  json job = json::parse(result.out, nullptr, false);
+  ASSERT_TRUE(job.is_object()) << result.out;
+  EXPECT_EQ(job["job_id"], running["job_id"]);
+  EXPECT_EQ(job["status"], "LOST");
+  EXPECT_EQ(job["mode"], "sync");
+  EXPECT_TRUE(group_ends(running["pid"].get<int>()));
+}
+
+// ---------------------------------------------------------------------------
 // cancel
 
 TEST_F(JobsCli, ACancelItsSupervisorCannotCarryOutInTimeIsExit1) {

@@ -88,6 +88,20 @@ void wait_for_change(const JobRecord& job, Micros left, Micros* recheck) {
   if (supervisor >= 0) close(supervisor);
 }
 
+// The newest job of `run_key` if the supervisor `pid` recorded it (the last
+// attempt, with retries), brought up to date; nullopt if it recorded none.
+Result<std::optional<JobRecord>> job_left_by(const StoreLocation& location,
+                                             const std::string& run_key, int pid) {
+  ASSIGN_OR_RETURN(auto store,
+                   open_store(location.db_path, SystemClock::instance(), location.options));
+  ASSIGN_OR_RETURN(auto newest, store->newest_job_for_key(run_key));
+  if (!newest || !newest->supervisor || newest->supervisor->pid != pid) {
+    return std::optional<JobRecord>();
+  }
+  ASSIGN_OR_RETURN(auto job, refresh_job(*store, std::move(*newest)));
+  return std::optional<JobRecord>(std::move(job));
+}
+
 }  // namespace
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
@@ -156,6 +170,12 @@ Result<StartOutcome> start_job(const StoreLocation& location, JobRequest request
     // It closed the pipe without reporting: it died. Reaped, it is dead to
     // whoever looks at the job next, which is then recorded LOST.
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    // With --sync the caller asked how the job ended: if the supervisor had
+    // recorded it, it ended LOST, which is an answer (exit 6), as `wait` gives.
+    if (sync) {
+      auto lost = job_left_by(location, request.run_key, pid);
+      if (lost.is_ok() && lost->has_value()) return StartOutcome{std::move(**lost), false, true};
     }
     return internal_error("the job's supervisor (pid " + std::to_string(pid) +
                           ") ended before it reported; `ratchet status --run-key` shows what "
