@@ -158,6 +158,20 @@ TEST_F(JobsCli, ACancelItsSupervisorCannotCarryOutInTimeIsExit1) {
 // ---------------------------------------------------------------------------
 // The command
 
+TEST_F(JobsCli, AnEnvNameGivenTwiceIsSetOnceToItsLastValue) {
+  // The command got both A=1 and A=2: getenv() read 1, sh read 2, and the
+  // JSON said 2.
+  json job = ratchet_json({"start", "--run-key", "env", "--sync", "--env", "A=1", "--env", "B=b",
+                           "--env", "A=2", "--", "env"});
+  EXPECT_EQ(job["env"], json({{"A", "2"}, {"B", "b"}}));
+  std::istringstream lines(read_file(job["stdout_file"]));
+  std::vector<std::string> settings;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("A=")) settings.push_back(line);
+  }
+  EXPECT_EQ(settings, std::vector<std::string>{"A=2"});
+}
+
 TEST_F(JobsCli, TheJobsOwnPathDecidesWhereItsCommandIsFound) {
   // The command was looked up in the caller's PATH: FAILED, 127.
   const std::string bin = dir_ + "/bin";

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -18,7 +19,17 @@ Status parse_env(const std::vector<std::string>& pairs, JobRequest* request) {
     if (equals == std::string::npos || equals == 0) {
       return invalid_argument("--env expects NAME=VALUE, got '" + pair + "'");
     }
-    request->env.emplace_back(pair.substr(0, equals), pair.substr(equals + 1));
+    std::string name = pair.substr(0, equals), value = pair.substr(equals + 1);
+    // A name given twice is set once, to its last value (as `env A=1 A=2`
+    // does): two entries would give the command the first or the second
+    // depending on how it reads its environment.
+    auto same = std::find_if(request->env.begin(), request->env.end(),
+                             [&](const auto& entry) { return entry.first == name; });
+    if (same != request->env.end()) {
+      same->second = std::move(value);
+    } else {
+      request->env.emplace_back(std::move(name), std::move(value));
+    }
   }
   return Status::ok();
 }
