@@ -112,6 +112,42 @@ TEST_F(JobsCli, ACleanThatCannotDeleteTheRecordsKeepsTheirLogs) {
 }
 
 // ---------------------------------------------------------------------------
+// logs
+
+TEST_F(JobsCli, LogsOfAnAttemptNotLaunchedYetAreEmptyAndFollowWaitsForThem) {
+  // During a retry's delay the key's job is the next attempt, STARTING, with no
+  // log file yet: `logs` exited 3 ("missing"), and `--follow` too after 2 s.
+  json first = start("delayed", {"sh", "-c", "echo run; exit 1"}, {},
+                     {"--retries", "1", "--retry-delay", "120s"});
+  json pending;
+  ASSERT_TRUE(eventually([&] {
+    pending = ratchet_json({"status", "--run-key", "delayed"});
+    return pending.value("attempt_no", 0) == 2;
+  })) << "no second attempt";
+  ASSERT_EQ(pending["status"], "STARTING");
+  auto empty = ratchet({"logs", "--run-key", "delayed"});
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_EQ(empty.out, "");
+  EXPECT_EQ(ratchet({"logs", "--run-key", "delayed", "--stream", "stderr"}).exit_code, 0);
+
+  // --follow waits through the delay (ended here by a cancel), then returns.
+  Process follower = spawn_ratchet({"logs", "--run-key", "delayed", "--follow"});
+  EXPECT_FALSE(follower.read_stdout_until("run", 300ms)) << "it printed before any run";
+  ratchet_json({"cancel", "--run-key", "delayed"});
+  ProcessResult followed = follower.finish(30s);
+  EXPECT_EQ(followed.exit_code, 3) << "the cancelled attempt never had a log: " << followed.err;
+
+  // And when the attempt does run, --follow prints it.
+  start("soon", {"sh", "-c", "echo run; exit 1"}, {}, {"--retries", "1", "--retry-delay", "1s"});
+  ASSERT_TRUE(eventually([&] {
+    return ratchet_json({"status", "--run-key", "soon"}).value("attempt_no", 0) == 2;
+  }));
+  auto printed = ratchet({"logs", "--run-key", "soon", "--follow"});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(printed.out, "run\n");
+}
+
+// ---------------------------------------------------------------------------
 // start --sync
 
 TEST_F(JobsCli, ASyncStartWhoseSupervisorIsKilledPrintsTheLostJobWithExit6) {

@@ -68,6 +68,27 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
   return copy_available(fd);
 }
 
+// Opens the job's log. A STARTING job has none yet, which is no error: its
+// command is not launched (a retry's delay, up to minutes), so plain `logs`
+// has nothing to print (-1) and `--follow` waits for the file, watching the job.
+Result<int> open_log(Store& store, JobRecord* job, const std::string& stream, bool follow) {
+  while (true) {
+    const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    int error = errno;
+    if (error != ENOENT || job->status != RunStatus::kStarting) {
+      return not_found("the " + stream + " log of job " + job->id + " is missing (" + path + ": " +
+                       std::strerror(error) + ")");
+    }
+    if (!follow) return -1;
+    (void)jobs::wait_for_job(store, *job, 100 * kMicrosPerMilli);  // its end, or 100 ms
+    ASSIGN_OR_RETURN(auto found, store.find_job(job->id));
+    if (!found) return not_found("job " + job->id + " is no longer in the history");
+    ASSIGN_OR_RETURN(*job, jobs::refresh_job(store, std::move(*found)));
+  }
+}
+
 }  // namespace
 
 int run_logs(int argc, char** argv) {
@@ -87,19 +108,12 @@ int run_logs(int argc, char** argv) {
   if (!store.is_ok()) return fail(store.status());
   auto job = find_selected_job(**store, selector);
   if (!job.is_ok()) return fail(job.status());
+  auto fd = open_log(**store, &*job, stream, follow_flag);
+  if (!fd.is_ok()) return fail(fd.status());
+  if (*fd < 0) return 0;  // not launched yet: nothing written
   const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && follow_flag && errno == ENOENT && !is_terminal(job->status)) {
-    // The supervisor creates the file as it launches the command.
-    auto waited = jobs::wait_for_job(**store, *job, 2 * kMicrosPerSecond);
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (fd < 0) {
-    return fail(not_found("the " + stream + " log of job " + job->id + " is missing (" + path +
-                          ": " + std::strerror(errno) + ")"));
-  }
-  Status status = follow_flag ? follow(**store, std::move(*job), fd, path) : copy_available(fd);
-  close(fd);
+  Status status = follow_flag ? follow(**store, std::move(*job), *fd, path) : copy_available(*fd);
+  close(*fd);
   return status.is_ok() ? 0 : fail(status);
 }
 
