@@ -49,6 +49,13 @@ TEST_F(JobsCli, DurationsLongerThanAHundredYearsAreRefusedNotWrapped) {
   EXPECT_EQ(century["status"], "SUCCEEDED") << century["error"];
 }
 
+TEST_F(JobsCli, ATimeoutIsReportedAsItWasGiven) {
+  // printf's %.3g: 1.2345s was "1.23s", and an hour "3.6e+03s".
+  json job = ratchet_json(
+      {"start", "--run-key", "slow", "--sync", "--timeout", "1.2345s", "--", "sleep", "30"}, {}, 6);
+  EXPECT_EQ(job["error"], "timed out after 1.2345s (--timeout)");
+}
+
 TEST_F(JobsCli, ALockTimeoutPastSqlitesIntWaitsForTheLock) {
   // 30 days of milliseconds overflowed SQLite's int busy timeout: exit 5 at
   // once, "locked for -1702967296 ms".

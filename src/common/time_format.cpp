@@ -222,4 +222,23 @@ Result<Micros> parse_duration(std::string_view text) {
   return static_cast<Micros>(std::llround(total_seconds * kMicrosPerSecond));
 }
 
+std::string format_duration(Micros d) {
+  if (d < 0) d = 0;
+  std::string out;
+  Micros seconds = d / kMicrosPerSecond;
+  for (auto [unit, size] : {std::pair{'d', 86400}, {'h', 3600}, {'m', 60}}) {
+    if (seconds < size) continue;
+    out += std::to_string(seconds / size) + unit;
+    seconds %= size;
+  }
+  Micros fraction = d % kMicrosPerSecond;
+  if (seconds == 0 && fraction == 0 && !out.empty()) return out;
+  out += std::to_string(seconds);
+  if (fraction != 0) {
+    std::string digits = std::to_string(kMicrosPerSecond + fraction).substr(1);  // 6 digits
+    out += "." + digits.substr(0, digits.find_last_not_of('0') + 1);
+  }
+  return out + "s";
+}
+
 }  // namespace ratchet

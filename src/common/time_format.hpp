@@ -27,4 +27,8 @@ Result<Micros> parse_datetime(std::string_view text);
 constexpr std::int64_t kMaxDurationSeconds = 36500LL * 86400;
 Result<Micros> parse_duration(std::string_view text);
 
+// A duration as a user would type it, and as parse_duration reads it back:
+// "1h30m", "2d", "1m0.5s", "0.3s", "0s".
+std::string format_duration(Micros d);
+
 }  // namespace ratchet

@@ -141,6 +141,24 @@ TEST(ParseDuration, RejectsDurationsLongerThanAHundredYears) {
   }
 }
 
+TEST(FormatDuration, ReadsAsTypedAndParsesBack) {
+  // A --timeout of an hour was reported as "timed out after 3.6e+03s".
+  const std::pair<Micros, const char*> cases[] = {
+      {3600 * kMicrosPerSecond, "1h"},
+      {5400 * kMicrosPerSecond, "1h30m"},
+      {2 * 86400 * kMicrosPerSecond, "2d"},
+      {90 * kMicrosPerSecond + 500000, "1m30.5s"},
+      {300 * kMicrosPerMilli, "0.3s"},
+      {1500, "0.0015s"},
+      {0, "0s"},
+      {3601 * kMicrosPerSecond, "1h1s"},
+  };
+  for (const auto& [duration, text] : cases) {
+    EXPECT_EQ(format_duration(duration), text);
+    EXPECT_EQ(*parse_duration(format_duration(duration)), duration) << text;
+  }
+}
+
 TEST(ParseDuration, RejectsMalformedText) {
   for (const char* text : {"", "s", "-5s", "5x", "1.2.3s", "5 s", "10s5", "abc", "1e999"}) {
     EXPECT_FALSE(parse_duration(text).is_ok()) << text;

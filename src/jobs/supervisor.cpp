@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/time_format.hpp"
 #include "jobs/process.hpp"
 #include "jobs/report.hpp"
 #include "jobs/runner.hpp"
@@ -220,12 +221,6 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
   return result;
 }
 
-std::string describe_duration(Micros d) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3gs", static_cast<double>(d) / kMicrosPerSecond);
-  return buffer;
-}
-
 // Why the supervisor is stopping the command, if it is.
 enum class StopReason { kNone, kTimeout, kCancel, kTerminated, kLeaseLost };
 
@@ -367,7 +362,7 @@ JobOutcome Supervision::outcome(int wait_status) const {
       break;
     case StopReason::kTimeout:
       result.status = RunStatus::kFailed;
-      result.error = "timed out after " + describe_duration(*request_.timeout) + " (--timeout)";
+      result.error = "timed out after " + format_duration(*request_.timeout) + " (--timeout)";
       break;
     case StopReason::kTerminated:
       result.status = RunStatus::kFailed;
