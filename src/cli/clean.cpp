@@ -27,7 +27,11 @@ bool move_logs_aside(const RunSummary& run, std::vector<std::string>* moved) {
     if (path->empty()) continue;
     if (rename(path->c_str(), aside(*path).c_str()) == 0) {
       moved->push_back(*path);
-    } else if (errno != ENOENT) {
+    } else if (errno == ENOENT) {
+      // Moved aside already by a clean that was killed before its delete:
+      // this one finishes its work (or puts the log back).
+      if (access(aside(*path).c_str(), F_OK) == 0) moved->push_back(*path);
+    } else {
       std::fprintf(stderr, "ratchet: cannot delete %s: %s\n", path->c_str(), std::strerror(errno));
       for (std::size_t i = before; i < moved->size(); ++i) {
         (void)rename(aside((*moved)[i]).c_str(), (*moved)[i].c_str());
