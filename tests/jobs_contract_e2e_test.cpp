@@ -24,6 +24,12 @@ std::vector<std::string> with_streams(const std::string& redirections,
   return argv;
 }
 
+// argv run by sh after `setup` (a shell command such as "ulimit -f 1").
+std::vector<std::string> with_limit(const std::string& setup, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"sh", "-c", setup + " && exec \"$@\"", "sh"});
+  return argv;
+}
+
 // ---------------------------------------------------------------------------
 // Durations
 
@@ -272,6 +278,22 @@ TEST_F(JobsCli, OutputThatCannotBeWrittenIsExit1) {
     expect_error(result, 1, args[0] + " into /dev/full");
     EXPECT_NE(result.err.find("cannot write to stdout"), std::string::npos) << result.err;
   }
+}
+
+TEST_F(JobsCli, AFileSizeLimitIsAOneLineErrorNotASignal) {
+  // SIGXFSZ killed `clean` ("File size limit exceeded", exit 153) and the
+  // supervisor of `start` ("ended before it reported").
+  start_sync("warm", {"true"});  // the store is larger than the limit below
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"clean", "--before", "2999-01-01"},
+           {"start", "--run-key", "limited", "--sync", "--", "true"},
+       }) {
+    auto limited = testing::run_process(with_limit("ulimit -f 1", argv_of(args)), env_with({}));
+    expect_error(limited, 1, args[0] + " under ulimit -f 1");
+    EXPECT_EQ(limited.err.find("supervisor"), std::string::npos) << limited.err;
+  }
+  EXPECT_EQ(history("warm").size(), 1u) << "nothing was deleted";
+  expect_error(ratchet({"status", "--run-key", "limited"}), 3, "nothing was recorded");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Running a table of subcommands: lookup, usage, and "did you mean" for typos.
 #include <fcntl.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -131,6 +132,11 @@ std::span<const HelpEntry> environment_help() { return kEnvironment; }
 
 int run_command_table(std::span<const Command> table, int argc, char** argv) {
   open_standard_streams();
+  // A write past the caller's file size limit (ulimit -f) fails with EFBIG
+  // instead of killing the process: the store reports it as a full disk (a
+  // one-line error, or a supervisor that keeps its job's outcome until the
+  // store takes it). The job's command gets the signal's default back.
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     print_usage(table, stderr);
     return 2;
