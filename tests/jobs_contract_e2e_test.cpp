@@ -297,6 +297,39 @@ TEST_F(JobsCli, AFileSizeLimitIsAOneLineErrorNotASignal) {
 }
 
 // ---------------------------------------------------------------------------
+// import
+
+TEST_F(JobsCli, ImportRefusesAJobIdThatWouldNameAFileOutsideTheLogs) {
+  // An orchesjob row with the id "../../escape" made import copy its log onto
+  // (and truncate) a file two levels above Ratchet's logs/, which `clean`
+  // then deleted.
+  const std::string orchesjob = dir_ + "/orchesjob";
+  fs::create_directories(orchesjob + "/logs");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((orchesjob + "/orchesjob.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE jobs(job_id, run_key, worker_pid, target_pid, command, "
+                         "status, exit_code, stdout_file, stderr_file, started_at, finished_at);"
+                         "INSERT INTO jobs VALUES('ok', 'k', 1, 2, '[\"true\"]', 'SUCCEEDED', 0, "
+                         "NULL, NULL, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:01+00:00');"
+                         "INSERT INTO jobs VALUES('../../escape', 'k', 1, 2, '[\"true\"]', "
+                         "'SUCCEEDED', 0, NULL, NULL, '2026-01-01T00:00:02+00:00', "
+                         "'2026-01-01T00:00:03+00:00');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  // What the id names from Ratchet's logs/ (and from orchesjob's: the same file).
+  const std::string victim = home_ + "/logs/../../escape.stdout";
+  fs::create_directories(home_ + "/logs");
+  { std::ofstream(victim) << "someone else's file\n"; }
+
+  auto imported = ratchet({"import", "--from-orchesjob", orchesjob});
+  expect_error(imported, 1, "import of a job id with a '/'");
+  EXPECT_EQ(read_file(victim), "someone else's file\n");
+  expect_error(ratchet({"status", "--run-key", "k"}), 3, "nothing was imported");
+}
+
+// ---------------------------------------------------------------------------
 // The state directory
 
 TEST_F(JobsCli, ARelativeRatchetHomeRecordsAbsoluteLogPaths) {
