@@ -46,6 +46,10 @@ TEST_F(JobsCli, DurationsLongerThanAHundredYearsAreRefusedNotWrapped) {
   expect_error(ratchet({"wait", "--run-key", "long", "--timeout", huge}), 2, "wait --timeout");
   expect_error(ratchet({"cancel", "--run-key", "long", "--grace", huge}), 2, "cancel --grace");
   expect_error(ratchet({"list"}, {{"RATCHET_LOCK_TIMEOUT", huge}}), 2, "RATCHET_LOCK_TIMEOUT");
+  // A lease renewed three times per lease: 1ms made every supervisor commit
+  // a heartbeat each millisecond.
+  expect_error(ratchet({"start", "--run-key", "t", "--", "true"}, {{"RATCHET_JOB_LEASE", "1ms"}}),
+               2, "RATCHET_JOB_LEASE=1ms");
   auto refused = ratchet({"start", "--run-key", "t", "--timeout", huge, "--", "true"});
   EXPECT_NE(refused.err.find("longer than 36500d"), std::string::npos) << refused.err;
 
