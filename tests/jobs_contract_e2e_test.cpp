@@ -1,20 +1,10 @@
 // The job runner tried from outside, as a user's script written against
 // JOBS.md would call it: odd values, closed or full output streams, a relative
 // state directory, a job's own PATH. Each test here failed before its fix.
-#include <sys/syscall.h>
-
 #include "support/jobs_cli.hpp"
 
 namespace ratchet::jobs_test {
 namespace {
-
-// True once `pid` is blocked in a sleep: how SQLite waits for a lock.
-bool sleeping(int pid) {
-  std::string syscall = read_file("/proc/" + std::to_string(pid) + "/syscall");
-  long number = -1;
-  std::sscanf(syscall.c_str(), "%ld", &number);
-  return number == SYS_clock_nanosleep || number == SYS_nanosleep;
-}
 
 // argv run by sh with some of its standard streams redirected (`redirections`
 // as sh spells them: "<&- 2>&-", ">/dev/full").
