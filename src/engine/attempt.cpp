@@ -1,6 +1,8 @@
 #include "engine/attempt.hpp"
 
 #include <google/protobuf/any.pb.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 
@@ -148,6 +150,64 @@ Transition interpret_poll(const CallRecord& call, const pb::Poll& poll, Micros n
   return t;
 }
 
+// The fields of a message's bytes, each as it came: (field number, its raw bytes,
+// tag included); nullopt when the bytes are not a well-formed message.
+std::optional<std::vector<std::pair<int, std::string_view>>> raw_fields(std::string_view bytes) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  std::vector<std::pair<int, std::string_view>> fields;
+  int start = 0;
+  while (std::uint32_t tag = in.ReadTag()) {
+    if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
+    int end = in.CurrentPosition();
+    fields.emplace_back(
+        WireFormatLite::GetTagFieldNumber(tag),
+        bytes.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(end - start)));
+    start = end;
+  }
+  if (!in.ConsumedEntireMessage()) return std::nullopt;
+  return fields;
+}
+
+// A RunResponse whose Poll makes more than kMaxCallsPerPoll calls, read without
+// them (parsed, they would cost what the bound is there to prevent), and their
+// number; nullopt for any other reply (or bytes that do not read).
+std::optional<std::pair<pb::RunResponse, std::size_t>> with_poll_calls_left_out(
+    std::string_view body) {
+  // The smallest call takes 2 bytes: a body under this cannot be over the bound.
+  if (body.size() <= 2 * static_cast<std::size_t>(kMaxCallsPerPoll)) return std::nullopt;
+  auto fields = raw_fields(body);
+  if (!fields) return std::nullopt;
+  pb::RunResponse response;
+  std::size_t calls = 0;
+  for (const auto& [number, raw] : *fields) {
+    if (number != pb::RunResponse::kPollFieldNumber) {
+      if (!response.MergeFromString(std::string(raw))) return std::nullopt;
+      continue;
+    }
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(raw.data()),
+                                              static_cast<int>(raw.size()));
+    std::string poll_bytes;
+    std::uint32_t length = 0;
+    if (!in.ReadTag() || !in.ReadVarint32(&length) ||
+        !in.ReadString(&poll_bytes, static_cast<int>(length))) {
+      return std::nullopt;
+    }
+    auto poll_fields = raw_fields(poll_bytes);
+    if (!poll_fields) return std::nullopt;
+    for (const auto& [poll_number, poll_raw] : *poll_fields) {
+      if (poll_number == pb::Poll::kCallsFieldNumber) {
+        ++calls;
+      } else if (!response.mutable_poll()->MergeFromString(std::string(poll_raw))) {
+        return std::nullopt;
+      }
+    }
+  }
+  if (calls <= static_cast<std::size_t>(kMaxCallsPerPoll)) return std::nullopt;
+  return std::make_pair(std::move(response), calls);
+}
+
 Transition interpret_exit(const pb::RunResponse& response, DispatchStatus status) {
   const pb::Exit& exit = response.exit();
   if (exit.has_tail_call()) {
@@ -268,6 +328,16 @@ Transition interpret_reply(const CallRecord& call, const EndpointReply& reply, M
   }
   if (reply.http_status != 200 || !protocol::is_proto_content_type(reply.content_type)) {
     return interpret_http_failure(reply);
+  }
+  if (auto oversized = with_poll_calls_left_out(reply.body)) {
+    Transition t = interpret_poll(call, oversized->first.poll(), now, defaults);
+    t.kind = Transition::Kind::kRejectChildren;
+    t.reason = CallError{"InvalidArgument",
+                         "a Poll makes at most " + std::to_string(kMaxCallsPerPoll) +
+                             " calls; this one made " + std::to_string(oversized->second) +
+                             ": none was dispatched (split them into several Polls)"};
+    t.children.clear();
+    return t;
   }
   pb::RunResponse response;
   if (!response.ParseFromString(reply.body)) {

@@ -14,6 +14,11 @@
 namespace ratchet::engine {
 
 // Defaults for what real SDKs leave out of a Poll.
+// The most calls one Poll may make: each costs the server some 400 bytes until its
+// turn commits, and a reply may be 64 MiB. A Poll with more re-runs its caller with
+// poll_result.error and dispatches none (a gather that large must be split).
+inline constexpr int kMaxCallsPerPoll = 100'000;
+
 struct PollDefaults {
   Micros max_wait = 5 * 60 * kMicrosPerSecond;
   // For the calls a Poll makes without an expiration of their own (none: they have none).

@@ -343,6 +343,35 @@ TEST(InterpretReply, PollDefaultsAndClampsWhatSdksLeaveOut) {
   EXPECT_EQ(t.children[0].correlation_id, 7u);
 }
 
+// Found by the protocol review: a Poll had no bound on its calls, and each cost
+// the server about 400 bytes before its transaction: a 64 MiB answer of 5-byte
+// calls (13 million) made it allocate some 5 GB, and one that killed it came
+// back after the restart, the same. Over the bound, the calls are not even
+// parsed, and the caller is re-run with poll_result.error (PROTOCOL.md: calls
+// that cannot be dispatched), its state kept.
+TEST(InterpretReply, APollOverTheBoundOnCallsRerunsTheCallerWithAnErrorAndDispatchesNone) {
+  pb::RunResponse response;
+  response.set_status(pb::STATUS_OK);
+  auto* poll = response.mutable_poll();
+  poll->set_coroutine_state("state");
+  poll->set_min_results(3);
+  for (int i = 0; i < kMaxCallsPerPoll; ++i) poll->add_calls()->set_function("leaf");
+  auto at_the_bound = interpret_reply(a_call(), proto_reply(response), 1000);
+  ASSERT_EQ(at_the_bound.kind, Transition::Kind::kSuspend) << at_the_bound.reason.message;
+  EXPECT_EQ(at_the_bound.children.size(), static_cast<std::size_t>(kMaxCallsPerPoll));
+
+  poll->add_calls()->set_function("leaf");
+  auto over = interpret_reply(a_call(), proto_reply(response), 1000);
+  ASSERT_EQ(over.kind, Transition::Kind::kRejectChildren);
+  EXPECT_TRUE(over.children.empty());
+  EXPECT_EQ(over.reason.type, "InvalidArgument");
+  EXPECT_NE(over.reason.message.find(std::to_string(kMaxCallsPerPoll + 1)), std::string::npos)
+      << over.reason.message;
+  EXPECT_EQ(over.poll.state, "state");
+  EXPECT_EQ(over.poll.member, pb::Poll::kCoroutineStateFieldNumber);
+  EXPECT_EQ(over.poll.min_results, 3);
+}
+
 // ratchet::sleep: a Poll with no calls and a max_wait suspends until then.
 TEST(InterpretReply, APollWithNoCallsIsADurableSleepUntilItsMaxWait) {
   pb::RunResponse response;

@@ -42,6 +42,13 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+bool has_bare_line_feed(std::string_view s) {
+  for (std::size_t i = s.find('\n'); i != std::string_view::npos; i = s.find('\n', i + 1)) {
+    if (i == 0 || s[i - 1] != '\r') return true;
+  }
+  return false;
+}
+
 // A Content-Length value Beast has already checked (digits, no overflow, the
 // same value when repeated); nullopt if it somehow is not one.
 std::optional<std::uint64_t> parse_length(std::string_view value) {
@@ -113,6 +120,11 @@ class Parser : public bhttp::basic_parser<isRequest> {
     // parses one, and bounds neither: what it left unparsed is bounded here.
     if (need_more && this->is_header_done()) {
       std::size_t pending = data.size() - step.consumed;
+      // What Beast left is a chunk-size line or trailer, which end in CRLF: a
+      // bare LF there will never be followed by the CRLF Beast waits for.
+      if (this->chunked() && has_bare_line_feed(data.substr(step.consumed))) {
+        return failed(ParseError::kMalformed, "bad chunk: a line ends in LF without CR");
+      }
       if (pending > trailer_budget() + kChunkLineSlack) {
         return failed(ParseError::kHeadersTooLarge,
                       "a chunk-size line or the trailer section makes the header and trailer "

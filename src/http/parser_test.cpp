@@ -90,6 +90,32 @@ TEST(RequestParser, DoesNotBufferAnEndlessTrailerOrChunkLine) {
   }
 }
 
+// Found by the protocol review: a chunk-size line ended by a bare LF left the
+// parser waiting for a CRLF that never came, so the connection hung until the
+// body's 60 s timeout (a bare LF in the header was refused at once).
+TEST(RequestParser, ABareLineFeedInTheChunkedFramingIsMalformedAtOnce) {
+  for (const std::string& body : {std::string("3\nabc\n0\n\n"), std::string("3\r\nabc\n0\r\n\r\n"),
+                                  std::string("0\r\nX: y\n\r\n")}) {
+    RequestParser parser;
+    ParseStep step = parser.put(kChunkedPost + body);
+    EXPECT_EQ(step.error, ParseError::kMalformed) << body;
+    RequestParser bytewise;
+    EXPECT_EQ(feed_bytewise(bytewise, kChunkedPost + body), ParseError::kMalformed) << body;
+  }
+  // A chunk's data may hold any byte, LF included, also when it arrives in parts.
+  RequestParser partial;
+  EXPECT_EQ(partial.put(kChunkedPost + "9\r\na\nb\n").error, ParseError::kNone)
+      << partial.error_message();
+  RequestParser bytewise;
+  EXPECT_EQ(feed_bytewise(bytewise, kChunkedPost + "9\r\na\nb\nc\nd\ne\r\n0\r\n\r\n"),
+            ParseError::kNone)
+      << bytewise.error_message();
+  EXPECT_TRUE(bytewise.done());
+  auto parsed = parse_request(kChunkedPost + "3\r\na\nb\r\n0\r\n\r\n");
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->body, "a\nb");
+}
+
 TEST(RequestParser, TrailerFieldsAreNotMergedIntoTheHeaders) {
   auto parsed = parse_request(kChunkedPost + "1\r\nz\r\n0\r\nAuthorization: Bearer x\r\n\r\n");
   ASSERT_TRUE(parsed.is_ok()) << parsed.status().message();

@@ -291,9 +291,10 @@ Status verify_content_digest(std::string_view field_value, std::string_view body
   return Status::ok();
 }
 
-Result<VerifiedSignature> verify_request_signature(
-    const VerificationKey& key, std::string_view method, std::string_view path_with_optional_query,
-    std::string_view authority, const HeaderLookup& headers, std::string_view body, Micros now) {
+Result<VerifiedSignature> verify_request_header(const VerificationKey& key, std::string_view method,
+                                                std::string_view path_with_optional_query,
+                                                std::string_view authority,
+                                                const HeaderLookup& headers, Micros now) {
   const std::optional<std::string> input = headers("signature-input");
   const std::optional<std::string> signature = headers("signature");
   if (!input || !signature || trim_ows(*input).empty()) {
@@ -311,15 +312,23 @@ Result<VerifiedSignature> verify_request_signature(
   for (const SignatureSpec& spec : specs) {
     Status status = verify_signature(key, spec, *signatures, request, now);
     if (status.is_ok()) {
-      const std::optional<std::string> content_digest = headers("content-digest");
-      if (!content_digest) return forbidden("request has no Content-Digest header");
-      RETURN_IF_ERROR(verify_content_digest(*content_digest, body));
+      if (!headers("content-digest")) return forbidden("request has no Content-Digest header");
       ASSIGN_OR_RETURN(std::string bytes, signature_bytes(*signatures, spec.label));
       return VerifiedSignature{std::move(bytes), *spec.created};
     }
     if (first_failure.is_ok()) first_failure = std::move(status);
   }
   return first_failure;
+}
+
+Result<VerifiedSignature> verify_request_signature(
+    const VerificationKey& key, std::string_view method, std::string_view path_with_optional_query,
+    std::string_view authority, const HeaderLookup& headers, std::string_view body, Micros now) {
+  ASSIGN_OR_RETURN(
+      VerifiedSignature verified,
+      verify_request_header(key, method, path_with_optional_query, authority, headers, now));
+  RETURN_IF_ERROR(verify_content_digest(headers("content-digest").value_or(""), body));
+  return verified;
 }
 
 Status verify_request(const VerificationKey& key, std::string_view method,

@@ -123,6 +123,15 @@ Result<VerifiedSignature> verify_request_signature(
     const VerificationKey& key, std::string_view method, std::string_view path_with_optional_query,
     std::string_view authority, const HeaderLookup& headers, std::string_view body, Micros now);
 
+// Every check of verify_request_signature that needs no body: the signature covers the
+// Content-Digest header, not the body, so a server can refuse a forged or unsigned request
+// as soon as its header has arrived, without reading (and holding) its body. The digest
+// must still be checked against the body (verify_content_digest) once it is read.
+Result<VerifiedSignature> verify_request_header(const VerificationKey& key, std::string_view method,
+                                                std::string_view path_with_optional_query,
+                                                std::string_view authority,
+                                                const HeaderLookup& headers, Micros now);
+
 // The parsers behind verify_request, exposed for tests and fuzzing.
 
 // One member of a Signature-Input field.

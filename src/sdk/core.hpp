@@ -71,6 +71,12 @@ class DispatchCore {
   sdk::Runtime runtime_;
 };
 
+// The built-in server's check of a request once its header has arrived (the body
+// unread): a wrong route, or a signature that does not verify when a verification key
+// is set, is refused at once, so that nobody without the key can make the endpoint read
+// and hold a body. nullopt: read the body, and handle() checks everything again.
+std::optional<Response> check_request_header(const DispatchCore& core, const Request& header);
+
 // The open coroutines of `functions`, and of any function at `endpoint` (a
 // URL; empty: none), with their states (Ratchet's Journal service, ListOpen);
 // raises like dispatch_calls when the server cannot answer.

@@ -296,6 +296,12 @@ std::uint16_t Dispatch::start() {
   // One byte over the protocol's limit reaches handle(), which answers 400;
   // anything larger is refused by the transport (413) without being read.
   options.body_limit = protocol::kMaxRequestBodyBytes + 1;
+  options.header_check =
+      [core = core_.get()](const http::Request& header) -> std::optional<http::Response> {
+    auto refusal = detail::check_request_header(*core, from_http(header));
+    if (!refusal) return std::nullopt;
+    return to_http(std::move(*refusal));
+  };
   auto server = http::Server::start_blocking(options, [this](const http::Request& request) {
     return to_http(handle(from_http(request)));
   });

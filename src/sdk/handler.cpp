@@ -35,10 +35,8 @@ std::string_view path_of(std::string_view target) {
   return query == std::string_view::npos ? target : target.substr(0, query);
 }
 
-// The signature's checks, then whether it was seen before (a replay).
-Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& replays,
-              const Request& request) {
-  protocol::HeaderLookup lookup = [&request](std::string_view name) -> std::optional<std::string> {
+protocol::HeaderLookup lookup_in(const Request& request) {
+  return [&request](std::string_view name) -> std::optional<std::string> {
     std::optional<std::string> combined;
     for (const auto& [key, value] : request.headers) {
       if (!http::iequals(key, name)) continue;
@@ -46,15 +44,59 @@ Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& repla
     }
     return combined;
   };
-  std::string authority(request.header("Host").value_or(""));
+}
+
+std::string authority_of(const Request& request) {
+  return std::string(request.header("Host").value_or(""));
+}
+
+// The signature's checks, then whether it was seen before (a replay).
+Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& replays,
+              const Request& request) {
   Micros now = SystemClock::instance().now();
-  ASSIGN_OR_RETURN(protocol::VerifiedSignature verified,
-                   protocol::verify_request_signature(key, request.method, request.path, authority,
-                                                      lookup, request.body, now));
+  ASSIGN_OR_RETURN(
+      protocol::VerifiedSignature verified,
+      protocol::verify_request_signature(key, request.method, request.path, authority_of(request),
+                                         lookup_in(request), request.body, now));
   return replays.admit(verified.signature, verified.created, now);
 }
 
+Response signature_refusal(const Status& status) {
+  return connect_error(protocol::connect_code_for(status.code()),
+                       "request signature: " + status.message());
+}
+
+// 404 for anything but a POST to the Run RPC.
+std::optional<Response> check_route(const Request& request) {
+  using protocol::ConnectCode;
+  std::string_view path = path_of(request.path);
+  if (!ends_with(path, protocol::kRunPath)) {
+    return connect_error(ConnectCode::kNotFound, "no such RPC: " + std::string(path) +
+                                                     " (this endpoint serves POST " +
+                                                     std::string(protocol::kRunPath) + ")");
+  }
+  if (request.method != "POST") {
+    return connect_error(ConnectCode::kNotFound,
+                         std::string(protocol::kRunPath) + " takes POST, not " + request.method);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+namespace detail {
+
+std::optional<Response> check_request_header(const DispatchCore& core, const Request& header) {
+  if (auto refusal = check_route(header)) return refusal;
+  if (!core.verification_key) return std::nullopt;
+  auto verified = protocol::verify_request_header(*core.verification_key, header.method,
+                                                  header.path, authority_of(header),
+                                                  lookup_in(header), SystemClock::instance().now());
+  if (verified.is_ok()) return std::nullopt;
+  return signature_refusal(verified.status());
+}
+
+}  // namespace detail
 
 Response Dispatch::handle(const Request& request) {
   // Whatever goes wrong answers this request; it never escapes into the
@@ -73,16 +115,7 @@ Response Dispatch::handle(const Request& request) {
 
 Response Dispatch::handle_run(const Request& request) {
   using protocol::ConnectCode;
-  std::string_view path = path_of(request.path);
-  if (!ends_with(path, protocol::kRunPath)) {
-    return connect_error(ConnectCode::kNotFound, "no such RPC: " + std::string(path) +
-                                                     " (this endpoint serves POST " +
-                                                     std::string(protocol::kRunPath) + ")");
-  }
-  if (request.method != "POST") {
-    return connect_error(ConnectCode::kNotFound,
-                         std::string(protocol::kRunPath) + " takes POST, not " + request.method);
-  }
+  if (auto refusal = check_route(request)) return std::move(*refusal);
   if (request.body.empty() || request.body.size() > protocol::kMaxRequestBodyBytes) {
     return connect_error(ConnectCode::kInvalidArgument,
                          request.body.empty() ? "the request body is empty: expected a RunRequest"
@@ -90,11 +123,7 @@ Response Dispatch::handle_run(const Request& request) {
   }
   if (core_->verification_key) {
     Status verified = verify(*core_->verification_key, core_->replay_guard, request);
-    if (!verified.is_ok()) {
-      Response response = connect_error(protocol::connect_code_for(verified.code()),
-                                        "request signature: " + verified.message());
-      return response;
-    }
+    if (!verified.is_ok()) return signature_refusal(verified);
   } else {
     core_->warn_unverified();
   }

@@ -38,12 +38,15 @@ class PostgresDatabase:
 
 class RatchetDev:
     def __init__(self, ratchet, endpoint_url, api_key, signing_key_file=None, extra_args=(),
-                 postgres=None):
+                 postgres=None, port=0, db=None):
+        """`port` and `db` (a store to keep, which remove() leaves alone): to start a
+        server again where a killed one was."""
         self.dir = tempfile.mkdtemp(prefix="ratchet-dev-py-")
         self.log_path = os.path.join(self.dir, "server.log")
         self.database = PostgresDatabase(postgres) if postgres else None
-        db = self.database.url if self.database else os.path.join(self.dir, "ratchet.db")
-        args = [ratchet, "dev", endpoint_url, "--port", "0", "--api-key", api_key,
+        if db is None:
+            db = self.database.url if self.database else os.path.join(self.dir, "ratchet.db")
+        args = [ratchet, "dev", endpoint_url, "--port", str(port), "--api-key", api_key,
                 "--db", db]
         if signing_key_file:
             args += ["--signing-key", signing_key_file]

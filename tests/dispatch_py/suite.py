@@ -274,7 +274,7 @@ def main():
                         help="dispatch-py's source tree (with tests/), from setup.sh")
     parser.add_argument("--flavour", action="append",
                         choices=["http", "aiohttp", "fastapi", "flask", "client", "examples",
-                                 "large"])
+                                 "large", "programs"])
     parser.add_argument("--signing", choices=["on", "off", "both"], default="both")
     parser.add_argument("--test", help="only the tests whose name matches this pattern")
     parser.add_argument("--postgres", metavar="URL",
@@ -290,7 +290,7 @@ def main():
     Settings.verification_key = keygen(Settings.ratchet, Settings.signing_key_file)
 
     wanted = args.flavour or ["http", "aiohttp", "fastapi", "flask", "client", "examples",
-                              "large"]
+                              "large", "programs"]
     signings = ["off", "on"] if args.signing == "both" else [args.signing]
     reports = []
     for flavour, base in flavours().items():
@@ -313,6 +313,14 @@ def main():
             signed = "signature verified" if signing == "on" else "no verification key"
             suite = unittest.TestSuite(cls(n) for n in large_values.TESTS)
             reports.append(run(suite, f"large values (Ratchet's), {signed}"))
+    if "programs" in wanted:
+        import programs
+        for signing in signings:
+            cls = type(f"Programs[{signing}]", (programs.Programs,),
+                       {"settings": Settings, "signing": signing})
+            signed = "signature verified" if signing == "on" else "no verification key"
+            suite = unittest.TestSuite(cls(n) for n in programs.TESTS)
+            reports.append(run(suite, f"programs (Ratchet's), {signed}"))
     if "examples" in wanted:
         internet = StubInternet()
         internet.redirect()
