@@ -179,6 +179,30 @@ TEST(VerificationKey, RejectsGarbageWithAClearReason) {
   }
 }
 
+// A success is remembered (the SDK's server checks a signature with the header and
+// again with the body): what is remembered must never make anything else verify.
+TEST(VerificationKey, ARememberedSuccessVerifiesNothingElse) {
+  const SigningKey key = SigningKey::generate().value();
+  const VerificationKey verification = key.verification_key();
+  const std::string signature = key.sign("hello").value();
+  EXPECT_TRUE(verification.verify("hello", signature));
+  EXPECT_TRUE(verification.verify("hello", signature));
+  EXPECT_FALSE(verification.verify("hellp", signature));
+  EXPECT_FALSE(verification.verify("hello!", signature));
+  std::string flipped = signature;
+  flipped[10] = static_cast<char>(flipped[10] ^ 1);
+  EXPECT_FALSE(verification.verify("hello", flipped));
+  const VerificationKey other = SigningKey::generate().value().verification_key();
+  EXPECT_FALSE(other.verify("hello", signature));
+  // Past what is remembered, it is verified again.
+  for (int i = 0; i < 40; ++i) {
+    const std::string message = "message " + std::to_string(i);
+    EXPECT_TRUE(verification.verify(message, key.sign(message).value()));
+  }
+  EXPECT_TRUE(verification.verify("hello", signature));
+  EXPECT_FALSE(verification.verify("hellp", signature));
+}
+
 TEST_F(VerifyRequestTest, AcceptsTheProtocolTestVector) {
   const Headers headers = {{"content-type", std::string(kContentType)},
                            {"content-digest", std::string(kExpectedDigest)},
