@@ -642,10 +642,15 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   // good once deployed, so the check reports it.
   auto removed = run_check({"--log", check_log, "--without-nap", "1"});
   EXPECT_EQ(removed.exit_code, 1) << removed.out << removed.err;
-  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): diverges at step 0: function "
-                                                   "nap is not in this build"))
+  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): not in this build: function "
+                                                   "nap has no definition here; its open "
+                                                   "coroutines cannot resume\n"))
       << removed.out;
-  EXPECT_TRUE(contains(removed.out, "2 open coroutines, 1 resume, 1 diverge")) << removed.out;
+  EXPECT_FALSE(contains(removed.out, "step 0")) << removed.out;
+  EXPECT_TRUE(contains(removed.out,
+                       "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 not in this "
+                       "build\n"))
+      << removed.out;
   EXPECT_EQ(testing::read_file(check_log), "") << "a check ran a step";
 
   auto refused = run_check({"--log", check_log}, "wrong-key");
@@ -1073,6 +1078,63 @@ TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecks
   auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
   EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
   EXPECT_TRUE(contains(rewound.out, "the last that assembles")) << rewound.out;
+  stop_endpoint(SIGKILL);  // work(25) holds for a minute
+}
+
+// Two coroutines of another SDK (their states made opaque bytes in the store,
+// as dispatch-py's Polls store them), of a function this build has: one whose
+// call names this service's endpoint, which this build would get and could
+// not resume (exit 1), and one at another endpoint, another service's that
+// the check lists by its function's name and does not count against the
+// deploy (exit 0 when it is the only one).
+TEST_P(DeltaProcesses, CheckSaysWhichCoroutinesAreAnotherSdksAndWhichOfThemAreThisServices) {
+  const std::string log = file("work.log");
+  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+  auto steps = client().declare<int(int)>("steps");
+  auto ours = steps.dispatch(30);
+  auto theirs = steps.dispatch(30);
+  ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
+  ASSERT_TRUE(wait_until([&] {
+    return call_status(ours.id()).value("phase", "") == "WAITING" &&
+           call_status(theirs.id()).value("phase", "") == "WAITING";
+  })) << call_status(ours.id()).dump()
+      << call_status(theirs.id()).dump();
+  const std::string opaque = GetParam() == "postgres" ? "'\\x707931'::bytea" : "X'707931'";
+  for (const auto& id : {ours.id(), theirs.id()}) {
+    store_change("DELETE FROM coroutine_deltas WHERE call_id = '" + id + "'");
+    store_change("UPDATE coroutine_states SET state = " + opaque +
+                 ", state_blob = NULL WHERE call_id = '" + id + "'");
+    // Poll.coroutine_state, another SDK's bytes.
+    store_change("UPDATE runs SET state_member = 1 WHERE id = '" + id + "'");
+  }
+  store_change("UPDATE runs SET endpoint = 'http://127.0.0.1:1' WHERE id = '" + theirs.id() + "'");
+
+  auto both = run_check({"--log", file("check.log")});
+  EXPECT_EQ(both.exit_code, 1) << both.out << both.err;
+  EXPECT_TRUE(contains(both.out, ours.id() + " steps (WAITING): not a C++ coroutine: its state "
+                                             "is another SDK's, and this build cannot resume it "
+                                             "(it would restart from its input)\n"))
+      << both.out;
+  EXPECT_TRUE(contains(both.out, theirs.id() + " steps (WAITING): another service's: its state is "
+                                               "not a C++ journal and its call names "
+                                               "http://127.0.0.1:1, not this service's endpoint; "
+                                               "not checked\n"))
+      << both.out;
+  EXPECT_FALSE(contains(both.out, "step 0")) << both.out;
+  EXPECT_TRUE(contains(both.out,
+                       "ratchet-check: 2 open coroutines, 0 resume, 0 diverge, 1 not a C++ "
+                       "coroutine, 1 of another service\n"))
+      << both.out;
+
+  // Ours ends; only another service's is left, which is not this deploy's.
+  auto cancelled = ratchet_cli({"cancel", "--job-id", ours.id()});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.out << cancelled.err;
+  auto theirs_only = run_check({"--log", file("check.log")});
+  EXPECT_EQ(theirs_only.exit_code, 0) << theirs_only.out << theirs_only.err;
+  EXPECT_TRUE(contains(theirs_only.out,
+                       "ratchet-check: 1 open coroutine, 0 resume, 0 diverge, 1 of another "
+                       "service\n"))
+      << theirs_only.out;
   stop_endpoint(SIGKILL);  // work(25) holds for a minute
 }
 
