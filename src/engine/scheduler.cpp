@@ -1005,8 +1005,8 @@ EndpointRun Scheduler::run_of(ClaimedCall claimed, std::uint64_t ticket) {
         replies_.push_back(
             Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
       } else {
-        // Not recorded (a cancelled or given-back call's), but its room is
-        // free: a call left for lack of it may go now.
+        // Not recorded (sent by a turn whose commit failed, or given back by
+        // a drain), but its room is free: a call left for lack of it may go.
         room_news_ = true;
       }
     }

@@ -528,6 +528,17 @@ class SchedulerTest : public ::testing::Test {
     return await(scheduler, dispatched, {&endpoint});
   }
 
+  // True once the scheduler's loop sleeps with nothing to do and `endpoint`
+  // answers nothing (at most 30 s of real time): only a change wakes it now.
+  bool asleep(const FakeEndpoint& endpoint) {
+    auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (clock_.idle_sleepers() < 1 || !endpoint.idle()) {
+      if (std::chrono::steady_clock::now() > bound) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return true;
+  }
+
   CallRecord find(const std::string& id) {
     if (!reader_) reader_ = open();
     auto found = reader_->find_call(id);
