@@ -799,6 +799,22 @@ class DeltaProcesses : public SdkProcesses, public ::testing::WithParamInterface
     return store_number("SELECT count(*) FROM coroutine_deltas WHERE call_id = '" + id + "'");
   }
 
+  // Two calls of steps(30) at an endpoint that holds work(25): both WAITING
+  // until the test ends.
+  void two_waiting_steps(std::optional<Handle<int>>& first, std::optional<Handle<int>>& second) {
+    const std::string log = file("work.log");
+    ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+    auto steps = client().declare<int(int)>("steps");
+    first = steps.dispatch(30);
+    second = steps.dispatch(30);
+    ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
+    ASSERT_TRUE(wait_until([&] {
+      return call_status(first->id()).value("phase", "") == "WAITING" &&
+             call_status(second->id()).value("phase", "") == "WAITING";
+    })) << call_status(first->id()).dump()
+        << call_status(second->id()).dump();
+  }
+
   // big(1024) of steps_endpoint_main, suspended after its 1 MiB local step:
   // the Poll that recorded the step is a delta in the store (its value a
   // blob), and the service (logging to `log` and `coroutine_log`) holds at
@@ -1039,43 +1055,34 @@ TEST_P(DeltaProcesses, AMissingBlobHoldsOnlyTheCallThatNeedsIt) {
 // reports it (exit 1, as for a divergence) and checks the other as usual; a
 // rewind of it works from its last good revision and says so.
 TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecksTheOthers) {
-  const std::string log = file("work.log");
-  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
-  auto steps = client().declare<int(int)>("steps");
-  auto good = steps.dispatch(30);
-  auto broken = steps.dispatch(30);
-  // Both at work(25), which holds: WAITING until the test ends.
-  ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
-  ASSERT_TRUE(wait_until([&] {
-    return call_status(good.id()).value("phase", "") == "WAITING" &&
-           call_status(broken.id()).value("phase", "") == "WAITING";
-  })) << call_status(good.id()).dump()
-      << call_status(broken.id()).dump();
+  std::optional<Handle<int>> good, broken;
+  ASSERT_NO_FATAL_FAILURE(two_waiting_steps(good, broken));
   const std::string garbage = GetParam() == "postgres" ? "'\\x0aff'::bytea" : "X'0aff'";
   store_change("UPDATE coroutine_deltas SET delta = " + garbage + " WHERE call_id = '" +
-               broken.id() + "' AND revision = (SELECT MAX(revision) FROM coroutine_deltas WHERE " +
-               "call_id = '" + broken.id() + "')");
+               broken->id() +
+               "' AND revision = (SELECT MAX(revision) FROM coroutine_deltas WHERE " +
+               "call_id = '" + broken->id() + "')");
 
   auto checked = run_check({"--log", file("check.log")});
   EXPECT_EQ(checked.exit_code, 1) << checked.out << checked.err;
   // The server's reason as it recorded it, then the repair.
-  EXPECT_TRUE(contains(checked.out, broken.id() +
+  EXPECT_TRUE(contains(checked.out, broken->id() +
                                         " steps (WAITING): broken journal: the stored coroutine "
                                         "state "))
       << checked.out;
   EXPECT_TRUE(contains(checked.out,
                        "the journal cannot be assembled from its deltas; repair it with `ratchet "
                        "rewind --job-id " +
-                           broken.id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
+                           broken->id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
       << checked.out;
   EXPECT_FALSE(contains(checked.out, "step 0")) << checked.out;
-  EXPECT_TRUE(contains(checked.out, good.id() + " steps (WAITING): resumes")) << checked.out;
+  EXPECT_TRUE(contains(checked.out, good->id() + " steps (WAITING): resumes")) << checked.out;
   EXPECT_TRUE(contains(checked.out,
                        "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 with a broken "
                        "journal\n"))
       << checked.out;
 
-  auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
+  auto rewound = ratchet_cli({"rewind", "--job-id", broken->id(), "--to-step", "5"});
   EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
   EXPECT_TRUE(contains(rewound.out, "the last that assembles")) << rewound.out;
   stop_endpoint(SIGKILL);  // work(25) holds for a minute
@@ -1088,37 +1095,28 @@ TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecks
 // the check lists by its function's name and does not count against the
 // deploy (exit 0 when it is the only one).
 TEST_P(DeltaProcesses, CheckSaysWhichCoroutinesAreAnotherSdksAndWhichOfThemAreThisServices) {
-  const std::string log = file("work.log");
-  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
-  auto steps = client().declare<int(int)>("steps");
-  auto ours = steps.dispatch(30);
-  auto theirs = steps.dispatch(30);
-  ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
-  ASSERT_TRUE(wait_until([&] {
-    return call_status(ours.id()).value("phase", "") == "WAITING" &&
-           call_status(theirs.id()).value("phase", "") == "WAITING";
-  })) << call_status(ours.id()).dump()
-      << call_status(theirs.id()).dump();
+  std::optional<Handle<int>> ours, theirs;
+  ASSERT_NO_FATAL_FAILURE(two_waiting_steps(ours, theirs));
   const std::string opaque = GetParam() == "postgres" ? "'\\x707931'::bytea" : "X'707931'";
-  for (const auto& id : {ours.id(), theirs.id()}) {
+  for (const auto& id : {ours->id(), theirs->id()}) {
     store_change("DELETE FROM coroutine_deltas WHERE call_id = '" + id + "'");
     store_change("UPDATE coroutine_states SET state = " + opaque +
                  ", state_blob = NULL WHERE call_id = '" + id + "'");
     // Poll.coroutine_state, another SDK's bytes.
     store_change("UPDATE runs SET state_member = 1 WHERE id = '" + id + "'");
   }
-  store_change("UPDATE runs SET endpoint = 'http://127.0.0.1:1' WHERE id = '" + theirs.id() + "'");
+  store_change("UPDATE runs SET endpoint = 'http://127.0.0.1:1' WHERE id = '" + theirs->id() + "'");
 
   auto both = run_check({"--log", file("check.log")});
   EXPECT_EQ(both.exit_code, 1) << both.out << both.err;
-  EXPECT_TRUE(contains(both.out, ours.id() + " steps (WAITING): not a C++ coroutine: its state "
-                                             "is another SDK's, and this build cannot resume it "
-                                             "(it would restart from its input)\n"))
+  EXPECT_TRUE(contains(both.out, ours->id() + " steps (WAITING): not a C++ coroutine: its state "
+                                              "is another SDK's, and this build cannot resume it "
+                                              "(it would restart from its input)\n"))
       << both.out;
-  EXPECT_TRUE(contains(both.out, theirs.id() + " steps (WAITING): another service's: its state is "
-                                               "not a C++ journal and its call names "
-                                               "http://127.0.0.1:1, not this service's endpoint; "
-                                               "not checked\n"))
+  EXPECT_TRUE(contains(both.out, theirs->id() + " steps (WAITING): another service's: its state is "
+                                                "not a C++ journal and its call names "
+                                                "http://127.0.0.1:1, not this service's endpoint; "
+                                                "not checked\n"))
       << both.out;
   EXPECT_FALSE(contains(both.out, "step 0")) << both.out;
   EXPECT_TRUE(contains(both.out,
@@ -1127,7 +1125,7 @@ TEST_P(DeltaProcesses, CheckSaysWhichCoroutinesAreAnotherSdksAndWhichOfThemAreTh
       << both.out;
 
   // Ours ends; only another service's is left, which is not this deploy's.
-  auto cancelled = ratchet_cli({"cancel", "--job-id", ours.id()});
+  auto cancelled = ratchet_cli({"cancel", "--job-id", ours->id()});
   ASSERT_EQ(cancelled.exit_code, 0) << cancelled.out << cancelled.err;
   auto theirs_only = run_check({"--log", file("check.log")});
   EXPECT_EQ(theirs_only.exit_code, 0) << theirs_only.out << theirs_only.err;
