@@ -25,15 +25,6 @@ std::string private_mounts() {
   return "";
 }
 
-// True once `pid` is blocked in a sleep: how a supervisor waits between two
-// tries of a write the store refused.
-bool sleeping(int pid) {
-  std::string syscall = read_file("/proc/" + std::to_string(pid) + "/syscall");
-  long number = -1;
-  std::sscanf(syscall.c_str(), "%ld", &number);
-  return number == SYS_clock_nanosleep || number == SYS_nanosleep;
-}
-
 // Fills the file system holding `dir` until it has no space left.
 bool fill(const std::string& dir) {
   int fd = open((dir + "/filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -10,11 +10,37 @@
 namespace ratchet::cli {
 namespace {
 
-// Removes a log file; a file that is already gone is fine.
-bool remove_log(const std::string& path) {
-  if (path.empty() || unlink(path.c_str()) == 0 || errno == ENOENT) return true;
-  std::fprintf(stderr, "ratchet: cannot delete %s: %s\n", path.c_str(), std::strerror(errno));
-  return false;
+// A run's log files are moved aside (logs/.clean-<name>) before its record is
+// deleted, and deleted after it: a record whose delete fails (a full disk, a
+// store locked past its timeout) gets its logs back, and a log that cannot be
+// moved (permission) keeps its record, so the next clean tries again.
+std::string aside(const std::string& path) {
+  auto slash = path.rfind('/');
+  return path.substr(0, slash + 1) + ".clean-" + path.substr(slash + 1);
+}
+
+// Moves the run's logs aside, adding them to `moved`; a file already gone is
+// fine. False, with every log of the run back in place, if one cannot be moved.
+bool move_logs_aside(const RunSummary& run, std::vector<std::string>* moved) {
+  std::size_t before = moved->size();
+  for (const std::string* path : {&run.stdout_file, &run.stderr_file}) {
+    if (path->empty()) continue;
+    if (rename(path->c_str(), aside(*path).c_str()) == 0) {
+      moved->push_back(*path);
+    } else if (errno == ENOENT) {
+      // Moved aside already by a clean that was killed before its delete:
+      // this one finishes its work (or puts the log back).
+      if (access(aside(*path).c_str(), F_OK) == 0) moved->push_back(*path);
+    } else {
+      std::fprintf(stderr, "ratchet: cannot delete %s: %s\n", path->c_str(), std::strerror(errno));
+      for (std::size_t i = before; i < moved->size(); ++i) {
+        (void)rename(aside((*moved)[i]).c_str(), (*moved)[i].c_str());
+      }
+      moved->resize(before);
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -42,7 +68,7 @@ int run_clean(int argc, char** argv) {
   if (!runs.is_ok()) return fail(runs.status());
 
   int errors = 0;
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, moved;
   ids.reserve(runs->size());
   for (const auto& run : *runs) {
     if (dry_run) {
@@ -53,9 +79,7 @@ int run_clean(int argc, char** argv) {
       ids.push_back(run.id);
       continue;
     }
-    bool removed = remove_log(run.stdout_file);
-    removed = remove_log(run.stderr_file) && removed;
-    if (removed) {
+    if (move_logs_aside(run, &moved)) {
       ids.push_back(run.id);
     } else {
       ++errors;  // keep the record while its logs cannot be removed
@@ -64,8 +88,12 @@ int run_clean(int argc, char** argv) {
   int deleted = static_cast<int>(ids.size());
   if (!dry_run && !ids.empty()) {
     auto removed = (*store)->delete_terminal_runs(ids);
-    if (!removed.is_ok()) return fail(removed.status());
+    if (!removed.is_ok()) {
+      for (const auto& path : moved) (void)rename(aside(path).c_str(), path.c_str());
+      return fail(removed.status());
+    }
     deleted = *removed;
+    for (const auto& path : moved) (void)unlink(aside(path).c_str());
   }
   print_json({{"deleted", deleted}, {"errors", errors}});
   return 0;

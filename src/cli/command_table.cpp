@@ -1,6 +1,11 @@
 // Running a table of subcommands: lookup, usage, and "did you mean" for typos.
+#include <fcntl.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,16 +82,28 @@ void print_usage(std::span<const Command> table, FILE* out) {
   std::fprintf(out, "\n'ratchet <command> --help' describes a command.\n");
 }
 
-}  // namespace
-
-std::span<const HelpEntry> exit_code_help() { return kExitCodes; }
-std::span<const HelpEntry> environment_help() { return kEnvironment; }
-
-int run_command_table(std::span<const Command> table, int argc, char** argv) {
-  if (argc < 2) {
-    print_usage(table, stderr);
-    return 2;
+// A closed stdin, stdout or stderr would be taken by the next file this
+// process opens: the report pipe of `start` would become its stderr, and the
+// supervisor's /dev/null would replace it. They are /dev/null instead.
+void open_standard_streams() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd >= 0 && null_fd != fd) close(null_fd);  // fd was taken meanwhile: cannot happen
   }
+}
+
+// A command's answer that could not be written (a full disk behind `>`)
+// is an error, not a success with nothing printed.
+int check_stdout(int exit_code) {
+  int error = std::fflush(stdout) == 0 ? 0 : errno;
+  if (error == 0 && !std::ferror(stdout)) return exit_code;
+  std::fprintf(stderr, "ratchet: cannot write to stdout%s%s\n", error ? ": " : "",
+               error ? std::strerror(error) : "");
+  return 1;
+}
+
+int run_named(std::span<const Command> table, int argc, char** argv) {
   std::string_view name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     print_usage(table, stdout);
@@ -106,6 +123,25 @@ int run_command_table(std::span<const Command> table, int argc, char** argv) {
     std::fprintf(stderr, "ratchet: unknown command '%s' (see 'ratchet --help')\n", argv[1]);
   }
   return 2;
+}
+
+}  // namespace
+
+std::span<const HelpEntry> exit_code_help() { return kExitCodes; }
+std::span<const HelpEntry> environment_help() { return kEnvironment; }
+
+int run_command_table(std::span<const Command> table, int argc, char** argv) {
+  open_standard_streams();
+  // A write past the caller's file size limit (ulimit -f) fails with EFBIG
+  // instead of killing the process: the store reports it as a full disk (a
+  // one-line error, or a supervisor that keeps its job's outcome until the
+  // store takes it). The job's command gets the signal's default back.
+  signal(SIGXFSZ, SIG_IGN);
+  if (argc < 2) {
+    print_usage(table, stderr);
+    return 2;
+  }
+  return check_stdout(run_named(table, argc, argv));
 }
 
 }  // namespace ratchet::cli

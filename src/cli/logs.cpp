@@ -13,18 +13,22 @@
 namespace ratchet::cli {
 namespace {
 
-// Copies what the file has past its current offset to stdout.
-bool copy_available(int fd) {
+// Copies what the file has past its current offset to stdout. A stdout that
+// cannot take it (a full disk) is an error: a script must not take a cut log
+// for the whole one. (A closed pipe ends the process with SIGPIPE first.)
+Status copy_available(int fd) {
   char buffer[65536];
   while (true) {
     ssize_t n = read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0;
+    if (n == 0) return Status::ok();
+    if (n < 0) return internal_error(std::string("cannot read the log: ") + std::strerror(errno));
     std::size_t written = 0;
     while (written < static_cast<std::size_t>(n)) {
       ssize_t w = write(1, buffer + written, static_cast<std::size_t>(n) - written);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;  // stdout closed (e.g. piped into head)
+      if (w <= 0)
+        return internal_error(std::string("cannot write to stdout: ") + std::strerror(errno));
       written += static_cast<std::size_t>(w);
     }
   }
@@ -36,7 +40,7 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
   int watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (watch >= 0) inotify_add_watch(watch, path.c_str(), IN_MODIFY);
   while (true) {
-    if (!copy_available(fd)) break;
+    RETURN_IF_ERROR(copy_available(fd));
     if (is_terminal(job.status)) break;
     // The command's exit ends this attempt; the supervisor's, the last one.
     int command =
@@ -60,9 +64,29 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
     if (!refreshed.is_ok()) return refreshed.status();
     job = std::move(*refreshed);
   }
-  copy_available(fd);
   if (watch >= 0) close(watch);
-  return Status::ok();
+  return copy_available(fd);
+}
+
+// Opens the job's log. A STARTING job has none yet, which is no error: its
+// command is not launched (a retry's delay, up to minutes), so plain `logs`
+// has nothing to print (-1) and `--follow` waits for the file, watching the job.
+Result<int> open_log(Store& store, JobRecord* job, const std::string& stream, bool follow) {
+  while (true) {
+    const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    int error = errno;
+    if (error != ENOENT || job->status != RunStatus::kStarting) {
+      return not_found("the " + stream + " log of job " + job->id + " is missing (" + path + ": " +
+                       std::strerror(error) + ")");
+    }
+    if (!follow) return -1;
+    (void)jobs::wait_for_job(store, *job, 100 * kMicrosPerMilli);  // its end, or 100 ms
+    ASSIGN_OR_RETURN(auto found, store.find_job(job->id));
+    if (!found) return not_found("job " + job->id + " is no longer in the history");
+    ASSIGN_OR_RETURN(*job, jobs::refresh_job(store, std::move(*found)));
+  }
 }
 
 }  // namespace
@@ -84,20 +108,12 @@ int run_logs(int argc, char** argv) {
   if (!store.is_ok()) return fail(store.status());
   auto job = find_selected_job(**store, selector);
   if (!job.is_ok()) return fail(job.status());
+  auto fd = open_log(**store, &*job, stream, follow_flag);
+  if (!fd.is_ok()) return fail(fd.status());
+  if (*fd < 0) return 0;  // not launched yet: nothing written
   const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && follow_flag && errno == ENOENT && !is_terminal(job->status)) {
-    // The supervisor creates the file as it launches the command.
-    auto waited = jobs::wait_for_job(**store, *job, 2 * kMicrosPerSecond);
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (fd < 0) {
-    return fail(not_found("the " + stream + " log of job " + job->id + " is missing (" + path +
-                          ": " + std::strerror(errno) + ")"));
-  }
-  Status status = follow_flag ? follow(**store, std::move(*job), fd, path) : Status::ok();
-  if (!follow_flag) copy_available(fd);
-  close(fd);
+  Status status = follow_flag ? follow(**store, std::move(*job), *fd, path) : copy_available(*fd);
+  close(*fd);
   return status.is_ok() ? 0 : fail(status);
 }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -18,7 +19,17 @@ Status parse_env(const std::vector<std::string>& pairs, JobRequest* request) {
     if (equals == std::string::npos || equals == 0) {
       return invalid_argument("--env expects NAME=VALUE, got '" + pair + "'");
     }
-    request->env.emplace_back(pair.substr(0, equals), pair.substr(equals + 1));
+    std::string name = pair.substr(0, equals), value = pair.substr(equals + 1);
+    // A name given twice is set once, to its last value (as `env A=1 A=2`
+    // does): two entries would give the command the first or the second
+    // depending on how it reads its environment.
+    auto same = std::find_if(request->env.begin(), request->env.end(),
+                             [&](const auto& entry) { return entry.first == name; });
+    if (same != request->env.end()) {
+      same->second = std::move(value);
+    } else {
+      request->env.emplace_back(std::move(name), std::move(value));
+    }
   }
   return Status::ok();
 }
@@ -87,14 +98,17 @@ int run_start(int argc, char** argv) {
                  "run a FAILED command again, up to N more times, each attempt a job of the key")
       ->type_name("N")
       ->check(CLI::Range(0, 1000));
-  app.add_option("--retry-delay", retry_delay,
-                 "the pause before the first retry (default 1s), doubled for each next one "
-                 "(with jitter, at most 5m or this)")
-      ->type_name("DUR");
-  app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)")
-      ->type_name("DUR");
-  app.add_option("--cwd", cwd, "the directory to run in (default: the current one)")
-      ->type_name("DIR");
+  auto* retry_delay_option =
+      app.add_option("--retry-delay", retry_delay,
+                     "the pause before the first retry (default 1s), doubled for each next one "
+                     "(with jitter, at most 5m or this)")
+          ->type_name("DUR");
+  auto* timeout_option =
+      app.add_option("--timeout", timeout, "stop the job after this long (e.g. 30s, 5m)")
+          ->type_name("DUR");
+  auto* cwd_option =
+      app.add_option("--cwd", cwd, "the directory to run in (default: the current one)")
+          ->type_name("DIR");
   app.add_option("--env", env, "NAME=VALUE for the command's environment")
       ->type_name("NAME=VALUE")
       ->allow_extra_args(false);
@@ -120,18 +134,22 @@ int run_start(int argc, char** argv) {
   }
   request.strict = strict;
   request.retries = retries;
-  if (!retry_delay.empty()) {
+  // A DUR given empty (`--timeout "$UNSET"`) is a bad DUR, not no DUR.
+  if (retry_delay_option->count() > 0) {
     auto parsed = duration_option("--retry-delay", retry_delay);
     if (!parsed.is_ok()) return fail(parsed.status());
     request.retry_delay = *parsed;
   }
-  if (!timeout.empty()) {
+  if (timeout_option->count() > 0) {
     auto parsed = duration_option("--timeout", timeout);
     if (!parsed.is_ok()) return fail(parsed.status());
     if (*parsed <= 0) return fail(invalid_argument("--timeout must be longer than zero"));
     request.timeout = *parsed;
   }
   if (Status s = parse_env(env, &request); !s.is_ok()) return fail(s);
+  if (cwd_option->count() > 0 && cwd.empty()) {
+    return fail(invalid_argument("--cwd: '' is not a directory"));
+  }
   if (Status s = resolve_cwd(cwd, &request); !s.is_ok()) return fail(s);
 
   auto location = job_store_location(&request.log_dir);

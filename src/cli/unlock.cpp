@@ -12,14 +12,15 @@ int run_unlock(int argc, char** argv) {
   std::string run_key, reason, ttl_text;
   add_run_key_option(app, &run_key, "the run key")->required();
   app.add_option("--reason", reason, "why; recorded on the next job as its rerun_reason");
-  app.add_option("--ttl", ttl_text,
-                 "the unlock lapses if no strict start uses it within this long (default: it "
-                 "waits until used)")
-      ->type_name("DUR");
+  auto* ttl_option =
+      app.add_option("--ttl", ttl_text,
+                     "the unlock lapses if no strict start uses it within this long (default: it "
+                     "waits until used)")
+          ->type_name("DUR");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> ttl;
-  if (!ttl_text.empty()) {
+  if (ttl_option->count() > 0) {  // given empty, it is a bad DUR
     auto parsed = duration_option("--ttl", ttl_text);
     if (!parsed.is_ok()) return fail(parsed.status());
     if (*parsed <= 0) return fail(invalid_argument("--ttl must be longer than zero"));

@@ -8,14 +8,16 @@ int run_wait(int argc, char** argv) {
   JobSelector selector;
   std::string timeout_text;
   selector.add_to(app);
-  app.add_option("--timeout", timeout_text, "give up after this long (exit 1)")->type_name("DUR");
+  auto* timeout_option =
+      app.add_option("--timeout", timeout_text, "give up after this long (exit 1)")
+          ->type_name("DUR");
   app.footer(
       "With --run-key, a job that 'start --retries' runs again is waited for through its "
       "last attempt.");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   std::optional<Micros> timeout;
-  if (!timeout_text.empty()) {
+  if (timeout_option->count() > 0) {  // given empty, it is a bad DUR
     auto parsed = duration_option("--timeout", timeout_text);
     if (!parsed.is_ok()) return fail(parsed.status());
     timeout = *parsed;

@@ -122,16 +122,23 @@ Result<Micros> parse_datetime(std::string_view text) {
   Scanner s(text);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   Micros fraction = 0;
-  if (!s.digits(4, &year) || !s.accept('-') || !s.digits(2, &month) || !s.accept('-') ||
-      !s.digits(2, &day)) {
+  // ISO 8601's extended format (2026-05-01T02:00:00) or its basic one
+  // (20260501T020000, as `date +%Y%m%d` writes it): the date decides, and the
+  // time follows it.
+  if (!s.digits(4, &year)) return bad_datetime(text);
+  const bool extended = s.accept('-');
+  if (!s.digits(2, &month) || (extended && !s.accept('-')) || !s.digits(2, &day)) {
     return bad_datetime(text);
   }
   if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
     return bad_datetime(text);
   }
-  if (s.accept('T') || s.accept('t') || s.accept(' ')) {
-    if (!s.digits(2, &hour) || !s.accept(':') || !s.digits(2, &minute)) return bad_datetime(text);
-    if (s.accept(':')) {
+  auto separator = [&] {
+    return extended ? s.accept(':') : std::isdigit(static_cast<unsigned char>(s.peek())) != 0;
+  };
+  if (s.accept('T') || s.accept('t') || (extended && s.accept(' '))) {
+    if (!s.digits(2, &hour) || !separator() || !s.digits(2, &minute)) return bad_datetime(text);
+    if (separator()) {
       if (!s.digits(2, &second)) return bad_datetime(text);
       if ((s.accept('.') || s.accept(',')) && !s.fraction(&fraction)) return bad_datetime(text);
     }
@@ -204,8 +211,34 @@ Result<Micros> parse_duration(std::string_view text) {
     bare_number_allowed = false;
     total_seconds += value * scale;
   }
-  if (!std::isfinite(total_seconds) || total_seconds > 1e12) return bad();
+  // A clock's deadline is now plus the duration in nanoseconds
+  // (std::chrono::steady_clock), which holds 292 years: past that it would
+  // wrap, and a --timeout of 10^10 seconds would fire at once.
+  if (!std::isfinite(total_seconds)) return bad();
+  if (total_seconds > kMaxDurationSeconds) {
+    return invalid_argument("invalid DUR '" + std::string(text) + "': longer than " +
+                            std::to_string(kMaxDurationSeconds / 86400) + "d");
+  }
   return static_cast<Micros>(std::llround(total_seconds * kMicrosPerSecond));
+}
+
+std::string format_duration(Micros d) {
+  if (d < 0) d = 0;
+  std::string out;
+  Micros seconds = d / kMicrosPerSecond;
+  for (auto [unit, size] : {std::pair{'d', 86400}, {'h', 3600}, {'m', 60}}) {
+    if (seconds < size) continue;
+    out += std::to_string(seconds / size) + unit;
+    seconds %= size;
+  }
+  Micros fraction = d % kMicrosPerSecond;
+  if (seconds == 0 && fraction == 0 && !out.empty()) return out;
+  out += std::to_string(seconds);
+  if (fraction != 0) {
+    std::string digits = std::to_string(kMicrosPerSecond + fraction).substr(1);  // 6 digits
+    out += "." + digits.substr(0, digits.find_last_not_of('0') + 1);
+  }
+  return out + "s";
 }
 
 }  // namespace ratchet

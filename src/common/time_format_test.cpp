@@ -76,6 +76,24 @@ TEST(ParseDatetime, OffsetsAreHonouredWhateverTheLocalZone) {
   }
 }
 
+TEST(ParseDatetime, TakesIso8601sBasicFormat) {
+  WithTimeZone tz("Asia/Tokyo");
+  for (const char* text : {"20260501T090000", "20260501T0900", "20260501T090000+0900",
+                           "20260501T000000Z", "20260501T090000.000+09"}) {
+    auto t = parse_datetime(text);
+    ASSERT_TRUE(t.is_ok()) << text;
+    EXPECT_EQ(*t, k2026_05_01_UTC) << text;
+  }
+  auto date = parse_datetime("20260501");
+  ASSERT_TRUE(date.is_ok());
+  EXPECT_EQ(*date, k2026_05_01_UTC - 9 * 3600 * kMicrosPerSecond);
+  // One format or the other, not a mix.
+  for (const char* text : {"20260501T09:00:00", "2026-05-01T0900", "2026-0501", "20260501 0900",
+                           "20260501T09", "202605"}) {
+    EXPECT_FALSE(parse_datetime(text).is_ok()) << text;
+  }
+}
+
 TEST(ParseDatetime, KeepsFractionalSeconds) {
   auto t = parse_datetime("2026-05-01T00:00:00.25Z");
   ASSERT_TRUE(t.is_ok());
@@ -111,6 +129,34 @@ TEST(ParseDuration, AcceptsUnitsAndCombinations) {
   EXPECT_EQ(*parse_duration("2.5"), 2500 * kMicrosPerMilli);
   EXPECT_EQ(*parse_duration("1d"), 86400 * kMicrosPerSecond);
   EXPECT_EQ(*parse_duration("0"), 0);
+}
+
+TEST(ParseDuration, RejectsDurationsLongerThanAHundredYears) {
+  // Past 292 years a deadline in steady_clock's nanoseconds wraps round.
+  EXPECT_EQ(*parse_duration("36500d"), kMaxDurationSeconds * kMicrosPerSecond);
+  for (const char* text : {"36500d1s", "15000000000", "999999999999"}) {
+    auto parsed = parse_duration(text);
+    ASSERT_FALSE(parsed.is_ok()) << text;
+    EXPECT_NE(parsed.status().message().find("longer than 36500d"), std::string::npos);
+  }
+}
+
+TEST(FormatDuration, ReadsAsTypedAndParsesBack) {
+  // A --timeout of an hour was reported as "timed out after 3.6e+03s".
+  const std::pair<Micros, const char*> cases[] = {
+      {3600 * kMicrosPerSecond, "1h"},
+      {5400 * kMicrosPerSecond, "1h30m"},
+      {2 * 86400 * kMicrosPerSecond, "2d"},
+      {90 * kMicrosPerSecond + 500000, "1m30.5s"},
+      {300 * kMicrosPerMilli, "0.3s"},
+      {1500, "0.0015s"},
+      {0, "0s"},
+      {3601 * kMicrosPerSecond, "1h1s"},
+  };
+  for (const auto& [duration, text] : cases) {
+    EXPECT_EQ(format_duration(duration), text);
+    EXPECT_EQ(*parse_duration(format_duration(duration)), duration) << text;
+  }
 }
 
 TEST(ParseDuration, RejectsMalformedText) {

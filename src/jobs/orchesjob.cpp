@@ -180,6 +180,18 @@ Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const st
                   "cannot read orchesjob's history in " + db_path + ": " + rows.status().message());
   }
   for (const Row& row : *rows) {
+    // The id names the job's log files here and in Ratchet's logs/: an empty
+    // one, or one with a '/' ("../../x"), would copy (and `clean` delete)
+    // files outside it.
+    if (row.job_id.empty() || row.job_id.find('/') != std::string::npos || row.job_id == "." ||
+        row.job_id == "..") {
+      return Status(Code::kDataLoss, "orchesjob's history in " + db_path +
+                                         " has a job id that "
+                                         "cannot name a log file ('" +
+                                         row.job_id + "'); nothing was imported");
+    }
+  }
+  for (const Row& row : *rows) {
     if (!unfinished(row)) continue;
     for (const auto& pid : {row.worker_pid, row.target_pid}) {
       if (process_runs(pid)) {

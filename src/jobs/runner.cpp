@@ -88,6 +88,20 @@ void wait_for_change(const JobRecord& job, Micros left, Micros* recheck) {
   if (supervisor >= 0) close(supervisor);
 }
 
+// The newest job of `run_key` if the supervisor `pid` recorded it (the last
+// attempt, with retries), brought up to date; nullopt if it recorded none.
+Result<std::optional<JobRecord>> job_left_by(const StoreLocation& location,
+                                             const std::string& run_key, int pid) {
+  ASSIGN_OR_RETURN(auto store,
+                   open_store(location.db_path, SystemClock::instance(), location.options));
+  ASSIGN_OR_RETURN(auto newest, store->newest_job_for_key(run_key));
+  if (!newest || !newest->supervisor || newest->supervisor->pid != pid) {
+    return std::optional<JobRecord>();
+  }
+  ASSIGN_OR_RETURN(auto job, refresh_job(*store, std::move(*newest)));
+  return std::optional<JobRecord>(std::move(job));
+}
+
 }  // namespace
 
 bool check_job_alive(const JobRecord& job, std::string* lost_reason) {
@@ -157,6 +171,12 @@ Result<StartOutcome> start_job(const StoreLocation& location, JobRequest request
     // whoever looks at the job next, which is then recorded LOST.
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
+    // With --sync the caller asked how the job ended: if the supervisor had
+    // recorded it, it ended LOST, which is an answer (exit 6), as `wait` gives.
+    if (sync) {
+      auto lost = job_left_by(location, request.run_key, pid);
+      if (lost.is_ok() && lost->has_value()) return StartOutcome{std::move(**lost), false, true};
+    }
     return internal_error("the job's supervisor (pid " + std::to_string(pid) +
                           ") ended before it reported; `ratchet status --run-key` shows what "
                           "it recorded");
@@ -217,8 +237,23 @@ Result<JobRecord> cancel_job(Store& store, JobRecord job, Micros grace,
   }
   ASSIGN_OR_RETURN(job, reload(store, job.id));
   auto ended = wait_for_job(store, job, grace + kCancelSlack);
-  if (ended.is_ok() || ended.status().code() != Code::kDeadlineExceeded) return ended;
-  return reload(store, job.id);
+  // Exit 0 says the job ended CANCELLED: not one that is still running (its
+  // supervisor stopped, or waiting for a full disk), nor one that ended on its
+  // own (or by its --timeout) before the cancel reached it.
+  if (!ended.is_ok() && ended.status().code() == Code::kDeadlineExceeded) {
+    std::string who = job.supervisor ? describe(*job.supervisor) : "supervisor";
+    return Status(Code::kDeadlineExceeded,
+                  "job " + job.id + " is still " + std::string(status_name(job.status)) + ": its " +
+                      who +
+                      " has not recorded the cancel yet (it will; 'ratchet wait' tells when)");
+  }
+  if (ended.is_ok() && ended->status != RunStatus::kCancelled) {
+    std::string why = ended->error ? " (" + *ended->error + ")" : "";
+    return failed_precondition("job " + ended->id + " ended " +
+                               std::string(status_name(ended->status)) + why +
+                               " before the cancel reached it");
+  }
+  return ended;
 }
 
 }  // namespace ratchet::jobs

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -13,7 +14,7 @@
 namespace ratchet::jobs {
 namespace {
 
-std::string resolve_home() {
+std::string home_from_environment() {
   if (const char* home = std::getenv("RATCHET_HOME"); home && *home) return home;
   if (geteuid() == 0) return "/var/lib/ratchet";
   if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
@@ -21,6 +22,16 @@ std::string resolve_home() {
   }
   const char* user_home = std::getenv("HOME");
   return std::string(user_home && *user_home ? user_home : ".") + "/.local/state/ratchet";
+}
+
+// Absolute: the jobs record their log files' paths, which every later command
+// (and whoever reads the JSON) opens from its own directory.
+std::string resolve_home() {
+  std::string home = home_from_environment();
+  if (home.starts_with('/')) return home;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) return home;
+  return std::string(cwd) + "/" + home;
 }
 
 // mkdir -p with mode 0700 for what it creates.

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/time_format.hpp"
 #include "jobs/process.hpp"
 #include "jobs/report.hpp"
 #include "jobs/runner.hpp"
@@ -189,6 +190,12 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
     return result;
   }
   CommandImage image(request);
+  // execvpe looks the command up in this process's PATH, not in the one it
+  // passes on: the job's own --env PATH=... decides, as with `env PATH=...
+  // COMMAND` (and with orchesjob, whose Python subprocess searched env's PATH).
+  for (const auto& [name, value] : request.env) {
+    if (name == "PATH") setenv("PATH", value.c_str(), 1);
+  }
   pid_t supervisor = getpid();
   // vfork: no copy of the supervisor's page tables, and the supervisor waits
   // until the command has exec'd (or failed to).
@@ -212,12 +219,6 @@ Launch launch(const JobRequest& request, int stdout_fd, int stderr_fd) {
     result.failed_at = report[0] == 'd' ? "change directory to" : "run";
   }
   return result;
-}
-
-std::string describe_duration(Micros d) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3gs", static_cast<double>(d) / kMicrosPerSecond);
-  return buffer;
 }
 
 // Why the supervisor is stopping the command, if it is.
@@ -361,7 +362,7 @@ JobOutcome Supervision::outcome(int wait_status) const {
       break;
     case StopReason::kTimeout:
       result.status = RunStatus::kFailed;
-      result.error = "timed out after " + describe_duration(*request_.timeout) + " (--timeout)";
+      result.error = "timed out after " + format_duration(*request_.timeout) + " (--timeout)";
       break;
     case StopReason::kTerminated:
       result.status = RunStatus::kFailed;

@@ -5,8 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "common/ids.hpp"
 #include "storage/disk_reserve.hpp"
@@ -647,7 +649,9 @@ Result<int> SqliteStore::delete_terminal_runs(const std::vector<std::string>& id
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock,
                                                  const StoreOptions& options) {
-  int busy_ms = static_cast<int>(std::max<Micros>(options.lock_timeout / kMicrosPerMilli, 1));
+  // SQLite's busy timeout is an int of milliseconds (24 days at most).
+  int busy_ms = static_cast<int>(std::clamp<Micros>(options.lock_timeout / kMicrosPerMilli, 1,
+                                                    std::numeric_limits<int>::max()));
   ASSIGN_OR_RETURN(auto db, Database::open(path, busy_ms, options.wal_checkpoint_pages,
                                            options.defer_checkpoints));
   auto store = std::make_unique<SqliteStore>(std::move(db), clock, options);

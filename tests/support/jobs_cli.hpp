@@ -8,10 +8,12 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -115,6 +117,15 @@ inline bool holds_pidfd(int pid) {
     if (fs::read_symlink(fd.path(), error).string() == "anon_inode:[pidfd]") return true;
   }
   return false;
+}
+
+// True once `pid` is blocked in a sleep: how SQLite waits for a lock, and a
+// supervisor between two tries of a write the store refused.
+inline bool sleeping(int pid) {
+  std::string syscall = read_file("/proc/" + std::to_string(pid) + "/syscall");
+  long number = -1;
+  std::sscanf(syscall.c_str(), "%ld", &number);
+  return number == SYS_clock_nanosleep || number == SYS_nanosleep;
 }
 
 inline int count_lines(const std::string& text) {
