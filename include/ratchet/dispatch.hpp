@@ -107,6 +107,16 @@ struct CheckResult {
   // edited by hand, a broken SDK): `resumes` is false, `message` the server's
   // reason; `ratchet rewind` repairs it (docs/sdk.md, "Operator repair").
   bool broken_journal = false;
+  // Its function has no definition in this build (removed, renamed, or only
+  // declared): its run cannot resume here. `resumes` is false.
+  bool not_in_build = false;
+  // Its state is not a C++ journal: another SDK's coroutine. `resumes` is false.
+  bool not_cpp = false;
+  // With not_cpp: its call names another endpoint than this service's
+  // (DISPATCH_ENDPOINT_URL), so it is another service's coroutine whose
+  // function has the name of one of this build's; it does not stop a deploy.
+  bool another_service = false;
+  std::string endpoint;  // the endpoint its call names
 };
 
 class Dispatch {
@@ -204,8 +214,10 @@ class Dispatch {
   std::vector<CheckResult> check();
   // For a service's main(): with `--ratchet-check` among the arguments, runs
   // check(), prints one line per open coroutine on stdout and returns the exit
-  // code (0: every one resumes; 1: one diverges; 2: the server could not be
-  // asked); nullopt without the flag.
+  // code (0: every one resumes, or is another service's; 1: one diverges, has
+  // a broken journal, is not in this build, or is another SDK's at this
+  // service's endpoint; 2: the server could not be asked); nullopt without
+  // the flag.
   //   if (auto code = dispatch.check_main(argc, argv)) return *code;
   std::optional<int> check_main(int argc, const char* const* argv);
 

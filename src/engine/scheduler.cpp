@@ -11,13 +11,6 @@
 #include "storage/blobs.hpp"
 
 namespace ratchet::engine {
-namespace {
-
-// How soon to look again for due calls left for lack of room at their endpoints.
-constexpr Micros kBlockedRetry = 20 * kMicrosPerMilli;
-
-}  // namespace
-
 struct DispatchRelease::State {
   Scheduler* scheduler = nullptr;
   AnswerGate::Answer answer = 0;
@@ -58,6 +51,7 @@ struct Scheduler::Turn {
   std::map<std::string, int> room;  // per endpoint (EndpointLimits), when the turn began
   int new_endpoint_room = 0;        // of an endpoint with nothing in flight
   bool blocked = false;             // due calls were left for lack of room
+  Micros began = 0;                 // before its transaction, so no later than the store's now
   bool send_before_commit = true;
   bool read_figures = false;
   std::optional<QueueFigures> queue_figures;
@@ -556,6 +550,12 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
   }
   RETURN_IF_ERROR(claim(tx, turn));
   ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
+  if (turn.blocked && turn.next_due && *turn.next_due <= turn.began) {
+    // What was due and is unclaimed waits for room at a full endpoint, which
+    // only the replies of its calls in flight bring, and each wakes the loop:
+    // until one comes, only what falls due later.
+    ASSIGN_OR_RETURN(turn.next_due, tx.next_due_after(turn.began));
+  }
   ASSIGN_OR_RETURN(auto next_expiry, tx.next_expiry());
   if (next_expiry && (!turn.next_due || *next_expiry < *turn.next_due)) {
     turn.next_due = next_expiry;
@@ -594,6 +594,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   // Once a drain gives the leases back, the calls the gate holds stay unsent.
   turn.release_answered = !turn.last && !drained_;
   store_news_ = false;
+  room_news_ = false;
   lock.unlock();
   for (const auto& e : answer_events) {
     e.read ? gate_.read(e.answer, e.at) : gate_.written(e.answer, e.at);
@@ -607,7 +608,7 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
     }
   }
 
-  Micros began = clock_.now();
+  Micros began = turn.began = clock_.now();
   Status committed = store_.calls([&](CallTransaction& tx) { return apply_turn(tx, turn); });
   Micros took = clock_.now() - began;
   if (!committed.is_ok()) {
@@ -625,11 +626,6 @@ bool Scheduler::run_turn(std::unique_lock<std::mutex>& lock) {
   after_commit(turn);
   lock.lock();
   next_due_ = turn.next_due;
-  if (turn.blocked && next_due_ && *next_due_ <= clock_.now()) {
-    // Due calls wait for room at their endpoints: replies bring it (and wake
-    // the loop); look again shortly anyway, rather than at once and again.
-    next_due_ = clock_.now() + kBlockedRetry;
-  }
   if (turn.last) {
     // Their replies, should they still come, are for leases given back.
     for (const auto& lease : turn.release) {
@@ -1008,6 +1004,10 @@ EndpointRun Scheduler::run_of(ClaimedCall claimed, std::uint64_t ticket) {
         if (it != sent_.end() && it->second == lease.second) sent_.erase(it);
         replies_.push_back(
             Reply{std::move(claimed), std::move(reply), ticket, sent_at, clock_.now()});
+      } else {
+        // Not recorded (sent by a turn whose commit failed, or given back by
+        // a drain), but its room is free: a call left for lack of it may go.
+        room_news_ = true;
       }
     }
     wake_.notify_one();
@@ -1063,7 +1063,7 @@ void Scheduler::loop() {
       if (!running_) return true;
       if (store_failure_) return false;
       return !dispatches_.empty() || !replies_.empty() || !new_waiters_.empty() ||
-             !answer_events_.empty() || store_news_ || !actions_.empty() ||
+             !answer_events_.empty() || store_news_ || room_news_ || !actions_.empty() ||
              (draining_ && !drained_ && sent_.empty());
     };
     // Acknowledgments whose commits reached the disk go at once, even while

@@ -276,6 +276,7 @@ class Scheduler {
   // Sent by a turn whose commit failed, or released: their replies are dropped.
   std::set<Lease> ignored_;
   bool store_news_ = false;  // watch_calls: another process made calls due
+  bool room_news_ = false;   // an ignored reply freed room at its endpoint
   std::optional<Micros> next_due_;
   Micros next_store_try_ = 0;
   std::thread thread_;

@@ -112,6 +112,63 @@ TEST_F(SchedulerFairnessTest, ASlowEndpointHoldsOnlyItsLimitAndDoesNotSlowAnothe
   EXPECT_TRUE(seen);
 }
 
+// A full endpoint's due calls wait for room, which only the replies of its
+// calls in flight bring, and each reply wakes the loop: no timer turns it
+// meanwhile, and each way room comes back sends the next call at once, at the
+// same fake time: a reply; a failed send or a timeout (replies too, made by the
+// endpoint client); the reply of a call cancelled while it ran (recorded,
+// and refused by the store's fence).
+TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNoTimerTurnsTheLoop) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
+    return std::nullopt;  // held until the test answers
+  });
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  // The first alone: a call the answer gate holds is not yet counted in its
+  // endpoint's room, and one dispatched with it could go beside it.
+  auto ids = dispatch(scheduler, {call("f", 0)});
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+  for (const auto& id : dispatch(scheduler, std::vector<NewCall>(3, call("f", 0)))) {
+    ids.push_back(id);
+  }
+  auto turns = [&] { return scheduler.figures().commit_seconds.count; };
+
+  // Every timer the loop sets, up to the safety poll: none, as nothing changes.
+  ASSERT_TRUE(asleep(endpoint));
+  const std::uint64_t quiet_from = turns();
+  const Micros start = clock_.now();
+  for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
+       next = clock_.earliest_deadline()) {
+    clock_.set(*next);
+    ASSERT_TRUE(asleep(endpoint));
+  }
+  EXPECT_EQ(turns(), quiet_from) << "the loop turned while the endpoint stayed full";
+  ASSERT_EQ(endpoint.received().size(), 1u);
+
+  auto sent_now = [&](std::size_t n, const std::string& id) {
+    ASSERT_TRUE(endpoint.wait_for_requests(n)) << "the next call did not go";
+    Received next = endpoint.received()[n - 1];
+    EXPECT_EQ(next.dispatch_id, id);
+    EXPECT_EQ(next.at, clock_.now()) << "it waited for a timer";
+  };
+  auto is = [](const std::string& id) {
+    return [id](const pb::RunRequest& r) { return r.dispatch_id() == id; };
+  };
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  sent_now(2, ids[1]);
+  endpoint.fail_held(is(ids[1]), protocol::DispatchStatus::kTimeout);
+  sent_now(3, ids[2]);
+  std::promise<void> cancelled;
+  scheduler.cancel(ids[2], "test", [&](auto) { cancelled.set_value(); });
+  ASSERT_EQ(cancelled.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_TRUE(asleep(endpoint));
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  sent_now(4, ids[3]);
+}
+
 TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {
   auto store = open();
   std::atomic<int> calls{0};

@@ -539,5 +539,78 @@ TEST_F(SchedulerTest, ADeltaRefusedAgainAndAgainEndsAtTheCallsLimitOfAttempts) {
   EXPECT_EQ(runs.load(), 4) << "the Poll from the input, then 3 attempts refused";
 }
 
+// A broken SDK's coroutine, as raw protocol messages: a whole journal
+// (revision 1, one step), then on each resume a delta on the revision it was
+// given: step 2; then step 10 of a journal of 2 (a gap); then step 1 again,
+// up to revision 10, whose child "slow" is held, so that it waits there. The
+// Poll of revision 10 is when compaction merges the 8 deltas before it.
+FakeEndpoint::Handler coroutine_with_a_gap() {
+  return [](const pb::RunRequest& r) -> std::optional<pb::RunResponse> {
+    if (r.function() == "quick") return exit_with(1);
+    if (r.function() == "slow") return std::nullopt;
+    pb::RunResponse response;
+    auto* poll = response.mutable_poll();
+    poll->set_min_results(1);
+    poll->set_max_results(1);
+    poll->mutable_max_wait()->set_seconds(600);
+    if (r.has_input()) {
+      jv1::Journal journal;
+      journal.set_version(2);
+      journal.set_function("coroutine");
+      journal.set_revision(1);
+      journal.add_steps()->set_argument_hash(100);
+      poll->mutable_typed_coroutine_state()->PackFrom(journal);
+      poll->add_calls()->set_function("quick");
+      return response;
+    }
+    jv1::JournalDelta given;
+    jv1::Journal whole;
+    const auto& state = r.poll_result().typed_coroutine_state();
+    std::uint64_t base = state.UnpackTo(&given)   ? given.changes().revision()
+                         : state.UnpackTo(&whole) ? whole.revision()
+                                                  : 0;
+    if (base == 0) return fail_with(pb::STATUS_PERMANENT_ERROR, "no journal came back");
+    jv1::JournalDelta delta;
+    delta.set_base_revision(base);
+    delta.mutable_changes()->set_revision(base + 1);
+    std::uint64_t step = base == 1 ? 2 : base == 2 ? 10 : 1;
+    (*delta.mutable_changes()->mutable_step_updates())[step].set_argument_hash(100 + step);
+    poll->mutable_typed_coroutine_state()->PackFrom(delta);
+    poll->add_calls()->set_function(base + 1 == 10 ? "slow" : "quick");
+    return response;
+  };
+}
+
+// The last good revision (the base and the deltas before the first that does
+// not assemble), which `ratchet rewind` starts from, stays 2 when compaction
+// would merge the broken delta with the good one before it.
+TEST_F(SchedulerTest, ABrokenSdksDeltasNeverMoveTheLastGoodRevisionBack) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, coroutine_with_a_gap());
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  std::string id = dispatch(scheduler, {call("coroutine", 0)})[0];
+  auto slow_sent = [&] {
+    for (const auto& r : endpoint.received()) {
+      if (r.function == "slow") return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(drive(clock_, {&endpoint}, 1, slow_sent)) << "revision 10 was never reached";
+  std::uint64_t last_good = 0;
+  CoroutineRepair repair;
+  repair.call_id = id;
+  repair.edit = [&](int, const std::string& state) -> Result<StateEdit> {
+    google::protobuf::Any any;
+    jv1::Journal journal;
+    if (any.ParseFromString(state) && any.UnpackTo(&journal)) last_good = journal.revision();
+    return Status(Code::kFailedPrecondition, "only looked");
+  };
+  repair.action = CallAction{id, 0, "test", "rewind", ""};
+  auto looked = open()->repair_coroutine(repair);
+  EXPECT_FALSE(looked.is_ok());
+  EXPECT_EQ(last_good, 2u) << "the last good revision moved back";
+}
+
 }  // namespace
 }  // namespace ratchet::engine

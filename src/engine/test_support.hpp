@@ -140,6 +140,30 @@ class FakeEndpoint final : public EndpointClient {
     for (auto& reply : replies) reply();
   }
 
+  // Fails the held requests for which `which` is true as the network does: no
+  // response, `failure` (a timeout, a connection refused or reset).
+  void fail_held(const std::function<bool(const pb::RunRequest&)>& which,
+                 protocol::DispatchStatus failure) {
+    std::vector<std::function<void(EndpointReply)>> failed;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = held_.begin(); it != held_.end();) {
+        if (!which(it->first)) {
+          ++it;
+          continue;
+        }
+        failed.push_back(std::move(it->second));
+        it = held_.erase(it);
+      }
+    }
+    for (auto& done : failed) {
+      EndpointReply reply;
+      reply.failure = failure;
+      reply.failure_message = "no answer in time";
+      done(std::move(reply));
+    }
+  }
+
   static EndpointReply reply_of(std::string body) {
     EndpointReply reply;
     reply.responded = true;
@@ -502,6 +526,17 @@ class SchedulerTest : public ::testing::Test {
     auto dispatched = dispatch(scheduler, {limited})[0];
     if (id) *id = dispatched;
     return await(scheduler, dispatched, {&endpoint});
+  }
+
+  // True once the scheduler's loop sleeps with nothing to do and `endpoint`
+  // answers nothing (at most 30 s of real time): only a change wakes it now.
+  bool asleep(const FakeEndpoint& endpoint) {
+    auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (clock_.idle_sleepers() < 1 || !endpoint.idle()) {
+      if (std::chrono::steady_clock::now() > bound) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return true;
   }
 
   CallRecord find(const std::string& id) {

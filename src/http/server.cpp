@@ -651,6 +651,7 @@ bool Session::write_directly(const Response& response, OnceCallback& written,
 std::size_t Session::send_now(const std::string& bytes, beast::error_code& ec) {
   std::lock_guard lock(direct_mutex_);
   if (socket_closed_) return 0;  // finish_direct_write sees closed_
+  if (options().before_direct_send) options().before_direct_send();
   return detail::send_now(stream_.socket().native_handle(), bytes, ec);
 }
 

@@ -87,6 +87,10 @@ struct ServerOptions {
   // body is still empty). A Response refuses the request; nullopt reads on.
   // It must not block; an exception from it is answered 500.
   std::function<std::optional<Response>(const Request&)> header_check;
+  // Tests only: runs on the worker that writes a response directly, while it
+  // holds the connection's guard against a close, just before its send, so
+  // that a test can close the connection at that point. Unset: nothing runs.
+  std::function<void()> before_direct_send;
 };
 
 // The body of a streamed response; see the contract above. Cheap to copy;

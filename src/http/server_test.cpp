@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <array>
 #include <atomic>
@@ -576,6 +577,31 @@ TEST(Server, AWorkersResponseToConnectionCloseClosesTheConnectionAfterIt) {
   close(fd);
 }
 
+// Sockets that take the lowest free fd numbers (the next open gets the
+// lowest), so that a write to a closed socket's number lands in one of them.
+class FreedFdNumbers {
+ public:
+  FreedFdNumbers() {
+    for (auto& pair : pairs_) EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair.data()), 0);
+  }
+  ~FreedFdNumbers() {
+    for (auto& pair : pairs_) {
+      close(pair[0]);
+      close(pair[1]);
+    }
+  }
+  void expect_nothing_arrived() const {
+    for (const auto& pair : pairs_) {
+      char byte;
+      EXPECT_EQ(recv(pair[1], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
+      EXPECT_EQ(recv(pair[0], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
+    }
+  }
+
+ private:
+  std::array<std::array<int, 2>, 16> pairs_{};
+};
+
 // The worker serializes a large response (tens of milliseconds) while stop()
 // closes its connection; the test then takes the freed fd number (the lowest
 // free one goes to the next open) with sockets of its own. The worker's write
@@ -594,16 +620,44 @@ TEST(Server, ADirectWriteNeverReachesASocketClosedMeanwhile) {
   returning.get_future().wait();
   std::thread stopper([&] { server->stop(std::chrono::milliseconds(0)); });
   EXPECT_TRUE(closed_by_peer(fd));
-  std::vector<std::array<int, 2>> pairs(16);
-  for (auto& pair : pairs) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair.data()), 0);
+  FreedFdNumbers pairs;
   stopper.join();  // the worker has returned
-  for (auto& pair : pairs) {
-    char byte;
-    EXPECT_EQ(recv(pair[1], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
-    EXPECT_EQ(recv(pair[0], &byte, 1, MSG_DONTWAIT), -1) << "a closed socket's bytes arrived";
-    close(pair[0]);
-    close(pair[1]);
-  }
+  pairs.expect_nothing_arrived();
+  close(fd);
+}
+
+// The same at the critical point, every time: the seam holds the worker's
+// write where it holds the connection's guard, just before its send, while
+// stop() closes the connection. The close must wait for the send (the client
+// gets its whole response, then the close); a close that did not wait would
+// free the fd number, which the test's sockets then take, and the send would
+// land in one of them.
+TEST(Server, ACloseWaitsForADirectWriteThatHoldsTheGuard) {
+  std::promise<void> at_send;
+  std::atomic<bool> held{false};
+  std::promise<void> go;
+  std::shared_future<void> going = go.get_future().share();
+  ServerOptions options;
+  options.before_direct_send = [&] {
+    if (held.exchange(true)) return;
+    at_send.set_value();
+    going.wait_for(std::chrono::seconds(30));
+  };
+  auto server =
+      start_blocking_server(options, [](const Request& request) { return path_and_body(request); });
+  int fd = connect_to(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(write_all(fd, "GET /held HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(at_send.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  std::thread stopper([&] { server->stop(std::chrono::milliseconds(0)); });
+  // A close that does not wait shows within the bound; one that waits never does.
+  pollfd hangup{fd, POLLRDHUP, 0};
+  EXPECT_EQ(poll(&hangup, 1, 500), 0) << "the connection closed while a write held its guard";
+  FreedFdNumbers pairs;
+  go.set_value();
+  EXPECT_EQ(body_of(read_until_close(fd)), "/held ") << "the response did not reach its client";
+  stopper.join();  // the worker has returned
+  pairs.expect_nothing_arrived();
   close(fd);
 }
 

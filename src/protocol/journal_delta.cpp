@@ -155,6 +155,25 @@ Result<std::string> merge_deltas(const std::vector<std::string>& deltas) {
   return any.SerializeAsString();
 }
 
+bool may_hide_good_revisions(const std::vector<std::string>& deltas) {
+  std::uint64_t reached = 0;  // the highest step the deltas before touch
+  for (std::size_t i = 0; i < deltas.size(); ++i) {
+    google::protobuf::Any wrapped;
+    jv1::JournalDelta delta;
+    if (!wrapped.ParseFromString(deltas[i]) || !delta.ParseFromString(wrapped.value())) return true;
+    std::vector<std::uint64_t> numbers;
+    for (const auto& [number, step] : delta.changes().step_updates()) numbers.push_back(number);
+    std::sort(numbers.begin(), numbers.end());
+    for (std::uint64_t number : numbers) {
+      // The first delta's steps are checked by no merge: whether it assembles
+      // does not change when it is merged with those after it.
+      if (i > 0 && number > reached + 1) return true;
+      reached = std::max(reached, number);
+    }
+  }
+  return false;
+}
+
 std::optional<Compacted> compact(const std::optional<std::string>& base,
                                  const std::vector<std::string>& deltas) {
   std::size_t bytes = 0;

@@ -86,6 +86,16 @@ std::size_t merge_from(const std::vector<std::uint64_t>& revisions);
 // journal the first of `deltas` applies to as all of them in order would.
 Result<std::string> merge_deltas(const std::vector<std::string>& deltas);
 
+// Whether merging `deltas` into one may hide good revisions: a delta after the
+// first may not assemble on the ones before it (it touches a step past the
+// highest they touch, which no journal they assemble onto need have). A
+// merged delta that does not assemble takes the good ones before it down
+// with it, and `ratchet rewind` would then start from an older revision
+// (assemble_good_prefix). Never true for the C++ SDK's deltas when each Poll
+// adds a step; when it is, the store checks the journal's good prefix before
+// it merges. Cheap: the deltas' step numbers only.
+bool may_hide_good_revisions(const std::vector<std::string>& deltas);
+
 // What compaction writes in place of `deltas` (from merge_from's index on):
 // with `base` (given when they are all the stored deltas) and deltas at least
 // as large, a new base (`base` true: the whole journal); otherwise one merged

@@ -77,6 +77,17 @@ TEST(JournalDelta, RefusesADeltaThatLeavesAGapOrDoesNotParse) {
   EXPECT_FALSE(not_journal.is_ok());
 }
 
+// The C++ SDK's deltas each touch at most one step past those before them;
+// a broken SDK's delta that skips steps after another may hide the good
+// revision before it once merged.
+TEST(JournalDelta, AMergeMayHideGoodRevisionsOnlyWhenADeltaAfterTheFirstSkipsSteps) {
+  EXPECT_FALSE(may_hide_good_revisions({delta(1, 1, 2), delta(2, 2, 3), delta(3, 3, 4)}));
+  EXPECT_FALSE(may_hide_good_revisions({delta(1, 1, 7)}))
+      << "the first delta is not merged after any";
+  EXPECT_TRUE(may_hide_good_revisions({delta(1, 1, 2), delta(2, 2, 9)}));
+  EXPECT_TRUE(may_hide_good_revisions({delta(1, 1, 2), "\xff\xff"}));
+}
+
 TEST(JournalDelta, ReadsTheRevisionOfADeltaAndOfAWholeJournal) {
   google::protobuf::Any any;
   ASSERT_TRUE(any.ParseFromString(delta(4, 1, 2)));

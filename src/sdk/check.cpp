@@ -4,6 +4,7 @@
 // step (Runtime::check), so that a deploy that would break runs in flight is
 // stopped before it ships. docs/sdk.md, "Safe deploys".
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,41 @@
 #include "sdk/core.hpp"
 
 namespace ratchet {
+
+namespace {
+
+// A coroutine the check cannot replay: why, or nullopt when it can.
+std::optional<sdk::CheckOutcome> unreplayable(const ::ratchet::v1::OpenCoroutine& coroutine,
+                                              const detail::FunctionEntry* entry,
+                                              const std::string& endpoint, CheckResult& result) {
+  const auto& type = coroutine.typed_state().type_url();
+  if (type == protocol::kBrokenJournalType) {
+    result.broken_journal = true;
+    return sdk::CheckOutcome{false, 0, coroutine.typed_state().value()};
+  }
+  if (entry == nullptr || !detail::is_defined(*entry)) {
+    result.not_in_build = true;
+    return sdk::CheckOutcome{false, 0,
+                             "function " + coroutine.function() +
+                                 " has no definition here; its open coroutines cannot resume"};
+  }
+  if (coroutine.typed_state().Is<::ratchet::sdk::v1::Journal>()) return std::nullopt;
+  result.not_cpp = true;
+  // ListOpen lists the coroutines of this build's function names at any
+  // endpoint: one at another endpoint is another service's, never sent here.
+  result.another_service = !endpoint.empty() && coroutine.endpoint() != endpoint;
+  if (result.another_service) {
+    return sdk::CheckOutcome{false, 0,
+                             "its state is not a C++ journal and its call names " +
+                                 coroutine.endpoint() +
+                                 ", not this service's endpoint; not checked"};
+  }
+  return sdk::CheckOutcome{false, 0,
+                           "its state is another SDK's, and this build cannot resume it (it "
+                           "would restart from its input)"};
+}
+
+}  // namespace
 
 std::vector<CheckResult> Dispatch::check() {
   std::vector<std::string> functions = core_->coroutines();
@@ -37,21 +73,15 @@ std::vector<CheckResult> Dispatch::check() {
     result.dispatch_id = coroutine.dispatch_id();
     result.function = coroutine.function();
     result.phase = coroutine.phase();
+    result.endpoint = coroutine.endpoint();
     const detail::FunctionEntry* entry = core_->find(coroutine.function());
-    sdk::CheckOutcome outcome;
-    if (coroutine.typed_state().type_url() == protocol::kBrokenJournalType) {
-      result.broken_journal = true;
-      outcome = {false, 0, coroutine.typed_state().value()};
-    } else if (entry == nullptr || !detail::is_defined(*entry)) {
-      outcome = {false, 0, "function " + coroutine.function() + " is not in this build"};
-    } else if (!coroutine.has_typed_state()) {
-      outcome = {false, 0, "its state is not a C++ journal (another SDK's coroutine)"};
-    } else {
+    auto outcome = unreplayable(coroutine, entry, endpoint, result);
+    if (!outcome) {
       outcome = core_->runtime().check(*entry, coroutine.function(), coroutine.typed_state());
     }
-    result.resumes = outcome.resumes;
-    result.step = outcome.step;
-    result.message = std::move(outcome.message);
+    result.resumes = outcome->resumes;
+    result.step = outcome->step;
+    result.message = std::move(outcome->message);
     results.push_back(std::move(result));
   }
   return results;
@@ -59,18 +89,22 @@ std::vector<CheckResult> Dispatch::check() {
 
 namespace {
 
-void print_result(const CheckResult& result) {
-  std::string line = result.dispatch_id + " " + result.function + " (" + result.phase + "): ";
-  if (result.resumes) {
-    line += "resumes: " + result.message;
-  } else if (result.broken_journal) {
-    // No step diverges: the journal is not there to replay.
-    line += "broken journal: " + result.message + "; repair it with `ratchet rewind --job-id " +
-            result.dispatch_id + " --to-step N` (docs/sdk.md, \"Operator repair\")";
-  } else {
-    line += "diverges at step " + std::to_string(result.step) + ": " + result.message;
+// None of these has a step to diverge at: each is said as what it is.
+std::string verdict(const CheckResult& result) {
+  if (result.resumes) return "resumes: " + result.message;
+  if (result.broken_journal) {
+    return "broken journal: " + result.message + "; repair it with `ratchet rewind --job-id " +
+           result.dispatch_id + " --to-step N` (docs/sdk.md, \"Operator repair\")";
   }
-  std::printf("%s\n", line.c_str());
+  if (result.not_in_build) return "not in this build: " + result.message;
+  if (result.another_service) return "another service's: " + result.message;
+  if (result.not_cpp) return "not a C++ coroutine: " + result.message;
+  return "diverges at step " + std::to_string(result.step) + ": " + result.message;
+}
+
+// ", N what" when N > 0: the kinds that are rare are counted only when present.
+std::string count_of(std::size_t n, const char* what) {
+  return n == 0 ? "" : ", " + std::to_string(n) + " " + what;
 }
 
 }  // namespace
@@ -86,25 +120,36 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
-  std::size_t diverging = 0;
-  std::size_t broken = 0;
+  std::size_t resuming = 0, diverging = 0, broken = 0, missing = 0, foreign = 0, elsewhere = 0;
   for (const auto& result : results) {
-    print_result(result);
-    if (result.broken_journal) {
+    std::printf("%s\n", (result.dispatch_id + " " + result.function + " (" + result.phase +
+                         "): " + verdict(result))
+                            .c_str());
+    if (result.resumes) {
+      ++resuming;
+    } else if (result.broken_journal) {
       ++broken;
-    } else if (!result.resumes) {
+    } else if (result.not_in_build) {
+      ++missing;
+    } else if (result.another_service) {
+      ++elsewhere;
+    } else if (result.not_cpp) {
+      ++foreign;
+    } else {
       ++diverging;
     }
   }
-  std::string counts = "ratchet-check: " + std::to_string(results.size()) + " open coroutine" +
-                       (results.size() == 1 ? "" : "s") + ", " +
-                       std::to_string(results.size() - diverging - broken) + " resume, " +
-                       std::to_string(diverging) + " diverge";
-  if (broken > 0) counts += ", " + std::to_string(broken) + " with a broken journal";
+  std::string counts =
+      "ratchet-check: " + std::to_string(results.size()) + " open coroutine" +
+      (results.size() == 1 ? "" : "s") + ", " + std::to_string(resuming) + " resume, " +
+      std::to_string(diverging) + " diverge" + count_of(broken, "with a broken journal") +
+      count_of(missing, "not in this build") + count_of(foreign, "not a C++ coroutine") +
+      count_of(elsewhere, "of another service");
   std::printf("%s\n", counts.c_str());
   std::fflush(stdout);
-  // A broken journal stops the deploy as a divergence does: that run cannot go on as it is.
-  return diverging + broken == 0 ? 0 : 1;
+  // Whatever this build would get and could not resume as it was recorded
+  // stops the deploy; another service's coroutine is not this deploy's.
+  return resuming + elsewhere == results.size() ? 0 : 1;
 }
 
 }  // namespace ratchet

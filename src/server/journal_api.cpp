@@ -36,6 +36,7 @@ void fill(rv1::OpenCoroutine& out, OpenCoroutine& open) {
   out.set_dispatch_id(open.id);
   out.set_function(open.function);
   out.set_phase(std::string(phase_name(open.phase)));
+  out.set_endpoint(open.endpoint);
   if (open.member == dispatch::sdk::v1::Poll::kTypedCoroutineStateFieldNumber) {
     if (!out.mutable_typed_state()->ParseFromString(open.state)) out.clear_typed_state();
   } else {

@@ -241,6 +241,10 @@ class CallTransaction {
 
   // When the next call becomes due (nullopt: nothing is scheduled).
   virtual Result<std::optional<Micros>> next_due() = 0;
+  // When the next call becomes due after `after` (nullopt: none): the calls
+  // due by then that wait for room at their endpoints are left out, as the
+  // replies that bring the room wake the scheduler.
+  virtual Result<std::optional<Micros>> next_due_after(Micros after) = 0;
 
   // Gives the call back (a deploy): READY at once for any server. Fenced like
   // the transitions above; false when the lease was lost.

@@ -515,6 +515,42 @@ TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
   EXPECT_FALSE(find(broken).error.has_value()) << "the SDK's next delta is taken";
 }
 
+// A broken SDK's Polls: a good delta (step 2), then one that adds step 10 to a
+// journal of 2 (a gap), then six more; on the next Poll compaction is due to
+// merge those eight into one. The last good revision is 2 (the base and the
+// first delta); a merged delta, broken, would take revision 2 down with it,
+// and a repair would start from the base. The merge is not made.
+TEST_P(CallStoreTest, AMergeNeverMovesABrokenCoroutinesLastGoodRevisionBack) {
+  std::string id = dispatch(call("parent"));
+  auto claimed = suspend_with_whole_journal(id);
+  for (std::uint64_t base = 1; base <= 9; ++base) {
+    ASSERT_EQ(claimed.size(), 1u) << "at revision " << base;
+    std::uint64_t step = base == 1 ? 2 : base == 2 ? 10 : 1;
+    ASSERT_TRUE(apply([&](CallTransaction& tx) {
+      return tx.suspend(id, claimed[0].call.lease_epoch, journal_delta(base, step, clock_.now()),
+                        {}, {});
+    }));
+    if (base < 9) claimed = claim();
+  }
+  auto open = store_->open_coroutines({"parent"}, "", 10);
+  ASSERT_TRUE(open.is_ok() && open->size() == 1u) << open.status().message();
+  google::protobuf::Any any;
+  ASSERT_TRUE(any.ParseFromString((*open)[0].state));
+  EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
+
+  std::uint64_t last_good = 0;
+  CoroutineRepair repair;
+  repair.call_id = id;
+  repair.edit = [&](int, const std::string& state) -> Result<StateEdit> {
+    last_good = journal_in(state).revision();
+    return StateEdit{state, "looked"};
+  };
+  repair.action = CallAction{id, 0, "alice@host", "rewind", ""};
+  auto repaired = store_->repair_coroutine(repair);
+  ASSERT_TRUE(repaired.is_ok()) << repaired.status().message();
+  EXPECT_EQ(last_good, 2u) << "the last good revision moved back";
+}
+
 TEST_P(CallStoreTest, MaxWaitWakesACoroutineWithoutResults) {
   std::string parent = dispatch(call("parent"));
   claim();

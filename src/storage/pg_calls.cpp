@@ -97,6 +97,7 @@ class CallTx final : public PgCallTransaction {
                        const CallError& reason) override;
   Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
+  Result<std::optional<Micros>> next_due_after(Micros after) override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
                                                 int limit) override;
@@ -539,6 +540,18 @@ Result<std::optional<Micros>> CallTx::next_due() {
                    db_.query("SELECT LEAST((SELECT MIN(ready_at) FROM runs WHERE phase = 'READY'), "
                              "(SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING'), "
                              "(SELECT MIN(lease_expires_at) FROM runs WHERE phase = 'LEASED'))"));
+  if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
+  return std::optional<Micros>(rows[0].int64(0));
+}
+
+Result<std::optional<Micros>> CallTx::next_due_after(Micros after) {
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db_.query("SELECT LEAST((SELECT MIN(ready_at) FROM runs WHERE phase = 'READY' AND ready_at > "
+                "$1), (SELECT MIN(poll_deadline) FROM runs WHERE phase = 'WAITING' AND "
+                "poll_deadline > $1), (SELECT MIN(lease_expires_at) FROM runs WHERE phase = "
+                "'LEASED' AND lease_expires_at > $1))",
+                Params().add(after)));
   if (rows.empty() || rows[0].is_null(0)) return std::optional<Micros>();
   return std::optional<Micros>(rows[0].int64(0));
 }

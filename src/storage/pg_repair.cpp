@@ -92,8 +92,8 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Rows rows,
-      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
-               "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE
+               ", r.endpoint FROM runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
                "r.phase != 'DONE' AND (r.function = ANY(string_to_array($1, "
                "chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY r.started_at, r.seq LIMIT $2",
                Params().add(join(functions, '\x1f')).add(limit).add(endpoint)));
@@ -101,7 +101,8 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];
     open.push_back(OpenCoroutine{row.text(0), row.text(1), records::parse_phase(row.text(2)),
-                                 static_cast<int>(row.optional_int64(3).value_or(0)), row.text(4)});
+                                 static_cast<int>(row.optional_int64(3).value_or(0)), row.text(4),
+                                 row.text(5)});
   }
   for (auto& coroutine : open) {
     ASSIGN_OR_RETURN(auto whole, with_deltas(db, coroutine.id, std::move(coroutine.state)));

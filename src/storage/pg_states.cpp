@@ -95,8 +95,22 @@ Status replace_deltas(Connection& db, const std::string& id, std::uint64_t from,
   return sweep_blobs(db, rows.blobs).status();
 }
 
+// Whether merging the deltas from index `first` of the coroutine's `count`
+// would hide good revisions: the first delta that does not assemble is one of
+// them, after the first (protocol::may_hide_good_revisions).
+Result<bool> merge_hides_good_revisions(Connection& db, const std::string& id, std::size_t first,
+                                        std::size_t count) {
+  ASSIGN_OR_RETURN(Rows stored, db.query("SELECT " RATCHET_STATE_VALUE " FROM "
+                                         "coroutine_states WHERE call_id = $1",
+                                         Params().add(id)));
+  ASSIGN_OR_RETURN(auto good, with_deltas(db, id, stored.empty() ? "" : stored[0].text(0)));
+  return first < good.deltas && good.deltas < count;
+}
+
 // Merges the stored deltas before a new one is appended (protocol::merge_from),
-// or folds them into a new base; deltas that do not merge are left as they are.
+// or folds them into a new base; deltas that do not merge are left as they
+// are, and so are deltas whose merge would hide good revisions (a broken
+// SDK's: the last good revision never moves back).
 Status compact_deltas(Connection& db, const std::string& id) {
   ASSIGN_OR_RETURN(auto revisions, revisions_of(db, id));
   const std::size_t first = protocol::merge_from(revisions);
@@ -111,6 +125,10 @@ Status compact_deltas(Connection& db, const std::string& id) {
   }
   auto compacted = protocol::compact(base, rows.deltas);
   if (!compacted) return Status::ok();
+  if (!compacted->base && protocol::may_hide_good_revisions(rows.deltas)) {
+    ASSIGN_OR_RETURN(bool hides, merge_hides_good_revisions(db, id, first, revisions.size() - 1));
+    if (hides) return Status::ok();
+  }
   if (compacted->base) {
     PollState whole;
     whole.state = std::move(compacted->state);

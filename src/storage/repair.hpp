@@ -22,8 +22,9 @@ struct OpenCoroutine {
   std::string id;
   std::string function;
   CallPhase phase = CallPhase::kWaiting;
-  int member = 0;     // the Poll field its state came in (PollState::member)
-  std::string state;  // the bytes, as stored
+  int member = 0;        // the Poll field its state came in (PollState::member)
+  std::string state;     // the bytes, as stored
+  std::string endpoint;  // the endpoint its call names
 };
 
 // A new coroutine state, and what changed (the action's detail).

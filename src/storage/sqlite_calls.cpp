@@ -50,6 +50,7 @@ class SqliteCallTransaction final : public CallTransaction {
                        const CallError& reason) override;
   Result<bool> hold(const std::string& id, std::int64_t epoch, const CallError& report) override;
   Result<std::optional<Micros>> next_due() override;
+  Result<std::optional<Micros>> next_due_after(Micros after) override;
   Result<bool> release(const std::string& id, std::int64_t epoch) override;
   Result<std::vector<ClaimedCall>> claim_urgent(const std::string& owner, Micros lease_until,
                                                 int limit) override;
@@ -541,6 +542,21 @@ Result<std::optional<bool>> SqliteCallTransaction::refuse(const std::string& id,
 
 Result<std::optional<Micros>> SqliteCallTransaction::next_due() {
   ASSIGN_OR_RETURN(Statement * query, db_.prepare(next_due_sql()));
+  ASSIGN_OR_RETURN(bool row, query->step());
+  std::optional<Micros> earliest;
+  if (row && !query->is_null(0)) earliest = query->int64(0);
+  query->reset();
+  return earliest;
+}
+
+Result<std::optional<Micros>> SqliteCallTransaction::next_due_after(Micros after) {
+  ASSIGN_OR_RETURN(Statement * query,
+                   db_.prepare("SELECT MIN(due) FROM (SELECT MIN(ready_at) AS due FROM runs WHERE "
+                               "phase = 'READY' AND ready_at > ?1 UNION ALL SELECT "
+                               "MIN(poll_deadline) FROM runs WHERE phase = 'WAITING' AND "
+                               "poll_deadline > ?1 UNION ALL SELECT MIN(lease_expires_at) FROM "
+                               "runs WHERE phase = 'LEASED' AND lease_expires_at > ?1)"));
+  query->bind(1, after);
   ASSIGN_OR_RETURN(bool row, query->step());
   std::optional<Micros> earliest;
   if (row && !query->is_null(0)) earliest = query->int64(0);

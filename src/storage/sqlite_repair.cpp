@@ -101,8 +101,8 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::string& endpoint, int limit) {
   ASSIGN_OR_RETURN(
       Statement * query,
-      db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE " FROM "
-                 "runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+      db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE
+                 ", r.endpoint FROM runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
                  "r.phase != 'DONE' AND (r.function IN (SELECT value FROM "
                  "json_each(?1)) OR r.endpoint = ?3) ORDER BY r.started_at, r.rowid LIMIT ?2"));
   query->bind(1, nlohmann::json(functions).dump()).bind(2, limit);
@@ -116,9 +116,9 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
   while (true) {
     ASSIGN_OR_RETURN(bool row, query->step());
     if (!row) break;
-    open.push_back(
-        OpenCoroutine{query->text(0), query->text(1), records::parse_phase(query->text(2)),
-                      static_cast<int>(query->optional_int64(3).value_or(0)), query->text(4)});
+    open.push_back(OpenCoroutine{
+        query->text(0), query->text(1), records::parse_phase(query->text(2)),
+        static_cast<int>(query->optional_int64(3).value_or(0)), query->text(4), query->text(5)});
   }
   query->reset();
   for (auto& coroutine : open) {

@@ -642,10 +642,15 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   // good once deployed, so the check reports it.
   auto removed = run_check({"--log", check_log, "--without-nap", "1"});
   EXPECT_EQ(removed.exit_code, 1) << removed.out << removed.err;
-  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): diverges at step 0: function "
-                                                   "nap is not in this build"))
+  EXPECT_TRUE(contains(removed.out, napping.id() + " nap (WAITING): not in this build: function "
+                                                   "nap has no definition here; its open "
+                                                   "coroutines cannot resume\n"))
       << removed.out;
-  EXPECT_TRUE(contains(removed.out, "2 open coroutines, 1 resume, 1 diverge")) << removed.out;
+  EXPECT_FALSE(contains(removed.out, "step 0")) << removed.out;
+  EXPECT_TRUE(contains(removed.out,
+                       "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 not in this "
+                       "build\n"))
+      << removed.out;
   EXPECT_EQ(testing::read_file(check_log), "") << "a check ran a step";
 
   auto refused = run_check({"--log", check_log}, "wrong-key");
@@ -792,6 +797,22 @@ class DeltaProcesses : public SdkProcesses, public ::testing::WithParamInterface
 
   long long deltas_of(const std::string& id) {
     return store_number("SELECT count(*) FROM coroutine_deltas WHERE call_id = '" + id + "'");
+  }
+
+  // Two calls of steps(30) at an endpoint that holds work(25): both WAITING
+  // until the test ends.
+  void two_waiting_steps(std::optional<Handle<int>>& first, std::optional<Handle<int>>& second) {
+    const std::string log = file("work.log");
+    ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
+    auto steps = client().declare<int(int)>("steps");
+    first = steps.dispatch(30);
+    second = steps.dispatch(30);
+    ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
+    ASSERT_TRUE(wait_until([&] {
+      return call_status(first->id()).value("phase", "") == "WAITING" &&
+             call_status(second->id()).value("phase", "") == "WAITING";
+    })) << call_status(first->id()).dump()
+        << call_status(second->id()).dump();
   }
 
   // big(1024) of steps_endpoint_main, suspended after its 1 MiB local step:
@@ -1034,45 +1055,84 @@ TEST_P(DeltaProcesses, AMissingBlobHoldsOnlyTheCallThatNeedsIt) {
 // reports it (exit 1, as for a divergence) and checks the other as usual; a
 // rewind of it works from its last good revision and says so.
 TEST_P(DeltaProcesses, CheckReportsTheCoroutineWhoseDeltasDoNotAssembleAndChecksTheOthers) {
-  const std::string log = file("work.log");
-  ASSERT_TRUE(start_endpoint({"--log", log, "--hold-at", "25"}));
-  auto steps = client().declare<int(int)>("steps");
-  auto good = steps.dispatch(30);
-  auto broken = steps.dispatch(30);
-  // Both at work(25), which holds: WAITING until the test ends.
-  ASSERT_TRUE(wait_for_lines(log, 50)) << "the steps did not run";
-  ASSERT_TRUE(wait_until([&] {
-    return call_status(good.id()).value("phase", "") == "WAITING" &&
-           call_status(broken.id()).value("phase", "") == "WAITING";
-  })) << call_status(good.id()).dump()
-      << call_status(broken.id()).dump();
+  std::optional<Handle<int>> good, broken;
+  ASSERT_NO_FATAL_FAILURE(two_waiting_steps(good, broken));
   const std::string garbage = GetParam() == "postgres" ? "'\\x0aff'::bytea" : "X'0aff'";
   store_change("UPDATE coroutine_deltas SET delta = " + garbage + " WHERE call_id = '" +
-               broken.id() + "' AND revision = (SELECT MAX(revision) FROM coroutine_deltas WHERE " +
-               "call_id = '" + broken.id() + "')");
+               broken->id() +
+               "' AND revision = (SELECT MAX(revision) FROM coroutine_deltas WHERE " +
+               "call_id = '" + broken->id() + "')");
 
   auto checked = run_check({"--log", file("check.log")});
   EXPECT_EQ(checked.exit_code, 1) << checked.out << checked.err;
   // The server's reason as it recorded it, then the repair.
-  EXPECT_TRUE(contains(checked.out, broken.id() +
+  EXPECT_TRUE(contains(checked.out, broken->id() +
                                         " steps (WAITING): broken journal: the stored coroutine "
                                         "state "))
       << checked.out;
   EXPECT_TRUE(contains(checked.out,
                        "the journal cannot be assembled from its deltas; repair it with `ratchet "
                        "rewind --job-id " +
-                           broken.id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
+                           broken->id() + " --to-step N` (docs/sdk.md, \"Operator repair\")\n"))
       << checked.out;
   EXPECT_FALSE(contains(checked.out, "step 0")) << checked.out;
-  EXPECT_TRUE(contains(checked.out, good.id() + " steps (WAITING): resumes")) << checked.out;
+  EXPECT_TRUE(contains(checked.out, good->id() + " steps (WAITING): resumes")) << checked.out;
   EXPECT_TRUE(contains(checked.out,
                        "ratchet-check: 2 open coroutines, 1 resume, 0 diverge, 1 with a broken "
                        "journal\n"))
       << checked.out;
 
-  auto rewound = ratchet_cli({"rewind", "--job-id", broken.id(), "--to-step", "5"});
+  auto rewound = ratchet_cli({"rewind", "--job-id", broken->id(), "--to-step", "5"});
   EXPECT_EQ(rewound.exit_code, 0) << rewound.out << rewound.err;
   EXPECT_TRUE(contains(rewound.out, "the last that assembles")) << rewound.out;
+  stop_endpoint(SIGKILL);  // work(25) holds for a minute
+}
+
+// Two coroutines of another SDK (their states made opaque bytes in the store,
+// as dispatch-py's Polls store them), of a function this build has: one whose
+// call names this service's endpoint, which this build would get and could
+// not resume (exit 1), and one at another endpoint, another service's that
+// the check lists by its function's name and does not count against the
+// deploy (exit 0 when it is the only one).
+TEST_P(DeltaProcesses, CheckSaysWhichCoroutinesAreAnotherSdksAndWhichOfThemAreThisServices) {
+  std::optional<Handle<int>> ours, theirs;
+  ASSERT_NO_FATAL_FAILURE(two_waiting_steps(ours, theirs));
+  const std::string opaque = GetParam() == "postgres" ? "'\\x707931'::bytea" : "X'707931'";
+  for (const auto& id : {ours->id(), theirs->id()}) {
+    store_change("DELETE FROM coroutine_deltas WHERE call_id = '" + id + "'");
+    store_change("UPDATE coroutine_states SET state = " + opaque +
+                 ", state_blob = NULL WHERE call_id = '" + id + "'");
+    // Poll.coroutine_state, another SDK's bytes.
+    store_change("UPDATE runs SET state_member = 1 WHERE id = '" + id + "'");
+  }
+  store_change("UPDATE runs SET endpoint = 'http://127.0.0.1:1' WHERE id = '" + theirs->id() + "'");
+
+  auto both = run_check({"--log", file("check.log")});
+  EXPECT_EQ(both.exit_code, 1) << both.out << both.err;
+  EXPECT_TRUE(contains(both.out, ours->id() + " steps (WAITING): not a C++ coroutine: its state "
+                                              "is another SDK's, and this build cannot resume it "
+                                              "(it would restart from its input)\n"))
+      << both.out;
+  EXPECT_TRUE(contains(both.out, theirs->id() + " steps (WAITING): another service's: its state is "
+                                                "not a C++ journal and its call names "
+                                                "http://127.0.0.1:1, not this service's endpoint; "
+                                                "not checked\n"))
+      << both.out;
+  EXPECT_FALSE(contains(both.out, "step 0")) << both.out;
+  EXPECT_TRUE(contains(both.out,
+                       "ratchet-check: 2 open coroutines, 0 resume, 0 diverge, 1 not a C++ "
+                       "coroutine, 1 of another service\n"))
+      << both.out;
+
+  // Ours ends; only another service's is left, which is not this deploy's.
+  auto cancelled = ratchet_cli({"cancel", "--job-id", ours->id()});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.out << cancelled.err;
+  auto theirs_only = run_check({"--log", file("check.log")});
+  EXPECT_EQ(theirs_only.exit_code, 0) << theirs_only.out << theirs_only.err;
+  EXPECT_TRUE(contains(theirs_only.out,
+                       "ratchet-check: 1 open coroutine, 0 resume, 0 diverge, 1 of another "
+                       "service\n"))
+      << theirs_only.out;
   stop_endpoint(SIGKILL);  // work(25) holds for a minute
 }
 
