@@ -1,8 +1,10 @@
 #include "protocol/journal_delta.hpp"
 
 #include <google/protobuf/any.pb.h>
+#include <google/protobuf/arena.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <limits>
 
 namespace ratchet::protocol {
@@ -40,18 +42,28 @@ std::optional<StateRevision> state_revision(std::string_view type_url, std::stri
   if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     return std::nullopt;
   }
+  // The scheduler's loop parses each Poll's state here only to check it and
+  // read its revisions: its steps and values go into an arena, a block on the
+  // stack for a step's delta, instead of an allocation each.
+  alignas(std::max_align_t) char first_block[4096];
+  google::protobuf::ArenaOptions options;
+  options.initial_block = first_block;
+  options.initial_block_size = sizeof(first_block);
+  google::protobuf::Arena arena(options);
   if (type_url == kJournalDeltaType) {
-    jv1::JournalDelta delta;
-    if (!delta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
+    auto* delta = google::protobuf::Arena::CreateMessage<jv1::JournalDelta>(&arena);
+    if (!delta->ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
     // Steps go in step_updates: steps appended otherwise would assemble
     // differently once compaction folded the deltas before them.
-    if (delta.changes().steps_size() > 0) return std::nullopt;
-    return StateRevision{true, delta.changes().revision(), delta.base_revision()};
+    if (delta->changes().steps_size() > 0) return std::nullopt;
+    return StateRevision{true, delta->changes().revision(), delta->base_revision()};
   }
   if (type_url == kJournalType) {
-    jv1::Journal journal;
-    if (!journal.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
-    return StateRevision{false, journal.revision(), 0};
+    auto* journal = google::protobuf::Arena::CreateMessage<jv1::Journal>(&arena);
+    if (!journal->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return std::nullopt;
+    }
+    return StateRevision{false, journal->revision(), 0};
   }
   return std::nullopt;
 }
