@@ -89,17 +89,35 @@ std::vector<CheckResult> Dispatch::check() {
 
 namespace {
 
-// None of these has a step to diverge at: each is said as what it is.
+// What a check found for one coroutine; the order of the flags' precedence.
+enum Kind { kResumes, kBroken, kNotInBuild, kElsewhere, kForeign, kDiverges, kKinds };
+
+Kind kind_of(const CheckResult& result) {
+  if (result.resumes) return kResumes;
+  if (result.broken_journal) return kBroken;
+  if (result.not_in_build) return kNotInBuild;
+  if (result.another_service) return kElsewhere;
+  if (result.not_cpp) return kForeign;
+  return kDiverges;
+}
+
+// None but a divergence has a step to diverge at: each is said as what it is.
 std::string verdict(const CheckResult& result) {
-  if (result.resumes) return "resumes: " + result.message;
-  if (result.broken_journal) {
-    return "broken journal: " + result.message + "; repair it with `ratchet rewind --job-id " +
-           result.dispatch_id + " --to-step N` (docs/sdk.md, \"Operator repair\")";
+  switch (kind_of(result)) {
+    case kResumes:
+      return "resumes: " + result.message;
+    case kBroken:
+      return "broken journal: " + result.message + "; repair it with `ratchet rewind --job-id " +
+             result.dispatch_id + " --to-step N` (docs/sdk.md, \"Operator repair\")";
+    case kNotInBuild:
+      return "not in this build: " + result.message;
+    case kElsewhere:
+      return "another service's: " + result.message;
+    case kForeign:
+      return "not a C++ coroutine: " + result.message;
+    default:
+      return "diverges at step " + std::to_string(result.step) + ": " + result.message;
   }
-  if (result.not_in_build) return "not in this build: " + result.message;
-  if (result.another_service) return "another service's: " + result.message;
-  if (result.not_cpp) return "not a C++ coroutine: " + result.message;
-  return "diverges at step " + std::to_string(result.step) + ": " + result.message;
 }
 
 // ", N what" when N > 0: the kinds that are rare are counted only when present.
@@ -120,36 +138,25 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
-  std::size_t resuming = 0, diverging = 0, broken = 0, missing = 0, foreign = 0, elsewhere = 0;
+  std::size_t count[kKinds] = {};
   for (const auto& result : results) {
     std::printf("%s\n", (result.dispatch_id + " " + result.function + " (" + result.phase +
                          "): " + verdict(result))
                             .c_str());
-    if (result.resumes) {
-      ++resuming;
-    } else if (result.broken_journal) {
-      ++broken;
-    } else if (result.not_in_build) {
-      ++missing;
-    } else if (result.another_service) {
-      ++elsewhere;
-    } else if (result.not_cpp) {
-      ++foreign;
-    } else {
-      ++diverging;
-    }
+    ++count[kind_of(result)];
   }
-  std::string counts =
-      "ratchet-check: " + std::to_string(results.size()) + " open coroutine" +
-      (results.size() == 1 ? "" : "s") + ", " + std::to_string(resuming) + " resume, " +
-      std::to_string(diverging) + " diverge" + count_of(broken, "with a broken journal") +
-      count_of(missing, "not in this build") + count_of(foreign, "not a C++ coroutine") +
-      count_of(elsewhere, "of another service");
+  std::string counts = "ratchet-check: " + std::to_string(results.size()) + " open coroutine" +
+                       (results.size() == 1 ? "" : "s") + ", " + std::to_string(count[kResumes]) +
+                       " resume, " + std::to_string(count[kDiverges]) + " diverge" +
+                       count_of(count[kBroken], "with a broken journal") +
+                       count_of(count[kNotInBuild], "not in this build") +
+                       count_of(count[kForeign], "not a C++ coroutine") +
+                       count_of(count[kElsewhere], "of another service");
   std::printf("%s\n", counts.c_str());
   std::fflush(stdout);
   // Whatever this build would get and could not resume as it was recorded
   // stops the deploy; another service's coroutine is not this deploy's.
-  return resuming + elsewhere == results.size() ? 0 : 1;
+  return count[kResumes] + count[kElsewhere] == results.size() ? 0 : 1;
 }
 
 }  // namespace ratchet
