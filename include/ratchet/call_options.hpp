@@ -28,6 +28,8 @@
 #include <string>
 #include <utility>
 
+#include "ratchet/detail/micros.hpp"
+
 namespace ratchet {
 
 enum class RunKeyScope {
@@ -46,7 +48,7 @@ class CallOptions {
   }
   template <typename Rep, typename Period>
   [[nodiscard]] CallOptions expiration(std::chrono::duration<Rep, Period> after) const {
-    auto micros = std::chrono::ceil<std::chrono::microseconds>(after);
+    auto micros = detail::saturating_micros(after);
     if (micros.count() <= 0) {
       throw std::invalid_argument("ratchet::CallOptions::expiration must be positive");
     }

@@ -46,6 +46,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "ratchet/detail/micros.hpp"
 #include "ratchet/detail/runtime.hpp"
 #include "ratchet/task.hpp"
 
@@ -160,8 +161,7 @@ auto step(std::string name, F&& fn) {
 // first reached this sleep, in this process or any other serving it.
 template <typename Rep, typename Period>
 detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> duration) {
-  auto micros = std::chrono::ceil<std::chrono::microseconds>(duration);
-  return detail::SleepAwaiter(false, static_cast<std::int64_t>(micros.count()));
+  return detail::SleepAwaiter(false, detail::saturating_micros(duration).count());
 }
 
 // A durable sleep until `time` (by the SDK's clock): deterministic when `time`
@@ -169,8 +169,7 @@ detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> duration) {
 template <typename Duration>
 detail::SleepAwaiter sleep_until(
     std::chrono::time_point<std::chrono::system_clock, Duration> time) {
-  auto since_epoch = std::chrono::ceil<std::chrono::microseconds>(time.time_since_epoch());
-  return detail::SleepAwaiter(true, static_cast<std::int64_t>(since_epoch.count()));
+  return detail::SleepAwaiter(true, detail::saturating_micros(time.time_since_epoch()).count());
 }
 
 // The time, as a step: recorded on the first run, the same on every replay.

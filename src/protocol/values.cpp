@@ -263,8 +263,10 @@ Result<pb::Any> pack_json(const json& value) {
     case json::value_t::number_integer:
       return pack_int64(value.get<std::int64_t>());
     case json::value_t::number_unsigned:
+      // Above int64 (half of ratchet::random()'s values): its own wrapper,
+      // which every reader here and dispatch-py's unpack as the same integer.
       if (value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
-        return invalid_argument("integer " + value.dump() + " does not fit in an Int64Value");
+        return pack_wrapper<pb::UInt64Value>(value.get<std::uint64_t>());
       }
       return pack_int64(value.get<std::int64_t>());
     case json::value_t::number_float:

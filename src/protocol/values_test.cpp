@@ -44,6 +44,9 @@ TEST(Values, PacksScalarsIntoTheirWrappers) {
 
 TEST(Values, ScalarsRoundTrip) {
   EXPECT_EQ(round_trip(nullptr), json(nullptr));
+  EXPECT_EQ(round_trip(UINT64_MAX), json(UINT64_MAX)) << "a UInt64Value, above int64";
+  EXPECT_EQ(pack_json(json(UINT64_MAX))->type_url(),
+            "type.googleapis.com/google.protobuf.UInt64Value");
   EXPECT_EQ(round_trip(false), json(false));
   EXPECT_EQ(round_trip(INT64_MIN), json(INT64_MIN));
   EXPECT_EQ(round_trip(INT64_MAX), json(INT64_MAX));
@@ -77,7 +80,7 @@ TEST(Values, PackJsonAsValueWrapsScalarsToo) {
 TEST(Values, RefusesWhatAValueCannotHoldExactly) {
   EXPECT_FALSE(pack_json(json::array({9007199254740993LL})).is_ok());
   EXPECT_FALSE(pack_json(json::array({json::binary({1})})).is_ok());
-  EXPECT_FALSE(pack_json(json(UINT64_MAX)).is_ok());
+  EXPECT_FALSE(pack_json(json::array({UINT64_MAX})).is_ok()) << "in a list: a double";
   json deep = 1;
   for (int i = 0; i < kMaxValueDepth + 2; ++i) deep = json::array({deep});
   Result<pb::Any> packed = pack_json(deep);

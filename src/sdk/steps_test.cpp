@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -271,6 +272,55 @@ TEST(Sleep, SleepUntilWakesAtThatTime) {
   auto answer = run(dispatch, first_run("alarm", nullptr));
   EXPECT_EQ(max_wait_us(answer.poll()), 90'000'000);
   EXPECT_EQ(journal_of(answer.poll()).steps(1).wake_at_us(), kStartUs + 90'000'000);
+}
+
+// A std::uint64_t above INT64_MAX (half of what random() gives) is a value
+// like any other: a step records it, a replay reads it back, and it is a
+// coroutine's result (a google.protobuf.UInt64Value, which dispatch-py reads).
+TEST(NowAndRandom, AnUnsignedAboveInt64MaxIsAStepsValueAndAResult) {
+  constexpr std::uint64_t kBig = std::numeric_limits<std::uint64_t>::max() - 1;
+  Options no_cache = test_options();
+  no_cache.frame_cache_size = 0;  // the resume replays the recorded value
+  Dispatch dispatch(no_cache);
+  dispatch.function("draw", []() -> Task<std::uint64_t> {
+    std::uint64_t drawn = co_await step("draw", [] { return kBig; });
+    co_await sleep(0s);
+    co_return drawn;
+  });
+  auto answer = run(dispatch, first_run("draw", nullptr));
+  ASSERT_TRUE(answer.has_poll()) << answer.DebugString();
+  answer = run(dispatch, resume("draw", answer.poll(), {}));
+  ASSERT_EQ(answer.status(), pb::STATUS_OK) << answer.DebugString();
+  EXPECT_EQ(answer.exit().result().output().type_url(),
+            "type.googleapis.com/google.protobuf.UInt64Value");
+  EXPECT_EQ(unpacked(answer.exit().result().output()).get<std::uint64_t>(), kBig);
+}
+
+// A duration or time too large for microseconds since the epoch (a "sleep
+// forever" of hours::max()) sleeps until the end of time, not at once: the
+// conversion saturates instead of overflowing to a time in the past.
+TEST(Sleep, AnEndlessSleepSaturatesInsteadOfWakingAtOnce) {
+  FakeWallClock clock;
+  Dispatch dispatch(options_with(clock));
+  dispatch.function("forever", [](int how) -> Task<void> {
+    if (how == 0) co_await sleep(std::chrono::hours::max());
+    if (how == 1) {
+      co_await sleep_until(
+          std::chrono::time_point<std::chrono::system_clock, std::chrono::hours>::max());
+    }
+    if (how == 2) co_await sleep(std::chrono::duration<double>(1e300));
+  });
+  for (int how : {0, 1, 2}) {
+    auto answer = run(dispatch, first_run("forever", how));
+    ASSERT_TRUE(answer.has_poll()) << "form " << how << ": " << answer.DebugString();
+    EXPECT_EQ(journal_of(answer.poll()).steps(0).wake_at_us(),
+              std::numeric_limits<std::int64_t>::max())
+        << "form " << how;
+    EXPECT_GT(max_wait_us(answer.poll()), 0) << "form " << how;
+  }
+  EXPECT_NO_THROW((void)CallOptions().expiration(std::chrono::hours::max()));
+  EXPECT_EQ(CallOptions().expiration(std::chrono::hours::max()).expiration(),
+            std::chrono::microseconds::max());
 }
 
 TEST(NowAndRandom, AReplayGetsTheRecordedValues) {
