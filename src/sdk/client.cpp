@@ -131,7 +131,12 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
                         std::chrono::milliseconds timeout) {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
-  const auto deadline = Clock::now() + timeout;
+  // A timeout past what the clock can hold ("forever") has no deadline; adding it
+  // (or comparing it in the clock's nanoseconds) would overflow into the past.
+  const auto start = Clock::now();
+  const auto deadline = timeout >= duration_cast<milliseconds>(Clock::time_point::max() - start)
+                            ? Clock::time_point::max()
+                            : start + timeout;
   auto backoff = milliseconds(50);
   std::optional<Result<http::Response>> away;  // the last answer of a server away
   while (true) {

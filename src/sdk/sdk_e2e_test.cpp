@@ -191,5 +191,45 @@ TEST_F(SdkEndToEnd, AWaitThatGivesUpThrowsWaitTimeoutErrorAndTheCallGoesOn) {
   dispatch.stop();
 }
 
+// A timeout too long to add to the clock ("forever": milliseconds::max(), or
+// 300 years) waits for the result, rather than overflowing into a deadline in
+// the past and giving up at once.
+TEST_F(SdkEndToEnd, AWaitOfAnEndlessTimeoutWaitsForTheResult) {
+  Dispatch dispatch(options());
+  std::vector<std::promise<void>> releases(2);
+  std::vector<std::shared_future<void>> gates;
+  for (auto& release : releases) gates.push_back(release.get_future().share());
+  auto slow = dispatch.function("slow", [gates](int i) {
+    gates.at(static_cast<std::size_t>(i)).wait_for(std::chrono::seconds(60));
+    return i;
+  });
+  dispatch.start();
+  const std::chrono::milliseconds timeouts[] = {std::chrono::milliseconds::max(),
+                                                std::chrono::hours(24 * 365 * 300)};
+  for (int i = 0; i < 2; ++i) {
+    Handle<int> call = slow.dispatch(i);
+    auto waited = std::async(std::launch::async, [&] { return slow.wait(call, timeouts[i]); });
+    // Had the deadline overflowed into the past, the wait would have ended by now.
+    if (waited.wait_for(std::chrono::milliseconds(300)) != std::future_status::timeout) {
+      try {
+        ADD_FAILURE() << "timeout " << i << ": the wait ended before its call, with "
+                      << waited.get();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "timeout " << i << ": the wait ended before its call: " << e.what();
+      }
+      continue;
+    }
+    releases[static_cast<std::size_t>(i)].set_value();
+    EXPECT_EQ(waited.get(), i);
+  }
+  for (std::size_t i = 0; i < releases.size(); ++i) {
+    try {
+      releases[i].set_value();
+    } catch (const std::future_error&) {  // released above
+    }
+  }
+  dispatch.stop();
+}
+
 }  // namespace
 }  // namespace ratchet
