@@ -47,6 +47,15 @@ std::string describe(const jv1::Journal& journal, const jv1::Step& step) {
   }
 }
 
+// `text` as shown in an action's detail or an error: whole when short, else
+// its start and its size (a detail is kept on the call and shown by `ratchet
+// status`; an --output can be megabytes).
+std::string abbreviated(const std::string& text, const char* what) {
+  constexpr std::size_t kShown = 100;
+  if (text.size() <= kShown) return text;
+  return text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " bytes of " + what + ")";
+}
+
 // What a value is, as the coroutine that awaits it reads it: "a string",
 // "a number" (an integer or not: either reads as a double), "a Foo message".
 std::string value_kind(const nlohmann::json& value) {
@@ -92,8 +101,21 @@ Status check_kind(const jv1::Journal& journal, const jv1::Step& target, std::uin
   std::string now = value_kind(value);
   if (was == now) return Status::ok();
   return invalid_argument("step " + std::to_string(step) + " recorded " + was + " (" +
-                          old_value->dump() + "), --output is " + now +
+                          abbreviated(old_value->dump(), "JSON") + "), --output is " + now +
                           ": the coroutine could not read it; add --any-type to set it anyway");
+}
+
+// "3 call work, 4 local step charge, ..." for steps [from, to], the first 10
+// of them named: a rewind of a long journal would otherwise list every step.
+std::string describe_steps(const jv1::Journal& journal, std::uint64_t from, std::uint64_t to) {
+  constexpr std::uint64_t kNamed = 10;
+  std::string listed;
+  for (std::uint64_t n = from; n <= to && n < from + kNamed; ++n) {
+    if (!listed.empty()) listed += ", ";
+    listed += std::to_string(n) + " " + describe(journal, journal.steps(static_cast<int>(n - 1)));
+  }
+  if (to >= from + kNamed) listed += ", and " + std::to_string(to - from + 1 - kNamed) + " more";
+  return listed;
 }
 
 // Numbers the completed steps' completions 1, 2, ... in their old order, so
@@ -127,11 +149,7 @@ Result<JournalEdit> rewind_journal(int member, const std::string& state, std::ui
     return invalid_argument("--to-step must be from 1 to " + std::to_string(steps + 1) +
                             ": the journal has " + std::to_string(steps) + " steps");
   }
-  std::string dropped;
-  for (std::uint64_t n = to_step; n <= steps; ++n) {
-    if (!dropped.empty()) dropped += ", ";
-    dropped += std::to_string(n) + " " + describe(journal, journal.steps(static_cast<int>(n - 1)));
-  }
+  const std::string dropped = describe_steps(journal, to_step, steps);
   auto* kept = journal.mutable_steps();
   kept->DeleteSubrange(static_cast<int>(to_step - 1), kept->size() - static_cast<int>(to_step - 1));
   renumber_completions(journal);
@@ -161,14 +179,20 @@ Result<JournalEdit> set_journal_result(int member, const std::string& state, std
   std::string what;
   if (result.output_json) {
     auto value = nlohmann::json::parse(*result.output_json, nullptr, false);
-    if (value.is_discarded())
-      return invalid_argument("--output is not JSON: " + *result.output_json);
+    if (value.is_discarded()) {
+      return invalid_argument("--output is not JSON: " + abbreviated(*result.output_json, "it"));
+    }
     if (!result.any_type) RETURN_IF_ERROR(check_kind(journal, target, step, value));
     ASSIGN_OR_RETURN(google::protobuf::Any packed, pack_json(value));
     target.mutable_output()->set_type(intern_name(journal, packed.type_url()));
     target.mutable_output()->set_value(packed.value());
-    what = "output " + value.dump();
+    what = "output " + abbreviated(value.dump(), "JSON");
   } else {
+    if (result.error_type.empty()) {
+      return invalid_argument(
+          "--error-type is empty: name the error's type (PermanentError, TemporaryError, or a "
+          "type the service registered), by which the coroutine raises it");
+    }
     target.mutable_error()->set_type(result.error_type);
     target.mutable_error()->set_message(result.error_message);
     target.mutable_error()->set_status(0);  // from the type, as for a call's error

@@ -125,5 +125,41 @@ TEST(JournalEdit, WhatIsNotACppJournalOrNotJsonIsRefused) {
       Code::kInvalidArgument);
 }
 
+// The action's detail is kept on the call and shown by `ratchet status`: a
+// rewind of a long journal, or a large --output, is summarised, not copied
+// whole (a rewind of 100,000 steps to step 1 would write megabytes).
+TEST(JournalEdit, TheDetailOfALargeEditStaysShort) {
+  auto rewound = rewind_journal(kTyped, journal_bytes(10'000, 10'000), 1);
+  ASSERT_TRUE(rewound.is_ok()) << rewound.status().message();
+  EXPECT_LT(rewound->detail.size(), 400u) << rewound->detail.substr(0, 400);
+  EXPECT_EQ(
+      rewound->detail.rfind("rewound to step 1 of 10000 (dropped 1 call work, 2 call work, ", 0),
+      0u)
+      << rewound->detail.substr(0, 400);
+  EXPECT_NE(rewound->detail.find("and 9990 more)"), std::string::npos) << rewound->detail;
+
+  StepResult large;
+  large.output_json = "\"" + std::string(100'000, 'x') + "\"";
+  auto set = set_journal_result(kTyped, journal_bytes(1, 0), 1, large);
+  ASSERT_TRUE(set.is_ok()) << set.status().message();
+  EXPECT_LT(set->detail.size(), 400u) << set->detail.substr(0, 400);
+  EXPECT_NE(set->detail.find("(100002 bytes of JSON)"), std::string::npos) << set->detail;
+
+  StepResult not_json;
+  not_json.output_json = std::string(100'000, '[');
+  auto refused = set_journal_result(kTyped, journal_bytes(1, 0), 1, not_json);
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_LT(refused.status().message().size(), 300u) << refused.status().message().substr(0, 300);
+}
+
+// An error needs a type: the SDK raises the step's error by its type.
+TEST(JournalEdit, SetResultRefusesAnErrorWithoutAType) {
+  auto refused =
+      set_journal_result(kTyped, journal_bytes(1, 0), 1, StepResult{std::nullopt, "", "no type"});
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--error-type"), std::string::npos)
+      << refused.status().message();
+}
+
 }  // namespace
 }  // namespace ratchet::protocol
