@@ -127,8 +127,8 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   options_.aimd.max = 1;
   Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  // The first alone: a call the answer gate holds is not yet counted in its
-  // endpoint's room, and one dispatched with it could go beside it.
+  // The first alone, so that the other three go in their order (calls
+  // dispatched together keep the limit too: the test below).
   auto ids = dispatch(scheduler, {call("f", 0)});
   ASSERT_TRUE(endpoint.wait_for_requests(1));
   for (const auto& id : dispatch(scheduler, std::vector<NewCall>(3, call("f", 0)))) {
@@ -167,6 +167,49 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   ASSERT_TRUE(asleep(endpoint));
   endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
   sent_now(4, ids[3]);
+}
+
+// Calls dispatched together are claimed before their Dispatch is answered and
+// wait in the answer gate; each one held there is counted in its endpoint's
+// room from its claim on, so an endpoint with a limit of 1 has one of them in
+// flight, and the other goes after its reply, not beside it when the gate
+// lets them go.
+TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOneGoOneAtATime) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
+    return std::nullopt;  // held until the test answers
+  });
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  options_.answer_grace = 20 * kMicrosPerMilli;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto dispatched = dispatch_unanswered(scheduler, {call("f", 0), call("f", 1)});
+  ASSERT_EQ(dispatched.ids.size(), 2u);
+  ASSERT_TRUE(asleep(endpoint));
+  EXPECT_TRUE(endpoint.received().empty()) << "a call went before its Dispatch was answered";
+  int held_at_endpoint = 0;
+  for (const auto& e : scheduler.figures().endpoints) held_at_endpoint += e.in_flight;
+  EXPECT_EQ(held_at_endpoint, 1) << "the call the gate holds takes its endpoint's room";
+
+  // The answer is out: every timer the loop sets, up to the safety poll.
+  dispatched.release.written();
+  const Micros start = clock_.now();
+  ASSERT_TRUE(asleep(endpoint));
+  for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
+       next = clock_.earliest_deadline()) {
+    clock_.set(*next);
+    ASSERT_TRUE(asleep(endpoint));
+  }
+  ASSERT_EQ(endpoint.received().size(), 1u) << "two calls in flight at an endpoint limited to 1";
+  const std::string first = endpoint.received()[0].dispatch_id;
+  EXPECT_EQ(endpoint.held(), 1u);
+
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  ASSERT_TRUE(endpoint.wait_for_requests(2)) << "the second call did not go after the reply";
+  const std::string second = endpoint.received()[1].dispatch_id;
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(second == dispatched.ids[0] || second == dispatched.ids[1]) << second;
 }
 
 TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {
