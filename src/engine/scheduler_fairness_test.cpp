@@ -212,6 +212,35 @@ TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOne
   EXPECT_TRUE(second == dispatched.ids[0] || second == dispatched.ids[1]) << second;
 }
 
+// A turn reads at most a batch of due queues (1,000; 2 here). While an endpoint
+// in the batch is full, the loop sleeps until a reply or what falls due later;
+// a due queue past the batch, at an endpoint with room, is not left for that:
+// the turn that claimed from a full batch turns again at once and reads on.
+TEST_F(SchedulerFairnessTest, ADueQueuePastAFullBatchGoesInTheNextTurnNotAfterAReply) {
+  auto store = open();
+  NewCall f1 = call("f1", 0), f2 = call("f2", 0), g = call("g", 0);
+  f1.endpoint = f2.endpoint = "http://a";
+  g.endpoint = "http://b";
+  // Read in (endpoint, function) order: a/f1 and a/f2 fill the batch, b/g is past it.
+  auto ids = record(*store, {f1, f2, g});
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
+    return std::nullopt;  // no reply comes
+  });
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  options_.due_queue_batch = 2;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  const Micros start = clock_.now();
+  scheduler.start();
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+  ASSERT_TRUE(asleep(endpoint)) << "the loop keeps turning";
+  auto received = endpoint.received();
+  ASSERT_EQ(received.size(), 2u) << "b/g waits for a reply (none comes), or a/f2 went beside a/f1";
+  EXPECT_EQ(received[0].dispatch_id, ids[0]);
+  EXPECT_EQ(received[1].dispatch_id, ids[2]);
+  EXPECT_EQ(received[1].at, start) << "b/g waited for a timer";
+}
+
 TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {
   auto store = open();
   std::atomic<int> calls{0};
