@@ -51,7 +51,7 @@ struct Scheduler::Turn {
   std::map<std::string, int> room;  // per endpoint (EndpointLimits), when the turn began
   int new_endpoint_room = 0;        // of an endpoint with nothing in flight
   bool blocked = false;             // due calls were left for lack of room
-  bool unread_queues = false;       // a full batch of due queues claimed some: more may be due
+  bool unread_queues = false;       // claimed from a full batch of due queues: more may be due
   Micros began = 0;                 // before its transaction, so no later than the store's now
   bool send_before_commit = true;
   bool read_figures = false;
@@ -525,10 +525,17 @@ Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micro
   ASSIGN_OR_RETURN(int taken, fair_.serve(due, slots, room, take));
   // A full endpoint's calls wait for its replies, which wake the loop.
   for (const auto& [endpoint, left] : room) turn.blocked = turn.blocked || left <= 0;
-  // Queues past a full batch were not read, and no reply need come for them:
-  // the next turn reads on from past what this one served, at once. Each such
+  if (static_cast<int>(due.size()) < options_.due_queue_batch) return Status::ok();
+  // Queues past a full batch were not read, and no reply need come for them.
+  // The next turn reads on from past what this one served, at once: each such
   // turn claims something, so they end once room or the due queues run out.
-  turn.unread_queues = taken > 0 && static_cast<int>(due.size()) >= options_.due_queue_batch;
+  // A batch with no room at all is passed, for the next turn that comes (a
+  // reply, the safety poll): turning at once would spin while all are full.
+  if (taken > 0) {
+    turn.unread_queues = true;
+  } else {
+    fair_.pass(due.back());
+  }
   return Status::ok();
 }
 

@@ -241,6 +241,36 @@ TEST_F(SchedulerFairnessTest, ADueQueuePastAFullBatchGoesInTheNextTurnNotAfterAR
   EXPECT_EQ(received[1].at, start) << "b/g waited for a timer";
 }
 
+// When a whole batch of due queues has no room (their endpoint is full, its
+// call hangs), the rotation passes them: a due queue past them, at an endpoint
+// with room, goes at the next turn (the safety poll here), not once a reply of
+// the full endpoint comes (none does).
+TEST_F(SchedulerFairnessTest, ABatchOfDueQueuesWithNoRoomIsPassedForTheQueuesPastIt) {
+  auto store = open();
+  NewCall f0 = call("f0", 0), f1 = call("f1", 0), f2 = call("f2", 0), g = call("g", 0);
+  f0.endpoint = f1.endpoint = f2.endpoint = "http://a";
+  g.endpoint = "http://b";
+  auto ids = record(*store, {f0, f1, f2, g});
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
+    return std::nullopt;  // no reply comes
+  });
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  options_.due_queue_batch = 2;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  const Micros start = clock_.now();
+  scheduler.start();
+  // a/f0 goes and fills a; the next batch, a/f1 and a/f2, has no room.
+  ASSERT_TRUE(until({&endpoint}, [&] { return endpoint.received().size() >= 2; }))
+      << "b/g waits for a reply of a that never comes";
+  ASSERT_TRUE(asleep(endpoint));
+  auto received = endpoint.received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].dispatch_id, ids[0]);
+  EXPECT_EQ(received[1].dispatch_id, ids[3]);
+  EXPECT_LE(received[1].at, start + options_.safety_poll);
+}
+
 TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {
   auto store = open();
   std::atomic<int> calls{0};
