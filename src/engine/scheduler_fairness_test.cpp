@@ -59,7 +59,38 @@ class SchedulerFairnessTest : public SchedulerTest {
              const std::function<bool()>& ready) {
     return drive(clock_, endpoints, 1, ready);
   }
+  // Moves the clock to every timer the loop sets up to the safety poll from
+  // now, once it sleeps each time: false if it did not (30 s of real time).
+  bool through_timers(const FakeEndpoint& endpoint) {
+    const Micros start = clock_.now();
+    if (!asleep(endpoint)) return false;
+    for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
+         next = clock_.earliest_deadline()) {
+      clock_.set(*next);
+      if (!asleep(endpoint)) return false;
+    }
+    return true;
+  }
+  // Records one call of each function in `at_a` at http://a and one of g at
+  // http://b, which comes after them in the store's (endpoint, function)
+  // order; a turn reads 2 due queues, and an endpoint takes one call at a time.
+  std::vector<std::string> queues_past_a_batch(Store& store, const std::vector<std::string>& at_a) {
+    std::vector<NewCall> calls;
+    for (const auto& function : at_a) {
+      calls.push_back(call(function, 0));
+      calls.back().endpoint = "http://a";
+    }
+    calls.push_back(call("g", 0));
+    calls.back().endpoint = "http://b";
+    options_.aimd.initial = 1;
+    options_.aimd.max = 1;
+    options_.due_queue_batch = 2;
+    return record(store, calls);
+  }
 };
+
+// An endpoint's handler that holds every request (FakeEndpoint::answer_held).
+std::optional<pb::RunResponse> never_answers(const pb::RunRequest&) { return std::nullopt; }
 
 TEST_F(SchedulerFairnessTest, TenCallsOfBDispatchedAfterFiftyThousandOfAStartInTheFirstTurn) {
   auto store = open();
@@ -139,12 +170,7 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   // Every timer the loop sets, up to the safety poll: none, as nothing changes.
   ASSERT_TRUE(asleep(endpoint));
   const std::uint64_t quiet_from = turns();
-  const Micros start = clock_.now();
-  for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
-       next = clock_.earliest_deadline()) {
-    clock_.set(*next);
-    ASSERT_TRUE(asleep(endpoint));
-  }
+  ASSERT_TRUE(through_timers(endpoint));
   EXPECT_EQ(turns(), quiet_from) << "the loop turned while the endpoint stayed full";
   ASSERT_EQ(endpoint.received().size(), 1u);
 
@@ -176,9 +202,7 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
 // lets them go.
 TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOneGoOneAtATime) {
   auto store = open();
-  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
-    return std::nullopt;  // held until the test answers
-  });
+  FakeEndpoint endpoint(clock_, never_answers);
   options_.aimd.initial = 1;
   options_.aimd.max = 1;
   options_.answer_grace = 20 * kMicrosPerMilli;
@@ -194,13 +218,7 @@ TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOne
 
   // The answer is out: every timer the loop sets, up to the safety poll.
   dispatched.release.written();
-  const Micros start = clock_.now();
-  ASSERT_TRUE(asleep(endpoint));
-  for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
-       next = clock_.earliest_deadline()) {
-    clock_.set(*next);
-    ASSERT_TRUE(asleep(endpoint));
-  }
+  ASSERT_TRUE(through_timers(endpoint));
   ASSERT_EQ(endpoint.received().size(), 1u) << "two calls in flight at an endpoint limited to 1";
   const std::string first = endpoint.received()[0].dispatch_id;
   EXPECT_EQ(endpoint.held(), 1u);
@@ -218,17 +236,9 @@ TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOne
 // the turn that claimed from a full batch turns again at once and reads on.
 TEST_F(SchedulerFairnessTest, ADueQueuePastAFullBatchGoesInTheNextTurnNotAfterAReply) {
   auto store = open();
-  NewCall f1 = call("f1", 0), f2 = call("f2", 0), g = call("g", 0);
-  f1.endpoint = f2.endpoint = "http://a";
-  g.endpoint = "http://b";
-  // Read in (endpoint, function) order: a/f1 and a/f2 fill the batch, b/g is past it.
-  auto ids = record(*store, {f1, f2, g});
-  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
-    return std::nullopt;  // no reply comes
-  });
-  options_.aimd.initial = 1;
-  options_.aimd.max = 1;
-  options_.due_queue_batch = 2;
+  // a/f1 and a/f2 fill the first batch, b/g is past it.
+  auto ids = queues_past_a_batch(*store, {"f1", "f2"});
+  FakeEndpoint endpoint(clock_, never_answers);
   Scheduler scheduler(*store, clock_, endpoint, options_);
   const Micros start = clock_.now();
   scheduler.start();
@@ -247,16 +257,8 @@ TEST_F(SchedulerFairnessTest, ADueQueuePastAFullBatchGoesInTheNextTurnNotAfterAR
 // the full endpoint comes (none does).
 TEST_F(SchedulerFairnessTest, ABatchOfDueQueuesWithNoRoomIsPassedForTheQueuesPastIt) {
   auto store = open();
-  NewCall f0 = call("f0", 0), f1 = call("f1", 0), f2 = call("f2", 0), g = call("g", 0);
-  f0.endpoint = f1.endpoint = f2.endpoint = "http://a";
-  g.endpoint = "http://b";
-  auto ids = record(*store, {f0, f1, f2, g});
-  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) -> std::optional<pb::RunResponse> {
-    return std::nullopt;  // no reply comes
-  });
-  options_.aimd.initial = 1;
-  options_.aimd.max = 1;
-  options_.due_queue_batch = 2;
+  auto ids = queues_past_a_batch(*store, {"f0", "f1", "f2"});
+  FakeEndpoint endpoint(clock_, never_answers);
   Scheduler scheduler(*store, clock_, endpoint, options_);
   const Micros start = clock_.now();
   scheduler.start();
