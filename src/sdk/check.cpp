@@ -46,23 +46,28 @@ std::optional<sdk::CheckOutcome> unreplayable(const ::ratchet::v1::OpenCoroutine
                            "would restart from its input)"};
 }
 
-}  // namespace
+// What check() found, and whether the server listed every open coroutine.
+struct Checked {
+  std::vector<CheckResult> results;
+  bool truncated = false;  // more were open than the server lists (1,000): not checked
+};
 
-std::vector<CheckResult> Dispatch::check() {
-  std::vector<std::string> functions = core_->coroutines();
+Checked check_open(detail::DispatchCore& core) {
+  std::vector<std::string> functions = core.coroutines();
   // The endpoint's coroutines too: those of a function this build removed or
   // renamed would otherwise go unseen, and fail for good once it is deployed.
-  const std::string endpoint = core_->endpoint_url();
+  const std::string endpoint = core.endpoint_url();
   if (endpoint.empty()) {
     std::fprintf(stderr,
                  "ratchet-check: DISPATCH_ENDPOINT_URL is not set, so only the coroutines of "
                  "this build's functions are checked (set it to the URL the server calls this "
                  "service at to find those of functions this build no longer has)\n");
   }
-  std::vector<CheckResult> results;
-  if (functions.empty() && endpoint.empty()) return results;
-  auto open = detail::list_open_coroutines(*core_, functions, endpoint);
-  if (open.truncated()) {
+  Checked checked;
+  if (functions.empty() && endpoint.empty()) return checked;
+  auto open = detail::list_open_coroutines(core, functions, endpoint);
+  checked.truncated = open.truncated();
+  if (checked.truncated) {
     std::fprintf(stderr,
                  "ratchet-check: the server listed only the first %d open coroutines; the "
                  "others are not checked\n",
@@ -74,18 +79,22 @@ std::vector<CheckResult> Dispatch::check() {
     result.function = coroutine.function();
     result.phase = coroutine.phase();
     result.endpoint = coroutine.endpoint();
-    const detail::FunctionEntry* entry = core_->find(coroutine.function());
+    const detail::FunctionEntry* entry = core.find(coroutine.function());
     auto outcome = unreplayable(coroutine, entry, endpoint, result);
     if (!outcome) {
-      outcome = core_->runtime().check(*entry, coroutine.function(), coroutine.typed_state());
+      outcome = core.runtime().check(*entry, coroutine.function(), coroutine.typed_state());
     }
     result.resumes = outcome->resumes;
     result.step = outcome->step;
     result.message = std::move(outcome->message);
-    results.push_back(std::move(result));
+    checked.results.push_back(std::move(result));
   }
-  return results;
+  return checked;
 }
+
+}  // namespace
+
+std::vector<CheckResult> Dispatch::check() { return check_open(*core_).results; }
 
 namespace {
 
@@ -131,13 +140,14 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
   bool asked = false;
   for (int i = 1; i < argc; ++i) asked = asked || std::string_view(argv[i]) == "--ratchet-check";
   if (!asked) return std::nullopt;
-  std::vector<CheckResult> results;
+  Checked checked;
   try {
-    results = check();
+    checked = check_open(*core_);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ratchet-check: %s\n", e.what());
     return 2;
   }
+  const std::vector<CheckResult>& results = checked.results;
   std::size_t count[kKinds] = {};
   for (const auto& result : results) {
     std::printf("%s\n", (result.dispatch_id + " " + result.function + " (" + result.phase +
@@ -154,6 +164,14 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
                        count_of(count[kElsewhere], "of another service");
   std::printf("%s\n", counts.c_str());
   std::fflush(stdout);
+  if (checked.truncated) {
+    // The unlisted ones may diverge: a check that saw only some cannot pass a deploy.
+    std::fprintf(stderr,
+                 "ratchet-check: more coroutines are open than the server lists at once "
+                 "(1,000): those past them were not checked, so this check cannot pass; end or "
+                 "repair open runs until fewer are open\n");
+    return 2;
+  }
   // Whatever this build would get and could not resume as it was recorded
   // stops the deploy; another service's coroutine is not this deploy's.
   return count[kResumes] + count[kElsewhere] == results.size() ? 0 : 1;

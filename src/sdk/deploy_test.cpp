@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 
+#include "http/test_support.hpp"
 #include "ratchet/ratchet.hpp"
+#include "ratchet/v1/journal_service.pb.h"
 #include "sdk/runtime.hpp"
 #include "sdk/test_support.hpp"
 
@@ -138,6 +141,44 @@ struct Patched {
         co_return co_await t(a + "?");
       });
 };
+
+// The server lists at most 1,000 open coroutines and says when there were
+// more: the ones past them were not checked, so the deploy check must not
+// pass (it did, with exit 0, when the first 1,000 resumed).
+TEST(Check, ATruncatedListingOfOpenCoroutinesStopsTheDeploy) {
+  ::ratchet::v1::ListOpenResponse listing;
+  listing.set_truncated(true);
+  auto* listed = listing.add_coroutines();
+  listed->set_dispatch_id("first");
+  listed->set_function("pipeline");
+  listed->set_phase("WAITING");
+  listed->set_endpoint("http://127.0.0.1:8000");
+  *listed->mutable_typed_state() = old_journal();
+  const std::string body = listing.SerializeAsString();
+  http::testing::ScriptedPeer server(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  Options options = test_options();
+  options.api_url = server.url();
+  Dispatch dispatch(options);
+  auto transform =
+      dispatch.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
+  dispatch.function("pipeline", [transform](std::string msg) -> Task<std::string> {
+    std::string a = co_await transform(msg);
+    co_return co_await transform(a + "?");
+  });
+  const char* argv[] = {"service", "--ratchet-check"};
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  auto code = dispatch.check_main(2, argv);
+  std::string out = ::testing::internal::GetCapturedStdout();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2) << out << err;
+  EXPECT_NE(out.find("first pipeline (WAITING): resumes"), std::string::npos) << out;
+  EXPECT_NE(err.find("not checked"), std::string::npos) << err;
+}
 
 TEST(Patched, ARunRecordedBeforeThePatchKeepsTheOldPath) {
   Patched code;
