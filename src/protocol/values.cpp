@@ -10,6 +10,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "protocol/base64.hpp"
 
@@ -40,6 +41,13 @@ Status too_deep() {
   return invalid_argument("value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
 }
 
+Status check_utf8(std::string_view text, const char* what) {
+  if (is_utf8(text)) return Status::ok();
+  return invalid_argument(std::string(what) +
+                          " is not UTF-8, which a protobuf string must be: send bytes as "
+                          "bytes (a JSON binary value, e.g. nlohmann::json::binary)");
+}
+
 Result<pb::Value> to_value(const json& value, int depth);
 
 Result<pb::Value> list_to_value(const json& array, int depth) {
@@ -55,6 +63,7 @@ Result<pb::Value> object_to_value(const json& object, int depth) {
   pb::Value out;
   auto* fields = out.mutable_struct_value()->mutable_fields();
   for (const auto& [key, element] : object.items()) {
+    RETURN_IF_ERROR(check_utf8(key, "an object's key"));
     ASSIGN_OR_RETURN((*fields)[key], to_value(element, depth + 1));
   }
   return out;
@@ -95,6 +104,7 @@ Result<pb::Value> to_value(const json& value, int depth) {
       out.set_number_value(value.get<double>());
       return out;
     case json::value_t::string:
+      RETURN_IF_ERROR(check_utf8(value.get_ref<const std::string&>(), "a string"));
       out.set_string_value(value.get_ref<const std::string&>());
       return out;
     case json::value_t::array:
@@ -235,6 +245,30 @@ std::string_view pickled_type_name() {
 
 }  // namespace
 
+bool is_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = lead < 0x80                    ? 1
+                         : lead >= 0xC2 && lead <= 0xDF ? 2
+                         : lead >= 0xE0 && lead <= 0xEF ? 3
+                         : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                        : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    unsigned char low = 0x80, high = 0xBF;  // the second byte's range
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto byte = static_cast<unsigned char>(text[i + k]);
+      if (byte < (k == 1 ? low : 0x80) || byte > (k == 1 ? high : 0xBF)) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 pb::Any pack_null() { return pack_message(pb::Empty()); }
 pb::Any pack_bool(bool value) { return pack_wrapper<pb::BoolValue>(value); }
 pb::Any pack_int64(std::int64_t value) { return pack_wrapper<pb::Int64Value>(value); }
@@ -272,6 +306,7 @@ Result<pb::Any> pack_json(const json& value) {
     case json::value_t::number_float:
       return pack_double(value.get<double>());
     case json::value_t::string:
+      RETURN_IF_ERROR(check_utf8(value.get_ref<const std::string&>(), "a string"));
       return pack_string(value.get_ref<const std::string&>());
     case json::value_t::binary: {
       const auto& bytes = value.get_binary();

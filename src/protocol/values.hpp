@@ -47,6 +47,11 @@ inline constexpr std::string_view kMessageMarkerKey = "$ratchet.any";
 // Deeper arrays/objects are refused, to bound recursion on hostile input.
 inline constexpr int kMaxValueDepth = 64;
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF), as protobuf's string fields must be: a reader refuses
+// a message whose string is not. pack_json refuses such strings.
+bool is_utf8(std::string_view text);
+
 // Packs a JSON value by its type, per the table above.
 Result<google::protobuf::Any> pack_json(const nlohmann::json& value);
 // Packs any JSON value as a google.protobuf.Value (scalars included).

@@ -77,6 +77,23 @@ TEST(Values, PackJsonAsValueWrapsScalarsToo) {
   EXPECT_EQ(unpack_to_json(*packed).value(), json("s"));
 }
 
+// A protobuf string must be UTF-8: bytes that are not would be sent, then
+// refused by whoever parses the message, with a message that names nothing.
+TEST(Values, AStringThatIsNotUtf8IsRefusedSayingSo) {
+  for (const char* bad : {"\xff", "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    for (const json& value : {json(bad), json::array({bad}), json::object({{bad, 1}})}) {
+      auto packed = pack_json(value);
+      ASSERT_FALSE(packed.is_ok()) << value.dump(-1, ' ', false, json::error_handler_t::replace);
+      EXPECT_NE(packed.status().message().find("is not UTF-8"), std::string::npos)
+          << packed.status().message();
+    }
+  }
+  for (const char* good :
+       {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_EQ(round_trip(json(good)), json(good)) << good;
+  }
+}
+
 TEST(Values, RefusesWhatAValueCannotHoldExactly) {
   EXPECT_FALSE(pack_json(json::array({9007199254740993LL})).is_ok());
   EXPECT_FALSE(pack_json(json::array({json::binary({1})})).is_ok());

@@ -88,6 +88,10 @@ std::vector<std::string> dispatch_calls(DispatchCore& core, std::vector<CallSpec
   for (auto& spec : calls) {
     pb::Call* call = dispatch.add_calls();
     *call = make_call(spec, endpoint, spec.function);
+    if (!protocol::is_utf8(spec.options.run_key())) {
+      // Sent anyway, protobuf would log an error and the server refuse the whole request.
+      throw InvalidArgumentError("the run key of " + spec.function + " is not UTF-8");
+    }
     call->set_run_key(spec.options.run_key());
     if (spec.options.run_key_scope() == RunKeyScope::kOnceEver) {
       call->set_run_key_scope(pb::Call::RUN_KEY_ONCE_EVER);

@@ -305,6 +305,27 @@ TEST(Client, HostileApiServerIsAnErrorNotACrash) {
   EXPECT_THROW((void)f.wait(Handle<int>("some-id")), InvalidResponseError);
 }
 
+// Bytes that are not UTF-8 in a run key or an argument are refused before
+// anything is sent, saying what: sent, the server would refuse the whole
+// request as "not a DispatchRequest" (protobuf's strings are UTF-8).
+TEST(Client, ARunKeyOrArgumentThatIsNotUtf8IsRefusedBeforeSending) {
+  Dispatch dispatch(test_options());  // its API URL refuses connections
+  auto echo = dispatch.function("echo", [](std::string s) { return s; });
+  try {
+    (void)echo.dispatch(RunKey{"order-\xff"}, "x");
+    ADD_FAILURE() << "dispatched";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("run key of echo is not UTF-8"), std::string::npos)
+        << e.what();
+  }
+  try {
+    (void)echo.dispatch("\xc0\x80");
+    ADD_FAILURE() << "dispatched";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("is not UTF-8"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Configuration, AMalformedVerificationKeyNamesTheVariable) {
   Options options = test_options();
   options.verification_key = "not a key";
