@@ -291,11 +291,17 @@ END
 $$;
 )sql";
 
+// A key's newest job is the one created last (seq order), not the one with
+// the latest started_at: the wall clock can step back (jobs: docs/jobs.md).
+constexpr const char* kKeyCreationOrder = R"sql(
+CREATE INDEX runs_by_key_created ON runs (run_key, seq) WHERE run_key IS NOT NULL;
+)sql";
+
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.
-constexpr std::array<const char*, 14> kMigrations{
-    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
-    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState};
+constexpr std::array<const char*, 15> kMigrations{
+    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,       kDashboardIndexes,
+    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas,  kHistory,
+    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState, kKeyCreationOrder};
 
 }  // namespace
 
