@@ -291,10 +291,13 @@ END
 $$;
 )sql";
 
-// A key's newest job is the one created last (seq order), not the one with
-// the latest started_at: the wall clock can step back (jobs: docs/jobs.md).
+// A key's newest job is the one with the greatest attempt_no (each new job
+// takes the newest's + 1: the order they were created), not the one with the
+// latest started_at: the wall clock can step back (docs/jobs.md). seq breaks
+// ties; calls, without an attempt_no, come after a key's jobs.
 constexpr const char* kKeyCreationOrder = R"sql(
-CREATE INDEX runs_by_key_created ON runs (run_key, seq) WHERE run_key IS NOT NULL;
+CREATE INDEX runs_by_key_created ON runs (run_key, attempt_no DESC NULLS LAST, seq DESC)
+  WHERE run_key IS NOT NULL;
 )sql";
 
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.

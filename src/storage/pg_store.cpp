@@ -427,7 +427,7 @@ Result<std::optional<JobRecord>> PgStore::find_job(const std::string& id) {
 Result<std::optional<JobRecord>> PgStore::newest_job_for_key(const std::string& run_key) {
   return read_one_job("SELECT " JOB_COLUMNS
                       " FROM runs WHERE run_key = $1 AND kind = 'job' "
-                      "ORDER BY seq DESC LIMIT 1",
+                      "ORDER BY attempt_no DESC NULLS LAST, seq DESC LIMIT 1",
                       Params().add(stored_key(run_key)));
 }
 
@@ -457,7 +457,7 @@ Result<std::vector<RunSummary>> PgStore::list_runs(std::optional<RunStatus> stat
 Result<std::vector<RunSummary>> PgStore::runs_for_key(const std::string& run_key, int limit) {
   return read_summaries("SELECT " SUMMARY_COLUMNS
                         " FROM runs WHERE run_key = $1 "
-                        "ORDER BY seq DESC LIMIT $2",
+                        "ORDER BY attempt_no DESC NULLS LAST, seq DESC LIMIT $2",
                         Params().add(stored_key(run_key)).add(limit));
 }
 
