@@ -528,14 +528,19 @@ TEST_F(JobsOrchestration, TheNewestJobOfAKeyIsTheLastStartedEvenAfterTheClockSte
 // ---------------------------------------------------------------------------
 // Bytes that are not UTF-8
 
-TEST_F(JobsOrchestration, ANonUtf8CommandAndCwdAreShownLosslesslyAndRunWithTheirBytes) {
-  // They were shown with U+FFFD: the JSON lost which bytes they were.
+TEST_F(JobsOrchestration, ANonUtf8CommandCwdAndEnvAreShownLosslesslyAndRunWithTheirBytes) {
+  // A cwd was shown with U+FFFD (the JSON lost which bytes it was), and a
+  // command argument or --env value killed the supervisor before it recorded
+  // the job (the store's JSON refused the bytes): exit 1.
   const std::string odd = "caf\xe9-\xff";  // Latin-1 bytes, not UTF-8
   const std::string cwd = dir_ + "/" + odd;
   fs::create_directories(cwd);
-  json in_dir = ratchet_json({"start", "--run-key", "bytes2", "--sync", "--cwd", cwd, "--", "sh",
-                              "-c", "printf %s \"$0\" > out", odd});
+  json in_dir =
+      ratchet_json({"start", "--run-key", "bytes2", "--sync", "--cwd", cwd, "--env", "ODD=" + odd,
+                    "--", "sh", "-c", "printf %s \"$0\" > out; printf %s \"$ODD\" > env", odd});
   EXPECT_EQ(read_file(cwd + "/out"), odd);  // the command ran with its exact bytes
+  EXPECT_EQ(read_file(cwd + "/env"), odd);
+  EXPECT_EQ(text_to_bytes(in_dir["env"]["ODD"].get<std::string>()), odd);
   const std::string shown = in_dir["command"][3];
   EXPECT_EQ(shown, bytes_to_text(odd));
   EXPECT_EQ(text_to_bytes(shown), odd);
