@@ -37,6 +37,9 @@ class DeficitRoundRobin {
 
   // The last queue served: the next turn starts after it.
   const QueueKey& cursor() const { return cursor_; }
+  // The queues listed up to `queue` had no room: the next turn starts after
+  // them, so that queues listed past them are not left unread turn after turn.
+  void pass(const QueueKey& queue) { cursor_ = queue; }
   // Queues with a deficit carried over (for tests).
   std::size_t owed() const { return deficit_.size(); }
 

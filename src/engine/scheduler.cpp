@@ -51,6 +51,7 @@ struct Scheduler::Turn {
   std::map<std::string, int> room;  // per endpoint (EndpointLimits), when the turn began
   int new_endpoint_room = 0;        // of an endpoint with nothing in flight
   bool blocked = false;             // due calls were left for lack of room
+  bool unread_queues = false;       // claimed from a full batch of due queues: more may be due
   Micros began = 0;                 // before its transaction, so no later than the store's now
   bool send_before_commit = true;
   bool read_figures = false;
@@ -508,7 +509,7 @@ Status Scheduler::claim(CallTransaction& tx, Turn& turn) {
 
 Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micros lease_until,
                                std::vector<ClaimedCall>& claimed) {
-  ASSIGN_OR_RETURN(auto due, tx.due_queues(fair_.cursor(), 1000));
+  ASSIGN_OR_RETURN(auto due, tx.due_queues(fair_.cursor(), options_.due_queue_batch));
   if (due.empty()) return Status::ok();
   // Only what an endpoint has room for is claimed: the rest stays in the store.
   std::map<std::string, int> room;
@@ -524,7 +525,17 @@ Status Scheduler::claim_fairly(CallTransaction& tx, Turn& turn, int slots, Micro
   ASSIGN_OR_RETURN(int taken, fair_.serve(due, slots, room, take));
   // A full endpoint's calls wait for its replies, which wake the loop.
   for (const auto& [endpoint, left] : room) turn.blocked = turn.blocked || left <= 0;
-  (void)taken;
+  if (static_cast<int>(due.size()) < options_.due_queue_batch) return Status::ok();
+  // Queues past a full batch were not read, and no reply need come for them.
+  // The next turn reads on from past what this one served, at once: each such
+  // turn claims something, so they end once room or the due queues run out.
+  // A batch with no room at all is passed, for the next turn that comes (a
+  // reply, the safety poll): turning at once would spin while all are full.
+  if (taken > 0) {
+    turn.unread_queues = true;
+  } else {
+    fair_.pass(due.back());
+  }
   return Status::ok();
 }
 
@@ -550,7 +561,7 @@ Status Scheduler::apply_turn(CallTransaction& tx, Turn& turn) {
   }
   RETURN_IF_ERROR(claim(tx, turn));
   ASSIGN_OR_RETURN(turn.next_due, tx.next_due());
-  if (turn.blocked && turn.next_due && *turn.next_due <= turn.began) {
+  if (turn.blocked && !turn.unread_queues && turn.next_due && *turn.next_due <= turn.began) {
     // What was due and is unclaimed waits for room at a full endpoint, which
     // only the replies of its calls in flight bring, and each wakes the loop:
     // until one comes, only what falls due later.

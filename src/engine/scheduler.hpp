@@ -72,6 +72,9 @@ struct SchedulerOptions {
   // Ready calls are claimed per queue (function at endpoint) in deficit round
   // robin; each round, the queues of an endpoint share this many calls.
   int fair_quantum = 32;
+  // How many due queues a turn reads from the store at most (tests make it
+  // small to have more due queues than one turn reads).
+  int due_queue_batch = 1000;
   // Each endpoint's in-flight limit (AIMD); its max is at most max_in_flight.
   AimdOptions aimd;
   // How often the queue depths of figures() are read from the store, while

@@ -59,7 +59,38 @@ class SchedulerFairnessTest : public SchedulerTest {
              const std::function<bool()>& ready) {
     return drive(clock_, endpoints, 1, ready);
   }
+  // Moves the clock to every timer the loop sets up to the safety poll from
+  // now, once it sleeps each time: false if it did not (30 s of real time).
+  bool through_timers(const FakeEndpoint& endpoint) {
+    const Micros start = clock_.now();
+    if (!asleep(endpoint)) return false;
+    for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
+         next = clock_.earliest_deadline()) {
+      clock_.set(*next);
+      if (!asleep(endpoint)) return false;
+    }
+    return true;
+  }
+  // Records one call of each function in `at_a` at http://a and one of g at
+  // http://b, which comes after them in the store's (endpoint, function)
+  // order; a turn reads 2 due queues, and an endpoint takes one call at a time.
+  std::vector<std::string> queues_past_a_batch(Store& store, const std::vector<std::string>& at_a) {
+    std::vector<NewCall> calls;
+    for (const auto& function : at_a) {
+      calls.push_back(call(function, 0));
+      calls.back().endpoint = "http://a";
+    }
+    calls.push_back(call("g", 0));
+    calls.back().endpoint = "http://b";
+    options_.aimd.initial = 1;
+    options_.aimd.max = 1;
+    options_.due_queue_batch = 2;
+    return record(store, calls);
+  }
 };
+
+// An endpoint's handler that holds every request (FakeEndpoint::answer_held).
+std::optional<pb::RunResponse> never_answers(const pb::RunRequest&) { return std::nullopt; }
 
 TEST_F(SchedulerFairnessTest, TenCallsOfBDispatchedAfterFiftyThousandOfAStartInTheFirstTurn) {
   auto store = open();
@@ -127,8 +158,8 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   options_.aimd.max = 1;
   Scheduler scheduler(*store, clock_, endpoint, options_);
   scheduler.start();
-  // The first alone: a call the answer gate holds is not yet counted in its
-  // endpoint's room, and one dispatched with it could go beside it.
+  // The first alone, so that the other three go in their order (calls
+  // dispatched together keep the limit too: the test below).
   auto ids = dispatch(scheduler, {call("f", 0)});
   ASSERT_TRUE(endpoint.wait_for_requests(1));
   for (const auto& id : dispatch(scheduler, std::vector<NewCall>(3, call("f", 0)))) {
@@ -139,12 +170,7 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   // Every timer the loop sets, up to the safety poll: none, as nothing changes.
   ASSERT_TRUE(asleep(endpoint));
   const std::uint64_t quiet_from = turns();
-  const Micros start = clock_.now();
-  for (auto next = clock_.earliest_deadline(); next && *next < start + options_.safety_poll;
-       next = clock_.earliest_deadline()) {
-    clock_.set(*next);
-    ASSERT_TRUE(asleep(endpoint));
-  }
+  ASSERT_TRUE(through_timers(endpoint));
   EXPECT_EQ(turns(), quiet_from) << "the loop turned while the endpoint stayed full";
   ASSERT_EQ(endpoint.received().size(), 1u);
 
@@ -167,6 +193,84 @@ TEST_F(SchedulerFairnessTest, AFullEndpointsNextCallGoesAsSoonAsRoomAppearsAndNo
   ASSERT_TRUE(asleep(endpoint));
   endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
   sent_now(4, ids[3]);
+}
+
+// Calls dispatched together are claimed before their Dispatch is answered and
+// wait in the answer gate; each one held there is counted in its endpoint's
+// room from its claim on, so an endpoint with a limit of 1 has one of them in
+// flight, and the other goes after its reply, not beside it when the gate
+// lets them go.
+TEST_F(SchedulerFairnessTest, CallsDispatchedTogetherToAnEndpointWithALimitOfOneGoOneAtATime) {
+  auto store = open();
+  FakeEndpoint endpoint(clock_, never_answers);
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  options_.answer_grace = 20 * kMicrosPerMilli;
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  scheduler.start();
+  auto dispatched = dispatch_unanswered(scheduler, {call("f", 0), call("f", 1)});
+  ASSERT_EQ(dispatched.ids.size(), 2u);
+  ASSERT_TRUE(asleep(endpoint));
+  EXPECT_TRUE(endpoint.received().empty()) << "a call went before its Dispatch was answered";
+  int held_at_endpoint = 0;
+  for (const auto& e : scheduler.figures().endpoints) held_at_endpoint += e.in_flight;
+  EXPECT_EQ(held_at_endpoint, 1) << "the call the gate holds takes its endpoint's room";
+
+  // The answer is out: every timer the loop sets, up to the safety poll.
+  dispatched.release.written();
+  ASSERT_TRUE(through_timers(endpoint));
+  ASSERT_EQ(endpoint.received().size(), 1u) << "two calls in flight at an endpoint limited to 1";
+  const std::string first = endpoint.received()[0].dispatch_id;
+  EXPECT_EQ(endpoint.held(), 1u);
+
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  ASSERT_TRUE(endpoint.wait_for_requests(2)) << "the second call did not go after the reply";
+  const std::string second = endpoint.received()[1].dispatch_id;
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(second == dispatched.ids[0] || second == dispatched.ids[1]) << second;
+}
+
+// A turn reads at most a batch of due queues (1,000; 2 here). While an endpoint
+// in the batch is full, the loop sleeps until a reply or what falls due later;
+// a due queue past the batch, at an endpoint with room, is not left for that:
+// the turn that claimed from a full batch turns again at once and reads on.
+TEST_F(SchedulerFairnessTest, ADueQueuePastAFullBatchGoesInTheNextTurnNotAfterAReply) {
+  auto store = open();
+  // a/f1 and a/f2 fill the first batch, b/g is past it.
+  auto ids = queues_past_a_batch(*store, {"f1", "f2"});
+  FakeEndpoint endpoint(clock_, never_answers);
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  const Micros start = clock_.now();
+  scheduler.start();
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+  ASSERT_TRUE(asleep(endpoint)) << "the loop keeps turning";
+  auto received = endpoint.received();
+  ASSERT_EQ(received.size(), 2u) << "b/g waits for a reply (none comes), or a/f2 went beside a/f1";
+  EXPECT_EQ(received[0].dispatch_id, ids[0]);
+  EXPECT_EQ(received[1].dispatch_id, ids[2]);
+  EXPECT_EQ(received[1].at, start) << "b/g waited for a timer";
+}
+
+// When a whole batch of due queues has no room (their endpoint is full, its
+// call hangs), the rotation passes them: a due queue past them, at an endpoint
+// with room, goes at the next turn (the safety poll here), not once a reply of
+// the full endpoint comes (none does).
+TEST_F(SchedulerFairnessTest, ABatchOfDueQueuesWithNoRoomIsPassedForTheQueuesPastIt) {
+  auto store = open();
+  auto ids = queues_past_a_batch(*store, {"f0", "f1", "f2"});
+  FakeEndpoint endpoint(clock_, never_answers);
+  Scheduler scheduler(*store, clock_, endpoint, options_);
+  const Micros start = clock_.now();
+  scheduler.start();
+  // a/f0 goes and fills a; the next batch, a/f1 and a/f2, has no room.
+  ASSERT_TRUE(until({&endpoint}, [&] { return endpoint.received().size() >= 2; }))
+      << "b/g waits for a reply of a that never comes";
+  ASSERT_TRUE(asleep(endpoint));
+  auto received = endpoint.received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].dispatch_id, ids[0]);
+  EXPECT_EQ(received[1].dispatch_id, ids[3]);
+  EXPECT_LE(received[1].at, start + options_.safety_poll);
 }
 
 TEST_F(SchedulerFairnessTest, AThrottlingEndpointsLimitIsCut) {

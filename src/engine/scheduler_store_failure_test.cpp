@@ -183,6 +183,47 @@ TEST_F(SchedulerStoreFailureTest, RepliesArrivingWhileTheStoreFailsAreRecordedOn
   EXPECT_EQ(endpoint.received().size(), 2u);
 }
 
+// A send by a turn whose commit failed was never recorded: its reply is
+// ignored, but it frees room at its endpoint all the same, and must wake the
+// loop, as a recorded reply does. Here the call itself waits for that room (a
+// limit of 1): no timer would send it before the safety poll.
+TEST_F(SchedulerStoreFailureTest, TheIgnoredReplyOfAnUnrecordedSendWakesTheLoopForItsRoom) {
+  FakeEndpoint endpoint(clock_, [](const pb::RunRequest&) { return std::nullopt; });
+  options_.aimd.initial = 1;
+  options_.aimd.max = 1;
+  std::string id;
+  ASSERT_TRUE(real_
+                  ->calls([&](CallTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(id, tx.dispatch(call("f", 0)));
+                    return Status::ok();
+                  })
+                  .is_ok());
+  // The first turn claims the call and sends it before its commit, which fails.
+  store_->failing = true;
+  Scheduler scheduler(*store_, clock_, endpoint, options_);
+  scheduler.start();
+  ASSERT_TRUE(endpoint.wait_for_requests(1));
+  ASSERT_TRUE(asleep(endpoint));
+  // The store works again: the next turn commits, and claims nothing, as the
+  // unrecorded send fills the endpoint until its reply comes.
+  store_->failing = false;
+  ASSERT_TRUE(drive(clock_, {&endpoint}, 1, [&] { return !scheduler.figures().store_failing; }));
+  ASSERT_TRUE(asleep(endpoint));
+  ASSERT_EQ(endpoint.received().size(), 1u);
+  EXPECT_EQ(find(id).phase, CallPhase::kReady) << "the failed turn's claim is not recorded";
+
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(1)); });
+  ASSERT_TRUE(asleep(endpoint));
+  auto received = endpoint.received();
+  ASSERT_EQ(received.size(), 2u) << "the ignored reply freed the room and the loop slept on";
+  EXPECT_EQ(received[1].dispatch_id, id);
+  EXPECT_EQ(received[1].at, clock_.now()) << "it waited for a timer";
+  endpoint.answer_held([](const pb::RunRequest&) { return std::optional(exit_with(2)); });
+  auto done = await(scheduler, id, {&endpoint});
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.output, any_int(2)) << "the ignored reply was not recorded";
+}
+
 TEST_F(SchedulerStoreFailureTest, TheLogSaysOnceThatTheStoreFailsAndOnceThatItWorksAgain) {
   CapturedLog log;
   FakeEndpoint endpoint(clock_, answer([](const pb::RunRequest&) { return exit_with(1); }));
