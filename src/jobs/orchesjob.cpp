@@ -25,7 +25,10 @@ constexpr int kBusyTimeoutMs = 10000;
 // One row of orchesjob's `jobs` table, as it stores it.
 struct Row {
   std::int64_t rowid = 0;
-  std::string types;  // SQLite's typeof() of job_id, exit_code, worker_pid, target_pid, command
+  // What SQLite's typeof() says of the columns read as numbers or text (its
+  // columns take any type, and a text exit code would read as 0).
+  bool id_is_text = false, exit_code_is_integer = false, pids_are_integers = false,
+       command_is_text = false;
   std::string job_id;
   std::optional<std::string> run_key;
   std::optional<std::int64_t> worker_pid, target_pid;
@@ -53,30 +56,23 @@ std::optional<Micros> parse_time(const std::optional<std::string>& text) {
   return parsed.is_ok() ? std::optional<Micros>(*parsed) : std::nullopt;
 }
 
-bool integer_or_null(std::string_view type) { return type == "integer" || type == "null"; }
-
 // What is wrong with a row that orchesjob 1.0 would not have written, or ""
 // (its run key resolved from run_keys already). Such a row is refused, not
 // guessed at: a bad time once became "now", an unknown status LOST.
 std::string row_problem(const Row& row) {
-  std::vector<std::string> types;
-  for (std::size_t at = 0, end = 0; end != std::string::npos; at = end + 1) {
-    end = row.types.find(' ', at);
-    types.push_back(row.types.substr(at, end == std::string::npos ? end : end - at));
-  }
-  if (types.size() != 5 || types[0] != "text") return "a job_id that is not text";
+  if (!row.id_is_text) return "a job_id that is not text";
   if (!row.run_key || row.run_key->empty()) return "no run key (in jobs or run_keys)";
   if (!parse_status(row.status)) return "an unknown status '" + row.status + "'";
   if (!row.started_at) return "no started_at";
-  if (!parse_time(row.started_at))
+  if (!parse_time(row.started_at)) {
     return "a started_at that is not ISO 8601 ('" + *row.started_at + "')";
+  }
   if (row.finished_at && !parse_time(row.finished_at)) {
     return "a finished_at that is not ISO 8601 ('" + *row.finished_at + "')";
   }
-  if (!integer_or_null(types[1])) return "an exit_code that is not an integer";
-  if (!integer_or_null(types[2]) || !integer_or_null(types[3]))
-    return "a pid that is not an integer";
-  if (types[4] != "text" || !parse_command(row.command)) {
+  if (!row.exit_code_is_integer) return "an exit_code that is not an integer";
+  if (!row.pids_are_integers) return "a pid that is not an integer";
+  if (!row.command_is_text || !parse_command(row.command)) {
     return "a command that is not a JSON array of strings";
   }
   return "";
@@ -98,17 +94,19 @@ Result<std::vector<Row>> read_rows(sqlite::Database& db,
   RETURN_IF_ERROR(db.exec("BEGIN"));  // one consistent snapshot of both tables
   ASSIGN_OR_RETURN(sqlite::Statement * jobs,
                    db.prepare("SELECT job_id, run_key, worker_pid, target_pid, command, status, "
-                              "exit_code, started_at, finished_at, rowid, typeof(job_id) || ' ' || "
-                              "typeof(exit_code) || ' ' || typeof(worker_pid) || ' ' || "
-                              "typeof(target_pid) || ' ' || typeof(command) "
+                              "exit_code, started_at, finished_at, rowid, "
+                              "typeof(job_id) = 'text', typeof(exit_code) IN ('integer', 'null'), "
+                              "typeof(worker_pid) IN ('integer', 'null') AND "
+                              "typeof(target_pid) IN ('integer', 'null'), typeof(command) = 'text' "
                               "FROM jobs ORDER BY rowid"));
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, jobs->step());
     if (!has_row) break;
-    rows.push_back(Row{jobs->int64(9), jobs->text(10), jobs->text(0), jobs->optional_text(1),
-                       jobs->optional_int64(2), jobs->optional_int64(3), jobs->text(4),
-                       jobs->text(5), jobs->optional_int64(6), jobs->optional_text(7),
-                       jobs->optional_text(8)});
+    rows.push_back(Row{jobs->int64(9), jobs->int64(10) != 0, jobs->int64(11) != 0,
+                       jobs->int64(12) != 0, jobs->int64(13) != 0, jobs->text(0),
+                       jobs->optional_text(1), jobs->optional_int64(2), jobs->optional_int64(3),
+                       jobs->text(4), jobs->text(5), jobs->optional_int64(6),
+                       jobs->optional_text(7), jobs->optional_text(8)});
   }
   jobs->reset();
   auto keys = db.prepare("SELECT run_key, job_id FROM run_keys");
