@@ -255,6 +255,18 @@ TEST_F(VerifyRequestTest, RejectsASignatureFromMoreThanFiveSecondsAheadWith403) 
   EXPECT_NE(status.message().find("future"), std::string::npos) << status.message();
 }
 
+// PROTOCOL.md allows an `expires` parameter (dispatch-py never sets one): a
+// signature is good up to that second and refused after it.
+TEST_F(VerifyRequestTest, RejectsAnExpiredSignatureWith403) {
+  const Headers headers = custom_signed(
+      R"(("@method" "@path" "@authority" "content-type" "content-digest");created=1719000000;expires=1719000010;keyid="default")",
+      all_components_);
+  EXPECT_TRUE(verify(headers, body_, seconds(kCreated + 10)).is_ok());
+  const Status status = verify(headers, body_, seconds(kCreated + 11));
+  EXPECT_EQ(status.code(), Code::kPermissionDenied);
+  EXPECT_NE(status.message().find("expired"), std::string::npos) << status.message();
+}
+
 TEST_F(VerifyRequestTest, RejectsABodyChangedAfterSigningWith403) {
   const Status status = verify(vector_headers(), body_ + "x", seconds(kCreated));
   EXPECT_EQ(status.code(), Code::kPermissionDenied);
