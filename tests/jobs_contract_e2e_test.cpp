@@ -323,6 +323,117 @@ TEST_F(JobsCli, ImportRefusesAJobIdThatWouldNameAFileOutsideTheLogs) {
   expect_error(ratchet({"status", "--run-key", "k"}), 3, "nothing was imported");
 }
 
+// An orchesjob history with one good row and `bad_row` (the VALUES of an
+// INSERT into its jobs table) in `dir`.
+void write_orchesjob_history(const std::string& dir, const std::string& bad_row) {
+  fs::create_directories(dir + "/logs");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/orchesjob.db").c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "CREATE TABLE jobs(job_id, run_key, worker_pid, target_pid, command, status, exit_code, "
+      "stdout_file, stderr_file, started_at, finished_at);"
+      "CREATE TABLE run_keys(run_key, job_id, created_at);"
+      "INSERT INTO jobs VALUES('good', 'good', 1, 2, '[\"true\"]', 'SUCCEEDED', 0, NULL, NULL, "
+      "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:01+00:00');";
+  if (!bad_row.empty()) sql += "INSERT INTO jobs VALUES(" + bad_row + ");";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << bad_row;
+  sqlite3_close(db);
+}
+
+TEST_F(JobsCli, ImportRefusesARowOrchesjobWouldNotHaveWrittenNamingIt) {
+  // A time that did not parse became "now", an unknown status LOST, a text
+  // exit code 0, a key-less job one of run key "".
+  const std::string times = "'2026-01-02T00:00:00+00:00', '2026-01-02T00:00:01+00:00'";
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"'b', 'k', 1, 2, '[\"true\"]', 'DONE', 0, NULL, NULL, " + times, "unknown status 'DONE'"},
+      {"'b', 'k', 1, 2, '[\"true\"]', 'SUCCEEDED', 0, NULL, NULL, 'yesterday', NULL",
+       "started_at that is not ISO 8601 ('yesterday')"},
+      {"'b', 'k', 1, 2, '[\"true\"]', 'SUCCEEDED', 0, NULL, NULL, NULL, NULL", "no started_at"},
+      {"'b', 'k', 1, 2, '[\"true\"]', 'FAILED', 1, NULL, NULL, "
+       "'2026-01-02T00:00:00+00:00', '2026-13-45'",
+       "finished_at that is not ISO 8601"},
+      {"'b', 'k', 1, 2, '[\"true\"]', 'FAILED', 'abc', NULL, NULL, " + times,
+       "exit_code that is not an integer"},
+      {"'b', 'k', 'x', 2, '[\"true\"]', 'RUNNING', NULL, NULL, NULL, " + times,
+       "pid that is not an integer"},
+      {"'b', NULL, 1, 2, '[\"true\"]', 'SUCCEEDED', 0, NULL, NULL, " + times, "no run key"},
+      {"'b', 'k', 1, 2, 'true', 'SUCCEEDED', 0, NULL, NULL, " + times,
+       "command that is not a JSON array of strings"},
+      {"42, 'k', 1, 2, '[\"true\"]', 'SUCCEEDED', 0, NULL, NULL, " + times,
+       "job_id that is not text"},
+  };
+  for (const auto& [row, problem] : rows) {
+    const std::string orchesjob = dir_ + "/orchesjob-" + std::to_string(&row - &rows[0].first);
+    write_orchesjob_history(orchesjob, row);
+    auto imported = ratchet({"import", "--from-orchesjob", orchesjob});
+    expect_error(imported, 1, "import of " + row);
+    EXPECT_NE(imported.err.find("row 2 "), std::string::npos) << imported.err;
+    EXPECT_NE(imported.err.find(problem), std::string::npos) << problem << ": " << imported.err;
+    EXPECT_NE(imported.err.find("nothing was imported"), std::string::npos) << imported.err;
+    expect_error(ratchet({"status", "--run-key", "good"}), 3, "nothing imported with " + row);
+  }
+  // The same history without the bad row imports.
+  write_orchesjob_history(dir_ + "/orchesjob-good", "");
+  json imported = ratchet_json({"import", "--from-orchesjob", dir_ + "/orchesjob-good"});
+  EXPECT_EQ(imported["imported"], 1);
+  EXPECT_EQ(ratchet_json({"status", "--run-key", "good"})["status"], "SUCCEEDED");
+}
+
+TEST_F(JobsCli, ImportOfALogThatIsAFifoIsAnErrorNotAHang) {
+  const std::string orchesjob = dir_ + "/orchesjob";
+  write_orchesjob_history(orchesjob, "");
+  ASSERT_EQ(mkfifo((orchesjob + "/logs/good.stdout").c_str(), 0600), 0);
+  auto imported = ratchet({"import", "--from-orchesjob", orchesjob}, {}, 20s);
+  expect_error(imported, 1, "import of a FIFO log");
+  EXPECT_NE(imported.err.find("is a FIFO, not a regular file"), std::string::npos) << imported.err;
+  expect_error(ratchet({"status", "--run-key", "good"}), 3, "nothing was imported");
+}
+
+// ---------------------------------------------------------------------------
+// Logs that are not regular files
+
+TEST_F(JobsCli, LogsOfAFifoOrALinkInTheLogsPlaceIsExit3NotAHang) {
+  // open() of a FIFO blocks until someone writes to it: `logs` hung for good.
+  json job = start_sync("fifo", {"echo", "hello"});
+  const std::string path = job["stdout_file"];
+  ASSERT_TRUE(fs::remove(path));
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  for (std::vector<std::string> args : {std::vector<std::string>{"logs", "--run-key", "fifo"},
+                                        {"logs", "--run-key", "fifo", "--follow"}}) {
+    auto logs = ratchet(args, {}, 20s);
+    expect_error(logs, 3, args.back());
+    EXPECT_NE(logs.err.find(path + " is a FIFO, not a regular file"), std::string::npos)
+        << logs.err;
+  }
+  // A link is not followed out of the logs directory.
+  const std::string secret = dir_ + "/secret";
+  { std::ofstream(secret) << "not the job's\n"; }
+  ASSERT_TRUE(fs::remove(path));
+  fs::create_symlink(secret, path);
+  auto linked = ratchet({"logs", "--run-key", "fifo"}, {}, 20s);
+  expect_error(linked, 3, "logs of a symbolic link");
+  EXPECT_EQ(linked.out.find("not the job's"), std::string::npos);
+}
+
+TEST_F(JobsCli, ASpareLogReplacedByAFifoIsNotUsed) {
+  // The supervisor renames a spare empty file (logs/.spare-N) into a new
+  // job's log: a FIFO there became the log, and its open() blocked the
+  // supervisor for good (the job STARTING, `start` waiting).
+  start_sync("warm", {"true"});
+  const std::string logs = home_ + "/logs";
+  for (int slot = 0; slot < 4; ++slot) {
+    const std::string spare = logs + "/.spare-" + std::to_string(slot);
+    fs::remove(spare);
+    ASSERT_EQ(mkfifo(spare.c_str(), 0600), 0);
+  }
+  auto started =
+      ratchet({"start", "--run-key", "after", "--sync", "--", "echo", "written"}, {}, 20s);
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  json job = json::parse(started.out, nullptr, false);
+  EXPECT_EQ(job["status"], "SUCCEEDED") << job;
+  EXPECT_EQ(ratchet({"logs", "--run-key", "after"}).out, "written\n");
+}
+
 // ---------------------------------------------------------------------------
 // The state directory
 

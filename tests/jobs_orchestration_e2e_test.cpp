@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "common/byte_text.hpp"
 #include "support/jobs_cli.hpp"
 
 namespace ratchet::jobs_test {
@@ -461,6 +462,94 @@ TEST_F(JobsOrchestration, ImportReadsOnlyTheDirectoryItIsGiven) {
   expect_error(ratchet({"import", "--from-orchesjob", dir_ + "/nowhere"}, home), 3,
                "import of a directory without orchesjob.db");
   EXPECT_EQ(ratchet_json({"list"}), json::array());
+}
+
+// ---------------------------------------------------------------------------
+// What the supervisor cannot do, and the wall clock
+
+TEST_F(JobsOrchestration, AnAttemptWhoseLogCannotBeOpenedFailsSayingSoWithoutRunning) {
+  // Its output went to /dev/null and the job SUCCEEDED as if nothing was
+  // amiss. The retry's log path is known while it waits out its delay: a
+  // directory put there makes it unopenable, even for root.
+  json first = start("nolog", succeeds_on_run(2), {}, {"--retries", "1", "--retry-delay", "8s"});
+  json retry;
+  ASSERT_TRUE(eventually([&] {
+    retry = history("nolog");
+    return retry.size() == 2 && retry[0]["status"] == "STARTING";
+  })) << retry;
+  const std::string path = retry[0]["stdout_file"];
+  ASSERT_TRUE(fs::create_directory(path));
+  json ended = ratchet_json({"wait", "--run-key", "nolog"}, {}, 6);
+  EXPECT_EQ(ended["job_id"], retry[0]["job_id"]);
+  EXPECT_EQ(ended["status"], "FAILED");
+  EXPECT_EQ(ended["exit_code"], nullptr);
+  const std::string error = ended["error"];
+  EXPECT_NE(error.find("cannot open its stdout log (" + path + " is a directory"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("the command was not run"), std::string::npos) << error;
+  EXPECT_EQ(read_file(counter_), "1\n");  // run once, by the first attempt
+  auto stderr_log = ratchet({"logs", "--run-key", "nolog", "--stream", "stderr"});
+  EXPECT_EQ(stderr_log.out, "ratchet: " + error + "\n");
+}
+
+TEST_F(JobsOrchestration, TheNewestJobOfAKeyIsTheLastStartedEvenAfterTheClockSteppedBack) {
+  // "Newest" was the greatest started_at: after the wall clock stepped back,
+  // `status --run-key` showed the job before, and `start` numbered the next
+  // job after that one.
+  json first = start_sync("stepped", {"true"});
+  json second = start_sync("stepped", {"false"}, {}, 6);
+  // As if the clock had stepped back an hour between the two starts.
+  const std::string earlier = "started_at = started_at - 3600000000";
+  if (on_postgres()) {
+    ASSERT_TRUE(pg_->number("WITH moved AS (UPDATE runs SET " + earlier + " WHERE id = '" +
+                            second["job_id"].get<std::string>() +
+                            "' RETURNING 1) SELECT count(*) FROM moved")
+                    .is_ok());
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    std::string sql =
+        "UPDATE runs SET " + earlier + " WHERE id = '" + second["job_id"].get<std::string>() + "'";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(ratchet_json({"status", "--run-key", "stepped"})["job_id"], second["job_id"]);
+  json all = history("stepped");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0]["job_id"], second["job_id"]);
+  EXPECT_EQ(all[1]["job_id"], first["job_id"]);
+  json third = start_sync("stepped", {"true"});
+  EXPECT_EQ(third["attempt_no"], 3);
+  EXPECT_EQ(third["rerun_of_job_id"], second["job_id"]);
+  EXPECT_EQ(ratchet_json({"status", "--run-key", "stepped"})["job_id"], third["job_id"]);
+}
+
+// ---------------------------------------------------------------------------
+// Bytes that are not UTF-8
+
+TEST_F(JobsOrchestration, ANonUtf8CommandCwdAndEnvAreShownLosslesslyAndRunWithTheirBytes) {
+  // A cwd was shown with U+FFFD (the JSON lost which bytes it was), and a
+  // command argument or --env value killed the supervisor before it recorded
+  // the job (the store's JSON refused the bytes): exit 1.
+  const std::string odd = "caf\xe9-\xff";  // Latin-1 bytes, not UTF-8
+  const std::string cwd = dir_ + "/" + odd;
+  fs::create_directories(cwd);
+  json in_dir =
+      ratchet_json({"start", "--run-key", "bytes2", "--sync", "--cwd", cwd, "--env", "ODD=" + odd,
+                    "--", "sh", "-c", "printf %s \"$0\" > out; printf %s \"$ODD\" > env", odd});
+  EXPECT_EQ(read_file(cwd + "/out"), odd);  // the command ran with its exact bytes
+  EXPECT_EQ(read_file(cwd + "/env"), odd);
+  EXPECT_EQ(text_to_bytes(in_dir["env"]["ODD"].get<std::string>()), odd);
+  const std::string shown = in_dir["command"][3];
+  EXPECT_EQ(shown, bytes_to_text(odd));
+  EXPECT_EQ(text_to_bytes(shown), odd);
+  EXPECT_EQ(shown.find("\xef\xbf\xbd"), std::string::npos) << "U+FFFD in " << shown;
+  EXPECT_EQ(text_to_bytes(in_dir["cwd"].get<std::string>()), cwd);
+  // rerun runs the recorded bytes, not the text shown.
+  fs::remove(cwd + "/out");
+  ratchet_json({"rerun", "--run-key", "bytes2", "--sync"});
+  EXPECT_EQ(read_file(cwd + "/out"), odd);
 }
 
 }  // namespace

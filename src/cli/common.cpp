@@ -254,23 +254,28 @@ nlohmann::ordered_json optional_seconds(const std::optional<Micros>& d) {
 }  // namespace
 
 nlohmann::ordered_json job_json(const JobRecord& job) {
+  // The command, its cwd, env and log paths are bytes, as the run key is:
+  // shown in the run key's lossless text form (docs/jobs.md), not with U+FFFD.
   nlohmann::ordered_json env = nlohmann::ordered_json::object();
-  for (const auto& [name, value] : job.env) env[name] = value;
+  for (const auto& [name, value] : job.env) env[bytes_to_text(name)] = bytes_to_text(value);
+  nlohmann::ordered_json command = nlohmann::ordered_json::array();
+  for (const auto& arg : job.command) command.push_back(bytes_to_text(arg));
   nlohmann::ordered_json out;
   out["run_key"] = job.run_key.empty() ? nlohmann::ordered_json(nullptr)
                                        : nlohmann::ordered_json(key_text(job.run_key));
   out["job_id"] = job.id;
   out["pid"] = job.process ? nlohmann::ordered_json(job.process->pid) : nullptr;
-  out["command"] = job.command;
-  out["cwd"] = job.cwd.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(job.cwd);
+  out["command"] = std::move(command);
+  out["cwd"] = job.cwd.empty() ? nlohmann::ordered_json(nullptr)
+                               : nlohmann::ordered_json(bytes_to_text(job.cwd));
   out["env"] = env;
   out["status"] = status_name(job.status);
   out["exit_code"] = optional_value(job.exit_code);
   out["signal"] = optional_value(job.signal);
   out["error"] = optional_value(job.error);
   out["timeout_seconds"] = optional_seconds(job.timeout);
-  out["stdout_file"] = job.stdout_file;
-  out["stderr_file"] = job.stderr_file;
+  out["stdout_file"] = bytes_to_text(job.stdout_file);
+  out["stderr_file"] = bytes_to_text(job.stderr_file);
   out["started_at"] = format_local_time(job.started_at);
   out["finished_at"] = optional_time(job.finished_at);
   out["attempt_no"] = job.attempt_no;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cli/command.hpp"
+#include "common/regular_file.hpp"
 #include "jobs/process.hpp"
 
 namespace ratchet::cli {
@@ -74,12 +75,13 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
 Result<int> open_log(Store& store, JobRecord* job, const std::string& stream, bool follow) {
   while (true) {
     const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) return fd;
-    int error = errno;
-    if (error != ENOENT || job->status != RunStatus::kStarting) {
-      return not_found("the " + stream + " log of job " + job->id + " is missing (" + path + ": " +
-                       std::strerror(error) + ")");
+    // Never a FIFO or a device put in the log's place: open() would block.
+    auto fd = open_regular_file(path, O_RDONLY);
+    if (fd.is_ok()) return *fd;
+    if (fd.status().code() != Code::kNotFound || job->status != RunStatus::kStarting) {
+      // What is there is not the log Ratchet wrote: its log is missing (exit 3).
+      return not_found("the " + stream + " log of job " + job->id + " is missing (" +
+                       fd.status().message() + ")");
     }
     if (!follow) return -1;
     (void)jobs::wait_for_job(store, *job, 100 * kMicrosPerMilli);  // its end, or 100 ms

@@ -189,7 +189,9 @@ TEST(TimeParsers, SurviveHostileInput) {
       c = from_alphabet ? alphabet[next() % alphabet.size()] : static_cast<char>(next());
     }
     auto datetime = parse_datetime(text);
-    if (!datetime.is_ok()) EXPECT_EQ(datetime.status().code(), Code::kInvalidArgument);
+    if (!datetime.is_ok()) {
+      EXPECT_EQ(datetime.status().code(), Code::kInvalidArgument);
+    }
     auto duration = parse_duration(text);
     if (duration.is_ok()) {
       EXPECT_GE(*duration, 0) << text;

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/regular_file.hpp"
 #include "common/time_format.hpp"
 #include "dashboard/render.hpp"
 #include "jobs/runner.hpp"
@@ -355,14 +356,15 @@ Result<json> logs_view(Store& store, const std::string& id, const Params& params
   }
   const std::string& path = stream == "stdout" ? job.stdout_file : job.stderr_file;
   std::string data;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno != ENOENT) {
-    return unavailable("cannot read the " + stream + " log " + path + ": " + std::strerror(errno));
+  // Never a FIFO put in the log's place: open() would block the server's thread.
+  auto fd = open_regular_file(path, O_RDONLY);
+  if (!fd.is_ok() && fd.status().code() != Code::kNotFound) {
+    return unavailable("cannot read the " + stream + " log " + fd.status().message());
   }
-  if (fd >= 0) {
+  if (fd.is_ok()) {
     data.resize(kLogChunk);
-    ssize_t n = pread(fd, data.data(), data.size(), offset);
-    close(fd);
+    ssize_t n = pread(*fd, data.data(), data.size(), offset);
+    close(*fd);
     data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
   }
   return json{{"stream", stream},

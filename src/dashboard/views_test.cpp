@@ -1,6 +1,7 @@
 #include "dashboard/views.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -279,6 +280,18 @@ TEST_F(ViewsTest, AJobMasksSecretsAndItsLogsReadFromAnOffset) {
             Code::kInvalidArgument);
   EXPECT_EQ(logs_view(*store_, made.id, {{"offset", "-1"}}).status().code(),
             Code::kInvalidArgument);
+}
+
+TEST_F(ViewsTest, ALogReplacedByAFifoIsUnavailableNotAHungThread) {
+  // open() of a FIFO waits for a writer: the server's thread hung for good.
+  JobRecord made = job("output\n");
+  ASSERT_EQ(unlink(made.stdout_file.c_str()), 0);
+  ASSERT_EQ(mkfifo(made.stdout_file.c_str(), 0600), 0);
+  auto logs = logs_view(*store_, made.id, {});
+  ASSERT_FALSE(logs.is_ok());
+  EXPECT_EQ(logs.status().code(), Code::kUnavailable);
+  EXPECT_NE(logs.status().message().find("is a FIFO, not a regular file"), std::string::npos)
+      << logs.status().message();
 }
 
 TEST_F(ViewsTest, HealthCountsTheRunsRunning) {

@@ -297,7 +297,9 @@ TEST_F(SchedulerCommitTest, WhatAFailedFlushWasForIsRefusedEvenAsTheSchedulerSto
   ASSERT_EQ(dispatched.answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   auto ids = dispatched.answer.get();
   EXPECT_FALSE(ids.is_ok()) << "acknowledged although the flush of its commit failed";
-  if (!ids.is_ok()) EXPECT_EQ(ids.status().code(), Code::kUnavailable);
+  if (!ids.is_ok()) {
+    EXPECT_EQ(ids.status().code(), Code::kUnavailable);
+  }
 }
 
 }  // namespace

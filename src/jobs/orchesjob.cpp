@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/regular_file.hpp"
 #include "common/time_format.hpp"
 #include "jobs/process.hpp"
 #include "storage/sqlite_db.hpp"
@@ -23,6 +24,11 @@ constexpr int kBusyTimeoutMs = 10000;
 
 // One row of orchesjob's `jobs` table, as it stores it.
 struct Row {
+  std::int64_t rowid = 0;
+  // What SQLite's typeof() says of the columns read as numbers or text (its
+  // columns take any type, and a text exit code would read as 0).
+  bool id_is_text = false, exit_code_is_integer = false, pids_are_integers = false,
+       command_is_text = false;
   std::string job_id;
   std::optional<std::string> run_key;
   std::optional<std::int64_t> worker_pid, target_pid;
@@ -32,17 +38,16 @@ struct Row {
   std::optional<std::string> started_at, finished_at;
 };
 
-std::vector<std::string> parse_command(const std::string& text) {
+// The JSON array of strings orchesjob 1.0 writes; nullopt for anything else.
+std::optional<std::vector<std::string>> parse_command(const std::string& text) {
   auto array = nlohmann::json::parse(text, nullptr, false);
+  if (!array.is_array() || array.empty()) return std::nullopt;
   std::vector<std::string> command;
-  if (array.is_array()) {
-    for (const auto& arg : array) {
-      if (!arg.is_string()) return {text};
-      command.push_back(arg.get<std::string>());
-    }
-    return command;
+  for (const auto& arg : array) {
+    if (!arg.is_string()) return std::nullopt;
+    command.push_back(arg.get<std::string>());
   }
-  return {text};  // not the JSON array 1.0 writes: kept whole, as one word
+  return command;
 }
 
 std::optional<Micros> parse_time(const std::optional<std::string>& text) {
@@ -51,7 +56,29 @@ std::optional<Micros> parse_time(const std::optional<std::string>& text) {
   return parsed.is_ok() ? std::optional<Micros>(*parsed) : std::nullopt;
 }
 
-// STARTING or RUNNING, or a status Ratchet does not know: not known to be over.
+// What is wrong with a row that orchesjob 1.0 would not have written, or ""
+// (its run key resolved from run_keys already). Such a row is refused, not
+// guessed at: a bad time once became "now", an unknown status LOST.
+std::string row_problem(const Row& row) {
+  if (!row.id_is_text) return "a job_id that is not text";
+  if (!row.run_key || row.run_key->empty()) return "no run key (in jobs or run_keys)";
+  if (!parse_status(row.status)) return "an unknown status '" + row.status + "'";
+  if (!row.started_at) return "no started_at";
+  if (!parse_time(row.started_at)) {
+    return "a started_at that is not ISO 8601 ('" + *row.started_at + "')";
+  }
+  if (row.finished_at && !parse_time(row.finished_at)) {
+    return "a finished_at that is not ISO 8601 ('" + *row.finished_at + "')";
+  }
+  if (!row.exit_code_is_integer) return "an exit_code that is not an integer";
+  if (!row.pids_are_integers) return "a pid that is not an integer";
+  if (!row.command_is_text || !parse_command(row.command)) {
+    return "a command that is not a JSON array of strings";
+  }
+  return "";
+}
+
+// STARTING or RUNNING: not known to be over.
 bool unfinished(const Row& row) {
   auto status = parse_status(row.status);
   return !status || !is_terminal(*status);
@@ -67,13 +94,19 @@ Result<std::vector<Row>> read_rows(sqlite::Database& db,
   RETURN_IF_ERROR(db.exec("BEGIN"));  // one consistent snapshot of both tables
   ASSIGN_OR_RETURN(sqlite::Statement * jobs,
                    db.prepare("SELECT job_id, run_key, worker_pid, target_pid, command, status, "
-                              "exit_code, started_at, finished_at FROM jobs ORDER BY rowid"));
+                              "exit_code, started_at, finished_at, rowid, "
+                              "typeof(job_id) = 'text', typeof(exit_code) IN ('integer', 'null'), "
+                              "typeof(worker_pid) IN ('integer', 'null') AND "
+                              "typeof(target_pid) IN ('integer', 'null'), typeof(command) = 'text' "
+                              "FROM jobs ORDER BY rowid"));
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, jobs->step());
     if (!has_row) break;
-    rows.push_back(Row{jobs->text(0), jobs->optional_text(1), jobs->optional_int64(2),
-                       jobs->optional_int64(3), jobs->text(4), jobs->text(5),
-                       jobs->optional_int64(6), jobs->optional_text(7), jobs->optional_text(8)});
+    rows.push_back(Row{jobs->int64(9), jobs->int64(10) != 0, jobs->int64(11) != 0,
+                       jobs->int64(12) != 0, jobs->int64(13) != 0, jobs->text(0),
+                       jobs->optional_text(1), jobs->optional_int64(2), jobs->optional_int64(3),
+                       jobs->text(4), jobs->text(5), jobs->optional_int64(6),
+                       jobs->optional_text(7), jobs->optional_text(8)});
   }
   jobs->reset();
   auto keys = db.prepare("SELECT run_key, job_id FROM run_keys");
@@ -95,12 +128,12 @@ JobRecord convert(const Row& row, const std::string& log_dir, Micros now, bool* 
   JobRecord job;
   job.id = row.job_id;
   job.run_key = row.run_key.value_or("");
-  job.command = parse_command(row.command);
+  job.command = *parse_command(row.command);  // checked by row_problem()
   job.trigger = JobTrigger::kImport;
   job.stdout_file = log_dir + "/" + job.id + ".stdout";
   job.stderr_file = log_dir + "/" + job.id + ".stderr";
   job.finished_at = parse_time(row.finished_at);
-  job.started_at = parse_time(row.started_at).value_or(job.finished_at.value_or(now));
+  job.started_at = *parse_time(row.started_at);
   *ran_away = unfinished(row);
   if (*ran_away) {
     job.status = RunStatus::kLost;
@@ -142,16 +175,19 @@ void number_by_key(std::vector<JobRecord>* jobs) {
 
 Status copy_file(const std::string& from, const std::string& to, bool* copied) {
   *copied = false;
-  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    if (errno == ENOENT) return Status::ok();
-    return internal_error("cannot read " + from + ": " + std::strerror(errno));
+  // Regular files only, on both sides: a FIFO would block the import.
+  auto opened = open_regular_file(from, O_RDONLY);
+  if (!opened.is_ok()) {
+    if (opened.status().code() == Code::kNotFound) return Status::ok();
+    return internal_error("cannot read orchesjob's log " + opened.status().message());
   }
-  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) {
+  int in = *opened;
+  auto created = open_regular_file(to, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!created.is_ok()) {
     close(in);
-    return internal_error("cannot write " + to + ": " + std::strerror(errno));
+    return internal_error("cannot write the log " + created.status().message());
   }
+  int out = *created;
   ssize_t n = 0;
   while ((n = sendfile(out, in, nullptr, 1 << 20)) > 0) {
   }
@@ -191,6 +227,16 @@ Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const st
                                          row.job_id + "'); nothing was imported");
     }
   }
+  for (Row& row : *rows) {
+    if (!row.run_key && key_of_job.count(row.job_id)) row.run_key = key_of_job[row.job_id];
+    std::string problem = row_problem(row);
+    if (!problem.empty()) {
+      return Status(Code::kDataLoss, "orchesjob's history in " + db_path + ": the job in row " +
+                                         std::to_string(row.rowid) + " ('" + row.job_id +
+                                         "') has " + problem +
+                                         "; nothing was imported (correct or delete that row)");
+    }
+  }
   for (const Row& row : *rows) {
     if (!unfinished(row)) continue;
     for (const auto& pid : {row.worker_pid, row.target_pid}) {
@@ -202,8 +248,7 @@ Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const st
     }
   }
   OrchesjobHistory history;
-  for (Row row : *rows) {
-    if (!row.run_key && key_of_job.count(row.job_id)) row.run_key = key_of_job[row.job_id];
+  for (const Row& row : *rows) {
     bool ran_away = false;
     history.jobs.push_back(convert(row, log_dir, now, &ran_away));
     if (ran_away) ++history.lost;

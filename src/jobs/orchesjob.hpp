@@ -26,7 +26,11 @@ struct OrchesjobHistory {
 
 // Reads `dir`'s history, numbering each key's jobs in the order they started.
 // kNotFound without `dir`/orchesjob.db; kFailedPrecondition while one of its
-// jobs still runs (its worker or command process is alive).
+// jobs still runs (its worker or command process is alive); kDataLoss for a
+// row orchesjob would not have written (an id that cannot name a file, no run
+// key, an unknown status, a missing or malformed time, a command that is not
+// a JSON array of strings, a non-integer exit code or pid), naming the row.
+// Any of these refuses the whole history: nothing is imported.
 Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const std::string& log_dir,
                                                 Micros now);
 

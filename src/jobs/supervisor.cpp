@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/regular_file.hpp"
 #include "common/time_format.hpp"
 #include "jobs/process.hpp"
 #include "jobs/report.hpp"
@@ -395,11 +396,17 @@ std::string spare_log(const std::string& dir, int slot) {
   return dir + "/.spare-" + std::to_string(slot);
 }
 
-int open_log(const std::string& dir, const std::string& path) {
+// Only a spare that is a regular file is used (one replaced by a FIFO, a
+// directory or a link is left where it is), and what is opened must be one:
+// a FIFO in the log's place would block the supervisor for good.
+Result<int> open_log(const std::string& dir, const std::string& path) {
   for (int slot = 0; slot < kSpareLogs; ++slot) {
-    if (rename(spare_log(dir, slot).c_str(), path.c_str()) == 0) break;
+    struct stat info {};
+    const std::string spare = spare_log(dir, slot);
+    if (lstat(spare.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+    if (rename(spare.c_str(), path.c_str()) == 0) break;
   }
-  return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  return open_regular_file(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
 }
 
 void refill_spare_logs(const std::string& dir) {
@@ -452,9 +459,31 @@ JobRecord Supervisor::current(const JobRecord& job) {
   return found.is_ok() && found->has_value() ? std::move(**found) : job;
 }
 
+// An attempt whose log cannot be opened is not run: its output would go
+// nowhere, and nobody would know. It fails as a launch failure does, saying
+// why in `error` (and in the stderr log, when that one could be opened).
+JobOutcome log_failure(const Status& status, const char* stream, int stderr_fd) {
+  JobOutcome outcome;
+  outcome.status = RunStatus::kFailed;
+  outcome.error = std::string("cannot open its ") + stream + " log (" + status.message() +
+                  "); the command was not run";
+  if (stderr_fd >= 0) write_fully(stderr_fd, "ratchet: " + *outcome.error + "\n");
+  return outcome;
+}
+
 AttemptEnd Supervisor::run_attempt(const JobRecord& job) {
-  int stdout_fd = open_log(request_.log_dir, job.stdout_file);
-  int stderr_fd = open_log(request_.log_dir, job.stderr_file);
+  auto stdout_log = open_log(request_.log_dir, job.stdout_file);
+  auto stderr_log = open_log(request_.log_dir, job.stderr_file);
+  if (!stdout_log.is_ok() || !stderr_log.is_ok()) {
+    int stderr_fd = stderr_log.is_ok() ? *stderr_log : -1;
+    JobOutcome failed = stdout_log.is_ok() ? log_failure(stderr_log.status(), "stderr", -1)
+                                           : log_failure(stdout_log.status(), "stdout", stderr_fd);
+    if (stdout_log.is_ok()) close(*stdout_log);
+    if (stderr_fd >= 0) close(stderr_fd);
+    return AttemptEnd{true, failed, StopReason::kNone};
+  }
+  int stdout_fd = *stdout_log;
+  int stderr_fd = *stderr_log;
   Launch launched = launch(request_, stdout_fd, stderr_fd);
   if (launched.error != 0) {
     if (launched.pid > 0) waitpid(launched.pid, nullptr, 0);

@@ -90,7 +90,9 @@ TEST(JournalDeltas, APollCarriesOnlyWhatChangedAndTheDeltasMakeTheWholeJournal) 
     // Two steps (and, once, the result's type URL), not the journal: no growth.
     if (step == 2) second_size = state.value().size();
     EXPECT_LT(state.value().size(), 128u) << "step " << step;
-    if (step > 2) EXPECT_LE(state.value().size(), second_size + 4) << "step " << step;
+    if (step > 2) {
+      EXPECT_LE(state.value().size(), second_size + 4) << "step " << step;
+    }
     EXPECT_EQ(b.poll().typed_coroutine_state().type_url(), protocol::kJournalType);
     held.take(state);
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(

@@ -291,11 +291,20 @@ END
 $$;
 )sql";
 
+// A key's newest job is the one with the greatest attempt_no (each new job
+// takes the newest's + 1: the order they were created), not the one with the
+// latest started_at: the wall clock can step back (docs/jobs.md). seq breaks
+// ties; calls, without an attempt_no, come after a key's jobs.
+constexpr const char* kKeyCreationOrder = R"sql(
+CREATE INDEX runs_by_key_created ON runs (run_key, attempt_no DESC NULLS LAST, seq DESC)
+  WHERE run_key IS NOT NULL;
+)sql";
+
 // Main's migrations come first, issue 10's call history, then issue 14's blobs.
-constexpr std::array<const char*, 14> kMigrations{
-    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,      kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas, kHistory,
-    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState};
+constexpr std::array<const char*, 15> kMigrations{
+    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,       kDashboardIndexes,
+    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas,  kHistory,
+    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState, kKeyCreationOrder};
 
 }  // namespace
 

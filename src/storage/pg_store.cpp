@@ -290,7 +290,7 @@ Result<int> PgStore::insert_job(const JobRecord& job, bool ignore_existing) {
                       .add(records::pid_of(job.process))
                       .add(records::start_of(job.process))
                       .add(records::command_to_json(job.command))
-                      .add(job.cwd)
+                      .add(bytes_to_text(job.cwd))
                       .add(records::env_to_json(job.env))
                       .add(job.timeout)
                       .add(job.stdout_file)
@@ -427,7 +427,7 @@ Result<std::optional<JobRecord>> PgStore::find_job(const std::string& id) {
 Result<std::optional<JobRecord>> PgStore::newest_job_for_key(const std::string& run_key) {
   return read_one_job("SELECT " JOB_COLUMNS
                       " FROM runs WHERE run_key = $1 AND kind = 'job' "
-                      "ORDER BY started_at DESC, seq DESC LIMIT 1",
+                      "ORDER BY attempt_no DESC NULLS LAST, seq DESC LIMIT 1",
                       Params().add(stored_key(run_key)));
 }
 
@@ -457,7 +457,7 @@ Result<std::vector<RunSummary>> PgStore::list_runs(std::optional<RunStatus> stat
 Result<std::vector<RunSummary>> PgStore::runs_for_key(const std::string& run_key, int limit) {
   return read_summaries("SELECT " SUMMARY_COLUMNS
                         " FROM runs WHERE run_key = $1 "
-                        "ORDER BY started_at DESC, seq DESC LIMIT $2",
+                        "ORDER BY attempt_no DESC NULLS LAST, seq DESC LIMIT $2",
                         Params().add(stored_key(run_key)).add(limit));
 }
 

@@ -141,15 +141,20 @@ TEST_F(PgStoreTest, ManyProcessesOpeningAFreshDatabaseMigrateItOnce) {
   EXPECT_EQ(*db_->number("SELECT count(*) FROM ratchet_schema"), 1);
 }
 
-TEST_F(PgStoreTest, TextThatIsNotUtf8IsRefusedNotMangled) {
+TEST_F(PgStoreTest, ACommandAndCwdNotUtf8AreKeptAndANulIsRefused) {
   auto store = open();
-  // (A job's run key is bytes, kept in its lossless text form: StoreTest.
-  // ARunKeyThatIsNotUtf8IsKeptAndFoundAgain. Its other text is refused.)
-  JobRequest bad_cwd = job_request("k");
-  bad_cwd.cwd = "/tmp/bad\xff dir";
-  auto started = store->start_job(bad_cwd, always_live);
-  ASSERT_FALSE(started.is_ok());
-  EXPECT_EQ(started.status().code(), Code::kInvalidArgument) << started.status().message();
+  // A job's run key, command, cwd and env are bytes, kept in their lossless
+  // text form (the run key: StoreTest.ARunKeyThatIsNotUtf8IsKeptAndFoundAgain).
+  JobRequest odd = job_request("k");
+  odd.cwd = "/tmp/bad\xff dir";
+  odd.command = {"echo", "caf\xe9"};
+  odd.env = {{"NAME\xfe", "value\xfd"}};
+  auto started = store->start_job(odd, always_live);
+  ASSERT_TRUE(started.is_ok()) << started.status().message();
+  auto found = **store->find_job(started->job.id);
+  EXPECT_EQ(found.cwd, odd.cwd);
+  EXPECT_EQ(found.command, odd.command);
+  EXPECT_EQ(found.env, odd.env);
   auto nul = call("f");
   nul.run_key = std::string("a\0b", 3);
   Status status = store->calls([&](CallTransaction& tx) { return tx.dispatch(nul).status(); });

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/byte_text.hpp"
 #include "protocol/journal_delta.hpp"
 
 namespace ratchet::records {
@@ -11,9 +12,14 @@ constexpr std::string_view kPhaseNames[] = {"READY", "LEASED", "WAITING", "DONE"
 
 }  // namespace
 
+// A job's command and env are bytes (a Latin-1 file name, say), and JSON text
+// is UTF-8: they are kept in the run key's lossless text form
+// (common/byte_text.hpp). dump() threw on the raw bytes, which killed the
+// job's supervisor.
 std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& env) {
   nlohmann::json array = nlohmann::json::array();
-  for (const auto& [name, value] : env) array.push_back({name, value});
+  for (const auto& [name, value] : env)
+    array.push_back({bytes_to_text(name), bytes_to_text(value)});
   return array.dump();
 }
 
@@ -23,14 +29,17 @@ std::vector<std::pair<std::string, std::string>> env_from_json(const std::string
   if (!array.is_array()) return env;
   for (const auto& pair : array) {
     if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
-      env.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+      env.emplace_back(text_to_bytes(pair[0].get<std::string>()),
+                       text_to_bytes(pair[1].get<std::string>()));
     }
   }
   return env;
 }
 
 std::string command_to_json(const std::vector<std::string>& command) {
-  return nlohmann::json(command).dump();
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& arg : command) array.push_back(bytes_to_text(arg));
+  return array.dump();
 }
 
 std::vector<std::string> command_from_json(const std::string& text) {
@@ -38,7 +47,7 @@ std::vector<std::string> command_from_json(const std::string& text) {
   std::vector<std::string> command;
   if (!array.is_array()) return command;
   for (const auto& arg : array) {
-    if (arg.is_string()) command.push_back(arg.get<std::string>());
+    if (arg.is_string()) command.push_back(text_to_bytes(arg.get<std::string>()));
   }
   return command;
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_text.hpp"
 #include "storage/blobs.hpp"
 #include "storage/browse.hpp"
 #include "storage/call.hpp"
@@ -109,7 +110,7 @@ JobRecord read_job(const Row& row) {
   job.run_key = row.text(1);
   job.status = parse_status(row.text(2)).value_or(RunStatus::kLost);
   job.command = command_from_json(row.text(3));
-  job.cwd = row.text(4);
+  job.cwd = text_to_bytes(row.text(4));  // stored as text (PostgreSQL's must be UTF-8)
   job.env = env_from_json(row.text(5));
   job.timeout = row.optional_int64(6);
   job.stdout_file = row.text(7);

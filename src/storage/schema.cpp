@@ -272,12 +272,20 @@ CREATE INDEX calls_by_parent_started ON runs (parent_id, started_at) WHERE paren
 DROP INDEX calls_by_parent;
 )sql";
 
+// A key's newest job is the one with the greatest attempt_no (each new job
+// takes the newest's + 1: the order they were created), not the one with the
+// latest started_at: the wall clock can step back (docs/jobs.md). Every SQLite
+// index ends with the rowid, which breaks ties (calls have no attempt_no).
+constexpr const char* kKeyCreationOrder = R"sql(
+CREATE INDEX runs_by_key_created ON runs (run_key, attempt_no) WHERE run_key IS NOT NULL;
+)sql";
+
 // Each migration adds to the ones before: main's come first, issue 10's
 // call history, then issue 14's blobs (tests find migrations by what they add).
-constexpr std::array<const char*, 13> kMigrations{
-    kVersion1,   kVersion2,   kVersion3,       kDashboardIndexes, kCallMaxAttempts,
-    kJobLineage, kErrorBytes, kCallActions,    kInstances,        kCoroutineDeltas,
-    kHistory,    kBlobs,      kChildrenInOrder};
+constexpr std::array<const char*, 14> kMigrations{
+    kVersion1,   kVersion2,   kVersion3,        kDashboardIndexes, kCallMaxAttempts,
+    kJobLineage, kErrorBytes, kCallActions,     kInstances,        kCoroutineDeltas,
+    kHistory,    kBlobs,      kChildrenInOrder, kKeyCreationOrder};
 
 }  // namespace
 

@@ -371,7 +371,7 @@ Result<int> SqliteStore::insert_job(const JobRecord& job, bool ignore_existing) 
       .bind(9, records::pid_of(job.process))
       .bind(10, records::start_of(job.process))
       .bind(11, records::command_to_json(job.command))
-      .bind(12, job.cwd)
+      .bind(12, bytes_to_text(job.cwd))
       .bind(13, records::env_to_json(job.env))
       .bind(14, job.timeout)
       .bind(15, job.stdout_file)
@@ -454,7 +454,7 @@ Result<std::optional<JobRecord>> SqliteStore::find_job(const std::string& id) {
 Result<std::optional<JobRecord>> SqliteStore::newest_job_for_key(const std::string& run_key) {
   ASSIGN_OR_RETURN(Statement * query,
                    db_->prepare("SELECT " JOB_COLUMNS " FROM runs WHERE run_key = ?1 AND "
-                                "kind = 'job' ORDER BY started_at DESC, rowid DESC LIMIT 1"));
+                                "kind = 'job' ORDER BY attempt_no DESC, rowid DESC LIMIT 1"));
   query->bind(1, run_key);
   return read_one_job(query);
 }
@@ -487,7 +487,7 @@ Result<std::vector<RunSummary>> SqliteStore::list_runs(std::optional<RunStatus> 
 Result<std::vector<RunSummary>> SqliteStore::runs_for_key(const std::string& run_key, int limit) {
   ASSIGN_OR_RETURN(Statement * query,
                    db_->prepare("SELECT " SUMMARY_COLUMNS " FROM runs WHERE run_key = ?1 "
-                                "ORDER BY started_at DESC, rowid DESC LIMIT ?2"));
+                                "ORDER BY attempt_no DESC, rowid DESC LIMIT ?2"));
   query->bind(1, run_key).bind(2, limit);
   return read_summaries(query);
 }

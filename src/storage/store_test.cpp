@@ -79,17 +79,20 @@ TEST_P(StoreTest, TransitionsAreGuardedByTheCurrentStatus) {
   EXPECT_EQ((*found)->exit_code, 0);
 }
 
-TEST_P(StoreTest, NewestFirstIsByInstantAndThenByInsertion) {
+TEST_P(StoreTest, NewestFirstIsTheOrderJobsWereCreatedNotTheClock) {
   auto a = store_->start_job(request("k"), never_live)->job;
   auto b = store_->start_job(request("k"), never_live)->job;  // same instant
-  clock_.advance(-kMicrosPerSecond);  // a clock step back must not reorder by text
+  clock_.advance(-kMicrosPerSecond);                          // the wall clock steps back
   auto c = store_->start_job(request("k"), never_live)->job;
   auto all = *store_->runs_for_key("k", 100);
   ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[0].id, b.id);
-  EXPECT_EQ(all[1].id, a.id);
-  EXPECT_EQ(all[2].id, c.id);
-  EXPECT_EQ((*store_->newest_job_for_key("k"))->id, b.id);
+  EXPECT_EQ(all[0].id, c.id);
+  EXPECT_EQ(all[1].id, b.id);
+  EXPECT_EQ(all[2].id, a.id);
+  EXPECT_EQ((*store_->newest_job_for_key("k"))->id, c.id);
+  auto d = store_->start_job(request("k"), never_live)->job;
+  EXPECT_EQ(d.attempt_no, 4);
+  EXPECT_EQ(d.rerun_of_job_id, c.id);
 }
 
 TEST_P(StoreTest, CleanSelectsOnlyTerminalRunsBeforeTheCutoff) {
