@@ -319,7 +319,8 @@ Status Scheduler::apply_transition(CallTransaction& tx, const ClaimedCall& claim
     if (call.attempts >= max_attempts) {
       CallEnd end = failure_end(t.status, t.reason.message);
       end.error->type = t.reason.type;
-      end.error->message += " (gave up after " + std::to_string(call.attempts) + " attempts)";
+      end.error->message += " (gave up after " + std::to_string(call.attempts) +
+                            (call.attempts == 1 ? " attempt)" : " attempts)");
       t = Transition{Kind::kFinish, t.status, std::move(end), {}, {}, {}, {}, {}};
     } else {
       // A retry due after the call's expiration is recorded all the same:

@@ -124,12 +124,18 @@ TEST_F(SchedulerTest, ACallsOwnMaxAttemptsWinsOverTheServers) {
   fewer.max_attempts = 2;
   NewCall more = call("busy", 1);
   more.max_attempts = 7;
-  auto ids = dispatch(scheduler, {fewer, more});
+  NewCall once = call("busy", 2);
+  once.max_attempts = 1;
+  auto ids = dispatch(scheduler, {fewer, more, once});
   auto done = await(scheduler, ids[0], {&endpoint});
   EXPECT_EQ(done.status, RunStatus::kFailed);
   EXPECT_EQ(done.attempts, 2);
   EXPECT_NE(done.error->message.find("gave up after 2 attempts"), std::string::npos);
   EXPECT_EQ(await(scheduler, ids[1], {&endpoint}).attempts, 7);
+  auto single = await(scheduler, ids[2], {&endpoint});
+  EXPECT_EQ(single.attempts, 1);
+  EXPECT_NE(single.error->message.find("(gave up after 1 attempt)"), std::string::npos)
+      << single.error->message;
 }
 
 TEST_F(SchedulerTest, PermanentErrorEndsTheCallAtOnce) {

@@ -736,6 +736,16 @@ TEST_F(SdkProcesses, SetResultGivesAStepOfARunningTreeItsResult) {
   EXPECT_TRUE(contains(finished.err, "has finished")) << finished.err;
   auto bad = ratchet_cli({"rewind", "--job-id", id.id()});
   EXPECT_EQ(bad.exit_code, 2) << "a missing --to-step is a usage error";
+  // A negative or zero step is a usage error, whether or not the call exists
+  // (CLI11 would read -1 into the unsigned step as its largest value).
+  for (const std::string& job : {id.id(), std::string("no-such-call")}) {
+    auto negative = ratchet_cli({"rewind", "--job-id", job, "--to-step", "-1"});
+    EXPECT_EQ(negative.exit_code, 2) << negative.err;
+    auto zero = ratchet_cli({"set-result", "--job-id", job, "--step", "0", "--output", "1"});
+    EXPECT_EQ(zero.exit_code, 2) << zero.err;
+    auto minus = ratchet_cli({"set-result", "--job-id", job, "--step", "-3", "--output", "1"});
+    EXPECT_EQ(minus.exit_code, 2) << minus.err;
+  }
   stop_endpoint(SIGKILL);  // work(3) holds for a minute
 }
 
