@@ -18,6 +18,20 @@ Result<nlohmann::ordered_json> call_actions_json(Store& store, const std::string
   return out;
 }
 
+CLI::Option* add_step_option(CLI::App& app, const std::string& name, std::uint64_t* step,
+                             const std::string& help) {
+  return app.add_option(name, *step, help)
+      ->required()
+      ->type_name("N")
+      ->check([](const std::string& text) {
+        const bool digits = !text.empty() && text.size() <= 19 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        return digits && text.find_first_not_of('0') != std::string::npos
+                   ? std::string()
+                   : "must be a step number from 1, not " + text;
+      });
+}
+
 int repair_call(const std::string& call_id, const std::string& action, JournalEditor editor,
                 std::uint64_t abandon_from, std::uint64_t abandon_to) {
   auto store = open_job_store();

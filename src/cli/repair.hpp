@@ -14,6 +14,11 @@ namespace ratchet::cli {
 // The operator actions recorded on a call (`ratchet status` shows them), oldest first.
 Result<nlohmann::ordered_json> call_actions_json(Store& store, const std::string& call_id);
 
+// A required step-number option (steps are numbered from 1): "-1" or "0" is a
+// usage error, not the largest unsigned number CLI11 would read "-1" as.
+CLI::Option* add_step_option(CLI::App& app, const std::string& name, std::uint64_t* step,
+                             const std::string& help);
+
 using JournalEditor =
     std::function<Result<protocol::JournalEdit>(int member, const std::string& state)>;
 

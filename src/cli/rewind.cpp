@@ -13,10 +13,7 @@ int run_rewind(int argc, char** argv) {
   std::string id;
   std::uint64_t to_step = 0;
   app.add_option("--job-id", id, "the coroutine's dispatch id")->required();
-  // A negative number would otherwise parse as the largest unsigned one.
-  app.add_option("--to-step", to_step, "the first step to run again (1: from the input)")
-      ->required()
-      ->check(CLI::PositiveNumber);
+  add_step_option(app, "--to-step", &to_step, "the first step to run again (1: from the input)");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
   auto editor = [to_step](int member, const std::string& state) {

@@ -15,9 +15,8 @@ int run_set_result(int argc, char** argv) {
   std::string error;
   std::string error_type = "PermanentError";
   app.add_option("--job-id", id, "the coroutine's dispatch id")->required();
-  app.add_option("--step", step, "the step whose result to set")
-      ->required()
-      ->check(CLI::PositiveNumber);  // not -3 read as the largest unsigned number
+  add_step_option(app, "--step", &step,
+                  "the step whose result to set");  // not -3 read as the largest unsigned number
   auto* output_option = app.add_option("--output", output, "the step's value, as JSON");
   auto* error_option = app.add_option("--error", error, "the step fails with this message");
   app.add_option("--error-type", error_type, "the error's type, e.g. TemporaryError")
