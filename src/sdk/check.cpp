@@ -67,8 +67,9 @@ CheckResult check_one(detail::DispatchCore& core, const ::ratchet::v1::OpenCorou
   result.endpoint = coroutine.endpoint();
   const detail::FunctionEntry* entry = core.find(coroutine.function());
   auto outcome = unreplayable(coroutine, entry, endpoint, result);
-  if (!outcome)
+  if (!outcome) {
     outcome = core.runtime().check(*entry, coroutine.function(), coroutine.typed_state());
+  }
   result.resumes = outcome->resumes;
   result.step = outcome->step;
   result.message = std::move(outcome->message);
