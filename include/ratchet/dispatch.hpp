@@ -211,15 +211,16 @@ class Dispatch {
   // (Options::endpoint_url, DISPATCH_ENDPOINT_URL), from the server (Ratchet's
   // Journal service) and replays each against this build's code, running no step.
   // Raises like dispatch() when the server cannot be asked. The server lists at
-  // most 1,000 open coroutines: past that, the others are not checked (said on
-  // stderr; check_main then fails).
+  // most 1,000 open coroutines at once; check() asks page after page until it
+  // has all (a server older than paging lists only its first page: the others
+  // are not checked, said on stderr, and check_main then fails).
   std::vector<CheckResult> check();
   // For a service's main(): with `--ratchet-check` among the arguments, runs
   // check(), prints one line per open coroutine on stdout and returns the exit
   // code (0: every one resumes, or is another service's; 1: one diverges, has
   // a broken journal, is not in this build, or is another SDK's at this
-  // service's endpoint; 2: the server could not be asked, or listed only
-  // some of the open coroutines, its first 1,000); nullopt without the flag.
+  // service's endpoint; 2: the server could not be asked, or, older than
+  // paging, listed only its first 1,000); nullopt without the flag.
   //   if (auto code = dispatch.check_main(argc, argv)) return *code;
   std::optional<int> check_main(int argc, const char* const* argv);
 

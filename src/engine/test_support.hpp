@@ -362,8 +362,8 @@ class ControlledStore final : public Store {
   }
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
                                                      const std::string& endpoint,
-                                                     int limit) override {
-    return real_.open_coroutines(functions, endpoint, limit);
+                                                     const std::string& after, int limit) override {
+    return real_.open_coroutines(functions, endpoint, after, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return real_.repair_coroutine(repair);

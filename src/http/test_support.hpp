@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -163,10 +164,14 @@ class ClosedPort {
 };
 
 // A peer that answers every request on every connection with the same bytes,
-// then closes: a hostile HTTP server for clients, on 127.0.0.1, any port.
+// then closes: a hostile HTTP server for clients, on 127.0.0.1, any port. Or
+// with the bytes `reply` makes of each request's (header and body).
 class ScriptedPeer {
  public:
-  explicit ScriptedPeer(std::string reply) : reply_(std::move(reply)) {
+  explicit ScriptedPeer(std::string reply)
+      : ScriptedPeer([reply = std::move(reply)](const std::string&) { return reply; }) {}
+  explicit ScriptedPeer(std::function<std::string(const std::string& request)> reply)
+      : reply_(std::move(reply)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedPeer() {
@@ -184,13 +189,12 @@ class ScriptedPeer {
       int fd = listener_.accept_one();
       if (fd < 0) continue;
       ++connections_;
-      read_message(fd);
-      write_all(fd, reply_);
+      write_all(fd, reply_(read_message(fd)));
       close(fd);
     }
   }
 
-  std::string reply_;
+  std::function<std::string(const std::string&)> reply_;
   RawListener listener_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};

@@ -3,7 +3,11 @@
 // endpoint URL, each replayed against the new code without running any
 // step (Runtime::check), so that a deploy that would break runs in flight is
 // stopped before it ships. docs/sdk.md, "Safe deploys".
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,8 +53,53 @@ std::optional<sdk::CheckOutcome> unreplayable(const ::ratchet::v1::OpenCoroutine
 // What check() found, and whether the server listed every open coroutine.
 struct Checked {
   std::vector<CheckResult> results;
-  bool truncated = false;  // more were open than the server lists (1,000): not checked
+  // More were open than the server lists at once (1,000), and it cannot page:
+  // those past the first page were not checked.
+  bool truncated = false;
 };
+
+CheckResult check_one(detail::DispatchCore& core, const ::ratchet::v1::OpenCoroutine& coroutine,
+                      const std::string& endpoint) {
+  CheckResult result;
+  result.dispatch_id = coroutine.dispatch_id();
+  result.function = coroutine.function();
+  result.phase = coroutine.phase();
+  result.endpoint = coroutine.endpoint();
+  const detail::FunctionEntry* entry = core.find(coroutine.function());
+  auto outcome = unreplayable(coroutine, entry, endpoint, result);
+  if (!outcome) {
+    outcome = core.runtime().check(*entry, coroutine.function(), coroutine.typed_state());
+  }
+  result.resumes = outcome->resumes;
+  result.step = outcome->step;
+  result.message = std::move(outcome->message);
+  return result;
+}
+
+// How many coroutines a page asks for: RATCHET_CHECK_PAGE_SIZE (1 to 1000;
+// tests page through a few), else 0, the server's limit (1,000).
+std::uint32_t page_size() {
+  const char* text = std::getenv("RATCHET_CHECK_PAGE_SIZE");
+  if (text == nullptr || *text == '\0') return 0;
+  std::uint32_t size = 0;
+  auto [end, error] = std::from_chars(text, text + std::strlen(text), size);
+  if (error != std::errc() || *end != '\0' || size < 1 || size > 1000) {
+    throw ConfigurationError("RATCHET_CHECK_PAGE_SIZE must be a number from 1 to 1000");
+  }
+  return size;
+}
+
+// Whether each dispatch id of `page` sorts after the one before it, the first
+// after `after` (byte order, as the server's): a server that ignores `after`
+// answers the first page again, which holds `after` itself.
+bool follows(const ::ratchet::v1::ListOpenResponse& page, const std::string& after) {
+  const std::string* previous = &after;
+  for (const auto& coroutine : page.coroutines()) {
+    if (coroutine.dispatch_id() <= *previous) return false;
+    previous = &coroutine.dispatch_id();
+  }
+  return true;
+}
 
 Checked check_open(detail::DispatchCore& core) {
   std::vector<std::string> functions = core.coroutines();
@@ -65,30 +114,27 @@ Checked check_open(detail::DispatchCore& core) {
   }
   Checked checked;
   if (functions.empty() && endpoint.empty()) return checked;
-  auto open = detail::list_open_coroutines(core, functions, endpoint);
-  checked.truncated = open.truncated();
-  if (checked.truncated) {
-    std::fprintf(stderr,
-                 "ratchet-check: the server listed only the first %d open coroutines; the "
-                 "others are not checked\n",
-                 open.coroutines_size());
-  }
-  for (const auto& coroutine : open.coroutines()) {
-    CheckResult result;
-    result.dispatch_id = coroutine.dispatch_id();
-    result.function = coroutine.function();
-    result.phase = coroutine.phase();
-    result.endpoint = coroutine.endpoint();
-    const detail::FunctionEntry* entry = core.find(coroutine.function());
-    auto outcome = unreplayable(coroutine, entry, endpoint, result);
-    if (!outcome) {
-      outcome = core.runtime().check(*entry, coroutine.function(), coroutine.typed_state());
+  const std::uint32_t limit = page_size();
+  // Page by page, each after the last dispatch id of the one before, until the
+  // server says none is left. The first page is taken in any order: an older
+  // server lists it oldest first, and lists all when it is not truncated.
+  std::string after;
+  while (true) {
+    auto page = detail::list_open_coroutines(core, functions, endpoint, after, limit);
+    if (!after.empty() && !follows(page, after)) break;
+    for (const auto& coroutine : page.coroutines()) {
+      checked.results.push_back(check_one(core, coroutine, endpoint));
     }
-    result.resumes = outcome->resumes;
-    result.step = outcome->step;
-    result.message = std::move(outcome->message);
-    checked.results.push_back(std::move(result));
+    if (!page.truncated()) return checked;
+    if (page.coroutines().empty()) break;  // nothing to page after
+    after = page.coroutines(page.coroutines_size() - 1).dispatch_id();
   }
+  checked.truncated = true;
+  std::fprintf(stderr,
+               "ratchet-check: the server listed the first %zu open coroutines and cannot list "
+               "those after them (it ignores ListOpen's `after`: a server older than paging); "
+               "the others are not checked\n",
+               checked.results.size());
   return checked;
 }
 
@@ -168,8 +214,9 @@ std::optional<int> Dispatch::check_main(int argc, const char* const* argv) {
     // The unlisted ones may diverge: a check that saw only some cannot pass a deploy.
     std::fprintf(stderr,
                  "ratchet-check: more coroutines are open than the server lists at once "
-                 "(1,000): those past them were not checked, so this check cannot pass; end or "
-                 "repair open runs until fewer are open\n");
+                 "(1,000) and it cannot page: those past them were not checked, so this check "
+                 "cannot pass; upgrade the server, or end or repair open runs until fewer are "
+                 "open\n");
     return 2;
   }
   // Whatever this build would get and could not resume as it was recorded

@@ -201,10 +201,14 @@ Outcome wait_for_result(DispatchCore& core, const std::string& dispatch_id,
 
 ::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
                                                      const std::vector<std::string>& functions,
-                                                     const std::string& endpoint) {
+                                                     const std::string& endpoint,
+                                                     const std::string& after,
+                                                     std::uint32_t limit) {
   ::ratchet::v1::ListOpenRequest list;
   for (const auto& function : functions) list.add_functions(function);
   list.set_endpoint(endpoint);
+  list.set_after(after);
+  list.set_limit(limit);
   auto response = send(core, api_request(core, protocol::kListOpenPath, list.SerializeAsString()),
                        core.options.api_timeout);
   if (!response.is_ok()) throw_transport_error(core, response.status());

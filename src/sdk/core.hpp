@@ -2,6 +2,7 @@
 // registry, the runtime, the API client, the built-in server).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,11 +79,14 @@ class DispatchCore {
 std::optional<Response> check_request_header(const DispatchCore& core, const Request& header);
 
 // The open coroutines of `functions`, and of any function at `endpoint` (a
-// URL; empty: none), with their states (Ratchet's Journal service, ListOpen);
-// raises like dispatch_calls when the server cannot answer.
+// URL; empty: none), with their states (Ratchet's Journal service, ListOpen):
+// the page of at most `limit` (0: the server's) whose dispatch ids sort after
+// `after` (empty: the first); raises like dispatch_calls when the server
+// cannot answer.
 ::ratchet::v1::ListOpenResponse list_open_coroutines(DispatchCore& core,
                                                      const std::vector<std::string>& functions,
-                                                     const std::string& endpoint);
+                                                     const std::string& endpoint,
+                                                     const std::string& after, std::uint32_t limit);
 
 inline bool is_defined(const FunctionEntry& entry) {
   return static_cast<bool>(entry.plain) || static_cast<bool>(entry.start);

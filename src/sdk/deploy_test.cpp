@@ -4,7 +4,12 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "http/test_support.hpp"
 #include "ratchet/ratchet.hpp"
@@ -142,25 +147,35 @@ struct Patched {
       });
 };
 
-// The server lists at most 1,000 open coroutines and says when there were
-// more: the ones past them were not checked, so the deploy check must not
-// pass (it did, with exit 0, when the first 1,000 resumed).
-TEST(Check, ATruncatedListingOfOpenCoroutinesStopsTheDeploy) {
-  ::ratchet::v1::ListOpenResponse listing;
-  listing.set_truncated(true);
-  auto* listed = listing.add_coroutines();
-  listed->set_dispatch_id("first");
-  listed->set_function("pipeline");
-  listed->set_phase("WAITING");
-  listed->set_endpoint("http://127.0.0.1:8000");
-  *listed->mutable_typed_state() = old_journal();
-  const std::string body = listing.SerializeAsString();
-  http::testing::ScriptedPeer server(
-      "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body);
+// An open coroutine as ListOpen lists it: `function`'s, with the journal of
+// pipeline suspended on its second call.
+::ratchet::v1::OpenCoroutine listed(const std::string& id, const std::string& function) {
+  ::ratchet::v1::OpenCoroutine coroutine;
+  coroutine.set_dispatch_id(id);
+  coroutine.set_function(function);
+  coroutine.set_phase("WAITING");
+  coroutine.set_endpoint("http://127.0.0.1:8000");
+  *coroutine.mutable_typed_state() = old_journal();
+  return coroutine;
+}
+
+// An HTTP 200 answer with a ListOpenResponse.
+std::string answer(const ::ratchet::v1::ListOpenResponse& response) {
+  const std::string body = response.SerializeAsString();
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// A service with pipeline (which resumes old_journal()), asked for --ratchet-check.
+struct CheckRun {
+  std::optional<int> code;
+  std::string out;
+  std::string err;
+};
+
+CheckRun run_check(const std::string& api_url) {
   Options options = test_options();
-  options.api_url = server.url();
+  options.api_url = api_url;
   Dispatch dispatch(options);
   auto transform =
       dispatch.function("transform", [](std::string m) -> Task<std::string> { co_return m; });
@@ -171,13 +186,105 @@ TEST(Check, ATruncatedListingOfOpenCoroutinesStopsTheDeploy) {
   const char* argv[] = {"service", "--ratchet-check"};
   ::testing::internal::CaptureStderr();
   ::testing::internal::CaptureStdout();
-  auto code = dispatch.check_main(2, argv);
-  std::string out = ::testing::internal::GetCapturedStdout();
-  std::string err = ::testing::internal::GetCapturedStderr();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 2) << out << err;
-  EXPECT_NE(out.find("first pipeline (WAITING): resumes"), std::string::npos) << out;
-  EXPECT_NE(err.find("not checked"), std::string::npos) << err;
+  CheckRun run;
+  run.code = dispatch.check_main(2, argv);
+  run.out = ::testing::internal::GetCapturedStdout();
+  run.err = ::testing::internal::GetCapturedStderr();
+  return run;
+}
+
+// Sets an environment variable for the test's lifetime.
+class ScopedVariable {
+ public:
+  ScopedVariable(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedVariable() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The server lists at most 1,000 open coroutines at once and says when there
+// are more; the check asks for the next page after the last id until none is
+// left, and checks them all: here pages of 1 (RATCHET_CHECK_PAGE_SIZE), and the
+// last page's coroutine, of a function this build lacks, decides the exit.
+TEST(Check, APagingServerIsFollowedToTheEndAndEveryPageChecked) {
+  const std::vector<::ratchet::v1::OpenCoroutine> open = {
+      listed("a", "pipeline"), listed("b", "pipeline"), listed("c", "gone")};
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::uint32_t>> asked;  // after, limit
+  http::testing::ScriptedPeer server([&](const std::string& request) {
+    ::ratchet::v1::ListOpenRequest list;
+    std::size_t body = request.find("\r\n\r\n");
+    EXPECT_TRUE(body != std::string::npos && list.ParseFromString(request.substr(body + 4)));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      asked.emplace_back(list.after(), list.limit());
+    }
+    ::ratchet::v1::ListOpenResponse page;
+    for (const auto& coroutine : open) {
+      if (coroutine.dispatch_id() <= list.after()) continue;
+      if (page.coroutines_size() == static_cast<int>(list.limit())) {
+        page.set_truncated(true);
+        break;
+      }
+      *page.add_coroutines() = coroutine;
+    }
+    return answer(page);
+  });
+  ScopedVariable page_size("RATCHET_CHECK_PAGE_SIZE", "1");
+  CheckRun run = run_check(server.url());
+  ASSERT_TRUE(run.code.has_value());
+  EXPECT_EQ(*run.code, 1) << "c is not in this build\n" << run.out << run.err;
+  EXPECT_TRUE(has(run.out, "a pipeline (WAITING): resumes:")) << run.out;
+  EXPECT_TRUE(has(run.out, "b pipeline (WAITING): resumes:")) << run.out;
+  EXPECT_TRUE(has(run.out, "c gone (WAITING): not in this build")) << run.out;
+  EXPECT_TRUE(has(run.out,
+                  "ratchet-check: 3 open coroutines, 2 resume, 0 diverge, 1 not in "
+                  "this build\n"))
+      << run.out;
+  EXPECT_EQ(run.err, "") << "nothing left unchecked";
+  std::lock_guard<std::mutex> lock(mutex);
+  using Asked = std::pair<std::string, std::uint32_t>;
+  EXPECT_EQ(asked, (std::vector<Asked>{{"", 1}, {"a", 1}, {"b", 1}}));
+}
+
+// A page size the check cannot use is a configuration error: exit 2, no request.
+TEST(Check, APageSizeOutOfRangeIsRefusedBeforeAnyRequest) {
+  http::testing::ScriptedPeer server(answer(::ratchet::v1::ListOpenResponse()));
+  ScopedVariable page_size("RATCHET_CHECK_PAGE_SIZE", "1001");
+  CheckRun run = run_check(server.url());
+  ASSERT_TRUE(run.code.has_value());
+  EXPECT_EQ(*run.code, 2) << run.out << run.err;
+  EXPECT_TRUE(has(run.err, "RATCHET_CHECK_PAGE_SIZE must be a number from 1 to 1000")) << run.err;
+  EXPECT_EQ(server.connections(), 0);
+}
+
+// A server older than paging ignores `after` and answers its first page again
+// (oldest first, so not in id order: its first id may well sort after the
+// cursor). Those past the first page were never checked, so the deploy check
+// must not pass (it did, with exit 0, when the first 1,000 resumed), and it
+// does not check the same page twice.
+TEST(Check, ATruncatedListingFromAServerThatCannotPageStopsTheDeploy) {
+  ::ratchet::v1::ListOpenResponse listing;
+  listing.set_truncated(true);
+  *listing.add_coroutines() = listed("second", "pipeline");
+  *listing.add_coroutines() = listed("first", "pipeline");
+  http::testing::ScriptedPeer server(answer(listing));
+  CheckRun run = run_check(server.url());
+  ASSERT_TRUE(run.code.has_value());
+  EXPECT_EQ(*run.code, 2) << run.out << run.err;
+  EXPECT_TRUE(has(run.out, "first pipeline (WAITING): resumes")) << run.out;
+  EXPECT_TRUE(has(run.out, "ratchet-check: 2 open coroutines, 2 resume, 0 diverge\n")) << run.out;
+  EXPECT_EQ(server.connections(), 2) << "the first page, and the same again";
+  EXPECT_TRUE(has(run.err,
+                  "the server listed the first 2 open coroutines and cannot list those "
+                  "after them"))
+      << run.err;
+  EXPECT_TRUE(has(run.err, "not checked, so this check cannot pass")) << run.err;
 }
 
 TEST(Patched, ARunRecordedBeforeThePatchKeepsTheOldPath) {

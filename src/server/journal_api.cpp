@@ -55,7 +55,8 @@ Result<std::string> list_open(Store& store, std::string_view body) {
   int limit = request.limit() == 0 || request.limit() > kListOpenLimit
                   ? kListOpenLimit
                   : static_cast<int>(request.limit());
-  ASSIGN_OR_RETURN(auto open, store.open_coroutines(functions, request.endpoint(), limit + 1));
+  ASSIGN_OR_RETURN(
+      auto open, store.open_coroutines(functions, request.endpoint(), request.after(), limit + 1));
   rv1::ListOpenResponse response;
   response.set_truncated(static_cast<int>(open.size()) > limit);
   if (response.truncated()) open.resize(static_cast<std::size_t>(limit));

@@ -17,8 +17,9 @@ namespace ratchet::server {
 // The most coroutines one ListOpen answers.
 inline constexpr int kListOpenLimit = 1000;
 
-// The ListOpenResponse bytes for a ListOpenRequest's bytes; kInvalidArgument
-// for a body that is not one (no function, a bad name). Pure but for the
+// The ListOpenResponse bytes for a ListOpenRequest's bytes: a page in dispatch
+// id order after the request's `after`; kInvalidArgument for a body that is
+// not one (no function, a bad name). Pure but for the
 // store's read: the fuzzers' and tests' way in.
 Result<std::string> list_open(Store& store, std::string_view body);
 

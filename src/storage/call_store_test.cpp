@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -480,12 +481,16 @@ TEST_P(CallStoreTest, ABrokenDeltaRowBreaksOnlyItsOwnCoroutine) {
                    broken + "' RETURNING 1"),
             1);
 
-  auto open = store_->open_coroutines({"parent"}, "", 10);
+  auto open = store_->open_coroutines({"parent"}, "", "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 2u);
-  EXPECT_EQ(journal_in((*open)[0].state).steps_size(), 2) << "the other coroutine, as usual";
+  // In id order: the good one first or second.
+  std::size_t at = (*open)[0].id == good ? 0 : 1;
+  ASSERT_EQ((*open)[at].id, good);
+  ASSERT_EQ((*open)[1 - at].id, broken);
+  EXPECT_EQ(journal_in((*open)[at].state).steps_size(), 2) << "the other coroutine, as usual";
   google::protobuf::Any any;
-  ASSERT_TRUE(any.ParseFromString((*open)[1].state));
+  ASSERT_TRUE(any.ParseFromString((*open)[1 - at].state));
   EXPECT_EQ(any.type_url(), protocol::kBrokenJournalType);
   EXPECT_NE(any.value().find("does not parse"), std::string::npos) << any.value();
 
@@ -532,7 +537,7 @@ TEST_P(CallStoreTest, AMergeNeverMovesABrokenCoroutinesLastGoodRevisionBack) {
     }));
     if (base < 9) claimed = claim();
   }
-  auto open = store_->open_coroutines({"parent"}, "", 10);
+  auto open = store_->open_coroutines({"parent"}, "", "", 10);
   ASSERT_TRUE(open.is_ok() && open->size() == 1u) << open.status().message();
   google::protobuf::Any any;
   ASSERT_TRUE(any.ParseFromString((*open)[0].state));
@@ -889,7 +894,7 @@ TEST_P(RepairStoreTest, AHeldCallKeepsItsStateAndIsNeverClaimed) {
   ASSERT_TRUE(held.poll.has_value());
   clock_.advance(3600 * kMicrosPerSecond);  // past every deadline and lease
   EXPECT_TRUE(claim().empty()) << "a held call waits for an operator";
-  auto open = store_->open_coroutines({"order"}, "", 10);
+  auto open = store_->open_coroutines({"order"}, "", "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
   ASSERT_EQ(open->size(), 1u);
   EXPECT_EQ((*open)[0].phase, CallPhase::kHeld);
@@ -965,18 +970,56 @@ TEST_P(RepairStoreTest, AnEditThatFailsChangesNothing) {
   EXPECT_TRUE(store_->call_actions(id, 100)->latest.empty());
 }
 
-TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsOldestFirst) {
-  auto first = suspended("order").first;
-  clock_.advance(1);
-  auto second = suspended("order").first;
-  clock_.advance(1);
+// The ids of `open`, in their order.
+std::vector<std::string> ids_of(const Result<std::vector<OpenCoroutine>>& open) {
+  std::vector<std::string> ids;
+  if (open.is_ok()) {
+    for (const auto& coroutine : *open) ids.push_back(coroutine.id);
+  }
+  return ids;
+}
+
+TEST_P(RepairStoreTest, OpenCoroutinesAreThoseOfTheGivenFunctionsInDispatchIdOrder) {
+  std::vector<std::string> order = {suspended("order").first, suspended("order").first};
   suspended("refund");
-  auto open = store_->open_coroutines({"order", "ship"}, "", 10);
+  std::sort(order.begin(), order.end());
+  auto open = store_->open_coroutines({"order", "ship"}, "", "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
-  ASSERT_EQ(open->size(), 2u);
-  EXPECT_EQ((*open)[0].id, first);
-  EXPECT_EQ((*open)[1].id, second);
-  EXPECT_EQ(store_->open_coroutines({"order"}, "", 1)->size(), 1u);
+  EXPECT_EQ(ids_of(open), order);
+  EXPECT_EQ(ids_of(store_->open_coroutines({"order"}, "", "", 1)),
+            std::vector<std::string>{order[0]});
+}
+
+// ListOpen's pages: three open coroutines (and another function's between
+// them), started in the reverse of their ids' order so that a listing oldest
+// first would differ; pages of 1, each after the last id of the one before,
+// list each once, in id order, and then none.
+TEST_P(RepairStoreTest, PagingByAfterListsEachOpenCoroutineOnceInDispatchIdOrder) {
+  std::vector<std::string> order;
+  for (int i = 0; i < 3; ++i) {
+    order.push_back(suspended("order").first);
+    suspended("refund");
+  }
+  std::sort(order.begin(), order.end());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(number("UPDATE runs SET started_at = " + std::to_string(100 - i) + " WHERE id = '" +
+                     order[i] + "' RETURNING 1"),
+              1);
+  }
+  std::vector<std::string> listed;
+  std::string after;
+  for (int page = 0; page < 4; ++page) {
+    auto open = store_->open_coroutines({"order"}, "", after, 1);
+    ASSERT_TRUE(open.is_ok()) << open.status().message();
+    if (open->empty()) break;
+    ASSERT_EQ(open->size(), 1u);
+    after = open->back().id;
+    listed.push_back(after);
+  }
+  EXPECT_EQ(listed, order);
+  EXPECT_TRUE(store_->open_coroutines({"order"}, "", order.back(), 1)->empty());
+  EXPECT_EQ(ids_of(store_->open_coroutines({"order"}, "", order[0], 10)),
+            (std::vector<std::string>{order[1], order[2]}));
 }
 
 // A held call waits for its operator: its expiration does not run out while
@@ -1025,18 +1068,14 @@ TEST_P(RepairStoreTest, AHeldCallDoesNotExpireAndItsTimeLeftCountsAgainFromItsRe
 // A `--ratchet-check` of a build that no longer has a function: the coroutines its
 // endpoint serves are listed whatever their function, those elsewhere are not.
 TEST_P(RepairStoreTest, OpenCoroutinesIncludeEveryFunctionAtTheGivenEndpoint) {
-  auto order = suspended("order").first;
-  clock_.advance(1);
-  auto refund = suspended("refund").first;
-  clock_.advance(1);
+  std::vector<std::string> here = {suspended("order").first, suspended("refund").first};
   suspended("refund", "http://127.0.0.1:2");
-  auto open = store_->open_coroutines({}, "http://127.0.0.1:1", 10);
+  std::sort(here.begin(), here.end());
+  auto open = store_->open_coroutines({}, "http://127.0.0.1:1", "", 10);
   ASSERT_TRUE(open.is_ok()) << open.status().message();
-  ASSERT_EQ(open->size(), 2u);
-  EXPECT_EQ((*open)[0].id, order);
-  EXPECT_EQ((*open)[1].id, refund);
-  EXPECT_TRUE(store_->open_coroutines({}, "http://127.0.0.1:3", 10)->empty());
-  EXPECT_TRUE(store_->open_coroutines({}, "", 10)->empty());
+  EXPECT_EQ(ids_of(open), here);
+  EXPECT_TRUE(store_->open_coroutines({}, "http://127.0.0.1:3", "", 10)->empty());
+  EXPECT_TRUE(store_->open_coroutines({}, "", "", 10)->empty());
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace ratchet::pg {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
-                                                   const std::string& endpoint, int limit);
+                                                   const std::string& endpoint,
+                                                   const std::string& after, int limit);
 // Runs its own transaction; `notify` (SQL, may be empty) goes out with its
 // COMMIT, so that the fleet's servers look for the call now READY.
 Result<CallRecord> repair_coroutine(Connection& db, Micros now, const CoroutineRepair& repair,

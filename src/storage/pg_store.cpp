@@ -162,8 +162,8 @@ class PgStore final : public Store, private job_rules::JobRows {
   void watch_calls(std::function<void()> news) override;
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
                                                      const std::string& endpoint,
-                                                     int limit) override {
-    return pg::open_coroutines(*db_, functions, endpoint, limit);
+                                                     const std::string& after, int limit) override {
+    return pg::open_coroutines(*db_, functions, endpoint, after, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return pg::repair_coroutine(*db_, clock_.now(), repair,

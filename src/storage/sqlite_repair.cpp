@@ -98,14 +98,19 @@ Status record_action(Database& db, Micros now, const CallAction& action) {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::vector<std::string>& functions,
-                                                   const std::string& endpoint, int limit) {
+                                                   const std::string& endpoint,
+                                                   const std::string& after, int limit) {
+  // Along coroutine_states' key from `after` (CROSS JOIN keeps that table
+  // outside): it holds a row for each open coroutine only (deleted when the
+  // call ends), so a page reads its rows and those of other functions between
+  // them, never the finished runs.
   ASSIGN_OR_RETURN(
       Statement * query,
       db.prepare("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE
-                 ", r.endpoint FROM runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-                 "r.phase != 'DONE' AND (r.function IN (SELECT value FROM "
-                 "json_each(?1)) OR r.endpoint = ?3) ORDER BY r.started_at, r.rowid LIMIT ?2"));
-  query->bind(1, nlohmann::json(functions).dump()).bind(2, limit);
+                 ", r.endpoint FROM coroutine_states s CROSS JOIN runs r ON r.id = s.call_id "
+                 "WHERE s.call_id > ?4 AND r.phase != 'DONE' AND (r.function IN (SELECT value "
+                 "FROM json_each(?1)) OR r.endpoint = ?3) ORDER BY s.call_id LIMIT ?2"));
+  query->bind(1, nlohmann::json(functions).dump()).bind(2, limit).bind(4, after);
   // No endpoint: NULL, which no row's endpoint equals.
   if (endpoint.empty()) {
     query->bind_null(3);

@@ -12,7 +12,8 @@ namespace ratchet::sqlite {
 
 Result<std::vector<OpenCoroutine>> open_coroutines(Database& db,
                                                    const std::vector<std::string>& functions,
-                                                   const std::string& endpoint, int limit);
+                                                   const std::string& endpoint,
+                                                   const std::string& after, int limit);
 // Runs its own write transaction.
 Result<CallRecord> repair_coroutine(Database& db, Micros now, const CoroutineRepair& repair);
 Result<CallActions> call_actions(Database& db, const std::string& call_id, int latest);

@@ -112,8 +112,8 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   }
   Result<std::vector<OpenCoroutine>> open_coroutines(const std::vector<std::string>& functions,
                                                      const std::string& endpoint,
-                                                     int limit) override {
-    return sqlite::open_coroutines(*db_, functions, endpoint, limit);
+                                                     const std::string& after, int limit) override {
+    return sqlite::open_coroutines(*db_, functions, endpoint, after, limit);
   }
   Result<CallRecord> repair_coroutine(const CoroutineRepair& repair) override {
     return sqlite::repair_coroutine(*db_, clock_.now(), repair);

@@ -198,9 +198,12 @@ class Store {
   // --- suspended coroutines, for --ratchet-check and operators (storage/repair.hpp) ---
 
   // The open coroutines of `functions`, and of any function at `endpoint` (a
-  // Call's endpoint URL, exactly; empty: none), oldest first, at most `limit`.
+  // Call's endpoint URL, exactly; empty: none), in dispatch id order (byte
+  // order, on every backend), those whose id sorts after `after` (empty: from
+  // the first), at most `limit`: ListOpen's pages.
   virtual Result<std::vector<OpenCoroutine>> open_coroutines(
-      const std::vector<std::string>& functions, const std::string& endpoint, int limit) {
+      const std::vector<std::string>& functions, const std::string& endpoint,
+      const std::string& after, int limit) {
     return no_repair();
   }
   // Applies `repair` to a WAITING, HELD or READY coroutine (kFailedPrecondition

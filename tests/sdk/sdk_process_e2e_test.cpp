@@ -238,18 +238,20 @@ class SdkProcesses : public ::testing::Test {
 
   // steps_endpoint_main `flags` --ratchet-check, as a deploy's CI runs the new
   // build: it asks the server for the open coroutines (those of its functions
-  // and those at the endpoint's URL) and serves nothing.
-  testing::ProcessResult run_check(std::vector<std::string> flags,
-                                   const std::string& api_key = "k") const {
+  // and those at the endpoint's URL) and serves nothing. `more`: variables added.
+  testing::ProcessResult run_check(std::vector<std::string> flags, const std::string& api_key = "k",
+                                   const testing::Env& more = {}) const {
     std::vector<std::string> argv = {STEPS_ENDPOINT_MAIN};
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.push_back("--ratchet-check");
-    return testing::run_process(argv, {{"DISPATCH_API_KEY", api_key},
-                                       {"DISPATCH_API_URL", server_->url()},
-                                       {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0"},
-                                       {"DISPATCH_ENDPOINT_URL", endpoint_url()},
-                                       {"DISPATCH_VERIFICATION_KEY", public_key_},
-                                       {"DISPATCH_TRACE", ""}});
+    testing::Env env = {{"DISPATCH_API_KEY", api_key},
+                        {"DISPATCH_API_URL", server_->url()},
+                        {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0"},
+                        {"DISPATCH_ENDPOINT_URL", endpoint_url()},
+                        {"DISPATCH_VERIFICATION_KEY", public_key_},
+                        {"DISPATCH_TRACE", ""}};
+    env.insert(env.end(), more.begin(), more.end());
+    return testing::run_process(argv, env);
   }
 
   // The URL the server calls the endpoint at: the calls' endpoint.
@@ -657,6 +659,38 @@ TEST_F(SdkProcesses, CheckSaysWhichOpenCoroutineResumesAndWhichDivergesAtItsStep
   EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
   EXPECT_TRUE(contains(refused.err, "DISPATCH_API_KEY")) << refused.err;
   stop_endpoint(SIGKILL);  // work(25) holds for a minute
+}
+
+// More open coroutines than the server lists at once (pages of 1 here, as of
+// 1,000 in production): the check pages through ListOpen after the last id of
+// each page and checks every one once, in dispatch id order.
+TEST_F(SdkProcesses, CheckPagesThroughMoreOpenCoroutinesThanTheServerListsAtOnce) {
+  ASSERT_TRUE(start_endpoint({"--log", file("work.log")}));
+  auto nap = client().declare<long long(int)>("nap");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(nap.dispatch(600'000).id());
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& id : ids) {
+      if (call_status(id).value("phase", "") != "WAITING") return false;
+    }
+    return true;
+  })) << "the naps did not suspend";
+
+  auto paged = run_check({"--log", file("check.log")}, "k", {{"RATCHET_CHECK_PAGE_SIZE", "1"}});
+  EXPECT_EQ(paged.exit_code, 0) << paged.out << paged.err;
+  std::sort(ids.begin(), ids.end());
+  std::size_t previous = 0;
+  for (const auto& id : ids) {
+    const std::string line = id + " nap (WAITING): resumes";
+    std::size_t at = paged.out.find(line);
+    ASSERT_NE(at, std::string::npos) << line << "\n" << paged.out;
+    EXPECT_GE(at, previous) << "not in id order:\n" << paged.out;
+    EXPECT_EQ(paged.out.find(line, at + 1), std::string::npos) << "checked twice:\n" << paged.out;
+    previous = at;
+  }
+  EXPECT_TRUE(contains(paged.out, "ratchet-check: 3 open coroutines, 3 resume, 0 diverge\n"))
+      << paged.out;
+  EXPECT_EQ(testing::read_file(file("check.log")), "") << "a check ran a step";
 }
 
 // The new build holds its calls on a divergence: the call stops, HELD with the
