@@ -15,6 +15,7 @@ apart (docs/performance.md, "SDK").
 """
 import collections
 import re
+import signal
 import sys
 
 FORK = re.compile(r"\s*(\S+)\s+\d+\s+sched:sched_process_fork:\s+comm=\S+ pid=(\d+) "
@@ -37,6 +38,7 @@ def threads_of(lines, comm):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # piped into head
     if len(sys.argv) != 3:
         sys.exit("usage: wakeups.py PERF_SCHED_SCRIPT PROCESS_COMM")
     lines = open(sys.argv[1]).read().splitlines()
