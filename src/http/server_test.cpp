@@ -12,6 +12,7 @@
 #include <future>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -521,6 +522,57 @@ Response path_and_body(const Request& request, std::size_t size = 0) {
 std::string body_of(const std::string& message) {
   std::size_t at = message.find("\r\n\r\n");
   return at == std::string::npos ? "" : message.substr(at + 4);
+}
+
+// A handler that blocks holds up no other connection: another connection's
+// request is read meanwhile and, with a worker free, answered; with none
+// free, it waits for one and is answered then.
+TEST(Server, ABlockingHandlerLeavesTheOtherConnectionsServed) {
+  for (int worker_threads : {1, 2}) {
+    SCOPED_TRACE("worker_threads " + std::to_string(worker_threads));
+    ServerOptions options;
+    options.worker_threads = worker_threads;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> block_started;
+    std::promise<void> quick_read;
+    options.header_check = [&](const Request& request) -> std::optional<Response> {
+      if (request.path() == "/quick") quick_read.set_value();
+      return std::nullopt;
+    };
+    auto server = start_blocking_server(options, [&](const Request& request) {
+      if (request.path() == "/block") {
+        block_started.set_value();
+        released.wait();
+      }
+      return Response::with_body(200, "text/plain", std::string(request.path()));
+    });
+    Client client;
+    Url url = parse_url("http://127.0.0.1:" + std::to_string(server->port())).value();
+    std::future<Result<Response>> blocked = std::async(std::launch::async, [&] {
+      return client.send_sync(url, Request{"GET", "/block", {}, ""});
+    });
+    // EXPECT, not ASSERT, up to the release: the handler must not be left blocked.
+    EXPECT_EQ(block_started.get_future().wait_for(std::chrono::seconds(30)),
+              std::future_status::ready);
+    std::future<Result<Response>> quick = std::async(std::launch::async, [&] {
+      return client.send_sync(url, Request{"GET", "/quick", {}, ""});
+    });
+    bool read =
+        quick_read.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    EXPECT_TRUE(read) << "the other connection's request was never read";
+    if (read && worker_threads > 1) {
+      EXPECT_EQ(quick.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+          << "a free thread did not answer while the handler blocked";
+      EXPECT_EQ(blocked.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+    }
+    release.set_value();
+    Result<Response> quick_response = quick.get();
+    Result<Response> blocked_response = blocked.get();
+    ASSERT_TRUE(quick_response.is_ok() && blocked_response.is_ok());
+    EXPECT_EQ(quick_response->body, "/quick");
+    EXPECT_EQ(blocked_response->body, "/block");
+  }
 }
 
 TEST(Server, AWorkersResponseArrivesWholeAndTheConnectionServesTheNextRequest) {
