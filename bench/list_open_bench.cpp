@@ -95,8 +95,8 @@ void measure(const std::string& url, const char* label, long total) {
   double walk = walk_ms(**store, total, &middle);
   double first = page_ms(**store, "", 9);
   double mid = page_ms(**store, middle, 9);
-  std::printf("%-34s first page %8.1f ms   middle page %8.1f ms   all %ld pages %9.1f ms\n",
-              label, first, mid, total / kPage, walk);
+  std::printf("%-34s first page %8.1f ms   middle page %8.1f ms   all %ld pages %9.1f ms\n", label,
+              first, mid, total / kPage, walk);
 }
 
 }  // namespace

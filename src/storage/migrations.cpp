@@ -42,8 +42,8 @@ Result<Plan> plan_for(const RecordedMigrations& recorded, const MigrationList& l
   }
   for (const std::string& name : have) {
     if (!known.contains(name)) {
-      return written_by_newer(store, "has the migration '" + name +
-                                         "' applied, which this ratchet does not know");
+      return written_by_newer(
+          store, "has the migration '" + name + "' applied, which this ratchet does not know");
     }
   }
   plan.count = applied.size() + plan.to_apply.size();

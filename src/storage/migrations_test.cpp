@@ -184,8 +184,7 @@ TEST_P(MigrationTest, AStoreWithAMigrationThisBuildDoesNotKnowIsRefusedInOneLine
   Status opened = open_status();
   ASSERT_FALSE(opened.is_ok());
   EXPECT_EQ(opened.code(), Code::kFailedPrecondition);
-  EXPECT_NE(opened.message().find("'from_a_newer_ratchet'"), std::string::npos)
-      << opened.message();
+  EXPECT_NE(opened.message().find("'from_a_newer_ratchet'"), std::string::npos) << opened.message();
   EXPECT_NE(opened.message().find("upgrade ratchet"), std::string::npos) << opened.message();
   EXPECT_EQ(opened.message().find('\n'), std::string::npos) << opened.message();
   EXPECT_EQ(schema(), before);
