@@ -59,15 +59,17 @@ Result<bool> migrations_complete(MigrationTarget& target, const MigrationList& l
 }
 
 Status apply_migrations(MigrationTarget& target, const MigrationList& list) {
-  ASSIGN_OR_RETURN(RecordedMigrations recorded, target.recorded());
-  ASSIGN_OR_RETURN(Plan plan, plan_for(recorded, list, target.store()));
-  if (plan.complete()) return Status::ok();  // another process did it
-  for (const Migration* step : plan.to_apply) {
-    RETURN_IF_ERROR(
-        target.run(*step, "upgrading its schema (migration " + std::string(step->name) + ")"));
-    plan.to_record.push_back(step->name);
-  }
-  return target.record(plan.to_record, plan.count);
+  return target.transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(RecordedMigrations recorded, target.recorded());
+    ASSIGN_OR_RETURN(Plan plan, plan_for(recorded, list, target.store()));
+    if (plan.complete()) return Status::ok();  // another process did it
+    for (const Migration* step : plan.to_apply) {
+      RETURN_IF_ERROR(
+          target.run(*step, "upgrading its schema (migration " + std::string(step->name) + ")"));
+      plan.to_record.push_back(step->name);
+    }
+    return target.record(plan.to_record, plan.count);
+  });
 }
 
 }  // namespace ratchet

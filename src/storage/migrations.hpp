@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +50,9 @@ class MigrationTarget {
   virtual ~MigrationTarget() = default;
   // How the store's refusals name it ("the store PATH").
   virtual std::string store() const = 0;
+  // Runs `body` in the store's set-up transaction: a write transaction that
+  // processes opening the store at once take in turn.
+  virtual Status transaction(const std::function<Status()>& body) = 0;
   virtual Result<RecordedMigrations> recorded() = 0;
   // Runs one migration's SQL; a failure is one line naming `what`.
   virtual Status run(const Migration& migration, const std::string& what) = 0;
@@ -60,8 +65,9 @@ class MigrationTarget {
 // a name (or a version) this build does not know: a newer ratchet wrote it.
 Result<bool> migrations_complete(MigrationTarget& target, const MigrationList& list);
 
-// Applies the migrations the store has not recorded, and records them. Call it
-// inside the set-up transaction: it reads what is recorded again.
+// Applies the migrations the store has not recorded, and records them, in the
+// set-up transaction (which reads what is recorded again: another process may
+// have done it).
 Status apply_migrations(MigrationTarget& target, const MigrationList& list);
 
 }  // namespace ratchet

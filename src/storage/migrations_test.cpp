@@ -78,10 +78,10 @@ class MigrationTest : public BackendTest {
   Status migrate_with(const MigrationList& list) {
     if (postgres()) {
       ASSIGN_OR_RETURN(auto db, pg::Connection::open(location_, {}));
-      return pg::migrate(*db, list);
+      return apply_migrations(*pg::migration_target(*db), list);
     }
     ASSIGN_OR_RETURN(auto db, sqlite::Database::open(location_, 10000, 1000));
-    return sqlite::migrate(*db, list);
+    return apply_migrations(*sqlite::migration_target(*db), list);
   }
 
   // The first column of the first row of a query, as text ("" for none or NULL).

@@ -104,11 +104,10 @@ Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
                                                    const std::string& endpoint,
                                                    const std::string& after, int limit) {
-  ASSIGN_OR_RETURN(Rows rows, db.query(open_coroutines_sql(), Params()
-                                                                  .add(join(functions, '\x1f'))
-                                                                  .add(limit)
-                                                                  .add(endpoint)
-                                                                  .add(after)));
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      db.query(open_coroutines_sql(),
+               Params().add(join(functions, '\x1f')).add(limit).add(endpoint).add(after)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {
     Row row = rows[i];

@@ -346,6 +346,12 @@ class Target final : public MigrationTarget {
   std::string store() const override {
     return "the PostgreSQL store " + display_location(db_.url());
   }
+  Status transaction(const std::function<Status()>& body) override {
+    return db_.transaction([&]() -> Status {
+      RETURN_IF_ERROR(db_.exec(kMigrationLock));
+      return body();
+    });
+  }
 
   // The version first: another process may record names between the reads,
   // and then the names it finds are the newer fact.
@@ -399,17 +405,8 @@ class Target final : public MigrationTarget {
 
 MigrationList migrations() { return {kMigrations, kNumbered}; }
 
-Result<bool> schema_complete(Connection& db, const MigrationList& list) {
-  Target target(db);
-  return migrations_complete(target, list);
-}
-
-Status migrate(Connection& db, const MigrationList& list) {
-  Target target(db);
-  return db.transaction([&]() -> Status {
-    RETURN_IF_ERROR(db.exec(kMigrationLock));
-    return apply_migrations(target, list);
-  });
+std::unique_ptr<MigrationTarget> migration_target(Connection& db) {
+  return std::make_unique<Target>(db);
 }
 
 }  // namespace ratchet::pg

@@ -11,11 +11,8 @@ namespace ratchet::pg {
 class Connection;
 
 MigrationList migrations();
-// Whether the store has every migration of `list` recorded; an error for a
-// store a newer ratchet wrote.
-Result<bool> schema_complete(Connection& db, const MigrationList& list);
-// Applies, in one transaction under an advisory lock (processes opening a new
-// database at once), the migrations of `list` the store has not recorded.
-Status migrate(Connection& db, const MigrationList& list);
+// The store's side of applying migrations (migrations_complete,
+// apply_migrations), on `db`, which it must not outlive.
+std::unique_ptr<MigrationTarget> migration_target(Connection& db);
 
 }  // namespace ratchet::pg

@@ -227,9 +227,10 @@ PgStore::~PgStore() {
 }
 
 Status PgStore::initialize() {
-  ASSIGN_OR_RETURN(bool complete, pg::schema_complete(*db_, pg::migrations()));
+  auto target = pg::migration_target(*db_);
+  ASSIGN_OR_RETURN(bool complete, migrations_complete(*target, pg::migrations()));
   if (complete) return Status::ok();
-  return pg::migrate(*db_, pg::migrations());
+  return apply_migrations(*target, pg::migrations());
 }
 
 #define INSERT_JOB                                                                               \

@@ -310,6 +310,9 @@ class Target final : public MigrationTarget {
  public:
   explicit Target(Database& db) : db_(db) {}
   std::string store() const override { return "the store " + db_.path(); }
+  Status transaction(const std::function<Status()>& body) override {
+    return db_.write_transaction(body);
+  }
 
   // The version first: another process may record names between the reads,
   // and then the names it finds are the newer fact.
@@ -368,14 +371,8 @@ class Target final : public MigrationTarget {
 
 MigrationList migrations() { return {kMigrations, kNumbered}; }
 
-Result<bool> schema_complete(Database& db, const MigrationList& list) {
-  Target target(db);
-  return migrations_complete(target, list);
-}
-
-Status migrate(Database& db, const MigrationList& list) {
-  Target target(db);
-  return db.write_transaction([&] { return apply_migrations(target, list); });
+std::unique_ptr<MigrationTarget> migration_target(Database& db) {
+  return std::make_unique<Target>(db);
 }
 
 }  // namespace ratchet::sqlite

@@ -11,11 +11,8 @@ namespace ratchet::sqlite {
 class Database;
 
 MigrationList migrations();
-// Whether the store has every migration of `list` recorded; an error for a
-// store a newer ratchet wrote.
-Result<bool> schema_complete(Database& db, const MigrationList& list);
-// Applies, in one write transaction, the migrations of `list` the store has
-// not recorded, and records them.
-Status migrate(Database& db, const MigrationList& list);
+// The store's side of applying migrations (migrations_complete,
+// apply_migrations), on `db`, which it must not outlive.
+std::unique_ptr<MigrationTarget> migration_target(Database& db);
 
 }  // namespace ratchet::sqlite

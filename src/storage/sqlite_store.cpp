@@ -239,11 +239,12 @@ Status SqliteStore::initialize(const StoreOptions& options) {
     RETURN_IF_ERROR(db_->exec(limit.c_str()));
     keep_reserve();  // on a disk already full, it is taken later
   }
-  ASSIGN_OR_RETURN(bool complete, sqlite::schema_complete(*db_, sqlite::migrations()));
+  auto target = sqlite::migration_target(*db_);
+  ASSIGN_OR_RETURN(bool complete, migrations_complete(*target, sqlite::migrations()));
   if (complete) return Status::ok();
   SetupLock lock(db_->path());
   RETURN_IF_ERROR(db_->exec("PRAGMA journal_mode=WAL"));
-  return sqlite::migrate(*db_, sqlite::migrations());
+  return apply_migrations(*target, sqlite::migrations());
 }
 
 Status SqliteStore::open_wal_for_sync() {
