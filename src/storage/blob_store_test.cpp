@@ -50,23 +50,6 @@ class BlobStoreTest : public BackendTest {
 
   long long blob_count() { return number("SELECT count(*) FROM blobs"); }
 
-  // Runs `sql` through a connection of its own, as another program would.
-  void exec(const std::string& sql) {
-    if (pg_) {
-      Status status = pg_->exec(sql);
-      ASSERT_TRUE(status.is_ok()) << status.message();
-      return;
-    }
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
-    char* error = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-    std::string message = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << message;
-  }
-
   // SQL for `size` zero bytes, in the backend's dialect.
   std::string zeros(std::size_t size) {
     return postgres() ? "decode(repeat('00', " + std::to_string(size) + "), 'hex')"
@@ -79,19 +62,11 @@ class BlobStoreTest : public BackendTest {
     store_.reset();
     if (postgres()) {
       exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
-      const auto all = pg::migrations();
-      const std::size_t before = migrations_before(all, "CREATE TABLE blobs");
-      std::string schema = "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);";
-      for (std::size_t i = 0; i < before; ++i) schema += all[i];
-      exec(schema + "INSERT INTO ratchet_schema VALUES (" + std::to_string(before) + ");");
+      exec(numbered_store_sql(pg::migrations(), "CREATE TABLE blobs", true));
       return;
     }
     std::filesystem::remove(location_);
-    const auto all = sqlite::migrations();
-    const std::size_t before = migrations_before(all, "CREATE TABLE blobs");
-    std::string schema;
-    for (std::size_t i = 0; i < before; ++i) schema += all[i];
-    exec(schema + "PRAGMA user_version=" + std::to_string(before) + ";");
+    exec(numbered_store_sql(sqlite::migrations(), "CREATE TABLE blobs", false));
   }
   long long blob_bytes() { return number("SELECT coalesce(sum(length(bytes)), 0) FROM blobs"); }
 

@@ -799,7 +799,8 @@ TEST(CallStoreMigration, AVersionOneStoreKeepsItsSuspendedCoroutines) {
   std::string path = dir + "/ratchet.db";
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, sqlite::migrations()[0], nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sqlite::migrations().steps[0].sql, nullptr, nullptr, nullptr),
+            SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "INSERT INTO runs (id, kind, status, started_at, updated_at, function, "
                          "endpoint, input, root_id, phase, ready_at, state_member, "

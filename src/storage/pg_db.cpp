@@ -279,12 +279,12 @@ void Connection::rollback() {
   ++round_trips_;
 }
 
-Status Connection::exec(const std::string& sql) {
+Status Connection::exec(const std::string& sql, std::string_view what) {
   pg_result* result = PQexec(conn_, sql.c_str());
   ++round_trips_;
   Rows owned(result);
   auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return error_from(result, sql);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return error_from(result, what);
   return Status::ok();
 }
 

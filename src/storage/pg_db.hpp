@@ -125,7 +125,9 @@ class Connection {
   // The same, for statements that return no rows: how many rows they changed.
   Result<int> run(const char* sql, const Params& params = {});
   // Runs one or more statements without parameters (the simple protocol).
-  Status exec(const std::string& sql);
+  Status exec(const std::string& sql) { return exec(sql, sql); }
+  // The same; an error names `what` instead of the SQL.
+  Status exec(const std::string& sql, std::string_view what);
 
   // BEGIN ... COMMIT, rolled back if `body` fails; `before_commit` (SQL, may be
   // empty) goes out with the COMMIT in one round trip. A connection found

@@ -87,22 +87,26 @@ Status record_action(Connection& db, Micros now, const CallAction& action) {
       .status();
 }
 
+// Byte order (COLLATE "C"), as SQLite's: the database's collation may sort ids
+// otherwise, and a client pages by comparing them. The index
+// coroutine_states_in_byte_order serves that order (the key's index, in the
+// database's collation, cannot), so a page reads `limit` open coroutines along
+// it, not the table whole and sorted.
+const char* open_coroutines_sql() {
+  return "SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE
+         ", r.endpoint FROM runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
+         "s.call_id COLLATE \"C\" > $4 AND r.phase != 'DONE' AND (r.function = "
+         "ANY(string_to_array($1, chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY "
+         "s.call_id COLLATE \"C\" LIMIT $2";
+}
+
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
                                                    const std::string& endpoint,
                                                    const std::string& after, int limit) {
-  // Byte order (COLLATE "C"), as SQLite's: the database's collation may sort
-  // ids otherwise, and a client pages by comparing them. That order cannot
-  // use the key's index (in the database's collation), so each page reads
-  // coroutine_states whole and keeps the first `limit`: it holds a row for
-  // each open coroutine only (deleted when the call ends), never the finished.
   ASSIGN_OR_RETURN(
       Rows rows,
-      db.query("SELECT r.id, r.function, r.phase, r.state_member, " RATCHET_STATE_VALUE
-               ", r.endpoint FROM runs r JOIN coroutine_states s ON s.call_id = r.id WHERE "
-               "s.call_id COLLATE \"C\" > $4 AND r.phase != 'DONE' AND (r.function = "
-               "ANY(string_to_array($1, chr(31))) OR r.endpoint = NULLIF($3, '')) ORDER BY "
-               "s.call_id COLLATE \"C\" LIMIT $2",
+      db.query(open_coroutines_sql(),
                Params().add(join(functions, '\x1f')).add(limit).add(endpoint).add(after)));
   std::vector<OpenCoroutine> open;
   for (int i = 0; i < rows.size(); ++i) {

@@ -10,6 +10,9 @@
 
 namespace ratchet::pg {
 
+// Its statement, for the test of its plan: $1 the functions joined by \x1f,
+// $2 the limit, $3 the endpoint, $4 the id the page comes after.
+const char* open_coroutines_sql();
 Result<std::vector<OpenCoroutine>> open_coroutines(Connection& db,
                                                    const std::vector<std::string>& functions,
                                                    const std::string& endpoint,

@@ -3,6 +3,8 @@
 #include <array>
 
 #include "storage/blobs.hpp"
+#include "storage/pg_db.hpp"
+#include "storage/store.hpp"
 
 namespace ratchet::pg {
 namespace {
@@ -300,14 +302,111 @@ CREATE INDEX runs_by_key_created ON runs (run_key, attempt_no DESC NULLS LAST, s
   WHERE run_key IS NOT NULL;
 )sql";
 
-// Main's migrations come first, issue 10's call history, then issue 14's blobs.
-constexpr std::array<const char*, 15> kMigrations{
-    kVersion1,   kVersion2,    kCallMaxAttempts,  kJobLineage,       kDashboardIndexes,
-    kErrorBytes, kCallActions, kInstanceIdentity, kCoroutineDeltas,  kHistory,
-    kBlobs,      kMissingBlob, kChildrenInOrder,  kMissingBlobState, kKeyCreationOrder};
+// ListOpen's page (pg_repair.cpp, open_coroutines) reads the open coroutines
+// in byte order, as SQLite's: the primary key's index, in the database's
+// collation, cannot serve that order, so without this each page read and sorted
+// every row of coroutine_states.
+constexpr const char* kCoroutinesInByteOrder = R"sql(
+CREATE INDEX coroutine_states_in_byte_order ON coroutine_states (call_id COLLATE "C");
+)sql";
+
+// Oldest first, each by its name (storage/migrations.hpp): a new migration goes
+// at the end, with a name of its own, and none of these ever moves. A store's
+// version from before names counted the first kNumbered.
+constexpr std::array<Migration, 16> kMigrations{{
+    {"runs", kVersion1},
+    {"error_traceback", kVersion2},
+    {"call_max_attempts", kCallMaxAttempts},
+    {"job_lineage", kJobLineage},
+    {"dashboard_indexes", kDashboardIndexes},
+    {"error_bytes", kErrorBytes},
+    {"call_actions", kCallActions},
+    {"instance_identity", kInstanceIdentity},
+    {"coroutine_deltas", kCoroutineDeltas},
+    {"call_history", kHistory},
+    {"blobs", kBlobs},
+    {"missing_blob", kMissingBlob},
+    {"children_in_order", kChildrenInOrder},
+    {"missing_blob_state", kMissingBlobState},
+    {"key_creation_order", kKeyCreationOrder},
+    {"coroutines_in_byte_order", kCoroutinesInByteOrder},
+}};
+constexpr std::size_t kNumbered = 15;
+
+// Held while migrating, so that processes opening a fresh database at once do
+// not race to create the schema.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7310423615)";
+
+// The store's side of storage/migrations.hpp: names in ratchet_migrations,
+// their count in the one row of ratchet_schema (so that a ratchet from before
+// names refuses a store with more migrations than it knows).
+class Target final : public MigrationTarget {
+ public:
+  explicit Target(Connection& db) : db_(db) {}
+  std::string store() const override {
+    return "the PostgreSQL store " + display_location(db_.url());
+  }
+  Status transaction(const std::function<Status()>& body) override {
+    return db_.transaction([&]() -> Status {
+      RETURN_IF_ERROR(db_.exec(kMigrationLock));
+      return body();
+    });
+  }
+
+  // The version first: another process may record names between the reads,
+  // and then the names it finds are the newer fact.
+  Result<RecordedMigrations> recorded() override {
+    RecordedMigrations recorded;
+    ASSIGN_OR_RETURN(bool numbered, exists("ratchet_schema"));
+    if (numbered) {
+      ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT max(version) FROM ratchet_schema"));
+      recorded.version = rows.empty() ? 0 : rows[0].optional_int64(0).value_or(0);
+    }
+    ASSIGN_OR_RETURN(recorded.has_names, exists("ratchet_migrations"));
+    if (!recorded.has_names) return recorded;
+    ASSIGN_OR_RETURN(Rows names, db_.query("SELECT name FROM ratchet_migrations"));
+    for (int i = 0; i < names.size(); ++i) recorded.names.push_back(names[i].text(0));
+    return recorded;
+  }
+
+  Status run(const Migration& migration, const std::string& what) override {
+    return db_.exec(migration.sql, what);
+  }
+
+  Status record(const std::vector<std::string>& names, std::size_t count) override {
+    RETURN_IF_ERROR(
+        db_.exec("CREATE TABLE IF NOT EXISTS ratchet_schema (version BIGINT NOT NULL); "
+                 "CREATE TABLE IF NOT EXISTS ratchet_migrations (name TEXT PRIMARY KEY)"));
+    for (const std::string& name : names) {
+      RETURN_IF_ERROR(
+          db_.run("INSERT INTO ratchet_migrations (name) VALUES ($1)", Params().add(name))
+              .status());
+    }
+    return db_.exec("DELETE FROM ratchet_schema; INSERT INTO ratchet_schema VALUES (" +
+                    std::to_string(count) + ")");
+  }
+
+ private:
+  // Read from pg_class in the statement's snapshot: to_regclass's cached
+  // lookups miss a table another process created while this one waited for
+  // the migration lock.
+  Result<bool> exists(const char* table) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     db_.query("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND "
+                               "relnamespace = to_regnamespace(current_schema())",
+                               Params().add(table)));
+    return !rows.empty() && rows[0].int64(0) > 0;
+  }
+
+  Connection& db_;
+};
 
 }  // namespace
 
-std::span<const char* const> migrations() { return kMigrations; }
+MigrationList migrations() { return {kMigrations, kNumbered}; }
+
+std::unique_ptr<MigrationTarget> migration_target(Connection& db) {
+  return std::make_unique<Target>(db);
+}
 
 }  // namespace ratchet::pg

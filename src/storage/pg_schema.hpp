@@ -1,14 +1,18 @@
-// The versions of the PostgreSQL schema, oldest first: migration N (1-based)
-// moves a database from version N-1 to N (the version is the one row of
-// `ratchet_schema`). The PostgreSQL schema is its own sequence, not SQLite's:
-// it starts at what SQLite's had become. Documented in docs/storage.md; never
-// edit a migration that has shipped: add one.
+// The PostgreSQL schema's migrations, oldest first, each by its name, and
+// applying them (storage/migrations.hpp). The PostgreSQL schema is its own
+// sequence, not SQLite's: it starts at what SQLite's had become. Documented in
+// docs/storage.md; never edit a migration that has shipped: add one at the end.
 #pragma once
 
-#include <span>
+#include "storage/migrations.hpp"
 
 namespace ratchet::pg {
 
-std::span<const char* const> migrations();
+class Connection;
+
+MigrationList migrations();
+// The store's side of applying migrations (migrations_complete,
+// apply_migrations), on `db`, which it must not outlive.
+std::unique_ptr<MigrationTarget> migration_target(Connection& db);
 
 }  // namespace ratchet::pg

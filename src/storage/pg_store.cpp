@@ -31,9 +31,6 @@ using records::read_summary;
 #define SUMMARY_COLUMNS RATCHET_SUMMARY_COLUMNS
 #define TERMINAL_STATUSES RATCHET_TERMINAL_STATUSES
 
-// Held while migrating, so that processes opening a fresh database at once do
-// not race to create the schema.
-constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7310423615)";
 // The channel of "calls may be due" hints between the servers of a fleet.
 constexpr const char* kChannel = "ratchet_calls";
 // How often a server removes the rows of instances that died long ago.
@@ -191,8 +188,6 @@ class PgStore final : public Store, private job_rules::JobRows {
   Result<std::string> change_stamp() override { return pg::change_stamp(*db_); }
 
  private:
-  Result<int> schema_version();
-  Status migrate();
   Result<std::vector<JobRecord>> read_jobs(const char* sql, const Params& params);
   Result<std::vector<RunSummary>> read_summaries(const char* sql, const Params& params);
   Result<std::optional<JobRecord>> read_one_job(const char* sql, const Params& params);
@@ -231,39 +226,11 @@ PgStore::~PgStore() {
   }
 }
 
-Result<int> PgStore::schema_version() {
-  ASSIGN_OR_RETURN(Rows exists, db_->query("SELECT to_regclass('ratchet_schema') IS NOT NULL"));
-  if (exists.empty() || exists[0].int64(0) == 0) return 0;
-  ASSIGN_OR_RETURN(Rows rows, db_->query("SELECT max(version) FROM ratchet_schema"));
-  return rows.empty() ? 0 : static_cast<int>(rows[0].int64(0));
-}
-
 Status PgStore::initialize() {
-  ASSIGN_OR_RETURN(int version, schema_version());
-  const int latest = static_cast<int>(pg::migrations().size());
-  if (version == latest) return Status::ok();
-  if (version > latest) {
-    return failed_precondition("the PostgreSQL store " + display_location(db_->url()) +
-                               " has schema version " + std::to_string(version) +
-                               ", newer than this ratchet understands (" + std::to_string(latest) +
-                               "); upgrade ratchet");
-  }
-  return migrate();
-}
-
-Status PgStore::migrate() {
-  return db_->transaction([&]() -> Status {
-    RETURN_IF_ERROR(db_->exec(kMigrationLock));
-    RETURN_IF_ERROR(
-        db_->exec("CREATE TABLE IF NOT EXISTS ratchet_schema (version BIGINT NOT NULL)"));
-    ASSIGN_OR_RETURN(int version, schema_version());  // another process may have done it
-    auto steps = pg::migrations();
-    for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
-      RETURN_IF_ERROR(db_->exec(steps[i]));
-    }
-    return db_->exec("DELETE FROM ratchet_schema; INSERT INTO ratchet_schema VALUES (" +
-                     std::to_string(steps.size()) + ")");
-  });
+  auto target = pg::migration_target(*db_);
+  ASSIGN_OR_RETURN(bool complete, migrations_complete(*target, pg::migrations()));
+  if (complete) return Status::ok();
+  return apply_migrations(*target, pg::migrations());
 }
 
 #define INSERT_JOB                                                                               \

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "storage/sqlite_db.hpp"
+
 namespace ratchet::sqlite {
 namespace {
 
@@ -280,15 +282,97 @@ constexpr const char* kKeyCreationOrder = R"sql(
 CREATE INDEX runs_by_key_created ON runs (run_key, attempt_no) WHERE run_key IS NOT NULL;
 )sql";
 
-// Each migration adds to the ones before: main's come first, issue 10's
-// call history, then issue 14's blobs (tests find migrations by what they add).
-constexpr std::array<const char*, 14> kMigrations{
-    kVersion1,   kVersion2,   kVersion3,        kDashboardIndexes, kCallMaxAttempts,
-    kJobLineage, kErrorBytes, kCallActions,     kInstances,        kCoroutineDeltas,
-    kHistory,    kBlobs,      kChildrenInOrder, kKeyCreationOrder};
+// Oldest first, each by its name (storage/migrations.hpp): a new migration goes
+// at the end, with a name of its own, and none of these ever moves. A store's
+// version from before names counted the first kNumbered.
+constexpr std::array<Migration, 14> kMigrations{{
+    {"runs", kVersion1},
+    {"coroutine_states", kVersion2},
+    {"job_host", kVersion3},
+    {"dashboard_indexes", kDashboardIndexes},
+    {"call_max_attempts", kCallMaxAttempts},
+    {"job_lineage", kJobLineage},
+    {"error_bytes", kErrorBytes},
+    {"call_actions", kCallActions},
+    {"instances", kInstances},
+    {"coroutine_deltas", kCoroutineDeltas},
+    {"call_history", kHistory},
+    {"blobs", kBlobs},
+    {"children_in_order", kChildrenInOrder},
+    {"key_creation_order", kKeyCreationOrder},
+}};
+constexpr std::size_t kNumbered = 14;
+
+// The store's side of storage/migrations.hpp: names in ratchet_migrations,
+// their count in user_version (so that a ratchet from before names refuses a
+// store with more migrations than it knows).
+class Target final : public MigrationTarget {
+ public:
+  explicit Target(Database& db) : db_(db) {}
+  std::string store() const override { return "the store " + db_.path(); }
+  Status transaction(const std::function<Status()>& body) override {
+    return db_.write_transaction(body);
+  }
+
+  // The version first: another process may record names between the reads,
+  // and then the names it finds are the newer fact.
+  Result<RecordedMigrations> recorded() override {
+    RecordedMigrations recorded;
+    ASSIGN_OR_RETURN(recorded.version, first_number("PRAGMA user_version"));
+    ASSIGN_OR_RETURN(recorded.has_names,
+                     has_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                             "'ratchet_migrations'"));
+    if (!recorded.has_names) return recorded;
+    ASSIGN_OR_RETURN(Statement * names, db_.prepare("SELECT name FROM ratchet_migrations"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, names->step());
+      if (!row) break;
+      recorded.names.push_back(names->text(0));
+    }
+    return recorded;
+  }
+
+  Status run(const Migration& migration, const std::string& what) override {
+    return db_.exec(migration.sql, what);
+  }
+
+  Status record(const std::vector<std::string>& names, std::size_t count) override {
+    RETURN_IF_ERROR(
+        db_.exec("CREATE TABLE IF NOT EXISTS ratchet_migrations (name TEXT PRIMARY KEY NOT NULL)"));
+    ASSIGN_OR_RETURN(Statement * insert,
+                     db_.prepare("INSERT INTO ratchet_migrations (name) VALUES (?1)"));
+    for (const std::string& name : names) {
+      insert->reset();
+      RETURN_IF_ERROR(insert->bind(1, name).run().status());
+    }
+    std::string version = "PRAGMA user_version=" + std::to_string(count);
+    return db_.exec(version.c_str());
+  }
+
+ private:
+  Result<bool> has_row(const char* sql) {
+    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
+    ASSIGN_OR_RETURN(bool row, query->step());
+    query->reset();  // an unfinished SELECT would hold its read transaction open
+    return row;
+  }
+  Result<long long> first_number(const char* sql) {
+    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
+    ASSIGN_OR_RETURN(bool row, query->step());
+    long long number = row ? query->int64(0) : 0;
+    query->reset();
+    return number;
+  }
+
+  Database& db_;
+};
 
 }  // namespace
 
-std::span<const char* const> migrations() { return kMigrations; }
+MigrationList migrations() { return {kMigrations, kNumbered}; }
+
+std::unique_ptr<MigrationTarget> migration_target(Database& db) {
+  return std::make_unique<Target>(db);
+}
 
 }  // namespace ratchet::sqlite

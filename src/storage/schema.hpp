@@ -1,13 +1,18 @@
-// The versions of the SQLite schema, oldest first. Migration N (1-based) moves a
-// database from user_version N-1 to N. The schema and the meaning of each
-// column are documented in docs/storage.md; change both together, and never
-// edit a migration that has shipped: add a new one.
+// The SQLite schema's migrations, oldest first, each by its name, and applying
+// them (storage/migrations.hpp). The schema and the meaning of each column are
+// documented in docs/storage.md; change both together, and never edit a
+// migration that has shipped: add a new one at the end of the list.
 #pragma once
 
-#include <span>
+#include "storage/migrations.hpp"
 
 namespace ratchet::sqlite {
 
-std::span<const char* const> migrations();
+class Database;
+
+MigrationList migrations();
+// The store's side of applying migrations (migrations_complete,
+// apply_migrations), on `db`, which it must not outlive.
+std::unique_ptr<MigrationTarget> migration_target(Database& db);
 
 }  // namespace ratchet::sqlite

@@ -124,8 +124,6 @@ class SqliteStore final : public Store, private job_rules::JobRows {
   Result<std::string> change_stamp() override { return sqlite::data_version(*db_); }
 
  private:
-  Result<int> schema_version();
-  Status migrate();
   Status check_integrity();
   void make_room();
   void keep_reserve();
@@ -231,14 +229,6 @@ Status SqliteStore::beat(Micros now) {
   return cleanup->run().status();
 }
 
-Result<int> SqliteStore::schema_version() {
-  ASSIGN_OR_RETURN(Statement * query, db_->prepare("PRAGMA user_version"));
-  ASSIGN_OR_RETURN(bool has_row, query->step());
-  int version = has_row ? static_cast<int>(query->int64(0)) : 0;
-  query->reset();  // an unfinished SELECT would hold its read transaction open
-  return version;
-}
-
 Status SqliteStore::initialize(const StoreOptions& options) {
   bool sync_each_commit = options.durable && !options.defer_sync;
   RETURN_IF_ERROR(
@@ -249,18 +239,12 @@ Status SqliteStore::initialize(const StoreOptions& options) {
     RETURN_IF_ERROR(db_->exec(limit.c_str()));
     keep_reserve();  // on a disk already full, it is taken later
   }
-  ASSIGN_OR_RETURN(int version, schema_version());
-  const int latest = static_cast<int>(sqlite::migrations().size());
-  if (version == latest) return Status::ok();
-  if (version > latest) {
-    return Status(Code::kFailedPrecondition, "the store " + db_->path() + " has schema version " +
-                                                 std::to_string(version) +
-                                                 ", newer than this ratchet understands (" +
-                                                 std::to_string(latest) + "); upgrade ratchet");
-  }
+  auto target = sqlite::migration_target(*db_);
+  ASSIGN_OR_RETURN(bool complete, migrations_complete(*target, sqlite::migrations()));
+  if (complete) return Status::ok();
   SetupLock lock(db_->path());
   RETURN_IF_ERROR(db_->exec("PRAGMA journal_mode=WAL"));
-  return migrate();
+  return apply_migrations(*target, sqlite::migrations());
 }
 
 Status SqliteStore::open_wal_for_sync() {
@@ -292,20 +276,6 @@ Status SqliteStore::sync() {
   return Status(Code::kUnavailable, "the store's WAL could not be flushed to disk (" +
                                         std::string(std::strerror(errno)) +
                                         "): restart the server");
-}
-
-Status SqliteStore::migrate() {
-  return db_->write_transaction([&]() -> Status {
-    ASSIGN_OR_RETURN(int version, schema_version());
-    auto steps = sqlite::migrations();
-    for (auto i = static_cast<std::size_t>(version); i < steps.size(); ++i) {
-      std::string what =
-          "upgrading its schema from version " + std::to_string(i) + " to " + std::to_string(i + 1);
-      RETURN_IF_ERROR(db_->exec(steps[i], what));
-    }
-    std::string set_version = "PRAGMA user_version=" + std::to_string(steps.size());
-    return db_->exec(set_version.c_str());
-  });
 }
 
 Status SqliteStore::check_integrity() {

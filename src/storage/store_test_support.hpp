@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "storage/migrations.hpp"
 #include "storage/pg_testing.hpp"
 #include "storage/store.hpp"
 #include "storage/testing.hpp"
@@ -51,13 +52,28 @@ inline constexpr const char* kJobsBeforeLineage =
 // `adds` (such as "ADD COLUMN attempt_no"): a store from before that migration
 // has that many applied. Found by what it adds, not by its index: merges put
 // other branches' migrations before or after it.
-inline std::size_t migrations_before(std::span<const char* const> migrations,
-                                     std::string_view adds) {
-  for (std::size_t i = 0; i < migrations.size(); ++i) {
-    if (std::string_view(migrations[i]).find(adds) != std::string_view::npos) return i;
+inline std::size_t migrations_before(const MigrationList& migrations, std::string_view adds) {
+  for (std::size_t i = 0; i < migrations.steps.size(); ++i) {
+    if (std::string_view(migrations.steps[i].sql).find(adds) != std::string_view::npos) return i;
   }
   ADD_FAILURE() << "no migration holds " << adds;
-  return migrations.size();
+  return migrations.steps.size();
+}
+
+// SQL that makes an empty database a store as a ratchet from before names made
+// it at version `version`: the first `version` migrations, and that number.
+inline std::string numbered_store_sql(const MigrationList& migrations, std::size_t version,
+                                      bool postgres) {
+  std::string sql = postgres ? "CREATE TABLE ratchet_schema (version BIGINT NOT NULL);" : "";
+  for (std::size_t i = 0; i < version; ++i) sql += migrations.steps[i].sql;
+  return sql + (postgres ? "INSERT INTO ratchet_schema VALUES (" + std::to_string(version) + ");"
+                         : "PRAGMA user_version=" + std::to_string(version) + ";");
+}
+
+// The same, for the store from before the first migration that holds `adds`.
+inline std::string numbered_store_sql(const MigrationList& migrations, std::string_view adds,
+                                      bool postgres) {
+  return numbered_store_sql(migrations, migrations_before(migrations, adds), postgres);
 }
 
 inline void expect_jobs_numbered_by_key(Store& store) {
@@ -117,6 +133,23 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     sqlite3_finalize(query);
     sqlite3_close(db);
     return n;
+  }
+
+  // Runs `sql` through a connection of its own, as another program would.
+  void exec(const std::string& sql) {
+    if (pg_) {
+      Status status = pg_->exec(sql);
+      ASSERT_TRUE(status.is_ok()) << status.message();
+      return;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
   }
 
   // Dispatches `c` in a transaction of its own; its id.
