@@ -121,7 +121,10 @@ int run_logs(int argc, char** argv) {
   app.add_option("--stream", stream, "stdout or stderr")
       ->capture_default_str()
       ->check(CLI::IsMember({"stdout", "stderr"}));
-  app.add_flag("--follow,-f", follow_flag, "keep printing as the job writes; return when it ends");
+  app.add_flag(
+      "--follow,-f", follow_flag,
+      "keep printing as the job writes; return when it ends (with --run-key, after its last "
+      "retry)");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
