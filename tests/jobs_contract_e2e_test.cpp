@@ -452,5 +452,73 @@ TEST_F(JobsCli, ARelativeRatchetHomeRecordsAbsoluteLogPaths) {
   EXPECT_EQ(logs.out, "hello\n");
 }
 
+TEST_F(JobsCli, AStartFromADeletedDirectorySaysWhyAndToGiveCwd) {
+  // "cannot read the current directory" said neither why nor what to do.
+  const std::string gone = dir_ + "/gone";
+  auto from_gone = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"sh", "-c", "cd \"$0\" && rmdir \"$0\" && exec \"$@\"", gone,
+                                     bin_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    fs::create_directory(gone);
+    return testing::run_process(argv, env_with({}));
+  };
+  auto refused = from_gone({"start", "--run-key", "k", "--", "true"});
+  expect_error(refused, 1, "start from a deleted directory");
+  EXPECT_NE(refused.err.find("No such file or directory (give the job one with --cwd DIR)"),
+            std::string::npos)
+      << refused.err;
+  auto given = from_gone({"start", "--run-key", "k", "--sync", "--cwd", dir_, "--", "true"});
+  EXPECT_EQ(given.exit_code, 0) << given.err;
+}
+
+TEST_F(JobsCli, TheDefaultStateDirectoryIsTheSameFromEveryDirectory) {
+  // A relative XDG_STATE_HOME, or no HOME ("./.local/state/ratchet"), was
+  // taken from the current directory: a script run from two directories had
+  // two histories, and the second start ran a key the first was running.
+  // Root's default is /var/lib/ratchet, so a user's runs as nobody.
+  const bool as_root = geteuid() == 0;
+  const std::string user_home = dir_ + "/user";
+  for (const std::string& dir : {dir_, user_home, dir_ + "/a", dir_ + "/b"}) {
+    fs::create_directories(dir);
+    if (as_root) fs::permissions(dir, fs::perms::all);
+  }
+  auto as_user = [&](const Env& variables, std::vector<std::string> args, const std::string& cwd) {
+    std::vector<std::string> argv = {"env",  "-u", "RATCHET_HOME",  "-u", "RATCHET_DB", "-u",
+                                     "HOME", "-u", "XDG_STATE_HOME"};
+    for (const auto& [name, value] : variables) argv.push_back(name + "=" + value);
+    if (as_root) {
+      argv.insert(argv.end(), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    }
+    argv.push_back(bin_);
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Process::spawn(argv, {}, cwd).finish(30s);
+  };
+  if (as_root && as_user({}, {"--version"}, dir_).exit_code != 0) {
+    GTEST_SKIP() << "setpriv cannot run ratchet as nobody";
+  }
+
+  const Env relative_xdg = {{"HOME", user_home}, {"XDG_STATE_HOME", "state"}};
+  const std::vector<std::string> start_k = {"start", "--run-key", "k", "--", "sleep", "300"};
+  auto started = as_user(relative_xdg, start_k, dir_ + "/a");
+  auto again = as_user(relative_xdg, start_k, dir_ + "/b");
+  as_user(relative_xdg, {"cancel", "--run-key", "k", "--grace", "0s"}, dir_ + "/a");
+  as_user(relative_xdg, {"cancel", "--run-key", "k", "--grace", "0s"}, dir_ + "/b");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  json job = json::parse(started.out, nullptr, false);
+  ASSERT_TRUE(job.is_object()) << started.out;
+  EXPECT_TRUE(
+      job["stdout_file"].get<std::string>().starts_with(user_home + "/.local/state/ratchet/logs/"))
+      << job["stdout_file"];
+  json existing = json::parse(again.out, nullptr, false);
+  EXPECT_EQ(existing.value("existing", false), true) << again.out << again.err;
+  EXPECT_EQ(existing.value("job_id", ""), job["job_id"]);
+
+  // No HOME, no RATCHET_HOME: no place that is the user's, so an error.
+  auto homeless = as_user({}, {"start", "--run-key", "k", "--", "true"}, dir_ + "/a");
+  expect_error(homeless, 1, "start without HOME");
+  EXPECT_NE(homeless.err.find("RATCHET_HOME"), std::string::npos) << homeless.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/a/.local")) << "nothing is made in the current directory";
+}
+
 }  // namespace
 }  // namespace ratchet::jobs_test

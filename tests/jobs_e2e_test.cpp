@@ -106,6 +106,25 @@ TEST_F(JobsCli, ListFiltersByAStatusGivenInAnyCase) {
   EXPECT_EQ(ratchet_json({"list", "--status", "succeeded"})[0]["job_id"], ok["job_id"]);
 }
 
+TEST_F(JobsCli, ListByStatusSeesAJobLostSinceItWasLastRead) {
+  // A job whose supervisor died stays RUNNING in the store until a command
+  // reads it: `list --status LOST` gave [] while `list` showed it LOST, and
+  // `--status RUNNING --limit 1` gave [] while another job ran.
+  json running = start("running", kLongCommand);
+  json lost = start("lost", kLongCommand);  // the newest: what --limit 1 took
+  int supervisor = supervisor_of(lost);
+  ASSERT_GT(supervisor, 1);
+  ASSERT_EQ(kill(supervisor, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return !alive(supervisor); }));
+
+  json listed_lost = ratchet_json({"list", "--status", "LOST"});
+  ASSERT_EQ(listed_lost.size(), 1u) << listed_lost;
+  EXPECT_EQ(listed_lost[0]["job_id"], lost["job_id"]);
+  json listed_running = ratchet_json({"list", "--status", "RUNNING", "--limit", "1"});
+  ASSERT_EQ(listed_running.size(), 1u) << listed_running;
+  EXPECT_EQ(listed_running[0]["job_id"], running["job_id"]);
+}
+
 TEST_F(JobsCli, HundredConcurrentStartsOfOneKeyStartOneJob) {
   constexpr int kStarts = 100;
   // Long enough to outlive the slowest start (sanitizer builds start slowly):
@@ -272,13 +291,15 @@ TEST_F(JobsCli, CleanDeletesOnlyTerminalJobsFinishedBeforeTheCutoff) {
 
 TEST_F(JobsCli, CleanDryRunListsOnStderrAndChangesNothing) {
   json a = start_sync("a", {"echo", "a"});
-  json b = start_sync("b", {"false"}, {}, 6);
+  // One line per job, whatever its key holds (a newline split it in two).
+  json b = start_sync("b\nsecond line", {"false"}, {}, 6);
   json running = start("r", kLongCommand);
 
   auto dry = ratchet({"clean", "--before", "2999-01-01", "--dry-run"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_EQ(json::parse(dry.out), json({{"deleted", 2}, {"errors", 0}}));
   EXPECT_EQ(count_lines(dry.err), 2) << dry.err;
+  EXPECT_NE(dry.err.find("(run key \"b\\nsecond line\", FAILED"), std::string::npos) << dry.err;
   EXPECT_NE(dry.err.find(a["job_id"].get<std::string>()), std::string::npos);
   EXPECT_NE(dry.err.find(b["job_id"].get<std::string>()), std::string::npos);
   EXPECT_EQ(dry.err.find(running["job_id"].get<std::string>()), std::string::npos);

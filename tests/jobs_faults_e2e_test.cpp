@@ -75,6 +75,10 @@ TEST_F(JobsFaults, AJobThatEndsWhileTheDiskIsFullKeepsItsOutcome) {
   const int supervisor = supervisor_of(job);
   ASSERT_GT(supervisor, 1);
 
+  // Its first line written before the disk fills (else the echo could meet
+  // the full disk, and the log below be empty: a flake under load).
+  ASSERT_TRUE(eventually([&] { return read_file(job["stdout_file"]) == "started\n"; }));
+
   // Empty the WAL, so that recording the outcome needs new space, then take
   // all of it.
   {

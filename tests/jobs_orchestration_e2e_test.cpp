@@ -246,6 +246,33 @@ TEST_F(JobsOrchestration, WaitOnTheKeyFollowsRetriesToTheLastAttempt) {
   EXPECT_EQ(just_first["status"], "FAILED");
 }
 
+TEST_F(JobsOrchestration, LogsFollowOnTheKeyPrintsEveryAttemptToTheLast) {
+  // `logs --run-key K --follow` returned when the first attempt ended, while
+  // the key's job ran on (and `wait --run-key` waited for the last).
+  const std::string go = dir_ + "/go";
+  // Run 1 waits for `go` (at most 30 s), so the follower is on it; run 3 succeeds.
+  std::vector<std::string> command = {
+      "sh", "-c",
+      "n=$(($(cat \"$0\" 2>/dev/null || echo 0) + 1)); echo $n > \"$0\"; echo \"run $n\"; "
+      "i=0; while [ $n -eq 1 ] && [ ! -e \"$1\" ] && [ $i -lt 300 ]; do sleep 0.1; "
+      "i=$((i+1)); done; [ $n -ge 3 ]",
+      dir_ + "/runs", go};
+  std::vector<std::string> args = {"start", "--run-key",     "chain", "--retries",
+                                   "3",     "--retry-delay", "10ms",  "--"};
+  args.insert(args.end(), command.begin(), command.end());
+  json first = ratchet_json(args);
+  Process follower = spawn_ratchet({"logs", "--run-key", "chain", "--follow"});
+  ASSERT_TRUE(follower.read_stdout_until("run 1\n", 30s)) << follower.stdout_so_far();
+  std::ofstream(go).put('\n');
+  ProcessResult followed = follower.finish(60s);
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_EQ(followed.out, "run 1\nrun 2\nrun 3\n");
+  EXPECT_EQ(ratchet_json({"wait", "--run-key", "chain"})["attempt_no"], 3);
+  // By id, --follow prints that attempt only.
+  auto just_first = ratchet({"logs", "--job-id", first["job_id"], "--follow"});
+  EXPECT_EQ(just_first.out, "run 1\n");
+}
+
 TEST_F(JobsOrchestration, ACancelledJobIsNotRetried) {
   json job = ratchet_json({"start", "--run-key", "stop", "--retries", "3", "--retry-delay", "10ms",
                            "--", "sleep", "300"});

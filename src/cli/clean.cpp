@@ -72,9 +72,11 @@ int run_clean(int argc, char** argv) {
   ids.reserve(runs->size());
   for (const auto& run : *runs) {
     if (dry_run) {
+      // One line per run: the key as a JSON string, since a key may hold a newline.
       std::fprintf(stderr, "would delete %s %s (run key %s, %s, finished %s)\n",
                    std::string(kind_name(run.kind)).c_str(), run.id.c_str(),
-                   key_text(run.run_key).c_str(), std::string(status_name(run.status)).c_str(),
+                   nlohmann::json(key_text(run.run_key)).dump().c_str(),
+                   std::string(status_name(run.status)).c_str(),
                    format_local_time(*run.finished_at).c_str());
       ids.push_back(run.id);
       continue;

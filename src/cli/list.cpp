@@ -1,7 +1,26 @@
 // ratchet list [--status STATUS] [--limit N]
+#include <climits>
+
 #include "cli/command.hpp"
 
 namespace ratchet::cli {
+namespace {
+
+// A job whose supervisor died is RUNNING in the store until a command reads
+// it: `list --status LOST` missed it while `list` showed it LOST, and
+// `--status RUNNING --limit N` gave fewer than N. So with a filter, the live
+// jobs (as many as are running) are brought up to date before the query.
+Status refresh_live_jobs(Store& store) {
+  for (RunStatus live : {RunStatus::kStarting, RunStatus::kRunning}) {
+    ASSIGN_OR_RETURN(auto runs, store.list_runs(live, INT_MAX));
+    for (const auto& summary : runs) {
+      if (summary.kind == RunKind::kJob) RETURN_IF_ERROR(load_run(store, summary).status());
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
 
 int run_list(int argc, char** argv) {
   CLI::App app("List recent jobs and durable calls, newest first, as a JSON array.", "list");
@@ -26,6 +45,9 @@ int run_list(int argc, char** argv) {
 
   auto store = open_job_store(jobs::StateAccess::kRead);
   if (!store.is_ok()) return fail(store.status());
+  if (status) {
+    if (Status s = refresh_live_jobs(**store); !s.is_ok()) return fail(s);
+  }
   auto runs = (*store)->list_runs(status, limit);
   if (!runs.is_ok()) return fail(runs.status());
   auto array = nlohmann::ordered_json::array();

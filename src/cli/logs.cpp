@@ -35,9 +35,10 @@ Status copy_available(int fd) {
   }
 }
 
-// Prints the log as the job writes it, and returns once the job has ended: woken
-// by inotify when the file grows and by the supervisor's pidfd when it exits.
-Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
+// Prints the log as the job writes it, and returns the job once it has ended:
+// woken by inotify when the file grows and by the supervisor's pidfd when it
+// exits.
+Result<JobRecord> follow(Store& store, JobRecord job, int fd, const std::string& path) {
   int watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (watch >= 0) inotify_add_watch(watch, path.c_str(), IN_MODIFY);
   while (true) {
@@ -66,7 +67,8 @@ Status follow(Store& store, JobRecord job, int fd, const std::string& path) {
     job = std::move(*refreshed);
   }
   if (watch >= 0) close(watch);
-  return copy_available(fd);
+  RETURN_IF_ERROR(copy_available(fd));
+  return job;
 }
 
 // Opens the job's log. A STARTING job has none yet, which is no error: its
@@ -91,6 +93,23 @@ Result<int> open_log(Store& store, JobRecord* job, const std::string& stream, bo
   }
 }
 
+// Prints one job's log: what it holds, or with `follow` as the job writes it
+// until the job ends. Returns the job as last seen.
+Result<JobRecord> print_log(Store& store, JobRecord job, const std::string& stream,
+                            bool follow_flag) {
+  ASSIGN_OR_RETURN(int fd, open_log(store, &job, stream, follow_flag));
+  if (fd < 0) return job;  // not launched yet: nothing written
+  const std::string path = stream == "stderr" ? job.stderr_file : job.stdout_file;
+  Result<JobRecord> printed = job;
+  if (follow_flag) {
+    printed = follow(store, std::move(job), fd, path);
+  } else if (Status status = copy_available(fd); !status.is_ok()) {
+    printed = status;
+  }
+  close(fd);
+  return printed;
+}
+
 }  // namespace
 
 int run_logs(int argc, char** argv) {
@@ -102,7 +121,10 @@ int run_logs(int argc, char** argv) {
   app.add_option("--stream", stream, "stdout or stderr")
       ->capture_default_str()
       ->check(CLI::IsMember({"stdout", "stderr"}));
-  app.add_flag("--follow,-f", follow_flag, "keep printing as the job writes; return when it ends");
+  app.add_flag(
+      "--follow,-f", follow_flag,
+      "keep printing as the job writes; return when it ends (with --run-key, after its last "
+      "retry)");
   add_store_option(app);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
 
@@ -110,13 +132,20 @@ int run_logs(int argc, char** argv) {
   if (!store.is_ok()) return fail(store.status());
   auto job = find_selected_job(**store, selector);
   if (!job.is_ok()) return fail(job.status());
-  auto fd = open_log(**store, &*job, stream, follow_flag);
-  if (!fd.is_ok()) return fail(fd.status());
-  if (*fd < 0) return 0;  // not launched yet: nothing written
-  const std::string& path = stream == "stderr" ? job->stderr_file : job->stdout_file;
-  Status status = follow_flag ? follow(**store, std::move(*job), *fd, path) : copy_available(*fd);
-  close(*fd);
-  return status.is_ok() ? 0 : fail(status);
+  // With --run-key, --follow goes on through the attempts that `start
+  // --retries` runs, each attempt's log in turn, as `wait --run-key` waits for
+  // the last: it returned after the first, while the key's job ran on.
+  const bool follow_retries = follow_flag && !selector.run_key.empty();
+  while (true) {
+    auto printed = print_log(**store, std::move(*job), stream, follow_flag);
+    if (!printed.is_ok()) return fail(printed.status());
+    if (!follow_retries) return 0;
+    auto retry = (*store)->find_retry_of(printed->id);
+    if (!retry.is_ok()) return fail(retry.status());
+    if (!*retry) return 0;
+    job = jobs::refresh_job(**store, std::move(**retry));
+    if (!job.is_ok()) return fail(job.status());
+  }
 }
 
 }  // namespace ratchet::cli

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "cli/command.hpp"
 #include "jobs/state_dir.hpp"
@@ -37,7 +39,11 @@ Status parse_env(const std::vector<std::string>& pairs, JobRequest* request) {
 Status resolve_cwd(const std::string& given, JobRequest* request) {
   if (given.empty()) {
     char buffer[PATH_MAX];
-    if (!getcwd(buffer, sizeof buffer)) return internal_error("cannot read the current directory");
+    if (!getcwd(buffer, sizeof buffer)) {
+      // Most often a directory deleted under the caller (a CI workspace).
+      return internal_error(std::string("cannot read the current directory: ") +
+                            std::strerror(errno) + " (give the job one with --cwd DIR)");
+    }
     request->cwd = buffer;
     return Status::ok();
   }

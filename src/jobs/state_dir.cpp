@@ -14,20 +14,30 @@
 namespace ratchet::jobs {
 namespace {
 
-std::string home_from_environment() {
-  if (const char* home = std::getenv("RATCHET_HOME"); home && *home) return home;
-  if (geteuid() == 0) return "/var/lib/ratchet";
-  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+// The directory JOBS.md names. XDG_STATE_HOME and HOME count only when they
+// are absolute (the XDG Base Directory spec ignores a relative one): taken
+// from the current directory, scripts run from two directories had two
+// histories, and each ran a key the other was running. Without either, there
+// is no per-user place (a static binary cannot ask NSS for the home).
+Result<std::string> home_from_environment() {
+  if (const char* home = std::getenv("RATCHET_HOME"); home && *home) return std::string(home);
+  if (geteuid() == 0) return std::string("/var/lib/ratchet");
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg == '/') {
     return std::string(xdg) + "/ratchet";
   }
-  const char* user_home = std::getenv("HOME");
-  return std::string(user_home && *user_home ? user_home : ".") + "/.local/state/ratchet";
+  if (const char* user_home = std::getenv("HOME"); user_home && *user_home == '/') {
+    return std::string(user_home) + "/.local/state/ratchet";
+  }
+  return Status(Code::kUnavailable,
+                "cannot tell where the state directory is: HOME is not set to an absolute path "
+                "(set RATCHET_HOME)");
 }
 
 // Absolute: the jobs record their log files' paths, which every later command
-// (and whoever reads the JSON) opens from its own directory.
-std::string resolve_home() {
-  std::string home = home_from_environment();
+// (and whoever reads the JSON) opens from its own directory. A relative
+// RATCHET_HOME was given on purpose: it is taken from the current directory.
+Result<std::string> resolve_home() {
+  ASSIGN_OR_RETURN(std::string home, home_from_environment());
   if (home.starts_with('/')) return home;
   char cwd[PATH_MAX];
   if (!getcwd(cwd, sizeof cwd)) return home;
@@ -102,7 +112,7 @@ const std::string& current_host_id() {
 
 Result<StatePaths> prepare_state_dir(StateAccess access_needed) {
   StatePaths paths;
-  paths.home = resolve_home();
+  ASSIGN_OR_RETURN(paths.home, resolve_home());
   paths.db = paths.home + "/ratchet.db";
   paths.logs = paths.home + "/logs";
   // The common case, everything in place, costs one or two access() calls.

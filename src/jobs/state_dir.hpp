@@ -1,6 +1,7 @@
 // The state directory: $RATCHET_HOME, else /var/lib/ratchet for root, else
-// $XDG_STATE_HOME/ratchet (~/.local/state/ratchet). It holds ratchet.db and
-// logs/, and is created on first use with mode 0700.
+// $XDG_STATE_HOME/ratchet, else $HOME/.local/state/ratchet (each only when
+// absolute). It holds ratchet.db and logs/, and is created on first use with
+// mode 0700.
 #pragma once
 
 #include <sys/types.h>
