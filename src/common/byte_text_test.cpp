@@ -70,7 +70,8 @@ TEST(ByteText, IsUtf8TellsTextFromOtherBytes) {
   for (std::string text : {"", "nightly", "clé été", "emoji 🎉", "x\xf4\x8f\xbc\x80"}) {
     EXPECT_TRUE(is_utf8(text)) << text;
   }
-  for (std::string bytes : {"caf\xe9", "\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+  for (std::string bytes :
+       {"caf\xe9", "\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
     EXPECT_FALSE(is_utf8(bytes)) << bytes;
   }
 }

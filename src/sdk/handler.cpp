@@ -88,9 +88,9 @@ namespace detail {
 std::optional<Response> check_request_header(const DispatchCore& core, const Request& header) {
   if (auto refusal = check_route(header)) return refusal;
   if (!core.verification_key) return std::nullopt;
-  auto verified = protocol::verify_request_header(*core.verification_key, header.method,
-                                                  header.path, authority_of(header),
-                                                  lookup_in(header), core.clock.now());
+  auto verified =
+      protocol::verify_request_header(*core.verification_key, header.method, header.path,
+                                      authority_of(header), lookup_in(header), core.clock.now());
   if (verified.is_ok()) return std::nullopt;
   return signature_refusal(verified.status());
 }
@@ -100,8 +100,7 @@ std::optional<Response> check_request_signature(DispatchCore& core, const Reques
     core.warn_unverified();
     return std::nullopt;
   }
-  Status verified =
-      verify(*core.verification_key, core.replay_guard, request, core.clock.now());
+  Status verified = verify(*core.verification_key, core.replay_guard, request, core.clock.now());
   if (verified.is_ok()) return std::nullopt;
   return signature_refusal(verified);
 }

@@ -117,8 +117,9 @@ Result<int> import(JobRows& rows, const std::vector<JobRecord>& jobs) {
     ASSIGN_OR_RETURN(auto newest, rows.newest_job_for_key(job.run_key));
     if (newest && newest->trigger != JobTrigger::kImport) {
       return failed_precondition(
-          "run key '" + bytes_to_text(job.run_key) + "' already has jobs Ratchet ran (the newest: " +
-          newest->id + "), and orchesjob's history of a key is imported before Ratchet runs it; " +
+          "run key '" + bytes_to_text(job.run_key) +
+          "' already has jobs Ratchet ran (the newest: " + newest->id +
+          "), and orchesjob's history of a key is imported before Ratchet runs it; " +
           "nothing was imported (import from a copy of orchesjob.db without that key's rows)");
     }
     job.attempt_no = newest ? newest->attempt_no + 1 : 1;

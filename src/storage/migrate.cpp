@@ -25,9 +25,9 @@ enum class ColumnType { kInt, kText, kBytes, kBool };
 // (common/byte_text.hpp), and the copy writes them as it would, so that the
 // job reads the same from either store.
 enum class TextForm {
-  kText,     // as it is; bytes that are not UTF-8 (a message quoting them) as byte text
-  kJobKey,   // a job's run key: SQLite keeps the bytes (a call's is kText)
-  kCwd,      // byte text in SQLite too since the stores wrote it so, raw bytes before
+  kText,    // as it is; bytes that are not UTF-8 (a message quoting them) as byte text
+  kJobKey,  // a job's run key: SQLite keeps the bytes (a call's is kText)
+  kCwd,     // byte text in SQLite too since the stores wrote it so, raw bytes before
 };
 
 struct Column {

@@ -339,7 +339,8 @@ TEST_P(StoreTest, ImportNumbersEachJobAfterItsKeysNewestJob) {
 TEST_P(StoreTest, ImportRefusesAKeyThatRatchetHasRun) {
   auto ran = store_->start_job(request("k"), always_live)->job;
   ASSERT_TRUE(*store_->finish_job(ran.id, {RunStatus::kFailed, 1, {}, {}}));
-  auto refused = store_->import_jobs({orchesjob_job("o-0", "other", 5), orchesjob_job("o-1", "k", 10)});
+  auto refused =
+      store_->import_jobs({orchesjob_job("o-0", "other", 5), orchesjob_job("o-1", "k", 10)});
   ASSERT_FALSE(refused.is_ok());
   EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find(ran.id), std::string::npos)
@@ -369,8 +370,10 @@ TEST_P(StoreTest, MigrateCopiesAJobsBytesThatAreNotUtf8) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE runs SET cwd = CAST(X'2F746D702FE9' AS TEXT) WHERE run_key = "
-                             "'legacy'", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE runs SET cwd = CAST(X'2F746D702FE9' AS TEXT) WHERE run_key = "
+                         "'legacy'",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto source = open(clock_);
