@@ -469,6 +469,24 @@ TEST_F(JobsOrchestration, ImportCopiesAnOrchesjobHistoryOnce) {
   EXPECT_EQ(next["rerun_of_job_id"], "oj-nightly-2");
 }
 
+// A key is switched over once: its orchesjob history is older than what
+// Ratchet ran for it, and imported after, it would become the key's newest
+// job (numbered after Ratchet's). Refused, with nothing copied, logs included.
+TEST_F(JobsOrchestration, ImportIntoAKeyRatchetHasRunIsRefusedAndCopiesNothing) {
+  const std::string orchesjob = make_orchesjob_home(dir_ + "/orchesjob");
+  json ran = start_sync("nightly", {"true"});
+  auto refused = ratchet({"import", "--from-orchesjob", orchesjob});
+  expect_error(refused, 4, "import into a key Ratchet has run");
+  EXPECT_NE(refused.err.find("'nightly'"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(ran["job_id"].get<std::string>()), std::string::npos) << refused.err;
+  EXPECT_EQ(ratchet_json({"list"}).size(), 1u) << "nothing was imported";
+  EXPECT_EQ(history("nightly")[0]["job_id"], ran["job_id"]);
+  for (const auto& entry : fs::directory_iterator(home_ + "/logs")) {
+    EXPECT_EQ(entry.path().filename().string().rfind("oj-", 0), std::string::npos)
+        << "a log copied for a job not imported: " << entry.path();
+  }
+}
+
 TEST_F(JobsOrchestration, ImportIsRefusedWhileAnOrchesjobJobRuns) {
   Process worker = Process::spawn({"sleep", "300"});
   const std::string orchesjob =

@@ -44,7 +44,14 @@ int run_import(int argc, char** argv) {
     fresh.push_back(std::move(job));
   }
   auto imported = (*store)->import_jobs(fresh);
-  if (!imported.is_ok()) return fail(imported.status());
+  if (!imported.is_ok()) {
+    // Nothing was imported (a key Ratchet already ran, say): nor are its logs.
+    for (const auto& job : fresh) {
+      unlink(job.stdout_file.c_str());
+      unlink(job.stderr_file.c_str());
+    }
+    return fail(imported.status());
+  }
   nlohmann::ordered_json out;
   out["from"] = dir;
   out["imported"] = *imported;

@@ -100,4 +100,14 @@ std::string text_to_bytes(std::string_view text) {
   });
 }
 
+bool is_utf8(std::string_view text) {
+  while (!text.empty()) {
+    char32_t c = 0;
+    std::size_t length = decode(text, &c);
+    if (length == 0) return false;
+    text.remove_prefix(length);
+  }
+  return true;
+}
+
 }  // namespace ratchet

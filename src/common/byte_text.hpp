@@ -19,5 +19,7 @@ std::string bytes_to_text(std::string_view bytes);
 // The inverse: code points U+10FF00..U+10FF7F become the bytes they stand for;
 // everything else (invalid bytes included) is kept as it is.
 std::string text_to_bytes(std::string_view text);
+// True when `text` is valid UTF-8 (RFC 3629).
+bool is_utf8(std::string_view text);
 
 }  // namespace ratchet

@@ -66,6 +66,16 @@ TEST(ByteText, AKeyHoldingAnEscapeCodePointItselfRoundTrips) {
   EXPECT_EQ(text_to_bytes(shown), literal);
 }
 
+TEST(ByteText, IsUtf8TellsTextFromOtherBytes) {
+  for (std::string text : {"", "nightly", "clé été", "emoji 🎉", "x\xf4\x8f\xbc\x80"}) {
+    EXPECT_TRUE(is_utf8(text)) << text;
+  }
+  for (std::string bytes :
+       {"caf\xe9", "\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+    EXPECT_FALSE(is_utf8(bytes)) << bytes;
+  }
+}
+
 TEST(ByteText, EveryByteStringRoundTrips) {
   std::mt19937 random(42);
   std::uniform_int_distribution<int> byte(0, 255), length(0, 24);

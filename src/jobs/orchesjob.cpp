@@ -155,22 +155,12 @@ JobRecord convert(const Row& row, const std::string& log_dir, Micros now, bool* 
   return job;
 }
 
-// Each key's jobs in the order they started: 1, 2, ..., each following the one
-// before it.
-void number_by_key(std::vector<JobRecord>* jobs) {
+// Oldest first: the store numbers each key's jobs in the order it is given
+// them (Store::import_jobs).
+void sort_by_start(std::vector<JobRecord>* jobs) {
   std::stable_sort(jobs->begin(), jobs->end(), [](const JobRecord& a, const JobRecord& b) {
     return a.started_at < b.started_at;
   });
-  std::map<std::string, const JobRecord*> newest;
-  for (auto& job : *jobs) {
-    if (job.run_key.empty()) continue;
-    auto previous = newest.find(job.run_key);
-    if (previous != newest.end()) {
-      job.attempt_no = previous->second->attempt_no + 1;
-      job.rerun_of_job_id = previous->second->id;
-    }
-    newest[job.run_key] = &job;
-  }
 }
 
 Status copy_file(const std::string& from, const std::string& to, bool* copied) {
@@ -253,7 +243,7 @@ Result<OrchesjobHistory> read_orchesjob_history(const std::string& dir, const st
     history.jobs.push_back(convert(row, log_dir, now, &ran_away));
     if (ran_away) ++history.lost;
   }
-  number_by_key(&history.jobs);
+  sort_by_start(&history.jobs);
   return history;
 }
 

@@ -24,7 +24,8 @@ struct OrchesjobHistory {
   int lost = 0;  // left STARTING or RUNNING by an orchesjob that is gone: imported LOST
 };
 
-// Reads `dir`'s history, numbering each key's jobs in the order they started.
+// Reads `dir`'s history, its jobs in the order they started (the store numbers
+// each key's jobs in that order: Store::import_jobs).
 // kNotFound without `dir`/orchesjob.db; kFailedPrecondition while one of its
 // jobs still runs (its worker or command process is alive); kDataLoss for a
 // row orchesjob would not have written (an id that cannot name a file, no run

@@ -22,11 +22,14 @@ namespace ratchet::detail {
 
 class DispatchCore {
  public:
-  explicit DispatchCore(Options options);
+  // `clock`: the time a request's signature is checked against (its
+  // `created` and `expires`); tests pass a FakeClock.
+  explicit DispatchCore(Options options, const Clock& clock = SystemClock::instance());
   ~DispatchCore();
 
   const Options options;
   const Config config;
+  const Clock& clock;
   const std::optional<protocol::VerificationKey> verification_key;
   // The signatures accepted within their validity window: a replay is refused.
   protocol::ReplayGuard replay_guard;
@@ -77,6 +80,10 @@ class DispatchCore {
 // is set, is refused at once, so that nobody without the key can make the endpoint read
 // and hold a body. nullopt: read the body, and handle() checks everything again.
 std::optional<Response> check_request_header(const DispatchCore& core, const Request& header);
+// The whole request's check of its signature, body included, and that it was
+// not seen before (a replay), when a verification key is set: the refusal, or
+// nullopt to run it. Both checks read the time from core.clock.
+std::optional<Response> check_request_signature(DispatchCore& core, const Request& request);
 
 // The open coroutines of `functions`, and of any function at `endpoint` (a
 // URL; empty: none), with their states (Ratchet's Journal service, ListOpen):

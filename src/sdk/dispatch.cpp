@@ -78,9 +78,10 @@ Config resolve_config(const Options& options) {
   return config;
 }
 
-DispatchCore::DispatchCore(Options opts)
+DispatchCore::DispatchCore(Options opts, const Clock& clock)
     : options(std::move(opts)),
       config(resolve_config(options)),
+      clock(clock),
       verification_key(parse_verification_key(config.verification_key)),
       runtime_(sdk::RuntimeOptions{
           options.frame_cache_size, config.trace,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "common/clock.hpp"
 #include "http/client.hpp"
 #include "http/test_support.hpp"
+#include "protocol/base64.hpp"
 #include "protocol/signing.hpp"
 #include "ratchet/ratchet.hpp"
 #include "sdk/core.hpp"
@@ -108,6 +110,74 @@ class Verification : public ::testing::Test {
 TEST_F(Verification, AcceptsAGoodSignature) {
   Response response = dispatch_.handle(signed_request(now_seconds()));
   EXPECT_EQ(response.status, 200) << response.body;
+}
+
+// The signature's time checks read the endpoint's clock (a FakeClock here),
+// through both checks: the built-in server's on the header and handle()'s on
+// the whole request. Each edge to the microsecond, with no real time involved.
+class SignatureTime : public ::testing::Test {
+ protected:
+  static constexpr std::int64_t kCreated = 1'800'000'000;  // seconds since the epoch
+  static constexpr Micros at(std::int64_t seconds) { return seconds * kMicrosPerSecond; }
+
+  // The request signed as created at kCreated, expiring at `expires` if given.
+  static Request signed_request(std::optional<std::int64_t> expires = std::nullopt) {
+    Request request = http_request(first_run("greet", "World"));
+    const std::string digest = protocol::content_digest_sha512(request.body);
+    std::string params =
+        R"(("@method" "@path" "@authority" "content-type" "content-digest");created=)" +
+        std::to_string(kCreated);
+    if (expires) params += ";expires=" + std::to_string(*expires);
+    params += R"(;keyid="default";alg="ed25519")";
+    const std::string base = "\"@method\": POST\n\"@path\": " + request.path +
+                             "\n\"@authority\": 127.0.0.1:8000\n\"content-type\": "
+                             "application/proto\n\"content-digest\": " +
+                             digest + "\n\"@signature-params\": " + params;
+    auto key = protocol::SigningKey::from_raw_private_key(test_private_key()).value();
+    request.headers.emplace_back("Content-Digest", digest);
+    request.headers.emplace_back("Signature-Input", "dispatch=" + params);
+    request.headers.emplace_back(
+        "Signature", "dispatch=:" + protocol::base64_encode(key.sign(base).value()) + ":");
+    return request;
+  }
+
+  // What an endpoint whose clock reads `now` answers `request`: "" when it
+  // accepts it, else the refusal's status and message. Both checks must agree.
+  static std::string answer_at(Micros now, const Request& request) {
+    FakeClock clock(now);
+    Options options = test_options();
+    options.verification_key = kPublicKey;
+    detail::DispatchCore core(options, clock);
+    auto header = detail::check_request_header(core, request);
+    auto whole = detail::check_request_signature(core, request);
+    EXPECT_EQ(header.has_value(), whole.has_value()) << "the header check and the whole disagree";
+    if (!whole) return "";
+    return std::to_string(whole->status) + " " + whole->body;
+  }
+};
+
+TEST_F(SignatureTime, CreatedFiveSecondsAheadIsTheBound) {
+  Request request = signed_request();
+  EXPECT_EQ(answer_at(at(kCreated) - 5 * kMicrosPerSecond, request), "");
+  std::string refused = answer_at(at(kCreated) - 5 * kMicrosPerSecond - 1, request);
+  EXPECT_EQ(refused.substr(0, 4), "403 ") << refused;
+  EXPECT_NE(refused.find("future"), std::string::npos) << refused;
+}
+
+TEST_F(SignatureTime, ExpiredByOneMicrosecondIsRefused) {
+  Request request = signed_request(kCreated + 10);
+  EXPECT_EQ(answer_at(at(kCreated + 10), request), "");
+  std::string refused = answer_at(at(kCreated + 10) + 1, request);
+  EXPECT_EQ(refused.substr(0, 4), "403 ") << refused;
+  EXPECT_NE(refused.find("expired"), std::string::npos) << refused;
+}
+
+TEST_F(SignatureTime, FiveMinutesOldIsTheBound) {
+  Request request = signed_request();
+  EXPECT_EQ(answer_at(at(kCreated + 300), request), "");
+  std::string refused = answer_at(at(kCreated + 300) + 1, request);
+  EXPECT_EQ(refused.substr(0, 4), "403 ") << refused;
+  EXPECT_NE(refused.find("stale"), std::string::npos) << refused;
 }
 
 TEST_F(Verification, RefusesAnUnsignedRequest) {

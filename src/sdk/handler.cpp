@@ -52,8 +52,7 @@ std::string authority_of(const Request& request) {
 
 // The signature's checks, then whether it was seen before (a replay).
 Status verify(const protocol::VerificationKey& key, protocol::ReplayGuard& replays,
-              const Request& request) {
-  Micros now = SystemClock::instance().now();
+              const Request& request, Micros now) {
   ASSIGN_OR_RETURN(
       protocol::VerifiedSignature verified,
       protocol::verify_request_signature(key, request.method, request.path, authority_of(request),
@@ -89,11 +88,21 @@ namespace detail {
 std::optional<Response> check_request_header(const DispatchCore& core, const Request& header) {
   if (auto refusal = check_route(header)) return refusal;
   if (!core.verification_key) return std::nullopt;
-  auto verified = protocol::verify_request_header(*core.verification_key, header.method,
-                                                  header.path, authority_of(header),
-                                                  lookup_in(header), SystemClock::instance().now());
+  auto verified =
+      protocol::verify_request_header(*core.verification_key, header.method, header.path,
+                                      authority_of(header), lookup_in(header), core.clock.now());
   if (verified.is_ok()) return std::nullopt;
   return signature_refusal(verified.status());
+}
+
+std::optional<Response> check_request_signature(DispatchCore& core, const Request& request) {
+  if (!core.verification_key) {
+    core.warn_unverified();
+    return std::nullopt;
+  }
+  Status verified = verify(*core.verification_key, core.replay_guard, request, core.clock.now());
+  if (verified.is_ok()) return std::nullopt;
+  return signature_refusal(verified);
 }
 
 }  // namespace detail
@@ -121,12 +130,7 @@ Response Dispatch::handle_run(const Request& request) {
                          request.body.empty() ? "the request body is empty: expected a RunRequest"
                                               : "the request body is larger than 16000000 bytes");
   }
-  if (core_->verification_key) {
-    Status verified = verify(*core_->verification_key, core_->replay_guard, request);
-    if (!verified.is_ok()) return signature_refusal(verified);
-  } else {
-    core_->warn_unverified();
-  }
+  if (auto refusal = detail::check_request_signature(*core_, request)) return std::move(*refusal);
   pb::RunRequest run;
   if (!run.ParseFromString(request.body)) {
     return connect_error(ConnectCode::kInvalidArgument, "the body is not a RunRequest");

@@ -109,6 +109,24 @@ TEST_P(CallStoreTest, AOnceEverRunKeyReturnsTheKeysCallEvenWhenItIsFinished) {
   EXPECT_EQ(dispatch(c), second) << "the key's newest call";
 }
 
+// The key's newest call is the one created last: a call dispatched after the
+// wall clock stepped back has the earlier started_at, and is still the newest.
+TEST_P(CallStoreTest, AOnceEverRunKeyTakesTheCallCreatedLastWhenTheClockSteppedBack) {
+  auto c = call("f");
+  c.run_key = "order-43";
+  std::string first = dispatch(c);
+  claim();
+  ASSERT_TRUE(apply([&](CallTransaction& tx) {
+    return tx.finish(first, 1, CallEnd{true, 1, std::string("charged"), {}}, {});
+  }));
+  clock_.advance(-3600 * kMicrosPerSecond);  // NTP or an operator steps the clock back
+  std::string second = dispatch(c);
+  ASSERT_NE(second, first);
+  ASSERT_LT(find(second).started_at, find(first).started_at);
+  c.run_key_once = true;
+  EXPECT_EQ(dispatch(c), second) << "the call created last, not the latest started_at";
+}
+
 TEST_P(CallStoreTest, ACallKeepsItsOwnMaxAttempts) {
   auto c = call("f");
   c.max_attempts = 3;

@@ -1,5 +1,6 @@
 #include "storage/job_rules.hpp"
 
+#include "common/byte_text.hpp"
 #include "storage/records.hpp"
 
 namespace ratchet::job_rules {
@@ -105,9 +106,24 @@ Result<KeyUnlock> unlock(JobRows& rows, const std::string& run_key,
   return unlock;
 }
 
+// Each job follows its key's newest job in the store, as a new job would, so
+// that a key's numbers never repeat: an import run again numbers what
+// orchesjob ran since after what it imported before. Ratchet's own jobs of a
+// key are newer than its orchesjob history (a key switches over once): the
+// history would become the key's newest job, so such a key refuses the import.
 Result<int> import(JobRows& rows, const std::vector<JobRecord>& jobs) {
   int inserted = 0;
-  for (const auto& job : jobs) {
+  for (JobRecord job : jobs) {
+    ASSIGN_OR_RETURN(auto newest, rows.newest_job_for_key(job.run_key));
+    if (newest && newest->trigger != JobTrigger::kImport) {
+      return failed_precondition(
+          "run key '" + bytes_to_text(job.run_key) +
+          "' already has jobs Ratchet ran (the newest: " + newest->id +
+          "), and orchesjob's history of a key is imported before Ratchet runs it; " +
+          "nothing was imported (import from a copy of orchesjob.db without that key's rows)");
+    }
+    job.attempt_no = newest ? newest->attempt_no + 1 : 1;
+    job.rerun_of_job_id = newest ? std::optional<std::string>(newest->id) : std::nullopt;
     ASSIGN_OR_RETURN(int added, rows.insert_job(job, /*ignore_existing=*/true));
     inserted += added;
   }

@@ -51,7 +51,8 @@ Result<std::optional<JobRecord>> retry(JobRows& rows, const std::string& id,
 Result<KeyUnlock> unlock(JobRows& rows, const std::string& run_key,
                          const std::optional<std::string>& reason, std::optional<Micros> ttl,
                          const Store::LivenessCheck& is_live);
-// Store::import_jobs.
+// Store::import_jobs: `jobs` in the order they started; each is numbered after
+// its key's newest job (the backend holds the keys' locks).
 Result<int> import(JobRows& rows, const std::vector<JobRecord>& jobs);
 
 // The boot id a job's pids belong to (the command's, else the supervisor's).

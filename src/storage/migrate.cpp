@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/byte_text.hpp"
 #include "storage/pg_db.hpp"
 #include "storage/pg_store.hpp"
 #include "storage/sqlite_db.hpp"
@@ -19,10 +20,41 @@ constexpr int kBlobBatchRows = 4;
 
 enum class ColumnType { kInt, kText, kBytes, kBool };
 
+// How a text value is sent. PostgreSQL's text must be UTF-8; SQLite keeps any
+// bytes. The PostgreSQL store keeps a job's bytes in their lossless byte text
+// (common/byte_text.hpp), and the copy writes them as it would, so that the
+// job reads the same from either store.
+enum class TextForm {
+  kText,    // as it is; bytes that are not UTF-8 (a message quoting them) as byte text
+  kJobKey,  // a job's run key: SQLite keeps the bytes (a call's is kText)
+  kCwd,     // byte text in SQLite too since the stores wrote it so, raw bytes before
+};
+
 struct Column {
   std::string name;
   ColumnType type;
+  TextForm form = TextForm::kText;
 };
+
+TextForm text_form(const std::string& table, const std::string& column) {
+  if (column == "run_key" && (table == "runs" || table == "job_unlocks")) return TextForm::kJobKey;
+  if (table == "runs" && column == "cwd") return TextForm::kCwd;
+  return TextForm::kText;
+}
+
+// `value` as the PostgreSQL store writes it; `is_job`: its row is a job's.
+std::string postgres_text(const std::string& value, TextForm form, bool is_job) {
+  switch (form) {
+    case TextForm::kJobKey:
+      if (is_job) return bytes_to_text(value);
+      break;
+    case TextForm::kCwd:
+      return bytes_to_text(text_to_bytes(value));
+    case TextForm::kText:
+      break;
+  }
+  return is_utf8(value) ? value : bytes_to_text(value);
+}
 
 // A table's columns that both schemas have, with the PostgreSQL type each
 // value is converted to (SQLite stores what it is given; PostgreSQL checks).
@@ -54,7 +86,7 @@ Result<std::vector<Column>> shared_columns(sqlite::Database& source, pg::Connect
       return failed_precondition("the SQLite store has a column " + table + "." + name +
                                  " that the PostgreSQL schema lacks: upgrade ratchet");
     }
-    columns.push_back(Column{name, found->second});
+    columns.push_back(Column{name, found->second, text_form(table, name)});
   }
   info->reset();
   return columns;
@@ -72,7 +104,11 @@ class TableCopy {
         table_(std::move(table)),
         columns_(std::move(columns)),
         order_(std::move(order)),
-        batch_rows_(batch_rows) {}
+        batch_rows_(batch_rows) {
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (table_ == "runs" && columns_[i].name == "kind") kind_column_ = static_cast<int>(i);
+    }
+  }
 
   Status run(MigrationProgress& progress,
              const std::function<void(const MigrationProgress&)>& report) {
@@ -106,6 +142,8 @@ class TableCopy {
 
  private:
   void add_row(const sqlite::Statement& row, pg::Params& params) const {
+    // runs holds jobs and calls; job_unlocks only jobs' keys.
+    const bool is_job = kind_column_ < 0 || row.text(kind_column_) == "job";
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       int column = static_cast<int>(i);
       if (row.is_null(column)) {
@@ -121,7 +159,7 @@ class TableCopy {
           params.add_bytes(row.text(column));
           break;
         case ColumnType::kText:
-          params.add(row.text(column));
+          params.add(postgres_text(row.text(column), columns_[i].form, is_job));
           break;
       }
     }
@@ -154,6 +192,7 @@ class TableCopy {
   std::vector<Column> columns_;
   std::string order_;
   int batch_rows_;
+  int kind_column_ = -1;  // runs' kind, or -1
   std::string select_;
   std::map<int, std::string> inserts_;
 };

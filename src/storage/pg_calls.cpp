@@ -138,11 +138,15 @@ class CallTx final : public PgCallTransaction {
 
 Result<std::string> CallTx::dispatch(const NewCall& call) {
   if (call.run_key_once && !call.run_key.empty()) {
-    // Once ever: the key's newest call, whatever its status. None yet: insert
-    // as below, where a concurrent first dispatch of the key meets the index.
+    // Once ever: the key's newest call, whatever its status: the one created
+    // last (seq), not the one with the latest started_at (the wall clock can
+    // step back). Calls have no attempt_no: the order is runs_by_key_created's,
+    // read with no sort. None yet: insert as below, where a concurrent first
+    // dispatch of the key meets the index.
     ASSIGN_OR_RETURN(Rows newest,
-                     db_.query("SELECT id FROM runs WHERE kind = 'call' AND "
-                               "run_key = $1 ORDER BY started_at DESC, seq DESC LIMIT 1",
+                     db_.query("SELECT id FROM runs WHERE kind = 'call' AND run_key = $1 AND "
+                               "attempt_no IS NULL ORDER BY attempt_no DESC NULLS LAST, "
+                               "seq DESC LIMIT 1",
                                Params().add(call.run_key)));
     if (!newest.empty()) return newest[0].text(0);
   }

@@ -91,12 +91,19 @@ class SqliteCallTransaction final : public CallTransaction {
   Micros dead_line_;  // an instance whose last heartbeat is no later is gone
 };
 
+// A once-ever key's newest call: the one created last (rowid), not the one
+// with the latest started_at (the wall clock can step back). Calls have no
+// attempt_no: on runs_by_key_created (run_key, attempt_no, rowid) the key's
+// calls are read newest first, with no sort.
+constexpr const char* kNewestCallOfKey =
+    "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 AND attempt_no IS NULL "
+    "ORDER BY rowid DESC LIMIT 1";
+
 Result<std::string> SqliteCallTransaction::dispatch(const NewCall& call) {
   if (!call.run_key.empty()) {
     ASSIGN_OR_RETURN(
         Statement * live,
-        db_.prepare(call.run_key_once ? "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
-                                        "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        db_.prepare(call.run_key_once ? kNewestCallOfKey
                                       : "SELECT id FROM runs WHERE kind = 'call' AND run_key = ?1 "
                                         "AND status IN ('STARTING', 'RUNNING')"));
     live->bind(1, call.run_key);

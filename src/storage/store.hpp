@@ -121,7 +121,10 @@ class Store {
                                        const std::optional<std::string>& reason,
                                        std::optional<Micros> ttl, const LivenessCheck& is_live) = 0;
   // Adds jobs recorded elsewhere (`ratchet import`), all or none; a job whose
-  // id is already in the store is left as it is. Returns how many were added.
+  // id is already in the store is left as it is. `jobs` come in the order they
+  // started, and each is numbered after its key's newest job (attempt_no,
+  // rerun_of_job_id). kFailedPrecondition, nothing added, when a key has a job
+  // that was not imported. Returns how many were added.
   virtual Result<int> import_jobs(const std::vector<JobRecord>& jobs) = 0;
   // The supervisor's sign of life: renews its lease until `lease_until`. False
   // when the job is no longer STARTING or RUNNING: someone else ended it (it

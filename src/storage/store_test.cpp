@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include "common/byte_text.hpp"
+#include "storage/migrate.hpp"
 #include "storage/store_test_support.hpp"
 
 namespace ratchet {
@@ -283,8 +286,6 @@ TEST_P(StoreTest, ImportAddsEachJobOnceWithItsFields) {
   imported.finished_at = 2'000'000;
   imported.stdout_file = "/logs/orches-1.stdout";
   imported.trigger = JobTrigger::kImport;
-  imported.attempt_no = 4;
-  imported.rerun_of_job_id = "orches-0";
   EXPECT_EQ(*store_->import_jobs({imported}), 1);
   EXPECT_EQ(*store_->import_jobs({imported}), 0) << "an id already there is left alone";
   auto stored = **store_->find_job("orches-1");
@@ -294,13 +295,112 @@ TEST_P(StoreTest, ImportAddsEachJobOnceWithItsFields) {
   EXPECT_EQ(stored.started_at, 1'000'000);
   EXPECT_EQ(stored.finished_at, 2'000'000);
   EXPECT_EQ(stored.trigger, JobTrigger::kImport);
-  EXPECT_EQ(stored.attempt_no, 4);
-  EXPECT_EQ(stored.rerun_of_job_id, "orches-0");
+  EXPECT_EQ(stored.attempt_no, 1);
+  EXPECT_EQ(stored.rerun_of_job_id, std::nullopt);
   EXPECT_FALSE(stored.supervisor.has_value());
   // The next job of the key follows the imported history.
   auto next = store_->start_job(request("nightly"), always_live)->job;
-  EXPECT_EQ(next.attempt_no, 5);
+  EXPECT_EQ(next.attempt_no, 2);
   EXPECT_EQ(next.rerun_of_job_id, "orches-1");
+}
+
+JobRecord orchesjob_job(const std::string& id, const std::string& key, Micros started_at) {
+  JobRecord job;
+  job.id = id;
+  job.run_key = key;
+  job.status = RunStatus::kSucceeded;
+  job.command = {"true"};
+  job.exit_code = 0;
+  job.started_at = started_at;
+  job.finished_at = started_at + 1;
+  job.trigger = JobTrigger::kImport;
+  return job;
+}
+
+// An import run again (orchesjob ran the key since, and its older rows were
+// cleaned, so its history numbers the new job 1): the new job follows the
+// key's newest, its number never repeated.
+TEST_P(StoreTest, ImportNumbersEachJobAfterItsKeysNewestJob) {
+  ASSERT_EQ(*store_->import_jobs({orchesjob_job("o-1", "k", 10), orchesjob_job("o-2", "k", 20)}),
+            2);
+  EXPECT_EQ((**store_->find_job("o-2")).attempt_no, 2);
+  EXPECT_EQ((**store_->find_job("o-2")).rerun_of_job_id, "o-1");
+  ASSERT_EQ(*store_->import_jobs({orchesjob_job("o-3", "k", 30)}), 1);
+  JobRecord third = **store_->find_job("o-3");
+  EXPECT_EQ(third.attempt_no, 3);
+  EXPECT_EQ(third.rerun_of_job_id, "o-2");
+  EXPECT_EQ((**store_->newest_job_for_key("k")).id, "o-3");
+  EXPECT_EQ(store_->start_job(request("k"), always_live)->job.attempt_no, 4);
+}
+
+// Ratchet's jobs of a key are newer than its orchesjob history: importing
+// that history would make an older job the key's newest (what status, wait
+// and a strict start read), so the whole import is refused.
+TEST_P(StoreTest, ImportRefusesAKeyThatRatchetHasRun) {
+  auto ran = store_->start_job(request("k"), always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(ran.id, {RunStatus::kFailed, 1, {}, {}}));
+  auto refused =
+      store_->import_jobs({orchesjob_job("o-0", "other", 5), orchesjob_job("o-1", "k", 10)});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find(ran.id), std::string::npos)
+      << refused.status().message();
+  EXPECT_FALSE(store_->find_job("o-0")->has_value()) << "nothing is imported";
+  EXPECT_FALSE(store_->find_job("o-1")->has_value());
+  EXPECT_EQ((**store_->newest_job_for_key("k")).id, ran.id);
+}
+
+// `ratchet migrate` writes a job's bytes as the PostgreSQL store does (byte
+// text): a run key, command, cwd and env that are not UTF-8, and a cwd an
+// older ratchet kept raw, read back the same from either store; an error that
+// quotes such bytes reads as their byte text.
+TEST_P(StoreTest, MigrateCopiesAJobsBytesThatAreNotUtf8) {
+  if (postgres()) GTEST_SKIP() << "migrate copies a SQLite store into PostgreSQL";
+  std::optional<testing::PgTestDatabase> target;
+  RATCHET_OPEN_PG_DATABASE(target);
+  const std::string key = "nightly-\xff\xfe";
+  JobRequest odd = request(key);
+  odd.command = {"echo", "caf\xe9", "\xf4\x8f\xbd\xa9"};  // the last: an escape code point
+  odd.cwd = "/tmp/d\xe9";
+  odd.env = {{"N\xe9", "\xff"}};
+  auto job = store_->start_job(odd, always_live)->job;
+  ASSERT_TRUE(*store_->finish_job(job.id, {RunStatus::kFailed, 1, {}, "cannot run 'caf\xe9'"}));
+  ASSERT_TRUE(store_->unlock_key(key, "r\xe9", std::nullopt, always_live).is_ok());
+  auto legacy = store_->start_job(request("legacy"), always_live)->job;
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE runs SET cwd = CAST(X'2F746D702FE9' AS TEXT) WHERE run_key = "
+                         "'legacy'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto source = open(clock_);
+  const JobRecord before = **source->find_job(job.id);
+  source.reset();
+
+  auto counts =
+      copy_sqlite_to_postgres(location_, target->url(), clock_, [](const MigrationProgress&) {});
+  ASSERT_TRUE(counts.is_ok()) << counts.status().message();
+  auto moved = open_store(target->url(), clock_, {});
+  ASSERT_TRUE(moved.is_ok()) << moved.status().message();
+  const JobRecord after = **(*moved)->find_job(job.id);
+  EXPECT_EQ(after.run_key, key);
+  EXPECT_EQ(after.command, odd.command);
+  EXPECT_EQ(after.cwd, odd.cwd);
+  EXPECT_EQ(after.env, odd.env);
+  EXPECT_EQ(after.command, before.command);
+  EXPECT_EQ(after.error, bytes_to_text(*before.error));
+  EXPECT_EQ((**(*moved)->newest_job_for_key(key)).id, job.id);
+  EXPECT_EQ((*(*moved)->runs_for_key(key, 10))[0].run_key, key);
+  EXPECT_EQ((**(*moved)->find_job(legacy.id)).cwd, "/tmp/\xe9");
+  JobRequest strict = request(key);
+  strict.strict = true;
+  auto unlocked = (*moved)->start_job(strict, always_live);
+  ASSERT_TRUE(unlocked.is_ok()) << unlocked.status().message();
+  EXPECT_TRUE(unlocked->job.strict_override_used) << "the key's unlock was copied under its key";
+  EXPECT_EQ(unlocked->job.rerun_reason, bytes_to_text("r\xe9")) << "a reason, shown as text";
 }
 
 // A run key is bytes (a job's key comes from the command line): one that is
