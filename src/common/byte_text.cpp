@@ -110,4 +110,8 @@ bool is_utf8(std::string_view text) {
   return true;
 }
 
+std::string utf8_or_byte_text(std::string_view text) {
+  return is_utf8(text) ? std::string(text) : bytes_to_text(text);
+}
+
 }  // namespace ratchet

@@ -21,5 +21,9 @@ std::string bytes_to_text(std::string_view bytes);
 std::string text_to_bytes(std::string_view text);
 // True when `text` is valid UTF-8 (RFC 3629).
 bool is_utf8(std::string_view text);
+// Free text (an error quoting a command, a reason typed on the command line)
+// for a store that keeps only UTF-8: `text` itself when it is UTF-8, else its
+// byte text.
+std::string utf8_or_byte_text(std::string_view text);
 
 }  // namespace ratchet

@@ -53,7 +53,7 @@ std::string postgres_text(const std::string& value, TextForm form, bool is_job) 
     case TextForm::kText:
       break;
   }
-  return is_utf8(value) ? value : bytes_to_text(value);
+  return utf8_or_byte_text(value);
 }
 
 // A table's columns that both schemas have, with the PostgreSQL type each

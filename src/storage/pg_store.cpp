@@ -42,6 +42,15 @@ constexpr Micros kInstanceCleanupEvery = 10 * 60 * kMicrosPerSecond;
 // (common/byte_text.hpp), the same as the bytes for every key that is UTF-8.
 std::string stored_key(const std::string& run_key) { return bytes_to_text(run_key); }
 
+// Free text (an error that quotes a command, a reason given on the command
+// line) may hold bytes that are not UTF-8, which a text column refuses: the
+// job's write would fail and leave it STARTING for good. Such text is kept
+// as byte text, as `ratchet migrate` copies it.
+std::optional<std::string> free_text(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return utf8_or_byte_text(*text);
+}
+
 pg::ConnectOptions connect_options(const StoreOptions& options) {
   pg::ConnectOptions connect;
   connect.lock_timeout = options.lock_timeout;
@@ -267,18 +276,18 @@ Result<int> PgStore::insert_job(const JobRecord& job, bool ignore_existing) {
                       .add(job.stderr_file)
                       .add(job.exit_code)
                       .add(job.signal)
-                      .add(job.error)
+                      .add(free_text(job.error))
                       .add(job.cancel_requested_at)
                       .add(job.cancel_grace)
                       .add(job.attempt_no)
                       .add(job.rerun_of_job_id)
-                      .add(job.rerun_reason)
+                      .add(free_text(job.rerun_reason))
                       .add(trigger_name(job.trigger))
                       .add(job.strict ? 1 : 0)
                       .add(job.strict_override_used ? 1 : 0)
                       .add(job.retries)
                       .add(job.retry_delay)
-                      .add(job.cancel_reason)
+                      .add(free_text(job.cancel_reason))
                       .add(job.host_id)
                       .add(job.lease_expires_at));
 }
@@ -346,7 +355,7 @@ Status PgStore::put_unlock(const KeyUnlock& unlock) {
           "excluded.created_at, expires_at = excluded.expires_at",
           Params()
               .add(stored_key(unlock.run_key))
-              .add(unlock.reason)
+              .add(free_text(unlock.reason))
               .add(unlock.created_at)
               .add(unlock.expires_at))
       .status();
@@ -461,18 +470,21 @@ Result<bool> PgStore::finish_job(const std::string& id, const JobOutcome& outcom
                                 .add(status_name(outcome.status))
                                 .add(outcome.exit_code)
                                 .add(outcome.signal)
-                                .add(outcome.error)
+                                .add(free_text(outcome.error))
                                 .add(clock_.now())));
   return changed == 1;
 }
 
 Result<bool> PgStore::mark_job_lost(const std::string& id, RunStatus expected,
                                     const std::string& reason) {
-  ASSIGN_OR_RETURN(
-      int changed,
-      db_->run("UPDATE runs SET status = 'LOST', error = $3, finished_at = $4, "
-               "updated_at = $4 WHERE id = $1 AND status = $2",
-               Params().add(id).add(status_name(expected)).add(reason).add(clock_.now())));
+  ASSIGN_OR_RETURN(int changed,
+                   db_->run("UPDATE runs SET status = 'LOST', error = $3, finished_at = $4, "
+                            "updated_at = $4 WHERE id = $1 AND status = $2",
+                            Params()
+                                .add(id)
+                                .add(status_name(expected))
+                                .add(utf8_or_byte_text(reason))
+                                .add(clock_.now())));
   return changed == 1;
 }
 
@@ -482,7 +494,7 @@ Result<bool> PgStore::request_cancel(const std::string& id, Micros grace,
                    db_->run("UPDATE runs SET cancel_requested_at = $2, cancel_grace_us = $3, "
                             "cancel_reason = $4, updated_at = $2 "
                             "WHERE id = $1 AND status IN ('STARTING', 'RUNNING')",
-                            Params().add(id).add(clock_.now()).add(grace).add(reason)));
+                            Params().add(id).add(clock_.now()).add(grace).add(free_text(reason))));
   return changed == 1;
 }
 

@@ -127,7 +127,7 @@ CREATE INDEX runs_roots_by_name ON runs (
 )sql";
 
 // A call's own limit on attempts (Call.max_attempts, Ratchet's extension);
-// NULL: the server's. The once-ever run-key lookup uses runs_by_key.
+// NULL: the server's. (The once-ever run-key lookup now reads runs_by_key_created.)
 constexpr const char* kCallMaxAttempts = R"sql(
 ALTER TABLE runs ADD COLUMN max_attempts INTEGER;
 )sql";

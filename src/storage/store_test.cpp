@@ -275,6 +275,28 @@ TEST_P(StoreTest, CancelRecordsItsReasonAndWhen) {
   EXPECT_EQ(stored.cancel_grace, 5 * kMicrosPerSecond);
 }
 
+// A job's free text may quote bytes that are not UTF-8 (a command that could
+// not run, a reason typed on the command line): the job still ends, and its
+// text reads back (as byte text on PostgreSQL, whose text columns refuse them).
+TEST_P(StoreTest, AJobWhoseErrorOrReasonIsNotUtf8StillEnds) {
+  const std::string error = "cannot run /nonexist\xe9: No such file or directory";
+  const std::string reason = "wrong \xff input";
+  auto failed = store_->start_job(request("k1"), always_live)->job;
+  ASSERT_TRUE(*store_->request_cancel(failed.id, kMicrosPerSecond, reason));
+  auto ended = store_->finish_job(failed.id, {RunStatus::kFailed, {}, {}, error});
+  ASSERT_TRUE(ended.is_ok()) << ended.status().message();
+  EXPECT_TRUE(*ended);
+  auto stored = **store_->find_job(failed.id);
+  EXPECT_EQ(stored.status, RunStatus::kFailed);
+  EXPECT_EQ(text_to_bytes(stored.error.value_or("")), error);
+  EXPECT_EQ(text_to_bytes(stored.cancel_reason.value_or("")), reason);
+  auto lost = store_->start_job(request("k2"), always_live)->job;
+  auto marked = store_->mark_job_lost(lost.id, RunStatus::kStarting, error);
+  ASSERT_TRUE(marked.is_ok()) << marked.status().message();
+  EXPECT_TRUE(*marked);
+  EXPECT_EQ((**store_->find_job(lost.id)).status, RunStatus::kLost);
+}
+
 TEST_P(StoreTest, ImportAddsEachJobOnceWithItsFields) {
   JobRecord imported;
   imported.id = "orches-1";
