@@ -107,7 +107,15 @@ std::string format_local_time(Micros t) {
   }
   std::tm local{};
   localtime_r(&seconds, &local);
-  long offset = local.tm_gmtoff;
+  // The offset is written in whole minutes (RFC 3339 has no seconds there). A
+  // zone whose offset has seconds (local mean time before 1972, a TZ such as
+  // XXX-05:30:15) is shown at its offset cut to whole minutes, with the clock
+  // time moved to match, so that the instant the text names stays exact.
+  long offset = local.tm_gmtoff - local.tm_gmtoff % 60;
+  if (offset != local.tm_gmtoff) {
+    std::time_t shown = seconds + offset;
+    gmtime_r(&shown, &local);
+  }
   char sign = offset < 0 ? '-' : '+';
   if (offset < 0) offset = -offset;
   char buffer[64];

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <utility>
 
 namespace ratchet {
 namespace {
@@ -41,6 +42,21 @@ TEST(FormatLocalTime, ShowsMicrosecondsAndTheLocalOffset) {
 TEST(FormatLocalTime, ShowsNegativeOffsets) {
   WithTimeZone tz("America/New_York");
   EXPECT_EQ(format_local_time(k2026_05_01_UTC), "2026-04-30T20:00:00.000000-04:00");
+}
+
+// An offset with seconds (POSIX TZ's sign is the opposite of ISO 8601's) is
+// written in whole minutes, with the clock time to match: the text names the
+// exact instant, which it missed by the offset's seconds before.
+TEST(FormatLocalTime, AnOffsetWithSecondsIsShownInWholeMinutesAtTheSameInstant) {
+  for (const auto& [tz, expected] :
+       {std::pair{"XXX-05:30:15", "2026-05-01T05:30:00.000007+05:30"},
+        std::pair{"XXX05:30:15", "2026-04-30T18:30:00.000007-05:30"}}) {
+    WithTimeZone zone(tz);
+    EXPECT_EQ(format_local_time(k2026_05_01_UTC + 7), expected) << tz;
+    auto parsed = parse_datetime(format_local_time(k2026_05_01_UTC + 7));
+    ASSERT_TRUE(parsed.is_ok()) << tz;
+    EXPECT_EQ(*parsed, k2026_05_01_UTC + 7) << tz;
+  }
 }
 
 TEST(FormatLocalTime, UtcHasZeroOffset) {
