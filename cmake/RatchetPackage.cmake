@@ -20,7 +20,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS
-  "nlohmann-json3-dev, libprotobuf-dev, libssl-dev, cmake | pkg-config, g++ (>= 4:12)")
+  "nlohmann-json3-dev, libprotobuf-dev, libssl-dev, libsodium-dev, cmake | pkg-config, g++ (>= 4:12)")
 set(CPACK_STRIP_FILES ON)
 # gzip, not xz: the package is made in CI's test run, and xz takes several
 # times longer for a few MB saved.

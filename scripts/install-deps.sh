@@ -9,7 +9,7 @@ packages=(
   libsqlite3-dev sqlite3 libpq-dev tzdata
   postgresql  # the tests' private cluster (scripts/pg-cluster.sh)
   pgbouncer   # a fleet behind a transaction pooler (scripts/pgbouncer.sh)
-  libboost-dev libssl-dev
+  libboost-dev libssl-dev libsodium-dev
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <set>
 
+#include "common/spin_before_sleep.hpp"
 #include "engine/call_log.hpp"
 #include "storage/blobs.hpp"
 
@@ -766,7 +767,8 @@ void Scheduler::sync_loop() {
   pthread_setname_np(pthread_self(), "ratchet-sync");
   std::unique_lock lock(mutex_);
   while (running_ && !sync_failure_) {
-    sync_cv_.wait(lock, [this] { return !running_ || sync_wanted_ > synced_; });
+    auto wanted = [this] { return !running_ || sync_wanted_ > synced_; };
+    if (!SpinBeforeSleep::process().spin_until(lock, wanted)) sync_cv_.wait(lock, wanted);
     if (!running_) return;
     // Every commit counted here has returned: the sync covers it.
     std::uint64_t target = committed_;
@@ -1085,7 +1087,9 @@ void Scheduler::loop() {
     };
     auto has_news = [&] { return turn_news() || synced_news(); };
     Micros until = wake_at(now);
-    if (until > now && !has_news()) clock_.wait_until(lock, wake_, until, has_news);
+    if (until > now && !SpinBeforeSleep::process().spin_until(lock, has_news)) {
+      clock_.wait_until(lock, wake_, until, has_news);
+    }
     turn_wanted = turn_news() || clock_.now() >= until || !synced_news();
     if (clock_.now() - last_full_check >= options_.safety_poll && !waiters_.empty()) {
       // Another server of a fleet may have finished a call someone waits for here.

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/spin_before_sleep.hpp"
 #include "http/detail/io_pool.hpp"
 #include "http/detail/send_now.hpp"
 #include "http/parser.hpp"
@@ -82,7 +83,8 @@ class WorkerPool {
       std::function<void()> job;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        auto ready = [&] { return stopping_ || !jobs_.empty(); };
+        if (!SpinBeforeSleep::process().spin_until(lock, ready)) wake_.wait(lock, ready);
         if (jobs_.empty()) return;
         job = std::move(jobs_.front());
         jobs_.pop_front();
