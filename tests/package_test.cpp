@@ -125,6 +125,7 @@ TEST_F(Package, HoldsTheCommandsTheSdkManPagesAndCompletions) {
   auto depends = run_process({"dpkg-deb", "-f", deb_.string(), "Depends"});
   EXPECT_NE(depends.out.find("libssl3"), std::string::npos) << depends.out;
   EXPECT_NE(depends.out.find("libpq5"), std::string::npos) << depends.out;
+  EXPECT_NE(depends.out.find("libsodium23"), std::string::npos) << depends.out;
 }
 
 TEST_F(Package, EveryCommandRunsFromTheUnpackedTree) {

@@ -10,6 +10,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "common/spin_before_sleep.hpp"
 #include "dashboard/dashboard.hpp"
 #include "http/url.hpp"
 
@@ -71,6 +72,7 @@ int run_dev(int argc, char** argv) {
   std::string shutdown_grace = "10s";
   add_shutdown_grace_option(app, shutdown_grace);
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = SpinBeforeSleep::check_environment(); !s.is_ok()) return fail(s);
   if (Status s = check_api_key(api_key, "--api-key"); !s.is_ok()) return fail(s);
   auto url = http::parse_url(endpoint_url);
   if (!url.is_ok()) return fail(invalid_argument("ENDPOINT_URL: " + url.status().message()));

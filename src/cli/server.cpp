@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/server_setup.hpp"
+#include "common/spin_before_sleep.hpp"
 #include "dashboard/dashboard.hpp"
 #include "jobs/state_dir.hpp"
 
@@ -136,6 +137,7 @@ int run_server(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   if (auto exit_code = parse(app, argc, argv)) return *exit_code;
+  if (Status s = SpinBeforeSleep::check_environment(); !s.is_ok()) return fail(s);
   config.log_json = log_format == "json";
 
   if (Status s = parse_listen(listen, &config); !s.is_ok()) return fail(s);

@@ -11,7 +11,7 @@ namespace ratchet {
 namespace {
 
 constexpr std::chrono::microseconds kDefaultWindow{100};
-constexpr long kLongestWindowMicros = 10'000;
+constexpr long kLongestWindowMicros = 10'000;  // kBadWindow says it
 
 // RATCHET_SPIN_US as a window, or nullopt when it is not a whole number of
 // microseconds from 0 to kLongestWindowMicros.
@@ -26,14 +26,15 @@ std::optional<std::chrono::microseconds> parse_window(const std::string& text) {
   return std::chrono::microseconds(micros);
 }
 
+const char* const kBadWindow =
+    "RATCHET_SPIN_US is not a whole number of microseconds from 0 to 10000";
+
 std::chrono::microseconds window_from_environment() {
   const char* text = std::getenv("RATCHET_SPIN_US");
   if (text == nullptr) return kDefaultWindow;
   if (auto window = parse_window(text)) return *window;
-  std::fprintf(stderr,
-               "ratchet: RATCHET_SPIN_US is not a whole number of microseconds from 0 to %ld; "
-               "spinning %lld us before sleeping, the default\n",
-               kLongestWindowMicros, static_cast<long long>(kDefaultWindow.count()));
+  std::fprintf(stderr, "ratchet: %s; spinning %lld us before sleeping, the default\n", kBadWindow,
+               static_cast<long long>(kDefaultWindow.count()));
   return kDefaultWindow;
 }
 
@@ -53,6 +54,12 @@ SpinBeforeSleep::SpinBeforeSleep(std::chrono::microseconds window, int max_spinn
 SpinBeforeSleep& SpinBeforeSleep::process() {
   static SpinBeforeSleep spin(window_from_environment(), usable_cpus());
   return spin;
+}
+
+Status SpinBeforeSleep::check_environment() {
+  const char* text = std::getenv("RATCHET_SPIN_US");
+  if (text == nullptr || parse_window(text)) return Status::ok();
+  return invalid_argument(kBadWindow);
 }
 
 bool SpinBeforeSleep::spin_once_since(Steady::time_point last_event) {

@@ -17,6 +17,8 @@
 #include <chrono>
 #include <mutex>
 
+#include "common/status.hpp"
+
 namespace ratchet {
 
 class SpinBeforeSleep {
@@ -31,6 +33,9 @@ class SpinBeforeSleep {
   // number of microseconds from 0 to 10000 is named in one line on stderr
   // and the default used), as many spinners as the CPUs this process may use.
   static SpinBeforeSleep& process();
+  // RATCHET_SPIN_US checked as process() reads it: the server and `ratchet
+  // dev` refuse to start on a value it would replace by the default.
+  static Status check_environment();
 
   std::chrono::microseconds window() const { return window_; }
   int spinning() const { return spinners_.load(std::memory_order_relaxed); }

@@ -207,7 +207,7 @@ TEST_F(HostileE2E, IdleSocketsBeyondTheOpenFilesLimitDoNotLockOutAClient) {
 }
 
 // Item 9: values that cannot work are refused at start, in one line, exit 2.
-TEST(ServerFlags, RefuseAZeroRequestTimeoutAndEmptyApiKeys) {
+TEST(ServerFlags, RefuseAZeroRequestTimeoutEmptyApiKeysAndABadSpinWindow) {
   TempDir dir;
   const std::string db = dir.file("ratchet.db");
   struct Case {
@@ -222,6 +222,10 @@ TEST(ServerFlags, RefuseAZeroRequestTimeoutAndEmptyApiKeys) {
       {{"server"}, {{"RATCHET_API_KEYS", "a,,b"}}, "RATCHET_API_KEYS has an empty API key"},
       {{"server"}, {{"RATCHET_API_KEYS", "a,"}}, "RATCHET_API_KEYS has an empty API key"},
       {{"dev", "http://127.0.0.1:1", "--api-key", ""}, {}, "--api-key has an empty API key"},
+      {{"server", "--api-key", "k"}, {{"RATCHET_SPIN_US", "abc"}}, "RATCHET_SPIN_US is not"},
+      {{"server", "--api-key", "k"}, {{"RATCHET_SPIN_US", "10001"}}, "from 0 to 10000"},
+      {{"server", "--api-key", "k"}, {{"RATCHET_SPIN_US", "-1"}}, "RATCHET_SPIN_US is not"},
+      {{"dev", "http://127.0.0.1:1"}, {{"RATCHET_SPIN_US", "1e3"}}, "RATCHET_SPIN_US is not"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {testing::ratchet_bin()};
