@@ -10,9 +10,10 @@ int run_import(int argc, char** argv) {
   CLI::App app(
       "Copy the history of an orchesjob state directory (orchesjob.db and logs/) into "
       "Ratchet's store: every job with its run key, status, exit code, times and logs. "
-      "Refused while one of its jobs runs, and for a row orchesjob would not have written "
-      "(the message names it): nothing is imported then. Jobs already imported are left as "
-      "they are.",
+      "Refused while one of its jobs runs, for a row orchesjob would not have written (the "
+      "message names it), and for a run key Ratchet has already run a job of (import before "
+      "running a key in Ratchet): nothing is imported then. Jobs already imported are left "
+      "as they are.",
       "import");
   std::string dir;
   app.add_option("--from-orchesjob", dir, "orchesjob's state directory")

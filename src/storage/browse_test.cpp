@@ -8,6 +8,7 @@
 
 #include "storage/pg_browse.hpp"
 #include "storage/pg_db.hpp"
+#include "storage/pg_plan_testing.hpp"
 #include "storage/sqlite_browse.hpp"
 #include "storage/sqlite_calls.hpp"
 #include "storage/store_test_support.hpp"
@@ -188,27 +189,16 @@ std::string BrowseTest::sqlite_plan(const RunFilter& filter) {
   return steps;
 }
 
-// The generic plan (the one a prepared statement settles on), with the
-// planner told to avoid full scans and sorts: if an index can serve the page
-// in order, this plan uses it.
+// The page's generic plan (testing::postgres_generic_plan).
 std::string BrowseTest::postgres_plan(const RunFilter& filter) {
   auto db = pg::Connection::open(location_, {});
   EXPECT_TRUE(db.is_ok()) << db.status().message();
   if (!db.is_ok()) return "";
-  Status status = (*db)->exec(
-      "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
-      "SET enable_bitmapscan = off; SET enable_sort = off; PREPARE page AS " +
-      pg::browse_sql(filter));
-  EXPECT_TRUE(status.is_ok()) << status.message();
   std::string arguments = "0, 0, 0";
   int text_parameters = (filter.run_key.empty() ? 0 : 1) + (filter.name.empty() ? 0 : 1) +
                         (filter.status ? 1 : 0) + (filter.kind ? 1 : 0);
   for (int i = 0; i < text_parameters; ++i) arguments += ", 'x'";
-  auto rows = (*db)->query(("EXPLAIN EXECUTE page(" + arguments + ", 51)").c_str());
-  EXPECT_TRUE(rows.is_ok()) << rows.status().message();
-  std::string steps;
-  for (int i = 0; rows.is_ok() && i < rows->size(); ++i) steps += (*rows)[i].text(0) + "\n";
-  return steps;
+  return testing::postgres_generic_plan(**db, pg::browse_sql(filter), arguments + ", 51");
 }
 
 // A page must be an index range read in order: no scan of the table, no sort.
@@ -356,14 +346,8 @@ TEST_P(BrowseTest, ChildCallsOfReadsEachParentAlongItsIndexInOrder) {
   if (postgres()) {
     auto db = pg::Connection::open(location_, {});
     ASSERT_TRUE(db.is_ok()) << db.status().message();
-    Status status = (*db)->exec(
-        std::string("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
-                    "SET enable_bitmapscan = off; PREPARE children AS ") +
-        pg::child_calls_of_sql());
-    ASSERT_TRUE(status.is_ok()) << status.message();
-    auto rows = (*db)->query("EXPLAIN EXECUTE children('a,b', 1001, 5000)");
-    ASSERT_TRUE(rows.is_ok()) << rows.status().message();
-    for (int i = 0; i < rows->size(); ++i) steps += (*rows)[i].text(0) + "\n";
+    steps = testing::postgres_generic_plan(**db, pg::child_calls_of_sql(), "'a,b', 1001, 5000",
+                                           /*sorts_allowed=*/true);
     EXPECT_NE(steps.find("Index Scan using calls_by_parent_started on runs"), std::string::npos)
         << steps;
     EXPECT_NE(steps.find("Incremental Sort"), std::string::npos) << steps;

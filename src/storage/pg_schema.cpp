@@ -353,19 +353,26 @@ class Target final : public MigrationTarget {
     });
   }
 
-  // The version first: another process may record names between the reads,
-  // and then the names it finds are the newer fact.
+  // Two round trips: which of the two tables exist, then, in one statement
+  // (one snapshot), the version and the names they hold.
   Result<RecordedMigrations> recorded() override {
     RecordedMigrations recorded;
-    ASSIGN_OR_RETURN(bool numbered, exists("ratchet_schema"));
-    if (numbered) {
-      ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT max(version) FROM ratchet_schema"));
-      recorded.version = rows.empty() ? 0 : rows[0].optional_int64(0).value_or(0);
+    ASSIGN_OR_RETURN(bool numbered, find_tables(&recorded.has_names));
+    std::string sql;
+    if (numbered) sql = "SELECT NULL, max(version) FROM ratchet_schema";
+    if (recorded.has_names) {
+      sql +=
+          std::string(numbered ? " UNION ALL " : "") + "SELECT name, NULL FROM ratchet_migrations";
     }
-    ASSIGN_OR_RETURN(recorded.has_names, exists("ratchet_migrations"));
-    if (!recorded.has_names) return recorded;
-    ASSIGN_OR_RETURN(Rows names, db_.query("SELECT name FROM ratchet_migrations"));
-    for (int i = 0; i < names.size(); ++i) recorded.names.push_back(names[i].text(0));
+    if (sql.empty()) return recorded;
+    ASSIGN_OR_RETURN(Rows rows, db_.query(sql.c_str()));
+    for (int i = 0; i < rows.size(); ++i) {
+      if (auto name = rows[i].optional_text(0)) {
+        recorded.names.push_back(*name);
+      } else {
+        recorded.version = rows[i].optional_int64(1).value_or(0);
+      }
+    }
     return recorded;
   }
 
@@ -387,15 +394,22 @@ class Target final : public MigrationTarget {
   }
 
  private:
-  // Read from pg_class in the statement's snapshot: to_regclass's cached
-  // lookups miss a table another process created while this one waited for
-  // the migration lock.
-  Result<bool> exists(const char* table) {
-    ASSIGN_OR_RETURN(Rows rows,
-                     db_.query("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND "
-                               "relnamespace = to_regnamespace(current_schema())",
-                               Params().add(table)));
-    return !rows.empty() && rows[0].int64(0) > 0;
+  // Whether ratchet_schema (the result) and ratchet_migrations (`*names`)
+  // exist, read from pg_class in the statement's snapshot: to_regclass's
+  // cached lookups miss a table another process created while this one
+  // waited for the migration lock.
+  Result<bool> find_tables(bool* names) {
+    ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT relname::text FROM pg_catalog.pg_class WHERE "
+                                          "relname IN ('ratchet_schema', 'ratchet_migrations') "
+                                          "AND relnamespace = to_regnamespace(current_schema())"));
+    bool numbered = false;
+    *names = false;
+    for (int i = 0; i < rows.size(); ++i) {
+      const std::string table = rows[i].text(0);
+      numbered = numbered || table == "ratchet_schema";
+      *names = *names || table == "ratchet_migrations";
+    }
+    return numbered;
   }
 
   Connection& db_;

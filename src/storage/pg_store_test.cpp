@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "storage/pg_db.hpp"
+#include "storage/pg_plan_testing.hpp"
 #include "storage/pg_repair.hpp"
 #include "storage/pg_schema.hpp"
 #include "storage/pg_testing.hpp"
@@ -119,21 +120,13 @@ TEST_F(PgStoreTest, MigratingAStoreFromBeforeLineageNumbersItsJobsByKey) {
 
 // ListOpen's page (in byte order, COLLATE "C") reads along
 // coroutine_states_in_byte_order and stops at its LIMIT: no sort of every open
-// coroutine. The generic plan (a prepared statement's), with full scans and
-// sorts made the planner's last resort: if an index serves the order, it is used.
+// coroutine (the generic plan: testing::postgres_generic_plan).
 TEST_F(PgStoreTest, AListOpenPageReadsAlongAnIndexInByteOrderWithoutASort) {
   ASSERT_NE(open(), nullptr);
   auto db = raw_connection();
   ASSERT_TRUE(db.is_ok()) << db.status().message();
-  Status prepared = (*db)->exec(
-      std::string("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
-                  "SET enable_bitmapscan = off; SET enable_sort = off; PREPARE page AS ") +
-      pg::open_coroutines_sql());
-  ASSERT_TRUE(prepared.is_ok()) << prepared.message();
-  auto rows = (*db)->query("EXPLAIN EXECUTE page('order', 100, '', 'after')");
-  ASSERT_TRUE(rows.is_ok()) << rows.status().message();
-  std::string steps;
-  for (int i = 0; i < rows->size(); ++i) steps += (*rows)[i].text(0) + "\n";
+  std::string steps =
+      testing::postgres_generic_plan(**db, pg::open_coroutines_sql(), "'order', 100, '', 'after'");
   EXPECT_EQ(steps.rfind("Limit", 0), 0u) << steps;
   EXPECT_NE(steps.find("Index Scan using coroutine_states_in_byte_order on coroutine_states"),
             std::string::npos)

@@ -314,19 +314,26 @@ class Target final : public MigrationTarget {
     return db_.write_transaction(body);
   }
 
-  // The version first: another process may record names between the reads,
-  // and then the names it finds are the newer fact.
+  // The version and whether names are recorded in one statement, so from one
+  // snapshot; then the names, which another process may have added since: the
+  // names found are then the newer fact.
   Result<RecordedMigrations> recorded() override {
     RecordedMigrations recorded;
-    ASSIGN_OR_RETURN(recorded.version, first_number("PRAGMA user_version"));
-    ASSIGN_OR_RETURN(recorded.has_names,
-                     has_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
-                             "'ratchet_migrations'"));
+    ASSIGN_OR_RETURN(Statement * state,
+                     db_.prepare("SELECT (SELECT user_version FROM pragma_user_version), "
+                                 "EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = 'ratchet_migrations')"));
+    ASSIGN_OR_RETURN(bool row, state->step());
+    if (row) {
+      recorded.version = state->int64(0);
+      recorded.has_names = state->int64(1) != 0;
+    }
+    state->reset();  // an unfinished SELECT would hold its read transaction open
     if (!recorded.has_names) return recorded;
     ASSIGN_OR_RETURN(Statement * names, db_.prepare("SELECT name FROM ratchet_migrations"));
     while (true) {
-      ASSIGN_OR_RETURN(bool row, names->step());
-      if (!row) break;
+      ASSIGN_OR_RETURN(bool name_row, names->step());
+      if (!name_row) break;
       recorded.names.push_back(names->text(0));
     }
     return recorded;
@@ -350,20 +357,6 @@ class Target final : public MigrationTarget {
   }
 
  private:
-  Result<bool> has_row(const char* sql) {
-    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
-    ASSIGN_OR_RETURN(bool row, query->step());
-    query->reset();  // an unfinished SELECT would hold its read transaction open
-    return row;
-  }
-  Result<long long> first_number(const char* sql) {
-    ASSIGN_OR_RETURN(Statement * query, db_.prepare(sql));
-    ASSIGN_OR_RETURN(bool row, query->step());
-    long long number = row ? query->int64(0) : 0;
-    query->reset();
-    return number;
-  }
-
   Database& db_;
 };
 
