@@ -140,7 +140,8 @@ class SdkProcesses : public ::testing::Test {
   // endpoint's port (the first start picks a free one, later starts reuse it)
   // and waits until it serves.
   ::testing::AssertionResult start_endpoint(const std::vector<std::string>& flags,
-                                            const std::string& binary = STEPS_ENDPOINT_MAIN) {
+                                            const std::string& binary = STEPS_ENDPOINT_MAIN,
+                                            const testing::Env& more_env = {}) {
     if (endpoint_ && endpoint_->running()) {
       return ::testing::AssertionFailure() << "the previous endpoint is still running";
     }
@@ -148,16 +149,16 @@ class SdkProcesses : public ::testing::Test {
     std::string err = endpoint_stderr(endpoint_starts_);
     std::vector<std::string> argv = {binary};
     argv.insert(argv.end(), flags.begin(), flags.end());
+    testing::Env env = {{"DISPATCH_API_KEY", "k"},
+                        {"DISPATCH_API_URL", server_->url()},
+                        {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(endpoint_port_)},
+                        // Unset: the coroutine's calls go where the server reached it.
+                        {"DISPATCH_ENDPOINT_URL", ""},
+                        {"DISPATCH_VERIFICATION_KEY", public_key_},
+                        {"DISPATCH_TRACE", ""}};
+    env.insert(env.end(), more_env.begin(), more_env.end());
     auto child = ChildProcess::spawn(
-        argv,
-        {{"DISPATCH_API_KEY", "k"},
-         {"DISPATCH_API_URL", server_->url()},
-         {"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(endpoint_port_)},
-         // Unset: the coroutine's calls go where the server reached it.
-         {"DISPATCH_ENDPOINT_URL", ""},
-         {"DISPATCH_VERIFICATION_KEY", public_key_},
-         {"DISPATCH_TRACE", ""}},
-        dir_.file("endpoint-" + std::to_string(endpoint_starts_) + ".out"), err);
+        argv, env, dir_.file("endpoint-" + std::to_string(endpoint_starts_) + ".out"), err);
     if (!child.is_ok()) return ::testing::AssertionFailure() << child.status().message();
     endpoint_.emplace(std::move(*child));
     static const std::regex kServing("serving durable functions at .* \\(port ([0-9]+)\\)");
@@ -440,6 +441,20 @@ TEST_F(SdkProcesses, CacheAndReplayOnASecondProcessGiveTheSameResult) {
   EXPECT_EQ(*cached, sum_of_squares(kSteps));
   EXPECT_EQ(*replayed, *cached);
   EXPECT_EQ(*uncached, *cached);
+}
+
+// With RATCHET_SPIN_US=0 the service's threads (I/O, workers) sleep as soon
+// as they are idle: a coroutine of many steps completes the same.
+TEST_F(SdkProcesses, ACoroutineCompletesWithSpinningOffInTheService) {
+  constexpr int kSteps = 30;
+  ASSERT_TRUE(start_endpoint({"--log", file("steps.log")}, STEPS_ENDPOINT_MAIN,
+                             {{"RATCHET_SPIN_US", "0"}}));
+  std::optional<int> result = wait_steps(dispatch_steps(kSteps));
+  ASSERT_TRUE(result);
+  EXPECT_EQ(*result, sum_of_squares(kSteps));
+  EXPECT_EQ(read_log(file("steps.log")), sequence(1, kSteps));
+  int status = stop_endpoint(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
 }
 
 // A coroutine sleeps across a kill -9 of its process: the wake time was

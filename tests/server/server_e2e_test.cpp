@@ -119,12 +119,16 @@ class ServerE2E : public ::testing::Test {
     testing::EndpointOptions options;
     options.verification_key = *key;
     endpoint_ = std::make_unique<TestEndpoint>(options);
-    server_ = std::make_unique<ServerProcess>(
-        ServerSettings{dir_.path(), "k", dir_.file("signing.pem"), kDefaultServerArgs});
+    ServerSettings settings{dir_.path(), "k", dir_.file("signing.pem"), kDefaultServerArgs};
+    settings.env = server_env();
+    server_ = std::make_unique<ServerProcess>(std::move(settings));
     Status started = server_->start();
     ASSERT_TRUE(started.is_ok()) << started.message();
     client_ = std::make_unique<ApiClient>(server_->url(), "k");
   }
+
+  // What a fixture adds to the server's environment.
+  virtual std::vector<std::pair<std::string, std::string>> server_env() const { return {}; }
 
   void TearDown() override {
     if (endpoint_) {
@@ -394,6 +398,26 @@ TEST_F(ServerE2E, ThreeLevelTreeCompletesWithParentAndRootIds) {
   }
   EXPECT_EQ(leaves.size(), 4u);
   EXPECT_EQ(count_calls(), 7);
+}
+
+// With RATCHET_SPIN_US=0 the server's threads sleep as soon as they are idle
+// (io_context::run, plain condition-variable waits): the same calls complete.
+class ServerE2EWithoutSpinning : public ServerE2E {
+ protected:
+  std::vector<std::pair<std::string, std::string>> server_env() const override {
+    return {{"RATCHET_SPIN_US", "0"}};
+  }
+};
+
+TEST_F(ServerE2EWithoutSpinning, ATreeAndAFanOutCompleteWithSpinningOff) {
+  std::string root = dispatch("tree", protocol::pack_null());
+  pb::CallResult tree = result_of(root);
+  EXPECT_FALSE(tree.has_error()) << tree.error().message();
+  EXPECT_EQ(int64_of(tree.output()), (11 + 12) + (21 + 22));
+  std::string fan = dispatch("fanout", json_input({{"k", 100}, {"min", 100}, {"max", 250}}));
+  pb::CallResult fanned = result_of(fan, 120s);
+  EXPECT_FALSE(fanned.has_error()) << fanned.error().message();
+  EXPECT_EQ(int64_of(fanned.output()), 100 * 101 / 2);
 }
 
 TEST_F(ServerE2E, FanOutOfAThousandChildren) {

@@ -219,13 +219,13 @@ Status ServerProcess::start() {
     argv.push_back(settings_.signing_key_file);
   }
   argv.insert(argv.end(), settings_.extra_args.begin(), settings_.extra_args.end());
+  std::vector<std::pair<std::string, std::string>> env = {{"RATCHET_HOME", settings_.home},
+                                                          {"RATCHET_API_KEYS", ""},
+                                                          {"RATCHET_SIGNING_KEY", ""},
+                                                          {"RATCHET_SIGNING_KEY_FILE", ""}};
+  env.insert(env.end(), settings_.env.begin(), settings_.env.end());
   ASSIGN_OR_RETURN(ChildProcess child,
-                   ChildProcess::spawn(argv,
-                                       {{"RATCHET_HOME", settings_.home},
-                                        {"RATCHET_API_KEYS", ""},
-                                        {"RATCHET_SIGNING_KEY", ""},
-                                        {"RATCHET_SIGNING_KEY_FILE", ""}},
-                                       base + ".out", base + ".err", open_files_));
+                   ChildProcess::spawn(argv, env, base + ".out", base + ".err", open_files_));
   process_ = std::move(child);
   static const std::regex kListening("listening on [^ ]+:([0-9]+) with the store");
   auto deadline = Steady::now() + std::chrono::seconds(15);

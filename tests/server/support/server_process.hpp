@@ -79,6 +79,8 @@ struct ServerSettings {
   std::string signing_key_file;         // empty: unsigned requests
   std::vector<std::string> extra_args;  // e.g. {"--max-attempts", "3"}
   std::string db;                       // the store; empty: <home>/ratchet.db
+  // Added to the server's environment, e.g. {{"RATCHET_SPIN_US", "0"}}.
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 // `ratchet server --listen 127.0.0.1:<port> --db <store> --api-key ...`.
