@@ -2,39 +2,42 @@
 
 #include <sched.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace ratchet {
 namespace {
 
 constexpr std::chrono::microseconds kDefaultWindow{100};
-constexpr long kLongestWindowMicros = 10'000;  // kBadWindow says it
+constexpr unsigned kLongestWindowMicros = 10'000;
 
 // RATCHET_SPIN_US as a window, or nullopt when it is not a whole number of
 // microseconds from 0 to kLongestWindowMicros.
-std::optional<std::chrono::microseconds> parse_window(const std::string& text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  long micros = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    micros = micros * 10 + (c - '0');
+std::optional<std::chrono::microseconds> parse_window(std::string_view text) {
+  unsigned micros = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), micros);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() ||
+      micros > kLongestWindowMicros) {
+    return std::nullopt;
   }
-  if (micros > kLongestWindowMicros) return std::nullopt;
   return std::chrono::microseconds(micros);
 }
 
-const char* const kBadWindow =
-    "RATCHET_SPIN_US is not a whole number of microseconds from 0 to 10000";
+std::string bad_window() {
+  return "RATCHET_SPIN_US is not a whole number of microseconds from 0 to " +
+         std::to_string(kLongestWindowMicros);
+}
 
 std::chrono::microseconds window_from_environment() {
   const char* text = std::getenv("RATCHET_SPIN_US");
   if (text == nullptr) return kDefaultWindow;
   if (auto window = parse_window(text)) return *window;
-  std::fprintf(stderr, "ratchet: %s; spinning %lld us before sleeping, the default\n", kBadWindow,
-               static_cast<long long>(kDefaultWindow.count()));
+  std::fprintf(stderr, "ratchet: %s; spinning %lld us before sleeping, the default\n",
+               bad_window().c_str(), static_cast<long long>(kDefaultWindow.count()));
   return kDefaultWindow;
 }
 
@@ -59,7 +62,7 @@ SpinBeforeSleep& SpinBeforeSleep::process() {
 Status SpinBeforeSleep::check_environment() {
   const char* text = std::getenv("RATCHET_SPIN_US");
   if (text == nullptr || parse_window(text)) return Status::ok();
-  return invalid_argument(kBadWindow);
+  return invalid_argument(bad_window());
 }
 
 bool SpinBeforeSleep::spin_once_since(Steady::time_point last_event) {

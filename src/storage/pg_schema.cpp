@@ -357,12 +357,13 @@ class Target final : public MigrationTarget {
   // (one snapshot), the version and the names they hold.
   Result<RecordedMigrations> recorded() override {
     RecordedMigrations recorded;
-    ASSIGN_OR_RETURN(bool numbered, find_tables(&recorded.has_names));
+    ASSIGN_OR_RETURN(Tables tables, find_tables());
+    recorded.has_names = tables.names;
     std::string sql;
-    if (numbered) sql = "SELECT NULL, max(version) FROM ratchet_schema";
-    if (recorded.has_names) {
-      sql +=
-          std::string(numbered ? " UNION ALL " : "") + "SELECT name, NULL FROM ratchet_migrations";
+    if (tables.version) sql = "SELECT NULL, max(version) FROM ratchet_schema";
+    if (tables.names) {
+      sql += std::string(tables.version ? " UNION ALL " : "") +
+             "SELECT name, NULL FROM ratchet_migrations";
     }
     if (sql.empty()) return recorded;
     ASSIGN_OR_RETURN(Rows rows, db_.query(sql.c_str()));
@@ -394,22 +395,26 @@ class Target final : public MigrationTarget {
   }
 
  private:
-  // Whether ratchet_schema (the result) and ratchet_migrations (`*names`)
-  // exist, read from pg_class in the statement's snapshot: to_regclass's
-  // cached lookups miss a table another process created while this one
-  // waited for the migration lock.
-  Result<bool> find_tables(bool* names) {
+  // Which of the two tables exist: ratchet_schema (the version) and
+  // ratchet_migrations (the names).
+  struct Tables {
+    bool version = false;
+    bool names = false;
+  };
+  // Read from pg_class in the statement's snapshot: to_regclass's cached
+  // lookups miss a table another process created while this one waited for
+  // the migration lock.
+  Result<Tables> find_tables() {
     ASSIGN_OR_RETURN(Rows rows, db_.query("SELECT relname::text FROM pg_catalog.pg_class WHERE "
                                           "relname IN ('ratchet_schema', 'ratchet_migrations') "
                                           "AND relnamespace = to_regnamespace(current_schema())"));
-    bool numbered = false;
-    *names = false;
+    Tables tables;
     for (int i = 0; i < rows.size(); ++i) {
       const std::string table = rows[i].text(0);
-      numbered = numbered || table == "ratchet_schema";
-      *names = *names || table == "ratchet_migrations";
+      tables.version = tables.version || table == "ratchet_schema";
+      tables.names = tables.names || table == "ratchet_migrations";
     }
-    return numbered;
+    return tables;
   }
 
   Connection& db_;
